@@ -1,0 +1,74 @@
+/**
+ * The NATS connection of a node and its JetStream handles.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+
+/** Default server when `NATS_URL` is not set. */
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+
+/** A node's bus handles. */
+export interface Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly kvm: Kvm;
+  /** nats-server version, e.g. "2.9.10" */
+  readonly serverVersion: string;
+  close(): Promise<void>;
+}
+
+/** Splits `NATS_URL` style lists (`nats://a:4222,nats://b:4222`). */
+export function parseServers(url: string | undefined): string[] {
+  return (url ?? DEFAULT_NATS_URL)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Options of {@link connectBus}. */
+export interface ConnectBusOptions {
+  servers: string[];
+  name: string;
+  /** ms; the first connect fails fast (default 2 s), reconnects are unbounded */
+  timeoutMs?: number;
+  /** timeout of JetStream API calls and publish acks (default 5 s) */
+  apiTimeoutMs?: number;
+}
+
+/** Connects to NATS and opens JetStream; reconnects forever once connected. */
+export async function connectBus(o: ConnectBusOptions): Promise<Bus> {
+  const nc = await connect({
+    servers: o.servers,
+    name: o.name,
+    timeout: o.timeoutMs ?? 2_000,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    pingInterval: 10_000,
+  });
+  const timeout = o.apiTimeoutMs ?? 5_000;
+  const js = jetstream(nc, { timeout });
+  const jsm = await jetstreamManager(nc, { timeout });
+  return {
+    nc,
+    js,
+    jsm,
+    kvm: new Kvm(js),
+    serverVersion: nc.info?.version ?? "unknown",
+    close: async () => {
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+/** True when something accepts NATS clients at `url` within `timeoutMs`. */
+export async function natsAnswers(url: string, timeoutMs = 500): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, timeout: timeoutMs, reconnect: false });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}

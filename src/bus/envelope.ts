@@ -1,0 +1,129 @@
+/**
+ * The message envelope: the only shape that crosses the bus (DESIGN.md §3).
+ */
+import { z } from "zod";
+import { EnvelopeError } from "./errors.js";
+
+/** Who sent a message. */
+export const SenderSchema = z.object({
+  id: z.string().min(1).max(256),
+  name: z.string().max(256).optional(),
+});
+
+/** An attachment. Bytes never travel on the bus: media is referenced by URL. */
+export const MediaSchema = z.object({
+  type: z.enum(["image", "audio", "video", "file", "sticker", "location"]),
+  url: z.string().max(4096).optional(),
+  mime: z.string().max(256).optional(),
+  name: z.string().max(1024).optional(),
+  size: z.number().int().nonnegative().optional(),
+});
+
+/** W3C trace context carried across every hop. */
+export const TraceSchema = z.object({
+  traceparent: z
+    .string()
+    .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, "must be a W3C traceparent")
+    .optional(),
+});
+
+/** What a message is: a user's message, an agent's reply, a channel event, or an error notice. */
+export const KindSchema = z.enum(["message", "reply", "event", "error"]);
+
+const token = z.string().min(1, "must not be empty").max(200);
+
+/** The envelope schema. Unknown fields are dropped, never fatal. */
+export const EnvelopeSchema = z
+  .object({
+    id: z.string().min(1, "must not be empty").max(200),
+    /** ms since the epoch */
+    ts: z.number().int().nonnegative(),
+    channel: token,
+    account: token,
+    chat: token,
+    sender: SenderSchema,
+    kind: KindSchema,
+    text: z.string().optional(),
+    media: z.array(MediaSchema).max(32),
+    replyTo: z.string().max(200).optional(),
+    metadata: z.record(z.string(), z.unknown()),
+    trace: TraceSchema,
+  })
+  .refine((e) => e.kind !== "message" || (e.text !== undefined && e.text !== "") || e.media.length > 0, {
+    message: "a message needs text or media",
+    path: ["text"],
+  });
+
+/** A validated envelope. */
+export type Envelope = z.infer<typeof EnvelopeSchema>;
+/** A sender. */
+export type Sender = z.infer<typeof SenderSchema>;
+
+/**
+ * What an outside publisher may send on `claw.in.<channel>.<account>.<chat>`:
+ * the envelope with everything but `sender` optional. Address fields come from
+ * the subject; the rest is defaulted by {@link completeInbound}.
+ */
+export const InboundInputSchema = z.object({
+  id: z.string().min(1).max(200).optional(),
+  ts: z.number().int().nonnegative().optional(),
+  sender: SenderSchema,
+  kind: KindSchema.optional(),
+  text: z.string().optional(),
+  media: z.array(MediaSchema).max(32).optional(),
+  replyTo: z.string().max(200).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  trace: TraceSchema.optional(),
+});
+
+/** Turns a zod failure into an {@link EnvelopeError} naming the first offending field. */
+export function envelopeErrorFrom(error: z.ZodError): EnvelopeError {
+  const issue = error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.join(".") : undefined;
+  const message = issue ? `${field ?? "envelope"}: ${issue.message}` : "invalid envelope";
+  return new EnvelopeError("invalid_envelope", message, field, { cause: error });
+}
+
+/** Validates a full envelope, throwing {@link EnvelopeError}. */
+export function parseEnvelope(value: unknown): Envelope {
+  const r = EnvelopeSchema.safeParse(value);
+  if (!r.success) throw envelopeErrorFrom(r.error);
+  return r.data;
+}
+
+// msgpack would carry an explicit `undefined`; leave the key out instead
+const traceOf = (traceparent: string | undefined) => (traceparent ? { traceparent } : {});
+
+/** Defaults supplied by the bus for an inbound message. */
+export interface InboundDefaults {
+  id: string;
+  ts: number;
+  channel: string;
+  account: string;
+  chat: string;
+  traceparent?: string;
+}
+
+/**
+ * Validates an outside publisher's payload and completes it into an envelope.
+ * The subject's address wins over anything in the body.
+ */
+export function completeInbound(value: unknown, d: InboundDefaults): Envelope {
+  const r = InboundInputSchema.safeParse(value);
+  if (!r.success) throw envelopeErrorFrom(r.error);
+  const i = r.data;
+  return parseEnvelope({
+    id: i.id ?? d.id,
+    ts: i.ts ?? d.ts,
+    channel: d.channel,
+    account: d.account,
+    chat: d.chat,
+    sender: i.sender,
+    kind: i.kind ?? "message",
+    text: i.text,
+    media: i.media ?? [],
+    replyTo: i.replyTo,
+    metadata: i.metadata ?? {},
+    trace: traceOf(i.trace?.traceparent ?? d.traceparent),
+  });
+}

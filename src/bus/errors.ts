@@ -1,0 +1,74 @@
+/**
+ * Failures of the bus layer. Each class carries a stable `code`; callers branch
+ * on `instanceof` or `code`, never on message text.
+ */
+
+/** Base class of every bus error. */
+export class BusError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BusError";
+    this.code = code;
+  }
+}
+
+/** A subject token or subject could not be built (empty, too long, wildcard where not allowed). */
+export class InvalidSubjectError extends BusError {
+  constructor(message: string) {
+    super("INVALID_SUBJECT", message);
+    this.name = "InvalidSubjectError";
+  }
+}
+
+/**
+ * An inbound payload failed to decode or validate. `field` names the offending
+ * envelope field (dotted path) when there is one.
+ */
+export class EnvelopeError extends BusError {
+  readonly reason: "too_large" | "bad_encoding" | "invalid_envelope";
+  readonly field: string | undefined;
+  constructor(reason: EnvelopeError["reason"], message: string, field?: string, options?: { cause?: unknown }) {
+    super(`ENVELOPE_${reason.toUpperCase()}`, message, options);
+    this.name = "EnvelopeError";
+    this.reason = reason;
+    this.field = field;
+  }
+}
+
+/**
+ * A stream or bucket exists with a configuration that conflicts with what Claw
+ * needs. Claw never overwrites it; the operator decides.
+ */
+export class StreamConflictError extends BusError {
+  readonly stream: string;
+  readonly differences: string[];
+  constructor(stream: string, differences: string[]) {
+    super(
+      "STREAM_CONFLICT",
+      `stream ${stream} exists with a conflicting configuration (${differences.join("; ")}). ` +
+        `Claw does not modify existing streams: delete it (nats stream rm ${stream}) or fix its config.`,
+    );
+    this.name = "StreamConflictError";
+    this.stream = stream;
+    this.differences = differences;
+  }
+}
+
+/** The nats-server binary is missing or the server failed to start. */
+export class NatsServerStartError extends BusError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NATS_SERVER_START", message, options);
+    this.name = "NatsServerStartError";
+  }
+}
+
+/** A publish did not get a JetStream ack after all retries. */
+export class PublishError extends BusError {
+  readonly subject: string;
+  constructor(subject: string, message: string, options?: { cause?: unknown }) {
+    super("PUBLISH_FAILED", `publish to ${subject} failed: ${message}`, options);
+    this.name = "PublishError";
+    this.subject = subject;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Header names Claw sets on bus messages. `Nats-Msg-Id` is JetStream's
+ * de-duplication key; the `Claw-*` headers are Claw's own.
+ */
+export const H = {
+  msgId: "Nats-Msg-Id",
+  contentType: "Content-Type",
+  traceparent: "traceparent",
+  /** node that published */
+  node: "Claw-Node",
+  /** marks the start-up probe that detects the partition mapping */
+  probe: "Claw-Probe",
+  dlq: {
+    reason: "Claw-Dlq-Reason",
+    code: "Claw-Dlq-Code",
+    stage: "Claw-Dlq-Stage",
+    subject: "Claw-Dlq-Subject",
+    deliveries: "Claw-Dlq-Deliveries",
+    firstError: "Claw-Dlq-First-Error",
+    lastError: "Claw-Dlq-Last-Error",
+    node: "Claw-Dlq-Node",
+    time: "Claw-Dlq-Time",
+    streamSeq: "Claw-Dlq-Stream-Seq",
+    field: "Claw-Dlq-Field",
+  },
+} as const;

@@ -1,0 +1,24 @@
+/**
+ * The bus: NATS connection, subjects, envelope and codec, stream/consumer/KV
+ * specs, durable publishing and dead letters. Other folders import only this.
+ */
+export * from "./errors.js";
+export * from "./subjects.js";
+export * from "./partition.js";
+export * from "./envelope.js";
+export * from "./codec.js";
+export * from "./headers.js";
+export * from "./retry.js";
+export { connectBus, natsAnswers, parseServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
+export * from "./specs.js";
+export { ensureStream, ensureConsumer, ensureBucket, type ProvisionWarn } from "./provision.js";
+export { publishDurable, toHeaders, fromHeaders, type DurablePublish } from "./publisher.js";
+export { publishDeadLetter, type DeadLetter } from "./dead-letter.js";
+export { probePartitionMapping, PROBE_CHANNEL, type MappingProbeResult } from "./mapping-probe.js";
+export {
+  startNatsServer,
+  findNatsServerBinary,
+  freePort,
+  type NatsServerOptions,
+  type NatsServerProcess,
+} from "./nats-server-process.js";

@@ -1,0 +1,182 @@
+/**
+ * Runs `nats-server` as a child process: the embedded default of `claw start`,
+ * and the real server every integration test and benchmark starts on a free
+ * loopback port with a temporary store.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { NatsServerStartError } from "./errors.js";
+import { DEFAULT_PARTITIONS, partitionMappingConf } from "./partition.js";
+
+/** Options of {@link startNatsServer}. */
+export interface NatsServerOptions {
+  /** client port; 0 picks a free one (default 0) */
+  port?: number;
+  /** JetStream store directory; default a fresh temp dir, removed on stop */
+  storeDir?: string;
+  /** install Claw's inbound partition mapping (default true) */
+  partitionMapping?: boolean;
+  partitions?: number;
+  /** cluster settings, when this server is one of several */
+  cluster?: { name: string; port: number; routes: number[]; serverName: string };
+  /** extra nats-server configuration text appended verbatim */
+  extraConfig?: string;
+  /** path of the binary (default: `nats-server` on PATH, then /usr/sbin, /usr/local/bin) */
+  binary?: string;
+  /** pipe the server's log to this process' stderr */
+  verbose?: boolean;
+  /** ms to wait for the server to accept clients (default 10 s) */
+  startTimeoutMs?: number;
+}
+
+/** A running nats-server child. Dispose with `await using` or {@link NatsServerProcess.stop}. */
+export interface NatsServerProcess extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  readonly pid: number | undefined;
+  /** SIGTERM (or the given signal) and wait for exit; keeps the store */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** start again on the same port and store after a kill */
+  restart(): Promise<void>;
+  /** stop and remove the temp store (if we created it) */
+  stop(): Promise<void>;
+}
+
+const INSTALL_HINT =
+  "nats-server was not found. Install it (Debian/Ubuntu: `sudo apt-get install -y nats-server`, " +
+  "or download from https://github.com/nats-io/nats-server/releases) or set NATS_URL to a running server.";
+
+/** Finds the nats-server binary or returns undefined. */
+export function findNatsServerBinary(explicit?: string): string | undefined {
+  if (explicit) return existsSync(explicit) ? explicit : undefined;
+  const dirs = (process.env.PATH ?? "").split(delimiter).concat(["/usr/sbin", "/usr/local/bin", "/usr/bin"]);
+  for (const d of dirs) {
+    const p = join(d, "nats-server");
+    if (d && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released; small race, fine for loopback tests). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function configText(o: NatsServerOptions, port: number, storeDir: string, portsDir: string): string {
+  const lines = [
+    `listen: "127.0.0.1:${port}"`,
+    `ports_file_dir: "${portsDir}"`,
+    `jetstream { store_dir: "${storeDir}" }`,
+    `max_payload: 8MB`,
+  ];
+  if (o.cluster) {
+    lines.push(`server_name: "${o.cluster.serverName}"`);
+    lines.push(
+      `cluster { name: "${o.cluster.name}", listen: "127.0.0.1:${o.cluster.port}", routes: [${o.cluster.routes
+        .map((r) => `"nats-route://127.0.0.1:${r}"`)
+        .join(", ")}] }`,
+    );
+  }
+  if (o.partitionMapping ?? true) lines.push(partitionMappingConf(o.partitions ?? DEFAULT_PARTITIONS));
+  if (o.extraConfig) lines.push(o.extraConfig);
+  return lines.join("\n") + "\n";
+}
+
+async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new NatsServerStartError(`nats-server exited early (code ${child.exitCode}):\n${log()}`);
+    }
+    const files = await readdir(portsDir).catch(() => [] as string[]);
+    const f = files.find((n) => n.endsWith(".ports") && n.includes(`_${child.pid}.`));
+    if (f) {
+      const ports = JSON.parse(await readFile(join(portsDir, f), "utf8")) as { nats?: string[] };
+      const u = ports.nats?.[0];
+      if (u) return Number(new URL(u).port);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new NatsServerStartError(`nats-server did not report its port within ${timeoutMs} ms:\n${log()}`);
+}
+
+/** Starts one nats-server with JetStream. Throws {@link NatsServerStartError} if the binary is missing. */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerProcess> {
+  const binary = findNatsServerBinary(options.binary);
+  if (!binary) throw new NatsServerStartError(INSTALL_HINT);
+  const ownStore = options.storeDir === undefined;
+  const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "claw-nats-")));
+  await mkdir(storeDir, { recursive: true });
+  const portsDir = await mkdtemp(join(tmpdir(), "claw-nats-ports-"));
+  let port = options.port ?? 0;
+  let child: ChildProcess | undefined;
+  let output = "";
+
+  const launch = async (): Promise<void> => {
+    const conf = join(portsDir, "nats.conf");
+    await writeFile(conf, configText(options, port === 0 ? -1 : port, storeDir, portsDir));
+    output = "";
+    const c = spawn(binary, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+    child = c;
+    const collect = (b: Buffer) => {
+      output = (output + b.toString()).slice(-8192);
+      if (options.verbose) process.stderr.write(b);
+    };
+    c.stdout?.on("data", collect);
+    c.stderr?.on("data", collect);
+    const spawnError = new Promise<never>((_, reject) =>
+      c.once("error", (e) => reject(new NatsServerStartError(`cannot run ${binary}: ${e.message}`, { cause: e }))),
+    );
+    port = await Promise.race([waitForPort(portsDir, c, options.startTimeoutMs ?? 10_000, () => output), spawnError]);
+  };
+
+  const kill = async (signal: NodeJS.Signals = "SIGTERM"): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once("exit", () => r()));
+    c.kill(signal);
+    const t = setTimeout(() => c.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(t);
+    // nats-server leaves its ports file behind on SIGKILL; a stale one would confuse the next launch
+    for (const f of await readdir(portsDir).catch(() => [] as string[])) {
+      if (f.endsWith(".ports")) await rm(join(portsDir, f), { force: true });
+    }
+  };
+
+  await launch();
+  const stop = async () => {
+    await kill("SIGTERM");
+    await rm(portsDir, { recursive: true, force: true });
+    if (ownStore) await rm(storeDir, { recursive: true, force: true });
+  };
+  return {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    storeDir,
+    get pid() {
+      return child?.pid;
+    },
+    kill,
+    restart: launch,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Exponential backoff with jitter, and the one place that decides which NATS
+ * errors are worth retrying (unreachable / leader election) and which are a
+ * "no" from the server.
+ */
+import { errors as coreErrors, RequestError } from "@nats-io/transport-node";
+import { JetStreamApiError } from "@nats-io/jetstream";
+
+/** Backoff policy: `base × factor^attempt`, capped, with full jitter in [½, 1]. */
+export interface BackoffPolicy {
+  baseMs: number;
+  factor: number;
+  maxMs: number;
+}
+
+/** 1 s base, ×2, at most 30 s (the data path's redelivery policy). */
+export function defaultBackoff(): BackoffPolicy {
+  return { baseMs: 1_000, factor: 2, maxMs: 30_000 };
+}
+
+/** The delay before retry number `attempt` (0-based). `random` is injectable for tests. */
+export function backoffDelay(p: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
+  const raw = Math.min(p.maxMs, p.baseMs * Math.pow(p.factor, Math.max(0, attempt)));
+  return Math.round(raw / 2 + (raw / 2) * random());
+}
+
+/**
+ * True when a NATS failure is transient: a timeout, no responders (JetStream
+ * not reachable, e.g. while a stream leader is elected), a 503, or the
+ * connection being down. Anything else is the server saying no.
+ */
+export function isTransientNatsError(e: unknown): boolean {
+  if (e instanceof coreErrors.TimeoutError) return true;
+  if (e instanceof coreErrors.ClosedConnectionError || e instanceof coreErrors.DrainingConnectionError) return false;
+  if (e instanceof coreErrors.ConnectionError) return true;
+  if (e instanceof RequestError) return true;
+  if (e instanceof JetStreamApiError) return e.status === 503 || e.status === 408 || e.status >= 500;
+  // JetStreamNotEnabled (no responders on the API/stream subject) is not exported as a class by the client
+  if (e instanceof Error && e.name === "JetStreamNotEnabled") return true;
+  return false;
+}
+
+/** Options of {@link withRetry}. */
+export interface RetryOptions {
+  /** give up after this long (default 30 s) */
+  totalMs?: number;
+  policy?: BackoffPolicy;
+  signal?: AbortSignal;
+}
+
+/** Runs `fn`, retrying transient NATS errors with backoff until `totalMs` has passed. */
+export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
+  const policy = o.policy ?? { baseMs: 100, factor: 2, maxMs: 2_000 };
+  const deadline = Date.now() + (o.totalMs ?? 30_000);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isTransientNatsError(e) || Date.now() >= deadline || o.signal?.aborted) throw e;
+      await new Promise((r) => setTimeout(r, Math.min(backoffDelay(policy, attempt), Math.max(0, deadline - Date.now()))));
+    }
+  }
+}

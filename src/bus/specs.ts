@@ -1,0 +1,128 @@
+/**
+ * The streams, consumers and KV buckets Claw needs, as data. Created
+ * idempotently at start by `provision.ts`.
+ */
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
+import { partitionConsumerName, wildcards } from "./subjects.js";
+
+const NS_PER_MS = 1_000_000;
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Stream names. */
+export const STREAMS = {
+  in: "CLAW_IN",
+  inRaw: "CLAW_IN_RAW",
+  sessions: "CLAW_SESSIONS",
+  skills: "CLAW_SKILLS",
+  out: "CLAW_OUT",
+  dlq: "CLAW_DLQ",
+} as const;
+
+/** KV bucket names. */
+export const BUCKETS = {
+  sessions: "claw_sessions",
+  cluster: "claw_cluster",
+  registry: "claw_registry",
+} as const;
+
+/** Knobs that shape the specs. */
+export interface SpecOptions {
+  /** stream and bucket replicas (1 on a single server, 3 on a cluster) */
+  replicas: number;
+  /** JetStream duplicate window: a republished `Nats-Msg-Id` inside it is dropped */
+  duplicateWindowMs: number;
+  /** how long undelivered replies wait on `CLAW_OUT` */
+  outMaxAgeMs: number;
+  /** how long dead letters are kept */
+  dlqMaxAgeMs: number;
+}
+
+/** Defaults: R1, 2 min duplicate window, replies kept 7 days, dead letters 30 days. */
+export function defaultSpecOptions(): SpecOptions {
+  return { replicas: 1, duplicateWindowMs: 120_000, outMaxAgeMs: 7 * DAY_MS, dlqMaxAgeMs: 30 * DAY_MS };
+}
+
+type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects" | "retention" | "storage">;
+
+function stream(o: SpecOptions, name: string, subjects: string[], retention: RetentionPolicy, maxAgeMs = 0): StreamSpec {
+  return {
+    name,
+    subjects,
+    retention,
+    storage: StorageType.File,
+    num_replicas: o.replicas,
+    duplicate_window: o.duplicateWindowMs * NS_PER_MS,
+    max_age: maxAgeMs * NS_PER_MS,
+    // a full work queue refuses new messages instead of dropping accepted ones
+    discard: retention === RetentionPolicy.Workqueue ? DiscardPolicy.New : DiscardPolicy.Old,
+  };
+}
+
+/** The data-path streams (the raw-inbound router stream is separate: only created in fallback mode). */
+export function streamSpecs(o: SpecOptions): StreamSpec[] {
+  return [
+    stream(o, STREAMS.in, [wildcards.partitionedInbound], RetentionPolicy.Workqueue),
+    stream(o, STREAMS.sessions, [wildcards.sessions], RetentionPolicy.Workqueue),
+    stream(o, STREAMS.skills, [wildcards.skills], RetentionPolicy.Workqueue),
+    stream(o, STREAMS.out, [wildcards.outbound], RetentionPolicy.Workqueue, o.outMaxAgeMs),
+    stream(o, STREAMS.dlq, [wildcards.dlq], RetentionPolicy.Limits, o.dlqMaxAgeMs),
+  ];
+}
+
+/** The stream the fallback router reads when the server does not partition inbound subjects. */
+export function rawInboundStreamSpec(o: SpecOptions): StreamSpec {
+  return stream(o, STREAMS.inRaw, [wildcards.rawInbound], RetentionPolicy.Workqueue);
+}
+
+/** Consumer knobs. */
+export interface ConsumerOptions {
+  /** ms before an unacked message is redelivered */
+  ackWaitMs: number;
+  /** bound on unacked messages per consumer: JetStream's backpressure */
+  maxAckPending: number;
+}
+
+/** Defaults: 30 s ack wait, 256 in flight per partition. */
+export function defaultConsumerOptions(): ConsumerOptions {
+  return { ackWaitMs: 30_000, maxAckPending: 256 };
+}
+
+/**
+ * The durable pull consumer of one partition of a stage. `max_deliver` is
+ * unbounded on the server: Claw counts deliveries itself and dead-letters the
+ * message (the server's own limit would leave it stranded in the work queue).
+ */
+export function partitionConsumerSpec(stage: "in" | "session", p: number, o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: partitionConsumerName(stage, p),
+    filter_subject: stage === "in" ? wildcards.inboundPartition(p) : wildcards.sessionPartition(p),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
+    max_deliver: -1,
+  };
+}
+
+/** The router's consumer on `CLAW_IN_RAW`: one at a time so order holds. */
+export function routerConsumerSpec(o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: "router",
+    filter_subject: wildcards.rawInbound,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: 1024,
+    max_deliver: -1,
+  };
+}
+
+/** KV bucket specs. */
+export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: number; replicas: number; ttl?: number }> {
+  return [
+    { name: BUCKETS.sessions, history: 1, replicas: o.replicas },
+    { name: BUCKETS.cluster, history: 1, replicas: o.replicas },
+    { name: BUCKETS.registry, history: 5, replicas: o.replicas },
+  ];
+}

@@ -1,0 +1,193 @@
+/**
+ * Every NATS subject Claw uses is built here and nowhere else.
+ *
+ * Tokens are made subject-safe (and KV-key-safe) by one reversible encoder:
+ * `[A-Za-z0-9_-]` pass through, every other UTF-8 byte becomes `=HH`, and the
+ * empty string becomes a lone `=`. Ordinary ids (`12345`, `-100123`, `C04ABC`,
+ * `bot_1`) are therefore unchanged on the wire.
+ *
+ * @see https://docs.nats.io/nats-concepts/subjects
+ */
+import { InvalidSubjectError } from "./errors.js";
+
+/** Root of every Claw subject. */
+export const ROOT = "claw";
+/** Longest encoded token accepted (NATS has no hard limit; long subjects cost memory in every index). */
+export const MAX_TOKEN_LENGTH = 256;
+
+const SAFE = /^[A-Za-z0-9_-]$/;
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes one value as a subject token. Reversible with {@link decodeToken}. */
+export function encodeToken(value: string): string {
+  if (value === "") return "=";
+  let out = "";
+  for (const ch of value) {
+    if (SAFE.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const byte of utf8.encode(ch)) out += "=" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  if (out.length > MAX_TOKEN_LENGTH) {
+    throw new InvalidSubjectError(`token too long: ${out.length} > ${MAX_TOKEN_LENGTH} encoded characters`);
+  }
+  return out;
+}
+
+/**
+ * Decodes a token. Lenient for outside publishers: characters that are legal in
+ * a NATS token but not produced by the encoder (`+`, `@`, `:` …) are taken
+ * literally, and a `=` not followed by two hex digits is literal too.
+ */
+export function decodeToken(token: string): string {
+  if (token === "=") return "";
+  if (!token.includes("=")) return token;
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; ) {
+    const hex = token.slice(i + 1, i + 3);
+    if (token[i] === "=" && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 3;
+    } else {
+      const cp = token.codePointAt(i)!;
+      const ch = String.fromCodePoint(cp);
+      bytes.push(...utf8.encode(ch));
+      i += ch.length;
+    }
+  }
+  try {
+    return utf8Decoder.decode(new Uint8Array(bytes));
+  } catch {
+    return token;
+  }
+}
+
+/** True when `token` is a legal literal NATS subject token (no wildcard, dot or whitespace). */
+export function isLiteralToken(token: string): boolean {
+  return token.length > 0 && !/[\s.*>]/.test(token) && !/[\u0000-\u001f\u007f]/.test(token);
+}
+
+/** The address of a chat on a channel: the three tokens every inbound/outbound subject carries. */
+export interface ChatAddress {
+  channel: string;
+  account: string;
+  chat: string;
+}
+
+function chatTokens(a: ChatAddress): string {
+  return `${encodeToken(a.channel)}.${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+}
+
+function checkPartition(p: number): number {
+  if (!Number.isInteger(p) || p < 0) throw new InvalidSubjectError(`invalid partition ${p}`);
+  return p;
+}
+
+/** `claw.in.<channel>.<account>.<chat>`: raw inbound, published by adapters and outside systems. */
+export function inboundSubject(a: ChatAddress): string {
+  return `${ROOT}.in.${chatTokens(a)}`;
+}
+
+/** `claw.in.<p>.<channel>.<account>.<chat>`: inbound after partitioning (what `CLAW_IN` stores). */
+export function partitionedInboundSubject(p: number, a: ChatAddress): string {
+  return `${ROOT}.in.${checkPartition(p)}.${chatTokens(a)}`;
+}
+
+/** `claw.session.<p>.<agent>.<session>`: a session's mailbox for everything that is not a fresh inbound. */
+export function sessionSubject(p: number, agent: string, session: string): string {
+  return `${ROOT}.session.${checkPartition(p)}.${encodeToken(agent)}.${encodeToken(session)}`;
+}
+
+/** `claw.out.<channel>.<account>.<chat>`: a reply to deliver. */
+export function outboundSubject(a: ChatAddress): string {
+  return `${ROOT}.out.${chatTokens(a)}`;
+}
+
+/** `claw.skill.<skill>.invoke`: a skill invocation request. */
+export function skillInvokeSubject(skill: string): string {
+  return `${ROOT}.skill.${encodeToken(skill)}.invoke`;
+}
+
+/** `claw.dlq.<stage>`: a dead letter from `stage`. */
+export function dlqSubject(stage: string): string {
+  return `${ROOT}.dlq.${encodeToken(stage)}`;
+}
+
+/** `claw.events.<kind>.<…rest>`: actor and lifecycle events on core NATS. */
+export function eventSubject(kind: string, ...rest: string[]): string {
+  return [ROOT, "events", kind, ...rest].map((t, i) => (i < 2 ? t : encodeToken(t))).join(".");
+}
+
+/** `claw.ctl.<verb>`: control-plane request/reply. */
+export function controlSubject(verb: string): string {
+  return `${ROOT}.ctl.${encodeToken(verb)}`;
+}
+
+/** Wildcards for subscriptions and stream/consumer filters. */
+export const wildcards = {
+  /** raw inbound (before partitioning): exactly three tokens after `claw.in` */
+  rawInbound: `${ROOT}.in.*.*.*`,
+  /** every partitioned inbound message */
+  partitionedInbound: `${ROOT}.in.*.*.*.*`,
+  /** one partition's inbound (a stream filter must be a subset of the stream's subjects, so no `>`) */
+  inboundPartition: (p: number) => `${ROOT}.in.${checkPartition(p)}.*.*.*`,
+  /** every session mailbox: `claw.session.<p>.<agent>.<session>` */
+  sessions: `${ROOT}.session.*.*.*`,
+  sessionPartition: (p: number) => `${ROOT}.session.${checkPartition(p)}.*.*`,
+  outbound: `${ROOT}.out.>`,
+  outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
+  skills: `${ROOT}.skill.>`,
+  dlq: `${ROOT}.dlq.>`,
+  events: `${ROOT}.events.>`,
+} as const;
+
+/** The parsed form of an inbound subject. */
+export interface ParsedInbound extends ChatAddress {
+  /** partition, when the subject is the partitioned form */
+  partition?: number;
+}
+
+/**
+ * Parses `claw.in.<channel>.<account>.<chat>` or `claw.in.<p>.<channel>.<account>.<chat>`.
+ * Returns undefined for anything else.
+ */
+export function parseInboundSubject(subject: string): ParsedInbound | undefined {
+  const t = subject.split(".");
+  if (t[0] !== ROOT || t[1] !== "in") return undefined;
+  if (t.length === 5) return { channel: decodeToken(t[2]!), account: decodeToken(t[3]!), chat: decodeToken(t[4]!) };
+  if (t.length === 6 && /^\d+$/.test(t[2]!)) {
+    return {
+      partition: Number(t[2]),
+      channel: decodeToken(t[3]!),
+      account: decodeToken(t[4]!),
+      chat: decodeToken(t[5]!),
+    };
+  }
+  return undefined;
+}
+
+/** Parses `claw.session.<p>.<agent>.<session>`. */
+export function parseSessionSubject(subject: string): { partition: number; agent: string; session: string } | undefined {
+  const t = subject.split(".");
+  if (t.length !== 5 || t[0] !== ROOT || t[1] !== "session" || !/^\d+$/.test(t[2]!)) return undefined;
+  return { partition: Number(t[2]), agent: decodeToken(t[3]!), session: decodeToken(t[4]!) };
+}
+
+/** Parses `claw.out.<channel>.<account>.<chat>`. */
+export function parseOutboundSubject(subject: string): ChatAddress | undefined {
+  const t = subject.split(".");
+  if (t.length !== 5 || t[0] !== ROOT || t[1] !== "out") return undefined;
+  return { channel: decodeToken(t[2]!), account: decodeToken(t[3]!), chat: decodeToken(t[4]!) };
+}
+
+/** The KV key of a session snapshot in `claw_sessions`: `<agent>.<session>` (the actor's id). */
+export function sessionKey(agent: string, session: string): string {
+  return `${encodeToken(agent)}.${encodeToken(session)}`;
+}
+
+/** Durable consumer name for one partition of a stage (derived from its filter, one place). */
+export function partitionConsumerName(stage: "in" | "session", p: number): string {
+  return `${stage}-p${checkPartition(p)}`;
+}
