@@ -1,0 +1,111 @@
+/**
+ * Ingress: the first stage a partition owner runs on an inbound message.
+ * Decodes and validates it, resolves the agent and session, and decides where
+ * it goes. Pure: no I/O, so every decision is unit-tested.
+ */
+import {
+  chatPartition,
+  completeInbound,
+  decode,
+  decodeInbound,
+  EnvelopeError,
+  H,
+  keyPartition,
+  parseEnvelope,
+  parseInboundSubject,
+  parseSessionSubject,
+  PROBE_CHANNEL,
+  sessionKey,
+  sessionSubject,
+  type Envelope,
+} from "../bus/index.js";
+import { resolveAgent, sessionIdFor, type AgentSpec } from "./agents.js";
+
+/** What ingress needs to know of a message. */
+export interface InboundMessage {
+  subject: string;
+  data: Uint8Array;
+  /** header lookup, case-insensitive */
+  header: (name: string) => string | undefined;
+  /** stream sequence and a per-stream-incarnation prefix: the default message id */
+  seq: number;
+  idPrefix: string;
+  /** when the stream stored it (ms) */
+  storedAt: number;
+}
+
+/** Where a message goes. */
+export type IngressDecision =
+  | { kind: "drop"; why: "probe" }
+  | { kind: "dead"; code: string; reason: string; field?: string }
+  | { kind: "forward"; subject: string; msgId: string; envelope: Envelope }
+  | { kind: "turn"; agent: AgentSpec; session: string; envelope: Envelope };
+
+/** What ingress decides with. */
+export interface IngressContext {
+  agents: readonly AgentSpec[];
+  partitions: number;
+  /** the partition this message was consumed from */
+  partition: number;
+  maxPayload: number;
+}
+
+function dead(e: unknown): IngressDecision {
+  if (e instanceof EnvelopeError) return { kind: "dead", code: e.reason, reason: e.message, field: e.field };
+  return { kind: "dead", code: "invalid_envelope", reason: (e as Error).message };
+}
+
+/** The partition a session lives in: its chat's for chat-scoped sessions, else the hash of its key. */
+export function sessionPartition(agent: AgentSpec, session: string, e: Envelope, partitions: number): number {
+  return agent.scope === "chat" ? chatPartition(e, partitions) : keyPartition(sessionKey(agent.id, session), partitions);
+}
+
+/** Decides what to do with a message from `claw.in.<p>.…`. */
+export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDecision {
+  const addr = parseInboundSubject(m.subject);
+  if (m.header(H.probe) !== undefined || addr?.channel === PROBE_CHANNEL) return { kind: "drop", why: "probe" };
+  if (!addr) return { kind: "dead", code: "bad_subject", reason: `not an inbound subject: ${m.subject}` };
+  let envelope: Envelope;
+  try {
+    const body = decodeInbound(m.data, m.header(H.contentType), ctx.maxPayload);
+    envelope = completeInbound(body, {
+      id: m.header(H.msgId) ?? `${m.idPrefix}-${m.seq}`,
+      ts: m.storedAt,
+      channel: addr.channel,
+      account: addr.account,
+      chat: addr.chat,
+      traceparent: m.header(H.traceparent),
+    });
+  } catch (e) {
+    return dead(e);
+  }
+  const agent = resolveAgent(ctx.agents, envelope);
+  if (!agent) {
+    const named = envelope.metadata["agent"];
+    return {
+      kind: "dead",
+      code: "no_agent",
+      reason: typeof named === "string" ? `no agent named ${named}` : `no agent is bound to ${addr.channel}/${addr.account}/${addr.chat}`,
+      field: typeof named === "string" ? "metadata.agent" : undefined,
+    };
+  }
+  const session = sessionIdFor(agent, envelope);
+  const p = sessionPartition(agent, session, envelope, ctx.partitions);
+  if (p !== ctx.partition) {
+    return { kind: "forward", subject: sessionSubject(p, agent.id, session), msgId: `${envelope.id}:fwd`, envelope };
+  }
+  return { kind: "turn", agent, session, envelope };
+}
+
+/** Decides what to do with a message from a session mailbox `claw.session.<p>.<agent>.<session>`. */
+export function decideSessionMail(m: InboundMessage, agents: readonly AgentSpec[]): IngressDecision {
+  const addr = parseSessionSubject(m.subject);
+  if (!addr) return { kind: "dead", code: "bad_subject", reason: `not a session subject: ${m.subject}` };
+  const agent = agents.find((a) => a.id === addr.agent);
+  if (!agent) return { kind: "dead", code: "no_agent", reason: `no agent named ${addr.agent}` };
+  try {
+    return { kind: "turn", agent, session: addr.session, envelope: parseEnvelope(decode(m.data)) };
+  } catch (e) {
+    return dead(e);
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * Runs session actors on a node: spawns them on demand (restored from KV),
+ * feeds each one its messages strictly in order, persists its snapshot after
+ * every turn, retries transient failures in place with backoff (so a later
+ * message of the same session cannot overtake), and passivates idle ones.
+ */
+import { createActor, fromPromise, waitFor, type Actor } from "xstate";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import {
+  backoffDelay,
+  encode,
+  H,
+  outboundSubject,
+  publishDurable,
+  sessionKey,
+  type BackoffPolicy,
+  type Envelope,
+} from "../bus/index.js";
+import type { Model } from "../llm/index.js";
+import type { AgentSpec } from "./agents.js";
+import { TurnTimeoutError } from "./errors.js";
+import { sessionMachine, toFailure, type DeliveredReply, type DeliverInput, type ThinkInput, type TurnFailure } from "./session.machine.js";
+import type { SessionStore } from "./session-store.js";
+
+/** A message for a session. */
+export interface TurnRequest {
+  agent: AgentSpec;
+  session: string;
+  envelope: Envelope;
+  /** the server's delivery count of the carrying message (1 on first delivery) */
+  deliveries: number;
+  /** extends the carrying message's ack deadline (JetStream `working()`) */
+  keepAlive: () => void;
+}
+
+/** How a turn ended. */
+export type TurnOutcome =
+  /** reply published and snapshot persisted (or it had been already) */
+  | { kind: "answered" }
+  /** permanent failure, or transient ones until max deliveries: dead-letter it */
+  | { kind: "failed"; failure: TurnFailure; attempts: number; firstError: string }
+  /** the host is stopping: give the message back (nak) for the next owner */
+  | { kind: "released" };
+
+/** Lifecycle facts, for logs and metrics. */
+export type SessionHostEvent =
+  | { type: "session.spawned"; key: string; restored: boolean }
+  | { type: "session.passivated"; key: string }
+  | { type: "turn.retrying"; key: string; msgId: string; attempt: number; delayMs: number; error: string }
+  | { type: "turn.answered"; key: string; msgId: string; ms: number };
+
+/** Options of {@link createSessionHost}. */
+export interface SessionHostOptions {
+  js: JetStreamClient;
+  store: SessionStore;
+  models: ReadonlyMap<string, Model>;
+  nodeId: string;
+  maxDeliver: number;
+  backoff: BackoffPolicy;
+  /** passivate sessions idle this long */
+  idleMs: number;
+  turnTimeoutMs: number;
+  /** how often to extend the ack deadline of a message in progress */
+  keepAliveMs: number;
+  onEvent?: (e: SessionHostEvent) => void;
+}
+
+/** The session runner of one node. */
+export interface SessionHost {
+  deliver(req: TurnRequest): Promise<TurnOutcome>;
+  /** live (in-memory) sessions */
+  readonly active: number;
+  /** passivate every idle session now; returns how many */
+  passivateIdle(olderThanMs?: number): number;
+  /** wait for in-flight turns, then stop every actor */
+  stop(): Promise<void>;
+}
+
+type SessionActor = Actor<typeof sessionMachine>;
+
+interface Entity {
+  key: string;
+  actor?: SessionActor;
+  revision: number;
+  tail: Promise<unknown>;
+  queued: number;
+  lastUsed: number;
+}
+
+function replyEnvelope(input: DeliverInput): Envelope {
+  const m = input.inbound;
+  return {
+    id: `${m.id}:reply:0`,
+    ts: Date.now(),
+    channel: m.channel,
+    account: m.account,
+    chat: m.chat,
+    sender: { id: input.agent },
+    kind: "reply",
+    text: input.text,
+    media: [],
+    replyTo: m.id,
+    metadata: { agent: input.agent, session: input.session },
+    trace: m.trace,
+  };
+}
+
+/** Creates a session host. */
+export function createSessionHost(o: SessionHostOptions): SessionHost {
+  const entities = new Map<string, Entity>();
+  const stopping = new AbortController();
+  const sweeper = setInterval(() => host.passivateIdle(), Math.max(250, Math.floor(o.idleMs / 4)));
+  sweeper.unref();
+  const emit = o.onEvent ?? (() => {});
+
+  const machine = sessionMachine.provide({
+    actors: {
+      model: fromPromise<{ text: string }, ThinkInput>(async ({ input, signal }) => {
+        const model = o.models.get(input.agent);
+        if (!model) throw Object.assign(new Error(`agent ${input.agent} has no model`), { code: "no_model", transient: false });
+        return model.complete({ ...input, signal });
+      }),
+      deliver: fromPromise<DeliveredReply, DeliverInput>(async ({ input }) => {
+        const reply = replyEnvelope(input);
+        const headers: Record<string, string> = { [H.node]: o.nodeId };
+        if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
+        // the msg id derives from the inbound id: a redelivered turn cannot publish a second reply
+        await publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers });
+        return { id: reply.id, ts: reply.ts };
+      }),
+    },
+  });
+
+  async function load(e: Entity, agent: AgentSpec, session: string): Promise<SessionActor> {
+    if (e.actor) return e.actor;
+    const stored = await o.store.load(e.key);
+    const input = { agent: agent.id, session, historyLimit: agent.historyLimit };
+    const actor = createActor(machine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
+    actor.start();
+    e.actor = actor;
+    e.revision = stored.revision;
+    emit({ type: "session.spawned", key: e.key, restored: stored.snapshot !== undefined });
+    return actor;
+  }
+
+  function drop(e: Entity): void {
+    e.actor?.stop();
+    e.actor = undefined;
+  }
+
+  /** One try of a turn. Resolves with a failure or undefined when answered and persisted. */
+  async function tryTurn(e: Entity, req: TurnRequest, attempt: number): Promise<TurnFailure | undefined> {
+    const id = req.envelope.id;
+    const actor = await load(e, req.agent, req.session);
+    if (actor.getSnapshot().context.lastTurnId === id) return undefined; // a redelivery of an answered turn
+    actor.send({ type: "inbound.received", envelope: req.envelope, attempt });
+    let snap;
+    try {
+      snap = await waitFor(
+        actor,
+        (s) => s.matches("idle") && (s.context.lastTurnId === id || s.context.failure?.turnId === id),
+        { timeout: o.turnTimeoutMs },
+      );
+    } catch {
+      drop(e); // stopping the actor aborts its model call
+      return toFailure(id, new TurnTimeoutError(o.turnTimeoutMs));
+    }
+    if (snap.context.lastTurnId !== id) return snap.context.failure;
+    try {
+      e.revision = await o.store.save(e.key, actor.getPersistedSnapshot(), e.revision);
+    } catch (err) {
+      // memory must never run ahead of KV: reload on the next try (a SnapshotConflictError
+      // means another owner moved on; its state is the truth)
+      drop(e);
+      return toFailure(id, err);
+    }
+    return undefined;
+  }
+
+  async function runTurn(e: Entity, req: TurnRequest): Promise<TurnOutcome> {
+    const started = Date.now();
+    const keepAlive = setInterval(req.keepAlive, o.keepAliveMs);
+    let firstError: string | undefined;
+    try {
+      for (let local = 0; ; local++) {
+        if (stopping.signal.aborted) return { kind: "released" };
+        const attempt = req.deliveries + local;
+        let failure: TurnFailure | undefined;
+        try {
+          failure = await tryTurn(e, req, attempt);
+        } catch (err) {
+          drop(e);
+          failure = toFailure(req.envelope.id, err);
+        }
+        if (!failure) {
+          emit({ type: "turn.answered", key: e.key, msgId: req.envelope.id, ms: Date.now() - started });
+          return { kind: "answered" };
+        }
+        firstError ??= failure.message;
+        if (!failure.transient || attempt >= o.maxDeliver) return { kind: "failed", failure, attempts: attempt, firstError };
+        const delayMs = backoffDelay(o.backoff, attempt - 1);
+        emit({ type: "turn.retrying", key: e.key, msgId: req.envelope.id, attempt, delayMs, error: failure.message });
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, delayMs);
+          stopping.signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+        });
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  const host: SessionHost = {
+    deliver(req) {
+      const key = sessionKey(req.agent.id, req.session);
+      let e = entities.get(key);
+      if (!e) {
+        e = { key, revision: 0, tail: Promise.resolve(), queued: 0, lastUsed: Date.now() };
+        entities.set(key, e);
+      }
+      const entity = e;
+      entity.queued++;
+      // strictly in order per session: each turn starts when the previous one has ended
+      const result = entity.tail.then(() => runTurn(entity, req));
+      entity.tail = result.catch(() => undefined).finally(() => {
+        entity.queued--;
+        entity.lastUsed = Date.now();
+      });
+      return result;
+    },
+    get active() {
+      let n = 0;
+      for (const e of entities.values()) if (e.actor) n++;
+      return n;
+    },
+    passivateIdle(olderThanMs = o.idleMs) {
+      const cutoff = Date.now() - olderThanMs;
+      let n = 0;
+      for (const [key, e] of entities) {
+        if (e.queued === 0 && e.lastUsed <= cutoff) {
+          // the snapshot is already in KV (written after every turn): passivating only frees memory
+          drop(e);
+          entities.delete(key);
+          emit({ type: "session.passivated", key });
+          n++;
+        }
+      }
+      return n;
+    },
+    async stop() {
+      clearInterval(sweeper);
+      stopping.abort();
+      await Promise.all([...entities.values()].map((e) => e.tail));
+      for (const e of entities.values()) drop(e);
+      entities.clear();
+    },
+  };
+  return host;
+}
