@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/**
+ * The `claw` command line: start a node, send a message and print the reply,
+ * tail bus traffic.
+ */
+import { parseArgs } from "node:util";
+import { runNodeProcess } from "./run-node.js";
+import { describeError } from "./describe-error.js";
+import { sendCommand } from "./send.command.js";
+import { tailCommand } from "./tail.command.js";
+
+const USAGE = `usage: claw <command> [options]
+
+commands:
+  start                              start a node (same as: node dist/node.js)
+  send <channel> <chat> <text...>    publish a message to claw.in.<channel>.<account>.<chat> and print the reply
+        [--account <a>] [--sender <id>] [--timeout <ms>] [--json]
+  tail [subject]                     print decoded bus traffic (default subject: claw.>)
+        [--raw]
+
+environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see README.md for the rest.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "start":
+      await runNodeProcess();
+      return -1; // keeps running until a signal
+    case "send": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          account: { type: "string", default: "cli" },
+          sender: { type: "string", default: process.env.USER || "cli" },
+          timeout: { type: "string", default: "10000" },
+          json: { type: "boolean", default: false },
+        },
+      });
+      const [channel, chat, ...words] = positionals;
+      if (!channel || !chat || words.length === 0) throw new UsageError("send needs <channel> <chat> <text>");
+      return sendCommand({ channel, chat, text: words.join(" "), account: values.account, sender: values.sender, timeoutMs: Number(values.timeout), json: values.json });
+    }
+    case "tail": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { raw: { type: "boolean", default: false } } });
+      return tailCommand({ subject: positionals[0] ?? "claw.>", raw: values.raw });
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE + "\n");
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+class UsageError extends Error {}
+
+try {
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exit(code);
+} catch (e) {
+  process.stderr.write(`claw: ${describeError(e)}\n`);
+  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) process.stderr.write(USAGE + "\n");
+  process.exit(e instanceof UsageError ? 2 : 1);
+}

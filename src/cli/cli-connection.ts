@@ -1,0 +1,21 @@
+/**
+ * The NATS connection of short-lived CLI commands, with an error that says
+ * what to do when nothing answers.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { parseServers } from "../bus/index.js";
+
+/** The servers CLI commands talk to: `NATS_URL`, else the embedded default's port. */
+export function cliServers(env: NodeJS.ProcessEnv = process.env): string[] {
+  return parseServers(env.NATS_URL ?? `nats://127.0.0.1:${env.CLAW_EMBEDDED_NATS_PORT ?? 4222}`);
+}
+
+/** Connects, or throws an error a user can act on. */
+export async function cliConnect(): Promise<NatsConnection> {
+  const servers = cliServers();
+  try {
+    return await connect({ servers, timeout: 2_000, name: "claw-cli" });
+  } catch (e) {
+    throw new Error(`cannot reach NATS at ${servers.join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Node configuration: environment variables (and an optional JSON file for
+ * agents), defaulted and validated once, here.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { z } from "zod";
+import { AgentSpecSchema, defaultAgents, type AgentSpec } from "./actors/index.js";
+import { nuid } from "@nats-io/transport-node";
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
+
+/** A configuration problem, reported to the user without a stack trace. */
+export class ConfigError extends Error {
+  readonly code = "CONFIG";
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Everything a node is configured with. */
+export interface ClawConfig {
+  /** comma-separated NATS servers; undefined = the embedded default */
+  natsUrl: string | undefined;
+  nodeId: string;
+  httpHost: string;
+  /** 0 picks a free port (logged at start) */
+  httpPort: number;
+  partitions: number;
+  dataDir: string;
+  /** where the embedded default looks for (and, if absent, starts) a nats-server */
+  embeddedNatsPort: number;
+  /** nats-server binary for the embedded default (default: found on PATH, /usr/sbin, /usr/local/bin) */
+  natsServerBin: string | undefined;
+  maxPayload: number;
+  replicas: number;
+  maxDeliver: number;
+  idleMs: number;
+  turnTimeoutMs: number;
+  ackWaitMs: number;
+  maxAckPending: number;
+  duplicateWindowMs: number;
+  logLevel: string;
+  agents: AgentSpec[];
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+const EnvSchema = z.object({
+  NATS_URL: z.string().min(1).optional(),
+  CLAW_NODE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only").optional(),
+  CLAW_HTTP_HOST: z.string().default("127.0.0.1"),
+  CLAW_HTTP_PORT: int(0, 65535).default(8080),
+  CLAW_PARTITIONS: int(1, 1024).default(DEFAULT_PARTITIONS),
+  CLAW_DATA_DIR: z.string().default("data"),
+  CLAW_EMBEDDED_NATS_PORT: int(1, 65535).default(4222),
+  CLAW_NATS_SERVER_BIN: z.string().min(1).optional(),
+  CLAW_MAX_PAYLOAD: int(1024).default(DEFAULT_MAX_PAYLOAD),
+  CLAW_REPLICAS: int(1, 5).default(1),
+  CLAW_MAX_DELIVER: int(1, 100).default(5),
+  CLAW_IDLE_MS: int(100).default(60_000),
+  CLAW_TURN_TIMEOUT_MS: int(100).default(120_000),
+  CLAW_ACK_WAIT_MS: int(1000).default(30_000),
+  CLAW_MAX_ACK_PENDING: int(1).default(256),
+  CLAW_DUPLICATE_WINDOW_MS: int(1000).default(120_000),
+  CLAW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  CLAW_CONFIG: z.string().optional(),
+});
+
+function loadAgents(path: string | undefined): AgentSpec[] {
+  if (!path) return defaultAgents();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new ConfigError(`cannot read CLAW_CONFIG ${path}: ${(e as Error).message}`);
+  }
+  const r = z.object({ agents: z.array(AgentSpecSchema).min(1) }).safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ConfigError(`${path}: ${i.path.join(".")}: ${i.message}`);
+  }
+  const ids = new Set<string>();
+  for (const a of r.data.agents) {
+    if (ids.has(a.id)) throw new ConfigError(`${path}: agent id ${a.id} is defined twice`);
+    ids.add(a.id);
+  }
+  return r.data.agents;
+}
+
+/** Reads the configuration from `env`. Throws {@link ConfigError}. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
+  const r = EnvSchema.safeParse(env);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ConfigError(`${i.path.join(".")}: ${i.message}`);
+  }
+  const e = r.data;
+  return {
+    natsUrl: e.NATS_URL,
+    nodeId: e.CLAW_NODE_ID ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40)}-${nuid.next().slice(-6).toLowerCase()}`,
+    httpHost: e.CLAW_HTTP_HOST,
+    httpPort: e.CLAW_HTTP_PORT,
+    partitions: e.CLAW_PARTITIONS,
+    dataDir: e.CLAW_DATA_DIR,
+    embeddedNatsPort: e.CLAW_EMBEDDED_NATS_PORT,
+    natsServerBin: e.CLAW_NATS_SERVER_BIN,
+    maxPayload: e.CLAW_MAX_PAYLOAD,
+    replicas: e.CLAW_REPLICAS,
+    maxDeliver: e.CLAW_MAX_DELIVER,
+    idleMs: e.CLAW_IDLE_MS,
+    turnTimeoutMs: e.CLAW_TURN_TIMEOUT_MS,
+    ackWaitMs: e.CLAW_ACK_WAIT_MS,
+    maxAckPending: e.CLAW_MAX_ACK_PENDING,
+    duplicateWindowMs: e.CLAW_DUPLICATE_WINDOW_MS,
+    logLevel: e.CLAW_LOG_LEVEL,
+    agents: loadAgents(e.CLAW_CONFIG),
+  };
+}

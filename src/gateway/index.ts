@@ -1,0 +1,5 @@
+/**
+ * The HTTP gateway: REST data plane and health endpoints.
+ */
+export { startGateway, type Gateway, type GatewayOptions } from "./http-server.js";
+export { HttpError } from "./errors.js";
