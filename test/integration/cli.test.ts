@@ -1,0 +1,70 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { freePort } from "../../src/bus/index.js";
+import { startClaw } from "../support/claw-node.js";
+import { natsServer } from "../support/nats-server.js";
+
+const CLAW = fileURLToPath(new URL("../../dist/cli/claw.js", import.meta.url));
+
+/** Runs `claw <args>`; resolves with exit code and output, or kills it after `ms`. */
+function claw(args: string[], env: Record<string, string>, ms = 10_000, onStdout?: (text: string, kill: () => void) => void) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLAW, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+    child.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+      onStdout?.(stdout, () => child.kill("SIGINT"));
+    });
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.on("exit", (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+  });
+}
+
+describe("claw CLI", () => {
+  it("send publishes like an outside system and prints the reply; tail shows the traffic", async () => {
+    await using nats = await natsServer();
+    await using node = await startClaw({ env: { NATS_URL: nats.url } });
+    void node;
+    const env = { NATS_URL: nats.url };
+    let tailReady!: () => void;
+    const ready = new Promise<void>((r) => (tailReady = r));
+    const tail = claw(["tail", "claw.out.>"], env, 10_000, (text, kill) => {
+      if (text.includes("hello from the cli")) kill();
+    });
+    // give tail time to subscribe before sending
+    setTimeout(tailReady, 500);
+    await ready;
+    const sent = await claw(["send", "terminal", "me", "hello", "from", "the", "cli"], env);
+    expect(sent.stderr).toBe("");
+    expect(sent.stdout).toBe("hello from the cli\n");
+    expect(sent.code).toBe(0);
+    const tailed = await tail;
+    expect(tailed.stdout).toMatch(/claw\.out\.terminal\.cli\.me reply from=echo replyTo=\S+ "hello from the cli"/);
+  });
+
+  it("send exits 1 when the agent fails, printing the error notice", async () => {
+    await using nats = await natsServer();
+    await using node = await startClaw({ env: { NATS_URL: nats.url } });
+    void node;
+    const r = await claw(["send", "terminal", "me", "/fail", "bad"], { NATS_URL: nats.url });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("could not process");
+  });
+
+  it("prints a useful error, not a stack trace, when NATS is unreachable", async () => {
+    const r = await claw(["send", "x", "y", "z"], { NATS_URL: `nats://127.0.0.1:${await freePort()}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^claw: cannot reach NATS at nats:\/\/127\.0\.0\.1:\d+ .*Is a Claw node running/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("prints usage for an unknown command", async () => {
+    const r = await claw(["frobnicate"], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command: frobnicate");
+    expect(r.stderr).toContain("usage: claw");
+  });
+});

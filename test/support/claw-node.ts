@@ -1,0 +1,100 @@
+/**
+ * Claw nodes as child processes (`node dist/node.js`), the way users run them:
+ * wait for the start line, read the HTTP port, send signals, read the log.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const NODE_JS = fileURLToPath(new URL("../../dist/node.js", import.meta.url));
+
+/** A running node process. */
+export interface ClawProcess extends AsyncDisposable {
+  readonly child: ChildProcess;
+  readonly httpPort: number;
+  /** every log line so far (pino JSON parsed) */
+  readonly logs: Array<Record<string, unknown>>;
+  /** stdout + stderr text so far */
+  output(): string;
+  /** send a signal and wait for the exit code */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Options of {@link startClaw}. */
+export interface StartClawOptions {
+  env: Record<string, string>;
+  /** ms to wait for "claw node started" (default 20 s) */
+  timeoutMs?: number;
+}
+
+/** Spawns a node and waits until it has started (or rejects with its output). */
+export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
+  const child = spawn(process.execPath, [NODE_JS], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", CLAW_LOG_LEVEL: "info", ...o.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let text = "";
+  const logs: Array<Record<string, unknown>> = [];
+  let partial = "";
+  child.stdout!.on("data", (b: Buffer) => {
+    text += b.toString();
+    partial += b.toString();
+    const lines = partial.split("\n");
+    partial = lines.pop() ?? "";
+    for (const l of lines) {
+      try {
+        logs.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        /* not a log line */
+      }
+    }
+  });
+  child.stderr!.on("data", (b: Buffer) => (text += b.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start within ${o.timeoutMs ?? 20_000} ms:\n${text}`)), o.timeoutMs ?? 20_000);
+    const poll = setInterval(() => {
+      const line = logs.find((l) => l.msg === "claw node started");
+      if (line) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(line);
+      }
+    }, 10);
+    void exited.then((code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${code} before starting:\n${text}`));
+    });
+  });
+  const httpPort = Number(new URL(String(started.http)).port);
+  const kill = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill(signal);
+    return exited;
+  };
+  return {
+    child,
+    httpPort,
+    logs,
+    output: () => text,
+    kill,
+    [Symbol.asyncDispose]: async () => {
+      await kill("SIGKILL");
+    },
+  };
+}
+
+/** Runs a node expected to fail at start; resolves with its exit code and output. */
+export async function runClawExpectingFailure(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [NODE_JS], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (b: Buffer) => (output += b.toString()));
+  child.stderr!.on("data", (b: Buffer) => (output += b.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  clearTimeout(timer);
+  return { code, output };
+}

@@ -1,0 +1,46 @@
+/**
+ * Collecting Claw's replies from `claw.out.>` with a stock NATS subscription.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { decode, type Envelope } from "../../src/bus/index.js";
+
+/** Replies seen on a subject pattern, with helpers to wait for them. */
+export interface ReplyCollector {
+  readonly replies: Array<Envelope & { subject: string; at: number }>;
+  /** resolves when a reply to `id` arrived (rejects after `timeoutMs`) */
+  waitFor(id: string, timeoutMs?: number): Promise<Envelope & { subject: string; at: number }>;
+  /** resolves when `n` replies arrived */
+  waitForCount(n: number, timeoutMs?: number): Promise<void>;
+  stop(): void;
+}
+
+/** Subscribes to `subject` (default `claw.out.>`) and records decoded replies. */
+export async function collectReplies(nc: NatsConnection, subject = "claw.out.>"): Promise<ReplyCollector> {
+  const sub: Subscription = nc.subscribe(subject);
+  const replies: ReplyCollector["replies"] = [];
+  void (async () => {
+    for await (const m of sub) replies.push({ ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
+  })();
+  await nc.flush();
+  const until = async (pred: () => boolean, timeoutMs: number, what: string) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (have ${replies.length} replies)`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  return {
+    replies,
+    async waitFor(id, timeoutMs = 5_000) {
+      await until(() => replies.some((r) => r.replyTo === id), timeoutMs, `a reply to ${id}`);
+      return replies.find((r) => r.replyTo === id)!;
+    },
+    waitForCount: (n, timeoutMs = 10_000) => until(() => replies.length >= n, timeoutMs, `${n} replies`),
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+/** A JSON payload as an outside system would publish it. */
+export function jsonBody(v: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(v));
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import {
+  decodeToken,
+  encodeToken,
+  inboundSubject,
+  InvalidSubjectError,
+  isLiteralToken,
+  outboundSubject,
+  parseInboundSubject,
+  parseOutboundSubject,
+  parseSessionSubject,
+  partitionedInboundSubject,
+  sessionKey,
+  sessionSubject,
+} from "../../src/bus/index.js";
+
+const hostile = ["a.b", "*", ">", "a b", "tab\there", "line\nbreak", "", "=", "=41", "ünïcødé", "日本語", "emoji 🦀", "a..b", ".", "-100123", "+4915112345678", "user@s.whatsapp.net", "x".repeat(60)];
+
+describe("subject tokens", () => {
+  it.each(hostile)("round-trips %j through one literal token", (value) => {
+    const token = encodeToken(value);
+    expect(isLiteralToken(token)).toBe(true);
+    expect(token).toMatch(/^[A-Za-z0-9_=-]+$/); // also a valid KV key segment
+    expect(decodeToken(token)).toBe(value);
+  });
+
+  it("leaves ordinary ids unchanged on the wire", () => {
+    for (const v of ["12345", "-100123", "C04ABCDEF", "bot_1", "default"]) expect(encodeToken(v)).toBe(v);
+  });
+
+  it("encodes every character that would break a subject", () => {
+    expect(encodeToken("a.b")).toBe("a=2Eb");
+    expect(encodeToken("*")).toBe("=2A");
+    expect(encodeToken(">")).toBe("=3E");
+    expect(encodeToken(" ")).toBe("=20");
+    expect(encodeToken("")).toBe("=");
+  });
+
+  it("takes characters an outside publisher used literally", () => {
+    expect(decodeToken("a+b")).toBe("a+b");
+    expect(decodeToken("50=off")).toBe("50=off");
+  });
+
+  it("refuses a token longer than the limit", () => {
+    expect(() => encodeToken("é".repeat(200))).toThrow(InvalidSubjectError);
+  });
+});
+
+describe("subject builders", () => {
+  const addr = { channel: "telegram", account: "bot.1", chat: "chat *" };
+
+  it("builds inbound and outbound subjects with exactly one token per field", () => {
+    expect(inboundSubject(addr)).toBe("claw.in.telegram.bot=2E1.chat=20=2A");
+    expect(outboundSubject(addr)).toBe("claw.out.telegram.bot=2E1.chat=20=2A");
+    expect(inboundSubject(addr).split(".")).toHaveLength(5);
+  });
+
+  it("parses what it builds", () => {
+    expect(parseInboundSubject(inboundSubject(addr))).toEqual(addr);
+    expect(parseInboundSubject(partitionedInboundSubject(7, addr))).toEqual({ ...addr, partition: 7 });
+    expect(parseOutboundSubject(outboundSubject(addr))).toEqual(addr);
+    expect(parseSessionSubject(sessionSubject(3, "echo", "tg:1:@u.x"))).toEqual({ partition: 3, agent: "echo", session: "tg:1:@u.x" });
+  });
+
+  it("rejects subjects of other shapes", () => {
+    expect(parseInboundSubject("claw.in.a.b")).toBeUndefined();
+    expect(parseInboundSubject("claw.out.a.b.c")).toBeUndefined();
+    expect(parseInboundSubject("claw.in.x.a.b.c")).toBeUndefined();
+    expect(parseSessionSubject("claw.session.a.b.c")).toBeUndefined();
+  });
+
+  it("refuses an invalid partition", () => {
+    expect(() => partitionedInboundSubject(-1, addr)).toThrow(InvalidSubjectError);
+    expect(() => sessionSubject(1.5, "a", "b")).toThrow(InvalidSubjectError);
+  });
+
+  it("makes session keys that are valid KV keys", () => {
+    expect(sessionKey("echo", "telegram:bot 1:42")).toMatch(/^[-/_=.a-zA-Z0-9]+$/);
+  });
+});
