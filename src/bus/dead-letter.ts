@@ -28,6 +28,8 @@ export interface DeadLetter {
   deliveries: number;
   node: string;
   field?: string;
+  /** the envelope id, when known (kept on replay) */
+  msgId?: string;
   firstError?: string;
   lastError?: string;
 }
@@ -54,6 +56,9 @@ export async function publishDeadLetter(js: JetStreamClient, d: DeadLetter): Pro
     [H.dlq.streamSeq]: `${d.stream}:${d.streamSeq}`,
   });
   if (d.field) headers[H.dlq.field] = d.field;
+  // MsgHdrs.get answers "" for a missing header
+  const msgId = d.msgId || d.headers?.get(H.clawMsgId) || d.headers?.get(H.msgId);
+  if (msgId) headers[H.clawMsgId] = msgId;
   if (d.firstError) headers[H.dlq.firstError] = clip(d.firstError);
   if (d.lastError) headers[H.dlq.lastError] = clip(d.lastError);
   return publishDurable(js, {

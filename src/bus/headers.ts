@@ -6,6 +6,11 @@ export const H = {
   msgId: "Nats-Msg-Id",
   contentType: "Content-Type",
   traceparent: "traceparent",
+  /**
+   * The envelope id of a message, carried on dead letters and their replays so
+   * a replayed message keeps its id (and its sender can still match the reply).
+   */
+  clawMsgId: "Claw-Msg-Id",
   /** node that published */
   node: "Claw-Node",
   /** marks the start-up probe that detects the partition mapping */

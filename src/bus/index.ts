@@ -22,3 +22,11 @@ export {
   type NatsServerOptions,
   type NatsServerProcess,
 } from "./nats-server-process.js";
+export {
+  getDeadLetter,
+  listDeadLetters,
+  replayDeadLetter,
+  purgeDeadLetters,
+  DeadLetterNotFoundError,
+  type DeadLetterRecord,
+} from "./dead-letter-admin.js";

@@ -17,6 +17,7 @@ export const STREAMS = {
   skills: "CLAW_SKILLS",
   out: "CLAW_OUT",
   dlq: "CLAW_DLQ",
+  transcripts: "CLAW_TRANSCRIPTS",
 } as const;
 
 /** KV bucket names. */
@@ -36,11 +37,13 @@ export interface SpecOptions {
   outMaxAgeMs: number;
   /** how long dead letters are kept */
   dlqMaxAgeMs: number;
+  /** how long transcripts are kept (0 = forever) */
+  transcriptMaxAgeMs: number;
 }
 
-/** Defaults: R1, 2 min duplicate window, replies kept 7 days, dead letters 30 days. */
+/** Defaults: R1, 2 min duplicate window, replies kept 7 days, dead letters and transcripts 30 days. */
 export function defaultSpecOptions(): SpecOptions {
-  return { replicas: 1, duplicateWindowMs: 120_000, outMaxAgeMs: 7 * DAY_MS, dlqMaxAgeMs: 30 * DAY_MS };
+  return { replicas: 1, duplicateWindowMs: 120_000, outMaxAgeMs: 7 * DAY_MS, dlqMaxAgeMs: 30 * DAY_MS, transcriptMaxAgeMs: 30 * DAY_MS };
 }
 
 type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects" | "retention" | "storage">;
@@ -67,6 +70,7 @@ export function streamSpecs(o: SpecOptions): StreamSpec[] {
     stream(o, STREAMS.skills, [wildcards.skills], RetentionPolicy.Workqueue),
     stream(o, STREAMS.out, [wildcards.outbound], RetentionPolicy.Workqueue, o.outMaxAgeMs),
     stream(o, STREAMS.dlq, [wildcards.dlq], RetentionPolicy.Limits, o.dlqMaxAgeMs),
+    stream(o, STREAMS.transcripts, [wildcards.transcripts], RetentionPolicy.Limits, o.transcriptMaxAgeMs),
   ];
 }
 

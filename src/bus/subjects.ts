@@ -105,6 +105,11 @@ export function outboundSubject(a: ChatAddress): string {
   return `${ROOT}.out.${chatTokens(a)}`;
 }
 
+/** `claw.transcript.<agent>.<session>`: the audit trail of one session, a turn a message. */
+export function transcriptSubject(agent: string, session: string): string {
+  return `${ROOT}.transcript.${encodeToken(agent)}.${encodeToken(session)}`;
+}
+
 /** `claw.skill.<skill>.invoke`: a skill invocation request. */
 export function skillInvokeSubject(skill: string): string {
   return `${ROOT}.skill.${encodeToken(skill)}.invoke`;
@@ -139,6 +144,7 @@ export const wildcards = {
   outbound: `${ROOT}.out.>`,
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
   skills: `${ROOT}.skill.>`,
+  transcripts: `${ROOT}.transcript.*.*`,
   dlq: `${ROOT}.dlq.>`,
   events: `${ROOT}.events.>`,
 } as const;
