@@ -40,6 +40,13 @@ export interface ClawConfig {
   ackWaitMs: number;
   maxAckPending: number;
   duplicateWindowMs: number;
+  /** first retry delay and cap of the exponential backoff (×2, jittered) */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** append every turn to CLAW_TRANSCRIPTS */
+  transcripts: boolean;
+  /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
+  failpoints: string[];
   logLevel: string;
   agents: AgentSpec[];
 }
@@ -63,6 +70,10 @@ const EnvSchema = z.object({
   CLAW_ACK_WAIT_MS: int(1000).default(30_000),
   CLAW_MAX_ACK_PENDING: int(1).default(256),
   CLAW_DUPLICATE_WINDOW_MS: int(1000).default(120_000),
+  CLAW_RETRY_BASE_MS: int(1).default(1_000),
+  CLAW_RETRY_MAX_MS: int(1).default(30_000),
+  CLAW_TRANSCRIPTS: z.enum(["on", "off"]).default("on"),
+  CLAW_FAILPOINTS: z.string().default(""),
   CLAW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   CLAW_CONFIG: z.string().optional(),
 });
@@ -113,6 +124,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     ackWaitMs: e.CLAW_ACK_WAIT_MS,
     maxAckPending: e.CLAW_MAX_ACK_PENDING,
     duplicateWindowMs: e.CLAW_DUPLICATE_WINDOW_MS,
+    retryBaseMs: e.CLAW_RETRY_BASE_MS,
+    retryMaxMs: Math.max(e.CLAW_RETRY_BASE_MS, e.CLAW_RETRY_MAX_MS),
+    transcripts: e.CLAW_TRANSCRIPTS === "on",
+    failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
     logLevel: e.CLAW_LOG_LEVEL,
     agents: loadAgents(e.CLAW_CONFIG),
   };

@@ -69,7 +69,8 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   try {
     const body = decodeInbound(m.data, m.header(H.contentType), ctx.maxPayload);
     envelope = completeInbound(body, {
-      id: m.header(H.msgId) ?? `${m.idPrefix}-${m.seq}`,
+      // a replayed dead letter keeps its envelope id (Claw-Msg-Id); else the publisher's msg id; else the sequence
+      id: m.header(H.clawMsgId) || m.header(H.msgId) || `${m.idPrefix}-${m.seq}`,
       ts: m.storedAt,
       channel: addr.channel,
       account: addr.account,

@@ -4,10 +4,15 @@
  * A message is acked only after everything it caused is durable: the reply
  * published and the snapshot written, or the forward / dead letter published.
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { JetStreamApiError, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import {
   backoffDelay,
   encode,
+  ensureConsumer,
+  partitionConsumerSpec,
+  withRetry,
+  type ConsumerOptions,
   H,
   outboundSubject,
   parseInboundSubject,
@@ -21,6 +26,7 @@ import {
   type Envelope,
 } from "../bus/index.js";
 import type { AgentSpec } from "./agents.js";
+import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
 import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
 import type { SessionHost, TurnOutcome } from "./session-host.js";
@@ -47,6 +53,9 @@ export interface PartitionRunnerOptions {
   batch: number;
   /** default message id prefix per stream incarnation (see ingress) */
   idPrefix: { in: string; session: string };
+  consumer: ConsumerOptions;
+  /** KV `claw_cluster`: where crash suspects are kept */
+  cluster: KV;
   onEvent?: (e: PartitionEvent) => void;
 }
 
@@ -87,7 +96,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   const consumers: ConsumerMessages[] = [];
   let stopped = false;
 
-  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, extra: { field?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string } } = {}) {
+  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string } } = {}) {
     await publishDeadLetter(bus.js, {
       stage,
       code,
@@ -100,6 +109,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
       deliveries: extra.deliveries ?? m.info.deliveryCount,
       node: o.nodeId,
       field: extra.field,
+      msgId: extra.msgId,
       firstError: extra.firstError,
       lastError: reason,
     });
@@ -111,7 +121,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     }
   }
 
-  async function settle(m: JsMsg, d: IngressDecision, stage: Stage): Promise<void> {
+  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number): Promise<void> {
     switch (d.kind) {
       case "drop":
         m.ack();
@@ -135,30 +145,32 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           agent: d.agent,
           session: d.session,
           envelope: d.envelope,
-          deliveries: m.info.deliveryCount,
+          deliveries: attempts,
           keepAlive: () => m.working(),
+          onFailed: (f) =>
+            deadLetter(m, "session", f.failure.code, f.failure.message, {
+              msgId: d.envelope.id,
+              firstError: f.firstError,
+              deliveries: f.attempts,
+              notify: { to: d.envelope, replyTo: d.envelope.id },
+            }),
         });
-        if (outcome.kind === "answered") m.ack();
-        else if (outcome.kind === "released") m.nak();
-        else {
-          await deadLetter(m, "session", outcome.failure.code, outcome.failure.message, {
-            firstError: outcome.firstError,
-            deliveries: outcome.attempts,
-            notify: { to: d.envelope, replyTo: d.envelope.id },
-          });
-          m.ack();
-        }
+        if (outcome.kind === "released") m.nak();
+        else m.ack(); // answered, or failed and dead-lettered
         return;
       }
     }
   }
 
-  async function handle(m: JsMsg, stage: Stage): Promise<void> {
+  async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects): Promise<void> {
     const inbound = toInboundMessage(m, o.idPrefix[stage]);
     try {
-      if (m.info.deliveryCount > o.maxDeliver) {
-        // delivered more often than allowed without being settled: it probably crashes its node
-        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${m.info.deliveryCount - 1} deliveries`);
+      const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
+      if (attempts > o.maxDeliver) {
+        // delivered this often without being settled: it probably crashes its node
+        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, {
+          deliveries: attempts - 1,
+        });
         m.ack();
         return;
       }
@@ -166,20 +178,43 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         stage === "in"
           ? decideInbound(inbound, { agents: o.agents, partitions: o.partitions, partition: p, maxPayload: o.maxPayload })
           : decideSessionMail(inbound, o.agents);
-      await settle(m, d, stage);
+      await settle(m, d, stage, attempts);
     } catch {
       // publishing the effect failed even after retries (NATS unreachable): try again later
       if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
     }
   }
 
+  /**
+   * Takes the partition's consumer over. If the previous owner left messages
+   * unacked (it died), the consumer is recreated: JetStream then redelivers them
+   * at once and in stream order — instead of after their ack wait, behind newer
+   * messages of the same session — and the old owner can no longer ack anything
+   * (it is fenced off).
+   */
+  async function takeover(stage: Stage, stream: string): Promise<CrashSuspects> {
+    const spec = partitionConsumerSpec(stage, p, o.consumer);
+    const suspects = await loadCrashSuspects(o.cluster, stage, p);
+    const info = await withRetry(() => bus.jsm.consumers.info(stream, spec.durable_name)).catch((e) => {
+      if (e instanceof JetStreamApiError && e.status === 404) return undefined;
+      throw e;
+    });
+    if (info && info.num_ack_pending > 0) {
+      await suspects.record(info.ack_floor.stream_seq + 1, info.delivered.stream_seq);
+      await withRetry(() => bus.jsm.consumers.delete(stream, spec.durable_name));
+    }
+    await ensureConsumer(bus.jsm, stream, spec);
+    return suspects;
+  }
+
   async function start(stage: Stage): Promise<void> {
     const stream = stage === "in" ? STREAMS.in : STREAMS.sessions;
+    const suspects = await takeover(stage, stream);
     const consumer = await bus.js.consumers.get(stream, partitionConsumerName(stage, p));
     const messages = await consumer.consume({
       max_messages: o.batch,
       callback: (m) => {
-        const t = handle(m, stage);
+        const t = handle(m, stage, suspects);
         inFlight.add(t);
         void t.finally(() => inFlight.delete(t));
       },

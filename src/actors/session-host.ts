@@ -13,6 +13,7 @@ import {
   outboundSubject,
   publishDurable,
   sessionKey,
+  transcriptSubject,
   type BackoffPolicy,
   type Envelope,
 } from "../bus/index.js";
@@ -31,6 +32,11 @@ export interface TurnRequest {
   deliveries: number;
   /** extends the carrying message's ack deadline (JetStream `working()`) */
   keepAlive: () => void;
+  /**
+   * Dead-letters a failed turn. Runs inside the session's queue, so whatever
+   * it publishes (an error notice to the sender) comes before the session's next reply.
+   */
+  onFailed: (outcome: Extract<TurnOutcome, { kind: "failed" }>) => Promise<void>;
 }
 
 /** How a turn ended. */
@@ -62,6 +68,14 @@ export interface SessionHostOptions {
   turnTimeoutMs: number;
   /** how often to extend the ack deadline of a message in progress */
   keepAliveMs: number;
+  /** append every turn to `CLAW_TRANSCRIPTS` (default true) */
+  transcripts?: boolean;
+  /**
+   * Fault injection for crash tests: called at `session.after-reply` (reply
+   * published, snapshot not yet written) and `session.after-save` (snapshot
+   * written, message not yet acked).
+   */
+  failpoint?: (name: "session.after-reply" | "session.after-save") => void;
   onEvent?: (e: SessionHostEvent) => void;
 }
 
@@ -124,8 +138,16 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         const reply = replyEnvelope(input);
         const headers: Record<string, string> = { [H.node]: o.nodeId };
         if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
-        // the msg id derives from the inbound id: a redelivered turn cannot publish a second reply
-        await publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers });
+        // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
+        const published = [publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers })];
+        if (o.transcripts ?? true) {
+          const entry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
+          published.push(
+            publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers }),
+          );
+        }
+        await Promise.all(published);
+        o.failpoint?.("session.after-reply");
         return { id: reply.id, ts: reply.ts };
       }),
     },
@@ -168,6 +190,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     if (snap.context.lastTurnId !== id) return snap.context.failure;
     try {
       e.revision = await o.store.save(e.key, actor.getPersistedSnapshot(), e.revision);
+      o.failpoint?.("session.after-save");
     } catch (err) {
       // memory must never run ahead of KV: reload on the next try (a SnapshotConflictError
       // means another owner moved on; its state is the truth)
@@ -221,7 +244,11 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
       const entity = e;
       entity.queued++;
       // strictly in order per session: each turn starts when the previous one has ended
-      const result = entity.tail.then(() => runTurn(entity, req));
+      const result = entity.tail.then(async () => {
+        const outcome = await runTurn(entity, req);
+        if (outcome.kind === "failed") await req.onFailed(outcome);
+        return outcome;
+      });
       entity.tail = result.catch(() => undefined).finally(() => {
         entity.queued--;
         entity.lastUsed = Date.now();

@@ -15,7 +15,6 @@ import {
   ensureBucket,
   ensureConsumer,
   ensureStream,
-  partitionConsumerSpec,
   probePartitionMapping,
   rawInboundStreamSpec,
   routerConsumerSpec,
@@ -66,6 +65,17 @@ function modelsFor(config: ClawConfig): Map<string, Model> {
   return models;
 }
 
+/** A failpoint hook that kills this process (as a crash would) at the named points. */
+function failpointsFrom(names: string[], log: Logger): ((name: string) => void) | undefined {
+  if (names.length === 0) return undefined;
+  log.warn({ failpoints: names }, "failpoints armed: this node will SIGKILL itself when it reaches them");
+  return (name) => {
+    if (!names.includes(name)) return;
+    log.fatal({ failpoint: name }, "failpoint reached: killing this node");
+    process.kill(process.pid, "SIGKILL");
+  };
+}
+
 /** Provisions everything the data path needs; idempotent, never clobbers. */
 async function provision(bus: Bus, config: ClawConfig, log: Logger): Promise<void> {
   const spec = { ...defaultSpecOptions(), replicas: config.replicas, duplicateWindowMs: config.duplicateWindowMs };
@@ -82,11 +92,9 @@ async function provision(bus: Bus, config: ClawConfig, log: Logger): Promise<voi
   if (count !== config.partitions) {
     throw new ConfigError(`this cluster uses ${count} partitions (recorded in KV ${BUCKETS.cluster}); set CLAW_PARTITIONS=${count}`);
   }
-  const co = { ...defaultConsumerOptions(), ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending };
-  const all = Array.from({ length: config.partitions }, (_, p) => p);
-  await Promise.all(all.map((p) => ensureConsumer(bus.jsm, STREAMS.in, partitionConsumerSpec("in", p, co))));
-  await Promise.all(all.map((p) => ensureConsumer(bus.jsm, STREAMS.sessions, partitionConsumerSpec("session", p, co))));
 }
+
+const consumerOptions = (config: ClawConfig) => ({ ...defaultConsumerOptions(), ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending });
 
 /** Starts a node. */
 export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNode> {
@@ -103,7 +111,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     throw new ConfigError(`cannot connect to NATS at ${endpoint.servers.join(",")}: ${(e as Error).message}`);
   }
   log.info({ servers: endpoint.servers, server_version: bus.serverVersion }, "connected to NATS");
-  const backoff = defaultBackoff();
+  const backoff = { ...defaultBackoff(), baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
   const cleanups: Array<() => Promise<void>> = [async () => bus.close(), async () => endpoint.embedded?.stop()];
   try {
     await provision(bus, config, log);
@@ -128,6 +136,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     }
 
     const sessions = await bus.kvm.open(BUCKETS.sessions);
+    const cluster = await bus.kvm.open(BUCKETS.cluster);
     const host = createSessionHost({
       js: bus.js,
       store: createSessionStore(sessions),
@@ -138,7 +147,9 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       idleMs: config.idleMs,
       turnTimeoutMs: config.turnTimeoutMs,
       keepAliveMs: Math.max(500, Math.floor(config.ackWaitMs / 3)),
-      onEvent: (e) => log.debug(e, e.type),
+      transcripts: config.transcripts,
+      failpoint: failpointsFrom(config.failpoints, log),
+      onEvent: (e) => (e.type === "turn.retrying" ? log.info(e, e.type) : log.debug(e, e.type)),
     });
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
     const runners: PartitionRunner[] = await Promise.all(
@@ -155,6 +166,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
           backoff,
           batch: Math.min(128, config.maxAckPending),
           idPrefix,
+          consumer: consumerOptions(config),
+          cluster,
           onEvent: (e) => (e.type === "message.forwarded" ? log.debug(e, e.type) : log.warn(e, e.type)),
         }),
       ),
