@@ -8,6 +8,7 @@ import { runNodeProcess } from "./run-node.js";
 import { describeError } from "./describe-error.js";
 import { sendCommand } from "./send.command.js";
 import { tailCommand } from "./tail.command.js";
+import { dlqCommand } from "./dlq.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -17,6 +18,11 @@ commands:
         [--account <a>] [--sender <id>] [--timeout <ms>] [--json]
   tail [subject]                     print decoded bus traffic (default subject: claw.>)
         [--raw]
+  dlq ls [--stage <s>] [--limit <n>] [--json]   list dead letters (oldest first)
+  dlq show <seq>                     one dead letter: reason headers and decoded payload
+  dlq replay <seq>|--all [--stage <s>] [--to <subject>] [--keep]
+                                     republish to the original subject (then remove it from the DLQ unless --keep)
+  dlq purge [--stage <s>]            delete dead letters
 
 environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see README.md for the rest.`;
 
@@ -44,6 +50,27 @@ async function main(argv: string[]): Promise<number> {
     case "tail": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { raw: { type: "boolean", default: false } } });
       return tailCommand({ subject: positionals[0] ?? "claw.>", raw: values.raw });
+    }
+    case "dlq": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          stage: { type: "string" },
+          limit: { type: "string", default: "100" },
+          to: { type: "string" },
+          all: { type: "boolean", default: false },
+          keep: { type: "boolean", default: false },
+          json: { type: "boolean", default: false },
+        },
+      });
+      const [action, seqText] = positionals;
+      if (action !== "ls" && action !== "show" && action !== "replay" && action !== "purge") throw new UsageError("dlq needs ls, show, replay or purge");
+      const seq = seqText === undefined ? undefined : Number(seqText);
+      if (seq !== undefined && !(Number.isInteger(seq) && seq > 0)) throw new UsageError(`not a sequence number: ${seqText}`);
+      if (action === "show" && seq === undefined) throw new UsageError("dlq show needs <seq>");
+      if (action === "replay" && seq === undefined && !values.all) throw new UsageError("dlq replay needs <seq> or --all");
+      return dlqCommand({ action, seq, all: values.all, stage: values.stage, limit: Number(values.limit), to: values.to, keep: values.keep, json: values.json });
     }
     case undefined:
     case "help":
