@@ -2,7 +2,8 @@
  * Collecting Claw's replies from `claw.out.>` with a stock NATS subscription.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decode, type Envelope } from "../../src/bus/index.js";
+import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { decode, STREAMS, type Envelope } from "../../src/bus/index.js";
 
 /** Replies seen on a subject pattern, with helpers to wait for them. */
 export interface ReplyCollector {
@@ -22,6 +23,10 @@ export async function collectReplies(nc: NatsConnection, subject = "claw.out.>")
     for await (const m of sub) replies.push({ ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
   })();
   await nc.flush();
+  return collector(replies, () => sub.unsubscribe());
+}
+
+function collector(replies: ReplyCollector["replies"], stop: () => void): ReplyCollector {
   const until = async (pred: () => boolean, timeoutMs: number, what: string) => {
     const deadline = Date.now() + timeoutMs;
     while (!pred()) {
@@ -36,11 +41,30 @@ export async function collectReplies(nc: NatsConnection, subject = "claw.out.>")
       return replies.find((r) => r.replyTo === id)!;
     },
     waitForCount: (n, timeoutMs = 10_000) => until(() => replies.length >= n, timeoutMs, `${n} replies`),
-    stop: () => sub.unsubscribe(),
+    stop,
   };
 }
 
 /** A JSON payload as an outside system would publish it. */
 export function jsonBody(v: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(v));
+}
+
+/**
+ * Reads replies from the `CLAW_OUT` stream itself, as a channel adapter does
+ * (a durable pull consumer, acking each): what "exactly once" is measured on.
+ * Core subscribers may see a re-published duplicate that the stream dropped.
+ */
+export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamManager, filter = "claw.out.>"): Promise<ReplyCollector> {
+  const name = `test-out-${Math.random().toString(36).slice(2, 8)}`;
+  await jsm.consumers.add(STREAMS.out, { durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, inactive_threshold: 60_000_000_000 });
+  const consumer = await js.consumers.get(STREAMS.out, name);
+  const replies: ReplyCollector["replies"] = [];
+  const messages = await consumer.consume({
+    callback: (m) => {
+      replies.push({ ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
+      m.ack();
+    },
+  });
+  return collector(replies, () => void messages.stop());
 }
