@@ -166,18 +166,20 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     const inbound = toInboundMessage(m, o.idPrefix[stage]);
     try {
       const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
-      if (attempts > o.maxDeliver) {
-        // delivered this often without being settled: it probably crashes its node
-        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, {
-          deliveries: attempts - 1,
-        });
-        m.ack();
-        return;
-      }
       const d =
         stage === "in"
           ? decideInbound(inbound, { agents: o.agents, partitions: o.partitions, partition: p, maxPayload: o.maxPayload })
           : decideSessionMail(inbound, o.agents);
+      if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
+        // delivered this often without being settled: it probably crashes its node
+        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, {
+          deliveries: attempts - 1,
+          msgId: d.envelope.id,
+          notify: { to: d.envelope, replyTo: d.envelope.id },
+        });
+        m.ack();
+        return;
+      }
       await settle(m, d, stage, attempts);
     } catch {
       // publishing the effect failed even after retries (NATS unreachable): try again later

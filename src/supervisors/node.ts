@@ -71,7 +71,8 @@ function failpointsFrom(names: string[], log: Logger): ((name: string) => void) 
   log.warn({ failpoints: names }, "failpoints armed: this node will SIGKILL itself when it reaches them");
   return (name) => {
     if (!names.includes(name)) return;
-    log.fatal({ failpoint: name }, "failpoint reached: killing this node");
+    // stderr is written synchronously; the logger's buffer would die with the process
+    process.stderr.write(`claw: failpoint ${name} reached: killing this node\n`);
     process.kill(process.pid, "SIGKILL");
   };
 }
