@@ -43,6 +43,10 @@ export interface ClawConfig {
   /** first retry delay and cap of the exponential backoff (×2, jittered) */
   retryBaseMs: number;
   retryMaxMs: number;
+  /** a member not heard from for this long is gone; its partitions move */
+  memberTtlMs: number;
+  /** the leader lease's lifetime without renewal */
+  leaseTtlMs: number;
   /** append every turn to CLAW_TRANSCRIPTS */
   transcripts: boolean;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
@@ -72,6 +76,8 @@ const EnvSchema = z.object({
   CLAW_DUPLICATE_WINDOW_MS: int(1000).default(120_000),
   CLAW_RETRY_BASE_MS: int(1).default(1_000),
   CLAW_RETRY_MAX_MS: int(1).default(30_000),
+  CLAW_MEMBER_TTL_MS: int(300).default(3_000),
+  CLAW_LEASE_TTL_MS: int(300).default(3_000),
   CLAW_TRANSCRIPTS: z.enum(["on", "off"]).default("on"),
   CLAW_FAILPOINTS: z.string().default(""),
   CLAW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -126,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     duplicateWindowMs: e.CLAW_DUPLICATE_WINDOW_MS,
     retryBaseMs: e.CLAW_RETRY_BASE_MS,
     retryMaxMs: Math.max(e.CLAW_RETRY_BASE_MS, e.CLAW_RETRY_MAX_MS),
+    memberTtlMs: e.CLAW_MEMBER_TTL_MS,
+    leaseTtlMs: e.CLAW_LEASE_TTL_MS,
     transcripts: e.CLAW_TRANSCRIPTS === "on",
     failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
     logLevel: e.CLAW_LOG_LEVEL,

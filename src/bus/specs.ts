@@ -24,6 +24,10 @@ export const STREAMS = {
 export const BUCKETS = {
   sessions: "claw_sessions",
   cluster: "claw_cluster",
+  /** member heartbeats; entries expire with the bucket's max age (2.9 has no per-key TTL) */
+  members: "claw_members",
+  /** the leader lease; expires with the bucket's max age unless renewed */
+  lease: "claw_lease",
   registry: "claw_registry",
 } as const;
 
@@ -39,11 +43,23 @@ export interface SpecOptions {
   dlqMaxAgeMs: number;
   /** how long transcripts are kept (0 = forever) */
   transcriptMaxAgeMs: number;
+  /** a member whose heartbeat is older than this is gone */
+  memberTtlMs: number;
+  /** a leader lease not renewed for this long is free */
+  leaseTtlMs: number;
 }
 
 /** Defaults: R1, 2 min duplicate window, replies kept 7 days, dead letters and transcripts 30 days. */
 export function defaultSpecOptions(): SpecOptions {
-  return { replicas: 1, duplicateWindowMs: 120_000, outMaxAgeMs: 7 * DAY_MS, dlqMaxAgeMs: 30 * DAY_MS, transcriptMaxAgeMs: 30 * DAY_MS };
+  return {
+    replicas: 1,
+    duplicateWindowMs: 120_000,
+    outMaxAgeMs: 7 * DAY_MS,
+    dlqMaxAgeMs: 30 * DAY_MS,
+    transcriptMaxAgeMs: 30 * DAY_MS,
+    memberTtlMs: 3_000,
+    leaseTtlMs: 3_000,
+  };
 }
 
 type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects" | "retention" | "storage">;
@@ -126,7 +142,10 @@ export function routerConsumerSpec(o: ConsumerOptions): Partial<ConsumerConfig> 
 export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: number; replicas: number; ttl?: number }> {
   return [
     { name: BUCKETS.sessions, history: 1, replicas: o.replicas },
-    { name: BUCKETS.cluster, history: 1, replicas: o.replicas },
+    // history: the test of "never two owners at once" reads claim changes back
+    { name: BUCKETS.cluster, history: 16, replicas: o.replicas },
+    { name: BUCKETS.members, history: 1, replicas: o.replicas, ttl: o.memberTtlMs },
+    { name: BUCKETS.lease, history: 1, replicas: o.replicas, ttl: o.leaseTtlMs },
     { name: BUCKETS.registry, history: 5, replicas: o.replicas },
   ];
 }

@@ -27,7 +27,6 @@ import {
   createSessionHost,
   createSessionStore,
   startRouter,
-  type PartitionRunner,
   type Router,
   type SessionHost,
 } from "../actors/index.js";
@@ -36,7 +35,14 @@ import { ConfigError } from "../config.js";
 import { startGateway, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
 import type { Logger } from "../log.js";
+import { CLAW_VERSION } from "../version.js";
+import { reconcileAssignment } from "./cluster-leader.js";
+import { leaseChild } from "./leader-lease.js";
+import { heartbeatChild, leave } from "./membership.js";
 import { resolveNatsEndpoint, type NatsEndpoint } from "./nats-endpoint.js";
+import { partitionManager } from "./partition-manager.js";
+import { defaultRestartIntensity } from "./restart-intensity.js";
+import { startSupervisor } from "./supervisor.js";
 
 /** A running node. */
 export interface ClawNode {
@@ -47,6 +53,9 @@ export interface ClawNode {
   /** "mapped": the server partitions inbound; "router": the fallback router does */
   readonly partitioning: "mapped" | "router";
   readonly host: SessionHost;
+  /** partitions this node runs now */
+  owned(): number[];
+  readonly leading: boolean;
   stop(): Promise<void>;
 }
 
@@ -77,9 +86,40 @@ function failpointsFrom(names: string[], log: Logger): ((name: string) => void) 
   };
 }
 
+const specOptions = (config: ClawConfig) => ({
+  ...defaultSpecOptions(),
+  replicas: config.replicas,
+  duplicateWindowMs: config.duplicateWindowMs,
+  memberTtlMs: config.memberTtlMs,
+  leaseTtlMs: config.leaseTtlMs,
+});
+
+/**
+ * Checks that the server partitions inbound subjects as this node does.
+ * Returns "router" when it does not partition at all (the leader then runs
+ * the fallback router).
+ */
+async function checkPartitioning(bus: Bus, config: ClawConfig, log: Logger): Promise<"mapped" | "router"> {
+  const probe = await probePartitionMapping(bus.nc, config.nodeId, config.partitions);
+  if (probe.kind === "mismatch") {
+    throw new ConfigError(
+      `the NATS server partitions claw.in.> differently from this node (probe landed in partition ${probe.observed}, expected ${probe.expected}); ` +
+        `check the mapping's partition count against CLAW_PARTITIONS=${config.partitions}`,
+    );
+  }
+  if (probe.kind === "mapped") return "mapped";
+  log.warn(
+    "the NATS server does not partition claw.in.> (see nats/*.conf for the mapping): falling back to a router stage, run by the leader. " +
+      "This costs one extra hop per message, and a message that fails to route is retried after later ones.",
+  );
+  await ensureStream(bus.jsm, rawInboundStreamSpec(specOptions(config)), (m) => log.warn(m));
+  await ensureConsumer(bus.jsm, STREAMS.inRaw, routerConsumerSpec(defaultConsumerOptions()));
+  return "router";
+}
+
 /** Provisions everything the data path needs; idempotent, never clobbers. */
 async function provision(bus: Bus, config: ClawConfig, log: Logger): Promise<void> {
-  const spec = { ...defaultSpecOptions(), replicas: config.replicas, duplicateWindowMs: config.duplicateWindowMs };
+  const spec = specOptions(config);
   const warn = (m: string) => log.warn(m);
   for (const s of streamSpecs(spec)) await ensureStream(bus.jsm, s, warn);
   for (const b of bucketSpecs(spec)) await ensureBucket(bus.kvm, b);
@@ -97,7 +137,7 @@ async function provision(bus: Bus, config: ClawConfig, log: Logger): Promise<voi
 
 const consumerOptions = (config: ClawConfig) => ({ ...defaultConsumerOptions(), ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending });
 
-/** Starts a node. */
+/** Starts a node: joins the cluster, runs the partitions it is assigned, serves HTTP. */
 export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNode> {
   const models = modelsFor(config);
   const endpoint: NatsEndpoint = await resolveNatsEndpoint(
@@ -116,31 +156,13 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
   const cleanups: Array<() => Promise<void>> = [async () => bus.close(), async () => endpoint.embedded?.stop()];
   try {
     await provision(bus, config, log);
-    const probe = await probePartitionMapping(bus.nc, config.nodeId, config.partitions);
-    let router: Router | undefined;
-    if (probe.kind === "mismatch") {
-      throw new ConfigError(
-        `the NATS server partitions claw.in.> differently from this node (probe landed in partition ${probe.observed}, expected ${probe.expected}); ` +
-          `check the mapping's partition count against CLAW_PARTITIONS=${config.partitions}`,
-      );
-    }
-    if (probe.kind === "unmapped") {
-      log.warn(
-        "the NATS server does not partition claw.in.> (see nats/*.conf for the mapping): falling back to a router stage. " +
-          "This costs one extra hop per message, and per-chat order holds only while a single router runs; " +
-          "a message that fails to route is retried after later ones.",
-      );
-      const spec = { ...defaultSpecOptions(), replicas: config.replicas, duplicateWindowMs: config.duplicateWindowMs };
-      await ensureStream(bus.jsm, rawInboundStreamSpec(spec), (m) => log.warn(m));
-      await ensureConsumer(bus.jsm, STREAMS.inRaw, routerConsumerSpec(defaultConsumerOptions()));
-      router = await startRouter({ bus, partitions: config.partitions, nodeId: config.nodeId, backoff, idPrefix: `r${await streamIdPrefix(bus, STREAMS.inRaw)}` });
-    }
-
-    const sessions = await bus.kvm.open(BUCKETS.sessions);
-    const cluster = await bus.kvm.open(BUCKETS.cluster);
+    const partitioning = await checkPartitioning(bus, config, log);
+    const [sessions, cluster, members, leaseKv] = await Promise.all(
+      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease].map((b) => bus.kvm.open(b)),
+    );
     const host = createSessionHost({
       js: bus.js,
-      store: createSessionStore(sessions),
+      store: createSessionStore(sessions!),
       models,
       nodeId: config.nodeId,
       maxDeliver: config.maxDeliver,
@@ -153,8 +175,11 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       onEvent: (e) => (e.type === "turn.retrying" ? log.info(e, e.type) : log.debug(e, e.type)),
     });
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
-    const runners: PartitionRunner[] = await Promise.all(
-      Array.from({ length: config.partitions }, (_, p) =>
+    const partitions = partitionManager({
+      cluster: cluster!,
+      members: members!,
+      node: config.nodeId,
+      start: (p) =>
         createPartitionRunner({
           bus,
           host,
@@ -168,11 +193,53 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
           batch: Math.min(128, config.maxAckPending),
           idPrefix,
           consumer: consumerOptions(config),
-          cluster,
+          cluster: cluster!,
           onEvent: (e) => (e.type === "message.forwarded" ? log.debug(e, e.type) : log.warn(e, e.type)),
         }),
-      ),
-    );
+      onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),
+    });
+
+    let router: Router | undefined;
+    const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, {
+      async elected() {
+        log.info("leader lease taken: this node is the leader");
+        if (partitioning === "router") {
+          router = await startRouter({ bus, partitions: config.partitions, nodeId: config.nodeId, backoff, idPrefix: `r${await streamIdPrefix(bus, STREAMS.inRaw)}` });
+        }
+      },
+      async deposed() {
+        log.info("leader lease lost");
+        await router?.stop();
+        router = undefined;
+      },
+      async tick() {
+        const a = await reconcileAssignment(cluster!, members!, config.partitions, config.nodeId);
+        if (a) log.info({ epoch: a.epoch, members: a.members }, "assignment written");
+      },
+    });
+    const startedAt = Date.now();
+    const heartbeat = heartbeatChild(members!, Math.max(100, Math.floor(config.memberTtlMs / 3)), () => ({
+      node: config.nodeId,
+      version: CLAW_VERSION,
+      pid: process.pid,
+      startedAt,
+      partitions: partitions.owned().length,
+      sessions: host.active,
+      ts: Date.now(),
+    }));
+    let stop: () => Promise<void> = async () => {};
+    const supervisor = startSupervisor([heartbeat, lease.child, partitions.child], {
+      intensity: defaultRestartIntensity(),
+      backoff: { baseMs: 200, factor: 2, maxMs: 5_000 },
+      onEvent: (e) => log.error(e, e.type),
+      onEscalate: (child, err) => {
+        log.fatal({ child, err }, "restart intensity exceeded: stopping the node");
+        void stop().finally(() => process.exit(1));
+      },
+    });
+    const joined = await Promise.race([partitions.joined.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+    if (!joined) log.warn("no assignment includes this node yet; serving HTTP while waiting for the leader");
+
     let ready = true;
     const gateway: Gateway = await startGateway({
       bus,
@@ -186,30 +253,44 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
     cleanups.unshift(() => gateway.close());
     log.info(
-      { partitions: config.partitions, partitioning: router ? "router" : "mapped", http: `http://${config.httpHost}:${gateway.port}`, agents: config.agents.map((a) => a.id) },
+      {
+        partitions: config.partitions,
+        owned: partitions.owned().length,
+        leader: lease.state.leading,
+        partitioning,
+        http: `http://${config.httpHost}:${gateway.port}`,
+        agents: config.agents.map((a) => a.id),
+      },
       "claw node started",
     );
 
     let stopping: Promise<void> | undefined;
+    stop = () => {
+      stopping ??= (async () => {
+        ready = false;
+        log.info("stopping: giving partitions up, finishing in-flight work");
+        await lease.resign();
+        await supervisor.stop();
+        // leave first so the leader moves our partitions; they are handed over as each one drains
+        await leave(members!, config.nodeId);
+        await router?.stop();
+        await Promise.all([partitions.releaseAll(), host.stop()]);
+        for (const c of cleanups) await c();
+        log.info("stopped");
+      })();
+      return stopping;
+    };
     return {
       nodeId: config.nodeId,
       bus,
       httpPort: gateway.port,
-      partitioning: router ? "router" : "mapped",
+      partitioning,
       host,
-      stop() {
-        stopping ??= (async () => {
-          ready = false;
-          log.info("stopping: no new messages are pulled; finishing in-flight work");
-          await router?.stop();
-          await Promise.all(runners.map((r) => r.stopPulling()));
-          await host.stop();
-          await Promise.all(runners.map((r) => r.drained()));
-          for (const c of cleanups) await c();
-          log.info("stopped");
-        })();
-        return stopping;
+      owned: () => partitions.owned(),
+      get leading() {
+        return lease.state.leading;
       },
+      stop: () => stop(),
     };
   } catch (e) {
     for (const c of cleanups) await c().catch(() => undefined);

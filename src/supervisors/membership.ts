@@ -1,0 +1,62 @@
+/**
+ * Membership: every node heartbeats into KV `claw_members`; an entry not
+ * renewed within the bucket's max age expires, and with it the member.
+ */
+import type { KV } from "@nats-io/kv";
+import { encodeToken, decodeToken, withRetry } from "../bus/index.js";
+import { sleep, type ChildSpec } from "./supervisor.js";
+
+/** What a member says about itself. */
+export interface MemberInfo {
+  node: string;
+  version: string;
+  pid: number;
+  startedAt: number;
+  /** partitions it runs now */
+  partitions: number;
+  /** live session actors */
+  sessions: number;
+  ts: number;
+}
+
+const KEY_PREFIX = "m.";
+const keyOf = (node: string) => KEY_PREFIX + encodeToken(node);
+
+/** The heartbeat loop, as a supervised child. */
+export function heartbeatChild(kv: KV, intervalMs: number, info: () => MemberInfo): ChildSpec {
+  return {
+    name: "membership",
+    async run(signal) {
+      while (!signal.aborted) {
+        await withRetry(() => kv.put(keyOf(info().node), JSON.stringify(info())), { totalMs: intervalMs * 2 });
+        await sleep(intervalMs, signal);
+      }
+    },
+  };
+}
+
+/** Leaves the cluster at once (graceful stop), instead of waiting for expiry. */
+export async function leave(kv: KV, node: string): Promise<void> {
+  await kv.delete(keyOf(node)).catch(() => undefined);
+}
+
+/** Live members, by node id. */
+export async function liveMembers(kv: KV): Promise<Map<string, MemberInfo>> {
+  const out = new Map<string, MemberInfo>();
+  const keys = await kv.keys(`${KEY_PREFIX}>`);
+  const names: string[] = [];
+  for await (const k of keys) names.push(k);
+  await Promise.all(
+    names.map(async (k) => {
+      const e = await kv.get(k);
+      if (e && e.operation === "PUT") out.set(decodeToken(k.slice(KEY_PREFIX.length)), e.json<MemberInfo>());
+    }),
+  );
+  return out;
+}
+
+/** True when `node` has a live heartbeat. */
+export async function isAlive(kv: KV, node: string): Promise<boolean> {
+  const e = await kv.get(keyOf(node));
+  return !!e && e.operation === "PUT";
+}

@@ -1,0 +1,143 @@
+/**
+ * The partitions a node owns: it watches the assignment, releases partitions
+ * it lost (stop pulling, finish in-flight work, drop the claim) and acquires
+ * those it gained. A partition is run only under a claim `claim.<p>` in KV
+ * `claw_cluster`, taken when free or when its holder is no longer a member,
+ * so no partition is ever run by two live nodes at once.
+ */
+import type { KV } from "@nats-io/kv";
+import type { PartitionRunner } from "../actors/index.js";
+import { withRetry } from "../bus/index.js";
+import type { Assignment } from "./assignment.js";
+import { ASSIGNMENT_KEY } from "./cluster-leader.js";
+import { isAlive } from "./membership.js";
+import type { ChildSpec } from "./supervisor.js";
+
+/** A partition claim as stored. */
+export interface Claim {
+  node: string;
+  epoch: number;
+  ts: number;
+}
+
+/** Facts for logs and metrics. */
+export type PartitionManagerEvent =
+  | { type: "assignment.applied"; epoch: number; owned: number; gained: number[]; lost: number[] }
+  | { type: "partition.acquired"; partition: number; tookFrom?: string; waitedMs: number }
+  | { type: "partition.released"; partition: number };
+
+/** Options of {@link partitionManager}. */
+export interface PartitionManagerOptions {
+  cluster: KV;
+  members: KV;
+  node: string;
+  start(p: number): Promise<PartitionRunner>;
+  onEvent?: (e: PartitionManagerEvent) => void;
+}
+
+/** The partition manager of a node. */
+export interface PartitionManager {
+  child: ChildSpec;
+  /** partitions running here */
+  owned(): number[];
+  /** epoch of the last applied assignment (0 before the first) */
+  epoch(): number;
+  /** resolves when an assignment that includes this node has been applied */
+  joined: Promise<void>;
+  /** give every partition up (graceful stop) */
+  releaseAll(): Promise<void>;
+}
+
+export const claimKey = (p: number) => `claim.${p}`;
+
+/** Creates the manager; its `child` runs under the node supervisor. */
+export function partitionManager(o: PartitionManagerOptions): PartitionManager {
+  const running = new Map<number, PartitionRunner>();
+  let desired = new Set<number>();
+  let epoch = 0;
+  let stopped = false;
+  let chain: Promise<void> = Promise.resolve();
+  let markJoined!: () => void;
+  const joined = new Promise<void>((r) => (markJoined = r));
+  const emit = o.onEvent ?? (() => {});
+
+  async function acquire(p: number, forEpoch: number): Promise<boolean> {
+    const t0 = Date.now();
+    const claim = JSON.stringify({ node: o.node, epoch: forEpoch, ts: Date.now() } satisfies Claim);
+    while (!stopped && desired.has(p)) {
+      const e = await withRetry(() => o.cluster.get(claimKey(p)));
+      const holder = e && e.operation === "PUT" ? e.json<Claim>().node : undefined;
+      try {
+        if (!e) await o.cluster.create(claimKey(p), claim);
+        else if (holder === undefined || holder === o.node) await o.cluster.update(claimKey(p), claim, e.revision);
+        else if (!(await isAlive(o.members, holder))) await o.cluster.update(claimKey(p), claim, e.revision);
+        else {
+          // the previous owner is alive and still draining: wait for it to let go
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        emit({ type: "partition.acquired", partition: p, tookFrom: holder && holder !== o.node ? holder : undefined, waitedMs: Date.now() - t0 });
+        return true;
+      } catch {
+        // someone wrote the claim between our read and write: read again
+      }
+    }
+    return false;
+  }
+
+  async function release(p: number): Promise<void> {
+    const r = running.get(p);
+    if (!r) return;
+    await r.stopPulling();
+    await r.drained();
+    running.delete(p);
+    const e = await o.cluster.get(claimKey(p)).catch(() => null);
+    if (e && e.operation === "PUT" && e.json<Claim>().node === o.node) {
+      await o.cluster.delete(claimKey(p), { previousSeq: e.revision }).catch(() => undefined);
+    }
+    emit({ type: "partition.released", partition: p });
+  }
+
+  async function apply(a: Assignment): Promise<void> {
+    if (a.epoch <= epoch) return;
+    desired = new Set(a.owners.flatMap((owner, p) => (owner === o.node ? [p] : [])));
+    const lost = [...running.keys()].filter((p) => !desired.has(p));
+    const gained = [...desired].filter((p) => !running.has(p));
+    await Promise.all(lost.map(release));
+    await Promise.all(
+      gained.map(async (p) => {
+        if (await acquire(p, a.epoch)) running.set(p, await o.start(p));
+      }),
+    );
+    epoch = a.epoch;
+    emit({ type: "assignment.applied", epoch: a.epoch, owned: running.size, gained, lost });
+    if (a.members.includes(o.node)) markJoined();
+  }
+
+  return {
+    joined,
+    owned: () => [...running.keys()].sort((a, b) => a - b),
+    epoch: () => epoch,
+    child: {
+      name: "partitions",
+      async run(signal) {
+        const watch = await o.cluster.watch({ key: ASSIGNMENT_KEY });
+        signal.addEventListener("abort", () => watch.stop(), { once: true });
+        for await (const e of watch) {
+          if (signal.aborted) break;
+          if (e.operation !== "PUT") continue;
+          const a = e.json<Assignment>();
+          // applied one after another: a newer assignment waits for the previous hand-over
+          chain = chain.catch(() => undefined).then(() => apply(a));
+          await chain;
+        }
+      },
+    },
+    async releaseAll() {
+      stopped = true;
+      desired = new Set();
+      await chain.catch(() => undefined);
+      await Promise.all([...running.keys()].map(release));
+    },
+  };
+}
