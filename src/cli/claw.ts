@@ -9,6 +9,7 @@ import { describeError } from "./describe-error.js";
 import { sendCommand } from "./send.command.js";
 import { tailCommand } from "./tail.command.js";
 import { dlqCommand } from "./dlq.command.js";
+import { clusterCommand } from "./cluster.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -18,6 +19,7 @@ commands:
         [--account <a>] [--sender <id>] [--timeout <ms>] [--json]
   tail [subject]                     print decoded bus traffic (default subject: claw.>)
         [--raw]
+  cluster [--json]                   members, leader, partition assignment and backlog
   dlq ls [--stage <s>] [--limit <n>] [--json]   list dead letters (oldest first)
   dlq show <seq>                     one dead letter: reason headers and decoded payload
   dlq replay <seq>|--all [--stage <s>] [--to <subject>] [--keep]
@@ -50,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
     case "tail": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { raw: { type: "boolean", default: false } } });
       return tailCommand({ subject: positionals[0] ?? "claw.>", raw: values.raw });
+    }
+    case "cluster": {
+      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
+      return clusterCommand({ json: values.json });
     }
     case "dlq": {
       const { values, positionals } = parseArgs({

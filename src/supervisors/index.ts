@@ -3,3 +3,4 @@
  */
 export { startNode, type ClawNode } from "./node.js";
 export { resolveNatsEndpoint, type NatsEndpoint } from "./nats-endpoint.js";
+export { clusterStatus, type ClusterStatus, type PartitionStatus } from "./cluster-status.js";
