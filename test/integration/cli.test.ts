@@ -61,6 +61,30 @@ describe("claw CLI", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("cluster shows the members, the leader and who owns each partition", async () => {
+    await using nats = await natsServer();
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: "solo" } });
+    void node;
+    type Status = { leader: string; epoch: number; members: Array<{ node: string; partitions: number }>; partitions: Array<{ owner: string }> };
+    let s: Status;
+    // the member's heartbeat reports its partition count within a heartbeat interval
+    for (let i = 0; ; i++) {
+      const json = await claw(["cluster", "--json"], { NATS_URL: nats.url });
+      expect(json.code).toBe(0);
+      s = JSON.parse(json.stdout) as Status;
+      if (s.members[0]?.partitions === 64 || i === 10) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(s.leader).toBe("solo");
+    expect(s.epoch).toBeGreaterThanOrEqual(1);
+    expect(s.members.map((m) => m.node)).toEqual(["solo"]);
+    expect(s.partitions).toHaveLength(64);
+    expect(s.partitions.every((p) => p.owner === "solo")).toBe(true);
+    const table = await claw(["cluster"], { NATS_URL: nats.url });
+    expect(table.stdout).toMatch(/^leader: solo\s+assignment epoch: \d+\s+members: 1/);
+    expect(table.stdout).toMatch(/^solo \*\s+64\s+0\s+0\s+0\s+\d+s$/m);
+  });
+
   it("prints usage for an unknown command", async () => {
     const r = await claw(["frobnicate"], {});
     expect(r.code).toBe(2);

@@ -33,7 +33,7 @@ describe("retries, dead letters and replay", () => {
     const reply = await out.waitFor("fl-1", 15_000);
     const elapsed = Date.now() - t0;
     expect(reply.text).toBe("recovered after 3 failures (attempt 4)");
-    const retries = claw.logs.filter((l) => l.msg === "turn.retrying").map((l) => [l.attempt, l.delayMs as number]);
+    const retries = (await claw.waitForLogs((l) => l.msg === "turn.retrying", 3)).map((l) => [l.attempt, l.delayMs as number]);
     expect(retries.map(([a]) => a)).toEqual([1, 2, 3]);
     // 1 s, 2 s, 4 s with jitter in [½, 1]
     const [d1, d2, d3] = retries.map(([, d]) => d as number);
@@ -121,12 +121,11 @@ describe("retries, dead letters and replay", () => {
     const out = await collectStreamReplies(c.js, c.jsm);
     await c.js.publish("claw.in.t.a.idle", jsonBody({ id: "i-1", text: "before", sender: { id: "u" } }));
     await out.waitFor("i-1");
-    const deadline = Date.now() + 5_000;
-    while (!claw.logs.some((l) => l.msg === "session.passivated") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(claw.logs.some((l) => l.msg === "session.passivated")).toBe(true);
+    await claw.waitForLogs((l) => l.msg === "session.passivated");
     await c.js.publish("claw.in.t.a.idle", jsonBody({ id: "i-2", text: "/history", sender: { id: "u" } }));
     expect((await out.waitFor("i-2")).text).toBe("1 earlier turns\n1. before");
-    expect(claw.logs.filter((l) => l.msg === "session.spawned").map((l) => l.restored)).toEqual([false, true]);
+    const spawned = await claw.waitForLogs((l) => l.msg === "session.spawned", 2);
+    expect(spawned.map((l) => l.restored)).toEqual([false, true]);
     out.stop();
   });
 });

@@ -15,6 +15,8 @@ export interface ClawProcess extends AsyncDisposable {
   readonly logs: Array<Record<string, unknown>>;
   /** stdout + stderr text so far */
   output(): string;
+  /** resolves with the lines matching `pred` once there are at least `count` of them (the log is written asynchronously) */
+  waitForLogs(pred: (line: Record<string, unknown>) => boolean, count?: number, timeoutMs?: number): Promise<Array<Record<string, unknown>>>;
   /** send a signal and wait for the exit code */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -77,6 +79,15 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
     httpPort,
     logs,
     output: () => text,
+    async waitForLogs(pred, count = 1, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = logs.filter(pred);
+        if (found.length >= count) return found;
+        if (Date.now() > deadline) throw new Error(`expected ${count} matching log lines, found ${found.length}:\n${text.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     kill,
     [Symbol.asyncDispose]: async () => {
       await kill("SIGKILL");

@@ -1,0 +1,165 @@
+import { describe, expect, it } from "vitest";
+import { KvWatchInclude } from "@nats-io/kv";
+import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { clusterView } from "../support/cluster.js";
+import { client, natsServer, type TestClient } from "../support/nats-server.js";
+import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+
+const P = 64;
+
+/** Publishes `perSession` messages to each of `sessions` chats, paced, calling `during` after each batch. */
+async function load(c: TestClient, sessions: number, perSession: number, during: (sent: number) => Promise<void>): Promise<string[]> {
+  const accepted: string[] = [];
+  for (let i = 0; i < perSession; i++) {
+    for (let s = 0; s < sessions; s += 25) {
+      await Promise.all(
+        Array.from({ length: Math.min(25, sessions - s) }, (_, k) => {
+          const id = `c${s + k}-${i}`;
+          return c.js.publish(`claw.in.load.a.c${s + k}`, jsonBody({ id, text: String(i), sender: { id: "u" } })).then(() => accepted.push(id));
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 15));
+      await during(accepted.length);
+    }
+  }
+  return accepted;
+}
+
+async function expectExactlyOnceInOrder(out: ReplyCollector, accepted: string[], sessions: number, perSession: number) {
+  await out.waitForCount(accepted.length, 40_000);
+  await new Promise((r) => setTimeout(r, 500));
+  const ids = out.replies.map((r) => r.replyTo!);
+  expect(ids.length).toBe(accepted.length);
+  expect(new Set(ids).size).toBe(accepted.length);
+  for (let s = 0; s < sessions; s++) {
+    expect(out.replies.filter((r) => r.chat === `c${s}`).map((r) => r.text), `chat c${s}`).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
+  }
+}
+
+describe("a cluster of Claw nodes", () => {
+  it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again within 5 s", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    const env = (id: string) => ({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id } });
+    const nodes: ClawProcess[] = [];
+    try {
+      for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw(env(id)));
+      const view = await clusterView(c.js);
+      const before = await view.settled(["n1", "n2", "n3"], P);
+      for (const id of ["n1", "n2", "n3"]) expect(before.owners.filter((o) => o === id).length).toBeGreaterThan(5);
+      const victimPartitions = before.owners.flatMap((o, p) => (o === "n2" ? [p] : []));
+      const out = await collectStreamReplies(c.js, c.jsm);
+      let killedAt = 0;
+      let recoveredMs = -1;
+      const accepted = await load(c, 200, 8, async (sent) => {
+        if (!killedAt && sent >= 600) {
+          killedAt = Date.now();
+          await nodes[1]!.kill("SIGKILL");
+          // measure in the background how long the victim's partitions stay unowned
+          void (async () => {
+            for (;;) {
+              const claims = await view.claims(P);
+              if (victimPartitions.every((p) => claims[p] !== undefined && claims[p] !== "n2")) {
+                recoveredMs = Date.now() - killedAt;
+                return;
+              }
+              if (Date.now() - killedAt > 20_000) return;
+              await new Promise((r) => setTimeout(r, 25));
+            }
+          })();
+        }
+      });
+      await expectExactlyOnceInOrder(out, accepted, 200, 8);
+      const after = await view.settled(["n1", "n3"], P);
+      expect(after.epoch).toBeGreaterThan(before.epoch);
+      console.log(`failover: the killed node's ${victimPartitions.length} partitions were served again after ${recoveredMs} ms`);
+      expect(recoveredMs).toBeGreaterThan(0);
+      expect(recoveredMs).toBeLessThan(5_000);
+      out.stop();
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
+    }
+  }, 90_000);
+
+  it("elects a new leader within 5 s when the leader dies, and never lets two nodes own a partition", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    const nodes = new Map<string, ClawProcess>();
+    try {
+      for (const id of ["n1", "n2", "n3"]) nodes.set(id, await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id } }));
+      const view = await clusterView(c.js);
+      const before = await view.settled(["n1", "n2", "n3"], P);
+      // record every claim change from here on
+      const history: Array<{ p: number; node?: string; op: string; at: number }> = [];
+      const watch = await view.cluster.watch({ key: "claim.>", include: KvWatchInclude.UpdatesOnly });
+      void (async () => {
+        for await (const e of watch) history.push({ p: Number(e.key.split(".")[1]), node: e.operation === "PUT" ? e.json<{ node: string }>().node : undefined, op: e.operation, at: Date.now() });
+      })();
+      const leader = (await view.leader())!;
+      expect(nodes.has(leader)).toBe(true);
+      const killedAt = Date.now();
+      await nodes.get(leader)!.kill("SIGKILL");
+      let newLeader: string | undefined;
+      while (Date.now() - killedAt < 10_000) {
+        newLeader = await view.leader();
+        if (newLeader && newLeader !== leader) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const electedMs = Date.now() - killedAt;
+      console.log(`leader ${leader} killed; ${newLeader} elected after ${electedMs} ms`);
+      expect(newLeader).toBeDefined();
+      expect(newLeader).not.toBe(leader);
+      expect(electedMs).toBeLessThan(5_000);
+      const live = [...nodes.keys()].filter((n) => n !== leader);
+      const after = await view.settled(live, P);
+      expect(after.epoch).toBeGreaterThan(before.epoch);
+      expect(after.leader).toBe(newLeader);
+      watch.stop();
+      // a claim only changes hands when it was released or its holder was the dead node
+      const holder = new Map<number, string | undefined>(before.owners.map((o, p) => [p, o]));
+      for (const h of history) {
+        const prev = holder.get(h.p);
+        if (h.op === "PUT" && prev !== undefined && prev !== h.node) expect(prev, `partition ${h.p} taken from a live node`).toBe(leader);
+        holder.set(h.p, h.node);
+      }
+      expect(history.some((h) => h.op === "PUT" && h.node !== leader)).toBe(true);
+    } finally {
+      await Promise.all([...nodes.values()].map((n) => n.kill("SIGKILL")));
+    }
+  }, 60_000);
+
+  it("rebalances under load when a node joins and another leaves gracefully, losing nothing", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    const env = (id: string) => ({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id } });
+    const nodes: ClawProcess[] = [];
+    try {
+      for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw(env(id)));
+      const view = await clusterView(c.js);
+      const three = await view.settled(["n1", "n2", "n3"], P);
+      const out = await collectStreamReplies(c.js, c.jsm);
+      let phase = 0;
+      let four: typeof three | undefined;
+      const accepted = await load(c, 150, 8, async (sent) => {
+        if (phase === 0 && sent >= 300) {
+          phase = 1;
+          nodes.push(await startClaw(env("n4")));
+          four = await view.settled(["n1", "n2", "n3", "n4"], P);
+        } else if (phase === 1 && sent >= 800) {
+          phase = 2;
+          expect(await nodes[0]!.kill("SIGTERM")).toBe(0);
+        }
+      });
+      await expectExactlyOnceInOrder(out, accepted, 150, 8);
+      const moved = three.owners.filter((o, p) => o !== four!.owners[p]).length;
+      console.log(`scale out 3 → 4 moved ${moved} of ${P} partitions (P/N = ${P / 4})`);
+      expect(moved).toBe(four!.owners.filter((o) => o === "n4").length);
+      expect(moved).toBeGreaterThan(P / 4 / 2);
+      expect(moved).toBeLessThan((P / 4) * 2);
+      await view.settled(["n2", "n3", "n4"], P);
+      out.stop();
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
+    }
+  }, 90_000);
+});
