@@ -31,7 +31,7 @@ export function parseServers(url: string | undefined): string[] {
 export interface ConnectBusOptions {
   servers: string[];
   name: string;
-  /** ms; the first connect fails fast (default 2 s), reconnects are unbounded */
+  /** ms; the first connect fails after this (default 5 s), reconnects are unbounded */
   timeoutMs?: number;
   /** timeout of JetStream API calls and publish acks (default 5 s) */
   apiTimeoutMs?: number;
@@ -42,7 +42,7 @@ export async function connectBus(o: ConnectBusOptions): Promise<Bus> {
   const nc = await connect({
     servers: o.servers,
     name: o.name,
-    timeout: o.timeoutMs ?? 2_000,
+    timeout: o.timeoutMs ?? 5_000,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     pingInterval: 10_000,

@@ -17,9 +17,11 @@ export { publishDeadLetter, type DeadLetter } from "./dead-letter.js";
 export { probePartitionMapping, PROBE_CHANNEL, type MappingProbeResult } from "./mapping-probe.js";
 export {
   startNatsServer,
+  startNatsCluster,
   findNatsServerBinary,
   freePort,
   type NatsServerOptions,
+  type NatsClusterOptions,
   type NatsServerProcess,
 } from "./nats-server-process.js";
 export {

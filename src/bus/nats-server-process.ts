@@ -180,3 +180,25 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     [Symbol.asyncDispose]: stop,
   };
 }
+
+/** Options of {@link startNatsCluster}. */
+export type NatsClusterOptions = Omit<NatsServerOptions, "port" | "storeDir" | "cluster">;
+
+/**
+ * Starts `n` nats-servers clustered on loopback (JetStream R≤n), each with its
+ * own free client and route ports and temp store. Resolves when all accept clients.
+ */
+export async function startNatsCluster(n: number, o: NatsClusterOptions = {}): Promise<NatsServerProcess[]> {
+  const clientPorts: number[] = [];
+  const routePorts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    clientPorts.push(await freePort());
+    routePorts.push(await freePort());
+  }
+  const name = `claw-test-${process.pid}-${clientPorts[0]}`;
+  return Promise.all(
+    clientPorts.map((port, i) =>
+      startNatsServer({ ...o, port, cluster: { name, port: routePorts[i]!, routes: routePorts, serverName: `s${i + 1}` } }),
+    ),
+  );
+}
