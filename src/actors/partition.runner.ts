@@ -35,7 +35,8 @@ import type { SessionHost, TurnOutcome } from "./session-host.js";
 export type PartitionEvent =
   | { type: "message.dead"; partition: number; stage: string; code: string; reason: string; subject: string }
   | { type: "message.forwarded"; partition: number; to: string }
-  | { type: "consumer.failed"; partition: number; stage: string; error: string };
+  | { type: "consumer.failed"; partition: number; stage: string; error: string }
+  | { type: "delivery.gap"; partition: number; stage: string; expected: number; got: number };
 
 /** Options of {@link createPartitionRunner}. */
 export interface PartitionRunnerOptions {
@@ -70,6 +71,9 @@ export interface PartitionRunner {
 
 type Stage = "in" | "session";
 
+const PULL_EXPIRES_MS = 5_000;
+const PULL_HEARTBEAT_MS = 1_000;
+
 /** A notice to the sender that their message could not be processed. */
 function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string): Envelope {
   return {
@@ -93,7 +97,6 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   const { bus, partition: p } = o;
   const emit = o.onEvent ?? (() => {});
   const inFlight = new Set<Promise<void>>();
-  const consumers: ConsumerMessages[] = [];
   let stopped = false;
 
   async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string } } = {}) {
@@ -188,51 +191,109 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   }
 
   /**
-   * Takes the partition's consumer over. If the previous owner left messages
-   * unacked (it died), the consumer is recreated: JetStream then redelivers them
-   * at once and in stream order — instead of after their ack wait, behind newer
-   * messages of the same session — and the old owner can no longer ack anything
-   * (it is fenced off).
+   * Takes the partition's consumer over. If messages were left unacked — the
+   * previous owner died, or deliveries were lost on the way here — the consumer
+   * is recreated: JetStream then redelivers them at once and in stream order
+   * (instead of after their ack wait, behind newer messages of the same
+   * session), and whoever held them can no longer ack anything (fenced off).
+   * Only a takeover from another owner counts as a crash of those messages.
    */
-  async function takeover(stage: Stage, stream: string): Promise<CrashSuspects> {
+  async function takeover(stage: Stage, stream: string, suspects: CrashSuspects, countCrashes: boolean): Promise<void> {
     const spec = partitionConsumerSpec(stage, p, o.consumer);
-    const suspects = await loadCrashSuspects(o.cluster, stage, p);
     const info = await withRetry(() => bus.jsm.consumers.info(stream, spec.durable_name)).catch((e) => {
       if (e instanceof JetStreamApiError && e.status === 404) return undefined;
       throw e;
     });
     if (info && info.num_ack_pending > 0) {
-      await suspects.record(info.ack_floor.stream_seq + 1, info.delivered.stream_seq);
+      if (countCrashes) await suspects.record(info.ack_floor.stream_seq + 1, info.delivered.stream_seq);
       await withRetry(() => bus.jsm.consumers.delete(stream, spec.durable_name));
     }
     await ensureConsumer(bus.jsm, stream, spec);
-    return suspects;
   }
 
-  async function start(stage: Stage): Promise<void> {
+  /**
+   * One mailbox of the partition. Consumer delivery sequences are contiguous:
+   * a gap means a delivery was lost in transit (a server died while it was on
+   * its way), and that message would come back only after its ack wait, behind
+   * newer ones. On a gap the lane stops taking messages, finishes what it has,
+   * and takes its consumer over again, which redelivers from the gap in order.
+   */
+  async function lane(stage: Stage): Promise<{ stop(): Promise<void> }> {
     const stream = stage === "in" ? STREAMS.in : STREAMS.sessions;
-    const suspects = await takeover(stage, stream);
-    const consumer = await bus.js.consumers.get(stream, partitionConsumerName(stage, p));
-    const messages = await consumer.consume({
-      max_messages: o.batch,
-      callback: (m) => {
-        const t = handle(m, stage, suspects);
-        inFlight.add(t);
-        void t.finally(() => inFlight.delete(t));
+    const suspects = await loadCrashSuspects(o.cluster, stage, p);
+    let messages: ConsumerMessages | undefined;
+    let lastDelivery = 0;
+    let resetting: Promise<void> | undefined;
+
+    const open = async () => {
+      const consumer = await bus.js.consumers.get(stream, partitionConsumerName(stage, p));
+      lastDelivery = 0;
+      const iter = await consumer.consume({
+        max_messages: o.batch,
+        // short pulls and heartbeats: when the server holding a pull request dies, the
+        // client notices within seconds and pulls again (defaults: 30 s expiry)
+        expires: PULL_EXPIRES_MS,
+        idle_heartbeat: PULL_HEARTBEAT_MS,
+        callback: (m) => {
+          if (resetting || stopped) return; // left unacked: redelivered, in order, after the reset
+          const d = m.info.deliverySequence;
+          if (lastDelivery > 0 && d > lastDelivery + 1) {
+            emit({ type: "delivery.gap", partition: p, stage, expected: lastDelivery + 1, got: d });
+            void reset();
+            return;
+          }
+          lastDelivery = Math.max(lastDelivery, d);
+          const t = handle(m, stage, suspects);
+          inFlight.add(t);
+          void t.finally(() => inFlight.delete(t));
+        },
+      });
+      messages = iter;
+      void iter.closed().then((err) => {
+        if (err && !stopped && iter === messages) {
+          emit({ type: "consumer.failed", partition: p, stage, error: String(err) });
+          void reset();
+        }
+      });
+    };
+
+    const reset = () =>
+      (resetting ??= (async () => {
+        try {
+          await messages?.close().catch(() => undefined);
+          while (inFlight.size > 0) await Promise.all([...inFlight]);
+          for (let attempt = 0; !stopped; attempt++) {
+            try {
+              await takeover(stage, stream, suspects, false);
+              await open();
+              return;
+            } catch (e) {
+              // NATS is unavailable (an election, a restart): keep trying, this lane has no consumer
+              emit({ type: "consumer.failed", partition: p, stage, error: String(e) });
+              await new Promise((r) => setTimeout(r, backoffDelay(o.backoff, attempt)));
+            }
+          }
+        } finally {
+          resetting = undefined;
+        }
+      })());
+
+    await takeover(stage, stream, suspects, true);
+    await open();
+    return {
+      async stop() {
+        await resetting?.catch(() => undefined);
+        await messages?.close().catch(() => undefined);
       },
-    });
-    consumers.push(messages);
-    void messages.closed().then((err) => {
-      if (err && !stopped) emit({ type: "consumer.failed", partition: p, stage, error: String(err) });
-    });
+    };
   }
 
-  await Promise.all([start("in"), start("session")]);
+  const lanes = await Promise.all([lane("in"), lane("session")]);
   return {
     partition: p,
     async stopPulling() {
       stopped = true;
-      await Promise.all(consumers.map((c) => c.close().catch(() => undefined)));
+      await Promise.all(lanes.map((l) => l.stop()));
     },
     async drained() {
       while (inFlight.size > 0) await Promise.all([...inFlight]);

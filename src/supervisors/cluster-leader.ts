@@ -23,7 +23,10 @@ export async function readAssignment(cluster: KV): Promise<{ assignment?: Assign
  */
 export async function reconcileAssignment(cluster: KV, members: KV, partitions: number, leader: string): Promise<Assignment | undefined> {
   const live = [...(await liveMembers(members)).keys()].sort();
-  if (live.length === 0) return undefined;
+  // if even the leader's own heartbeat is missing, the members bucket was unavailable long
+  // enough for entries to expire (a NATS outage or election), which says nothing about who
+  // died: wait for the heartbeats to come back instead of moving every partition
+  if (!live.includes(leader)) return undefined;
   const { assignment, revision } = await readAssignment(cluster);
   if (assignment && assignment.owners.length === partitions && assignment.members.join(",") === live.join(",")) return undefined;
   const next: Assignment = {
