@@ -52,7 +52,8 @@ export function jsonBody(v: unknown): Uint8Array {
 
 /**
  * Reads replies from the `CLAW_OUT` stream itself, as a channel adapter does
- * (a durable pull consumer, acking each): what "exactly once" is measured on.
+ * (a durable pull consumer, acking each): what "exactly once" and order are
+ * measured on. `replies` is kept in stream order.
  * Core subscribers may see a re-published duplicate that the stream dropped.
  */
 export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamManager, filter = "claw.out.>"): Promise<ReplyCollector> {
@@ -60,9 +61,22 @@ export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamMa
   await jsm.consumers.add(STREAMS.out, { durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, inactive_threshold: 60_000_000_000 });
   const consumer = await js.consumers.get(STREAMS.out, name);
   const replies: ReplyCollector["replies"] = [];
+  const seen = new Set<number>();
+  const seqs: number[] = [];
   const messages = await consumer.consume({
+    expires: 5_000,
+    idle_heartbeat: 1_000,
     callback: (m) => {
-      replies.push({ ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
+      // this reader is at-least-once too: an ack lost with a dying server redelivers the same
+      // stream message, which is not a duplicate reply
+      if (!seen.has(m.seq)) {
+        // kept in stream order (a redelivered message arrives late but was stored in its place)
+        const at = seqs.findIndex((q) => q > m.seq);
+        const i = at === -1 ? seqs.length : at;
+        seqs.splice(i, 0, m.seq);
+        replies.splice(i, 0, { ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
+      }
+      seen.add(m.seq);
       m.ack();
     },
   });

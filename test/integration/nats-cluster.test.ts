@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { publishDurable, startNatsCluster, STREAMS } from "../../src/bus/index.js";
+import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { collectStreamReplies, jsonBody } from "../support/replies.js";
+
+describe("Claw on a 3-server NATS cluster (R3)", () => {
+  it("loses nothing and duplicates nothing when a server, then the stream leader, is SIGKILLed", async () => {
+    const t0 = Date.now();
+    const phase = (what: string) => console.log(`R3 +${Date.now() - t0} ms: ${what}`);
+    const servers = await startNatsCluster(3);
+    const url = servers.map((s) => s.url).join(",");
+    const nodes: ClawProcess[] = [];
+    try {
+      for (const id of ["n1", "n2"]) nodes.push(await startClaw({ env: { NATS_URL: url, CLAW_NODE_ID: id, CLAW_REPLICAS: "3" }, timeoutMs: 40_000 }));
+      phase("2 Claw nodes started");
+      const nc = await connect({ servers: url.split(",") });
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      expect((await jsm.streams.info(STREAMS.in)).config.num_replicas).toBe(3);
+      const out = await collectStreamReplies(js, jsm);
+      const sessions = 60;
+      const perSession = 8;
+      const accepted: string[] = [];
+      const kills: string[] = [];
+      for (let i = 0; i < perSession; i++) {
+        for (let s = 0; s < sessions; s += 20) {
+          await Promise.all(
+            Array.from({ length: 20 }, (_, k) => {
+              const id = `c${s + k}-${i}`;
+              // publishers retry timeouts and 503s while a stream leader is elected, with the msg id so retries don't duplicate
+              return publishDurable(js, { subject: `claw.in.r3.a.c${s + k}`, data: jsonBody({ id, text: String(i), sender: { id: "u" } }), msgId: id }).then(() =>
+                accepted.push(id),
+              );
+            }),
+          );
+          if (accepted.length === 120 && kills.length === 0) {
+            await servers[0]!.kill("SIGKILL");
+            kills.push("s1");
+            phase("s1 killed");
+          }
+          if (accepted.length === 300 && kills.length === 1) {
+            // bring the first server back (and let it catch up) so two of three stay up after the next kill
+            await servers[0]!.restart();
+            await new Promise((r) => setTimeout(r, 2_000));
+            const leader = (await jsm.streams.info(STREAMS.in)).cluster?.leader;
+            const victim = servers.find((_, n) => `s${n + 1}` === leader);
+            if (victim) {
+              await victim.kill("SIGKILL");
+              kills.push(leader!);
+              phase(`stream leader ${leader} killed`);
+            }
+          }
+        }
+      }
+      phase("all accepted");
+      expect(kills).toHaveLength(2);
+      await out.waitForCount(accepted.length, 60_000);
+      phase("all answered");
+      await new Promise((r) => setTimeout(r, 1000));
+      const ids = out.replies.map((r) => r.replyTo!);
+      expect(new Set(ids).size).toBe(accepted.length);
+      expect(ids.length).toBe(accepted.length);
+      for (let s = 0; s < sessions; s++) {
+        expect(out.replies.filter((r) => r.chat === `c${s}`).map((r) => r.text), `chat c${s}`).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
+      }
+      console.log(`R3: killed ${kills.join(", then the stream leader ")}; ${accepted.length} accepted, ${ids.length} answered once each`);
+      out.stop();
+      await nc.close();
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  }, 120_000);
+});
