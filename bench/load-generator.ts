@@ -1,0 +1,137 @@
+/**
+ * The load generator: publishes JSON messages the way an outside system does
+ * and measures each one end to end until its reply arrives on the reply
+ * stream. Open loop at a target rate (latency from the *scheduled* send time,
+ * so a stall is not hidden: no coordinated omission) or closed loop with a
+ * window of messages in flight. Latencies go into an HDR histogram.
+ */
+import * as hdr from "hdr-histogram-js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { decode } from "../src/bus/index.js";
+
+/** Where to publish and where replies come back. */
+export interface Target {
+  name: string;
+  /** subject for a message of `chat` */
+  inbound(chat: string): string;
+  /** stream and filter replies are read from */
+  replyStream: string;
+  replyFilter: string;
+}
+
+/** Load shape. */
+export interface LoadOptions {
+  mode: { kind: "open"; rate: number } | { kind: "closed"; window: number };
+  durationS: number;
+  sessions: number;
+  payloadBytes: number;
+  /** how long to wait for stragglers after the last send */
+  graceS: number;
+}
+
+/** What a run measured. */
+export interface LoadResult {
+  sent: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  errors: number;
+  seconds: number;
+  throughput: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+}
+
+/** Runs one load against a target. Progress goes to stderr once a second. */
+export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, t: Target, o: LoadOptions): Promise<LoadResult> {
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const due = new Map<string, number>();
+  const seen = new Set<string>();
+  let sent = 0;
+  let received = 0;
+  let duplicates = 0;
+  let errors = 0;
+  const text = "x".repeat(Math.max(1, o.payloadBytes - 60));
+  const runId = Math.random().toString(36).slice(2, 8);
+  let onReply: () => void = () => {};
+  let lastReplyAt = 0;
+
+  const name = `bench-${runId}`;
+  await jsm.consumers.add(t.replyStream, { durable_name: name, filter_subject: t.replyFilter, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 });
+  const consumer = await js.consumers.get(t.replyStream, name);
+  const reader = await consumer.consume({
+    max_messages: 1000,
+    callback: (m) => {
+      m.ack();
+      const id = decode<{ replyTo?: string }>(m.data).replyTo;
+      if (!id) return void errors++;
+      if (seen.has(id)) return void duplicates++;
+      const scheduled = due.get(id);
+      if (scheduled === undefined) return;
+      seen.add(id);
+      received++;
+      lastReplyAt = performance.now();
+      hist.recordValue(Math.max(1, Math.round((lastReplyAt - scheduled) * 1000)));
+      onReply();
+    },
+  });
+
+  const send = (i: number, scheduled: number) => {
+    const id = `${runId}-${i}`;
+    due.set(id, scheduled);
+    nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
+    sent++;
+  };
+
+  const t0 = performance.now();
+  const end = t0 + o.durationS * 1000;
+  const progress = setInterval(() => {
+    const s = (performance.now() - t0) / 1000;
+    process.stderr.write(`  ${t.name}: ${s.toFixed(0)} s  sent ${sent}  received ${received}  ${(received / s).toFixed(0)} msg/s  p99 ${(hist.getValueAtPercentile(99) / 1000).toFixed(2)} ms\n`);
+  }, 1000);
+
+  if (o.mode.kind === "open") {
+    const rate = o.mode.rate;
+    let i = 0;
+    while (performance.now() < end) {
+      const now = performance.now();
+      // send everything that is due by now, each stamped with its own scheduled time
+      while (t0 + (i * 1000) / rate <= now && t0 + (i * 1000) / rate < end) {
+        send(i, t0 + (i * 1000) / rate);
+        i++;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  } else {
+    const window = o.mode.window;
+    let i = 0;
+    await new Promise<void>((resolve) => {
+      onReply = () => {
+        if (performance.now() < end) send(i++, performance.now());
+        else if (received >= sent) resolve();
+      };
+      for (; i < window; i++) send(i, performance.now());
+      setTimeout(resolve, o.durationS * 1000 + o.graceS * 1000);
+    });
+    onReply = () => {};
+  }
+  const sendEnd = performance.now();
+  const graceEnd = sendEnd + o.graceS * 1000;
+  while (received < sent && performance.now() < graceEnd) await new Promise((r) => setTimeout(r, 20));
+  clearInterval(progress);
+  await reader.close();
+  await jsm.consumers.delete(t.replyStream, name).catch(() => undefined);
+  // throughput over the time it took to get the replies, not just to send
+  const seconds = (Math.max(sendEnd, lastReplyAt) - t0) / 1000;
+  const ms = (p: number) => Math.round(hist.getValueAtPercentile(p) / 10) / 100;
+  return {
+    sent,
+    received,
+    lost: sent - received,
+    duplicates,
+    errors,
+    seconds: Math.round(seconds * 100) / 100,
+    throughput: Math.round(received / seconds),
+    latencyMs: { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: Math.round(hist.maxValue / 10) / 100, mean: Math.round(hist.mean / 10) / 100 },
+  };
+}

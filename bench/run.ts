@@ -1,0 +1,101 @@
+/**
+ * `npm run bench -- <scenario> [options]`: runs a scenario against the raw
+ * JetStream baseline and a Claw node, each on a fresh nats-server, and prints
+ * a table and one JSON line.
+ *
+ *   steady   open loop, 1,000 msg/s for 60 s over 1,000 sessions
+ *   max      closed loop, 500 in flight for 20 s over 1,000 sessions
+ *
+ * options: --rate N --duration S --sessions N --payload BYTES --window N
+ */
+import { cpus } from "node:os";
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { runLoad, type LoadOptions, type LoadResult } from "./load-generator.js";
+import { cpuSeconds, sample } from "./process-stats.js";
+import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
+
+interface Row extends LoadResult {
+  target: string;
+  cpuWorkerS: number;
+  cpuNatsS: number;
+  rssWorkerMB: number;
+}
+
+const SCENARIOS: Record<string, (v: Record<string, string | undefined>) => LoadOptions> = {
+  steady: (v) => ({
+    mode: { kind: "open", rate: Number(v.rate ?? 1000) },
+    durationS: Number(v.duration ?? 60),
+    sessions: Number(v.sessions ?? 1000),
+    payloadBytes: Number(v.payload ?? 300),
+    graceS: 10,
+  }),
+  max: (v) => ({
+    mode: { kind: "closed", window: Number(v.window ?? 500) },
+    durationS: Number(v.duration ?? 20),
+    sessions: Number(v.sessions ?? 1000),
+    payloadBytes: Number(v.payload ?? 300),
+    graceS: 10,
+  }),
+};
+
+async function measure(target: RunningTarget, load: LoadOptions): Promise<Row> {
+  const nc = await connect({ servers: target.nats.url });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const pids = target.workers.map((w) => w.pid!);
+  const before = await Promise.all([...pids, target.nats.pid!].map(sample));
+  const r = await runLoad(nc, js, jsm, target, load);
+  const after = await Promise.all([...pids, target.nats.pid!].map(sample));
+  await nc.close();
+  const n = pids.length;
+  return {
+    target: target.name,
+    ...r,
+    cpuWorkerS: Math.round(pids.reduce((s, _, i) => s + cpuSeconds(before[i], after[i]), 0) * 100) / 100,
+    cpuNatsS: Math.round(cpuSeconds(before[n], after[n]) * 100) / 100,
+    rssWorkerMB: Math.round(after.slice(0, n).reduce((s, a) => s + (a?.rssBytes ?? 0), 0) / 1024 / 1024),
+  };
+}
+
+function table(rows: Row[]): string {
+  const head = ["target", "msg/s", "p50 ms", "p90", "p99", "p99.9", "max", "lost", "dup", "cpu node s", "cpu nats s", "rss MB"];
+  const lines = rows.map((r) => [r.target, r.throughput, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max, r.lost, r.duplicates, r.cpuWorkerS, r.cpuNatsS, r.rssWorkerMB].map(String));
+  const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  return [head, ...lines].map((l) => l.map((c, i) => c.padStart(width[i]!)).join("  ")).join("\n");
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" } },
+  });
+  const scenario = positionals[0] ?? "";
+  const make = SCENARIOS[scenario];
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${Object.keys(SCENARIOS).join(", ")}`);
+  const load = make(values);
+  const rows: Row[] = [];
+  // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
+  const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+  for (const start of [startBaselineTarget, () => startClawTarget(1, clawEnv)]) {
+    const target = await start();
+    process.stderr.write(`${scenario}: ${target.name} …\n`);
+    try {
+      rows.push(await measure(target, load));
+    } finally {
+      await target.stop();
+    }
+  }
+  const [base, claw] = rows as [Row, Row];
+  const ratio = Math.round((claw.throughput / Math.max(1, base.throughput)) * 100) / 100;
+  process.stdout.write(`\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n\n`);
+  process.stdout.write(
+    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, results: rows }) + "\n",
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

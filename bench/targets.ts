@@ -1,0 +1,93 @@
+/**
+ * What a benchmark runs against, each on its own fresh nats-server: a Claw
+ * node (`node dist/node.js`) or the raw-JetStream baseline worker.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
+import type { Target } from "./load-generator.js";
+
+/** A started target with the processes whose CPU counts. */
+export interface RunningTarget extends Target {
+  nats: NatsServerProcess;
+  /** the Claw node(s) or the baseline worker */
+  workers: ChildProcess[];
+  stop(): Promise<void>;
+}
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+function waitForLine(child: ChildProcess, needle: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no "${needle}" within ${timeoutMs} ms:\n${out.slice(-2000)}`)), timeoutMs);
+    child.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(needle)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before "${needle}":\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+async function stopAll(children: ChildProcess[], nats: NatsServerProcess): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((r) => {
+          if (c.exitCode !== null || c.signalCode !== null) return r();
+          c.once("exit", () => r());
+          c.kill("SIGTERM");
+          setTimeout(() => c.kill("SIGKILL"), 10_000).unref();
+        }),
+    ),
+  );
+  await nats.stop();
+}
+
+/** Starts a nats-server and `nodes` Claw nodes on it. */
+export async function startClawTarget(nodes = 1, env: Record<string, string> = {}): Promise<RunningTarget> {
+  const nats = await startNatsServer();
+  const workers: ChildProcess[] = [];
+  for (let i = 1; i <= nodes; i++) {
+    // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out" profiles the node(s)
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, "dist/node.js"], {
+      cwd: root,
+      env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: `bench-${i}`, CLAW_LOG_LEVEL: "info", ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    workers.push(child);
+    await waitForLine(child, "claw node started", 30_000);
+  }
+  return {
+    name: nodes === 1 ? "claw" : `claw×${nodes}`,
+    inbound: (chat) => `claw.in.bench.a.${chat}`,
+    replyStream: "CLAW_OUT",
+    replyFilter: "claw.out.bench.>",
+    nats,
+    workers,
+    stop: () => stopAll(workers, nats),
+  };
+}
+
+/** Starts a nats-server and the baseline worker on it. */
+export async function startBaselineTarget(): Promise<RunningTarget> {
+  const nats = await startNatsServer({ partitionMapping: false });
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/baseline-worker.ts", nats.url], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  await waitForLine(child, "ready", 30_000);
+  return {
+    name: "baseline",
+    inbound: (chat) => `base.a.${chat}`,
+    replyStream: "BASE_B",
+    replyFilter: "base.b.>",
+    nats,
+    workers: [child],
+    stop: () => stopAll([child], nats),
+  };
+}
