@@ -36,7 +36,11 @@ export type PartitionEvent =
   | { type: "message.dead"; partition: number; stage: string; code: string; reason: string; subject: string }
   | { type: "message.forwarded"; partition: number; to: string }
   | { type: "consumer.failed"; partition: number; stage: string; error: string }
-  | { type: "delivery.gap"; partition: number; stage: string; expected: number; got: number };
+  | { type: "delivery.gap"; partition: number; stage: string; expected: number; got: number }
+  /** a message reached its session (ingress done); `pending` is what waits behind it in this consumer */
+  | { type: "message.accepted"; partition: number; stage: string; channel: string; deliveries: number; pending: number; ingressMs: number }
+  /** a session turn ended and its message was settled */
+  | { type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; sessionMs: number; endToEndMs: number };
 
 /** Options of {@link createPartitionRunner}. */
 export interface PartitionRunnerOptions {
@@ -144,6 +148,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         m.ack();
         return;
       case "turn": {
+        const started = performance.now();
         const outcome: TurnOutcome = await o.host.deliver({
           agent: d.agent,
           session: d.session,
@@ -160,6 +165,15 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         });
         if (outcome.kind === "released") m.nak();
         else m.ack(); // answered, or failed and dead-lettered
+        emit({
+          type: "message.settled",
+          partition: p,
+          stage,
+          channel: d.envelope.channel,
+          outcome: outcome.kind,
+          sessionMs: performance.now() - started,
+          endToEndMs: Date.now() - d.envelope.ts,
+        });
         return;
       }
     }
@@ -167,6 +181,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
 
   async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects): Promise<void> {
     const inbound = toInboundMessage(m, o.idPrefix[stage]);
+    const started = performance.now();
     try {
       const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
       const d =
@@ -182,6 +197,17 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         });
         m.ack();
         return;
+      }
+      if (d.kind === "turn") {
+        emit({
+          type: "message.accepted",
+          partition: p,
+          stage,
+          channel: d.envelope.channel,
+          deliveries: m.info.deliveryCount,
+          pending: m.info.pending,
+          ingressMs: performance.now() - started,
+        });
       }
       await settle(m, d, stage, attempts);
     } catch {

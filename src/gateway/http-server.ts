@@ -32,6 +32,8 @@ export interface GatewayOptions {
   nodeId: string;
   /** true when the node serves traffic (readiness) */
   ready: () => boolean;
+  /** Prometheus exposition for `GET /metrics` */
+  metrics?: { render(): Promise<string>; contentType: string };
   onError?: (e: unknown) => void;
 }
 
@@ -127,6 +129,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (req.method === "GET" && path === "/readyz") {
       const ok = o.ready() && !o.bus.nc.isClosed();
       return send(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", node: o.nodeId });
+    }
+    if (req.method === "GET" && path === "/metrics" && o.metrics) {
+      const body = await o.metrics.render();
+      res.writeHead(200, { "content-type": o.metrics.contentType });
+      res.end(body);
+      return;
     }
     if (path === "/v1/messages") {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");

@@ -27,12 +27,13 @@ import {
   createSessionHost,
   createSessionStore,
   startRouter,
+  type PartitionEvent,
   type Router,
   type SessionHost,
 } from "../actors/index.js";
 import type { ClawConfig } from "../config.js";
 import { ConfigError } from "../config.js";
-import { startGateway, type Gateway } from "../gateway/index.js";
+import { createMetrics, startGateway, type ClawMetrics, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
 import type { Logger } from "../log.js";
 import { CLAW_VERSION } from "../version.js";
@@ -72,6 +73,32 @@ function modelsFor(config: ClawConfig): Map<string, Model> {
     models.set(a.id, scripted);
   }
   return models;
+}
+
+/** Feeds metrics (and logs) from a partition runner's events. */
+function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger): void {
+  switch (e.type) {
+    case "message.accepted":
+      metrics.messagesIn.inc({ channel: e.channel });
+      if (e.deliveries > 1) metrics.redeliveries.inc({ stage: e.stage });
+      metrics.consumerPending.set({ stream: e.stage === "in" ? STREAMS.in : STREAMS.sessions, partition: String(e.partition) }, e.pending);
+      metrics.stageDuration.observe({ stage: "ingress" }, e.ingressMs / 1000);
+      return;
+    case "message.settled":
+      if (e.outcome === "answered") metrics.messagesOut.inc({ channel: e.channel });
+      metrics.stageDuration.observe({ stage: "session" }, e.sessionMs / 1000);
+      metrics.stageDuration.observe({ stage: "end_to_end" }, Math.max(0, e.endToEndMs) / 1000);
+      return;
+    case "message.dead":
+      metrics.dlq.inc({ stage: e.stage, reason: e.code });
+      log.warn(e, e.type);
+      return;
+    case "message.forwarded":
+      log.debug(e, e.type);
+      return;
+    default:
+      log.warn(e, e.type);
+  }
 }
 
 /** A failpoint hook that kills this process (as a crash would) at the named points. */
@@ -160,6 +187,10 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     const [sessions, cluster, members, leaseKv] = await Promise.all(
       [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease].map((b) => bus.kvm.open(b)),
     );
+    let leading = () => false;
+    let owned = () => 0;
+    let active = () => 0;
+    const metrics = createMetrics({ partitionsOwned: () => owned(), leader: () => leading(), sessionsActive: () => active() });
     const host = createSessionHost({
       js: bus.js,
       store: createSessionStore(sessions!),
@@ -172,7 +203,11 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       keepAliveMs: Math.max(500, Math.floor(config.ackWaitMs / 3)),
       transcripts: config.transcripts,
       failpoint: failpointsFrom(config.failpoints, log),
-      onEvent: (e) => (e.type === "turn.retrying" ? log.info(e, e.type) : log.debug(e, e.type)),
+      onEvent: (e) => {
+        if (e.type === "session.passivated") metrics.sessionsPassivated.inc();
+        if (e.type === "turn.retrying") log.info(e, e.type);
+        else log.debug(e, e.type);
+      },
     });
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
     const partitions = partitionManager({
@@ -194,7 +229,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
           idPrefix,
           consumer: consumerOptions(config),
           cluster: cluster!,
-          onEvent: (e) => (e.type === "message.forwarded" ? log.debug(e, e.type) : log.warn(e, e.type)),
+          onEvent: (e) => observePartition(e, metrics, log),
         }),
       onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),
     });
@@ -217,6 +252,9 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         if (a) log.info({ epoch: a.epoch, members: a.members }, "assignment written");
       },
     });
+    leading = () => lease.state.leading;
+    owned = () => partitions.owned().length;
+    active = () => host.active;
     const startedAt = Date.now();
     const heartbeat = heartbeatChild(members!, Math.max(100, Math.floor(config.memberTtlMs / 3)), () => ({
       node: config.nodeId,
@@ -231,7 +269,10 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     const supervisor = startSupervisor([heartbeat, lease.child, partitions.child], {
       intensity: defaultRestartIntensity(),
       backoff: { baseMs: 200, factor: 2, maxMs: 5_000 },
-      onEvent: (e) => log.error(e, e.type),
+      onEvent: (e) => {
+        if (e.type === "child.failed") metrics.actorRestarts.inc({ kind: e.child });
+        log.error(e, e.type);
+      },
       onEscalate: (child, err) => {
         log.fatal({ child, err }, "restart intensity exceeded: stopping the node");
         void stop().finally(() => process.exit(1));
@@ -249,6 +290,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       agentIds: config.agents.map((a) => a.id),
       nodeId: config.nodeId,
       ready: () => ready,
+      metrics,
       onError: (e) => log.error({ err: e }, "gateway error"),
     });
     cleanups.unshift(() => gateway.close());

@@ -1,0 +1,59 @@
+/**
+ * Prometheus metrics of a node (prom-client), served at `GET /metrics`.
+ * Labels are bounded: channel, stage, reason, stream, partition, kind — never a
+ * chat, session or message id.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Live values read at scrape time. */
+export interface MetricsSources {
+  partitionsOwned(): number;
+  leader(): boolean;
+  sessionsActive(): number;
+}
+
+/** The metric handles the node feeds. */
+export interface ClawMetrics {
+  readonly registry: Registry;
+  messagesIn: Counter<"channel">;
+  messagesOut: Counter<"channel">;
+  dlq: Counter<"stage" | "reason">;
+  redeliveries: Counter<"stage">;
+  stageDuration: Histogram<"stage">;
+  consumerPending: Gauge<"stream" | "partition">;
+  sessionsPassivated: Counter;
+  actorRestarts: Counter<"kind">;
+  /** Prometheus text exposition */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+/** Creates a registry with Node's default metrics and Claw's own. */
+export function createMetrics(sources: MetricsSources): ClawMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "claw_" });
+  const r = [registry];
+  const m: ClawMetrics = {
+    registry,
+    messagesIn: new Counter({ name: "claw_messages_in_total", help: "Inbound messages accepted at ingress", labelNames: ["channel"], registers: r }),
+    messagesOut: new Counter({ name: "claw_messages_out_total", help: "Replies published", labelNames: ["channel"], registers: r }),
+    dlq: new Counter({ name: "claw_dlq_total", help: "Messages dead-lettered", labelNames: ["stage", "reason"], registers: r }),
+    redeliveries: new Counter({ name: "claw_redeliveries_total", help: "Messages delivered more than once", labelNames: ["stage"], registers: r }),
+    stageDuration: new Histogram({
+      name: "claw_stage_duration_seconds",
+      help: "Time spent per stage (ingress, session) and end to end from the envelope's ts",
+      labelNames: ["stage"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    }),
+    consumerPending: new Gauge({ name: "claw_consumer_pending", help: "Messages waiting in a partition's consumer (as of its last delivery)", labelNames: ["stream", "partition"], registers: r }),
+    sessionsPassivated: new Counter({ name: "claw_sessions_passivated_total", help: "Session actors passivated (state kept in KV)", registers: r }),
+    actorRestarts: new Counter({ name: "claw_actor_restarts_total", help: "Supervised children restarted", labelNames: ["kind"], registers: r }),
+    render: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+  new Gauge({ name: "claw_partitions_owned", help: "Partitions this node runs", registers: r, collect() { this.set(sources.partitionsOwned()); } });
+  new Gauge({ name: "claw_leader", help: "1 when this node holds the leader lease", registers: r, collect() { this.set(sources.leader() ? 1 : 0); } });
+  new Gauge({ name: "claw_sessions_active", help: "Session actors in memory", registers: r, collect() { this.set(sources.sessionsActive()); } });
+  return m;
+}
