@@ -28,6 +28,8 @@ export interface LoadOptions {
   payloadBytes: number;
   /** how long to wait for stragglers after the last send */
   graceS: number;
+  /** stop sending after this many messages (closed loop) */
+  maxMessages?: number;
 }
 
 /** What a run measured. */
@@ -106,11 +108,12 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     const window = o.mode.window;
     let i = 0;
     await new Promise<void>((resolve) => {
+      const max = o.maxMessages ?? Number.MAX_SAFE_INTEGER;
       onReply = () => {
-        if (performance.now() < end) send(i++, performance.now());
+        if (performance.now() < end && i < max) send(i++, performance.now());
         else if (received >= sent) resolve();
       };
-      for (; i < window; i++) send(i, performance.now());
+      for (; i < Math.min(window, max); i++) send(i, performance.now());
       setTimeout(resolve, o.durationS * 1000 + o.graceS * 1000);
     });
     onReply = () => {};

@@ -5,6 +5,7 @@
  *
  *   steady   open loop, 1,000 msg/s for 60 s over 1,000 sessions
  *   max      closed loop, 500 in flight for 20 s over 1,000 sessions
+ *   sessions one message to each of 20,000 sessions (--sessions), memory live and passivated
  *
  * options: --rate N --duration S --sessions N --payload BYTES --window N
  */
@@ -14,6 +15,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { runLoad, type LoadOptions, type LoadResult } from "./load-generator.js";
 import { cpuSeconds, sample } from "./process-stats.js";
+import { runSessions } from "./sessions.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
 
 interface Row extends LoadResult {
@@ -72,8 +74,14 @@ async function main(): Promise<void> {
     options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" } },
   });
   const scenario = positionals[0] ?? "";
+  if (scenario === "sessions") {
+    const r = await runSessions(Number(values.sessions ?? 20_000), 5_000);
+    process.stdout.write(`\nsessions: ${JSON.stringify(r, null, 1)}\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
+    return;
+  }
   const make = SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${Object.keys(SCENARIOS).join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)

@@ -8,6 +8,7 @@ import { createActor, fromPromise, waitFor, type Actor } from "xstate";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
+  delay,
   encode,
   H,
   outboundSubject,
@@ -223,10 +224,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         if (!failure.transient || attempt >= o.maxDeliver) return { kind: "failed", failure, attempts: attempt, firstError };
         const delayMs = backoffDelay(o.backoff, attempt - 1);
         emit({ type: "turn.retrying", key: e.key, msgId: req.envelope.id, attempt, delayMs, error: failure.message });
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, delayMs);
-          stopping.signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
-        });
+        await delay(delayMs, stopping.signal);
       }
     } finally {
       clearInterval(keepAlive);

@@ -32,3 +32,4 @@ export {
   DeadLetterNotFoundError,
   type DeadLetterRecord,
 } from "./dead-letter-admin.js";
+export { delay } from "./delay.js";

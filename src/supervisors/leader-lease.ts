@@ -5,7 +5,8 @@
  * is surely valid by its own clock.
  */
 import type { KV } from "@nats-io/kv";
-import { sleep, type ChildSpec } from "./supervisor.js";
+import { delay } from "../bus/index.js";
+import type { ChildSpec } from "./supervisor.js";
 
 const KEY = "leader";
 
@@ -60,7 +61,7 @@ export function leaseChild(kv: KV, node: string, ttlMs: number, hooks: LeaseHook
             await lose();
           }
           if (leading && Date.now() < validUntil) await hooks.tick();
-          await sleep(interval, signal);
+          await delay(interval, signal);
         }
       } finally {
         await lose();

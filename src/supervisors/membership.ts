@@ -3,8 +3,8 @@
  * renewed within the bucket's max age expires, and with it the member.
  */
 import type { KV } from "@nats-io/kv";
-import { encodeToken, decodeToken, withRetry } from "../bus/index.js";
-import { sleep, type ChildSpec } from "./supervisor.js";
+import { decodeToken, delay, encodeToken, withRetry } from "../bus/index.js";
+import type { ChildSpec } from "./supervisor.js";
 
 /** What a member says about itself. */
 export interface MemberInfo {
@@ -29,7 +29,7 @@ export function heartbeatChild(kv: KV, intervalMs: number, info: () => MemberInf
     async run(signal) {
       while (!signal.aborted) {
         await withRetry(() => kv.put(keyOf(info().node), JSON.stringify(info())), { totalMs: intervalMs * 2 });
-        await sleep(intervalMs, signal);
+        await delay(intervalMs, signal);
       }
     },
   };

@@ -3,7 +3,7 @@
  * restarted with exponential backoff; too many restarts in the window
  * escalate to the parent through `onEscalate`.
  */
-import { backoffDelay, type BackoffPolicy } from "../bus/index.js";
+import { backoffDelay, delay, type BackoffPolicy } from "../bus/index.js";
 import { recordRestart, type RestartIntensity } from "./restart-intensity.js";
 
 /** A supervised child: runs until `signal` aborts, or throws to be restarted. */
@@ -55,10 +55,7 @@ export function startSupervisor(children: ChildSpec[], o: SupervisorOptions): Su
         }
         const restartInMs = backoffDelay(o.backoff, history.length - 1);
         emit({ type: "child.failed", child: child.name, error: String(e), restartInMs });
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, restartInMs);
-          stopping.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-        });
+        await delay(restartInMs, stopping.signal);
       }
     }
   });
@@ -70,11 +67,3 @@ export function startSupervisor(children: ChildSpec[], o: SupervisorOptions): Su
   };
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
-}

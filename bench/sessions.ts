@@ -1,0 +1,64 @@
+/**
+ * The `sessions` scenario: many distinct sessions on one node. Sends one
+ * message to each of N chats (closed loop), then measures the node's memory
+ * with every session live, waits for passivation, and measures again, with the
+ * KV bytes each passivated session occupies.
+ */
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { runLoad } from "./load-generator.js";
+import { sample } from "./process-stats.js";
+import { startClawTarget } from "./targets.js";
+
+/** What the scenario measured. */
+export interface SessionsResult {
+  sessions: number;
+  answered: number;
+  rssBaseMB: number;
+  rssLiveMB: number;
+  rssPassivatedMB: number;
+  liveBytesPerSession: number;
+  kvBytesPerPassivatedSession: number;
+  passivatedAfterS: number;
+}
+
+/** Runs the scenario with `n` sessions and the given idle time before passivation. */
+export async function runSessions(n: number, idleMs: number): Promise<SessionsResult> {
+  const target = await startClawTarget(1, { CLAW_IDLE_MS: String(idleMs), CLAW_TRANSCRIPTS: "off" });
+  try {
+    const nc = await connect({ servers: target.nats.url });
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const pid = target.workers[0]!.pid!;
+    const base = await sample(pid);
+    // one message per session: the closed loop sends chat c0, c1, … c(n-1) once each
+    const load = await runLoad(nc, js, jsm, target, {
+      mode: { kind: "closed", window: 200 },
+      durationS: 3600,
+      sessions: n,
+      payloadBytes: 100,
+      graceS: 30,
+      maxMessages: n,
+    });
+    const live = await sample(pid);
+    const t0 = Date.now();
+    // passivation runs every idle/4; wait until memory stops falling or 3 idle periods pass
+    await new Promise((r) => setTimeout(r, idleMs * 3));
+    const passivated = await sample(pid);
+    const kv = await jsm.streams.info("KV_claw_sessions");
+    await nc.close();
+    const mb = (b: number | undefined) => Math.round(((b ?? 0) / 1024 / 1024) * 10) / 10;
+    return {
+      sessions: n,
+      answered: load.received,
+      rssBaseMB: mb(base?.rssBytes),
+      rssLiveMB: mb(live?.rssBytes),
+      rssPassivatedMB: mb(passivated?.rssBytes),
+      liveBytesPerSession: Math.round(((live?.rssBytes ?? 0) - (base?.rssBytes ?? 0)) / n),
+      kvBytesPerPassivatedSession: Math.round(kv.state.bytes / Math.max(1, kv.state.messages)),
+      passivatedAfterS: Math.round((Date.now() - t0) / 1000),
+    };
+  } finally {
+    await target.stop();
+  }
+}
