@@ -11,6 +11,7 @@ import {
   EnvelopeError,
   H,
   keyPartition,
+  newTraceparent,
   parseEnvelope,
   parseInboundSubject,
   parseSessionSubject,
@@ -80,6 +81,8 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   } catch (e) {
     return dead(e);
   }
+  // every message is traced: one that came without a trace starts its own
+  if (!envelope.trace.traceparent) envelope = { ...envelope, trace: { traceparent: newTraceparent(envelope.id) } };
   const agent = resolveAgent(ctx.agents, envelope);
   if (!agent) {
     const named = envelope.metadata["agent"];

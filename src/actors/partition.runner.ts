@@ -143,7 +143,12 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         return;
       }
       case "forward":
-        await publishDurable(bus.js, { subject: d.subject, data: encode(d.envelope), msgId: d.msgId, headers: { [H.node]: o.nodeId } });
+        await publishDurable(bus.js, {
+          subject: d.subject,
+          data: encode(d.envelope),
+          msgId: d.msgId,
+          headers: { [H.node]: o.nodeId, ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}) },
+        });
         emit({ type: "message.forwarded", partition: p, to: d.subject });
         m.ack();
         return;

@@ -8,6 +8,7 @@ import { createActor, fromPromise, waitFor, type Actor } from "xstate";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
+  childTraceparent,
   delay,
   encode,
   H,
@@ -116,7 +117,8 @@ function replyEnvelope(input: DeliverInput): Envelope {
     media: [],
     replyTo: m.id,
     metadata: { agent: input.agent, session: input.session },
-    trace: m.trace,
+    // the reply is a child span of the message it answers
+    trace: m.trace.traceparent ? { traceparent: childTraceparent(m.trace.traceparent, `${m.id}:reply`) } : {},
   };
 }
 

@@ -54,6 +54,19 @@ describe("a node on a real nats-server", () => {
     expect(reply).toMatchObject({ subject: "claw.out.demo.acct.chat-1", kind: "reply", text: "hello claw", replyTo: "first-1", chat: "chat-1", sender: { id: "echo" } });
   });
 
+  it("carries the trace from claw.in to claw.out: the reply is a child span of the message", async () => {
+    const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const h = natsHeaders();
+    h.set("traceparent", tp);
+    c.nc.publish("claw.in.demo.acct.traced", jsonBody({ id: "tr-1", text: "trace me", sender: { id: "u" } }), { headers: h });
+    const reply = await out.waitFor("tr-1");
+    const [, traceId, spanId] = reply.trace.traceparent!.split("-");
+    expect(traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(spanId).not.toBe("00f067aa0ba902b7");
+    c.nc.publish("claw.in.demo.acct.traced", jsonBody({ id: "tr-2", text: "no trace given", sender: { id: "u" } }));
+    expect((await out.waitFor("tr-2")).trace.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
   it("keeps per-chat order for a burst of messages", async () => {
     const n = 60;
     for (let i = 0; i < n; i++) {

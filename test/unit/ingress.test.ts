@@ -24,6 +24,18 @@ describe("ingress", () => {
     expect(d.kind === "turn" && d.agent.id).toBe("echo");
   });
 
+  it("starts a trace for a message without one, the same on every redelivery, and keeps a given one", () => {
+    const { m, ctx } = msg({ channel: "tg", account: "bot", chat: "42" }, { text: "hi", sender: { id: "u" } });
+    const a = decideInbound(m, ctx);
+    const b = decideInbound(m, ctx);
+    const tp = a.kind === "turn" ? a.envelope.trace.traceparent : undefined;
+    expect(tp).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(b.kind === "turn" && b.envelope.trace.traceparent).toBe(tp);
+    const given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const withTrace = msg({ channel: "tg", account: "bot", chat: "42" }, { text: "hi", sender: { id: "u" } }, { traceparent: given });
+    expect(decideInbound(withTrace.m, withTrace.ctx)).toMatchObject({ envelope: { trace: { traceparent: given } } });
+  });
+
   it("uses the publisher's Nats-Msg-Id as the message id", () => {
     const { m, ctx } = msg({ channel: "tg", account: "bot", chat: "42" }, { text: "hi", sender: { id: "u" } }, { [H.msgId]: "ext-1" });
     expect(decideInbound(m, ctx)).toMatchObject({ envelope: { id: "ext-1" } });

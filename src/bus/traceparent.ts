@@ -1,0 +1,26 @@
+/**
+ * W3C trace context (`traceparent`) carried on every hop. Ids are derived from
+ * the message id, so a redelivered message keeps its trace.
+ *
+ * @see https://www.w3.org/TR/trace-context/#traceparent-header
+ */
+import { createHash } from "node:crypto";
+
+const hex = (seed: string) => createHash("sha256").update(seed).digest("hex");
+
+/** A new sampled trace for a message that arrived without one. */
+export function newTraceparent(seed: string): string {
+  const h = hex(seed);
+  return `00-${h.slice(0, 32)}-${h.slice(32, 48)}-01`;
+}
+
+/** A child span of `parent` (same trace id and flags, a new span id derived from `seed`). */
+export function childTraceparent(parent: string, seed: string): string {
+  const [version, traceId, , flags] = parent.split("-");
+  return `${version}-${traceId}-${hex(seed).slice(0, 16)}-${flags}`;
+}
+
+/** The trace id of a traceparent. */
+export function traceIdOf(traceparent: string): string {
+  return traceparent.split("-")[1] ?? "";
+}
