@@ -6,6 +6,7 @@
  *   steady   open loop, 1,000 msg/s for 60 s over 1,000 sessions
  *   max      closed loop, 500 in flight for 20 s over 1,000 sessions
  *   sessions one message to each of 20,000 sessions (--sessions), memory live and passivated
+ *   nodes    the max load against 1, 2 and 3 nodes on one nats-server (throughput, CPU per message)
  *
  * options: --rate N --duration S --sessions N --payload BYTES --window N
  */
@@ -21,6 +22,7 @@ import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targ
 interface Row extends LoadResult {
   target: string;
   cpuWorkerS: number;
+  cpuMsPerMessage?: number;
   cpuNatsS: number;
   rssWorkerMB: number;
 }
@@ -62,8 +64,10 @@ async function measure(target: RunningTarget, load: LoadOptions): Promise<Row> {
 }
 
 function table(rows: Row[]): string {
-  const head = ["target", "msg/s", "p50 ms", "p90", "p99", "p99.9", "max", "lost", "dup", "cpu node s", "cpu nats s", "rss MB"];
-  const lines = rows.map((r) => [r.target, r.throughput, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max, r.lost, r.duplicates, r.cpuWorkerS, r.cpuNatsS, r.rssWorkerMB].map(String));
+  const head = ["target", "msg/s", "p50 ms", "p90", "p99", "p99.9", "max", "lost", "dup", "cpu node s", "cpu ms/msg", "cpu nats s", "rss MB"];
+  const lines = rows.map((r) =>
+    [r.target, r.throughput, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max, r.lost, r.duplicates, r.cpuWorkerS, r.cpuMsPerMessage, r.cpuNatsS, r.rssWorkerMB].map(String),
+  );
   const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   return [head, ...lines].map((l) => l.map((c, i) => c.padStart(width[i]!)).join("  ")).join("\n");
 }
@@ -80,13 +84,14 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;
   }
-  const make = SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions"].join(", ")}`);
+  const make = scenario === "nodes" ? SCENARIOS.max : SCENARIOS[scenario];
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
   const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
-  for (const start of [startBaselineTarget, () => startClawTarget(1, clawEnv)]) {
+  const counts = scenario === "nodes" ? [1, 2, 3] : [1];
+  for (const start of [startBaselineTarget, ...counts.map((n) => () => startClawTarget(n, clawEnv))]) {
     const target = await start();
     process.stderr.write(`${scenario}: ${target.name} …\n`);
     try {
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
   }
   const [base, claw] = rows as [Row, Row];
   const ratio = Math.round((claw.throughput / Math.max(1, base.throughput)) * 100) / 100;
+  for (const r of rows) r.cpuMsPerMessage = Math.round(((r.cpuWorkerS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
   process.stdout.write(`\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n\n`);
   process.stdout.write(
     JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, results: rows }) + "\n",

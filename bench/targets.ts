@@ -52,7 +52,8 @@ async function stopAll(children: ChildProcess[], nats: NatsServerProcess): Promi
 
 /** Starts a nats-server and `nodes` Claw nodes on it. */
 export async function startClawTarget(nodes = 1, env: Record<string, string> = {}): Promise<RunningTarget> {
-  const nats = await startNatsServer();
+  // the server's mapping must partition like the nodes do
+  const nats = await startNatsServer({ partitions: env.CLAW_PARTITIONS ? Number(env.CLAW_PARTITIONS) : undefined });
   const workers: ChildProcess[] = [];
   for (let i = 1; i <= nodes; i++) {
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out" profiles the node(s)
