@@ -1,27 +1,10 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { freePort } from "../../src/bus/index.js";
+import { runCli } from "../support/claw-cli.js";
 import { startClaw } from "../support/claw-node.js";
 import { natsServer } from "../support/nats-server.js";
 
-const CLAW = fileURLToPath(new URL("../../dist/cli/claw.js", import.meta.url));
-
-/** Runs `claw <args>`; resolves with exit code and output, or kills it after `ms`. */
-function claw(args: string[], env: Record<string, string>, ms = 10_000, onStdout?: (text: string, kill: () => void) => void) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLAW, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-    child.stdout.on("data", (b: Buffer) => {
-      stdout += b.toString();
-      onStdout?.(stdout, () => child.kill("SIGINT"));
-    });
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("exit", (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
-  });
-}
+const claw = runCli;
 
 describe("claw CLI", () => {
   it("send publishes like an outside system and prints the reply; tail shows the traffic", async () => {

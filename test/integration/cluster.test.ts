@@ -25,6 +25,13 @@ async function load(c: TestClient, sessions: number, perSession: number, during:
   return accepted;
 }
 
+/** Starts nodes n1..n3 against `url` and waits until they share the partitions. */
+async function threeNodes(url: string, c: TestClient, nodes: ClawProcess[]) {
+  for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw({ env: { NATS_URL: url, CLAW_NODE_ID: id } }));
+  const view = await clusterView(c.js);
+  return { view, assignment: await view.settled(["n1", "n2", "n3"], P) };
+}
+
 async function expectExactlyOnceInOrder(out: ReplyCollector, accepted: string[], sessions: number, perSession: number) {
   await out.waitForCount(accepted.length, 40_000);
   await new Promise((r) => setTimeout(r, 500));
@@ -40,12 +47,9 @@ describe("a cluster of Claw nodes", () => {
   it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again within 5 s", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
-    const env = (id: string) => ({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id } });
     const nodes: ClawProcess[] = [];
     try {
-      for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw(env(id)));
-      const view = await clusterView(c.js);
-      const before = await view.settled(["n1", "n2", "n3"], P);
+      const { view, assignment: before } = await threeNodes(nats.url, c, nodes);
       for (const id of ["n1", "n2", "n3"]) expect(before.owners.filter((o) => o === id).length).toBeGreaterThan(5);
       const victimPartitions = before.owners.flatMap((o, p) => (o === "n2" ? [p] : []));
       const out = await collectStreamReplies(c.js, c.jsm);
@@ -134,9 +138,7 @@ describe("a cluster of Claw nodes", () => {
     const env = (id: string) => ({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id } });
     const nodes: ClawProcess[] = [];
     try {
-      for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw(env(id)));
-      const view = await clusterView(c.js);
-      const three = await view.settled(["n1", "n2", "n3"], P);
+      const { view, assignment: three } = await threeNodes(nats.url, c, nodes);
       const out = await collectStreamReplies(c.js, c.jsm);
       let phase = 0;
       let four: typeof three | undefined;

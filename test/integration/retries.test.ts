@@ -1,26 +1,15 @@
-import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { H } from "../../src/bus/index.js";
+import { runCli } from "../support/claw-cli.js";
 import { startClaw } from "../support/claw-node.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { client, natsServer } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody } from "../support/replies.js";
 
-const CLAW = fileURLToPath(new URL("../../dist/cli/claw.js", import.meta.url));
-function cli(args: string[], env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLAW, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, env);
 
 describe("retries, dead letters and replay", () => {
   it("retries a handler that fails 3 times with exponential backoff, then answers once", async () => {
