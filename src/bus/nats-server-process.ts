@@ -95,6 +95,14 @@ function configText(o: NatsServerOptions, port: number, storeDir: string, portsD
   return lines.join("\n") + "\n";
 }
 
+function parsePorts(text: string): { nats?: string[] } | undefined {
+  try {
+    return JSON.parse(text) as { nats?: string[] };
+  } catch {
+    return undefined;
+  }
+}
+
 async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -104,8 +112,9 @@ async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: num
     const files = await readdir(portsDir).catch(() => [] as string[]);
     const f = files.find((n) => n.endsWith(".ports") && n.includes(`_${child.pid}.`));
     if (f) {
-      const ports = JSON.parse(await readFile(join(portsDir, f), "utf8")) as { nats?: string[] };
-      const u = ports.nats?.[0];
+      // the server may still be writing the file: an incomplete one is read again on the next round
+      const ports = parsePorts(await readFile(join(portsDir, f), "utf8"));
+      const u = ports?.nats?.[0];
       if (u) return Number(new URL(u).port);
     }
     await new Promise((r) => setTimeout(r, 20));
