@@ -4,7 +4,7 @@
  * every turn, retries transient failures in place with backoff (so a later
  * message of the same session cannot overtake), and passivates idle ones.
  */
-import { createActor, fromPromise, waitFor, type Actor } from "xstate";
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from "xstate";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
@@ -78,6 +78,8 @@ export interface SessionHostOptions {
    * written, message not yet acked).
    */
   failpoint?: (name: "session.after-reply" | "session.after-save") => void;
+  /** XState inspection of each session actor (live events); `forget` when it stops */
+  inspection?: { inspect(kind: "session", id: string): (e: InspectionEvent) => void; forget(kind: "session", id: string): void };
   onEvent?: (e: SessionHostEvent) => void;
 }
 
@@ -160,7 +162,8 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     if (e.actor) return e.actor;
     const stored = await o.store.load(e.key);
     const input = { agent: agent.id, session, historyLimit: agent.historyLimit };
-    const actor = createActor(machine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
+    const inspect = o.inspection?.inspect("session", e.key);
+    const actor = createActor(machine, stored.snapshot ? { input, snapshot: stored.snapshot as never, inspect } : { input, inspect });
     actor.start();
     e.actor = actor;
     e.revision = stored.revision;
@@ -169,6 +172,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
   }
 
   function drop(e: Entity): void {
+    if (e.actor) o.inspection?.forget("session", e.key);
     e.actor?.stop();
     e.actor = undefined;
   }

@@ -34,6 +34,8 @@ export interface GatewayOptions {
   ready: () => boolean;
   /** Prometheus exposition for `GET /metrics` */
   metrics?: { render(): Promise<string>; contentType: string };
+  /** more routes (the live view): return true when the request was handled */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   onError?: (e: unknown) => void;
 }
 
@@ -140,6 +142,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       return postMessage(req, res);
     }
+    if (o.extraRoutes && (await o.extraRoutes(req, res, url))) return;
     const m = /^\/v1\/agents\/([^/]+)\/invoke$/.exec(path);
     if (m) {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");

@@ -36,6 +36,7 @@ import { ConfigError } from "../config.js";
 import { createMetrics, startGateway, type ClawMetrics, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
 import type { Logger } from "../log.js";
+import { createActorEvents, type ActorEvents } from "../observability/index.js";
 import { CLAW_VERSION } from "../version.js";
 import { reconcileAssignment } from "./cluster-leader.js";
 import { leaseChild } from "./leader-lease.js";
@@ -54,6 +55,8 @@ export interface ClawNode {
   /** "mapped": the server partitions inbound; "router": the fallback router does */
   readonly partitioning: "mapped" | "router";
   readonly host: SessionHost;
+  /** live actor events (XState inspection → `claw.events.actor.>`) */
+  readonly actorEvents: ActorEvents;
   /** partitions this node runs now */
   owned(): number[];
   readonly leading: boolean;
@@ -190,6 +193,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     let leading = () => false;
     let owned = () => 0;
     let active = () => 0;
+    const actorEvents = createActorEvents(bus.nc, config.nodeId);
+    cleanups.unshift(async () => actorEvents.close());
     const metrics = createMetrics({ partitionsOwned: () => owned(), leader: () => leading(), sessionsActive: () => active() });
     const host = createSessionHost({
       js: bus.js,
@@ -203,6 +208,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       keepAliveMs: Math.max(500, Math.floor(config.ackWaitMs / 3)),
       transcripts: config.transcripts,
       failpoint: failpointsFrom(config.failpoints, log),
+      inspection: actorEvents,
       onEvent: (e) => {
         if (e.type === "session.passivated") metrics.sessionsPassivated.inc();
         if (e.type === "turn.retrying") log.info(e, e.type);
@@ -328,6 +334,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       httpPort: gateway.port,
       partitioning,
       host,
+      actorEvents,
       owned: () => partitions.owned(),
       get leading() {
         return lease.state.leading;

@@ -1,9 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { publishDurable, startNatsCluster, STREAMS } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { collectStreamReplies, jsonBody } from "../support/replies.js";
+
+/** What a stall looks like from outside: stream counts, consumers with work left, the nodes' warnings. */
+async function diagnose(jsm: JetStreamManager, nodes: ClawProcess[], collected: number): Promise<void> {
+  const out = await jsm.streams.info(STREAMS.out).catch((e: unknown) => String(e));
+  console.log(`R3 stall: ${collected} replies collected; CLAW_OUT ${typeof out === "string" ? out : `${out.state.messages} messages, leader ${out.cluster?.leader}`}`);
+  for (const stream of [STREAMS.in, STREAMS.sessions, STREAMS.out]) {
+    for await (const c of jsm.consumers.list(stream)) {
+      if (c.num_pending > 0 || c.num_ack_pending > 0 || c.num_waiting === 0)
+        console.log(`  ${stream}/${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, waiting pulls ${c.num_waiting}, redelivered ${c.num_redelivered}, leader ${c.cluster?.leader}`);
+    }
+  }
+  for (const n of nodes) {
+    const lines = n.logs.filter((l) => Number(l.level) >= 40);
+    console.log(`  node ${String(n.logs[0]?.node ?? "?")}: ${lines.length} warnings/errors, last:\n${lines.slice(-15).map((l) => `    ${JSON.stringify(l)}`).join("\n")}`);
+  }
+}
 
 describe("Claw on a 3-server NATS cluster (R3)", () => {
   it("loses nothing and duplicates nothing when a server, then the stream leader, is SIGKILLed", async () => {
@@ -56,7 +72,10 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
       }
       phase("all accepted");
       expect(kills).toHaveLength(2);
-      await out.waitForCount(accepted.length, 60_000);
+      await out.waitForCount(accepted.length, 60_000).catch(async (e: unknown) => {
+        await diagnose(jsm, nodes, out.replies.length);
+        throw e;
+      });
       phase("all answered");
       await new Promise((r) => setTimeout(r, 1000));
       const ids = out.replies.map((r) => r.replyTo!);

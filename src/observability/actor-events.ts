@@ -1,0 +1,221 @@
+/**
+ * Live actor events: XState's inspection API feeds
+ * `claw.events.actor.<kind>.<id>` on core NATS, but only for actors someone
+ * watches, so the hot path pays a map lookup when nobody looks.
+ *
+ * Protocol (core NATS, JSON bodies):
+ * - `claw.ctl.watch` ← {@link WatchRequest}: "publish events of these actors
+ *   for `ttlMs`". Watchers repeat it before it expires. Every node answers a
+ *   watch by publishing the current state of the matching live actors at once.
+ * - `claw.ctl.actors` ← request {@link ActorQuery}; every node replies with
+ *   {@link ActorListing} (collect the replies for a short while).
+ * - `claw.events.actor.<kind>.<id>` → {@link ActorEvent}. A session's id is its
+ *   session key (`<agent>.<session>`, each an encoded token), so
+ *   `claw.events.actor.session.<agent>.>` watches one agent's sessions.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { InspectionEvent } from "xstate";
+
+/** Subject prefix of actor events. */
+export const ACTOR_EVENTS_PREFIX = "claw.events.actor";
+/** Where watch requests are published. */
+export const WATCH_SUBJECT = "claw.ctl.watch";
+/** Where live actors are listed (request/reply, one reply per node). */
+export const ACTORS_SUBJECT = "claw.ctl.actors";
+
+/** The kinds of actors a node runs. */
+export type ActorKind = "session" | "partition" | "node";
+
+/** "publish events of these actors"; `id` absent or `*` means every actor of the kind. */
+export interface WatchRequest {
+  kind: ActorKind | "*";
+  id?: string;
+  /** how long the watch holds without being repeated (ms, capped at 5 min) */
+  ttlMs: number;
+}
+
+/** One transition (or the current state, when `event` is `@claw.watch`). */
+export interface ActorEvent {
+  kind: ActorKind;
+  id: string;
+  node: string;
+  /** the state as a dotted path (`thinking`, `running.draining`) */
+  state: string;
+  /** XState's state value, for nested and parallel states */
+  value: unknown;
+  /** the type of the event that caused this state (`xstate.init`, `inbound.received`, `xstate.done.actor.0.session.thinking`, …) */
+  event: string;
+  /** `active`, `done`, `error` or `stopped` */
+  status: string;
+  /** per-actor counter on this node */
+  seq: number;
+  ts: number;
+}
+
+/** A query for live actors. */
+export interface ActorQuery {
+  kind?: ActorKind;
+  /** substring of the id */
+  q?: string;
+  /** per node (default 200) */
+  limit?: number;
+}
+
+/** One node's answer to {@link ActorQuery}. */
+export interface ActorListing {
+  node: string;
+  actors: Array<{ kind: ActorKind; id: string; state: string; since: number }>;
+}
+
+/** The subject of one actor's events (`id` must already be made of subject tokens). */
+export function actorEventSubject(kind: ActorKind, id: string): string {
+  return `${ACTOR_EVENTS_PREFIX}.${kind}.${id}`;
+}
+
+/** Flattens an XState state value into a dotted path (parallel regions joined by `|`). */
+export function stateName(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") {
+    const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => {
+      const inner = stateName(v);
+      return inner ? `${k}.${inner}` : k;
+    });
+    return parts.join("|");
+  }
+  return "";
+}
+
+interface Live {
+  kind: ActorKind;
+  id: string;
+  actor: { getSnapshot(): { value: unknown; status: string } };
+  seq: number;
+  since: number;
+  lastEvent: string;
+}
+
+/** The actor events of one node. */
+export interface ActorEvents {
+  /** the `inspect` option for `createActor` of a `kind`/`id` actor; registers it as live */
+  inspect(kind: ActorKind, id: string): (e: InspectionEvent) => void;
+  /** forget a stopped actor */
+  forget(kind: ActorKind, id: string): void;
+  /** true when someone watches this actor now */
+  watched(kind: ActorKind, id: string): boolean;
+  /** live actors of this node */
+  list(query?: ActorQuery): ActorListing;
+  /** published events (for the bench and metrics) */
+  readonly published: number;
+  close(): void;
+}
+
+const MAX_TTL_MS = 5 * 60_000;
+
+/** Starts the watch listener of a node and returns its event source. */
+export function createActorEvents(nc: NatsConnection, nodeId: string, now: () => number = Date.now): ActorEvents {
+  /** `kind:id` (id may be `*`) → expiry */
+  const watches = new Map<string, number>();
+  const live = new Map<string, Live>();
+  let published = 0;
+  const subs: Subscription[] = [];
+
+  const key = (kind: string, id: string) => `${kind}:${id}`;
+
+  function watched(kind: ActorKind, id: string): boolean {
+    if (watches.size === 0) return false;
+    const t = now();
+    for (const k of [key(kind, id), key(kind, "*"), key("*", "*")]) {
+      const until = watches.get(k);
+      if (until === undefined) continue;
+      if (until > t) return true;
+      watches.delete(k);
+    }
+    return false;
+  }
+
+  function publish(l: Live, snapshot: { value: unknown; status: string }, event: string): void {
+    l.seq++;
+    const e: ActorEvent = { kind: l.kind, id: l.id, node: nodeId, state: stateName(snapshot.value), value: snapshot.value, event, status: snapshot.status, seq: l.seq, ts: now() };
+    published++;
+    nc.publish(actorEventSubject(l.kind, l.id), JSON.stringify(e));
+  }
+
+  subs.push(
+    nc.subscribe(WATCH_SUBJECT, {
+      callback: (err, m) => {
+        if (err) return;
+        let w: WatchRequest;
+        try {
+          w = m.json<WatchRequest>();
+        } catch {
+          return;
+        }
+        if (typeof w?.kind !== "string" || !(Number(w.ttlMs) > 0)) return;
+        const id = w.id && w.id !== "" ? w.id : "*";
+        const k = key(w.kind, id);
+        const fresh = !((watches.get(k) ?? 0) > now());
+        watches.set(k, now() + Math.min(Number(w.ttlMs), MAX_TTL_MS));
+        // a new watcher sees where the actors are now, not only their next move
+        if (fresh) for (const l of live.values()) if ((w.kind === "*" || w.kind === l.kind) && (id === "*" || id === l.id)) publish(l, l.actor.getSnapshot(), "@claw.watch");
+      },
+    }),
+    nc.subscribe(ACTORS_SUBJECT, {
+      callback: (err, m) => {
+        if (err || !m.reply) return;
+        let q: ActorQuery = {};
+        try {
+          q = m.data.length ? m.json<ActorQuery>() : {};
+        } catch {
+          /* list everything */
+        }
+        m.respond(JSON.stringify(list(q)));
+      },
+    }),
+  );
+
+  function list(q: ActorQuery = {}): ActorListing {
+    const limit = q.limit ?? 200;
+    const actors: ActorListing["actors"] = [];
+    for (const l of live.values()) {
+      if (actors.length >= limit) break;
+      if (q.kind && l.kind !== q.kind) continue;
+      if (q.q && !l.id.includes(q.q)) continue;
+      actors.push({ kind: l.kind, id: l.id, state: stateName(l.actor.getSnapshot().value), since: l.since });
+    }
+    return { node: nodeId, actors };
+  }
+
+  return {
+    inspect(kind, id) {
+      let l: Live | undefined;
+      return (e) => {
+        const root = e.actorRef.sessionId === e.rootId; // not one of its invoked children
+        if (e.type !== "@xstate.snapshot" || !root) {
+          if (e.type === "@xstate.actor" && root && !l) {
+            const entry: Live = { kind, id, actor: e.actorRef as Live["actor"], seq: 0, since: now(), lastEvent: "xstate.init" };
+            live.set(key(kind, id), entry);
+            l = entry;
+          }
+          return;
+        }
+        if (!l) return;
+        l.lastEvent = e.event.type;
+        if (watched(kind, id)) publish(l, e.snapshot as unknown as { value: unknown; status: string }, e.event.type);
+      };
+    },
+    forget(kind, id) {
+      const l = live.get(key(kind, id));
+      if (!l) return;
+      live.delete(key(kind, id));
+      if (watched(kind, id)) publish(l, { value: l.actor.getSnapshot().value, status: "stopped" }, "@claw.passivated");
+    },
+    watched,
+    list,
+    get published() {
+      return published;
+    },
+    close() {
+      for (const s of subs) s.unsubscribe();
+    },
+  };
+}

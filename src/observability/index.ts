@@ -1,0 +1,5 @@
+/**
+ * Observability: live actor events and the machine registry.
+ */
+export * from "./actor-events.js";
+export { ACTOR_MACHINES } from "./machines.js";

@@ -1,0 +1,12 @@
+/**
+ * Every actor kind's state machine, by kind: what the live view draws (from
+ * the definitions themselves, so the picture cannot drift from the code).
+ */
+import type { AnyStateMachine } from "xstate";
+import { sessionMachine } from "../actors/session.machine.js";
+import type { ActorKind } from "./actor-events.js";
+
+/** The machines of the actor kinds that are XState machines. */
+export const ACTOR_MACHINES: Partial<Record<ActorKind, AnyStateMachine>> = {
+  session: sessionMachine,
+};
