@@ -11,7 +11,7 @@ import {
   EnvelopeError,
   H,
   keyPartition,
-  newTraceparent,
+  hopTraceparent,
   parseEnvelope,
   parseInboundSubject,
   parseSessionSubject,
@@ -39,8 +39,8 @@ export interface InboundMessage {
 export type IngressDecision =
   | { kind: "drop"; why: "probe" }
   | { kind: "dead"; code: string; reason: string; field?: string }
-  | { kind: "forward"; subject: string; msgId: string; envelope: Envelope }
-  | { kind: "turn"; agent: AgentSpec; session: string; envelope: Envelope };
+  | { kind: "forward"; subject: string; msgId: string; envelope: Envelope; traceParent?: string }
+  | { kind: "turn"; agent: AgentSpec; session: string; envelope: Envelope; traceParent?: string };
 
 /** What ingress decides with. */
 export interface IngressContext {
@@ -81,8 +81,10 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   } catch (e) {
     return dead(e);
   }
-  // every message is traced: one that came without a trace starts its own
-  if (!envelope.trace.traceparent) envelope = { ...envelope, trace: { traceparent: newTraceparent(envelope.id) } };
+  // every message is traced: the envelope now carries the ingress span, a child of the
+  // publisher's span when it sent one, else the root of a new trace
+  const traceParent = envelope.trace.traceparent;
+  envelope = { ...envelope, trace: { traceparent: hopTraceparent(traceParent, envelope.id, "ingress") } };
   const agent = resolveAgent(ctx.agents, envelope);
   if (!agent) {
     const named = envelope.metadata["agent"];
@@ -96,9 +98,9 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   const session = sessionIdFor(agent, envelope);
   const p = sessionPartition(agent, session, envelope, ctx.partitions);
   if (p !== ctx.partition) {
-    return { kind: "forward", subject: sessionSubject(p, agent.id, session), msgId: `${envelope.id}:fwd`, envelope };
+    return { kind: "forward", subject: sessionSubject(p, agent.id, session), msgId: `${envelope.id}:fwd`, envelope, traceParent };
   }
-  return { kind: "turn", agent, session, envelope };
+  return { kind: "turn", agent, session, envelope, traceParent };
 }
 
 /** Decides what to do with a message from a session mailbox `claw.session.<p>.<agent>.<session>`. */

@@ -10,6 +10,7 @@ import {
   backoffDelay,
   encode,
   ensureConsumer,
+  hopTraceparent,
   partitionConsumerSpec,
   withRetry,
   type ConsumerOptions,
@@ -29,7 +30,8 @@ import type { AgentSpec } from "./agents.js";
 import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
 import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
-import type { SessionHost, TurnOutcome } from "./session-host.js";
+import { turnTraceparent, type SessionHost, type TurnOutcome } from "./session-host.js";
+import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
 /** Facts a partition runner reports, for logs and metrics. */
 export type PartitionEvent =
@@ -61,6 +63,8 @@ export interface PartitionRunnerOptions {
   consumer: ConsumerOptions;
   /** KV `claw_cluster`: where crash suspects are kept */
   cluster: KV;
+  /** hop spans (ingress, session turn) */
+  tracing?: Tracing;
   onEvent?: (e: PartitionEvent) => void;
 }
 
@@ -78,8 +82,14 @@ type Stage = "in" | "session";
 const PULL_EXPIRES_MS = 5_000;
 const PULL_HEARTBEAT_MS = 1_000;
 
+/** The span of the error notice a failed turn publishes. */
+function noticeTrace(e: Envelope): string | undefined {
+  const turn = turnTraceparent(e);
+  return turn ? hopTraceparent(turn, e.id, "error") : undefined;
+}
+
 /** A notice to the sender that their message could not be processed. */
-function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string): Envelope {
+function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, traceparent?: string): Envelope {
   return {
     id,
     ts: Date.now(),
@@ -92,7 +102,7 @@ function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, t
     media: [],
     replyTo,
     metadata: { code },
-    trace: {},
+    trace: traceparent ? { traceparent } : {},
   };
 }
 
@@ -100,10 +110,11 @@ function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, t
 export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<PartitionRunner> {
   const { bus, partition: p } = o;
   const emit = o.onEvent ?? (() => {});
+  const tracing = o.tracing ?? NO_TRACING;
   const inFlight = new Set<Promise<void>>();
   let stopped = false;
 
-  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string } } = {}) {
+  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string; trace?: string } } = {}) {
     await publishDeadLetter(bus.js, {
       stage,
       code,
@@ -123,12 +134,29 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     emit({ type: "message.dead", partition: p, stage, code, reason, subject: m.subject });
     if (extra.notify) {
       const id = `dlq:${m.info.stream}:${m.seq}:error`;
-      const notice = errorNotice(extra.notify.to, extra.notify.replyTo, id, `Claw could not process this message: ${reason}`, code);
-      await publishDurable(bus.js, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers: { [H.node]: o.nodeId } });
+      const notice = errorNotice(extra.notify.to, extra.notify.replyTo, id, `Claw could not process this message: ${reason}`, code, extra.notify.trace);
+      const headers: Record<string, string> = { [H.node]: o.nodeId };
+      if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
+      await publishDurable(bus.js, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });
     }
   }
 
-  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number): Promise<void> {
+  /** The ingress hop's span: from taking the message to handing it on. */
+  function traceIngress(d: Extract<IngressDecision, { kind: "forward" | "turn" }>, startMs: number): void {
+    const tp = d.envelope.trace.traceparent;
+    if (!tp) return;
+    tracing.record({
+      name: "claw.ingress",
+      kind: "consumer",
+      traceparent: tp,
+      parent: d.traceParent,
+      startMs,
+      endMs: Date.now(),
+      attributes: { "messaging.system": "nats", "messaging.message.id": d.envelope.id, "claw.partition": p, "claw.channel": d.envelope.channel, "claw.decision": d.kind },
+    });
+  }
+
+  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number, startMs: number): Promise<void> {
     switch (d.kind) {
       case "drop":
         m.ack();
@@ -150,10 +178,13 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           headers: { [H.node]: o.nodeId, ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}) },
         });
         emit({ type: "message.forwarded", partition: p, to: d.subject });
+        if (tracing.enabled) traceIngress(d, startMs);
         m.ack();
         return;
       case "turn": {
         const started = performance.now();
+        const turnStartMs = tracing.enabled ? Date.now() : 0;
+        if (tracing.enabled && stage === "in") traceIngress(d, startMs);
         const outcome: TurnOutcome = await o.host.deliver({
           agent: d.agent,
           session: d.session,
@@ -165,11 +196,23 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
               msgId: d.envelope.id,
               firstError: f.firstError,
               deliveries: f.attempts,
-              notify: { to: d.envelope, replyTo: d.envelope.id },
+              // the notice is published by the failed turn: a child of its span
+              notify: { to: d.envelope, replyTo: d.envelope.id, trace: noticeTrace(d.envelope) },
             }),
         });
         if (outcome.kind === "released") m.nak();
         else m.ack(); // answered, or failed and dead-lettered
+        if (tracing.enabled && outcome.kind !== "released" && d.envelope.trace.traceparent) {
+          tracing.record({
+            name: "claw.session",
+            traceparent: turnTraceparent(d.envelope)!,
+            parent: d.envelope.trace.traceparent,
+            startMs: turnStartMs,
+            endMs: Date.now(),
+            attributes: { "claw.agent": d.agent.id, "claw.session": d.session, "claw.partition": p, "messaging.message.id": d.envelope.id, "claw.outcome": outcome.kind, "claw.attempts": attempts },
+            error: outcome.kind === "failed" ? `${outcome.failure.code}: ${outcome.failure.message}` : undefined,
+          });
+        }
         emit({
           type: "message.settled",
           partition: p,
@@ -187,6 +230,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects): Promise<void> {
     const inbound = toInboundMessage(m, o.idPrefix[stage]);
     const started = performance.now();
+    const startMs = tracing.enabled ? Date.now() : 0;
     try {
       const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
       const d =
@@ -214,7 +258,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           ingressMs: performance.now() - started,
         });
       }
-      await settle(m, d, stage, attempts);
+      await settle(m, d, stage, attempts, startMs);
     } catch {
       // publishing the effect failed even after retries (NATS unreachable): try again later
       if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));

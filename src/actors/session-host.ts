@@ -8,7 +8,7 @@ import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } f
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
-  childTraceparent,
+  hopTraceparent,
   delay,
   encode,
   H,
@@ -24,6 +24,7 @@ import type { AgentSpec } from "./agents.js";
 import { TurnTimeoutError } from "./errors.js";
 import { sessionMachine, toFailure, type DeliveredReply, type DeliverInput, type ThinkInput, type TurnFailure } from "./session.machine.js";
 import type { SessionStore } from "./session-store.js";
+import type { Tracing } from "../observability/tracing.js";
 
 /** A message for a session. */
 export interface TurnRequest {
@@ -79,6 +80,8 @@ export interface SessionHostOptions {
    */
   failpoint?: (name: "session.after-reply" | "session.after-save") => void;
   /** XState inspection of each session actor (live events); `forget` when it stops */
+  /** hop spans (the reply publish) */
+  tracing?: Tracing;
   inspection?: { inspect(kind: "session", id: string): (e: InspectionEvent) => void; forget(kind: "session", id: string): void };
   onEvent?: (e: SessionHostEvent) => void;
 }
@@ -105,6 +108,11 @@ interface Entity {
   lastUsed: number;
 }
 
+/** The span of a message's session turn: a child of its ingress span. */
+export function turnTraceparent(inbound: Envelope): string | undefined {
+  return inbound.trace.traceparent ? hopTraceparent(inbound.trace.traceparent, inbound.id, "session") : undefined;
+}
+
 function replyEnvelope(input: DeliverInput): Envelope {
   const m = input.inbound;
   return {
@@ -119,8 +127,8 @@ function replyEnvelope(input: DeliverInput): Envelope {
     media: [],
     replyTo: m.id,
     metadata: { agent: input.agent, session: input.session },
-    // the reply is a child span of the message it answers
-    trace: m.trace.traceparent ? { traceparent: childTraceparent(m.trace.traceparent, `${m.id}:reply`) } : {},
+    // the reply carries its publish span, a child of the turn's span
+    trace: m.trace.traceparent ? { traceparent: hopTraceparent(turnTraceparent(m), m.id, "reply") } : {},
   };
 }
 
@@ -143,6 +151,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         const reply = replyEnvelope(input);
         const headers: Record<string, string> = { [H.node]: o.nodeId };
         if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
+        const startMs = o.tracing?.enabled ? Date.now() : 0;
         // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
         const published = [publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers })];
         if (o.transcripts ?? true) {
@@ -152,6 +161,17 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
           );
         }
         await Promise.all(published);
+        if (o.tracing?.enabled && reply.trace.traceparent) {
+          o.tracing.record({
+            name: "claw.out",
+            kind: "producer",
+            traceparent: reply.trace.traceparent,
+            parent: turnTraceparent(input.inbound),
+            startMs,
+            endMs: Date.now(),
+            attributes: { "messaging.system": "nats", "messaging.destination.name": outboundSubject(reply), "messaging.message.id": reply.id, "claw.agent": input.agent },
+          });
+        }
         o.failpoint?.("session.after-reply");
         return { id: reply.id, ts: reply.ts };
       }),

@@ -33,4 +33,4 @@ export {
   type DeadLetterRecord,
 } from "./dead-letter-admin.js";
 export { delay } from "./delay.js";
-export { newTraceparent, childTraceparent, traceIdOf } from "./traceparent.js";
+export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";

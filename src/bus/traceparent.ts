@@ -24,3 +24,17 @@ export function childTraceparent(parent: string, seed: string): string {
 export function traceIdOf(traceparent: string): string {
   return traceparent.split("-")[1] ?? "";
 }
+
+/**
+ * The span of one hop of message `msgId`: a child of `parent` when the message
+ * came with a trace, else the root of a new trace. Derived, so a redelivered
+ * message gets the same span ids (and a span exported twice is one span).
+ */
+export function hopTraceparent(parent: string | undefined, msgId: string, hop: string): string {
+  return parent ? childTraceparent(parent, `${msgId}:${hop}`) : newTraceparent(msgId);
+}
+
+/** The span id of a traceparent. */
+export function spanIdOf(traceparent: string): string {
+  return traceparent.split("-")[2] ?? "";
+}

@@ -3,3 +3,4 @@
  */
 export * from "./actor-events.js";
 export { ACTOR_MACHINES } from "./machines.js";
+export { createTracing, otlpConfigured, NO_TRACING, type Tracing, type HopSpan } from "./tracing.js";

@@ -36,7 +36,7 @@ import { ConfigError } from "../config.js";
 import { createMetrics, startGateway, type ClawMetrics, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
 import type { Logger } from "../log.js";
-import { createActorEvents, type ActorEvents } from "../observability/index.js";
+import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
 import { CLAW_VERSION } from "../version.js";
 import { reconcileAssignment } from "./cluster-leader.js";
 import { leaseChild } from "./leader-lease.js";
@@ -195,6 +195,9 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     let active = () => 0;
     const actorEvents = createActorEvents(bus.nc, config.nodeId);
     cleanups.unshift(async () => actorEvents.close());
+    const tracing = await createTracing(config.nodeId);
+    cleanups.unshift(() => tracing.shutdown());
+    if (tracing.enabled) log.info("exporting spans over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT)");
     const metrics = createMetrics({ partitionsOwned: () => owned(), leader: () => leading(), sessionsActive: () => active() });
     const host = createSessionHost({
       js: bus.js,
@@ -209,6 +212,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       transcripts: config.transcripts,
       failpoint: failpointsFrom(config.failpoints, log),
       inspection: actorEvents,
+      tracing,
       onEvent: (e) => {
         if (e.type === "session.passivated") metrics.sessionsPassivated.inc();
         if (e.type === "turn.retrying") log.info(e, e.type);
@@ -235,6 +239,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
           idPrefix,
           consumer: consumerOptions(config),
           cluster: cluster!,
+          tracing,
           onEvent: (e) => observePartition(e, metrics, log),
         }),
       onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),

@@ -24,7 +24,7 @@ describe("ingress", () => {
     expect(d.kind === "turn" && d.agent.id).toBe("echo");
   });
 
-  it("starts a trace for a message without one, the same on every redelivery, and keeps a given one", () => {
+  it("starts a trace for a message without one, the same on every redelivery, and continues a given one", () => {
     const { m, ctx } = msg({ channel: "tg", account: "bot", chat: "42" }, { text: "hi", sender: { id: "u" } });
     const a = decideInbound(m, ctx);
     const b = decideInbound(m, ctx);
@@ -33,7 +33,13 @@ describe("ingress", () => {
     expect(b.kind === "turn" && b.envelope.trace.traceparent).toBe(tp);
     const given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     const withTrace = msg({ channel: "tg", account: "bot", chat: "42" }, { text: "hi", sender: { id: "u" } }, { traceparent: given });
-    expect(decideInbound(withTrace.m, withTrace.ctx)).toMatchObject({ envelope: { trace: { traceparent: given } } });
+    const d = decideInbound(withTrace.m, withTrace.ctx);
+    // the envelope carries the ingress span: same trace, a new span whose parent is the publisher's
+    expect(d).toMatchObject({ traceParent: given });
+    const [, traceId, spanId] = (d.kind === "turn" ? d.envelope.trace.traceparent! : "").split("-");
+    expect(traceId).toBe("0af7651916cd43dd8448eb211c80319c");
+    expect(spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(spanId).not.toBe("b7ad6b7169203331");
   });
 
   it("uses the publisher's Nats-Msg-Id as the message id", () => {
