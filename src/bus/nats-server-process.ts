@@ -43,6 +43,11 @@ export interface NatsServerProcess extends AsyncDisposable {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** start again on the same port and store after a kill */
   restart(): Promise<void>;
+  /**
+   * Resolves when the server's `/healthz` says ok: for a clustered JetStream
+   * server, when every stream and consumer it holds has caught up.
+   */
+  waitHealthy(timeoutMs?: number): Promise<void>;
   /** stop and remove the temp store (if we created it) */
   stop(): Promise<void>;
 }
@@ -81,6 +86,8 @@ function configText(o: NatsServerOptions, port: number, storeDir: string, portsD
     `ports_file_dir: "${portsDir}"`,
     `jetstream { store_dir: "${storeDir}" }`,
     `max_payload: 8MB`,
+    // monitoring on a free port: /healthz tells when JetStream has caught up after a restart
+    `http: "127.0.0.1:-1"`,
   ];
   if (o.cluster) {
     lines.push(`server_name: "${o.cluster.serverName}"`);
@@ -95,15 +102,15 @@ function configText(o: NatsServerOptions, port: number, storeDir: string, portsD
   return lines.join("\n") + "\n";
 }
 
-function parsePorts(text: string): { nats?: string[] } | undefined {
+function parsePorts(text: string): { nats?: string[]; monitoring?: string[] } | undefined {
   try {
-    return JSON.parse(text) as { nats?: string[] };
+    return JSON.parse(text) as { nats?: string[]; monitoring?: string[] };
   } catch {
     return undefined;
   }
 }
 
-async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<number> {
+async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<{ port: number; monitor?: string }> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -115,7 +122,7 @@ async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: num
       // the server may still be writing the file: an incomplete one is read again on the next round
       const ports = parsePorts(await readFile(join(portsDir, f), "utf8"));
       const u = ports?.nats?.[0];
-      if (u) return Number(new URL(u).port);
+      if (u) return { port: Number(new URL(u).port), monitor: ports?.monitoring?.[0] };
     }
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -133,6 +140,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let port = options.port ?? 0;
   let child: ChildProcess | undefined;
   let output = "";
+  let monitor: string | undefined;
 
   const launch = async (): Promise<void> => {
     const conf = join(portsDir, "nats.conf");
@@ -149,7 +157,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     const spawnError = new Promise<never>((_, reject) =>
       c.once("error", (e) => reject(new NatsServerStartError(`cannot run ${binary}: ${e.message}`, { cause: e }))),
     );
-    port = await Promise.race([waitForPort(portsDir, c, options.startTimeoutMs ?? 10_000, () => output), spawnError]);
+    ({ port, monitor } = await Promise.race([waitForPort(portsDir, c, options.startTimeoutMs ?? 10_000, () => output), spawnError]));
   };
 
   const kill = async (signal: NodeJS.Signals = "SIGTERM"): Promise<void> => {
@@ -185,6 +193,23 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     kill,
     restart: launch,
+    async waitHealthy(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = "no answer";
+      while (Date.now() < deadline) {
+        if (monitor) {
+          try {
+            const r = await fetch(`${monitor}/healthz`, { signal: AbortSignal.timeout(1_000) });
+            if (r.ok) return;
+            last = `${r.status} ${await r.text()}`;
+          } catch (e) {
+            last = (e as Error).message;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new NatsServerStartError(`nats-server on port ${port} is not healthy after ${timeoutMs} ms: ${last}`);
+    },
     stop,
     [Symbol.asyncDispose]: stop,
   };

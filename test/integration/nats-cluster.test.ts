@@ -57,9 +57,11 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
             phase("s1 killed");
           }
           if (accepted.length === 300 && kills.length === 1) {
-            // bring the first server back (and let it catch up) so two of three stay up after the next kill
+            // bring the first server back and let it catch up (every stream and consumer current),
+            // so two of three stay up and current after the next kill: a quorum that survives it
             await servers[0]!.restart();
-            await new Promise((r) => setTimeout(r, 2_000));
+            await servers[0]!.waitHealthy(30_000);
+            phase("s1 back and current");
             const leader = (await jsm.streams.info(STREAMS.in)).cluster?.leader;
             const victim = servers.find((_, n) => `s${n + 1}` === leader);
             if (victim) {
