@@ -11,6 +11,8 @@ import {
   encode,
   ensureConsumer,
   hopTraceparent,
+  sessionKey,
+  traceIdOf,
   partitionConsumerSpec,
   withRetry,
   type ConsumerOptions,
@@ -30,19 +32,19 @@ import type { AgentSpec } from "./agents.js";
 import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
 import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
-import { turnTraceparent, type SessionHost, type TurnOutcome } from "./session-host.js";
+import { sessionLogFields, turnTraceparent, type MessageLogFields, type SessionHost, type TurnOutcome } from "./session-host.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
 /** Facts a partition runner reports, for logs and metrics. */
 export type PartitionEvent =
-  | { type: "message.dead"; partition: number; stage: string; code: string; reason: string; subject: string }
-  | { type: "message.forwarded"; partition: number; to: string }
+  | ({ type: "message.dead"; partition: number; stage: string; code: string; reason: string; subject: string } & MessageLogFields)
+  | ({ type: "message.forwarded"; partition: number; to: string } & MessageLogFields)
   | { type: "consumer.failed"; partition: number; stage: string; error: string }
   | { type: "delivery.gap"; partition: number; stage: string; expected: number; got: number }
   /** a message reached its session (ingress done); `pending` is what waits behind it in this consumer */
-  | { type: "message.accepted"; partition: number; stage: string; channel: string; deliveries: number; pending: number; ingressMs: number }
+  | ({ type: "message.accepted"; partition: number; stage: string; channel: string; deliveries: number; pending: number; ingressMs: number } & MessageLogFields)
   /** a session turn ended and its message was settled */
-  | { type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; sessionMs: number; endToEndMs: number };
+  | ({ type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; sessionMs: number; endToEndMs: number } & MessageLogFields);
 
 /** Options of {@link createPartitionRunner}. */
 export interface PartitionRunnerOptions {
@@ -114,7 +116,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   const inFlight = new Set<Promise<void>>();
   let stopped = false;
 
-  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string; trace?: string } } = {}) {
+  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, log: MessageLogFields, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string; trace?: string } } = {}) {
     await publishDeadLetter(bus.js, {
       stage,
       code,
@@ -131,7 +133,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
       firstError: extra.firstError,
       lastError: reason,
     });
-    emit({ type: "message.dead", partition: p, stage, code, reason, subject: m.subject });
+    emit({ type: "message.dead", stage, code, reason, subject: m.subject, ...log, partition: p });
     if (extra.notify) {
       const id = `dlq:${m.info.stream}:${m.seq}:error`;
       const notice = errorNotice(extra.notify.to, extra.notify.replyTo, id, `Claw could not process this message: ${reason}`, code, extra.notify.trace);
@@ -139,6 +141,15 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
       if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
       await publishDurable(bus.js, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });
     }
+  }
+
+  /** Log fields of a message: its envelope's when it has one, else the stream message's. */
+  function logFields(m: JsMsg, d: IngressDecision, stage: Stage): MessageLogFields {
+    if (d.kind === "turn") return sessionLogFields(sessionKey(d.agent.id, d.session), d.envelope, p);
+    const actor = stage === "in" ? `ingress/p${p}` : `session-mailbox/p${p}`;
+    if (d.kind === "forward") return { msg_id: d.envelope.id, trace_id: traceIdOf(d.envelope.trace.traceparent ?? ""), partition: p, actor };
+    const tp = m.headers?.get(H.traceparent);
+    return { msg_id: m.headers?.get(H.msgId) || `${m.info.stream}:${m.seq}`, trace_id: tp ? traceIdOf(tp) : undefined, partition: p, actor };
   }
 
   /** The ingress hop's span: from taking the message to handing it on. */
@@ -163,7 +174,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         return;
       case "dead": {
         const addr = stage === "in" ? parseInboundSubject(m.subject) : undefined;
-        await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, {
+        await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, logFields(m, d, stage), {
           field: d.field,
           notify: addr ? { to: addr, replyTo: m.headers?.get(H.msgId) || undefined } : undefined,
         });
@@ -177,7 +188,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           msgId: d.msgId,
           headers: { [H.node]: o.nodeId, ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}) },
         });
-        emit({ type: "message.forwarded", partition: p, to: d.subject });
+        emit({ type: "message.forwarded", to: d.subject, ...logFields(m, d, stage), partition: p });
         if (tracing.enabled) traceIngress(d, startMs);
         m.ack();
         return;
@@ -190,9 +201,10 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           session: d.session,
           envelope: d.envelope,
           deliveries: attempts,
+          partition: p,
           keepAlive: () => m.working(),
           onFailed: (f) =>
-            deadLetter(m, "session", f.failure.code, f.failure.message, {
+            deadLetter(m, "session", f.failure.code, f.failure.message, logFields(m, d, stage), {
               msgId: d.envelope.id,
               firstError: f.firstError,
               deliveries: f.attempts,
@@ -221,6 +233,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           outcome: outcome.kind,
           sessionMs: performance.now() - started,
           endToEndMs: Date.now() - d.envelope.ts,
+          ...logFields(m, d, stage),
         });
         return;
       }
@@ -239,7 +252,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           : decideSessionMail(inbound, o.agents);
       if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
         // delivered this often without being settled: it probably crashes its node
-        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, {
+        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, logFields(m, d, stage), {
           deliveries: attempts - 1,
           msgId: d.envelope.id,
           notify: { to: d.envelope, replyTo: d.envelope.id },
@@ -256,6 +269,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           deliveries: m.info.deliveryCount,
           pending: m.info.pending,
           ingressMs: performance.now() - started,
+          ...logFields(m, d, stage),
         });
       }
       await settle(m, d, stage, attempts, startMs);

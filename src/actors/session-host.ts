@@ -9,6 +9,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
   hopTraceparent,
+  traceIdOf,
   delay,
   encode,
   H,
@@ -33,6 +34,8 @@ export interface TurnRequest {
   envelope: Envelope;
   /** the server's delivery count of the carrying message (1 on first delivery) */
   deliveries: number;
+  /** the partition it came from (for logs) */
+  partition?: number;
   /** extends the carrying message's ack deadline (JetStream `working()`) */
   keepAlive: () => void;
   /**
@@ -55,8 +58,22 @@ export type TurnOutcome =
 export type SessionHostEvent =
   | { type: "session.spawned"; key: string; restored: boolean }
   | { type: "session.passivated"; key: string }
-  | { type: "turn.retrying"; key: string; msgId: string; attempt: number; delayMs: number; error: string }
-  | { type: "turn.answered"; key: string; msgId: string; ms: number };
+  | ({ type: "turn.retrying"; key: string; attempt: number; delayMs: number; error: string } & MessageLogFields)
+  | ({ type: "turn.answered"; key: string; ms: number } & MessageLogFields);
+
+/** What every log line about a message carries. */
+export interface MessageLogFields {
+  msg_id: string;
+  trace_id?: string;
+  partition?: number;
+  /** `session/<agent>.<session>`, `ingress/p<n>` */
+  actor: string;
+}
+
+/** The log fields of a message handled by a session actor. */
+export function sessionLogFields(key: string, e: Envelope, partition?: number): MessageLogFields {
+  return { msg_id: e.id, trace_id: e.trace.traceparent ? traceIdOf(e.trace.traceparent) : undefined, partition, actor: `session/${key}` };
+}
 
 /** Options of {@link createSessionHost}. */
 export interface SessionHostOptions {
@@ -243,13 +260,13 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
           failure = toFailure(req.envelope.id, err);
         }
         if (!failure) {
-          emit({ type: "turn.answered", key: e.key, msgId: req.envelope.id, ms: Date.now() - started });
+          emit({ type: "turn.answered", key: e.key, ms: Date.now() - started, ...sessionLogFields(e.key, req.envelope, req.partition) });
           return { kind: "answered" };
         }
         firstError ??= failure.message;
         if (!failure.transient || attempt >= o.maxDeliver) return { kind: "failed", failure, attempts: attempt, firstError };
         const delayMs = backoffDelay(o.backoff, attempt - 1);
-        emit({ type: "turn.retrying", key: e.key, msgId: req.envelope.id, attempt, delayMs, error: failure.message });
+        emit({ type: "turn.retrying", key: e.key, attempt, delayMs, error: failure.message, ...sessionLogFields(e.key, req.envelope, req.partition) });
         await delay(delayMs, stopping.signal);
       }
     } finally {

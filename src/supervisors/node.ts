@@ -86,11 +86,13 @@ function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger):
       if (e.deliveries > 1) metrics.redeliveries.inc({ stage: e.stage });
       metrics.consumerPending.set({ stream: e.stage === "in" ? STREAMS.in : STREAMS.sessions, partition: String(e.partition) }, e.pending);
       metrics.stageDuration.observe({ stage: "ingress" }, e.ingressMs / 1000);
+      log.debug(e, e.type);
       return;
     case "message.settled":
       if (e.outcome === "answered") metrics.messagesOut.inc({ channel: e.channel });
       metrics.stageDuration.observe({ stage: "session" }, e.sessionMs / 1000);
       metrics.stageDuration.observe({ stage: "end_to_end" }, Math.max(0, e.endToEndMs) / 1000);
+      log.debug(e, e.type);
       return;
     case "message.dead":
       metrics.dlq.inc({ stage: e.stage, reason: e.code });

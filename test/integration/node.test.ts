@@ -113,6 +113,11 @@ describe("a node on a real nats-server", () => {
     expect(json.h(H.dlq.stage)).toBe("ingress");
     expect(json.h(H.dlq.deliveries)).toBe("1");
     expect(mine.find((d) => d.h(H.dlq.code) === "invalid_envelope")!.h(H.dlq.field)).toBe("sender");
+    // the log line about it names the message, its partition and the actor that dropped it
+    const [logged] = await claw.waitForLogs((l) => l.msg === "message.dead" && l.msg_id === "bad-json-1");
+    expect(logged).toMatchObject({ level: 40, code: "bad_encoding", stage: "ingress" });
+    expect(logged!.partition).toEqual(Number(/^claw\.in\.(\d+)\./.exec(json.h(H.dlq.subject))![1]));
+    expect(logged!.actor).toBe(`ingress/p${logged!.partition}`);
     // the publisher that set a msg id also gets an error notice it can match
     expect((await out.waitFor("bad-json-1")).kind).toBe("error");
   });

@@ -22,7 +22,15 @@ describe("retries, dead letters and replay", () => {
     const reply = await out.waitFor("fl-1", 15_000);
     const elapsed = Date.now() - t0;
     expect(reply.text).toBe("recovered after 3 failures (attempt 4)");
-    const retries = (await claw.waitForLogs((l) => l.msg === "turn.retrying", 3)).map((l) => [l.attempt, l.delayMs as number]);
+    const lines = await claw.waitForLogs((l) => l.msg === "turn.retrying", 3);
+    // every line about the message carries its id, trace, partition and actor
+    for (const l of lines) {
+      expect(l).toMatchObject({ msg_id: "fl-1", actor: "session/echo.t=3Aa=3Aflaky" });
+      expect(l.trace_id).toMatch(/^[0-9a-f]{32}$/);
+      expect(l.partition).toEqual(expect.any(Number));
+    }
+    expect(new Set(lines.map((l) => l.trace_id)).size).toBe(1);
+    const retries = lines.map((l) => [l.attempt, l.delayMs as number]);
     expect(retries.map(([a]) => a)).toEqual([1, 2, 3]);
     // 1 s, 2 s, 4 s with jitter in [½, 1]
     const [d1, d2, d3] = retries.map(([, d]) => d as number);
