@@ -35,10 +35,32 @@ export interface ConnectBusOptions {
   timeoutMs?: number;
   /** timeout of JetStream API calls and publish acks (default 5 s) */
   apiTimeoutMs?: number;
+  /** connection attempts when the server does not answer in time (default 3) */
+  attempts?: number;
+  /** told before each further attempt */
+  onRetry?: (attempt: number, error: Error) => void;
 }
 
-/** Connects to NATS and opens JetStream; reconnects forever once connected. */
+/**
+ * Connects to NATS and opens JetStream; reconnects forever once connected.
+ * A server that accepts the connection but does not answer in time (starting
+ * up, or a machine under load) is tried again until `timeoutMs` has passed
+ * `attempts` times; a refused connection fails at once.
+ */
 export async function connectBus(o: ConnectBusOptions): Promise<Bus> {
+  const attempts = o.attempts ?? 3;
+  for (let i = 1; ; i++) {
+    try {
+      return await connectOnce(o);
+    } catch (e) {
+      const timedOut = (e as { name?: string }).name === "TimeoutError" || /timeout/i.test((e as Error).message);
+      if (!timedOut || i >= attempts) throw e;
+      o.onRetry?.(i, e as Error);
+    }
+  }
+}
+
+async function connectOnce(o: ConnectBusOptions): Promise<Bus> {
   const nc = await connect({
     servers: o.servers,
     name: o.name,

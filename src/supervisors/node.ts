@@ -178,7 +178,11 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
   );
   let bus: Bus;
   try {
-    bus = await connectBus({ servers: endpoint.servers, name: `claw-${config.nodeId}` });
+    bus = await connectBus({
+      servers: endpoint.servers,
+      name: `claw-${config.nodeId}`,
+      onRetry: (attempt, e) => log.warn({ servers: endpoint.servers, attempt, err: e.message }, "NATS did not answer in time; trying again"),
+    });
   } catch (e) {
     await endpoint.embedded?.stop();
     throw new ConfigError(`cannot connect to NATS at ${endpoint.servers.join(",")}: ${(e as Error).message}`);

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import { freePort, natsAnswers, STREAMS } from "../../src/bus/index.js";
+import { createServer, connect as tcpConnect, type Socket } from "node:net";
+import { connectBus, freePort, natsAnswers, STREAMS } from "../../src/bus/index.js";
 import { runClawExpectingFailure, startClaw } from "../support/claw-node.js";
 import { client, natsServer } from "../support/nats-server.js";
 import { collectReplies, jsonBody } from "../support/replies.js";
@@ -46,6 +47,37 @@ describe("start-up", () => {
     expect(r.output).toContain("stream CLAW_IN exists with a conflicting configuration");
     expect(r.output).toContain("retention limits ≠ workqueue");
     expect((await c.jsm.streams.info(STREAMS.in)).config.retention).toBe(RetentionPolicy.Limits);
+  });
+
+  it("tries again when a server accepts the connection but does not answer in time", async () => {
+    await using nats = await natsServer();
+    // a front that swallows the first connection (a server too busy to answer) and passes later ones through
+    let connections = 0;
+    const held: Socket[] = [];
+    const front = createServer((sock) => {
+      if (++connections === 1) return void held.push(sock);
+      const up = tcpConnect(nats.port, "127.0.0.1");
+      sock.pipe(up).pipe(sock);
+      sock.on("error", () => up.destroy());
+      up.on("error", () => sock.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()));
+    const retries: number[] = [];
+    try {
+      const bus = await connectBus({
+        servers: [`nats://127.0.0.1:${(front.address() as { port: number }).port}`],
+        name: "retry-test",
+        timeoutMs: 500,
+        onRetry: (attempt) => retries.push(attempt),
+      });
+      expect(retries).toEqual([1]);
+      expect((await bus.jsm.getAccountInfo()).limits).toBeDefined();
+      await bus.close();
+    } finally {
+      for (const s of held) s.destroy();
+      front.close();
+      front.closeAllConnections?.();
+    }
   });
 
   it("says clearly when the configured NATS is unreachable", async () => {
