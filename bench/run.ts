@@ -7,6 +7,8 @@
  *   max      closed loop, 500 in flight for 20 s over 1,000 sessions
  *   sessions one message to each of 20,000 sessions (--sessions), memory live and passivated
  *   nodes    the max load against 1, 2 and 3 nodes on one nats-server (throughput, CPU per message)
+ *   observe  the max load against a node nobody watches, one whose every actor is watched
+ *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
  *
  * options: --rate N --duration S --sessions N --payload BYTES --window N
  */
@@ -18,6 +20,7 @@ import { runLoad, type LoadOptions, type LoadResult } from "./load-generator.js"
 import { cpuSeconds, sample } from "./process-stats.js";
 import { runSessions } from "./sessions.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
+import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 
 interface Row extends LoadResult {
   target: string;
@@ -44,7 +47,8 @@ const SCENARIOS: Record<string, (v: Record<string, string | undefined>) => LoadO
   }),
 };
 
-async function measure(target: RunningTarget, load: LoadOptions): Promise<Row> {
+async function measure(target: RunningTarget, load: LoadOptions, observe?: (url: string) => Promise<Observer>): Promise<Row> {
+  const observer = await observe?.(target.nats.url);
   const nc = await connect({ servers: target.nats.url });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
@@ -53,6 +57,8 @@ async function measure(target: RunningTarget, load: LoadOptions): Promise<Row> {
   const r = await runLoad(nc, js, jsm, target, load);
   const after = await Promise.all([...pids, target.nats.pid!].map(sample));
   await nc.close();
+  const observed = await observer?.stop();
+  if (observed) process.stderr.write(`${target.name}: ${observed}\n`);
   const n = pids.length;
   return {
     target: target.name,
@@ -84,26 +90,42 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;
   }
-  const make = scenario === "nodes" ? SCENARIOS.max : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes"].join(", ")}`);
+  const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : SCENARIOS[scenario];
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
   const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
   const counts = scenario === "nodes" ? [1, 2, 3] : [1];
-  for (const start of [startBaselineTarget, ...counts.map((n) => () => startClawTarget(n, clawEnv))]) {
-    const target = await start();
+  type Run = { start: () => Promise<RunningTarget>; observe?: (url: string) => Promise<Observer>; name?: string };
+  const runs: Run[] = [{ start: startBaselineTarget }, ...counts.map((n) => ({ start: () => startClawTarget(n, clawEnv) }))];
+  let sink: Awaited<ReturnType<typeof startOtlpSink>> | undefined;
+  if (scenario === "observe") {
+    sink = await startOtlpSink();
+    const otlp = sink.url;
+    runs.push(
+      { name: "claw watched", start: () => startClawTarget(1, clawEnv), observe: watchAllActors },
+      { name: "claw traced", start: () => startClawTarget(1, { ...clawEnv, OTEL_EXPORTER_OTLP_ENDPOINT: otlp }), observe: async () => sink!.observer() },
+    );
+  }
+  for (const run of runs) {
+    const target = await run.start();
+    if (run.name) target.name = run.name;
     process.stderr.write(`${scenario}: ${target.name} …\n`);
     try {
-      rows.push(await measure(target, load));
+      rows.push(await measure(target, load, run.observe));
     } finally {
       await target.stop();
     }
   }
+  await sink?.close();
   const [base, claw] = rows as [Row, Row];
   const ratio = Math.round((claw.throughput / Math.max(1, base.throughput)) * 100) / 100;
   for (const r of rows) r.cpuMsPerMessage = Math.round(((r.cpuWorkerS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
-  process.stdout.write(`\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n\n`);
+  const costs = rows.slice(2).map((r) => `${r.target}: ${Math.round((1 - r.throughput / Math.max(1, claw.throughput)) * 1000) / 10} % less throughput than claw`);
+  process.stdout.write(
+    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}\n`,
+  );
   process.stdout.write(
     JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, results: rows }) + "\n",
   );
