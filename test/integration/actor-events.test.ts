@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sessionKey } from "../../src/bus/index.js";
+import { ACTORS_SUBJECT, WATCH_SUBJECT, type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
+import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
+import { collectReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+
+let nats: NatsServerProcess;
+let claw: ClawProcess;
+let c: TestClient;
+let out: ReplyCollector;
+
+beforeAll(async () => {
+  nats = await natsServer();
+  claw = await startClaw({ env: { NATS_URL: nats.url } });
+  c = await client(nats.url);
+  out = await collectReplies(c.nc);
+});
+
+afterAll(async () => {
+  out?.stop();
+  await c?.[Symbol.asyncDispose]();
+  await claw?.[Symbol.asyncDispose]();
+  await nats?.stop();
+});
+
+/** Records the actor events on `subject`. */
+function record(subject: string): { events: ActorEvent[]; stop(): void } {
+  const events: ActorEvent[] = [];
+  const sub = c.nc.subscribe(subject, { callback: (_, m) => events.push(m.json<ActorEvent>()) });
+  return { events, stop: () => sub.unsubscribe() };
+}
+
+const watch = (w: WatchRequest) => c.nc.publish(WATCH_SUBJECT, JSON.stringify(w));
+
+describe("live actor events", () => {
+  it("publishes nothing for actors nobody watches", async () => {
+    const all = record("claw.events.actor.>");
+    await c.nc.flush();
+    c.nc.publish("claw.in.ev.a.quiet", jsonBody({ id: "q-1", text: "hello", sender: { id: "u" } }));
+    await out.waitFor("q-1");
+    await new Promise((r) => setTimeout(r, 300));
+    all.stop();
+    expect(all.events).toEqual([]);
+  });
+
+  it("streams a watched session's transitions, starting with where it is now", async () => {
+    const key = sessionKey("echo", "ev:a:watched");
+    c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-0", text: "wake up", sender: { id: "u" } }));
+    await out.waitFor("w-0");
+    const rec = record(`claw.events.actor.session.${key}`);
+    await c.nc.flush();
+    watch({ kind: "session", id: key, ttlMs: 10_000 });
+    await c.nc.flush();
+    // a fresh watch gets the current state at once
+    for (let i = 0; i < 100 && rec.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(rec.events[0]).toMatchObject({ kind: "session", id: key, state: "idle", event: "@claw.watch", node: expect.any(String) });
+
+    c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-1", text: "/slow 200 watch me", sender: { id: "u" } }));
+    await out.waitFor("w-1");
+    for (let i = 0; i < 100 && rec.events.filter((e) => e.state === "idle").length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    rec.stop();
+    const moves = rec.events.slice(1).map((e) => [e.event.startsWith("xstate.done.actor") ? "done" : e.event, e.state]);
+    expect(moves).toEqual([
+      ["inbound.received", "thinking"],
+      ["done", "replying"],
+      ["done", "idle"],
+    ]);
+    const seqs = rec.events.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it("lists the live actors of every node on request", async () => {
+    const replies = await c.nc.requestMany(ACTORS_SUBJECT, JSON.stringify({ kind: "session", q: "watched" }), { maxWait: 500, maxMessages: 1 });
+    const listings: ActorListing[] = [];
+    for await (const m of replies) listings.push(m.json<ActorListing>());
+    expect(listings).toHaveLength(1);
+    expect(listings[0]!.actors).toEqual([{ kind: "session", id: sessionKey("echo", "ev:a:watched"), state: "idle", since: expect.any(Number) }]);
+  });
+
+  it("stops publishing when the watch expires", async () => {
+    const key = sessionKey("echo", "ev:a:brief");
+    const rec = record(`claw.events.actor.session.${key}`);
+    await c.nc.flush();
+    watch({ kind: "session", id: key, ttlMs: 300 });
+    c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-1", text: "one", sender: { id: "u" } }));
+    await out.waitFor("b-1");
+    await new Promise((r) => setTimeout(r, 400));
+    const seen = rec.events.length;
+    expect(seen).toBeGreaterThanOrEqual(3);
+    c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-2", text: "two", sender: { id: "u" } }));
+    await out.waitFor("b-2");
+    await new Promise((r) => setTimeout(r, 200));
+    rec.stop();
+    expect(rec.events.length).toBe(seen);
+  });
+});
