@@ -40,7 +40,7 @@ import { createActorEvents, createTracing, type ActorEvents } from "../observabi
 import { CLAW_VERSION } from "../version.js";
 import { reconcileAssignment } from "./cluster-leader.js";
 import { leaseChild } from "./leader-lease.js";
-import { heartbeatChild, leave } from "./membership.js";
+import { advertisedHttp, heartbeatChild, leave } from "./membership.js";
 import { resolveNatsEndpoint, type NatsEndpoint } from "./nats-endpoint.js";
 import { partitionManager } from "./partition-manager.js";
 import { defaultRestartIntensity } from "./restart-intensity.js";
@@ -248,6 +248,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
           tracing,
           onEvent: (e) => observePartition(e, metrics, log),
         }),
+      inspection: actorEvents,
       onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),
     });
 
@@ -273,6 +274,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     owned = () => partitions.owned().length;
     active = () => host.active;
     const startedAt = Date.now();
+    // the gateway starts after the first heartbeat; later heartbeats carry its address
+    let http: string | undefined;
     const heartbeat = heartbeatChild(members!, Math.max(100, Math.floor(config.memberTtlMs / 3)), () => ({
       node: config.nodeId,
       version: CLAW_VERSION,
@@ -280,6 +283,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       startedAt,
       partitions: partitions.owned().length,
       sessions: host.active,
+      http,
       ts: Date.now(),
     }));
     let stop: () => Promise<void> = async () => {};
@@ -311,6 +315,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       onError: (e) => log.error({ err: e }, "gateway error"),
     });
     cleanups.unshift(() => gateway.close());
+    http = advertisedHttp(config.httpHost, gateway.port);
     log.info(
       {
         partitions: config.partitions,

@@ -1,17 +1,20 @@
 /**
  * The partitions a node owns: it watches the assignment, releases partitions
  * it lost (stop pulling, finish in-flight work, drop the claim) and acquires
- * those it gained. A partition is run only under a claim `claim.<p>` in KV
- * `claw_cluster`, taken when free or when its holder is no longer a member,
- * so no partition is ever run by two live nodes at once.
+ * those it gained, each through a partition owner actor
+ * (partition-owner.machine.ts). A partition is run only under a claim
+ * `claim.<p>` in KV `claw_cluster`, taken when free or when its holder is no
+ * longer a member, so no partition is ever run by two live nodes at once.
  */
 import type { KV } from "@nats-io/kv";
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from "xstate";
 import type { PartitionRunner } from "../actors/index.js";
 import { withRetry } from "../bus/index.js";
 import type { Assignment } from "./assignment.js";
 import { ASSIGNMENT_KEY } from "./cluster-leader.js";
 import { isAlive } from "./membership.js";
 import type { ChildSpec } from "./supervisor.js";
+import { partitionOwnerMachine } from "./partition-owner.machine.js";
 
 /** A partition claim as stored. */
 export interface Claim {
@@ -32,6 +35,8 @@ export interface PartitionManagerOptions {
   members: KV;
   node: string;
   start(p: number): Promise<PartitionRunner>;
+  /** XState inspection of each partition owner (live events) */
+  inspection?: { inspect(kind: "partition", id: string): (e: InspectionEvent) => void; forget(kind: "partition", id: string): void };
   onEvent?: (e: PartitionManagerEvent) => void;
 }
 
@@ -53,6 +58,7 @@ export const claimKey = (p: number) => `claim.${p}`;
 /** Creates the manager; its `child` runs under the node supervisor. */
 export function partitionManager(o: PartitionManagerOptions): PartitionManager {
   const running = new Map<number, PartitionRunner>();
+  const owners = new Map<number, Actor<typeof ownerMachine>>();
   let desired = new Set<number>();
   let epoch = 0;
   let stopped = false;
@@ -61,10 +67,10 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
   const joined = new Promise<void>((r) => (markJoined = r));
   const emit = o.onEvent ?? (() => {});
 
-  async function acquire(p: number, forEpoch: number): Promise<boolean> {
+  async function acquire(p: number, forEpoch: number, signal: AbortSignal): Promise<boolean> {
     const t0 = Date.now();
     const claim = JSON.stringify({ node: o.node, epoch: forEpoch, ts: Date.now() } satisfies Claim);
-    while (!stopped && desired.has(p)) {
+    while (!stopped && !signal.aborted && desired.has(p)) {
       const e = await withRetry(() => o.cluster.get(claimKey(p)));
       const holder = e && e.operation === "PUT" ? e.json<Claim>().node : undefined;
       try {
@@ -85,30 +91,64 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
     return false;
   }
 
-  async function release(p: number): Promise<void> {
+  /** Stops pulling, finishes in-flight work, drops the claim if it is ours. */
+  async function drain(p: number): Promise<void> {
     const r = running.get(p);
-    if (!r) return;
-    await r.stopPulling();
-    await r.drained();
-    running.delete(p);
+    if (r) {
+      await r.stopPulling();
+      await r.drained();
+      running.delete(p);
+    }
     const e = await o.cluster.get(claimKey(p)).catch(() => null);
     if (e && e.operation === "PUT" && e.json<Claim>().node === o.node) {
       await o.cluster.delete(claimKey(p), { previousSeq: e.revision }).catch(() => undefined);
     }
-    emit({ type: "partition.released", partition: p });
+    if (r) emit({ type: "partition.released", partition: p });
+  }
+
+  const ownerMachine = partitionOwnerMachine.provide({
+    actors: {
+      claim: fromPromise(({ input, signal }) => acquire(input.partition, input.epoch, signal)),
+      start: fromPromise(async ({ input }) => {
+        running.set(input.partition, await o.start(input.partition));
+      }),
+      drain: fromPromise(({ input }) => drain(input.partition)),
+    },
+  });
+
+  /** Claims and starts a partition; resolves when it runs or was given up. */
+  async function gain(p: number, forEpoch: number): Promise<void> {
+    const owner = createActor(ownerMachine, { input: { partition: p, node: o.node, epoch: forEpoch }, inspect: o.inspection?.inspect("partition", String(p)) });
+    owners.set(p, owner);
+    owner.start();
+    const s = await waitFor(owner, (x) => x.matches("running") || x.status === "done", { timeout: Infinity });
+    if (s.status === "done") await settle(p, owner);
+  }
+
+  /** Gives a partition up; resolves when it is drained and its claim dropped. */
+  async function release(p: number): Promise<void> {
+    const owner = owners.get(p);
+    if (!owner) return;
+    owner.send({ type: "release" });
+    await settle(p, owner);
+  }
+
+  async function settle(p: number, owner: Actor<typeof ownerMachine>): Promise<void> {
+    const s = await waitFor(owner, (x) => x.status === "done", { timeout: Infinity });
+    if (owners.get(p) === owner) owners.delete(p);
+    o.inspection?.forget("partition", String(p));
+    owner.stop();
+    // a runner that could not start fails the manager: its supervisor restarts it
+    if (s.matches("failed")) throw new Error(`partition ${p}: ${s.context.error}`);
   }
 
   async function apply(a: Assignment): Promise<void> {
     if (a.epoch <= epoch) return;
     desired = new Set(a.owners.flatMap((owner, p) => (owner === o.node ? [p] : [])));
-    const lost = [...running.keys()].filter((p) => !desired.has(p));
-    const gained = [...desired].filter((p) => !running.has(p));
+    const lost = [...owners.keys()].filter((p) => !desired.has(p));
+    const gained = [...desired].filter((p) => !owners.has(p));
     await Promise.all(lost.map(release));
-    await Promise.all(
-      gained.map(async (p) => {
-        if (await acquire(p, a.epoch)) running.set(p, await o.start(p));
-      }),
-    );
+    await Promise.all(gained.map((p) => gain(p, a.epoch)));
     epoch = a.epoch;
     emit({ type: "assignment.applied", epoch: a.epoch, owned: running.size, gained, lost });
     if (a.members.includes(o.node)) markJoined();
@@ -137,7 +177,7 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
       stopped = true;
       desired = new Set();
       await chain.catch(() => undefined);
-      await Promise.all([...running.keys()].map(release));
+      await Promise.all([...owners.keys()].map((p) => release(p).catch(() => undefined)));
     },
   };
 }
