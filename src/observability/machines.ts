@@ -5,10 +5,12 @@
 import type { AnyStateMachine } from "xstate";
 import { sessionMachine } from "../actors/session.machine.js";
 import { partitionOwnerMachine } from "../supervisors/partition-owner.machine.js";
+import { nodeMachine } from "../supervisors/node.machine.js";
 import type { ActorKind } from "./actor-events.js";
 
 /** The machines of the actor kinds that are XState machines. */
 export const ACTOR_MACHINES: Partial<Record<ActorKind, AnyStateMachine>> = {
   session: sessionMachine,
   partition: partitionOwnerMachine,
+  node: nodeMachine,
 };

@@ -12,6 +12,7 @@ import {
   defaultBackoff,
   defaultConsumerOptions,
   defaultSpecOptions,
+  encodeToken,
   ensureBucket,
   ensureConsumer,
   ensureStream,
@@ -36,7 +37,9 @@ import { ConfigError } from "../config.js";
 import { createMetrics, startGateway, type ClawMetrics, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
 import type { Logger } from "../log.js";
+import { createActor } from "xstate";
 import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
+import { nodeMachine } from "./node.machine.js";
 import { CLAW_VERSION } from "../version.js";
 import { reconcileAssignment } from "./cluster-leader.js";
 import { leaseChild } from "./leader-lease.js";
@@ -253,14 +256,18 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
 
     let router: Router | undefined;
+    const nodeActor = createActor(nodeMachine, { input: { node: config.nodeId }, inspect: actorEvents.inspect("node", encodeToken(config.nodeId)) });
+    nodeActor.start();
     const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, {
       async elected() {
+        nodeActor.send({ type: "lease.taken" });
         log.info("leader lease taken: this node is the leader");
         if (partitioning === "router") {
           router = await startRouter({ bus, partitions: config.partitions, nodeId: config.nodeId, backoff, idPrefix: `r${await streamIdPrefix(bus, STREAMS.inRaw)}` });
         }
       },
       async deposed() {
+        nodeActor.send({ type: "lease.lost" });
         log.info("leader lease lost");
         await router?.stop();
         router = undefined;
@@ -301,6 +308,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
     const joined = await Promise.race([partitions.joined.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
     if (!joined) log.warn("no assignment includes this node yet; serving HTTP while waiting for the leader");
+    nodeActor.send({ type: joined ? "joined" : "waiting" });
+    if (!joined) void partitions.joined.then(() => nodeActor.send({ type: "joined" }));
 
     let ready = true;
     const gateway: Gateway = await startGateway({
@@ -331,6 +340,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     let stopping: Promise<void> | undefined;
     stop = () => {
       stopping ??= (async () => {
+        nodeActor.send({ type: "stop" });
         ready = false;
         log.info("stopping: giving partitions up, finishing in-flight work");
         await lease.resign();
@@ -340,6 +350,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         await router?.stop();
         await Promise.all([partitions.releaseAll(), host.stop()]);
         for (const c of cleanups) await c();
+        nodeActor.send({ type: "stopped" });
         log.info("stopped");
       })();
       return stopping;

@@ -70,6 +70,18 @@ describe("live actor events", () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 
+  it("shows the node supervisor (serving, leading) and its partition owners (running)", async () => {
+    const rec = record("claw.events.actor.>");
+    await c.nc.flush();
+    watch({ kind: "node", ttlMs: 5_000 });
+    watch({ kind: "partition", id: "0", ttlMs: 5_000 });
+    await c.nc.flush();
+    for (let i = 0; i < 100 && rec.events.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    rec.stop();
+    expect(rec.events.find((e) => e.kind === "node")).toMatchObject({ state: "lifecycle.serving|leadership.leader", event: "@claw.watch" });
+    expect(rec.events.find((e) => e.kind === "partition")).toMatchObject({ id: "0", state: "running" });
+  });
+
   it("lists the live actors of every node on request", async () => {
     const replies = await c.nc.requestMany(ACTORS_SUBJECT, JSON.stringify({ kind: "session", q: "watched" }), { maxWait: 500, maxMessages: 1 });
     const listings: ActorListing[] = [];
