@@ -18,6 +18,8 @@ export interface Target {
   /** stream and filter replies are read from */
   replyStream: string;
   replyFilter: string;
+  /** the node's HTTP gateway, for the `http` transport */
+  httpUrl?: string;
 }
 
 /** Load shape. */
@@ -30,6 +32,18 @@ export interface LoadOptions {
   graceS: number;
   /** stop sending after this many messages (closed loop) */
   maxMessages?: number;
+  /** publish with core NATS (default) or `POST /v1/messages` on the target's gateway */
+  transport?: "nats" | "http";
+  /** things to do during the run (e.g. kill a node), at seconds after the start */
+  events?: Array<{ atS: number; name: string; run: () => Promise<void> }>;
+}
+
+/** Latency of the messages scheduled within one second of the run. */
+export interface TimelineSecond {
+  s: number;
+  count: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 /** What a run measured. */
@@ -42,6 +56,10 @@ export interface LoadResult {
   seconds: number;
   throughput: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** per second of send time */
+  timeline: TimelineSecond[];
+  /** when each event ran (s after the start) */
+  eventsAtS: Record<string, number>;
 }
 
 /** Runs one load against a target. Progress goes to stderr once a second. */
@@ -57,6 +75,8 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   const runId = Math.random().toString(36).slice(2, 8);
   let onReply: () => void = () => {};
   let lastReplyAt = 0;
+  const perSecond: number[][] = [];
+  const eventsAtS: Record<string, number> = {};
 
   const name = `bench-${runId}`;
   await jsm.consumers.add(t.replyStream, { durable_name: name, filter_subject: t.replyFilter, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 });
@@ -74,18 +94,39 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
       received++;
       lastReplyAt = performance.now();
       hist.recordValue(Math.max(1, Math.round((lastReplyAt - scheduled) * 1000)));
+      ((perSecond[Math.floor((scheduled - t0) / 1000)] ??= [])).push(lastReplyAt - scheduled);
       onReply();
     },
   });
 
+  const http = o.transport === "http";
+  if (http && !t.httpUrl) throw new Error(`${t.name} has no HTTP gateway`);
   const send = (i: number, scheduled: number) => {
     const id = `${runId}-${i}`;
     due.set(id, scheduled);
-    nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
     sent++;
+    if (!http) return nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
+    const [channel, account, chat] = t.inbound(`c${i % o.sessions}`).split(".").slice(-3);
+    void fetch(`${t.httpUrl}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ channel, account, chat, idempotency_key: id, text, sender: { id: "bench" } }),
+    })
+      .then(async (r) => {
+        if (r.status !== 202) errors++;
+        await r.arrayBuffer();
+      })
+      .catch(() => void errors++);
   };
 
   const t0 = performance.now();
+  const timers = (o.events ?? []).map((e) =>
+    setTimeout(() => {
+      eventsAtS[e.name] = Math.round((performance.now() - t0) / 10) / 100;
+      process.stderr.write(`  ${t.name}: ${e.name}\n`);
+      void e.run().catch((err: unknown) => process.stderr.write(`  ${e.name} failed: ${String(err)}\n`));
+    }, e.atS * 1000),
+  );
   const end = t0 + o.durationS * 1000;
   const progress = setInterval(() => {
     const s = (performance.now() - t0) / 1000;
@@ -122,6 +163,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   const graceEnd = sendEnd + o.graceS * 1000;
   while (received < sent && performance.now() < graceEnd) await new Promise((r) => setTimeout(r, 20));
   clearInterval(progress);
+  for (const tm of timers) clearTimeout(tm);
   await reader.close();
   await jsm.consumers.delete(t.replyStream, name).catch(() => undefined);
   // throughput over the time it took to get the replies, not just to send
@@ -136,5 +178,11 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     seconds: Math.round(seconds * 100) / 100,
     throughput: Math.round(received / seconds),
     latencyMs: { p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: Math.round(hist.maxValue / 10) / 100, mean: Math.round(hist.mean / 10) / 100 },
+    timeline: Array.from(perSecond, (l, s) => {
+      const sorted = (l ?? []).sort((a, b) => a - b);
+      const at = (q: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) * 100) / 100;
+      return { s, count: sorted.length, p99Ms: at(0.99), maxMs: at(1) };
+    }),
+    eventsAtS,
   };
 }

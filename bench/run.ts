@@ -7,6 +7,9 @@
  *   max      closed loop, 500 in flight for 20 s over 1,000 sessions
  *   sessions one message to each of 20,000 sessions (--sessions), memory live and passivated
  *   nodes    the max load against 1, 2 and 3 nodes on one nats-server (throughput, CPU per message)
+ *   http     the steady load, sent to Claw through POST /v1/messages (the baseline still over NATS)
+ *   failover the steady load at 300 msg/s for 30 s against 2 nodes; one is SIGKILLed at 10 s:
+ *            the latency spike and the time until latency is back to what it was
  *   observe  the max load against a node nobody watches, one whose every actor is watched
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
  *
@@ -16,7 +19,7 @@ import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { runLoad, type LoadOptions, type LoadResult } from "./load-generator.js";
+import { runLoad, type LoadOptions, type LoadResult, type TimelineSecond } from "./load-generator.js";
 import { cpuSeconds, sample } from "./process-stats.js";
 import { runSessions } from "./sessions.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
@@ -38,6 +41,13 @@ const SCENARIOS: Record<string, (v: Record<string, string | undefined>) => LoadO
     payloadBytes: Number(v.payload ?? 300),
     graceS: 10,
   }),
+  failover: (v) => ({
+    mode: { kind: "open", rate: Number(v.rate ?? 300) },
+    durationS: Number(v.duration ?? 30),
+    sessions: Number(v.sessions ?? 1000),
+    payloadBytes: Number(v.payload ?? 300),
+    graceS: 20,
+  }),
   max: (v) => ({
     mode: { kind: "closed", window: Number(v.window ?? 500) },
     durationS: Number(v.duration ?? 20),
@@ -46,6 +56,22 @@ const SCENARIOS: Record<string, (v: Record<string, string | undefined>) => LoadO
     graceS: 10,
   }),
 };
+
+/** What the failover run saw: latency before the kill, the spike, and when it was back to normal. */
+function recovery(r: LoadResult, killAtS: number): { beforeP99Ms: number; spikeMaxMs: number; recoveredAfterS: number | null } {
+  const before = r.timeline.filter((t) => t.s < killAtS - 1 && t.s >= 2 && t.count > 0);
+  const beforeP99 = before.length ? before.map((t) => t.p99Ms).sort((a, b) => a - b)[Math.floor(before.length / 2)]! : 0;
+  const after = r.timeline.filter((t) => t.s >= Math.floor(killAtS));
+  const normal = (t: TimelineSecond) => t.count > 0 && t.p99Ms <= Math.max(3 * beforeP99, beforeP99 + 50);
+  // back to normal: the first second from which every later second is normal
+  let from: number | null = null;
+  for (let i = after.length - 1; i >= 0 && normal(after[i]!); i--) from = after[i]!.s;
+  return {
+    beforeP99Ms: beforeP99,
+    spikeMaxMs: Math.max(0, ...after.map((t) => t.maxMs)),
+    recoveredAfterS: from === null ? null : Math.max(0, from - killAtS),
+  };
+}
 
 async function measure(target: RunningTarget, load: LoadOptions, observe?: (url: string) => Promise<Observer>): Promise<Row> {
   const observer = await observe?.(target.nats.url);
@@ -90,15 +116,21 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;
   }
-  const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe"].join(", ")}`);
+  const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
   const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
-  const counts = scenario === "nodes" ? [1, 2, 3] : [1];
-  type Run = { start: () => Promise<RunningTarget>; observe?: (url: string) => Promise<Observer>; name?: string };
-  const runs: Run[] = [{ start: startBaselineTarget }, ...counts.map((n) => ({ start: () => startClawTarget(n, clawEnv) }))];
+  const counts = scenario === "nodes" ? [1, 2, 3] : scenario === "failover" ? [2] : [1];
+  type Run = { start: () => Promise<RunningTarget>; observe?: (url: string) => Promise<Observer>; name?: string; load?: (t: RunningTarget) => LoadOptions };
+  const killAtS = Math.round(load.durationS / 3);
+  const clawLoad = (t: RunningTarget): LoadOptions => {
+    if (scenario === "http") return { ...load, transport: "http" };
+    if (scenario === "failover") return { ...load, events: [{ atS: killAtS, name: "SIGKILL claw node 2", run: async () => void t.workers[1]!.kill("SIGKILL") }] };
+    return load;
+  };
+  const runs: Run[] = [{ start: startBaselineTarget }, ...counts.map((n) => ({ start: () => startClawTarget(n, clawEnv), load: clawLoad }))];
   let sink: Awaited<ReturnType<typeof startOtlpSink>> | undefined;
   if (scenario === "observe") {
     sink = await startOtlpSink();
@@ -113,7 +145,7 @@ async function main(): Promise<void> {
     if (run.name) target.name = run.name;
     process.stderr.write(`${scenario}: ${target.name} …\n`);
     try {
-      rows.push(await measure(target, load, run.observe));
+      rows.push(await measure(target, run.load?.(target) ?? load, run.observe));
     } finally {
       await target.stop();
     }
@@ -122,12 +154,13 @@ async function main(): Promise<void> {
   const [base, claw] = rows as [Row, Row];
   const ratio = Math.round((claw.throughput / Math.max(1, base.throughput)) * 100) / 100;
   for (const r of rows) r.cpuMsPerMessage = Math.round(((r.cpuWorkerS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
+  const failover = scenario === "failover" ? { killAtS, baseline: recovery(base, killAtS), claw: recovery(claw, killAtS) } : undefined;
   const costs = rows.slice(2).map((r) => `${r.target}: ${Math.round((1 - r.throughput / Math.max(1, claw.throughput)) * 1000) / 10} % less throughput than claw`);
   process.stdout.write(
-    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}\n`,
+    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}${failover ? `failover: ${JSON.stringify(failover)}\n` : ""}\n`,
   );
   process.stdout.write(
-    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, results: rows }) + "\n",
+    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, failover, results: rows.map(({ timeline: _t, ...r }) => r) }) + "\n",
   );
 }
 

@@ -17,15 +17,20 @@ export interface RunningTarget extends Target {
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-function waitForLine(child: ChildProcess, needle: string, timeoutMs: number): Promise<void> {
+/** Resolves with the first line of the child's stdout that contains `needle`. */
+function waitForLine(child: ChildProcess, needle: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = "";
+    let done = false;
     const timer = setTimeout(() => reject(new Error(`no "${needle}" within ${timeoutMs} ms:\n${out.slice(-2000)}`)), timeoutMs);
     child.stdout!.on("data", (b: Buffer) => {
+      if (done) return;
       out += b.toString();
-      if (out.includes(needle)) {
+      const line = out.split("\n").find((l) => l.includes(needle));
+      if (line !== undefined) {
+        done = true;
         clearTimeout(timer);
-        resolve();
+        resolve(line);
       }
     });
     child.once("exit", (code) => {
@@ -55,6 +60,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
   // the server's mapping must partition like the nodes do
   const nats = await startNatsServer({ partitions: env.CLAW_PARTITIONS ? Number(env.CLAW_PARTITIONS) : undefined });
   const workers: ChildProcess[] = [];
+  const httpUrls: string[] = [];
   for (let i = 1; i <= nodes; i++) {
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out" profiles the node(s)
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
@@ -64,13 +70,17 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
       stdio: ["ignore", "pipe", "inherit"],
     });
     workers.push(child);
-    await waitForLine(child, "claw node started", 30_000);
+    const started = await waitForLine(child, "claw node started", 30_000);
+    // keep reading stdout so a node that logs a lot never blocks on a full pipe
+    child.stdout!.resume();
+    httpUrls.push(String((JSON.parse(started) as { http?: string }).http));
   }
   return {
     name: nodes === 1 ? "claw" : `claw×${nodes}`,
     inbound: (chat) => `claw.in.bench.a.${chat}`,
     replyStream: "CLAW_OUT",
     replyFilter: "claw.out.bench.>",
+    httpUrl: httpUrls[0],
     nats,
     workers,
     stop: () => stopAll(workers, nats),
