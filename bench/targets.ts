@@ -4,7 +4,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
+import { readAssignment } from "../src/supervisors/cluster-leader.js";
+import { claimKey, type Claim } from "../src/supervisors/partition-manager.js";
 import type { Target } from "./load-generator.js";
 
 /** A started target with the processes whose CPU counts. */
@@ -55,6 +60,29 @@ async function stopAll(children: ChildProcess[], nats: NatsServerProcess): Promi
   await nats.stop();
 }
 
+/**
+ * Waits until the assignment names all `nodes` and every partition is claimed
+ * by its assigned owner, so a run does not measure the start-up hand-over.
+ */
+async function waitSettled(url: string, nodes: number, timeoutMs = 60_000): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const cluster = await new Kvm(jetstream(nc)).open(BUCKETS.cluster);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { assignment } = await readAssignment(cluster);
+      if (assignment && assignment.members.length === nodes) {
+        const claims = await Promise.all(assignment.owners.map((_, p) => cluster.get(claimKey(p))));
+        if (claims.every((c, p) => c && c.operation === "PUT" && c.json<Claim>().node === assignment.owners[p])) return;
+      }
+      if (Date.now() > deadline) throw new Error(`the ${nodes} nodes did not settle their partitions within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
 /** Starts a nats-server and `nodes` Claw nodes on it. */
 export async function startClawTarget(nodes = 1, env: Record<string, string> = {}): Promise<RunningTarget> {
   // the server's mapping must partition like the nodes do
@@ -75,6 +103,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
     child.stdout!.resume();
     httpUrls.push(String((JSON.parse(started) as { http?: string }).http));
   }
+  await waitSettled(nats.url, nodes);
   return {
     name: nodes === 1 ? "claw" : `claw×${nodes}`,
     inbound: (chat) => `claw.in.bench.a.${chat}`,
