@@ -36,6 +36,7 @@ import type { ClawConfig } from "../config.js";
 import { ConfigError } from "../config.js";
 import { createMetrics, startGateway, type ClawMetrics, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
+import { createUiRoutes } from "../ui/index.js";
 import type { Logger } from "../log.js";
 import { createActor } from "xstate";
 import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
@@ -312,6 +313,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     if (!joined) void partitions.joined.then(() => nodeActor.send({ type: "joined" }));
 
     let ready = true;
+    const ui = createUiRoutes({ bus, nodeId: config.nodeId, actorEvents, onError: (e) => log.warn({ err: e }, "live view error") });
+    cleanups.unshift(async () => ui.close());
     const gateway: Gateway = await startGateway({
       bus,
       host: config.httpHost,
@@ -321,6 +324,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       nodeId: config.nodeId,
       ready: () => ready,
       metrics,
+      extraRoutes: ui.handle,
       onError: (e) => log.error({ err: e }, "gateway error"),
     });
     cleanups.unshift(() => gateway.close());

@@ -1,0 +1,112 @@
+/**
+ * The live view's HTTP routes under `/ui`, for the gateway's `extraRoutes`
+ * hook: the page and its assets, a JSON API (machines, actors, a session's
+ * persisted state, the cluster) and the SSE stream of live actor events.
+ *
+ * | route | answer |
+ * |---|---|
+ * | `GET /ui`, `GET /ui/assets/*` | the page and its ES modules and CSS |
+ * | `GET /ui/api/machines` | every actor kind's statechart, laid out, and the text metrics it assumes |
+ * | `GET /ui/api/actors?kind=&q=` | live actors of every node, merged |
+ * | `GET /ui/api/actors/session/<id>` | a session's persisted context, secrets redacted |
+ * | `GET /ui/api/cluster` | members, leader, epoch, partitions, dead letters |
+ * | `GET /ui/events?kind=&id=` | SSE: `actor` events of the watched actors, `cluster` every 2 s |
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Bus } from "../bus/index.js";
+import { HttpError } from "../gateway/index.js";
+import type { ActorEvents } from "../observability/index.js";
+import { createActorDirectory, parseActorId, parseKind } from "./actor-directory.js";
+import { createClusterFeed, readClusterView } from "./cluster-feed.js";
+import { defaultLiveEventsTiming, serveLiveEvents, type LiveEventsTiming, type LiveTarget } from "./live-events.js";
+import { cachedMachineLayouts, type MachineLayout } from "./machine-layouts.js";
+import { CHART_TEXT } from "./statechart-layout.js";
+import { defaultAssetsDir, sendAsset } from "./static-assets.js";
+
+/** Options of {@link createUiRoutes}. */
+export interface UiRoutesOptions {
+  bus: Bus;
+  nodeId: string;
+  actorEvents: ActorEvents;
+  /** built assets (default `dist/ui/assets`, beside the compiled module) */
+  assetsDir?: string;
+  /** the machines' layouts (default: every kind of `ACTOR_MACHINES`, computed once) */
+  machines?: () => Promise<MachineLayout[]>;
+  timing?: Partial<LiveEventsTiming>;
+  /** unexpected failures (the browser gets a 500 naming them) */
+  onError?: (e: unknown) => void;
+}
+
+/** The routes, to pass as `extraRoutes`; `close` ends open event streams. */
+export interface UiRoutes {
+  /** handles `/ui` and below; false for any other path */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  close(): void;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(data), "cache-control": "no-store" });
+  res.end(data);
+}
+
+/** `?kind=session&id=*` → what to follow; no kind means only the cluster. */
+function liveTarget(url: URL): LiveTarget {
+  const kind = url.searchParams.get("kind");
+  const id = url.searchParams.get("id");
+  if (!kind) return {};
+  return { kind: parseKind(kind), ...(id && id !== "*" ? { id: parseActorId(id) } : {}) };
+}
+
+/** Creates the `/ui` routes of a node. */
+export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
+  const assetsDir = o.assetsDir ?? defaultAssetsDir();
+  const machines = o.machines ?? cachedMachineLayouts();
+  const timing = { ...defaultLiveEventsTiming(), ...o.timing };
+  const directory = createActorDirectory({ bus: o.bus, actorEvents: o.actorEvents });
+  const feed = createClusterFeed({ bus: o.bus, nodeId: o.nodeId, onError: o.onError });
+  const closing = new AbortController();
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") throw new HttpError(405, "method_not_allowed", "the live view answers GET only");
+    if (path === "/ui" || path === "/ui/") return sendAsset(res, assetsDir, "index.html");
+    if (path.startsWith("/ui/assets/")) return sendAsset(res, assetsDir, path.slice("/ui/assets/".length));
+    if (path === "/ui/api/machines") return sendJson(res, 200, { machines: await machines(), text: CHART_TEXT });
+    if (path === "/ui/api/cluster") return sendJson(res, 200, await readClusterView(o.bus, o.nodeId));
+    if (path === "/ui/api/actors") {
+      const kind = url.searchParams.get("kind");
+      const q = url.searchParams.get("q") ?? "";
+      return sendJson(res, 200, await directory.list({ ...(kind ? { kind: parseKind(kind) } : {}), ...(q ? { q } : {}) }));
+    }
+    const detail = /^\/ui\/api\/actors\/([^/]+)\/([^/]+)$/.exec(path);
+    if (detail) {
+      const kind = parseKind(decodeURIComponent(detail[1]!));
+      if (kind !== "session") throw new HttpError(404, "no_state", `actors of kind ${kind} have no persisted state`);
+      return sendJson(res, 200, await directory.session(decodeURIComponent(detail[2]!)));
+    }
+    if (path === "/ui/events") {
+      return serveLiveEvents(res, { nc: o.bus.nc, nodeId: o.nodeId, target: liveTarget(url), feed, timing, signal: closing.signal });
+    }
+    throw new HttpError(404, "not_found", `no live-view route for ${path}`);
+  }
+
+  return {
+    async handle(req, res, url) {
+      if (url.pathname !== "/ui" && !url.pathname.startsWith("/ui/")) return false;
+      try {
+        await route(req, res, url);
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        // the gateway would call any other failure "could not accept the message": name it here
+        o.onError?.(e);
+        throw new HttpError(500, "ui_error", `the live view failed: ${(e as Error)?.message ?? String(e)}`, undefined, { cause: e });
+      }
+      return true;
+    },
+    close() {
+      closing.abort();
+      feed.close();
+    },
+  };
+}

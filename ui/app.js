@@ -1,0 +1,264 @@
+/**
+ * The live view: picks an actor kind and an actor (or follows whichever
+ * actor of the kind moved last), draws the kind's statechart with the
+ * actor's current states highlighted, and keeps the transitions, the
+ * persisted context and the cluster up to date from /ui/events.
+ */
+import { getJson, openEvents } from "./api.js";
+import { markSelected, renderActorList, updateActorState } from "./actors.js";
+import { activePaths, renderChart } from "./chart.js";
+import { renderCluster } from "./cluster.js";
+import { renderContext, renderTransitions } from "./inspector.js";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  kind: $("kind"),
+  refresh: $("refresh"),
+  search: $("search"),
+  watchAll: $("watch-all"),
+  actorCount: $("actor-count"),
+  actorList: $("actor-list"),
+  chartTitle: $("chart-title"),
+  fit: $("fit"),
+  selection: $("selection"),
+  chart: $("chart"),
+  transitions: $("transitions"),
+  context: $("context"),
+  connection: $("connection"),
+  cluster: { summary: $("cluster-summary"), meta: $("cluster-meta"), members: $("members"), partitions: $("partitions") },
+};
+
+const MAX_EVENTS = 40;
+const REFRESH_LIST_MS = 5_000;
+
+const state = {
+  /** kind → layout */
+  machines: new Map(),
+  font: undefined,
+  kind: undefined,
+  /** follow the actor of the kind that moved last */
+  follow: true,
+  /** { kind, id, agent?, session? } */
+  selected: undefined,
+  /** actor id → its events, newest first */
+  events: new Map(),
+  /** actor id → last known state value */
+  values: new Map(),
+  /** actors as last listed, by id */
+  listed: new Map(),
+  chart: undefined,
+  closeEvents: undefined,
+  contextTimers: [],
+  contextGeneration: 0,
+};
+
+const plural = (kind) => (kind.endsWith("s") ? kind : `${kind}s`);
+const describe = (a) => (a.kind === "session" && a.agent !== undefined ? `${a.agent} · ${a.session}` : a.id);
+
+/** `a.b|c.d` (an actor listing's state) → `{ a: "b", c: "d" }`, the shape of an XState value. */
+function valueFromStateName(name) {
+  if (!name) return undefined;
+  const regions = name.split("|").map((r) => r.split("."));
+  if (regions.length === 1 && regions[0].length === 1) return name;
+  const value = {};
+  for (const keys of regions) {
+    if (keys.length < 2) continue;
+    let node = value;
+    for (const k of keys.slice(0, -2)) node = node[k] ??= {};
+    node[keys[keys.length - 2]] = keys[keys.length - 1];
+  }
+  return value;
+}
+
+function labelOf(event) {
+  const layout = state.machines.get(state.kind);
+  return layout?.transitions.find((t) => t.event === event)?.label ?? event;
+}
+
+// ---- selection and the event stream ------------------------------------------------
+
+function connect(target) {
+  state.closeEvents?.();
+  ui.connection.dataset.status = "connecting";
+  ui.connection.textContent = "connecting…";
+  state.closeEvents = openEvents(target, {
+    actor: onActorEvent,
+    cluster: (view) => renderCluster(ui.cluster, view),
+    status: (s, hello) => {
+      ui.connection.dataset.status = s;
+      ui.connection.textContent = s === "open" ? `live · ${hello?.node ?? ""}` : "reconnecting…";
+    },
+  });
+}
+
+function showSelection() {
+  const s = state.selected;
+  const layout = state.machines.get(state.kind);
+  ui.chartTitle.textContent = layout ? `${state.kind} · machine ${layout.id}` : state.kind;
+  if (!s) {
+    ui.selection.textContent = state.follow ? `following all ${plural(state.kind)}: waiting for one to move…` : "";
+    state.chart?.setActive(undefined);
+    renderTransitions(ui.transitions, [], labelOf);
+    renderContext(ui.context, undefined, "Pick an actor to see its state.");
+    return;
+  }
+  const value = state.values.get(s.id) ?? valueFromStateName(state.listed.get(s.id)?.state);
+  ui.selection.textContent = `${state.follow ? "following latest: " : ""}${describe(s)}`;
+  state.chart?.setActive(value);
+  renderTransitions(ui.transitions, state.events.get(s.id) ?? [], labelOf);
+  markSelected(ui.actorList, s.id);
+}
+
+/** Follows every actor of the current kind; the latest to move is shown. */
+function followAll() {
+  state.follow = true;
+  ui.watchAll.classList.add("active");
+  ui.watchAll.setAttribute("aria-pressed", "true");
+  connect({ kind: state.kind });
+  showSelection();
+}
+
+/** Shows one actor and watches only it. */
+function pick(actor) {
+  state.follow = false;
+  ui.watchAll.classList.remove("active");
+  ui.watchAll.setAttribute("aria-pressed", "false");
+  state.selected = { kind: actor.kind, id: actor.id, agent: actor.agent, session: actor.session };
+  connect({ kind: actor.kind, id: actor.id });
+  showSelection();
+  refreshContext(0);
+}
+
+function onActorEvent(e) {
+  const list = state.events.get(e.id) ?? [];
+  if (!list.some((x) => x.node === e.node && x.seq === e.seq)) {
+    list.unshift(e);
+    list.length = Math.min(list.length, MAX_EVENTS);
+    state.events.set(e.id, list);
+  }
+  state.values.set(e.id, e.value);
+  if (!updateActorState(ui.actorList, e.id, e.state)) scheduleListRefresh();
+  if (e.kind !== state.kind) return;
+
+  if (state.follow && state.selected?.id !== e.id) {
+    const listed = state.listed.get(e.id);
+    state.selected = { kind: e.kind, id: e.id, agent: listed?.agent, session: listed?.session };
+    if (!listed && e.kind === "session") {
+      const [agent, session] = e.id.split(".").map(decodeToken);
+      Object.assign(state.selected, { agent, session });
+    }
+    showSelection();
+    refreshContext(0);
+    return;
+  }
+  if (state.selected?.id !== e.id) return;
+  const before = new Set(state.chart ? [...ui.chart.querySelectorAll("g.state.active")].map((g) => g.dataset.state) : []);
+  const after = state.chart?.setActive(e.value) ?? new Set();
+  state.chart?.flash(e.event, before, after);
+  renderTransitions(ui.transitions, list, labelOf);
+  // the snapshot is written after the turn's last transition: read it now and once more a little later
+  refreshContext(250, 1_500);
+}
+
+/** Decodes a subject token (`=HH` escapes), as src/bus/subjects.ts encodes them. */
+function decodeToken(token) {
+  if (token === "=") return "";
+  try {
+    return decodeURIComponent(token.replace(/=([0-9A-Fa-f]{2})/g, "%$1"));
+  } catch {
+    return token;
+  }
+}
+
+// ---- context ------------------------------------------------------------------------
+
+function refreshContext(...delays) {
+  for (const t of state.contextTimers) clearTimeout(t);
+  state.contextTimers = delays.map((ms) => setTimeout(loadContext, ms));
+}
+
+async function loadContext() {
+  const s = state.selected;
+  const generation = ++state.contextGeneration;
+  if (!s) return;
+  if (s.kind !== "session") {
+    const value = state.values.get(s.id);
+    renderContext(ui.context, undefined, `${plural(s.kind)} keep no persisted context.\nCurrent state value:\n${JSON.stringify(value ?? null, null, 2)}`);
+    return;
+  }
+  try {
+    const detail = await getJson(`/ui/api/actors/session/${encodeURIComponent(s.id)}`);
+    if (generation === state.contextGeneration) renderContext(ui.context, detail);
+  } catch (e) {
+    if (generation !== state.contextGeneration) return;
+    renderContext(ui.context, undefined, e.status === 404 ? "No persisted state yet: a session's snapshot is written when its first turn ends." : `Could not read the context: ${e.message}`);
+  }
+}
+
+// ---- the actor list -----------------------------------------------------------------
+
+let listTimer;
+function scheduleListRefresh(ms = 600) {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(refreshList, ms);
+}
+
+async function refreshList() {
+  clearTimeout(listTimer);
+  const params = new URLSearchParams({ kind: state.kind });
+  const q = ui.search.value.trim();
+  if (q) params.set("q", q);
+  try {
+    const { actors, nodes } = await getJson(`/ui/api/actors?${params}`);
+    state.listed = new Map(actors.map((a) => [a.id, a]));
+    ui.actorCount.textContent = `${actors.length} live ${actors.length === 1 ? state.kind : plural(state.kind)} on ${nodes.length} node${nodes.length === 1 ? "" : "s"}`;
+    renderActorList(ui.actorList, actors, { selectedId: state.selected?.id, onPick: pick });
+  } catch (e) {
+    ui.actorCount.textContent = `Could not list actors: ${e.message}`;
+  } finally {
+    listTimer = setTimeout(refreshList, REFRESH_LIST_MS);
+  }
+}
+
+// ---- kinds --------------------------------------------------------------------------
+
+function selectKind(kind) {
+  state.kind = kind;
+  state.selected = undefined;
+  ui.kind.value = kind;
+  ui.watchAll.textContent = `Watch all ${plural(kind)}`;
+  ui.search.placeholder = kind === "session" ? "Search agent or chat…" : `Search ${plural(kind)}…`;
+  const layout = state.machines.get(kind);
+  state.chart?.dispose();
+  state.chart = layout ? renderChart(ui.chart, layout, state.font) : undefined;
+  state.chart?.setFit(ui.fit.getAttribute("aria-pressed") === "true");
+  followAll();
+  void refreshList();
+}
+
+async function start() {
+  ui.watchAll.addEventListener("click", followAll);
+  ui.fit.addEventListener("click", () => {
+    const fit = ui.fit.getAttribute("aria-pressed") !== "true";
+    ui.fit.setAttribute("aria-pressed", String(fit));
+    ui.fit.textContent = fit ? "Fit" : "1:1";
+    state.chart?.setFit(fit);
+  });
+  ui.refresh.addEventListener("click", () => void refreshList());
+  ui.search.addEventListener("input", () => scheduleListRefresh(250));
+  ui.kind.addEventListener("change", () => selectKind(ui.kind.value));
+  getJson("/ui/api/cluster")
+    .then((view) => renderCluster(ui.cluster, view))
+    .catch((e) => (ui.cluster.meta.textContent = `cluster unavailable: ${e.message}`));
+  try {
+    const { machines, text } = await getJson("/ui/api/machines");
+    state.font = text;
+    for (const m of machines) state.machines.set(m.kind, m);
+    ui.kind.replaceChildren(...machines.map((m) => new Option(m.kind, m.kind)));
+    selectKind(state.machines.has("session") ? "session" : machines[0].kind);
+  } catch (e) {
+    ui.chart.textContent = `Could not load the statecharts: ${e.message}`;
+  }
+}
+
+void start();
