@@ -4,7 +4,7 @@
  * every turn, retries transient failures in place with backoff (so a later
  * message of the same session cannot overtake), and passivates idle ones.
  */
-import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from "xstate";
+import { createActor, fromPromise, waitFor, type Actor } from "xstate";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
@@ -99,7 +99,7 @@ export interface SessionHostOptions {
   /** XState inspection of each session actor (live events); `forget` when it stops */
   /** hop spans (the reply publish) */
   tracing?: Tracing;
-  inspection?: { inspect(kind: "session", id: string): (e: InspectionEvent) => void; forget(kind: "session", id: string): void };
+  inspection?: { register(kind: "session", id: string, actor: SessionActor): void; forget(kind: "session", id: string): void };
   onEvent?: (e: SessionHostEvent) => void;
 }
 
@@ -199,8 +199,8 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     if (e.actor) return e.actor;
     const stored = await o.store.load(e.key);
     const input = { agent: agent.id, session, historyLimit: agent.historyLimit };
-    const inspect = o.inspection?.inspect("session", e.key);
-    const actor = createActor(machine, stored.snapshot ? { input, snapshot: stored.snapshot as never, inspect } : { input, inspect });
+    const actor = createActor(machine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
+    o.inspection?.register("session", e.key, actor);
     actor.start();
     e.actor = actor;
     e.revision = stored.revision;

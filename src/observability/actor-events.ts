@@ -85,19 +85,26 @@ export function stateName(value: unknown): string {
   return "";
 }
 
+/** What actor events need of an XState actor. */
+export interface InspectableActor {
+  getSnapshot(): { value: unknown; status: string };
+  readonly system: { inspect(observer: (e: InspectionEvent) => void): { unsubscribe(): void } };
+}
+
 interface Live {
   kind: ActorKind;
   id: string;
-  actor: { getSnapshot(): { value: unknown; status: string } };
+  actor: InspectableActor;
   seq: number;
   since: number;
-  lastEvent: string;
+  /** the inspection observer, attached only while someone watches this actor */
+  attached?: { unsubscribe(): void };
 }
 
 /** The actor events of one node. */
 export interface ActorEvents {
-  /** the `inspect` option for `createActor` of a `kind`/`id` actor; registers it as live */
-  inspect(kind: ActorKind, id: string): (e: InspectionEvent) => void;
+  /** makes a `kind`/`id` actor visible (call before `start()` to see its first state) */
+  register(kind: ActorKind, id: string, actor: InspectableActor): void;
   /** forget a stopped actor */
   forget(kind: ActorKind, id: string): void;
   /** true when someone watches this actor now */
@@ -106,17 +113,25 @@ export interface ActorEvents {
   list(query?: ActorQuery): ActorListing;
   /** published events (for the bench and metrics) */
   readonly published: number;
+  /** inspection observers attached now */
+  readonly attached: number;
   close(): void;
 }
 
 const MAX_TTL_MS = 5 * 60_000;
 
-/** Starts the watch listener of a node and returns its event source. */
+/**
+ * Starts the watch listener of a node and returns its event source. An actor
+ * nobody watches has no inspection observer at all (XState then builds no
+ * inspection events); a watch attaches one through `actor.system.inspect`,
+ * and it is detached when the watch expires.
+ */
 export function createActorEvents(nc: NatsConnection, nodeId: string, now: () => number = Date.now): ActorEvents {
   /** `kind:id` (id may be `*`) → expiry */
   const watches = new Map<string, number>();
   const live = new Map<string, Live>();
   let published = 0;
+  let attachedCount = 0;
   const subs: Subscription[] = [];
 
   const key = (kind: string, id: string) => `${kind}:${id}`;
@@ -140,6 +155,31 @@ export function createActorEvents(nc: NatsConnection, nodeId: string, now: () =>
     nc.publish(actorEventSubject(l.kind, l.id), JSON.stringify(e));
   }
 
+  function attach(l: Live): void {
+    if (l.attached) return;
+    attachedCount++;
+    l.attached = l.actor.system.inspect((e) => {
+      // the root actor's own snapshots, not those of the promises it invokes
+      if (e.type !== "@xstate.snapshot" || e.actorRef.sessionId !== e.rootId) return;
+      if (!watched(l.kind, l.id)) return detach(l);
+      publish(l, e.snapshot as unknown as { value: unknown; status: string }, e.event.type);
+    });
+  }
+
+  function detach(l: Live): void {
+    if (!l.attached) return;
+    l.attached.unsubscribe();
+    l.attached = undefined;
+    attachedCount--;
+  }
+
+  // watches that lapse detach their observers even if the actor never moves again
+  const sweeper = setInterval(() => {
+    if (attachedCount === 0) return;
+    for (const l of live.values()) if (l.attached && !watched(l.kind, l.id)) detach(l);
+  }, 1_000);
+  sweeper.unref();
+
   subs.push(
     nc.subscribe(WATCH_SUBJECT, {
       callback: (err, m) => {
@@ -152,11 +192,13 @@ export function createActorEvents(nc: NatsConnection, nodeId: string, now: () =>
         }
         if (typeof w?.kind !== "string" || !(Number(w.ttlMs) > 0)) return;
         const id = w.id && w.id !== "" ? w.id : "*";
-        const k = key(w.kind, id);
-        const fresh = !((watches.get(k) ?? 0) > now());
-        watches.set(k, now() + Math.min(Number(w.ttlMs), MAX_TTL_MS));
-        // a new watcher sees where the actors are now, not only their next move
-        if (fresh) for (const l of live.values()) if ((w.kind === "*" || w.kind === l.kind) && (id === "*" || id === l.id)) publish(l, l.actor.getSnapshot(), "@claw.watch");
+        watches.set(key(w.kind, id), now() + Math.min(Number(w.ttlMs), MAX_TTL_MS));
+        for (const l of live.values()) {
+          if ((w.kind !== "*" && w.kind !== l.kind) || (id !== "*" && id !== l.id) || l.attached) continue;
+          // a new watcher sees where the actor is now, then its every move
+          attach(l);
+          publish(l, l.actor.getSnapshot(), "@claw.watch");
+        }
       },
     }),
     nc.subscribe(ACTORS_SUBJECT, {
@@ -186,35 +228,33 @@ export function createActorEvents(nc: NatsConnection, nodeId: string, now: () =>
   }
 
   return {
-    inspect(kind, id) {
-      let l: Live | undefined;
-      return (e) => {
-        const root = e.actorRef.sessionId === e.rootId; // not one of its invoked children
-        if (e.type !== "@xstate.snapshot" || !root) {
-          if (e.type === "@xstate.actor" && root && !l) {
-            const entry: Live = { kind, id, actor: e.actorRef as Live["actor"], seq: 0, since: now(), lastEvent: "xstate.init" };
-            live.set(key(kind, id), entry);
-            l = entry;
-          }
-          return;
-        }
-        if (!l) return;
-        l.lastEvent = e.event.type;
-        if (watched(kind, id)) publish(l, e.snapshot as unknown as { value: unknown; status: string }, e.event.type);
-      };
+    register(kind, id, actor) {
+      const l: Live = { kind, id, actor, seq: 0, since: now() };
+      const previous = live.get(key(kind, id));
+      if (previous) detach(previous);
+      live.set(key(kind, id), l);
+      if (watched(kind, id)) attach(l);
     },
     forget(kind, id) {
       const l = live.get(key(kind, id));
       if (!l) return;
       live.delete(key(kind, id));
-      if (watched(kind, id)) publish(l, { value: l.actor.getSnapshot().value, status: "stopped" }, "@claw.passivated");
+      if (l.attached) {
+        publish(l, { value: l.actor.getSnapshot().value, status: "stopped" }, "@claw.stopped");
+        detach(l);
+      }
     },
     watched,
     list,
     get published() {
       return published;
     },
+    get attached() {
+      return attachedCount;
+    },
     close() {
+      clearInterval(sweeper);
+      for (const l of live.values()) detach(l);
       for (const s of subs) s.unsubscribe();
     },
   };

@@ -257,7 +257,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
 
     let router: Router | undefined;
-    const nodeActor = createActor(nodeMachine, { input: { node: config.nodeId }, inspect: actorEvents.inspect("node", encodeToken(config.nodeId)) });
+    const nodeActor = createActor(nodeMachine, { input: { node: config.nodeId } });
+    actorEvents.register("node", encodeToken(config.nodeId), nodeActor);
     nodeActor.start();
     const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, {
       async elected() {

@@ -7,7 +7,7 @@
  * longer a member, so no partition is ever run by two live nodes at once.
  */
 import type { KV } from "@nats-io/kv";
-import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent } from "xstate";
+import { createActor, fromPromise, waitFor, type Actor } from "xstate";
 import type { PartitionRunner } from "../actors/index.js";
 import { withRetry } from "../bus/index.js";
 import type { Assignment } from "./assignment.js";
@@ -36,7 +36,7 @@ export interface PartitionManagerOptions {
   node: string;
   start(p: number): Promise<PartitionRunner>;
   /** XState inspection of each partition owner (live events) */
-  inspection?: { inspect(kind: "partition", id: string): (e: InspectionEvent) => void; forget(kind: "partition", id: string): void };
+  inspection?: { register(kind: "partition", id: string, actor: Actor<typeof partitionOwnerMachine>): void; forget(kind: "partition", id: string): void };
   onEvent?: (e: PartitionManagerEvent) => void;
 }
 
@@ -118,7 +118,8 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
 
   /** Claims and starts a partition; resolves when it runs or was given up. */
   async function gain(p: number, forEpoch: number): Promise<void> {
-    const owner = createActor(ownerMachine, { input: { partition: p, node: o.node, epoch: forEpoch }, inspect: o.inspection?.inspect("partition", String(p)) });
+    const owner = createActor(ownerMachine, { input: { partition: p, node: o.node, epoch: forEpoch } });
+    o.inspection?.register("partition", String(p), owner);
     owners.set(p, owner);
     owner.start();
     const s = await waitFor(owner, (x) => x.matches("running") || x.status === "done", { timeout: Infinity });
