@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `claw` command line: start a node, send a message and print the reply,
- * tail bus traffic.
+ * tail bus traffic, look at the cluster (status, top), a session (inspect) and
+ * dead letters.
  */
 import { parseArgs } from "node:util";
 import { runNodeProcess } from "./run-node.js";
@@ -10,6 +11,8 @@ import { sendCommand } from "./send.command.js";
 import { tailCommand } from "./tail.command.js";
 import { dlqCommand } from "./dlq.command.js";
 import { clusterCommand } from "./cluster.command.js";
+import { topCommand } from "./top.command.js";
+import { inspectCommand } from "./inspect.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -19,7 +22,13 @@ commands:
         [--account <a>] [--sender <id>] [--timeout <ms>] [--json]
   tail [subject]                     print decoded bus traffic (default subject: claw.>)
         [--raw]
-  cluster [--json]                   members, leader, partition assignment and backlog
+  status [--json]                    nodes (version, pid, uptime, partitions, sessions, backlog, HTTP address),
+                                     leader, assignment epoch, partitions with backlog, dead letters per stage
+  cluster [--json]                   members, leader, partition assignment and backlog (brief status)
+  top [--interval <ms>] [--once] [--json]
+                                     live per-node msgs/s in and out, end-to-end p99, sessions, partitions, lag
+                                     (from each node's /metrics; q or Ctrl-C quits)
+  inspect <agent> <session> [--json] a session's persisted state and history, and the node running it now
   dlq ls [--stage <s>] [--limit <n>] [--json]   list dead letters (oldest first)
   dlq show <seq>                     one dead letter: reason headers and decoded payload
   dlq replay <seq>|--all [--stage <s>] [--to <subject>] [--keep]
@@ -53,9 +62,29 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { raw: { type: "boolean", default: false } } });
       return tailCommand({ subject: positionals[0] ?? "claw.>", raw: values.raw });
     }
+    case "status":
     case "cluster": {
       const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
-      return clusterCommand({ json: values.json });
+      return clusterCommand({ json: values.json, view: command === "status" ? "full" : "brief" });
+    }
+    case "top": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          interval: { type: "string", default: "2000" },
+          once: { type: "boolean", default: false },
+          json: { type: "boolean", default: false },
+        },
+      });
+      const intervalMs = Number(values.interval);
+      if (!(Number.isInteger(intervalMs) && intervalMs >= 100)) throw new UsageError(`--interval must be a whole number of ms, at least 100: ${values.interval}`);
+      return topCommand({ intervalMs, once: values.once, json: values.json });
+    }
+    case "inspect": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: "boolean", default: false } } });
+      const [agent, session, extra] = positionals;
+      if (!agent || !session || extra !== undefined) throw new UsageError("inspect needs <agent> <session>");
+      return inspectCommand({ agent, session, json: values.json });
     }
     case "dlq": {
       const { values, positionals } = parseArgs({

@@ -1,10 +1,11 @@
 /**
- * A snapshot of the cluster for operators (`claw cluster`): members, leader,
- * assignment, and the backlog of every partition.
+ * A snapshot of the cluster for operators (`claw cluster`, `claw status`):
+ * members, leader, assignment, the backlog of every partition, and the dead
+ * letters waiting in `CLAW_DLQ`.
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { Kvm } from "@nats-io/kv";
-import { BUCKETS, partitionConsumerName, STREAMS } from "../bus/index.js";
+import { BUCKETS, decodeToken, partitionConsumerName, STREAMS, wildcards } from "../bus/index.js";
 import { readAssignment } from "./cluster-leader.js";
 import { currentLeader } from "./leader-lease.js";
 import { liveMembers, type MemberInfo } from "./membership.js";
@@ -19,18 +20,63 @@ export interface PartitionStatus {
   inFlight: number;
 }
 
+/** Dead letters waiting in `CLAW_DLQ`, in all and per stage (`claw.dlq.<stage>`). */
+export interface DeadLetterCounts {
+  total: number;
+  byStage: Record<string, number>;
+}
+
 /** The cluster at one moment. */
 export interface ClusterStatus {
   leader?: string;
   epoch: number;
   members: MemberInfo[];
   partitions: PartitionStatus[];
+  dlq: DeadLetterCounts;
+}
+
+/** One owner's share of the partitions: how many, and their backlog. */
+export interface OwnerBacklog {
+  owned: number;
+  pending: number;
+  inFlight: number;
+}
+
+/** Partition count and backlog per owner (members that own nothing are absent). */
+export function backlogByOwner(partitions: readonly PartitionStatus[]): Map<string, OwnerBacklog> {
+  const out = new Map<string, OwnerBacklog>();
+  for (const p of partitions) {
+    if (p.owner === undefined) continue;
+    const b = out.get(p.owner) ?? { owned: 0, pending: 0, inFlight: 0 };
+    b.owned++;
+    b.pending += p.pending;
+    b.inFlight += p.inFlight;
+    out.set(p.owner, b);
+  }
+  return out;
+}
+
+/** Counts the dead letters per stage; zero when `CLAW_DLQ` does not exist yet. */
+export async function deadLetterCounts(jsm: JetStreamManager): Promise<DeadLetterCounts> {
+  let info: StreamInfo | undefined;
+  try {
+    info = await jsm.streams.info(STREAMS.dlq, { subjects_filter: wildcards.dlq });
+  } catch (e) {
+    // no node has provisioned the streams yet: nothing dead-lettered
+    if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)) throw e;
+  }
+  const prefix = wildcards.dlq.slice(0, -1); // `claw.dlq.`
+  const byStage: Record<string, number> = {};
+  for (const [subject, n] of Object.entries(info?.state.subjects ?? {})) {
+    if (subject.startsWith(prefix)) byStage[decodeToken(subject.slice(prefix.length))] = n;
+  }
+  return { total: info?.state.messages ?? 0, byStage };
 }
 
 /** Reads the cluster's status. */
 export async function clusterStatus(jsm: JetStreamManager, kvm: Kvm): Promise<ClusterStatus> {
   const [cluster, members, lease] = await Promise.all([kvm.open(BUCKETS.cluster), kvm.open(BUCKETS.members), kvm.open(BUCKETS.lease)]);
-  const [{ assignment }, live, leader] = await Promise.all([readAssignment(cluster), liveMembers(members), currentLeader(lease)]);
+  const [{ assignment }, live, leader, dlq] = await Promise.all([readAssignment(cluster), liveMembers(members), currentLeader(lease), deadLetterCounts(jsm)]);
   const count = assignment?.owners.length ?? 0;
   const partitions = await Promise.all(
     Array.from({ length: count }, async (_, p) => {
@@ -48,5 +94,5 @@ export async function clusterStatus(jsm: JetStreamManager, kvm: Kvm): Promise<Cl
       };
     }),
   );
-  return { leader, epoch: assignment?.epoch ?? 0, members: [...live.values()].sort((a, b) => a.node.localeCompare(b.node)), partitions };
+  return { leader, epoch: assignment?.epoch ?? 0, members: [...live.values()].sort((a, b) => a.node.localeCompare(b.node)), partitions, dlq };
 }

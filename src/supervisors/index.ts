@@ -3,4 +3,13 @@
  */
 export { startNode, type ClawNode } from "./node.js";
 export { resolveNatsEndpoint, type NatsEndpoint } from "./nats-endpoint.js";
-export { clusterStatus, type ClusterStatus, type PartitionStatus } from "./cluster-status.js";
+export {
+  clusterStatus,
+  backlogByOwner,
+  deadLetterCounts,
+  type ClusterStatus,
+  type PartitionStatus,
+  type DeadLetterCounts,
+  type OwnerBacklog,
+} from "./cluster-status.js";
+export type { MemberInfo } from "./membership.js";

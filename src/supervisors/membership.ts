@@ -3,6 +3,7 @@
  * renewed within the bucket's max age expires, and with it the member.
  */
 import type { KV } from "@nats-io/kv";
+import { hostname } from "node:os";
 import { decodeToken, delay, encodeToken, withRetry } from "../bus/index.js";
 import type { ChildSpec } from "./supervisor.js";
 
@@ -16,7 +17,18 @@ export interface MemberInfo {
   partitions: number;
   /** live session actors */
   sessions: number;
+  /** base URL of its HTTP gateway (`/metrics`, `/readyz`); absent until the gateway listens */
+  http?: string;
   ts: number;
+}
+
+/**
+ * The gateway's base URL as other hosts reach it: a wildcard listen address
+ * (`0.0.0.0`, `::`) is replaced by this host's name.
+ */
+export function advertisedHttp(host: string, port: number): string {
+  const name = host === "0.0.0.0" || host === "::" || host === "" ? hostname() : host;
+  return `http://${name.includes(":") ? `[${name}]` : name}:${port}`;
 }
 
 const KEY_PREFIX = "m.";

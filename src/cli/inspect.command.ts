@@ -1,0 +1,157 @@
+/**
+ * `claw inspect <agent> <session>`: a session's persisted state in KV
+ * `claw_sessions` (state, turns, history) and whether a node runs it now,
+ * asked on `claw.ctl.actors`. Secrets are redacted from what is printed.
+ */
+import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node";
+import { createSessionStore, type SessionContext } from "../actors/index.js";
+import { BUCKETS, sessionKey } from "../bus/index.js";
+import type { Turn } from "../llm/index.js";
+import { ACTORS_SUBJECT, stateName, type ActorListing, type ActorQuery } from "../observability/index.js";
+import { redactSecrets } from "../ui/index.js";
+import { cliConnect } from "./cli-connection.js";
+
+/** Options of {@link inspectCommand}. */
+export interface InspectOptions {
+  agent: string;
+  session: string;
+  json: boolean;
+  /** how long to collect the nodes' answers about live actors (ms) */
+  waitMs?: number;
+}
+
+/** Where a session actor runs now. */
+export interface LiveSession {
+  node: string;
+  state: string;
+  since: number;
+}
+
+/** What `claw inspect` reports about one session. */
+export interface SessionReport {
+  agent: string;
+  session: string;
+  /** KV key in `claw_sessions` and the actor's id */
+  key: string;
+  /** KV revision of the snapshot (0 = never persisted) */
+  revision: number;
+  /** false when an entry exists in a format this CLI does not read */
+  readable: boolean;
+  state?: string;
+  status?: string;
+  turns?: number;
+  lastTurnId?: string;
+  historyLimit?: number;
+  history: Turn[];
+  /** the message in progress, when the snapshot was taken mid-turn */
+  current?: SessionContext["current"];
+  failure?: SessionContext["failure"];
+  /** nodes that run the actor now (empty = passivated or never started) */
+  live: LiveSession[];
+}
+
+/** Thrown when neither KV nor any node knows the session. */
+export class SessionNotFoundError extends Error {
+  override readonly name = "SessionNotFoundError";
+  readonly code = "session_not_found";
+  constructor(
+    readonly agent: string,
+    readonly session: string,
+  ) {
+    super(
+      `no session "${session}" of agent "${agent}" in KV ${BUCKETS.sessions}, and no node runs it. ` +
+        `Session ids are <channel>:<account>:<chat> (<channel>:<account>:@<sender> for agents with scope "sender"), e.g. claw inspect echo terminal:cli:me`,
+    );
+  }
+}
+
+/** Asks every node which of its live session actors has id `key`; collects answers until they go quiet, for at most `waitMs`. */
+export async function findLiveSession(nc: NatsConnection, key: string, waitMs = 500): Promise<LiveSession[]> {
+  const query: ActorQuery = { kind: "session", q: key };
+  const out: LiveSession[] = [];
+  try {
+    const replies = await nc.requestMany(ACTORS_SUBJECT, JSON.stringify(query), { strategy: "stall", stall: 150, maxWait: waitMs });
+    for await (const m of replies) {
+      const listing = m.json<ActorListing>();
+      // `q` matches a substring of the id: keep the exact session only
+      for (const a of listing.actors ?? []) if (a.kind === "session" && a.id === key) out.push({ node: listing.node, state: a.state, since: a.since });
+    }
+  } catch (e) {
+    // no node subscribes (none running): the session is not live anywhere
+    if (!(e instanceof NoRespondersError)) throw e;
+  }
+  return out.sort((a, b) => a.node.localeCompare(b.node));
+}
+
+/** Reads the session's snapshot and where it is live. Throws {@link SessionNotFoundError} when nobody knows it. */
+export async function inspectSession(nc: NatsConnection, agent: string, session: string, waitMs?: number): Promise<SessionReport> {
+  const key = sessionKey(agent, session);
+  const kv = await new Kvm(jetstream(nc)).open(BUCKETS.sessions);
+  const [stored, live] = await Promise.all([
+    createSessionStore(kv)
+      .load(key)
+      .catch((e: unknown) => {
+        // no node ever started against this NATS: there is no bucket, hence no session
+        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return { snapshot: undefined, revision: 0 };
+        throw e;
+      }),
+    findLiveSession(nc, key, waitMs),
+  ]);
+  if (stored.revision === 0 && live.length === 0) throw new SessionNotFoundError(agent, session);
+  const snap = stored.snapshot as { status?: string; value?: unknown; context?: Partial<SessionContext> } | undefined;
+  const ctx = snap?.context;
+  return {
+    agent,
+    session,
+    key,
+    revision: stored.revision,
+    readable: stored.revision === 0 || snap !== undefined,
+    state: snap ? stateName(snap.value) : undefined,
+    status: snap?.status,
+    turns: ctx?.turns,
+    lastTurnId: ctx?.lastTurnId,
+    historyLimit: ctx?.historyLimit,
+    history: ctx?.history ?? [],
+    current: ctx?.current,
+    failure: ctx?.failure,
+    live,
+  };
+}
+
+const time = (ts: number) => new Date(ts).toISOString().replace("T", " ").slice(0, 23);
+
+/** The human view of a report. */
+export function renderSessionReport(r: SessionReport): string {
+  const out: string[] = [];
+  out.push(`session   ${r.agent} / ${r.session}   (key ${r.key}, revision ${r.revision})`);
+  if (r.revision === 0) out.push("state     not persisted yet (its first turn is in progress)");
+  else if (!r.readable) out.push("state     stored in a format this CLI does not read (a newer Claw wrote it)");
+  else out.push(`state     ${r.state}   turns ${r.turns ?? 0}   last turn ${r.lastTurnId ?? "-"}`);
+  out.push(
+    r.live.length === 0
+      ? "live      no (passivated: the state above is loaded on its next message)"
+      : `live      ${r.live.map((l) => `on ${l.node} since ${time(l.since)} (${l.state})`).join("; ")}`,
+  );
+  if (r.current) out.push(`current   ${r.current.envelope.id} attempt ${r.current.attempt}: ${JSON.stringify(r.current.envelope.text ?? "")}`);
+  if (r.failure) out.push(`failure   ${r.failure.code}${r.failure.transient ? " (transient)" : ""}: ${r.failure.message}`);
+  if (r.readable && r.revision > 0) {
+    out.push(`history   ${r.history.length} turn(s)${r.historyLimit ? `, at most ${r.historyLimit} kept` : ""}`);
+    const width = Math.max(0, ...r.history.map((t) => t.role.length));
+    for (const t of r.history) out.push(`  ${time(t.ts)}  ${t.role.padEnd(width)}  ${t.text}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+/** Prints one session. Returns the exit code. */
+export async function inspectCommand(o: InspectOptions): Promise<number> {
+  const nc = await cliConnect();
+  try {
+    const report = redactSecrets(await inspectSession(nc, o.agent, o.session, o.waitMs)) as SessionReport;
+    process.stdout.write(o.json ? JSON.stringify(report) + "\n" : renderSessionReport(report));
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
