@@ -5,7 +5,7 @@
  *
  *   steady   open loop, 1,000 msg/s for 60 s over 1,000 sessions
  *   max      closed loop, 500 in flight for 20 s over 1,000 sessions
- *   sessions one message to each of 20,000 sessions (--sessions), memory live and passivated
+ *   sessions one message to each of 100,000 sessions (--sessions), memory live and passivated
  *   nodes    the max load against 1, 2 and 3 nodes on one nats-server (throughput, CPU per message)
  *   http     the steady load, sent to Claw through POST /v1/messages (the baseline still over NATS)
  *   failover the steady load at 300 msg/s for 30 s against 2 nodes; one is SIGKILLed at 10 s:
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
-    const r = await runSessions(Number(values.sessions ?? 20_000), 5_000);
+    const r = await runSessions(Number(values.sessions ?? 100_000), 5_000);
     process.stdout.write(`\nsessions: ${JSON.stringify(r, null, 1)}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;

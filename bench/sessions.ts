@@ -17,7 +17,15 @@ export interface SessionsResult {
   rssBaseMB: number;
   rssLiveMB: number;
   rssPassivatedMB: number;
+  /** V8 heap in use (from the node's /metrics): unlike RSS it shrinks when passivated sessions are collected */
+  heapBaseMB: number;
+  heapLiveMB: number;
+  heapPassivatedMB: number;
+  /** sessions the node reported live at the end (claw_sessions_active) */
+  activeAtEnd: number;
   liveBytesPerSession: number;
+  /** heap per live session */
+  liveHeapBytesPerSession: number;
   kvBytesPerPassivatedSession: number;
   passivatedAfterS: number;
 }
@@ -30,7 +38,14 @@ export async function runSessions(n: number, idleMs: number): Promise<SessionsRe
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const pid = target.workers[0]!.pid!;
+    const metric = async (name: string): Promise<number> => {
+      const text = await (await fetch(`${target.httpUrl}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      return Number(line?.split(" ").pop() ?? Number.NaN);
+    };
+    const heap = () => metric("claw_nodejs_heap_size_used_bytes");
     const base = await sample(pid);
+    const heapBase = await heap();
     // one message per session: the closed loop sends chat c0, c1, … c(n-1) once each
     const load = await runLoad(nc, js, jsm, target, {
       mode: { kind: "closed", window: 200 },
@@ -41,10 +56,14 @@ export async function runSessions(n: number, idleMs: number): Promise<SessionsRe
       maxMessages: n,
     });
     const live = await sample(pid);
+    const heapLive = await heap();
     const t0 = Date.now();
+    process.stderr.write(`  ${n} sessions live; waiting ${(idleMs * 3) / 1000} s for passivation\n`);
     // passivation runs every idle/4; wait until memory stops falling or 3 idle periods pass
     await new Promise((r) => setTimeout(r, idleMs * 3));
     const passivated = await sample(pid);
+    const heapPassivated = await heap();
+    const activeAtEnd = await metric("claw_sessions_active");
     const kv = await jsm.streams.info("KV_claw_sessions");
     await nc.close();
     const mb = (b: number | undefined) => Math.round(((b ?? 0) / 1024 / 1024) * 10) / 10;
@@ -54,7 +73,12 @@ export async function runSessions(n: number, idleMs: number): Promise<SessionsRe
       rssBaseMB: mb(base?.rssBytes),
       rssLiveMB: mb(live?.rssBytes),
       rssPassivatedMB: mb(passivated?.rssBytes),
+      heapBaseMB: mb(heapBase),
+      heapLiveMB: mb(heapLive),
+      heapPassivatedMB: mb(heapPassivated),
+      activeAtEnd,
       liveBytesPerSession: Math.round(((live?.rssBytes ?? 0) - (base?.rssBytes ?? 0)) / n),
+      liveHeapBytesPerSession: Math.round((heapLive - heapBase) / n),
       kvBytesPerPassivatedSession: Math.round(kv.state.bytes / Math.max(1, kv.state.messages)),
       passivatedAfterS: Math.round((Date.now() - t0) / 1000),
     };

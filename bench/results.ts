@@ -1,0 +1,146 @@
+/**
+ * `npm run bench:results [-- --quick]`: runs every scenario one after the
+ * other (each as `bench/run.ts <scenario>`), and rewrites the generated part of
+ * bench/RESULTS.md — between `<!-- generated:start -->` and
+ * `<!-- generated:end -->` — with the machine, the versions and one table per
+ * scenario. Everything outside the markers (the analysis) is kept.
+ * `--quick` shortens every scenario (10 s runs, 20,000 sessions) for a smoke run.
+ */
+import { spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { findNatsServerBinary } from "../src/bus/index.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const RESULTS = fileURLToPath(new URL("RESULTS.md", import.meta.url));
+const START = "<!-- generated:start -->";
+const END = "<!-- generated:end -->";
+
+interface Row {
+  target: string;
+  throughput: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  errors: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  cpuWorkerS: number;
+  cpuMsPerMessage?: number;
+  cpuNatsS: number;
+  rssWorkerMB: number;
+}
+
+interface Report {
+  scenario: string;
+  load?: { mode: { kind: string; rate?: number; window?: number }; durationS: number; sessions: number; payloadBytes: number };
+  ratio?: number;
+  failover?: { killAtS: number; claw: { beforeP99Ms: number; spikeMaxMs: number; recoveredAfterS: number | null } };
+  results: Row[] | Record<string, number>;
+}
+
+/** Runs one scenario and returns its JSON line. Its progress goes to our stderr. */
+function runScenario(args: string[]): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", ...args], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+      process.stderr.write(b);
+    });
+    child.once("exit", (code) => {
+      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+      if (code !== 0 || !line) return reject(new Error(`bench ${args.join(" ")} exited with ${code}`));
+      resolve(JSON.parse(line) as Report);
+    });
+  });
+}
+
+const n = (v: number | undefined) => (v === undefined ? "" : v.toLocaleString("en-US"));
+
+function table(rows: Row[]): string {
+  const head = "| target | msg/s | p50 ms | p90 | p99 | p99.9 | max | lost | dup | errors | CPU s node(s) | CPU ms/msg | CPU s nats | RSS MB |";
+  const sep = "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+  const lines = rows.map(
+    (r) =>
+      `| ${r.target} | ${n(r.throughput)} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${n(r.latencyMs.p99)} | ${n(r.latencyMs.p999)} | ${n(r.latencyMs.max)} | ${r.lost} | ${r.duplicates} | ${r.errors} | ${r.cpuWorkerS} | ${r.cpuMsPerMessage ?? ""} | ${r.cpuNatsS} | ${r.rssWorkerMB} |`,
+  );
+  return [head, sep, ...lines].join("\n");
+}
+
+function describeLoad(r: Report): string {
+  const l = r.load;
+  if (!l) return "";
+  const mode = l.mode.kind === "open" ? `open loop at ${n(l.mode.rate)} msg/s` : `closed loop, ${l.mode.window} in flight`;
+  return `${mode}, ${l.durationS} s, ${n(l.sessions)} sessions, ${l.payloadBytes} B payload`;
+}
+
+function section(title: string, command: string, r: Report): string {
+  const parts = [`### ${title}`, "", `\`${command}\` — ${describeLoad(r)}`, ""];
+  if (Array.isArray(r.results)) {
+    parts.push(table(r.results), "");
+    if (r.ratio !== undefined) parts.push(`Claw ÷ baseline throughput: **${r.ratio}**`, "");
+    if (r.failover) {
+      const f = r.failover;
+      parts.push(
+        `Node 2 SIGKILLed at ${f.killAtS} s. p99 before: ${f.claw.beforeP99Ms} ms; worst latency after: ${n(f.claw.spikeMaxMs)} ms; ` +
+          `back to normal (every later second's p99 ≤ max(3× before, before + 50 ms)) after: ${f.claw.recoveredAfterS === null ? "not within the run" : `${f.claw.recoveredAfterS} s`}.`,
+        "",
+      );
+    }
+    if (r.scenario === "observe") {
+      const [, claw, ...observed] = r.results;
+      for (const o of observed) parts.push(`- ${o.target}: ${Math.round((1 - o.throughput / Math.max(1, claw!.throughput)) * 1000) / 10} % less throughput, ${Math.round(((o.cpuMsPerMessage ?? 0) / Math.max(0.001, claw!.cpuMsPerMessage ?? 0) - 1) * 1000) / 10} % more CPU per message than unobserved`);
+      parts.push("");
+    }
+  } else {
+    parts.push("| measure | value |", "|---|---|", ...Object.entries(r.results).map(([k, v]) => `| ${k} | ${n(v)} |`), "");
+  }
+  return parts.join("\n");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const q = values.quick;
+  const d = (full: number) => String(q ? 10 : full);
+  const runs: Array<[string, string[]]> = [
+    ["steady", ["steady", "--duration", d(60)]],
+    ["max", ["max", "--duration", d(20)]],
+    ["http", ["http", "--duration", d(60)]],
+    ["nodes", ["nodes", "--duration", d(20)]],
+    ["failover", ["failover", "--duration", q ? "15" : "30"]],
+    ["observe", ["observe", "--duration", d(20)]],
+    ["sessions", ["sessions", "--sessions", q ? "20000" : "100000"]],
+  ];
+  const sections: string[] = [];
+  for (const [title, args] of runs) {
+    process.stderr.write(`\n== bench ${args.join(" ")} ==\n`);
+    const r = await runScenario(args);
+    sections.push(section(title, `npm run bench -- ${args.join(" ")}`, r));
+  }
+  const natsBin = findNatsServerBinary();
+  const natsVersion = natsBin ? execFileSync(natsBin, ["--version"]).toString().trim() : "not found";
+  const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as { dependencies: Record<string, string> };
+  const machine = [
+    `Generated ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:results${q ? " -- --quick" : ""}\`.`,
+    "",
+    `- ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; ${natsVersion}`,
+    `- xstate ${pkg.dependencies.xstate}, @nats-io/jetstream ${pkg.dependencies["@nats-io/jetstream"]}; one nats-server (file storage) per run, started fresh`,
+    "- the load generator, nats-server and the node(s) share the same cores",
+    "",
+  ].join("\n");
+  const generated = `${START}\n## Latest numbers\n\n${machine}\n${sections.join("\n")}${END}`;
+  const text = readFileSync(RESULTS, "utf8");
+  const at = text.indexOf(START);
+  const end = text.indexOf(END);
+  const next = at >= 0 && end > at ? text.slice(0, at) + generated + text.slice(end + END.length) : `${text.trimEnd()}\n\n${generated}\n`;
+  writeFileSync(RESULTS, next);
+  process.stderr.write(`\nwrote ${RESULTS}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:results: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
