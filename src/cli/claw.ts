@@ -125,6 +125,7 @@ try {
   if (code >= 0) process.exit(code);
 } catch (e) {
   process.stderr.write(`claw: ${describeError(e)}\n`);
-  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) process.stderr.write(USAGE + "\n");
+  const code = (e as { code?: unknown }).code; // JetStream errors have numeric codes
+  if (e instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))) process.stderr.write(USAGE + "\n");
   process.exit(e instanceof UsageError ? 2 : 1);
 }

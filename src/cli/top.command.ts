@@ -9,6 +9,7 @@ import { Kvm } from "@nats-io/kv";
 import { delay } from "../bus/index.js";
 import { clusterStatus, type ClusterStatus } from "../supervisors/index.js";
 import { cliConnect } from "./cli-connection.js";
+import { describeError } from "./describe-error.js";
 import { scrapeMetrics } from "./node-rates.js";
 import { renderTopFrame, topFrame, type ScrapeResult } from "./top-view.js";
 
@@ -87,7 +88,15 @@ export async function topCommand(o: TopOptions): Promise<number> {
     while (!abort.signal.aborted) {
       await delay(o.intervalMs, abort.signal);
       if (abort.signal.aborted) break;
-      const after = await sample(jsm, kvm, timeoutMs);
+      let after: Sample;
+      try {
+        after = await sample(jsm, kvm, timeoutMs);
+      } catch (e) {
+        // a live view rides out a NATS hiccup (a server restarting, a leader election)
+        if (once) throw e;
+        process.stdout.write(`${CLEAR}claw top: ${describeError(e)}\n(trying again every ${o.intervalMs} ms; q quits)\n`);
+        continue;
+      }
       const frame = topFrame(after.status, before.scrapes, after.scrapes);
       before = after;
       if (o.json) process.stdout.write(JSON.stringify(frame) + "\n");

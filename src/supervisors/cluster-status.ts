@@ -9,6 +9,7 @@ import { BUCKETS, decodeToken, partitionConsumerName, STREAMS, wildcards } from 
 import { readAssignment } from "./cluster-leader.js";
 import { currentLeader } from "./leader-lease.js";
 import { liveMembers, type MemberInfo } from "./membership.js";
+import { NoClusterError } from "./errors.js";
 
 /** One partition's owner and backlog. */
 export interface PartitionStatus {
@@ -63,7 +64,7 @@ export async function deadLetterCounts(jsm: JetStreamManager): Promise<DeadLette
     info = await jsm.streams.info(STREAMS.dlq, { subjects_filter: wildcards.dlq });
   } catch (e) {
     // no node has provisioned the streams yet: nothing dead-lettered
-    if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)) throw e;
+    if (!isStreamNotFound(e)) throw e;
   }
   const prefix = wildcards.dlq.slice(0, -1); // `claw.dlq.`
   const byStage: Record<string, number> = {};
@@ -73,9 +74,15 @@ export async function deadLetterCounts(jsm: JetStreamManager): Promise<DeadLette
   return { total: info?.state.messages ?? 0, byStage };
 }
 
-/** Reads the cluster's status. */
+const isStreamNotFound = (e: unknown) => e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound;
+
+/** Reads the cluster's status. Throws {@link NoClusterError} when no node has ever started against this NATS. */
 export async function clusterStatus(jsm: JetStreamManager, kvm: Kvm): Promise<ClusterStatus> {
   const [cluster, members, lease] = await Promise.all([kvm.open(BUCKETS.cluster), kvm.open(BUCKETS.members), kvm.open(BUCKETS.lease)]);
+  // opening binds without a round trip: ask once whether the cluster exists, for an error that says so
+  await cluster.status().catch((e: unknown) => {
+    throw isStreamNotFound(e) ? new NoClusterError(BUCKETS.cluster, { cause: e }) : e;
+  });
   const [{ assignment }, live, leader, dlq] = await Promise.all([readAssignment(cluster), liveMembers(members), currentLeader(lease), deadLetterCounts(jsm)]);
   const count = assignment?.owners.length ?? 0;
   const partitions = await Promise.all(

@@ -13,3 +13,4 @@ export {
   type OwnerBacklog,
 } from "./cluster-status.js";
 export type { MemberInfo } from "./membership.js";
+export { NoClusterError } from "./errors.js";

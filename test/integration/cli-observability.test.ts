@@ -45,6 +45,16 @@ async function settledStatus(): Promise<Status> {
 }
 
 describe("claw status, top and inspect", () => {
+  it("status and top say so when no node has ever started against the NATS server", async () => {
+    await using empty = await natsServer();
+    for (const args of [["status"], ["top", "--once"]]) {
+      const r = await runCli(args, { NATS_URL: empty.url });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^claw: no Claw cluster on this NATS: KV bucket claw_cluster does not exist/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
   it("status shows the node, its HTTP address, the leader, the partitions and the dead letters per stage", async () => {
     await c.js.publish("claw.in.obs.a.broken", new TextEncoder().encode("{not json"));
     await waitForDeadLetters(c.jsm, (all) => all.length === 1);
