@@ -29,6 +29,9 @@ const ui = {
 };
 
 const MAX_EVENTS = 40;
+const MAX_ACTORS_REMEMBERED = 500;
+/** in follow mode, the least time an actor stays on screen before the view moves to another */
+const FOLLOW_HOLD_MS = 1_000;
 const REFRESH_LIST_MS = 5_000;
 
 const state = {
@@ -50,6 +53,8 @@ const state = {
   closeEvents: undefined,
   contextTimers: [],
   contextGeneration: 0,
+  followHoldUntil: 0,
+  followTimer: undefined,
 };
 
 const plural = (kind) => (kind.endsWith("s") ? kind : `${kind}s`);
@@ -121,6 +126,7 @@ function followAll() {
 /** Shows one actor and watches only it. */
 function pick(actor) {
   state.follow = false;
+  clearTimeout(state.followTimer);
   ui.watchAll.classList.remove("active");
   ui.watchAll.setAttribute("aria-pressed", "false");
   state.selected = { kind: actor.kind, id: actor.id, agent: actor.agent, session: actor.session };
@@ -129,26 +135,49 @@ function pick(actor) {
   refreshContext(0);
 }
 
-function onActorEvent(e) {
+/** Remembers an actor's event (newest first); the least recently moved actors are forgotten first. */
+function remember(e) {
   const list = state.events.get(e.id) ?? [];
   if (!list.some((x) => x.node === e.node && x.seq === e.seq)) {
     list.unshift(e);
     list.length = Math.min(list.length, MAX_EVENTS);
-    state.events.set(e.id, list);
   }
+  // re-inserted so the map's order is least recently moved first
+  state.events.delete(e.id);
+  state.events.set(e.id, list);
+  state.values.delete(e.id);
   state.values.set(e.id, e.value);
+  for (const m of [state.events, state.values]) {
+    while (m.size > MAX_ACTORS_REMEMBERED) m.delete(m.keys().next().value);
+  }
+  return list;
+}
+
+/** In follow mode: shows `id`, the actor that moved last. */
+function followTo(id) {
+  const listed = state.listed.get(id);
+  state.selected = { kind: state.kind, id, agent: listed?.agent, session: listed?.session };
+  if (!listed && state.kind === "session") {
+    const [agent, session] = id.split(".").map(decodeToken);
+    Object.assign(state.selected, { agent, session });
+  }
+  state.followHoldUntil = Date.now() + FOLLOW_HOLD_MS;
+  showSelection();
+  refreshContext(0);
+}
+
+function onActorEvent(e) {
+  const list = remember(e);
   if (!updateActorState(ui.actorList, e.id, e.state)) scheduleListRefresh();
   if (e.kind !== state.kind) return;
 
   if (state.follow && state.selected?.id !== e.id) {
-    const listed = state.listed.get(e.id);
-    state.selected = { kind: e.kind, id: e.id, agent: listed?.agent, session: listed?.session };
-    if (!listed && e.kind === "session") {
-      const [agent, session] = e.id.split(".").map(decodeToken);
-      Object.assign(state.selected, { agent, session });
-    }
-    showSelection();
-    refreshContext(0);
+    // under load every event may come from another actor: hold each one on screen for a moment,
+    // then move to whichever moved last
+    clearTimeout(state.followTimer);
+    const wait = (state.followHoldUntil ?? 0) - Date.now();
+    if (wait <= 0) followTo(e.id);
+    else state.followTimer = setTimeout(() => state.follow && state.kind === e.kind && followTo(e.id), wait);
     return;
   }
   if (state.selected?.id !== e.id) return;
@@ -198,25 +227,41 @@ async function loadContext() {
 // ---- the actor list -----------------------------------------------------------------
 
 let listTimer;
+let listDueAt = 0;
+/** Lists the actors again within `ms`; an earlier refresh already planned is not postponed. */
 function scheduleListRefresh(ms = 600) {
+  const due = Date.now() + ms;
+  if (listTimer !== undefined && listDueAt <= due) return;
   clearTimeout(listTimer);
+  listDueAt = due;
   listTimer = setTimeout(refreshList, ms);
+}
+
+let listGeneration = 0;
+let searchTimer;
+function onSearchInput() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(refreshList, 250);
 }
 
 async function refreshList() {
   clearTimeout(listTimer);
+  listTimer = undefined;
   const params = new URLSearchParams({ kind: state.kind });
   const q = ui.search.value.trim();
   if (q) params.set("q", q);
+  const generation = ++listGeneration;
   try {
     const { actors, nodes } = await getJson(`/ui/api/actors?${params}`);
+    // an answer to an older search or kind arriving late is dropped
+    if (generation !== listGeneration) return;
     state.listed = new Map(actors.map((a) => [a.id, a]));
     ui.actorCount.textContent = `${actors.length} live ${actors.length === 1 ? state.kind : plural(state.kind)} on ${nodes.length} node${nodes.length === 1 ? "" : "s"}`;
     renderActorList(ui.actorList, actors, { selectedId: state.selected?.id, onPick: pick });
   } catch (e) {
     ui.actorCount.textContent = `Could not list actors: ${e.message}`;
   } finally {
-    listTimer = setTimeout(refreshList, REFRESH_LIST_MS);
+    scheduleListRefresh(REFRESH_LIST_MS);
   }
 }
 
@@ -225,6 +270,8 @@ async function refreshList() {
 function selectKind(kind) {
   state.kind = kind;
   state.selected = undefined;
+  clearTimeout(state.followTimer);
+  state.followHoldUntil = 0;
   ui.kind.value = kind;
   ui.watchAll.textContent = `Watch all ${plural(kind)}`;
   ui.search.placeholder = kind === "session" ? "Search agent or chat…" : `Search ${plural(kind)}…`;
@@ -245,7 +292,7 @@ async function start() {
     state.chart?.setFit(fit);
   });
   ui.refresh.addEventListener("click", () => void refreshList());
-  ui.search.addEventListener("input", () => scheduleListRefresh(250));
+  ui.search.addEventListener("input", onSearchInput);
   ui.kind.addEventListener("change", () => selectKind(ui.kind.value));
   getJson("/ui/api/cluster")
     .then((view) => renderCluster(ui.cluster, view))

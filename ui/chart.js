@@ -158,8 +158,11 @@ export function renderChart(container, layout, font) {
     },
     /** briefly highlights the transitions of `event` that led from one configuration to the other */
     flash(event, from, to) {
+      const stayed = from.size === to.size && [...from].every((p) => to.has(p));
       for (const g of transitions.querySelectorAll("g.transition")) {
-        const hit = g.dataset.event === event && from.has(g.dataset.source) && (g.dataset.target === "" || to.has(g.dataset.target));
+        // a targetless transition leaves the states as they were; one with a target enters it
+        const entered = g.dataset.target === "" ? stayed : to.has(g.dataset.target);
+        const hit = g.dataset.event === event && from.has(g.dataset.source) && entered;
         if (!hit) continue;
         g.classList.remove("taken");
         // restart the CSS animation

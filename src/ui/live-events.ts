@@ -60,9 +60,17 @@ export async function serveLiveEvents(
     "x-accel-buffering": "no",
   });
   res.write(`retry: 2000\n\n`);
-  writeEvent(res, "hello", { node: o.nodeId, kind: o.target.kind ?? null, id: o.target.id ?? null });
 
   const cleanups: Array<() => void> = [];
+  // listened for before anything is awaited, so a browser that leaves early is not missed
+  const closed = new Promise<void>((resolve) => {
+    if (o.signal.aborted) return resolve();
+    const done = () => resolve();
+    o.signal.addEventListener("abort", done, { once: true });
+    // the response's close, not the request's: a request "closes" once its (empty) body is read
+    res.once("close", done);
+    cleanups.push(() => o.signal.removeEventListener("abort", done));
+  });
   const send = (event: string, data: unknown) => {
     if (res.writableEnded || res.writableLength > o.timing.maxBufferedBytes) return;
     writeEvent(res, event, data);
@@ -84,25 +92,21 @@ export async function serveLiveEvents(
     });
     cleanups.push(() => sub.unsubscribe());
     const watch: WatchRequest = { kind, ...(id ? { id } : {}), ttlMs: o.timing.watchTtlMs };
-    // subscribed first, on the same connection: the nodes' answer to a fresh watch (each
-    // actor's current state) cannot arrive before the subscription exists
+    // subscribed first, on the same connection: the nodes' answer to the watch (the current
+    // state of actors nobody watched yet) cannot arrive before the subscription exists
     const renew = () => o.nc.publish(WATCH_SUBJECT, JSON.stringify(watch));
     renew();
     const renewal = setInterval(renew, o.timing.renewMs);
     cleanups.push(() => clearInterval(renewal));
   }
+  // "hello" once the server has the subscription and the watch: from then on nothing is missed
+  await o.nc.flush().catch(() => undefined);
+  send("hello", { node: o.nodeId, kind: kind ?? null, id: id ?? null });
   cleanups.push(o.feed.subscribe((view) => send("cluster", view)));
   const keepAlive = setInterval(() => res.writableEnded || res.write(`: keep-alive\n\n`), o.timing.keepAliveMs);
   cleanups.push(() => clearInterval(keepAlive));
 
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    if (o.signal.aborted) return resolve();
-    o.signal.addEventListener("abort", done, { once: true });
-    // the response's close, not the request's: a request "closes" once its (empty) body is read
-    res.once("close", done);
-    cleanups.push(() => o.signal.removeEventListener("abort", done));
-  });
+  await closed;
   for (const c of cleanups) c();
   if (!res.writableEnded) res.end();
 }
