@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
-    const r = await runSessions(Number(values.sessions ?? 100_000), 5_000);
+    const r = await runSessions(Number(values.sessions ?? 100_000), 3_600_000);
     process.stdout.write(`\nsessions: ${JSON.stringify(r, null, 1)}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;

@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { runLoad } from "./load-generator.js";
 import { sample } from "./process-stats.js";
 import { startClawTarget } from "./targets.js";
+import { PASSIVATE_SUBJECT } from "../src/supervisors/node.js";
 
 /** What the scenario measured. */
 export interface SessionsResult {
@@ -21,7 +22,9 @@ export interface SessionsResult {
   heapBaseMB: number;
   heapLiveMB: number;
   heapPassivatedMB: number;
-  /** sessions the node reported live at the end (claw_sessions_active) */
+  /** sessions live when memory was measured with all of them (claw_sessions_active) */
+  activeLive: number;
+  /** sessions the node reported live after passivation */
   activeAtEnd: number;
   liveBytesPerSession: number;
   /** heap per live session */
@@ -32,7 +35,9 @@ export interface SessionsResult {
 
 /** Runs the scenario with `n` sessions and the given idle time before passivation. */
 export async function runSessions(n: number, idleMs: number): Promise<SessionsResult> {
-  const target = await startClawTarget(1, { CLAW_IDLE_MS: String(idleMs), CLAW_TRANSCRIPTS: "off" });
+  // every session stays live until the scenario asks the node to passivate them (claw.ctl.passivate);
+  // --expose-gc lets the node collect right after, so the heap shows what passivation frees
+  const target = await startClawTarget(1, { CLAW_IDLE_MS: String(idleMs), CLAW_TRANSCRIPTS: "off" }, ["--expose-gc"]);
   try {
     const nc = await connect({ servers: target.nats.url });
     const js = jetstream(nc);
@@ -55,12 +60,14 @@ export async function runSessions(n: number, idleMs: number): Promise<SessionsRe
       graceS: 30,
       maxMessages: n,
     });
+    const activeLive = await metric("claw_sessions_active");
     const live = await sample(pid);
     const heapLive = await heap();
     const t0 = Date.now();
-    process.stderr.write(`  ${n} sessions live; waiting ${(idleMs * 3) / 1000} s for passivation\n`);
-    // passivation runs every idle/4; wait until memory stops falling or 3 idle periods pass
-    await new Promise((r) => setTimeout(r, idleMs * 3));
+    process.stderr.write(`  ${activeLive} sessions live; passivating them\n`);
+    const reply = await nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 30_000 });
+    process.stderr.write(`  ${reply.string()}\n`);
+    await new Promise((r) => setTimeout(r, 2_000));
     const passivated = await sample(pid);
     const heapPassivated = await heap();
     const activeAtEnd = await metric("claw_sessions_active");
@@ -77,8 +84,9 @@ export async function runSessions(n: number, idleMs: number): Promise<SessionsRe
       heapLiveMB: mb(heapLive),
       heapPassivatedMB: mb(heapPassivated),
       activeAtEnd,
-      liveBytesPerSession: Math.round(((live?.rssBytes ?? 0) - (base?.rssBytes ?? 0)) / n),
-      liveHeapBytesPerSession: Math.round((heapLive - heapBase) / n),
+      activeLive,
+      liveBytesPerSession: Math.round(((live?.rssBytes ?? 0) - (base?.rssBytes ?? 0)) / Math.max(1, activeLive)),
+      liveHeapBytesPerSession: Math.round((heapLive - heapBase) / Math.max(1, activeLive)),
       kvBytesPerPassivatedSession: Math.round(kv.state.bytes / Math.max(1, kv.state.messages)),
       passivatedAfterS: Math.round((Date.now() - t0) / 1000),
     };

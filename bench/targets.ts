@@ -84,7 +84,7 @@ async function waitSettled(url: string, nodes: number, timeoutMs = 60_000): Prom
 }
 
 /** Starts a nats-server and `nodes` Claw nodes on it. */
-export async function startClawTarget(nodes = 1, env: Record<string, string> = {}): Promise<RunningTarget> {
+export async function startClawTarget(nodes = 1, env: Record<string, string> = {}, extraNodeArgs: string[] = []): Promise<RunningTarget> {
   // the server's mapping must partition like the nodes do
   const nats = await startNatsServer({ partitions: env.CLAW_PARTITIONS ? Number(env.CLAW_PARTITIONS) : undefined });
   const workers: ChildProcess[] = [];
@@ -92,7 +92,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
   for (let i = 1; i <= nodes; i++) {
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out" profiles the node(s)
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, "dist/node.js"], {
+    const child = spawn(process.execPath, [...nodeArgs, ...extraNodeArgs, "dist/node.js"], {
       cwd: root,
       env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: `bench-${i}`, CLAW_LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "inherit"],

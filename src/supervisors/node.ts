@@ -82,6 +82,9 @@ function modelsFor(config: ClawConfig): Map<string, Model> {
   return models;
 }
 
+/** Core NATS request `{olderThanMs?}`: every node passivates its idle sessions and replies `{node, passivated, active}`. */
+export const PASSIVATE_SUBJECT = "claw.ctl.passivate";
+
 /** Feeds metrics (and logs) from a partition runner's events. */
 function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger): void {
   switch (e.type) {
@@ -229,6 +232,22 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         else log.debug(e, e.type);
       },
     });
+    // operators (and the sessions bench) can free memory now: passivate sessions idle for `olderThanMs`
+    const passivateSub = bus.nc.subscribe(PASSIVATE_SUBJECT, {
+      callback: (_err, m) => {
+        let olderThanMs = 0;
+        try {
+          olderThanMs = Number((m.data.length ? m.json<{ olderThanMs?: number }>() : {}).olderThanMs ?? 0) || 0;
+        } catch {
+          /* passivate every idle session */
+        }
+        const passivated = host.passivateIdle(olderThanMs);
+        // with --expose-gc, give the memory back at once (for measurements)
+        (globalThis as { gc?: () => void }).gc?.();
+        if (m.reply) m.respond(JSON.stringify({ node: config.nodeId, passivated, active: host.active }));
+      },
+    });
+    cleanups.unshift(async () => passivateSub.unsubscribe());
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
     const partitions = partitionManager({
       cluster: cluster!,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sessionKey } from "../../src/bus/index.js";
 import { ACTORS_SUBJECT, WATCH_SUBJECT, type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
+import { PASSIVATE_SUBJECT } from "../../src/supervisors/node.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 import { collectReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
@@ -105,5 +106,24 @@ describe("live actor events", () => {
     await new Promise((r) => setTimeout(r, 200));
     rec.stop();
     expect(rec.events.length).toBe(seen);
+  });
+
+  it("passivates every idle session on request (claw.ctl.passivate), telling watchers it stopped", async () => {
+    const key = sessionKey("echo", "ev:a:sleepy");
+    c.nc.publish("claw.in.ev.a.sleepy", jsonBody({ id: "s-1", text: "hi", sender: { id: "u" } }));
+    await out.waitFor("s-1");
+    const rec = record(`claw.events.actor.session.${key}`);
+    await c.nc.flush();
+    watch({ kind: "session", id: key, ttlMs: 5_000 });
+    await c.nc.flush();
+    const reply = (await c.nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 })).json<{ passivated: number; active: number }>();
+    expect(reply.passivated).toBeGreaterThanOrEqual(1);
+    expect(reply.active).toBe(0);
+    for (let i = 0; i < 100 && !rec.events.some((e) => e.status === "stopped"); i++) await new Promise((r) => setTimeout(r, 20));
+    rec.stop();
+    expect(rec.events.at(-1)).toMatchObject({ state: "idle", status: "stopped", event: "@claw.stopped" });
+    // and it comes back from KV on its next message, history intact
+    c.nc.publish("claw.in.ev.a.sleepy", jsonBody({ id: "s-2", text: "/history", sender: { id: "u" } }));
+    expect((await out.waitFor("s-2")).text).toBe("1 earlier turns\n1. hi");
   });
 });
