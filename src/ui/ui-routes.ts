@@ -69,7 +69,7 @@ export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const path = url.pathname;
-    if (req.method !== "GET" && req.method !== "HEAD") throw new HttpError(405, "method_not_allowed", "the live view answers GET only");
+    if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "the live view answers GET only");
     if (path === "/ui" || path === "/ui/") return sendAsset(res, assetsDir, "index.html");
     if (path.startsWith("/ui/assets/")) return sendAsset(res, assetsDir, path.slice("/ui/assets/".length));
     if (path === "/ui/api/machines") return sendJson(res, 200, { machines: await machines(), text: CHART_TEXT });
