@@ -5,8 +5,9 @@
  *
  * Protocol (core NATS, JSON bodies):
  * - `claw.ctl.watch` ← {@link WatchRequest}: "publish events of these actors
- *   for `ttlMs`". Watchers repeat it before it expires. Every node answers a
- *   watch by publishing the current state of the matching live actors at once.
+ *   for `ttlMs`". Watchers repeat it before it expires. Nodes answer by
+ *   publishing the current state of the matching actors nobody watched yet
+ *   (all matching actors when the request says `current`).
  * - `claw.ctl.actors` ← request {@link ActorQuery}; every node replies with
  *   {@link ActorListing} (collect the replies for a short while).
  * - `claw.events.actor.<kind>.<id>` → {@link ActorEvent}. A session's id is its
@@ -32,6 +33,11 @@ export interface WatchRequest {
   id?: string;
   /** how long the watch holds without being repeated (ms, capped at 5 min) */
   ttlMs: number;
+  /**
+   * send the matching actors' current state now, even those someone else
+   * already watches (a new watcher sets it on its first request; renewals don't)
+   */
+  current?: boolean;
 }
 
 /** One transition (or the current state, when `event` is `@claw.watch`). */
@@ -72,17 +78,21 @@ export function actorEventSubject(kind: ActorKind, id: string): string {
   return `${ACTOR_EVENTS_PREFIX}.${kind}.${id}`;
 }
 
-/** Flattens an XState state value into a dotted path (parallel regions joined by `|`). */
+/**
+ * Flattens an XState state value into dotted paths of its active leaves,
+ * parallel regions joined by `|`: `{ b: { r1: "x", r2: "p" } }` → `b.r1.x|b.r2.p`.
+ */
 export function stateName(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (value && typeof value === "object") {
-    const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => {
-      const inner = stateName(v);
-      return inner ? `${k}.${inner}` : k;
-    });
-    return parts.join("|");
-  }
-  return "";
+  return leafPaths(value).join("|");
+}
+
+function leafPaths(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (!value || typeof value !== "object") return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    const inner = leafPaths(v);
+    return inner.length ? inner.map((p) => `${k}.${p}`) : [k];
+  });
 }
 
 /** What actor events need of an XState actor. */
@@ -194,7 +204,8 @@ export function createActorEvents(nc: NatsConnection, nodeId: string, now: () =>
         const id = w.id && w.id !== "" ? w.id : "*";
         watches.set(key(w.kind, id), now() + Math.min(Number(w.ttlMs), MAX_TTL_MS));
         for (const l of live.values()) {
-          if ((w.kind !== "*" && w.kind !== l.kind) || (id !== "*" && id !== l.id) || l.attached) continue;
+          if ((w.kind !== "*" && w.kind !== l.kind) || (id !== "*" && id !== l.id)) continue;
+          if (l.attached && w.current !== true) continue;
           // a new watcher sees where the actor is now, then its every move
           attach(l);
           publish(l, l.actor.getSnapshot(), "@claw.watch");

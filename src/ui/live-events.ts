@@ -95,7 +95,8 @@ export async function serveLiveEvents(
     // subscribed first, on the same connection: the nodes' answer to the watch (the current
     // state of actors nobody watched yet) cannot arrive before the subscription exists
     const renew = () => o.nc.publish(WATCH_SUBJECT, JSON.stringify(watch));
-    renew();
+    // the first watch asks for the actors' current state even where someone else already watches
+    o.nc.publish(WATCH_SUBJECT, JSON.stringify({ ...watch, current: true } satisfies WatchRequest));
     const renewal = setInterval(renew, o.timing.renewMs);
     cleanups.push(() => clearInterval(renewal));
   }

@@ -83,6 +83,19 @@ describe("live actor events", () => {
     expect(rec.events.find((e) => e.kind === "partition")).toMatchObject({ id: "0", state: "running" });
   });
 
+  it("gives a second watcher the current state when it asks for it", async () => {
+    const key = sessionKey("echo", "ev:a:watched");
+    const rec = record(`claw.events.actor.session.${key}`);
+    await c.nc.flush();
+    watch({ kind: "session", id: key, ttlMs: 10_000 }); // still watched by the earlier test: nothing new
+    watch({ kind: "session", id: key, ttlMs: 10_000, current: true });
+    await c.nc.flush();
+    for (let i = 0; i < 100 && rec.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    rec.stop();
+    expect(rec.events.map((e) => [e.event, e.state])).toEqual([["@claw.watch", "idle"]]);
+  });
+
   it("lists the live actors of every node on request", async () => {
     const replies = await c.nc.requestMany(ACTORS_SUBJECT, JSON.stringify({ kind: "session", q: "watched" }), { maxWait: 500, maxMessages: 1 });
     const listings: ActorListing[] = [];
