@@ -4,7 +4,7 @@
  * every turn, retries transient failures in place with backoff (so a later
  * message of the same session cannot overtake), and passivates idle ones.
  */
-import { createActor, fromPromise, waitFor, type Actor } from "xstate";
+import { createActor, type Actor } from "xstate";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   backoffDelay,
@@ -23,7 +23,8 @@ import {
 import type { Model } from "../llm/index.js";
 import type { AgentSpec } from "./agents.js";
 import { TurnTimeoutError } from "./errors.js";
-import { sessionMachine, toFailure, type DeliveredReply, type DeliverInput, type ThinkInput, type TurnFailure } from "./session.machine.js";
+import { sessionMachine, toFailure, type DeliverInput, type TurnFailure } from "./session.machine.js";
+import { driveTurn, type TurnEffects } from "./session-turn.js";
 import type { SessionStore } from "./session-store.js";
 import type { Tracing } from "../observability/tracing.js";
 
@@ -157,49 +158,47 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
   sweeper.unref();
   const emit = o.onEvent ?? (() => {});
 
-  const machine = sessionMachine.provide({
-    actors: {
-      model: fromPromise<{ text: string }, ThinkInput>(async ({ input, signal }) => {
-        const model = o.models.get(input.agent);
-        if (!model) throw Object.assign(new Error(`agent ${input.agent} has no model`), { code: "no_model", transient: false });
-        return model.complete({ ...input, signal });
-      }),
-      deliver: fromPromise<DeliveredReply, DeliverInput>(async ({ input }) => {
-        const reply = replyEnvelope(input);
-        const headers: Record<string, string> = { [H.node]: o.nodeId };
-        if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
-        const startMs = o.tracing?.enabled ? Date.now() : 0;
-        // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
-        const published = [publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers })];
-        if (o.transcripts ?? true) {
-          const entry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
-          published.push(
-            publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers }),
-          );
-        }
-        await Promise.all(published);
-        if (o.tracing?.enabled && reply.trace.traceparent) {
-          o.tracing.record({
-            name: "claw.out",
-            kind: "producer",
-            traceparent: reply.trace.traceparent,
-            parent: turnTraceparent(input.inbound),
-            startMs,
-            endMs: Date.now(),
-            attributes: { "messaging.system": "nats", "messaging.destination.name": outboundSubject(reply), "messaging.message.id": reply.id, "claw.agent": input.agent },
-          });
-        }
-        o.failpoint?.("session.after-reply");
-        return { id: reply.id, ts: reply.ts };
-      }),
+  const effects: TurnEffects = {
+    async think(input, signal) {
+      const model = o.models.get(input.agent);
+      if (!model) throw Object.assign(new Error(`agent ${input.agent} has no model`), { code: "no_model", transient: false });
+      return model.complete({ ...input, signal });
     },
-  });
+    async deliver(input) {
+      const reply = replyEnvelope(input);
+      const headers: Record<string, string> = { [H.node]: o.nodeId };
+      if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
+      const startMs = o.tracing?.enabled ? Date.now() : 0;
+      // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
+      const published = [publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers })];
+      if (o.transcripts ?? true) {
+        const entry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
+        published.push(
+          publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers }),
+        );
+      }
+      await Promise.all(published);
+      if (o.tracing?.enabled && reply.trace.traceparent) {
+        o.tracing.record({
+          name: "claw.out",
+          kind: "producer",
+          traceparent: reply.trace.traceparent,
+          parent: turnTraceparent(input.inbound),
+          startMs,
+          endMs: Date.now(),
+          attributes: { "messaging.system": "nats", "messaging.destination.name": outboundSubject(reply), "messaging.message.id": reply.id, "claw.agent": input.agent },
+        });
+      }
+      o.failpoint?.("session.after-reply");
+      return { id: reply.id, ts: reply.ts };
+    },
+  };
 
   async function load(e: Entity, agent: AgentSpec, session: string): Promise<SessionActor> {
     if (e.actor) return e.actor;
     const stored = await o.store.load(e.key);
     const input = { agent: agent.id, session, historyLimit: agent.historyLimit };
-    const actor = createActor(machine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
+    const actor = createActor(sessionMachine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
     o.inspection?.register("session", e.key, actor);
     actor.start();
     e.actor = actor;
@@ -220,18 +219,18 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     const actor = await load(e, req.agent, req.session);
     if (actor.getSnapshot().context.lastTurnId === id) return undefined; // a redelivery of an answered turn
     actor.send({ type: "inbound.received", envelope: req.envelope, attempt });
-    let snap;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new TurnTimeoutError(o.turnTimeoutMs)), o.turnTimeoutMs);
     try {
-      snap = await waitFor(
-        actor,
-        (s) => s.matches("idle") && (s.context.lastTurnId === id || s.context.failure?.turnId === id),
-        { timeout: o.turnTimeoutMs },
-      );
-    } catch {
-      drop(e); // stopping the actor aborts its model call
-      return toFailure(id, new TurnTimeoutError(o.turnTimeoutMs));
+      await driveTurn(actor, effects, deadline.signal);
+    } catch (err) {
+      drop(e); // left mid-turn: the next try starts from the persisted snapshot
+      return toFailure(id, err);
+    } finally {
+      clearTimeout(timer);
     }
-    if (snap.context.lastTurnId !== id) return snap.context.failure;
+    const snap = actor.getSnapshot();
+    if (snap.context.lastTurnId !== id) return snap.context.failure ?? toFailure(id, new Error("the turn ended without an answer"));
     try {
       e.revision = await o.store.save(e.key, actor.getPersistedSnapshot(), e.revision);
       o.failpoint?.("session.after-save");

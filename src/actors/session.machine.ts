@@ -1,18 +1,21 @@
 /**
- * The session actor: one conversation of one agent. Pure: effects are the
- * named actors `model` (think) and `deliver` (publish the reply), supplied by
- * the runner through `machine.provide({ actors })`.
+ * The session actor: one conversation of one agent. Pure: it holds no
+ * effects. The session host performs the effect of the state the actor is in
+ * — `thinking`: call the model; `replying`: publish the reply — and sends the
+ * outcome back as an event, so the statechart is the whole protocol:
  *
- *   idle ──inbound.received──▶ thinking ──done──▶ replying ──done──▶ idle
- *              │ (already answered)   │ error          │ error
- *              ▼                      ▼                ▼
- *             idle                   idle (failure recorded; the runner retries or dead-letters)
+ *   idle ──inbound.received──▶ thinking ──model.replied──▶ replying ──reply.published──▶ idle
+ *              │ (already answered)   │ model.failed           │ reply.failed
+ *              ▼                      ▼                        ▼
+ *             idle                   idle (failure recorded; the host retries or dead-letters)
  *
- * Skills attach as an `acting` state between thinking and replying: the
- * session publishes an invocation, its snapshot is persisted there, and the
- * result arrives later as an event in its own mailbox.
+ * Effects as events rather than invoked promise actors: a turn creates no
+ * child actors (cheaper, and nothing in memory must outlive a node), and the
+ * same shape carries skills, whose results arrive later in the session's own
+ * mailbox — possibly on another node: an `acting` state between thinking and
+ * replying, left on `skill.result`.
  */
-import { assign, fromPromise, setup } from "xstate";
+import { assign, setup } from "xstate";
 import type { Envelope } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 
@@ -49,10 +52,15 @@ export interface SessionContext {
   failure?: TurnFailure;
 }
 
-/** Events a session actor accepts. */
-export type SessionEvent = { type: "inbound.received"; envelope: Envelope; attempt: number };
+/** Events a session actor accepts: a message, and the outcomes of the effects the host performs. */
+export type SessionEvent =
+  | { type: "inbound.received"; envelope: Envelope; attempt: number }
+  | { type: "model.replied"; text: string }
+  | { type: "model.failed"; failure: TurnFailure }
+  | { type: "reply.published"; id: string; ts: number }
+  | { type: "reply.failed"; failure: TurnFailure };
 
-/** Input of the `model` actor. */
+/** What the host passes the model in `thinking`. */
 export interface ThinkInput {
   agent: string;
   session: string;
@@ -61,7 +69,7 @@ export interface ThinkInput {
   attempt: number;
 }
 
-/** Input of the `deliver` actor. */
+/** What the host publishes in `replying`. */
 export interface DeliverInput {
   agent: string;
   session: string;
@@ -69,7 +77,7 @@ export interface DeliverInput {
   text: string;
 }
 
-/** What the `deliver` actor reports once the reply is durably published. */
+/** What the host reports once the reply is durably published. */
 export interface DeliveredReply {
   id: string;
   ts: number;
@@ -92,6 +100,16 @@ function appendHistory(ctx: SessionContext, ...turns: Turn[]): Turn[] {
   return h.length > ctx.historyLimit ? h.slice(h.length - ctx.historyLimit) : h;
 }
 
+/** The model's input for the turn in progress (state `thinking`). */
+export function thinkInput(c: SessionContext): ThinkInput {
+  return { agent: c.agent, session: c.session, history: c.history, message: c.current!.envelope, attempt: c.current!.attempt };
+}
+
+/** The reply to publish for the turn in progress (state `replying`). */
+export function deliverInput(c: SessionContext): DeliverInput {
+  return { agent: c.agent, session: c.session, inbound: c.current!.envelope, text: c.reply ?? "" };
+}
+
 /** The session machine. */
 export const sessionMachine = setup({
   types: {
@@ -99,16 +117,8 @@ export const sessionMachine = setup({
     events: {} as SessionEvent,
     input: {} as SessionInput,
   },
-  actors: {
-    model: fromPromise<{ text: string }, ThinkInput>(async () => {
-      throw new Error("the runner must provide the model actor");
-    }),
-    deliver: fromPromise<DeliveredReply, DeliverInput>(async () => {
-      throw new Error("the runner must provide the deliver actor");
-    }),
-  },
   guards: {
-    alreadyAnswered: ({ context, event }) => context.lastTurnId === event.envelope.id,
+    alreadyAnswered: ({ context, event }) => event.type === "inbound.received" && context.lastTurnId === event.envelope.id,
   },
 }).createMachine({
   id: "session",
@@ -137,35 +147,14 @@ export const sessionMachine = setup({
       },
     },
     thinking: {
-      invoke: {
-        src: "model",
-        input: ({ context }) => ({
-          agent: context.agent,
-          session: context.session,
-          history: context.history,
-          message: context.current!.envelope,
-          attempt: context.current!.attempt,
-        }),
-        onDone: { target: "replying", actions: assign({ reply: ({ event }) => event.output.text }) },
-        onError: {
-          target: "idle",
-          actions: assign({
-            failure: ({ context, event }) => toFailure(context.current!.envelope.id, event.error),
-            current: undefined,
-          }),
-        },
+      on: {
+        "model.replied": { target: "replying", actions: assign({ reply: ({ event }) => event.text }) },
+        "model.failed": { target: "idle", actions: assign({ failure: ({ event }) => event.failure, current: undefined }) },
       },
     },
     replying: {
-      invoke: {
-        src: "deliver",
-        input: ({ context }) => ({
-          agent: context.agent,
-          session: context.session,
-          inbound: context.current!.envelope,
-          text: context.reply ?? "",
-        }),
-        onDone: {
+      on: {
+        "reply.published": {
           target: "idle",
           actions: assign(({ context, event }) => {
             const m = context.current!.envelope;
@@ -173,7 +162,7 @@ export const sessionMachine = setup({
               history: appendHistory(
                 context,
                 { role: "user", text: m.text ?? "", id: m.id, ts: m.ts },
-                { role: "assistant", text: context.reply ?? "", id: event.output.id, ts: event.output.ts },
+                { role: "assistant", text: context.reply ?? "", id: event.id, ts: event.ts },
               ),
               turns: context.turns + 1,
               lastTurnId: m.id,
@@ -182,14 +171,7 @@ export const sessionMachine = setup({
             };
           }),
         },
-        onError: {
-          target: "idle",
-          actions: assign({
-            failure: ({ context, event }) => toFailure(context.current!.envelope.id, event.error),
-            current: undefined,
-            reply: undefined,
-          }),
-        },
+        "reply.failed": { target: "idle", actions: assign({ failure: ({ event }) => event.failure, current: undefined, reply: undefined }) },
       },
     },
   },

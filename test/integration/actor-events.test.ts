@@ -61,11 +61,11 @@ describe("live actor events", () => {
     await out.waitFor("w-1");
     for (let i = 0; i < 100 && rec.events.filter((e) => e.state === "idle").length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     rec.stop();
-    const moves = rec.events.slice(1).map((e) => [e.event.startsWith("xstate.done.actor") ? "done" : e.event, e.state]);
+    const moves = rec.events.slice(1).map((e) => [e.event, e.state]);
     expect(moves).toEqual([
       ["inbound.received", "thinking"],
-      ["done", "replying"],
-      ["done", "idle"],
+      ["model.replied", "replying"],
+      ["reply.published", "idle"],
     ]);
     const seqs = rec.events.map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));

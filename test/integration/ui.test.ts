@@ -87,7 +87,7 @@ describe("live view at /ui", () => {
     expect(states).toEqual(expect.arrayContaining(["idle", "thinking", "replying"]));
     expect(await page.locator('svg.statechart g.initial[data-initial-of=""]').count()).toBe(1);
     expect(await page.locator('svg.statechart g.transition[data-event="inbound.received"][data-target="thinking"]').count()).toBe(1);
-    expect(await page.textContent("svg.statechart")).toContain("done: model");
+    expect(await page.textContent("svg.statechart")).toContain("model.replied");
     // the cluster strip: this node leads and owns all 64 partitions
     await page.waitForSelector(`#members tr[data-node]`);
     expect(await page.locator("#partitions .partition").count()).toBe(64);
@@ -130,7 +130,7 @@ describe("live view at /ui", () => {
     // the transitions pane lists the turn, newest first
     await page.waitForSelector('#transitions li[data-event="inbound.received"][data-state="thinking"]');
     const transitions = await page.$$eval("#transitions li", (lis) => lis.map((li) => li.textContent ?? ""));
-    expect(transitions[0]).toMatch(/done: deliver → idle/);
+    expect(transitions[0]).toMatch(/reply\.published → idle/);
     expect(transitions.some((t) => /inbound\.received → thinking/.test(t))).toBe(true);
 
     // the persisted context has both turns' history

@@ -98,7 +98,7 @@ function expectDrawable(layout: StatechartLayout) {
 }
 
 describe("statechart extraction", () => {
-  it("has every state and every transition of the session machine, with guards and invoked actors", () => {
+  it("has every state and every transition of the session machine, with guards", () => {
     const chart = statechartOf(sessionMachine);
     expect(chart.id).toBe("session");
     expect(chart.states.map((s) => [s.path, s.type])).toEqual([
@@ -108,17 +108,18 @@ describe("statechart extraction", () => {
       ["replying", "atomic"],
     ]);
     expect(chart.states[0]!.initial).toBe("idle");
-    expect(chart.states.find((s) => s.path === "thinking")!.invokes).toEqual(["model"]);
-    expect(chart.states.find((s) => s.path === "replying")!.invokes).toEqual(["deliver"]);
+    // effects are performed by the session host and come back as events: nothing is invoked
+    expect(chart.states.find((s) => s.path === "thinking")!.invokes).toEqual([]);
+    expect(chart.states.find((s) => s.path === "replying")!.invokes).toEqual([]);
     expect(triples(sessionMachine)).toEqual(machineTransitions(sessionMachine));
     const summary = chart.transitions.map((t) => [t.source, t.label, t.guard ?? "", t.target ?? "(stays)"]);
     expect(summary).toEqual([
       ["idle", "inbound.received", "alreadyAnswered", "(stays)"],
       ["idle", "inbound.received", "", "thinking"],
-      ["thinking", "done: model", "", "replying"],
-      ["thinking", "error: model", "", "idle"],
-      ["replying", "done: deliver", "", "idle"],
-      ["replying", "error: deliver", "", "idle"],
+      ["thinking", "model.replied", "", "replying"],
+      ["thinking", "model.failed", "", "idle"],
+      ["replying", "reply.published", "", "idle"],
+      ["replying", "reply.failed", "", "idle"],
     ]);
   });
 
