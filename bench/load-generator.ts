@@ -5,6 +5,7 @@
  * so a stall is not hidden: no coordinated omission) or closed loop with a
  * window of messages in flight. Latencies go into an HDR histogram.
  */
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import * as hdr from "hdr-histogram-js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
@@ -50,7 +51,10 @@ export interface TimelineSecond {
 export interface LoadResult {
   sent: number;
   received: number;
+  /** accepted (published, or 202 over HTTP) and never answered */
   lost: number;
+  /** refused at the door: an HTTP request that got no 202 (the sender knows; a client would retry) */
+  refused: number;
   duplicates: number;
   errors: number;
   seconds: number;
@@ -100,6 +104,16 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   });
 
   const http = o.transport === "http";
+  // a client as a service would run one: keep-alive, a bounded pool (requests queue for a socket)
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  const errorKinds = new Map<string, number>();
+  let refused = 0;
+  let accepted = 0;
+  let posting = 0;
+  const fail = (why: string) => {
+    refused++;
+    errorKinds.set(why, (errorKinds.get(why) ?? 0) + 1);
+  };
   if (http && !t.httpUrl) throw new Error(`${t.name} has no HTTP gateway`);
   const send = (i: number, scheduled: number) => {
     const id = `${runId}-${i}`;
@@ -107,16 +121,27 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     sent++;
     if (!http) return nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
     const [channel, account, chat] = t.inbound(`c${i % o.sessions}`).split(".").slice(-3);
-    void fetch(`${t.httpUrl}/v1/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ channel, account, chat, idempotency_key: id, text, sender: { id: "bench" } }),
-    })
-      .then(async (r) => {
-        if (r.status !== 202) errors++;
-        await r.arrayBuffer();
-      })
-      .catch(() => void errors++);
+    posting++;
+    const body = JSON.stringify({ channel, account, chat, idempotency_key: id, text, sender: { id: "bench" } });
+    const req = httpRequest(
+      `${t.httpUrl}/v1/messages`,
+      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        let answer = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (answer += c));
+        res.on("end", () => {
+          posting--;
+          if (res.statusCode === 202) accepted++;
+          else fail(`HTTP ${res.statusCode} ${answer.slice(0, 120)}`);
+        });
+      },
+    );
+    req.on("error", (e) => {
+      posting--;
+      fail(e.message);
+    });
+    req.end(body);
   };
 
   const t0 = performance.now();
@@ -161,9 +186,17 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   }
   const sendEnd = performance.now();
   const graceEnd = sendEnd + o.graceS * 1000;
-  while (received < sent && performance.now() < graceEnd) await new Promise((r) => setTimeout(r, 20));
+  // over HTTP only what got its 202 was accepted; requests still open at the end were not
+  const expected = () => (http ? accepted : sent);
+  while ((received < expected() || posting > 0) && performance.now() < graceEnd) await new Promise((r) => setTimeout(r, 20));
+  if (posting > 0) {
+    refused += posting;
+    errorKinds.set(`no answer to the POST within the run and its ${o.graceS} s grace`, posting);
+  }
   clearInterval(progress);
+  agent.destroy();
   for (const tm of timers) clearTimeout(tm);
+  for (const [why, count] of errorKinds) process.stderr.write(`  ${t.name}: ${count} × ${why}\n`);
   await reader.close();
   await jsm.consumers.delete(t.replyStream, name).catch(() => undefined);
   // throughput over the time it took to get the replies, not just to send
@@ -172,7 +205,8 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   return {
     sent,
     received,
-    lost: sent - received,
+    lost: expected() - received,
+    refused,
     duplicates,
     errors,
     seconds: Math.round(seconds * 100) / 100,

@@ -4,7 +4,8 @@
  * bench/RESULTS.md — between `<!-- generated:start -->` and
  * `<!-- generated:end -->` — with the machine, the versions and one table per
  * scenario. Everything outside the markers (the analysis) is kept.
- * `--quick` shortens every scenario (10 s runs, 20,000 sessions) for a smoke run.
+ * `--quick` shortens every scenario (10 s runs, 20,000 sessions) for a smoke run;
+ * `--from-log <file>` renders the JSON lines of an earlier run's output instead of running.
  */
 import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
@@ -24,6 +25,7 @@ interface Row {
   throughput: number;
   received: number;
   lost: number;
+  refused?: number;
   duplicates: number;
   errors: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
@@ -61,11 +63,11 @@ function runScenario(args: string[]): Promise<Report> {
 const n = (v: number | undefined) => (v === undefined ? "" : v.toLocaleString("en-US"));
 
 function table(rows: Row[]): string {
-  const head = "| target | msg/s | p50 ms | p90 | p99 | p99.9 | max | lost | dup | errors | CPU s node(s) | CPU ms/msg | CPU s nats | RSS MB |";
-  const sep = "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+  const head = "| target | msg/s | p50 ms | p90 | p99 | p99.9 | max | lost | refused | dup | errors | CPU s node(s) | CPU ms/msg | CPU s nats | RSS MB |";
+  const sep = "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
   const lines = rows.map(
     (r) =>
-      `| ${r.target} | ${n(r.throughput)} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${n(r.latencyMs.p99)} | ${n(r.latencyMs.p999)} | ${n(r.latencyMs.max)} | ${r.lost} | ${r.duplicates} | ${r.errors} | ${r.cpuWorkerS} | ${r.cpuMsPerMessage ?? ""} | ${r.cpuNatsS} | ${r.rssWorkerMB} |`,
+      `| ${r.target} | ${n(r.throughput)} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${n(r.latencyMs.p99)} | ${n(r.latencyMs.p999)} | ${n(r.latencyMs.max)} | ${r.lost} | ${r.refused ?? 0} | ${r.duplicates} | ${r.errors} | ${r.cpuWorkerS} | ${r.cpuMsPerMessage ?? ""} | ${r.cpuNatsS} | ${r.rssWorkerMB} |`,
   );
   return [head, sep, ...lines].join("\n");
 }
@@ -102,7 +104,7 @@ function section(title: string, command: string, r: Report): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, "from-log": { type: "string" } } });
   const q = values.quick;
   const d = (full: number) => String(q ? 10 : full);
   const runs: Array<[string, string[]]> = [
@@ -114,10 +116,22 @@ async function main(): Promise<void> {
     ["observe", ["observe", "--duration", d(20)]],
     ["sessions", ["sessions", "--sessions", q ? "20000" : "100000"]],
   ];
+  const logged = values["from-log"]
+    ? readFileSync(values["from-log"], "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith('{"scenario"'))
+        .map((l) => JSON.parse(l) as Report)
+    : undefined;
   const sections: string[] = [];
   for (const [title, args] of runs) {
-    process.stderr.write(`\n== bench ${args.join(" ")} ==\n`);
-    const r = await runScenario(args);
+    let r: Report | undefined;
+    if (logged) {
+      r = logged.filter((x) => x.scenario === title).pop();
+      if (!r) throw new Error(`no ${title} result in ${values["from-log"]}`);
+    } else {
+      process.stderr.write(`\n== bench ${args.join(" ")} ==\n`);
+      r = await runScenario(args);
+    }
     sections.push(section(title, `npm run bench -- ${args.join(" ")}`, r));
   }
   const natsBin = findNatsServerBinary();

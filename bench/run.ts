@@ -96,9 +96,9 @@ async function measure(target: RunningTarget, load: LoadOptions, observe?: (url:
 }
 
 function table(rows: Row[]): string {
-  const head = ["target", "msg/s", "p50 ms", "p90", "p99", "p99.9", "max", "lost", "dup", "cpu node s", "cpu ms/msg", "cpu nats s", "rss MB"];
+  const head = ["target", "msg/s", "p50 ms", "p90", "p99", "p99.9", "max", "lost", "refused", "dup", "cpu node s", "cpu ms/msg", "cpu nats s", "rss MB"];
   const lines = rows.map((r) =>
-    [r.target, r.throughput, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max, r.lost, r.duplicates, r.cpuWorkerS, r.cpuMsPerMessage, r.cpuNatsS, r.rssWorkerMB].map(String),
+    [r.target, r.throughput, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max, r.lost, r.refused, r.duplicates, r.cpuWorkerS, r.cpuMsPerMessage, r.cpuNatsS, r.rssWorkerMB].map(String),
   );
   const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   return [head, ...lines].map((l) => l.map((c, i) => c.padStart(width[i]!)).join("  ")).join("\n");
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   type Run = { start: () => Promise<RunningTarget>; observe?: (url: string) => Promise<Observer>; name?: string; load?: (t: RunningTarget) => LoadOptions };
   const killAtS = Math.round(load.durationS / 3);
   const clawLoad = (t: RunningTarget): LoadOptions => {
-    if (scenario === "http") return { ...load, transport: "http" };
+    if (scenario === "http") return { ...load, transport: "http", graceS: 30 };
     if (scenario === "failover") return { ...load, events: [{ atS: killAtS, name: "SIGKILL claw node 2", run: async () => void t.workers[1]!.kill("SIGKILL") }] };
     return load;
   };
@@ -164,7 +164,11 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  // a bench run is over when it has printed its JSON: nothing it leaves open (sockets kept alive) may hold it
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -161,6 +161,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } });
     });
   });
+  // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that
+  // closes first races the client's next request on that socket, which then fails with ECONNRESET
+  // (seen under load, when timers run late)
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port, o.host, () => resolve());
