@@ -5,7 +5,6 @@
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { PublishError } from "./errors.js";
-import { H } from "./headers.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 
 /** What to publish. */

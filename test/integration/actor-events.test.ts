@@ -1,45 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { sessionKey } from "../../src/bus/index.js";
 import { ACTORS_SUBJECT, WATCH_SUBJECT, type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
 import { PASSIVATE_SUBJECT } from "../../src/supervisors/node.js";
-import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
-import { collectReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+import { useClawNode } from "../support/claw-fixture.js";
+import { jsonBody } from "../support/replies.js";
 
-let nats: NatsServerProcess;
-let claw: ClawProcess;
-let c: TestClient;
-let out: ReplyCollector;
 
-beforeAll(async () => {
-  nats = await natsServer();
-  claw = await startClaw({ env: { NATS_URL: nats.url } });
-  c = await client(nats.url);
-  out = await collectReplies(c.nc);
-});
-
-afterAll(async () => {
-  out?.stop();
-  await c?.[Symbol.asyncDispose]();
-  await claw?.[Symbol.asyncDispose]();
-  await nats?.stop();
-});
+const f = useClawNode();
 
 /** Records the actor events on `subject`. */
 function record(subject: string): { events: ActorEvent[]; stop(): void } {
   const events: ActorEvent[] = [];
-  const sub = c.nc.subscribe(subject, { callback: (_, m) => events.push(m.json<ActorEvent>()) });
+  const sub = f.c.nc.subscribe(subject, { callback: (_, m) => void events.push(m.json<ActorEvent>()) });
   return { events, stop: () => sub.unsubscribe() };
 }
 
-const watch = (w: WatchRequest) => c.nc.publish(WATCH_SUBJECT, JSON.stringify(w));
+const watch = (w: WatchRequest) => f.c.nc.publish(WATCH_SUBJECT, JSON.stringify(w));
 
 describe("live actor events", () => {
   it("publishes nothing for actors nobody watches", async () => {
     const all = record("claw.events.actor.>");
-    await c.nc.flush();
-    c.nc.publish("claw.in.ev.a.quiet", jsonBody({ id: "q-1", text: "hello", sender: { id: "u" } }));
-    await out.waitFor("q-1");
+    await f.c.nc.flush();
+    f.c.nc.publish("claw.in.ev.a.quiet", jsonBody({ id: "q-1", text: "hello", sender: { id: "u" } }));
+    await f.out.waitFor("q-1");
     await new Promise((r) => setTimeout(r, 300));
     all.stop();
     expect(all.events).toEqual([]);
@@ -47,18 +30,18 @@ describe("live actor events", () => {
 
   it("streams a watched session's transitions, starting with where it is now", async () => {
     const key = sessionKey("echo", "ev:a:watched");
-    c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-0", text: "wake up", sender: { id: "u" } }));
-    await out.waitFor("w-0");
+    f.c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-0", text: "wake up", sender: { id: "u" } }));
+    await f.out.waitFor("w-0");
     const rec = record(`claw.events.actor.session.${key}`);
-    await c.nc.flush();
+    await f.c.nc.flush();
     watch({ kind: "session", id: key, ttlMs: 10_000 });
-    await c.nc.flush();
+    await f.c.nc.flush();
     // a fresh watch gets the current state at once
     for (let i = 0; i < 100 && rec.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(rec.events[0]).toMatchObject({ kind: "session", id: key, state: "idle", event: "@claw.watch", node: expect.any(String) });
 
-    c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-1", text: "/slow 200 watch me", sender: { id: "u" } }));
-    await out.waitFor("w-1");
+    f.c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-1", text: "/slow 200 watch me", sender: { id: "u" } }));
+    await f.out.waitFor("w-1");
     for (let i = 0; i < 100 && rec.events.filter((e) => e.state === "idle").length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     rec.stop();
     const moves = rec.events.slice(1).map((e) => [e.event, e.state]);
@@ -73,10 +56,10 @@ describe("live actor events", () => {
 
   it("shows the node supervisor (serving, leading) and its partition owners (running)", async () => {
     const rec = record("claw.events.actor.>");
-    await c.nc.flush();
+    await f.c.nc.flush();
     watch({ kind: "node", ttlMs: 5_000 });
     watch({ kind: "partition", id: "0", ttlMs: 5_000 });
-    await c.nc.flush();
+    await f.c.nc.flush();
     for (let i = 0; i < 100 && rec.events.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     rec.stop();
     expect(rec.events.find((e) => e.kind === "node")).toMatchObject({ state: "lifecycle.serving|leadership.leader", event: "@claw.watch" });
@@ -86,10 +69,10 @@ describe("live actor events", () => {
   it("gives a second watcher the current state when it asks for it", async () => {
     const key = sessionKey("echo", "ev:a:watched");
     const rec = record(`claw.events.actor.session.${key}`);
-    await c.nc.flush();
+    await f.c.nc.flush();
     watch({ kind: "session", id: key, ttlMs: 10_000 }); // still watched by the earlier test: nothing new
     watch({ kind: "session", id: key, ttlMs: 10_000, current: true });
-    await c.nc.flush();
+    await f.c.nc.flush();
     for (let i = 0; i < 100 && rec.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 100));
     rec.stop();
@@ -97,7 +80,7 @@ describe("live actor events", () => {
   });
 
   it("lists the live actors of every node on request", async () => {
-    const replies = await c.nc.requestMany(ACTORS_SUBJECT, JSON.stringify({ kind: "session", q: "watched" }), { maxWait: 500, maxMessages: 1 });
+    const replies = await f.c.nc.requestMany(ACTORS_SUBJECT, JSON.stringify({ kind: "session", q: "watched" }), { maxWait: 500, maxMessages: 1 });
     const listings: ActorListing[] = [];
     for await (const m of replies) listings.push(m.json<ActorListing>());
     expect(listings).toHaveLength(1);
@@ -107,15 +90,15 @@ describe("live actor events", () => {
   it("stops publishing when the watch expires", async () => {
     const key = sessionKey("echo", "ev:a:brief");
     const rec = record(`claw.events.actor.session.${key}`);
-    await c.nc.flush();
+    await f.c.nc.flush();
     watch({ kind: "session", id: key, ttlMs: 300 });
-    c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-1", text: "one", sender: { id: "u" } }));
-    await out.waitFor("b-1");
+    f.c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-1", text: "one", sender: { id: "u" } }));
+    await f.out.waitFor("b-1");
     await new Promise((r) => setTimeout(r, 400));
     const seen = rec.events.length;
     expect(seen).toBeGreaterThanOrEqual(3);
-    c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-2", text: "two", sender: { id: "u" } }));
-    await out.waitFor("b-2");
+    f.c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-2", text: "two", sender: { id: "u" } }));
+    await f.out.waitFor("b-2");
     await new Promise((r) => setTimeout(r, 200));
     rec.stop();
     expect(rec.events.length).toBe(seen);
@@ -123,20 +106,20 @@ describe("live actor events", () => {
 
   it("passivates every idle session on request (claw.ctl.passivate), telling watchers it stopped", async () => {
     const key = sessionKey("echo", "ev:a:sleepy");
-    c.nc.publish("claw.in.ev.a.sleepy", jsonBody({ id: "s-1", text: "hi", sender: { id: "u" } }));
-    await out.waitFor("s-1");
+    f.c.nc.publish("claw.in.ev.a.sleepy", jsonBody({ id: "s-1", text: "hi", sender: { id: "u" } }));
+    await f.out.waitFor("s-1");
     const rec = record(`claw.events.actor.session.${key}`);
-    await c.nc.flush();
+    await f.c.nc.flush();
     watch({ kind: "session", id: key, ttlMs: 5_000 });
-    await c.nc.flush();
-    const reply = (await c.nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 })).json<{ passivated: number; active: number }>();
+    await f.c.nc.flush();
+    const reply = (await f.c.nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 })).json<{ passivated: number; active: number }>();
     expect(reply.passivated).toBeGreaterThanOrEqual(1);
     expect(reply.active).toBe(0);
     for (let i = 0; i < 100 && !rec.events.some((e) => e.status === "stopped"); i++) await new Promise((r) => setTimeout(r, 20));
     rec.stop();
     expect(rec.events.at(-1)).toMatchObject({ state: "idle", status: "stopped", event: "@claw.stopped" });
     // and it comes back from KV on its next message, history intact
-    c.nc.publish("claw.in.ev.a.sleepy", jsonBody({ id: "s-2", text: "/history", sender: { id: "u" } }));
-    expect((await out.waitFor("s-2")).text).toBe("1 earlier turns\n1. hi");
+    f.c.nc.publish("claw.in.ev.a.sleepy", jsonBody({ id: "s-2", text: "/history", sender: { id: "u" } }));
+    expect((await f.out.waitFor("s-2")).text).toBe("1 earlier turns\n1. hi");
   });
 });

@@ -1,22 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { STREAMS, H } from "../../src/bus/index.js";
-import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
-import { collectReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+import { useClawNode } from "../support/claw-fixture.js";
+import { jsonBody } from "../support/replies.js";
 
-let nats: NatsServerProcess;
-let claw: ClawProcess;
-let c: TestClient;
-let out: ReplyCollector;
-const http = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${claw.httpPort}${path}`, init);
+const http = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${f.claw.httpPort}${path}`, init);
 const post = (path: string, body: unknown) =>
   http(path, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
 
 /** Reads the dead letters from CLAW_DLQ. */
 async function deadLetters() {
-  const consumer = await c.js.consumers.get(STREAMS.dlq); // ordered consumer: reads the whole stream
-  const info = await c.jsm.streams.info(STREAMS.dlq);
+  const consumer = await f.c.js.consumers.get(STREAMS.dlq); // ordered consumer: reads the whole stream
+  const info = await f.c.jsm.streams.info(STREAMS.dlq);
   const out: Array<{ subject: string; data: Uint8Array; h: (k: string) => string }> = [];
   if (info.state.messages === 0) return out;
   const iter = await consumer.fetch({ max_messages: info.state.messages, expires: 2_000 });
@@ -27,29 +22,17 @@ async function deadLetters() {
   return out;
 }
 
-beforeAll(async () => {
-  nats = await natsServer();
-  claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_MAX_PAYLOAD: "4096" } });
-  c = await client(nats.url);
-  out = await collectReplies(c.nc);
-});
-
-afterAll(async () => {
-  out?.stop();
-  await c?.[Symbol.asyncDispose]();
-  await claw?.[Symbol.asyncDispose]();
-  await nats?.stop();
-});
+const f = useClawNode({ CLAW_MAX_PAYLOAD: "4096" });
 
 describe("a node on a real nats-server", () => {
   it("uses the server's partition mapping", () => {
-    expect(claw.logs.find((l) => l.msg === "claw node started")?.partitioning).toBe("mapped");
+    expect(f.claw.logs.find((l) => l.msg === "claw node started")?.partitioning).toBe("mapped");
   });
 
   it("answers a JSON message from a stock NATS client within one second", async () => {
     const t0 = performance.now();
-    c.nc.publish("claw.in.demo.acct.chat-1", jsonBody({ id: "first-1", text: "hello claw", sender: { id: "alice" } }));
-    const reply = await out.waitFor("first-1", 1_000);
+    f.c.nc.publish("claw.in.demo.acct.chat-1", jsonBody({ id: "first-1", text: "hello claw", sender: { id: "alice" } }));
+    const reply = await f.out.waitFor("first-1", 1_000);
     expect(reply.at - t0).toBeLessThan(1_000);
     expect(reply).toMatchObject({ subject: "claw.out.demo.acct.chat-1", kind: "reply", text: "hello claw", replyTo: "first-1", chat: "chat-1", sender: { id: "echo" } });
   });
@@ -58,34 +41,34 @@ describe("a node on a real nats-server", () => {
     const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const h = natsHeaders();
     h.set("traceparent", tp);
-    c.nc.publish("claw.in.demo.acct.traced", jsonBody({ id: "tr-1", text: "trace me", sender: { id: "u" } }), { headers: h });
-    const reply = await out.waitFor("tr-1");
+    f.c.nc.publish("claw.in.demo.acct.traced", jsonBody({ id: "tr-1", text: "trace me", sender: { id: "u" } }), { headers: h });
+    const reply = await f.out.waitFor("tr-1");
     const [, traceId, spanId] = reply.trace.traceparent!.split("-");
     expect(traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
     expect(spanId).not.toBe("00f067aa0ba902b7");
-    c.nc.publish("claw.in.demo.acct.traced", jsonBody({ id: "tr-2", text: "no trace given", sender: { id: "u" } }));
-    expect((await out.waitFor("tr-2")).trace.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    f.c.nc.publish("claw.in.demo.acct.traced", jsonBody({ id: "tr-2", text: "no trace given", sender: { id: "u" } }));
+    expect((await f.out.waitFor("tr-2")).trace.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
 
   it("keeps per-chat order for a burst of messages", async () => {
     const n = 60;
     for (let i = 0; i < n; i++) {
-      for (const chat of ["o1", "o2", "o3"]) c.nc.publish(`claw.in.demo.acct.${chat}`, jsonBody({ id: `${chat}-${i}`, text: `${i}`, sender: { id: "u" } }));
+      for (const chat of ["o1", "o2", "o3"]) f.c.nc.publish(`claw.in.demo.acct.${chat}`, jsonBody({ id: `${chat}-${i}`, text: `${i}`, sender: { id: "u" } }));
     }
-    for (const chat of ["o1", "o2", "o3"]) await out.waitFor(`${chat}-${n - 1}`, 15_000);
+    for (const chat of ["o1", "o2", "o3"]) await f.out.waitFor(`${chat}-${n - 1}`, 15_000);
     for (const chat of ["o1", "o2", "o3"]) {
-      const texts = out.replies.filter((r) => r.chat === chat).map((r) => Number(r.text));
+      const texts = f.out.replies.filter((r) => r.chat === chat).map((r) => Number(r.text));
       expect(texts).toEqual(Array.from({ length: n }, (_, i) => i));
     }
   });
 
   it("remembers the session across turns", async () => {
     for (const [id, text] of [["h1", "one"], ["h2", "two"]]) {
-      c.nc.publish("claw.in.demo.acct.hist", jsonBody({ id, text, sender: { id: "u" } }));
-      await out.waitFor(id);
+      f.c.nc.publish("claw.in.demo.acct.hist", jsonBody({ id, text, sender: { id: "u" } }));
+      await f.out.waitFor(id);
     }
-    c.nc.publish("claw.in.demo.acct.hist", jsonBody({ id: "h3", text: "/history", sender: { id: "u" } }));
-    expect((await out.waitFor("h3")).text).toBe("2 earlier turns\n1. one\n2. two");
+    f.c.nc.publish("claw.in.demo.acct.hist", jsonBody({ id: "h3", text: "/history", sender: { id: "u" } }));
+    expect((await f.out.waitFor("h3")).text).toBe("2 earlier turns\n1. one\n2. two");
   });
 
   it("dead-letters bad input with the reason and the original bytes, and keeps serving", async () => {
@@ -93,11 +76,11 @@ describe("a node on a real nats-server", () => {
     const garbage = new TextEncoder().encode("{this is not json");
     const h = natsHeaders();
     h.set(H.msgId, "bad-json-1");
-    c.nc.publish("claw.in.demo.acct.bad", garbage, { headers: h });
-    c.nc.publish("claw.in.demo.acct.bad", jsonBody({ text: "no sender" }));
-    c.nc.publish("claw.in.demo.acct.bad", jsonBody({ text: "x".repeat(5000), sender: { id: "u" } }));
-    c.nc.publish("claw.in.demo.acct.bad", jsonBody({ id: "after-bad", text: "still here", sender: { id: "u" } }));
-    expect((await out.waitFor("after-bad")).text).toBe("still here");
+    f.c.nc.publish("claw.in.demo.acct.bad", garbage, { headers: h });
+    f.c.nc.publish("claw.in.demo.acct.bad", jsonBody({ text: "no sender" }));
+    f.c.nc.publish("claw.in.demo.acct.bad", jsonBody({ text: "x".repeat(5000), sender: { id: "u" } }));
+    f.c.nc.publish("claw.in.demo.acct.bad", jsonBody({ id: "after-bad", text: "still here", sender: { id: "u" } }));
+    expect((await f.out.waitFor("after-bad")).text).toBe("still here");
     let dl = await deadLetters();
     for (let i = 0; i < 50 && dl.length < before + 3; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -114,17 +97,17 @@ describe("a node on a real nats-server", () => {
     expect(json.h(H.dlq.deliveries)).toBe("1");
     expect(mine.find((d) => d.h(H.dlq.code) === "invalid_envelope")!.h(H.dlq.field)).toBe("sender");
     // the log line about it names the message, its partition and the actor that dropped it
-    const [logged] = await claw.waitForLogs((l) => l.msg === "message.dead" && l.msg_id === "bad-json-1");
+    const [logged] = await f.claw.waitForLogs((l) => l.msg === "message.dead" && l.msg_id === "bad-json-1");
     expect(logged).toMatchObject({ level: 40, code: "bad_encoding", stage: "ingress" });
     expect(logged!.partition).toEqual(Number(/^claw\.in\.(\d+)\./.exec(json.h(H.dlq.subject))![1]));
     expect(logged!.actor).toBe(`ingress/p${logged!.partition}`);
     // the publisher that set a msg id also gets an error notice it can match
-    expect((await out.waitFor("bad-json-1")).kind).toBe("error");
+    expect((await f.out.waitFor("bad-json-1")).kind).toBe("error");
   });
 
   it("dead-letters a permanent model failure and tells the sender", async () => {
-    c.nc.publish("claw.in.demo.acct.failing", jsonBody({ id: "fail-1", text: "/fail on purpose", sender: { id: "u" } }));
-    const notice = await out.waitFor("fail-1");
+    f.c.nc.publish("claw.in.demo.acct.failing", jsonBody({ id: "fail-1", text: "/fail on purpose", sender: { id: "u" } }));
+    const notice = await f.out.waitFor("fail-1");
     expect(notice.kind).toBe("error");
     expect(notice.text).toContain("on purpose");
     const dl = await deadLetters();
@@ -143,7 +126,7 @@ describe("a node on a real nats-server", () => {
       const res = await post("/v1/messages", { channel: "web", chat: "w1", text: "via http", sender: { id: "bob" } });
       expect(res.status).toBe(202);
       const { message_id } = (await res.json()) as { message_id: string };
-      const reply = await out.waitFor(message_id);
+      const reply = await f.out.waitFor(message_id);
       expect(reply).toMatchObject({ subject: "claw.out.web.default.w1", text: "via http" });
     });
 
@@ -154,9 +137,9 @@ describe("a node on a real nats-server", () => {
       expect([a.status, b.status]).toEqual([202, 202]);
       expect(await a.json()).toEqual({ message_id: "key-123", duplicate: false });
       expect(await b.json()).toEqual({ message_id: "key-123", duplicate: true });
-      await out.waitFor("key-123");
+      await f.out.waitFor("key-123");
       await new Promise((r) => setTimeout(r, 300));
-      expect(out.replies.filter((r) => r.replyTo === "key-123")).toHaveLength(1);
+      expect(f.out.replies.filter((r) => r.replyTo === "key-123")).toHaveLength(1);
     });
 
     it("answers 400 naming the offending field, and 400 for broken JSON", async () => {
@@ -190,12 +173,12 @@ describe("a node on a real nats-server", () => {
   });
 
   it("stops gracefully on SIGTERM", async () => {
-    c.nc.publish("claw.in.demo.acct.slow", jsonBody({ id: "slow-1", text: "/slow 500", sender: { id: "u" } }));
+    f.c.nc.publish("claw.in.demo.acct.slow", jsonBody({ id: "slow-1", text: "/slow 500", sender: { id: "u" } }));
     await new Promise((r) => setTimeout(r, 150)); // the turn is in progress
-    const code = await claw.kill("SIGTERM");
+    const code = await f.claw.kill("SIGTERM");
     expect(code).toBe(0);
     // the in-flight turn was finished before exit, not abandoned
-    expect((await out.waitFor("slow-1", 1_000)).text).toBe("slept 500 ms");
-    expect(claw.output()).toContain('"msg":"stopped"');
+    expect((await f.out.waitFor("slow-1", 1_000)).text).toBe("slept 500 ms");
+    expect(f.claw.output()).toContain('"msg":"stopped"');
   });
 });

@@ -1,9 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
-import { collectReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+import { useClawNode } from "../support/claw-fixture.js";
+import { jsonBody } from "../support/replies.js";
 
 /** A span as OTLP/HTTP JSON carries it (ids in hex). */
 interface OtlpSpan {
@@ -40,37 +39,23 @@ async function otlpReceiver(): Promise<{ url: string; spans: OtlpSpan[]; paths: 
   return { url: `http://127.0.0.1:${addr.port}`, spans, paths, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-async function until<T>(what: string, f: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = f();
+    const v = probe();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-let nats: NatsServerProcess;
 let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
-let claw: ClawProcess;
-let c: TestClient;
-let out: ReplyCollector;
 
 beforeAll(async () => {
-  nats = await natsServer();
   receiver = await otlpReceiver();
-  claw = await startClaw({ env: { NATS_URL: nats.url, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "claw-under-test" } });
-  c = await client(nats.url);
-  out = await collectReplies(c.nc);
 });
-
-afterAll(async () => {
-  out?.stop();
-  await c?.[Symbol.asyncDispose]();
-  await claw?.[Symbol.asyncDispose]();
-  await nats?.stop();
-  await receiver?.close();
-});
+afterAll(() => receiver?.close());
+const f = useClawNode(() => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "claw-under-test" }));
 
 describe("OpenTelemetry traces over OTLP/HTTP", () => {
   it("exports one trace per message with a span per hop, continuing the publisher's trace", async () => {
@@ -78,8 +63,8 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     const publisherSpan = "00f067aa0ba902b7";
     const h = natsHeaders();
     h.set("traceparent", `00-${traceId}-${publisherSpan}-01`);
-    c.nc.publish("claw.in.otel.acct.chat-1", jsonBody({ id: "otel-1", text: "trace me", sender: { id: "u" } }), { headers: h });
-    const reply = await out.waitFor("otel-1");
+    f.c.nc.publish("claw.in.otel.acct.chat-1", jsonBody({ id: "otel-1", text: "trace me", sender: { id: "u" } }), { headers: h });
+    const reply = await f.out.waitFor("otel-1");
 
     const spans = await until("three spans of the trace", () => {
       const s = receiver.spans.filter((x) => x.traceId === traceId);
@@ -101,8 +86,8 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
   });
 
   it("starts a trace for a message published without one: the ingress span is its root", async () => {
-    c.nc.publish("claw.in.otel.acct.chat-2", jsonBody({ id: "otel-2", text: "untraced", sender: { id: "u" } }));
-    const reply = await out.waitFor("otel-2");
+    f.c.nc.publish("claw.in.otel.acct.chat-2", jsonBody({ id: "otel-2", text: "untraced", sender: { id: "u" } }));
+    const reply = await f.out.waitFor("otel-2");
     const traceId = reply.trace.traceparent!.split("-")[1]!;
     const spans = await until("three spans of the new trace", () => {
       const s = receiver.spans.filter((x) => x.traceId === traceId);
@@ -113,8 +98,8 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
   });
 
   it("marks the session span as an error when the turn fails", async () => {
-    c.nc.publish("claw.in.otel.acct.chat-3", jsonBody({ id: "otel-3", text: "/fail boom", sender: { id: "u" } }));
-    const notice = await out.waitFor("otel-3");
+    f.c.nc.publish("claw.in.otel.acct.chat-3", jsonBody({ id: "otel-3", text: "/fail boom", sender: { id: "u" } }));
+    const notice = await f.out.waitFor("otel-3");
     expect(notice.kind).toBe("error");
     const traceId = notice.trace.traceparent?.split("-")[1];
     const failed = await until("a failed session span", () =>
