@@ -3,12 +3,12 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { publishDurable, startNatsCluster, STREAMS } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { collectStreamReplies, jsonBody } from "../support/replies.js";
+import { jsonBody, readStream } from "../support/replies.js";
 
 /** What a stall looks like from outside: stream counts, consumers with work left, the nodes' warnings. */
 async function diagnose(jsm: JetStreamManager, nodes: ClawProcess[], collected: number): Promise<void> {
   const out = await jsm.streams.info(STREAMS.out).catch((e: unknown) => String(e));
-  console.log(`R3 stall: ${collected} replies collected; CLAW_OUT ${typeof out === "string" ? out : `${out.state.messages} messages, leader ${out.cluster?.leader}`}`);
+  console.log(`R3 stall: ${collected >= 0 ? `${collected} replies collected; ` : ""}CLAW_OUT ${typeof out === "string" ? out : `${out.state.messages} messages, leader ${out.cluster?.leader}`}`);
   for (const stream of [STREAMS.in, STREAMS.sessions, STREAMS.out]) {
     for await (const c of jsm.consumers.list(stream)) {
       if (c.num_pending > 0 || c.num_ack_pending > 0 || c.num_waiting === 0)
@@ -35,7 +35,6 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
       expect((await jsm.streams.info(STREAMS.in)).config.num_replicas).toBe(3);
-      const out = await collectStreamReplies(js, jsm);
       const sessions = 60;
       const perSession = 8;
       const accepted: string[] = [];
@@ -60,7 +59,7 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
             // bring the first server back and let it catch up (every stream and consumer current),
             // so two of three stay up and current after the next kill: a quorum that survives it
             await servers[0]!.restart();
-            await servers[0]!.waitHealthy(30_000);
+            await servers[0]!.waitHealthy(90_000);
             phase("s1 back and current");
             const leader = (await jsm.streams.info(STREAMS.in)).cluster?.leader;
             const victim = servers.find((_, n) => `s${n + 1}` === leader);
@@ -74,24 +73,25 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
       }
       phase("all accepted");
       expect(kills).toHaveLength(2);
-      await out.waitForCount(accepted.length, 60_000).catch(async (e: unknown) => {
-        await diagnose(jsm, nodes, out.replies.length);
+      // what counts is what CLAW_OUT holds: every reply durably published once, in order per chat.
+      // (a live reader of CLAW_OUT that lived through the kills is itself subject to the servers'
+      // recovery — on nats-server 2.9 we saw such a consumer stop delivering while the stream held every reply)
+      const replies = await readStream(js, jsm, STREAMS.out, "claw.out.r3.>", accepted.length, 60_000).catch(async (e: unknown) => {
+        await diagnose(jsm, nodes, -1);
         throw e;
       });
       phase("all answered");
-      await new Promise((r) => setTimeout(r, 1000));
-      const ids = out.replies.map((r) => r.replyTo!);
+      const ids = replies.map((r) => r.replyTo!);
       expect(new Set(ids).size).toBe(accepted.length);
       expect(ids.length).toBe(accepted.length);
       for (let s = 0; s < sessions; s++) {
-        expect(out.replies.filter((r) => r.chat === `c${s}`).map((r) => r.text), `chat c${s}`).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
+        expect(replies.filter((r) => r.chat === `c${s}`).map((r) => r.text), `chat c${s}`).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
       }
       console.log(`R3: killed ${kills.join(", then the stream leader ")}; ${accepted.length} accepted, ${ids.length} answered once each`);
-      out.stop();
       await nc.close();
     } finally {
       await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
       await Promise.all(servers.map((s) => s.stop()));
     }
-  }, 120_000);
+  }, 240_000);
 });

@@ -3,7 +3,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { decode, STREAMS, type Envelope } from "../../src/bus/index.js";
+import { decode, STREAMS, withRetry, type Envelope } from "../../src/bus/index.js";
 
 /** Replies seen on a subject pattern, with helpers to wait for them. */
 export interface ReplyCollector {
@@ -81,4 +81,49 @@ export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamMa
     },
   });
   return collector(replies, () => void messages.stop());
+}
+
+/**
+ * Reads what a stream holds on `filter`, in stream order, through a fresh
+ * ordered consumer once it holds at least `count` messages (waiting up to
+ * `timeoutMs`). Measures what was durably published, independent of any
+ * reader that lived through server failures.
+ */
+export async function readStream(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  count: number,
+  timeoutMs = 60_000,
+): Promise<Array<Envelope & { subject: string; seq: number }>> {
+  const deadline = Date.now() + timeoutMs;
+  let held = 0;
+  for (;;) {
+    const info = await jsm.streams.info(stream, { subjects_filter: filter }).catch(() => undefined); // unavailable for now: ask again
+    held = Object.values(info?.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+    if (held >= count) break;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} messages on ${filter} in ${stream} (it holds ${held})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  // an explicit-ack consumer of our own (nats-server 2.9 has no ordered pull consumers)
+  const name = `test-read-${Math.random().toString(36).slice(2, 8)}`;
+  // the JetStream API may still be electing leaders after a failure: retry its timeouts
+  const retry = { totalMs: Math.max(5_000, deadline - Date.now()) };
+  await withRetry(() => jsm.consumers.add(stream, { durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, inactive_threshold: 60_000_000_000 }), retry);
+  const consumer = await withRetry(() => js.consumers.get(stream, name), retry);
+  const out: Array<Envelope & { subject: string; seq: number }> = [];
+  try {
+    while (out.length < held) {
+      const batch = await consumer.fetch({ max_messages: Math.min(500, held - out.length), expires: 5_000 });
+      for await (const m of batch) {
+        out.push({ ...decode<Envelope>(m.data), subject: m.subject, seq: m.seq });
+        m.ack();
+      }
+      if (Date.now() > deadline) throw new Error(`read ${out.length} of ${held} messages of ${stream}`);
+    }
+  } finally {
+    await jsm.consumers.delete(stream, name).catch(() => undefined);
+  }
+  return out;
 }
