@@ -76,7 +76,7 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
       // what counts is what CLAW_OUT holds: every reply durably published once, in order per chat.
       // (a live reader of CLAW_OUT that lived through the kills is itself subject to the servers'
       // recovery — on nats-server 2.9 we saw such a consumer stop delivering while the stream held every reply)
-      const replies = await readStream(js, jsm, STREAMS.out, "claw.out.r3.>", accepted.length, 60_000).catch(async (e: unknown) => {
+      const replies = await readStream(jsm, STREAMS.out, "claw.out.r3.>", accepted.length, 60_000).catch(async (e: unknown) => {
         await diagnose(jsm, nodes, -1);
         throw e;
       });

@@ -84,13 +84,11 @@ export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamMa
 }
 
 /**
- * Reads what a stream holds on `filter`, in stream order, through a fresh
- * ordered consumer once it holds at least `count` messages (waiting up to
- * `timeoutMs`). Measures what was durably published, independent of any
- * reader that lived through server failures.
+ * Reads what a stream holds on `filter`, in stream order, once it holds at
+ * least `count` messages (waiting up to `timeoutMs`). Measures what was
+ * durably published, independent of any reader that lived through server failures.
  */
 export async function readStream(
-  js: JetStreamClient,
   jsm: JetStreamManager,
   stream: string,
   filter: string,
@@ -106,24 +104,16 @@ export async function readStream(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} messages on ${filter} in ${stream} (it holds ${held})`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  // an explicit-ack consumer of our own (nats-server 2.9 has no ordered pull consumers)
-  const name = `test-read-${Math.random().toString(36).slice(2, 8)}`;
-  // the JetStream API may still be electing leaders after a failure: retry its timeouts
-  const retry = { totalMs: Math.max(5_000, deadline - Date.now()) };
-  await withRetry(() => jsm.consumers.add(stream, { durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, inactive_threshold: 60_000_000_000 }), retry);
-  const consumer = await withRetry(() => js.consumers.get(stream, name), retry);
+  // message by message from the stream leader (no consumer: after a failure a consumer's own
+  // raft group may still be recovering while the stream already answers), retrying while leaders are elected
+  const info = await withRetry(() => jsm.streams.info(stream), { totalMs: Math.max(5_000, deadline - Date.now()) });
   const out: Array<Envelope & { subject: string; seq: number }> = [];
-  try {
-    while (out.length < held) {
-      const batch = await consumer.fetch({ max_messages: Math.min(500, held - out.length), expires: 5_000 });
-      for await (const m of batch) {
-        out.push({ ...decode<Envelope>(m.data), subject: m.subject, seq: m.seq });
-        m.ack();
-      }
-      if (Date.now() > deadline) throw new Error(`read ${out.length} of ${held} messages of ${stream}`);
-    }
-  } finally {
-    await jsm.consumers.delete(stream, name).catch(() => undefined);
+  const prefix = filter.endsWith(">") ? filter.slice(0, -1) : filter;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && out.length < held; seq++) {
+    const m = await withRetry(() => jsm.streams.getMessage(stream, { seq }).catch((e: unknown) => (String(e).includes("no message found") ? null : Promise.reject(e))), {
+      totalMs: Math.max(5_000, deadline - Date.now()),
+    });
+    if (m && (m.subject === filter || m.subject.startsWith(prefix))) out.push({ ...decode<Envelope>(m.data), subject: m.subject, seq: m.seq });
   }
   return out;
 }
