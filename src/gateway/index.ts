@@ -3,4 +3,4 @@
  */
 export { startGateway, type Gateway, type GatewayOptions } from "./http-server.js";
 export { HttpError } from "./errors.js";
-export { createMetrics, type ClawMetrics, type MetricsSources } from "./metrics.js";
+export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";

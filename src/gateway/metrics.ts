@@ -5,11 +5,21 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+/** One partition consumer's backlog. */
+export interface ConsumerBacklog {
+  stream: string;
+  partition: number;
+  /** not yet delivered + delivered and not yet acked */
+  waiting: number;
+}
+
 /** Live values read at scrape time. */
 export interface MetricsSources {
   partitionsOwned(): number;
   leader(): boolean;
   sessionsActive(): number;
+  /** the backlog of this node's partition consumers (asked of the server at scrape time) */
+  consumerBacklog?(): Promise<ConsumerBacklog[]>;
 }
 
 /** The metric handles the node feeds. */
@@ -20,7 +30,6 @@ export interface ClawMetrics {
   dlq: Counter<"stage" | "reason">;
   redeliveries: Counter<"stage">;
   stageDuration: Histogram<"stage">;
-  consumerPending: Gauge<"stream" | "partition">;
   sessionsPassivated: Counter;
   actorRestarts: Counter<"kind">;
   /** Prometheus text exposition */
@@ -46,12 +55,23 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: r,
     }),
-    consumerPending: new Gauge({ name: "claw_consumer_pending", help: "Messages waiting in a partition's consumer (as of its last delivery)", labelNames: ["stream", "partition"], registers: r }),
     sessionsPassivated: new Counter({ name: "claw_sessions_passivated_total", help: "Session actors passivated (state kept in KV)", registers: r }),
     actorRestarts: new Counter({ name: "claw_actor_restarts_total", help: "Supervised children restarted", labelNames: ["kind"], registers: r }),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
+  new Gauge({
+    name: "claw_consumer_pending",
+    help: "Messages waiting in a partition this node owns: not yet delivered, or delivered and not yet acked (read at scrape time)",
+    labelNames: ["stream", "partition"],
+    registers: r,
+    async collect() {
+      if (!sources.consumerBacklog) return;
+      const backlog = await sources.consumerBacklog();
+      this.reset(); // partitions this node gave up disappear
+      for (const b of backlog) this.set({ stream: b.stream, partition: String(b.partition) }, b.waiting);
+    },
+  });
   new Gauge({ name: "claw_partitions_owned", help: "Partitions this node runs", registers: r, collect() { this.set(sources.partitionsOwned()); } });
   new Gauge({ name: "claw_leader", help: "1 when this node holds the leader lease", registers: r, collect() { this.set(sources.leader() ? 1 : 0); } });
   new Gauge({ name: "claw_sessions_active", help: "Session actors in memory", registers: r, collect() { this.set(sources.sessionsActive()); } });

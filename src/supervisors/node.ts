@@ -16,6 +16,7 @@ import {
   ensureBucket,
   ensureConsumer,
   ensureStream,
+  partitionConsumerName,
   probePartitionMapping,
   rawInboundStreamSpec,
   routerConsumerSpec,
@@ -34,7 +35,7 @@ import {
 } from "../actors/index.js";
 import type { ClawConfig } from "../config.js";
 import { ConfigError } from "../config.js";
-import { createMetrics, startGateway, type ClawMetrics, type Gateway } from "../gateway/index.js";
+import { createMetrics, startGateway, type ClawMetrics, type ConsumerBacklog, type Gateway } from "../gateway/index.js";
 import { createScriptedModel, type Model } from "../llm/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import type { Logger } from "../log.js";
@@ -82,6 +83,37 @@ function modelsFor(config: ClawConfig): Map<string, Model> {
   return models;
 }
 
+/**
+ * Reads the backlog of a node's partition consumers from the server, at most
+ * once per second however often it is scraped, and answers with the last
+ * reading (or nothing) when the server is slow to say.
+ */
+function consumerBacklogReader(jsm: Bus["jsm"]): { read(partitions: number[]): Promise<ConsumerBacklog[]> } {
+  let last: { at: number; value: ConsumerBacklog[] } = { at: 0, value: [] };
+  let reading: Promise<ConsumerBacklog[]> | undefined;
+  const readNow = async (partitions: number[]) => {
+    const lanes = partitions.flatMap((p) => [
+      { stream: STREAMS.in, partition: p, consumer: partitionConsumerName("in", p) },
+      { stream: STREAMS.sessions, partition: p, consumer: partitionConsumerName("session", p) },
+    ]);
+    const infos = await Promise.all(lanes.map((l) => jsm.consumers.info(l.stream, l.consumer).catch(() => undefined)));
+    return lanes.flatMap((l, i) => {
+      const info = infos[i];
+      return info ? [{ stream: l.stream, partition: l.partition, waiting: info.num_pending + info.num_ack_pending }] : [];
+    });
+  };
+  return {
+    async read(partitions) {
+      if (Date.now() - last.at < 1_000) return last.value;
+      reading ??= readNow(partitions)
+        .then((value) => (last = { at: Date.now(), value }).value)
+        .finally(() => (reading = undefined));
+      const timeout = new Promise<ConsumerBacklog[]>((r) => setTimeout(() => r(last.value), 2_000).unref());
+      return Promise.race([reading, timeout]);
+    },
+  };
+}
+
 /** Core NATS request `{olderThanMs?}`: every node passivates its idle sessions and replies `{node, passivated, active}`. */
 export const PASSIVATE_SUBJECT = "claw.ctl.passivate";
 
@@ -91,7 +123,6 @@ function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger):
     case "message.accepted":
       metrics.messagesIn.inc({ channel: e.channel });
       if (e.deliveries > 1) metrics.redeliveries.inc({ stage: e.stage });
-      metrics.consumerPending.set({ stream: e.stage === "in" ? STREAMS.in : STREAMS.sessions, partition: String(e.partition) }, e.pending);
       metrics.stageDuration.observe({ stage: "ingress" }, e.ingressMs / 1000);
       log.debug(e, e.type);
       return;
@@ -205,13 +236,20 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     );
     let leading = () => false;
     let owned = () => 0;
+    let ownedPartitions = (): number[] => [];
+    const backlog = consumerBacklogReader(bus.jsm);
     let active = () => 0;
     const actorEvents = createActorEvents(bus.nc, config.nodeId);
     cleanups.unshift(async () => actorEvents.close());
     const tracing = await createTracing(config.nodeId);
     cleanups.unshift(() => tracing.shutdown());
     if (tracing.enabled) log.info("exporting spans over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT)");
-    const metrics = createMetrics({ partitionsOwned: () => owned(), leader: () => leading(), sessionsActive: () => active() });
+    const metrics = createMetrics({
+      partitionsOwned: () => owned(),
+      leader: () => leading(),
+      sessionsActive: () => active(),
+      consumerBacklog: () => backlog.read(ownedPartitions()),
+    });
     const host = createSessionHost({
       js: bus.js,
       store: createSessionStore(sessions!),
@@ -300,6 +338,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
     leading = () => lease.state.leading;
     owned = () => partitions.owned().length;
+    ownedPartitions = () => partitions.owned();
     active = () => host.active;
     const startedAt = Date.now();
     // the gateway starts after the first heartbeat; later heartbeats carry its address

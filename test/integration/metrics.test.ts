@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody } from "../support/replies.js";
+import { chatPartition } from "../../src/bus/index.js";
 
 /** Parses Prometheus text into series → value (comments dropped). */
 function series(text: string): Map<string, number> {
@@ -72,4 +73,27 @@ describe("GET /metrics", () => {
     expect(after.get('claw_messages_in_total{channel="alpha"}')).toBe(1805);
     out.stop();
   }, 60_000);
+
+  it("reports each owned partition's backlog, read from the server at scrape time", async () => {
+    await using nats = await natsServer();
+    await using claw = await startClaw({ env: { NATS_URL: nats.url } });
+    await using c = await client(nats.url);
+    const out = await collectStreamReplies(c.js, c.jsm);
+    const pending = async (p: number): Promise<number | undefined> => {
+      const m = series(await (await fetch(`http://127.0.0.1:${claw.httpPort}/metrics`)).text());
+      const key = [...m.keys()].find((k) => k.startsWith("claw_consumer_pending{") && k.includes(`partition="${p}"`) && k.includes('stream="CLAW_IN"'));
+      return key === undefined ? undefined : m.get(key);
+    };
+    const p = chatPartition({ channel: "slow", account: "a", chat: "q" }, 64);
+    expect(await pending(p)).toBe(0);
+    // one slow turn holds the chat; three more wait behind it in the same partition
+    await c.js.publish("claw.in.slow.a.q", jsonBody({ id: "s0", text: "/slow 2000 wait", sender: { id: "u" } }));
+    for (let i = 1; i <= 3; i++) await c.js.publish("claw.in.slow.a.q", jsonBody({ id: `s${i}`, text: "hi", sender: { id: "u" } }));
+    await new Promise((r) => setTimeout(r, 1_100)); // past the reader's 1 s cache
+    expect(await pending(p)).toBe(4);
+    await out.waitForCount(4, 10_000);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await pending(p)).toBe(0);
+    out.stop();
+  }, 30_000);
 });
