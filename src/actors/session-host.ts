@@ -25,7 +25,7 @@ import type { AgentSpec } from "./agents.js";
 import { TurnTimeoutError } from "./errors.js";
 import { sessionMachine, toFailure, type DeliverInput, type TurnFailure } from "./session.machine.js";
 import { driveTurn, type TurnEffects } from "./session-turn.js";
-import type { SessionStore } from "./session-store.js";
+import type { SessionStore, TranscriptEntry } from "./session-store.js";
 import type { Tracing } from "../observability/tracing.js";
 
 /** A message for a session. */
@@ -170,14 +170,13 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
       if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
       const startMs = o.tracing?.enabled ? Date.now() : 0;
       // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
-      const published = [publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers })];
-      if (o.transcripts ?? true) {
-        const entry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
-        published.push(
-          publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers }),
-        );
-      }
-      await Promise.all(published);
+      const entry: TranscriptEntry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
+      const [, transcript] = await Promise.all([
+        publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers }),
+        (o.transcripts ?? true)
+          ? publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers })
+          : undefined,
+      ]);
       if (o.tracing?.enabled && reply.trace.traceparent) {
         o.tracing.record({
           name: "claw.out",
@@ -190,7 +189,8 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         });
       }
       o.failpoint?.("session.after-reply");
-      return { id: reply.id, ts: reply.ts };
+      // a redelivered turn's duplicate publish is acked with the sequence of the first one
+      return { id: reply.id, ts: reply.ts, transcriptSeq: transcript?.seq };
     },
   };
 

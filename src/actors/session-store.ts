@@ -1,11 +1,27 @@
 /**
  * Session snapshots in KV `claw_sessions`: the XState persisted snapshot,
  * written with the expected revision (optimistic concurrency).
+ *
+ * When every turn of a session's history is in `CLAW_TRANSCRIPTS` (the
+ * snapshot's `historyRefs`), the history is left out of the stored snapshot
+ * and read back from the transcript stream on load: a turn then writes a few
+ * hundred bytes instead of its whole history, and a passivated session costs
+ * the same whatever its history length.
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { decode, encode, withRetry } from "../bus/index.js";
+import { decode, encode, STREAMS, withRetry, type Envelope } from "../bus/index.js";
+import type { Turn } from "../llm/index.js";
 import { SnapshotConflictError } from "./errors.js";
+import { historyInTranscripts, type SessionContext } from "./session.machine.js";
+
+/** One turn as the transcript stream keeps it. */
+export interface TranscriptEntry {
+  agent: string;
+  session: string;
+  user: Envelope;
+  assistant: Envelope;
+}
 
 /** Format version of a stored snapshot. */
 const FORMAT = 1;
@@ -14,6 +30,8 @@ const FORMAT = 1;
 export interface StoredSnapshot {
   snapshot: unknown | undefined;
   revision: number;
+  /** when this revision was written */
+  updatedAt?: Date;
 }
 
 /** Reads and writes session snapshots. */
@@ -27,17 +45,59 @@ function isConflict(e: unknown): boolean {
   return e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === 10164);
 }
 
-/** A {@link SessionStore} on a KV bucket. */
-export function createSessionStore(kv: KV): SessionStore {
+/** As stored: `history: "transcripts"` when the context's history was left out. */
+interface Stored {
+  v: number;
+  snapshot: { context?: SessionContext } & Record<string, unknown>;
+  history?: "transcripts";
+}
+
+/** Reads the turns `refs` name from the transcript stream (a missing one, e.g. expired, is skipped). */
+async function historyFromTranscripts(jsm: JetStreamManager, refs: number[], limit: number): Promise<Turn[]> {
+  const entries = await Promise.all(
+    refs.map((seq) =>
+      withRetry(() => jsm.streams.getMessage(STREAMS.transcripts, { seq })).catch((e: unknown) => {
+        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.NoMessageFound) return null;
+        throw e;
+      }),
+    ),
+  );
+  const turns = entries.flatMap((m): Turn[] => {
+    if (!m) return [];
+    const t = decode<TranscriptEntry>(m.data);
+    return [
+      { role: "user", text: t.user.text ?? "", id: t.user.id, ts: t.user.ts },
+      { role: "assistant", text: t.assistant.text ?? "", id: t.assistant.id, ts: t.assistant.ts },
+    ];
+  });
+  return turns.length > limit ? turns.slice(turns.length - limit) : turns;
+}
+
+/**
+ * A {@link SessionStore} on a KV bucket. With `transcripts` (the JetStream
+ * manager to read `CLAW_TRANSCRIPTS` with), histories that are all in the
+ * transcript stream are stored by reference.
+ */
+export function createSessionStore(kv: KV, transcripts?: { jsm: JetStreamManager }): SessionStore {
   return {
     async load(key) {
       const e = await withRetry(() => kv.get(key));
       if (!e || e.operation !== "PUT" || e.value.length === 0) return { snapshot: undefined, revision: e?.revision ?? 0 };
-      const stored = decode<{ v: number; snapshot: unknown }>(e.value);
-      return { snapshot: stored.v === FORMAT ? stored.snapshot : undefined, revision: e.revision };
+      const stored = decode<Stored>(e.value);
+      if (stored.v !== FORMAT) return { snapshot: undefined, revision: e.revision, updatedAt: e.created };
+      const ctx = stored.snapshot.context;
+      if (stored.history === "transcripts" && ctx?.historyRefs) {
+        if (!transcripts) throw new Error(`session ${key} keeps its history in ${STREAMS.transcripts}: the store needs a JetStream manager to read it`);
+        const history = await historyFromTranscripts(transcripts.jsm, ctx.historyRefs, ctx.historyLimit);
+        return { snapshot: { ...stored.snapshot, context: { ...ctx, history } }, revision: e.revision, updatedAt: e.created };
+      }
+      return { snapshot: stored.snapshot, revision: e.revision, updatedAt: e.created };
     },
     async save(key, snapshot, revision) {
-      const data = encode({ v: FORMAT, snapshot });
+      const snap = snapshot as Stored["snapshot"];
+      const ctx = snap.context;
+      const byRef = transcripts !== undefined && ctx !== undefined && historyInTranscripts(ctx);
+      const data = encode(byRef ? ({ v: FORMAT, snapshot: { ...snap, context: { ...ctx, history: [] } }, history: "transcripts" } satisfies Stored) : { v: FORMAT, snapshot });
       try {
         return await withRetry(() => (revision === 0 ? kv.create(key, data) : kv.update(key, data, revision)));
       } catch (e) {

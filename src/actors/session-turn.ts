@@ -59,7 +59,7 @@ export async function driveTurn(actor: Actor<typeof sessionMachine>, effects: Tu
         actor.send({ type: "reply.failed", failure: toFailure(s.context.current!.envelope.id, e) });
         continue;
       }
-      actor.send({ type: "reply.published", id: out.id, ts: out.ts });
+      actor.send({ type: "reply.published", id: out.id, ts: out.ts, transcriptSeq: out.transcriptSeq });
     } else {
       return;
     }

@@ -41,6 +41,12 @@ export interface SessionContext {
   historyLimit: number;
   /** the last N turns, oldest first */
   history: Turn[];
+  /**
+   * `CLAW_TRANSCRIPTS` sequences of the turns in `history`, oldest first, when
+   * every one of them was transcribed: then the store keeps the history there
+   * instead of in every snapshot. Cleared by a turn without a transcript.
+   */
+  historyRefs?: number[];
   /** number of inbound messages answered in this session's life */
   turns: number;
   /** id of the last inbound answered: a redelivery of it is absorbed */
@@ -57,7 +63,7 @@ export type SessionEvent =
   | { type: "inbound.received"; envelope: Envelope; attempt: number }
   | { type: "model.replied"; text: string }
   | { type: "model.failed"; failure: TurnFailure }
-  | { type: "reply.published"; id: string; ts: number }
+  | { type: "reply.published"; id: string; ts: number; transcriptSeq?: number }
   | { type: "reply.failed"; failure: TurnFailure };
 
 /** What the host passes the model in `thinking`. */
@@ -81,6 +87,8 @@ export interface DeliverInput {
 export interface DeliveredReply {
   id: string;
   ts: number;
+  /** where the turn's transcript entry is in `CLAW_TRANSCRIPTS` (absent when transcripts are off) */
+  transcriptSeq?: number;
 }
 
 /** Classifies a thrown error into a failure record (errors may carry `code` and `transient`). */
@@ -100,9 +108,22 @@ function appendHistory(ctx: SessionContext, ...turns: Turn[]): Turn[] {
   return h.length > ctx.historyLimit ? h.slice(h.length - ctx.historyLimit) : h;
 }
 
+/** The transcript sequences of the turns kept (one entry per turn: ⌈limit / 2⌉), or none if this turn has none. */
+function appendRefs(ctx: SessionContext, seq: number | undefined): number[] | undefined {
+  if (seq === undefined) return undefined;
+  const refs = (ctx.historyRefs ?? []).concat(seq);
+  const keep = Math.ceil(ctx.historyLimit / 2);
+  return refs.length > keep ? refs.slice(refs.length - keep) : refs;
+}
+
 /** The model's input for the turn in progress (state `thinking`). */
 export function thinkInput(c: SessionContext): ThinkInput {
   return { agent: c.agent, session: c.session, history: c.history, message: c.current!.envelope, attempt: c.current!.attempt };
+}
+
+/** True when `historyRefs` name every turn in `history` (so the history can be rebuilt from the transcripts). */
+export function historyInTranscripts(c: Pick<SessionContext, "history" | "historyRefs">): boolean {
+  return c.historyRefs !== undefined && c.historyRefs.length * 2 >= c.history.length;
 }
 
 /** The reply to publish for the turn in progress (state `replying`). */
@@ -164,6 +185,7 @@ export const sessionMachine = setup({
                 { role: "user", text: m.text ?? "", id: m.id, ts: m.ts },
                 { role: "assistant", text: context.reply ?? "", id: event.id, ts: event.ts },
               ),
+              historyRefs: appendRefs(context, event.transcriptSeq),
               turns: context.turns + 1,
               lastTurnId: m.id,
               current: undefined,

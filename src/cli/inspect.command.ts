@@ -3,7 +3,7 @@
  * `claw_sessions` (state, turns, history) and whether a node runs it now,
  * asked on `claw.ctl.actors`. Secrets are redacted from what is printed.
  */
-import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node";
 import { createSessionStore, type SessionContext } from "../actors/index.js";
@@ -90,7 +90,7 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
   const key = sessionKey(agent, session);
   const kv = await new Kvm(jetstream(nc)).open(BUCKETS.sessions);
   const [stored, live] = await Promise.all([
-    createSessionStore(kv)
+    createSessionStore(kv, { jsm: await jetstreamManager(nc) })
       .load(key)
       .catch((e: unknown) => {
         // no node ever started against this NATS: there is no bucket, hence no session

@@ -252,7 +252,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
     const host = createSessionHost({
       js: bus.js,
-      store: createSessionStore(sessions!),
+      // histories all in CLAW_TRANSCRIPTS are stored by reference and read back from there
+      store: createSessionStore(sessions!, { jsm: bus.jsm }),
       models,
       nodeId: config.nodeId,
       maxDeliver: config.maxDeliver,

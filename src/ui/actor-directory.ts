@@ -4,7 +4,8 @@
  * state (its snapshot in KV `claw_sessions`, secrets redacted).
  */
 import type { KV } from "@nats-io/kv";
-import { BUCKETS, decode, decodeToken, encodeToken, isLiteralToken, type Bus } from "../bus/index.js";
+import { createSessionStore } from "../actors/index.js";
+import { BUCKETS, decodeToken, encodeToken, isLiteralToken, type Bus } from "../bus/index.js";
 import { HttpError } from "../gateway/index.js";
 import { ACTORS_SUBJECT, stateName, type ActorEvents, type ActorKind, type ActorListing, type ActorQuery } from "../observability/index.js";
 import { redactSecrets } from "./redact.js";
@@ -147,17 +148,15 @@ export function createActorDirectory(o: ActorDirectoryOptions): ActorDirectory {
     async session(id) {
       const names = SESSION_KEY.test(id) ? splitSessionKey(id) : undefined;
       if (!names) throw new HttpError(400, "bad_id", `a session id is <agent>.<session> (two subject tokens), not ${JSON.stringify(id)}`, "id");
-      const kv = await sessionsKv();
-      const e = await kv.get(id);
-      if (!e || e.operation !== "PUT" || e.value.length === 0) throw new HttpError(404, "no_session", `no persisted state for session ${id} (it has not finished a turn yet, or it was deleted)`);
-      const stored = decode<{ v?: number; snapshot?: { value?: unknown; status?: string; context?: unknown } }>(e.value);
-      const snap = stored.snapshot ?? {};
+      const stored = await createSessionStore(await sessionsKv(), { jsm: o.bus.jsm }).load(id);
+      if (stored.snapshot === undefined) throw new HttpError(404, "no_session", `no persisted state for session ${id} (it has not finished a turn yet, or it was deleted)`);
+      const snap = stored.snapshot as { value?: unknown; status?: string; context?: unknown };
       return {
         kind: "session",
         id,
         ...names,
-        revision: e.revision,
-        updatedAt: e.created.toISOString(),
+        revision: stored.revision,
+        updatedAt: (stored.updatedAt ?? new Date(0)).toISOString(),
         state: stateName(snap.value),
         value: snap.value,
         status: snap.status ?? "unknown",

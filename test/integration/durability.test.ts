@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, decode, sessionKey } from "../../src/bus/index.js";
+import { PASSIVATE_SUBJECT } from "../../src/supervisors/node.js";
 import { startClaw } from "../support/claw-node.js";
 import { natsServer } from "../support/nats-server.js";
 import { collectReplies, jsonBody } from "../support/replies.js";
@@ -42,4 +46,41 @@ describe("durability across node crashes", () => {
     out.stop();
     await nc.close();
   });
+
+  it("keeps a long history in the transcript stream, not in every snapshot, and rebuilds it after passivation", async () => {
+    for (const transcripts of ["on", "off"]) {
+      await using nats = await natsServer();
+      await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_TRANSCRIPTS: transcripts } });
+      void claw;
+      const nc = await connect({ servers: nats.url });
+      const out = await collectReplies(nc);
+      const text = (i: number) => `turn ${i} ${"x".repeat(300)}`;
+      for (let i = 1; i <= 12; i++) {
+        nc.publish("claw.in.d.acct.long", jsonBody({ id: `l${i}`, text: text(i), sender: { id: "u" } }));
+        await out.waitFor(`l${i}`);
+      }
+      const kv = await new Kvm(jetstream(nc)).open(BUCKETS.sessions);
+      const entry = await kv.get(sessionKey("echo", "d:acct:long"));
+      const stored = decode<{ history?: string; snapshot: { context: { history: unknown[]; historyRefs?: number[] } } }>(entry!.value);
+      if (transcripts === "on") {
+        // ten turns (the default limit of 20 entries) named by their transcript sequences; the snapshot stays small
+        expect(stored.history).toBe("transcripts");
+        expect(stored.snapshot.context.history).toEqual([]);
+        expect(stored.snapshot.context.historyRefs).toHaveLength(10);
+        expect(entry!.value.length).toBeLessThan(1_500);
+      } else {
+        expect(stored.history).toBeUndefined();
+        expect(stored.snapshot.context.history).toHaveLength(20);
+        expect(entry!.value.length).toBeGreaterThan(6_000);
+      }
+      // passivated, the session comes back with the same history either way
+      await nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 });
+      nc.publish("claw.in.d.acct.long", jsonBody({ id: "h", text: "/history", sender: { id: "u" } }));
+      const lines = (await out.waitFor("h")).text!.split("\n");
+      expect(lines[0], `transcripts ${transcripts}`).toBe("10 earlier turns");
+      expect(lines.slice(1)).toEqual(Array.from({ length: 10 }, (_, k) => `${k + 1}. ${text(k + 3)}`));
+      out.stop();
+      await nc.close();
+    }
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createActor, type Actor } from "xstate";
 import { sessionMachine, type DeliverInput, type ThinkInput } from "../../src/actors/index.js";
+import { historyInTranscripts } from "../../src/actors/session.machine.js";
 import { driveTurn, type TurnEffects } from "../../src/actors/session-turn.js";
 import type { Envelope } from "../../src/bus/index.js";
 
@@ -110,5 +111,24 @@ describe("session machine", () => {
     await expect(driveTurn(actor, fx, deadline.signal)).rejects.toThrow("turn timeout");
     expect(modelAborted).toBe(true);
     expect(actor.getSnapshot().value).toBe("thinking");
+  });
+
+  it("names the transcript entry of every remembered turn, and forgets them all after a turn without one", async () => {
+    const actor = createActor(sessionMachine, { input }).start(); // historyLimit 4: two turns
+    let seq = 0;
+    const fx: TurnEffects = { think: async () => ({ text: "ok" }), deliver: async (i) => ({ id: `${i.inbound.id}:r`, ts: 2, transcriptSeq: ++seq * 10 }) };
+    for (let n = 1; n <= 3; n++) await turn(actor, fx, `m${n}`, `t${n}`);
+    let ctx = actor.getSnapshot().context;
+    expect(ctx.historyRefs).toEqual([20, 30]);
+    expect(ctx.history.map((t) => t.text)).toEqual(["t2", "ok", "t3", "ok"]);
+    expect(historyInTranscripts(ctx)).toBe(true);
+    await turn(actor, { ...fx, deliver: async (i) => ({ id: `${i.inbound.id}:r`, ts: 2 }) }, "m4", "t4");
+    ctx = actor.getSnapshot().context;
+    expect(ctx.historyRefs).toBeUndefined();
+    expect(historyInTranscripts(ctx)).toBe(false);
+    await turn(actor, fx, "m5", "t5");
+    // one ref for two turns in the window: the history must stay in the snapshot
+    expect(actor.getSnapshot().context.historyRefs).toEqual([40]);
+    expect(historyInTranscripts(actor.getSnapshot().context)).toBe(false);
   });
 });
