@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
-import { BUCKETS, decode, sessionKey, STREAMS } from "../../src/bus/index.js";
+import { createSessionStore } from "../../src/actors/index.js";
+import { BUCKETS, sessionKey, STREAMS } from "../../src/bus/index.js";
 import type { Turn } from "../../src/llm/index.js";
 import { startClaw } from "../support/claw-node.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody } from "../support/replies.js";
 
+/** A session's history as a node would load it (from KV, and from the transcripts it names). */
 async function historyOf(c: TestClient, chat: string): Promise<Turn[]> {
   const kv = await new Kvm(c.js).open(BUCKETS.sessions);
-  const e = await kv.get(sessionKey("echo", `t:a:${chat}`));
-  if (!e) return [];
-  return decode<{ snapshot: { context: { history: Turn[] } } }>(e.value).snapshot.context.history;
+  const stored = await createSessionStore(kv, { jsm: c.jsm }).load(sessionKey("echo", `t:a:${chat}`));
+  return (stored.snapshot as { context?: { history: Turn[] } } | undefined)?.context?.history ?? [];
 }
 
 async function transcriptCount(c: TestClient): Promise<number> {
