@@ -74,7 +74,12 @@ describe("durability across node crashes", () => {
         expect(entry!.value.length).toBeGreaterThan(6_000);
       }
       // passivated, the session comes back with the same history either way
-      await nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 });
+      // (a session still finishing its last turn is not passivated: ask until none is live)
+      for (let i = 0; i < 50; i++) {
+        const r = (await nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 })).json<{ active: number }>();
+        if (r.active === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       nc.publish("claw.in.d.acct.long", jsonBody({ id: "h", text: "/history", sender: { id: "u" } }));
       const lines = (await out.waitFor("h")).text!.split("\n");
       expect(lines[0], `transcripts ${transcripts}`).toBe("10 earlier turns");

@@ -17,7 +17,7 @@ export interface CliResult {
  * Runs `claw <args>`; resolves with its exit code and output, or kills it after
  * `ms`. `onStdout` sees the output so far and may interrupt (SIGINT) the command.
  */
-export function runCli(args: string[], env: Record<string, string>, ms = 10_000, onStdout?: (text: string, interrupt: () => void) => void): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, ms = 30_000, onStdout?: (text: string, interrupt: () => void) => void): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLAW, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
