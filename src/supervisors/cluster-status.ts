@@ -21,6 +21,30 @@ export interface PartitionStatus {
   inFlight: number;
 }
 
+/** One partition mailbox's backlog, as its consumer reports it. */
+export interface LaneBacklog {
+  partition: number;
+  /** `CLAW_IN` or `CLAW_SESSIONS` */
+  stream: string;
+  /** not yet delivered */
+  pending: number;
+  /** delivered and not yet acked */
+  inFlight: number;
+}
+
+/** Asks the server for the backlog of the partitions' two mailboxes; a consumer that does not answer is left out. */
+export async function partitionBacklog(jsm: JetStreamManager, partitions: readonly number[]): Promise<LaneBacklog[]> {
+  const lanes = partitions.flatMap((p) => [
+    { partition: p, stream: STREAMS.in, consumer: partitionConsumerName("in", p) },
+    { partition: p, stream: STREAMS.sessions, consumer: partitionConsumerName("session", p) },
+  ]);
+  const infos = await Promise.all(lanes.map((l) => jsm.consumers.info(l.stream, l.consumer).catch(() => undefined)));
+  return lanes.flatMap((l, i) => {
+    const info = infos[i];
+    return info ? [{ partition: l.partition, stream: l.stream, pending: info.num_pending, inFlight: info.num_ack_pending }] : [];
+  });
+}
+
 /** Dead letters waiting in `CLAW_DLQ`, in all and per stage (`claw.dlq.<stage>`). */
 export interface DeadLetterCounts {
   total: number;
@@ -85,21 +109,10 @@ export async function clusterStatus(jsm: JetStreamManager, kvm: Kvm): Promise<Cl
   });
   const [{ assignment }, live, leader, dlq] = await Promise.all([readAssignment(cluster), liveMembers(members), currentLeader(lease), deadLetterCounts(jsm)]);
   const count = assignment?.owners.length ?? 0;
-  const partitions = await Promise.all(
-    Array.from({ length: count }, async (_, p) => {
-      const [inb, mail] = await Promise.all(
-        [
-          [STREAMS.in, partitionConsumerName("in", p)],
-          [STREAMS.sessions, partitionConsumerName("session", p)],
-        ].map(([s, c]) => jsm.consumers.info(s!, c!).catch(() => undefined)),
-      );
-      return {
-        partition: p,
-        owner: assignment?.owners[p],
-        pending: (inb?.num_pending ?? 0) + (mail?.num_pending ?? 0),
-        inFlight: (inb?.num_ack_pending ?? 0) + (mail?.num_ack_pending ?? 0),
-      };
-    }),
-  );
+  const partitions: PartitionStatus[] = Array.from({ length: count }, (_, p) => ({ partition: p, owner: assignment?.owners[p], pending: 0, inFlight: 0 }));
+  for (const lane of await partitionBacklog(jsm, partitions.map((x) => x.partition))) {
+    partitions[lane.partition]!.pending += lane.pending;
+    partitions[lane.partition]!.inFlight += lane.inFlight;
+  }
   return { leader, epoch: assignment?.epoch ?? 0, members: [...live.values()].sort((a, b) => a.node.localeCompare(b.node)), partitions, dlq };
 }

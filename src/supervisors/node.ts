@@ -16,7 +16,6 @@ import {
   ensureBucket,
   ensureConsumer,
   ensureStream,
-  partitionConsumerName,
   probePartitionMapping,
   rawInboundStreamSpec,
   routerConsumerSpec,
@@ -44,6 +43,7 @@ import { createActorEvents, createTracing, type ActorEvents } from "../observabi
 import { nodeMachine } from "./node.machine.js";
 import { CLAW_VERSION } from "../version.js";
 import { reconcileAssignment } from "./cluster-leader.js";
+import { partitionBacklog } from "./cluster-status.js";
 import { leaseChild } from "./leader-lease.js";
 import { advertisedHttp, heartbeatChild, leave } from "./membership.js";
 import { resolveNatsEndpoint, type NatsEndpoint } from "./nats-endpoint.js";
@@ -91,17 +91,8 @@ function modelsFor(config: ClawConfig): Map<string, Model> {
 function consumerBacklogReader(jsm: Bus["jsm"]): { read(partitions: number[]): Promise<ConsumerBacklog[]> } {
   let last: { at: number; value: ConsumerBacklog[] } = { at: 0, value: [] };
   let reading: Promise<ConsumerBacklog[]> | undefined;
-  const readNow = async (partitions: number[]) => {
-    const lanes = partitions.flatMap((p) => [
-      { stream: STREAMS.in, partition: p, consumer: partitionConsumerName("in", p) },
-      { stream: STREAMS.sessions, partition: p, consumer: partitionConsumerName("session", p) },
-    ]);
-    const infos = await Promise.all(lanes.map((l) => jsm.consumers.info(l.stream, l.consumer).catch(() => undefined)));
-    return lanes.flatMap((l, i) => {
-      const info = infos[i];
-      return info ? [{ stream: l.stream, partition: l.partition, waiting: info.num_pending + info.num_ack_pending }] : [];
-    });
-  };
+  const readNow = async (partitions: number[]) =>
+    (await partitionBacklog(jsm, partitions)).map((l) => ({ stream: l.stream, partition: l.partition, waiting: l.pending + l.inFlight }));
   return {
     async read(partitions) {
       if (Date.now() - last.at < 1_000) return last.value;
