@@ -167,14 +167,14 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     });
   }
 
-  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number, startMs: number): Promise<void> {
+  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number, startMs: number, log: MessageLogFields): Promise<void> {
     switch (d.kind) {
       case "drop":
         m.ack();
         return;
       case "dead": {
         const addr = stage === "in" ? parseInboundSubject(m.subject) : undefined;
-        await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, logFields(m, d, stage), {
+        await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, log, {
           field: d.field,
           notify: addr ? { to: addr, replyTo: m.headers?.get(H.msgId) || undefined } : undefined,
         });
@@ -188,7 +188,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           msgId: d.msgId,
           headers: { [H.node]: o.nodeId, ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}) },
         });
-        emit({ type: "message.forwarded", to: d.subject, ...logFields(m, d, stage), partition: p });
+        emit({ type: "message.forwarded", to: d.subject, ...log, partition: p });
         if (tracing.enabled) traceIngress(d, startMs);
         m.ack();
         return;
@@ -201,10 +201,10 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           session: d.session,
           envelope: d.envelope,
           deliveries: attempts,
-          partition: p,
+          log,
           keepAlive: () => m.working(),
           onFailed: (f) =>
-            deadLetter(m, "session", f.failure.code, f.failure.message, logFields(m, d, stage), {
+            deadLetter(m, "session", f.failure.code, f.failure.message, log, {
               msgId: d.envelope.id,
               firstError: f.firstError,
               deliveries: f.attempts,
@@ -233,7 +233,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           outcome: outcome.kind,
           sessionMs: performance.now() - started,
           endToEndMs: Date.now() - d.envelope.ts,
-          ...logFields(m, d, stage),
+          ...log,
         });
         return;
       }
@@ -250,9 +250,10 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         stage === "in"
           ? decideInbound(inbound, { agents: o.agents, partitions: o.partitions, partition: p, maxPayload: o.maxPayload })
           : decideSessionMail(inbound, o.agents);
+      const log = logFields(m, d, stage);
       if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
         // delivered this often without being settled: it probably crashes its node
-        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, logFields(m, d, stage), {
+        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, log, {
           deliveries: attempts - 1,
           msgId: d.envelope.id,
           notify: { to: d.envelope, replyTo: d.envelope.id },
@@ -269,10 +270,10 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           deliveries: m.info.deliveryCount,
           pending: m.info.pending,
           ingressMs: performance.now() - started,
-          ...logFields(m, d, stage),
+          ...log,
         });
       }
-      await settle(m, d, stage, attempts, startMs);
+      await settle(m, d, stage, attempts, startMs, log);
     } catch {
       // publishing the effect failed even after retries (NATS unreachable): try again later
       if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));

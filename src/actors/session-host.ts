@@ -35,8 +35,8 @@ export interface TurnRequest {
   envelope: Envelope;
   /** the server's delivery count of the carrying message (1 on first delivery) */
   deliveries: number;
-  /** the partition it came from (for logs) */
-  partition?: number;
+  /** what the lines logged about it carry (default: its session's fields) */
+  log?: MessageLogFields;
   /** extends the carrying message's ack deadline (JetStream `working()`) */
   keepAlive: () => void;
   /**
@@ -97,9 +97,9 @@ export interface SessionHostOptions {
    * written, message not yet acked).
    */
   failpoint?: (name: "session.after-reply" | "session.after-save") => void;
-  /** XState inspection of each session actor (live events); `forget` when it stops */
   /** hop spans (the reply publish) */
   tracing?: Tracing;
+  /** XState inspection of each session actor (live events); `forget` when it stops */
   inspection?: { register(kind: "session", id: string, actor: SessionActor): void; forget(kind: "session", id: string): void };
   onEvent?: (e: SessionHostEvent) => void;
 }
@@ -166,13 +166,14 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     },
     async deliver(input) {
       const reply = replyEnvelope(input);
+      const subject = outboundSubject(reply);
       const headers: Record<string, string> = { [H.node]: o.nodeId };
       if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
       const startMs = o.tracing?.enabled ? Date.now() : 0;
       // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
       const entry: TranscriptEntry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
       const [, transcript] = await Promise.all([
-        publishDurable(o.js, { subject: outboundSubject(reply), data: encode(reply), msgId: reply.id, headers }),
+        publishDurable(o.js, { subject, data: encode(reply), msgId: reply.id, headers }),
         (o.transcripts ?? true)
           ? publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers })
           : undefined,
@@ -185,7 +186,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
           parent: turnTraceparent(input.inbound),
           startMs,
           endMs: Date.now(),
-          attributes: { "messaging.system": "nats", "messaging.destination.name": outboundSubject(reply), "messaging.message.id": reply.id, "claw.agent": input.agent },
+          attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": reply.id, "claw.agent": input.agent },
         });
       }
       o.failpoint?.("session.after-reply");
@@ -259,13 +260,13 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
           failure = toFailure(req.envelope.id, err);
         }
         if (!failure) {
-          emit({ type: "turn.answered", key: e.key, ms: Date.now() - started, ...sessionLogFields(e.key, req.envelope, req.partition) });
+          emit({ type: "turn.answered", key: e.key, ms: Date.now() - started, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
           return { kind: "answered" };
         }
         firstError ??= failure.message;
         if (!failure.transient || attempt >= o.maxDeliver) return { kind: "failed", failure, attempts: attempt, firstError };
         const delayMs = backoffDelay(o.backoff, attempt - 1);
-        emit({ type: "turn.retrying", key: e.key, attempt, delayMs, error: failure.message, ...sessionLogFields(e.key, req.envelope, req.partition) });
+        emit({ type: "turn.retrying", key: e.key, attempt, delayMs, error: failure.message, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
         await delay(delayMs, stopping.signal);
       }
     } finally {
