@@ -33,28 +33,17 @@ interface Row extends LoadResult {
   rssWorkerMB: number;
 }
 
-const SCENARIOS: Record<string, (v: Record<string, string | undefined>) => LoadOptions> = {
-  steady: (v) => ({
-    mode: { kind: "open", rate: Number(v.rate ?? 1000) },
-    durationS: Number(v.duration ?? 60),
-    sessions: Number(v.sessions ?? 1000),
-    payloadBytes: Number(v.payload ?? 300),
-    graceS: 10,
-  }),
-  failover: (v) => ({
-    mode: { kind: "open", rate: Number(v.rate ?? 300) },
-    durationS: Number(v.duration ?? 30),
-    sessions: Number(v.sessions ?? 1000),
-    payloadBytes: Number(v.payload ?? 300),
-    graceS: 30,
-  }),
-  max: (v) => ({
-    mode: { kind: "closed", window: Number(v.window ?? 500) },
-    durationS: Number(v.duration ?? 20),
-    sessions: Number(v.sessions ?? 1000),
-    payloadBytes: Number(v.payload ?? 300),
-    graceS: 10,
-  }),
+type Values = Record<string, string | undefined>;
+
+/** A load of `mode`, with the options every scenario shares (`--duration --sessions --payload`). */
+function shape(v: Values, mode: LoadOptions["mode"], durationS: number, graceS: number): LoadOptions {
+  return { mode, durationS: Number(v.duration ?? durationS), sessions: Number(v.sessions ?? 1000), payloadBytes: Number(v.payload ?? 300), graceS };
+}
+
+const SCENARIOS: Record<string, (v: Values) => LoadOptions> = {
+  steady: (v) => shape(v, { kind: "open", rate: Number(v.rate ?? 1000) }, 60, 10),
+  failover: (v) => shape(v, { kind: "open", rate: Number(v.rate ?? 300) }, 30, 30),
+  max: (v) => shape(v, { kind: "closed", window: Number(v.window ?? 500) }, 20, 10),
 };
 
 /** What the failover run saw: latency before the kill, the spike, and when it was back to normal. */
