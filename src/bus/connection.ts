@@ -5,6 +5,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 
+/** How long closing waits for the connection to drain before it closes anyway. */
+const DRAIN_BOUND_MS = 5_000;
+
 /** Default server when `NATS_URL` is not set. */
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 
@@ -67,7 +70,10 @@ async function connectOnce(o: ConnectBusOptions): Promise<Bus> {
     timeout: o.timeoutMs ?? 5_000,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
-    pingInterval: 10_000,
+    // a stalled server (or a cut network) keeps the TCP connection open: unanswered pings are how the
+    // client notices, within ~3 intervals, and moves to another server of the cluster
+    pingInterval: 2_000,
+    maxPingOut: 3,
     // the client otherwise builds two Error objects (stack traces) for every request,
     // i.e. for every publish ack and KV write: ~13 % of a node's CPU under load
     noAsyncTraces: true,
@@ -82,7 +88,11 @@ async function connectOnce(o: ConnectBusOptions): Promise<Bus> {
     kvm: new Kvm(js),
     serverVersion: nc.info?.version ?? "unknown",
     close: async () => {
-      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+      if (nc.isClosed()) return;
+      // draining needs the server: without it (it is gone, or stalled) close at once after a bound
+      const bound = new Promise<"late">((r) => setTimeout(() => r("late"), DRAIN_BOUND_MS).unref());
+      const drained = await Promise.race([nc.drain().catch(() => "failed" as const), bound]);
+      if (drained !== undefined && !nc.isClosed()) await nc.close();
     },
   };
 }

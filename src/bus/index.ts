@@ -11,7 +11,7 @@ export * from "./headers.js";
 export * from "./retry.js";
 export { connectBus, natsAnswers, parseServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
 export * from "./specs.js";
-export { ensureStream, ensureConsumer, ensureBucket, type ProvisionWarn } from "./provision.js";
+export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type ProvisionWarn } from "./provision.js";
 export { publishDurable, toHeaders, fromHeaders, type DurablePublish } from "./publisher.js";
 export { publishDeadLetter, type DeadLetter } from "./dead-letter.js";
 export { probePartitionMapping, PROBE_CHANNEL, type MappingProbeResult } from "./mapping-probe.js";
@@ -23,6 +23,7 @@ export {
   type NatsServerOptions,
   type NatsClusterOptions,
   type NatsServerProcess,
+  type NatsServerExit,
 } from "./nats-server-process.js";
 export {
   getDeadLetter,
@@ -33,4 +34,5 @@ export {
   type DeadLetterRecord,
 } from "./dead-letter-admin.js";
 export { delay } from "./delay.js";
+export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";

@@ -23,6 +23,8 @@ export interface NatsServerOptions {
   partitions?: number;
   /** cluster settings, when this server is one of several */
   cluster?: { name: string; port: number; routes: number[]; serverName: string };
+  /** JetStream's file store limit, in nats-server's units (`16MB`); unlimited when absent */
+  maxFileStore?: string;
   /** extra nats-server configuration text appended verbatim */
   extraConfig?: string;
   /** path of the binary (default: `nats-server` on PATH, then /usr/sbin, /usr/local/bin) */
@@ -33,12 +35,24 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
 }
 
+/** How a nats-server process ended. */
+export interface NatsServerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 /** A running nats-server child. Dispose with `await using` or {@link NatsServerProcess.stop}. */
 export interface NatsServerProcess extends AsyncDisposable {
   readonly url: string;
   readonly port: number;
   readonly storeDir: string;
   readonly pid: number | undefined;
+  /** true while the server process runs */
+  readonly running: boolean;
+  /** resolves when the current server process exits, however it ends */
+  exited(): Promise<NatsServerExit>;
+  /** what the server said last that explains a failure: its fatal and error lines, or its last lines */
+  output(): string;
   /** SIGTERM (or the given signal) and wait for exit; keeps the store */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** start again on the same port and store after a kill */
@@ -84,7 +98,7 @@ function configText(o: NatsServerOptions, port: number, storeDir: string, portsD
   const lines = [
     `listen: "127.0.0.1:${port}"`,
     `ports_file_dir: "${portsDir}"`,
-    `jetstream { store_dir: "${storeDir}" }`,
+    `jetstream { store_dir: "${storeDir}"${o.maxFileStore ? `, max_file_store: ${o.maxFileStore}` : ""} }`,
     `max_payload: 8MB`,
     // monitoring on a free port: /healthz tells when JetStream has caught up after a restart
     `http: "127.0.0.1:-1"`,
@@ -102,6 +116,19 @@ function configText(o: NatsServerOptions, port: number, storeDir: string, portsD
   return lines.join("\n") + "\n";
 }
 
+/**
+ * The lines of a server's log that explain a failure: its `[FTL]` and `[ERR]`
+ * lines (the last 3), or else its last 3 lines, without the pid and time prefix.
+ */
+export function explainServerOutput(output: string): string {
+  const lines = output.trim().split("\n").filter(Boolean);
+  const bad = lines.filter((l) => l.includes("[FTL]") || l.includes("[ERR]"));
+  return (bad.length > 0 ? bad : lines)
+    .slice(-3)
+    .map((l) => l.replace(/^\[\d+\] \S+ \S+ /, ""))
+    .join("\n");
+}
+
 function parsePorts(text: string): { nats?: string[]; monitoring?: string[] } | undefined {
   try {
     return JSON.parse(text) as { nats?: string[]; monitoring?: string[] };
@@ -114,7 +141,7 @@ async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: num
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new NatsServerStartError(`nats-server exited early (code ${child.exitCode}):\n${log()}`);
+      throw new NatsServerStartError(`nats-server exited early (code ${child.exitCode}): ${explainServerOutput(log())}`);
     }
     const files = await readdir(portsDir).catch(() => [] as string[]);
     const f = files.find((n) => n.endsWith(".ports") && n.includes(`_${child.pid}.`));
@@ -126,7 +153,7 @@ async function waitForPort(portsDir: string, child: ChildProcess, timeoutMs: num
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new NatsServerStartError(`nats-server did not report its port within ${timeoutMs} ms:\n${log()}`);
+  throw new NatsServerStartError(`nats-server did not report its port within ${timeoutMs} ms: ${explainServerOutput(log())}`);
 }
 
 /** Starts one nats-server with JetStream. Throws {@link NatsServerStartError} if the binary is missing. */
@@ -139,6 +166,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const portsDir = await mkdtemp(join(tmpdir(), "claw-nats-ports-"));
   let port = options.port ?? 0;
   let child: ChildProcess | undefined;
+  let exit: Promise<NatsServerExit> = Promise.resolve({ code: null, signal: null });
   let output = "";
   let monitor: string | undefined;
 
@@ -148,6 +176,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     output = "";
     const c = spawn(binary, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
     child = c;
+    exit = new Promise((r) => c.once("exit", (code, signal) => r({ code, signal })));
     const collect = (b: Buffer) => {
       output = (output + b.toString()).slice(-8192);
       if (options.verbose) process.stderr.write(b);
@@ -163,7 +192,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const kill = async (signal: NodeJS.Signals = "SIGTERM"): Promise<void> => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((r) => c.once("exit", () => r()));
+    const exited = exit;
     c.kill(signal);
     const t = setTimeout(() => c.kill("SIGKILL"), 5_000);
     await exited;
@@ -191,6 +220,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     get pid() {
       return child?.pid;
     },
+    get running() {
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    exited: () => exit,
+    output: () => explainServerOutput(output),
     kill,
     restart: launch,
     async waitHealthy(timeoutMs = 30_000) {

@@ -80,6 +80,37 @@ export async function ensureConsumer(
   if (conflicts.length > 0) throw new StreamConflictError(`${stream}/${spec.durable_name}`, conflicts);
 }
 
+/** What a takeover found: the stream sequences the previous holder had delivered and left unacked. */
+export interface ConsumerTakeover {
+  leftUnacked?: { from: number; to: number };
+}
+
+/**
+ * Takes a durable consumer of a work-queue stream over for a new holder. If it
+ * has messages delivered and not acked — the previous holder died, or the
+ * deliveries and acks were lost with a connection — the consumer is
+ * recreated: JetStream then delivers them again at once and in stream order
+ * (instead of after their ack wait, behind newer messages), and whoever held
+ * them can no longer ack anything (fenced off).
+ */
+export async function takeOverConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  spec: Partial<ConsumerConfig> & { durable_name: string },
+): Promise<ConsumerTakeover> {
+  const info = await withRetry(() => jsm.consumers.info(stream, spec.durable_name)).catch((e) => {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  });
+  let leftUnacked: ConsumerTakeover["leftUnacked"];
+  if (info && info.num_ack_pending > 0) {
+    leftUnacked = { from: info.ack_floor.stream_seq + 1, to: info.delivered.stream_seq };
+    await withRetry(() => jsm.consumers.delete(stream, spec.durable_name));
+  }
+  await ensureConsumer(jsm, stream, spec);
+  return { leftUnacked };
+}
+
 /** Opens a KV bucket, creating it when missing. */
 export async function ensureBucket(kvm: Kvm, spec: { name: string; history: number; replicas: number; ttl?: number }): Promise<KV> {
   return withRetry(() => kvm.create(spec.name, { history: spec.history, replicas: spec.replicas, ttl: spec.ttl }));

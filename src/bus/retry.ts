@@ -40,6 +40,21 @@ export function isTransientNatsError(e: unknown): boolean {
   return false;
 }
 
+/** JetStream's "insufficient resources" (10023) and "insufficient storage resources available" (10047). */
+const STORAGE_FULL_CODES = new Set([10023, 10047]);
+
+/**
+ * True when JetStream refused a write for lack of space: the server's or the
+ * account's store limit is reached (nats-server answers 503 "insufficient
+ * resources"). Transient — space returns as work queues are acked or an
+ * operator frees it — but not worth a tight retry loop.
+ */
+export function isStorageFull(e: unknown): boolean {
+  // a PublishError carries the server's answer as its cause
+  const api = e instanceof JetStreamApiError ? e : e instanceof Error && e.cause instanceof JetStreamApiError ? e.cause : undefined;
+  return api !== undefined && STORAGE_FULL_CODES.has(api.code);
+}
+
 /** Options of {@link withRetry}. */
 export interface RetryOptions {
   /** give up after this long (default 30 s) */
