@@ -11,3 +11,4 @@ export { decideInbound, decideSessionMail, sessionPartition, type IngressDecisio
 export { createPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
 export { startRouter, type Router } from "./router.js";
 export { SnapshotConflictError, TurnTimeoutError } from "./errors.js";
+export { PASSIVATE_SUBJECT, servePassivation } from "./passivation-control.js";

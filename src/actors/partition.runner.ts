@@ -4,19 +4,20 @@
  * A message is acked only after everything it caused is durable: the reply
  * published and the snapshot written, or the forward / dead letter published.
  */
-import { JetStreamApiError, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
   backoffDelay,
   encode,
-  ensureConsumer,
+  takeOverConsumer,
   hopTraceparent,
   sessionKey,
   traceIdOf,
   partitionConsumerSpec,
-  withRetry,
   type ConsumerOptions,
   H,
+  isStorageFull,
+  isTransientNatsError,
   outboundSubject,
   parseInboundSubject,
   partitionConsumerName,
@@ -77,6 +78,12 @@ export interface PartitionRunner {
   stopPulling(): Promise<void>;
   /** resolves when every message in progress is settled (acked or given back) */
   drained(): Promise<void>;
+  /**
+   * Takes both mailboxes over again (after the connection to NATS was lost
+   * and re-established: deliveries and acks on the old connection may be
+   * gone, and their messages would otherwise wait out their ack wait).
+   */
+  resync(): void;
 }
 
 type Stage = "in" | "session";
@@ -240,7 +247,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     }
   }
 
-  async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects): Promise<void> {
+  async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects, resync: () => void): Promise<void> {
     const inbound = toInboundMessage(m, o.idPrefix[stage]);
     const started = performance.now();
     const startMs = tracing.enabled ? Date.now() : 0;
@@ -274,31 +281,27 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         });
       }
       await settle(m, d, stage, attempts, startMs, log);
-    } catch {
-      // publishing the effect failed even after retries (NATS unreachable): try again later
-      if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
+    } catch (e) {
+      if (stopped) return;
+      if (isTransientNatsError((e as Error).cause ?? e) || isStorageFull(e)) {
+        // publishing the effect failed while NATS was unavailable: leave the message unacked and
+        // take the mailbox over once NATS answers, which delivers it again first (a nak would
+        // send it behind later messages of its session)
+        resync();
+        return;
+      }
+      m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
     }
   }
 
   /**
-   * Takes the partition's consumer over. If messages were left unacked — the
-   * previous owner died, or deliveries were lost on the way here — the consumer
-   * is recreated: JetStream then redelivers them at once and in stream order
-   * (instead of after their ack wait, behind newer messages of the same
-   * session), and whoever held them can no longer ack anything (fenced off).
-   * Only a takeover from another owner counts as a crash of those messages.
+   * Takes the partition's consumer over (see `takeOverConsumer`: messages left
+   * unacked come back at once, in order). Only a takeover from another owner
+   * counts as a crash of those messages.
    */
   async function takeover(stage: Stage, stream: string, suspects: CrashSuspects, countCrashes: boolean): Promise<void> {
-    const spec = partitionConsumerSpec(stage, p, o.consumer);
-    const info = await withRetry(() => bus.jsm.consumers.info(stream, spec.durable_name)).catch((e) => {
-      if (e instanceof JetStreamApiError && e.status === 404) return undefined;
-      throw e;
-    });
-    if (info && info.num_ack_pending > 0) {
-      if (countCrashes) await suspects.record(info.ack_floor.stream_seq + 1, info.delivered.stream_seq);
-      await withRetry(() => bus.jsm.consumers.delete(stream, spec.durable_name));
-    }
-    await ensureConsumer(bus.jsm, stream, spec);
+    const { leftUnacked } = await takeOverConsumer(bus.jsm, stream, partitionConsumerSpec(stage, p, o.consumer));
+    if (leftUnacked && countCrashes) await suspects.record(leftUnacked.from, leftUnacked.to);
   }
 
   /**
@@ -308,7 +311,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
    * newer ones. On a gap the lane stops taking messages, finishes what it has,
    * and takes its consumer over again, which redelivers from the gap in order.
    */
-  async function lane(stage: Stage): Promise<{ stop(): Promise<void> }> {
+  async function lane(stage: Stage): Promise<{ stop(): Promise<void>; resync(): void }> {
     const stream = stage === "in" ? STREAMS.in : STREAMS.sessions;
     const suspects = await loadCrashSuspects(o.cluster, stage, p);
     let messages: ConsumerMessages | undefined;
@@ -333,7 +336,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
             return;
           }
           lastDelivery = Math.max(lastDelivery, d);
-          const t = handle(m, stage, suspects);
+          const t = handle(m, stage, suspects, () => void reset());
           inFlight.add(t);
           void t.finally(() => inFlight.delete(t));
         },
@@ -371,6 +374,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     await takeover(stage, stream, suspects, true);
     await open();
     return {
+      resync: () => void reset(),
       async stop() {
         await resetting?.catch(() => undefined);
         await messages?.close().catch(() => undefined);
@@ -387,6 +391,9 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     },
     async drained() {
       while (inFlight.size > 0) await Promise.all([...inFlight]);
+    },
+    resync() {
+      if (!stopped) for (const l of lanes) l.resync();
     },
   };
 }

@@ -18,6 +18,7 @@ import {
   sessionKey,
   transcriptSubject,
   type BackoffPolicy,
+  type BusHealth,
   type Envelope,
 } from "../bus/index.js";
 import type { Model } from "../llm/index.js";
@@ -60,6 +61,8 @@ export type SessionHostEvent =
   | { type: "session.spawned"; key: string; restored: boolean }
   | { type: "session.passivated"; key: string }
   | ({ type: "turn.retrying"; key: string; attempt: number; delayMs: number; error: string } & MessageLogFields)
+  /** a try failed while the bus was unavailable: held until it is back, not counted as an attempt */
+  | ({ type: "turn.held"; key: string; attempt: number; code: string; reason: string; error: string } & MessageLogFields)
   | ({ type: "turn.answered"; key: string; ms: number } & MessageLogFields);
 
 /** What every log line about a message carries. */
@@ -99,6 +102,12 @@ export interface SessionHostOptions {
   failpoint?: (name: "session.after-reply" | "session.after-save") => void;
   /** hop spans (the reply publish) */
   tracing?: Tracing;
+  /**
+   * The bus' condition: a try that fails while NATS is unavailable (down,
+   * stalled, its store full) waits until it is back and is tried again
+   * without counting as an attempt, so an outage dead-letters nothing.
+   */
+  busHealth?: Pick<BusHealth, "problem" | "whenAvailable">;
   /** XState inspection of each session actor (live events); `forget` when it stops */
   inspection?: { register(kind: "session", id: string, actor: SessionActor): void; forget(kind: "session", id: string): void };
   onEvent?: (e: SessionHostEvent) => void;
@@ -262,6 +271,13 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         if (!failure) {
           emit({ type: "turn.answered", key: e.key, ms: Date.now() - started, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
           return { kind: "answered" };
+        }
+        const down = failure.transient ? o.busHealth?.problem() : undefined;
+        if (down) {
+          emit({ type: "turn.held", key: e.key, attempt, code: down.code, reason: down.reason, error: failure.message, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
+          await o.busHealth!.whenAvailable(stopping.signal);
+          local--; // the same attempt again: the bus failed, not the turn
+          continue;
         }
         firstError ??= failure.message;
         if (!failure.transient || attempt >= o.maxDeliver) return { kind: "failed", failure, attempts: attempt, firstError };

@@ -3,7 +3,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { BUCKETS, decode, sessionKey } from "../../src/bus/index.js";
-import { PASSIVATE_SUBJECT } from "../../src/supervisors/node.js";
+import { PASSIVATE_SUBJECT } from "../../src/actors/index.js";
 import { startClaw } from "../support/claw-node.js";
 import { natsServer } from "../support/nats-server.js";
 import { collectReplies, jsonBody } from "../support/replies.js";
