@@ -45,6 +45,30 @@ export async function partitionBacklog(jsm: JetStreamManager, partitions: readon
   });
 }
 
+/**
+ * Reads the backlog of a node's partition mailboxes (not yet delivered + in
+ * flight) for the scrape-time metric, at most once per second however often
+ * it is scraped, and answers with the last reading (or nothing) when the
+ * server is slow to say.
+ */
+export function consumerBacklogReader(jsm: JetStreamManager): { read(partitions: number[]): Promise<Array<{ stream: string; partition: number; waiting: number }>> } {
+  type Reading = Array<{ stream: string; partition: number; waiting: number }>;
+  let last: { at: number; value: Reading } = { at: 0, value: [] };
+  let reading: Promise<Reading> | undefined;
+  const readNow = async (partitions: number[]) =>
+    (await partitionBacklog(jsm, partitions)).map((l) => ({ stream: l.stream, partition: l.partition, waiting: l.pending + l.inFlight }));
+  return {
+    async read(partitions) {
+      if (Date.now() - last.at < 1_000) return last.value;
+      reading ??= readNow(partitions)
+        .then((value) => (last = { at: Date.now(), value }).value)
+        .finally(() => (reading = undefined));
+      const timeout = new Promise<Reading>((r) => setTimeout(() => r(last.value), 2_000).unref());
+      return Promise.race([reading, timeout]);
+    },
+  };
+}
+
 /** Dead letters waiting in `CLAW_DLQ`, in all and per stage (`claw.dlq.<stage>`). */
 export interface DeadLetterCounts {
   total: number;

@@ -43,6 +43,22 @@ export function leaseChild(kv: KV, node: string, ttlMs: number, hooks: LeaseHook
     await hooks.deposed();
   };
 
+  /**
+   * Takes the free lease — or our own, still unexpired: after NATS was away
+   * this node stopped acting as leader, but the key still names it and nobody
+   * else can take it before it expires, so renewing it is safe and spares the
+   * cluster a leaderless TTL.
+   */
+  const take = async (): Promise<number> => {
+    try {
+      return await kv.create(KEY, node);
+    } catch (e) {
+      const held = await kv.get(KEY);
+      if (held?.operation === "PUT" && held.string() === node) return kv.update(KEY, node, held.revision);
+      throw e;
+    }
+  };
+
   const child: ChildSpec = {
     name: "lease",
     async run(signal) {
@@ -50,7 +66,7 @@ export function leaseChild(kv: KV, node: string, ttlMs: number, hooks: LeaseHook
         while (!signal.aborted) {
           const started = Date.now();
           try {
-            revision = leading ? await kv.update(KEY, node, revision) : await kv.create(KEY, node);
+            revision = leading ? await kv.update(KEY, node, revision) : await take();
             validUntil = started + ttlMs - margin;
             if (!leading) {
               leading = true;

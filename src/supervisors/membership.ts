@@ -19,6 +19,10 @@ export interface MemberInfo {
   sessions: number;
   /** base URL of its HTTP gateway (`/metrics`, `/readyz`); absent until the gateway listens */
   http?: string;
+  /** whether it serves now (what its `/readyz` says; absent from nodes before 0.2) */
+  ready?: boolean;
+  /** why not, while not ready */
+  notReady?: string[];
   ts: number;
 }
 
@@ -45,6 +49,14 @@ export function heartbeatChild(kv: KV, intervalMs: number, info: () => MemberInf
       }
     },
   };
+}
+
+/**
+ * One small JetStream write into the members bucket (key `probe.<node>`, not a
+ * member): the bus health probe's proof that the store takes writes now.
+ */
+export function writeProbe(kv: KV, node: string): Promise<number> {
+  return kv.put(`probe.${encodeToken(node)}`, String(Date.now()));
 }
 
 /** Leaves the cluster at once (graceful stop), instead of waiting for expiry. */

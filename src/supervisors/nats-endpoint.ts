@@ -6,6 +6,8 @@
 import { join } from "node:path";
 import { natsAnswers, parseServers, startNatsServer, type NatsServerProcess } from "../bus/index.js";
 import type { Logger } from "../log.js";
+import { NatsServerExitedError } from "./errors.js";
+import type { ChildSpec } from "./supervisor.js";
 
 /** The servers to connect to, and the embedded server when the node started one. */
 export interface NatsEndpoint {
@@ -37,5 +39,28 @@ export async function resolveNatsEndpoint(o: EmbeddedDefault, log: Logger): Prom
   const storeDir = join(o.dataDir, "nats");
   log.info({ port: embeddedPort, storeDir }, "NATS_URL not set and nothing answers on the default port: starting an embedded nats-server");
   const embedded = await startNatsServer({ port: embeddedPort, storeDir, binary: o.binary });
+  log.info({ pid: embedded.pid, port: embedded.port }, "embedded nats-server started");
   return { servers: [embedded.url], embedded };
+}
+
+/**
+ * The embedded nats-server as a supervised child: it runs while the server
+ * process runs and fails when the process ends, so the supervisor restarts it
+ * — on the same port and store, where JetStream recovers everything it had
+ * acknowledged — with backoff, and escalates past the restart intensity.
+ */
+export function embeddedServerChild(server: NatsServerProcess, log: Logger): ChildSpec {
+  return {
+    name: "nats-server",
+    async run(signal) {
+      if (!server.running) {
+        await server.restart();
+        log.warn({ pid: server.pid, port: server.port, storeDir: server.storeDir }, "embedded nats-server restarted on the same port and store");
+      }
+      const aborted = new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+      const exit = await Promise.race([server.exited(), aborted]);
+      if (signal.aborted || !exit) return;
+      throw new NatsServerExitedError(exit, server.output());
+    },
+  };
 }

@@ -49,6 +49,10 @@ export interface PartitionManager {
   epoch(): number;
   /** resolves when an assignment that includes this node has been applied */
   joined: Promise<void>;
+  /** true while the last applied assignment includes this node */
+  assigned(): boolean;
+  /** every running partition takes its mailboxes over again (after a lost connection) */
+  resync(): void;
   /** give every partition up (graceful stop) */
   releaseAll(): Promise<void>;
 }
@@ -61,6 +65,7 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
   const owners = new Map<number, Actor<typeof ownerMachine>>();
   let desired = new Set<number>();
   let epoch = 0;
+  let member = false;
   let stopped = false;
   let chain: Promise<void> = Promise.resolve();
   let markJoined!: () => void;
@@ -151,6 +156,7 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
     await Promise.all(lost.map(release));
     await Promise.all(gained.map((p) => gain(p, a.epoch)));
     epoch = a.epoch;
+    member = a.members.includes(o.node);
     emit({ type: "assignment.applied", epoch: a.epoch, owned: running.size, gained, lost });
     if (a.members.includes(o.node)) markJoined();
   }
@@ -159,6 +165,10 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
     joined,
     owned: () => [...running.keys()].sort((a, b) => a - b),
     epoch: () => epoch,
+    assigned: () => member && !stopped,
+    resync() {
+      for (const r of running.values()) r.resync();
+    },
     child: {
       name: "partitions",
       async run(signal) {

@@ -1,0 +1,78 @@
+/**
+ * What a node's parts report, turned into metrics and log lines: one
+ * function per source, so the composition root only wires them.
+ */
+import type { PartitionEvent, SessionHostEvent } from "../actors/index.js";
+import type { BusHealthEvent } from "../bus/index.js";
+import type { ClawMetrics } from "../gateway/index.js";
+import type { Logger } from "../log.js";
+import type { SupervisorEvent } from "./supervisor.js";
+
+/** Feeds metrics (and logs) from a partition runner's events. */
+export function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger): void {
+  switch (e.type) {
+    case "message.accepted":
+      metrics.messagesIn.inc({ channel: e.channel });
+      if (e.deliveries > 1) metrics.redeliveries.inc({ stage: e.stage });
+      metrics.stageDuration.observe({ stage: "ingress" }, e.ingressMs / 1000);
+      log.debug(e, e.type);
+      return;
+    case "message.settled":
+      if (e.outcome === "answered") metrics.messagesOut.inc({ channel: e.channel });
+      metrics.stageDuration.observe({ stage: "session" }, e.sessionMs / 1000);
+      metrics.stageDuration.observe({ stage: "end_to_end" }, Math.max(0, e.endToEndMs) / 1000);
+      log.debug(e, e.type);
+      return;
+    case "message.dead":
+      metrics.dlq.inc({ stage: e.stage, reason: e.code });
+      log.warn(e, e.type);
+      return;
+    case "message.forwarded":
+      log.debug(e, e.type);
+      return;
+    default:
+      log.warn(e, e.type);
+  }
+}
+
+/** Feeds metrics (and logs) from the session host's events. */
+export function observeSessionHost(e: SessionHostEvent, metrics: ClawMetrics, log: Logger): void {
+  switch (e.type) {
+    case "session.passivated":
+      metrics.sessionsPassivated.inc();
+      log.debug(e, e.type);
+      return;
+    case "turn.held":
+      metrics.turnsHeld.inc({ reason: e.code });
+      log.info(e, e.type);
+      return;
+    case "turn.retrying":
+      log.info(e, e.type);
+      return;
+    default:
+      log.debug(e, e.type);
+  }
+}
+
+/** Feeds metrics (and logs) from a supervisor's events. */
+export function observeSupervisor(e: SupervisorEvent, metrics: ClawMetrics, log: Logger): void {
+  if (e.type === "child.failed") metrics.actorRestarts.inc({ kind: e.child });
+  if (e.type === "child.waiting") log.warn(e, `${e.child} waits for NATS (${e.reason})`);
+  else log.error(e, e.type);
+}
+
+/** Feeds metrics (and logs) from the bus' health. */
+export function observeBusHealth(e: BusHealthEvent, metrics: ClawMetrics, log: Logger): void {
+  switch (e.type) {
+    case "bus.unavailable":
+      metrics.busOutages.inc({ reason: e.problem.code });
+      log.warn({ reason: e.problem.reason, detail: e.problem.detail }, `NATS is unavailable (${e.problem.reason}): not ready; HTTP answers 503, turns wait`);
+      return;
+    case "bus.available":
+      log.info({ down_ms: e.downMs }, `NATS is available again after ${e.downMs} ms`);
+      return;
+    case "bus.reconnected":
+      log.info({ server: e.server }, "reconnected to NATS: taking the mailboxes over again");
+      return;
+  }
+}
