@@ -294,7 +294,9 @@ async function start() {
   ui.refresh.addEventListener("click", () => void refreshList());
   ui.search.addEventListener("input", onSearchInput);
   ui.kind.addEventListener("change", () => selectKind(ui.kind.value));
-  getJson("/ui/api/cluster")
+  // a 503 still carries a view: the node's readiness says why the cluster cannot be read
+  fetch("/ui/api/cluster", { headers: { accept: "application/json" } })
+    .then((res) => res.json())
     .then((view) => renderCluster(ui.cluster, view))
     .catch((e) => (ui.cluster.meta.textContent = `cluster unavailable: ${e.message}`));
   try {

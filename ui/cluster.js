@@ -21,7 +21,11 @@ export function renderCluster({ summary, meta, members, partitions }, view) {
   const backlog = view.partitions.reduce((n, p) => n + p.pending + p.inFlight, 0);
   const dlq = view.dlq?.messages ?? view.dlq?.total;
 
+  const ready = view.readiness?.ready !== false;
+  const readiness = cell("span", ready ? `${view.node} ready` : `${view.node} not ready: ${view.readiness.reasons.join("; ")}`, ready ? "chip" : "chip bad");
+  readiness.dataset.role = "readiness";
   summary.replaceChildren(
+    readiness,
     cell("span", `${view.members.length} node${view.members.length === 1 ? "" : "s"}`, "chip"),
     cell("span", `leader ${view.leader ?? "none"}`, "chip"),
     cell("span", `epoch ${view.epoch}`, "chip"),
@@ -29,10 +33,13 @@ export function renderCluster({ summary, meta, members, partitions }, view) {
     cell("span", `DLQ ${dlq ?? "?"}`, dlq ? "chip bad" : "chip"),
   );
   summary.dataset.epoch = String(view.epoch);
-  meta.textContent = `${view.partitions.length} partitions · as seen by ${view.node} at ${new Date(view.ts).toLocaleTimeString(undefined, { hour12: false })}`;
+  const at = new Date(view.ts).toLocaleTimeString(undefined, { hour12: false });
+  meta.textContent = view.error
+    ? `cluster unreadable from ${view.node} at ${at} (${view.error}); showing the last view`
+    : `${view.partitions.length} partitions · as seen by ${view.node} at ${at}`;
 
   const head = document.createElement("tr");
-  for (const t of ["node", "role", "partitions", "sessions", "version", "heartbeat"]) head.append(cell("th", t));
+  for (const t of ["node", "role", "ready", "partitions", "sessions", "version", "heartbeat"]) head.append(cell("th", t));
   const rows = view.members.map((m) => {
     const tr = document.createElement("tr");
     tr.dataset.node = m.node;
@@ -40,7 +47,8 @@ export function renderCluster({ summary, meta, members, partitions }, view) {
     const swatch = cell("span", "", "swatch");
     swatch.style.background = colour.get(m.node);
     name.append(swatch, m.node);
-    tr.append(name, cell("td", m.node === view.leader ? "leader" : "member"), cell("td", String(view.partitions.filter((p) => p.owner === m.node).length)), cell("td", String(m.sessions)), cell("td", m.version), cell("td", ago(m.ts)));
+    const memberReady = m.ready === false ? cell("td", (m.notReady ?? []).join("; ") || "no", "bad") : cell("td", m.ready ? "yes" : "?");
+    tr.append(name, cell("td", m.node === view.leader ? "leader" : "member"), memberReady, cell("td", String(view.partitions.filter((p) => p.owner === m.node).length)), cell("td", String(m.sessions)), cell("td", m.version), cell("td", ago(m.ts)));
     return tr;
   });
   members.replaceChildren(head, ...rows);

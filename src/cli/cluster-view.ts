@@ -24,6 +24,8 @@ const COLUMNS = {
   inFlight: { header: "IN-FLIGHT", align: "right", cell: (r) => r.backlog.inFlight },
   up: { header: "UP", cell: (r) => formatDuration(r.now - r.member.startedAt) },
   http: { header: "HTTP", cell: (r) => r.member.http ?? "-" },
+  // what the node's /readyz says (as of its last heartbeat)
+  ready: { header: "READY", cell: (r) => (r.member.ready === undefined ? "?" : r.member.ready ? "yes" : `no: ${(r.member.notReady ?? []).join("; ")}`) },
 } satisfies Record<string, Column<MemberRow>>;
 
 type ColumnKey = keyof typeof COLUMNS;
@@ -31,7 +33,7 @@ type ColumnKey = keyof typeof COLUMNS;
 /** Columns of `claw cluster`. */
 const BRIEF: ColumnKey[] = ["node", "partitions", "sessions", "pending", "inFlight", "up"];
 /** Columns of `claw status`. */
-const FULL: ColumnKey[] = ["node", "version", "pid", "up", "partitions", "sessions", "pending", "inFlight", "http"];
+const FULL: ColumnKey[] = ["node", "version", "pid", "up", "partitions", "sessions", "pending", "inFlight", "http", "ready"];
 
 /** `leader: … assignment epoch: … members: …`, and the dead letters in the full view. */
 export function clusterHeader(s: ClusterStatus, view: "brief" | "full"): string {

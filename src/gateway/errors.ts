@@ -7,11 +7,26 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly field: string | undefined;
-  constructor(status: number, code: string, message: string, field?: string, options?: { cause?: unknown }) {
+  /** seconds, sent as `Retry-After` (503, 429) */
+  readonly retryAfterS: number | undefined;
+  constructor(status: number, code: string, message: string, field?: string, options?: { cause?: unknown; retryAfterS?: number }) {
     super(message, options);
     this.name = "HttpError";
     this.status = status;
     this.code = code;
     this.field = field;
+    this.retryAfterS = options?.retryAfterS;
   }
+}
+
+/** How long a client should wait before retrying while NATS is unavailable. */
+export const UNAVAILABLE_RETRY_AFTER_S = 2;
+
+/** 503 for a request that cannot be accepted because the bus cannot take it now. */
+export function unavailableError(problem: { code: string; reason: string }, options?: { cause?: unknown }): HttpError {
+  const message =
+    problem.code === "storage_full"
+      ? `messages cannot be accepted now: ${problem.reason} (JetStream refuses writes until space is freed); retry later`
+      : `messages cannot be accepted now: ${problem.reason}; retry later`;
+  return new HttpError(503, problem.code === "storage_full" ? "storage_full" : "unavailable", message, undefined, { ...options, retryAfterS: UNAVAILABLE_RETRY_AFTER_S });
 }

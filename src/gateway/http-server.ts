@@ -12,13 +12,16 @@ import {
   EnvelopeError,
   H,
   inboundSubject,
+  isStorageFull,
+  isTransientNatsError,
   outboundSubject,
   publishDurable,
+  PublishError,
   type Bus,
   type ChatAddress,
   type Envelope,
 } from "../bus/index.js";
-import { HttpError } from "./errors.js";
+import { HttpError, unavailableError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { fromEnvelopeError, InvokeSchema, parseBody, PostMessageSchema } from "./schemas.js";
 
 /** Options of {@link startGateway}. */
@@ -30,8 +33,19 @@ export interface GatewayOptions {
   /** agent ids served (for 404s on invoke) */
   agentIds: readonly string[];
   nodeId: string;
-  /** true when the node serves traffic (readiness) */
-  ready: () => boolean;
+  /** whether the node serves traffic now, and why not (`GET /readyz`) */
+  readiness: () => { ready: boolean; reasons: string[] };
+  /**
+   * The bus' problem when it cannot take messages now: data-plane requests
+   * are then answered 503 at once, with `Retry-After`, instead of hanging.
+   */
+  busProblem?: () => { code: string; reason: string } | undefined;
+  /** a publish that failed: lets the node's bus health learn of a full store before its next probe */
+  observePublishError?: (e: unknown) => void;
+  /** a request refused because the bus could not take it (for metrics) */
+  onRefused?: (reason: string) => void;
+  /** how long an accepting publish may retry before the request is answered 503 (default 5 s) */
+  publishTimeoutMs?: number;
   /** Prometheus exposition for `GET /metrics` */
   metrics?: { render(): Promise<string>; contentType: string };
   /** more routes (the live view): return true when the request was handled */
@@ -47,9 +61,9 @@ export interface Gateway {
 
 type Json = Record<string, unknown>;
 
-function send(res: ServerResponse, status: number, body: Json): void {
+function send(res: ServerResponse, status: number, body: Json, headers: Record<string, string> = {}): void {
   const data = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data) });
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...headers });
   res.end(data);
 }
 
@@ -84,16 +98,36 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     }
     const data = encode(body);
     if (data.length > o.maxPayload) throw new HttpError(413, "too_large", `message exceeds the maximum of ${o.maxPayload} bytes`);
-    const ack = await publishDurable(o.bus.js, {
-      subject: inboundSubject(addr),
-      data,
-      msgId: id,
-      headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId },
-    });
-    return { id, duplicate: ack.duplicate };
+    try {
+      const ack = await publishDurable(
+        o.bus.js,
+        { subject: inboundSubject(addr), data, msgId: id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } },
+        { totalMs: o.publishTimeoutMs ?? 5_000 },
+      );
+      return { id, duplicate: ack.duplicate };
+    } catch (e) {
+      if (!(e instanceof PublishError)) throw e;
+      o.observePublishError?.(e);
+      // the bus could not take it now (a full store, NATS away): the client may retry with the same idempotency key
+      if (isStorageFull(e)) throw refused({ code: "storage_full", reason: "jetstream: storage full" }, e);
+      if (isTransientNatsError(e.cause)) throw refused({ code: "unavailable", reason: `nats: ${(e.cause as Error).message}` }, e);
+      throw e;
+    }
+  }
+
+  function refused(problem: { code: string; reason: string }, cause?: unknown): HttpError {
+    o.onRefused?.(problem.code);
+    return unavailableError(problem, { cause });
+  }
+
+  /** Fails fast while the bus cannot take messages, instead of a request that hangs until its client gives up. */
+  function checkAvailable(): void {
+    const problem = o.busProblem?.();
+    if (problem) throw refused(problem);
   }
 
   async function postMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    checkAvailable();
     const b = parseBody(PostMessageSchema, await readJson(req, o.maxPayload));
     const { channel, account, chat, idempotency_key, ...rest } = b;
     const r = await accept({ channel, account, chat }, rest, idempotency_key);
@@ -102,6 +136,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
   async function invoke(agent: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!o.agentIds.includes(agent)) throw new HttpError(404, "no_agent", `no agent named ${agent}`);
+    checkAvailable();
     const b = parseBody(InvokeSchema, await readJson(req, o.maxPayload));
     const session = b.session ?? nuid.next();
     const addr = { channel: "http", account: agent, chat: session };
@@ -129,8 +164,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const path = url.pathname;
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok", node: o.nodeId });
     if (req.method === "GET" && path === "/readyz") {
-      const ok = o.ready() && !o.bus.nc.isClosed();
-      return send(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", node: o.nodeId });
+      const r = o.readiness();
+      const reasons = o.bus.nc.isClosed() ? [...r.reasons, "nats: connection closed"] : r.reasons;
+      if (reasons.length === 0) return send(res, 200, { status: "ready", node: o.nodeId });
+      return send(res, 503, { status: "not ready", node: o.nodeId, reason: reasons.join("; "), reasons }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
     }
     if (req.method === "GET" && path === "/metrics" && o.metrics) {
       const body = await o.metrics.render();
@@ -155,10 +192,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     route(req, res).catch((e: unknown) => {
       if (res.headersSent) return res.end();
       if (e instanceof HttpError) {
-        return send(res, e.status, { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } });
+        const headers: Record<string, string> = e.retryAfterS !== undefined ? { "retry-after": String(e.retryAfterS) } : {};
+        return send(res, e.status, { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } }, headers);
       }
       o.onError?.(e);
-      send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } });
+      send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
     });
   });
   // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that

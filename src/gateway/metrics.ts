@@ -20,6 +20,10 @@ export interface MetricsSources {
   sessionsActive(): number;
   /** the backlog of this node's partition consumers (asked of the server at scrape time) */
   consumerBacklog?(): Promise<ConsumerBacklog[]>;
+  /** readiness (default: ready) */
+  ready?(): boolean;
+  /** the code of the bus' current problem (`nats_disconnected`, `storage_full`, …), if it has one */
+  busProblem?(): string | undefined;
 }
 
 /** The metric handles the node feeds. */
@@ -32,6 +36,12 @@ export interface ClawMetrics {
   stageDuration: Histogram<"stage">;
   sessionsPassivated: Counter;
   actorRestarts: Counter<"kind">;
+  /** times the bus became unavailable, by problem */
+  busOutages: Counter<"reason">;
+  /** requests or publishes refused because the bus could not take them */
+  publishRefused: Counter<"stage" | "reason">;
+  /** turns held (not failed) because the bus was unavailable */
+  turnsHeld: Counter<"reason">;
   /** Prometheus text exposition */
   render(): Promise<string>;
   readonly contentType: string;
@@ -57,6 +67,14 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
     }),
     sessionsPassivated: new Counter({ name: "claw_sessions_passivated_total", help: "Session actors passivated (state kept in KV)", registers: r }),
     actorRestarts: new Counter({ name: "claw_actor_restarts_total", help: "Supervised children restarted", labelNames: ["kind"], registers: r }),
+    busOutages: new Counter({ name: "claw_bus_outages_total", help: "Times NATS became unavailable to this node, by reason", labelNames: ["reason"], registers: r }),
+    publishRefused: new Counter({
+      name: "claw_publish_refused_total",
+      help: "Messages not accepted because NATS could not take them (stage gateway: answered 503), by reason",
+      labelNames: ["stage", "reason"],
+      registers: r,
+    }),
+    turnsHeld: new Counter({ name: "claw_turns_held_total", help: "Session turns held until NATS was back (not counted as failed attempts)", labelNames: ["reason"], registers: r }),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
@@ -74,6 +92,18 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
   });
   new Gauge({ name: "claw_partitions_owned", help: "Partitions this node runs", registers: r, collect() { this.set(sources.partitionsOwned()); } });
   new Gauge({ name: "claw_leader", help: "1 when this node holds the leader lease", registers: r, collect() { this.set(sources.leader() ? 1 : 0); } });
+  new Gauge({ name: "claw_ready", help: "1 while the node is ready to serve (GET /readyz answers 200)", registers: r, collect() { this.set(sources.ready?.() === false ? 0 : 1); } });
+  new Gauge({
+    name: "claw_bus_unavailable",
+    help: "1 while NATS is unavailable to this node, labelled with why (nats_disconnected, nats_not_responding, jetstream_unavailable, storage_full)",
+    labelNames: ["reason"],
+    registers: r,
+    collect() {
+      this.reset();
+      const problem = sources.busProblem?.();
+      if (problem) this.set({ reason: problem }, 1);
+    },
+  });
   new Gauge({ name: "claw_sessions_active", help: "Session actors in memory", registers: r, collect() { this.set(sources.sessionsActive()); } });
   return m;
 }

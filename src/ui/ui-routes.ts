@@ -9,7 +9,7 @@
  * | `GET /ui/api/machines` | every actor kind's statechart, laid out, and the text metrics it assumes |
  * | `GET /ui/api/actors?kind=&q=` | live actors of every node, merged |
  * | `GET /ui/api/actors/session/<id>` | a session's persisted context, secrets redacted |
- * | `GET /ui/api/cluster` | members, leader, epoch, partitions, dead letters |
+ * | `GET /ui/api/cluster` | members, leader, epoch, partitions, dead letters, this node's readiness (503 while NATS cannot be read) |
  * | `GET /ui/events?kind=&id=` | SSE: `actor` events of the watched actors, `cluster` every 2 s |
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -17,7 +17,7 @@ import type { Bus } from "../bus/index.js";
 import { HttpError } from "../gateway/index.js";
 import type { ActorEvents } from "../observability/index.js";
 import { createActorDirectory, parseActorId, parseKind } from "./actor-directory.js";
-import { createClusterFeed, readClusterView } from "./cluster-feed.js";
+import { createClusterFeed, readClusterView, unreadableView, type ClusterSnapshot } from "./cluster-feed.js";
 import { defaultLiveEventsTiming, serveLiveEvents, type LiveEventsTiming, type LiveTarget } from "./live-events.js";
 import { cachedMachineLayouts, type MachineLayout } from "./machine-layouts.js";
 import { CHART_TEXT } from "./statechart-layout.js";
@@ -28,6 +28,10 @@ export interface UiRoutesOptions {
   bus: Bus;
   nodeId: string;
   actorEvents: ActorEvents;
+  /** the cluster's members, leader and partitions (the supervisors' `clusterStatus`) */
+  readCluster: () => Promise<ClusterSnapshot>;
+  /** this node's readiness, shown beside the cluster */
+  readiness: () => { ready: boolean; reasons: string[] };
   /** built assets (default `dist/ui/assets`, beside the compiled module) */
   assetsDir?: string;
   /** the machines' layouts (default: every kind of `ACTOR_MACHINES`, computed once) */
@@ -64,7 +68,8 @@ export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
   const machines = o.machines ?? cachedMachineLayouts();
   const timing = { ...defaultLiveEventsTiming(), ...o.timing };
   const directory = createActorDirectory({ bus: o.bus, actorEvents: o.actorEvents });
-  const feed = createClusterFeed({ bus: o.bus, nodeId: o.nodeId, onError: o.onError });
+  const source = { bus: o.bus, nodeId: o.nodeId, readCluster: o.readCluster, readiness: o.readiness };
+  const feed = createClusterFeed({ ...source, onError: o.onError });
   const closing = new AbortController();
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -73,7 +78,11 @@ export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
     if (path === "/ui" || path === "/ui/") return sendAsset(res, assetsDir, "index.html");
     if (path.startsWith("/ui/assets/")) return sendAsset(res, assetsDir, path.slice("/ui/assets/".length));
     if (path === "/ui/api/machines") return sendJson(res, 200, { machines: await machines(), text: CHART_TEXT });
-    if (path === "/ui/api/cluster") return sendJson(res, 200, await readClusterView(o.bus, o.nodeId));
+    if (path === "/ui/api/cluster") {
+      // while NATS is away the page still learns why (the node's readiness), with a 503
+      const view = await readClusterView(source).catch((e: unknown) => unreadableView(source, undefined, e));
+      return sendJson(res, view.error ? 503 : 200, view);
+    }
     if (path === "/ui/api/actors") {
       const kind = url.searchParams.get("kind");
       const q = url.searchParams.get("q") ?? "";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sessionKey } from "../../src/bus/index.js";
 import { ACTORS_SUBJECT, WATCH_SUBJECT, type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
-import { PASSIVATE_SUBJECT } from "../../src/supervisors/node.js";
+import { PASSIVATE_SUBJECT } from "../../src/actors/index.js";
 import { useClawNode } from "../support/claw-fixture.js";
 import { jsonBody } from "../support/replies.js";
 
@@ -62,7 +62,7 @@ describe("live actor events", () => {
     await f.c.nc.flush();
     for (let i = 0; i < 100 && rec.events.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     rec.stop();
-    expect(rec.events.find((e) => e.kind === "node")).toMatchObject({ state: "lifecycle.serving|leadership.leader", event: "@claw.watch" });
+    expect(rec.events.find((e) => e.kind === "node")).toMatchObject({ state: "lifecycle.serving|leadership.leader|nats.available", event: "@claw.watch" });
     expect(rec.events.find((e) => e.kind === "partition")).toMatchObject({ id: "0", state: "running" });
   });
 

@@ -27,7 +27,7 @@ afterAll(async () => {
 type Status = {
   leader: string;
   epoch: number;
-  members: Array<{ node: string; pid: number; version: string; partitions: number; http?: string }>;
+  members: Array<{ node: string; pid: number; version: string; partitions: number; http?: string; ready?: boolean }>;
   partitions: Array<{ partition: number; owner: string; pending: number; inFlight: number }>;
   dlq: { total: number; byStage: Record<string, number> };
 };
@@ -39,7 +39,7 @@ async function settledStatus(): Promise<Status> {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout) as Status;
-    if ((s.members[0]?.partitions === 64 && s.members[0].http) || i === 20) return s;
+    if ((s.members[0]?.partitions === 64 && s.members[0].http && s.members[0].ready) || i === 20) return s;
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -55,13 +55,13 @@ describe("claw status, top and inspect", () => {
     }
   });
 
-  it("status shows the node, its HTTP address, the leader, the partitions and the dead letters per stage", async () => {
+  it("status shows the node, its HTTP address, readiness, the leader, the partitions and the dead letters per stage", async () => {
     await c.js.publish("claw.in.obs.a.broken", new TextEncoder().encode("{not json"));
     await waitForDeadLetters(c.jsm, (all) => all.length === 1);
     const s = await settledStatus();
     expect(s.leader).toBe("obs");
     expect(s.epoch).toBeGreaterThanOrEqual(1);
-    expect(s.members).toEqual([expect.objectContaining({ node: "obs", pid: node.child.pid, partitions: 64, http: `http://127.0.0.1:${node.httpPort}` })]);
+    expect(s.members).toEqual([expect.objectContaining({ node: "obs", pid: node.child.pid, partitions: 64, http: `http://127.0.0.1:${node.httpPort}`, ready: true })]);
     expect(s.partitions).toHaveLength(64);
     expect(s.partitions.every((p) => p.owner === "obs")).toBe(true);
     expect(s.dlq).toEqual({ total: 1, byStage: { ingress: 1 } });
@@ -69,7 +69,7 @@ describe("claw status, top and inspect", () => {
     const table = await runCli(["status"], env);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^leader: obs\s+assignment epoch: \d+\s+members: 1\s+dead letters: 1 \(ingress 1\)$/m);
-    expect(table.stdout).toMatch(new RegExp(`^obs \\*\\s+\\S+\\s+${node.child.pid}\\s+\\d+s\\s+64\\s+\\d+\\s+0\\s+0\\s+http://127\\.0\\.0\\.1:${node.httpPort}$`, "m"));
+    expect(table.stdout).toMatch(new RegExp(`^obs \\*\\s+\\S+\\s+${node.child.pid}\\s+\\d+s\\s+64\\s+\\d+\\s+0\\s+0\\s+http://127\\.0\\.0\\.1:${node.httpPort}\\s+yes$`, "m"));
     expect(table.stdout).toContain("no backlog in any partition");
 
     // `claw cluster` still works and shares the view

@@ -91,6 +91,8 @@ describe("live view at /ui", () => {
     // the cluster strip: this node leads and owns all 64 partitions
     await page.waitForSelector(`#members tr[data-node]`);
     expect(await page.locator("#partitions .partition").count()).toBe(64);
+    // and says it is ready, as its /readyz does
+    expect(await page.textContent('#cluster-summary [data-role="readiness"]')).toMatch(/ ready$/);
     await shot(page, "01-loaded");
     await page.waitForSelector('#connection[data-status="open"]');
 
@@ -168,7 +170,8 @@ describe("live view at /ui", () => {
     expect((await get("/ui/api/actors/session/echo.nobody")).status).toBe(404);
     expect((await get("/ui/api/actors/robot/x")).status).toBe(400);
 
-    const cluster = JSON.parse((await get("/ui/api/cluster")).body) as { members: unknown[]; partitions: unknown[]; dlq: { messages: number } };
+    const cluster = JSON.parse((await get("/ui/api/cluster")).body) as { members: unknown[]; partitions: unknown[]; dlq: { messages: number }; readiness: unknown };
+    expect(cluster.readiness).toEqual({ ready: true, reasons: [] });
     expect(cluster.members).toHaveLength(1);
     expect(cluster.partitions).toHaveLength(64);
     expect(cluster.dlq.messages).toBe(0);

@@ -16,7 +16,7 @@ function member(node: string, http?: string): MemberInfo {
 const status: ClusterStatus = {
   leader: "a",
   epoch: 7,
-  members: [member("a", "http://10.0.0.1:8080"), member("b")],
+  members: [{ ...member("a", "http://10.0.0.1:8080"), ready: true }, { ...member("b"), ready: false, notReady: ["jetstream: storage full"] }],
   partitions: [
     { partition: 0, owner: "a", pending: 0, inFlight: 0 },
     { partition: 1, owner: "a", pending: 3, inFlight: 1 },
@@ -27,12 +27,12 @@ const status: ClusterStatus = {
 };
 
 describe("cluster views", () => {
-  it("status lists versions, pids, uptime, backlog, HTTP address and dead letters per stage", () => {
+  it("status lists versions, pids, uptime, backlog, HTTP address, readiness and dead letters per stage", () => {
     const text = renderClusterStatus(status, "full", NOW);
     expect(text).toContain("leader: a   assignment epoch: 7   members: 2   dead letters: 3 (ingress 1, session 2)");
-    expect(text).toMatch(/^NODE\s+VERSION\s+PID\s+UP\s+PARTITIONS\s+SESSIONS\s+PENDING\s+IN-FLIGHT\s+HTTP$/m);
-    expect(text).toMatch(/^a \*\s+0\.1\.0\s+100\s+2m05s\s+2\s+1\s+3\s+1\s+http:\/\/10\.0\.0\.1:8080$/m);
-    expect(text).toMatch(/^b\s+0\.1\.0\s+100\s+2m05s\s+2\s+1\s+0\s+0\s+-$/m);
+    expect(text).toMatch(/^NODE\s+VERSION\s+PID\s+UP\s+PARTITIONS\s+SESSIONS\s+PENDING\s+IN-FLIGHT\s+HTTP\s+READY$/m);
+    expect(text).toMatch(/^a \*\s+0\.1\.0\s+100\s+2m05s\s+2\s+1\s+3\s+1\s+http:\/\/10\.0\.0\.1:8080\s+yes$/m);
+    expect(text).toMatch(/^b\s+0\.1\.0\s+100\s+2m05s\s+2\s+1\s+0\s+0\s+-\s+no: jetstream: storage full$/m);
     expect(text).toContain("partitions with backlog: 1(a: 3+1) 3(gone: 0+2)");
     expect(text).toContain("partitions assigned to no live member: 3(gone)");
   });
