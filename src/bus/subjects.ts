@@ -125,6 +125,11 @@ export function eventSubject(kind: string, ...rest: string[]): string {
   return [ROOT, "events", kind, ...rest].map((t, i) => (i < 2 ? t : encodeToken(t))).join(".");
 }
 
+/** `claw.ctl.node.<node>.<verb>`: a request to one node (its presence ping). */
+export function nodeControlSubject(node: string, verb: string): string {
+  return `${ROOT}.ctl.node.${encodeToken(node)}.${encodeToken(verb)}`;
+}
+
 /** `claw.ctl.<verb>`: control-plane request/reply. */
 export function controlSubject(verb: string): string {
   return `${ROOT}.ctl.${encodeToken(verb)}`;

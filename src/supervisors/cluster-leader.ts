@@ -5,7 +5,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { rendezvousAssign, type Assignment } from "./assignment.js";
-import { liveMembers } from "./membership.js";
+import type { Liveness } from "./membership.js";
 
 /** Key of the assignment in KV `claw_cluster`. */
 export const ASSIGNMENT_KEY = "assignment";
@@ -21,8 +21,8 @@ export async function readAssignment(cluster: KV): Promise<{ assignment?: Assign
  * Recomputes the assignment when the live members changed. Returns the new
  * assignment when one was written.
  */
-export async function reconcileAssignment(cluster: KV, members: KV, partitions: number, leader: string): Promise<Assignment | undefined> {
-  const live = [...(await liveMembers(members)).keys()].sort();
+export async function reconcileAssignment(cluster: KV, liveness: Liveness, partitions: number, leader: string): Promise<Assignment | undefined> {
+  const live = [...(await liveness.members()).keys()].sort();
   // if even the leader's own heartbeat is missing, the members bucket was unavailable long
   // enough for entries to expire (a NATS outage or election), which says nothing about who
   // died: wait for the heartbeats to come back instead of moving every partition

@@ -9,6 +9,7 @@ import { STREAMS, type BackoffPolicy, type Bus, type ConsumerOptions } from "../
 import type { Logger } from "../log.js";
 import { reconcileAssignment } from "./cluster-leader.js";
 import type { LeaseHooks } from "./leader-lease.js";
+import type { Liveness } from "./membership.js";
 import { streamIdPrefix, type Partitioning } from "./node-provision.js";
 
 /** Options of {@link leaderDuties}. */
@@ -18,7 +19,7 @@ export interface LeaderDutiesOptions {
   partitions: number;
   partitioning: Partitioning;
   cluster: KV;
-  members: KV;
+  liveness: Liveness;
   backoff: BackoffPolicy;
   consumer: ConsumerOptions;
   log: Logger;
@@ -58,7 +59,7 @@ export function leaderDuties(o: LeaderDutiesOptions): LeaderDuties {
       router = undefined;
     },
     async tick() {
-      const a = await reconcileAssignment(o.cluster, o.members, o.partitions, o.nodeId);
+      const a = await reconcileAssignment(o.cluster, o.liveness, o.partitions, o.nodeId);
       if (a) o.log.info({ epoch: a.epoch, members: a.members }, "assignment written");
     },
     resync: () => router?.resync(),

@@ -28,7 +28,14 @@ export interface LeaseState {
 }
 
 /** The lease loop as a supervised child, and a view of its state. */
-export function leaseChild(kv: KV, node: string, ttlMs: number, hooks: LeaseHooks): { child: ChildSpec; state: LeaseState; resign(): Promise<void> } {
+export function leaseChild(
+  kv: KV,
+  node: string,
+  ttlMs: number,
+  hooks: LeaseHooks,
+  /** whether a holder is still alive; a dead holder's lease is taken at once instead of after its TTL */
+  isAlive?: (node: string) => Promise<boolean>,
+): { child: ChildSpec; state: LeaseState; resign(): Promise<void> } {
   let revision = 0;
   let leading = false;
   let validUntil = 0;
@@ -44,17 +51,21 @@ export function leaseChild(kv: KV, node: string, ttlMs: number, hooks: LeaseHook
   };
 
   /**
-   * Takes the free lease — or our own, still unexpired: after NATS was away
+   * Takes the free lease — or our own, still unexpired (after NATS was away
    * this node stopped acting as leader, but the key still names it and nobody
-   * else can take it before it expires, so renewing it is safe and spares the
-   * cluster a leaderless TTL.
+   * else can take it before it expires), or a dead leader's (its process is
+   * gone from the bus: it can renew nothing). The update names the revision
+   * read, so of several takers one wins; either way it spares the cluster a
+   * leaderless TTL.
    */
   const take = async (): Promise<number> => {
     try {
       return await kv.create(KEY, node);
     } catch (e) {
       const held = await kv.get(KEY);
-      if (held?.operation === "PUT" && held.string() === node) return kv.update(KEY, node, held.revision);
+      if (held?.operation !== "PUT") throw e;
+      const holder = held.string();
+      if (holder === node || (isAlive && !(await isAlive(holder)))) return kv.update(KEY, node, held.revision);
       throw e;
     }
   };

@@ -84,3 +84,30 @@ export async function isAlive(kv: KV, node: string): Promise<boolean> {
   const e = await kv.get(keyOf(node));
   return !!e && e.operation === "PUT";
 }
+
+/** Who is alive, as the leader and the partition manager decide it. */
+export interface Liveness {
+  /** members with a live heartbeat that are not gone from the bus */
+  members(): Promise<Map<string, MemberInfo>>;
+  isAlive(node: string): Promise<boolean>;
+}
+
+/**
+ * Liveness from the heartbeats in `claw_members`, sharpened by a presence
+ * probe when one is given: a member whose heartbeat has not expired yet but
+ * whom the bus says is gone (its process died) is dead now, not in a TTL.
+ */
+export function liveness(kv: KV, probe?: (node: string) => Promise<"present" | "gone" | "unknown">): Liveness {
+  return {
+    async members() {
+      const live = await liveMembers(kv);
+      if (!probe) return live;
+      const gone = await Promise.all([...live.keys()].map(async (n) => ((await probe(n)) === "gone" ? n : undefined)));
+      for (const n of gone) if (n !== undefined) live.delete(n);
+      return live;
+    },
+    async isAlive(node) {
+      return (await isAlive(kv, node)) && (!probe || (await probe(node)) !== "gone");
+    },
+  };
+}

@@ -20,7 +20,8 @@ import { clusterStatus, consumerBacklogReader } from "./cluster-status.js";
 import { failpointsFrom } from "./failpoints.js";
 import { leaderDuties } from "./leader-duties.js";
 import { leaseChild } from "./leader-lease.js";
-import { advertisedHttp, heartbeatChild, leave, writeProbe } from "./membership.js";
+import { advertisedHttp, heartbeatChild, leave, liveness, writeProbe } from "./membership.js";
+import { probePresence, servePresence } from "./presence.js";
 import { embeddedServerChild, resolveNatsEndpoint } from "./nats-endpoint.js";
 import { nodeMachine } from "./node.machine.js";
 import { observeBusHealth, observePartition, observeSessionHost, observeSupervisor } from "./node-observers.js";
@@ -143,9 +144,13 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     const passivation = servePassivation(bus.nc, host, config.nodeId);
     cleanups.unshift(async () => passivation.unsubscribe());
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
+    // who is alive: heartbeats, and presence on the bus (a dead process is gone at once, not after the TTL)
+    const presence = servePresence(bus.nc, config.nodeId);
+    cleanups.unshift(async () => presence.unsubscribe());
+    const alive = liveness(members!, (node) => probePresence(bus.nc, node));
     const partitions = partitionManager({
       cluster: cluster!,
-      members: members!,
+      liveness: alive,
       node: config.nodeId,
       start: (p) =>
         createPartitionRunner({
@@ -174,13 +179,13 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       partitions: config.partitions,
       partitioning,
       cluster: cluster!,
-      members: members!,
+      liveness: alive,
       backoff,
       consumer: consumerOptions(config),
       log,
       onLeadership: (leading) => nodeActor.send({ type: leading ? "lease.taken" : "lease.lost" }),
     });
-    const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, duties);
+    const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, duties, (node) => alive.isAlive(node));
     const ready = () => readiness({ stopping, bus: health.problem(), assigned: partitions.assigned() });
     const metrics = createMetrics({
       partitionsOwned: () => partitions.owned().length,

@@ -12,7 +12,7 @@ import type { PartitionRunner } from "../actors/index.js";
 import { withRetry } from "../bus/index.js";
 import type { Assignment } from "./assignment.js";
 import { ASSIGNMENT_KEY } from "./cluster-leader.js";
-import { isAlive } from "./membership.js";
+import type { Liveness } from "./membership.js";
 import type { ChildSpec } from "./supervisor.js";
 import { partitionOwnerMachine } from "./partition-owner.machine.js";
 
@@ -32,7 +32,8 @@ export type PartitionManagerEvent =
 /** Options of {@link partitionManager}. */
 export interface PartitionManagerOptions {
   cluster: KV;
-  members: KV;
+  /** whether a claim's holder is still alive (heartbeat, and presence on the bus) */
+  liveness: Pick<Liveness, "isAlive">;
   node: string;
   start(p: number): Promise<PartitionRunner>;
   /** XState inspection of each partition owner (live events) */
@@ -81,7 +82,7 @@ export function partitionManager(o: PartitionManagerOptions): PartitionManager {
       try {
         if (!e) await o.cluster.create(claimKey(p), claim);
         else if (holder === undefined || holder === o.node) await o.cluster.update(claimKey(p), claim, e.revision);
-        else if (!(await isAlive(o.members, holder))) await o.cluster.update(claimKey(p), claim, e.revision);
+        else if (!(await o.liveness.isAlive(holder))) await o.cluster.update(claimKey(p), claim, e.revision);
         else {
           // the previous owner is alive and still draining: wait for it to let go
           await new Promise((r) => setTimeout(r, 50));

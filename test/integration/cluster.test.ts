@@ -44,7 +44,7 @@ async function expectExactlyOnceInOrder(out: ReplyCollector, accepted: string[],
 }
 
 describe("a cluster of Claw nodes", () => {
-  it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again within 5 s", async () => {
+  it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again within 2.5 s (before its heartbeat expires)", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
     const nodes: ClawProcess[] = [];
@@ -78,14 +78,15 @@ describe("a cluster of Claw nodes", () => {
       expect(after.epoch).toBeGreaterThan(before.epoch);
       console.log(`failover: the killed node's ${victimPartitions.length} partitions were served again after ${recoveredMs} ms`);
       expect(recoveredMs).toBeGreaterThan(0);
-      expect(recoveredMs).toBeLessThan(5_000);
+      // a dead node is gone from the bus at once (presence); its heartbeat would take 3 s to expire
+      expect(recoveredMs).toBeLessThan(2_500);
       out.stop();
     } finally {
       await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
     }
   }, 90_000);
 
-  it("elects a new leader within 5 s when the leader dies, and never lets two nodes own a partition", async () => {
+  it("elects a new leader within 2.5 s (before its lease expires) when the leader dies, and never lets two nodes own a partition", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
     const nodes = new Map<string, ClawProcess>();
@@ -113,7 +114,7 @@ describe("a cluster of Claw nodes", () => {
       console.log(`leader ${leader} killed; ${newLeader} elected after ${electedMs} ms`);
       expect(newLeader).toBeDefined();
       expect(newLeader).not.toBe(leader);
-      expect(electedMs).toBeLessThan(5_000);
+      expect(electedMs).toBeLessThan(2_500);
       const live = [...nodes.keys()].filter((n) => n !== leader);
       const after = await view.settled(live, P);
       expect(after.epoch).toBeGreaterThan(before.epoch);
