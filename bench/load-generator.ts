@@ -64,7 +64,14 @@ export interface LoadResult {
   timeline: TimelineSecond[];
   /** when each event ran (s after the start) */
   eventsAtS: Record<string, number>;
+  /** the slowest messages: chat, when it was due (ms since epoch) and its latency */
+  slowest: Array<{ id: string; chat: string; dueAt: number; latencyMs: number }>;
+  /** ms since epoch at the run's start (when the first message was due) */
+  startedAt: number;
 }
+
+/** How many of the slowest messages a run keeps. */
+const SLOWEST = 20;
 
 /** Runs one load against a target. Progress goes to stderr once a second. */
 export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, t: Target, o: LoadOptions): Promise<LoadResult> {
@@ -82,6 +89,15 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   const perSecond: number[][] = [];
   const eventsAtS: Record<string, number> = {};
 
+  // the slowest messages, ascending by latency (for attribution: where did their time go?)
+  const slowest: Array<{ id: string; latencyMs: number }> = [];
+  const keepIfSlow = (id: string, latencyMs: number) => {
+    if (slowest.length === SLOWEST && latencyMs <= slowest[0]!.latencyMs) return;
+    slowest.push({ id, latencyMs });
+    slowest.sort((a, b) => a.latencyMs - b.latencyMs);
+    if (slowest.length > SLOWEST) slowest.shift();
+  };
+
   const name = `bench-${runId}`;
   await jsm.consumers.add(t.replyStream, { durable_name: name, filter_subject: t.replyFilter, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 });
   const consumer = await js.consumers.get(t.replyStream, name);
@@ -98,6 +114,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
       received++;
       lastReplyAt = performance.now();
       hist.recordValue(Math.max(1, Math.round((lastReplyAt - scheduled) * 1000)));
+      keepIfSlow(id, lastReplyAt - scheduled);
       ((perSecond[Math.floor((scheduled - t0) / 1000)] ??= [])).push(lastReplyAt - scheduled);
       onReply();
     },
@@ -145,6 +162,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   };
 
   const t0 = performance.now();
+  const startedAt = Date.now();
   const timers = (o.events ?? []).map((e) =>
     setTimeout(() => {
       eventsAtS[e.name] = Math.round((performance.now() - t0) / 10) / 100;
@@ -218,5 +236,10 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
       return { s, count: sorted.length, p99Ms: at(0.99), maxMs: at(1) };
     }),
     eventsAtS,
+    startedAt,
+    slowest: slowest.reverse().map((x) => {
+      const i = Number(x.id.slice(runId.length + 1));
+      return { id: x.id, chat: `c${i % o.sessions}`, dueAt: Math.round(startedAt + (due.get(x.id)! - t0)), latencyMs: Math.round(x.latencyMs) };
+    }),
   };
 }

@@ -12,8 +12,11 @@
  *            the latency spike and the time until latency is back to what it was
  *   observe  the max load against a node nobody watches, one whose every actor is watched
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
+ *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new
+ *            node id (or its old one: --same-ids):
+ *            latency, what a core subscriber sees, and where the slowest messages spent their time
  *
- * options: --rate N --duration S --sessions N --payload BYTES --window N
+ * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
@@ -22,6 +25,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { runLoad, type LoadOptions, type LoadResult, type TimelineSecond } from "./load-generator.js";
 import { cpuSeconds, sample } from "./process-stats.js";
 import { runSessions } from "./sessions.js";
+import { runChurn } from "./churn.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 
@@ -96,7 +100,7 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" } },
+    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" } },
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
@@ -105,8 +109,31 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;
   }
+  if (scenario === "churn") {
+    const load = shape(values, { kind: "open", rate: Number(values.rate ?? 250) }, 36, 60);
+    const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+    const base = await startBaselineTarget();
+    process.stderr.write("churn: baseline …\n");
+    const baseline = await measure(base, load).finally(() => base.stop());
+    process.stderr.write("churn: claw×3, one node SIGKILLed and restarted every few seconds …\n");
+    const r = await runChurn(load, Number(values.every ?? 3), clawEnv, { sameIds: values["same-ids"] === true });
+    const { timeline, slowest: _s, ...claw } = r.load;
+    process.stdout.write(
+      `\nchurn (${JSON.stringify(load.mode)}, ${load.durationS} s, ${r.kills} kills)\n` +
+        `baseline p50/p99/max ${baseline.latencyMs.p50}/${baseline.latencyMs.p99}/${baseline.latencyMs.max} ms\n` +
+        `claw     p50/p99/max ${claw.latencyMs.p50}/${claw.latencyMs.p99}/${claw.latencyMs.max} ms  lost ${claw.lost}  dup on CLAW_OUT ${claw.duplicates}  ` +
+        `core subscriber: ${r.coreReceived} received, ${r.coreDuplicates} replies seen twice\n` +
+        `claw p99 per second of send time (ms): ${timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n` +
+        `slowest messages (ms): where their time went\n` +
+        r.slow.map((m) => `  ${m.latencyMs} p${m.partition} owner ${m.ownerAtDue}${m.ownerKilled ? ` killed +${m.beforeKillMs}, unowned ${m.unownedMs}, then ${m.afterClaimMs}` : " not killed"}  claims ${m.claims.join(" ")}`).join("\n") +
+        "\n\n",
+    );
+    const { timeline: _bt, slowest: _bs, ...baseRow } = baseline;
+    process.stdout.write(JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, results: [baseRow, { target: "claw×3 churn", ...claw, kills: r.kills, coreReceived: r.coreReceived, coreDuplicates: r.coreDuplicates }], slow: r.slow }) + "\n");
+    return;
+  }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http"].join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "churn"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
@@ -149,7 +176,7 @@ async function main(): Promise<void> {
     `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}${failover ? `failover: ${JSON.stringify(failover)}\nclaw p99 per second of send time (ms): ${claw.timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n` : ""}\n`,
   );
   process.stdout.write(
-    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, failover, results: rows.map(({ timeline: _t, ...r }) => r) }) + "\n",
+    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, failover, results: rows.map(({ timeline: _t, slowest: _s, ...r }) => r) }) + "\n",
   );
 }
 

@@ -3,6 +3,8 @@
  * node (`node dist/node.js`) or the raw-JetStream baseline worker.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
@@ -17,6 +19,8 @@ export interface RunningTarget extends Target {
   nats: NatsServerProcess;
   /** the Claw node(s) or the baseline worker */
   workers: ChildProcess[];
+  /** Claw targets: starts worker `i` again (after it was killed) with its settings, as `nodeId` (default: its old id); resolves when it has started */
+  restart?(i: number, nodeId?: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,20 +93,24 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
   const nats = await startNatsServer({ partitions: env.CLAW_PARTITIONS ? Number(env.CLAW_PARTITIONS) : undefined });
   const workers: ChildProcess[] = [];
   const httpUrls: string[] = [];
-  for (let i = 1; i <= nodes; i++) {
+  /** Starts node `i` (0-based) as `bench-<i+1>`; resolves with its HTTP address once it has started. */
+  const launch = async (i: number, nodeId = `bench-${i + 1}`): Promise<string> => {
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out" profiles the node(s)
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, ...extraNodeArgs, "dist/node.js"], {
       cwd: root,
-      env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: `bench-${i}`, CLAW_LOG_LEVEL: "info", ...env },
+      env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: nodeId, CLAW_LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "inherit"],
     });
-    workers.push(child);
+    workers[i] = child;
+    // BENCH_LOG_DIR=bench/out keeps each node's log (<node id>.log) for a look at what it did
+    if (process.env.BENCH_LOG_DIR) child.stdout!.pipe(createWriteStream(join(process.env.BENCH_LOG_DIR, `${nodeId}.log`)));
     const started = await waitForLine(child, "claw node started", 30_000);
     // keep reading stdout so a node that logs a lot never blocks on a full pipe
     child.stdout!.resume();
-    httpUrls.push(String((JSON.parse(started) as { http?: string }).http));
-  }
+    return String((JSON.parse(started) as { http?: string }).http);
+  };
+  for (let i = 0; i < nodes; i++) httpUrls.push(await launch(i));
   await waitSettled(nats.url, nodes);
   return {
     name: nodes === 1 ? "claw" : `claw×${nodes}`,
@@ -112,6 +120,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
     httpUrl: httpUrls[0],
     nats,
     workers,
+    restart: async (i, nodeId) => void (await launch(i, nodeId)),
     stop: () => stopAll(workers, nats),
   };
 }
