@@ -21,6 +21,7 @@ import {
   outboundSubject,
   parseInboundSubject,
   partitionConsumerName,
+  deadLetterOf,
   publishDeadLetter,
   publishDurable,
   STREAMS,
@@ -124,22 +125,8 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   let stopped = false;
 
   async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, log: MessageLogFields, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string; trace?: string } } = {}) {
-    await publishDeadLetter(bus.js, {
-      stage,
-      code,
-      reason,
-      subject: m.subject,
-      data: m.data,
-      headers: m.headers,
-      stream: m.info.stream,
-      streamSeq: m.seq,
-      deliveries: extra.deliveries ?? m.info.deliveryCount,
-      node: o.nodeId,
-      field: extra.field,
-      msgId: extra.msgId,
-      firstError: extra.firstError,
-      lastError: reason,
-    });
+    const { notify: _notify, ...details } = extra;
+    await publishDeadLetter(bus.js, deadLetterOf(m, { stage, code, reason, node: o.nodeId, ...details }));
     emit({ type: "message.dead", stage, code, reason, subject: m.subject, ...log, partition: p });
     if (extra.notify) {
       const id = `dlq:${m.info.stream}:${m.seq}:error`;

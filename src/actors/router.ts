@@ -9,6 +9,7 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import {
   backoffDelay,
   chatPartition,
+  deadLetterOf,
   delay,
   fromHeaders,
   H,
@@ -54,18 +55,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
   let stopped = false;
 
   async function deadLetter(m: JsMsg, code: string, reason: string): Promise<void> {
-    await publishDeadLetter(o.bus.js, {
-      stage: "router",
-      code,
-      reason,
-      subject: m.subject,
-      data: m.data,
-      headers: m.headers,
-      stream: m.info.stream,
-      streamSeq: m.seq,
-      deliveries: m.info.deliveryCount,
-      node: o.nodeId,
-    });
+    await publishDeadLetter(o.bus.js, deadLetterOf(m, { stage: "router", code, reason, node: o.nodeId }));
     m.ack();
   }
 

@@ -2,7 +2,7 @@
  * Dead letters: a message that cannot be processed goes to `claw.dlq.<stage>`
  * with its original bytes and headers that say why. Nothing is dropped.
  */
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg, PubAck } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import { H } from "./headers.js";
 import { publishDurable } from "./publisher.js";
@@ -32,6 +32,26 @@ export interface DeadLetter {
   msgId?: string;
   firstError?: string;
   lastError?: string;
+}
+
+/**
+ * The dead letter of a stream message: its subject, bytes, headers, stream
+ * sequence and delivery count, with why it died.
+ */
+export function deadLetterOf(
+  m: JsMsg,
+  why: Pick<DeadLetter, "stage" | "code" | "reason" | "node"> & Partial<Pick<DeadLetter, "deliveries" | "field" | "msgId" | "firstError">>,
+): DeadLetter {
+  return {
+    ...why,
+    subject: m.subject,
+    data: m.data,
+    headers: m.headers,
+    stream: m.info.stream,
+    streamSeq: m.seq,
+    deliveries: why.deliveries ?? m.info.deliveryCount,
+    lastError: why.reason,
+  };
 }
 
 const clip = (s: string) => (s.length > 1024 ? s.slice(0, 1021) + "..." : s).replace(/[\r\n]+/g, " ");
