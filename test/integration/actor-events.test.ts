@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { sessionKey } from "../../src/bus/index.js";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, sessionKey } from "../../src/bus/index.js";
 import { ACTORS_SUBJECT, WATCH_SUBJECT, type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
-import { PASSIVATE_SUBJECT } from "../../src/actors/index.js";
+import { createSessionStore, PASSIVATE_SUBJECT } from "../../src/actors/index.js";
 import { useClawNode } from "../support/claw-fixture.js";
 import { jsonBody } from "../support/replies.js";
 
@@ -16,6 +17,17 @@ function record(subject: string): { events: ActorEvent[]; stop(): void } {
 }
 
 const watch = (w: WatchRequest) => f.c.nc.publish(WATCH_SUBJECT, JSON.stringify(w));
+
+/** Resolves once the session's turn on `id` is over: its snapshot (written after the actor is idle again) names it. */
+async function turnOver(key: string, id: string): Promise<void> {
+  const store = createSessionStore(await new Kvm(f.c.js).open(BUCKETS.sessions), { jsm: f.c.jsm });
+  for (let i = 0; i < 200; i++) {
+    const { snapshot } = await store.load(key);
+    if ((snapshot as { context?: { lastTurnId?: string } } | undefined)?.context?.lastTurnId === id) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the turn on ${id} did not end`);
+}
 
 describe("live actor events", () => {
   it("publishes nothing for actors nobody watches", async () => {
@@ -32,6 +44,8 @@ describe("live actor events", () => {
     const key = sessionKey("echo", "ev:a:watched");
     f.c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-0", text: "wake up", sender: { id: "u" } }));
     await f.out.waitFor("w-0");
+    // the reply is out before the actor is idle again
+    await turnOver(key, "w-0");
     const rec = record(`claw.events.actor.session.${key}`);
     await f.c.nc.flush();
     watch({ kind: "session", id: key, ttlMs: 10_000 });

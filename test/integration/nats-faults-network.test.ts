@@ -5,11 +5,9 @@
  * load: nothing acked is lost or answered twice, chats stay in order, and
  * readiness says 503 while the node cannot serve and 200 after.
  */
-import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { startClaw } from "../support/claw-node.js";
-import { expectFastRefusal, expectHonestReadiness, expectNothingLost, runUnderFault, untilNotReady } from "../support/fault-run.js";
+import { expectFastRefusal, expectHonestReadiness, expectNothingLost, patientClient, runUnderFault, untilNotReady } from "../support/fault-run.js";
 import { natsServer } from "../support/nats-server.js";
 import { jsonBody, readStream } from "../support/replies.js";
 import { checkReplies, startSteadyLoad } from "../support/steady-load.js";
@@ -18,10 +16,6 @@ import { startTcpProxy } from "../support/tcp-proxy.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function patientClient(url: string) {
-  const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5_000 });
-  return { nc, js: jetstream(nc, { timeout: 2_000 }), jsm: await jetstreamManager(nc, { timeout: 5_000 }), [Symbol.asyncDispose]: () => nc.close() };
-}
 
 async function metric(httpPort: number, series: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();

@@ -7,21 +7,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { freePort } from "../../src/bus/index.js";
 import { startClaw } from "../support/claw-node.js";
-import { expectFastRefusal, expectHonestReadiness, expectNothingLost, runUnderFault, untilNotReady } from "../support/fault-run.js";
+import { expectFastRefusal, expectHonestReadiness, expectNothingLost, patientClient, runUnderFault, untilNotReady } from "../support/fault-run.js";
 import { natsServer } from "../support/nats-server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A client that rides out the server's restarts, as an outside publisher would. */
-async function patientClient(url: string) {
-  const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5_000 });
-  return { nc, js: jetstream(nc, { timeout: 2_000 }), jsm: await jetstreamManager(nc, { timeout: 5_000 }), [Symbol.asyncDispose]: () => nc.close() };
-}
 
 describe("NATS faults: the server", () => {
   it("restarts the embedded nats-server after kill -9 on the same store, and loses nothing", async () => {

@@ -5,8 +5,15 @@
  * line with the measured times (collected into bench/RESULTS.md).
  */
 import { expect } from "vitest";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { checkReplies, pollReadiness, readinessStory, startSteadyLoad, type ReadinessStory, type ReplyCheck, type SteadyLoad } from "./steady-load.js";
+
+/** A client that rides out the server's restarts and stalls, as an outside publisher would. */
+export async function patientClient(url: string) {
+  const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5_000 });
+  return { nc, js: jetstream(nc, { timeout: 2_000 }), jsm: await jetstreamManager(nc, { timeout: 5_000 }), [Symbol.asyncDispose]: () => nc.close() };
+}
 
 /** Messages per second and chats of the steady load every fault test runs under. */
 export const FAULT_LOAD = { rate: 50, chats: 20 };
