@@ -15,6 +15,8 @@ export const H = {
   node: "Claw-Node",
   /** marks the start-up probe that detects the partition mapping */
   probe: "Claw-Probe",
+  /** what a session mailbox message is: `turn` (a forwarded envelope; the default), `tool.result`, `tool.deadline` */
+  mail: "Claw-Mail",
   dlq: {
     reason: "Claw-Dlq-Reason",
     code: "Claw-Dlq-Code",

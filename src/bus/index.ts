@@ -36,3 +36,4 @@ export {
 export { delay } from "./delay.js";
 export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
+export * from "./session-mail.js";

@@ -4,7 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
-import { partitionConsumerName, wildcards } from "./subjects.js";
+import { partitionConsumerName, skillConsumerName, wildcards } from "./subjects.js";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -83,7 +83,8 @@ export function streamSpecs(o: SpecOptions): StreamSpec[] {
   return [
     stream(o, STREAMS.in, [wildcards.partitionedInbound], RetentionPolicy.Workqueue),
     stream(o, STREAMS.sessions, [wildcards.sessions], RetentionPolicy.Workqueue),
-    stream(o, STREAMS.skills, [wildcards.skills], RetentionPolicy.Workqueue),
+    // an invocation nobody ran within a day is long past its deadline: let it go
+    stream(o, STREAMS.skills, [wildcards.skills], RetentionPolicy.Workqueue, DAY_MS),
     stream(o, STREAMS.out, [wildcards.outbound], RetentionPolicy.Workqueue, o.outMaxAgeMs),
     stream(o, STREAMS.dlq, [wildcards.dlq], RetentionPolicy.Limits, o.dlqMaxAgeMs),
     stream(o, STREAMS.transcripts, [wildcards.transcripts], RetentionPolicy.Limits, o.transcriptMaxAgeMs),
@@ -134,6 +135,23 @@ export function routerConsumerSpec(o: ConsumerOptions): Partial<ConsumerConfig> 
     deliver_policy: DeliverPolicy.All,
     ack_wait: o.ackWaitMs * NS_PER_MS,
     max_ack_pending: 1024,
+    max_deliver: -1,
+  };
+}
+
+/**
+ * The worker pool's consumer of one skill's invocations on `CLAW_SKILLS`:
+ * every node that hosts the skill pulls from it, so each invocation runs
+ * once, wherever a worker is free.
+ */
+export function skillConsumerSpec(skill: string, o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: skillConsumerName(skill),
+    filter_subject: wildcards.skillInvocations(skill),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
     max_deliver: -1,
   };
 }

@@ -105,6 +105,11 @@ export function outboundSubject(a: ChatAddress): string {
   return `${ROOT}.out.${chatTokens(a)}`;
 }
 
+/** `claw.delta.<channel>.<account>.<chat>`: streamed pieces of a reply in progress (core NATS, best effort). */
+export function deltaSubject(a: ChatAddress): string {
+  return `${ROOT}.delta.${chatTokens(a)}`;
+}
+
 /** `claw.transcript.<agent>.<session>`: the audit trail of one session, a turn a message. */
 export function transcriptSubject(agent: string, session: string): string {
   return `${ROOT}.transcript.${encodeToken(agent)}.${encodeToken(session)}`;
@@ -149,10 +154,17 @@ export const wildcards = {
   outbound: `${ROOT}.out.>`,
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
   skills: `${ROOT}.skill.>`,
+  /** one skill's invocations (a worker pool's consumer filter) */
+  skillInvocations: (skill: string) => `${ROOT}.skill.${encodeToken(skill)}.invoke`,
   transcripts: `${ROOT}.transcript.*.*`,
   dlq: `${ROOT}.dlq.>`,
   events: `${ROOT}.events.>`,
 } as const;
+
+/** The durable consumer name of one skill's worker pool (`skill-<token>`; names cannot hold dots, tokens do not). */
+export function skillConsumerName(skill: string): string {
+  return `skill-${encodeToken(skill)}`;
+}
 
 /** The parsed form of an inbound subject. */
 export interface ParsedInbound extends ChatAddress {

@@ -1,0 +1,59 @@
+/**
+ * What crosses the bus besides envelopes: a skill invocation
+ * (`claw.skill.<id>.invoke`, on `CLAW_SKILLS`) and the mail a session
+ * receives in its own mailbox (`claw.session.<p>.<agent>.<session>`, on
+ * `CLAW_SESSIONS`): a forwarded turn (an envelope), a tool's result, or the
+ * reminder that the tools it waits for are past their deadline. Each is one
+ * zod schema, msgpack on the wire, validated where it is read.
+ */
+import { z } from "zod";
+
+/** A request to run a skill, published durably by the session that needs its result. */
+export const SkillInvocationSchema = z.object({
+  /** the invocation's id, also its `Nats-Msg-Id`: `<inbound id>:tool:<round>:<i>` */
+  id: z.string().min(1).max(400),
+  /** skill id (`time.now`) */
+  skill: z.string().min(1).max(128),
+  /** semver range the caller accepts (absent: any) */
+  version: z.string().max(64).optional(),
+  input: z.unknown(),
+  /** the session mailbox the result goes to */
+  replyTo: z.string().min(1),
+  /** ms since epoch after which the caller no longer waits */
+  deadline: z.number().int().positive(),
+  trace: z.object({ traceparent: z.string().optional() }).default({}),
+});
+export type SkillInvocation = z.infer<typeof SkillInvocationSchema>;
+
+/** Why a skill invocation failed (`timeout`, `denied`, `exit`, `invalid_input`, `unknown_skill`, …). */
+export const SkillErrorSchema = z.object({ code: z.string().min(1), message: z.string() });
+export type SkillError = z.infer<typeof SkillErrorSchema>;
+
+/** A tool's result, in the calling session's mailbox. */
+export const ToolResultMailSchema = z.object({
+  type: z.literal("tool.result"),
+  /** the invocation id (= the call id the session waits for) */
+  callId: z.string().min(1),
+  skill: z.string(),
+  ok: z.boolean(),
+  output: z.unknown().optional(),
+  error: SkillErrorSchema.optional(),
+  durationMs: z.number().nonnegative().default(0),
+});
+export type ToolResultMail = z.infer<typeof ToolResultMailSchema>;
+
+/** The reminder a session sends itself when it suspends: the calls still pending at `notBefore` time out. */
+export const ToolDeadlineMailSchema = z.object({
+  type: z.literal("tool.deadline"),
+  callIds: z.array(z.string().min(1)).min(1),
+  /** ms since epoch: not to be acted on before */
+  notBefore: z.number().int().positive(),
+});
+export type ToolDeadlineMail = z.infer<typeof ToolDeadlineMailSchema>;
+
+/** Mail other than a turn. */
+export const SessionMailSchema = z.discriminatedUnion("type", [ToolResultMailSchema, ToolDeadlineMailSchema]);
+export type SessionMail = z.infer<typeof SessionMailSchema>;
+
+/** The `Claw-Mail` header values. */
+export const MAIL = { turn: "turn", toolResult: "tool.result", toolDeadline: "tool.deadline" } as const;
