@@ -12,6 +12,7 @@ export const SCRIPTED_COMMANDS: Record<string, string> = {
   "/slow <ms>": "wait <ms> (at most 60000) before answering",
   "/flaky <n>": "fail transiently on the first <n> attempts, then answer",
   "/fail [reason]": "fail permanently: the message is dead-lettered",
+  "/tool <skill> [json]": "call the skill with the JSON arguments, then answer with its result",
 };
 
 const MAX_SLOW_MS = 60_000;
@@ -49,6 +50,14 @@ export async function scriptedReply(req: ModelRequest): Promise<ModelResponse> {
     }
     case "/fail":
       throw new ModelError("scripted_fail", `scripted permanent failure${arg ? `: ${arg}` : ""}`, false);
+    case "/tool": {
+      // first the call; once its result is in the turn's steps, an answer that shows it
+      const results = req.steps.filter((s) => s.kind === "result");
+      if (results.length > 0) return { text: results.map((r) => `${r.name}${r.ok ? "" : " failed"}: ${r.content}`).join("\n") };
+      const [name, ...args] = rest;
+      if (!name) throw new ModelError("scripted_usage", "usage: /tool <skill> [json arguments]", false);
+      return { text: "", toolCalls: [{ name, arguments: args.join(" ") || "{}" }] };
+    }
     default:
       if (text === "" && req.message.media.length > 0) return { text: `received ${req.message.media.length} attachment(s)` };
       return { text };
