@@ -8,15 +8,17 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { AgentSpecSchema, createSessionHost, decideInbound, type SessionStore } from "../src/actors/index.js";
 import { chatPartition, partitionedInboundSubject, type Envelope } from "../src/bus/index.js";
 import { createScriptedModel } from "../src/llm/index.js";
+import { createSkillCatalog } from "../src/skills/index.js";
 
 const turns = Number(process.argv[2] ?? 20_000);
 const sessions = Number(process.argv[3] ?? 1_000);
 const js = { publish: async () => ({ stream: "X", seq: 1, duplicate: false, domain: "" }) } as unknown as JetStreamClient;
 const store: SessionStore = { load: async () => ({ snapshot: undefined, revision: 0 }), save: async (_k, _s, r) => r + 1 };
+const agent = AgentSpecSchema.parse({ id: "echo" });
+const scripted = createScriptedModel();
 const host = createSessionHost({
-  js,
   store,
-  models: new Map([["echo", createScriptedModel()]]),
+  deps: { js, nodeId: "micro", partitions: 64, agent: () => agent, model: () => scripted, skills: createSkillCatalog([]) },
   nodeId: "micro",
   maxDeliver: 5,
   backoff: { baseMs: 10, factor: 2, maxMs: 10 },
@@ -24,7 +26,6 @@ const host = createSessionHost({
   turnTimeoutMs: 10_000,
   keepAliveMs: 10_000,
 });
-const agent = AgentSpecSchema.parse({ id: "echo" });
 const body = (id: string) => new TextEncoder().encode(JSON.stringify({ id, text: "x".repeat(240), sender: { id: "u" } }));
 
 async function run(round: string): Promise<{ wall: number; cpu: number }> {

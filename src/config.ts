@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { AgentSpecSchema, defaultAgents, type AgentSpec } from "./actors/index.js";
+import { AgentSpecSchema, agentKind, defaultAgents, type AgentSpec } from "./actors/index.js";
+import { SCRIPTED } from "./llm/index.js";
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
 
@@ -53,7 +54,35 @@ export interface ClawConfig {
   failpoints: string[];
   logLevel: string;
   agents: AgentSpec[];
+  /** the agent for messages no binding matches */
+  defaultAgent?: string;
+  /** OpenAI-compatible providers by name, keys resolved from the environment */
+  providers: Record<string, ProviderConfig>;
 }
+
+/** One OpenAI-compatible provider (`CLAW_CONFIG` `providers.<name>`). */
+export const ProviderConfigSchema = z
+  .object({
+    baseURL: z.string().url(),
+    model: z.string().min(1),
+    apiKey: z.string().min(1).optional(),
+    /** the environment variable that holds the key (preferred: keys stay out of files) */
+    apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+    /** retries of a 429, 5xx, timeout or refused connection before the next provider */
+    maxRetries: z.number().int().min(0).max(10).default(2),
+  })
+  .strict();
+export type ProviderConfig = z.infer<typeof ProviderConfigSchema>;
+
+/** The file `CLAW_CONFIG` names. */
+const ConfigFileSchema = z
+  .object({
+    providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "provider names: letters, digits, _ and -"), ProviderConfigSchema).default({}),
+    agents: z.array(AgentSpecSchema).min(1),
+    defaultAgent: z.string().optional(),
+  })
+  .strict();
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
@@ -84,25 +113,39 @@ const EnvSchema = z.object({
   CLAW_CONFIG: z.string().optional(),
 });
 
-function loadAgents(path: string | undefined): AgentSpec[] {
-  if (!path) return defaultAgents();
+/** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers"> {
+  if (!path) return { agents: defaultAgents(), providers: {} };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
     throw new ConfigError(`cannot read CLAW_CONFIG ${path}: ${(e as Error).message}`);
   }
-  const r = z.object({ agents: z.array(AgentSpecSchema).min(1) }).safeParse(raw);
+  const r = ConfigFileSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
     throw new ConfigError(`${path}: ${i.path.join(".")}: ${i.message}`);
   }
+  const { agents, defaultAgent } = r.data;
+  const providers: Record<string, ProviderConfig> = {};
+  for (const [name, p] of Object.entries(r.data.providers)) {
+    if (name === SCRIPTED) throw new ConfigError(`${path}: providers.${name}: "${SCRIPTED}" is the built-in model's name`);
+    const apiKey = p.apiKeyEnv ? env[p.apiKeyEnv] : p.apiKey;
+    if (p.apiKeyEnv && !apiKey) throw new ConfigError(`${path}: providers.${name}.apiKeyEnv: the environment variable ${p.apiKeyEnv} is not set`);
+    providers[name] = { ...p, apiKey };
+  }
   const ids = new Set<string>();
-  for (const a of r.data.agents) {
+  for (const a of agents) {
     if (ids.has(a.id)) throw new ConfigError(`${path}: agent id ${a.id} is defined twice`);
     ids.add(a.id);
+    if (!agentKind(a.kind)) throw new ConfigError(`${path}: agent ${a.id}: unknown kind ${a.kind}`);
+    for (const m of [a.model, ...a.fallbacks]) {
+      if (m !== SCRIPTED && !providers[m]) throw new ConfigError(`${path}: agent ${a.id}: no provider named ${m} (configured: ${[SCRIPTED, ...Object.keys(providers)].join(", ")})`);
+    }
   }
-  return r.data.agents;
+  if (defaultAgent !== undefined && !ids.has(defaultAgent)) throw new ConfigError(`${path}: defaultAgent: no agent named ${defaultAgent}`);
+  return { agents, defaultAgent, providers };
 }
 
 /** Reads the configuration from `env`. Throws {@link ConfigError}. */
@@ -137,6 +180,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     transcripts: e.CLAW_TRANSCRIPTS === "on",
     failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
     logLevel: e.CLAW_LOG_LEVEL,
-    agents: loadAgents(e.CLAW_CONFIG),
+    ...loadConfigFile(e.CLAW_CONFIG, env),
   };
 }

@@ -1,12 +1,29 @@
 /**
- * Actors: the session machine and its host, ingress, the partition runner and
- * the fallback router.
+ * Actors: the agent kinds (machines whose states declare their effects) and
+ * the one driver, the session host, ingress, the partition runner and the
+ * fallback router.
  */
-export { sessionMachine, toFailure } from "./session.machine.js";
-export type { SessionContext, SessionEvent, SessionInput, TurnFailure, DeliveredReply } from "./session.machine.js";
-export { createSessionHost, type SessionHost, type SessionHostOptions, type SessionHostEvent, type TurnOutcome } from "./session-host.js";
-export { createSessionStore, type SessionStore } from "./session-store.js";
-export { AgentSpecSchema, defaultAgents, resolveAgent, sessionIdFor, type AgentSpec } from "./agents.js";
+export { assistantMachine, toFailure } from "./assistant.machine.js";
+export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, ToolOutcome, TurnFailure } from "./assistant.machine.js";
+export { assistantEffects, toolsOf, turnTraceparent } from "./assistant.effects.js";
+export { AGENT_KINDS, agentKind, type AgentKind } from "./agent-kinds.js";
+export type { AgentDeps } from "./agent-deps.js";
+export { driveActor, effectOf, SUSPENDED_TAG, type AgentEffect, type AgentEffects } from "./agent-driver.js";
+export {
+  createSessionHost,
+  sessionLogFields,
+  type FailedTurn,
+  type MailRequest,
+  type MessageLogFields,
+  type SessionHost,
+  type SessionHostEvent,
+  type SessionHostOptions,
+  type TurnOutcome,
+  type TurnRequest,
+} from "./session-host.js";
+export { createSessionStore, type SessionStore, type TranscriptEntry } from "./session-store.js";
+export { historyInTranscripts, historyWithin, approxTokens, type SessionMemory } from "./session-memory.js";
+export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, resolveAgent, sessionIdFor, type AgentSpec, type Binding } from "./agents.js";
 export { decideInbound, decideSessionMail, sessionPartition, type IngressDecision, type InboundMessage } from "./ingress.js";
 export { createPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
 export { startRouter, type Router } from "./router.js";

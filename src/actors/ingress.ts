@@ -18,8 +18,12 @@ import {
   PROBE_CHANNEL,
   sessionKey,
   sessionSubject,
+  MAIL,
+  SessionMailSchema,
   type Envelope,
+  type SessionMail,
 } from "../bus/index.js";
+import { ZodError } from "zod";
 import { resolveAgent, sessionIdFor, type AgentSpec } from "./agents.js";
 
 /** What ingress needs to know of a message. */
@@ -40,11 +44,15 @@ export type IngressDecision =
   | { kind: "drop"; why: "probe" }
   | { kind: "dead"; code: string; reason: string; field?: string }
   | { kind: "forward"; subject: string; msgId: string; envelope: Envelope; traceParent?: string }
-  | { kind: "turn"; agent: AgentSpec; session: string; envelope: Envelope; traceParent?: string };
+  | { kind: "turn"; agent: AgentSpec; session: string; envelope: Envelope; traceParent?: string }
+  /** mail for a session: a tool's result, or the reminder of a deadline */
+  | { kind: "mail"; agent: AgentSpec; session: string; mail: SessionMail };
 
 /** What ingress decides with. */
 export interface IngressContext {
   agents: readonly AgentSpec[];
+  /** the agent for messages no binding matches */
+  defaultAgent?: string;
   partitions: number;
   /** the partition this message was consumed from */
   partition: number;
@@ -85,7 +93,7 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   // publisher's span when it sent one, else the root of a new trace
   const traceParent = envelope.trace.traceparent;
   envelope = { ...envelope, trace: { traceparent: hopTraceparent(traceParent, envelope.id, "ingress") } };
-  const agent = resolveAgent(ctx.agents, envelope);
+  const agent = resolveAgent(ctx.agents, envelope, ctx.defaultAgent);
   if (!agent) {
     const named = envelope.metadata["agent"];
     return {
@@ -103,15 +111,25 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   return { kind: "turn", agent, session, envelope, traceParent };
 }
 
-/** Decides what to do with a message from a session mailbox `claw.session.<p>.<agent>.<session>`. */
+/**
+ * Decides what to do with a message from a session mailbox
+ * `claw.session.<p>.<agent>.<session>`: by its `Claw-Mail` header, a turn
+ * forwarded from another partition (the default), or mail — a tool's result,
+ * a deadline reminder.
+ */
 export function decideSessionMail(m: InboundMessage, agents: readonly AgentSpec[]): IngressDecision {
   const addr = parseSessionSubject(m.subject);
   if (!addr) return { kind: "dead", code: "bad_subject", reason: `not a session subject: ${m.subject}` };
   const agent = agents.find((a) => a.id === addr.agent);
   if (!agent) return { kind: "dead", code: "no_agent", reason: `no agent named ${addr.agent}` };
+  const type = m.header(H.mail) ?? MAIL.turn;
   try {
-    return { kind: "turn", agent, session: addr.session, envelope: parseEnvelope(decode(m.data)) };
+    if (type === MAIL.turn) return { kind: "turn", agent, session: addr.session, envelope: parseEnvelope(decode(m.data)) };
+    const mail = SessionMailSchema.parse(decode(m.data));
+    if (mail.type !== type) return { kind: "dead", code: "invalid_mail", reason: `the ${H.mail} header says ${type}, the mail is ${mail.type}` };
+    return { kind: "mail", agent, session: addr.session, mail };
   } catch (e) {
+    if (e instanceof ZodError) return { kind: "dead", code: "invalid_mail", reason: `invalid ${type} mail: ${e.issues[0]?.path.join(".")}: ${e.issues[0]?.message}`, field: e.issues[0]?.path.join(".") };
     return dead(e);
   }
 }

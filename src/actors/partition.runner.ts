@@ -34,7 +34,9 @@ import type { AgentSpec } from "./agents.js";
 import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
 import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
-import { sessionLogFields, turnTraceparent, type MessageLogFields, type SessionHost, type TurnOutcome } from "./session-host.js";
+import { turnTraceparent } from "./assistant.effects.js";
+import { deadLetterMessage, noticeTrace, type DeadLetterDetails } from "./message-dead-letter.js";
+import { sessionLogFields, type FailedTurn, type MessageLogFields, type SessionHost, type TurnOutcome } from "./session-host.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
 /** Facts a partition runner reports, for logs and metrics. */
@@ -52,7 +54,10 @@ export type PartitionEvent =
 export interface PartitionRunnerOptions {
   bus: Bus;
   host: SessionHost;
-  agents: readonly AgentSpec[];
+  /** the agents now (the registry changes them without a restart) */
+  agents: () => readonly AgentSpec[];
+  /** the agent for messages no binding matches */
+  defaultAgent?: () => string | undefined;
   partition: number;
   partitions: number;
   nodeId: string;
@@ -92,30 +97,6 @@ type Stage = "in" | "session";
 const PULL_EXPIRES_MS = 5_000;
 const PULL_HEARTBEAT_MS = 1_000;
 
-/** The span of the error notice a failed turn publishes. */
-function noticeTrace(e: Envelope): string | undefined {
-  const turn = turnTraceparent(e);
-  return turn ? hopTraceparent(turn, e.id, "error") : undefined;
-}
-
-/** A notice to the sender that their message could not be processed. */
-function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, traceparent?: string): Envelope {
-  return {
-    id,
-    ts: Date.now(),
-    channel: to.channel,
-    account: to.account,
-    chat: to.chat,
-    sender: { id: "claw" },
-    kind: "error",
-    text,
-    media: [],
-    replyTo,
-    metadata: { code },
-    trace: traceparent ? { traceparent } : {},
-  };
-}
-
 /** Starts consuming one partition. */
 export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<PartitionRunner> {
   const { bus, partition: p } = o;
@@ -123,18 +104,12 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   const tracing = o.tracing ?? NO_TRACING;
   const inFlight = new Set<Promise<void>>();
   let stopped = false;
+  // aborted when the partition stops pulling: messages waiting behind a suspended turn are given back
+  const releasing = new AbortController();
 
-  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, log: MessageLogFields, extra: { field?: string; msgId?: string; firstError?: string; deliveries?: number; notify?: { to: ChatAddress; replyTo?: string; trace?: string } } = {}) {
-    const { notify: _notify, ...details } = extra;
-    await publishDeadLetter(bus.js, deadLetterOf(m, { stage, code, reason, node: o.nodeId, ...details }));
+  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, log: MessageLogFields, details: DeadLetterDetails = {}) {
+    await deadLetterMessage(bus, o.nodeId, m, { stage, code, reason }, details);
     emit({ type: "message.dead", stage, code, reason, subject: m.subject, ...log, partition: p });
-    if (extra.notify) {
-      const id = `dlq:${m.info.stream}:${m.seq}:error`;
-      const notice = errorNotice(extra.notify.to, extra.notify.replyTo, id, `Claw could not process this message: ${reason}`, code, extra.notify.trace);
-      const headers: Record<string, string> = { [H.node]: o.nodeId };
-      if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
-      await publishDurable(bus.js, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });
-    }
   }
 
   /** Log fields of a message: its envelope's when it has one, else the stream message's. */
@@ -186,52 +161,62 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         if (tracing.enabled) traceIngress(d, startMs);
         m.ack();
         return;
-      case "turn": {
-        const started = performance.now();
-        const turnStartMs = tracing.enabled ? Date.now() : 0;
-        if (tracing.enabled && stage === "in") traceIngress(d, startMs);
-        const outcome: TurnOutcome = await o.host.deliver({
-          agent: d.agent,
-          session: d.session,
-          envelope: d.envelope,
-          deliveries: attempts,
-          log,
-          keepAlive: () => m.working(),
-          onFailed: (f) =>
-            deadLetter(m, "session", f.failure.code, f.failure.message, log, {
-              msgId: d.envelope.id,
-              firstError: f.firstError,
-              deliveries: f.attempts,
-              // the notice is published by the failed turn: a child of its span
-              notify: { to: d.envelope, replyTo: d.envelope.id, trace: noticeTrace(d.envelope) },
-            }),
-        });
-        if (outcome.kind === "released") m.nak();
-        else m.ack(); // answered, or failed and dead-lettered
-        if (tracing.enabled && outcome.kind !== "released" && d.envelope.trace.traceparent) {
-          tracing.record({
-            name: "claw.session",
-            traceparent: turnTraceparent(d.envelope)!,
-            parent: d.envelope.trace.traceparent,
-            startMs: turnStartMs,
-            endMs: Date.now(),
-            attributes: { "claw.agent": d.agent.id, "claw.session": d.session, "claw.partition": p, "messaging.message.id": d.envelope.id, "claw.outcome": outcome.kind, "claw.attempts": attempts },
-            error: outcome.kind === "failed" ? `${outcome.failure.code}: ${outcome.failure.message}` : undefined,
-          });
-        }
-        emit({
-          type: "message.settled",
-          partition: p,
-          stage,
-          channel: d.envelope.channel,
-          outcome: outcome.kind,
-          sessionMs: performance.now() - started,
-          endToEndMs: Date.now() - d.envelope.ts,
-          ...log,
-        });
-        return;
-      }
+      case "turn":
+      case "mail":
+        return settleSession(m, d, stage, attempts, startMs, log);
     }
+  }
+
+  /** Hands a turn or mail to its session and settles the message by how it ended. */
+  async function settleSession(m: JsMsg, d: Extract<IngressDecision, { kind: "turn" | "mail" }>, stage: Stage, attempts: number, startMs: number, log: MessageLogFields): Promise<void> {
+    if (d.kind === "mail" && d.mail.type === "tool.deadline" && d.mail.notBefore > Date.now()) {
+      // a durable timer: back in the mailbox when it is due (its turn may well be over by then)
+      m.nak(d.mail.notBefore - Date.now());
+      return;
+    }
+    const started = performance.now();
+    const turnStartMs = tracing.enabled ? Date.now() : 0;
+    if (tracing.enabled && d.kind === "turn" && stage === "in") traceIngress(d, startMs);
+    const common = {
+      agent: d.agent,
+      session: d.session,
+      deliveries: attempts,
+      keepAlive: () => m.working(),
+      signal: releasing.signal,
+      onFailed: (f: FailedTurn) =>
+        deadLetter(m, "session", f.failure.code, f.failure.message, log, {
+          msgId: f.turn.id,
+          firstError: f.firstError,
+          deliveries: f.attempts,
+          // the notice is published by the failed turn: a child of its span
+          notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn) },
+        }),
+    };
+    const outcome: TurnOutcome = d.kind === "turn" ? await o.host.deliver({ ...common, envelope: d.envelope, log }) : await o.host.deliverMail({ ...common, mail: d.mail });
+    if (outcome.kind === "released") m.nak();
+    else m.ack(); // answered, suspended, dropped (stale mail), or failed and dead-lettered
+    if (d.kind === "mail") return;
+    if (tracing.enabled && outcome.kind !== "released" && d.envelope.trace.traceparent) {
+      tracing.record({
+        name: "claw.session",
+        traceparent: turnTraceparent(d.envelope)!,
+        parent: d.envelope.trace.traceparent,
+        startMs: turnStartMs,
+        endMs: Date.now(),
+        attributes: { "claw.agent": d.agent.id, "claw.session": d.session, "claw.partition": p, "messaging.message.id": d.envelope.id, "claw.outcome": outcome.kind, "claw.attempts": attempts },
+        error: outcome.kind === "failed" ? `${outcome.failure.code}: ${outcome.failure.message}` : undefined,
+      });
+    }
+    emit({
+      type: "message.settled",
+      partition: p,
+      stage,
+      channel: d.envelope.channel,
+      outcome: outcome.kind,
+      sessionMs: performance.now() - started,
+      endToEndMs: Date.now() - d.envelope.ts,
+      ...log,
+    });
   }
 
   async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects, resync: () => void): Promise<void> {
@@ -242,8 +227,8 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
       const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
       const d =
         stage === "in"
-          ? decideInbound(inbound, { agents: o.agents, partitions: o.partitions, partition: p, maxPayload: o.maxPayload })
-          : decideSessionMail(inbound, o.agents);
+          ? decideInbound(inbound, { agents: o.agents(), defaultAgent: o.defaultAgent?.(), partitions: o.partitions, partition: p, maxPayload: o.maxPayload })
+          : decideSessionMail(inbound, o.agents());
       const log = logFields(m, d, stage);
       if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
         // delivered this often without being settled: it probably crashes its node
@@ -374,6 +359,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     partition: p,
     async stopPulling() {
       stopped = true;
+      releasing.abort();
       await Promise.all(lanes.map((l) => l.stop()));
     },
     async drained() {

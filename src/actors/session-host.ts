@@ -1,59 +1,75 @@
 /**
- * Runs session actors on a node: spawns them on demand (restored from KV),
- * feeds each one its messages strictly in order, persists its snapshot after
- * every turn, retries transient failures in place with backoff (so a later
- * message of the same session cannot overtake), and passivates idle ones.
+ * Runs session actors on a node, whatever their agent kind: spawns them on
+ * demand (restored from KV), feeds each its messages strictly in order,
+ * drives their effects with the one driver, persists the snapshot when a turn
+ * is answered or suspends, retries transient failures in place with backoff,
+ * holds turns while NATS is unavailable, and passivates idle sessions.
+ *
+ * A turn that suspends (its tools are out) is persisted and its message
+ * acked; the tools' results come as mail and resume it, here or on the node
+ * that owns the partition next. A user message for a session whose turn is
+ * suspended waits its turn (or, for an agent with `interrupt`, cancels the
+ * waiting tools); mail is never kept waiting behind it.
  */
-import { createActor, type Actor } from "xstate";
-import type { JetStreamClient } from "@nats-io/jetstream";
-import {
-  backoffDelay,
-  hopTraceparent,
-  traceIdOf,
-  delay,
-  encode,
-  H,
-  outboundSubject,
-  publishDurable,
-  sessionKey,
-  transcriptSubject,
-  type BackoffPolicy,
-  type BusHealth,
-  type Envelope,
-} from "../bus/index.js";
-import type { Model } from "../llm/index.js";
+import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject } from "xstate";
+import { backoffDelay, delay, sessionKey, traceIdOf, type BackoffPolicy, type BusHealth, type Envelope, type SessionMail } from "../bus/index.js";
+import type { AgentDeps } from "./agent-deps.js";
+import { driveActor, SUSPENDED_TAG, type AgentEffects } from "./agent-driver.js";
+import { AGENT_KINDS, type AgentKind } from "./agent-kinds.js";
 import type { AgentSpec } from "./agents.js";
+import { toFailure, type TurnFailure } from "./assistant.machine.js";
 import { TurnTimeoutError } from "./errors.js";
-import { sessionMachine, toFailure, type DeliverInput, type TurnFailure } from "./session.machine.js";
-import { driveTurn, type TurnEffects } from "./session-turn.js";
-import type { SessionStore, TranscriptEntry } from "./session-store.js";
-import type { Tracing } from "../observability/tracing.js";
+import type { SessionStore } from "./session-store.js";
 
-/** A message for a session. */
-export interface TurnRequest {
+/** What every request to a session carries. */
+interface SessionRequest {
   agent: AgentSpec;
   session: string;
-  envelope: Envelope;
   /** the server's delivery count of the carrying message (1 on first delivery) */
   deliveries: number;
   /** what the lines logged about it carry (default: its session's fields) */
   log?: MessageLogFields;
   /** extends the carrying message's ack deadline (JetStream `working()`) */
   keepAlive: () => void;
+  /** aborted when the carrying message must be given back (its partition is handed over) */
+  signal?: AbortSignal;
   /**
    * Dead-letters a failed turn. Runs inside the session's queue, so whatever
    * it publishes (an error notice to the sender) comes before the session's next reply.
    */
-  onFailed: (outcome: Extract<TurnOutcome, { kind: "failed" }>) => Promise<void>;
+  onFailed: (outcome: FailedTurn) => Promise<void>;
 }
 
-/** How a turn ended. */
+/** A user message for a session. */
+export interface TurnRequest extends SessionRequest {
+  envelope: Envelope;
+}
+
+/** Mail for a session: a tool's result, or the reminder of a deadline. */
+export interface MailRequest extends SessionRequest {
+  mail: SessionMail;
+}
+
+/** A turn that failed for good: dead-letter its message and tell its sender. */
+export interface FailedTurn {
+  kind: "failed";
+  failure: TurnFailure;
+  attempts: number;
+  firstError: string;
+  /** the message whose turn failed (for mail: the turn it resumed) */
+  turn: Envelope;
+}
+
+/** How a request ended. */
 export type TurnOutcome =
-  /** reply published and snapshot persisted (or it had been already) */
+  /** the reply published and the snapshot persisted (or it had been already) */
   | { kind: "answered" }
-  /** permanent failure, or transient ones until max deliveries: dead-letter it */
-  | { kind: "failed"; failure: TurnFailure; attempts: number; firstError: string }
-  /** the host is stopping: give the message back (nak) for the next owner */
+  /** the turn waits for mail (tools); its snapshot is persisted */
+  | { kind: "suspended" }
+  /** mail nobody waits for any more (late, or a duplicate) */
+  | { kind: "dropped"; why: string }
+  | FailedTurn
+  /** the host is stopping, or the message is being handed over: give it back (nak) */
   | { kind: "released" };
 
 /** Lifecycle facts, for logs and metrics. */
@@ -63,14 +79,15 @@ export type SessionHostEvent =
   | ({ type: "turn.retrying"; key: string; attempt: number; delayMs: number; error: string } & MessageLogFields)
   /** a try failed while the bus was unavailable: held until it is back, not counted as an attempt */
   | ({ type: "turn.held"; key: string; attempt: number; code: string; reason: string; error: string } & MessageLogFields)
-  | ({ type: "turn.answered"; key: string; ms: number } & MessageLogFields);
+  | ({ type: "turn.answered"; key: string; ms: number } & MessageLogFields)
+  | ({ type: "turn.suspended"; key: string; ms: number } & MessageLogFields);
 
 /** What every log line about a message carries. */
 export interface MessageLogFields {
   msg_id: string;
   trace_id?: string;
   partition?: number;
-  /** `session/<agent>.<session>`, `ingress/p<n>` */
+  /** `session/<agent>.<session>`, `ingress/p12` */
   actor: string;
 }
 
@@ -81,9 +98,11 @@ export function sessionLogFields(key: string, e: Envelope, partition?: number): 
 
 /** Options of {@link createSessionHost}. */
 export interface SessionHostOptions {
-  js: JetStreamClient;
   store: SessionStore;
-  models: ReadonlyMap<string, Model>;
+  /** what the agent kinds' effects may use */
+  deps: AgentDeps;
+  /** the agent kinds (default: all of `AGENT_KINDS`) */
+  kinds?: ReadonlyMap<string, AgentKind>;
   nodeId: string;
   maxDeliver: number;
   backoff: BackoffPolicy;
@@ -92,16 +111,8 @@ export interface SessionHostOptions {
   turnTimeoutMs: number;
   /** how often to extend the ack deadline of a message in progress */
   keepAliveMs: number;
-  /** append every turn to `CLAW_TRANSCRIPTS` (default true) */
-  transcripts?: boolean;
-  /**
-   * Fault injection for crash tests: called at `session.after-reply` (reply
-   * published, snapshot not yet written) and `session.after-save` (snapshot
-   * written, message not yet acked).
-   */
-  failpoint?: (name: "session.after-reply" | "session.after-save") => void;
-  /** hop spans (the reply publish) */
-  tracing?: Tracing;
+  /** fault injection for crash tests: `session.after-save` (snapshot written, message not yet acked) */
+  failpoint?: (name: "session.after-save") => void;
   /**
    * The bus' condition: a try that fails while NATS is unavailable (down,
    * stalled, its store full) waits until it is back and is tried again
@@ -109,13 +120,16 @@ export interface SessionHostOptions {
    */
   busHealth?: Pick<BusHealth, "problem" | "whenAvailable">;
   /** XState inspection of each session actor (live events); `forget` when it stops */
-  inspection?: { register(kind: "session", id: string, actor: SessionActor): void; forget(kind: "session", id: string): void };
+  inspection?: { register(kind: "session", id: string, actor: AnyActorRef): void; forget(kind: "session", id: string): void };
   onEvent?: (e: SessionHostEvent) => void;
 }
 
 /** The session runner of one node. */
 export interface SessionHost {
+  /** a user message */
   deliver(req: TurnRequest): Promise<TurnOutcome>;
+  /** mail for a session (a tool's result, a deadline) */
+  deliverMail(req: MailRequest): Promise<TurnOutcome>;
   /** live (in-memory) sessions */
   readonly active: number;
   /** passivate every idle session now; returns how many */
@@ -124,91 +138,84 @@ export interface SessionHost {
   stop(): Promise<void>;
 }
 
-type SessionActor = Actor<typeof sessionMachine>;
-
 interface Entity {
   key: string;
-  actor?: SessionActor;
+  kind: AgentKind;
+  effects: AgentEffects;
+  actor?: AnyActorRef;
   revision: number;
+  /** operations on the actor, one at a time */
   tail: Promise<unknown>;
+  /** user messages, one after another (each waits while a turn is suspended) */
+  turns: Promise<unknown>;
+  /** user messages waiting for a suspended turn to end: woken after every operation */
+  waiting: Array<() => void>;
   queued: number;
   lastUsed: number;
 }
 
-/** The span of a message's session turn: a child of its ingress span. */
-export function turnTraceparent(inbound: Envelope): string | undefined {
-  return inbound.trace.traceparent ? hopTraceparent(inbound.trace.traceparent, inbound.id, "session") : undefined;
+/** An event for an agent machine (its own type is the kind's business). */
+type AgentEvent = EventObject & Record<string, unknown>;
+
+/** What a try sends the actor, decided on its current snapshot. */
+type Decision =
+  | { kind: "answered" }
+  | { kind: "stale"; why: string }
+  | { kind: "send"; event: AgentEvent; turn: Envelope; resumes: boolean };
+
+/** How one try ended. */
+type Tried = { kind: "answered" } | { kind: "suspended" } | { kind: "dropped"; why: string } | { kind: "failure"; failure: TurnFailure; turn?: Envelope; failedSnapshot?: unknown };
+
+/** The event a piece of mail is for the session machine. */
+function mailEvent(mail: SessionMail): AgentEvent {
+  if (mail.type === "tool.deadline") return { type: "tool.deadline", callIds: mail.callIds };
+  const content = mail.ok ? JSON.stringify(mail.output ?? null) : `error (${mail.error?.code ?? "error"}): ${mail.error?.message ?? "the tool failed"}`;
+  return { type: "tool.result", callId: mail.callId, ok: mail.ok, content };
 }
 
-function replyEnvelope(input: DeliverInput): Envelope {
-  const m = input.inbound;
-  return {
-    id: `${m.id}:reply:0`,
-    ts: Date.now(),
-    channel: m.channel,
-    account: m.account,
-    chat: m.chat,
-    sender: { id: input.agent },
-    kind: "reply",
-    text: input.text,
-    media: [],
-    replyTo: m.id,
-    metadata: { agent: input.agent, session: input.session },
-    // the reply carries its publish span, a child of the turn's span
-    trace: m.trace.traceparent ? { traceparent: hopTraceparent(turnTraceparent(m), m.id, "reply") } : {},
-  };
-}
+type Context = { lastTurnId?: string; current?: { envelope: Envelope }; failure?: TurnFailure };
+const contextOf = (s: AnyMachineSnapshot) => s.context as Context;
 
 /** Creates a session host. */
 export function createSessionHost(o: SessionHostOptions): SessionHost {
+  const kinds = o.kinds ?? AGENT_KINDS;
+  const effectsByKind = new Map<AgentKind, AgentEffects>();
   const entities = new Map<string, Entity>();
   const stopping = new AbortController();
   const sweeper = setInterval(() => host.passivateIdle(), Math.max(250, Math.floor(o.idleMs / 4)));
   sweeper.unref();
   const emit = o.onEvent ?? (() => {});
 
-  const effects: TurnEffects = {
-    async think(input, signal) {
-      const model = o.models.get(input.agent);
-      if (!model) throw Object.assign(new Error(`agent ${input.agent} has no model`), { code: "no_model", transient: false });
-      return model.complete({ ...input, signal });
-    },
-    async deliver(input) {
-      const reply = replyEnvelope(input);
-      const subject = outboundSubject(reply);
-      const headers: Record<string, string> = { [H.node]: o.nodeId };
-      if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
-      const startMs = o.tracing?.enabled ? Date.now() : 0;
-      // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
-      const entry: TranscriptEntry = { agent: input.agent, session: input.session, user: input.inbound, assistant: reply };
-      const [, transcript] = await Promise.all([
-        publishDurable(o.js, { subject, data: encode(reply), msgId: reply.id, headers }),
-        (o.transcripts ?? true)
-          ? publishDurable(o.js, { subject: transcriptSubject(input.agent, input.session), data: encode(entry), msgId: `${input.inbound.id}:transcript`, headers })
-          : undefined,
-      ]);
-      if (o.tracing?.enabled && reply.trace.traceparent) {
-        o.tracing.record({
-          name: "claw.out",
-          kind: "producer",
-          traceparent: reply.trace.traceparent,
-          parent: turnTraceparent(input.inbound),
-          startMs,
-          endMs: Date.now(),
-          attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": reply.id, "claw.agent": input.agent },
-        });
-      }
-      o.failpoint?.("session.after-reply");
-      // a redelivered turn's duplicate publish is acked with the sequence of the first one
-      return { id: reply.id, ts: reply.ts, transcriptSeq: transcript?.seq };
-    },
-  };
+  function entity(agent: AgentSpec, session: string): Entity {
+    const key = sessionKey(agent.id, session);
+    let e = entities.get(key);
+    if (!e) {
+      const kind = kinds.get(agent.kind);
+      if (!kind) throw Object.assign(new Error(`agent ${agent.id}: unknown kind ${agent.kind} (known: ${[...kinds.keys()].join(", ")})`), { code: "no_kind", transient: false });
+      let effects = effectsByKind.get(kind);
+      if (!effects) effectsByKind.set(kind, (effects = kind.effects(o.deps)));
+      e = { key, kind, effects, revision: 0, tail: Promise.resolve(), turns: Promise.resolve(), waiting: [], queued: 0, lastUsed: Date.now() };
+      entities.set(key, e);
+    }
+    return e;
+  }
 
-  async function load(e: Entity, agent: AgentSpec, session: string): Promise<SessionActor> {
+  /** Runs `op` after the entity's previous operations; wakes the messages waiting behind a suspended turn after it. */
+  function serial<T>(e: Entity, op: () => Promise<T>): Promise<T> {
+    const r = e.tail.then(op);
+    e.tail = r
+      .catch(() => undefined)
+      .finally(() => {
+        for (const wake of e.waiting.splice(0)) wake();
+      });
+    return r;
+  }
+
+  async function load(e: Entity, agent: AgentSpec, session: string): Promise<AnyActorRef> {
     if (e.actor) return e.actor;
     const stored = await o.store.load(e.key);
     const input = { agent: agent.id, session, historyLimit: agent.historyLimit };
-    const actor = createActor(sessionMachine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
+    const actor = createActor(e.kind.machine, stored.snapshot ? { input, snapshot: stored.snapshot as never } : { input });
     o.inspection?.register("session", e.key, actor);
     actor.start();
     e.actor = actor;
@@ -223,94 +230,177 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     e.actor = undefined;
   }
 
-  /** One try of a turn. Resolves with a failure or undefined when answered and persisted. */
-  async function tryTurn(e: Entity, req: TurnRequest, attempt: number): Promise<TurnFailure | undefined> {
-    const id = req.envelope.id;
-    const actor = await load(e, req.agent, req.session);
-    if (actor.getSnapshot().context.lastTurnId === id) return undefined; // a redelivery of an answered turn
-    actor.send({ type: "inbound.received", envelope: req.envelope, attempt });
+  /** One try: send the decided event, drive the effects, persist what is to be kept. */
+  async function tryOnce(e: Entity, req: SessionRequest, decide: (s: AnyMachineSnapshot, attempt: number) => Decision, attempt: number): Promise<Tried> {
+    let actor: AnyActorRef;
+    try {
+      actor = await load(e, req.agent, req.session);
+    } catch (err) {
+      return { kind: "failure", failure: toFailure("", err) };
+    }
+    const d = decide(actor.getSnapshot() as AnyMachineSnapshot, attempt);
+    if (d.kind === "answered") return { kind: "answered" };
+    if (d.kind === "stale") return { kind: "dropped", why: d.why };
+    actor.send(d.event);
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new TurnTimeoutError(o.turnTimeoutMs)), o.turnTimeoutMs);
+    let state: "settled" | "suspended";
     try {
-      await driveTurn(actor, effects, deadline.signal);
+      state = await driveActor(actor, e.effects, deadline.signal);
     } catch (err) {
       drop(e); // left mid-turn: the next try starts from the persisted snapshot
-      return toFailure(id, err);
+      return { kind: "failure", failure: toFailure(d.turn.id, err), turn: d.turn };
     } finally {
       clearTimeout(timer);
     }
-    const snap = actor.getSnapshot();
-    if (snap.context.lastTurnId !== id) return snap.context.failure ?? toFailure(id, new Error("the turn ended without an answer"));
-    try {
-      e.revision = await o.store.save(e.key, actor.getPersistedSnapshot(), e.revision);
-      o.failpoint?.("session.after-save");
-    } catch (err) {
-      // memory must never run ahead of KV: reload on the next try (a SnapshotConflictError
-      // means another owner moved on; its state is the truth)
-      drop(e);
-      return toFailure(id, err);
+    const after = actor.getSnapshot() as AnyMachineSnapshot;
+    if (state === "suspended" || contextOf(after).lastTurnId === d.turn.id) {
+      try {
+        e.revision = await o.store.save(e.key, actor.getPersistedSnapshot(), e.revision);
+        o.failpoint?.("session.after-save");
+      } catch (err) {
+        // memory must never run ahead of KV: reload on the next try (a SnapshotConflictError
+        // means another owner moved on; its state is the truth)
+        drop(e);
+        return { kind: "failure", failure: toFailure(d.turn.id, err), turn: d.turn };
+      }
+      return state === "suspended" ? { kind: "suspended" } : { kind: "answered" };
     }
-    return undefined;
+    const failure = contextOf(after).failure ?? toFailure(d.turn.id, new Error("the turn ended without an answer"));
+    // a resumed turn that fails for good must not leave the stored session waiting forever
+    const failedSnapshot = d.resumes ? actor.getPersistedSnapshot() : undefined;
+    drop(e);
+    return { kind: "failure", failure, turn: d.turn, failedSnapshot };
   }
 
-  async function runTurn(e: Entity, req: TurnRequest): Promise<TurnOutcome> {
+  /** Tries until answered, suspended or dropped, holding while the bus is down and backing off on transient failures. */
+  async function settle(e: Entity, req: SessionRequest, decide: (s: AnyMachineSnapshot, attempt: number) => Decision, fallbackTurn: () => Envelope | undefined): Promise<TurnOutcome> {
     const started = Date.now();
-    const keepAlive = setInterval(req.keepAlive, o.keepAliveMs);
     let firstError: string | undefined;
-    try {
-      for (let local = 0; ; local++) {
-        if (stopping.signal.aborted) return { kind: "released" };
-        const attempt = req.deliveries + local;
-        let failure: TurnFailure | undefined;
-        try {
-          failure = await tryTurn(e, req, attempt);
-        } catch (err) {
-          drop(e);
-          failure = toFailure(req.envelope.id, err);
-        }
-        if (!failure) {
-          emit({ type: "turn.answered", key: e.key, ms: Date.now() - started, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
-          return { kind: "answered" };
-        }
-        const down = failure.transient ? o.busHealth?.problem() : undefined;
-        if (down) {
-          emit({ type: "turn.held", key: e.key, attempt, code: down.code, reason: down.reason, error: failure.message, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
-          await o.busHealth!.whenAvailable(stopping.signal);
-          local--; // the same attempt again: the bus failed, not the turn
-          continue;
-        }
-        firstError ??= failure.message;
-        if (!failure.transient || attempt >= o.maxDeliver) return { kind: "failed", failure, attempts: attempt, firstError };
-        const delayMs = backoffDelay(o.backoff, attempt - 1);
-        emit({ type: "turn.retrying", key: e.key, attempt, delayMs, error: failure.message, ...(req.log ?? sessionLogFields(e.key, req.envelope)) });
-        await delay(delayMs, stopping.signal);
+    let lastTurn: Envelope | undefined;
+    for (let local = 0; ; local++) {
+      if (stopping.signal.aborted || req.signal?.aborted) return { kind: "released" };
+      const attempt = req.deliveries + local;
+      const r = await serial(e, () => tryOnce(e, req, decide, attempt));
+      lastTurn = (r.kind === "failure" ? r.turn : undefined) ?? lastTurn ?? fallbackTurn();
+      const log = req.log ?? (lastTurn ? sessionLogFields(e.key, lastTurn) : { msg_id: "?", actor: `session/${e.key}` });
+      if (r.kind === "answered" || r.kind === "suspended") {
+        emit({ type: r.kind === "answered" ? "turn.answered" : "turn.suspended", key: e.key, ms: Date.now() - started, ...log });
+        return { kind: r.kind };
       }
+      if (r.kind === "dropped") return r;
+      const down = r.failure.transient ? o.busHealth?.problem() : undefined;
+      if (down) {
+        emit({ type: "turn.held", key: e.key, attempt, code: down.code, reason: down.reason, error: r.failure.message, ...log });
+        await o.busHealth!.whenAvailable(stopping.signal);
+        local--; // the same attempt again: the bus failed, not the turn
+        continue;
+      }
+      firstError ??= r.failure.message;
+      if (!r.failure.transient || attempt >= o.maxDeliver) {
+        if (r.failedSnapshot !== undefined) {
+          await serial(e, async () => {
+            e.revision = await o.store.save(e.key, r.failedSnapshot, e.revision);
+          }).catch(() => undefined); // best effort: the next mail or message finds it again
+        }
+        const turn = lastTurn ?? fallbackTurn();
+        // no turn was found to fail (the session could not even be loaded): nothing waits for this mail
+        if (!turn) return { kind: "dropped", why: `the session could not be loaded: ${r.failure.message}` };
+        return { kind: "failed", failure: r.failure, attempts: attempt, firstError, turn };
+      }
+      const delayMs = backoffDelay(o.backoff, attempt - 1);
+      emit({ type: "turn.retrying", key: e.key, attempt, delayMs, error: r.failure.message, ...log });
+      await delay(delayMs, stopping.signal);
+    }
+  }
+
+  /** Resolves true once the session's turn is not suspended, false when the request must be given back. */
+  async function untilResumed(e: Entity, req: TurnRequest): Promise<boolean> {
+    for (;;) {
+      if (stopping.signal.aborted || req.signal?.aborted) return false;
+      const suspended = await serial(e, async () => (await load(e, req.agent, req.session)).getSnapshot().hasTag(SUSPENDED_TAG) as boolean).catch(() => undefined);
+      if (suspended === false) return true;
+      // woken after the next operation on the session (its mail), or after a while when the check itself failed
+      const woke = await new Promise<boolean>((resolve) => {
+        const give = () => resolve(false);
+        const timer = suspended === undefined ? setTimeout(() => resolve(true), 1_000) : undefined;
+        e.waiting.push(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        stopping.signal.addEventListener("abort", give, { once: true });
+        req.signal?.addEventListener("abort", give, { once: true });
+      });
+      if (!woke) return false;
+    }
+  }
+
+  /** Fails a message at once, for good (its agent cannot run here). */
+  async function failNow(req: SessionRequest, turn: Envelope, err: unknown): Promise<TurnOutcome> {
+    const failure = { ...toFailure(turn.id, err), transient: false };
+    const outcome: FailedTurn = { kind: "failed", failure, attempts: req.deliveries, firstError: failure.message, turn };
+    await req.onFailed(outcome);
+    return outcome;
+  }
+
+  /** Counts a request in (not passivated meanwhile), keeps its message alive, and counts it out. */
+  async function track<T>(e: Entity, req: SessionRequest, run: () => Promise<T>): Promise<T> {
+    e.queued++;
+    const keepAlive = setInterval(req.keepAlive, o.keepAliveMs);
+    try {
+      return await run();
     } finally {
       clearInterval(keepAlive);
+      e.queued--;
+      e.lastUsed = Date.now();
     }
   }
 
   const host: SessionHost = {
     deliver(req) {
-      const key = sessionKey(req.agent.id, req.session);
-      let e = entities.get(key);
-      if (!e) {
-        e = { key, revision: 0, tail: Promise.resolve(), queued: 0, lastUsed: Date.now() };
-        entities.set(key, e);
+      let e: Entity;
+      try {
+        e = entity(req.agent, req.session);
+      } catch (err) {
+        return failNow(req, req.envelope, err);
       }
-      const entity = e;
-      entity.queued++;
-      // strictly in order per session: each turn starts when the previous one has ended
-      const result = entity.tail.then(async () => {
-        const outcome = await runTurn(entity, req);
+      const id = req.envelope.id;
+      const decide = (s: AnyMachineSnapshot, attempt: number): Decision => {
+        if (contextOf(s).lastTurnId === id) return { kind: "answered" }; // a redelivery of an answered turn
+        const type = s.hasTag(SUSPENDED_TAG) ? "inbound.interrupt" : "inbound.received";
+        return { kind: "send", event: { type, envelope: req.envelope, attempt }, turn: req.envelope, resumes: false };
+      };
+      // strictly in order per session: each message starts when the previous one has ended
+      const result = (e.turns = e.turns.catch(() => undefined).then(() =>
+        track(e, req, async (): Promise<TurnOutcome> => {
+          if (!req.agent.interrupt && !(await untilResumed(e, req))) return { kind: "released" };
+          const outcome = await settle(e, req, decide, () => req.envelope);
+          if (outcome.kind === "failed") await req.onFailed(outcome);
+          return outcome;
+        }),
+      )) as Promise<TurnOutcome>;
+      return result;
+    },
+    deliverMail(req) {
+      let e: Entity;
+      try {
+        e = entity(req.agent, req.session);
+      } catch (err) {
+        return Promise.resolve({ kind: "dropped", why: `cannot run the session: ${(err as Error).message}` });
+      }
+      const event = mailEvent(req.mail);
+      let resumed: Envelope | undefined;
+      const decide = (s: AnyMachineSnapshot): Decision => {
+        const cur = contextOf(s).current;
+        if (!cur || !s.can(event)) return { kind: "stale", why: `no turn waits for this ${req.mail.type}` };
+        resumed = cur.envelope;
+        return { kind: "send", event, turn: cur.envelope, resumes: true };
+      };
+      return track(e, req, async () => {
+        const outcome = await settle(e, req, decide, () => resumed);
         if (outcome.kind === "failed") await req.onFailed(outcome);
         return outcome;
       });
-      entity.tail = result.catch(() => undefined).finally(() => {
-        entity.queued--;
-        entity.lastUsed = Date.now();
-      });
-      return result;
     },
     get active() {
       let n = 0;
@@ -334,7 +424,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     async stop() {
       clearInterval(sweeper);
       stopping.abort();
-      await Promise.all([...entities.values()].map((e) => e.tail));
+      await Promise.all([...entities.values()].flatMap((e) => [e.tail, e.turns]));
       for (const e of entities.values()) drop(e);
       entities.clear();
     },

@@ -13,7 +13,7 @@ import type { KV } from "@nats-io/kv";
 import { decode, encode, STREAMS, withRetry, type Envelope } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 import { SnapshotConflictError } from "./errors.js";
-import { historyInTranscripts, type SessionContext } from "./session.machine.js";
+import { historyInTranscripts, type SessionMemory } from "./session-memory.js";
 
 /** One turn as the transcript stream keeps it. */
 export interface TranscriptEntry {
@@ -48,7 +48,7 @@ function isConflict(e: unknown): boolean {
 /** As stored: `history: "transcripts"` when the context's history was left out. */
 interface Stored {
   v: number;
-  snapshot: { context?: SessionContext } & Record<string, unknown>;
+  snapshot: { context?: SessionMemory } & Record<string, unknown>;
   history?: "transcripts";
 }
 

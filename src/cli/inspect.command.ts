@@ -6,7 +6,7 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node";
-import { createSessionStore, type SessionContext } from "../actors/index.js";
+import { createSessionStore, type AssistantContext } from "../actors/index.js";
 import { BUCKETS, sessionKey } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 import { ACTORS_SUBJECT, stateName, type ActorListing, type ActorQuery } from "../observability/index.js";
@@ -46,8 +46,8 @@ export interface SessionReport {
   historyLimit?: number;
   history: Turn[];
   /** the message in progress, when the snapshot was taken mid-turn */
-  current?: SessionContext["current"];
-  failure?: SessionContext["failure"];
+  current?: AssistantContext["current"];
+  failure?: AssistantContext["failure"];
   /** nodes that run the actor now (empty = passivated or never started) */
   live: LiveSession[];
 }
@@ -100,7 +100,7 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
     findLiveSession(nc, key, waitMs),
   ]);
   if (stored.revision === 0 && live.length === 0) throw new SessionNotFoundError(agent, session);
-  const snap = stored.snapshot as { status?: string; value?: unknown; context?: Partial<SessionContext> } | undefined;
+  const snap = stored.snapshot as { status?: string; value?: unknown; context?: Partial<AssistantContext> } | undefined;
   const ctx = snap?.context;
   return {
     agent,

@@ -3,14 +3,17 @@
  * the definitions themselves, so the picture cannot drift from the code).
  */
 import type { AnyStateMachine } from "xstate";
-import { sessionMachine } from "../actors/session.machine.js";
+import { AGENT_KINDS } from "../actors/agent-kinds.js";
 import { partitionOwnerMachine } from "../supervisors/partition-owner.machine.js";
 import { nodeMachine } from "../supervisors/node.machine.js";
 import type { ActorKind } from "./actor-events.js";
 
-/** The machines of the actor kinds that are XState machines. */
+/**
+ * The machines of the actor kinds that are XState machines. Sessions are
+ * drawn with the default agent kind's machine (the registry's first).
+ */
 export const ACTOR_MACHINES: Partial<Record<ActorKind, AnyStateMachine>> = {
-  session: sessionMachine,
+  session: [...AGENT_KINDS.values()][0]!.machine,
   partition: partitionOwnerMachine,
   node: nodeMachine,
 };

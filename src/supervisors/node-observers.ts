@@ -6,6 +6,7 @@ import type { PartitionEvent, SessionHostEvent } from "../actors/index.js";
 import type { BusHealthEvent } from "../bus/index.js";
 import type { ClawMetrics } from "../gateway/index.js";
 import type { Logger } from "../log.js";
+import type { SkillWorkerEvent } from "../skills/index.js";
 import type { SupervisorEvent } from "./supervisor.js";
 
 /** Feeds metrics (and logs) from a partition runner's events. */
@@ -75,4 +76,10 @@ export function observeBusHealth(e: BusHealthEvent, metrics: ClawMetrics, log: L
       log.info({ server: e.server }, "reconnected to NATS: taking the mailboxes over again");
       return;
   }
+}
+
+/** Logs what the skill workers report. */
+export function observeSkillWorker(e: SkillWorkerEvent, _metrics: ClawMetrics, log: Logger): void {
+  if (e.type === "skill.invalid") log.warn(e, e.type);
+  else log.debug(e, e.type);
 }

@@ -7,11 +7,12 @@
  */
 import { resolve } from "node:path";
 import { createActor } from "xstate";
-import { BUCKETS, connectBus, defaultBackoff, encodeToken, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
-import { createPartitionRunner, createSessionHost, createSessionStore, servePassivation, type SessionHost } from "../actors/index.js";
+import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encode, encodeToken, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
+import { createPartitionRunner, createSessionHost, createSessionStore, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
-import { createScriptedModel, type Model } from "../llm/index.js";
+import { createModelRegistry } from "../llm/index.js";
+import { builtinSkills, createSkillCatalog, startSkillWorkers } from "../skills/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import type { Logger } from "../log.js";
 import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
@@ -24,7 +25,7 @@ import { advertisedHttp, heartbeatChild, leave, liveness, writeProbe } from "./m
 import { probePresence, servePresence } from "./presence.js";
 import { embeddedServerChild, resolveNatsEndpoint } from "./nats-endpoint.js";
 import { nodeMachine } from "./node.machine.js";
-import { observeBusHealth, observePartition, observeSessionHost, observeSupervisor } from "./node-observers.js";
+import { observeBusHealth, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -50,22 +51,11 @@ export interface ClawNode {
   stop(): Promise<void>;
 }
 
-function modelsFor(config: ClawConfig): Map<string, Model> {
-  const scripted = createScriptedModel();
-  const models = new Map<string, Model>();
-  for (const a of config.agents) {
-    if (a.model !== "scripted") throw new ConfigError(`agent ${a.id}: unknown model ${a.model} (available: scripted)`);
-    models.set(a.id, scripted);
-  }
-  return models;
-}
-
 /** How long a node that must exit (restart intensity exceeded) gives its graceful stop. */
 const FATAL_STOP_MS = 10_000;
 
 /** Starts a node: joins the cluster, runs the partitions it is assigned, serves HTTP. */
 export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNode> {
-  const models = modelsFor(config);
   const endpoint = await resolveNatsEndpoint(
     { natsUrl: config.natsUrl, port: config.embeddedNatsPort, dataDir: resolve(config.dataDir), binary: config.natsServerBin },
     log,
@@ -123,24 +113,47 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     const nodeActor = createActor(nodeMachine, { input: { node: config.nodeId } });
     actorEvents.register("node", encodeToken(config.nodeId), nodeActor);
     nodeActor.start();
-    const host = createSessionHost({
+    const agents = () => config.agents;
+    const models = createModelRegistry();
+    const skills = createSkillCatalog(builtinSkills());
+    const failpoint = failpointsFrom(config.failpoints, log);
+    const deps: AgentDeps = {
       js: bus.js,
+      nodeId: config.nodeId,
+      partitions: config.partitions,
+      agent: (id) => agents().find((a) => a.id === id),
+      model: (agent) => models.model(agent),
+      skills,
+      transcripts: config.transcripts,
+      tracing,
+      // streamed pieces of replies: best effort on core NATS, for whoever waits (the chat completions endpoint)
+      delta: (to, replyTo, seq, text) => bus.nc.publish(deltaSubject(to), encode({ replyTo, seq, text })),
+      failpoint,
+    };
+    const host = createSessionHost({
       // histories all in CLAW_TRANSCRIPTS are stored by reference and read back from there
       store: createSessionStore(sessions!, { jsm: bus.jsm }),
-      models,
+      deps,
       nodeId: config.nodeId,
       maxDeliver: config.maxDeliver,
       backoff,
       idleMs: config.idleMs,
       turnTimeoutMs: config.turnTimeoutMs,
       keepAliveMs: Math.max(500, Math.floor(config.ackWaitMs / 3)),
-      transcripts: config.transcripts,
-      failpoint: failpointsFrom(config.failpoints, log),
+      failpoint,
       inspection: actorEvents,
-      tracing,
       busHealth: health,
       onEvent: (e) => observeSessionHost(e, metrics, log),
     });
+    const skillWorkers = await startSkillWorkers({
+      bus,
+      catalog: skills,
+      nodeId: config.nodeId,
+      consumer: { ackWaitMs: config.ackWaitMs, maxAckPending: 64 },
+      backoff,
+      onEvent: (e) => observeSkillWorker(e, metrics, log),
+    });
+    cleanups.unshift(() => skillWorkers.stop());
     const passivation = servePassivation(bus.nc, host, config.nodeId);
     cleanups.unshift(async () => passivation.unsubscribe());
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
@@ -156,7 +169,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         createPartitionRunner({
           bus,
           host,
-          agents: config.agents,
+          agents,
+          defaultAgent: () => config.defaultAgent,
           partition: p,
           partitions: config.partitions,
           nodeId: config.nodeId,

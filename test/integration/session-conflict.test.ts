@@ -14,6 +14,7 @@ import {
   type Envelope,
 } from "../../src/bus/index.js";
 import { createScriptedModel, type Turn } from "../../src/llm/index.js";
+import { createSkillCatalog } from "../../src/skills/index.js";
 import { natsServer } from "../support/nats-server.js";
 import { collectStreamReplies } from "../support/replies.js";
 
@@ -41,10 +42,10 @@ describe("session snapshots under optimistic concurrency", () => {
       for (const b of bucketSpecs(defaultSpecOptions())) await ensureBucket(bus.kvm, b);
       const kv = await bus.kvm.open(BUCKETS.sessions);
       const events: string[] = [];
+      const scripted = createScriptedModel();
       const host = createSessionHost({
-        js: bus.js,
         store: createSessionStore(kv),
-        models: new Map([["echo", createScriptedModel()]]),
+        deps: { js: bus.js, nodeId: "test", partitions: 64, agent: () => agent, model: () => scripted, skills: createSkillCatalog([]) },
         nodeId: "test",
         maxDeliver: 5,
         backoff: { baseMs: 10, factor: 2, maxMs: 50 },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { and, createMachine, fromPromise, not, setup, type AnyStateMachine, type AnyStateNode } from "xstate";
-import { sessionMachine } from "../../src/actors/index.js";
+import { assistantMachine as sessionMachine } from "../../src/actors/index.js";
 import { ACTOR_MACHINES } from "../../src/observability/index.js";
 import { layoutMachines, layoutStatechart, redactSecrets, REDACTED, statechartOf, type StatechartLayout } from "../../src/ui/index.js";
 
@@ -105,6 +105,9 @@ describe("statechart extraction", () => {
       ["", "compound"],
       ["idle", "atomic"],
       ["thinking", "atomic"],
+      ["acting", "compound"],
+      ["acting.dispatching", "atomic"],
+      ["acting.waiting", "atomic"],
       ["replying", "atomic"],
     ]);
     expect(chart.states[0]!.initial).toBe("idle");
@@ -117,7 +120,16 @@ describe("statechart extraction", () => {
       ["idle", "inbound.received", "alreadyAnswered", "(stays)"],
       ["idle", "inbound.received", "", "thinking"],
       ["thinking", "model.replied", "", "replying"],
+      ["thinking", "model.called", "", "acting"],
       ["thinking", "model.failed", "", "idle"],
+      ["acting.dispatching", "tools.dispatched", "allImmediate", "thinking"],
+      ["acting.dispatching", "tools.dispatched", "", "acting.waiting"],
+      ["acting.dispatching", "tools.failed", "", "idle"],
+      ["acting.waiting", "tool.result", "lastAwaited", "thinking"],
+      ["acting.waiting", "tool.result", "awaited", "(stays)"],
+      ["acting.waiting", "tool.deadline", "allPastDeadline", "thinking"],
+      ["acting.waiting", "tool.deadline", "anyPastDeadline", "(stays)"],
+      ["acting.waiting", "inbound.interrupt", "anotherMessage", "thinking"],
       ["replying", "reply.published", "", "idle"],
       ["replying", "reply.failed", "", "idle"],
     ]);
@@ -179,8 +191,8 @@ describe("statechart extraction", () => {
 describe("statechart layout", () => {
   it("places every state of the session machine inside its parent and routes every transition between its states", async () => {
     const layout = await layoutStatechart(statechartOf(sessionMachine));
-    expect(layout.states.map((s) => s.path).sort()).toEqual(["", "idle", "replying", "thinking"]);
-    expect(layout.transitions).toHaveLength(6);
+    expect(layout.states.map((s) => s.path).sort()).toEqual(["", "acting", "acting.dispatching", "acting.waiting", "idle", "replying", "thinking"]);
+    expect(layout.transitions).toHaveLength(15);
     expectDrawable(layout);
     // the targetless, guarded transition is drawn as a loop on idle
     const loop = layout.transitions.find((t) => t.guard === "alreadyAnswered")!;
