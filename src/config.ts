@@ -71,6 +71,10 @@ export const ProviderConfigSchema = z
     timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
     /** retries of a 429, 5xx, timeout or refused connection before the next provider */
     maxRetries: z.number().int().min(0).max(10).default(2),
+    /** consecutive failures that open the provider's circuit (it is then skipped without waiting) */
+    circuitFailures: z.number().int().min(1).max(1000).default(5),
+    /** how long an open circuit waits before one request probes the provider again */
+    circuitCooldownMs: z.number().int().min(100).max(3_600_000).default(30_000),
   })
   .strict();
 export type ProviderConfig = z.infer<typeof ProviderConfigSchema>;

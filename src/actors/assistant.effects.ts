@@ -124,6 +124,7 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
         attempt: cur.attempt,
         signal,
         onDelta: deps.delta ? (text) => deps.delta!(cur.envelope, cur.envelope.id, seq++, text) : undefined,
+        traceparent: turnTraceparent(cur.envelope),
       };
       const res = await model.complete(req);
       const changed = summary !== c.summary ? summary : undefined;

@@ -24,6 +24,8 @@ export interface MetricsSources {
   ready?(): boolean;
   /** the code of the bus' current problem (`nats_disconnected`, `storage_full`, …), if it has one */
   busProblem?(): string | undefined;
+  /** provider name → true while its circuit is open */
+  llmCircuits?(): Record<string, boolean>;
 }
 
 /** The metric handles the node feeds. */
@@ -42,6 +44,11 @@ export interface ClawMetrics {
   publishRefused: Counter<"stage" | "reason">;
   /** turns held (not failed) because the bus was unavailable */
   turnsHeld: Counter<"reason">;
+  /** calls to LLM providers, by outcome (`ok`, `unavailable`, `rejected`, `skipped`) */
+  llmRequests: Counter<"provider" | "outcome">;
+  llmDuration: Histogram<"provider">;
+  /** tokens the providers counted, `kind` = `prompt` | `completion` */
+  llmTokens: Counter<"provider" | "kind">;
   /** Prometheus text exposition */
   render(): Promise<string>;
   readonly contentType: string;
@@ -75,6 +82,15 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
       registers: r,
     }),
     turnsHeld: new Counter({ name: "claw_turns_held_total", help: "Session turns held until NATS was back (not counted as failed attempts)", labelNames: ["reason"], registers: r }),
+    llmRequests: new Counter({ name: "claw_llm_requests_total", help: "Calls to LLM providers, by outcome (ok, unavailable, rejected, skipped: circuit open)", labelNames: ["provider", "outcome"], registers: r }),
+    llmDuration: new Histogram({
+      name: "claw_llm_request_duration_seconds",
+      help: "Duration of LLM provider calls that were made",
+      labelNames: ["provider"],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: r,
+    }),
+    llmTokens: new Counter({ name: "claw_llm_tokens_total", help: "Tokens the LLM providers counted (kind: prompt, completion)", labelNames: ["provider", "kind"], registers: r }),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
@@ -102,6 +118,15 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
       this.reset();
       const problem = sources.busProblem?.();
       if (problem) this.set({ reason: problem }, 1);
+    },
+  });
+  new Gauge({
+    name: "claw_llm_circuit_open",
+    help: "1 while a provider's circuit is open (it is skipped)",
+    labelNames: ["provider"],
+    registers: r,
+    collect() {
+      for (const [provider, open] of Object.entries(sources.llmCircuits?.() ?? {})) this.set({ provider }, open ? 1 : 0);
     },
   });
   new Gauge({ name: "claw_sessions_active", help: "Session actors in memory", registers: r, collect() { this.set(sources.sessionsActive()); } });

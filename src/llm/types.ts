@@ -59,6 +59,8 @@ export interface ModelRequest {
   signal: AbortSignal;
   /** receives the reply's text as it streams (providers that stream call it; others do not) */
   onDelta?: (text: string) => void;
+  /** the turn's span (W3C traceparent): provider calls are its children */
+  traceparent?: string;
 }
 
 /** Tokens a request used, as the provider counted them. */

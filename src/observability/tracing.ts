@@ -26,7 +26,7 @@ export interface HopSpan {
   /** epoch ms */
   startMs: number;
   endMs: number;
-  kind?: "consumer" | "producer" | "internal";
+  kind?: "consumer" | "producer" | "client" | "internal";
   attributes?: Attributes;
   /** set when the hop failed */
   error?: string;
@@ -60,7 +60,7 @@ function randomHex(n: number): string {
   return s.slice(0, n);
 }
 
-const KINDS = { consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, internal: SpanKind.INTERNAL } as const;
+const KINDS = { consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL } as const;
 
 /** True when the environment names an OTLP endpoint for traces. */
 export function otlpConfigured(env: NodeJS.ProcessEnv = process.env): boolean {

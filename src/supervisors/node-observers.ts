@@ -3,7 +3,9 @@
  * function per source, so the composition root only wires them.
  */
 import type { PartitionEvent, SessionHostEvent } from "../actors/index.js";
-import type { BusHealthEvent } from "../bus/index.js";
+import { hopTraceparent, type BusHealthEvent } from "../bus/index.js";
+import type { ProviderCallEvent } from "../llm/index.js";
+import type { Tracing } from "../observability/index.js";
 import type { ClawMetrics } from "../gateway/index.js";
 import type { Logger } from "../log.js";
 import type { SkillWorkerEvent } from "../skills/index.js";
@@ -82,4 +84,33 @@ export function observeBusHealth(e: BusHealthEvent, metrics: ClawMetrics, log: L
 export function observeSkillWorker(e: SkillWorkerEvent, _metrics: ClawMetrics, log: Logger): void {
   if (e.type === "skill.invalid") log.warn(e, e.type);
   else log.debug(e, e.type);
+}
+
+/** Feeds metrics and a client span per provider call (a child of the turn's span). */
+export function observeLlm(e: ProviderCallEvent, metrics: ClawMetrics, tracing: Tracing, log: Logger): void {
+  metrics.llmRequests.inc({ provider: e.provider, outcome: e.outcome });
+  if (e.outcome === "skipped") return;
+  metrics.llmDuration.observe({ provider: e.provider }, e.durationMs / 1000);
+  if (e.usage) {
+    metrics.llmTokens.inc({ provider: e.provider, kind: "prompt" }, e.usage.promptTokens);
+    metrics.llmTokens.inc({ provider: e.provider, kind: "completion" }, e.usage.completionTokens);
+  }
+  if (e.outcome !== "ok") log.warn({ provider: e.provider, outcome: e.outcome, error: e.error, msg_id: e.messageId, attempt: e.attempt }, `LLM provider ${e.provider}: ${e.outcome}`);
+  if (tracing.enabled && e.traceparent) {
+    tracing.record({
+      name: "claw.llm",
+      kind: "client",
+      traceparent: hopTraceparent(e.traceparent, e.messageId, `llm:${e.provider}:${e.attempt}`),
+      parent: e.traceparent,
+      startMs: e.startMs,
+      endMs: e.startMs + e.durationMs,
+      attributes: {
+        "gen_ai.system": "openai",
+        "claw.provider": e.provider,
+        "claw.outcome": e.outcome,
+        ...(e.usage ? { "gen_ai.usage.input_tokens": e.usage.promptTokens, "gen_ai.usage.output_tokens": e.usage.completionTokens } : {}),
+      },
+      error: e.outcome === "ok" ? undefined : e.error,
+    });
+  }
 }

@@ -11,7 +11,7 @@ import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encode, encodeToken,
 import { createPartitionRunner, createSessionHost, createSessionStore, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
-import { createModelRegistry } from "../llm/index.js";
+import { createProviderModels } from "../llm/index.js";
 import { builtinSkills, createSkillCatalog, startSkillWorkers } from "../skills/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import type { Logger } from "../log.js";
@@ -25,7 +25,7 @@ import { advertisedHttp, heartbeatChild, leave, liveness, writeProbe } from "./m
 import { probePresence, servePresence } from "./presence.js";
 import { embeddedServerChild, resolveNatsEndpoint } from "./nats-endpoint.js";
 import { nodeMachine } from "./node.machine.js";
-import { observeBusHealth, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
+import { observeBusHealth, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -114,7 +114,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     actorEvents.register("node", encodeToken(config.nodeId), nodeActor);
     nodeActor.start();
     const agents = () => config.agents;
-    const models = createModelRegistry();
+    const llm = createProviderModels(config.providers, { onEvent: (e) => observeLlm(e, metrics, tracing, log) });
+    const models = llm.registry;
     const skills = createSkillCatalog(builtinSkills());
     const failpoint = failpointsFrom(config.failpoints, log);
     const deps: AgentDeps = {
@@ -208,6 +209,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       consumerBacklog: () => backlog.read(partitions.owned()),
       ready: () => ready().ready,
       busProblem: () => health.problem()?.code,
+      llmCircuits: () => llm.circuits(),
     });
     const unwatch = health.subscribe((e) => {
       observeBusHealth(e, metrics, log);
