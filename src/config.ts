@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { AgentSpecSchema, agentKind, defaultAgents, type AgentSpec } from "./actors/index.js";
+import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
 import { SCRIPTED } from "./llm/index.js";
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
@@ -56,6 +56,8 @@ export interface ClawConfig {
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
+  /** `file`: the agents come from CLAW_CONFIG (it prunes agents an earlier file seeded); `default`: the built-in echo agent, seeded only into an empty registry */
+  agentsFrom: "file" | "default";
   /** OpenAI-compatible providers by name, keys resolved from the environment */
   providers: Record<string, ProviderConfig>;
 }
@@ -118,8 +120,8 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers"> {
-  if (!path) return { agents: defaultAgents(), providers: {} };
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default" };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -143,13 +145,15 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
   for (const a of agents) {
     if (ids.has(a.id)) throw new ConfigError(`${path}: agent id ${a.id} is defined twice`);
     ids.add(a.id);
-    if (!agentKind(a.kind)) throw new ConfigError(`${path}: agent ${a.id}: unknown kind ${a.kind}`);
-    for (const m of [a.model, ...a.fallbacks]) {
-      if (m !== SCRIPTED && !providers[m]) throw new ConfigError(`${path}: agent ${a.id}: no provider named ${m} (configured: ${[SCRIPTED, ...Object.keys(providers)].join(", ")})`);
+    try {
+      validateAgent(a, { models: () => [SCRIPTED, ...Object.keys(providers)] });
+    } catch (e) {
+      if (e instanceof AgentSpecError) throw new ConfigError(`${path}: agent ${a.id}: ${e.message}`);
+      throw e;
     }
   }
   if (defaultAgent !== undefined && !ids.has(defaultAgent)) throw new ConfigError(`${path}: defaultAgent: no agent named ${defaultAgent}`);
-  return { agents, defaultAgent, providers };
+  return { agents, defaultAgent, providers, agentsFrom: "file" };
 }
 
 /** Reads the configuration from `env`. Throws {@link ConfigError}. */

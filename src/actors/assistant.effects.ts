@@ -63,7 +63,7 @@ function replyEnvelope(c: AssistantContext): Envelope {
     text: c.reply ?? "",
     media: [],
     replyTo: m.id,
-    metadata: { agent: c.agent, session: c.session },
+    metadata: { agent: c.agent, session: c.session, ...(c.usage ? { usage: c.usage } : {}) },
     // the reply carries its publish span, a child of the turn's span
     trace: m.trace.traceparent ? { traceparent: hopTraceparent(turnTraceparent(m), m.id, "reply") } : {},
   };
@@ -132,9 +132,9 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
         if (!allowTools) throw new ModelError("tool_rounds", `the model still called tools after ${agent.maxToolRounds} rounds (maxToolRounds)`, false);
         // Claw's own call ids: the same on a turn run again, whatever ids the provider makes up
         const calls: ToolCall[] = res.toolCalls.map((t, i) => ({ ...t, id: `${cur.envelope.id}:tool:${cur.round}:${i}` }));
-        return { type: "model.called", calls, text: res.text || undefined, summary: changed };
+        return { type: "model.called", calls, text: res.text || undefined, summary: changed, usage: res.usage };
       }
-      return { type: "model.replied", text: res.text, summary: changed };
+      return { type: "model.replied", text: res.text, summary: changed, usage: res.usage };
     } catch (e) {
       if (signal.aborted) throw signal.reason;
       return { type: "model.failed", failure: toFailure(cur.envelope.id, e) };

@@ -17,7 +17,7 @@
  */
 import { assign, setup } from "xstate";
 import type { Envelope } from "../bus/index.js";
-import type { ToolCall, TurnStep } from "../llm/index.js";
+import type { ToolCall, TurnStep, Usage } from "../llm/index.js";
 import { appendHistory, appendRefs, type SessionMemory } from "./session-memory.js";
 
 /** Input of a new session actor. */
@@ -59,6 +59,8 @@ export interface AssistantContext extends SessionMemory {
   current?: CurrentTurn;
   /** the reply in progress */
   reply?: string;
+  /** tokens the turn's model calls used so far, as the providers counted them */
+  usage?: Usage;
   failure?: TurnFailure;
 }
 
@@ -74,8 +76,8 @@ export type AssistantEvent =
   | { type: "inbound.received"; envelope: Envelope; attempt: number }
   /** a new message while the turn waits for tools, for an agent that lets it interrupt */
   | { type: "inbound.interrupt"; envelope: Envelope; attempt: number }
-  | { type: "model.replied"; text: string; summary?: SessionMemory["summary"] }
-  | { type: "model.called"; calls: ToolCall[]; text?: string; summary?: SessionMemory["summary"] }
+  | { type: "model.replied"; text: string; summary?: SessionMemory["summary"]; usage?: Usage }
+  | { type: "model.called"; calls: ToolCall[]; text?: string; summary?: SessionMemory["summary"]; usage?: Usage }
   | { type: "model.failed"; failure: TurnFailure }
   | { type: "tools.dispatched"; immediate: ToolOutcome[] }
   | { type: "tools.failed"; failure: TurnFailure }
@@ -112,6 +114,12 @@ const timedOut = (callIds: string[]): ToolOutcome[] => callIds.map((callId) => (
 
 const fresh = (envelope: Envelope, attempt: number): CurrentTurn => ({ envelope, attempt, round: 0, steps: [], calls: [] });
 
+/** The turn's usage with one more call's added. */
+function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
+  if (!b) return a;
+  return { promptTokens: (a?.promptTokens ?? 0) + b.promptTokens, completionTokens: (a?.completionTokens ?? 0) + b.completionTokens };
+}
+
 /** The assistant machine. */
 export const assistantMachine = setup({
   types: {
@@ -129,7 +137,7 @@ export const assistantMachine = setup({
     anotherMessage: ({ context, event }) => event.type === "inbound.interrupt" && context.current?.envelope.id !== event.envelope.id,
   },
   actions: {
-    failed: assign(({ event }) => ({ failure: (event as { failure: TurnFailure }).failure, current: undefined, reply: undefined })),
+    failed: assign(({ event }) => ({ failure: (event as { failure: TurnFailure }).failure, current: undefined, reply: undefined, usage: undefined })),
   },
 }).createMachine({
   id: "session",
@@ -146,14 +154,17 @@ export const assistantMachine = setup({
       on: {
         "inbound.received": [
           { guard: "alreadyAnswered" },
-          { target: "thinking", actions: assign({ current: ({ event }) => fresh(event.envelope, event.attempt), failure: undefined, reply: undefined }) },
+          { target: "thinking", actions: assign({ current: ({ event }) => fresh(event.envelope, event.attempt), failure: undefined, reply: undefined, usage: undefined }) },
         ],
       },
     },
     thinking: {
       meta: { effect: "think" },
       on: {
-        "model.replied": { target: "replying", actions: assign({ reply: ({ event }) => event.text, summary: ({ context, event }) => event.summary ?? context.summary }) },
+        "model.replied": {
+          target: "replying",
+          actions: assign({ reply: ({ event }) => event.text, summary: ({ context, event }) => event.summary ?? context.summary, usage: ({ context, event }) => addUsage(context.usage, event.usage) }),
+        },
         "model.called": {
           target: "acting",
           actions: assign({
@@ -164,6 +175,7 @@ export const assistantMachine = setup({
               calls: event.calls,
             }),
             summary: ({ context, event }) => event.summary ?? context.summary,
+            usage: ({ context, event }) => addUsage(context.usage, event.usage),
           }),
         },
         "model.failed": { target: "idle", actions: "failed" },
@@ -234,6 +246,7 @@ export const assistantMachine = setup({
               lastTurnId: m.id,
               current: undefined,
               reply: undefined,
+              usage: undefined,
             };
           }),
         },

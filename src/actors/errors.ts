@@ -23,3 +23,17 @@ export class TurnTimeoutError extends Error {
     this.name = "TurnTimeoutError";
   }
 }
+
+/** An agent specification that cannot be registered; `field` names what is wrong. */
+export class AgentSpecError extends Error {
+  readonly code = "invalid_agent";
+  readonly transient = false;
+  constructor(
+    message: string,
+    readonly field: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "AgentSpecError";
+  }
+}

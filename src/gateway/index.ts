@@ -2,5 +2,6 @@
  * The HTTP gateway: REST data plane and health endpoints.
  */
 export { startGateway, type Gateway, type GatewayOptions } from "./http-server.js";
+export type { AgentDirectory } from "./agents-routes.js";
 export { HttpError } from "./errors.js";
 export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";

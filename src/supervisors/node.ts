@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { createActor } from "xstate";
 import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encode, encodeToken, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
-import { createPartitionRunner, createSessionHost, createSessionStore, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
+import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
@@ -97,8 +97,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     }
     await provision(bus, config, log);
     const partitioning = await checkPartitioning(bus, config, log);
-    const [sessions, cluster, members, leaseKv] = await Promise.all(
-      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease].map((b) => bus.kvm.open(b)),
+    const [sessions, cluster, members, leaseKv, registryKv] = await Promise.all(
+      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease, BUCKETS.registry].map((b) => bus.kvm.open(b)),
     );
     const health = watchBusHealth({ nc: bus.nc, probeWrite: () => writeProbe(members!, config.nodeId) });
     cleanups.unshift(async () => health.close());
@@ -113,16 +113,25 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     const nodeActor = createActor(nodeMachine, { input: { node: config.nodeId } });
     actorEvents.register("node", encodeToken(config.nodeId), nodeActor);
     nodeActor.start();
-    const agents = () => config.agents;
     const llm = createProviderModels(config.providers, { onEvent: (e) => observeLlm(e, metrics, tracing, log) });
     const models = llm.registry;
+    // the agents live in KV claw_registry, changed without restarts; CLAW_CONFIG seeds them
+    const registry = await openAgentRegistry(registryKv!, { models: () => models.names() }, { onError: (e) => log.warn({ err: e }, "agent registry entry ignored") });
+    cleanups.unshift(async () => registry.close());
+    if (config.agentsFrom === "file") {
+      const removed = await registry.seed(config.agents, { prune: true });
+      if (removed.length) log.info({ agents: removed }, "agents an earlier CLAW_CONFIG seeded and this one does not list: removed");
+    } else if (registry.list().length === 0) {
+      await registry.seed(config.agents, { prune: false });
+    }
+    const agents = () => registry.list();
     const skills = createSkillCatalog(builtinSkills());
     const failpoint = failpointsFrom(config.failpoints, log);
     const deps: AgentDeps = {
       js: bus.js,
       nodeId: config.nodeId,
       partitions: config.partitions,
-      agent: (id) => agents().find((a) => a.id === id),
+      agent: (id) => registry.get(id)?.spec,
       model: (agent) => models.model(agent),
       skills,
       transcripts: config.transcripts,
@@ -268,7 +277,15 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       host: config.httpHost,
       port: config.httpPort,
       maxPayload: config.maxPayload,
-      agentIds: config.agents.map((a) => a.id),
+      agents: {
+        has: (id) => registry.get(id) !== undefined,
+        list: () => registry.entries(),
+        get: (id) => registry.get(id),
+        put: (input) => {
+          const { priority, ...spec } = (input ?? {}) as { priority?: unknown };
+          return registry.put(spec, "api", typeof priority === "number" ? priority : undefined);
+        },
+      },
       nodeId: config.nodeId,
       readiness: ready,
       busProblem: () => health.problem(),
@@ -287,7 +304,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         leader: lease.state.leading,
         partitioning,
         http: `http://${config.httpHost}:${gateway.port}`,
-        agents: config.agents.map((a) => a.id),
+        agents: registry.list().map((a) => a.id),
       },
       "claw node started",
     );

@@ -1,0 +1,124 @@
+/**
+ * How the gateway hands messages to Claw: validated as ingress will validate
+ * them, published durably to `claw.in.<channel>.<account>.<chat>` (503 at once
+ * while NATS cannot take them), and — for the request/response endpoints —
+ * the reply awaited on `claw.out.…`, with the streamed pieces of it from
+ * `claw.delta.…` when the caller wants them.
+ */
+import { nuid } from "@nats-io/transport-node";
+import {
+  completeInbound,
+  CONTENT_TYPE_MSGPACK,
+  decode,
+  deltaSubject,
+  encode,
+  EnvelopeError,
+  H,
+  inboundSubject,
+  isStorageFull,
+  isTransientNatsError,
+  outboundSubject,
+  publishDurable,
+  PublishError,
+  type Bus,
+  type ChatAddress,
+  type Envelope,
+} from "../bus/index.js";
+import { HttpError, unavailableError } from "./errors.js";
+import { fromEnvelopeError } from "./schemas.js";
+
+/** Options of {@link createInbound}. */
+export interface InboundOptions {
+  bus: Bus;
+  nodeId: string;
+  maxPayload: number;
+  /** how long an accepting publish may retry before the request is answered 503 (default 5 s) */
+  publishTimeoutMs?: number;
+  /** the bus' problem when it cannot take messages now */
+  busProblem?: () => { code: string; reason: string } | undefined;
+  /** a publish that failed: lets the node's bus health learn of a full store before its next probe */
+  observePublishError?: (e: unknown) => void;
+  /** a request refused because the bus could not take it (for metrics) */
+  onRefused?: (reason: string) => void;
+}
+
+/** The gateway's way in. */
+export interface Inbound {
+  /** throws 503 while the bus cannot take messages */
+  checkAvailable(): void;
+  /** validates and publishes; resolves with the message id once durable */
+  accept(addr: ChatAddress, input: Record<string, unknown>, idempotencyKey?: string): Promise<{ id: string; duplicate: boolean }>;
+  /** accepts a message and waits for its reply (504 after `timeoutMs`); `onDelta` receives the reply's pieces as they stream */
+  converse(addr: ChatAddress, input: Record<string, unknown>, o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void }): Promise<{ id: string; reply: Envelope }>;
+}
+
+/** Creates the gateway's inbound path. */
+export function createInbound(o: InboundOptions): Inbound {
+  function refused(problem: { code: string; reason: string }, cause?: unknown): HttpError {
+    o.onRefused?.(problem.code);
+    return unavailableError(problem, { cause });
+  }
+
+  const inbound: Inbound = {
+    checkAvailable() {
+      const problem = o.busProblem?.();
+      if (problem) throw refused(problem);
+    },
+    async accept(addr, input, idempotencyKey) {
+      const id = idempotencyKey ?? nuid.next();
+      const body = { ...input, id };
+      // same validation as ingress, so a bad message gets its 400 here instead of a dead letter later
+      try {
+        completeInbound(body, { id, ts: Date.now(), ...addr });
+      } catch (e) {
+        if (e instanceof EnvelopeError) throw fromEnvelopeError(e);
+        throw e;
+      }
+      const data = encode(body);
+      if (data.length > o.maxPayload) throw new HttpError(413, "too_large", `message exceeds the maximum of ${o.maxPayload} bytes`);
+      try {
+        const ack = await publishDurable(
+          o.bus.js,
+          { subject: inboundSubject(addr), data, msgId: id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } },
+          { totalMs: o.publishTimeoutMs ?? 5_000 },
+        );
+        return { id, duplicate: ack.duplicate };
+      } catch (e) {
+        if (!(e instanceof PublishError)) throw e;
+        o.observePublishError?.(e);
+        // the bus could not take it now (a full store, NATS away): the client may retry with the same idempotency key
+        if (isStorageFull(e)) throw refused({ code: "storage_full", reason: "jetstream: storage full" }, e);
+        if (isTransientNatsError(e.cause)) throw refused({ code: "unavailable", reason: `nats: ${(e.cause as Error).message}` }, e);
+        throw e;
+      }
+    },
+    async converse(addr, input, c) {
+      const id = c.idempotencyKey ?? nuid.next();
+      // subscribe before publishing so the reply (and its first pieces) cannot slip past
+      const replies = o.bus.nc.subscribe(outboundSubject(addr));
+      const deltas = c.onDelta
+        ? o.bus.nc.subscribe(deltaSubject(addr), {
+            callback: (_e, m) => {
+              const d = decode<{ replyTo?: string; text?: string }>(m.data);
+              if (d.replyTo === id && typeof d.text === "string") c.onDelta!(d.text);
+            },
+          })
+        : undefined;
+      const timer = setTimeout(() => replies.unsubscribe(), c.timeoutMs);
+      try {
+        await inbound.accept(addr, input, id);
+        for await (const m of replies) {
+          const reply = decode<Envelope>(m.data);
+          // a redelivered turn publishes its reply again: the first one answers
+          if (reply.replyTo === id) return { id, reply };
+        }
+        throw new HttpError(504, "timeout", `no reply within ${c.timeoutMs} ms (message ${id} was accepted and will still be processed)`);
+      } finally {
+        clearTimeout(timer);
+        replies.unsubscribe();
+        deltas?.unsubscribe();
+      }
+    },
+  };
+  return inbound;
+}
