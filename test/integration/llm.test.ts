@@ -37,6 +37,8 @@ beforeAll(async () => {
   byModel["m-hang"] = () => ({ hang: true });
   byModel["m-400"] = () => ({ status: 400, body: { error: { message: "This model's maximum context length is 8 tokens", type: "invalid_request_error", code: "context_length_exceeded" } } });
   byModel["m-flaky"] = (r) => (flakyBroken ? { status: 503 } : { text: `m-flaky: ${lastUser(r)}` });
+  byModel["m-mem"] = (r) =>
+    r.messages[0]?.content?.startsWith("Summarise the conversation") ? { text: `SUMMARY(${lastUser(r).length} chars)` } : { text: `ok ${lastUser(r).slice(0, 12)}` };
   byModel["m-tools"] = (r) => {
     const tool = r.messages.find((m) => m.role === "tool");
     return tool ? { text: `it is ${tool.content}` } : { toolCalls: [{ name: "time__now", arguments: "{}" }] };
@@ -54,6 +56,7 @@ beforeAll(async () => {
       p400: p("m-400"),
       flaky: p("m-flaky", { maxRetries: 0, circuitFailures: 2, circuitCooldownMs: 1_500 }),
       tools: p("m-tools"),
+      mem: p("m-mem"),
     },
     agents: [
       { id: "bot", model: "main", system: "You are terse.", bindings: [{ channel: "t" }] },
@@ -67,6 +70,7 @@ beforeAll(async () => {
       { id: "aflaky", model: "flaky", fallbacks: ["ok"], bindings: [] },
       { id: "atools", model: "tools", skills: ["time.now"], bindings: [] },
       { id: "fallback", model: "ok", bindings: [] },
+      { id: "mem", model: "mem", historyTokens: 50, summarize: true, bindings: [] },
     ],
     defaultAgent: "fallback",
   };
@@ -188,6 +192,20 @@ describe("agents on OpenAI-compatible providers", () => {
     expect((await out.waitFor(boss, 10_000)).sender.id).toBe("vip");
     expect((await out.waitFor(gold, 10_000)).sender.id).toBe("vip");
     expect((await out.waitFor(other, 10_000)).sender.id).toBe("fallback");
+  });
+
+  it("sends the model only the history that fits the agent's token budget, with a summary of the rest", async () => {
+    const long = (k: number) => `turn ${k}: ${"words ".repeat(12)}`;
+    for (const k of [1, 2, 3]) await out.waitFor(await send("mem", long(k), { agent: "mem" }), 10_000);
+    const turns = requestsFor("m-mem").filter((r) => !r.messages[0]?.content?.startsWith("Summarise"));
+    const summaries = requestsFor("m-mem").filter((r) => r.messages[0]?.content?.startsWith("Summarise"));
+    const third = turns.at(-1)!;
+    // a pair is ~32 tokens: of two earlier turns only the last fits 50 tokens; the first is summarised
+    expect(third.messages.filter((m) => m.role === "user").map((m) => m.content)).toEqual([long(2), long(3)]);
+    expect(third.messages[0]).toMatchObject({ role: "system" });
+    expect(third.messages[0]!.content).toMatch(/^Summary of the conversation so far: SUMMARY\(\d+ chars\)$/);
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    expect(lastUser(summaries[0]!)).toContain(long(1).trim());
   });
 
   it("keeps sessions apart: nothing of one chat, sender or agent reaches another's model", async () => {
