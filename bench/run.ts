@@ -12,6 +12,8 @@
  *            the latency spike and the time until latency is back to what it was
  *   observe  the max load against a node nobody watches, one whose every actor is watched
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
+ *   llm      turns through /v1/chat/completions (the openai client) to an agent on a fake provider that
+ *            answers at once, closed loop at concurrency 1 and 16, against the same client asking the fake
  *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new
  *            node id (or its old one: --same-ids):
  *            latency, what a core subscriber sees, and where the slowest messages spent their time
@@ -26,6 +28,7 @@ import { runLoad, type LoadOptions, type LoadResult, type TimelineSecond } from 
 import { cpuSeconds, sample } from "./process-stats.js";
 import { runSessions } from "./sessions.js";
 import { runChurn } from "./churn.js";
+import { runLlm } from "./llm.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 
@@ -109,6 +112,18 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;
   }
+  if (scenario === "llm") {
+    const r = await runLlm(Number(values.duration ?? 20), [1, 16]);
+    const head = ["target", "concurrency", "turns/s", "p50 ms", "p99", "max", "errors"];
+    const lines = r.rows.map((x) => [x.target, x.concurrency, x.turnsPerS, x.p50Ms, x.p99Ms, x.maxMs, x.errors].map(String));
+    const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+    process.stdout.write(
+      `\nllm (${values.duration ?? 20} s per run)\n${[head, ...lines].map((l) => l.map((c, i) => c.padStart(width[i]!)).join("  ")).join("\n")}\n` +
+        `Claw's own p50 per turn (claw − fake): ${Object.entries(r.overheadP50Ms).map(([c, ms]) => `${ms} ms at ${c}`).join(", ")}; node RSS ${r.nodeRssMB} MB\n\n`,
+    );
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ...r }) + "\n");
+    return;
+  }
   if (scenario === "churn") {
     const load = shape(values, { kind: "open", rate: Number(values.rate ?? 250) }, 36, 60);
     const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
@@ -133,7 +148,7 @@ async function main(): Promise<void> {
     return;
   }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "churn"].join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "churn", "llm"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)

@@ -66,6 +66,27 @@ describe("tool calls", () => {
     out.stop();
   }, 60_000);
 
+  it("lets a message interrupt a turn that waits for its tool, for an agent that allows it", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    const agents = [{ ...toolAgent, interrupt: true }];
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile(agents) } });
+    void claw;
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.a.i", jsonBody({ id: "i-1", text: '/tool time.sleep {"ms":3000}', sender: { id: "u" } }));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    await c.js.publish("claw.in.t.a.i", jsonBody({ id: "i-2", text: "/history", sender: { id: "u" } }));
+    const reply = await out.waitFor("i-2", 5_000);
+    expect(Date.now() - t0, "not kept waiting behind the tool").toBeLessThan(2_000);
+    // the interrupted question is remembered, unanswered
+    expect(reply.text).toBe('1 earlier turns\n1. /tool time.sleep {"ms":3000}');
+    // its tool's late result changes nothing: no reply for the interrupted turn, ever
+    await new Promise((r) => setTimeout(r, 3_500));
+    expect(out.replies.map((r) => r.replyTo)).toEqual(["i-2"]);
+    out.stop();
+  }, 30_000);
+
   it("times a tool out at its deadline when no worker answers, and lets the model go on", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);

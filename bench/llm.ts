@@ -1,0 +1,93 @@
+/**
+ * The `llm` scenario: turns through Claw's `POST /v1/chat/completions` (the
+ * `openai` package as the client) to an agent on an OpenAI-compatible
+ * provider — a fake that answers at once (test/support/fake-openai.ts) —
+ * closed loop at concurrency 1 and 16. The baseline is the same client asking
+ * the fake directly, in the same run: Claw's own cost per turn is the
+ * difference (the gateway, the bus, ingress, the session actor, the reply).
+ */
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import * as hdr from "hdr-histogram-js";
+import { lastUser, startFakeOpenAI } from "../test/support/fake-openai.js";
+import { startClawTarget } from "./targets.js";
+import { sample } from "./process-stats.js";
+
+/** One closed-loop run. */
+export interface LlmRow {
+  target: "fake directly" | "claw";
+  concurrency: number;
+  turns: number;
+  turnsPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+}
+
+/** What the scenario measured. */
+export interface LlmResult {
+  rows: LlmRow[];
+  /** p50 of Claw minus p50 of the fake, per concurrency */
+  overheadP50Ms: Record<number, number>;
+  nodeRssMB: number;
+}
+
+async function closedLoop(client: OpenAI, model: string, concurrency: number, seconds: number, target: LlmRow["target"]): Promise<LlmRow> {
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  let turns = 0;
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const start = performance.now();
+        try {
+          await client.chat.completions.create({ model, user: `bench-${w}`, messages: [{ role: "user", content: `question ${i} of worker ${w}` }] });
+          hist.recordValue(Math.max(1, Math.round((performance.now() - start) * 1000)));
+          turns++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const s = (performance.now() - t0) / 1000;
+  const ms = (q: number) => Math.round(hist.getValueAtPercentile(q) / 10) / 100;
+  return { target, concurrency, turns, turnsPerS: Math.round((turns / s) * 10) / 10, p50Ms: ms(50), p99Ms: ms(99), maxMs: Math.round(hist.maxValue / 10) / 100, errors };
+}
+
+/** Runs the scenario: `seconds` per run, at each concurrency. */
+export async function runLlm(seconds: number, concurrencies: number[]): Promise<LlmResult> {
+  const fake = await startFakeOpenAI();
+  fake.answer = (req) => ({ text: `Answer to: ${lastUser(req)}`, usage: { prompt: 20, completion: 6 } });
+  const config = join(tmpdir(), `claw-bench-llm-${process.pid}.json`);
+  await writeFile(config, JSON.stringify({ providers: { fake: { baseURL: fake.baseURL, model: "fake-instant" } }, agents: [{ id: "assistant", model: "fake", system: "You are a benchmark." }] }));
+  const target = await startClawTarget(1, { CLAW_CONFIG: config });
+  const rows: LlmRow[] = [];
+  let nodeRssMB = 0;
+  try {
+    const direct = new OpenAI({ baseURL: fake.baseURL, apiKey: "unused", maxRetries: 0 });
+    const claw = new OpenAI({ baseURL: `${target.httpUrl}/v1`, apiKey: "unused", maxRetries: 0, timeout: 60_000 });
+    for (const c of concurrencies) {
+      process.stderr.write(`llm: concurrency ${c}: the fake directly …\n`);
+      rows.push(await closedLoop(direct, "fake-instant", c, seconds, "fake directly"));
+      process.stderr.write(`llm: concurrency ${c}: through Claw …\n`);
+      rows.push(await closedLoop(claw, "assistant", c, seconds, "claw"));
+    }
+    nodeRssMB = Math.round(((await sample(target.workers[0]!.pid!))?.rssBytes ?? 0) / 1024 / 1024);
+  } finally {
+    await target.stop();
+    await fake.close();
+  }
+  const overheadP50Ms = Object.fromEntries(
+    concurrencies.map((c) => {
+      const [f, k] = [rows.find((r) => r.concurrency === c && r.target === "fake directly")!, rows.find((r) => r.concurrency === c && r.target === "claw")!];
+      return [c, Math.round((k.p50Ms - f.p50Ms) * 100) / 100];
+    }),
+  );
+  return { rows, overheadP50Ms, nodeRssMB };
+}
