@@ -1,7 +1,11 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { headers as natsHeaders } from "@nats-io/transport-node";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { useClawNode } from "../support/claw-fixture.js";
+import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { jsonBody } from "../support/replies.js";
 
 /** A span as OTLP/HTTP JSON carries it (ids in hex). */
@@ -50,12 +54,20 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10
 }
 
 let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
+let fake: FakeOpenAI;
+let config: string;
 
 beforeAll(async () => {
   receiver = await otlpReceiver();
+  fake = await startFakeOpenAI();
+  config = join(tmpdir(), `claw-tracing-${process.pid}.json`);
+  await writeFile(config, JSON.stringify({ providers: { fake: { baseURL: fake.baseURL, model: "m" } }, agents: [{ id: "llm", model: "fake", bindings: [{ channel: "otel-llm" }] }, { id: "echo" }] }));
 });
-afterAll(() => receiver?.close());
-const f = useClawNode(() => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "claw-under-test" }));
+afterAll(async () => {
+  await receiver?.close();
+  await fake?.close();
+});
+const f = useClawNode(() => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "claw-under-test", CLAW_CONFIG: config }));
 
 describe("OpenTelemetry traces over OTLP/HTTP", () => {
   it("exports one trace per message with a span per hop, continuing the publisher's trace", async () => {
@@ -83,6 +95,24 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     const attr = (s: OtlpSpan, k: string) => s.attributes.find((a) => a.key === k)?.value;
     expect(attr(byName["claw.session"]!, "claw.outcome")).toEqual({ stringValue: "answered" });
     expect(attr(byName["claw.ingress"]!, "messaging.message.id")).toEqual({ stringValue: "otel-1" });
+  });
+
+  it("exports a client span per provider call, a child of the turn's span", async () => {
+    const traceId = "5cf92f3577b34da6a3ce929d0e0e4737";
+    const h = natsHeaders();
+    h.set("traceparent", `00-${traceId}-10f067aa0ba902b7-01`);
+    f.c.nc.publish("claw.in.otel-llm.acct.chat-1", jsonBody({ id: "otel-llm-1", text: "ask the model", sender: { id: "u" } }), { headers: h });
+    expect((await f.out.waitFor("otel-llm-1")).text).toBe("echo: ask the model");
+    const spans = await until("four spans of the trace", () => {
+      const s = receiver.spans.filter((x) => x.traceId === traceId);
+      return s.length >= 4 ? s : undefined;
+    });
+    const llm = spans.find((s) => s.name === "claw.llm")!;
+    const session = spans.find((s) => s.name === "claw.session")!;
+    expect(llm.parentSpanId).toBe(session.spanId);
+    expect(llm.kind).toBe(3); // SPAN_KIND_CLIENT
+    expect(llm.attributes.find((a) => a.key === "claw.provider")?.value).toEqual({ stringValue: "fake" });
+    expect(llm.attributes.find((a) => a.key === "gen_ai.usage.output_tokens")?.value).toEqual({ intValue: 5 });
   });
 
   it("starts a trace for a message published without one: the ingress span is its root", async () => {
