@@ -6,6 +6,7 @@
  * fails the turn at once with the provider's message. Each provider has a
  * circuit breaker: an open circuit is skipped without waiting.
  */
+import { sleep } from "./sleep.js";
 import { ModelError, ProviderRejectedError, ProviderUnavailableError } from "./errors.js";
 import type { CircuitBreaker } from "./circuit-breaker.js";
 import type { Provider } from "./openai-provider.js";
@@ -45,14 +46,6 @@ export interface FailoverOptions {
   onEvent?: (e: ProviderCallEvent) => void;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => (clearTimeout(t), reject(signal.reason));
-    const t = setTimeout(() => (signal.removeEventListener("abort", onAbort), resolve()), ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** Creates the failover model of `providers`, tried in order. */
 export function createFailoverModel(providers: readonly GuardedProvider[], o: FailoverOptions = {}): Model {

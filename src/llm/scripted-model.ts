@@ -2,6 +2,7 @@
  * The built-in scripted model: deterministic, no provider needed. It echoes the
  * text and understands a few commands for demos and tests.
  */
+import { sleep } from "./sleep.js";
 import { ModelError } from "./errors.js";
 import type { Model, ModelRequest, ModelResponse } from "./types.js";
 
@@ -17,14 +18,6 @@ export const SCRIPTED_COMMANDS: Record<string, string> = {
 
 const MAX_SLOW_MS = 60_000;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => (clearTimeout(t), reject(signal.reason));
-    const t = setTimeout(() => (signal.removeEventListener("abort", onAbort), resolve()), ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** Answers one request; exported for unit tests. */
 export async function scriptedReply(req: ModelRequest): Promise<ModelResponse> {
