@@ -6,7 +6,7 @@
  */
 import type { AnyStateMachine } from "xstate";
 import type { AgentDeps } from "./agent-deps.js";
-import type { AgentEffects } from "./agent-driver.js";
+import type { AgentEffects } from "../effect-driver.js";
 import { assistantEffects } from "./assistant.effects.js";
 import { assistantMachine } from "./assistant.machine.js";
 

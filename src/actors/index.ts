@@ -8,7 +8,7 @@ export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, Too
 export { assistantEffects, toolsOf, turnTraceparent } from "./assistant.effects.js";
 export { AGENT_KINDS, agentKind, type AgentKind } from "./agent-kinds.js";
 export type { AgentDeps } from "./agent-deps.js";
-export { driveActor, effectOf, SUSPENDED_TAG, type AgentEffect, type AgentEffects } from "./agent-driver.js";
+export { driveActor, effectOf, SUSPENDED_TAG, type AgentEffect, type AgentEffects } from "../effect-driver.js";
 export {
   createSessionHost,
   sessionLogFields,

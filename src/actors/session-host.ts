@@ -14,7 +14,7 @@
 import { createActor, type AnyActorRef, type AnyMachineSnapshot, type EventObject } from "xstate";
 import { backoffDelay, delay, sessionKey, traceIdOf, type BackoffPolicy, type BusHealth, type Envelope, type SessionMail } from "../bus/index.js";
 import type { AgentDeps } from "./agent-deps.js";
-import { driveActor, SUSPENDED_TAG, type AgentEffects } from "./agent-driver.js";
+import { driveActor, SUSPENDED_TAG, type AgentEffects } from "../effect-driver.js";
 import { AGENT_KINDS, type AgentKind } from "./agent-kinds.js";
 import type { AgentSpec } from "./agents.js";
 import { toFailure, type TurnFailure } from "./assistant.machine.js";

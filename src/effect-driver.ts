@@ -1,9 +1,10 @@
 /**
- * The one driver of every agent machine: it performs the effect the actor's
- * current state declares (`meta: { effect: "<name>" }`) and sends the outcome
- * back as an event, until the actor settles (a state without an effect) or
- * suspends (a state tagged `suspended`, which waits for mail). It knows no
- * particular machine; an agent kind supplies the effects by name.
+ * The one driver of every machine whose states declare their effects — the
+ * agent kinds' session actors and the skill invocation actors: it performs
+ * the effect the actor's current state declares (`meta: { effect: "<name>" }`)
+ * and sends the outcome back as an event, until the actor settles (a state
+ * without an effect) or suspends (a state tagged `suspended`, which waits for
+ * mail). It knows no particular machine; the effects come by name.
  */
 import type { AnyActorRef, AnyMachineSnapshot, EventObject } from "xstate";
 
