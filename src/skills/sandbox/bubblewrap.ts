@@ -1,0 +1,149 @@
+/**
+ * The bubblewrap driver, the default on Linux: every namespace unshared (no
+ * network), the root file system read-only and reduced to `/usr` and its
+ * links, a fresh `/tmp`, the workspace writable at `/work`, an empty
+ * environment but what the skill is given, uid 65534 inside and — when the
+ * node runs as root — outside too (so the process limit holds: the kernel
+ * exempts root from it), rlimits for processes, memory, CPU time and file
+ * size, a control group where the node may create one (the memory limit
+ * then ends in the OOM killer, which says "memory" unambiguously), and the
+ * whole process tree killed at the timeout.
+ *
+ * bwrap itself is started with an empty environment: inside its PID
+ * namespace it is PID 1, and /proc/1/environ would show the node's secrets.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, lstatSync } from "node:fs";
+import { nuid } from "@nats-io/transport-node";
+import { detectCgroups, type CgroupFactory, type RunCgroup } from "./cgroups.js";
+import { runChild } from "./run-child.js";
+import type { SandboxCheck, SandboxDriver, SandboxSpec } from "./sandbox.js";
+
+/** The uid and gid a sandboxed run has. */
+export const SANDBOX_UID = 65534;
+
+/** Options of {@link createBubblewrapDriver}. */
+export interface BubblewrapOptions {
+  /** the bwrap binary (default: found on PATH, /usr/bin/bwrap) */
+  binary?: string;
+}
+
+function findBinary(name: string, explicit?: string): string | undefined {
+  if (explicit) return existsSync(explicit) ? explicit : undefined;
+  for (const d of (process.env.PATH ?? "").split(":").concat(["/usr/bin", "/bin", "/usr/local/bin"])) {
+    if (d && existsSync(`${d}/${name}`)) return `${d}/${name}`;
+  }
+  return undefined;
+}
+
+/** `/lib`, `/bin`, … as the host has them: a symlink into /usr (merged /usr) is recreated, a directory bound read-only. */
+function systemDirs(): string[] {
+  const args: string[] = ["--ro-bind", "/usr", "/usr"];
+  for (const d of ["/lib", "/lib64", "/lib32", "/bin", "/sbin"]) {
+    if (!existsSync(d)) continue;
+    const st = lstatSync(d);
+    if (st.isSymbolicLink()) args.push("--symlink", `usr${d}`, d);
+    else if (st.isDirectory()) args.push("--ro-bind", d, d);
+  }
+  // name resolution and certificates, without the rest of /etc (no /etc/shadow, no node config)
+  for (const f of ["/etc/ssl", "/etc/ca-certificates", "/etc/alternatives"]) if (existsSync(f)) args.push("--ro-bind", f, f);
+  return args;
+}
+
+/** Creates the driver. */
+export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver {
+  const bwrap = findBinary("bwrap", o.binary);
+  const prlimit = findBinary("prlimit");
+  const setpriv = findBinary("setpriv");
+  const asRoot = process.getuid?.() === 0;
+  let checked: Promise<SandboxCheck> | undefined;
+  let cgroups: Promise<CgroupFactory | undefined> | undefined;
+
+  /**
+   * `processes` counts tasks (a Node skill has a dozen threads of its own).
+   * With a control group the group's pids limit holds it, per run; without
+   * one the per-user rlimit is all there is — shared by every run at once,
+   * since every sandbox is uid 65534.
+   */
+  function argv(spec: SandboxSpec, grouped: boolean): string[] {
+    const l = spec.limits;
+    const args = [
+      "--unshare-all",
+      "--die-with-parent",
+      "--new-session",
+      "--uid", String(SANDBOX_UID),
+      "--gid", String(SANDBOX_UID),
+      ...systemDirs(),
+      "--proc", "/proc",
+      "--dev", "/dev",
+      "--tmpfs", "/tmp",
+      "--bind", spec.workspace, "/work",
+      ...spec.mounts.flatMap((m) => ["--ro-bind", m.host, m.at]),
+      "--chdir", "/work",
+      "--clearenv",
+      ...Object.entries({ PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/work", ...spec.env }).flatMap(([k, v]) => ["--setenv", k, v]),
+      "--",
+      ...spec.command,
+    ];
+    // rlimits: with a control group the memory limit is the group's (the OOM killer tells), the rlimit a backstop
+    const limits = [
+      prlimit!,
+      `--nproc=${grouped ? 4096 : l.processes}`,
+      `--cpu=${l.cpuSeconds}`,
+      `--fsize=${l.memoryMb * 1024 * 1024}`,
+      "--nofile=256",
+      "--core=0",
+      `--data=${l.memoryMb * 1024 * 1024 * 2}`,
+      "--",
+    ];
+    const drop = asRoot ? [setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups"] : [];
+    return [...drop, ...limits, bwrap!, ...args];
+  }
+
+  return {
+    name: "bubblewrap",
+    check() {
+      checked ??= (async (): Promise<SandboxCheck> => {
+        if (!bwrap) return { ok: false, reason: "bubblewrap is not installed: apt-get install -y bubblewrap (Debian/Ubuntu), or dnf install bubblewrap" };
+        if (!prlimit || (asRoot && !setpriv)) return { ok: false, reason: "prlimit and setpriv (util-linux) are needed beside bubblewrap" };
+        const probe = await new Promise<{ code: number | null; err: string }>((resolve) => {
+          const c = spawn(bwrap, ["--unshare-all", "--die-with-parent", ...systemDirs(), "--", "/bin/true"], { env: {}, stdio: ["ignore", "ignore", "pipe"] });
+          let err = "";
+          c.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+          c.on("error", (e) => resolve({ code: -1, err: e.message }));
+          c.on("exit", (code) => resolve({ code, err }));
+        });
+        if (probe.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${probe.err.trim() || `exit ${probe.code}`}` };
+        const cg = await (cgroups ??= detectCgroups());
+        return { ok: true, detail: cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)" };
+      })();
+      return checked;
+    },
+    async run(spec) {
+      const cg = await (cgroups ??= detectCgroups());
+      let group: RunCgroup | undefined;
+      try {
+        group = await cg?.create(`run-${nuid.next()}`, { memoryMb: spec.limits.memoryMb, processes: spec.limits.processes });
+      } catch {
+        group = undefined; // rlimits only
+      }
+      const inner = argv(spec, group !== undefined);
+      // join the control group before dropping privileges, then become the sandbox
+      const cmd = group ? ["/bin/sh", "-c", `for f in ${group.procFiles.join(" ")}; do echo $$ > "$f"; done; exec "$@"`, "sh", ...inner] : inner;
+      return runChild({
+        argv: cmd,
+        env: {},
+        cwd: "/",
+        spec,
+        killAll: async () => group?.killAll(),
+        settle: async (stopped) => {
+          if (!group) return stopped;
+          const oom = !stopped && (await group.oomKilled());
+          await group.killAll();
+          await group.remove();
+          return oom ? "memory" : stopped;
+        },
+      });
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Running one sandboxed (or not) child process to its end: its stdin written,
+ * stdout and stderr kept up to a bound, its whole process group killed at
+ * the timeout, on too much output, or when the run is cancelled.
+ */
+import { spawn } from "node:child_process";
+import { boundedText, type SandboxResult, type SandboxSpec } from "./sandbox.js";
+
+/** How to run the child. */
+export interface ChildRun {
+  argv: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  spec: Pick<SandboxSpec, "stdin" | "limits" | "signal">;
+  /** also kills what escaped the process group (a control group's members) */
+  killAll?: () => Promise<void>;
+  /** after exit: a reason the sandbox knows it stopped the run (memory), and its clean-up */
+  settle?: (stopped: SandboxResult["stopped"]) => Promise<SandboxResult["stopped"]>;
+}
+
+/** Runs it; never rejects (a spawn failure is an ended run with the reason in stderr). */
+export function runChild(r: ChildRun): Promise<SandboxResult> {
+  const started = performance.now();
+  return new Promise<SandboxResult>((resolve) => {
+    // its own process group, so a timeout kills everything it started
+    const child = spawn(r.argv[0]!, r.argv.slice(1), { env: r.env, cwd: r.cwd, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    let stopped: SandboxResult["stopped"];
+    const stop = (why: NonNullable<SandboxResult["stopped"]>) => {
+      stopped ??= why;
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      void r.killAll?.();
+    };
+    const out = boundedText(r.spec.limits.outputBytes, () => stop("output"));
+    const err = boundedText(r.spec.limits.outputBytes, () => stop("output"));
+    child.stdout!.on("data", (b: Buffer) => out.push(b));
+    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    child.stdin!.on("error", () => undefined); // it may exit before reading its input
+    child.stdin!.end(r.spec.stdin);
+    const timer = setTimeout(() => stop("timeout"), r.spec.limits.timeoutMs);
+    const onAbort = () => stop("cancelled");
+    r.spec.signal?.addEventListener("abort", onAbort, { once: true });
+    let done = false;
+    const finish = async (exitCode: number | null, signal: string | null, error?: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      r.spec.signal?.removeEventListener("abort", onAbort);
+      const why = (await r.settle?.(stopped)) ?? stopped;
+      resolve({ exitCode, signal, stdout: out.text(), stderr: error ? `${err.text()}${error}` : err.text(), stopped: why, durationMs: Math.round(performance.now() - started) });
+    };
+    child.on("error", (e) => void finish(null, null, e.message));
+    child.on("close", (code, signal) => void finish(code, signal));
+  });
+}

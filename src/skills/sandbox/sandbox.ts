@@ -1,0 +1,80 @@
+/**
+ * The one interface every sandbox driver implements: run a command (or an
+ * image) with a workspace, read-only mounts, an environment, no network
+ * unless granted, and limits — and say how it ended, including when the
+ * sandbox itself stopped it.
+ */
+
+/** Limits of one run. */
+export interface SandboxLimits {
+  timeoutMs: number;
+  memoryMb: number;
+  cpuSeconds: number;
+  processes: number;
+  /** bytes kept of stdout and of stderr each; more stops the run */
+  outputBytes: number;
+}
+
+/** What to run. */
+export interface SandboxSpec {
+  /** argv inside the sandbox (for a container: its command, if any) */
+  command: string[];
+  /** the image, for container drivers */
+  image?: string;
+  /** written to stdin, then stdin is closed */
+  stdin: string;
+  /** the whole environment inside (nothing else leaks in) */
+  env: Record<string, string>;
+  /** host directory mounted writable at `/work` (the working directory) */
+  workspace: string;
+  /** host paths mounted read-only at `at` */
+  mounts: Array<{ host: string; at: string }>;
+  network: "none";
+  limits: SandboxLimits;
+  /** aborts the run (the caller's turn was interrupted) */
+  signal?: AbortSignal;
+}
+
+/** How a run ended. */
+export interface SandboxResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** the sandbox stopped it: past its time, its memory, its output, or cancelled */
+  stopped?: "timeout" | "memory" | "output" | "cancelled";
+  durationMs: number;
+}
+
+/** Whether a driver can run here. */
+export type SandboxCheck = { ok: true; detail?: string } | { ok: false; reason: string };
+
+/** A sandbox driver. */
+export interface SandboxDriver {
+  readonly name: "bubblewrap" | "docker" | "process";
+  /** can it run here? (cached after the first answer) */
+  check(): Promise<SandboxCheck>;
+  run(spec: SandboxSpec): Promise<SandboxResult>;
+}
+
+/** Collects a stream up to `max` bytes; `over` is called once when more arrives. */
+export function boundedText(max: number, over: () => void): { push(b: Buffer): void; text(): string } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let exceeded = false;
+  return {
+    push(b) {
+      if (exceeded) return;
+      if (size + b.length > max) {
+        chunks.push(b.subarray(0, max - size));
+        size = max;
+        exceeded = true;
+        over();
+        return;
+      }
+      chunks.push(b);
+      size += b.length;
+    },
+    text: () => Buffer.concat(chunks).toString("utf8"),
+  };
+}
