@@ -17,8 +17,10 @@ export const SkillInvocationSchema = z.object({
   /** semver range the caller accepts (absent: any) */
   version: z.string().max(64).optional(),
   input: z.unknown(),
-  /** the session mailbox the result goes to */
+  /** where the result goes: the calling session's mailbox, or a `claw.skill-result.<id>` subject a waiter listens on */
   replyTo: z.string().min(1),
+  /** the calling session (`<agent>.<session>`), for skills whose workspace lives as long as the session */
+  session: z.string().max(600).optional(),
   /** ms since epoch after which the caller no longer waits */
   deadline: z.number().int().positive(),
   trace: z.object({ traceparent: z.string().optional() }).default({}),

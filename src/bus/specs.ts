@@ -31,6 +31,9 @@ export const BUCKETS = {
   registry: "claw_registry",
 } as const;
 
+/** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
+export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
+
 /** Knobs that shape the specs. */
 export interface SpecOptions {
   /** stream and bucket replicas (1 on a single server, 3 on a cluster) */

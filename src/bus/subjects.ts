@@ -120,6 +120,14 @@ export function skillInvokeSubject(skill: string): string {
   return `${ROOT}.skill.${encodeToken(skill)}.invoke`;
 }
 
+/** `claw.skill-result.<id>`: where a waiter (HTTP invoke, `claw skills invoke`) hears a skill's result (core NATS). */
+export function skillResultSubject(id: string): string {
+  return `${ROOT}.skill-result.${encodeToken(id)}`;
+}
+
+/** `claw.ctl.skill-cancel`: invocations to stop (core NATS, every worker listens; outside `claw.skill.>`, which CLAW_SKILLS stores). */
+export const SKILL_CANCEL_SUBJECT = `${ROOT}.ctl.skill-cancel`;
+
 /** `claw.dlq.<stage>`: a dead letter from `stage`. */
 export function dlqSubject(stage: string): string {
   return `${ROOT}.dlq.${encodeToken(stage)}`;

@@ -4,6 +4,7 @@
  */
 import type { AnyStateMachine } from "xstate";
 import { AGENT_KINDS } from "../actors/agent-kinds.js";
+import { invocationMachine } from "../skills/invocation.machine.js";
 import { partitionOwnerMachine } from "../supervisors/partition-owner.machine.js";
 import { nodeMachine } from "../supervisors/node.machine.js";
 import type { ActorKind } from "./actor-events.js";
@@ -14,6 +15,7 @@ import type { ActorKind } from "./actor-events.js";
  */
 export const ACTOR_MACHINES: Partial<Record<ActorKind, AnyStateMachine>> = {
   session: [...AGENT_KINDS.values()][0]!.machine,
+  skill: invocationMachine,
   partition: partitionOwnerMachine,
   node: nodeMachine,
 };

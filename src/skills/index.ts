@@ -1,8 +1,21 @@
 /**
- * Skills: what agents call as tools. The contract, the catalog of versions,
- * the built-in skills, and the workers that run invocations from `CLAW_SKILLS`.
+ * Skills: what agents call as tools. The descriptor (skill.json), the registry
+ * of versions in KV with files in the object store, the sandbox drivers, the
+ * invocation actor and the workers that run invocations from `CLAW_SKILLS`,
+ * and Claw's in-process built-ins.
  */
-export { SkillFailure, type Skill, type SkillContext } from "./skill.js";
-export { builtinSkills, echoSkill, timeNowSkill, timeSleepSkill } from "./builtin-skills.js";
-export { createSkillCatalog, type SkillCatalog } from "./skill-catalog.js";
+export { SkillFailure, type BuiltinSkill, type SkillCatalog, type SkillContext } from "./skill.js";
+export { builtinSkills, echoSkill, hostAllowed, httpFetchSkill, timeNowSkill, timeSleepSkill } from "./builtin-skills.js";
+export { createSkillCatalog, resolveVersion } from "./skill-catalog.js";
+export { parseSkillDescriptor, skillRef, SkillDescriptorError, SkillDescriptorSchema, RUNTIMES, type Runtime, type SkillDescriptor } from "./descriptor.js";
+export { openSkillRegistry, readSkillFolder, digestOf, type RegisteredSkill, type SkillFiles, type SkillRegistry } from "./skill-registry.js";
+export { invocationMachine, type InvocationContext, type InvocationEvent, type InvocationInput, type InvocationResult } from "./invocation.machine.js";
 export { startSkillWorkers, type SkillWorkerEvent, type SkillWorkerOptions, type SkillWorkers } from "./skill-worker.js";
+export { createBubblewrapDriver, SANDBOX_UID } from "./sandbox/bubblewrap.js";
+export { createProcessDriver } from "./sandbox/process-driver.js";
+export type { SandboxCheck, SandboxDriver, SandboxLimits, SandboxResult, SandboxSpec } from "./sandbox/sandbox.js";
+export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
+
+/** The harness of `node` skills, as built (copy it to a `.mjs` path to run it outside the package). */
+export const NODE_RUNNER_JS = new URL("./node-runner.js", import.meta.url);
+export { invokeSkill, type InvokeOutcome } from "./skill-client.js";

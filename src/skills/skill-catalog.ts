@@ -1,30 +1,23 @@
 /**
- * The skills a node knows, by id and version: an agent's `"<id>@<range>"`
- * resolves to the highest version that satisfies the range.
+ * A catalog of descriptors held in memory (tests, and nodes that run no
+ * registry): `"<id>@<range>"` resolves to the highest satisfying version.
  */
 import semver from "semver";
-import type { Skill } from "./skill.js";
+import { parseSkillDescriptor, type SkillDescriptor } from "./descriptor.js";
+import type { SkillCatalog } from "./skill.js";
 
-/** Skills by id and version. */
-export interface SkillCatalog {
-  list(): Skill[];
-  /** the highest version of `id` within `range` (`*`: any) */
-  resolve(id: string, range?: string): Skill | undefined;
+/** The highest version of `id` within `range` among `descriptors`. */
+export function resolveVersion<T extends { version: string; id: string }>(items: readonly T[], id: string, range = "*"): T | undefined {
+  const versions = items.filter((s) => s.id === id);
+  const best = semver.maxSatisfying(
+    versions.map((s) => s.version),
+    range,
+  );
+  return best === null ? undefined : versions.find((s) => s.version === best);
 }
 
-/** A catalog of the given skills. */
-export function createSkillCatalog(skills: readonly Skill[]): SkillCatalog {
-  const byId = new Map<string, Skill[]>();
-  for (const s of skills) byId.set(s.id, [...(byId.get(s.id) ?? []), s]);
-  return {
-    list: () => [...skills],
-    resolve(id, range = "*") {
-      const versions = byId.get(id) ?? [];
-      const best = semver.maxSatisfying(
-        versions.map((s) => s.version),
-        range,
-      );
-      return best === null ? undefined : versions.find((s) => s.version === best);
-    },
-  };
+/** A catalog of the given descriptors (validated). */
+export function createSkillCatalog(descriptors: readonly unknown[]): SkillCatalog {
+  const all: SkillDescriptor[] = descriptors.map(parseSkillDescriptor);
+  return { list: () => [...all], resolve: (id, range) => resolveVersion(all, id, range) };
 }

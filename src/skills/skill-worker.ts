@@ -1,109 +1,77 @@
 /**
- * The skill workers of a node: for every skill it hosts, a pull consumer on
- * `CLAW_SKILLS` shared with every other node that hosts it (a worker pool).
- * An invocation is validated, run with its deadline, and answered into the
- * calling session's mailbox with `Nats-Msg-Id` `<invocation id>:result`; the
- * invocation is acked only once that result is durable. A skill that fails,
- * times out or gets bad input still answers — with an error the model reads.
+ * The skill workers of a node: for every registered skill it can run (its
+ * runtime's driver is here), a pull consumer on `CLAW_SKILLS` shared with
+ * every other node that can (a worker pool). Each invocation is an actor
+ * (invocation.machine.ts) driven to its end; its message is acked once the
+ * caller has its answer, and given back when the answer could not be
+ * published. New skills get their pool as they are registered. Invocations
+ * named on `claw.ctl.skill-cancel` are stopped.
  */
-import { Ajv, type ValidateFunction } from "ajv";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { AnyActorRef } from "xstate";
+import { createActor } from "xstate";
 import {
   backoffDelay,
   deadLetterOf,
+  delay,
   decode,
-  encode,
   ensureConsumer,
-  H,
-  MAIL,
-  parseSessionSubject,
   publishDeadLetter,
-  publishDurable,
+  SKILL_CANCEL_SUBJECT,
   SkillInvocationSchema,
-  skillConsumerSpec,
   skillConsumerName,
+  skillConsumerSpec,
   STREAMS,
   type BackoffPolicy,
-  type Bus,
   type ConsumerOptions,
-  type SkillInvocation,
-  type ToolResultMail,
 } from "../bus/index.js";
-import type { SkillCatalog } from "./skill-catalog.js";
-import { SkillFailure, type Skill } from "./skill.js";
+import { driveActor } from "../effect-driver.js";
+import { invocationEffects, type InvocationDeps } from "./invocation.effects.js";
+import { invocationMachine, type InvocationContext } from "./invocation.machine.js";
+import type { SkillRegistry } from "./skill-registry.js";
 
 /** Facts the workers report, for logs and metrics. */
 export type SkillWorkerEvent =
   | { type: "skill.completed"; skill: string; ok: boolean; code?: string; durationMs: number; invocation: string }
-  | { type: "skill.invalid"; reason: string; subject: string };
+  | { type: "skill.invalid"; reason: string; subject: string }
+  | { type: "skill.pool"; skill: string }
+  | { type: "skill.pool.failed"; skill: string; error: string; retryInMs: number }
+  | { type: "skill.received"; skill: string; invocation: string; deliveries: number }
+  | { type: "skill.unpublished"; invocation: string; error: string };
 
 /** Options of {@link startSkillWorkers}. */
-export interface SkillWorkerOptions {
-  bus: Bus;
-  catalog: SkillCatalog;
-  nodeId: string;
+export interface SkillWorkerOptions extends Omit<InvocationDeps, "cancelled" | "registry"> {
+  registry: Pick<SkillRegistry, "list" | "resolve" | "materialize" | "onChange">;
   consumer: ConsumerOptions;
   backoff: BackoffPolicy;
-  /** the longest a skill may run, whatever its deadline says (default 5 min) */
-  maxRunMs?: number;
+  /** XState inspection of each invocation (live events) */
+  inspection?: { register(kind: "skill", id: string, actor: AnyActorRef): void; forget(kind: "skill", id: string): void };
   onEvent?: (e: SkillWorkerEvent) => void;
 }
 
 /** The running workers. */
 export interface SkillWorkers {
+  /** skill ids this node pulls invocations of */
+  pools(): string[];
   stop(): Promise<void>;
 }
 
-const MAX_RUN_MS = 5 * 60_000;
-
-/** What the model reads of a failure. */
-function failure(code: string, message: string): Pick<ToolResultMail, "ok" | "error"> {
-  return { ok: false, error: { code, message } };
-}
-
-/** Runs `skill` on `input` until `deadline`. */
-async function runSkill(skill: Skill, input: unknown, deadline: number, maxRunMs: number): Promise<unknown> {
-  const ms = Math.max(0, Math.min(deadline - Date.now(), maxRunMs));
-  const signal = AbortSignal.timeout(ms);
-  const timedOut = new Promise<never>((_, reject) =>
-    signal.addEventListener("abort", () => reject(new SkillFailure("timeout", `${skill.id}@${skill.version} did not finish within ${ms} ms`)), { once: true }),
-  );
-  return Promise.race([skill.run(input, { signal, deadline }), timedOut]);
-}
-
-/** Starts a worker pool member for every skill id in the catalog. */
+/** Starts the workers. */
 export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWorkers> {
   const emit = o.onEvent ?? (() => {});
-  const ajv = new Ajv({ allErrors: false, strict: false });
-  const validators = new Map<Skill, ValidateFunction>();
-  const validate = (s: Skill) => validators.get(s) ?? validators.set(s, ajv.compile(s.input)).get(s)!;
+  const running = new Map<string, AbortController>();
   const inFlight = new Set<Promise<void>>();
+  const pools = new Map<string, Promise<ConsumerMessages | undefined>>();
   let stopped = false;
-
-  /** Decides the result of an invocation (never throws). */
-  async function answer(inv: SkillInvocation): Promise<Omit<ToolResultMail, "type" | "callId" | "durationMs">> {
-    const skill = o.catalog.resolve(inv.skill, inv.version ?? "*");
-    if (!skill) return { skill: inv.skill, ...failure("unknown_skill", `no skill ${inv.skill}${inv.version ? `@${inv.version}` : ""} on this node`) };
-    const name = `${skill.id}@${skill.version}`;
-    if (Date.now() >= inv.deadline) return { skill: name, ...failure("timeout", "the invocation's deadline passed before it could run") };
-    const check = validate(skill);
-    if (!check(inv.input ?? {})) {
-      const e = check.errors?.[0];
-      return { skill: name, ...failure("invalid_input", `input${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };
-    }
-    try {
-      return { skill: name, ok: true, output: await runSkill(skill, inv.input ?? {}, inv.deadline, o.maxRunMs ?? MAX_RUN_MS) };
-    } catch (e) {
-      if (e instanceof SkillFailure) return { skill: name, ...failure(e.code, e.message) };
-      return { skill: name, ...failure("exit", `${name} failed: ${(e as Error)?.message ?? String(e)}`) };
-    }
-  }
+  const effects = invocationEffects({
+    ...o,
+    cancelled: (id) => running.get(id)?.signal ?? new AbortController().signal,
+  });
 
   async function handle(m: JsMsg): Promise<void> {
-    let inv: SkillInvocation;
+    let invocation;
     try {
-      inv = SkillInvocationSchema.parse(decode(m.data));
-      if (!parseSessionSubject(inv.replyTo)) throw new Error(`replyTo is not a session mailbox: ${inv.replyTo}`);
+      invocation = SkillInvocationSchema.parse(decode(m.data));
     } catch (e) {
       // nobody can be answered: keep the bytes and the reason
       const reason = `invalid skill invocation: ${(e as Error).message}`;
@@ -112,47 +80,91 @@ export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWor
       m.ack();
       return;
     }
+    emit({ type: "skill.received", skill: invocation.skill, invocation: invocation.id, deliveries: m.info.deliveryCount });
+    const abort = new AbortController();
+    running.set(invocation.id, abort);
     const keepAlive = setInterval(() => m.working(), Math.max(1_000, Math.floor(o.consumer.ackWaitMs / 3)));
-    const started = performance.now();
+    const actor = createActor(invocationMachine, { input: { invocation, deliveries: m.info.deliveryCount } });
+    o.inspection?.register("skill", invocation.id, actor);
+    actor.start();
     try {
-      const result = await answer(inv);
-      const durationMs = Math.round(performance.now() - started);
-      const mail: ToolResultMail = { type: "tool.result", callId: inv.id, durationMs, ...result };
-      const headers: Record<string, string> = { [H.node]: o.nodeId, [H.mail]: MAIL.toolResult };
-      if (inv.trace.traceparent) headers[H.traceparent] = inv.trace.traceparent;
-      await publishDurable(o.bus.js, { subject: inv.replyTo, data: encode(mail), msgId: `${inv.id}:result`, headers });
+      await driveActor(actor, effects as never, new AbortController().signal);
+      const s = actor.getSnapshot();
+      const c = s.context as InvocationContext;
+      if (s.matches("unpublished")) {
+        emit({ type: "skill.unpublished", invocation: invocation.id, error: "the result could not be published" });
+        if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
+        return;
+      }
       m.ack();
-      emit({ type: "skill.completed", skill: result.skill, ok: result.ok, code: result.error?.code, durationMs, invocation: inv.id });
+      emit({ type: "skill.completed", skill: c.skill ?? invocation.skill, ok: c.result?.ok ?? false, code: c.result?.ok ? undefined : c.result?.error.code, durationMs: c.durationMs, invocation: invocation.id });
     } finally {
       clearInterval(keepAlive);
+      running.delete(invocation.id);
+      o.inspection?.forget("skill", invocation.id);
+      actor.stop();
     }
   }
 
-  const pools: ConsumerMessages[] = [];
-  for (const id of new Set(o.catalog.list().map((s) => s.id))) {
-    await ensureConsumer(o.bus.jsm, STREAMS.skills, skillConsumerSpec(id, o.consumer));
-    const consumer = await o.bus.js.consumers.get(STREAMS.skills, skillConsumerName(id));
-    pools.push(
-      await consumer.consume({
-        max_messages: 16,
-        expires: 5_000,
-        idle_heartbeat: 1_000,
-        callback: (m) => {
-          if (stopped) return;
-          const t = handle(m).catch(() => {
-            // the result could not be published (NATS unavailable): run it again later
-            if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
-          });
-          inFlight.add(t);
-          void t.finally(() => inFlight.delete(t));
-        },
-      }),
+  /** Joins the worker pool of skill `id` (once), trying again with backoff while NATS says no. */
+  function pool(id: string): void {
+    if (pools.has(id) || stopped) return;
+    pools.set(
+      id,
+      (async () => {
+        for (let attempt = 0; !stopped; attempt++) {
+          try {
+            await ensureConsumer(o.bus.jsm, STREAMS.skills, skillConsumerSpec(id, o.consumer));
+            const consumer = await o.bus.js.consumers.get(STREAMS.skills, skillConsumerName(id));
+            const messages = await consumer.consume({
+              max_messages: 16,
+              expires: 5_000,
+              idle_heartbeat: 1_000,
+              callback: (m) => {
+                if (stopped) return;
+                const t = handle(m).catch(() => {
+                  if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
+                });
+                inFlight.add(t);
+                void t.finally(() => inFlight.delete(t));
+              },
+            });
+            emit({ type: "skill.pool", skill: id });
+            return messages;
+          } catch (e) {
+            const retryInMs = backoffDelay(o.backoff, attempt);
+            emit({ type: "skill.pool.failed", skill: id, error: (e as Error).message, retryInMs });
+            await delay(retryInMs);
+          }
+        }
+        return undefined;
+      })(),
     );
   }
+
+  /** A node pulls a skill's invocations only where its runtime can run. */
+  const runsHere = (runtime: string) =>
+    runtime === "builtin" ? true : !("unavailable" in (runtime === "container" ? o.drivers.container : o.drivers.code));
+  for (const s of o.registry.list()) if (runsHere(s.descriptor.runtime)) pool(s.descriptor.id);
+  const unwatch = o.registry.onChange((s) => {
+    if (runsHere(s.descriptor.runtime)) pool(s.descriptor.id);
+  });
+  const cancels = o.bus.nc.subscribe(SKILL_CANCEL_SUBJECT, {
+    callback: (_e, m) => {
+      try {
+        for (const id of m.json<{ ids?: string[] }>().ids ?? []) running.get(id)?.abort();
+      } catch {
+        /* not for us */
+      }
+    },
+  });
   return {
+    pools: () => [...pools.keys()].sort(),
     async stop() {
       stopped = true;
-      await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+      unwatch();
+      cancels.unsubscribe();
+      for (const p of pools.values()) await (await p)?.close().catch(() => undefined);
       while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
   };

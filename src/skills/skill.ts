@@ -1,29 +1,33 @@
 /**
- * A skill as the node runs it in process: an id and version, what it does,
- * the JSON Schema of its input, and the function. (Sandboxed runtimes —
- * processes, bubblewrap, containers — plug in behind the same shape.)
+ * What a node runs skills as: a descriptor (skill.json) resolved from the
+ * registry, run by the sandbox driver of its runtime — or, for Claw's own
+ * built-ins (runtime `builtin`), by a function in the node's process.
  */
+import type { SkillDescriptor } from "./descriptor.js";
 
-/** What a running skill is given besides its input. */
+/** What an in-process skill is given besides its input. */
 export interface SkillContext {
-  /** aborted at the invocation's deadline */
+  /** aborted at the invocation's deadline, or when it is cancelled */
   signal: AbortSignal;
   /** ms since epoch */
   deadline: number;
 }
 
-/** A skill that runs in the node's process. */
-export interface Skill {
-  id: string;
-  /** semver */
-  version: string;
-  description: string;
-  /** JSON Schema of the input (an object schema) */
-  input: Record<string, unknown>;
+/** One of Claw's own skills, run in the node's process (runtime `builtin`). */
+export interface BuiltinSkill {
+  /** its descriptor as registered (`runtime: "builtin"`) */
+  descriptor: Record<string, unknown> & { id: string; version: string; runtime: "builtin" };
   run(input: unknown, ctx: SkillContext): Promise<unknown>;
 }
 
-/** A skill failure with a stable code (`timeout`, `invalid_input`, `exit`, `unknown_skill`, …). */
+/** The skills an agent's tools are resolved from. */
+export interface SkillCatalog {
+  list(): SkillDescriptor[];
+  /** the highest version of `id` within `range` (`*`: any) */
+  resolve(id: string, range?: string): SkillDescriptor | undefined;
+}
+
+/** A skill failure with a stable code (`timeout`, `invalid_input`, `exit`, `denied`, …). */
 export class SkillFailure extends Error {
   override readonly name = "SkillFailure";
   constructor(

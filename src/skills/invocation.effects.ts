@@ -1,0 +1,220 @@
+/**
+ * The effects of an invocation actor: validate (the skill, its version, its
+ * driver, its permissions, its input), run (in process for built-ins, else
+ * in the sandbox of its runtime), verify the output, answer the caller (its
+ * session's mailbox, durably, or a waiter's subject).
+ */
+import { createHash } from "node:crypto";
+import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Ajv, type ValidateFunction } from "ajv";
+import {
+  encode,
+  H,
+  MAIL,
+  parseSessionSubject,
+  publishDurable,
+  type Bus,
+  type SkillError,
+  type ToolResultMail,
+} from "../bus/index.js";
+import type { SkillDescriptor } from "./descriptor.js";
+import { skillRef } from "./descriptor.js";
+import type { InvocationContext, InvocationEvent } from "./invocation.machine.js";
+import { SANDBOX_UID } from "./sandbox/bubblewrap.js";
+import type { SandboxDriver, SandboxResult } from "./sandbox/sandbox.js";
+import { SkillFailure, type BuiltinSkill } from "./skill.js";
+import type { RegisteredSkill, SkillRegistry } from "./skill-registry.js";
+
+/** What the effects need of the node. */
+export interface InvocationDeps {
+  bus: Bus;
+  nodeId: string;
+  registry: Pick<SkillRegistry, "resolve" | "materialize">;
+  builtins: ReadonlyMap<string, BuiltinSkill>;
+  /** the sandbox driver for `node` and `process` skills, and for `container` skills; undefined (with why) where there is none */
+  drivers: { code: SandboxDriver | { unavailable: string }; container: SandboxDriver | { unavailable: string } };
+  /** where workspaces are made */
+  workDir: string;
+  /** the folder holding `node-runner.mjs`, the harness of `node` skills (mounted read-only at /claw) */
+  runnerDir: string;
+  /** the node's environment (declared env vars and `CLAW_SECRET_<NAME>` secrets are taken from it) */
+  env: NodeJS.ProcessEnv;
+  /** aborted when the invocation is cancelled */
+  cancelled(id: string): AbortSignal;
+}
+
+const failure = (code: string, message: string): SkillError => ({ code, message });
+/** A run ends this long before its caller's deadline: time to publish the result. */
+const DEADLINE_MARGIN_MS = 300;
+const tail = (s: string) => (s.length > 2_000 ? `…${s.slice(-2_000)}` : s).trim();
+
+/** The environment a skill is given: its declared variables, and its secrets by name; a missing secret is refused. */
+function skillEnv(d: SkillDescriptor, env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of d.permissions.env) if (env[name] !== undefined) out[name] = env[name]!;
+  for (const name of d.permissions.secrets) {
+    const v = env[`CLAW_SECRET_${name}`];
+    if (v === undefined) throw new SkillFailure("denied", `the skill needs secret ${name}, which this node does not have (CLAW_SECRET_${name})`);
+    out[name] = v;
+  }
+  return out;
+}
+
+/** What a sandboxed run's end means for the caller. */
+function fromSandbox(d: SkillDescriptor, r: SandboxResult): { output: unknown } | { error: SkillError } {
+  const name = skillRef(d);
+  if (r.stopped === "timeout") return { error: failure("timeout", `${name} did not finish within ${d.limits.timeoutMs} ms: stopped`) };
+  if (r.stopped === "memory") return { error: failure("memory", `${name} used more than its ${d.limits.memoryMb} MB: stopped`) };
+  if (r.stopped === "output") return { error: failure("output_invalid", `${name} printed more than ${d.limits.outputBytes} bytes: stopped`) };
+  if (r.stopped === "cancelled") return { error: failure("cancelled", `${name} was cancelled by its caller`) };
+  if (r.exitCode !== 0) return { error: failure("exit", `${name} exited with ${r.exitCode ?? r.signal}${r.stderr ? `: ${tail(r.stderr)}` : ""}`) };
+  try {
+    return { output: r.stdout.trim() === "" ? null : JSON.parse(r.stdout) };
+  } catch (e) {
+    return { error: failure("output_invalid", `${name} did not print JSON: ${(e as Error).message}`) };
+  }
+}
+
+/** Creates the effects. */
+export function invocationEffects(deps: InvocationDeps) {
+  const ajv = new Ajv({ allErrors: false, strict: false });
+  const validators = new Map<string, ValidateFunction>();
+  const validator = (key: string, schema: Record<string, unknown>) => validators.get(key) ?? validators.set(key, ajv.compile(schema)).get(key)!;
+  const resolved = new Map<string, RegisteredSkill>();
+
+  const resolve = (c: InvocationContext) => {
+    const s = deps.registry.resolve(c.invocation.skill, c.invocation.version ?? "*");
+    if (s) resolved.set(c.invocation.id, s);
+    return s;
+  };
+
+  const validate = async (c: InvocationContext): Promise<InvocationEvent> => {
+    const inv = c.invocation;
+    const s = resolve(c);
+    if (!s) return { type: "invocation.refused", error: failure("unknown_skill", `no skill ${inv.skill}${inv.version ? `@${inv.version}` : ""} is registered`) };
+    const d = s.descriptor;
+    const skill = skillRef(d);
+    if (Date.now() >= inv.deadline) return { type: "invocation.refused", skill, error: failure("timeout", "the invocation's deadline passed before it could run") };
+    // delivered again: the node running it died mid-run; only an idempotent skill runs twice
+    if (c.deliveries > 1 && !d.idempotent) return { type: "invocation.refused", skill, error: failure("crashed", `the node running ${skill} died during the run, and the skill is not idempotent: not run again`) };
+    if (d.runtime !== "builtin") {
+      const driver = d.runtime === "container" ? deps.drivers.container : deps.drivers.code;
+      if ("unavailable" in driver) return { type: "invocation.refused", skill, error: failure("unavailable", driver.unavailable) };
+      if (d.permissions.network !== "none") {
+        return { type: "invocation.refused", skill, error: failure("denied", `${skill} asks for network access (${d.permissions.network.allow.join(", ")}); sandboxed skills run without network on this node — use the built-in http.fetch`) };
+      }
+    }
+    const check = validator(`${skill}:input`, d.input);
+    if (!check(inv.input ?? {})) {
+      const e = check.errors?.[0];
+      return { type: "invocation.refused", skill, error: failure("invalid_input", `input${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };
+    }
+    return { type: "invocation.valid", skill };
+  };
+
+  /** The workspace: a fresh one per invocation, or the calling session's. */
+  async function workspace(d: SkillDescriptor, session: string | undefined): Promise<{ path: string; keep: boolean }> {
+    const keep = d.permissions.filesystem.workspace === "session" && session !== undefined;
+    const path = keep ? join(deps.workDir, `s-${createHash("sha256").update(session!).digest("hex").slice(0, 32)}`) : await mkdtemp(join(deps.workDir, "i-"));
+    await mkdir(path, { recursive: true });
+    if (process.getuid?.() === 0) await chown(path, SANDBOX_UID, SANDBOX_UID);
+    return { path, keep };
+  }
+
+  const run = async (c: InvocationContext): Promise<InvocationEvent> => {
+    const s = resolved.get(c.invocation.id)!;
+    const d = s.descriptor;
+    const started = performance.now();
+    const signal = AbortSignal.any([deps.cancelled(c.invocation.id), AbortSignal.timeout(Math.max(0, Math.min(c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS, d.limits.timeoutMs)))]);
+    const ms = () => Math.round(performance.now() - started);
+    try {
+      if (d.runtime === "builtin") {
+        const b = deps.builtins.get(d.id);
+        if (!b) return { type: "run.failed", retryable: false, durationMs: ms(), error: failure("unavailable", `${skillRef(d)} is not built into this node`) };
+        const cancelled = deps.cancelled(c.invocation.id);
+        const aborted = new Promise<never>((_, reject) =>
+          signal.addEventListener(
+            "abort",
+            () => reject(cancelled.aborted ? new SkillFailure("cancelled", `${skillRef(d)} was cancelled by its caller`) : new SkillFailure("timeout", `${skillRef(d)} did not finish in time`)),
+            { once: true },
+          ),
+        );
+        return { type: "run.succeeded", output: await Promise.race([b.run(c.invocation.input ?? {}, { signal, deadline: c.invocation.deadline }), aborted]), durationMs: ms() };
+      }
+      const driver = (d.runtime === "container" ? deps.drivers.container : deps.drivers.code) as SandboxDriver;
+      const env = skillEnv(d, deps.env);
+      const dir = d.runtime === "container" ? undefined : await deps.registry.materialize(s);
+      const ws = await workspace(d, c.invocation.session);
+      try {
+        const entry = d.entrypoint ?? [];
+        const command =
+          d.runtime === "node"
+            ? [process.execPath, "/claw/node-runner.mjs", `/skill/${entry[0]}`, ...entry.slice(1)]
+            : entry.map((a, i) => (i === 0 && !a.startsWith("/") ? `/skill/${a}` : a.startsWith("./") ? `/skill/${a.slice(2)}` : a));
+        const mounts = [
+          ...(dir ? [{ host: dir, at: "/skill" }] : []),
+          ...(d.runtime === "node" ? [{ host: deps.runnerDir, at: "/claw" }, ...(process.execPath.startsWith("/usr/") ? [] : [{ host: dirname(process.execPath), at: dirname(process.execPath) }])] : []),
+          ...d.permissions.filesystem.readOnly.map((p) => ({ host: p, at: p })),
+        ];
+        // stopped a moment before the caller's deadline, so that it still hears why
+        const limits = { ...d.limits, timeoutMs: Math.max(1, Math.min(d.limits.timeoutMs, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS)) };
+        const r = await driver.run({ command, image: d.image, stdin: JSON.stringify(c.invocation.input ?? {}), env, workspace: ws.path, mounts, network: "none", limits, signal: deps.cancelled(c.invocation.id) });
+        const end = fromSandbox(d, r);
+        if ("error" in end) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: end.error };
+        return { type: "run.succeeded", output: end.output, durationMs: r.durationMs };
+      } finally {
+        if (!ws.keep) await rm(ws.path, { recursive: true, force: true }).catch(() => undefined);
+      }
+    } catch (e) {
+      if (e instanceof SkillFailure) return { type: "run.failed", retryable: false, durationMs: ms(), error: failure(e.code, e.message) };
+      // the sandbox could not be set up (its files, the driver): worth another try while attempts are left
+      return { type: "run.failed", retryable: c.attempt < d.retry.attempts, durationMs: ms(), error: failure(d.runtime === "builtin" ? "exit" : "unavailable", `${skillRef(d)}: ${(e as Error)?.message ?? String(e)}`) };
+    }
+  };
+
+  const wait = async (c: InvocationContext): Promise<InvocationEvent> => {
+    const d = resolved.get(c.invocation.id)!.descriptor;
+    await new Promise((r) => setTimeout(r, d.retry.backoffMs * 2 ** Math.max(0, c.attempt - 1)));
+    return { type: "backoff.elapsed" };
+  };
+
+  const verify = async (c: InvocationContext): Promise<InvocationEvent> => {
+    const d = resolved.get(c.invocation.id)!.descriptor;
+    if (!d.output) return { type: "output.checked" };
+    const check = validator(`${skillRef(d)}:output`, d.output);
+    if (check(c.output)) return { type: "output.checked" };
+    const e = check.errors?.[0];
+    return { type: "output.checked", error: failure("output_invalid", `output${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };
+  };
+
+  const answer = async (c: InvocationContext): Promise<InvocationEvent> => {
+    const inv = c.invocation;
+    const r = c.result!;
+    const mail: ToolResultMail = {
+      type: "tool.result",
+      callId: inv.id,
+      skill: c.skill ?? inv.skill,
+      ok: r.ok,
+      ...(r.ok ? { output: r.output } : { error: r.error }),
+      durationMs: c.durationMs,
+    };
+    try {
+      const headers: Record<string, string> = { [H.node]: deps.nodeId, [H.mail]: MAIL.toolResult };
+      if (inv.trace.traceparent) headers[H.traceparent] = inv.trace.traceparent;
+      if (parseSessionSubject(inv.replyTo)) {
+        await publishDurable(deps.bus.js, { subject: inv.replyTo, data: encode(mail), msgId: `${inv.id}:result`, headers });
+      } else {
+        // a waiter (HTTP invoke, the CLI) listens on core NATS
+        deps.bus.nc.publish(inv.replyTo, encode(mail));
+      }
+      return { type: "result.published" };
+    } catch (e) {
+      return { type: "result.unpublished", error: (e as Error).message };
+    } finally {
+      resolved.delete(inv.id);
+    }
+  };
+
+  return { validate, run, wait, verify, answer };
+}
