@@ -3,6 +3,9 @@
  * agents), defaulted and validated once, here.
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
@@ -50,6 +53,16 @@ export interface ClawConfig {
   leaseTtlMs: number;
   /** append every turn to CLAW_TRANSCRIPTS */
   transcripts: boolean;
+  /** how sandboxed skills (`node`, `process`) run: `bubblewrap` (default), or `process` — no isolation, only with `allowUnsandboxed` */
+  sandbox: "bubblewrap" | "process";
+  /** CLAW_ALLOW_UNSANDBOXED=1: the `process` sandbox may be chosen */
+  allowUnsandboxed: boolean;
+  /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains) */
+  httpFetchAllow: string[];
+  /** the folder of skills shipped with Claw (`skills/`), registered by every node; empty string: none */
+  skillsDir: string;
+  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (every ancestor must let uid 65534 through) */
+  sandboxDir: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
   failpoints: string[];
   logLevel: string;
@@ -117,6 +130,11 @@ const EnvSchema = z.object({
   CLAW_FAILPOINTS: z.string().default(""),
   CLAW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   CLAW_CONFIG: z.string().optional(),
+  CLAW_SANDBOX: z.enum(["bubblewrap", "process"]).default("bubblewrap"),
+  CLAW_ALLOW_UNSANDBOXED: z.enum(["0", "1"]).default("0"),
+  CLAW_HTTP_FETCH_ALLOW: z.string().default(""),
+  CLAW_SKILLS_DIR: z.string().optional(),
+  CLAW_SANDBOX_DIR: z.string().optional(),
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
@@ -164,6 +182,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     throw new ConfigError(`${i.path.join(".")}: ${i.message}`);
   }
   const e = r.data;
+  if (e.CLAW_SANDBOX === "process" && e.CLAW_ALLOW_UNSANDBOXED !== "1") {
+    throw new ConfigError("CLAW_SANDBOX=process runs skills without any isolation: set CLAW_ALLOW_UNSANDBOXED=1 as well if that is what you want");
+  }
   return {
     natsUrl: e.NATS_URL,
     nodeId: e.CLAW_NODE_ID ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40)}-${nuid.next().slice(-6).toLowerCase()}`,
@@ -187,6 +208,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     leaseTtlMs: e.CLAW_LEASE_TTL_MS,
     transcripts: e.CLAW_TRANSCRIPTS === "on",
     failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
+    sandbox: e.CLAW_SANDBOX,
+    allowUnsandboxed: e.CLAW_ALLOW_UNSANDBOXED === "1",
+    httpFetchAllow: e.CLAW_HTTP_FETCH_ALLOW.split(",").map((h) => h.trim()).filter(Boolean),
+    skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
+    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
     logLevel: e.CLAW_LOG_LEVEL,
     ...loadConfigFile(e.CLAW_CONFIG, env),
   };

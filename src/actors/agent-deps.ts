@@ -24,6 +24,8 @@ export interface AgentDeps {
   tracing?: Tracing;
   /** streams pieces of a reply in progress to whoever waits for it (core NATS, best effort) */
   delta?(to: ChatAddress, replyTo: string, seq: number, text: string): void;
+  /** stops skill invocations in progress (an interrupted turn's tools) */
+  cancelTools?(invocationIds: string[]): void;
   /** crash-test fault injection: `session.after-reply` */
   failpoint?(name: "session.after-reply"): void;
 }

@@ -14,6 +14,7 @@ import {
   MAIL,
   outboundSubject,
   publishDurable,
+  sessionKey,
   sessionSubject,
   skillInvokeSubject,
   transcriptSubject,
@@ -25,7 +26,7 @@ import { ModelError, type Model, type ModelRequest, type ToolCall, type ToolSpec
 import type { SkillCatalog } from "../skills/index.js";
 import { parseSkillRef, type AgentSpec } from "./agents.js";
 import type { AgentDeps } from "./agent-deps.js";
-import type { AgentEffect } from "./agent-driver.js";
+import type { AgentEffect } from "../effect-driver.js";
 import { toFailure, type AssistantContext, type AssistantEvent, type ToolOutcome } from "./assistant.machine.js";
 import { sessionPartition } from "./ingress.js";
 import { historyWithin } from "./session-memory.js";
@@ -74,7 +75,7 @@ const SUMMARY_PROMPT =
   "Be brief (at most 200 words). Start from the earlier summary when there is one.";
 
 /** The assistant's effects. */
-export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "deliver", AgentEffect> {
+export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "deliver" | "cancel", AgentEffect> {
   const agentOf = (id: string): AgentSpec => {
     const a = deps.agent(id);
     if (!a) throw new ModelError("no_agent", `agent ${id} is not registered`, false);
@@ -170,6 +171,7 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
           version: ref.range === "*" ? undefined : ref.range,
           input,
           replyTo: mailbox,
+          session: sessionKey(agent.id, c.session),
           deadline,
           trace: traceparent ? { traceparent } : {},
         };
@@ -227,5 +229,11 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
     }
   };
 
-  return { think: think as AgentEffect, act: act as AgentEffect, deliver: deliver as AgentEffect };
+  // best effort: a call that already finished, or whose worker is gone, has nothing to stop; its late result is ignored
+  const cancel = async (c: AssistantContext): Promise<AssistantEvent> => {
+    if (c.cancelling?.length) deps.cancelTools?.(c.cancelling);
+    return { type: "tools.cancelled" };
+  };
+
+  return { think: think as AgentEffect, act: act as AgentEffect, deliver: deliver as AgentEffect, cancel: cancel as AgentEffect };
 }

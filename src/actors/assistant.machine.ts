@@ -13,6 +13,7 @@
  *                               ▼  │ (all results in, or past their deadline)
  *                       acting: dispatching ─tools.dispatched─▶ waiting [suspended]
  *                                                  tool.result / tool.deadline / inbound.interrupt
+ *   acting.waiting ─inbound.interrupt─▶ cancelling (its calls cancelled) ─tools.cancelled─▶ thinking (the new message)
  *   model.failed, tools.failed, reply.failed ─▶ idle (failure recorded: the host retries or dead-letters)
  */
 import { assign, setup } from "xstate";
@@ -61,6 +62,8 @@ export interface AssistantContext extends SessionMemory {
   reply?: string;
   /** tokens the turn's model calls used so far, as the providers counted them */
   usage?: Usage;
+  /** calls an interrupting message left behind, to be cancelled (in `cancelling`) */
+  cancelling?: string[];
   failure?: TurnFailure;
 }
 
@@ -81,6 +84,7 @@ export type AssistantEvent =
   | { type: "model.failed"; failure: TurnFailure }
   | { type: "tools.dispatched"; immediate: ToolOutcome[] }
   | { type: "tools.failed"; failure: TurnFailure }
+  | { type: "tools.cancelled" }
   | ({ type: "tool.result" } & ToolOutcome)
   | { type: "tool.deadline"; callIds: string[] }
   | { type: "reply.published"; id: string; ts: number; transcriptSeq?: number }
@@ -206,10 +210,11 @@ export const assistantMachine = setup({
               { guard: "allPastDeadline", target: "#session.thinking", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, timedOut(event.callIds)) }) },
               { guard: "anyPastDeadline", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, timedOut(event.callIds)) }) },
             ],
-            // the waiting turn ends unanswered (its question stays in the history); the new message is the turn now
+            // the waiting turn ends unanswered (its question stays in the history); its tools are
+            // cancelled and the new message is the turn now
             "inbound.interrupt": {
               guard: "anotherMessage",
-              target: "#session.thinking",
+              target: "#session.cancelling",
               actions: assign(({ context, event }) => {
                 const old = context.current!.envelope;
                 return {
@@ -220,6 +225,7 @@ export const assistantMachine = setup({
                   ),
                   historyRefs: undefined,
                   lastTurnId: old.id,
+                  cancelling: context.current!.calls.map((c) => c.id),
                   current: fresh(event.envelope, event.attempt),
                 };
               }),
@@ -227,6 +233,10 @@ export const assistantMachine = setup({
           },
         },
       },
+    },
+    cancelling: {
+      meta: { effect: "cancel" },
+      on: { "tools.cancelled": { target: "thinking", actions: assign({ cancelling: undefined }) } },
     },
     replying: {
       meta: { effect: "deliver" },

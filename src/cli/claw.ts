@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `claw` command line: start a node, send a message and print the reply,
- * tail bus traffic, look at the cluster (status, top), a session (inspect) and
- * dead letters.
+ * tail bus traffic, look at the cluster (status, top), a session (inspect),
+ * dead letters and skills.
  */
 import { parseArgs } from "node:util";
 import { runNodeProcess } from "./run-node.js";
@@ -13,6 +13,7 @@ import { dlqCommand } from "./dlq.command.js";
 import { clusterCommand } from "./cluster.command.js";
 import { topCommand } from "./top.command.js";
 import { inspectCommand } from "./inspect.command.js";
+import { skillsCommand } from "./skills.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -34,6 +35,10 @@ commands:
   dlq replay <seq>|--all [--stage <s>] [--to <subject>] [--keep]
                                      republish to the original subject (then remove it from the DLQ unless --keep)
   dlq purge [--stage <s>]            delete dead letters
+  skills ls [--json]                 every registered skill version (id, version, runtime, source)
+  skills install <dir>               register a skill folder (its skill.json and files), as POST /v1/skills does
+  skills invoke <id> <json> [--version <range>] [--timeout <ms>] [--json]
+                                     run a skill on whichever node can and print its output
 
 environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see README.md for the rest.`;
 
@@ -106,6 +111,24 @@ async function main(argv: string[]): Promise<number> {
       if (action === "show" && seq === undefined) throw new UsageError("dlq show needs <seq>");
       if (action === "replay" && seq === undefined && !values.all) throw new UsageError("dlq replay needs <seq> or --all");
       return dlqCommand({ action, seq, all: values.all, stage: values.stage, limit: Number(values.limit), to: values.to, keep: values.keep, json: values.json });
+    }
+    case "skills": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean", default: false }, version: { type: "string" }, timeout: { type: "string", default: "30000" } },
+      });
+      const [action, a, b] = positionals;
+      if (action === "ls") return skillsCommand({ action, json: values.json });
+      if (action === "install") {
+        if (!a) throw new UsageError("skills install needs <dir>");
+        return skillsCommand({ action, dir: a });
+      }
+      if (action === "invoke") {
+        if (!a) throw new UsageError("skills invoke needs <id> [<json input>]");
+        return skillsCommand({ action, skill: a, input: b ?? "{}", version: values.version, timeoutMs: Number(values.timeout), json: values.json });
+      }
+      throw new UsageError("skills needs ls, install or invoke");
     }
     case undefined:
     case "help":

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { nuid } from "@nats-io/transport-node";
 import type { Bus } from "../bus/index.js";
 import { agentsRoutes, type AgentDirectory } from "./agents-routes.js";
+import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { chatCompletions } from "./chat-completions.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readJson, sendJson as send } from "./http-io.js";
@@ -21,6 +22,8 @@ export interface GatewayOptions {
   maxPayload: number;
   /** the cluster's agents (for 404s, and `/v1/agents`) */
   agents: AgentDirectory & { has(id: string): boolean };
+  /** the cluster's skills (`/v1/skills`) */
+  skills?: SkillDirectory;
   nodeId: string;
   /** whether the node serves traffic now, and why not (`GET /readyz`) */
   readiness: () => { ready: boolean; reasons: string[] };
@@ -52,6 +55,7 @@ export interface Gateway {
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const inbound = createInbound(o);
   const agents = agentsRoutes(o.agents, o.maxPayload);
+  const skills = o.skills ? skillsRoutes(o.skills, o.maxPayload, () => inbound.checkAvailable()) : undefined;
   const completions = chatCompletions({ inbound, maxPayload: o.maxPayload, hasAgent: (id) => o.agents.has(id) });
 
   async function postMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -101,6 +105,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       return invoke(decodeURIComponent(m[1]!), req, res);
     }
     if (await agents(req, res, path)) return;
+    if (skills && (await skills(req, res, path))) return;
     throw new HttpError(404, "not_found", `no route for ${req.method} ${path}`);
   }
 

@@ -3,5 +3,6 @@
  */
 export { startGateway, type Gateway, type GatewayOptions } from "./http-server.js";
 export type { AgentDirectory } from "./agents-routes.js";
+export type { SkillDirectory, SkillInvokeOutcome } from "./skills-routes.js";
 export { HttpError } from "./errors.js";
 export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";

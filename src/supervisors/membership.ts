@@ -23,6 +23,8 @@ export interface MemberInfo {
   ready?: boolean;
   /** why not, while not ready */
   notReady?: string[];
+  /** the skill runtimes it runs (`builtin`, `bubblewrap`, …): a skill runs only where its driver is */
+  sandboxes?: string[];
   ts: number;
 }
 

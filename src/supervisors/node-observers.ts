@@ -82,7 +82,8 @@ export function observeBusHealth(e: BusHealthEvent, metrics: ClawMetrics, log: L
 
 /** Logs what the skill workers report. */
 export function observeSkillWorker(e: SkillWorkerEvent, _metrics: ClawMetrics, log: Logger): void {
-  if (e.type === "skill.invalid") log.warn(e, e.type);
+  if (e.type === "skill.invalid" || e.type === "skill.unpublished" || e.type === "skill.pool.failed") log.warn(e, e.type);
+  else if (e.type === "skill.completed" && !e.ok) log.info(e, e.type);
   else log.debug(e, e.type);
 }
 

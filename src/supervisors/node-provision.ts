@@ -17,10 +17,13 @@ import {
   routerConsumerSpec,
   streamSpecs,
   STREAMS,
+  OBJECT_STORES,
+  withRetry,
   type Bus,
   type ConsumerOptions,
   type SpecOptions,
 } from "../bus/index.js";
+import { Objm } from "@nats-io/obj";
 import { ConfigError, type ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
 
@@ -55,6 +58,7 @@ export async function provision(bus: Bus, config: ClawConfig, log: Logger): Prom
   const warn = (m: string) => log.warn(m);
   for (const s of streamSpecs(spec)) await ensureStream(bus.jsm, s, warn);
   for (const b of bucketSpecs(spec)) await ensureBucket(bus.kvm, b);
+  await withRetry(() => new Objm(bus.js).create(OBJECT_STORES.skillFiles, { replicas: config.replicas }));
   const cluster = await bus.kvm.open(BUCKETS.cluster);
   // the partition count is fixed per cluster: the first node records it, the others must agree
   const recorded = await cluster.get("partitions");

@@ -7,12 +7,12 @@
  */
 import { resolve } from "node:path";
 import { createActor } from "xstate";
-import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encode, encodeToken, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
+import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encode, encodeToken, SKILL_CANCEL_SUBJECT, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
 import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
-import { builtinSkills, createSkillCatalog, startSkillWorkers } from "../skills/index.js";
+import { invokeSkill } from "../skills/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import type { Logger } from "../log.js";
 import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
@@ -25,6 +25,7 @@ import { advertisedHttp, heartbeatChild, leave, liveness, writeProbe } from "./m
 import { probePresence, servePresence } from "./presence.js";
 import { embeddedServerChild, resolveNatsEndpoint } from "./nats-endpoint.js";
 import { nodeMachine } from "./node.machine.js";
+import { startNodeSkills } from "./node-skills.js";
 import { observeBusHealth, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
@@ -101,6 +102,18 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease, BUCKETS.registry].map((b) => bus.kvm.open(b)),
     );
     const health = watchBusHealth({ nc: bus.nc, probeWrite: () => writeProbe(members!, config.nodeId) });
+    // first: every part below reports into it from its start; its readings are taken at scrape time,
+    // once the gateway serves (after everything below exists)
+    const metrics = createMetrics({
+      partitionsOwned: () => partitions.owned().length,
+      leader: () => lease.state.leading,
+      sessionsActive: () => host.active,
+      consumerBacklog: () => backlog.read(partitions.owned()),
+      ready: () => ready().ready,
+      busProblem: () => health.problem()?.code,
+      llmCircuits: () => llm.circuits(),
+    });
+
     cleanups.unshift(async () => health.close());
     const actorEvents = createActorEvents(bus.nc, config.nodeId);
     cleanups.unshift(async () => actorEvents.close());
@@ -125,19 +138,21 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       await registry.seed(config.agents, { prune: false });
     }
     const agents = () => registry.list();
-    const skills = createSkillCatalog(builtinSkills());
     const failpoint = failpointsFrom(config.failpoints, log);
+    const skills = await startNodeSkills({ bus, config, log, backoff, inspection: actorEvents, onEvent: (e) => observeSkillWorker(e, metrics, log) });
+    cleanups.unshift(() => skills.stop());
     const deps: AgentDeps = {
       js: bus.js,
       nodeId: config.nodeId,
       partitions: config.partitions,
       agent: (id) => registry.get(id)?.spec,
       model: (agent) => models.model(agent),
-      skills,
+      skills: skills.catalog,
       transcripts: config.transcripts,
       tracing,
       // streamed pieces of replies: best effort on core NATS, for whoever waits (the chat completions endpoint)
       delta: (to, replyTo, seq, text) => bus.nc.publish(deltaSubject(to), encode({ replyTo, seq, text })),
+      cancelTools: (ids) => bus.nc.publish(SKILL_CANCEL_SUBJECT, JSON.stringify({ ids })),
       failpoint,
     };
     const host = createSessionHost({
@@ -155,15 +170,6 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       busHealth: health,
       onEvent: (e) => observeSessionHost(e, metrics, log),
     });
-    const skillWorkers = await startSkillWorkers({
-      bus,
-      catalog: skills,
-      nodeId: config.nodeId,
-      consumer: { ackWaitMs: config.ackWaitMs, maxAckPending: 64 },
-      backoff,
-      onEvent: (e) => observeSkillWorker(e, metrics, log),
-    });
-    cleanups.unshift(() => skillWorkers.stop());
     const passivation = servePassivation(bus.nc, host, config.nodeId);
     cleanups.unshift(async () => passivation.unsubscribe());
     const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
@@ -211,15 +217,6 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
     const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, duties, (node) => alive.isAlive(node));
     const ready = () => readiness({ stopping, bus: health.problem(), assigned: partitions.assigned() });
-    const metrics = createMetrics({
-      partitionsOwned: () => partitions.owned().length,
-      leader: () => lease.state.leading,
-      sessionsActive: () => host.active,
-      consumerBacklog: () => backlog.read(partitions.owned()),
-      ready: () => ready().ready,
-      busProblem: () => health.problem()?.code,
-      llmCircuits: () => llm.circuits(),
-    });
     const unwatch = health.subscribe((e) => {
       observeBusHealth(e, metrics, log);
       if (e.type === "bus.unavailable") nodeActor.send({ type: "bus.unavailable", reason: e.problem.reason });
@@ -246,6 +243,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         sessions: host.active,
         http,
         ready: r.ready,
+        sandboxes: skills.sandboxes,
         ...(r.ready ? {} : { notReady: r.reasons }),
         ts: Date.now(),
       };
@@ -291,6 +289,18 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       busProblem: () => health.problem(),
       observePublishError: (e) => health.observe(e),
       onRefused: (reason) => metrics.publishRefused.inc({ stage: "gateway", reason }),
+      skills: {
+        list: () => skills.registry.list().map((s) => ({ ...s.descriptor, source: s.source, digest: s.digest, updatedAt: s.updatedAt })),
+        get: (id) => {
+          const versions = skills.registry.list().filter((s) => s.descriptor.id === id);
+          return versions.length ? { id, versions: versions.map((s) => ({ ...s.descriptor, source: s.source, digest: s.digest, updatedAt: s.updatedAt })) } : undefined;
+        },
+        register: async (descriptor, files) => {
+          const r = await skills.registry.register(descriptor, files, "api");
+          return { skill: { ...r.skill.descriptor, source: r.skill.source, digest: r.skill.digest }, created: r.created };
+        },
+        invoke: (i) => invokeSkill(bus, (id, range) => skills.catalog.resolve(id, range), i),
+      },
       metrics,
       extraRoutes: ui.handle,
       onError: (e) => log.error({ err: e }, "gateway error"),

@@ -1,0 +1,91 @@
+/**
+ * `/v1/skills`: the cluster's skills. `GET /v1/skills` lists every version,
+ * `GET /v1/skills/{id}` one skill's versions, `POST /v1/skills` registers a
+ * version (its descriptor, and its files base64-encoded under `files`), and
+ * `POST /v1/skills/{id}/invoke` runs it on whichever node can: 200 with the
+ * output, 400 for input that breaks its schema, 404 for no such skill or
+ * version, 422 when it ran and failed or the sandbox stopped it, 504 when no
+ * node answered in time.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { HttpError } from "./errors.js";
+import { readJson, sendJson } from "./http-io.js";
+import { parseBody } from "./schemas.js";
+
+/** How an invocation ended (the skills module's outcome, as the gateway maps it). */
+export type SkillInvokeOutcome =
+  | { kind: "ok"; skill: string; output: unknown; durationMs: number }
+  | { kind: "failed"; skill: string; error: { code: string; message: string }; durationMs: number }
+  | { kind: "unknown"; message: string }
+  | { kind: "invalid_input"; message: string; field?: string }
+  | { kind: "timeout"; message: string };
+
+/** The skills as the gateway sees them (the node's registry). */
+export interface SkillDirectory {
+  list(): unknown[];
+  /** every version of `id` (JSON), or undefined */
+  get(id: string): unknown;
+  /** registers a version; rejects with `code: "invalid_skill"` (and `field`) when it is invalid */
+  register(descriptor: unknown, files: Record<string, Uint8Array>): Promise<{ skill: unknown; created: boolean }>;
+  invoke(o: { skill: string; version?: string; input: unknown; timeoutMs: number }): Promise<SkillInvokeOutcome>;
+}
+
+const InvokeSkillSchema = z.object({
+  input: z.unknown().optional(),
+  version: z.string().min(1).max(64).optional(),
+  timeout_ms: z.number().int().min(1).max(600_000).default(30_000),
+});
+
+/** The `/v1/skills` routes, for the gateway's router: true when handled. */
+export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAvailable: () => void): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
+  return async (req, res, path) => {
+    if (path === "/v1/skills") {
+      if (req.method === "GET") return sendJson(res, 200, { skills: skills.list() }), true;
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use GET or POST");
+      const body = (await readJson(req, maxPayload * 16)) as { files?: Record<string, string> } & Record<string, unknown>;
+      const { files = {}, ...descriptor } = body ?? {};
+      const bytes: Record<string, Uint8Array> = {};
+      for (const [p, b64] of Object.entries(files)) {
+        if (typeof b64 !== "string") throw new HttpError(400, "invalid_skill", `files.${p}: base64 text expected`, `files.${p}`);
+        bytes[p] = Buffer.from(b64, "base64");
+      }
+      try {
+        const r = await skills.register(descriptor, bytes);
+        sendJson(res, r.created ? 201 : 200, r.skill);
+      } catch (e) {
+        const err = e as { code?: unknown; field?: unknown; message?: string };
+        if (err.code === "invalid_skill") throw new HttpError(400, "invalid_skill", err.message ?? "invalid skill", typeof err.field === "string" ? err.field : undefined);
+        throw e;
+      }
+      return true;
+    }
+    const invoke = /^\/v1\/skills\/([^/]+)\/invoke$/.exec(path);
+    if (invoke) {
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+      checkAvailable();
+      const b = parseBody(InvokeSkillSchema, await readJson(req, maxPayload));
+      const r = await skills.invoke({ skill: decodeURIComponent(invoke[1]!), version: b.version, input: b.input ?? {}, timeoutMs: b.timeout_ms });
+      switch (r.kind) {
+        case "ok":
+          return sendJson(res, 200, { skill: r.skill, output: r.output, durationMs: r.durationMs }), true;
+        case "failed":
+          return sendJson(res, 422, { skill: r.skill, error: r.error, durationMs: r.durationMs }), true;
+        case "unknown":
+          throw new HttpError(404, "no_skill", r.message);
+        case "invalid_input":
+          throw new HttpError(400, "invalid_input", r.message, r.field);
+        case "timeout":
+          throw new HttpError(504, "timeout", r.message);
+      }
+    }
+    const one = /^\/v1\/skills\/([^/]+)$/.exec(path);
+    if (!one) return false;
+    if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+    const id = decodeURIComponent(one[1]!);
+    const skill = skills.get(id);
+    if (!skill) throw new HttpError(404, "no_skill", `no skill ${id} is registered`);
+    sendJson(res, 200, skill);
+    return true;
+  };
+}
