@@ -71,7 +71,6 @@ describe("tool calls", () => {
     await using c = await client(nats.url);
     const agents = [{ ...toolAgent, interrupt: true }];
     await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile(agents) } });
-    void claw;
     const out = await collectStreamReplies(c.js, c.jsm);
     await c.js.publish("claw.in.t.a.i", jsonBody({ id: "i-1", text: '/tool time.sleep {"ms":3000}', sender: { id: "u" } }));
     await new Promise((r) => setTimeout(r, 300));
@@ -81,7 +80,9 @@ describe("tool calls", () => {
     expect(Date.now() - t0, "not kept waiting behind the tool").toBeLessThan(2_000);
     // the interrupted question is remembered, unanswered
     expect(reply.text).toBe('1 earlier turns\n1. /tool time.sleep {"ms":3000}');
-    // its tool's late result changes nothing: no reply for the interrupted turn, ever
+    // its tool was cancelled, not left to run
+    await claw.waitForLogs((l) => l.type === "skill.completed" && l.code === "cancelled", 1, 2_000);
+    // and nothing more comes of it: no reply for the interrupted turn, ever
     await new Promise((r) => setTimeout(r, 3_500));
     expect(out.replies.map((r) => r.replyTo)).toEqual(["i-2"]);
     out.stop();

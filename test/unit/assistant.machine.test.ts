@@ -20,6 +20,10 @@ function effects(fx: Fx, delivered: string[] = []): AgentEffects {
   return {
     think: fx.think as never,
     act: (fx.act ?? (async () => ({ type: "tools.dispatched", immediate: [] }))) as never,
+    cancel: (async (c: Ctx) => {
+      cancelled.push(...(c.cancelling ?? []));
+      return { type: "tools.cancelled" };
+    }) as never,
     deliver: (fx.deliver ??
       (async (c: Ctx) => {
         delivered.push(c.reply ?? "");
@@ -27,6 +31,9 @@ function effects(fx: Fx, delivered: string[] = []): AgentEffects {
       })) as never,
   };
 }
+
+/** calls the `cancel` effect was asked to stop */
+const cancelled: string[] = [];
 
 const replies = (f: (c: Ctx) => string) => async (c: Ctx): Promise<AssistantEvent> => ({ type: "model.replied", text: f(c) });
 const input = { agent: "echo", session: "tg:a:c", historyLimit: 4 };
@@ -152,6 +159,8 @@ describe("assistant machine", () => {
     const ctx = actor.getSnapshot().context;
     expect(ctx.history.map((t) => t.text)).toEqual(["first", "(interrupted by the next message before its tools answered)", "never mind", "second"]);
     expect(ctx.lastTurnId).toBe("m2");
+    expect(cancelled).toContain("m1:tool:0:0");
+    expect(ctx.cancelling).toBeUndefined();
   });
 
   it("goes straight back to the model when every call was answered at once", async () => {

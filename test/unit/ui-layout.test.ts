@@ -108,6 +108,7 @@ describe("statechart extraction", () => {
       ["acting", "compound"],
       ["acting.dispatching", "atomic"],
       ["acting.waiting", "atomic"],
+      ["cancelling", "atomic"],
       ["replying", "atomic"],
     ]);
     expect(chart.states[0]!.initial).toBe("idle");
@@ -129,7 +130,8 @@ describe("statechart extraction", () => {
       ["acting.waiting", "tool.result", "awaited", "(stays)"],
       ["acting.waiting", "tool.deadline", "allPastDeadline", "thinking"],
       ["acting.waiting", "tool.deadline", "anyPastDeadline", "(stays)"],
-      ["acting.waiting", "inbound.interrupt", "anotherMessage", "thinking"],
+      ["acting.waiting", "inbound.interrupt", "anotherMessage", "cancelling"],
+      ["cancelling", "tools.cancelled", "", "thinking"],
       ["replying", "reply.published", "", "idle"],
       ["replying", "reply.failed", "", "idle"],
     ]);
@@ -191,8 +193,8 @@ describe("statechart extraction", () => {
 describe("statechart layout", () => {
   it("places every state of the session machine inside its parent and routes every transition between its states", async () => {
     const layout = await layoutStatechart(statechartOf(sessionMachine));
-    expect(layout.states.map((s) => s.path).sort()).toEqual(["", "acting", "acting.dispatching", "acting.waiting", "idle", "replying", "thinking"]);
-    expect(layout.transitions).toHaveLength(15);
+    expect(layout.states.map((s) => s.path).sort()).toEqual(["", "acting", "acting.dispatching", "acting.waiting", "cancelling", "idle", "replying", "thinking"]);
+    expect(layout.transitions).toHaveLength(16);
     expectDrawable(layout);
     // the targetless, guarded transition is drawn as a loop on idle
     const loop = layout.transitions.find((t) => t.guard === "alreadyAnswered")!;

@@ -1,0 +1,38 @@
+/**
+ * A node SIGKILLed while it runs a skill: the invocation comes back (after
+ * its ack wait) to another node of the pool, which runs an idempotent skill
+ * again and answers a non-idempotent one `crashed` — it is never re-run
+ * silently.
+ */
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { connectBus } from "../../src/bus/index.js";
+import { invokeSkill, parseSkillDescriptor } from "../../src/skills/index.js";
+import { startClaw } from "../support/claw-node.js";
+import { natsServer } from "../support/nats-server.js";
+
+describe("skills when their node dies", () => {
+  it("runs an idempotent skill again elsewhere, and answers a non-idempotent one `crashed`", async () => {
+    await using nats = await natsServer();
+    const env = { NATS_URL: nats.url, CLAW_ACK_WAIT_MS: "2000" };
+    const first = await startClaw({ env: { ...env, CLAW_NODE_ID: "a" } });
+    const bus = await connectBus({ servers: [nats.url], name: "test" });
+    try {
+      const bash = parseSkillDescriptor(JSON.parse(await readFile(new URL("../../skills/bash/skill.json", import.meta.url), "utf8")));
+      const sleep = parseSkillDescriptor({ id: "time.sleep", version: "1.0.0", description: "d", runtime: "builtin", input: { type: "object" } });
+      const resolve = (id: string) => (id === "bash" ? bash : sleep);
+      // both start on the only node there is
+      const once = invokeSkill(bus, resolve, { skill: "bash", input: { command: "sleep 3; echo ran" }, timeoutMs: 30_000 });
+      const again = invokeSkill(bus, resolve, { skill: "time.sleep", input: { ms: 3_000 }, timeoutMs: 30_000 });
+      await new Promise((r) => setTimeout(r, 800));
+      await using second = await startClaw({ env: { ...env, CLAW_NODE_ID: "b" } });
+      void second;
+      await first.kill("SIGKILL");
+      const [a, b] = await Promise.all([once, again]);
+      expect(a).toMatchObject({ kind: "failed", error: { code: "crashed", message: expect.stringContaining("not idempotent") } });
+      expect(b).toMatchObject({ kind: "ok", skill: "time.sleep@1.0.0", output: { slept: 3_000 } });
+    } finally {
+      await bus.close();
+    }
+  }, 60_000);
+});
