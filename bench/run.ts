@@ -14,6 +14,8 @@
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
  *   llm      turns through /v1/chat/completions (the openai client) to an agent on a fake provider that
  *            answers at once, closed loop at concurrency 1 and 16, against the same client asking the fake
+ *   skills   invocation latency, one at a time: time.now (in process) and bash `echo hi` (bubblewrap), beside
+ *            the sandbox alone (bwrap /bin/true, bwrap node -e 0); --sessions is the number per series
  *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new
  *            node id (or its old one: --same-ids):
  *            latency, what a core subscriber sees, and where the slowest messages spent their time
@@ -29,6 +31,7 @@ import { cpuSeconds, sample } from "./process-stats.js";
 import { runSessions } from "./sessions.js";
 import { runChurn } from "./churn.js";
 import { runLlm } from "./llm.js";
+import { runSkills } from "./skills.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 
@@ -112,6 +115,15 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
     return;
   }
+  if (scenario === "skills") {
+    const rows = await runSkills(Number(values.sessions ?? 200));
+    const head = ["what", "n", "p50 ms", "p99", "max", "errors"];
+    const lines = rows.map((x) => [x.what, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.errors].map(String));
+    const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+    process.stdout.write(`\nskills\n${[head, ...lines].map((l) => l.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ")).join("\n")}\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
+    return;
+  }
   if (scenario === "llm") {
     const r = await runLlm(Number(values.duration ?? 20), [1, 16]);
     const head = ["target", "concurrency", "turns/s", "p50 ms", "p99", "max", "errors"];
@@ -148,7 +160,7 @@ async function main(): Promise<void> {
     return;
   }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "churn", "llm"].join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "churn", "llm", "skills"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)

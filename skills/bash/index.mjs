@@ -21,9 +21,19 @@ export default {
         });
       }
       child.on("error", (e) => resolve({ exitCode: null, stdout: out.stdout, stderr: `${out.stderr}${e.message}`, truncated }));
-      // on exit, not on close: what it left running in the background may hold its pipes open
-      // (the sandbox ends them all when this skill returns)
-      child.on("exit", (code, signal) => setTimeout(() => resolve({ exitCode: code ?? (signal ? 128 : null), stdout: out.stdout, stderr: out.stderr, truncated }), 50));
+      // answer when both pipes end, or 50 ms after the exit: what it left running in the background
+      // may hold its pipes open (the sandbox ends them all when this skill returns)
+      let exitCode = null;
+      let open = 2;
+      let exited = false;
+      const done = () => resolve({ exitCode, stdout: out.stdout, stderr: out.stderr, truncated });
+      for (const name of ["stdout", "stderr"]) child[name].on("end", () => --open === 0 && exited && done());
+      child.on("exit", (code, signal) => {
+        exitCode = code ?? (signal ? 128 : null);
+        exited = true;
+        if (open === 0) done();
+        else setTimeout(done, 50);
+      });
     });
   },
 };

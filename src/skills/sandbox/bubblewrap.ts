@@ -140,7 +140,8 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
           if (!group) return stopped;
           const oom = !stopped && (await group.oomKilled());
           await group.killAll();
-          await group.remove();
+          // an emptied group can take a few ms to go; the answer need not wait for it
+          void group.remove();
           return oom ? "memory" : stopped;
         },
       });
