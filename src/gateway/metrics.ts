@@ -49,6 +49,8 @@ export interface ClawMetrics {
   llmDuration: Histogram<"provider">;
   /** tokens the providers counted, `kind` = `prompt` | `completion` */
   llmTokens: Counter<"provider" | "kind">;
+  skillInvocations: Counter<"skill" | "outcome">;
+  skillDuration: Histogram<"skill">;
   /** Prometheus text exposition */
   render(): Promise<string>;
   readonly contentType: string;
@@ -91,6 +93,14 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
       registers: r,
     }),
     llmTokens: new Counter({ name: "claw_llm_tokens_total", help: "Tokens the LLM providers counted (kind: prompt, completion)", labelNames: ["provider", "kind"], registers: r }),
+    skillInvocations: new Counter({ name: "claw_skill_invocations_total", help: "Skill invocations this node answered, by outcome (ok, or the error code: timeout, memory, denied, exit, …)", labelNames: ["skill", "outcome"], registers: r }),
+    skillDuration: new Histogram({
+      name: "claw_skill_duration_seconds",
+      help: "Run time of skill invocations this node answered (the sandbox's run, or the built-in's)",
+      labelNames: ["skill"],
+      buckets: [0.001, 0.005, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+      registers: r,
+    }),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

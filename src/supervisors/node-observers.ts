@@ -80,8 +80,15 @@ export function observeBusHealth(e: BusHealthEvent, metrics: ClawMetrics, log: L
   }
 }
 
-/** Logs what the skill workers report. */
-export function observeSkillWorker(e: SkillWorkerEvent, _metrics: ClawMetrics, log: Logger): void {
+/** Feeds metrics (and logs) from what the skill workers report. */
+export function observeSkillWorker(e: SkillWorkerEvent, metrics: ClawMetrics, log: Logger): void {
+  if (e.type === "skill.completed") {
+    // the id without its version: one series per skill, however many versions it has had
+    // (a name no registry knows is anyone's input: not a label)
+    const skill = e.code === "unknown_skill" ? "unknown" : e.skill.split("@")[0]!;
+    metrics.skillInvocations.inc({ skill, outcome: e.ok ? "ok" : (e.code ?? "failed") });
+    metrics.skillDuration.observe({ skill }, e.durationMs / 1000);
+  }
   if (e.type === "skill.invalid" || e.type === "skill.unpublished" || e.type === "skill.pool.failed") log.warn(e, e.type);
   else if (e.type === "skill.completed" && !e.ok) log.info(e, e.type);
   else log.debug(e, e.type);

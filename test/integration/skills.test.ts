@@ -133,6 +133,12 @@ describe("skills in the sandbox", () => {
     // still serving
     expect((await api("POST", "/v1/agents/echo/invoke", { text: "still here" })).body.reply.text).toBe("still here");
     expect((await fetch(`http://127.0.0.1:${claw.httpPort}/readyz`)).status).toBe(200);
+    // and counted by outcome
+    const metrics = await (await fetch(`http://127.0.0.1:${claw.httpPort}/metrics`)).text();
+    expect(metrics).toContain('claw_skill_invocations_total{skill="h.memory",outcome="memory"} 1');
+    expect(metrics).toContain('claw_skill_invocations_total{skill="h.slow",outcome="timeout"} 1');
+    expect(metrics).toContain('claw_skill_invocations_total{skill="h.fork",outcome="ok"} 1');
+    expect(metrics).toMatch(/claw_skill_duration_seconds_count\{skill="h.slow"\} 1/);
   }, 120_000);
 
   it("refuses input that breaks the schema, and descriptors that break theirs, naming the field", async () => {
