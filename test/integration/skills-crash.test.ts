@@ -15,7 +15,8 @@ describe("skills when their node dies", () => {
   it("runs an idempotent skill again elsewhere, and answers a non-idempotent one `crashed`", async () => {
     await using nats = await natsServer();
     const env = { NATS_URL: nats.url, CLAW_ACK_WAIT_MS: "2000" };
-    const first = await startClaw({ env: { ...env, CLAW_NODE_ID: "a" } });
+    // disposed even when the test fails before it is killed
+    await using first = await startClaw({ env: { ...env, CLAW_NODE_ID: "a" } });
     const bus = await connectBus({ servers: [nats.url], name: "test" });
     try {
       const bash = parseSkillDescriptor(JSON.parse(await readFile(new URL("../../skills/bash/skill.json", import.meta.url), "utf8")));

@@ -28,12 +28,20 @@ export interface StartClawOptions {
   timeoutMs?: number;
 }
 
+// nodes a failed test did not stop must not outlive the test file's process
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of running) c.kill("SIGKILL");
+});
+
 /** Spawns a node and waits until it has started (or rejects with its output). */
 export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
   const child = spawn(process.execPath, [NODE_JS], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", CLAW_LOG_LEVEL: "info", ...o.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   let text = "";
   const logs: Array<Record<string, unknown>> = [];
   let partial = "";
