@@ -53,4 +53,9 @@ describe("skill descriptors", () => {
     expect(hostAllowed(allow, new URL("http://internal:8080/"))).toBe(true);
     expect(hostAllowed(allow, new URL("http://internal:9090/"))).toBe(false);
   });
+
+  it("keeps the fs skills' copies of paths.mjs identical (each skill's sandbox holds only its own folder)", () => {
+    const [first, ...rest] = ["fs.read", "fs.write", "fs.list"].map((id) => readFileSync(new URL(`../../skills/${id}/paths.mjs`, import.meta.url), "utf8"));
+    for (const copy of rest) expect(copy).toBe(first);
+  });
 });
