@@ -2,5 +2,4 @@
  * Observability: live actor events and the machine registry.
  */
 export * from "./actor-events.js";
-export { ACTOR_MACHINES } from "./machines.js";
 export { createTracing, otlpConfigured, NO_TRACING, type Tracing, type HopSpan } from "./tracing.js";

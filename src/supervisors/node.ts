@@ -14,6 +14,7 @@ import { createMetrics, startGateway } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
 import { invokeSkill } from "../skills/index.js";
 import { createUiRoutes } from "../ui/index.js";
+import { ACTOR_MACHINES } from "./actor-machines.js";
 import type { Logger } from "../log.js";
 import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
 import { CLAW_VERSION } from "../version.js";
@@ -267,6 +268,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       actorEvents,
       readCluster: () => clusterStatus(bus.jsm, bus.kvm),
       readiness: ready,
+      machines: ACTOR_MACHINES,
       onError: (e) => log.warn({ err: e }, "live view error"),
     });
     cleanups.unshift(async () => ui.close());

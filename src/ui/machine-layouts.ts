@@ -1,9 +1,9 @@
 /**
- * The statecharts of every actor kind in {@link ACTOR_MACHINES}, laid out
+ * The statecharts of the actor kinds it is given, laid out
  * once per process (the machines do not change while it runs).
  */
 import type { AnyStateMachine } from "xstate";
-import { ACTOR_MACHINES, type ActorKind } from "../observability/index.js";
+import type { ActorKind } from "../observability/index.js";
 import { statechartOf } from "./statechart.js";
 import { layoutStatechart, type StatechartLayout } from "./statechart-layout.js";
 
@@ -12,8 +12,11 @@ export interface MachineLayout extends StatechartLayout {
   kind: ActorKind;
 }
 
-/** Lays out each machine of `machines` (default: the registry). */
-export async function layoutMachines(machines: Partial<Record<ActorKind, AnyStateMachine>> = ACTOR_MACHINES): Promise<MachineLayout[]> {
+/** The machines to draw, by actor kind. */
+export type ActorMachines = Partial<Record<ActorKind, AnyStateMachine>>;
+
+/** Lays out each machine of `machines`. */
+export async function layoutMachines(machines: ActorMachines): Promise<MachineLayout[]> {
   const out: MachineLayout[] = [];
   for (const [kind, machine] of Object.entries(machines) as Array<[ActorKind, AnyStateMachine]>) {
     out.push({ kind, ...(await layoutStatechart(statechartOf(machine))) });
@@ -22,7 +25,7 @@ export async function layoutMachines(machines: Partial<Record<ActorKind, AnyStat
 }
 
 /** A cache of {@link layoutMachines}: computed on first use; a failure is not cached. */
-export function cachedMachineLayouts(compute: () => Promise<MachineLayout[]> = layoutMachines): () => Promise<MachineLayout[]> {
+export function cachedMachineLayouts(compute: () => Promise<MachineLayout[]>): () => Promise<MachineLayout[]> {
   let cached: Promise<MachineLayout[]> | undefined;
   return () => {
     cached ??= compute().catch((e: unknown) => {

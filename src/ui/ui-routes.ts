@@ -19,7 +19,7 @@ import type { ActorEvents } from "../observability/index.js";
 import { createActorDirectory, parseActorId, parseKind } from "./actor-directory.js";
 import { createClusterFeed, readClusterView, unreadableView, type ClusterSnapshot } from "./cluster-feed.js";
 import { defaultLiveEventsTiming, serveLiveEvents, type LiveEventsTiming, type LiveTarget } from "./live-events.js";
-import { cachedMachineLayouts, type MachineLayout } from "./machine-layouts.js";
+import { cachedMachineLayouts, layoutMachines, type ActorMachines } from "./machine-layouts.js";
 import { CHART_TEXT } from "./statechart-layout.js";
 import { defaultAssetsDir, sendAsset } from "./static-assets.js";
 
@@ -34,8 +34,8 @@ export interface UiRoutesOptions {
   readiness: () => { ready: boolean; reasons: string[] };
   /** built assets (default `dist/ui/assets`, beside the compiled module) */
   assetsDir?: string;
-  /** the machines' layouts (default: every kind of `ACTOR_MACHINES`, computed once) */
-  machines?: () => Promise<MachineLayout[]>;
+  /** the actor kinds' machines (laid out once, on first use) */
+  machines: ActorMachines;
   timing?: Partial<LiveEventsTiming>;
   /** unexpected failures (the browser gets a 500 naming them) */
   onError?: (e: unknown) => void;
@@ -65,7 +65,7 @@ function liveTarget(url: URL): LiveTarget {
 /** Creates the `/ui` routes of a node. */
 export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
   const assetsDir = o.assetsDir ?? defaultAssetsDir();
-  const machines = o.machines ?? cachedMachineLayouts();
+  const machines = cachedMachineLayouts(() => layoutMachines(o.machines));
   const timing = { ...defaultLiveEventsTiming(), ...o.timing };
   const directory = createActorDirectory({ bus: o.bus, actorEvents: o.actorEvents });
   const source = { bus: o.bus, nodeId: o.nodeId, readCluster: o.readCluster, readiness: o.readiness };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { and, createMachine, fromPromise, not, setup, type AnyStateMachine, type AnyStateNode } from "xstate";
 import { assistantMachine as sessionMachine } from "../../src/actors/index.js";
-import { ACTOR_MACHINES } from "../../src/observability/index.js";
+import { ACTOR_MACHINES } from "../../src/supervisors/actor-machines.js";
 import { layoutMachines, layoutStatechart, redactSecrets, REDACTED, statechartOf, type StatechartLayout } from "../../src/ui/index.js";
 
 /** Every (source, event, target) triple XState itself knows of, read straight from the state nodes. */
@@ -215,7 +215,7 @@ describe("statechart layout", () => {
   });
 
   it("lays out every machine of the registry", async () => {
-    const layouts = await layoutMachines();
+    const layouts = await layoutMachines(ACTOR_MACHINES);
     expect(layouts.map((l) => l.kind).sort()).toEqual(Object.keys(ACTOR_MACHINES).sort());
     for (const l of layouts) {
       expect(l.transitions.length).toBe(statechartOf(ACTOR_MACHINES[l.kind]!).transitions.length);

@@ -1,13 +1,14 @@
 /**
  * Every actor kind's state machine, by kind: what the live view draws (from
  * the definitions themselves, so the picture cannot drift from the code).
+ * Kept here, where every kind's module is below, and handed to the live view.
  */
 import type { AnyStateMachine } from "xstate";
 import { AGENT_KINDS } from "../actors/agent-kinds.js";
 import { invocationMachine } from "../skills/invocation.machine.js";
-import { partitionOwnerMachine } from "../supervisors/partition-owner.machine.js";
-import { nodeMachine } from "../supervisors/node.machine.js";
-import type { ActorKind } from "./actor-events.js";
+import type { ActorKind } from "../observability/index.js";
+import { partitionOwnerMachine } from "./partition-owner.machine.js";
+import { nodeMachine } from "./node.machine.js";
 
 /**
  * The machines of the actor kinds that are XState machines. Sessions are
