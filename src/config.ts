@@ -12,6 +12,7 @@ import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type Age
 import { SCRIPTED } from "./llm/index.js";
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
+import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
 export class ConfigError extends Error {
@@ -63,6 +64,8 @@ export interface ClawConfig {
   skillsDir: string;
   /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (every ancestor must let uid 65534 through) */
   sandboxDir: string;
+  /** the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable */
+  dockerHost: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
   failpoints: string[];
   logLevel: string;
@@ -135,6 +138,10 @@ const EnvSchema = z.object({
   CLAW_HTTP_FETCH_ALLOW: z.string().default(""),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
+  CLAW_DOCKER_HOST: z
+    .string()
+    .refine((h) => dockerEndpoint(h) !== undefined, "a Docker API endpoint: unix:///path.sock or tcp://host:port")
+    .optional(),
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
@@ -213,6 +220,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     httpFetchAllow: e.CLAW_HTTP_FETCH_ALLOW.split(",").map((h) => h.trim()).filter(Boolean),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
     sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
+    // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
+    dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
     logLevel: e.CLAW_LOG_LEVEL,
     ...loadConfigFile(e.CLAW_CONFIG, env),
   };

@@ -25,9 +25,9 @@ export const SkillDescriptorSchema = z
     output: JsonSchema.optional(),
     /** `node`: a JS module run by Node in the sandbox; `process`: an executable in the sandbox; `container`: an image; `builtin`: Claw's own, in process */
     runtime: z.enum(RUNTIMES),
-    /** for `node` and `process`: the file (relative to the skill's folder) and its arguments */
+    /** for `node` and `process`: the file (relative to the skill's folder) and its arguments; for `container`: the command run in the image, as is (default: the image's own) */
     entrypoint: z.array(z.string().min(1)).min(1).optional(),
-    /** for `container` */
+    /** for `container`: the image, on the node's container engine; its input is the JSON in `CLAW_INPUT`, its output the JSON it prints */
     image: z.string().min(1).optional(),
     permissions: z
       .object({

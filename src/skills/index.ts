@@ -13,6 +13,9 @@ export { invocationMachine, type InvocationContext, type InvocationEvent, type I
 export { startSkillWorkers, type SkillWorkerEvent, type SkillWorkerOptions, type SkillWorkers } from "./skill-worker.js";
 export { createBubblewrapDriver, SANDBOX_UID } from "./sandbox/bubblewrap.js";
 export { createProcessDriver } from "./sandbox/process-driver.js";
+export { unreachableByOthers } from "./sandbox/reachable.js";
+export { createDockerDriver, MAX_CONTAINER_INPUT_BYTES } from "./sandbox/docker.js";
+export { dockerEndpoint } from "./sandbox/docker-endpoint.js";
 export type { SandboxCheck, SandboxDriver, SandboxLimits, SandboxResult, SandboxSpec } from "./sandbox/sandbox.js";
 export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
 

@@ -5,6 +5,7 @@
  * session's mailbox, durably, or a waiter's subject).
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
@@ -144,14 +145,21 @@ export function invocationEffects(deps: InvocationDeps) {
       }
       const driver = (d.runtime === "container" ? deps.drivers.container : deps.drivers.code) as SandboxDriver;
       const env = skillEnv(d, deps.env);
+      // bubblewrap would fail on a missing path, a container engine would make it (as root): refused before either
+      for (const p of d.permissions.filesystem.readOnly) {
+        if (!existsSync(p)) throw new SkillFailure("denied", `${p}, a read-only path ${skillRef(d)} asks for, does not exist on this node`);
+      }
       const dir = d.runtime === "container" ? undefined : await deps.registry.materialize(s);
       const ws = await workspace(d, c.invocation.session);
       try {
         const entry = d.entrypoint ?? [];
+        // a container's command is the image's business (none: the image's own); it has no skill files mounted
         const command =
           d.runtime === "node"
             ? [process.execPath, "/claw/node-runner.mjs", `/skill/${entry[0]}`, ...entry.slice(1)]
-            : entry.map((a, i) => (i === 0 && !a.startsWith("/") ? `/skill/${a}` : a.startsWith("./") ? `/skill/${a.slice(2)}` : a));
+            : d.runtime === "container"
+              ? entry
+              : entry.map((a, i) => (i === 0 && !a.startsWith("/") ? `/skill/${a}` : a.startsWith("./") ? `/skill/${a.slice(2)}` : a));
         const mounts = [
           ...(dir ? [{ host: dir, at: "/skill" }] : []),
           ...(d.runtime === "node" ? [{ host: deps.runnerDir, at: "/claw" }, ...(process.execPath.startsWith("/usr/") ? [] : [{ host: dirname(process.execPath), at: dirname(process.execPath) }])] : []),

@@ -33,14 +33,21 @@ export type InvokeOutcome =
 
 const ajv = new Ajv({ strict: false });
 
-/** Invokes a skill and waits for its result (at most `timeoutMs`). */
+/**
+ * Invokes a skill and waits for its result (at most `timeoutMs`).
+ * `unrunnable` says why no node can run it, if none can: refused at once
+ * (`unavailable`) instead of waiting out the timeout.
+ */
 export async function invokeSkill(
   bus: Bus,
   resolve: (id: string, range: string) => SkillDescriptor | undefined,
   o: { skill: string; version?: string; input: unknown; timeoutMs: number; node?: string },
+  unrunnable?: (d: SkillDescriptor) => Promise<string | undefined>,
 ): Promise<InvokeOutcome> {
   const d = resolve(o.skill, o.version ?? "*");
   if (!d) return { kind: "unknown", message: `no skill ${o.skill}${o.version ? ` in ${o.version}` : ""} is registered` };
+  const why = await unrunnable?.(d);
+  if (why) return { kind: "failed", skill: skillRef(d), error: { code: "unavailable", message: why }, durationMs: 0 };
   const check = ajv.compile(d.input);
   if (!check(o.input ?? {})) {
     const e = check.errors?.[0];

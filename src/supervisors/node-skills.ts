@@ -3,7 +3,8 @@
  * own skills registered into it (the in-process built-ins and the `skills/`
  * folder), the sandbox drivers this node has — checked once, and said at
  * start — and the workers that run the invocations of every skill whose
- * runtime can run here.
+ * runtime can run here. A skill no live node can run is refused at once,
+ * with why, instead of waiting out its caller's timeout.
  */
 import { chmod, copyFile, mkdir, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -16,17 +17,27 @@ import type { Logger } from "../log.js";
 import {
   builtinSkills,
   createBubblewrapDriver,
+  createDockerDriver,
   createProcessDriver,
   NODE_RUNNER_JS,
   openSkillRegistry,
+  invokeSkill,
   readSkillFolder,
+  skillRef,
+  SANDBOX_UID,
+  unreachableByOthers,
   startSkillWorkers,
+  type RegisteredSkill,
+  type SandboxCheck,
   type SandboxDriver,
   type SkillCatalog,
+  type SkillDescriptor,
   type SkillRegistry,
   type SkillWorkerEvent,
   type SkillWorkers,
 } from "../skills/index.js";
+import type { SkillDirectory } from "../gateway/index.js";
+import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
 export interface NodeSkills {
@@ -36,6 +47,8 @@ export interface NodeSkills {
   workers: SkillWorkers;
   /** the sandbox drivers this node has (its heartbeat says them) */
   sandboxes: string[];
+  /** `/v1/skills`: the registry's versions, registration, and invocations (refused at once when no live member can run the skill) */
+  directory(members: () => Promise<Map<string, MemberInfo>>): SkillDirectory;
   stop(): Promise<void>;
 }
 
@@ -54,6 +67,18 @@ async function shippedSkills(dir: string): Promise<string[]> {
   if (!dir || !existsSync(dir)) return [];
   const entries = await readdir(dir, { withFileTypes: true });
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith("_") && existsSync(join(dir, e.name, "skill.json"))).map((e) => join(dir, e.name));
+}
+
+/**
+ * A root node's sandboxes run as uid 65534, which must reach the sandbox dir:
+ * under a private folder every run would fail with bubblewrap's "Can't find
+ * source path". Said once at start instead.
+ */
+async function sandboxDirReachable(dir: string, check: SandboxCheck): Promise<SandboxCheck> {
+  if (!check.ok || process.getuid?.() !== 0) return check;
+  const closed = await unreachableByOthers(dir);
+  if (!closed) return check;
+  return { ok: false, reason: `the sandbox's user (uid ${SANDBOX_UID}) cannot reach CLAW_SANDBOX_DIR ${dir}: ${closed.path} is mode ${closed.mode} (let others through with chmod o+x ${closed.path}, or choose another CLAW_SANDBOX_DIR)` };
 }
 
 /** Opens the registry, registers Claw's own skills, checks the drivers and starts the workers. */
@@ -86,7 +111,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     code = createProcessDriver((m) => log.warn(m));
   } else {
     const bwrap = createBubblewrapDriver();
-    const check = await bwrap.check();
+    const check = await sandboxDirReachable(base, await bwrap.check());
     if (check.ok) {
       code = bwrap;
       log.info({ sandbox: "bubblewrap", detail: check.detail }, "skills run in bubblewrap sandboxes");
@@ -95,8 +120,20 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
       log.warn({ reason: check.reason }, "bubblewrap is not available: node and process skills will not run on this node (built-in skills still do)");
     }
   }
-  const container = { unavailable: "no container engine is configured on this node" };
-  const sandboxes = ["builtin", ...("unavailable" in code ? [] : [code.name])];
+  // the driver of `container` skills: a Docker API engine; without one they are unavailable here, and the node still starts
+  let container: SandboxDriver | { unavailable: string };
+  const docker = createDockerDriver({ host: config.dockerHost });
+  const dockerCheck = await docker.check();
+  if (dockerCheck.ok) {
+    container = docker;
+    log.info({ sandbox: "docker", detail: dockerCheck.detail }, "container skills run on the container engine");
+  } else {
+    container = {
+      unavailable: `container skills cannot run on this node: ${dockerCheck.reason}. Install a container engine (apt-get install -y podman runc, then podman system service --time=0 unix:///run/podman/podman.sock; or Docker) and set CLAW_DOCKER_HOST to its endpoint`,
+    };
+    log.warn({ reason: dockerCheck.reason, dockerHost: config.dockerHost }, "no container engine: container skills will not run on this node (set CLAW_DOCKER_HOST)");
+  }
+  const sandboxes = ["builtin", ...[code, container].flatMap((d) => ("unavailable" in d ? [] : [d.name]))];
 
   const workers = await startSkillWorkers({
     bus: o.bus,
@@ -121,6 +158,40 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     catalog,
     workers,
     sandboxes,
+    directory(members) {
+      /**
+       * Why no live member can run `d` (with this node's own reason), or
+       * undefined when one can: nodes pull only the skills they can run, so an
+       * invocation none can run would otherwise wait out its timeout.
+       */
+      const unrunnable = async (d: SkillDescriptor): Promise<string | undefined> => {
+        if (d.runtime === "builtin") return undefined;
+        const here = d.runtime === "container" ? container : code;
+        if (!("unavailable" in here)) return undefined;
+        // the drivers that run its runtime, by the names heartbeats say
+        const names = d.runtime === "container" ? ["docker"] : ["bubblewrap", "process"];
+        // a member from before heartbeats said their drivers may run it
+        for (const m of (await members()).values()) if (!m.sandboxes || m.sandboxes.some((s) => names.includes(s))) return undefined;
+        return `no node of the cluster can run ${skillRef(d)} (runtime ${d.runtime}); ${here.unavailable}`;
+      };
+      const shown = (s: RegisteredSkill) => ({ ...s.descriptor, source: s.source, digest: s.digest, updatedAt: s.updatedAt });
+      return {
+        list: () => registry.list().map(shown),
+        get: (id) => {
+          const versions = registry.list().filter((s) => s.descriptor.id === id);
+          return versions.length ? { id, versions: versions.map(shown) } : undefined;
+        },
+        register: async (descriptor, files) => {
+          const r = await registry.register(descriptor, files, "api");
+          return { skill: shown(r.skill), created: r.created };
+        },
+        invoke: (i) =>
+          invokeSkill(o.bus, (id, range) => catalog.resolve(id, range), i, (d) =>
+            // the members unknown (NATS busy): the invocation is published, and whoever can run it will
+            unrunnable(d).catch(() => undefined),
+          ),
+      };
+    },
     async stop() {
       await workers.stop();
       registry.close();

@@ -291,18 +291,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       busProblem: () => health.problem(),
       observePublishError: (e) => health.observe(e),
       onRefused: (reason) => metrics.publishRefused.inc({ stage: "gateway", reason }),
-      skills: {
-        list: () => skills.registry.list().map((s) => ({ ...s.descriptor, source: s.source, digest: s.digest, updatedAt: s.updatedAt })),
-        get: (id) => {
-          const versions = skills.registry.list().filter((s) => s.descriptor.id === id);
-          return versions.length ? { id, versions: versions.map((s) => ({ ...s.descriptor, source: s.source, digest: s.digest, updatedAt: s.updatedAt })) } : undefined;
-        },
-        register: async (descriptor, files) => {
-          const r = await skills.registry.register(descriptor, files, "api");
-          return { skill: { ...r.skill.descriptor, source: r.skill.source, digest: r.skill.digest }, created: r.created };
-        },
-        invoke: (i) => invokeSkill(bus, (id, range) => skills.catalog.resolve(id, range), i),
-      },
+      skills: skills.directory(() => alive.members()),
       metrics,
       extraRoutes: ui.handle,
       onError: (e) => log.error({ err: e }, "gateway error"),

@@ -5,7 +5,7 @@
  * by range, and an agent's tool call running `bash` in the sandbox.
  */
 import { createServer } from "node:net";
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -116,6 +116,12 @@ describe("skills in the sandbox", () => {
       ["h.slow", `export default { run: () => { for (;;); } };`, { limits: { timeoutMs: 1_500, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65536 } }, (r) => expect(r.body.error.code).toBe("timeout")],
       ["h.loud", `export default { run: () => { const b = "x".repeat(1 << 20); for (let i = 0; i < 100; i++) process.stdout.write(b); return 1; } };`, {}, (r) => expect(r.body.error).toMatchObject({ code: "output_invalid", message: expect.stringContaining("printed more than") })],
       [
+        "h.missing-path",
+        `export default { run: () => 1 };`,
+        { permissions: { network: "none", filesystem: { workspace: "invocation", readOnly: ["/nonexistent/claw"] } } },
+        (r) => expect(r.body.error).toMatchObject({ code: "denied", message: expect.stringContaining("/nonexistent/claw") }),
+      ],
+      [
         "h.bad-output",
         `export default { run: () => ({ wrong: true }) };`,
         { output: { type: "object", required: ["right"] } },
@@ -205,4 +211,16 @@ describe("skills in the sandbox", () => {
     expect((await out.waitFor("sh-3", 30_000)).text).toContain("no such file: answer.txt");
     out.stop();
   }, 60_000);
+
+  // only a root node drops its skills to uid 65534 (otherwise they run as the node's own user, who reaches the dir)
+  it.skipIf(process.getuid?.() !== 0)("says at start, and at once when invoked, that its sandbox cannot reach a private CLAW_SANDBOX_DIR", async () => {
+    const closed = await mkdtemp(join(tmpdir(), "claw-private-")); // mode 0700
+    await using own = await natsServer();
+    await using node = await startClaw({ env: { NATS_URL: own.url, CLAW_SANDBOX_DIR: join(closed, "sandbox") } });
+    await node.waitForLogs((l) => typeof l.reason === "string" && l.reason.includes(`${closed} is mode 700`));
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/skills/bash/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: { command: "true" } }) });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "unavailable", message: expect.stringContaining(`chmod o+x ${closed}`) });
+    await rm(closed, { recursive: true, force: true });
+  }, 30_000);
 });

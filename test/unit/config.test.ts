@@ -1,0 +1,33 @@
+/**
+ * The node's configuration as read from the environment: here, where the
+ * container engine of `container` skills is found (`CLAW_DOCKER_HOST`).
+ */
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+import { dockerEndpoint } from "../../src/skills/index.js";
+
+describe("CLAW_DOCKER_HOST", () => {
+  it("defaults to DOCKER_HOST, else to Docker's own socket", () => {
+    expect(loadConfig({}).dockerHost).toBe("unix:///var/run/docker.sock");
+    expect(loadConfig({ DOCKER_HOST: "tcp://10.0.0.5:2375" }).dockerHost).toBe("tcp://10.0.0.5:2375");
+    expect(loadConfig({ DOCKER_HOST: "unix:///a.sock", CLAW_DOCKER_HOST: "unix:///run/podman/podman.sock" }).dockerHost).toBe("unix:///run/podman/podman.sock");
+  });
+
+  it("refuses what is not a unix socket or a TCP address, naming the variable", () => {
+    for (const bad of ["/var/run/docker.sock", "unix://relative.sock", "tcp://host", "tcp://host:99999", "ssh://me@host", "http://host:2375"]) {
+      expect(() => loadConfig({ CLAW_DOCKER_HOST: bad }), bad).toThrow(ConfigError);
+      expect(() => loadConfig({ CLAW_DOCKER_HOST: bad }), bad).toThrow(/^CLAW_DOCKER_HOST: a Docker API endpoint/);
+    }
+  });
+
+  it("leaves a DOCKER_HOST it cannot use to the driver's check (the node still starts)", () => {
+    expect(loadConfig({ DOCKER_HOST: "ssh://me@host" }).dockerHost).toBe("ssh://me@host");
+    expect(dockerEndpoint("ssh://me@host")).toBeUndefined();
+  });
+
+  it("is parsed for dockerode", () => {
+    expect(dockerEndpoint("unix:///run/podman/podman.sock")).toEqual({ socketPath: "/run/podman/podman.sock" });
+    expect(dockerEndpoint("tcp://127.0.0.1:2375")).toEqual({ protocol: "http", host: "127.0.0.1", port: 2375 });
+    expect(dockerEndpoint("tcp://[::1]:2375/")).toEqual({ protocol: "http", host: "::1", port: 2375 });
+  });
+});
