@@ -4,7 +4,7 @@
  * may use. Validated at registration: an invalid descriptor is refused with a
  * message that names the field.
  */
-import { Ajv } from "ajv";
+import { Ajv, type ValidateFunction } from "ajv";
 import semver from "semver";
 import { z, ZodError } from "zod";
 
@@ -89,6 +89,18 @@ export class SkillDescriptorError extends Error {
 }
 
 const ajv = new Ajv({ strict: false });
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/**
+ * The validator of one of a descriptor's schemas, compiled once per schema
+ * object (a registered version's, checked at registration, is reused by every
+ * invocation; a version registered again with other schemas gets new ones).
+ */
+export function schemaValidator(schema: Record<string, unknown>): ValidateFunction {
+  let v = compiled.get(schema);
+  if (!v) compiled.set(schema, (v = ajv.compile(schema)));
+  return v;
+}
 
 /** Validates a descriptor: its shape, and that its `input` and `output` are JSON Schemas. */
 export function parseSkillDescriptor(value: unknown): SkillDescriptor {
@@ -107,7 +119,7 @@ export function parseSkillDescriptor(value: unknown): SkillDescriptor {
     const schema = d[field];
     if (!schema) continue;
     try {
-      ajv.compile(schema);
+      schemaValidator(schema);
     } catch (e) {
       throw new SkillDescriptorError(`${field}: not a valid JSON Schema: ${(e as Error).message}`, field, { cause: e });
     }

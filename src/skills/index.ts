@@ -16,7 +16,7 @@ export { createProcessDriver } from "./sandbox/process-driver.js";
 export { unreachableByOthers } from "./sandbox/reachable.js";
 export { createDockerDriver, MAX_CONTAINER_INPUT_BYTES } from "./sandbox/docker.js";
 export { dockerEndpoint } from "./sandbox/docker-endpoint.js";
-export type { SandboxCheck, SandboxDriver, SandboxLimits, SandboxResult, SandboxSpec } from "./sandbox/sandbox.js";
+export { driverFor, type NodeDrivers, type SandboxCheck, type SandboxDriver, type SandboxLimits, type SandboxResult, type SandboxSpec, type Unavailable } from "./sandbox/sandbox.js";
 export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
 
 /** The harness of `node` skills, as built (copy it to a `.mjs` path to run it outside the package). */

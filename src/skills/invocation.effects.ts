@@ -8,7 +8,6 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Ajv, type ValidateFunction } from "ajv";
 import {
   encode,
   H,
@@ -20,10 +19,10 @@ import {
   type ToolResultMail,
 } from "../bus/index.js";
 import type { SkillDescriptor } from "./descriptor.js";
-import { skillRef } from "./descriptor.js";
+import { schemaValidator, skillRef } from "./descriptor.js";
 import type { InvocationContext, InvocationEvent } from "./invocation.machine.js";
 import { SANDBOX_UID } from "./sandbox/bubblewrap.js";
-import type { SandboxDriver, SandboxResult } from "./sandbox/sandbox.js";
+import { driverFor, type NodeDrivers, type SandboxDriver, type SandboxResult } from "./sandbox/sandbox.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 import type { RegisteredSkill, SkillRegistry } from "./skill-registry.js";
 
@@ -33,8 +32,8 @@ export interface InvocationDeps {
   nodeId: string;
   registry: Pick<SkillRegistry, "resolve" | "materialize">;
   builtins: ReadonlyMap<string, BuiltinSkill>;
-  /** the sandbox driver for `node` and `process` skills, and for `container` skills; undefined (with why) where there is none */
-  drivers: { code: SandboxDriver | { unavailable: string }; container: SandboxDriver | { unavailable: string } };
+  /** the sandbox driver for `node` and `process` skills, and for `container` skills (or why there is none) */
+  drivers: NodeDrivers;
   /** where workspaces are made */
   workDir: string;
   /** the folder holding `node-runner.mjs`, the harness of `node` skills (mounted read-only at /claw) */
@@ -79,9 +78,6 @@ function fromSandbox(d: SkillDescriptor, r: SandboxResult): { output: unknown } 
 
 /** Creates the effects. */
 export function invocationEffects(deps: InvocationDeps) {
-  const ajv = new Ajv({ allErrors: false, strict: false });
-  const validators = new Map<string, ValidateFunction>();
-  const validator = (key: string, schema: Record<string, unknown>) => validators.get(key) ?? validators.set(key, ajv.compile(schema)).get(key)!;
   const resolved = new Map<string, RegisteredSkill>();
 
   const resolve = (c: InvocationContext) => {
@@ -99,14 +95,14 @@ export function invocationEffects(deps: InvocationDeps) {
     if (Date.now() >= inv.deadline) return { type: "invocation.refused", skill, error: failure("timeout", "the invocation's deadline passed before it could run") };
     // delivered again: the node running it died mid-run; only an idempotent skill runs twice
     if (c.deliveries > 1 && !d.idempotent) return { type: "invocation.refused", skill, error: failure("crashed", `the node running ${skill} died during the run, and the skill is not idempotent: not run again`) };
-    if (d.runtime !== "builtin") {
-      const driver = d.runtime === "container" ? deps.drivers.container : deps.drivers.code;
+    const driver = driverFor(deps.drivers, d.runtime);
+    if (driver) {
       if ("unavailable" in driver) return { type: "invocation.refused", skill, error: failure("unavailable", driver.unavailable) };
       if (d.permissions.network !== "none") {
         return { type: "invocation.refused", skill, error: failure("denied", `${skill} asks for network access (${d.permissions.network.allow.join(", ")}); sandboxed skills run without network on this node — use the built-in http.fetch`) };
       }
     }
-    const check = validator(`${skill}:input`, d.input);
+    const check = schemaValidator(d.input);
     if (!check(inv.input ?? {})) {
       const e = check.errors?.[0];
       return { type: "invocation.refused", skill, error: failure("invalid_input", `input${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };
@@ -143,7 +139,7 @@ export function invocationEffects(deps: InvocationDeps) {
         );
         return { type: "run.succeeded", output: await Promise.race([b.run(c.invocation.input ?? {}, { signal, deadline: c.invocation.deadline }), aborted]), durationMs: ms() };
       }
-      const driver = (d.runtime === "container" ? deps.drivers.container : deps.drivers.code) as SandboxDriver;
+      const driver = driverFor(deps.drivers, d.runtime) as SandboxDriver;
       const env = skillEnv(d, deps.env);
       // bubblewrap would fail on a missing path, a container engine would make it (as root): refused before either
       for (const p of d.permissions.filesystem.readOnly) {
@@ -190,7 +186,7 @@ export function invocationEffects(deps: InvocationDeps) {
   const verify = async (c: InvocationContext): Promise<InvocationEvent> => {
     const d = resolved.get(c.invocation.id)!.descriptor;
     if (!d.output) return { type: "output.checked" };
-    const check = validator(`${skillRef(d)}:output`, d.output);
+    const check = schemaValidator(d.output);
     if (check(c.output)) return { type: "output.checked" };
     const e = check.errors?.[0];
     return { type: "output.checked", error: failure("output_invalid", `output${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };

@@ -5,7 +5,6 @@
  * wait for the result on `claw.skill-result.<invocation id>`.
  */
 import { nuid } from "@nats-io/transport-node";
-import { Ajv } from "ajv";
 import {
   decode,
   encode,
@@ -17,7 +16,7 @@ import {
   type SkillInvocation,
   type ToolResultMail,
 } from "../bus/index.js";
-import { skillRef, type SkillDescriptor } from "./descriptor.js";
+import { schemaValidator, skillRef, type SkillDescriptor } from "./descriptor.js";
 
 /** How an invocation went, as its caller sees it. */
 export type InvokeOutcome =
@@ -30,8 +29,6 @@ export type InvokeOutcome =
   | { kind: "invalid_input"; message: string; field?: string }
   /** no node answered in time */
   | { kind: "timeout"; message: string };
-
-const ajv = new Ajv({ strict: false });
 
 /**
  * Invokes a skill and waits for its result (at most `timeoutMs`).
@@ -48,7 +45,7 @@ export async function invokeSkill(
   if (!d) return { kind: "unknown", message: `no skill ${o.skill}${o.version ? ` in ${o.version}` : ""} is registered` };
   const why = await unrunnable?.(d);
   if (why) return { kind: "failed", skill: skillRef(d), error: { code: "unavailable", message: why }, durationMs: 0 };
-  const check = ajv.compile(d.input);
+  const check = schemaValidator(d.input);
   if (!check(o.input ?? {})) {
     const e = check.errors?.[0];
     const field = e?.instancePath ? `input${e.instancePath.replaceAll("/", ".")}` : e?.params && "missingProperty" in e.params ? `input.${String(e.params.missingProperty)}` : "input";

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { KvWatchInclude } from "@nats-io/kv";
@@ -75,18 +75,24 @@ function checkPaths(files: SkillFiles): void {
 export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: string, o: { onError?: (e: unknown) => void } = {}): Promise<SkillRegistry> {
   const skills = new Map<string, RegisteredSkill & { revision: number }>();
   const listeners = new Set<(s: RegisteredSkill) => void>();
-  const apply = (key: string, revision: number, bytes: Uint8Array | undefined) => {
-    const had = skills.get(key);
-    if (had && had.revision >= revision) return;
-    if (!bytes) {
+  const stale = (key: string, revision: number) => (skills.get(key)?.revision ?? -1) >= revision;
+  /** Takes revision `revision` of `key` (a skill, or undefined: deleted) unless a later one is already here. */
+  const accept = (key: string, revision: number, skill: RegisteredSkill | undefined) => {
+    if (stale(key, revision)) return;
+    if (!skill) {
       skills.delete(key);
       return;
     }
+    const s = { ...skill, revision };
+    skills.set(key, s);
+    for (const l of listeners) l(s);
+  };
+  /** An entry as KV holds it (another node's: validated again). */
+  const apply = (key: string, revision: number, bytes: Uint8Array | undefined) => {
+    if (stale(key, revision)) return; // (our own registration, back from the watch)
     try {
-      const r = JSON.parse(new TextDecoder().decode(bytes)) as RegisteredSkill;
-      const s = { ...r, descriptor: parseSkillDescriptor(r.descriptor), revision };
-      skills.set(key, s);
-      for (const l of listeners) l(s);
+      const r = bytes && (JSON.parse(new TextDecoder().decode(bytes)) as RegisteredSkill);
+      accept(key, revision, r && { ...r, descriptor: parseSkillDescriptor(r.descriptor) });
     } catch (e) {
       o.onError?.(e);
     }
@@ -123,8 +129,7 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
       // the files first: a registry entry never names files that are not there
       for (const [path, bytes] of Object.entries(files)) await withRetry(() => objects.putBlob({ name: `${skillRef(descriptor)}/${path}` }, bytes));
       const skill: RegisteredSkill = { descriptor, digest, files: Object.keys(files).sort(), source, updatedAt: Date.now() };
-      const revision = await withRetry(() => kv.put(key, JSON.stringify(skill)));
-      apply(key, revision, new TextEncoder().encode(JSON.stringify(skill)));
+      accept(key, await withRetry(() => kv.put(key, JSON.stringify(skill))), skill);
       return { skill, created: !existing };
     },
     async materialize(skill) {
@@ -157,7 +162,6 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
 
 /** Reads a skill folder (`skill.json` and every file beside it, recursively). */
 export async function readSkillFolder(dir: string): Promise<{ descriptor: unknown; files: SkillFiles }> {
-  const { readdir } = await import("node:fs/promises");
   const files: SkillFiles = {};
   const walk = async (rel: string) => {
     for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {

@@ -26,6 +26,7 @@ import {
   type ConsumerOptions,
 } from "../bus/index.js";
 import { driveActor } from "../effect-driver.js";
+import { driverFor } from "./sandbox/sandbox.js";
 import { invocationEffects, type InvocationDeps } from "./invocation.effects.js";
 import { invocationMachine, type InvocationContext } from "./invocation.machine.js";
 import type { SkillRegistry } from "./skill-registry.js";
@@ -143,8 +144,10 @@ export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWor
   }
 
   /** A node pulls a skill's invocations only where its runtime can run. */
-  const runsHere = (runtime: string) =>
-    runtime === "builtin" ? true : !("unavailable" in (runtime === "container" ? o.drivers.container : o.drivers.code));
+  const runsHere = (runtime: string) => {
+    const driver = driverFor(o.drivers, runtime);
+    return !driver || !("unavailable" in driver);
+  };
   for (const s of o.registry.list()) if (runsHere(s.descriptor.runtime)) pool(s.descriptor.id);
   const unwatch = o.registry.onChange((s) => {
     if (runsHere(s.descriptor.runtime)) pool(s.descriptor.id);

@@ -29,7 +29,10 @@ import {
   startSkillWorkers,
   type RegisteredSkill,
   type SandboxCheck,
+  driverFor,
+  type NodeDrivers,
   type SandboxDriver,
+  type Unavailable,
   type SkillCatalog,
   type SkillDescriptor,
   type SkillRegistry,
@@ -105,7 +108,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   }
 
   // the driver of `node` and `process` skills: bubblewrap, or — only when explicitly allowed — none
-  let code: SandboxDriver | { unavailable: string };
+  let code: SandboxDriver | Unavailable;
   if (config.sandbox === "process") {
     log.warn("CLAW_SANDBOX=process: skills run WITHOUT a sandbox, as the node's own user, with its files and network");
     code = createProcessDriver((m) => log.warn(m));
@@ -121,7 +124,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     }
   }
   // the driver of `container` skills: a Docker API engine; without one they are unavailable here, and the node still starts
-  let container: SandboxDriver | { unavailable: string };
+  let container: SandboxDriver | Unavailable;
   const docker = createDockerDriver({ host: config.dockerHost });
   const dockerCheck = await docker.check();
   if (dockerCheck.ok) {
@@ -133,6 +136,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     };
     log.warn({ reason: dockerCheck.reason, dockerHost: config.dockerHost }, "no container engine: container skills will not run on this node (set CLAW_DOCKER_HOST)");
   }
+  const drivers: NodeDrivers = { code, container };
   const sandboxes = ["builtin", ...[code, container].flatMap((d) => ("unavailable" in d ? [] : [d.name]))];
 
   const workers = await startSkillWorkers({
@@ -140,7 +144,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     nodeId: config.nodeId,
     registry,
     builtins: new Map(builtins.map((b) => [b.descriptor.id, b])),
-    drivers: { code, container },
+    drivers,
     workDir,
     runnerDir,
     env: process.env,
@@ -165,9 +169,8 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
        * invocation none can run would otherwise wait out its timeout.
        */
       const unrunnable = async (d: SkillDescriptor): Promise<string | undefined> => {
-        if (d.runtime === "builtin") return undefined;
-        const here = d.runtime === "container" ? container : code;
-        if (!("unavailable" in here)) return undefined;
+        const here = driverFor(drivers, d.runtime);
+        if (!here || !("unavailable" in here)) return undefined;
         // the drivers that run its runtime, by the names heartbeats say
         const names = d.runtime === "container" ? ["docker"] : ["bubblewrap", "process"];
         // a member from before heartbeats said their drivers may run it

@@ -20,7 +20,7 @@ import { Writable } from "node:stream";
 import { SkillFailure } from "../skill.js";
 import { SANDBOX_UID } from "./bubblewrap.js";
 import { dockerEndpoint } from "./docker-endpoint.js";
-import { boundedText, type SandboxCheck, type SandboxDriver, type SandboxResult, type SandboxSpec } from "./sandbox.js";
+import { guardRun, type SandboxCheck, type SandboxDriver, type SandboxResult, type SandboxSpec } from "./sandbox.js";
 
 /** Options of {@link createDockerDriver}. */
 export interface DockerDriverOptions {
@@ -122,20 +122,10 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
 
   /** Runs the created container to its end; the caller removes it. */
   async function runContainer(engine: Docker, container: Docker.Container, spec: SandboxSpec, started: number): Promise<SandboxResult> {
-    let stopped: SandboxResult["stopped"];
     let running = false;
     const kill = () => void container.kill({ signal: "SIGKILL" }).catch(() => undefined); // it may have ended already
-    const stop = (why: NonNullable<SandboxResult["stopped"]>) => {
-      stopped ??= why;
-      if (running) kill();
-    };
-    const out = boundedText(spec.limits.outputBytes, () => stop("output"));
-    const err = boundedText(spec.limits.outputBytes, () => stop("output"));
     // the timeout counts from the run's start: creating and starting the container is part of it
-    const timer = setTimeout(() => stop("timeout"), Math.max(0, spec.limits.timeoutMs - (performance.now() - started)));
-    const onAbort = () => stop("cancelled");
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
-    if (spec.signal?.aborted) onAbort();
+    const guard = guardRun(spec, () => running && kill(), Math.max(0, spec.limits.timeoutMs - (performance.now() - started)));
     try {
       // attached before it starts, so that no output is missed
       const stream = await container.attach({ stream: true, stdout: true, stderr: true });
@@ -144,22 +134,21 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
         stream.once("close", resolve);
         stream.once("error", () => resolve());
       });
-      engine.modem.demuxStream(stream, into(out), into(err));
+      engine.modem.demuxStream(stream, into(guard.out), into(guard.err));
       let exitCode: number | null = null;
-      if (!stopped) {
+      if (!guard.stopped()) {
         await container.start();
         running = true;
         // stopped while it was starting: the kill then could not reach it
-        if (stopped) kill();
+        if (guard.stopped()) kill();
         exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
         // the engine ends the attachment when the container stops; what is still in flight is read, but not waited for forever
         await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
       }
-      if (!stopped && (await outOfMemory(container, exitCode))) stopped = "memory";
-      return { exitCode, signal: null, stdout: out.text(), stderr: err.text(), stopped, durationMs: Math.round(performance.now() - started) };
+      const stopped = guard.stopped() ?? ((await outOfMemory(container, exitCode)) ? "memory" : undefined);
+      return { exitCode, signal: null, stdout: guard.out.text(), stderr: guard.err.text(), stopped, durationMs: Math.round(performance.now() - started) };
     } finally {
-      clearTimeout(timer);
-      spec.signal?.removeEventListener("abort", onAbort);
+      guard.dispose();
     }
   }
 

@@ -4,7 +4,7 @@
  * the timeout, on too much output, or when the run is cancelled.
  */
 import { spawn } from "node:child_process";
-import { boundedText, type SandboxResult, type SandboxSpec } from "./sandbox.js";
+import { guardRun, type SandboxResult, type SandboxSpec } from "./sandbox.js";
 
 /** How to run the child. */
 export interface ChildRun {
@@ -24,33 +24,26 @@ export function runChild(r: ChildRun): Promise<SandboxResult> {
   return new Promise<SandboxResult>((resolve) => {
     // its own process group, so a timeout kills everything it started
     const child = spawn(r.argv[0]!, r.argv.slice(1), { env: r.env, cwd: r.cwd, stdio: ["pipe", "pipe", "pipe"], detached: true });
-    let stopped: SandboxResult["stopped"];
-    const stop = (why: NonNullable<SandboxResult["stopped"]>) => {
-      stopped ??= why;
+    const guard = guardRun(r.spec, () => {
       try {
         process.kill(-child.pid!, "SIGKILL");
       } catch {
         /* gone */
       }
       void r.killAll?.();
-    };
-    const out = boundedText(r.spec.limits.outputBytes, () => stop("output"));
-    const err = boundedText(r.spec.limits.outputBytes, () => stop("output"));
-    child.stdout!.on("data", (b: Buffer) => out.push(b));
-    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    });
+    child.stdout!.on("data", (b: Buffer) => guard.out.push(b));
+    child.stderr!.on("data", (b: Buffer) => guard.err.push(b));
     child.stdin!.on("error", () => undefined); // it may exit before reading its input
     child.stdin!.end(r.spec.stdin);
-    const timer = setTimeout(() => stop("timeout"), r.spec.limits.timeoutMs);
-    const onAbort = () => stop("cancelled");
-    r.spec.signal?.addEventListener("abort", onAbort, { once: true });
     let done = false;
     const finish = async (exitCode: number | null, signal: string | null, error?: string) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
-      r.spec.signal?.removeEventListener("abort", onAbort);
-      const why = (await r.settle?.(stopped)) ?? stopped;
-      resolve({ exitCode, signal, stdout: out.text(), stderr: error ? `${err.text()}${error}` : err.text(), stopped: why, durationMs: Math.round(performance.now() - started) });
+      guard.dispose();
+      const why = (await r.settle?.(guard.stopped())) ?? guard.stopped();
+      const stderr = guard.err.text();
+      resolve({ exitCode, signal, stdout: guard.out.text(), stderr: error ? `${stderr}${error}` : stderr, stopped: why, durationMs: Math.round(performance.now() - started) });
     };
     child.on("error", (e) => void finish(null, null, e.message));
     child.on("close", (code, signal) => void finish(code, signal));

@@ -57,8 +57,23 @@ export interface SandboxDriver {
   run(spec: SandboxSpec): Promise<SandboxResult>;
 }
 
+/** Why a node has no driver for a runtime. */
+export type Unavailable = { unavailable: string };
+
+/** A node's drivers: the one of `node` and `process` skills, and the one of `container` skills — or why there is none. */
+export interface NodeDrivers {
+  code: SandboxDriver | Unavailable;
+  container: SandboxDriver | Unavailable;
+}
+
+/** The driver of a skill's runtime; undefined for `builtin` (run in process, by every node). */
+export function driverFor(drivers: NodeDrivers, runtime: string): SandboxDriver | Unavailable | undefined {
+  if (runtime === "builtin") return undefined;
+  return runtime === "container" ? drivers.container : drivers.code;
+}
+
 /** Collects a stream up to `max` bytes; `over` is called once when more arrives. */
-export function boundedText(max: number, over: () => void): { push(b: Buffer): void; text(): string } {
+function boundedText(max: number, over: () => void): { push(b: Buffer): void; text(): string } {
   const chunks: Buffer[] = [];
   let size = 0;
   let exceeded = false;
@@ -76,5 +91,46 @@ export function boundedText(max: number, over: () => void): { push(b: Buffer): v
       size += b.length;
     },
     text: () => Buffer.concat(chunks).toString("utf8"),
+  };
+}
+
+/** What {@link guardRun} keeps of a run: its output, and why it was stopped (if it was). */
+export interface RunGuard {
+  out: { push(b: Buffer): void; text(): string };
+  err: { push(b: Buffer): void; text(): string };
+  stopped(): SandboxResult["stopped"];
+  /** stops the run for `why` (the first reason stays) */
+  stop(why: NonNullable<SandboxResult["stopped"]>): void;
+  /** the run ended: no timer, no listener left */
+  dispose(): void;
+}
+
+/**
+ * The limits every driver enforces alike: stdout and stderr bounded (more
+ * stops the run), the timeout (`timeoutMs`, default the spec's), and
+ * cancellation through the spec's signal. `kill` ends the run, each time
+ * one of them trips.
+ */
+export function guardRun(spec: Pick<SandboxSpec, "limits" | "signal">, kill: () => void, timeoutMs = spec.limits.timeoutMs): RunGuard {
+  let stopped: SandboxResult["stopped"];
+  const stop = (why: NonNullable<SandboxResult["stopped"]>) => {
+    stopped ??= why;
+    kill();
+  };
+  const out = boundedText(spec.limits.outputBytes, () => stop("output"));
+  const err = boundedText(spec.limits.outputBytes, () => stop("output"));
+  const timer = setTimeout(() => stop("timeout"), timeoutMs);
+  const onAbort = () => stop("cancelled");
+  spec.signal?.addEventListener("abort", onAbort, { once: true });
+  if (spec.signal?.aborted) onAbort();
+  return {
+    out,
+    err,
+    stopped: () => stopped,
+    stop,
+    dispose() {
+      clearTimeout(timer);
+      spec.signal?.removeEventListener("abort", onAbort);
+    },
   };
 }
