@@ -322,12 +322,16 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
       if (suspended === false) return true;
       // woken after the next operation on the session (its mail), or after a while when the check itself failed
       const woke = await new Promise<boolean>((resolve) => {
-        const give = () => resolve(false);
-        const timer = suspended === undefined ? setTimeout(() => resolve(true), 1_000) : undefined;
-        e.waiting.push(() => {
+        // the signals outlive this wait (the host's, the partition's): no listener may stay behind on them
+        const end = (woken: boolean) => {
           clearTimeout(timer);
-          resolve(true);
-        });
+          stopping.signal.removeEventListener("abort", give);
+          req.signal?.removeEventListener("abort", give);
+          resolve(woken);
+        };
+        const give = () => end(false);
+        const timer = suspended === undefined ? setTimeout(() => end(true), 1_000) : undefined;
+        e.waiting.push(() => end(true));
         stopping.signal.addEventListener("abort", give, { once: true });
         req.signal?.addEventListener("abort", give, { once: true });
       });
