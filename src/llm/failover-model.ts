@@ -6,6 +6,7 @@
  * fails the turn at once with the provider's message. Each provider has a
  * circuit breaker: an open circuit is skipped without waiting.
  */
+import { backoffDelay } from "../bus/index.js";
 import { sleep } from "./sleep.js";
 import { ModelError, ProviderRejectedError, ProviderUnavailableError } from "./errors.js";
 import type { CircuitBreaker } from "./circuit-breaker.js";
@@ -84,8 +85,7 @@ export function createFailoverModel(providers: readonly GuardedProvider[], o: Fa
             failures.push(error);
             const asked = e instanceof ProviderUnavailableError ? e.retryAfterMs : undefined;
             if (attempt > provider.maxRetries || breaker.state === "open" || (asked ?? 0) > maxRetryAfter) break;
-            const raw = Math.min(backoff.maxMs, backoff.baseMs * 2 ** (attempt - 1));
-            await sleep(Math.max(asked ?? 0, Math.round(raw / 2 + (raw / 2) * random())), req.signal);
+            await sleep(Math.max(asked ?? 0, backoffDelay({ ...backoff, factor: 2 }, attempt - 1, random)), req.signal);
           }
         }
       }
