@@ -87,7 +87,9 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
     if (!agent.summarize || dropped === 0) return c.summary;
     const through = c.history[dropped - 1]!.id;
     if (c.summary?.through === through) return c.summary;
-    const old = c.history.slice(0, dropped);
+    // only what the earlier summary does not cover yet: it is sent beside them
+    const from = c.summary ? c.history.findIndex((t) => t.id === c.summary!.through) + 1 : 0;
+    const old = c.history.slice(from, dropped);
     const text = [c.summary ? `Earlier summary: ${c.summary.text}` : "", ...old.map((t) => `${t.role}: ${t.text}`)].filter(Boolean).join("\n");
     const m = c.current!.envelope;
     const res = await model.complete({

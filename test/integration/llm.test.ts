@@ -206,6 +206,12 @@ describe("agents on OpenAI-compatible providers", () => {
     expect(third.messages[0]!.content).toMatch(/^Summary of the conversation so far: SUMMARY\(\d+ chars\)$/);
     expect(summaries.length).toBeGreaterThanOrEqual(1);
     expect(lastUser(summaries[0]!)).toContain(long(1).trim());
+    // the next summary starts from this one: what it covers is not sent again
+    await out.waitFor(await send("mem", long(4), { agent: "mem" }), 10_000);
+    const next = requestsFor("m-mem").filter((r) => r.messages[0]?.content?.startsWith("Summarise")).at(-1)!;
+    expect(lastUser(next)).toMatch(/^Earlier summary: SUMMARY/);
+    expect(lastUser(next)).toContain(long(2).trim());
+    expect(lastUser(next)).not.toContain(long(1).trim());
   });
 
   it("keeps sessions apart: nothing of one chat, sender or agent reaches another's model", async () => {
