@@ -2,8 +2,7 @@
  * The node's capabilities an agent kind's effects are given: publishing on
  * the bus, the agents' specs and models, the skills, tracing, streaming.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
-import type { ChatAddress } from "../bus/index.js";
+import type { ChatAddress, JsPublish } from "../bus/index.js";
 import type { Model } from "../llm/index.js";
 import type { Tracing } from "../observability/tracing.js";
 import type { SkillCatalog } from "../skills/index.js";
@@ -11,7 +10,8 @@ import type { AgentSpec } from "./agents.js";
 
 /** What an agent kind's effects may use of the node they run on. */
 export interface AgentDeps {
-  js: JetStreamClient;
+  /** publishes to JetStream (the bus' shared-inbox publisher) */
+  js: JsPublish;
   nodeId: string;
   partitions: number;
   /** the agent's current spec (the registry can change it between turns) */

@@ -51,11 +51,11 @@ function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, t
 /** Dead-letters `m` and notifies its sender when `details.notify` says whom. Idempotent per stream sequence. */
 export async function deadLetterMessage(bus: Bus, nodeId: string, m: JsMsg, why: { stage: string; code: string; reason: string }, details: DeadLetterDetails = {}): Promise<void> {
   const { notify, ...extra } = details;
-  await publishDeadLetter(bus.js, deadLetterOf(m, { ...why, node: nodeId, ...extra }));
+  await publishDeadLetter(bus.publisher, deadLetterOf(m, { ...why, node: nodeId, ...extra }));
   if (!notify) return;
   const id = `dlq:${m.info.stream}:${m.seq}:error`;
   const notice = errorNotice(notify.to, notify.replyTo, id, `Claw could not process this message: ${why.reason}`, why.code, notify.trace);
   const headers: Record<string, string> = { [H.node]: nodeId };
   if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
-  await publishDurable(bus.js, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });
+  await publishDurable(bus.publisher, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });
 }

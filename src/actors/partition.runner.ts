@@ -151,7 +151,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         return;
       }
       case "forward":
-        await publishDurable(bus.js, {
+        await publishDurable(bus.publisher, {
           subject: d.subject,
           data: encode(d.envelope),
           msgId: d.msgId,

@@ -55,7 +55,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
   let stopped = false;
 
   async function deadLetter(m: JsMsg, code: string, reason: string): Promise<void> {
-    await publishDeadLetter(o.bus.js, deadLetterOf(m, { stage: "router", code, reason, node: o.nodeId }));
+    await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "router", code, reason, node: o.nodeId }));
     m.ack();
   }
 
@@ -67,7 +67,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     // keep the publisher's msg id (so ingress sees it) or derive one from the raw stream sequence
     const msgId = header(H.msgId) ?? `${o.idPrefix}-${m.seq}`;
     const headers = { ...fromHeaders(m.headers), [H.msgId]: msgId };
-    await publishDurable(o.bus.js, { subject: partitionedInboundSubject(chatPartition(addr, o.partitions), addr), data: m.data, msgId, headers });
+    await publishDurable(o.bus.publisher, { subject: partitionedInboundSubject(chatPartition(addr, o.partitions), addr), data: m.data, msgId, headers });
     m.ack();
   }
 

@@ -10,7 +10,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { decode, encode, STREAMS, withRetry, type Envelope } from "../bus/index.js";
+import { decode, encode, STREAMS, withRetry, type Envelope, type JsPublish } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 import { SnapshotConflictError } from "./errors.js";
 import { historyInTranscripts, type SessionMemory } from "./session-memory.js";
@@ -73,12 +73,24 @@ async function historyFromTranscripts(jsm: JetStreamManager, refs: number[], lim
   return turns.length > limit ? turns.slice(turns.length - limit) : turns;
 }
 
-/**
- * A {@link SessionStore} on a KV bucket. With `transcripts` (the JetStream
- * manager to read `CLAW_TRANSCRIPTS` with), histories that are all in the
- * transcript stream are stored by reference.
- */
-export function createSessionStore(kv: KV, transcripts?: { jsm: JetStreamManager }): SessionStore {
+/** Options of {@link createSessionStore}. */
+export interface SessionStoreOptions {
+  /** the JetStream manager to read `CLAW_TRANSCRIPTS` with: histories that are all there are stored by reference */
+  jsm?: JetStreamManager;
+  /**
+   * writes snapshots with this publisher (the bus' shared-inbox one) instead of the KV client:
+   * the same write — a publish to `$KV.<bucket>.<key>` expecting the key's last revision
+   */
+  publisher?: { js: JsPublish; bucket: string };
+}
+
+/** A {@link SessionStore} on a KV bucket. */
+export function createSessionStore(kv: KV, o: SessionStoreOptions = {}): SessionStore {
+  const transcripts = o.jsm ? { jsm: o.jsm } : undefined;
+  const write = o.publisher
+    ? async (key: string, data: Uint8Array, revision: number) =>
+        (await o.publisher!.js.publish(`$KV.${o.publisher!.bucket}.${key}`, data, { expect: { lastSubjectSequence: revision } })).seq
+    : (key: string, data: Uint8Array, revision: number) => (revision === 0 ? kv.create(key, data) : kv.update(key, data, revision));
   return {
     async load(key) {
       const e = await withRetry(() => kv.get(key));
@@ -99,7 +111,7 @@ export function createSessionStore(kv: KV, transcripts?: { jsm: JetStreamManager
       const byRef = transcripts !== undefined && ctx !== undefined && historyInTranscripts(ctx);
       const data = encode(byRef ? ({ v: FORMAT, snapshot: { ...snap, context: { ...ctx, history: [] } }, history: "transcripts" } satisfies Stored) : { v: FORMAT, snapshot });
       try {
-        return await withRetry(() => (revision === 0 ? kv.create(key, data) : kv.update(key, data, revision)));
+        return await withRetry(() => write(key, data, revision));
       } catch (e) {
         if (isConflict(e)) throw new SnapshotConflictError(key, { cause: e });
         throw e;

@@ -4,6 +4,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { createJsPublisher, type JsPublisher } from "./js-publisher.js";
 
 /** How long closing waits for the connection to drain before it closes anyway. */
 const DRAIN_BOUND_MS = 5_000;
@@ -15,6 +16,8 @@ export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 export interface Bus {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
+  /** JetStream publishes on one shared reply subscription (what the data path publishes with) */
+  readonly publisher: JsPublisher;
   readonly jsm: JetStreamManager;
   readonly kvm: Kvm;
   /** nats-server version, e.g. "2.9.10" */
@@ -81,9 +84,11 @@ async function connectOnce(o: ConnectBusOptions): Promise<Bus> {
   const timeout = o.apiTimeoutMs ?? 5_000;
   const js = jetstream(nc, { timeout });
   const jsm = await jetstreamManager(nc, { timeout });
+  const publisher = createJsPublisher(nc, timeout);
   return {
     nc,
     js,
+    publisher,
     jsm,
     kvm: new Kvm(js),
     serverVersion: nc.info?.version ?? "unknown",

@@ -2,7 +2,8 @@
  * Dead letters: a message that cannot be processed goes to `claw.dlq.<stage>`
  * with its original bytes and headers that say why. Nothing is dropped.
  */
-import type { JetStreamClient, JsMsg, PubAck } from "@nats-io/jetstream";
+import type { JsMsg, PubAck } from "@nats-io/jetstream";
+import type { JsPublish } from "./js-publisher.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import { H } from "./headers.js";
 import { publishDurable } from "./publisher.js";
@@ -57,7 +58,7 @@ export function deadLetterOf(
 const clip = (s: string) => (s.length > 1024 ? s.slice(0, 1021) + "..." : s).replace(/[\r\n]+/g, " ");
 
 /** Publishes a dead letter. Idempotent per original stream sequence. */
-export async function publishDeadLetter(js: JetStreamClient, d: DeadLetter): Promise<PubAck> {
+export async function publishDeadLetter(js: JsPublish, d: DeadLetter): Promise<PubAck> {
   const headers: Record<string, string> = {};
   if (d.headers) {
     for (const k of d.headers.keys()) {

@@ -13,6 +13,7 @@ export { connectBus, natsAnswers, parseServers, DEFAULT_NATS_URL, type Bus, type
 export * from "./specs.js";
 export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type ProvisionWarn } from "./provision.js";
 export { publishDurable, toHeaders, fromHeaders, type DurablePublish } from "./publisher.js";
+export { createJsPublisher, type JsPublish, type JsPublisher } from "./js-publisher.js";
 export { deadLetterOf, publishDeadLetter, type DeadLetter } from "./dead-letter.js";
 export { probePartitionMapping, PROBE_CHANNEL, type MappingProbeResult } from "./mapping-probe.js";
 export {

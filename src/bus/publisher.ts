@@ -3,7 +3,8 @@
  * backoff, always with a `Nats-Msg-Id` so a retry can never duplicate.
  */
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { PubAck } from "@nats-io/jetstream";
+import type { JsPublish } from "./js-publisher.js";
 import { PublishError } from "./errors.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 
@@ -36,7 +37,7 @@ export function fromHeaders(h: MsgHdrs | undefined): Record<string, string> {
  * (ENVIRONMENT.md: 2–4 s, once 18 s, while a stream leader is elected).
  * Throws {@link PublishError} when the server refuses or time runs out.
  */
-export async function publishDurable(js: JetStreamClient, p: DurablePublish, retry: RetryOptions = {}): Promise<PubAck> {
+export async function publishDurable(js: JsPublish, p: DurablePublish, retry: RetryOptions = {}): Promise<PubAck> {
   const headers = toHeaders(p.headers);
   try {
     return await withRetry(() => js.publish(p.subject, p.data, { msgID: p.msgId, headers }), {

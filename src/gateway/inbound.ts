@@ -78,7 +78,7 @@ export function createInbound(o: InboundOptions): Inbound {
       if (data.length > o.maxPayload) throw new HttpError(413, "too_large", `message exceeds the maximum of ${o.maxPayload} bytes`);
       try {
         const ack = await publishDurable(
-          o.bus.js,
+          o.bus.publisher,
           { subject: inboundSubject(addr), data, msgId: id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } },
           { totalMs: o.publishTimeoutMs ?? 5_000 },
         );

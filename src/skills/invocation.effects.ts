@@ -207,7 +207,7 @@ export function invocationEffects(deps: InvocationDeps) {
       const headers: Record<string, string> = { [H.node]: deps.nodeId, [H.mail]: MAIL.toolResult };
       if (inv.trace.traceparent) headers[H.traceparent] = inv.trace.traceparent;
       if (parseSessionSubject(inv.replyTo)) {
-        await publishDurable(deps.bus.js, { subject: inv.replyTo, data: encode(mail), msgId: `${inv.id}:result`, headers });
+        await publishDurable(deps.bus.publisher, { subject: inv.replyTo, data: encode(mail), msgId: `${inv.id}:result`, headers });
       } else {
         // a waiter (HTTP invoke, the CLI) listens on core NATS
         deps.bus.nc.publish(inv.replyTo, encode(mail));

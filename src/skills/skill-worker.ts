@@ -77,7 +77,7 @@ export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWor
       // nobody can be answered: keep the bytes and the reason
       const reason = `invalid skill invocation: ${(e as Error).message}`;
       emit({ type: "skill.invalid", reason, subject: m.subject });
-      await publishDeadLetter(o.bus.js, deadLetterOf(m, { stage: "skill", code: "invalid_invocation", reason, node: o.nodeId }));
+      await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "skill", code: "invalid_invocation", reason, node: o.nodeId }));
       m.ack();
       return;
     }

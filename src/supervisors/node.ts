@@ -143,7 +143,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     const skills = await startNodeSkills({ bus, config, log, backoff, inspection: actorEvents, onEvent: (e) => observeSkillWorker(e, metrics, log) });
     cleanups.unshift(() => skills.stop());
     const deps: AgentDeps = {
-      js: bus.js,
+      js: bus.publisher,
       nodeId: config.nodeId,
       partitions: config.partitions,
       agent: (id) => registry.get(id)?.spec,
@@ -158,7 +158,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     };
     const host = createSessionHost({
       // histories all in CLAW_TRANSCRIPTS are stored by reference and read back from there
-      store: createSessionStore(sessions!, { jsm: bus.jsm }),
+      store: createSessionStore(sessions!, { jsm: bus.jsm, publisher: { js: bus.publisher, bucket: BUCKETS.sessions } }),
       deps,
       nodeId: config.nodeId,
       maxDeliver: config.maxDeliver,
