@@ -68,6 +68,8 @@ export interface ClawConfig {
   dockerHost: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
   failpoints: string[];
+  /** a message answered this long after its `ts` (or more) is logged as a `slow turn`, with where its time went; 0: never */
+  slowTurnMs: number;
   logLevel: string;
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
@@ -131,6 +133,7 @@ const EnvSchema = z.object({
   CLAW_LEASE_TTL_MS: int(300).default(3_000),
   CLAW_TRANSCRIPTS: z.enum(["on", "off"]).default("on"),
   CLAW_FAILPOINTS: z.string().default(""),
+  CLAW_SLOW_TURN_MS: int(0).default(1_000),
   CLAW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   CLAW_CONFIG: z.string().optional(),
   CLAW_SANDBOX: z.enum(["bubblewrap", "process"]).default("bubblewrap"),
@@ -222,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
     // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
     dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
+    slowTurnMs: e.CLAW_SLOW_TURN_MS,
     logLevel: e.CLAW_LOG_LEVEL,
     ...loadConfigFile(e.CLAW_CONFIG, env),
   };

@@ -52,9 +52,10 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 /**
  * Runs the actor's effects until it settles or suspends. An aborted `signal`
  * (the turn's deadline) throws and leaves the actor mid-turn: the caller must
- * drop it and start again from the persisted snapshot.
+ * drop it and start again from the persisted snapshot. `onEffect` is told how
+ * long each effect took.
  */
-export async function driveActor(actor: AnyActorRef, effects: AgentEffects, signal: AbortSignal): Promise<"settled" | "suspended"> {
+export async function driveActor(actor: AnyActorRef, effects: AgentEffects, signal: AbortSignal, onEffect?: (name: string, ms: number) => void): Promise<"settled" | "suspended"> {
   for (;;) {
     const s = actor.getSnapshot() as AnyMachineSnapshot;
     if (s.hasTag(SUSPENDED_TAG)) return "suspended";
@@ -62,6 +63,9 @@ export async function driveActor(actor: AnyActorRef, effects: AgentEffects, sign
     if (name === undefined) return "settled";
     const perform = effects[name];
     if (!perform) throw new Error(`the machine's state ${JSON.stringify(s.value)} declares effect "${name}", which this agent kind does not provide`);
-    actor.send(await untilAborted(perform(s.context as never, signal), signal));
+    const started = performance.now();
+    const outcome = await untilAborted(perform(s.context as never, signal), signal);
+    onEffect?.(name, performance.now() - started);
+    actor.send(outcome);
   }
 }

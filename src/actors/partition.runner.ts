@@ -36,7 +36,7 @@ import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
 import { turnTraceparent } from "./assistant.effects.js";
 import { deadLetterMessage, noticeTrace, type DeadLetterDetails } from "./message-dead-letter.js";
-import { sessionLogFields, type FailedTurn, type MessageLogFields, type SessionHost, type TurnOutcome } from "./session-host.js";
+import { sessionLogFields, type FailedTurn, type MessageLogFields, type SessionHost, type TurnOutcome, type TurnTiming } from "./session-host.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
 /** Facts a partition runner reports, for logs and metrics. */
@@ -47,8 +47,12 @@ export type PartitionEvent =
   | { type: "delivery.gap"; partition: number; stage: string; expected: number; got: number }
   /** a message reached its session (ingress done); `pending` is what waits behind it in this consumer */
   | ({ type: "message.accepted"; partition: number; stage: string; channel: string; deliveries: number; pending: number; ingressMs: number } & MessageLogFields)
-  /** a session turn ended and its message was settled */
-  | ({ type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; sessionMs: number; endToEndMs: number } & MessageLogFields);
+  /**
+   * a session turn ended and its message was settled: `pickupMs` from being stored in its stream
+   * to its pickup here, `sessionMs` from then to the end of its turn (of which `timing` tells
+   * where), `endToEndMs` from the message's `ts` (by default: when it was stored)
+   */
+  | ({ type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; pickupMs: number; sessionMs: number; endToEndMs: number; timing?: TurnTiming } & MessageLogFields);
 
 /** Options of {@link createPartitionRunner}. */
 export interface PartitionRunnerOptions {
@@ -136,7 +140,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
     });
   }
 
-  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number, startMs: number, log: MessageLogFields): Promise<void> {
+  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number, startMs: number, log: MessageLogFields, pickupMs: number): Promise<void> {
     switch (d.kind) {
       case "drop":
         m.ack();
@@ -163,12 +167,12 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         return;
       case "turn":
       case "mail":
-        return settleSession(m, d, stage, attempts, startMs, log);
+        return settleSession(m, d, stage, attempts, startMs, log, pickupMs);
     }
   }
 
   /** Hands a turn or mail to its session and settles the message by how it ended. */
-  async function settleSession(m: JsMsg, d: Extract<IngressDecision, { kind: "turn" | "mail" }>, stage: Stage, attempts: number, startMs: number, log: MessageLogFields): Promise<void> {
+  async function settleSession(m: JsMsg, d: Extract<IngressDecision, { kind: "turn" | "mail" }>, stage: Stage, attempts: number, startMs: number, log: MessageLogFields, pickupMs: number): Promise<void> {
     if (d.kind === "mail" && d.mail.type === "tool.deadline" && d.mail.notBefore > Date.now()) {
       // a durable timer: back in the mailbox when it is due (its turn may well be over by then)
       m.nak(d.mail.notBefore - Date.now());
@@ -213,7 +217,9 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
       stage,
       channel: d.envelope.channel,
       outcome: outcome.kind,
+      pickupMs,
       sessionMs: performance.now() - started,
+      timing: outcome.kind === "answered" || outcome.kind === "suspended" ? outcome.timing : undefined,
       endToEndMs: Date.now() - d.envelope.ts,
       ...log,
     });
@@ -222,6 +228,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
   async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects, resync: () => void): Promise<void> {
     const inbound = toInboundMessage(m, o.idPrefix[stage]);
     const started = performance.now();
+    const pickupMs = Date.now() - inbound.storedAt;
     const startMs = tracing.enabled ? Date.now() : 0;
     try {
       const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
@@ -252,7 +259,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           ...log,
         });
       }
-      await settle(m, d, stage, attempts, startMs, log);
+      await settle(m, d, stage, attempts, startMs, log, pickupMs);
     } catch (e) {
       if (stopped) return;
       if (isTransientNatsError((e as Error).cause ?? e) || isStorageFull(e)) {

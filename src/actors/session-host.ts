@@ -60,12 +60,24 @@ export interface FailedTurn {
   turn: Envelope;
 }
 
+/**
+ * Where a request's time went, in ms: waiting behind the session's earlier
+ * messages, each effect of its machine (`think`, `deliver`, … summed over
+ * the tries), and writing its snapshot.
+ */
+export interface TurnTiming {
+  queueMs: number;
+  effects: Record<string, number>;
+  snapshotMs: number;
+  tries: number;
+}
+
 /** How a request ended. */
 export type TurnOutcome =
   /** the reply published and the snapshot persisted (or it had been already) */
-  | { kind: "answered" }
+  | { kind: "answered"; timing?: TurnTiming }
   /** the turn waits for mail (tools); its snapshot is persisted */
-  | { kind: "suspended" }
+  | { kind: "suspended"; timing?: TurnTiming }
   /** mail nobody waits for any more (late, or a duplicate) */
   | { kind: "dropped"; why: string }
   | FailedTurn
@@ -231,7 +243,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
   }
 
   /** One try: send the decided event, drive the effects, persist what is to be kept. */
-  async function tryOnce(e: Entity, req: SessionRequest, decide: (s: AnyMachineSnapshot, attempt: number) => Decision, attempt: number): Promise<Tried> {
+  async function tryOnce(e: Entity, req: SessionRequest, decide: (s: AnyMachineSnapshot, attempt: number) => Decision, attempt: number, timing: TurnTiming): Promise<Tried> {
     let actor: AnyActorRef;
     try {
       actor = await load(e, req.agent, req.session);
@@ -246,7 +258,8 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     const timer = setTimeout(() => deadline.abort(new TurnTimeoutError(o.turnTimeoutMs)), o.turnTimeoutMs);
     let state: "settled" | "suspended";
     try {
-      state = await driveActor(actor, e.effects, deadline.signal);
+      timing.tries++;
+      state = await driveActor(actor, e.effects, deadline.signal, (name, ms) => (timing.effects[name] = (timing.effects[name] ?? 0) + ms));
     } catch (err) {
       drop(e); // left mid-turn: the next try starts from the persisted snapshot
       return { kind: "failure", failure: toFailure(d.turn.id, err), turn: d.turn };
@@ -256,7 +269,9 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
     const after = actor.getSnapshot() as AnyMachineSnapshot;
     if (state === "suspended" || contextOf(after).lastTurnId === d.turn.id) {
       try {
+        const saving = performance.now();
         e.revision = await o.store.save(e.key, actor.getPersistedSnapshot(), e.revision);
+        timing.snapshotMs += performance.now() - saving;
         o.failpoint?.("session.after-save");
       } catch (err) {
         // memory must never run ahead of KV: reload on the next try (a SnapshotConflictError
@@ -274,19 +289,20 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
   }
 
   /** Tries until answered, suspended or dropped, holding while the bus is down and backing off on transient failures. */
-  async function settle(e: Entity, req: SessionRequest, decide: (s: AnyMachineSnapshot, attempt: number) => Decision, fallbackTurn: () => Envelope | undefined): Promise<TurnOutcome> {
+  async function settle(e: Entity, req: SessionRequest, decide: (s: AnyMachineSnapshot, attempt: number) => Decision, fallbackTurn: () => Envelope | undefined, queuedSince: number): Promise<TurnOutcome> {
     const started = Date.now();
+    const timing: TurnTiming = { queueMs: performance.now() - queuedSince, effects: {}, snapshotMs: 0, tries: 0 };
     let firstError: string | undefined;
     let lastTurn: Envelope | undefined;
     for (let local = 0; ; local++) {
       if (stopping.signal.aborted || req.signal?.aborted) return { kind: "released" };
       const attempt = req.deliveries + local;
-      const r = await serial(e, () => tryOnce(e, req, decide, attempt));
+      const r = await serial(e, () => tryOnce(e, req, decide, attempt, timing));
       lastTurn = (r.kind === "failure" ? r.turn : undefined) ?? lastTurn ?? fallbackTurn();
       const log = req.log ?? (lastTurn ? sessionLogFields(e.key, lastTurn) : { msg_id: "?", actor: `session/${e.key}` });
       if (r.kind === "answered" || r.kind === "suspended") {
         emit({ type: r.kind === "answered" ? "turn.answered" : "turn.suspended", key: e.key, ms: Date.now() - started, ...log });
-        return { kind: r.kind };
+        return { kind: r.kind, timing };
       }
       if (r.kind === "dropped") return r;
       const down = r.failure.transient ? o.busHealth?.problem() : undefined;
@@ -369,6 +385,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         return failNow(req, req.envelope, err);
       }
       const id = req.envelope.id;
+      const called = performance.now();
       const decide = (s: AnyMachineSnapshot, attempt: number): Decision => {
         if (contextOf(s).lastTurnId === id) return { kind: "answered" }; // a redelivery of an answered turn
         const type = s.hasTag(SUSPENDED_TAG) ? "inbound.interrupt" : "inbound.received";
@@ -378,7 +395,7 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
       const result = (e.turns = e.turns.catch(() => undefined).then(() =>
         track(e, req, async (): Promise<TurnOutcome> => {
           if (!req.agent.interrupt && !(await untilResumed(e, req))) return { kind: "released" };
-          const outcome = await settle(e, req, decide, () => req.envelope);
+          const outcome = await settle(e, req, decide, () => req.envelope, called);
           if (outcome.kind === "failed") await req.onFailed(outcome);
           return outcome;
         }),
@@ -400,8 +417,9 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
         resumed = cur.envelope;
         return { kind: "send", event, turn: cur.envelope, resumes: true };
       };
+      const called = performance.now();
       return track(e, req, async () => {
-        const outcome = await settle(e, req, decide, () => resumed);
+        const outcome = await settle(e, req, decide, () => resumed, called);
         if (outcome.kind === "failed") await req.onFailed(outcome);
         return outcome;
       });

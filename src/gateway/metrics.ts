@@ -69,7 +69,7 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
     redeliveries: new Counter({ name: "claw_redeliveries_total", help: "Messages delivered more than once", labelNames: ["stage"], registers: r }),
     stageDuration: new Histogram({
       name: "claw_stage_duration_seconds",
-      help: "Time spent per stage (ingress, session) and end to end from the envelope's ts",
+      help: "Time spent per stage: pickup (stored in its stream → taken by a node), ingress, queue (behind the session's earlier messages), session (the whole turn), snapshot (its KV write), end_to_end (from the envelope's ts)",
       labelNames: ["stage"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: r,

@@ -11,8 +11,8 @@ import type { Logger } from "../log.js";
 import type { SkillWorkerEvent } from "../skills/index.js";
 import type { SupervisorEvent } from "./supervisor.js";
 
-/** Feeds metrics (and logs) from a partition runner's events. */
-export function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger): void {
+/** Feeds metrics (and logs) from a partition runner's events; a turn answered `slowTurnMs` or later after its `ts` is logged at warn with where its time went. */
+export function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger, slowTurnMs = 0): void {
   switch (e.type) {
     case "message.accepted":
       metrics.messagesIn.inc({ channel: e.channel });
@@ -22,9 +22,15 @@ export function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: L
       return;
     case "message.settled":
       if (e.outcome === "answered") metrics.messagesOut.inc({ channel: e.channel });
+      metrics.stageDuration.observe({ stage: "pickup" }, Math.max(0, e.pickupMs) / 1000);
       metrics.stageDuration.observe({ stage: "session" }, e.sessionMs / 1000);
       metrics.stageDuration.observe({ stage: "end_to_end" }, Math.max(0, e.endToEndMs) / 1000);
-      log.debug(e, e.type);
+      if (e.timing) {
+        metrics.stageDuration.observe({ stage: "queue" }, e.timing.queueMs / 1000);
+        metrics.stageDuration.observe({ stage: "snapshot" }, e.timing.snapshotMs / 1000);
+      }
+      if (slowTurnMs > 0 && e.endToEndMs >= slowTurnMs) log.warn(e, "slow turn");
+      else log.debug(e, e.type);
       return;
     case "message.dead":
       metrics.dlq.inc({ stage: e.stage, reason: e.code });

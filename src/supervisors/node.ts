@@ -199,7 +199,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
           consumer: consumerOptions(config),
           cluster: cluster!,
           tracing,
-          onEvent: (e) => observePartition(e, metrics, log),
+          onEvent: (e) => observePartition(e, metrics, log, config.slowTurnMs),
         }),
       inspection: actorEvents,
       onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),

@@ -58,7 +58,7 @@ describe("session snapshots under optimistic concurrency", () => {
       const turn = (id: string, text: string) =>
         host.deliver({ agent, session: "t:a:c", envelope: message(id, text), deliveries: 1, keepAlive: () => {}, onFailed: async () => {} });
 
-      expect(await turn("m1", "first")).toEqual({ kind: "answered" });
+      expect(await turn("m1", "first")).toMatchObject({ kind: "answered" });
 
       // another owner moves the session on behind this host's back
       const key = sessionKey("echo", "t:a:c");
@@ -69,7 +69,7 @@ describe("session snapshots under optimistic concurrency", () => {
       stored.snapshot.context.lastTurnId = "x1";
       await kv.update(key, encode(stored), current.revision);
 
-      expect(await turn("m2", "second")).toEqual({ kind: "answered" });
+      expect(await turn("m2", "second")).toMatchObject({ kind: "answered" });
       expect(events.filter((e) => e.startsWith("retrying:"))).toEqual(["retrying:session echo.t=3Aa=3Ac was written by another owner"]);
 
       const final = decode<{ snapshot: { context: { history: Turn[]; turns: number } } }>((await kv.get(key))!.value).snapshot.context;
