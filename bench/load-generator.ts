@@ -35,6 +35,12 @@ export interface LoadOptions {
   maxMessages?: number;
   /** publish with core NATS (default) or `POST /v1/messages` on the target's gateway */
   transport?: "nats" | "http";
+  /**
+   * first send one message to every session at 1,000 msg/s and wait for the replies (not
+   * measured: reported as `warmup`), so the run measures sessions that exist, on a node
+   * whose code is warm; the cold start is its own number
+   */
+  warmup?: boolean;
   /** things to do during the run (e.g. kill a node), at seconds after the start */
   events?: Array<{ atS: number; name: string; run: () => Promise<void> }>;
 }
@@ -68,6 +74,8 @@ export interface LoadResult {
   slowest: Array<{ id: string; chat: string; dueAt: number; latencyMs: number }>;
   /** ms since epoch at the run's start (when the first message was due) */
   startedAt: number;
+  /** the warm-up: one message to each (new) session, how long they all took and their latency */
+  warmup?: { sessions: number; answered: number; seconds: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
 
 /** How many of the slowest messages a run keeps. */
@@ -98,6 +106,9 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     if (slowest.length > SLOWEST) slowest.shift();
   };
 
+  let warming = o.warmup === true;
+  const warmLatency = new Map<string, number>();
+
   const name = `bench-${runId}`;
   await jsm.consumers.add(t.replyStream, { durable_name: name, filter_subject: t.replyFilter, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 });
   const consumer = await js.consumers.get(t.replyStream, name);
@@ -112,6 +123,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
       if (scheduled === undefined) return;
       seen.add(id);
       received++;
+      if (warming) return void warmLatency.set(id, performance.now() - scheduled);
       lastReplyAt = performance.now();
       hist.recordValue(Math.max(1, Math.round((lastReplyAt - scheduled) * 1000)));
       keepIfSlow(id, lastReplyAt - scheduled);
@@ -132,8 +144,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     errorKinds.set(why, (errorKinds.get(why) ?? 0) + 1);
   };
   if (http && !t.httpUrl) throw new Error(`${t.name} has no HTTP gateway`);
-  const send = (i: number, scheduled: number) => {
-    const id = `${runId}-${i}`;
+  const send = (i: number, scheduled: number, id = `${runId}-${i}`) => {
     due.set(id, scheduled);
     sent++;
     if (!http) return nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
@@ -160,6 +171,32 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     });
     req.end(body);
   };
+
+  const warmup = o.warmup ? await warmUp() : undefined;
+  /** One message to each session, paced at 1,000 msg/s; resolves when all are answered (or after 60 s). */
+  async function warmUp(): Promise<LoadResult["warmup"]> {
+    const w0 = performance.now();
+    const ids: string[] = [];
+    for (let i = 0; i < o.sessions; i++) {
+      while (w0 + i > performance.now()) await new Promise((r) => setTimeout(r, 1));
+      const id = `${runId}-w${i}`;
+      ids.push(id);
+      send(i, w0 + i, id);
+    }
+    const deadline = performance.now() + 60_000;
+    while (received < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const latencies = ids.flatMap((id) => (warmLatency.has(id) ? [warmLatency.get(id)!] : [])).sort((a, b) => a - b);
+    const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 100) / 100;
+    const result = { sessions: o.sessions, answered: latencies.length, seconds: Math.round((performance.now() - w0) / 10) / 100, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
+    process.stderr.write(`  ${t.name}: warm-up ${JSON.stringify(result)}\n`);
+    // the measured run starts from zero
+    sent = received = accepted = duplicates = errors = refused = 0;
+    errorKinds.clear();
+    hist.reset();
+    slowest.length = 0;
+    warming = false;
+    return result;
+  }
 
   const t0 = performance.now();
   const startedAt = Date.now();
@@ -237,6 +274,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     }),
     eventsAtS,
     startedAt,
+    warmup,
     slowest: slowest.reverse().map((x) => {
       const i = Number(x.id.slice(runId.length + 1));
       return { id: x.id, chat: `c${i % o.sessions}`, dueAt: Math.round(startedAt + (due.get(x.id)! - t0)), latencyMs: Math.round(x.latencyMs) };

@@ -20,7 +20,10 @@
  *            node id (or its old one: --same-ids):
  *            latency, what a core subscriber sees, and where the slowest messages spent their time
  *
- * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids
+ * Before the measured run every target answers one message per session (the warm-up, reported
+ * apart as the cold start); --no-warmup measures from a fresh node.
+ *
+ * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids --no-warmup
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
@@ -32,11 +35,13 @@ import { runSessions } from "./sessions.js";
 import { runChurn } from "./churn.js";
 import { runLlm } from "./llm.js";
 import { runSkills } from "./skills.js";
-import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
+import { startBaselineTarget, startClawTarget, type RunningTarget, type SlowTurn } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 
 interface Row extends LoadResult {
   target: string;
+  /** Claw: where the slowest messages spent their time */
+  attribution?: string;
   cpuWorkerS: number;
   cpuMsPerMessage?: number;
   cpuNatsS: number;
@@ -47,7 +52,7 @@ type Values = Record<string, string | undefined>;
 
 /** A load of `mode`, with the options every scenario shares (`--duration --sessions --payload`). */
 function shape(v: Values, mode: LoadOptions["mode"], durationS: number, graceS: number): LoadOptions {
-  return { mode, durationS: Number(v.duration ?? durationS), sessions: Number(v.sessions ?? 1000), payloadBytes: Number(v.payload ?? 300), graceS };
+  return { mode, durationS: Number(v.duration ?? durationS), sessions: Number(v.sessions ?? 1000), payloadBytes: Number(v.payload ?? 300), graceS, warmup: v["no-warmup"] === undefined };
 }
 
 const SCENARIOS: Record<string, (v: Values) => LoadOptions> = {
@@ -88,10 +93,50 @@ async function measure(target: RunningTarget, load: LoadOptions, observe?: (url:
   return {
     target: target.name,
     ...r,
+    attribution: target.slowTurns ? attribute(r, target.slowTurns) : undefined,
     cpuWorkerS: Math.round(pids.reduce((s, _, i) => s + cpuSeconds(before[i], after[i]), 0) * 100) / 100,
     cpuNatsS: Math.round(cpuSeconds(before[n], after[n]) * 100) / 100,
     rssWorkerMB: Math.round(after.slice(0, n).reduce((s, a) => s + (a?.rssBytes ?? 0), 0) / 1024 / 1024),
   };
+}
+
+/**
+ * Where the slowest messages spent their time, from their nodes' `slow turn`
+ * lines: pickup (stored in CLAW_IN → taken by the node), the session queue,
+ * each effect, the snapshot write, the rest of the turn, and outside the node
+ * (the generator's latency minus the node's end to end: publish → stored, and
+ * the reply's way back). The reply is published before the snapshot is
+ * written: a snapshot delays the client only through the queue of the
+ * session's next message.
+ */
+function attribute(r: LoadResult, slow: Map<string, SlowTurn>): string {
+  const parts = (t: SlowTurn, latencyMs: number) => {
+    const effects = t.timing?.effects ?? {};
+    const effectMs = Object.values(effects).reduce((a, b) => a + b, 0);
+    const queue = t.timing?.queueMs ?? 0;
+    const snapshot = t.timing?.snapshotMs ?? 0;
+    return {
+      pickup: t.pickupMs,
+      queue,
+      ...effects,
+      snapshot,
+      "turn rest": Math.max(0, t.sessionMs - queue - effectMs - snapshot),
+      outside: Math.max(0, latencyMs - t.endToEndMs),
+    } as Record<string, number>;
+  };
+  const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${Math.round(v)}`).join(", ");
+  const lines = r.slowest.slice(0, 10).map((m) => {
+    const t = slow.get(m.id);
+    return `  ${m.latencyMs} ms ${m.chat}: ${t ? fmt(parts(t, m.latencyMs)) : "(not logged by its node)"}`;
+  });
+  // shares over every logged turn at or above the run's p99
+  const tail = [...slow.values()].filter((t) => t.endToEndMs >= r.latencyMs.p99);
+  const sum: Record<string, number> = {};
+  // (outside the node is not in the node's lines: the shares are of the node's own time)
+  for (const t of tail) for (const [k, v] of Object.entries(parts(t, t.endToEndMs))) if (k !== "outside") sum[k] = (sum[k] ?? 0) + v;
+  const total = Object.values(sum).reduce((a, b) => a + b, 0) || 1;
+  const shares = Object.entries(sum).map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`).join(", ");
+  return `slowest messages (ms): where their time went\n${lines.join("\n")}\n  the ${tail.length} turns at or above p99 (${r.latencyMs.p99} ms) in the node: ${shares}`;
 }
 
 function table(rows: Row[]): string {
@@ -106,7 +151,7 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" } },
+    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" }, "no-warmup": { type: "boolean" } },
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
@@ -200,10 +245,10 @@ async function main(): Promise<void> {
   const failover = scenario === "failover" ? { killAtS, claw: recovery(claw, killAtS) } : undefined;
   const costs = rows.slice(2).map((r) => `${r.target}: ${Math.round((1 - r.throughput / Math.max(1, claw.throughput)) * 1000) / 10} % less throughput than claw`);
   process.stdout.write(
-    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}${failover ? `failover: ${JSON.stringify(failover)}\nclaw p99 per second of send time (ms): ${claw.timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n` : ""}\n`,
+    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}${failover ? `failover: ${JSON.stringify(failover)}\n` : ""}${rows.map((r) => (r.warmup ? `${r.target} cold start (warm-up, not in the table: the first message of each of ${r.warmup.sessions} new sessions, 1,000/s): p50 ${r.warmup.p50Ms} ms, p99 ${r.warmup.p99Ms} ms, max ${r.warmup.maxMs} ms, ${r.warmup.answered} answered in ${r.warmup.seconds} s\n` : "")).join("")}${rows.map((r) => (r.attribution ? `${r.target}: ${r.attribution}\n` : "")).join("")}${load.mode.kind === "open" ? rows.map((r) => `${r.target} p99 per second of send time (ms): ${r.timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n`).join("") : ""}\n`,
   );
   process.stdout.write(
-    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, failover, results: rows.map(({ timeline: _t, slowest: _s, ...r }) => r) }) + "\n",
+    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, failover, results: rows.map(({ timeline: _t, slowest: _s, attribution: _a, ...r }) => r) }) + "\n",
   );
 }
 

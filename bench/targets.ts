@@ -14,11 +14,24 @@ import { readAssignment } from "../src/supervisors/cluster-leader.js";
 import { claimKey, type Claim } from "../src/supervisors/partition-manager.js";
 import type { Target } from "./load-generator.js";
 
+/** Where a slow message's time went, as its node logged it (`slow turn`, ms). */
+export interface SlowTurn {
+  pickupMs: number;
+  sessionMs: number;
+  endToEndMs: number;
+  timing?: { queueMs: number; effects: Record<string, number>; snapshotMs: number; tries: number };
+}
+
+/** How slow a turn must be for the bench's nodes to log where its time went. */
+const SLOW_TURN_MS = 20;
+
 /** A started target with the processes whose CPU counts. */
 export interface RunningTarget extends Target {
   nats: NatsServerProcess;
   /** the Claw node(s) or the baseline worker */
   workers: ChildProcess[];
+  /** Claw targets: the node's own account of each slow turn it logged (`slow turn`), by message id */
+  slowTurns?: Map<string, SlowTurn>;
   /** Claw targets: starts worker `i` again (after it was killed) with its settings, as `nodeId` (default: its old id); resolves when it has started */
   restart?(i: number, nodeId?: string): Promise<void>;
   stop(): Promise<void>;
@@ -93,21 +106,31 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
   const nats = await startNatsServer({ partitions: env.CLAW_PARTITIONS ? Number(env.CLAW_PARTITIONS) : undefined });
   const workers: ChildProcess[] = [];
   const httpUrls: string[] = [];
+  const slowTurns = new Map<string, SlowTurn>();
   /** Starts node `i` (0-based) as `bench-<i+1>`; resolves with its HTTP address once it has started. */
   const launch = async (i: number, nodeId = `bench-${i + 1}`): Promise<string> => {
     // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out" profiles the node(s)
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, ...extraNodeArgs, "dist/node.js"], {
       cwd: root,
-      env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: nodeId, CLAW_LOG_LEVEL: "info", ...env },
+      env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: nodeId, CLAW_LOG_LEVEL: "info", CLAW_SLOW_TURN_MS: String(SLOW_TURN_MS), ...env },
       stdio: ["ignore", "pipe", "inherit"],
     });
     workers[i] = child;
     // BENCH_LOG_DIR=bench/out keeps each node's log (<node id>.log) for a look at what it did
     if (process.env.BENCH_LOG_DIR) child.stdout!.pipe(createWriteStream(join(process.env.BENCH_LOG_DIR, `${nodeId}.log`)));
     const started = await waitForLine(child, "claw node started", 30_000);
-    // keep reading stdout so a node that logs a lot never blocks on a full pipe
-    child.stdout!.resume();
+    // keep reading stdout so a node that logs a lot never blocks on a full pipe; keep its slow turns
+    let partial = "";
+    child.stdout!.on("data", (b: Buffer) => {
+      const lines = (partial + b.toString()).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) {
+        if (!line.includes('"slow turn"')) continue;
+        const e = JSON.parse(line) as SlowTurn & { msg_id: string };
+        slowTurns.set(e.msg_id, { pickupMs: e.pickupMs, sessionMs: e.sessionMs, endToEndMs: e.endToEndMs, timing: e.timing });
+      }
+    });
     return String((JSON.parse(started) as { http?: string }).http);
   };
   for (let i = 0; i < nodes; i++) httpUrls.push(await launch(i));
@@ -118,6 +141,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
     replyStream: "CLAW_OUT",
     replyFilter: "claw.out.bench.>",
     httpUrl: httpUrls[0],
+    slowTurns,
     nats,
     workers,
     restart: async (i, nodeId) => void (await launch(i, nodeId)),
