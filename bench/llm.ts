@@ -10,10 +10,10 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
-import * as hdr from "hdr-histogram-js";
 import { lastUser, startFakeOpenAI } from "../test/support/fake-openai.js";
 import { startClawTarget } from "./targets.js";
 import { sample } from "./process-stats.js";
+import { closedLoop } from "./closed-loop.js";
 
 /** One closed-loop run. */
 export interface LlmRow {
@@ -35,29 +35,11 @@ export interface LlmResult {
   nodeRssMB: number;
 }
 
-async function closedLoop(client: OpenAI, model: string, concurrency: number, seconds: number, target: LlmRow["target"]): Promise<LlmRow> {
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  let turns = 0;
-  let errors = 0;
-  const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, w) => {
-      for (let i = 0; performance.now() < end; i++) {
-        const start = performance.now();
-        try {
-          await client.chat.completions.create({ model, user: `bench-${w}`, messages: [{ role: "user", content: `question ${i} of worker ${w}` }] });
-          hist.recordValue(Math.max(1, Math.round((performance.now() - start) * 1000)));
-          turns++;
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const s = (performance.now() - t0) / 1000;
-  const ms = (q: number) => Math.round(hist.getValueAtPercentile(q) / 10) / 100;
-  return { target, concurrency, turns, turnsPerS: Math.round((turns / s) * 10) / 10, p50Ms: ms(50), p99Ms: ms(99), maxMs: Math.round(hist.maxValue / 10) / 100, errors };
+async function turns(client: OpenAI, model: string, concurrency: number, seconds: number, target: LlmRow["target"]): Promise<LlmRow> {
+  const r = await closedLoop(concurrency, seconds, async (w, i) => {
+    await client.chat.completions.create({ model, user: `bench-${w}`, messages: [{ role: "user", content: `question ${i} of worker ${w}` }] });
+  });
+  return { target, concurrency, turns: r.requests, turnsPerS: r.perS, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, errors: r.errors };
 }
 
 /** Runs the scenario: `seconds` per run, at each concurrency. */
@@ -74,9 +56,9 @@ export async function runLlm(seconds: number, concurrencies: number[]): Promise<
     const claw = new OpenAI({ baseURL: `${target.httpUrl}/v1`, apiKey: "unused", maxRetries: 0, timeout: 60_000 });
     for (const c of concurrencies) {
       process.stderr.write(`llm: concurrency ${c}: the fake directly …\n`);
-      rows.push(await closedLoop(direct, "fake-instant", c, seconds, "fake directly"));
+      rows.push(await turns(direct, "fake-instant", c, seconds, "fake directly"));
       process.stderr.write(`llm: concurrency ${c}: through Claw …\n`);
-      rows.push(await closedLoop(claw, "assistant", c, seconds, "claw"));
+      rows.push(await turns(claw, "assistant", c, seconds, "claw"));
     }
     nodeRssMB = Math.round(((await sample(target.workers[0]!.pid!))?.rssBytes ?? 0) / 1024 / 1024);
   } finally {

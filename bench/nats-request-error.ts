@@ -27,12 +27,12 @@ const N = Number(process.argv[2] ?? 20_000);
 // the same file, so the same module instance the client uses)
 const require = createRequire(import.meta.url);
 const coreLib = require.resolve("@nats-io/nats-core").replace(/mod\.js$/, "");
-const errorsModule = require(`${coreLib}errors.js`) as { RequestError: new (m?: string) => Error };
+const errorsModule = require(`${coreLib}errors.js`) as { RequestError: new (m?: string, o?: ErrorOptions) => Error };
 let built = 0;
 const Original = errorsModule.RequestError;
 errorsModule.RequestError = class CountedRequestError extends Original {
   constructor(message?: string, options?: ErrorOptions) {
-    super(message, options as never);
+    super(message, options);
     built++;
   }
 } as typeof Original;
@@ -67,7 +67,7 @@ function sharedInbox(nc: NatsConnection): (subject: string) => Promise<void> {
 
 await using server = await startNatsServer({ partitionMapping: false });
 const responder = await connect({ servers: server.url });
-responder.subscribe("echo", { callback: (_e, m) => m.respond(m.data) });
+responder.subscribe("echo", { callback: (_e, m) => void m.respond(m.data) });
 await responder.flush();
 const nc = await connect({ servers: server.url, noAsyncTraces: true });
 const results = [];

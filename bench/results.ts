@@ -14,6 +14,7 @@ import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { findNatsServerBinary } from "../src/bus/index.js";
+import type { InvokeRow } from "./invoke.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const RESULTS = fileURLToPath(new URL("RESULTS.md", import.meta.url));
@@ -41,6 +42,9 @@ interface Report {
   ratio?: number;
   failover?: { killAtS: number; claw: { beforeP99Ms: number; spikeMaxMs: number; recoveredAfterS: number | null } };
   results: Row[] | Record<string, number>;
+  /** invoke: closed-loop rows against the bare server and Claw */
+  rows?: InvokeRow[];
+  p50GapMs?: number;
 }
 
 /** Runs one scenario and returns its JSON line. Its progress goes to our stderr. */
@@ -81,7 +85,16 @@ function describeLoad(r: Report): string {
 
 function section(title: string, command: string, r: Report): string {
   const parts = [`### ${title}`, "", `\`${command}\` — ${describeLoad(r)}`, ""];
-  if (Array.isArray(r.results)) {
+  if (r.rows) {
+    parts.push(
+      "| target | clients | req/s | p50 ms | p99 | max | errors | CPU ms/req | CPU ms/req nats |",
+      "|---|---|---|---|---|---|---|---|---|",
+      ...r.rows.map((x) => `| ${x.target} | ${x.concurrency} | ${n(x.perS)} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} | ${x.errors} | ${x.cpuMsPerRequest} | ${x.natsCpuMsPerRequest ?? ""} |`),
+      "",
+      `Claw ÷ bare HTTP at 64 clients: **${r.ratio}**; p50 at 1 client, Claw − bare: **${r.p50GapMs} ms**`,
+      "",
+    );
+  } else if (Array.isArray(r.results)) {
     parts.push(table(r.results), "");
     if (r.ratio !== undefined) parts.push(`Claw ÷ baseline throughput: **${r.ratio}**`, "");
     if (r.failover) {
@@ -103,6 +116,27 @@ function section(title: string, command: string, r: Report): string {
   return parts.join("\n");
 }
 
+/** The performance goals (issue 16) against this run's numbers: met or missed, each in the same run as its reference. */
+function goals(reports: Map<string, Report>): string {
+  const rowsOf = (name: string) => (Array.isArray(reports.get(name)?.results) ? (reports.get(name)!.results as Row[]) : []);
+  const [sb, sc] = [rowsOf("steady").find((r) => r.target === "baseline"), rowsOf("steady").find((r) => r.target === "claw")];
+  const [mb, mc] = [rowsOf("max").find((r) => r.target === "baseline"), rowsOf("max").find((r) => r.target === "claw")];
+  const inv = reports.get("invoke")?.rows ?? [];
+  const at = (t: InvokeRow["target"], c: number) => inv.find((x) => x.target === t && x.concurrency === c);
+  const [b64, c64, b1, c1] = [at("bare http", 64), at("claw", 64), at("bare http", 1), at("claw", 1)];
+  const mark = (ok: boolean | undefined) => (ok === undefined ? "not run" : ok ? "met" : "**missed**");
+  const lines: string[] = ["### Goals", "", "| measure | reference (same run) | Claw | goal | |", "|---|---|---|---|---|"];
+  if (sb && sc) lines.push(`| steady 1,000 msg/s, p50 / p99 | ${sb.latencyMs.p50} / ${sb.latencyMs.p99} ms | ${sc.latencyMs.p50} / ${sc.latencyMs.p99} ms | p99 ≤ 10 ms and ≤ 2× the baseline's | ${mark(sc.latencyMs.p99 <= 10 && sc.latencyMs.p99 <= 2 * sb.latencyMs.p99)} |`);
+  if (mb && mc) lines.push(`| max, closed loop 500 in flight | ${n(mb.throughput)} msg/s | ${n(mc.throughput)} msg/s (${Math.round((mc.throughput / mb.throughput) * 100) / 100}) | ≥ 0.6 of the baseline and ≥ 5,000 msg/s | ${mark(mc.throughput >= 0.6 * mb.throughput && mc.throughput >= 5000)} |`);
+  if (mb && mc) {
+    const natsPer = (r: Row) => Math.round(((r.cpuNatsS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
+    lines.push(`| CPU per message (max), node / nats-server | ${mb.cpuMsPerMessage} / ${natsPer(mb)} ms | ${mc.cpuMsPerMessage} / ${natsPer(mc)} ms | node ≤ 0.2 ms, nats-server ≤ 1.3× the baseline's | ${mark((mc.cpuMsPerMessage ?? 1) <= 0.2 && natsPer(mc) <= 1.3 * natsPer(mb))} |`);
+  }
+  if (b64 && c64) lines.push(`| HTTP invoke, 64 clients | ${n(b64.perS)} req/s, p99 ${b64.p99Ms} ms (bare HTTP) | ${n(c64.perS)} turns/s (${Math.round((c64.perS / b64.perS) * 100) / 100}), p99 ${c64.p99Ms} ms | ≥ 0.8 of the bare server | ${mark(c64.perS >= 0.8 * b64.perS)} |`);
+  if (b1 && c1) lines.push(`| HTTP invoke, 1 client, p50 | ${b1.p50Ms} ms | ${c1.p50Ms} ms | within 2 ms of the bare server | ${mark(c1.p50Ms - b1.p50Ms <= 2)} |`);
+  return lines.join("\n") + "\n";
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, "from-log": { type: "string" } } });
   const q = values.quick;
@@ -111,6 +145,7 @@ async function main(): Promise<void> {
     ["steady", ["steady", "--duration", d(60)]],
     ["max", ["max", "--duration", d(20)]],
     ["http", ["http", "--duration", d(60)]],
+    ["invoke", ["invoke", "--duration", d(20)]],
     ["nodes", ["nodes", "--duration", d(20)]],
     ["failover", ["failover", "--duration", q ? "15" : "30"]],
     ["observe", ["observe", "--duration", d(20)]],
@@ -123,6 +158,7 @@ async function main(): Promise<void> {
         .map((l) => JSON.parse(l) as Report)
     : undefined;
   const sections: string[] = [];
+  const reports = new Map<string, Report>();
   for (const [title, args] of runs) {
     let r: Report | undefined;
     if (logged) {
@@ -132,8 +168,10 @@ async function main(): Promise<void> {
       process.stderr.write(`\n== bench ${args.join(" ")} ==\n`);
       r = await runScenario(args);
     }
+    reports.set(title, r);
     sections.push(section(title, `npm run bench -- ${args.join(" ")}`, r));
   }
+  sections.unshift(goals(reports));
   const natsBin = findNatsServerBinary();
   const natsVersion = natsBin ? execFileSync(natsBin, ["--version"]).toString().trim() : "not found";
   const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as { dependencies: Record<string, string> };

@@ -12,6 +12,8 @@
  *            the latency spike and the time until latency is back to what it was
  *   observe  the max load against a node nobody watches, one whose every actor is watched
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
+ *   invoke   POST /v1/agents/echo/invoke (a whole turn, the reply in the response) closed loop at 1 and 64
+ *            clients, against a bare Node HTTP server answering the same requests (bench/bare-http-worker.ts)
  *   llm      turns through /v1/chat/completions (the openai client) to an agent on a fake provider that
  *            answers at once, closed loop at concurrency 1 and 16, against the same client asking the fake
  *   skills   invocation latency, one at a time: time.now (in process) and bash `echo hi` (bubblewrap), beside
@@ -35,6 +37,8 @@ import { runSessions } from "./sessions.js";
 import { runChurn } from "./churn.js";
 import { runLlm } from "./llm.js";
 import { runSkills } from "./skills.js";
+import { runInvoke, type InvokeRow } from "./invoke.js";
+import { textTable } from "./closed-loop.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget, type SlowTurn } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 
@@ -48,7 +52,7 @@ interface Row extends LoadResult {
   rssWorkerMB: number;
 }
 
-type Values = Record<string, string | undefined>;
+type Values = Record<string, string | boolean | undefined>;
 
 /** A load of `mode`, with the options every scenario shares (`--duration --sessions --payload`). */
 function shape(v: Values, mode: LoadOptions["mode"], durationS: number, graceS: number): LoadOptions {
@@ -162,23 +166,33 @@ async function main(): Promise<void> {
   }
   if (scenario === "skills") {
     const rows = await runSkills(Number(values.sessions ?? 200));
-    const head = ["what", "n", "p50 ms", "p99", "max", "errors"];
-    const lines = rows.map((x) => [x.what, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.errors].map(String));
-    const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-    process.stdout.write(`\nskills\n${[head, ...lines].map((l) => l.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ")).join("\n")}\n\n`);
+    const table = textTable(["what", "n", "p50 ms", "p99", "max", "errors"], rows.map((x) => [x.what, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.errors]));
+    process.stdout.write(`\nskills\n${table}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
     return;
   }
   if (scenario === "llm") {
     const r = await runLlm(Number(values.duration ?? 20), [1, 16]);
-    const head = ["target", "concurrency", "turns/s", "p50 ms", "p99", "max", "errors"];
-    const lines = r.rows.map((x) => [x.target, x.concurrency, x.turnsPerS, x.p50Ms, x.p99Ms, x.maxMs, x.errors].map(String));
-    const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+    const table = textTable(["target", "concurrency", "turns/s", "p50 ms", "p99", "max", "errors"], r.rows.map((x) => [x.target, x.concurrency, x.turnsPerS, x.p50Ms, x.p99Ms, x.maxMs, x.errors]));
     process.stdout.write(
-      `\nllm (${values.duration ?? 20} s per run)\n${[head, ...lines].map((l) => l.map((c, i) => c.padStart(width[i]!)).join("  ")).join("\n")}\n` +
+      `\nllm (${values.duration ?? 20} s per run)\n${table}\n` +
         `Claw's own p50 per turn (claw − fake): ${Object.entries(r.overheadP50Ms).map(([c, ms]) => `${ms} ms at ${c}`).join(", ")}; node RSS ${r.nodeRssMB} MB\n\n`,
     );
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ...r }) + "\n");
+    return;
+  }
+  if (scenario === "invoke") {
+    const durationS = Number(values.duration ?? 20);
+    const rows = await runInvoke(durationS, [1, 64], Number(values.payload ?? 300));
+    const table = textTable(
+      ["target", "clients", "req/s", "p50 ms", "p99", "max", "errors", "cpu ms/req", "nats cpu ms/req"],
+      rows.map((x) => [x.target, x.concurrency, x.perS, x.p50Ms, x.p99Ms, x.maxMs, x.errors, x.cpuMsPerRequest, x.natsCpuMsPerRequest ?? "-"]),
+    );
+    const at = (t: InvokeRow["target"], c: number) => rows.find((x) => x.target === t && x.concurrency === c)!;
+    const ratio = Math.round((at("claw", 64).perS / Math.max(1, at("bare http", 64).perS)) * 100) / 100;
+    const p50Gap = Math.round((at("claw", 1).p50Ms - at("bare http", 1).p50Ms) * 100) / 100;
+    process.stdout.write(`\ninvoke (${durationS} s per run)\n${table}\nclaw ÷ bare http at 64 clients: ${ratio}; p50 at 1 client: claw − bare = ${p50Gap} ms\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ratio, p50GapMs: p50Gap, rows }) + "\n");
     return;
   }
   if (scenario === "churn") {
@@ -205,7 +219,7 @@ async function main(): Promise<void> {
     return;
   }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "churn", "llm", "skills"].join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "churn", "llm", "skills"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
@@ -218,6 +232,8 @@ async function main(): Promise<void> {
     if (scenario === "failover") return { ...load, events: [{ atS: killAtS, name: "SIGKILL claw node 2", run: async () => void t.workers[1]!.kill("SIGKILL") }] };
     return load;
   };
+  // slow-turn lines only where they explain something: in a closed loop every turn waits behind the window, and logging each costs CPU
+  if (load.mode.kind === "closed") clawEnv.CLAW_SLOW_TURN_MS ??= "0";
   const runs: Run[] = [{ start: startBaselineTarget }, ...counts.map((n) => ({ start: () => startClawTarget(n, clawEnv), load: clawLoad }))];
   let sink: Awaited<ReturnType<typeof startOtlpSink>> | undefined;
   if (scenario === "observe") {

@@ -11,7 +11,6 @@
  */
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import * as hdr from "hdr-histogram-js";
 import { connectBus } from "../src/bus/index.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,6 +18,7 @@ import { join } from "node:path";
 import { createBubblewrapDriver, createDockerDriver, invokeSkill, parseSkillDescriptor, type SkillDescriptor } from "../src/skills/index.js";
 import { startPodman } from "../test/support/podman.js";
 import { startClawTarget } from "./targets.js";
+import { latencyRecorder } from "./closed-loop.js";
 
 const IMAGE = "localhost/claw-bench-skill:1";
 const CONTAINER_SKILL = `#!/bin/sh\nprintf '{"ok":true}\\n'\n`;
@@ -34,16 +34,14 @@ export interface SkillsRow {
 }
 
 async function series(what: string, n: number, once: () => Promise<boolean>): Promise<SkillsRow> {
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const latencies = latencyRecorder();
   let errors = 0;
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     if (!(await once())) errors++;
-    hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    latencies.record(performance.now() - t0);
   }
-  // (a percentile is the top of its bucket: never above the largest value recorded)
-  const ms = (q: number) => Math.round(Math.min(hist.getValueAtPercentile(q), hist.maxValue) / 10) / 100;
-  return { what, n, p50Ms: ms(50), p99Ms: ms(99), maxMs: Math.round(hist.maxValue / 10) / 100, errors };
+  return { what, n, ...latencies.summary(), errors };
 }
 
 /** A bwrap run like the driver's, without Claw: the sandbox's own start-up cost. */

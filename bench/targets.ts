@@ -164,3 +164,20 @@ export async function startBaselineTarget(): Promise<RunningTarget> {
     stop: () => stopAll([child], nats),
   };
 }
+
+/** The bare-HTTP reference (bench/bare-http-worker.ts) in its own process. */
+export async function startBareHttp(): Promise<{ url: string; worker: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/bare-http-worker.ts"], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const line = await waitForLine(child, "listening", 30_000);
+  child.stdout!.resume();
+  return {
+    url: line.split(" ")[1]!.trim(),
+    worker: child,
+    stop: () =>
+      new Promise<void>((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) return r();
+        child.once("exit", () => r());
+        child.kill("SIGTERM");
+      }),
+  };
+}
