@@ -10,6 +10,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
 import { SCRIPTED } from "./llm/index.js";
+import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapters/index.js";
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
@@ -78,6 +79,8 @@ export interface ClawConfig {
   agentsFrom: "file" | "default";
   /** OpenAI-compatible providers by name, keys resolved from the environment */
   providers: Record<string, ProviderConfig>;
+  /** channel accounts (`CLAW_CONFIG` `channels[]`), their options checked and their secrets read */
+  channels: ChannelConfig[];
 }
 
 /** One OpenAI-compatible provider (`CLAW_CONFIG` `providers.<name>`). */
@@ -105,6 +108,8 @@ const ConfigFileSchema = z
     providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "provider names: letters, digits, _ and -"), ProviderConfigSchema).default({}),
     agents: z.array(AgentSpecSchema).min(1),
     defaultAgent: z.string().optional(),
+    /** channel accounts: `{ "type", "account", …options }`, checked by their adapter (src/adapters) */
+    channels: z.array(z.record(z.string(), z.unknown())).default([]),
   })
   .strict();
 
@@ -148,8 +153,8 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom"> {
-  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default" };
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [] };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -181,7 +186,14 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     }
   }
   if (defaultAgent !== undefined && !ids.has(defaultAgent)) throw new ConfigError(`${path}: defaultAgent: no agent named ${defaultAgent}`);
-  return { agents, defaultAgent, providers, agentsFrom: "file" };
+  let channels: ChannelConfig[];
+  try {
+    channels = parseChannels(r.data.channels, env);
+  } catch (e) {
+    if (e instanceof ChannelConfigError) throw new ConfigError(`${path}: ${e.message}`);
+    throw e;
+  }
+  return { agents, defaultAgent, providers, agentsFrom: "file", channels };
 }
 
 /** Reads the configuration from `env`. Throws {@link ConfigError}. */

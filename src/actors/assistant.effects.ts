@@ -12,6 +12,7 @@ import {
   H,
   hopTraceparent,
   MAIL,
+  nativeRoutingOf,
   outboundSubject,
   publishDurable,
   sessionKey,
@@ -64,7 +65,7 @@ function replyEnvelope(c: AssistantContext): Envelope {
     text: c.reply ?? "",
     media: [],
     replyTo: m.id,
-    metadata: { agent: c.agent, session: c.session, ...(c.usage ? { usage: c.usage } : {}) },
+    metadata: { ...nativeRoutingOf(m), agent: c.agent, session: c.session, ...(c.usage ? { usage: c.usage } : {}) },
     // the reply carries its publish span, a child of the turn's span
     trace: m.trace.traceparent ? { traceparent: hopTraceparent(turnTraceparent(m), m.id, "reply") } : {},
   };

@@ -13,6 +13,8 @@ export interface Notify {
   replyTo?: string;
   /** the notice's span */
   trace?: string;
+  /** metadata the notice carries back to the channel (its native routing: {@link nativeRoutingOf}) */
+  routing?: Record<string, unknown>;
 }
 
 /** What else a dead letter records. */
@@ -31,7 +33,7 @@ export function noticeTrace(e: Envelope): string | undefined {
 }
 
 /** A notice to the sender that their message could not be processed. */
-function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, traceparent?: string): Envelope {
+function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, traceparent?: string, routing: Record<string, unknown> = {}): Envelope {
   return {
     id,
     ts: Date.now(),
@@ -43,7 +45,7 @@ function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, t
     text,
     media: [],
     replyTo,
-    metadata: { code },
+    metadata: { ...routing, code },
     trace: traceparent ? { traceparent } : {},
   };
 }
@@ -54,7 +56,7 @@ export async function deadLetterMessage(bus: Bus, nodeId: string, m: JsMsg, why:
   await publishDeadLetter(bus.publisher, deadLetterOf(m, { ...why, node: nodeId, ...extra }));
   if (!notify) return;
   const id = `dlq:${m.info.stream}:${m.seq}:error`;
-  const notice = errorNotice(notify.to, notify.replyTo, id, `Claw could not process this message: ${why.reason}`, why.code, notify.trace);
+  const notice = errorNotice(notify.to, notify.replyTo, id, `Claw could not process this message: ${why.reason}`, why.code, notify.trace, notify.routing);
   const headers: Record<string, string> = { [H.node]: nodeId };
   if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
   await publishDurable(bus.publisher, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });

@@ -10,7 +10,6 @@ import {
   backoffDelay,
   encode,
   takeOverConsumer,
-  hopTraceparent,
   sessionKey,
   traceIdOf,
   partitionConsumerSpec,
@@ -18,17 +17,13 @@ import {
   H,
   isStorageFull,
   isTransientNatsError,
-  outboundSubject,
+  nativeRoutingOf,
   parseInboundSubject,
   partitionConsumerName,
-  deadLetterOf,
-  publishDeadLetter,
   publishDurable,
   STREAMS,
   type BackoffPolicy,
   type Bus,
-  type ChatAddress,
-  type Envelope,
 } from "../bus/index.js";
 import type { AgentSpec } from "./agents.js";
 import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
@@ -193,7 +188,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           firstError: f.firstError,
           deliveries: f.attempts,
           // the notice is published by the failed turn: a child of its span
-          notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn) },
+          notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn), routing: nativeRoutingOf(f.turn) },
         }),
     };
     const outcome: TurnOutcome = d.kind === "turn" ? await o.host.deliver({ ...common, envelope: d.envelope, log }) : await o.host.deliverMail({ ...common, mail: d.mail });
@@ -242,7 +237,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, log, {
           deliveries: attempts - 1,
           msgId: d.envelope.id,
-          notify: { to: d.envelope, replyTo: d.envelope.id },
+          notify: { to: d.envelope, replyTo: d.envelope.id, routing: nativeRoutingOf(d.envelope) },
         });
         m.ack();
         return;

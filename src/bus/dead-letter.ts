@@ -33,6 +33,8 @@ export interface DeadLetter {
   msgId?: string;
   firstError?: string;
   lastError?: string;
+  /** the dead letter's own de-duplication id, where the original has no stream sequence (a native message an adapter took) */
+  dedupeId?: string;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function publishDeadLetter(js: JsPublish, d: DeadLetter): Promise<P
   return publishDurable(js, {
     subject: dlqSubject(d.stage),
     data: d.data,
-    msgId: `dlq:${d.stream}:${d.streamSeq}`,
+    msgId: d.dedupeId ?? `dlq:${d.stream}:${d.streamSeq}`,
     headers,
   });
 }

@@ -76,6 +76,20 @@ export const InboundInputSchema = z.object({
   trace: TraceSchema.optional(),
 });
 
+/**
+ * The metadata key a channel adapter keeps a message's native reply routing
+ * in (AMQP `reply_to` and `correlation_id`, an MQTT response topic, …). A
+ * reply or error notice to the message carries it back, so whichever node
+ * sends the reply knows where to, without state of its own.
+ */
+export const NATIVE_METADATA = "native";
+
+/** What a reply to `m` carries of its metadata: the adapter's native routing, when it left any. */
+export function nativeRoutingOf(m: Pick<Envelope, "metadata">): Record<string, unknown> {
+  const native = m.metadata[NATIVE_METADATA];
+  return native === undefined ? {} : { [NATIVE_METADATA]: native };
+}
+
 /** Turns a zod failure into an {@link EnvelopeError} naming the first offending field. */
 export function envelopeErrorFrom(error: z.ZodError): EnvelopeError {
   const issue = error.issues[0];

@@ -4,7 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
-import { partitionConsumerName, skillConsumerName, wildcards } from "./subjects.js";
+import { channelConsumerName, partitionConsumerName, skillConsumerName, wildcards } from "./subjects.js";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -151,6 +151,22 @@ export function skillConsumerSpec(skill: string, o: ConsumerOptions): Partial<Co
   return {
     durable_name: skillConsumerName(skill),
     filter_subject: wildcards.skillInvocations(skill),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
+    max_deliver: -1,
+  };
+}
+
+/**
+ * The consumer of one channel account's replies on `CLAW_OUT`, pulled by
+ * the node running the account; a reply is acked once sent natively.
+ */
+export function channelConsumerSpec(channel: string, account: string, o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: channelConsumerName(channel, account),
+    filter_subject: wildcards.outboundAccount(channel, account),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: o.ackWaitMs * NS_PER_MS,

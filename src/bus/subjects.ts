@@ -161,6 +161,8 @@ export const wildcards = {
   sessionPartition: (p: number) => `${ROOT}.session.${checkPartition(p)}.*.*`,
   outbound: `${ROOT}.out.>`,
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
+  /** the replies of one channel account (its runner's consumer filter) */
+  outboundAccount: (channel: string, account: string) => `${ROOT}.out.${encodeToken(channel)}.${encodeToken(account)}.>`,
   skills: `${ROOT}.skill.>`,
   /** one skill's invocations (a worker pool's consumer filter) */
   skillInvocations: (skill: string) => `${ROOT}.skill.${encodeToken(skill)}.invoke`,
@@ -168,6 +170,11 @@ export const wildcards = {
   dlq: `${ROOT}.dlq.>`,
   events: `${ROOT}.events.>`,
 } as const;
+
+/** The durable consumer name of one channel account's replies (`out-<channel>-<account>`, tokens encoded). */
+export function channelConsumerName(channel: string, account: string): string {
+  return `out-${encodeToken(channel)}-${encodeToken(account)}`;
+}
 
 /** The durable consumer name of one skill's worker pool (`skill-<token>`; names cannot hold dots, tokens do not). */
 export function skillConsumerName(skill: string): string {

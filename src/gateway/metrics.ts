@@ -51,6 +51,10 @@ export interface ClawMetrics {
   llmTokens: Counter<"provider" | "kind">;
   skillInvocations: Counter<"skill" | "outcome">;
   skillDuration: Histogram<"skill">;
+  /** native messages a channel account took in (`in`) and replies it sent (`out`) */
+  channelMessages: Counter<"channel" | "direction">;
+  /** channel connections lost */
+  channelLosses: Counter<"channel">;
   /** Prometheus text exposition */
   render(): Promise<string>;
   readonly contentType: string;
@@ -66,6 +70,8 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
     messagesIn: new Counter({ name: "claw_messages_in_total", help: "Inbound messages accepted at ingress", labelNames: ["channel"], registers: r }),
     messagesOut: new Counter({ name: "claw_messages_out_total", help: "Replies published", labelNames: ["channel"], registers: r }),
     dlq: new Counter({ name: "claw_dlq_total", help: "Messages dead-lettered", labelNames: ["stage", "reason"], registers: r }),
+    channelMessages: new Counter({ name: "claw_channel_messages_total", help: "Native messages channel accounts took in (direction in) and replies they sent (out)", labelNames: ["channel", "direction"], registers: r }),
+    channelLosses: new Counter({ name: "claw_channel_connection_losses_total", help: "Channel connections lost (each is retried with backoff)", labelNames: ["channel"], registers: r }),
     redeliveries: new Counter({ name: "claw_redeliveries_total", help: "Messages delivered more than once", labelNames: ["stage"], registers: r }),
     stageDuration: new Histogram({
       name: "claw_stage_duration_seconds",

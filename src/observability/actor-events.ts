@@ -25,7 +25,7 @@ export const WATCH_SUBJECT = "claw.ctl.watch";
 export const ACTORS_SUBJECT = "claw.ctl.actors";
 
 /** The kinds of actors a node runs. */
-export type ActorKind = "session" | "partition" | "node" | "skill";
+export type ActorKind = "session" | "partition" | "node" | "skill" | "channel";
 
 /** "publish events of these actors"; `id` absent or `*` means every actor of the kind. */
 export interface WatchRequest {

@@ -9,6 +9,7 @@ import { invocationMachine } from "../skills/invocation.machine.js";
 import type { ActorKind } from "../observability/index.js";
 import { partitionOwnerMachine } from "./partition-owner.machine.js";
 import { nodeMachine } from "./node.machine.js";
+import { channelMachine } from "../adapters/channel.machine.js";
 
 /**
  * The machines of the actor kinds that are XState machines. Sessions are
@@ -19,4 +20,5 @@ export const ACTOR_MACHINES: Partial<Record<ActorKind, AnyStateMachine>> = {
   skill: invocationMachine,
   partition: partitionOwnerMachine,
   node: nodeMachine,
+  channel: channelMachine,
 };

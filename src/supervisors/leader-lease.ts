@@ -35,6 +35,8 @@ export function leaseChild(
   hooks: LeaseHooks,
   /** whether a holder is still alive; a dead holder's lease is taken at once instead of after its TTL */
   isAlive?: (node: string) => Promise<boolean>,
+  /** the lease's key: the leader's by default; other one-holder duties (a channel account) have their own */
+  key = KEY,
 ): { child: ChildSpec; state: LeaseState; resign(): Promise<void> } {
   let revision = 0;
   let leading = false;
@@ -60,24 +62,24 @@ export function leaseChild(
    */
   const take = async (): Promise<number> => {
     try {
-      return await kv.create(KEY, node);
+      return await kv.create(key, node);
     } catch (e) {
-      const held = await kv.get(KEY);
+      const held = await kv.get(key);
       if (held?.operation !== "PUT") throw e;
       const holder = held.string();
-      if (holder === node || (isAlive && !(await isAlive(holder)))) return kv.update(KEY, node, held.revision);
+      if (holder === node || (isAlive && !(await isAlive(holder)))) return kv.update(key, node, held.revision);
       throw e;
     }
   };
 
   const child: ChildSpec = {
-    name: "lease",
+    name: key === KEY ? "lease" : `lease ${key}`,
     async run(signal) {
       try {
         while (!signal.aborted) {
           const started = Date.now();
           try {
-            revision = leading ? await kv.update(KEY, node, revision) : await take();
+            revision = leading ? await kv.update(key, node, revision) : await take();
             validUntil = started + ttlMs - margin;
             if (!leading) {
               leading = true;
@@ -107,7 +109,7 @@ export function leaseChild(
       const was = leading;
       await lose();
       // hand over at once instead of waiting for the key to expire
-      if (was) await kv.delete(KEY, { previousSeq: revision }).catch(() => undefined);
+      if (was) await kv.delete(key, { previousSeq: revision }).catch(() => undefined);
     },
   };
 }

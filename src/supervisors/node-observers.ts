@@ -2,6 +2,7 @@
  * What a node's parts report, turned into metrics and log lines: one
  * function per source, so the composition root only wires them.
  */
+import type { ChannelRunnerEvent } from "../adapters/index.js";
 import type { PartitionEvent, SessionHostEvent } from "../actors/index.js";
 import { hopTraceparent, type BusHealthEvent } from "../bus/index.js";
 import type { ProviderCallEvent } from "../llm/index.js";
@@ -83,6 +84,28 @@ export function observeBusHealth(e: BusHealthEvent, metrics: ClawMetrics, log: L
     case "bus.reconnected":
       log.info({ server: e.server }, "reconnected to NATS: taking the mailboxes over again");
       return;
+  }
+}
+
+/** Feeds metrics (and logs) from what the channel runners report. */
+export function observeChannel(e: ChannelRunnerEvent, metrics: ClawMetrics, log: Logger): void {
+  switch (e.type) {
+    case "channel.received":
+      metrics.channelMessages.inc({ channel: e.channel, direction: "in" });
+      return log.debug(e, e.type);
+    case "channel.sent":
+      metrics.channelMessages.inc({ channel: e.channel, direction: "out" });
+      return log.debug(e, e.type);
+    case "channel.dead":
+      metrics.dlq.inc({ stage: e.stage, reason: e.code });
+      return log.warn(e, e.type);
+    case "channel.lost":
+      metrics.channelLosses.inc({ channel: e.channel });
+      return log.warn(e, e.type);
+    case "channel.connected":
+      return log.info(e, e.type);
+    default:
+      return log.warn(e, e.type);
   }
 }
 

@@ -12,7 +12,6 @@ import { createPartitionRunner, createSessionHost, createSessionStore, openAgent
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
-import { invokeSkill } from "../skills/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import { ACTOR_MACHINES } from "./actor-machines.js";
 import type { Logger } from "../log.js";
@@ -27,7 +26,8 @@ import { probePresence, servePresence } from "./presence.js";
 import { embeddedServerChild, resolveNatsEndpoint } from "./nats-endpoint.js";
 import { nodeMachine } from "./node.machine.js";
 import { startNodeSkills } from "./node-skills.js";
-import { observeBusHealth, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
+import { observeBusHealth, observeChannel, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
+import { nodeChannels } from "./node-channels.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -217,6 +217,21 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       onLeadership: (leading) => nodeActor.send({ type: leading ? "lease.taken" : "lease.lost" }),
     });
     const lease = leaseChild(leaseKv!, config.nodeId, config.leaseTtlMs, duties, (node) => alive.isAlive(node));
+    // each channel account runs on the node holding its lease
+    const channels = nodeChannels({
+      bus,
+      channels: config.channels,
+      nodeId: config.nodeId,
+      log,
+      backoff,
+      consumer: consumerOptions(config),
+      maxPayload: config.maxPayload,
+      leases: leaseKv!,
+      leaseTtlMs: config.leaseTtlMs,
+      isAlive: (node) => alive.isAlive(node),
+      inspection: actorEvents,
+      onEvent: (e) => observeChannel(e, metrics, log),
+    });
     const ready = () => readiness({ stopping, bus: health.problem(), assigned: partitions.assigned() });
     const unwatch = health.subscribe((e) => {
       observeBusHealth(e, metrics, log);
@@ -249,7 +264,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         ts: Date.now(),
       };
     });
-    const supervisor = startSupervisor([heartbeat, lease.child, partitions.child], {
+    const supervisor = startSupervisor([heartbeat, lease.child, partitions.child, ...channels.children], {
       intensity: defaultRestartIntensity(),
       backoff: { baseMs: 200, factor: 2, maxMs: 5_000 },
       // an outage of NATS is not a failure of these children: they wait for it, uncounted
@@ -317,6 +332,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         stopping = true;
         log.info("stopping: giving partitions up, finishing in-flight work");
         await lease.resign();
+        // channel accounts move at once: their connections close, what they had not acked natively is the broker's again
+        await channels.resign();
         await supervisor.stop();
         // leave first so the leader moves our partitions; they are handed over as each one drains
         await leave(members!, config.nodeId);

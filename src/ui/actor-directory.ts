@@ -11,7 +11,7 @@ import { ACTORS_SUBJECT, stateName, type ActorEvents, type ActorKind, type Actor
 import { redactSecrets } from "./redact.js";
 
 /** Every actor kind, checked against {@link ActorKind} by the compiler. */
-const KINDS: Record<ActorKind, true> = { session: true, partition: true, node: true, skill: true };
+const KINDS: Record<ActorKind, true> = { session: true, partition: true, node: true, skill: true, channel: true };
 
 /** Parses an actor kind from a request; throws a 400 for an unknown one. */
 export function parseKind(kind: string): ActorKind {

@@ -1,0 +1,9 @@
+/**
+ * Channel adapters: the seam (types), the registry of channel types, and the
+ * runner of one account.
+ */
+export * from "./types.js";
+export { CHANNEL_ADAPTERS, parseChannels, ChannelConfigError, type ChannelConfig } from "./registry.js";
+export { createChannelRunner, nativeMessageId, type ChannelRunner, type ChannelRunnerEvent, type ChannelRunnerOptions, type ChannelStatus } from "./channel-runner.js";
+export { channelMachine, type ChannelContext } from "./channel.machine.js";
+export { parseNativePayload, replyPayload, NativePayloadError, type NativeInput } from "./native-payload.js";

@@ -1,0 +1,108 @@
+/**
+ * The channel adapter seam: what an adapter is (a factory behind one
+ * interface, its behaviour declared as data) and what the runner gives it.
+ *
+ * An adapter knows its protocol and nothing of NATS: it connects, hands each
+ * native message to {@link AdapterHost.receive} and acks it natively once
+ * that resolves (Claw holds it durably then), and sends replies it is given.
+ * The runner (channel-runner.ts) does the rest: the lifecycle with backoff,
+ * publishing to `claw.in`, dead letters, and consuming `claw.out`.
+ */
+import type { z } from "zod";
+import type { Envelope } from "../bus/index.js";
+import type { Logger } from "../log.js";
+
+/** What a channel can do, as data (the agent and the live view read it). */
+export interface ChannelCapabilities {
+  /** conversations have threads of their own */
+  threads: boolean;
+  /** a sent message can be edited (a streamed reply is shown growing) */
+  edits: boolean;
+  /** media in and out */
+  media: boolean;
+  /** longest text one native message can carry */
+  maxTextLength?: number;
+}
+
+/**
+ * Where an account runs. `one-node`: on one node of the cluster at a time
+ * (a lease in `claw_lease`), taken over by another when that node dies —
+ * a connection that must be unique (an MQTT persistent session, a bot's
+ * long polling), or one whose order must hold (an AMQP queue).
+ */
+export type Placement = "one-node";
+
+/** A native message as an adapter hands it over. */
+export interface NativeMessage {
+  /** the chat it belongs to, raw (the runner makes it a subject token) */
+  chat: string;
+  /** the payload as received */
+  data: Uint8Array;
+  /**
+   * a native id that is the same when the broker delivers the message again
+   * (AMQP `message_id`, a Kafka offset): a redelivery is then absorbed
+   * instead of becoming a second message. Absent: a crash between the
+   * publish and the native ack can deliver it twice (at least once).
+   */
+  id?: string;
+  /** native ids and details kept in the envelope's metadata (under the channel type) */
+  metadata?: Record<string, unknown>;
+  /** how to answer it natively: carried back on the reply (`metadata.native`) */
+  routing?: Record<string, unknown>;
+}
+
+/** What the runner gives an adapter. */
+export interface AdapterHost {
+  readonly account: string;
+  readonly log: Logger;
+  /**
+   * Takes a native message: resolves once it is durable on `claw.in` — or,
+   * when it is malformed, once it is in the dead letters with the reason —
+   * so the adapter acks it natively then. Rejects while NATS cannot take it:
+   * the adapter must not ack it (the broker will deliver it again).
+   */
+  receive(m: NativeMessage): Promise<void>;
+}
+
+/** A reply to send natively. */
+export interface OutboundReply {
+  envelope: Envelope;
+  /** what the inbound message's adapter left for answering it (`metadata.native`), if anything */
+  routing?: Record<string, unknown>;
+}
+
+/** A live connection of one account. */
+export interface ChannelConnection {
+  /** settles when the connection is lost (resolves with why); never when closed by {@link close} */
+  readonly lost: Promise<Error>;
+  /**
+   * Sends a reply natively; resolves once the other side has it (a publisher
+   * confirm, an acked publish). Throws {@link RefusedSendError} when the
+   * native side refuses it for good, anything else when it may work later.
+   */
+  send(reply: OutboundReply): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A channel type: its options, what it can do, and how to connect an account. */
+export interface ChannelAdapter<O extends { account: string } = { account: string }> {
+  readonly type: string;
+  /** the account's options in `CLAW_CONFIG` `channels[]` (secrets already read from their `…Env` variables) */
+  readonly options: z.ZodType<O>;
+  readonly capabilities: ChannelCapabilities;
+  readonly placement: Placement;
+  /** connects one account; rejects when it cannot (the runner backs off and tries again) */
+  connect(options: O, host: AdapterHost, signal: AbortSignal): Promise<ChannelConnection>;
+}
+
+/** The native side refused a reply for good (invalid, too large, forbidden): it goes to the dead letters. */
+export class RefusedSendError extends Error {
+  constructor(
+    message: string,
+    readonly code = "refused",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "RefusedSendError";
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The node's channels: every account in `CLAW_CONFIG` `channels[]` has a
+ * lease in `claw_lease` (`channel.<type>.<account>`) that every node tries
+ * to hold; the holder runs the account (its connection, the way in and the
+ * way out), and loses it — stopping the account — when it cannot renew.
+ * A dead holder's lease is taken over at once (its presence is gone), so an
+ * account moves to another node within a lease interval of its node dying.
+ */
+import type { KV } from "@nats-io/kv";
+import { createChannelRunner, CHANNEL_ADAPTERS, type ChannelConfig, type ChannelRunner, type ChannelRunnerEvent, type ChannelStatus } from "../adapters/index.js";
+import { encodeToken, type BackoffPolicy, type Bus, type ConsumerOptions } from "../bus/index.js";
+import type { Logger } from "../log.js";
+import type { ActorEvents } from "../observability/index.js";
+import { leaseChild } from "./leader-lease.js";
+import type { ChildSpec } from "./supervisor.js";
+
+/** Options of {@link nodeChannels}. */
+export interface NodeChannelsOptions {
+  bus: Bus;
+  channels: ChannelConfig[];
+  nodeId: string;
+  log: Logger;
+  backoff: BackoffPolicy;
+  consumer: ConsumerOptions;
+  maxPayload: number;
+  leases: KV;
+  leaseTtlMs: number;
+  isAlive: (node: string) => Promise<boolean>;
+  inspection?: ActorEvents;
+  onEvent?: (e: ChannelRunnerEvent) => void;
+}
+
+/** One configured account as this node sees it. */
+export interface ChannelView {
+  type: string;
+  account: string;
+  /** this node runs it now */
+  running: boolean;
+  status?: ChannelStatus;
+}
+
+/** The lease key of a channel account. */
+export function channelLeaseKey(type: string, account: string): string {
+  return `channel.${encodeToken(type)}.${encodeToken(account)}`;
+}
+
+/** Lease loops for every configured account (children for the node's supervisor). */
+export function nodeChannels(o: NodeChannelsOptions): { children: ChildSpec[]; list(): ChannelView[]; resign(): Promise<void> } {
+  const accounts = o.channels.map((c) => {
+    const adapter = CHANNEL_ADAPTERS.get(c.type)!;
+    let runner: ChannelRunner | undefined;
+    const lease = leaseChild(
+      o.leases,
+      o.nodeId,
+      o.leaseTtlMs,
+      {
+        elected: () => {
+          o.log.info({ channel: c.type, account: c.account }, "running channel account");
+          runner = createChannelRunner({
+            bus: o.bus,
+            adapter,
+            options: c.options,
+            nodeId: o.nodeId,
+            log: o.log,
+            backoff: o.backoff,
+            consumer: o.consumer,
+            maxPayload: o.maxPayload,
+            inspection: o.inspection,
+            onEvent: o.onEvent,
+          });
+          runner.start();
+        },
+        deposed: async () => {
+          const r = runner;
+          runner = undefined;
+          if (!r) return;
+          o.log.info({ channel: c.type, account: c.account }, "channel account given up");
+          await r.stop();
+        },
+        tick: async () => {},
+      },
+      o.isAlive,
+      channelLeaseKey(c.type, c.account),
+    );
+    return { c, lease, runner: () => runner };
+  });
+  return {
+    children: accounts.map((a) => a.lease.child),
+    list: () => accounts.map((a) => ({ type: a.c.type, account: a.c.account, running: a.runner() !== undefined, status: a.runner()?.status() })),
+    async resign() {
+      await Promise.all(accounts.map((a) => a.lease.resign()));
+    },
+  };
+}
