@@ -4,6 +4,7 @@
  * through `inbound.ts`; the other route families live beside it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { nuid } from "@nats-io/transport-node";
 import type { Bus } from "../bus/index.js";
 import { agentsRoutes, type AgentDirectory } from "./agents-routes.js";
@@ -13,6 +14,7 @@ import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readJson, sendJson as send } from "./http-io.js";
 import { createInbound } from "./inbound.js";
 import { InvokeSchema, parseBody, PostMessageSchema } from "./schemas.js";
+import { webSocketChannel } from "./websocket.js";
 
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
@@ -123,6 +125,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that
   // closes first races the client's next request on that socket, which then fails with ECONNRESET
   // (seen under load, when timers run late)
+  // web chats: `/v1/ws`
+  const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, onError: o.onError });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? "/", "http://localhost").pathname === "/v1/ws") return ws.upgrade(req, socket, head);
+    socket.end("HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno WebSocket endpoint here: /v1/ws\n");
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
@@ -132,10 +140,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const addr = server.address();
   return {
     port: typeof addr === "object" && addr ? addr.port : o.port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await ws.close();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }

@@ -6,6 +6,7 @@
  * | route | answer |
  * |---|---|
  * | `GET /ui`, `GET /ui/assets/*` | the page and its ES modules and CSS |
+ * | `GET /chat` | the web chat page (`chat.html`; it talks to the gateway's `/v1/ws`) |
  * | `GET /ui/api/machines` | every actor kind's statechart, laid out, and the text metrics it assumes |
  * | `GET /ui/api/actors?kind=&q=` | live actors of every node, merged |
  * | `GET /ui/api/actors/session/<id>` | a session's persisted context, secrets redacted |
@@ -102,6 +103,11 @@ export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
 
   return {
     async handle(req, res, url) {
+      // the web chat page (its WebSocket is the gateway's /v1/ws); its script and style are assets like the live view's
+      if (url.pathname === "/chat" && req.method === "GET") {
+        await sendAsset(res, assetsDir, "chat.html");
+        return true;
+      }
       if (url.pathname !== "/ui" && !url.pathname.startsWith("/ui/")) return false;
       try {
         await route(req, res, url);

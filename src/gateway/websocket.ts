@@ -1,0 +1,222 @@
+/**
+ * The WebSocket channel at `/v1/ws?session=<id>[&account=<name>][&ack=client]`:
+ * a web chat connects with a session id (one is made when it has none and
+ * sent in the `hello` frame), sends `{ "text" }` frames (plain text frames
+ * are the text), and gets its replies pushed — and the pieces of a streamed
+ * reply as `delta` frames.
+ *
+ * Replies are `claw.out.ws.<account>.<session>` in `CLAW_OUT`, read by a
+ * durable consumer of that session (`ws-<account>-<session>`, dropped by the
+ * server after an hour unused): what was answered while the client was away
+ * waits there, and comes when it connects again. A reply is acked once
+ * written to the socket, or — with `ack=client`, as the /chat page does —
+ * once the client acks its id (`{ "type": "ack", "id" }`): a reply the client
+ * did not confirm comes again on its next connection (ids let it drop
+ * repeats). A session has one connection: a newer one, on any node,
+ * closes the older (4001).
+ *
+ * Frames to the client: `hello`, `accepted {id, duplicate}`, `reply {id,
+ * replyTo, text, kind, media, ts}`, `delta {replyTo, seq, text}`, `error
+ * {code, message, id?}`.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { nuid, type Subscription } from "@nats-io/transport-node";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { decode, deltaSubject, encodeToken, ensureConsumer, outboundSubject, STREAMS, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import { HttpError } from "./errors.js";
+import type { Inbound } from "./inbound.js";
+
+/** The channel name of WebSocket chats. */
+export const WS_CHANNEL = "ws";
+const DEFAULT_ACCOUNT = "web";
+/** Where nodes tell each other that a session has a newer connection. */
+const TAKEOVER_PREFIX = "claw.ctl.ws.takeover";
+const NS_PER_MS = 1_000_000;
+/** A reply written and not acked is delivered again after this long (to this connection or the next). */
+const ACK_WAIT_MS = 10_000;
+/** A session's reply consumer unused this long is removed by the server (its replies stay in CLAW_OUT). */
+const INACTIVE_MS = 3_600_000;
+const PING_MS = 30_000;
+
+/** Options of {@link webSocketChannel}. */
+export interface WebSocketChannelOptions {
+  bus: Bus;
+  inbound: Inbound;
+  nodeId: string;
+  maxPayload: number;
+  onError?: (e: unknown) => void;
+}
+
+/** The consumer name of a session's replies. */
+export function wsConsumerName(a: ChatAddress): string {
+  return `ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`;
+}
+
+interface Connection {
+  id: string;
+  ws: WebSocket;
+  close(code: number, reason: string): void;
+}
+
+/** The WebSocket side of the gateway: hand it the server's `upgrade` requests for `/v1/ws`. */
+export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void; close(): Promise<void> } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload });
+  const sessions = new Map<string, Set<Connection>>();
+  const keyOf = (a: ChatAddress) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+
+  // a newer connection of a session, on any node, closes the older ones
+  const takeovers: Subscription = o.bus.nc.subscribe(`${TAKEOVER_PREFIX}.>`, {
+    callback: (_e, m) => {
+      const key = m.subject.slice(TAKEOVER_PREFIX.length + 1);
+      const newer = m.string();
+      for (const c of sessions.get(key) ?? []) if (c.id !== newer) c.close(4001, "replaced by a newer connection of this session");
+    },
+  });
+
+  const alive = new WeakSet<WebSocket>();
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, PING_MS);
+  pinger.unref();
+
+  async function serve(ws: WebSocket, addr: ChatAddress, clientAcks: boolean): Promise<void> {
+    const key = keyOf(addr);
+    const conn: Connection = { id: nuid.next(), ws, close: (code, reason) => ws.close(code, reason) };
+    let closed = false;
+    let messages: ConsumerMessages | undefined;
+    let deltas: Subscription | undefined;
+    const unacked = new Map<string, JsMsg>();
+    const frame = (v: unknown, cb?: (err?: Error) => void) => {
+      if (ws.readyState !== ws.OPEN) return cb?.(new Error("closed"));
+      ws.send(JSON.stringify(v), cb);
+    };
+    alive.add(ws);
+    ws.on("pong", () => alive.add(ws));
+    ws.on("close", () => {
+      closed = true;
+      const set = sessions.get(key);
+      set?.delete(conn);
+      if (set?.size === 0) sessions.delete(key);
+      deltas?.unsubscribe();
+      void messages?.close().catch(() => undefined);
+      // not confirmed by the client: at once to its next connection, not after the ack wait
+      for (const m of unacked.values()) m.nak();
+      unacked.clear();
+    });
+    ws.on("message", (data: RawData, isBinary: boolean) => void take(data, isBinary));
+
+    async function take(data: RawData, isBinary: boolean): Promise<void> {
+      if (isBinary) return frame({ type: "error", code: "invalid", message: "send text frames: JSON { \"text\" } or the text itself" });
+      const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
+      let v: { type?: unknown; id?: unknown; text?: unknown; metadata?: unknown } | undefined;
+      if (text.trimStart().startsWith("{")) {
+        try {
+          v = JSON.parse(text) as typeof v;
+        } catch {
+          v = undefined;
+        }
+      }
+      if (v?.type === "ack") {
+        const m = typeof v.id === "string" ? unacked.get(v.id) : undefined;
+        if (m) {
+          unacked.delete(v.id as string);
+          m.ack();
+        }
+        return;
+      }
+      const id = typeof v?.id === "string" ? v.id : undefined;
+      const input = v && "text" in v ? { text: v.text, metadata: v.metadata, sender: { id: addr.chat } } : { text, sender: { id: addr.chat } };
+      try {
+        const r = await o.inbound.accept(addr, input, id);
+        frame({ type: "accepted", id: r.id, duplicate: r.duplicate });
+      } catch (e) {
+        if (e instanceof HttpError) return frame({ type: "error", code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(id ? { id } : {}) });
+        o.onError?.(e);
+        frame({ type: "error", code: "unavailable", message: "the message could not be accepted now; send it again", ...(id ? { id } : {}) });
+      }
+    }
+
+    // the newest connection of a session is the one that gets its replies
+    let set = sessions.get(key);
+    if (!set) sessions.set(key, (set = new Set()));
+    set.add(conn);
+    o.bus.nc.publish(`${TAKEOVER_PREFIX}.${key}`, conn.id);
+    frame({ type: "hello", session: addr.chat, account: addr.account, node: o.nodeId });
+
+    deltas = o.bus.nc.subscribe(deltaSubject(addr), {
+      callback: (_e, m) => {
+        const d = decode<{ replyTo?: string; seq?: number; text?: string }>(m.data);
+        frame({ type: "delta", replyTo: d.replyTo, seq: d.seq, text: d.text });
+      },
+    });
+    const name = wsConsumerName(addr);
+    await ensureConsumer(o.bus.jsm, STREAMS.out, {
+      durable_name: name,
+      filter_subject: outboundSubject(addr),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * NS_PER_MS,
+      max_ack_pending: 256,
+      max_deliver: -1,
+      inactive_threshold: INACTIVE_MS * NS_PER_MS,
+    });
+    if (closed) return;
+    const consumer = await o.bus.js.consumers.get(STREAMS.out, name);
+    messages = await consumer.consume({ max_messages: 32 });
+    if (closed) return void messages.close();
+    for await (const m of messages) {
+      let reply: Envelope;
+      try {
+        reply = decode<Envelope>(m.data);
+      } catch {
+        m.term(); // not an envelope: nothing a client could read
+        continue;
+      }
+      if (clientAcks) unacked.set(reply.id, m);
+      frame({ type: "reply", id: reply.id, replyTo: reply.replyTo, kind: reply.kind, text: reply.text, media: reply.media, ts: reply.ts }, (err) => {
+        if (clientAcks) return;
+        if (err) m.nak();
+        else m.ack();
+      });
+    }
+  }
+
+  return {
+    upgrade(req, socket, head) {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const account = url.searchParams.get("account") || DEFAULT_ACCOUNT;
+      const session = url.searchParams.get("session") || nuid.next();
+      if (account.length > 128 || session.length > 128) {
+        socket.end("HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\r\naccount and session: at most 128 characters\n");
+        return;
+      }
+      try {
+        o.inbound.checkAvailable();
+      } catch (e) {
+        socket.end(`HTTP/1.1 503 Service Unavailable\r\nretry-after: 2\r\ncontent-type: text/plain\r\n\r\n${(e as Error).message}\n`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        void serve(ws, { channel: WS_CHANNEL, account, chat: session }, url.searchParams.get("ack") === "client").catch((e: unknown) => {
+          o.onError?.(e);
+          ws.close(1011, "the session's replies could not be read; connect again");
+        });
+      });
+    },
+    async close() {
+      clearInterval(pinger);
+      takeovers.unsubscribe();
+      for (const ws of wss.clients) ws.close(1001, "the node is stopping");
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
