@@ -14,6 +14,8 @@
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
  *   invoke   POST /v1/agents/echo/invoke (a whole turn, the reply in the response) closed loop at 1 and 64
  *            clients, against a bare Node HTTP server answering the same requests (bench/bare-http-worker.ts)
+ *   amqp, mqtt  an open loop (--rate, default 500 msg/s) through a broker the bench starts into a node's channel
+ *            account and back, against the broker alone (the client consuming what it publishes)
  *   llm      turns through /v1/chat/completions (the openai client) to an agent on a fake provider that
  *            answers at once, closed loop at concurrency 1 and 16, against the same client asking the fake
  *   skills   invocation latency, one at a time: time.now (in process) and bash `echo hi` (bubblewrap), beside
@@ -38,6 +40,7 @@ import { runChurn } from "./churn.js";
 import { runLlm } from "./llm.js";
 import { runSkills } from "./skills.js";
 import { runInvoke, type InvokeRow } from "./invoke.js";
+import { runChannelBench } from "./channels.js";
 import { textTable } from "./closed-loop.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget, type SlowTurn } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
@@ -181,6 +184,18 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ...r }) + "\n");
     return;
   }
+  if (scenario === "amqp" || scenario === "mqtt") {
+    const rate = Number(values.rate ?? 500);
+    const durationS = Number(values.duration ?? 20);
+    const rows = await runChannelBench(scenario, rate, durationS, Number(values.sessions ?? 100));
+    const table = textTable(
+      ["target", "msg/s", "p50 ms", "p99", "max", "lost", "dup", "cpu ms/msg", "nats cpu ms/msg"],
+      rows.map((x) => [x.target, x.throughput, x.p50Ms, x.p99Ms, x.maxMs, x.lost, x.duplicates, x.cpuMsPerMessage ?? "-", x.natsCpuMsPerMessage ?? "-"]),
+    );
+    process.stdout.write(`\n${scenario} (open loop at ${rate} msg/s, ${durationS} s)\n${table}\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rate, durationS, rows }) + "\n");
+    return;
+  }
   if (scenario === "invoke") {
     const durationS = Number(values.duration ?? 20);
     const rows = await runInvoke(durationS, [1, 64], Number(values.payload ?? 300));
@@ -219,7 +234,7 @@ async function main(): Promise<void> {
     return;
   }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "churn", "llm", "skills"].join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "amqp", "mqtt", "churn", "llm", "skills"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)

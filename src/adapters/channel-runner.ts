@@ -7,8 +7,8 @@
  * with backoff).
  *
  * Order: inbound messages of one chat are published one after the other in
- * the order the adapter hands them over; replies are sent one at a time in
- * the order of the reply stream.
+ * the order the adapter hands them over; one chat's replies are sent one at
+ * a time in the order of the reply stream (several chats' side by side).
  */
 import { createHash } from "node:crypto";
 import { nuid } from "@nats-io/transport-node";
@@ -91,6 +91,8 @@ export interface ChannelRunner {
 const CONNECT_TIMEOUT_MS = 30_000;
 /** How long one fetch of replies waits for them (and so how long giving a connection up waits for the reply loop). */
 const FETCH_EXPIRES_MS = 1_000;
+/** Replies fetched at once, and so sent at most side by side (one chat's still one at a time). */
+const SEND_CONCURRENCY = 64;
 /** How long one native send may take before the reply is delivered again. */
 const SEND_TIMEOUT_MS = 30_000;
 
@@ -263,11 +265,18 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
     const loop = (async (): Promise<Error> => {
       try {
         while (!stopped) {
-          const batch = await consumer.fetch({ max_messages: 32, expires: FETCH_EXPIRES_MS });
+          const batch = await consumer.fetch({ max_messages: SEND_CONCURRENCY, expires: FETCH_EXPIRES_MS });
+          // chats side by side, each chat's replies one after the other (its subject names the chat)
+          const chats = new Map<string, Promise<void>>();
           for await (const m of batch) {
-            if (stopped) m.nak();
-            else await deliver(c, m);
+            if (stopped) {
+              m.nak();
+              continue;
+            }
+            const next = (chats.get(m.subject) ?? Promise.resolve()).then(() => deliver(c, m));
+            chats.set(m.subject, next);
           }
+          await Promise.all(chats.values());
         }
         return new Error("the reply loop stopped");
       } catch (e) {

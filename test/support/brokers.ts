@@ -69,7 +69,7 @@ export async function startMosquitto(): Promise<Broker> {
   const dir = await mkdtemp(join(tmpdir(), "claw-mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
-  await writeFile(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence true", `persistence_location ${dir}/`, "log_dest stdout", "log_type error", "log_type warning", "log_type notice", ""].join("\n"));
+  await writeFile(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "set_tcp_nodelay true", "persistence true", `persistence_location ${dir}/`, "log_dest stdout", "log_type error", "log_type warning", "log_type notice", ""].join("\n"));
   // mosquitto run as root drops to the user "mosquitto", which must be able to write the persistence file
   if (process.getuid?.() === 0) {
     const id = spawnSync("id", ["-u", "mosquitto"]).stdout?.toString().trim();

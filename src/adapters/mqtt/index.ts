@@ -52,6 +52,12 @@ function nativeOf(topic: string, payload: Buffer, packet: IPublishPacket): Nativ
   };
 }
 
+/** Turns Nagle's algorithm off on a TCP (or TLS) connection. */
+export function noDelay(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
+}
+
 async function connect(o: MqttOptions, host: AdapterHost): Promise<ChannelConnection> {
   const mqtt = await import("mqtt");
   let closing = false;
@@ -77,6 +83,9 @@ async function connect(o: MqttOptions, host: AdapterHost): Promise<ChannelConnec
       );
     },
   }, false);
+  // mqtt.js leaves Nagle's algorithm on: each PUBACK and reply would wait for the broker's delayed ACK (~20 ms each way)
+  noDelay(client);
+  client.on("connect", () => noDelay(client));
   client.on("error", (e) => {
     lastError = e.message;
   });
