@@ -5,9 +5,6 @@
  * amqplib where they cannot (correlation and message ids).
  */
 import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import amqp, { type ChannelModel, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,33 +12,19 @@ import { brokerMissing, startRabbitMq, type Broker } from "../support/brokers.js
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
+import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("rabbitmq");
 if (missing) console.warn(`channels-amqp: not run here: ${missing}`);
 
-async function configFile(channels: unknown[]): Promise<string> {
-  const path = join(tmpdir(), `claw-amqp-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
-  await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels }));
-  return path;
-}
-
 /** Every message arriving on `queue`, kept as it came. */
-async function collect(conn: ChannelModel, queue: string): Promise<{ got: ConsumeMessage[]; until(n: number, timeoutMs?: number): Promise<void> }> {
+async function collect(conn: ChannelModel, queue: string): Promise<Arrivals<ConsumeMessage>> {
   const ch = await conn.createChannel();
   await ch.assertQueue(queue, { durable: true });
-  const got: ConsumeMessage[] = [];
-  await ch.consume(queue, (m) => m && got.push(m), { noAck: true });
-  return {
-    got,
-    async until(n, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (got.length < n) {
-        if (Date.now() > deadline) throw new Error(`${got.length} of ${n} messages on ${queue} after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
+  const a = arrivals<ConsumeMessage>(queue);
+  await ch.consume(queue, (m) => m && a.got.push(m), { noAck: true });
+  return a;
 }
 
 describe.skipIf(missing !== undefined)("the AMQP channel", () => {
@@ -56,7 +39,7 @@ describe.skipIf(missing !== undefined)("the AMQP channel", () => {
   }, 60_000);
 
   it("answers amqp-publish on reply_to, keeps correlation ids, absorbs a repeated message_id, and dead-letters a malformed payload", async () => {
-    const config = await configFile([{ type: "amqp", account: "shop", urlEnv: "SHOP_AMQP_URL", queue: "claw-in" }]);
+    const config = await channelConfig([{ type: "amqp", account: "shop", urlEnv: "SHOP_AMQP_URL", queue: "claw-in" }]);
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SHOP_AMQP_URL: rabbit.url, CLAW_NODE_ID: "a" } });
     const conn = await amqp.connect(rabbit.url);
     try {
@@ -114,7 +97,7 @@ describe.skipIf(missing !== undefined)("the AMQP channel", () => {
   }, 90_000);
 
   it("loses nothing while the broker restarts, and the node keeps serving HTTP meanwhile", async () => {
-    const config = await configFile([{ type: "amqp", account: "restart", url: rabbit.url, queue: "claw-restart" }]);
+    const config = await channelConfig([{ type: "amqp", account: "restart", url: rabbit.url, queue: "claw-restart" }]);
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "r", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" } });
     const publish = async (from: number, to: number) => {
       const conn = await amqp.connect(rabbit.url);

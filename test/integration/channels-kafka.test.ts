@@ -6,9 +6,6 @@
  * successor reads again is absorbed.
  */
 import { execFile, spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { Kafka, logLevel, type KafkaMessage } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,16 +13,11 @@ import { brokerMissing, startKafkaMock, type KafkaMock } from "../support/broker
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
+import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("kafka");
 if (missing) console.warn(`channels-kafka: not run here: ${missing}`);
-
-async function configFile(channels: unknown[]): Promise<string> {
-  const path = join(tmpdir(), `claw-kafka-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
-  await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels }));
-  return path;
-}
 
 /** Produces with kcat: `key:value` lines. */
 async function kcatProduce(brokers: string[], topic: string, lines: string[]): Promise<void> {
@@ -38,23 +30,13 @@ async function kcatProduce(brokers: string[], topic: string, lines: string[]): P
 }
 
 /** Every message on `topic`, read by a kafkajs consumer of its own group. */
-async function collect(kafka: Kafka, topic: string): Promise<{ got: KafkaMessage[]; until(n: number, timeoutMs?: number): Promise<void>; stop(): Promise<void> }> {
+async function collect(kafka: Kafka, topic: string): Promise<Arrivals<KafkaMessage> & { stop(): Promise<void> }> {
   const consumer = kafka.consumer({ groupId: `test-${Math.random().toString(36).slice(2, 8)}` });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  const got: KafkaMessage[] = [];
-  await consumer.run({ eachMessage: async ({ message }) => void got.push(message) });
-  return {
-    got,
-    async until(n, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (got.length < n) {
-        if (Date.now() > deadline) throw new Error(`${got.length} of ${n} messages on ${topic} after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-    stop: () => consumer.disconnect(),
-  };
+  const a = arrivals<KafkaMessage>(topic);
+  await consumer.run({ eachMessage: async ({ message }) => void a.got.push(message) });
+  return { ...a, got: a.got, until: (n, timeoutMs = 30_000) => a.until(n, timeoutMs), stop: () => consumer.disconnect() };
 }
 
 describe.skipIf(missing !== undefined)("the Kafka channel", () => {
@@ -78,7 +60,7 @@ describe.skipIf(missing !== undefined)("the Kafka channel", () => {
   }, 30_000);
 
   it("answers kcat on the reply topic with the same key, and dead-letters a malformed payload", async () => {
-    const config = await configFile([{ type: "kafka", account: "shop", brokers: mock.brokers, topics: ["orders"], replyTopic: "replies" }]);
+    const config = await channelConfig([{ type: "kafka", account: "shop", brokers: mock.brokers, topics: ["orders"], replyTopic: "replies" }]);
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "k" } });
     void node;
     await kcatProduce(mock.brokers, "orders", ["order-7:where is my parcel?"]);
@@ -106,7 +88,7 @@ describe.skipIf(missing !== undefined)("the Kafka channel", () => {
   }, 60_000);
 
   it("commits offsets only once Claw holds the messages: a node SIGKILLed mid-stream loses nothing", async () => {
-    const config = await configFile([{ type: "kafka", account: "stream", brokers: mock.brokers, topics: ["stream"], replyTopic: "stream-replies" }]);
+    const config = await channelConfig([{ type: "kafka", account: "stream", brokers: mock.brokers, topics: ["stream"], replyTopic: "stream-replies" }]);
     const env = { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_ACK_WAIT_MS: "3000" };
     const first = await startClaw({ env: { ...env, CLAW_NODE_ID: "k1" } });
     const p = kafka.producer();

@@ -5,9 +5,6 @@
  * moves to another node when its node is SIGKILLed.
  */
 import { execFile, spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,34 +12,21 @@ import { brokerMissing, startMosquitto, type Broker } from "../support/brokers.j
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
+import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("mosquitto");
 if (missing) console.warn(`channels-mqtt: not run here: ${missing}`);
 
-async function configFile(channels: unknown[]): Promise<string> {
-  const path = join(tmpdir(), `claw-mqtt-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
-  await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels }));
-  return path;
-}
+type Received = { topic: string; body: any; packet: mqtt.IPublishPacket };
 
 /** A persistent-session subscriber that keeps every message it gets. */
-async function subscriber(url: string, filter: string, clientId: string): Promise<{ got: Array<{ topic: string; body: any; packet: mqtt.IPublishPacket }>; until(n: number, timeoutMs?: number): Promise<void>; close(): Promise<void> }> {
+async function subscriber(url: string, filter: string, clientId: string): Promise<Arrivals<Received> & { close(): Promise<void> }> {
   const c = await mqtt.connectAsync(url, { protocolVersion: 5, clean: false, clientId, properties: { sessionExpiryInterval: 600 }, reconnectPeriod: 200 });
-  const got: Array<{ topic: string; body: any; packet: mqtt.IPublishPacket }> = [];
-  c.on("message", (topic, payload, packet) => got.push({ topic, body: JSON.parse(payload.toString()), packet }));
+  const a = arrivals<Received>(filter);
+  c.on("message", (topic, payload, packet) => a.got.push({ topic, body: JSON.parse(payload.toString()), packet }));
   await c.subscribeAsync(filter, { qos: 1 });
-  return {
-    got,
-    async until(n, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (got.length < n) {
-        if (Date.now() > deadline) throw new Error(`${got.length} of ${n} messages on ${filter} after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-    close: () => c.endAsync(),
-  };
+  return { ...a, got: a.got, until: a.until, close: () => c.endAsync() };
 }
 
 /** Waits until one of `nodes` logs that it runs the account; resolves with it. */
@@ -68,7 +52,7 @@ describe.skipIf(missing !== undefined)("the MQTT channel", () => {
   }, 60_000);
 
   it("answers mosquitto_pub on <topic>/reply and on an MQTT 5 response topic, and dead-letters a malformed payload", async () => {
-    const config = await configFile([{ type: "mqtt", account: "iot", url: mosquitto.url, subscribe: ["sensors/+"] }]);
+    const config = await channelConfig([{ type: "mqtt", account: "iot", url: mosquitto.url, subscribe: ["sensors/+"] }]);
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "m" } });
     await owner([node], "iot");
     const port = String(mosquitto.port);
@@ -106,7 +90,7 @@ describe.skipIf(missing !== undefined)("the MQTT channel", () => {
   }, 60_000);
 
   it("loses nothing while the broker restarts (persistent sessions on both sides)", async () => {
-    const config = await configFile([{ type: "mqtt", account: "load", url: mosquitto.url, subscribe: ["load/+"] }]);
+    const config = await channelConfig([{ type: "mqtt", account: "load", url: mosquitto.url, subscribe: ["load/+"] }]);
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "l", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" } });
     await owner([node], "load");
     const replies = await subscriber(mosquitto.url, "load/+/reply", "test-load-replies");
@@ -133,7 +117,7 @@ describe.skipIf(missing !== undefined)("the MQTT channel", () => {
   }, 120_000);
 
   it("moves the account to another node when its node is SIGKILLed", async () => {
-    const config = await configFile([{ type: "mqtt", account: "moving", url: mosquitto.url, subscribe: ["moving/+"] }]);
+    const config = await channelConfig([{ type: "mqtt", account: "moving", url: mosquitto.url, subscribe: ["moving/+"] }]);
     await using a = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "ma" } });
     await using b = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "mb" } });
     const first = await owner([a, b], "moving");

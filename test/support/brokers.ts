@@ -58,6 +58,21 @@ async function untilListening(port: number, timeoutMs: number, alive: () => bool
   }
 }
 
+/** The {@link Broker} of a started broker process: its state dir goes with it. */
+function broker(url: string, port: number, dir: string, start: () => Promise<void>, stop: () => Promise<void>, output: () => string): Broker {
+  return {
+    url,
+    port,
+    stop,
+    start,
+    output,
+    async [Symbol.asyncDispose]() {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", () => r()));
 }
@@ -92,17 +107,7 @@ export async function startMosquitto(): Promise<Broker> {
     child = undefined;
   };
   await start();
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    stop,
-    start,
-    output: () => text,
-    async [Symbol.asyncDispose]() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return broker(`mqtt://127.0.0.1:${port}`, port, dir, start, stop, () => text);
 }
 
 /**
@@ -168,17 +173,7 @@ export async function startRabbitMq(): Promise<Broker> {
     child = undefined;
   };
   await start();
-  return {
-    url: `amqp://guest:guest@127.0.0.1:${port}`,
-    port,
-    stop,
-    start,
-    output: () => text,
-    async [Symbol.asyncDispose]() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return broker(`amqp://guest:guest@127.0.0.1:${port}`, port, dir, start, stop, () => text);
 }
 
 /** A Kafka cluster of the tests: librdkafka's mock cluster, held by a kcat process. */

@@ -1,0 +1,35 @@
+/**
+ * What the channel tests share: a `CLAW_CONFIG` with channel accounts, and
+ * a list of what arrived with a wait for its length.
+ */
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Writes a `CLAW_CONFIG` with the `echo` agent and `channels`; resolves with its path. */
+export async function channelConfig(channels: unknown[]): Promise<string> {
+  const path = join(tmpdir(), `claw-channels-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
+  await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels }));
+  return path;
+}
+
+/** Items as they arrive (`got`), and a wait until there are `n` of them. */
+export interface Arrivals<T> {
+  readonly got: T[];
+  until(n: number, timeoutMs?: number): Promise<void>;
+}
+
+/** An empty {@link Arrivals}; `what` names it in a timeout's message. */
+export function arrivals<T>(what: string): Arrivals<T> {
+  const got: T[] = [];
+  return {
+    got,
+    async until(n, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (got.length < n) {
+        if (Date.now() > deadline) throw new Error(`${got.length} of ${n} messages on ${what} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
