@@ -14,6 +14,7 @@ import { clusterCommand } from "./cluster.command.js";
 import { topCommand } from "./top.command.js";
 import { inspectCommand } from "./inspect.command.js";
 import { skillsCommand } from "./skills.command.js";
+import { channelsCommand } from "./channels.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -26,6 +27,7 @@ commands:
   status [--json]                    nodes (version, pid, uptime, partitions, sessions, backlog, HTTP address),
                                      leader, assignment epoch, partitions with backlog, dead letters per stage
   cluster [--json]                   members, leader, partition assignment and backlog (brief status)
+  channels [--json]                  channel accounts: who runs each, connected or backing off (and why)
   top [--interval <ms>] [--once] [--json]
                                      live per-node msgs/s in and out, end-to-end p99, sessions, partitions, lag
                                      (from each node's /metrics; q or Ctrl-C quits)
@@ -71,6 +73,10 @@ async function main(argv: string[]): Promise<number> {
     case "cluster": {
       const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
       return clusterCommand({ json: values.json, view: command === "status" ? "full" : "brief" });
+    }
+    case "channels": {
+      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
+      return channelsCommand({ json: values.json });
     }
     case "top": {
       const { values } = parseArgs({

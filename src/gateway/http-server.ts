@@ -40,6 +40,8 @@ export interface GatewayOptions {
   onRefused?: (reason: string) => void;
   /** how long an accepting publish may retry before the request is answered 503 (default 5 s) */
   publishTimeoutMs?: number;
+  /** the cluster's channel accounts with their live state (`GET /v1/channels`) */
+  channels?: () => Promise<unknown[]>;
   /** Prometheus exposition for `GET /metrics` */
   metrics?: { render(): Promise<string>; contentType: string };
   /** more routes (the live view): return true when the request was handled */
@@ -100,6 +102,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       return postMessage(req, res);
     }
     if (path === "/v1/chat/completions") return completions(req, res);
+    if (path === "/v1/channels" && o.channels) {
+      if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
+      return send(res, 200, { channels: await o.channels() });
+    }
     if (o.extraRoutes && (await o.extraRoutes(req, res, url))) return;
     const m = /^\/v1\/agents\/([^/]+)\/invoke$/.exec(path);
     if (m) {

@@ -28,6 +28,7 @@ import { nodeMachine } from "./node.machine.js";
 import { startNodeSkills } from "./node-skills.js";
 import { observeBusHealth, observeChannel, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
 import { nodeChannels } from "./node-channels.js";
+import { channelStatus, serveChannelListing } from "./channel-status.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -232,6 +233,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       inspection: actorEvents,
       onEvent: (e) => observeChannel(e, metrics, log),
     });
+    const channelListing = serveChannelListing(bus.nc, config.nodeId, () => channels.list());
+    cleanups.unshift(async () => channelListing.unsubscribe());
     const ready = () => readiness({ stopping, bus: health.problem(), assigned: partitions.assigned() });
     const unwatch = health.subscribe((e) => {
       observeBusHealth(e, metrics, log);
@@ -307,6 +310,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       observePublishError: (e) => health.observe(e),
       onRefused: (reason) => metrics.publishRefused.inc({ stage: "gateway", reason }),
       skills: skills.directory(() => alive.members()),
+      channels: () => channelStatus(bus.nc),
       metrics,
       extraRoutes: ui.handle,
       onError: (e) => log.error({ err: e }, "gateway error"),

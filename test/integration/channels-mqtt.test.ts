@@ -10,6 +10,7 @@ import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { brokerMissing, startMosquitto, type Broker } from "../support/brokers.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { runCli } from "../support/claw-cli.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
@@ -122,6 +123,10 @@ describe.skipIf(missing !== undefined)("the MQTT channel", () => {
     await using b = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "mb" } });
     const first = await owner([a, b], "moving");
     const other = first === a ? b : a;
+    const [firstId, otherId] = first === a ? ["ma", "mb"] : ["mb", "ma"];
+    // any node tells who runs the account, and in what state
+    const listed = (await (await fetch(`http://127.0.0.1:${other.httpPort}/v1/channels`)).json()) as { channels: unknown[] };
+    expect(listed.channels).toEqual([expect.objectContaining({ type: "mqtt", account: "moving", owner: firstId, state: "connected", nodes: ["ma", "mb"] })]);
     const replies = await subscriber(mosquitto.url, "moving/+/reply", "test-moving-replies");
     const pub = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5 });
     await pub.publishAsync("moving/1", "before", { qos: 1 });
@@ -131,6 +136,9 @@ describe.skipIf(missing !== undefined)("the MQTT channel", () => {
     await pub.publishAsync("moving/1", "after", { qos: 1 });
     await owner([other], "moving");
     await replies.until(2, 20_000);
+    const cli = await runCli(["channels"], { NATS_URL: nats.url });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(new RegExp(`mqtt\\s+moving\\s+connected\\s+${otherId}\\b`));
     expect(replies.got.map((m) => m.body.text)).toEqual(["before", "after"]);
     await pub.endAsync();
     await replies.close();
