@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { nuid } from "@nats-io/transport-node";
 import type { JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import { createActor, fromPromise, type Actor } from "xstate";
 import {
   backoffDelay,
@@ -45,7 +46,7 @@ import {
 import type { Logger } from "../log.js";
 import { channelMachine, type ChannelContext } from "./channel.machine.js";
 import { NativePayloadError, parseNativePayload } from "./native-payload.js";
-import { RefusedSendError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "./types.js";
+import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "./types.js";
 
 /** Facts a channel runner reports, for logs and metrics. */
 export type ChannelRunnerEvent =
@@ -69,6 +70,8 @@ export interface ChannelRunnerOptions {
   backoff: BackoffPolicy;
   consumer: ConsumerOptions;
   maxPayload: number;
+  /** KV `claw_channels`: the accounts' own state */
+  state: KV;
   inspection?: { register(kind: "channel", id: string, actor: Actor<typeof channelMachine>): void; forget(kind: "channel", id: string): void };
   onEvent?: (e: ChannelRunnerEvent) => void;
 }
@@ -138,9 +141,17 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
   // ---- the way in ----
 
   const chains = new Map<string, Promise<void>>();
+  const statePrefix = `${encodeToken(type)}.${encodeToken(account)}.`;
   const host: AdapterHost = {
     account,
     log,
+    state: {
+      get: async (name) => {
+        const e = await retrying("state read", () => o.state.get(statePrefix + encodeToken(name)));
+        return e?.operation === "PUT" ? e.string() : undefined;
+      },
+      put: async (name, value) => void (await retrying("state write", () => o.state.put(statePrefix + encodeToken(name), value))),
+    },
     receive(m) {
       // one chat's messages are published in the order they were handed over
       const prev = chains.get(m.chat) ?? Promise.resolve();
@@ -247,7 +258,7 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
       emit({ type: "channel.sent", channel: type, account, ms: performance.now() - started });
     } catch (e) {
       if (e instanceof RefusedSendError) return deadLetterReply(m, e.code, e.message);
-      const retryInMs = backoffDelay(o.backoff, m.info.deliveryCount);
+      const retryInMs = e instanceof RetryLaterError ? e.retryAfterMs : backoffDelay(o.backoff, m.info.deliveryCount);
       m.nak(retryInMs);
       emit({ type: "channel.send.failed", channel: type, account, error: (e as Error).message, retryInMs });
     } finally {

@@ -62,6 +62,29 @@ export interface AdapterHost {
    * the adapter must not ack it (the broker will deliver it again).
    */
   receive(m: NativeMessage): Promise<void>;
+  /** a little state of the account's own, kept in KV (`claw_channels`) so that the next node to run it finds it */
+  readonly state: AccountState;
+}
+
+/** Named values of one account, shared by whichever node runs it. */
+export interface AccountState {
+  get(name: string): Promise<string | undefined>;
+  put(name: string, value: string): Promise<void>;
+}
+
+/**
+ * The native side asks to be called again later (Telegram's 429 with
+ * `retry_after`, Slack's `Retry-After`): the reply is sent again after that
+ * long, not after the runner's own backoff.
+ */
+export class RetryLaterError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+    this.name = "RetryLaterError";
+  }
 }
 
 /** A reply to send natively. */

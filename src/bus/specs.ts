@@ -29,6 +29,8 @@ export const BUCKETS = {
   /** the leader lease; expires with the bucket's max age unless renewed */
   lease: "claw_lease",
   registry: "claw_registry",
+  /** what channel adapters keep across nodes (a Telegram bot's update offset): `<type>.<account>.<name>` */
+  channels: "claw_channels",
 } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
@@ -184,5 +186,6 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.members, history: 1, replicas: o.replicas, ttl: o.memberTtlMs },
     { name: BUCKETS.lease, history: 1, replicas: o.replicas, ttl: o.leaseTtlMs },
     { name: BUCKETS.registry, history: 5, replicas: o.replicas },
+    { name: BUCKETS.channels, history: 1, replicas: o.replicas },
   ];
 }

@@ -24,6 +24,8 @@ export interface NodeChannelsOptions {
   consumer: ConsumerOptions;
   maxPayload: number;
   leases: KV;
+  /** KV `claw_channels` */
+  state: KV;
   leaseTtlMs: number;
   isAlive: (node: string) => Promise<boolean>;
   inspection?: ActorEvents;
@@ -65,6 +67,7 @@ export function nodeChannels(o: NodeChannelsOptions): { children: ChildSpec[]; l
             backoff: o.backoff,
             consumer: o.consumer,
             maxPayload: o.maxPayload,
+            state: o.state,
             inspection: o.inspection,
             onEvent: o.onEvent,
           });

@@ -100,8 +100,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     }
     await provision(bus, config, log);
     const partitioning = await checkPartitioning(bus, config, log);
-    const [sessions, cluster, members, leaseKv, registryKv] = await Promise.all(
-      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease, BUCKETS.registry].map((b) => bus.kvm.open(b)),
+    const [sessions, cluster, members, leaseKv, registryKv, channelsKv] = await Promise.all(
+      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease, BUCKETS.registry, BUCKETS.channels].map((b) => bus.kvm.open(b)),
     );
     const health = watchBusHealth({ nc: bus.nc, probeWrite: () => writeProbe(members!, config.nodeId) });
     // first: every part below reports into it from its start; its readings are taken at scrape time,
@@ -228,6 +228,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       consumer: consumerOptions(config),
       maxPayload: config.maxPayload,
       leases: leaseKv!,
+      state: channelsKv!,
       leaseTtlMs: config.leaseTtlMs,
       isAlive: (node) => alive.isAlive(node),
       inspection: actorEvents,

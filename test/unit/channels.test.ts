@@ -60,3 +60,15 @@ describe("channels in CLAW_CONFIG", () => {
     expect(() => parseChannels([{ ...amqp, queu: "typo" }], {})).toThrow(/channels\[0\] \(amqp\)/);
   });
 });
+
+describe("Telegram texts", () => {
+  it("splits a reply at 4,096 characters, at a line break where there is one", async () => {
+    const { splitText } = await import("../../src/adapters/telegram/index.js");
+    expect(splitText("short")).toEqual(["short"]);
+    const lines = splitText(`${"a".repeat(3000)}\n${"b".repeat(3000)}`);
+    expect(lines).toEqual(["a".repeat(3000), "b".repeat(3000)]);
+    const hard = splitText("x".repeat(9000));
+    expect(hard.map((p) => p.length)).toEqual([4096, 4096, 808]);
+    expect(() => parseChannels([{ type: "telegram", account: "b", token: "not-a-token" }], {})).toThrow(/token: a bot token from @BotFather/);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Telegram through grammY's Bot API client, by long polling: one poller per
+ * bot in the cluster (the account's lease), its update offset kept in KV
+ * (`claw_channels`) and advanced only once a batch's messages are on
+ * `claw.in` — an update is never skipped, and one read again (after a node
+ * died mid-batch) is absorbed: its envelope id is `telegram:<account>:<update_id>`.
+ *
+ * - The chat: the Telegram chat id. Private chats are taken whole; in groups
+ *   only messages that mention the bot or answer it, unless `groups: "all"`.
+ * - Typing is shown while the agent thinks (`sendChatAction`, best effort).
+ * - Replies answer the message they reply to (`reply_parameters`), split at
+ *   4,096 characters; a 429 is retried after its `retry_after`; a 400 or 403
+ *   (chat not found, bot blocked, …) is refused → dead letter with Telegram's words.
+ * - `apiRoot` points grammY elsewhere: a local Bot API server, or a test's fake.
+ */
+import type { Api } from "grammy";
+import type { Message, Update } from "grammy/types";
+import { z } from "zod";
+import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "../types.js";
+
+export const TelegramOptionsSchema = z
+  .object({
+    type: z.literal("telegram"),
+    account: z.string().min(1).max(128),
+    /** the bot's token from @BotFather (`tokenEnv`: the variable that holds it) */
+    token: z.string().regex(/^\d+:[\w-]+$/, "a bot token from @BotFather looks like 123456:ABC-def…"),
+    apiRoot: z.string().url().optional(),
+    mode: z.literal("polling").default("polling"),
+    /** in groups: only messages that mention the bot or reply to it (`mention`), or every message (`all`; the bot's privacy mode must be off) */
+    groups: z.enum(["mention", "all"]).default("mention"),
+    pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
+  })
+  .strict();
+
+export type TelegramOptions = z.infer<typeof TelegramOptionsSchema>;
+
+/** Telegram's longest message text. */
+const MAX_TEXT = 4_096;
+const OFFSET = "offset";
+
+/** Splits a text into pieces Telegram takes (at line breaks where it can). */
+export function splitText(text: string, max = MAX_TEXT): string[] {
+  const out: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    const cut = rest.lastIndexOf("\n", max);
+    const at = cut > max / 2 ? cut : max;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at).replace(/^\n/, "");
+  }
+  out.push(rest);
+  return out;
+}
+
+function senderName(m: Message): string | undefined {
+  const f = m.from;
+  if (!f) return undefined;
+  return [f.first_name, f.last_name].filter(Boolean).join(" ") || f.username;
+}
+
+/** The native message of an update, or undefined when the bot is not meant to take it. */
+function nativeOf(u: Update, me: { id: number; username: string }, o: TelegramOptions): NativeMessage | undefined {
+  const m = u.message;
+  if (!m) return undefined;
+  const text = m.text ?? m.caption ?? "";
+  const group = m.chat.type === "group" || m.chat.type === "supergroup";
+  if (group && o.groups === "mention" && !text.includes(`@${me.username}`) && m.reply_to_message?.from?.id !== me.id) return undefined;
+  const media = m.photo ? [{ type: "image", name: m.photo.at(-1)!.file_unique_id }] : m.document ? [{ type: "file", name: m.document.file_name, mime: m.document.mime_type }] : m.voice ? [{ type: "audio", mime: m.voice.mime_type }] : [];
+  if (text === "" && media.length === 0) return undefined; // a sticker, a join, …: nothing to answer
+  const name = senderName(m);
+  return {
+    chat: String(m.chat.id),
+    data: new TextEncoder().encode(JSON.stringify({ text, sender: { id: String(m.from?.id ?? m.chat.id), ...(name ? { name } : {}) }, ...(media.length ? { media } : {}) })),
+    id: String(u.update_id),
+    metadata: { updateId: u.update_id, messageId: m.message_id, chatType: m.chat.type, ...(m.from?.username ? { username: m.from.username } : {}) },
+    routing: { messageId: m.message_id },
+  };
+}
+
+/** A Telegram error as the runner understands it: later, refused, or (thrown as is) transient. */
+function sendError(e: unknown): Error {
+  const err = e as { name?: string; error_code?: number; description?: string; parameters?: { retry_after?: number } };
+  if (err.name !== "GrammyError") return e as Error;
+  if (err.error_code === 429) return new RetryLaterError(`Telegram: ${err.description}`, Math.max(1, err.parameters?.retry_after ?? 1) * 1000);
+  if (err.error_code === 400 || err.error_code === 403) return new RefusedSendError(`Telegram refused the reply: ${err.description}`, err.error_code === 403 ? "forbidden" : "refused");
+  return e as Error;
+}
+
+async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelConnection> {
+  const { Api: BotApi } = await import("grammy");
+  const api: Api = new BotApi(o.token, { apiRoot: o.apiRoot, timeoutSeconds: o.pollTimeoutSeconds + 15 });
+  const me = await api.getMe();
+  const bot = { id: me.id, username: me.username };
+  let offset = Number((await host.state.get(OFFSET)) ?? 0) || undefined;
+  let closing = false;
+  const stop = new AbortController();
+  let lose!: (e: Error) => void;
+  const lost = new Promise<Error>((r) => (lose = r));
+
+  void (async () => {
+    while (!closing) {
+      let updates: Update[];
+      try {
+        updates = await api.getUpdates({ offset, timeout: o.pollTimeoutSeconds, allowed_updates: ["message"] }, stop.signal as Parameters<Api["getUpdates"]>[1]);
+      } catch (e) {
+        if (closing) return;
+        const retry = sendError(e);
+        if (retry instanceof RetryLaterError) {
+          await new Promise((r) => setTimeout(r, retry.retryAfterMs));
+          continue;
+        }
+        // 409: another poller of this bot (a node that has not noticed it lost the lease yet); 401: a revoked token; or the network
+        return lose(e as Error);
+      }
+      // a batch's messages side by side (one chat's in order), then the offset moves past them
+      const taken: Array<Promise<void>> = [];
+      for (const u of updates) {
+        const native = nativeOf(u, bot, o);
+        if (!native) continue;
+        taken.push(host.receive(native));
+        void api.sendChatAction(native.chat, "typing").catch(() => undefined);
+      }
+      try {
+        await Promise.all(taken);
+      } catch (e) {
+        if (!closing) lose(e as Error);
+        return;
+      }
+      if (updates.length === 0) continue;
+      offset = updates.at(-1)!.update_id + 1;
+      try {
+        await host.state.put(OFFSET, String(offset));
+      } catch (e) {
+        if (!closing) lose(e as Error);
+        return;
+      }
+    }
+  })();
+
+  return {
+    lost,
+    async send({ envelope, routing }) {
+      const text = envelope.text ?? "";
+      if (text === "") throw new RefusedSendError("the reply has no text: Telegram sends none", "empty");
+      const replyTo = typeof routing?.messageId === "number" ? routing.messageId : undefined;
+      const pieces = splitText(text);
+      for (const [i, piece] of pieces.entries()) {
+        try {
+          await api.sendMessage(envelope.chat, piece, i === 0 && replyTo !== undefined ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
+        } catch (e) {
+          throw sendError(e);
+        }
+      }
+    },
+    async close() {
+      closing = true;
+      stop.abort();
+    },
+  };
+}
+
+/** The Telegram channel type. */
+export const telegramAdapter: ChannelAdapter<TelegramOptions> = {
+  type: "telegram",
+  options: TelegramOptionsSchema as unknown as z.ZodType<TelegramOptions>,
+  capabilities: { threads: false, edits: true, media: true, maxTextLength: MAX_TEXT },
+  placement: "one-node",
+  connect: (o, host) => connect(o, host),
+};

@@ -1,0 +1,114 @@
+/**
+ * The Telegram channel through grammY against a local fake of the Bot API
+ * (test/support/fake-telegram.ts): a round trip, group gating, a 429
+ * honoured, the API down and back with nothing lost, an update Telegram
+ * sends again processed once, and the poller moved to another node when its
+ * node is SIGKILLed without reprocessing updates.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { channelConfig } from "../support/channels.js";
+import { startFakeTelegram, type FakeTelegram } from "../support/fake-telegram.js";
+import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const account = (fake: FakeTelegram, name: string) => ({ type: "telegram", account: name, tokenEnv: "BOT_TOKEN", apiRoot: fake.apiRoot, pollTimeoutSeconds: 1 });
+
+describe("the Telegram channel", () => {
+  let nats: NatsServerProcess;
+  beforeAll(async () => {
+    nats = await natsServer();
+  }, 30_000);
+  afterAll(async () => {
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  it("answers a private message as a reply to it, shows typing, takes a group message only when it mentions the bot, and honours a 429", async () => {
+    await using fake = await startFakeTelegram();
+    const config = await channelConfig([account(fake, "main")]);
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "t" } });
+    fake.push({ chatId: 42, text: "hello bot" });
+    await until(() => fake.sentTo(42).length === 1, "the reply");
+    const reply = fake.calls.find((c) => c.method === "sendMessage")!;
+    expect(reply.payload).toMatchObject({ chat_id: "42", text: "hello bot", reply_parameters: { message_id: 1001 } });
+    expect(fake.calls.some((c) => c.method === "sendChatAction" && c.payload.action === "typing")).toBe(true);
+    // the token is never logged
+    expect(node.output()).not.toContain(fake.token.split(":")[1]);
+
+    // groups: only what mentions the bot, or answers it
+    fake.push({ chatId: -100, chatType: "supergroup", text: "people talking" });
+    fake.push({ chatId: -100, chatType: "supergroup", text: "@claw_test_bot are you there?" });
+    fake.push({ chatId: -100, chatType: "supergroup", text: "and this", replyToBot: true });
+    await until(() => fake.sentTo(-100).length === 2, "two group replies");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fake.sentTo(-100)).toEqual(["@claw_test_bot are you there?", "and this"]);
+
+    // 429: sent again after retry_after, once
+    fake.failNext("sendMessage", 1, { error_code: 429, description: "Too Many Requests: retry after 1", parameters: { retry_after: 1 } });
+    const asked = Date.now();
+    fake.push({ chatId: 43, text: "slow down" });
+    await until(() => fake.sentTo(43).length === 1, "the reply after the 429");
+    const attempts = fake.calls.filter((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 43);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(Date.now() - asked).toBeLessThan(10_000);
+  }, 60_000);
+
+  it("loses nothing while the API is down, processes an update sent again once, and refuses a reply Telegram rejects", async () => {
+    await using fake = await startFakeTelegram();
+    const config = await channelConfig([account(fake, "outage")]);
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "o", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" } });
+    fake.push({ chatId: 1, text: "before" });
+    await until(() => fake.sentTo(1).length === 1, "the first reply");
+    fake.down = true;
+    fake.push({ chatId: 1, text: "during" });
+    await new Promise((r) => setTimeout(r, 1_500));
+    fake.down = false;
+    fake.push({ chatId: 1, text: "after" });
+    await until(() => fake.sentTo(1).length === 3, "the replies after the outage");
+    expect(fake.sentTo(1)).toEqual(["before", "during", "after"]);
+    await node.waitForLogs((l) => l.msg === "channel.lost" && l.account === "outage");
+
+    // Telegram sends an update again (its confirmation got lost): one reply
+    const again = { update_id: 7_000, message: { message_id: 7_000, date: 0, chat: { id: 2, type: "private" }, from: { id: 2, is_bot: false, first_name: "Bo" }, text: "once" } };
+    fake.pushRaw(again);
+    await until(() => fake.sentTo(2).length === 1, "the reply to the repeated update");
+    fake.pushRaw({ ...again }, true);
+    await until(() => fake.delivered.filter((id) => id === 7_000).length === 2, "the repeat fetched");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fake.sentTo(2)).toEqual(["once"]);
+
+    // 403 (the user blocked the bot): refused, dead-lettered, not retried
+    fake.failNext("sendMessage", 1, { error_code: 403, description: "Forbidden: bot was blocked by the user" });
+    fake.push({ chatId: 3, text: "blocked" });
+    await node.waitForLogs((l) => l.msg === "channel.dead" && l.code === "forbidden", 1, 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(fake.calls.filter((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 3)).toHaveLength(1);
+  }, 60_000);
+
+  it("moves the poller to another node when its node is SIGKILLed, without reprocessing updates", async () => {
+    await using fake = await startFakeTelegram();
+    const config = await channelConfig([account(fake, "moving")]);
+    const env = { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token };
+    await using a = await startClaw({ env: { ...env, CLAW_NODE_ID: "ta" } });
+    await using b = await startClaw({ env: { ...env, CLAW_NODE_ID: "tb" } });
+    for (let i = 0; i < 10; i++) fake.push({ chatId: 5, text: `m${i}` });
+    await until(() => fake.sentTo(5).length === 10, "ten replies");
+    const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
+    const first = runs(a) ? a : b;
+    const other = first === a ? b : a;
+    await first.kill("SIGKILL");
+    for (let i = 10; i < 20; i++) fake.push({ chatId: 5, text: `m${i}` });
+    await until(() => fake.sentTo(5).length >= 20, "twenty replies", 30_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fake.sentTo(5)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    expect(runs(other)).toBe(true);
+  }, 60_000);
+});
