@@ -19,7 +19,6 @@ const scripted = createScriptedModel();
 const host = createSessionHost({
   store,
   deps: { js, nodeId: "micro", partitions: 64, agent: () => agent, model: () => scripted, skills: createSkillCatalog([]) },
-  nodeId: "micro",
   maxDeliver: 5,
   backoff: { baseMs: 10, factor: 2, maxMs: 10 },
   idleMs: 600_000,

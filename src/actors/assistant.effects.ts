@@ -155,6 +155,7 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
       const traceparent = turnTraceparent(cur.envelope);
       const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
       const dispatched: string[] = [];
+      const publishes: Array<Promise<unknown>> = [];
       for (const call of cur.calls) {
         const ref = allowedSkill(agent, call.name);
         if (!ref) {
@@ -178,9 +179,11 @@ export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "del
           deadline,
           trace: traceparent ? { traceparent } : {},
         };
-        await publishDurable(deps.js, { subject: skillInvokeSubject(ref.id), data: encode(inv), msgId: call.id, headers });
+        // side by side: each is its own invocation, its msg id the call's
+        publishes.push(publishDurable(deps.js, { subject: skillInvokeSubject(ref.id), data: encode(inv), msgId: call.id, headers }));
         dispatched.push(call.id);
       }
+      await Promise.all(publishes);
       if (dispatched.length > 0) {
         // a reminder to itself: whatever has not answered by the deadline times out (a durable timer)
         const reminder: ToolDeadlineMail = { type: "tool.deadline", callIds: dispatched, notBefore: deadline };

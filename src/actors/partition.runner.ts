@@ -16,7 +16,7 @@ import {
   type ConsumerOptions,
   H,
   isStorageFull,
-  isTransientNatsError,
+  isTransientFailure,
   nativeRoutingOf,
   parseInboundSubject,
   partitionConsumerName,
@@ -257,7 +257,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
       await settle(m, d, stage, attempts, startMs, log, pickupMs);
     } catch (e) {
       if (stopped) return;
-      if (isTransientNatsError((e as Error).cause ?? e) || isStorageFull(e)) {
+      if (isTransientFailure(e) || isStorageFull(e)) {
         // publishing the effect failed while NATS was unavailable: leave the message unacked and
         // take the mailbox over once NATS answers, which delivers it again first (a nak would
         // send it behind later messages of its session)

@@ -13,7 +13,7 @@ import {
   delay,
   fromHeaders,
   H,
-  isTransientNatsError,
+  isTransientFailure,
   parseInboundSubject,
   partitionedInboundSubject,
   publishDeadLetter,
@@ -80,7 +80,7 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
         await route(m);
       } catch (e) {
         if (stopped) break;
-        if (isTransientNatsError((e as Error).cause ?? e)) {
+        if (isTransientFailure(e)) {
           // NATS is unavailable: take the consumer over once it answers, which delivers this
           // message again first (a nak would send it behind later messages of its chat)
           void reset();

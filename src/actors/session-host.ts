@@ -115,7 +115,6 @@ export interface SessionHostOptions {
   deps: AgentDeps;
   /** the agent kinds (default: all of `AGENT_KINDS`) */
   kinds?: ReadonlyMap<string, AgentKind>;
-  nodeId: string;
   maxDeliver: number;
   backoff: BackoffPolicy;
   /** passivate sessions idle this long */

@@ -30,12 +30,11 @@ import {
   H,
   inboundSubject,
   InvalidSubjectError,
-  isTransientNatsError,
+  isTransientFailure,
   NATIVE_METADATA,
   parseEnvelope,
   publishDeadLetter,
   publishDurable,
-  PublishError,
   STREAMS,
   type BackoffPolicy,
   type Bus,
@@ -197,8 +196,7 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
         return await f();
       } catch (e) {
         if (stopping.signal.aborted) throw new Error(`the channel ${id} is stopping: ${what} not done`, { cause: e });
-        const cause = e instanceof PublishError ? e.cause : e;
-        if (!isTransientNatsError(cause)) throw e;
+        if (!isTransientFailure(e)) throw e;
         const retryInMs = backoffDelay(o.backoff, attempt);
         emit({ type: "channel.publish.failed", channel: type, account, error: (e as Error).message, retryInMs });
         await delay(retryInMs, stopping.signal).catch(() => undefined);

@@ -40,6 +40,11 @@ export function isTransientNatsError(e: unknown): boolean {
   return false;
 }
 
+/** {@link isTransientNatsError} of a failure or of what it wraps (a `PublishError` carries the client's error as its cause). */
+export function isTransientFailure(e: unknown): boolean {
+  return isTransientNatsError(e) || (e instanceof Error && e.cause !== undefined && isTransientNatsError(e.cause));
+}
+
 /** JetStream's "insufficient resources" (10023) and "insufficient storage resources available" (10047). */
 const STORAGE_FULL_CODES = new Set([10023, 10047]);
 

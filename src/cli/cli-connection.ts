@@ -10,12 +10,17 @@ export function cliServers(env: NodeJS.ProcessEnv = process.env): string[] {
   return parseServers(env.NATS_URL ?? `nats://127.0.0.1:${env.CLAW_EMBEDDED_NATS_PORT ?? 4222}`);
 }
 
+/** The error of a CLI command that reached no NATS server: what to do about it. */
+export function unreachableError(servers: string[], e: unknown): Error {
+  return new Error(`cannot reach NATS at ${servers.join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
+}
+
 /** Connects, or throws an error a user can act on. */
 export async function cliConnect(): Promise<NatsConnection> {
   const servers = cliServers();
   try {
     return await connect({ servers, timeout: 2_000, name: "claw-cli" });
   } catch (e) {
-    throw new Error(`cannot reach NATS at ${servers.join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
+    throw unreachableError(servers, e);
   }
 }

@@ -4,13 +4,13 @@
  * `POST /v1/skills` does, `invoke <id> <json>` runs one on whichever node can
  * and prints its output.
  */
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Objm } from "@nats-io/obj";
 import { BUCKETS, connectBus, OBJECT_STORES, type Bus } from "../bus/index.js";
 import { invokeSkill, openSkillRegistry, readSkillFolder, skillRef, type SkillRegistry } from "../skills/index.js";
-import { cliServers } from "./cli-connection.js";
+import { cliServers, unreachableError } from "./cli-connection.js";
 import { formatTable } from "./text-table.js";
 
 /** Options of {@link skillsCommand}. */
@@ -25,18 +25,20 @@ async function withRegistry<T>(run: (bus: Bus, registry: SkillRegistry) => Promi
   try {
     bus = await connectBus({ servers, name: "claw-cli", timeoutMs: 2_000, attempts: 1 });
   } catch (e) {
-    throw new Error(`cannot reach NATS at ${servers.join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
+    throw unreachableError(servers, e);
   }
   try {
     const kv = await bus.kvm.open(BUCKETS.registry);
     const objects = await new Objm(bus.js).open(OBJECT_STORES.skillFiles).catch((e: unknown) => {
       throw new Error(`no skills here: ${(e as Error).message}. Start a node against this NATS first (claw start).`, { cause: e });
     });
-    const registry = await openSkillRegistry(kv, objects, await mkdtemp(join(tmpdir(), "claw-cli-skills-")));
+    const cache = await mkdtemp(join(tmpdir(), "claw-cli-skills-"));
+    const registry = await openSkillRegistry(kv, objects, cache);
     try {
       return await run(bus, registry);
     } finally {
       registry.close();
+      await rm(cache, { recursive: true, force: true });
     }
   } finally {
     await bus.close();

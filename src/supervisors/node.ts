@@ -161,7 +161,6 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       // histories all in CLAW_TRANSCRIPTS are stored by reference and read back from there
       store: createSessionStore(sessions!, { jsm: bus.jsm, publisher: { js: bus.publisher, bucket: BUCKETS.sessions } }),
       deps,
-      nodeId: config.nodeId,
       maxDeliver: config.maxDeliver,
       backoff,
       idleMs: config.idleMs,
@@ -269,8 +268,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       };
     });
     const supervisor = startSupervisor([heartbeat, lease.child, partitions.child, ...channels.children], {
-      intensity: defaultRestartIntensity(),
-      backoff: { baseMs: 200, factor: 2, maxMs: 5_000 },
+      intensity,
+      backoff: childBackoff,
       // an outage of NATS is not a failure of these children: they wait for it, uncounted
       dependency: health,
       onEvent: (e) => observeSupervisor(e, metrics, log),

@@ -46,7 +46,6 @@ describe("session snapshots under optimistic concurrency", () => {
       const host = createSessionHost({
         store: createSessionStore(kv),
         deps: { js: bus.js, nodeId: "test", partitions: 64, agent: () => agent, model: () => scripted, skills: createSkillCatalog([]) },
-        nodeId: "test",
         maxDeliver: 5,
         backoff: { baseMs: 10, factor: 2, maxMs: 50 },
         idleMs: 60_000,
