@@ -10,53 +10,31 @@
  * the order the adapter hands them over; one chat's replies are sent one at
  * a time in the order of the reply stream (several chats' side by side).
  */
-import { createHash } from "node:crypto";
-import { nuid } from "@nats-io/transport-node";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { createActor, fromPromise, type Actor } from "xstate";
 import {
   backoffDelay,
   channelConsumerSpec,
-  completeInbound,
-  CONTENT_TYPE_MSGPACK,
   deadLetterOf,
   decode,
-  delay,
-  encode,
   encodeToken,
   ensureConsumer,
-  EnvelopeError,
-  H,
-  inboundSubject,
-  InvalidSubjectError,
-  isTransientFailure,
   NATIVE_METADATA,
   parseEnvelope,
   publishDeadLetter,
-  publishDurable,
   STREAMS,
   type BackoffPolicy,
   type Bus,
   type ConsumerOptions,
-  type DeadLetter,
   type Envelope,
 } from "../bus/index.js";
 import type { Logger } from "../log.js";
+import { createAccountInbound } from "./account-inbound.js";
 import { channelMachine, type ChannelContext } from "./channel.machine.js";
-import { NativePayloadError, parseNativePayload } from "./native-payload.js";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "./types.js";
+import { RefusedSendError, RetryLaterError, type ChannelAdapter, type ChannelConnection, type ChannelRunnerEvent } from "./types.js";
 
-/** Facts a channel runner reports, for logs and metrics. */
-export type ChannelRunnerEvent =
-  | { type: "channel.connected"; channel: string; account: string }
-  | { type: "channel.lost"; channel: string; account: string; error: string }
-  | { type: "channel.connect.failed"; channel: string; account: string; error: string }
-  | { type: "channel.received"; channel: string; account: string; duplicate: boolean }
-  | { type: "channel.sent"; channel: string; account: string; ms: number }
-  | { type: "channel.send.failed"; channel: string; account: string; error: string; retryInMs: number }
-  | { type: "channel.publish.failed"; channel: string; account: string; error: string; retryInMs: number }
-  | { type: "channel.dead"; channel: string; account: string; stage: "adapter" | "out"; code: string; reason: string };
+export type { ChannelRunnerEvent } from "./types.js";
 
 /** Options of {@link createChannelRunner}. */
 export interface ChannelRunnerOptions {
@@ -118,12 +96,6 @@ async function connectWithin(p: Promise<ChannelConnection>, ms: number): Promise
   }
 }
 
-/** The envelope id of a native message with a stable native id (≤ 200 characters, as envelope ids are). */
-export function nativeMessageId(channel: string, account: string, id: string): string {
-  const plain = `${channel}:${account}:${id}`;
-  return plain.length <= 200 ? plain : `${channel}:${createHash("sha256").update(plain).digest("hex")}`;
-}
-
 /** Creates the runner of one account (not started). */
 export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
   const type = o.adapter.type;
@@ -139,97 +111,9 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
 
   // ---- the way in ----
 
-  const chains = new Map<string, Promise<void>>();
-  const statePrefix = `${encodeToken(type)}.${encodeToken(account)}.`;
-  const host: AdapterHost = {
-    account,
-    log,
-    state: {
-      get: async (name) => {
-        const e = await retrying("state read", () => o.state.get(statePrefix + encodeToken(name)));
-        return e?.operation === "PUT" ? e.string() : undefined;
-      },
-      put: async (name, value) => void (await retrying("state write", () => o.state.put(statePrefix + encodeToken(name), value))),
-    },
-    receive(m) {
-      // one chat's messages are published in the order they were handed over
-      const prev = chains.get(m.chat) ?? Promise.resolve();
-      const next = prev.then(() => accept(m));
-      const link = next.catch(() => undefined);
-      chains.set(m.chat, link);
-      void link.then(() => {
-        if (chains.get(m.chat) === link) chains.delete(m.chat);
-      });
-      return next;
-    },
-  };
-
-  async function deadLetterNative(m: NativeMessage, code: string, reason: string, field?: string): Promise<void> {
-    let subject: string;
-    try {
-      subject = inboundSubject({ channel: type, account, chat: m.chat });
-    } catch {
-      subject = inboundSubject({ channel: type, account, chat: "" });
-    }
-    const d: DeadLetter = {
-      stage: "adapter",
-      code,
-      reason,
-      subject,
-      data: m.data,
-      stream: id,
-      streamSeq: 0,
-      deliveries: 1,
-      node: o.nodeId,
-      field,
-      lastError: reason,
-      dedupeId: `dlq:${m.id !== undefined ? nativeMessageId(type, account, m.id) : nuid.next()}`,
-    };
-    await retrying("dead letter", () => publishDeadLetter(o.bus.publisher, d));
-    emit({ type: "channel.dead", channel: type, account, stage: "adapter", code, reason });
-  }
-
-  /** Tries `f` until it succeeds or the runner stops (NATS away is waited out, not given up on). */
-  async function retrying<T>(what: string, f: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await f();
-      } catch (e) {
-        if (stopping.signal.aborted) throw new Error(`the channel ${id} is stopping: ${what} not done`, { cause: e });
-        if (!isTransientFailure(e)) throw e;
-        const retryInMs = backoffDelay(o.backoff, attempt);
-        emit({ type: "channel.publish.failed", channel: type, account, error: (e as Error).message, retryInMs });
-        await delay(retryInMs, stopping.signal).catch(() => undefined);
-      }
-    }
-  }
-
-  async function accept(m: NativeMessage): Promise<void> {
-    let envelope: Envelope;
-    try {
-      const input = parseNativePayload(m.data);
-      const msgId = m.id !== undefined ? nativeMessageId(type, account, m.id) : nuid.next();
-      const metadata = { ...input.metadata, [type]: m.metadata ?? {}, ...(m.routing ? { [NATIVE_METADATA]: m.routing } : {}) };
-      envelope = completeInbound({ id: msgId, sender: input.sender ?? { id: m.chat || "unknown" }, text: input.text, media: input.media, metadata }, { id: msgId, ts: Date.now(), channel: type, account, chat: m.chat });
-    } catch (e) {
-      if (e instanceof NativePayloadError) return deadLetterNative(m, e.code, e.message);
-      if (e instanceof EnvelopeError) return deadLetterNative(m, "invalid_envelope", e.message, e.field);
-      throw e;
-    }
-    let subject: string;
-    try {
-      subject = inboundSubject(envelope);
-    } catch (e) {
-      if (e instanceof InvalidSubjectError) return deadLetterNative(m, "invalid_address", `the chat cannot be addressed: ${e.message}`);
-      throw e;
-    }
-    const data = encode(envelope);
-    if (data.length > o.maxPayload) return deadLetterNative(m, "too_large", `the message is ${data.length} bytes; the most NATS takes is ${o.maxPayload}`);
-    const ack = await retrying("publish", () =>
-      publishDurable(o.bus.publisher, { subject, data, msgId: envelope.id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } }, { totalMs: 5_000 }),
-    );
-    emit({ type: "channel.received", channel: type, account, duplicate: ack.duplicate });
-  }
+  const inbound = createAccountInbound({ bus: o.bus, type, account, nodeId: o.nodeId, backoff: o.backoff, maxPayload: o.maxPayload, state: o.state, log, signal: stopping.signal, onEvent: emit });
+  const host = inbound.host;
+  const retrying = inbound.retrying;
 
   // ---- the way out ----
 
@@ -372,7 +256,7 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
       actor.stop();
       o.inspection?.forget("channel", actorId);
       await closeConnection();
-      await Promise.all(chains.values());
+      await inbound.drain();
     },
   };
 }

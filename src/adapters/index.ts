@@ -4,6 +4,7 @@
  */
 export * from "./types.js";
 export { CHANNEL_ADAPTERS, parseChannels, ChannelConfigError, type ChannelConfig } from "./registry.js";
-export { createChannelRunner, nativeMessageId, type ChannelRunner, type ChannelRunnerEvent, type ChannelRunnerOptions, type ChannelStatus } from "./channel-runner.js";
+export { createAccountInbound, nativeMessageId, type AccountInboundOptions } from "./account-inbound.js";
+export { createChannelRunner, type ChannelRunner, type ChannelRunnerEvent, type ChannelRunnerOptions, type ChannelStatus } from "./channel-runner.js";
 export { channelMachine, type ChannelContext } from "./channel.machine.js";
 export { parseNativePayload, replyPayload, NativePayloadError, type NativeInput } from "./native-payload.js";

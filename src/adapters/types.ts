@@ -116,6 +116,27 @@ export interface ChannelAdapter<O extends { account: string } = { account: strin
   readonly placement: Placement;
   /** connects one account; rejects when it cannot (the runner backs off and tries again) */
   connect(options: O, host: AdapterHost, signal: AbortSignal): Promise<ChannelConnection>;
+  /**
+   * A platform's request to `POST /v1/webhooks/<type>/<account>`, on whichever
+   * node it reached (not only the account's): checks it is the platform's
+   * (a signature, a secret header), hands its messages to `host.receive`, and
+   * says what to answer. Absent: the type takes no webhooks.
+   */
+  webhook?(options: O, req: WebhookRequest, host: AdapterHost): Promise<WebhookAnswer>;
+}
+
+/** A webhook request as the gateway read it. */
+export interface WebhookRequest {
+  headers: Record<string, string | string[] | undefined>;
+  /** the body byte for byte (signatures are over the bytes) */
+  body: Buffer;
+}
+
+/** What to answer a webhook request. */
+export interface WebhookAnswer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
 }
 
 /** The native side refused a reply for good (invalid, too large, forbidden): it goes to the dead letters. */
@@ -129,3 +150,14 @@ export class RefusedSendError extends Error {
     this.name = "RefusedSendError";
   }
 }
+
+/** Facts a channel runner reports, for logs and metrics. */
+export type ChannelRunnerEvent =
+  | { type: "channel.connected"; channel: string; account: string }
+  | { type: "channel.lost"; channel: string; account: string; error: string }
+  | { type: "channel.connect.failed"; channel: string; account: string; error: string }
+  | { type: "channel.received"; channel: string; account: string; duplicate: boolean }
+  | { type: "channel.sent"; channel: string; account: string; ms: number }
+  | { type: "channel.send.failed"; channel: string; account: string; error: string; retryInMs: number }
+  | { type: "channel.publish.failed"; channel: string; account: string; error: string; retryInMs: number }
+  | { type: "channel.dead"; channel: string; account: string; stage: "adapter" | "out"; code: string; reason: string };

@@ -11,8 +11,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(data);
 }
 
-/** Reads a JSON body of at most `max` bytes (413 above it, 400 when it is not JSON). */
-export async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+/** Reads a body of at most `max` bytes as it came (413 above it). */
+export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
@@ -20,9 +20,15 @@ export async function readJson(req: IncomingMessage, max: number): Promise<unkno
     if (size > max) throw new HttpError(413, "too_large", `body exceeds the maximum of ${max} bytes`);
     chunks.push(c);
   }
-  if (size === 0) throw new HttpError(400, "bad_json", "empty body: send a JSON object");
+  return Buffer.concat(chunks);
+}
+
+/** Reads a JSON body of at most `max` bytes (413 above it, 400 when it is not JSON). */
+export async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+  const body = await readBody(req, max);
+  if (body.length === 0) throw new HttpError(400, "bad_json", "empty body: send a JSON object");
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch (e) {
     throw new HttpError(400, "bad_json", `invalid JSON: ${(e as Error).message}`);
   }

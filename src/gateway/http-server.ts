@@ -11,7 +11,7 @@ import { agentsRoutes, type AgentDirectory } from "./agents-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { chatCompletions } from "./chat-completions.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
-import { readJson, sendJson as send } from "./http-io.js";
+import { readBody, readJson, sendJson as send } from "./http-io.js";
 import { createInbound } from "./inbound.js";
 import { InvokeSchema, parseBody, PostMessageSchema } from "./schemas.js";
 import { webSocketChannel } from "./websocket.js";
@@ -40,6 +40,8 @@ export interface GatewayOptions {
   onRefused?: (reason: string) => void;
   /** how long an accepting publish may retry before the request is answered 503 (default 5 s) */
   publishTimeoutMs?: number;
+  /** a platform's request for a channel account (`POST /v1/webhooks/<type>/<account>`): undefined when none takes it */
+  webhook?: (type: string, account: string, req: { headers: IncomingMessage["headers"]; body: Buffer }) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> } | undefined>;
   /** the cluster's channel accounts with their live state (`GET /v1/channels`) */
   channels?: () => Promise<unknown[]>;
   /** Prometheus exposition for `GET /metrics` */
@@ -102,6 +104,20 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       return postMessage(req, res);
     }
     if (path === "/v1/chat/completions") return completions(req, res);
+    const hook = /^\/v1\/webhooks\/([^/]+)\/([^/]+)$/.exec(path);
+    if (hook && o.webhook) {
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+      inbound.checkAvailable();
+      const [type, account] = [decodeURIComponent(hook[1]!), decodeURIComponent(hook[2]!)];
+      const answer = await o.webhook(type, account, { headers: req.headers, body: await readBody(req, o.maxPayload) });
+      if (!answer) throw new HttpError(404, "no_channel", `no ${type} account ${account} takes webhooks here`);
+      if (answer.body === undefined) {
+        res.writeHead(answer.status, answer.headers ?? {});
+        res.end();
+        return;
+      }
+      return send(res, answer.status, answer.body, answer.headers);
+    }
     if (path === "/v1/channels" && o.channels) {
       if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
       return send(res, 200, { channels: await o.channels() });

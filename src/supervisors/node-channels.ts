@@ -7,7 +7,18 @@
  * account moves to another node within a lease interval of its node dying.
  */
 import type { KV } from "@nats-io/kv";
-import { createChannelRunner, CHANNEL_ADAPTERS, type ChannelConfig, type ChannelRunner, type ChannelRunnerEvent, type ChannelStatus } from "../adapters/index.js";
+import {
+  createAccountInbound,
+  createChannelRunner,
+  CHANNEL_ADAPTERS,
+  type AdapterHost,
+  type ChannelConfig,
+  type ChannelRunner,
+  type ChannelRunnerEvent,
+  type ChannelStatus,
+  type WebhookAnswer,
+  type WebhookRequest,
+} from "../adapters/index.js";
 import { encodeToken, type BackoffPolicy, type Bus, type ConsumerOptions } from "../bus/index.js";
 import type { Logger } from "../log.js";
 import type { ActorEvents } from "../observability/index.js";
@@ -46,8 +57,19 @@ export function channelLeaseKey(type: string, account: string): string {
   return `channel.${encodeToken(type)}.${encodeToken(account)}`;
 }
 
-/** Lease loops for every configured account (children for the node's supervisor). */
-export function nodeChannels(o: NodeChannelsOptions): { children: ChildSpec[]; list(): ChannelView[]; resign(): Promise<void> } {
+/** How long a webhook's messages may wait for NATS before the platform is answered 503 (and sends them again). */
+const WEBHOOK_GIVE_UP_MS = 5_000;
+
+/** Lease loops for every configured account (children for the node's supervisor), and their webhooks. */
+export function nodeChannels(o: NodeChannelsOptions): {
+  children: ChildSpec[];
+  list(): ChannelView[];
+  /** a platform's request for an account: undefined when no such account takes webhooks */
+  webhook(type: string, account: string, req: WebhookRequest): Promise<WebhookAnswer | undefined>;
+  resign(): Promise<void>;
+} {
+  const stopping = new AbortController();
+  const webhookHosts = new Map<string, AdapterHost>();
   const accounts = o.channels.map((c) => {
     const adapter = CHANNEL_ADAPTERS.get(c.type)!;
     let runner: ChannelRunner | undefined;
@@ -90,7 +112,20 @@ export function nodeChannels(o: NodeChannelsOptions): { children: ChildSpec[]; l
   return {
     children: accounts.map((a) => a.lease.child),
     list: () => accounts.map((a) => ({ type: a.c.type, account: a.c.account, running: a.runner() !== undefined, status: a.runner()?.status() })),
+    async webhook(type, account, req) {
+      const a = accounts.find((x) => x.c.type === type && x.c.account === account);
+      const adapter = CHANNEL_ADAPTERS.get(type);
+      if (!a || !adapter?.webhook) return undefined;
+      const key = `${type}/${account}`;
+      let host = webhookHosts.get(key);
+      if (!host) {
+        host = createAccountInbound({ bus: o.bus, type, account, nodeId: o.nodeId, backoff: o.backoff, maxPayload: o.maxPayload, state: o.state, log: o.log.child({ channel: type, account }), signal: stopping.signal, giveUpAfterMs: WEBHOOK_GIVE_UP_MS, onEvent: o.onEvent }).host;
+        webhookHosts.set(key, host);
+      }
+      return adapter.webhook(a.c.options, req, host);
+    },
     async resign() {
+      stopping.abort();
       await Promise.all(accounts.map((a) => a.lease.resign()));
     },
   };

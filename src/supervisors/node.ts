@@ -311,6 +311,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       onRefused: (reason) => metrics.publishRefused.inc({ stage: "gateway", reason }),
       skills: skills.directory(() => alive.members()),
       channels: () => channelStatus(bus.nc),
+      webhook: (type, account, req) => channels.webhook(type, account, req),
       metrics,
       extraRoutes: ui.handle,
       onError: (e) => log.error({ err: e }, "gateway error"),

@@ -72,3 +72,12 @@ describe("Telegram texts", () => {
     expect(() => parseChannels([{ type: "telegram", account: "b", token: "not-a-token" }], {})).toThrow(/token: a bot token from @BotFather/);
   });
 });
+
+describe("Slack options", () => {
+  it("takes the HTTP Events API and says Socket Mode is not built", () => {
+    const base = { type: "slack", account: "w", botToken: "xoxb-1", signingSecret: "s" };
+    expect(parseChannels([base], {})[0]!.options).toMatchObject({ mode: "http", threads: true });
+    expect(() => parseChannels([{ ...base, mode: "socket" }], {})).toThrow(/Socket Mode is not yet/);
+    expect(() => parseChannels([{ ...base, botToken: "xoxp-user" }], {})).toThrow(/botToken: a bot token starts with xoxb-/);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * The Slack channel (HTTP Events API on the gateway) with a sender of signed
+ * events and a local fake of the Web API (test/support/fake-slack.ts): a
+ * round trip into a thread, forged requests refused (bad signature, stale
+ * timestamp), a retried event and the app_mention twin of a message
+ * processed once, a 429 honoured, the Web API down and back, a refusal
+ * dead-lettered, and an event reaching a node that does not run the account.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startClaw } from "../support/claw-node.js";
+import { channelConfig } from "../support/channels.js";
+import { messageEvent, sendSlackEvent, startFakeSlack, type FakeSlack } from "../support/fake-slack.js";
+import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+
+const BOT_TOKEN = "xoxb-1-test-token";
+const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("the Slack channel", () => {
+  let nats: NatsServerProcess;
+  let slack: FakeSlack;
+  beforeAll(async () => {
+    [nats, slack] = await Promise.all([natsServer(), startFakeSlack(BOT_TOKEN)]);
+  }, 30_000);
+  afterAll(async () => {
+    await slack?.close();
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  it("answers in the message's thread, refuses forged requests, and takes a retried event and its app_mention twin once", async () => {
+    const config = await channelConfig([{ type: "slack", account: "work", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }]);
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "s" } });
+    const url = `http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/work`;
+
+    // Slack checks the endpoint first
+    expect(await sendSlackEvent(url, SECRET, { type: "url_verification", challenge: "c-123", token: "x" })).toEqual({ status: 200, body: { challenge: "c-123" } });
+
+    expect((await sendSlackEvent(url, SECRET, messageEvent({ channel: "C1", text: "deploy status?", ts: "1700000001.000100" }))).status).toBe(200);
+    await until(() => slack.posted("C1").length === 1, "the reply");
+    // a channel message starts a thread: the reply goes into it
+    expect(slack.posted("C1")).toEqual([{ text: "deploy status?", thread_ts: "1700000001.000100" }]);
+    // and the thread's next message is the same session, answered in the thread
+    await sendSlackEvent(url, SECRET, messageEvent({ channel: "C1", text: "/history", ts: "1700000002.000100", thread_ts: "1700000001.000100" }));
+    await until(() => slack.posted("C1").length === 2, "the second reply");
+    expect(slack.posted("C1")[1]).toMatchObject({ thread_ts: "1700000001.000100", text: expect.stringContaining("deploy status?") });
+
+    // forged: a bad signature, a stale timestamp (6 minutes old), none at all
+    expect((await sendSlackEvent(url, SECRET, messageEvent({ channel: "C9", text: "forged", ts: "1700000003.000100" }), { signature: "v0=00ff" })).status).toBe(401);
+    const stale = await sendSlackEvent(url, SECRET, messageEvent({ channel: "C9", text: "stale", ts: "1700000004.000100" }), { timestamp: Math.floor(Date.now() / 1000) - 360 });
+    expect(stale.status).toBe(401);
+    expect(stale.body.error.message).toMatch(/stale/);
+    expect((await sendSlackEvent(url, "another secret", messageEvent({ channel: "C9", text: "wrong key", ts: "1700000005.000100" }))).status).toBe(401);
+
+    // Slack sends an event again, and a mention arrives as `message` and `app_mention`: one reply
+    const event = messageEvent({ channel: "C2", text: "<@UBOT> once please", ts: "1700000006.000100" });
+    await sendSlackEvent(url, SECRET, event);
+    await sendSlackEvent(url, SECRET, event, { retryNum: 1 });
+    await sendSlackEvent(url, SECRET, messageEvent({ channel: "C2", text: "<@UBOT> once please", ts: "1700000006.000100", type: "app_mention" }, "EvOther"));
+    await until(() => slack.posted("C2").length === 1, "the reply to the mention");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(slack.posted("C2")).toHaveLength(1);
+    expect(slack.posted("C9")).toEqual([]);
+    // the bot's own messages are not taken
+    await sendSlackEvent(url, SECRET, { ...messageEvent({ channel: "C3", text: "from a bot", ts: "1700000007.000100" }), event: { type: "message", channel: "C3", text: "x", ts: "1700000007.000100", bot_id: "BBOT" } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(slack.posted("C3")).toEqual([]);
+  }, 60_000);
+
+  it("honours a 429's Retry-After, waits out the Web API being down, and dead-letters a reply Slack refuses", async () => {
+    const config = await channelConfig([{ type: "slack", account: "ops", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }]);
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "s2", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" } });
+    const url = `http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/ops`;
+    slack.failNext("chat.postMessage", 1, { status: 429, retryAfter: 1 });
+    await sendSlackEvent(url, SECRET, messageEvent({ channel: "D1", text: "hi", ts: "1700000101.000100", channel_type: "im" }));
+    await until(() => slack.posted("D1").length === 1, "the reply after the 429");
+    const tries = slack.calls.filter((c) => c.method === "chat.postMessage" && c.payload.channel === "D1");
+    expect(tries).toHaveLength(2);
+    expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(950);
+    // a direct message is answered in place, not in a thread
+    expect(slack.posted("D1")).toEqual([{ text: "hi" }]);
+
+    slack.failNext("chat.postMessage", 3, { status: 503 });
+    await sendSlackEvent(url, SECRET, messageEvent({ channel: "D1", text: "during", ts: "1700000102.000100", channel_type: "im" }));
+    await until(() => slack.posted("D1").length === 2, "the reply after the outage");
+    expect(slack.posted("D1")[1]).toEqual({ text: "during" });
+
+    slack.failNext("chat.postMessage", 1, { status: 200, error: "channel_not_found" });
+    await sendSlackEvent(url, SECRET, messageEvent({ channel: "C404", text: "gone", ts: "1700000103.000100" }));
+    await node.waitForLogs((l) => l.msg === "channel.dead" && l.code === "channel_not_found", 1, 10_000);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(slack.calls.filter((c) => c.method === "chat.postMessage" && c.payload.channel === "C404")).toHaveLength(1);
+  }, 60_000);
+
+  it("takes an event on a node that does not run the account; the reply comes from the one that does", async () => {
+    const config = await channelConfig([{ type: "slack", account: "pair", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }]);
+    const env = { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET };
+    await using a = await startClaw({ env: { ...env, CLAW_NODE_ID: "pa" } });
+    await using b = await startClaw({ env: { ...env, CLAW_NODE_ID: "pb" } });
+    await until(() => [a, b].some((n) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "pair")), "the account running");
+    const runner = a.logs.some((l) => l.msg === "channel.connected" && l.account === "pair") ? a : b;
+    const other = runner === a ? b : a;
+    expect((await sendSlackEvent(`http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/pair`, SECRET, messageEvent({ channel: "C7", text: "via the other node", ts: "1700000201.000100" }))).status).toBe(200);
+    await until(() => slack.posted("C7").length === 1, "the reply");
+    // no such account: 404
+    expect((await sendSlackEvent(`http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/nope`, SECRET, messageEvent({ channel: "C7", text: "x", ts: "1" }))).status).toBe(404);
+  }, 60_000);
+});
