@@ -93,6 +93,26 @@ describe("the Telegram channel", () => {
     expect(fake.calls.filter((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 3)).toHaveLength(1);
   }, 60_000);
 
+  it("takes webhook updates on any node, refuses a wrong secret, and answers a repeated update once", async () => {
+    await using fake = await startFakeTelegram();
+    const hook = { ...account(fake, "hooked"), mode: "webhook", webhookSecretEnv: "HOOK_SECRET", webhookUrl: "https://claw.example.org/v1/webhooks/telegram/hooked" };
+    const config = await channelConfig([hook]);
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, HOOK_SECRET: "s3cret-hook", CLAW_NODE_ID: "w" } });
+    await until(() => fake.calls.some((c) => c.method === "setWebhook" && c.ok), "setWebhook");
+    expect(fake.calls.find((c) => c.method === "setWebhook")!.payload).toMatchObject({ url: hook.webhookUrl, secret_token: "s3cret-hook" });
+    expect(fake.calls.some((c) => c.method === "getUpdates")).toBe(false);
+    const post = (update: unknown, secret = "s3cret-hook") =>
+      fetch(`http://127.0.0.1:${node.httpPort}/v1/webhooks/telegram/hooked`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: JSON.stringify(update) });
+    const update = { update_id: 500, message: { message_id: 77, date: 0, chat: { id: 9, type: "private" }, from: { id: 9, is_bot: false, first_name: "Cy" }, text: "via webhook" } };
+    expect((await post(update, "wrong")).status).toBe(401);
+    expect((await post(update)).status).toBe(200);
+    expect((await post(update)).status).toBe(200); // Telegram sending it again
+    await until(() => fake.sentTo(9).length === 1, "the reply");
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(fake.sentTo(9)).toEqual(["via webhook"]);
+    expect(fake.calls.find((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 9)!.payload).toMatchObject({ reply_parameters: { message_id: 77 } });
+  }, 60_000);
+
   it("moves the poller to another node when its node is SIGKILLed, without reprocessing updates", async () => {
     await using fake = await startFakeTelegram();
     const config = await channelConfig([account(fake, "moving")]);

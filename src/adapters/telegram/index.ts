@@ -16,7 +16,8 @@
 import type { Api } from "grammy";
 import type { Message, Update } from "grammy/types";
 import { z } from "zod";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "../types.js";
+import { timingSafeEqual } from "node:crypto";
+import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
 
 export const TelegramOptionsSchema = z
   .object({
@@ -25,12 +26,18 @@ export const TelegramOptionsSchema = z
     /** the bot's token from @BotFather (`tokenEnv`: the variable that holds it) */
     token: z.string().regex(/^\d+:[\w-]+$/, "a bot token from @BotFather looks like 123456:ABC-def…"),
     apiRoot: z.string().url().optional(),
-    mode: z.literal("polling").default("polling"),
+    /** long polling (default), or Telegram posting updates to `/v1/webhooks/telegram/<account>` on any node */
+    mode: z.enum(["polling", "webhook"]).default("polling"),
+    /** webhook mode: the secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` (`webhookSecretEnv`); required */
+    webhookSecret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, "1-256 characters of A-Z, a-z, 0-9, _ and -").optional(),
+    /** webhook mode: the public URL of `/v1/webhooks/telegram/<account>`; given, the node running the account registers it with `setWebhook` */
+    webhookUrl: z.string().url().optional(),
     /** in groups: only messages that mention the bot or reply to it (`mention`), or every message (`all`; the bot's privacy mode must be off) */
     groups: z.enum(["mention", "all"]).default("mention"),
     pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
   })
-  .strict();
+  .strict()
+  .refine((o) => o.mode !== "webhook" || o.webhookSecret !== undefined, { message: "webhook mode needs webhookSecretEnv: Telegram's requests are told from forged ones by it", path: ["webhookSecret"] });
 
 export type TelegramOptions = z.infer<typeof TelegramOptionsSchema>;
 
@@ -97,7 +104,7 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
   let lose!: (e: Error) => void;
   const lost = new Promise<Error>((r) => (lose = r));
 
-  void (async () => {
+  const poll = async () => {
     while (!closing) {
       let updates: Update[];
       try {
@@ -135,7 +142,10 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
         return;
       }
     }
-  })();
+  };
+  if (o.mode === "polling") void poll();
+  // webhook mode: updates come to the gateway (any node); the node running the account answers them
+  else if (o.webhookUrl) await api.setWebhook(o.webhookUrl, { secret_token: o.webhookSecret, allowed_updates: ["message"] });
 
   return {
     lost,
@@ -159,6 +169,44 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
   };
 }
 
+/** Telegram posting an update (webhook mode): checked by its secret header, taken, then answered 200. */
+async function webhook(o: TelegramOptions, req: WebhookRequest, host: AdapterHost): Promise<WebhookAnswer> {
+  const given = req.headers["x-telegram-bot-api-secret-token"];
+  const secret = Array.isArray(given) ? given[0] : given;
+  if (o.mode !== "webhook" || !o.webhookSecret || !secret || !safeEqual(secret, o.webhookSecret)) {
+    return { status: 401, body: { error: { code: "bad_secret", message: "X-Telegram-Bot-Api-Secret-Token is missing or wrong" } } };
+  }
+  let update: Update;
+  try {
+    update = JSON.parse(req.body.toString("utf8")) as Update;
+  } catch {
+    return { status: 400, body: { error: { code: "bad_json", message: "the body is not JSON" } } };
+  }
+  const native = nativeOf(update, await botOf(o), o);
+  if (native) await host.receive(native);
+  return { status: 200, body: {} };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const [x, y] = [Buffer.from(a), Buffer.from(b)];
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The bot's id and username (for group gating in webhook mode, where no connection asked): asked once per token. */
+const bots = new Map<string, Promise<{ id: number; username: string }>>();
+function botOf(o: TelegramOptions): Promise<{ id: number; username: string }> {
+  let p = bots.get(o.token);
+  if (!p) {
+    p = import("grammy").then(async ({ Api: BotApi }) => {
+      const me = await new BotApi(o.token, { apiRoot: o.apiRoot }).getMe();
+      return { id: me.id, username: me.username };
+    });
+    p.catch(() => bots.delete(o.token));
+    bots.set(o.token, p);
+  }
+  return p;
+}
+
 /** The Telegram channel type. */
 export const telegramAdapter: ChannelAdapter<TelegramOptions> = {
   type: "telegram",
@@ -166,4 +214,5 @@ export const telegramAdapter: ChannelAdapter<TelegramOptions> = {
   capabilities: { threads: false, edits: true, media: true, maxTextLength: MAX_TEXT },
   placement: "one-node",
   connect: (o, host) => connect(o, host),
+  webhook,
 };
