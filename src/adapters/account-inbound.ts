@@ -24,6 +24,7 @@ import {
   NATIVE_METADATA,
   publishDeadLetter,
   publishDurable,
+  channelEventSubject,
   type BackoffPolicy,
   type Bus,
   type DeadLetter,
@@ -142,6 +143,7 @@ export function createAccountInbound(o: AccountInboundOptions): {
   const host: AdapterHost = {
     account,
     log: o.log,
+    announce: (event, data) => o.bus.nc.publish(channelEventSubject(type, account, event), JSON.stringify({ ...data, node: o.nodeId, ts: Date.now() })),
     state: {
       get: async (name) => {
         const e = await retrying("state read", () => o.state.get(statePrefix + encodeToken(name)));

@@ -9,11 +9,12 @@ import { kafkaAdapter } from "./kafka/index.js";
 import { mqttAdapter } from "./mqtt/index.js";
 import { telegramAdapter } from "./telegram/index.js";
 import { slackAdapter } from "./slack/index.js";
+import { whatsappAdapter } from "./whatsapp/index.js";
 import type { ChannelAdapter } from "./types.js";
 
 /** Channel types by name. */
 export const CHANNEL_ADAPTERS: ReadonlyMap<string, ChannelAdapter> = new Map<string, ChannelAdapter>(
-  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter].map((a) => [a.type, a as unknown as ChannelAdapter]),
+  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter].map((a) => [a.type, a as unknown as ChannelAdapter]),
 );
 
 /** One configured account: its type and its options as the adapter's schema parsed them. */

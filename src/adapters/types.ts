@@ -64,6 +64,12 @@ export interface AdapterHost {
   receive(m: NativeMessage): Promise<void>;
   /** a little state of the account's own, kept in KV (`claw_channels`) so that the next node to run it finds it */
   readonly state: AccountState;
+  /**
+   * Tells whoever listens (the CLI, the live view) something about the account
+   * on `claw.events.channel.<type>.<account>.<event>` (core NATS, best effort):
+   * a QR code to pair with, a pairing code, "paired".
+   */
+  announce(event: string, data: Record<string, unknown>): void;
 }
 
 /** Named values of one account, shared by whichever node runs it. */

@@ -163,6 +163,8 @@ export const wildcards = {
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
   /** the replies of one channel account (its runner's consumer filter) */
   outboundAccount: (channel: string, account: string) => `${ROOT}.out.${encodeToken(channel)}.${encodeToken(account)}.>`,
+  /** what one channel account announces (see {@link channelEventSubject}) */
+  channelEvents: (channel: string, account: string) => `${ROOT}.events.channel.${encodeToken(channel)}.${encodeToken(account)}.*`,
   skills: `${ROOT}.skill.>`,
   /** one skill's invocations (a worker pool's consumer filter) */
   skillInvocations: (skill: string) => `${ROOT}.skill.${encodeToken(skill)}.invoke`,
@@ -170,6 +172,11 @@ export const wildcards = {
   dlq: `${ROOT}.dlq.>`,
   events: `${ROOT}.events.>`,
 } as const;
+
+/** `claw.events.channel.<type>.<account>.<event>`: what a channel account announces (a QR code to pair with, …). */
+export function channelEventSubject(type: string, account: string, event: string): string {
+  return `${ROOT}.events.channel.${encodeToken(type)}.${encodeToken(account)}.${encodeToken(event)}`;
+}
 
 /** The durable consumer name of one channel account's replies (`out-<channel>-<account>`, tokens encoded). */
 export function channelConsumerName(channel: string, account: string): string {

@@ -15,6 +15,7 @@ import { topCommand } from "./top.command.js";
 import { inspectCommand } from "./inspect.command.js";
 import { skillsCommand } from "./skills.command.js";
 import { channelsCommand } from "./channels.command.js";
+import { channelsPairCommand } from "./channels-pair.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -28,6 +29,8 @@ commands:
                                      leader, assignment epoch, partitions with backlog, dead letters per stage
   cluster [--json]                   members, leader, partition assignment and backlog (brief status)
   channels [--json]                  channel accounts: who runs each, connected or backing off (and why)
+  channels pair whatsapp <account> [--timeout <s>]
+                                     show the QR code (or pairing code) to link the account as a device, until linked
   top [--interval <ms>] [--once] [--json]
                                      live per-node msgs/s in and out, end-to-end p99, sessions, partitions, lag
                                      (from each node's /metrics; q or Ctrl-C quits)
@@ -75,7 +78,13 @@ async function main(argv: string[]): Promise<number> {
       return clusterCommand({ json: values.json, view: command === "status" ? "full" : "brief" });
     }
     case "channels": {
-      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: "boolean", default: false }, timeout: { type: "string", default: "300" } } });
+      if (positionals[0] === "pair") {
+        const [, type, account] = positionals;
+        if (!type || !account) throw new UsageError("channels pair needs <type> <account>, e.g. claw channels pair whatsapp phone");
+        return channelsPairCommand({ type, account, timeoutMs: Number(values.timeout) * 1000 });
+      }
+      if (positionals.length > 0) throw new UsageError(`unknown channels command: ${positionals[0]}`);
       return channelsCommand({ json: values.json });
     }
     case "top": {
