@@ -35,6 +35,7 @@ export {
   type DeadLetterRecord,
 } from "./dead-letter-admin.js";
 export { delay } from "./delay.js";
+export { askAll } from "./ask-all.js";
 export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
 export * from "./session-mail.js";

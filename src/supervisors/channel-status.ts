@@ -6,6 +6,7 @@
  * `GET /v1/channels` and `claw channels` show.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { askAll } from "../bus/index.js";
 import type { ChannelView } from "./node-channels.js";
 
 /** Where nodes are asked for their channel accounts. */
@@ -56,19 +57,6 @@ export function summarizeChannels(listings: readonly ChannelListing[]): ChannelS
 
 /** Asks every node (until they go quiet) and merges the answers. */
 export async function channelStatus(nc: NatsConnection, maxWaitMs = 600): Promise<ChannelSummary[]> {
-  const listings: ChannelListing[] = [];
-  try {
-    const replies = await nc.requestMany(CHANNELS_SUBJECT, "", { strategy: "stall", stall: 150, maxWait: maxWaitMs });
-    for await (const m of replies) {
-      try {
-        const l = m.json<ChannelListing>();
-        if (typeof l?.node === "string" && Array.isArray(l.channels)) listings.push(l);
-      } catch {
-        /* not a listing */
-      }
-    }
-  } catch {
-    /* no node answered */
-  }
-  return summarizeChannels(listings);
+  const isListing = (v: unknown): v is ChannelListing => typeof (v as ChannelListing)?.node === "string" && Array.isArray((v as ChannelListing).channels);
+  return summarizeChannels(await askAll(nc, CHANNELS_SUBJECT, "", isListing, maxWaitMs));
 }

@@ -5,7 +5,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import { createSessionStore } from "../actors/index.js";
-import { BUCKETS, decodeToken, encodeToken, isLiteralToken, type Bus } from "../bus/index.js";
+import { askAll, BUCKETS, decodeToken, encodeToken, isLiteralToken, type Bus } from "../bus/index.js";
 import { HttpError } from "../gateway/index.js";
 import { ACTORS_SUBJECT, stateName, type ActorEvents, type ActorKind, type ActorListing, type ActorQuery } from "../observability/index.js";
 import { redactSecrets } from "./redact.js";
@@ -106,21 +106,9 @@ export function createActorDirectory(o: ActorDirectoryOptions): ActorDirectory {
   const sessionsKv = () => (sessions ??= o.bus.kvm.open(BUCKETS.sessions).catch((e: unknown) => ((sessions = undefined), Promise.reject(e))));
 
   async function listings(query: ActorQuery): Promise<ActorListing[]> {
-    const out: ActorListing[] = [];
-    try {
-      // every node answers; stop once they have gone quiet for a moment
-      const replies = await o.bus.nc.requestMany(ACTORS_SUBJECT, JSON.stringify(query), { strategy: "stall", stall: 150, maxWait: o.maxWaitMs ?? 600 });
-      for await (const m of replies) {
-        try {
-          const l = m.json<ActorListing>();
-          if (typeof l?.node === "string" && Array.isArray(l.actors)) out.push(l);
-        } catch {
-          /* not a listing */
-        }
-      }
-    } catch {
-      /* no replies in time: this node's own list below */
-    }
+    // every node answers; without replies in time, this node's own list below
+    const isListing = (v: unknown): v is ActorListing => typeof (v as ActorListing)?.node === "string" && Array.isArray((v as ActorListing).actors);
+    const out = await askAll(o.bus.nc, ACTORS_SUBJECT, JSON.stringify(query), isListing, o.maxWaitMs ?? 600);
     const self = o.actorEvents.list(query);
     if (!out.some((l) => l.node === self.node)) out.push(self);
     return out;
