@@ -12,18 +12,21 @@
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import type { Subscription } from "@nats-io/transport-node";
 import { createActor, fromPromise, type Actor } from "xstate";
 import {
   backoffDelay,
   channelConsumerSpec,
   deadLetterOf,
   decode,
+  decodeToken,
   encodeToken,
   ensureConsumer,
   NATIVE_METADATA,
   parseEnvelope,
   publishDeadLetter,
   STREAMS,
+  wildcards,
   type BackoffPolicy,
   type Bus,
   type ConsumerOptions,
@@ -188,10 +191,14 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
   // ---- the lifecycle ----
 
   let teardown: Promise<void> | undefined;
+  /** the subscription to the pieces of replies being written (while connected, for a channel that shows them) */
+  let pieces: Subscription | undefined;
   /** Stops delivering replies and closes the connection (once per connection). */
   function closeConnection(): Promise<void> {
     const c = connection;
     const out = outbound;
+    pieces?.unsubscribe();
+    pieces = undefined;
     connection = undefined;
     outbound = undefined;
     if (!c) return teardown ?? Promise.resolve();
@@ -228,7 +235,21 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
         emit({ type: "channel.connected", channel: type, account });
       }),
       watch: fromPromise<Error>(async () => {
-        const why = await Promise.race([connection!.lost, outbound!.failed]);
+        // the pieces of replies being written, for a channel that shows them growing
+        const c = connection!;
+        pieces = c.delta
+          ? o.bus.nc.subscribe(wildcards.deltasOfAccount(type, account), {
+              callback: (_e, m) => {
+                try {
+                  const d = decode<{ replyTo?: string; seq?: number; text?: string }>(m.data);
+                  if (typeof d.replyTo === "string" && typeof d.text === "string") c.delta!({ chat: decodeToken(m.subject.split(".").pop()!), replyTo: d.replyTo, seq: d.seq ?? 0, text: d.text });
+                } catch (e) {
+                  log.debug({ err: e }, "a reply piece was not shown");
+                }
+              },
+            })
+          : undefined;
+        const why = await Promise.race([c.lost, outbound!.failed]);
         emit({ type: "channel.lost", channel: type, account, error: why.message });
         await closeConnection();
         return why;

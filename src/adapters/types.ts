@@ -110,7 +110,23 @@ export interface ChannelConnection {
    * native side refuses it for good, anything else when it may work later.
    */
   send(reply: OutboundReply): Promise<void>;
+  /**
+   * A piece of a reply the agent is still writing (best effort, from core
+   * NATS: pieces may be missed). A channel that can edit what it sent shows
+   * the reply growing, and `send` then finishes that message. Absent: the
+   * reply comes whole.
+   */
+  delta?(piece: ReplyPiece): void;
   close(): Promise<void>;
+}
+
+/** A piece of a reply in the writing. */
+export interface ReplyPiece {
+  chat: string;
+  /** the message being answered: the reply's `replyTo` */
+  replyTo: string;
+  seq: number;
+  text: string;
 }
 
 /** A channel type: its options, what it can do, and how to connect an account. */

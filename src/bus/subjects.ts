@@ -163,6 +163,8 @@ export const wildcards = {
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
   /** the replies of one channel account (its runner's consumer filter) */
   outboundAccount: (channel: string, account: string) => `${ROOT}.out.${encodeToken(channel)}.${encodeToken(account)}.>`,
+  /** the streamed pieces of one channel account's replies (see {@link deltaSubject}) */
+  deltasOfAccount: (channel: string, account: string) => `${ROOT}.delta.${encodeToken(channel)}.${encodeToken(account)}.*`,
   /** what one channel account announces (see {@link channelEventSubject}) */
   channelEvents: (channel: string, account: string) => `${ROOT}.events.channel.${encodeToken(channel)}.${encodeToken(account)}.*`,
   skills: `${ROOT}.skill.>`,

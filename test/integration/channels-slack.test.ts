@@ -11,6 +11,7 @@ import { startClaw } from "../support/claw-node.js";
 import { channelConfig } from "../support/channels.js";
 import { messageEvent, sendSlackEvent, startFakeSlack, type FakeSlack } from "../support/fake-slack.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { startFakeOpenAI } from "../support/fake-openai.js";
 
 const BOT_TOKEN = "xoxb-1-test-token";
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -96,6 +97,26 @@ describe("the Slack channel", () => {
     await node.waitForLogs((l) => l.msg === "channel.dead" && l.code === "channel_not_found", 1, 10_000);
     await new Promise((r) => setTimeout(r, 700));
     expect(slack.calls.filter((c) => c.method === "chat.postMessage" && c.payload.channel === "C404")).toHaveLength(1);
+  }, 60_000);
+
+  it("shows a streamed reply growing in its thread (chat.update) and ends it with the whole reply", async () => {
+    await using model = await startFakeOpenAI();
+    const answer = "Deploys are green; the last one went out at noon and the next is queued for three.";
+    model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 } });
+    const config = await channelConfig([{ type: "slack", account: "stream", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }], {
+      providers: { fake: { baseURL: model.baseURL, model: "fake-instant" } },
+      agents: [{ id: "assistant", model: "fake", system: "You answer." }],
+      defaultAgent: "assistant",
+    });
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "st" } });
+    await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "stream"), "the account running");
+    await sendSlackEvent(`http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/stream`, SECRET, messageEvent({ channel: "C50", text: "how are deploys?", ts: "1700000301.000100" }));
+    const updates = () => slack.calls.filter((c) => c.ok && c.method === "chat.update" && c.payload.channel === "C50");
+    await until(() => updates().some((c) => c.payload.text === answer), "the streamed message finished");
+    const posted = slack.posted("C50");
+    expect(posted).toHaveLength(1);
+    expect(posted[0]).toMatchObject({ thread_ts: "1700000301.000100", text: expect.stringMatching(/ …$/) });
+    expect(updates().length).toBeLessThanOrEqual(2);
   }, 60_000);
 
   it("takes an event on a node that does not run the account; the reply comes from the one that does", async () => {

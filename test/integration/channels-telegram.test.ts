@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { channelConfig } from "../support/channels.js";
 import { startFakeTelegram, type FakeTelegram } from "../support/fake-telegram.js";
+import { startFakeOpenAI } from "../support/fake-openai.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -111,6 +112,33 @@ describe("the Telegram channel", () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(fake.sentTo(9)).toEqual(["via webhook"]);
     expect(fake.calls.find((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 9)!.payload).toMatchObject({ reply_parameters: { message_id: 77 } });
+  }, 60_000);
+
+  it("shows a streamed reply growing in one message, edited at most once a second, and ends it with the whole reply", async () => {
+    await using fake = await startFakeTelegram();
+    await using model = await startFakeOpenAI();
+    const answer = "The quick brown fox jumps over the lazy dog, and then it does it again, slower.";
+    model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 } });
+    const config = await channelConfig([account(fake, "streaming")], {
+      providers: { fake: { baseURL: model.baseURL, model: "fake-instant" } },
+      agents: [{ id: "assistant", model: "fake", system: "You answer." }],
+      defaultAgent: "assistant",
+    });
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "st" } });
+    void node;
+    fake.push({ chatId: 77, text: "tell me about the fox" });
+    const edits = () => fake.calls.filter((c) => c.ok && c.method === "editMessageText" && Number(c.payload.chat_id) === 77);
+    await until(() => edits().some((c) => c.payload.text === answer), "the streamed message finished");
+    // one message, begun with the first piece and edited into the whole reply
+    const sent = fake.sentTo(77);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/ …$/);
+    expect(answer.startsWith(sent[0]!.replace(/ …$/, ""))).toBe(true);
+    expect(edits().at(-1)!.payload).toMatchObject({ message_id: expect.anything(), text: answer });
+    // ten pieces came; the message was not edited for each
+    expect(edits().length).toBeLessThanOrEqual(2);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fake.sentTo(77)).toHaveLength(1);
   }, 60_000);
 
   it("moves the poller to another node when its node is SIGKILLed, without reprocessing updates", async () => {

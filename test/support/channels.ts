@@ -6,10 +6,10 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Writes a `CLAW_CONFIG` with the `echo` agent and `channels`; resolves with its path. */
-export async function channelConfig(channels: unknown[]): Promise<string> {
+/** Writes a `CLAW_CONFIG` with the `echo` agent (or what `more` says) and `channels`; resolves with its path. */
+export async function channelConfig(channels: unknown[], more: Record<string, unknown> = {}): Promise<string> {
   const path = join(tmpdir(), `claw-channels-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
-  await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels }));
+  await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels, ...more }));
   return path;
 }
 

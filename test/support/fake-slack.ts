@@ -53,6 +53,7 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
     call.ok = true;
     if (method === "auth.test") return json(200, { ok: true, url: "https://fake.slack.com/", team: "Fake", user: "claw", team_id: "T1", user_id: "UBOT", bot_id: "BBOT" });
     if (method === "chat.postMessage") return json(200, { ok: true, channel: payload.channel, ts: `${ts++}.000100`, message: { text: payload.text } });
+    if (method === "chat.update") return json(200, { ok: true, channel: payload.channel, ts: payload.ts, text: payload.text });
     return json(200, { ok: false, error: "unknown_method" });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));

@@ -115,6 +115,8 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
       }
       case "sendMessage":
         return answer(200, { ok: true, result: { message_id: nextMessage++, date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, text: payload.text } });
+      case "editMessageText":
+        return answer(200, { ok: true, result: { message_id: Number(payload.message_id), date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, text: payload.text } });
       case "sendChatAction":
       case "setWebhook":
         return answer(200, { ok: true, result: true });

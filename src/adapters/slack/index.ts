@@ -15,10 +15,13 @@
  * - A 429 is sent again after its `Retry-After`; a Web API error that will
  *   not change (`channel_not_found`, `not_in_channel`, `is_archived`, …) is
  *   dead-lettered with Slack's code.
+ * - A reply the agent streams is shown growing: a message in the thread,
+ *   updated (`chat.update`) at most once a second, last with the whole reply.
  * - `apiUrl` points the Web API client elsewhere (a test's fake).
  */
 import type { WebClient } from "@slack/web-api";
 import { z } from "zod";
+import { growingReplies } from "../growing-replies.js";
 import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type WebhookAnswer, type WebhookRequest } from "../types.js";
 
 export const SlackOptionsSchema = z
@@ -93,13 +96,28 @@ async function connect(o: SlackOptions): Promise<ChannelConnection> {
   // the runner retries (with Slack's Retry-After): the client must not wait or retry on its own
   const client: WebClient = new Client(o.botToken, { slackApiUrl: o.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
   await client.auth.test();
+  // the chat is `<channel>` or `<channel>/<thread ts>`
+  const where = (chat: string) => {
+    const [channel, threadTs] = chat.split("/") as [string, string | undefined];
+    return { channel, ...(threadTs ? { thread_ts: threadTs } : {}) };
+  };
+  // replies being written: a message in the thread, updated at most once a second
+  const growing = growingReplies<string>(
+    {
+      start: async (chat, text) => String((await client.chat.postMessage({ ...where(chat), text })).ts),
+      edit: async (chat, ts, text) => void (await client.chat.update({ channel: where(chat).channel, ts, text })),
+    },
+    { everyMs: 1_000, maxText: 40_000 },
+  );
   return {
     // the Events API has no connection to lose
     lost: new Promise<Error>(() => {}),
+    delta: (piece) => growing.delta(piece),
     async send({ envelope, routing }) {
-      const channel = typeof routing?.channel === "string" ? routing.channel : envelope.chat.split("/")[0]!;
-      const threadTs = typeof routing?.threadTs === "string" ? routing.threadTs : envelope.chat.split("/")[1];
+      const channel = typeof routing?.channel === "string" ? routing.channel : where(envelope.chat).channel;
+      const threadTs = typeof routing?.threadTs === "string" ? routing.threadTs : where(envelope.chat).thread_ts;
       try {
+        if (await growing.finish(envelope.replyTo, envelope.chat, envelope.text ?? "")) return;
         await client.chat.postMessage({ channel, text: envelope.text ?? "", ...(threadTs ? { thread_ts: threadTs } : {}) });
       } catch (e) {
         const err = e as { code?: string; retryAfter?: number; data?: { error?: string } };

@@ -8,6 +8,8 @@
  * - The chat: the Telegram chat id. Private chats are taken whole; in groups
  *   only messages that mention the bot or answer it, unless `groups: "all"`.
  * - Typing is shown while the agent thinks (`sendChatAction`, best effort).
+ * - A reply the agent streams is shown growing: one message, edited
+ *   (`editMessageText`) at most once a second, last with the whole reply.
  * - Replies answer the message they reply to (`reply_parameters`), split at
  *   4,096 characters; a 429 is retried after its `retry_after`; a 400 or 403
  *   (chat not found, bot blocked, …) is refused → dead letter with Telegram's words.
@@ -17,6 +19,7 @@ import type { Api } from "grammy";
 import type { Message, Update } from "grammy/types";
 import { z } from "zod";
 import { timingSafeEqual } from "node:crypto";
+import { growingReplies } from "../growing-replies.js";
 import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
 
 export const TelegramOptionsSchema = z
@@ -43,6 +46,8 @@ export type TelegramOptions = z.infer<typeof TelegramOptionsSchema>;
 
 /** Telegram's longest message text. */
 const MAX_TEXT = 4_096;
+/** How often a message that shows a reply being written is edited, at most. */
+const STREAM_EDIT_MS = 1_000;
 const OFFSET = "offset";
 
 /** Splits a text into pieces Telegram takes (at line breaks where it can). */
@@ -147,11 +152,34 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
   // webhook mode: updates come to the gateway (any node); the node running the account answers them
   else if (o.webhookUrl) await api.setWebhook(o.webhookUrl, { secret_token: o.webhookSecret, allowed_updates: ["message"] });
 
+  // replies being written: the message that shows them growing, edited at most once a second
+  const growing = growingReplies<number>(
+    {
+      start: async (chat, text) => (await api.sendMessage(chat, text)).message_id,
+      edit: (chat, id, text) =>
+        api.editMessageText(chat, id, text).then(
+          () => undefined,
+          (e: unknown) => {
+            // "message is not modified" (the same text again) is no failure
+            if (!/not modified/.test((e as Error).message)) throw e;
+          },
+        ),
+    },
+    { everyMs: STREAM_EDIT_MS, maxText: MAX_TEXT },
+  );
+
   return {
     lost,
+    delta: (piece) => growing.delta(piece),
     async send({ envelope, routing }) {
       const text = envelope.text ?? "";
       if (text === "") throw new RefusedSendError("the reply has no text: Telegram sends none", "empty");
+      // the streamed message becomes the reply, when there is one that can hold it
+      try {
+        if (await growing.finish(envelope.replyTo, envelope.chat, text)) return;
+      } catch (e) {
+        throw sendError(e);
+      }
       const replyTo = typeof routing?.messageId === "number" ? routing.messageId : undefined;
       const pieces = splitText(text);
       for (const [i, piece] of pieces.entries()) {
