@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createActor, initialTransition, transition, type Actor } from "xstate";
-import { assistantMachine, driveActor, effectOf, historyInTranscripts, type AgentEffects, type AssistantContext, type AssistantEvent } from "../../src/actors/index.js";
+import { assistantMachine, driveActor, effectOf, historyInTranscripts, toFailure, type AgentEffects, type AssistantContext, type AssistantEvent } from "../../src/actors/index.js";
 import type { Envelope } from "../../src/bus/index.js";
 import type { ToolCall } from "../../src/llm/index.js";
 
@@ -91,6 +91,39 @@ describe("assistant machine", () => {
     await turn(actor, fx, "m1", "x");
     expect((await turn(actor, fx, "m1", "x", 2)).s.value).toBe("idle");
     expect(delivered).toHaveLength(1);
+  });
+
+  it("absorbs a redelivery after the actor is restored from its persisted snapshot, and goes on from the restored history", async () => {
+    const delivered: string[] = [];
+    const fx = effects({ think: replies((c) => `${c.history.length} before`) }, delivered);
+    const first = createActor(assistantMachine, { input }).start();
+    await turn(first, fx, "m1", "x");
+    const persisted = first.getPersistedSnapshot();
+    first.stop();
+    // another node (or the same after passivation) takes the session over from KV
+    const again = createActor(assistantMachine, { input, snapshot: JSON.parse(JSON.stringify(persisted)) }).start();
+    expect((await turn(again, fx, "m1", "x", 2)).s.value).toBe("idle");
+    expect(delivered).toEqual(["0 before"]);
+    await turn(again, fx, "m2", "y");
+    expect(delivered).toEqual(["0 before", "2 before"]);
+    expect(again.getSnapshot().context.lastTurnId).toBe("m2");
+  });
+
+  it("returns to idle with the failure when the reply cannot be published, remembering nothing of the turn", async () => {
+    const actor = createActor(assistantMachine, { input }).start();
+    const failure = { turnId: "m1", code: "unavailable", message: "nats: no responders", transient: true };
+    const { s } = await turn(actor, effects({ think: replies(() => "ok"), deliver: async () => ({ type: "reply.failed", failure }) }), "m1", "x");
+    expect(s.value).toBe("idle");
+    expect(s.context.failure).toEqual(failure);
+    // not answered: the redelivery runs the turn again
+    expect(s.context.lastTurnId).toBeUndefined();
+    expect(s.context.history).toEqual([]);
+  });
+
+  it("classifies what an effect threw: its code and transience where it says, else transient", () => {
+    expect(toFailure("m1", new Error("socket hang up"))).toEqual({ turnId: "m1", code: "error", message: "socket hang up", transient: true });
+    expect(toFailure("m2", Object.assign(new Error("no such skill"), { code: "no_skill", transient: false }))).toEqual({ turnId: "m2", code: "no_skill", message: "no such skill", transient: false });
+    expect(toFailure("m3", "a string")).toEqual({ turnId: "m3", code: "error", message: "a string", transient: true });
   });
 
   it("records a failure with its classification and returns to idle", async () => {
