@@ -27,6 +27,7 @@ import {
   publishDeadLetter,
   STREAMS,
   wildcards,
+  within,
   type BackoffPolicy,
   type Bus,
   type ConsumerOptions,
@@ -79,20 +80,10 @@ const SEND_CONCURRENCY = 64;
 /** How long one native send may take before the reply is delivered again. */
 const SEND_TIMEOUT_MS = 30_000;
 
-/** Resolves with `p`, or rejects with `what` after `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Resolves with the connection, or rejects after `ms`; a connection that arrives late is closed. */
 async function connectWithin(p: Promise<ChannelConnection>, ms: number): Promise<ChannelConnection> {
   try {
-    return await within(p, ms, "no connection");
+    return await within(p, ms, () => new Error(`no connection within ${ms} ms`));
   } catch (e) {
     void p.then((late) => late.close()).catch(() => undefined);
     throw e;
@@ -138,7 +129,8 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
     const keepAlive = setInterval(() => m.working(), Math.max(1_000, Math.floor(o.consumer.ackWaitMs / 3)));
     try {
       const native = envelope.metadata[NATIVE_METADATA];
-      await within(c.send({ envelope, routing: typeof native === "object" && native !== null ? (native as Record<string, unknown>) : undefined }), SEND_TIMEOUT_MS, "the native side did not confirm the reply");
+      const routing = typeof native === "object" && native !== null ? (native as Record<string, unknown>) : undefined;
+      await within(c.send({ envelope, routing }), SEND_TIMEOUT_MS, () => new Error(`the native side did not confirm the reply within ${SEND_TIMEOUT_MS} ms`));
       m.ack();
       emit({ type: "channel.sent", channel: type, account, ms: performance.now() - started });
     } catch (e) {

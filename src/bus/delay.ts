@@ -1,5 +1,5 @@
 /**
- * Waiting that an abort signal can cut short.
+ * Waiting that an abort signal can cut short, and waiting with a bound.
  */
 
 /**
@@ -20,4 +20,13 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** Settles as `p` does, or rejects with `timedOut()` after `ms` (the timer is cleared either way). */
+export function within<T>(p: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

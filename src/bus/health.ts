@@ -12,6 +12,7 @@
  * store is full) or have no JetStream leader.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { within } from "./delay.js";
 import { isStorageFull } from "./retry.js";
 
 /** Why the bus cannot serve now. `reason` is what `/readyz` and the logs say. */
@@ -76,14 +77,6 @@ class ProbeTimeout extends Error {
   }
 }
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProbeTimeout(what, ms)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Starts watching a connection; the first probe runs at once. */
 export function watchBusHealth(o: BusHealthOptions): BusHealth {
   const intervalMs = o.intervalMs ?? 1_000;
@@ -125,12 +118,12 @@ export function watchBusHealth(o: BusHealthOptions): BusHealth {
     probing = true;
     try {
       try {
-        await within(o.nc.rtt(), timeoutMs, "a PONG from the server");
+        await within(o.nc.rtt(), timeoutMs, () => new ProbeTimeout("a PONG from the server", timeoutMs));
       } catch (e) {
         return failed("nats_not_responding", e);
       }
       try {
-        await within(o.probeWrite(), timeoutMs, "a JetStream write");
+        await within(o.probeWrite(), timeoutMs, () => new ProbeTimeout("a JetStream write", timeoutMs));
       } catch (e) {
         if (isStorageFull(e)) {
           failures = 0;

@@ -34,7 +34,7 @@ export {
   DeadLetterNotFoundError,
   type DeadLetterRecord,
 } from "./dead-letter-admin.js";
-export { delay } from "./delay.js";
+export { delay, within } from "./delay.js";
 export { askAll } from "./ask-all.js";
 export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
