@@ -19,10 +19,11 @@ import {
   channelConsumerSpec,
   deadLetterOf,
   decode,
-  decodeToken,
+  decodeReplyPiece,
   encodeToken,
   ensureConsumer,
   NATIVE_METADATA,
+  parseDeltaSubject,
   parseEnvelope,
   publishDeadLetter,
   STREAMS,
@@ -232,12 +233,9 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
         pieces = c.delta
           ? o.bus.nc.subscribe(wildcards.deltasOfAccount(type, account), {
               callback: (_e, m) => {
-                try {
-                  const d = decode<{ replyTo?: string; seq?: number; text?: string }>(m.data);
-                  if (typeof d.replyTo === "string" && typeof d.text === "string") c.delta!({ chat: decodeToken(m.subject.split(".").pop()!), replyTo: d.replyTo, seq: d.seq ?? 0, text: d.text });
-                } catch (e) {
-                  log.debug({ err: e }, "a reply piece was not shown");
-                }
+                const piece = decodeReplyPiece(m.data);
+                const to = parseDeltaSubject(m.subject);
+                if (piece && to) c.delta!({ ...piece, chat: to.chat });
               },
             })
           : undefined;

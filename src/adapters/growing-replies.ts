@@ -3,7 +3,7 @@
  * edit what it sent: the first piece starts a message, later pieces edit it
  * at most every `everyMs`, and the finished reply is the message's last edit.
  */
-import type { ReplyPiece } from "./types.js";
+import type { ChatReplyPiece } from "./types.js";
 
 /** How a channel starts and edits a message (ids are its own). */
 export interface MessageEditor<Id> {
@@ -16,7 +16,7 @@ const WRITING = " …";
 
 /** Replies being written, by the id of the message they answer. */
 export function growingReplies<Id>(editor: MessageEditor<Id>, o: { everyMs: number; maxText: number }): {
-  delta(piece: ReplyPiece): void;
+  delta(piece: ChatReplyPiece): void;
   /** ends the reply to `replyTo` with `text` in its message; false when there is none (or it cannot hold the text): send it anew */
   finish(replyTo: string | undefined, chat: string, text: string): Promise<boolean>;
 } {

@@ -9,7 +9,7 @@
  * publishing to `claw.in`, dead letters, and consuming `claw.out`.
  */
 import type { z } from "zod";
-import type { Envelope } from "../bus/index.js";
+import type { Envelope, ReplyPiece } from "../bus/index.js";
 import type { Logger } from "../log.js";
 
 /** What a channel can do, as data (the agent and the live view read it). */
@@ -116,17 +116,13 @@ export interface ChannelConnection {
    * the reply growing, and `send` then finishes that message. Absent: the
    * reply comes whole.
    */
-  delta?(piece: ReplyPiece): void;
+  delta?(piece: ChatReplyPiece): void;
   close(): Promise<void>;
 }
 
-/** A piece of a reply in the writing. */
-export interface ReplyPiece {
+/** A piece of a reply in the writing, and the chat it is for. */
+export interface ChatReplyPiece extends ReplyPiece {
   chat: string;
-  /** the message being answered: the reply's `replyTo` */
-  replyTo: string;
-  seq: number;
-  text: string;
 }
 
 /** A channel type: its options, what it can do, and how to connect an account. */

@@ -36,6 +36,7 @@ export {
 } from "./dead-letter-admin.js";
 export { delay, within } from "./delay.js";
 export { askAll } from "./ask-all.js";
+export { decodeReplyPiece, encodeReplyPiece, type ReplyPiece } from "./reply-piece.js";
 export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
 export * from "./session-mail.js";

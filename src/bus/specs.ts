@@ -4,7 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
-import { channelConsumerName, partitionConsumerName, skillConsumerName, wildcards } from "./subjects.js";
+import { channelConsumerName, encodeToken, outboundSubject, partitionConsumerName, skillConsumerName, wildcards, type ChatAddress } from "./subjects.js";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -174,6 +174,25 @@ export function channelConsumerSpec(channel: string, account: string, o: Consume
     ack_wait: o.ackWaitMs * NS_PER_MS,
     max_ack_pending: o.maxAckPending,
     max_deliver: -1,
+  };
+}
+
+/**
+ * The consumer of one web chat session's replies on `CLAW_OUT`
+ * (`ws-<account>-<session>`), read by the node holding its WebSocket: a reply
+ * written and not acked comes again after 10 s (to this connection or the
+ * next); unused for an hour, the server removes it (its replies stay).
+ */
+export function webSessionConsumerSpec(a: ChatAddress): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: `ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`,
+    filter_subject: outboundSubject(a),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 10_000 * NS_PER_MS,
+    max_ack_pending: 256,
+    max_deliver: -1,
+    inactive_threshold: 3_600_000 * NS_PER_MS,
   };
 }
 

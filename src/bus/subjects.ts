@@ -222,11 +222,21 @@ export function parseSessionSubject(subject: string): { partition: number; agent
   return { partition: Number(t[2]), agent: decodeToken(t[3]!), session: decodeToken(t[4]!) };
 }
 
+/** Parses `claw.<kind>.<channel>.<account>.<chat>`. */
+function parseChatSubject(subject: string, kind: "out" | "delta"): ChatAddress | undefined {
+  const t = subject.split(".");
+  if (t.length !== 5 || t[0] !== ROOT || t[1] !== kind) return undefined;
+  return { channel: decodeToken(t[2]!), account: decodeToken(t[3]!), chat: decodeToken(t[4]!) };
+}
+
 /** Parses `claw.out.<channel>.<account>.<chat>`. */
 export function parseOutboundSubject(subject: string): ChatAddress | undefined {
-  const t = subject.split(".");
-  if (t.length !== 5 || t[0] !== ROOT || t[1] !== "out") return undefined;
-  return { channel: decodeToken(t[2]!), account: decodeToken(t[3]!), chat: decodeToken(t[4]!) };
+  return parseChatSubject(subject, "out");
+}
+
+/** Parses `claw.delta.<channel>.<account>.<chat>`. */
+export function parseDeltaSubject(subject: string): ChatAddress | undefined {
+  return parseChatSubject(subject, "delta");
 }
 
 /** The KV key of a session snapshot in `claw_sessions`: `<agent>.<session>` (the actor's id). */

@@ -10,6 +10,7 @@ import {
   completeInbound,
   CONTENT_TYPE_MSGPACK,
   decode,
+  decodeReplyPiece,
   deltaSubject,
   encode,
   EnvelopeError,
@@ -99,8 +100,8 @@ export function createInbound(o: InboundOptions): Inbound {
       const deltas = c.onDelta
         ? o.bus.nc.subscribe(deltaSubject(addr), {
             callback: (_e, m) => {
-              const d = decode<{ replyTo?: string; text?: string }>(m.data);
-              if (d.replyTo === id && typeof d.text === "string") c.onDelta!(d.text);
+              const piece = decodeReplyPiece(m.data);
+              if (piece?.replyTo === id) c.onDelta!(piece.text);
             },
           })
         : undefined;

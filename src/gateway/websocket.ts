@@ -21,10 +21,10 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import { nuid, type Subscription } from "@nats-io/transport-node";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import { decode, deltaSubject, encodeToken, ensureConsumer, outboundSubject, STREAMS, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import { decode, decodeReplyPiece, deltaSubject, encodeToken, ensureConsumer, STREAMS, webSessionConsumerSpec, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
 import { HttpError } from "./errors.js";
 import type { Inbound } from "./inbound.js";
 
@@ -33,11 +33,6 @@ export const WS_CHANNEL = "ws";
 const DEFAULT_ACCOUNT = "web";
 /** Where nodes tell each other that a session has a newer connection. */
 const TAKEOVER_PREFIX = "claw.ctl.ws.takeover";
-const NS_PER_MS = 1_000_000;
-/** A reply written and not acked is delivered again after this long (to this connection or the next). */
-const ACK_WAIT_MS = 10_000;
-/** A session's reply consumer unused this long is removed by the server (its replies stay in CLAW_OUT). */
-const INACTIVE_MS = 3_600_000;
 const PING_MS = 30_000;
 
 /** Options of {@link webSocketChannel}. */
@@ -47,11 +42,6 @@ export interface WebSocketChannelOptions {
   nodeId: string;
   maxPayload: number;
   onError?: (e: unknown) => void;
-}
-
-/** The consumer name of a session's replies. */
-export function wsConsumerName(a: ChatAddress): string {
-  return `ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`;
 }
 
 interface Connection {
@@ -154,23 +144,14 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
 
     deltas = o.bus.nc.subscribe(deltaSubject(addr), {
       callback: (_e, m) => {
-        const d = decode<{ replyTo?: string; seq?: number; text?: string }>(m.data);
-        frame({ type: "delta", replyTo: d.replyTo, seq: d.seq, text: d.text });
+        const piece = decodeReplyPiece(m.data);
+        if (piece) frame({ type: "delta", ...piece });
       },
     });
-    const name = wsConsumerName(addr);
-    await ensureConsumer(o.bus.jsm, STREAMS.out, {
-      durable_name: name,
-      filter_subject: outboundSubject(addr),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: ACK_WAIT_MS * NS_PER_MS,
-      max_ack_pending: 256,
-      max_deliver: -1,
-      inactive_threshold: INACTIVE_MS * NS_PER_MS,
-    });
+    const spec = webSessionConsumerSpec(addr);
+    await ensureConsumer(o.bus.jsm, STREAMS.out, spec);
     if (closed) return;
-    const consumer = await o.bus.js.consumers.get(STREAMS.out, name);
+    const consumer = await o.bus.js.consumers.get(STREAMS.out, spec.durable_name);
     messages = await consumer.consume({ max_messages: 32 });
     if (closed) return void messages.close();
     for await (const m of messages) {

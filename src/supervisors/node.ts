@@ -7,7 +7,7 @@
  */
 import { resolve } from "node:path";
 import { createActor } from "xstate";
-import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encode, encodeToken, SKILL_CANCEL_SUBJECT, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
+import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encodeReplyPiece, encodeToken, SKILL_CANCEL_SUBJECT, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
 import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
@@ -153,7 +153,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       transcripts: config.transcripts,
       tracing,
       // streamed pieces of replies: best effort on core NATS, for whoever waits (the chat completions endpoint)
-      delta: (to, replyTo, seq, text) => bus.nc.publish(deltaSubject(to), encode({ replyTo, seq, text })),
+      delta: (to, replyTo, seq, text) => bus.nc.publish(deltaSubject(to), encodeReplyPiece({ replyTo, seq, text })),
       cancelTools: (ids) => bus.nc.publish(SKILL_CANCEL_SUBJECT, JSON.stringify({ ids })),
       failpoint,
     };
