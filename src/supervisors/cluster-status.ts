@@ -131,7 +131,7 @@ export async function clusterStatus(jsm: JetStreamManager, kvm: Kvm): Promise<Cl
   await cluster.status().catch((e: unknown) => {
     throw isStreamNotFound(e) ? new NoClusterError(BUCKETS.cluster, { cause: e }) : e;
   });
-  const [{ assignment }, live, leader, dlq] = await Promise.all([readAssignment(cluster), liveMembers(members), currentLeader(lease), deadLetterCounts(jsm)]);
+  const [{ assignment }, live, leader, dlq] = await Promise.all([readAssignment(cluster), liveMembers(members, jsm), currentLeader(lease), deadLetterCounts(jsm)]);
   const count = assignment?.owners.length ?? 0;
   const partitions: PartitionStatus[] = Array.from({ length: count }, (_, p) => ({ partition: p, owner: assignment?.owners[p], pending: 0, inFlight: 0 }));
   for (const lane of await partitionBacklog(jsm, partitions.map((x) => x.partition))) {

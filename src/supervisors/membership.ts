@@ -2,9 +2,10 @@
  * Membership: every node heartbeats into KV `claw_members`; an entry not
  * renewed within the bucket's max age expires, and with it the member.
  */
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { hostname } from "node:os";
-import { decodeToken, delay, encodeToken, withRetry } from "../bus/index.js";
+import { BUCKETS, decodeToken, delay, encodeToken, withRetry } from "../bus/index.js";
 import type { ChildSpec } from "./supervisor.js";
 
 /** What a member says about itself. */
@@ -66,12 +67,19 @@ export async function leave(kv: KV, node: string): Promise<void> {
   await kv.delete(keyOf(node)).catch(() => undefined);
 }
 
-/** Live members, by node id. */
-export async function liveMembers(kv: KV): Promise<Map<string, MemberInfo>> {
+/**
+ * Live members, by node id. The keys are read from the bucket's stream in
+ * one request (its subjects), bounded by the API timeout: `kv.keys()` — an
+ * ordered consumer that ends at its last pending message — was seen never
+ * to end on this bucket, whose heartbeats keep arriving (a CLI `claw
+ * cluster` still iterating after 15 minutes; a leader whose tick never
+ * returned, so its lease lapsed).
+ */
+export async function liveMembers(kv: KV, jsm: JetStreamManager): Promise<Map<string, MemberInfo>> {
   const out = new Map<string, MemberInfo>();
-  const keys = await kv.keys(`${KEY_PREFIX}>`);
-  const names: string[] = [];
-  for await (const k of keys) names.push(k);
+  const prefix = `$KV.${BUCKETS.members}.`;
+  const info = await jsm.streams.info(`KV_${BUCKETS.members}`, { subjects_filter: `${prefix}${KEY_PREFIX}>` });
+  const names = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   await Promise.all(
     names.map(async (k) => {
       const e = await kv.get(k);
@@ -99,10 +107,10 @@ export interface Liveness {
  * probe when one is given: a member whose heartbeat has not expired yet but
  * whom the bus says is gone (its process died) is dead now, not in a TTL.
  */
-export function liveness(kv: KV, probe?: (node: string) => Promise<"present" | "gone" | "unknown">): Liveness {
+export function liveness(kv: KV, jsm: JetStreamManager, probe?: (node: string) => Promise<"present" | "gone" | "unknown">): Liveness {
   return {
     async members() {
-      const live = await liveMembers(kv);
+      const live = await liveMembers(kv, jsm);
       if (!probe) return live;
       const gone = await Promise.all([...live.keys()].map(async (n) => ((await probe(n)) === "gone" ? n : undefined)));
       for (const n of gone) if (n !== undefined) live.delete(n);

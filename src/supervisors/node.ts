@@ -177,7 +177,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     // who is alive: heartbeats, and presence on the bus (a dead process is gone at once, not after the TTL)
     const presence = servePresence(bus.nc, config.nodeId);
     cleanups.unshift(async () => presence.unsubscribe());
-    const alive = liveness(members!, (node) => probePresence(bus.nc, node));
+    const alive = liveness(members!, bus.jsm, (node) => probePresence(bus.nc, node));
     const partitions = partitionManager({
       cluster: cluster!,
       liveness: alive,
