@@ -18,7 +18,8 @@ export async function getJson(path) {
 
 /**
  * Opens the event stream for `kind` (all of its actors when `id` is absent)
- * and calls `on.actor(event)`, `on.cluster(view)` and `on.status("open" | "error")`.
+ * and calls `on.actor(event)`, `on.cluster(view)`, `on.pairing(announcement)`
+ * (a watched channel account's QR code or pairing code) and `on.status("open" | "error")`.
  * Returns a function that closes it.
  */
 export function openEvents({ kind, id }, on) {
@@ -35,6 +36,7 @@ export function openEvents({ kind, id }, on) {
   };
   source.addEventListener("actor", parse((e) => on.actor?.(e)));
   source.addEventListener("cluster", parse((v) => on.cluster?.(v)));
+  source.addEventListener("pairing", parse((p) => on.pairing?.(p)));
   source.addEventListener("hello", parse((h) => on.status?.("open", h)));
   source.onerror = () => on.status?.(source.readyState === EventSource.CLOSED ? "closed" : "error");
   return () => source.close();

@@ -8,7 +8,7 @@ import { getJson, openEvents } from "./api.js";
 import { markSelected, renderActorList, updateActorState } from "./actors.js";
 import { activePaths, renderChart } from "./chart.js";
 import { renderCluster } from "./cluster.js";
-import { renderContext, renderTransitions } from "./inspector.js";
+import { renderContext, renderPairing, renderTransitions } from "./inspector.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -24,6 +24,7 @@ const ui = {
   chart: $("chart"),
   transitions: $("transitions"),
   context: $("context"),
+  pairing: $("pairing"),
   connection: $("connection"),
   cluster: { summary: $("cluster-summary"), meta: $("cluster-meta"), members: $("members"), partitions: $("partitions") },
 };
@@ -84,11 +85,13 @@ function labelOf(event) {
 
 function connect(target) {
   state.closeEvents?.();
+  renderPairing(ui.pairing, undefined);
   ui.connection.dataset.status = "connecting";
   ui.connection.textContent = "connecting…";
   state.closeEvents = openEvents(target, {
     actor: onActorEvent,
     cluster: (view) => renderCluster(ui.cluster, view),
+    pairing: (p) => renderPairing(ui.pairing, p),
     status: (s, hello) => {
       ui.connection.dataset.status = s;
       ui.connection.textContent = s === "open" ? `live · ${hello?.node ?? ""}` : "reconnecting…";

@@ -1,6 +1,7 @@
 /**
  * The selected actor (right pane): its last transitions, newest first, and
- * its persisted context as JSON.
+ * its persisted context as JSON; for a channel account that asks to be paired
+ * (WhatsApp), the QR code to scan or the code to type.
  */
 
 const time = (ts) => new Date(ts).toLocaleTimeString(undefined, { hour12: false }) + "." + String(ts % 1000).padStart(3, "0");
@@ -41,4 +42,33 @@ export function renderContext(pre, detail, note) {
   pre.classList.toggle("muted", !detail);
   pre.textContent = detail ? JSON.stringify(detail.context, null, 2) : note;
   pre.dataset.revision = detail ? String(detail.revision) : "";
+}
+
+/** Shows a channel account's pairing announcement (`undefined` hides it). */
+export function renderPairing(box, p) {
+  box.hidden = !p;
+  if (!p) return box.replaceChildren();
+  const title = document.createElement("h2");
+  const note = document.createElement("p");
+  note.className = "muted small";
+  if (p.event === "qr" && p.svg) {
+    title.textContent = `Pair ${p.type} account ${p.account}`;
+    note.textContent = `Scan with WhatsApp → Settings → Linked devices → Link a device (from node ${p.node ?? "?"}; a new code about every 20 s).`;
+    const img = document.createElement("img");
+    img.className = "qr";
+    img.alt = `QR code to pair ${p.type} account ${p.account}`;
+    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(p.svg)}`;
+    box.replaceChildren(title, img, note);
+  } else if (p.event === "pairing-code" && p.code) {
+    title.textContent = `Pair ${p.type} account ${p.account}`;
+    const code = document.createElement("p");
+    code.className = "pairing-code";
+    code.textContent = p.code;
+    note.textContent = "In WhatsApp → Settings → Linked devices → Link a device → Link with phone number instead, enter this code.";
+    box.replaceChildren(title, code, note);
+  } else if (p.event === "open") {
+    title.textContent = `${p.type} account ${p.account} is linked`;
+    box.replaceChildren(title);
+  }
+  box.dataset.event = p.event;
 }

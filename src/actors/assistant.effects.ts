@@ -12,6 +12,7 @@ import {
   H,
   hopTraceparent,
   MAIL,
+  MediaSchema,
   nativeRoutingOf,
   outboundSubject,
   publishDurable,
@@ -23,7 +24,7 @@ import {
   type SkillInvocation,
   type ToolDeadlineMail,
 } from "../bus/index.js";
-import { ModelError, type Model, type ModelRequest, type ToolCall, type ToolSpec } from "../llm/index.js";
+import { ModelError, type Model, type ModelRequest, type ToolCall, type ToolSpec, type TurnStep } from "../llm/index.js";
 import type { SkillCatalog } from "../skills/index.js";
 import { parseSkillRef, type AgentSpec } from "./agents.js";
 import type { AgentDeps } from "./agent-deps.js";
@@ -52,6 +53,32 @@ export function toolsOf(agent: AgentSpec, skills: SkillCatalog): ToolSpec[] {
   });
 }
 
+/**
+ * Media the turn's tools returned: a skill whose output holds `media`
+ * (`[{ type, url, name?, mime? }]`, the envelope's shape) has it sent with the
+ * reply — a chart a skill drew, a file it fetched. Entries that do not fit
+ * the shape are left out; at most 32, as the envelope allows.
+ */
+export function mediaOfSteps(steps: readonly TurnStep[]): Envelope["media"] {
+  const media: Envelope["media"] = [];
+  for (const s of steps) {
+    if (s.kind !== "result" || !s.ok || !s.content.includes('"media"')) continue;
+    let output: unknown;
+    try {
+      output = JSON.parse(s.content);
+    } catch {
+      continue;
+    }
+    const list = (output as { media?: unknown } | null)?.media;
+    if (!Array.isArray(list)) continue;
+    for (const m of list) {
+      const r = MediaSchema.safeParse(m);
+      if (r.success && r.data.url) media.push(r.data);
+    }
+  }
+  return media.slice(0, 32);
+}
+
 function replyEnvelope(c: AssistantContext): Envelope {
   const m = c.current!.envelope;
   return {
@@ -63,7 +90,7 @@ function replyEnvelope(c: AssistantContext): Envelope {
     sender: { id: c.agent },
     kind: "reply",
     text: c.reply ?? "",
-    media: [],
+    media: mediaOfSteps(c.current!.steps),
     replyTo: m.id,
     metadata: { ...nativeRoutingOf(m), agent: c.agent, session: c.session, ...(c.usage ? { usage: c.usage } : {}) },
     // the reply carries its publish span, a child of the turn's span

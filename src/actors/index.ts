@@ -5,7 +5,7 @@
  */
 export { assistantMachine, toFailure } from "./assistant.machine.js";
 export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, ToolOutcome, TurnFailure } from "./assistant.machine.js";
-export { assistantEffects, toolsOf, turnTraceparent } from "./assistant.effects.js";
+export { assistantEffects, mediaOfSteps, toolsOf, turnTraceparent } from "./assistant.effects.js";
 export { AGENT_KINDS, agentKind, type AgentKind } from "./agent-kinds.js";
 export type { AgentDeps } from "./agent-deps.js";
 export { driveActor, effectOf, SUSPENDED_TAG, type AgentEffect, type AgentEffects } from "../effect-driver.js";

@@ -3,12 +3,16 @@
  * open the node keeps a watch on the requested actors (`claw.ctl.watch`,
  * renewed well before its ttl runs out) and forwards their
  * `claw.events.actor.<kind>.<id>` events as `actor` events; `cluster` events
- * follow the cluster feed. Closing the connection ends the subscription and
- * the renewals; the watch then lapses on every node by itself.
+ * follow the cluster feed. Watching one channel account (`kind=channel`,
+ * `id=<type>-<account>`) also forwards what it announces (a QR code to pair
+ * with, drawn here as SVG; a pairing code; "open") as `pairing` events.
+ * Closing the connection ends the subscriptions and the renewals; the watch
+ * then lapses on every node by itself.
  * See https://html.spec.whatwg.org/multipage/server-sent-events.html.
  */
 import type { ServerResponse } from "node:http";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { decodeToken, wildcards } from "../bus/index.js";
 import { actorEventSubject, WATCH_SUBJECT, type ActorEvent, type ActorKind, type WatchRequest } from "../observability/index.js";
 import type { ClusterFeed } from "./cluster-feed.js";
 
@@ -100,6 +104,7 @@ export async function serveLiveEvents(
     const renewal = setInterval(renew, o.timing.renewMs);
     cleanups.push(() => clearInterval(renewal));
   }
+  if (kind === "channel" && id) cleanups.push(forwardPairing(o.nc, id, send));
   // "hello" once the server has the subscription and the watch: from then on nothing is missed
   await o.nc.flush().catch(() => undefined);
   send("hello", { node: o.nodeId, kind: kind ?? null, id: id ?? null });
@@ -110,4 +115,33 @@ export async function serveLiveEvents(
   await closed;
   for (const c of cleanups) c();
   if (!res.writableEnded) res.end();
+}
+
+/**
+ * A channel account's announcements as `pairing` events: `{ event, node, svg }`
+ * for a QR code (drawn as SVG), `{ event, node, code }` for a pairing code,
+ * `{ event: "open" }` once linked. Returns the unsubscribe.
+ */
+function forwardPairing(nc: NatsConnection, actorId: string, send: (event: string, data: unknown) => void): () => void {
+  // a channel actor's id is `<type>-<account>`, each a subject token (a type has no "-")
+  const dash = actorId.indexOf("-");
+  if (dash < 1) return () => {};
+  const [type, account] = [decodeToken(actorId.slice(0, dash)), decodeToken(actorId.slice(dash + 1))];
+  const sub = nc.subscribe(wildcards.channelEvents(type, account), {
+    callback: (err, m) => {
+      if (err) return;
+      const event = m.subject.slice(m.subject.lastIndexOf(".") + 1);
+      let data: { qr?: unknown; code?: unknown; node?: unknown };
+      try {
+        data = m.json();
+      } catch {
+        return;
+      }
+      const base = { event, type, account, node: typeof data.node === "string" ? data.node : undefined };
+      if (event === "qr" && typeof data.qr === "string") {
+        void import("qrcode").then(({ toString }) => toString(data.qr as string, { type: "svg", margin: 2 })).then((svg) => send("pairing", { ...base, svg }), () => undefined);
+      } else send("pairing", { ...base, ...(typeof data.code === "string" ? { code: data.code } : {}) });
+    },
+  });
+  return () => sub.unsubscribe();
 }

@@ -5,16 +5,21 @@
  * timestamp), a retried event and the app_mention twin of a message
  * processed once, a 429 honoured, the Web API down and back, a refusal
  * dead-lettered, and an event reaching a node that does not run the account.
+ * Socket Mode against the fake's WebSocket: envelopes acknowledged once on
+ * claw.in, nothing lost across a cut socket and Slack's reconnect request,
+ * a resent envelope taken once, media as blocks, and the account's socket
+ * moved to another node when its node is SIGKILLed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClaw } from "../support/claw-node.js";
-import { channelConfig } from "../support/channels.js";
+import { runClawExpectingFailure, startClaw, type ClawProcess } from "../support/claw-node.js";
+import { channelConfig, publishReply } from "../support/channels.js";
 import { messageEvent, sendSlackEvent, startFakeSlack, type FakeSlack } from "../support/fake-slack.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 
 const BOT_TOKEN = "xoxb-1-test-token";
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
+const APP_TOKEN = "xapp-1-A1-test";
 
 async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -28,7 +33,7 @@ describe("the Slack channel", () => {
   let nats: NatsServerProcess;
   let slack: FakeSlack;
   beforeAll(async () => {
-    [nats, slack] = await Promise.all([natsServer(), startFakeSlack(BOT_TOKEN)]);
+    [nats, slack] = await Promise.all([natsServer(), startFakeSlack(BOT_TOKEN, { appToken: APP_TOKEN })]);
   }, 30_000);
   afterAll(async () => {
     await slack?.close();
@@ -132,4 +137,94 @@ describe("the Slack channel", () => {
     // no such account: 404
     expect((await sendSlackEvent(`http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/nope`, SECRET, messageEvent({ channel: "C7", text: "x", ts: "1" }))).status).toBe(404);
   }, 60_000);
+
+  describe("in Socket Mode", () => {
+    const socketAccount = (account: string) => ({ type: "slack", account, mode: "socket", botTokenEnv: "SLACK_BOT_TOKEN", appTokenEnv: "SLACK_APP_TOKEN", apiUrl: slack.apiUrl });
+    const env = (config: string) => ({ NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_APP_TOKEN: APP_TOKEN, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" });
+    const dm = (channel: string, text: string, ts: string) => messageEvent({ channel, text, ts, channel_type: "im" });
+    const texts = (channel: string) => slack.posted(channel).map((p) => p.text);
+
+    it("refuses a socket account without an app-level token, naming the variable", async () => {
+      const config = await channelConfig([{ type: "slack", account: "x", mode: "socket", botTokenEnv: "SLACK_BOT_TOKEN" }]);
+      const r = await runClawExpectingFailure({ NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN });
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain("appTokenEnv");
+    }, 30_000);
+
+    it("answers over the socket, acknowledges once on claw.in, and loses nothing across a cut socket and a reconnect request", async () => {
+      const config = await channelConfig([socketAccount("sock")]);
+      await using node = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "so" } });
+      await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "sock"), "the socket open");
+      const connects = slack.socket.connects;
+
+      const first = slack.sendSocketEvent(dm("D10", "over the socket", "1700000401.000100"));
+      await until(() => texts("D10").length === 1, "the reply");
+      expect(texts("D10")).toEqual(["over the socket"]);
+      await until(() => slack.socket.acked.includes(first), "the envelope acknowledged");
+      // events are not taken over HTTP for a socket account
+      expect((await sendSlackEvent(`http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/sock`, SECRET, dm("D10", "x", "1"))).status).toBe(404);
+
+      // the socket is cut; what Slack holds meanwhile comes on the next one
+      slack.dropSockets();
+      const during = ["a", "b", "c"].map((t, i) => slack.sendSocketEvent(dm("D10", t, `1700000402.00010${i}`)));
+      await until(() => texts("D10").length === 4, "the replies after the reconnect");
+      expect(texts("D10")).toEqual(["over the socket", "a", "b", "c"]);
+      expect(slack.socket.connects).toBeGreaterThan(connects);
+      await until(() => during.every((id) => slack.socket.acked.includes(id)), "the envelopes acknowledged");
+
+      // Slack asks for a new connection: the runner opens one
+      const before = slack.socket.connects;
+      slack.askToReconnect();
+      await until(() => slack.socket.connects > before && slack.socket.open() === 1, "a new socket");
+      slack.sendSocketEvent(dm("D10", "d", "1700000403.000100"));
+      await until(() => texts("D10").length === 5, "the reply on the new socket");
+
+      // the same message twice (Slack's retry as a new envelope): one reply
+      slack.sendSocketEvent(dm("D11", "once", "1700000404.000100"));
+      slack.sendSocketEvent(dm("D11", "once", "1700000404.000100"));
+      await until(() => texts("D11").length === 1, "the reply");
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(texts("D11")).toEqual(["once"]);
+      const channels = (await (await fetch(`http://127.0.0.1:${node.httpPort}/v1/channels`)).json()) as { channels: Array<{ type: string; account: string; state: string }> };
+      expect(channels.channels.find((c) => c.account === "sock")).toMatchObject({ type: "slack", state: "connected" });
+    }, 60_000);
+
+    it("moves the socket to another node when its node is SIGKILLed; what was not acknowledged is sent again and taken once", async () => {
+      const config = await channelConfig([socketAccount("moving")]);
+      await using a = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "sma" } });
+      await using b = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "smb" } });
+      const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
+      await until(() => runs(a) || runs(b), "the socket open");
+      for (let i = 0; i < 10; i++) slack.sendSocketEvent(dm("D20", `m${i}`, `1700000500.0001${String(i).padStart(2, "0")}`));
+      await until(() => texts("D20").length === 10, "ten replies");
+      const first = runs(a) ? a : b;
+      const other = first === a ? b : a;
+      // events arrive while the node dies: some may be on claw.in and never acknowledged
+      const sending = (async () => {
+        for (let i = 10; i < 20; i++) {
+          slack.sendSocketEvent(dm("D20", `m${i}`, `1700000500.0001${i}`));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await first.kill("SIGKILL");
+      await sending;
+      await until(() => texts("D20").length >= 20, "twenty replies", 30_000);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(texts("D20")).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+      expect(runs(other)).toBe(true);
+    }, 60_000);
+
+    it("sends a reply's media as blocks: images shown, files linked", async () => {
+      const config = await channelConfig([socketAccount("media")]);
+      await using node = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "sme" } });
+      await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "media"), "the socket open");
+      await publishReply(nats.url, "slack", "media", "D30", { text: "here you go", media: [{ type: "image", url: "https://example.com/chart.png", name: "chart" }, { type: "file", url: "https://example.com/report.pdf", name: "report.pdf" }] });
+      await until(() => slack.posted("D30").length === 1, "the reply with media");
+      expect(slack.posted("D30")[0]!.blocks).toEqual([
+        { type: "section", text: { type: "mrkdwn", text: "here you go" } },
+        { type: "image", image_url: "https://example.com/chart.png", alt_text: "chart" },
+        { type: "section", text: { type: "mrkdwn", text: "<https://example.com/report.pdf|report.pdf>" } },
+      ]);
+    }, 60_000);
+  });
 });

@@ -3,11 +3,12 @@
  * (test/support/fake-telegram.ts): a round trip, group gating, a 429
  * honoured, the API down and back with nothing lost, an update Telegram
  * sends again processed once, and the poller moved to another node when its
- * node is SIGKILLed without reprocessing updates.
+ * node is SIGKILLed without reprocessing updates; media a skill returned sent
+ * by URL with the reply as its caption.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { channelConfig } from "../support/channels.js";
+import { channelConfig, publishReply } from "../support/channels.js";
 import { startFakeTelegram, type FakeTelegram } from "../support/fake-telegram.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
@@ -158,5 +159,28 @@ describe("the Telegram channel", () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(fake.sentTo(5)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     expect(runs(other)).toBe(true);
+  }, 60_000);
+
+  it("sends media by URL: a skill's image with the reply as its caption, several media after the text", async () => {
+    await using fake = await startFakeTelegram();
+    const config = await channelConfig([account(fake, "media")], { agents: [{ id: "helper", skills: ["echo@^1"] }], defaultAgent: "helper" });
+    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "tm" } });
+    await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "media"), "the account running");
+    // the scripted model calls the echo skill, whose output holds media: the reply carries it
+    fake.push({ chatId: 88, text: '/tool echo {"text":"a chart","media":[{"type":"image","url":"https://example.com/chart.png"},{"type":"image","name":"no url"}]}' });
+    const sent = (method: string, chat: number) => fake.calls.filter((c) => c.ok && c.method === method && Number(c.payload.chat_id) === chat);
+    await until(() => sent("sendPhoto", 88).length === 1, "the photo");
+    expect(sent("sendPhoto", 88)[0]!.payload).toMatchObject({ photo: "https://example.com/chart.png", caption: expect.stringMatching(/^echo: /), reply_parameters: { message_id: expect.anything() } });
+    // the caption was the text: no message of its own
+    expect(fake.sentTo(88)).toEqual([]);
+
+    // a reply published by an outside system with two media: the text, then each
+    await publishReply(nats.url, "telegram", "media", "89", { text: "your files", media: [{ type: "image", url: "https://example.com/a.png" }, { type: "file", url: "https://example.com/b.pdf", name: "b.pdf" }] });
+    await until(() => sent("sendDocument", 89).length === 1, "the document");
+    expect(fake.sentTo(89)).toEqual(["your files"]);
+    expect(sent("sendPhoto", 89).map((c) => c.payload.photo)).toEqual(["https://example.com/a.png"]);
+    expect(sent("sendDocument", 89)[0]!.payload).toMatchObject({ document: "https://example.com/b.pdf" });
+    const order = fake.calls.filter((c) => c.ok && Number(c.payload.chat_id) === 89).map((c) => c.method);
+    expect(order).toEqual(["sendMessage", "sendPhoto", "sendDocument"]);
   }, 60_000);
 });

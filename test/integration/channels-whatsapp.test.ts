@@ -6,7 +6,8 @@
  * auth state kept in KV (a second connection starts from the credentials the
  * first saved), a message answered, our own and group messages left alone,
  * a lost connection reconnected, a logout clearing the credentials, a 429
- * sent again and a 400 dead-lettered.
+ * sent again and a 400 dead-lettered, the QR code in the live view, and a
+ * reply's media sent by URL.
  */
 import { EventEmitter } from "node:events";
 import { pino } from "pino";
@@ -18,12 +19,45 @@ import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { runCli } from "../support/claw-cli.js";
+import { publishReply } from "../support/channels.js";
+
+/** The live view's event stream for one actor, with the `pairing` events it carried. */
+async function liveView(port: number, channelActor: string): Promise<{ pairing: Array<Record<string, unknown>>; close(): void }> {
+  const stop = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${port}/ui/events?kind=channel&id=${channelActor}`, { signal: stop.signal });
+  const pairing: Array<Record<string, unknown>> = [];
+  let hello!: () => void;
+  const ready = new Promise<void>((r) => (hello = r));
+  void (async () => {
+    let buffer = "";
+    try {
+      for await (const chunk of res.body! as unknown as AsyncIterable<Uint8Array>) {
+        buffer += Buffer.from(chunk).toString("utf8");
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event === "hello") hello();
+          if (event === "pairing" && data) pairing.push(JSON.parse(data) as Record<string, unknown>);
+        }
+      }
+    } catch {
+      // closed
+    }
+  })();
+  await ready;
+  return { pairing, close: () => stop.abort() };
+}
 
 /** What the fake socket saw and can do. */
 interface FakeSocket {
   config: { auth: { creds: Record<string, any> } };
   ev: EventEmitter;
   sent: Array<{ jid: string; text: string }>;
+  /** what was sent that is not text (media), as baileys' message content */
+  media: Array<{ jid: string; content: Record<string, unknown> }>;
   failNext: Array<Error & { output: { statusCode: number } }>;
   ended: boolean;
 }
@@ -65,14 +99,15 @@ describe("the WhatsApp channel", () => {
   it("pairs by QR with its auth state in KV, answers a direct message, reconnects, and handles refusals", async () => {
     const sockets: FakeSocket[] = [];
     const adapter = createWhatsAppAdapter((config) => {
-      const s: FakeSocket = { config: config as unknown as FakeSocket["config"], ev: new EventEmitter(), sent: [], failNext: [], ended: false };
+      const s: FakeSocket = { config: config as unknown as FakeSocket["config"], ev: new EventEmitter(), sent: [], media: [], failNext: [], ended: false };
       sockets.push(s);
       return {
         ev: s.ev as unknown as WhatsAppSocket["ev"],
-        sendMessage: (async (jid: string, content: { text: string }) => {
+        sendMessage: (async (jid: string, content: { text?: string }) => {
           const f = s.failNext.shift();
           if (f) throw f;
-          s.sent.push({ jid, text: content.text });
+          if (content.text !== undefined) s.sent.push({ jid, text: content.text });
+          else s.media.push({ jid, content });
           return undefined;
         }) as unknown as WhatsAppSocket["sendMessage"],
         requestPairingCode: (async () => "ABCD1234") as WhatsAppSocket["requestPairingCode"],
@@ -100,10 +135,14 @@ describe("the WhatsApp channel", () => {
       const first = sockets[0]!;
       // not paired yet: a QR code, which `claw channels pair whatsapp phone` prints until the device is linked
       const pairing = runCli(["channels", "pair", "whatsapp", "phone", "--timeout", "20"], { NATS_URL: nats.url });
+      // and the live view, watching the account, shows it
+      const view = await liveView(node.httpPort, "whatsapp-phone");
       await new Promise((r) => setTimeout(r, 1_500));
       first.ev.emit("connection.update", { qr: "2@qr-data" });
       await until(() => qrs.length === 1, "the QR announced");
       expect(qrs[0]).toBe("2@qr-data");
+      await until(() => view.pairing.length === 1, "the QR in the live view");
+      expect(view.pairing[0]).toMatchObject({ event: "qr", type: "whatsapp", account: "phone", node: "test", svg: expect.stringMatching(/^<svg[^]*<path[^]*<\/svg>\s*$/) });
       await until(() => runner.status().state === "connected", "connected");
       // paired: baileys updates the credentials; they go to KV
       first.config.auth.creds.me = { id: "4915112345678:1@s.whatsapp.net" };
@@ -115,6 +154,8 @@ describe("the WhatsApp channel", () => {
       expect(paired.stdout).toContain("scan with WhatsApp");
       expect(paired.stdout).toMatch(/[▀▄█]/); // the QR code itself, drawn in the terminal
       expect(paired.stdout).toContain("whatsapp account phone is linked and connected");
+      await until(() => view.pairing.some((p) => p.event === "open"), "linked, in the live view");
+      view.close();
 
       first.ev.emit("messages.upsert", { type: "notify", messages: [text("4917000000001@s.whatsapp.net", "W1", "hello from whatsapp")] });
       // ours, a group's, and history are not taken
@@ -130,6 +171,18 @@ describe("the WhatsApp channel", () => {
       expect(second.config.auth.creds.me).toEqual({ id: "4915112345678:1@s.whatsapp.net" });
       second.ev.emit("connection.update", { connection: "open" });
       await until(() => runner.status().state === "connected", "connected again");
+
+      // a reply's media, by URL: one image with the text as its caption; several after the text
+      await publishReply(nats.url, "whatsapp", "phone", "4917000000001@s.whatsapp.net", { text: "the chart", media: [{ type: "image", url: "https://example.com/chart.png" }] });
+      await until(() => second.media.length === 1, "the image");
+      expect(second.media[0]).toEqual({ jid: "4917000000001@s.whatsapp.net", content: { image: { url: "https://example.com/chart.png" }, caption: "the chart" } });
+      await publishReply(nats.url, "whatsapp", "phone", "4917000000001@s.whatsapp.net", { text: "files", media: [{ type: "file", url: "https://example.com/r.pdf", name: "r.pdf", mime: "application/pdf" }, { type: "audio", url: "https://example.com/v.ogg" }] });
+      await until(() => second.media.length === 3, "the file and the audio");
+      expect(second.sent.at(-1)).toEqual({ jid: "4917000000001@s.whatsapp.net", text: "files" });
+      expect(second.media.slice(1).map((m) => m.content)).toEqual([
+        { document: { url: "https://example.com/r.pdf" }, mimetype: "application/pdf", fileName: "r.pdf" },
+        { audio: { url: "https://example.com/v.ogg" }, mimetype: "audio/mpeg" },
+      ]);
 
       // a 429 is sent again; a 400 is dead-lettered
       second.failNext.push(boom(429, "rate-overlimit"));

@@ -5,6 +5,9 @@
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { encode, outboundSubject, type Envelope } from "../../src/bus/index.js";
 
 /** Writes a `CLAW_CONFIG` with the `echo` agent (or what `more` says) and `channels`; resolves with its path. */
 export async function channelConfig(channels: unknown[], more: Record<string, unknown> = {}): Promise<string> {
@@ -32,4 +35,21 @@ export function arrivals<T>(what: string): Arrivals<T> {
       }
     },
   };
+}
+
+/**
+ * Publishes a reply on `claw.out.<type>.<account>.<chat>` as an outside
+ * system would (a notification, a reply with media): the account's runner
+ * sends it natively.
+ */
+export async function publishReply(natsUrl: string, type: string, account: string, chat: string, reply: { text?: string; media?: Envelope["media"]; metadata?: Record<string, unknown> }): Promise<string> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const id = `test-reply-${Math.random().toString(36).slice(2, 10)}`;
+    const envelope: Envelope = { id, ts: Date.now(), channel: type, account, chat, sender: { id: "test" }, kind: "reply", text: reply.text, media: reply.media ?? [], metadata: reply.metadata ?? {}, trace: {} };
+    await jetstream(nc).publish(outboundSubject({ channel: type, account, chat }), encode(envelope), { msgID: id });
+    return id;
+  } finally {
+    await nc.close();
+  }
 }

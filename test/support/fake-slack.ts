@@ -3,9 +3,16 @@
  * tests — @slack/web-api pointed at it with `slackApiUrl` — and a sender of
  * Events API requests signed as Slack signs them
  * (`v0=HMAC-SHA256(secret, "v0:<timestamp>:<body>")`).
+ *
+ * Socket Mode as Slack runs it: `apps.connections.open` (with the app-level
+ * token) answers a `ws://` URL; a connection is greeted with `hello`; events
+ * come as `events_api` envelopes that the app acknowledges with their
+ * `envelope_id`; one not acknowledged within 3 s — or still unacknowledged
+ * when a new connection opens — is sent again with `retry_attempt` raised.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { WebSocketServer, type WebSocket } from "ws";
 
 /** One recorded Web API call. */
 export interface SlackCall {
@@ -25,12 +32,47 @@ export interface FakeSlack extends AsyncDisposable {
   readonly calls: SlackCall[];
   failNext(method: string, n: number, failure: SlackFailure): void;
   /** `chat.postMessage` texts that succeeded, by channel, with their thread */
-  posted(channel: string): Array<{ text: string; thread_ts?: string }>;
+  posted(channel: string): Array<{ text: string; thread_ts?: string; blocks?: unknown[] }>;
+  /** Socket Mode: delivers an Events API payload as an envelope (queued while no socket is open) */
+  sendSocketEvent(payload: Record<string, unknown>): string;
+  /** Socket Mode: envelope ids the app acknowledged, in order, and how often each was delivered */
+  readonly socket: { acked: string[]; deliveries: Map<string, number>; connects: number; open(): number };
+  /** Socket Mode: cuts every open socket (as a network fault would) */
+  dropSockets(): void;
+  /** Socket Mode: asks the app to reconnect, as Slack does before recycling a connection */
+  askToReconnect(): void;
   close(): Promise<void>;
 }
 
-export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
+export async function startFakeSlack(botToken: string, o: { appToken?: string } = {}): Promise<FakeSlack> {
   const calls: SlackCall[] = [];
+  const wss = new WebSocketServer({ noServer: true });
+  const sockets = new Set<WebSocket>();
+  const pending = new Map<string, { payload: Record<string, unknown>; sentAt: number; attempt: number }>();
+  const socket = { acked: [] as string[], deliveries: new Map<string, number>(), connects: 0, open: () => sockets.size };
+  const deliver = (id: string) => {
+    const p = pending.get(id)!;
+    const ws = [...sockets].at(-1);
+    if (!ws) return;
+    p.sentAt = Date.now();
+    socket.deliveries.set(id, (socket.deliveries.get(id) ?? 0) + 1);
+    ws.send(JSON.stringify({ envelope_id: id, type: "events_api", payload: p.payload, accepts_response_payload: false, retry_attempt: p.attempt, retry_reason: p.attempt ? "timeout" : "" }));
+    p.attempt++;
+  };
+  wss.on("connection", (ws) => {
+    sockets.add(ws);
+    socket.connects++;
+    ws.on("close", () => sockets.delete(ws));
+    ws.on("message", (raw) => {
+      const m = JSON.parse(String(raw)) as { envelope_id?: string };
+      if (m.envelope_id && pending.delete(m.envelope_id)) socket.acked.push(m.envelope_id);
+    });
+    ws.send(JSON.stringify({ type: "hello", num_connections: sockets.size, debug_info: { host: "fake" }, connection_info: { app_id: "A1" } }));
+    for (const id of pending.keys()) deliver(id);
+  });
+  const resend = setInterval(() => {
+    for (const [id, p] of pending) if (p.attempt === 0 || Date.now() - p.sentAt > 3_000) deliver(id);
+  }, 250);
   const failures = new Map<string, SlackFailure[]>();
   let ts = 1_700_000_000;
   const server: Server = createServer(async (req, res) => {
@@ -45,7 +87,8 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
       res.writeHead(status, { "content-type": "application/json", ...headers });
       res.end(JSON.stringify(v));
     };
-    if (req.headers.authorization !== `Bearer ${botToken}` && payload.token !== botToken) return json(200, { ok: false, error: "invalid_auth" });
+    const token = method === "apps.connections.open" ? o.appToken : botToken;
+    if (!token || (req.headers.authorization !== `Bearer ${token}` && payload.token !== token)) return json(200, { ok: false, error: "invalid_auth" });
     const f = failures.get(method)?.shift();
     if (f?.status === 429) return json(429, { ok: false, error: "ratelimited" }, { "retry-after": String(f.retryAfter) });
     if (f && f.status >= 500) return json(f.status, { ok: false, error: "internal_error" });
@@ -53,8 +96,13 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
     call.ok = true;
     if (method === "auth.test") return json(200, { ok: true, url: "https://fake.slack.com/", team: "Fake", user: "claw", team_id: "T1", user_id: "UBOT", bot_id: "BBOT" });
     if (method === "chat.postMessage") return json(200, { ok: true, channel: payload.channel, ts: `${ts++}.000100`, message: { text: payload.text } });
+    if (method === "apps.connections.open") return json(200, { ok: true, url: `ws://127.0.0.1:${port}/link/?ticket=${randomUUID()}` });
     if (method === "chat.update") return json(200, { ok: true, channel: payload.channel, ts: payload.ts, text: payload.text });
     return json(200, { ok: false, error: "unknown_method" });
+  });
+  server.on("upgrade", (req, sock, head) => {
+    if (!(req.url ?? "").startsWith("/link")) return sock.destroy();
+    wss.handleUpgrade(req, sock, head, (ws) => wss.emit("connection", ws, req));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
@@ -65,9 +113,26 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
       failures.set(method, [...(failures.get(method) ?? []), ...Array.from({ length: n }, () => failure)]);
     },
     posted(channel) {
-      return calls.filter((c) => c.ok && c.method === "chat.postMessage" && c.payload.channel === channel).map((c) => ({ text: c.payload.text!, ...(c.payload.thread_ts ? { thread_ts: c.payload.thread_ts } : {}) }));
+      return calls
+        .filter((c) => c.ok && c.method === "chat.postMessage" && c.payload.channel === channel)
+        .map((c) => ({ text: c.payload.text!, ...(c.payload.thread_ts ? { thread_ts: c.payload.thread_ts } : {}), ...(c.payload.blocks ? { blocks: typeof c.payload.blocks === "string" ? JSON.parse(c.payload.blocks) : c.payload.blocks } : {}) }));
+    },
+    sendSocketEvent(payload) {
+      const id = randomUUID();
+      pending.set(id, { payload, sentAt: 0, attempt: 0 });
+      deliver(id);
+      return id;
+    },
+    socket,
+    dropSockets() {
+      for (const ws of sockets) ws.terminate();
+    },
+    askToReconnect() {
+      for (const ws of sockets) ws.send(JSON.stringify({ type: "disconnect", reason: "refresh_requested", debug_info: { host: "fake" } }));
     },
     async close() {
+      clearInterval(resend);
+      for (const ws of sockets) ws.terminate();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

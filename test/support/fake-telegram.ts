@@ -115,6 +115,12 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
       }
       case "sendMessage":
         return answer(200, { ok: true, result: { message_id: nextMessage++, date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, text: payload.text } });
+      case "sendPhoto":
+      case "sendDocument":
+      case "sendAudio":
+      case "sendVideo":
+      case "sendSticker":
+        return answer(200, { ok: true, result: { message_id: nextMessage++, date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, ...(payload.caption ? { caption: payload.caption } : {}) } });
       case "editMessageText":
         return answer(200, { ok: true, result: { message_id: Number(payload.message_id), date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, text: payload.text } });
       case "sendChatAction":

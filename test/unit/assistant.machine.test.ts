@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createActor, initialTransition, transition, type Actor } from "xstate";
-import { assistantMachine, driveActor, effectOf, historyInTranscripts, toFailure, type AgentEffects, type AssistantContext, type AssistantEvent } from "../../src/actors/index.js";
+import { assistantMachine, driveActor, effectOf, historyInTranscripts, mediaOfSteps, toFailure, type AgentEffects, type AssistantContext, type AssistantEvent } from "../../src/actors/index.js";
 import type { Envelope } from "../../src/bus/index.js";
 import type { ToolCall } from "../../src/llm/index.js";
 
@@ -236,5 +236,25 @@ describe("assistant machine", () => {
     // one ref for two turns in the window: the history must stay in the snapshot
     expect(actor.getSnapshot().context.historyRefs).toEqual([40]);
     expect(historyInTranscripts(actor.getSnapshot().context)).toBe(false);
+  });
+});
+
+describe("media a turn's tools returned", () => {
+  const result = (content: string, ok = true) => ({ kind: "result" as const, callId: "c", name: "t", ok, content });
+  it("goes with the reply: entries with a URL that fit the envelope's shape, from successful results only", () => {
+    const steps = [
+      { kind: "calls" as const, calls: [] },
+      result(JSON.stringify({ text: "x", media: [{ type: "image", url: "https://e.com/a.png", name: "a" }, { type: "image" }, { type: "hologram", url: "https://e.com/h" }] })),
+      result(JSON.stringify({ media: [{ type: "file", url: "https://e.com/b.pdf" }] }), false),
+      result('not json, but "media"'),
+      result(JSON.stringify({ media: "https://e.com/c.png" })),
+      result(JSON.stringify({ media: [{ type: "audio", url: "https://e.com/d.ogg", mime: "audio/ogg" }] })),
+    ];
+    expect(mediaOfSteps(steps)).toEqual([
+      { type: "image", url: "https://e.com/a.png", name: "a" },
+      { type: "audio", url: "https://e.com/d.ogg", mime: "audio/ogg" },
+    ]);
+    expect(mediaOfSteps([])).toEqual([]);
+    expect(mediaOfSteps([result(JSON.stringify({ media: Array.from({ length: 40 }, (_, i) => ({ type: "image", url: `https://e.com/${i}` })) }))])).toHaveLength(32);
   });
 });

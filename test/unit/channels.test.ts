@@ -74,10 +74,14 @@ describe("Telegram texts", () => {
 });
 
 describe("Slack options", () => {
-  it("takes the HTTP Events API and says Socket Mode is not built", () => {
+  it("takes the HTTP Events API with a signing secret and Socket Mode with an app-level token", () => {
     const base = { type: "slack", account: "w", botToken: "xoxb-1", signingSecret: "s" };
     expect(parseChannels([base], {})[0]!.options).toMatchObject({ mode: "http", threads: true });
-    expect(() => parseChannels([{ ...base, mode: "socket" }], {})).toThrow(/Socket Mode is not yet/);
+    expect(() => parseChannels([{ ...base, mode: "socket" }], {})).toThrow(/appTokenEnv: Socket Mode \("mode": "socket"\) needs an app-level token/);
+    expect(() => parseChannels([{ ...base, mode: "socket", appToken: "xoxb-2" }], {})).toThrow(/appToken: an app-level token starts with xapp-/);
+    expect(parseChannels([{ type: "slack", account: "w", botToken: "xoxb-1", mode: "socket", appToken: "xapp-1" }], {})[0]!.options).toMatchObject({ mode: "socket", appToken: "xapp-1" });
+    expect(() => parseChannels([{ type: "slack", account: "w", botToken: "xoxb-1" }], {})).toThrow(/signingSecretEnv: the HTTP Events API/);
+    expect(() => parseChannels([{ ...base, mode: "rtm" }], {})).toThrow(/mode/);
     expect(() => parseChannels([{ ...base, botToken: "xoxp-user" }], {})).toThrow(/botToken: a bot token starts with xoxb-/);
   });
 });

@@ -1,12 +1,23 @@
 /**
- * Slack over the HTTP Events API: Slack posts events to
- * `/v1/webhooks/slack/<account>` on any node; each request's signature is
- * verified with the signing secret (@slack/bolt's `verifySlackRequest`: a
- * request older than 5 minutes, or signed otherwise, is refused 401), its
- * message handed to `claw.in`, and only then answered 200 — a 503 makes
- * Slack send it again, and what Slack sends again is absorbed (a message's
- * id is its channel and `ts`, the same for a retry and for the `message` and
- * `app_mention` events of one message). Replies go out through the Web API
+ * Slack, in either of its two ways in:
+ *
+ * - **HTTP Events API** (`"mode": "http"`, the default): Slack posts events
+ *   to `/v1/webhooks/slack/<account>` on any node; each request's signature
+ *   is verified with the signing secret (@slack/bolt's `verifySlackRequest`:
+ *   a request older than 5 minutes, or signed otherwise, is refused 401), its
+ *   message handed to `claw.in`, and only then answered 200 — a 503 makes
+ *   Slack send it again.
+ * - **Socket Mode** (`"mode": "socket"`, with an app-level token `xapp-…`):
+ *   the node running the account opens Slack's WebSocket
+ *   (@slack/socket-mode) — nothing needs to reach the node from outside. An
+ *   envelope is acknowledged once its message is on `claw.in`; one that is
+ *   not is sent again by Slack. A lost socket (or Slack's `disconnect`
+ *   asking for a new one) is the runner's to reconnect, with its backoff and
+ *   its state in the live view; the account moves with its lease.
+ *
+ * Either way, what Slack sends again is absorbed: a message's id is its
+ * channel and `ts`, the same for a retry and for the `message` and
+ * `app_mention` events of one message. Replies go out through the Web API
  * (`chat.postMessage`) from the node running the account.
  *
  * - Threads are sessions: a message in a channel starts a thread (the reply
@@ -17,27 +28,39 @@
  *   dead-lettered with Slack's code.
  * - A reply the agent streams is shown growing: a message in the thread,
  *   updated (`chat.update`) at most once a second, last with the whole reply.
- * - `apiUrl` points the Web API client elsewhere (a test's fake).
+ * - Media in a reply: images as image blocks (Slack fetches the URL), other
+ *   files as links, under the text.
+ * - `apiUrl` points the Web API client (and Socket Mode's
+ *   `apps.connections.open`) elsewhere (a test's fake).
  */
 import type { WebClient } from "@slack/web-api";
+import type { Logger as SlackLogger } from "@slack/logger";
 import { z } from "zod";
+import type { Logger } from "../../log.js";
 import { growingReplies } from "../growing-replies.js";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type WebhookAnswer, type WebhookRequest } from "../types.js";
+import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
+import type { Envelope } from "../../bus/index.js";
 
 export const SlackOptionsSchema = z
   .object({
     type: z.literal("slack"),
     account: z.string().min(1).max(128),
-    mode: z.literal("http", { message: 'only "http" (the Events API on the gateway) is built; Socket Mode is not yet' }).default("http"),
+    mode: z.enum(["http", "socket"]).default("http"),
     /** the bot token, `xoxb-…` (`botTokenEnv`) */
     botToken: z.string().regex(/^xoxb-/, "a bot token starts with xoxb-"),
-    /** the app's signing secret (`signingSecretEnv`) */
-    signingSecret: z.string().min(1),
+    /** the app's signing secret (`signingSecretEnv`): needed for the HTTP Events API */
+    signingSecret: z.string().min(1).optional(),
+    /** the app-level token, `xapp-…` with `connections:write` (`appTokenEnv`): needed for Socket Mode */
+    appToken: z.string().regex(/^xapp-/, "an app-level token starts with xapp-").optional(),
     apiUrl: z.string().url().optional(),
     /** a channel message starts a thread that is its session (default), or the whole channel is one session */
     threads: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.mode === "http" && !o.signingSecret) ctx.addIssue({ code: "custom", path: ["signingSecretEnv"], message: 'the HTTP Events API ("mode": "http") needs the signing secret: set signingSecretEnv' });
+    if (o.mode === "socket" && !o.appToken) ctx.addIssue({ code: "custom", path: ["appTokenEnv"], message: 'Socket Mode ("mode": "socket") needs an app-level token (xapp-…): set appTokenEnv' });
+  });
 
 export type SlackOptions = z.infer<typeof SlackOptionsSchema>;
 
@@ -56,12 +79,36 @@ interface SlackEvent {
   thread_ts?: string;
 }
 
+/** An Events API payload (the webhook's body, a Socket Mode envelope's `payload`). */
+interface EventsPayload {
+  type?: string;
+  challenge?: string;
+  event_id?: string;
+  event?: SlackEvent;
+}
+
+/** The message an event carries, as a native message; undefined for what has nothing to answer (edits, joins, the bot's own posts). */
+function nativeOf(o: SlackOptions, payload: EventsPayload): NativeMessage | undefined {
+  const e = payload.event;
+  if (payload.type !== "event_callback" || !e || (e.type !== "message" && e.type !== "app_mention") || e.bot_id || e.subtype || !e.channel || !e.ts) return undefined;
+  const direct = e.channel_type === "im";
+  const thread = e.thread_ts ?? (direct || !o.threads ? undefined : e.ts);
+  return {
+    chat: thread ? `${e.channel}/${thread}` : e.channel,
+    data: new TextEncoder().encode(JSON.stringify({ text: e.text ?? "", sender: { id: e.user ?? "unknown" } })),
+    id: `${e.channel}:${e.ts}`,
+    metadata: { eventId: payload.event_id, channel: e.channel, ts: e.ts, ...(e.thread_ts ? { threadTs: e.thread_ts } : {}), ...(e.channel_type ? { channelType: e.channel_type } : {}) },
+    routing: { channel: e.channel, ...(thread ? { threadTs: thread } : {}) },
+  };
+}
+
 const header = (h: WebhookRequest["headers"], name: string) => {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 };
 
 async function webhook(o: SlackOptions, req: WebhookRequest, host: AdapterHost): Promise<WebhookAnswer> {
+  if (o.mode !== "http" || !o.signingSecret) return { status: 404, body: { error: { code: "not_found", message: `the Slack account ${o.account} takes its events over Socket Mode, not here` } } };
   const { verifySlackRequest } = await import("@slack/bolt");
   const body = req.body.toString("utf8");
   try {
@@ -69,33 +116,84 @@ async function webhook(o: SlackOptions, req: WebhookRequest, host: AdapterHost):
   } catch (e) {
     return { status: 401, body: { error: { code: "bad_signature", message: (e as Error).message } } };
   }
-  let payload: { type?: string; challenge?: string; event_id?: string; event?: SlackEvent };
+  let payload: EventsPayload;
   try {
-    payload = JSON.parse(body) as typeof payload;
+    payload = JSON.parse(body) as EventsPayload;
   } catch {
     return { status: 400, body: { error: { code: "bad_json", message: "the body is not JSON" } } };
   }
   if (payload.type === "url_verification") return { status: 200, body: { challenge: payload.challenge } };
-  const e = payload.event;
-  // what is not a person's message (edits, joins, the bot's own posts) has nothing to answer
-  if (payload.type !== "event_callback" || !e || (e.type !== "message" && e.type !== "app_mention") || e.bot_id || e.subtype || !e.channel || !e.ts) return { status: 200, body: {} };
-  const direct = e.channel_type === "im";
-  const thread = e.thread_ts ?? (direct || !o.threads ? undefined : e.ts);
-  await host.receive({
-    chat: thread ? `${e.channel}/${thread}` : e.channel,
-    data: new TextEncoder().encode(JSON.stringify({ text: e.text ?? "", sender: { id: e.user ?? "unknown" } })),
-    id: `${e.channel}:${e.ts}`,
-    metadata: { eventId: payload.event_id, channel: e.channel, ts: e.ts, ...(e.thread_ts ? { threadTs: e.thread_ts } : {}), ...(e.channel_type ? { channelType: e.channel_type } : {}) },
-    routing: { channel: e.channel, ...(thread ? { threadTs: thread } : {}) },
-  });
+  const m = nativeOf(o, payload);
+  if (m) await host.receive(m);
   return { status: 200, body: {} };
 }
 
-async function connect(o: SlackOptions): Promise<ChannelConnection> {
+/** @slack/socket-mode's logger, onto the account's (its debug chatter dropped). */
+function slackLogger(log: Logger): SlackLogger {
+  let level = "warn";
+  return {
+    debug: () => {},
+    info: () => {},
+    warn: (...m: unknown[]) => log.warn({ from: "slack" }, m.map(String).join(" ")),
+    error: (...m: unknown[]) => log.warn({ from: "slack" }, m.map(String).join(" ")),
+    setLevel: (l: string) => void (level = l),
+    getLevel: () => level,
+    setName: () => {},
+  } as unknown as SlackLogger;
+}
+
+/**
+ * Opens the account's Socket Mode connection. Resolves once Slack said hello;
+ * `lost` settles when the socket closes for any reason but {@link close}.
+ */
+async function socketMode(o: SlackOptions, host: AdapterHost): Promise<{ lost: Promise<Error>; close(): Promise<void> }> {
+  const { SocketModeClient } = await import("@slack/socket-mode");
+  // the runner reconnects (with its backoff, seen in the live view), not the client
+  const client = new SocketModeClient({ appToken: o.appToken!, autoReconnectEnabled: false, logger: slackLogger(host.log), clientOptions: { slackApiUrl: o.apiUrl, retryConfig: { retries: 0 } } });
+  let closing = false;
+  client.on("slack_event", ({ type, body, ack }: { type: string; body: EventsPayload; ack: () => Promise<void> }) => {
+    const m = type === "events_api" ? nativeOf(o, body) : undefined;
+    // acknowledged once Claw holds it; not acknowledged, Slack sends it again
+    (m ? host.receive(m) : Promise.resolve()).then(
+      () => ack().catch(() => {}),
+      (e: Error) => host.log.warn({ err: e.message }, "slack: an event could not be taken; Slack will send it again"),
+    );
+  });
+  const lost = new Promise<Error>((resolve) => client.on("disconnected", (e?: Error) => !closing && resolve(e ?? new Error("the Socket Mode connection closed"))));
+  try {
+    await client.start();
+  } catch (e) {
+    closing = true;
+    await client.disconnect().catch(() => {});
+    throw e;
+  }
+  return {
+    lost,
+    async close() {
+      closing = true;
+      await client.disconnect();
+    },
+  };
+}
+
+/** Blocks for a reply's media: images shown (Slack fetches them), anything else a link. */
+function mediaBlocks(text: string, media: Envelope["media"]): Array<Record<string, unknown>> | undefined {
+  const withUrl = media.filter((m) => m.url);
+  if (withUrl.length === 0) return undefined;
+  return [
+    ...(text ? [{ type: "section", text: { type: "mrkdwn", text: text.slice(0, 3_000) } }] : []),
+    ...withUrl.map((m) =>
+      m.type === "image" ? { type: "image", image_url: m.url, alt_text: m.name ?? "image" } : { type: "section", text: { type: "mrkdwn", text: `<${m.url}|${m.name ?? m.type}>` } },
+    ),
+  ];
+}
+
+async function connect(o: SlackOptions, host: AdapterHost): Promise<ChannelConnection> {
   const { WebClient: Client } = await import("@slack/web-api");
   // the runner retries (with Slack's Retry-After): the client must not wait or retry on its own
   const client: WebClient = new Client(o.botToken, { slackApiUrl: o.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true });
   await client.auth.test();
+  const socket = o.mode === "socket" ? await socketMode(o, host) : undefined;
   // the chat is `<channel>` or `<channel>/<thread ts>`
   const where = (chat: string) => {
     const [channel, threadTs] = chat.split("/") as [string, string | undefined];
@@ -111,14 +209,19 @@ async function connect(o: SlackOptions): Promise<ChannelConnection> {
   );
   return {
     // the Events API has no connection to lose
-    lost: new Promise<Error>(() => {}),
+    lost: socket?.lost ?? new Promise<Error>(() => {}),
     delta: (piece) => growing.delta(piece),
     async send({ envelope, routing }) {
       const channel = typeof routing?.channel === "string" ? routing.channel : where(envelope.chat).channel;
       const threadTs = typeof routing?.threadTs === "string" ? routing.threadTs : where(envelope.chat).thread_ts;
+      const text = envelope.text ?? "";
       try {
-        if (await growing.finish(envelope.replyTo, envelope.chat, envelope.text ?? "")) return;
-        await client.chat.postMessage({ channel, text: envelope.text ?? "", ...(threadTs ? { thread_ts: threadTs } : {}) });
+        // a streamed reply's message is finished with the text; its media, if any, follow in a message of their own
+        const grown = await growing.finish(envelope.replyTo, envelope.chat, text);
+        const blocks = mediaBlocks(grown ? "" : text, envelope.media);
+        if (grown && !blocks) return;
+        // with blocks, the text is what notifications show
+        await client.chat.postMessage({ channel, text: text || (envelope.media[0]?.name ?? "media"), ...(blocks ? { blocks } : {}), ...(threadTs ? { thread_ts: threadTs } : {}) });
       } catch (e) {
         const err = e as { code?: string; retryAfter?: number; data?: { error?: string } };
         if (err.code === "slack_webapi_rate_limited_error") throw new RetryLaterError("Slack: rate limited", Math.max(1, err.retryAfter ?? 1) * 1000);
@@ -126,7 +229,9 @@ async function connect(o: SlackOptions): Promise<ChannelConnection> {
         throw e;
       }
     },
-    async close() {},
+    async close() {
+      await socket?.close();
+    },
   };
 }
 
@@ -134,8 +239,8 @@ async function connect(o: SlackOptions): Promise<ChannelConnection> {
 export const slackAdapter: ChannelAdapter<SlackOptions> = {
   type: "slack",
   options: SlackOptionsSchema as unknown as z.ZodType<SlackOptions>,
-  capabilities: { threads: true, edits: true, media: false, maxTextLength: 40_000 },
+  capabilities: { threads: true, edits: true, media: true, maxTextLength: 40_000 },
   placement: "one-node",
-  connect: (o) => connect(o),
+  connect: (o, host) => connect(o, host),
   webhook,
 };

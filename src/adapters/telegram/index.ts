@@ -98,6 +98,19 @@ function sendError(e: unknown): Error {
   return e as Error;
 }
 
+/** A caption's limit (a longer text goes in a message of its own, before the media). */
+const MAX_CAPTION = 1_024;
+
+/** The Bot API method that sends each kind of medium by URL, and the field its URL goes in. */
+const SEND_MEDIA: Partial<Record<string, "sendPhoto" | "sendDocument" | "sendAudio" | "sendVideo" | "sendSticker">> = {
+  image: "sendPhoto",
+  file: "sendDocument",
+  audio: "sendAudio",
+  video: "sendVideo",
+  sticker: "sendSticker",
+};
+const FIELD = { sendPhoto: "photo", sendDocument: "document", sendAudio: "audio", sendVideo: "video", sendSticker: "sticker" } as const;
+
 async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelConnection> {
   const { Api: BotApi } = await import("grammy");
   const api: Api = new BotApi(o.token, { apiRoot: o.apiRoot, timeoutSeconds: o.pollTimeoutSeconds + 15 });
@@ -173,21 +186,23 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
     delta: (piece) => growing.delta(piece),
     async send({ envelope, routing }) {
       const text = envelope.text ?? "";
-      if (text === "") throw new RefusedSendError("the reply has no text: Telegram sends none", "empty");
-      // the streamed message becomes the reply, when there is one that can hold it
+      const media = envelope.media.filter((m) => m.url && SEND_MEDIA[m.type]);
+      if (text === "" && media.length === 0) throw new RefusedSendError("the reply has no text and no media Telegram can send", "empty");
+      const replyTo = typeof routing?.messageId === "number" ? routing.messageId : undefined;
+      const answering = (first: boolean) => (first && replyTo !== undefined ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
       try {
-        if (await growing.finish(envelope.replyTo, envelope.chat, text)) return;
+        // the streamed message becomes the reply, when there is one that can hold it
+        const grown = text !== "" && (await growing.finish(envelope.replyTo, envelope.chat, text));
+        // one medium with a short text: the text is its caption
+        const captioned = !grown && media.length === 1 && text !== "" && text.length <= MAX_CAPTION;
+        if (!grown && !captioned) for (const [i, piece] of (text === "" ? [] : splitText(text)).entries()) await api.sendMessage(envelope.chat, piece, answering(i === 0));
+        // then the media, each by its URL (Telegram fetches it)
+        for (const [i, m] of media.entries()) {
+          const other = { ...answering(captioned && i === 0), ...(captioned ? { caption: text } : {}) };
+          await api.raw[SEND_MEDIA[m.type]!]({ chat_id: envelope.chat, [FIELD[SEND_MEDIA[m.type]!]]: m.url!, ...other } as never);
+        }
       } catch (e) {
         throw sendError(e);
-      }
-      const replyTo = typeof routing?.messageId === "number" ? routing.messageId : undefined;
-      const pieces = splitText(text);
-      for (const [i, piece] of pieces.entries()) {
-        try {
-          await api.sendMessage(envelope.chat, piece, i === 0 && replyTo !== undefined ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
-        } catch (e) {
-          throw sendError(e);
-        }
       }
     },
     async close() {

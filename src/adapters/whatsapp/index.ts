@@ -13,10 +13,12 @@
  *   text, captions, and media as references. WhatsApp does not deliver a
  *   message twice: one that arrives while NATS is away is held in this node
  *   (retried) and lost only if the node dies before NATS is back.
- * - Out: `sendMessage` text; a 4xx from WhatsApp is refused → dead letter,
+ * - Out: `sendMessage` text, and a reply's media by URL (one medium takes
+ *   the text as its caption); a 4xx from WhatsApp is refused → dead letter,
  *   a 429 is sent again later.
  */
-import type { AuthenticationState, SignalDataTypeMap, UserFacingSocketConfig, WAMessage, WASocket } from "baileys";
+import type { Envelope } from "../../bus/index.js";
+import type { AnyMessageContent, AuthenticationState, SignalDataTypeMap, UserFacingSocketConfig, WAMessage, WASocket } from "baileys";
 import { z } from "zod";
 import { RefusedSendError, RetryLaterError, type AccountState, type AdapterHost, type ChannelAdapter, type ChannelConnection } from "../types.js";
 
@@ -40,6 +42,24 @@ export type WhatsAppSocket = Pick<WASocket, "ev" | "sendMessage" | "end" | "requ
 export type MakeWhatsAppSocket = (config: UserFacingSocketConfig) => WhatsAppSocket;
 
 type Baileys = typeof import("baileys");
+
+/** A reply's medium as baileys' message content (by URL: baileys downloads and uploads it). */
+function mediaContent(m: Envelope["media"][number], caption: string | undefined): AnyMessageContent {
+  const url = { url: m.url! };
+  const mimetype = m.mime;
+  switch (m.type) {
+    case "image":
+      return { image: url, ...(caption ? { caption } : {}) };
+    case "video":
+      return { video: url, ...(caption ? { caption } : {}) };
+    case "audio":
+      return { audio: url, mimetype: mimetype ?? "audio/mpeg" };
+    case "sticker":
+      return { sticker: url };
+    default:
+      return { document: url, mimetype: mimetype ?? "application/octet-stream", fileName: m.name ?? "file", ...(caption ? { caption } : {}) };
+  }
+}
 
 /** The auth state of a linked device, in the account's KV state (BufferJSON, as baileys' own file store writes it). */
 async function kvAuthState(state: AccountState, b: Baileys): Promise<{ auth: AuthenticationState; save(): Promise<void>; clear(): Promise<void> }> {
@@ -168,9 +188,13 @@ async function connect(o: WhatsAppOptions, host: AdapterHost, make?: MakeWhatsAp
     lost,
     async send({ envelope }) {
       const text = envelope.text ?? "";
-      if (text === "") throw new RefusedSendError("the reply has no text", "empty");
+      const media = envelope.media.filter((m) => m.url && m.type !== "location");
+      if (text === "" && media.length === 0) throw new RefusedSendError("the reply has no text and no media", "empty");
       try {
-        await sock.sendMessage(envelope.chat, { text });
+        // one medium: the text is its caption; more: the text first, then each by its URL (baileys fetches it)
+        const captioned = media.length === 1 && text !== "" && media[0]!.type !== "sticker" && media[0]!.type !== "audio";
+        if (text !== "" && !captioned) await sock.sendMessage(envelope.chat, { text });
+        for (const m of media) await sock.sendMessage(envelope.chat, mediaContent(m, captioned ? text : undefined));
       } catch (e) {
         const status = (e as { output?: { statusCode?: number } }).output?.statusCode;
         if (status === 429) throw new RetryLaterError("WhatsApp: rate limited", 5_000);
