@@ -14,6 +14,7 @@ import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapter
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
+import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
 export class ConfigError extends Error {
@@ -72,6 +73,19 @@ export interface ClawConfig {
   /** a message answered this long after its `ts` (or more) is logged as a `slow turn`, with where its time went; 0: never */
   slowTurnMs: number;
   logLevel: string;
+  /** a request's headers must be in within this long, and the whole request within `httpRequestTimeoutMs` (slow clients are cut) */
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
+  authRequired: boolean;
+  /** `/metrics` without a credential, for a Prometheus that has none (`CLAW_METRICS_PUBLIC=1`) */
+  metricsPublic: boolean;
+  /** bearer JWTs from an OIDC issuer (`CLAW_JWT_ISSUER` and `CLAW_JWT_AUDIENCE`, `CLAW_JWT_JWKS_URL`, `CLAW_JWT_SCOPES_CLAIM`, `CLAW_JWT_CLOCK_SKEW_S`) */
+  jwt: JwtOptions | undefined;
+  /** how long audit records are kept (`CLAW_AUDIT_MAX_AGE_DAYS`) */
+  auditMaxAgeDays: number;
+  /** `CLAW_CONFIG` `rateLimits`: none when absent */
+  rateLimits: RateLimits | undefined;
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
@@ -110,6 +124,8 @@ const ConfigFileSchema = z
     defaultAgent: z.string().optional(),
     /** channel accounts: `{ "type", "account", …options }`, checked by their adapter (src/adapters) */
     channels: z.array(z.record(z.string(), z.unknown())).default([]),
+    /** rate limits of the gateway, shared by every node (src/auth/rate-limits.ts) */
+    rateLimits: RateLimitsSchema.optional(),
   })
   .strict();
 
@@ -146,6 +162,16 @@ const EnvSchema = z.object({
   CLAW_HTTP_FETCH_ALLOW: z.string().default(""),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
+  CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
+  CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
+  CLAW_AUTH: z.enum(["auto", "required"]).default("auto"),
+  CLAW_METRICS_PUBLIC: z.enum(["0", "1"]).default("0"),
+  CLAW_JWT_ISSUER: z.string().url().optional(),
+  CLAW_JWT_AUDIENCE: z.string().min(1).optional(),
+  CLAW_JWT_JWKS_URL: z.string().url().optional(),
+  CLAW_JWT_SCOPES_CLAIM: z.string().min(1).default("scope"),
+  CLAW_JWT_CLOCK_SKEW_S: int(0, 600).default(30),
+  CLAW_AUDIT_MAX_AGE_DAYS: int(1, 3650).default(90),
   CLAW_DOCKER_HOST: z
     .string()
     .refine((h) => dockerEndpoint(h) !== undefined, "a Docker API endpoint: unix:///path.sock or tcp://host:port")
@@ -153,8 +179,8 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels"> {
-  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [] };
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -193,7 +219,12 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     if (e instanceof ChannelConfigError) throw new ConfigError(`${path}: ${e.message}`);
     throw e;
   }
-  return { agents, defaultAgent, providers, agentsFrom: "file", channels };
+  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits };
+}
+
+/** True for an address only this machine can reach (the default bind). */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Reads the configuration from `env`. Throws {@link ConfigError}. */
@@ -204,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     throw new ConfigError(`${i.path.join(".")}: ${i.message}`);
   }
   const e = r.data;
+  if (e.CLAW_JWT_ISSUER && !e.CLAW_JWT_AUDIENCE) throw new ConfigError("CLAW_JWT_ISSUER is set without CLAW_JWT_AUDIENCE: tokens are only taken for an audience (the value your issuer puts in `aud` for Claw)");
   if (e.CLAW_SANDBOX === "process" && e.CLAW_ALLOW_UNSANDBOXED !== "1") {
     throw new ConfigError("CLAW_SANDBOX=process runs skills without any isolation: set CLAW_ALLOW_UNSANDBOXED=1 as well if that is what you want");
   }
@@ -239,6 +271,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
     slowTurnMs: e.CLAW_SLOW_TURN_MS,
     logLevel: e.CLAW_LOG_LEVEL,
+    httpHeadersTimeoutMs: e.CLAW_HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: Math.max(e.CLAW_HTTP_HEADERS_TIMEOUT_MS, e.CLAW_HTTP_REQUEST_TIMEOUT_MS),
+    authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
+    metricsPublic: e.CLAW_METRICS_PUBLIC === "1",
+    jwt: e.CLAW_JWT_ISSUER
+      ? { issuer: e.CLAW_JWT_ISSUER, audience: e.CLAW_JWT_AUDIENCE!, jwksUrl: e.CLAW_JWT_JWKS_URL, scopesClaim: e.CLAW_JWT_SCOPES_CLAIM, clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S }
+      : undefined,
+    auditMaxAgeDays: e.CLAW_AUDIT_MAX_AGE_DAYS,
     ...loadConfigFile(e.CLAW_CONFIG, env),
   };
 }

@@ -32,12 +32,33 @@ function firstNonSpace(bytes: Uint8Array): number | undefined {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** How deep an inbound payload may nest (its metadata is free-form, and what is nested is encoded again on the way). */
+export const MAX_PAYLOAD_DEPTH = 32;
+
+/** True when `value` nests objects or arrays deeper than `limit` (walked without recursion). */
+function nestsDeeper(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== "object" || ArrayBuffer.isView(v)) continue;
+    if (d > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === "object") stack.push([child, d + 1]);
+  }
+  return false;
+}
+
 /**
  * Decodes an inbound payload: JSON or msgpack by content type, or sniffed when
  * there is none (a JSON object starts with `{`; a msgpack map with 0x80–0x8f, 0xde, 0xdf).
- * Throws {@link EnvelopeError} (`too_large`, `bad_encoding`).
+ * Throws {@link EnvelopeError} (`too_large`, `bad_encoding`, `too_deep`).
  */
 export function decodeInbound(bytes: Uint8Array, contentType: string | undefined, maxPayload: number): unknown {
+  const value = decodeInboundValue(bytes, contentType, maxPayload);
+  if (nestsDeeper(value, MAX_PAYLOAD_DEPTH)) throw new EnvelopeError("too_deep", `the payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
+  return value;
+}
+
+function decodeInboundValue(bytes: Uint8Array, contentType: string | undefined, maxPayload: number): unknown {
   if (bytes.length > maxPayload) {
     throw new EnvelopeError("too_large", `payload of ${bytes.length} bytes exceeds the maximum of ${maxPayload}`);
   }

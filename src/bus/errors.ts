@@ -26,7 +26,7 @@ export class InvalidSubjectError extends BusError {
  * envelope field (dotted path) when there is one.
  */
 export class EnvelopeError extends BusError {
-  readonly reason: "too_large" | "bad_encoding" | "invalid_envelope";
+  readonly reason: "too_large" | "bad_encoding" | "too_deep" | "invalid_envelope";
   readonly field: string | undefined;
   constructor(reason: EnvelopeError["reason"], message: string, field?: string, options?: { cause?: unknown }) {
     super(`ENVELOPE_${reason.toUpperCase()}`, message, options);

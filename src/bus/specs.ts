@@ -18,6 +18,8 @@ export const STREAMS = {
   out: "CLAW_OUT",
   dlq: "CLAW_DLQ",
   transcripts: "CLAW_TRANSCRIPTS",
+  /** control-plane calls and refused credentials, append-only (no delete, no purge) */
+  audit: "CLAW_AUDIT",
 } as const;
 
 /** KV bucket names. */
@@ -31,6 +33,10 @@ export const BUCKETS = {
   registry: "claw_registry",
   /** what channel adapters keep across nodes (a Telegram bot's update offset): `<type>.<account>.<name>` */
   channels: "claw_channels",
+  /** API keys (`key.<id>`: a hash of the secret, the scopes, the expiry); nothing else lives here */
+  auth: "claw_auth",
+  /** the gateway's rate-limit buckets (`<kind>.<hash of who>`); an idle one ages out after an hour (full again by then) */
+  rateLimits: "claw_ratelimit",
 } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
@@ -52,6 +58,8 @@ export interface SpecOptions {
   memberTtlMs: number;
   /** a leader lease not renewed for this long is free */
   leaseTtlMs: number;
+  /** how long audit records are kept */
+  auditMaxAgeMs: number;
 }
 
 /** Defaults: R1, 2 min duplicate window, replies kept 7 days, dead letters and transcripts 30 days. */
@@ -64,6 +72,7 @@ export function defaultSpecOptions(): SpecOptions {
     transcriptMaxAgeMs: 30 * DAY_MS,
     memberTtlMs: 3_000,
     leaseTtlMs: 3_000,
+    auditMaxAgeMs: 90 * DAY_MS,
   };
 }
 
@@ -93,6 +102,8 @@ export function streamSpecs(o: SpecOptions): StreamSpec[] {
     stream(o, STREAMS.out, [wildcards.outbound], RetentionPolicy.Workqueue, o.outMaxAgeMs),
     stream(o, STREAMS.dlq, [wildcards.dlq], RetentionPolicy.Limits, o.dlqMaxAgeMs),
     stream(o, STREAMS.transcripts, [wildcards.transcripts], RetentionPolicy.Limits, o.transcriptMaxAgeMs),
+    // append-only: a record cannot be deleted or the stream purged through the API (it ages out)
+    { ...stream(o, STREAMS.audit, [wildcards.audit], RetentionPolicy.Limits, o.auditMaxAgeMs), deny_delete: true, deny_purge: true },
   ];
 }
 
@@ -206,5 +217,7 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.lease, history: 1, replicas: o.replicas, ttl: o.leaseTtlMs },
     { name: BUCKETS.registry, history: 5, replicas: o.replicas },
     { name: BUCKETS.channels, history: 1, replicas: o.replicas },
+    { name: BUCKETS.auth, history: 1, replicas: o.replicas },
+    { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
   ];
 }

@@ -172,8 +172,15 @@ export const wildcards = {
   skillInvocations: (skill: string) => `${ROOT}.skill.${encodeToken(skill)}.invoke`,
   transcripts: `${ROOT}.transcript.*.*`,
   dlq: `${ROOT}.dlq.>`,
+  /** audit records: `claw.audit.<source>` (`http`, `cli`) */
+  audit: `${ROOT}.audit.>`,
   events: `${ROOT}.events.>`,
 } as const;
+
+/** `claw.audit.<source>`: where an audit record of `http` (the gateway) or `cli` goes. */
+export function auditSubject(source: "http" | "cli"): string {
+  return `${ROOT}.audit.${source}`;
+}
 
 /** `claw.events.channel.<type>.<account>.<event>`: what a channel account announces (a QR code to pair with, …). */
 export function channelEventSubject(type: string, account: string, event: string): string {

@@ -16,6 +16,8 @@ import { inspectCommand } from "./inspect.command.js";
 import { skillsCommand } from "./skills.command.js";
 import { channelsCommand } from "./channels.command.js";
 import { channelsPairCommand } from "./channels-pair.command.js";
+import { keysCommand, parseWhen } from "./keys.command.js";
+import { auditCommand } from "./audit.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -44,6 +46,14 @@ commands:
   skills install <dir>               register a skill folder (its skill.json and files), as POST /v1/skills does
   skills invoke <id> <json> [--version <range>] [--timeout <ms>] [--json]
                                      run a skill on whichever node can and print its output
+  keys create --scopes <a,b> [--name <n>] [--expires <30d|date>] [--json]
+                                     an API key for the gateway, printed once (only its hash is kept)
+  keys ls [--json]                   the API keys (id, name, scopes, expiry)
+  keys revoke <id>                   refuse a key on every node from now on
+  keys rotate <id> [--grace <1h>] [--json]
+                                     a new key with the same scopes; the old one works for the grace period
+  audit tail [-n <20>] [--follow] [--json]
+                                     control-plane calls and refused credentials (CLAW_AUDIT)
 
 environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see README.md for the rest.`;
 
@@ -144,6 +154,37 @@ async function main(argv: string[]): Promise<number> {
         return skillsCommand({ action, skill: a, input: b ?? "{}", version: values.version, timeoutMs: Number(values.timeout), json: values.json });
       }
       throw new UsageError("skills needs ls, install or invoke");
+    }
+    case "keys": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { scopes: { type: "string" }, name: { type: "string" }, expires: { type: "string" }, grace: { type: "string", default: "1h" }, json: { type: "boolean", default: false } },
+      });
+      const [action, id, extra] = positionals;
+      if (extra !== undefined) throw new UsageError(`keys ${action}: unexpected ${extra}`);
+      if (action === "create") {
+        if (!values.scopes) throw new UsageError("keys create needs --scopes (e.g. --scopes messages:write,agents:invoke, or '*' for everything)");
+        return keysCommand({ action, scopes: values.scopes.split(","), name: values.name, expires: values.expires ? parseWhen(values.expires) : undefined, json: values.json });
+      }
+      if (action === "ls") return keysCommand({ action, json: values.json });
+      if (action === "revoke" || action === "rotate") {
+        if (!id) throw new UsageError(`keys ${action} needs <id> (claw keys ls lists them)`);
+        if (action === "revoke") return keysCommand({ action, id });
+        return keysCommand({ action, id, graceMs: parseWhen(values.grace, 0), json: values.json });
+      }
+      throw new UsageError("keys needs create, ls, revoke or rotate");
+    }
+    case "audit": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { n: { type: "string", short: "n", default: "20" }, follow: { type: "boolean", short: "f", default: false }, json: { type: "boolean", default: false } },
+      });
+      if (positionals[0] !== "tail" || positionals.length > 1) throw new UsageError("audit needs tail");
+      const n = Number(values.n);
+      if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`-n: not a count: ${values.n}`);
+      return auditCommand({ n, follow: values.follow, json: values.json });
     }
     case undefined:
     case "help":

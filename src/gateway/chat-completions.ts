@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { nuid } from "@nats-io/transport-node";
 import { z } from "zod";
+import { allowed } from "./access.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import type { Inbound } from "./inbound.js";
@@ -60,6 +61,7 @@ export function chatCompletions(o: ChatCompletionsOptions): (req: IncomingMessag
         return openAiError(res, 400, `${i.path.join(".")}: ${i.message}`, "invalid_request_error", "invalid_request", i.path.join(".") || null);
       }
       const body = parsed.data;
+      if (!allowed(req, `agents:invoke:${body.model}`)) return openAiError(res, 403, `this needs the scope agents:invoke:${body.model}`, "invalid_request_error", "forbidden", "model");
       if (!o.hasAgent(body.model)) return openAiError(res, 404, `The model \`${body.model}\` does not exist: no agent has that id`, "invalid_request_error", "model_not_found", "model");
       const last = [...body.messages].reverse().find((m) => m.role === "user");
       const text = textOf(last?.content);

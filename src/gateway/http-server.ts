@@ -7,6 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from "node:stream";
 import { nuid } from "@nats-io/transport-node";
 import type { Bus } from "../bus/index.js";
+import type { Audit } from "../observability/index.js";
+import { createAccess, tokenToCookie, type AccessOptions, type Admission } from "./access.js";
 import { agentsRoutes, type AgentDirectory } from "./agents-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { chatCompletions } from "./chat-completions.js";
@@ -46,6 +48,13 @@ export interface GatewayOptions {
   channels?: () => Promise<unknown[]>;
   /** Prometheus exposition for `GET /metrics` */
   metrics?: { render(): Promise<string>; contentType: string };
+  /** a request's headers must be in within this long (default 10 s), the whole request within `requestTimeoutMs` (default 30 s) */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** who may call what (see access.ts); absent: everyone may call everything */
+  access?: AccessOptions;
+  /** where control-plane calls and refused credentials are recorded */
+  audit?: Audit;
   /** more routes (the live view): return true when the request was handled */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   onError?: (e: unknown) => void;
@@ -63,6 +72,17 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const agents = agentsRoutes(o.agents, o.maxPayload);
   const skills = o.skills ? skillsRoutes(o.skills, o.maxPayload, () => inbound.checkAvailable()) : undefined;
   const completions = chatCompletions({ inbound, maxPayload: o.maxPayload, hasAgent: (id) => o.agents.has(id) });
+  const access = o.access ? createAccess(o.access) : undefined;
+  const clientOf = (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown";
+
+  /** Lets a request in, or answers it 401/403 (recorded in the audit trail). */
+  async function admit(req: IncomingMessage, path: string): Promise<Admission | undefined> {
+    if (!access) return undefined;
+    const a = await access.admit(req, path);
+    // refused credentials are recorded; refused rates are not (a flood would flood the trail)
+    if (!a.ok && a.status !== 429) o.audit?.record({ who: a.principal?.id ?? "anonymous", what: `${req.method} ${path}`, from: clientOf(req), outcome: a.status, detail: a.message });
+    return a;
+  }
 
   async function postMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
     inbound.checkAvailable();
@@ -86,6 +106,16 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
+    // a browser brings its credential once in the page's URL: it becomes a cookie
+    if ((path === "/ui" || path.startsWith("/ui/") || path === "/chat") && tokenToCookie(req, res, url)) return;
+    const admission = await admit(req, path);
+    if (admission && !admission.ok) {
+      return send(res, admission.status, { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } }, admission.headers);
+    }
+    if (admission?.rule?.audit) {
+      const who = admission.principal.id;
+      res.once("finish", () => o.audit?.record({ who, what: `${req.method} ${path}`, from: clientOf(req), outcome: res.statusCode }));
+    }
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok", node: o.nodeId });
     if (req.method === "GET" && path === "/readyz") {
       const r = o.readiness();
@@ -133,28 +163,38 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     throw new HttpError(404, "not_found", `no route for ${req.method} ${path}`);
   }
 
-  const server: Server = createServer((req, res) => {
+  // slow clients (slowloris) are cut: headers within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
+  const server: Server = createServer({ headersTimeout: o.headersTimeoutMs ?? 10_000, requestTimeout: o.requestTimeoutMs ?? 30_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
     route(req, res).catch((e: unknown) => {
       if (res.headersSent) return res.end();
       if (e instanceof HttpError) {
         const headers: Record<string, string> = e.retryAfterS !== undefined ? { "retry-after": String(e.retryAfterS) } : {};
+        // a body refused for its size is not read: the connection goes with it
+        if (e.status === 413) headers.connection = "close";
         return send(res, e.status, { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } }, headers);
       }
       o.onError?.(e);
       send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
     });
   });
-  // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that
-  // closes first races the client's next request on that socket, which then fails with ECONNRESET
-  // (seen under load, when timers run late)
   // web chats: `/v1/ws`
   const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, onError: o.onError });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (new URL(req.url ?? "/", "http://localhost").pathname === "/v1/ws") return ws.upgrade(req, socket, head);
-    socket.end("HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno WebSocket endpoint here: /v1/ws\n");
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path !== "/v1/ws") return void socket.end("HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno WebSocket endpoint here: /v1/ws\n");
+    admit(req, path).then(
+      (a) => {
+        if (!a || a.ok) return ws.upgrade(req, socket, head);
+        const headers = Object.entries(a.headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+        socket.end(`HTTP/1.1 ${a.status} ${({ 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests" } as const)[a.status]}\r\ncontent-type: text/plain\r\n${headers}\r\n${a.message}\n`);
+      },
+      () => socket.destroy(),
+    );
   });
+  // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that
+  // closes first races the client's next request on that socket, which then fails with ECONNRESET
+  // (seen under load, when timers run late)
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port, o.host, () => resolve());

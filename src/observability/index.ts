@@ -3,3 +3,4 @@
  */
 export * from "./actor-events.js";
 export { createTracing, otlpConfigured, NO_TRACING, type Tracing, type HopSpan } from "./tracing.js";
+export { createAudit, type Audit, type AuditRecord } from "./audit.js";

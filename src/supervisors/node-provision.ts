@@ -38,6 +38,7 @@ export function specOptions(config: ClawConfig): SpecOptions {
     duplicateWindowMs: config.duplicateWindowMs,
     memberTtlMs: config.memberTtlMs,
     leaseTtlMs: config.leaseTtlMs,
+    auditMaxAgeMs: config.auditMaxAgeDays * 24 * 3600 * 1000,
   };
 }
 

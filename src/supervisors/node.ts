@@ -28,6 +28,7 @@ import { nodeMachine } from "./node.machine.js";
 import { startNodeSkills } from "./node-skills.js";
 import { observeBusHealth, observeChannel, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
 import { nodeChannels } from "./node-channels.js";
+import { gatewayAccess } from "./node-access.js";
 import { channelStatus, serveChannelListing } from "./channel-status.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
@@ -290,11 +291,15 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       onError: (e) => log.warn({ err: e }, "live view error"),
     });
     cleanups.unshift(async () => ui.close());
+    const access = await gatewayAccess(bus, config, log);
+    cleanups.unshift(async () => access.stop());
     const gateway = await startGateway({
       bus,
       host: config.httpHost,
       port: config.httpPort,
       maxPayload: config.maxPayload,
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
       agents: {
         has: (id) => registry.get(id) !== undefined,
         list: () => registry.entries(),
@@ -314,6 +319,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       webhook: (type, account, req) => channels.webhook(type, account, req),
       metrics,
       extraRoutes: ui.handle,
+      access: access.options,
+      audit: access.audit,
       onError: (e) => log.error({ err: e }, "gateway error"),
     });
     cleanups.unshift(() => gateway.close());
