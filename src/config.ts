@@ -76,6 +76,9 @@ export interface ClawConfig {
   /** a request's headers must be in within this long, and the whole request within `httpRequestTimeoutMs` (slow clients are cut) */
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
+  /** attempts of a webhook delivery before it is dead-lettered, and one attempt's time limit */
+  webhookMaxAttempts: number;
+  webhookTimeoutMs: number;
   /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
   authRequired: boolean;
   /** `/metrics` without a credential, for a Prometheus that has none (`CLAW_METRICS_PUBLIC=1`) */
@@ -164,6 +167,8 @@ const EnvSchema = z.object({
   CLAW_SANDBOX_DIR: z.string().optional(),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
+  CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
+  CLAW_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   CLAW_AUTH: z.enum(["auto", "required"]).default("auto"),
   CLAW_METRICS_PUBLIC: z.enum(["0", "1"]).default("0"),
   CLAW_JWT_ISSUER: z.string().url().optional(),
@@ -273,6 +278,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     logLevel: e.CLAW_LOG_LEVEL,
     httpHeadersTimeoutMs: e.CLAW_HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: Math.max(e.CLAW_HTTP_HEADERS_TIMEOUT_MS, e.CLAW_HTTP_REQUEST_TIMEOUT_MS),
+    webhookMaxAttempts: e.CLAW_WEBHOOK_MAX_ATTEMPTS,
+    webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
     authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
     metricsPublic: e.CLAW_METRICS_PUBLIC === "1",
     jwt: e.CLAW_JWT_ISSUER

@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import type { KV } from "@nats-io/kv";
+import { mirrorBucket } from "../bus/index.js";
 import { parseScopes } from "./scopes.js";
 
 /** scrypt's cost (N = 2^14, r = 8: about 16 MiB and tens of ms per check) */
@@ -152,49 +153,18 @@ export interface ApiKeyVerifier {
 
 /** Watches `claw_auth` and verifies keys against it. */
 export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void } = {}): ApiKeyVerifier {
-  const records = new Map<string, ApiKeyRecord>();
   // sha256 of a whole key that passed scrypt → its id (the record is read again on each use)
   const verified = new Map<string, string>();
-  let stopped = false;
-  let watcher: { stop(): void } | undefined;
-  let loaded!: () => void;
-  const ready = new Promise<void>((r) => (loaded = r));
-  const apply = (into: Map<string, ApiKeyRecord>, key: string, operation: string, value: Uint8Array) => {
-    const id = key.slice(4);
-    const r = operation === "PUT" ? decodeRecord(value) : undefined;
-    if (r) into.set(id, r);
-    else into.delete(id);
+  const records = mirrorBucket<ApiKeyRecord>(kv, {
+    prefix: "key",
+    decode: decodeRecord,
     // a changed or removed record: what was verified against it is verified again
-    for (const [h, vid] of verified) if (vid === id) verified.delete(h);
-  };
-  // watched for as long as the node runs; a watch that ends (NATS away for long) is made again, and
-  // its first pass builds the records anew (a key revoked meanwhile is not kept)
-  void (async () => {
-    while (!stopped) {
-      try {
-        const empty = (await kv.status()).values === 0;
-        const w = await kv.watch({ key: "key.*" });
-        watcher = w;
-        if (stopped) return w.stop();
-        let next: Map<string, ApiKeyRecord> | undefined = new Map();
-        const caughtUp = () => {
-          if (!next) return;
-          records.clear();
-          for (const [k, v] of next) records.set(k, v);
-          next = undefined;
-          loaded();
-        };
-        if (empty) caughtUp();
-        for await (const e of w) {
-          apply(next ?? records, e.key, e.operation, e.value);
-          if (next && e.delta === 0) caughtUp();
-        }
-      } catch (e) {
-        if (!stopped) o.onError?.(e);
-      }
-      if (!stopped) await new Promise((r) => setTimeout(r, 1_000));
-    }
-  })();
+    onChange: (id) => {
+      for (const [h, vid] of verified) if (vid === id) verified.delete(h);
+    },
+    onError: o.onError,
+  });
+  const ready = records.ready;
   const usable = (r: ApiKeyRecord | undefined): r is ApiKeyRecord => !!r && (r.expires === undefined || r.expires > Date.now());
   return {
     ready,
@@ -217,10 +187,6 @@ export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void } = {})
       if (!usable(now)) return { error: "unknown or revoked key" };
       return { id: `key:${now.id}`, scopes: now.scopes };
     },
-    stop() {
-      stopped = true;
-      watcher?.stop();
-      loaded();
-    },
+    stop: () => records.stop(),
   };
 }

@@ -15,6 +15,7 @@ export const SCOPES = {
   "skills:admin": "list, read and register skills",
   "channels:admin": "list channel accounts and their state",
   "dlq:admin": "read and replay dead letters",
+  "webhooks:admin": "subscribe webhooks to events, list and remove them",
   "ui:read": "the live view (/ui) and its event stream, and the web chat page",
   "metrics:read": "Prometheus metrics (/metrics)",
 } as const;

@@ -1,7 +1,8 @@
 /**
  * The NATS connection of a node and its JetStream handles.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createJsPublisher, type JsPublisher } from "./js-publisher.js";
@@ -23,6 +24,35 @@ export interface Bus {
   /** nats-server version, e.g. "2.9.10" */
   readonly serverVersion: string;
   close(): Promise<void>;
+}
+
+/**
+ * How to log in to NATS: credentials in the servers' URLs
+ * (`nats://user:password@host:4222`, or `nats://token@host`), else
+ * `NATS_CREDS` (a `.creds` file: a user JWT and its nkey seed, as `nsc`
+ * writes it), `NATS_TOKEN`, or `NATS_USER` and `NATS_PASSWORD`. Returns the
+ * servers without their credentials (what may be logged) and the options.
+ */
+export function natsCredentials(servers: string[], env: NodeJS.ProcessEnv = process.env): { servers: string[]; auth: Partial<ConnectionOptions> } {
+  let auth: Partial<ConnectionOptions> = {};
+  const bare = servers.map((s) => {
+    const url = new URL(/^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`);
+    if (url.username) {
+      const user = decodeURIComponent(url.username);
+      auth = url.password ? { user, pass: decodeURIComponent(url.password) } : { token: user };
+    }
+    return /^[a-z]+:\/\//i.test(s) ? `${url.protocol}//${url.host}` : url.host;
+  });
+  if (Object.keys(auth).length > 0) return { servers: bare, auth };
+  if (env.NATS_CREDS) return { servers: bare, auth: { authenticator: credsAuthenticator(readFileSync(env.NATS_CREDS)) } };
+  if (env.NATS_TOKEN) return { servers: bare, auth: { token: env.NATS_TOKEN } };
+  if (env.NATS_USER) return { servers: bare, auth: { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? "" } };
+  return { servers: bare, auth };
+}
+
+/** Servers as they may be logged: credentials in a URL are replaced by `***`. */
+export function redactServers(servers: string[]): string[] {
+  return servers.map((s) => s.replace(/\/\/[^/@]+@/, "//***@"));
 }
 
 /** Splits `NATS_URL` style lists (`nats://a:4222,nats://b:4222`). */
@@ -67,8 +97,10 @@ export async function connectBus(o: ConnectBusOptions): Promise<Bus> {
 }
 
 async function connectOnce(o: ConnectBusOptions): Promise<Bus> {
+  const { servers, auth } = natsCredentials(o.servers);
   const nc = await connect({
-    servers: o.servers,
+    ...auth,
+    servers,
     name: o.name,
     timeout: o.timeoutMs ?? 5_000,
     maxReconnectAttempts: -1,

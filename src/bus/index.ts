@@ -9,7 +9,7 @@ export * from "./envelope.js";
 export * from "./codec.js";
 export * from "./headers.js";
 export * from "./retry.js";
-export { connectBus, natsAnswers, parseServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
+export { connectBus, natsAnswers, natsCredentials, parseServers, redactServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
 export * from "./specs.js";
 export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type ProvisionWarn } from "./provision.js";
 export { publishDurable, toHeaders, fromHeaders, type DurablePublish } from "./publisher.js";
@@ -40,3 +40,4 @@ export { decodeReplyPiece, encodeReplyPiece, type ReplyPiece } from "./reply-pie
 export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
 export * from "./session-mail.js";
+export { mirrorBucket, type KvMirror } from "./kv-mirror.js";

@@ -20,6 +20,8 @@ export const STREAMS = {
   transcripts: "CLAW_TRANSCRIPTS",
   /** control-plane calls and refused credentials, append-only (no delete, no purge) */
   audit: "CLAW_AUDIT",
+  /** webhook deliveries waiting to be made (`claw.webhook.<subscription>`) */
+  webhooks: "CLAW_WEBHOOKS",
 } as const;
 
 /** KV bucket names. */
@@ -35,6 +37,8 @@ export const BUCKETS = {
   channels: "claw_channels",
   /** API keys (`key.<id>`: a hash of the secret, the scopes, the expiry); nothing else lives here */
   auth: "claw_auth",
+  /** webhook subscriptions (`sub.<id>`: the URL, the events, the signing secret) */
+  webhooks: "claw_webhooks",
   /** the gateway's rate-limit buckets (`<kind>.<hash of who>`); an idle one ages out after an hour (full again by then) */
   rateLimits: "claw_ratelimit",
 } as const;
@@ -104,6 +108,7 @@ export function streamSpecs(o: SpecOptions): StreamSpec[] {
     stream(o, STREAMS.transcripts, [wildcards.transcripts], RetentionPolicy.Limits, o.transcriptMaxAgeMs),
     // append-only: a record cannot be deleted or the stream purged through the API (it ages out)
     { ...stream(o, STREAMS.audit, [wildcards.audit], RetentionPolicy.Limits, o.auditMaxAgeMs), deny_delete: true, deny_purge: true },
+    stream(o, STREAMS.webhooks, [wildcards.webhookDeliveries], RetentionPolicy.Workqueue, 7 * DAY_MS),
   ];
 }
 
@@ -218,6 +223,36 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.registry, history: 5, replicas: o.replicas },
     { name: BUCKETS.channels, history: 1, replicas: o.replicas },
     { name: BUCKETS.auth, history: 1, replicas: o.replicas },
+    { name: BUCKETS.webhooks, history: 1, replicas: o.replicas },
     { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
   ];
+}
+
+/**
+ * A webhook fan-out's consumer of a source stream (`CLAW_TRANSCRIPTS` for
+ * replies, `CLAW_DLQ` for dead letters), shared by every node: it starts at
+ * what is new when it is made (a subscription does not get the past).
+ */
+export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
+    max_deliver: -1,
+  };
+}
+
+/** The deliveries' consumer on `CLAW_WEBHOOKS`, shared by every node; Claw counts attempts itself. */
+export function webhookDeliveryConsumerSpec(o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: "webhook-deliveries",
+    filter_subject: wildcards.webhookDeliveries,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: o.ackWaitMs * NS_PER_MS,
+    max_ack_pending: o.maxAckPending,
+    max_deliver: -1,
+  };
 }

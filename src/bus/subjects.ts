@@ -172,10 +172,17 @@ export const wildcards = {
   skillInvocations: (skill: string) => `${ROOT}.skill.${encodeToken(skill)}.invoke`,
   transcripts: `${ROOT}.transcript.*.*`,
   dlq: `${ROOT}.dlq.>`,
+  /** webhook deliveries: `claw.webhook.<subscription id>` */
+  webhookDeliveries: `${ROOT}.webhook.*`,
   /** audit records: `claw.audit.<source>` (`http`, `cli`) */
   audit: `${ROOT}.audit.>`,
   events: `${ROOT}.events.>`,
 } as const;
+
+/** `claw.webhook.<subscription>`: a delivery waiting to be made. */
+export function webhookDeliverySubject(subscription: string): string {
+  return `${ROOT}.webhook.${encodeToken(subscription)}`;
+}
 
 /** `claw.audit.<source>`: where an audit record of `http` (the gateway) or `cli` goes. */
 export function auditSubject(source: "http" | "cli"): string {

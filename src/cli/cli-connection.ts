@@ -3,7 +3,7 @@
  * what to do when nothing answers.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { parseServers } from "../bus/index.js";
+import { natsCredentials, parseServers, redactServers } from "../bus/index.js";
 
 /** The servers CLI commands talk to: `NATS_URL`, else the embedded default's port. */
 export function cliServers(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -12,14 +12,15 @@ export function cliServers(env: NodeJS.ProcessEnv = process.env): string[] {
 
 /** The error of a CLI command that reached no NATS server: what to do about it. */
 export function unreachableError(servers: string[], e: unknown): Error {
-  return new Error(`cannot reach NATS at ${servers.join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
+  return new Error(`cannot reach NATS at ${redactServers(servers).join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
 }
 
 /** Connects, or throws an error a user can act on. */
 export async function cliConnect(): Promise<NatsConnection> {
   const servers = cliServers();
   try {
-    return await connect({ servers, timeout: 2_000, name: "claw-cli" });
+    const { servers: bare, auth } = natsCredentials(servers);
+    return await connect({ ...auth, servers: bare, timeout: 2_000, name: "claw-cli" });
   } catch (e) {
     throw unreachableError(servers, e);
   }

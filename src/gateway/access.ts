@@ -1,7 +1,6 @@
 /**
- * Who may call what: every route of the gateway with the scope it needs, as
- * data (`ROUTES`, which the auth test walks so that no route is added
- * unprotected), and the check each request passes before it is routed.
+ * Who may call what: the check each request passes before it is routed,
+ * against the scopes the route table (api-routes.ts) gives each route.
  *
  * - On loopback (the default bind) the gateway is open unless `CLAW_AUTH=required`;
  *   listening on any other address, everything but `/healthz`, `/readyz`,
@@ -22,79 +21,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { bucketKey, covers, type ApiKeyVerifier, type JwtVerifier, type Principal, type RateLimiter, type RateLimits } from "../auth/index.js";
-
-/** A route and who may call it. */
-export interface RouteRule {
-  method: "GET" | "POST";
-  /** the path, with `{name}` for one segment and `{rest*}` for the rest */
-  path: string;
-  /** public: no credential (health, and webhooks the platforms sign themselves) */
-  public?: boolean;
-  /** the scopes that let a caller in (any one of them), from the path's parameters */
-  scopes?: (p: Record<string, string>) => string[];
-  /** a narrower grant (`agents:invoke:<id>`) lets the request in too: the handler checks it once it knows the target */
-  narrowedInHandler?: boolean;
-  /** a control-plane call: recorded in the audit stream */
-  audit?: boolean;
-  summary: string;
-}
-
-const one = (s: string) => () => [s];
-
-/** Every route of the gateway. */
-export const ROUTES: readonly RouteRule[] = [
-  { method: "GET", path: "/healthz", public: true, summary: "liveness" },
-  { method: "GET", path: "/readyz", public: true, summary: "readiness" },
-  { method: "GET", path: "/metrics", scopes: one("metrics:read"), summary: "Prometheus metrics" },
-  { method: "POST", path: "/v1/messages", scopes: one("messages:write"), summary: "send a message into a chat" },
-  { method: "POST", path: "/v1/chat/completions", scopes: one("agents:invoke"), narrowedInHandler: true, summary: "OpenAI chat completions (the model names the agent; agents:invoke:<agent> is enough for that agent)" },
-  { method: "POST", path: "/v1/agents/{id}/invoke", scopes: (p) => [`agents:invoke:${p.id}`], summary: "invoke an agent and wait for its reply" },
-  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, summary: "list the agents" },
-  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, summary: "register or change an agent" },
-  { method: "GET", path: "/v1/agents/{id}", scopes: (p) => ["agents:admin", `agents:invoke:${p.id}`], audit: true, summary: "read an agent" },
-  { method: "GET", path: "/v1/skills", scopes: () => ["skills:admin", "skills:invoke"], audit: true, summary: "list the skills" },
-  { method: "POST", path: "/v1/skills", scopes: one("skills:admin"), audit: true, summary: "register a skill" },
-  { method: "GET", path: "/v1/skills/{id}", scopes: (p) => ["skills:admin", `skills:invoke:${p.id}`], audit: true, summary: "read a skill" },
-  { method: "POST", path: "/v1/skills/{id}/invoke", scopes: (p) => [`skills:invoke:${p.id}`], summary: "invoke a skill" },
-  { method: "GET", path: "/v1/channels", scopes: one("channels:admin"), audit: true, summary: "channel accounts and their state" },
-  { method: "POST", path: "/v1/webhooks/{type}/{account}", public: true, summary: "a platform's events for a channel account (checked by the platform's own signature or secret)" },
-  { method: "GET", path: "/v1/ws", scopes: one("messages:write"), summary: "a web chat's WebSocket" },
-  { method: "GET", path: "/ui", scopes: one("ui:read"), summary: "the live view" },
-  { method: "GET", path: "/ui/{rest*}", scopes: one("ui:read"), summary: "the live view's assets, API and event stream" },
-  { method: "GET", path: "/chat", scopes: one("ui:read"), summary: "the web chat page" },
-];
-
-function compile(r: RouteRule): (method: string, path: string) => Record<string, string> | undefined {
-  const names: string[] = [];
-  const re = new RegExp(
-    `^${r.path
-      .split("/")
-      .map((seg) => {
-        const m = /^\{(\w+)(\*)?\}$/.exec(seg);
-        if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-        names.push(m[1]!);
-        return m[2] ? "(.+)" : "([^/]+)";
-      })
-      .join("/")}$`,
-  );
-  return (method, path) => {
-    if (method !== r.method && !(r.method === "GET" && method === "HEAD")) return undefined;
-    const m = re.exec(path);
-    if (!m) return undefined;
-    return Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
-  };
-}
-
-const MATCHERS = ROUTES.map((r) => ({ rule: r, match: compile(r) }));
-
-/** The rule of a request and its path's parameters; undefined for no route (it needs a credential all the same). */
-export function ruleFor(method: string, path: string): { rule: RouteRule; params: Record<string, string> } | undefined {
-  for (const { rule, match } of MATCHERS) {
-    const params = match(method, path);
-    if (params) return { rule, params };
-  }
-  return undefined;
-}
+import { ruleFor, type RouteRule } from "./api-routes.js";
+import { OPEN, principals } from "./principal.js";
 
 /** How the gateway admits requests. */
 export interface AccessOptions {
@@ -113,8 +41,6 @@ export type Admission =
   | { ok: true; principal: Principal; rule?: RouteRule }
   | { ok: false; status: 401 | 403 | 429; code: string; message: string; principal?: Principal; rule?: RouteRule; scope?: string; headers: Record<string, string> };
 
-/** When nothing is required: everyone may do everything. */
-const OPEN: Principal = { id: "anonymous", scopes: ["*"] };
 
 export const TOKEN_COOKIE = "claw_token";
 
@@ -132,18 +58,6 @@ export function credentialOf(req: IncomingMessage): string | undefined {
     }
   }
   return undefined;
-}
-
-const principals = new WeakMap<IncomingMessage, Principal>();
-
-/** Who made a request that was let in. */
-export function principalOf(req: IncomingMessage): Principal {
-  return principals.get(req) ?? OPEN;
-}
-
-/** True when the caller of `req` has `scope` (for checks that need the body, as chat completions' model). */
-export function allowed(req: IncomingMessage, scope: string): boolean {
-  return covers(principalOf(req).scopes, scope);
 }
 
 const CHALLENGE = 'Bearer realm="claw"';
@@ -179,7 +93,8 @@ export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, pa
   return {
     async admit(req, path) {
       const found = ruleFor(req.method ?? "GET", path);
-      const rule = found?.rule;
+      const rule = found && "rule" in found ? found.rule : undefined;
+      const params = found && "rule" in found ? found.params : {};
       if (rule?.public || (rule?.path === "/metrics" && o.metricsPublic)) return { ok: true, principal: OPEN, rule };
       const byAddress = await limited("addr", req.socket.remoteAddress ?? "unknown", o.limits?.limits.address, rule);
       if (byAddress) return byAddress;
@@ -193,13 +108,13 @@ export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, pa
       if ("error" in who) return { ok: false, status: 401, code: "invalid_credential", message: who.error, rule, headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` } };
       principals.set(req, who);
       // no such route: a known caller learns so (404/405 from the router)
-      const needed = rule?.scopes?.(found!.params) ?? [];
+      const needed = rule?.scopes?.(params) ?? [];
       const narrowed = (s: string) => rule?.narrowedInHandler === true && who.scopes.some((g) => g.startsWith(`${s}:`));
       if (needed.length > 0 && !needed.some((s) => covers(who.scopes, s) || narrowed(s))) {
         const scope = needed.join(" or ");
         return { ok: false, status: 403, code: "forbidden", message: `this needs the scope ${scope}`, principal: who, rule, scope, headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` } };
       }
-      return (await credentialLimits(who, rule, found?.params ?? {})) ?? { ok: true, principal: who, rule };
+      return (await credentialLimits(who, rule, params)) ?? { ok: true, principal: who, rule };
     },
   };
 }

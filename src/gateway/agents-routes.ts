@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
+import { page, PageQuerySchema, parseQuery } from "./schemas.js";
 
 /** The agents as the gateway sees them (the node's registry). */
 export interface AgentDirectory {
@@ -22,10 +23,14 @@ export interface AgentDirectory {
 }
 
 /** The `/v1/agents` routes, for the gateway's router: true when handled. */
-export function agentsRoutes(agents: AgentDirectory, maxPayload: number): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
-  return async (req, res, path) => {
+export function agentsRoutes(agents: AgentDirectory, maxPayload: number): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  return async (req, res, url) => {
+    const path = url.pathname;
     if (path === "/v1/agents") {
-      if (req.method === "GET") return sendJson(res, 200, { agents: agents.list() }), true;
+      if (req.method === "GET") {
+        const p = page(agents.list(), parseQuery(PageQuerySchema, url.searchParams));
+        return sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor }), true;
+      }
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use GET or POST");
       const body = await readJson(req, maxPayload);
       try {

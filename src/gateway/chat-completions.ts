@@ -9,34 +9,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { nuid } from "@nats-io/transport-node";
 import { z } from "zod";
-import { allowed } from "./access.js";
+import { allowed } from "./principal.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import type { Inbound } from "./inbound.js";
-
-const ContentSchema = z.union([
-  z.string(),
-  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
-  z.null(),
-]);
-
-/** The part of OpenAI's request Claw reads (anything else is accepted and ignored). */
-const ChatRequestSchema = z
-  .object({
-    model: z.string().min(1),
-    messages: z.array(z.object({ role: z.string(), content: ContentSchema.optional() }).passthrough()).min(1),
-    user: z.string().min(1).max(200).optional(),
-    stream: z.boolean().optional(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
-  })
-  .passthrough();
+import { ChatRequestSchema, type ChatContent } from "./schemas.js";
 
 /** OpenAI's error body. */
 function openAiError(res: ServerResponse, status: number, message: string, type: string, code: string | null, param: string | null = null, headers: Record<string, string> = {}): void {
   sendJson(res, status, { error: { message, type, param, code } }, headers);
 }
 
-const textOf = (content: z.infer<typeof ContentSchema> | undefined): string =>
+const textOf = (content: ChatContent | undefined): string =>
   typeof content === "string" ? content : (content ?? []).flatMap((p) => (p.type === "text" && typeof p.text === "string" ? [p.text] : [])).join("\n");
 
 /** What the endpoint needs of the node. */

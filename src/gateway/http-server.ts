@@ -9,13 +9,17 @@ import { nuid } from "@nats-io/transport-node";
 import type { Bus } from "../bus/index.js";
 import type { Audit } from "../observability/index.js";
 import { createAccess, tokenToCookie, type AccessOptions, type Admission } from "./access.js";
+import { ruleFor } from "./api-routes.js";
+import { dlqRoutes } from "./dlq-routes.js";
+import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
+import { openApiDocument } from "./openapi.js";
 import { agentsRoutes, type AgentDirectory } from "./agents-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { chatCompletions } from "./chat-completions.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readBody, readJson, sendJson as send } from "./http-io.js";
 import { createInbound } from "./inbound.js";
-import { InvokeSchema, parseBody, PostMessageSchema } from "./schemas.js";
+import { InvokeSchema, page, PageQuerySchema, parseBody, parseQuery, PostMessageSchema } from "./schemas.js";
 import { webSocketChannel } from "./websocket.js";
 
 /** Options of {@link startGateway}. */
@@ -44,6 +48,8 @@ export interface GatewayOptions {
   publishTimeoutMs?: number;
   /** a platform's request for a channel account (`POST /v1/webhooks/<type>/<account>`): undefined when none takes it */
   webhook?: (type: string, account: string, req: { headers: IncomingMessage["headers"]; body: Buffer }) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> } | undefined>;
+  /** webhook subscriptions (`/v1/webhooks`) */
+  webhooksOut?: WebhookDirectory;
   /** the cluster's channel accounts with their live state (`GET /v1/channels`) */
   channels?: () => Promise<unknown[]>;
   /** Prometheus exposition for `GET /metrics` */
@@ -73,6 +79,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const skills = o.skills ? skillsRoutes(o.skills, o.maxPayload, () => inbound.checkAvailable()) : undefined;
   const completions = chatCompletions({ inbound, maxPayload: o.maxPayload, hasAgent: (id) => o.agents.has(id) });
   const access = o.access ? createAccess(o.access) : undefined;
+  const dlq = dlqRoutes(o.bus, o.maxPayload);
+  const hooks = o.webhooksOut ? webhooksRoutes(o.webhooksOut, o.maxPayload) : undefined;
+  let document: unknown;
   const clientOf = (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown";
 
   /** Lets a request in, or answers it 401/403 (recorded in the audit trail). */
@@ -112,6 +121,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (admission && !admission.ok) {
       return send(res, admission.status, { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } }, admission.headers);
     }
+    // only what the route table has is served: a route cannot be added undocumented or unprotected
+    const found = ruleFor(req.method ?? "GET", path);
+    if (!found) throw new HttpError(404, "not_found", `no route for ${req.method} ${path}`);
+    if ("methods" in found) throw new HttpError(405, "method_not_allowed", `use ${found.methods.join(" or ")}`);
     if (admission?.rule?.audit) {
       const who = admission.principal.id;
       res.once("finish", () => o.audit?.record({ who, what: `${req.method} ${path}`, from: clientOf(req), outcome: res.statusCode }));
@@ -123,6 +136,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (reasons.length === 0) return send(res, 200, { status: "ready", node: o.nodeId });
       return send(res, 503, { status: "not ready", node: o.nodeId, reason: reasons.join("; "), reasons }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
     }
+    if (path === "/openapi.json") return send(res, 200, (document ??= openApiDocument()));
     if (req.method === "GET" && path === "/metrics" && o.metrics) {
       const body = await o.metrics.render();
       res.writeHead(200, { "content-type": o.metrics.contentType });
@@ -150,7 +164,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     }
     if (path === "/v1/channels" && o.channels) {
       if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-      return send(res, 200, { channels: await o.channels() });
+      const q = parseQuery(PageQuerySchema, url.searchParams);
+      const p = page(await o.channels(), q);
+      return send(res, 200, { channels: p.items, next_cursor: p.next_cursor });
     }
     if (o.extraRoutes && (await o.extraRoutes(req, res, url))) return;
     const m = /^\/v1\/agents\/([^/]+)\/invoke$/.exec(path);
@@ -158,8 +174,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       return invoke(decodeURIComponent(m[1]!), req, res);
     }
-    if (await agents(req, res, path)) return;
-    if (skills && (await skills(req, res, path))) return;
+    if (await agents(req, res, url)) return;
+    if (await dlq(req, res, url)) return;
+    if (hooks && (await hooks(req, res, url))) return;
+    if (skills && (await skills(req, res, url))) return;
     throw new HttpError(404, "not_found", `no route for ${req.method} ${path}`);
   }
 

@@ -31,6 +31,33 @@ export const InvokeSchema = z.object({
   timeout_ms: z.number().int().min(1).max(300_000).default(30_000),
 });
 
+const ChatContentSchema = z.union([
+  z.string(),
+  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
+  z.null(),
+]);
+
+/** The part of OpenAI's request Claw reads (anything else is accepted and ignored). */
+export const ChatRequestSchema = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(z.object({ role: z.string(), content: ChatContentSchema.optional() }).passthrough()).min(1),
+    user: z.string().min(1).max(200).optional(),
+    stream: z.boolean().optional(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
+  })
+  .passthrough();
+
+/** A chat message's content: text, or parts of which the text ones are read. */
+export type ChatContent = z.infer<typeof ChatContentSchema>;
+
+/** `POST /v1/skills/{id}/invoke`. */
+export const InvokeSkillSchema = z.object({
+  input: z.unknown().optional(),
+  version: z.string().min(1).max(64).optional(),
+  timeout_ms: z.number().int().min(1).max(600_000).default(30_000),
+});
+
 /** Parses a body with a schema, throwing a 400 {@link HttpError} that names the offending field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body);
@@ -43,4 +70,98 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
 /** Maps an envelope validation error to a 400/413. */
 export function fromEnvelopeError(e: EnvelopeError): HttpError {
   return new HttpError(e.reason === "too_large" ? 413 : 400, e.reason, e.message, e.field);
+}
+
+/** `?limit&cursor` of a list: at most `limit` items after the (opaque) cursor. */
+export const PageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+});
+
+/** `GET /v1/dlq`: a page of dead letters, of one stage or all. */
+export const DeadLetterQuerySchema = PageQuerySchema.extend({ stage: z.string().min(1).max(64).optional() });
+
+/** `POST /v1/dlq/{seq}/replay`. */
+export const ReplaySchema = z.object({
+  /** another subject than the original */
+  to: z.string().min(1).max(512).optional(),
+  /** keep the dead letter after replaying it */
+  keep: z.boolean().default(false),
+});
+
+/** Every error the gateway answers (OpenAI-compatible routes answer OpenAI's shape). */
+export const ErrorSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    /** the offending field of a body or query */
+    field: z.string().optional(),
+    /** a 403's missing scope */
+    scope: z.string().optional(),
+  }),
+});
+
+/** `202` of `POST /v1/messages`. */
+export const AcceptedSchema = z.object({ message_id: z.string(), duplicate: z.boolean() });
+
+/** `200` of `POST /v1/agents/{id}/invoke`. */
+export const InvokeReplySchema = z.object({
+  message_id: z.string(),
+  session: z.string(),
+  reply: z.object({ id: z.string(), kind: z.enum(["reply", "error"]), text: z.string().optional(), ts: z.number() }),
+});
+
+const nextCursor = z.string().nullable().describe("pass as ?cursor= for the next page; null on the last");
+/** A page of `items` under `key`, with the next page's cursor. */
+export const pageOf = <K extends string>(key: K, item: z.ZodType) => z.object({ [key]: z.array(item), next_cursor: nextCursor } as Record<K, z.ZodArray<z.ZodType>> & { next_cursor: typeof nextCursor });
+
+/** A channel account and its state (`GET /v1/channels`). */
+export const ChannelSummarySchema = z.object({
+  type: z.string(),
+  account: z.string(),
+  owner: z.string().optional(),
+  state: z.string(),
+  lastError: z.string().optional(),
+  attempt: z.number().optional(),
+  connectedAt: z.number().optional(),
+  nodes: z.array(z.string()),
+});
+
+/** A dead letter (`GET /v1/dlq`, `GET /v1/dlq/{seq}`): its payload base64-encoded. */
+export const DeadLetterSchema = z.object({
+  seq: z.number().int(),
+  stage: z.string(),
+  code: z.string(),
+  reason: z.string(),
+  originalSubject: z.string(),
+  deliveries: z.number().int(),
+  node: z.string(),
+  time: z.string(),
+  field: z.string().optional(),
+  msgId: z.string().optional(),
+  size: z.number().int(),
+  data_base64: z.string(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+/** Parses a query string with a schema, throwing a 400 naming the parameter. */
+export function parseQuery<T extends z.ZodType>(schema: T, params: URLSearchParams): z.infer<T> {
+  const r = schema.safeParse(Object.fromEntries(params));
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.join(".") : undefined;
+  throw new HttpError(400, "invalid_query", issue ? `${field ?? "query"}: ${issue.message}` : "invalid query", field);
+}
+
+/** One page of `items` (ordered and stable), from `?limit&cursor` (an opaque offset). */
+export function page<T>(items: readonly T[], q: { limit: number; cursor?: string }): { items: T[]; next_cursor: string | null } {
+  let from = 0;
+  if (q.cursor !== undefined) {
+    const m = /^o(\d+)$/.exec(Buffer.from(q.cursor, "base64url").toString("utf8"));
+    if (!m) throw new HttpError(400, "invalid_query", "cursor: not a cursor this list gave out", "cursor");
+    from = Number(m[1]);
+  }
+  const slice = items.slice(from, from + q.limit);
+  const next = from + slice.length;
+  return { items: slice, next_cursor: next < items.length ? Buffer.from(`o${next}`).toString("base64url") : null };
 }

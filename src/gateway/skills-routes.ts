@@ -8,10 +8,9 @@
  * node answered in time.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { z } from "zod";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
-import { parseBody } from "./schemas.js";
+import { InvokeSkillSchema, page, PageQuerySchema, parseBody, parseQuery } from "./schemas.js";
 
 /** How an invocation ended (the skills module's outcome, as the gateway maps it). */
 export type SkillInvokeOutcome =
@@ -31,17 +30,16 @@ export interface SkillDirectory {
   invoke(o: { skill: string; version?: string; input: unknown; timeoutMs: number }): Promise<SkillInvokeOutcome>;
 }
 
-const InvokeSkillSchema = z.object({
-  input: z.unknown().optional(),
-  version: z.string().min(1).max(64).optional(),
-  timeout_ms: z.number().int().min(1).max(600_000).default(30_000),
-});
 
 /** The `/v1/skills` routes, for the gateway's router: true when handled. */
-export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAvailable: () => void): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
-  return async (req, res, path) => {
+export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAvailable: () => void): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  return async (req, res, url) => {
+    const path = url.pathname;
     if (path === "/v1/skills") {
-      if (req.method === "GET") return sendJson(res, 200, { skills: skills.list() }), true;
+      if (req.method === "GET") {
+        const p = page(skills.list(), parseQuery(PageQuerySchema, url.searchParams));
+        return sendJson(res, 200, { skills: p.items, next_cursor: p.next_cursor }), true;
+      }
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use GET or POST");
       const body = (await readJson(req, maxPayload * 16)) as { files?: Record<string, string> } & Record<string, unknown>;
       const { files = {}, ...descriptor } = body ?? {};

@@ -7,7 +7,7 @@
  */
 import { resolve } from "node:path";
 import { createActor } from "xstate";
-import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encodeReplyPiece, encodeToken, SKILL_CANCEL_SUBJECT, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
+import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encodeReplyPiece, encodeToken, redactServers, SKILL_CANCEL_SUBJECT, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
 import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, startGateway } from "../gateway/index.js";
@@ -29,6 +29,7 @@ import { startNodeSkills } from "./node-skills.js";
 import { observeBusHealth, observeChannel, observeLlm, observePartition, observeSessionHost, observeSkillWorker, observeSupervisor } from "./node-observers.js";
 import { nodeChannels } from "./node-channels.js";
 import { gatewayAccess } from "./node-access.js";
+import { nodeWebhooks } from "./node-webhooks.js";
 import { channelStatus, serveChannelListing } from "./channel-status.js";
 import { checkPartitioning, consumerOptions, provision, streamIdPrefix, type Partitioning } from "./node-provision.js";
 import { partitionManager } from "./partition-manager.js";
@@ -69,13 +70,13 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     bus = await connectBus({
       servers: endpoint.servers,
       name: `claw-${config.nodeId}`,
-      onRetry: (attempt, e) => log.warn({ servers: endpoint.servers, attempt, err: e.message }, "NATS did not answer in time; trying again"),
+      onRetry: (attempt, e) => log.warn({ servers: redactServers(endpoint.servers), attempt, err: e.message }, "NATS did not answer in time; trying again"),
     });
   } catch (e) {
     await endpoint.embedded?.stop();
-    throw new ConfigError(`cannot connect to NATS at ${endpoint.servers.join(",")}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot connect to NATS at ${redactServers(endpoint.servers).join(",")}: ${(e as Error).message}`);
   }
-  log.info({ servers: endpoint.servers, server_version: bus.serverVersion }, "connected to NATS");
+  log.info({ servers: redactServers(endpoint.servers), server_version: bus.serverVersion }, "connected to NATS");
   const backoff = { ...defaultBackoff(), baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
   const cleanups: Array<() => Promise<void>> = [async () => bus.close(), async () => endpoint.embedded?.stop()];
   let stop: () => Promise<void> = async () => {};
@@ -293,6 +294,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     cleanups.unshift(async () => ui.close());
     const access = await gatewayAccess(bus, config, log);
     cleanups.unshift(async () => access.stop());
+    const webhooks = await nodeWebhooks({ bus, nodeId: config.nodeId, log, backoff, consumer: consumerOptions(config), maxAttempts: config.webhookMaxAttempts, timeoutMs: config.webhookTimeoutMs });
+    cleanups.unshift(() => webhooks.stop());
     const gateway = await startGateway({
       bus,
       host: config.httpHost,
@@ -320,6 +323,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       metrics,
       extraRoutes: ui.handle,
       access: access.options,
+      webhooksOut: webhooks.directory,
       audit: access.audit,
       onError: (e) => log.error({ err: e }, "gateway error"),
     });

@@ -1,0 +1,199 @@
+/**
+ * The gateway's routes as data: each with who may call it (its scopes), what
+ * it takes (the same zod schemas the handlers validate with) and what it
+ * answers. The access check reads the scopes, `/openapi.json` is generated
+ * from it, and the router answers 404 for anything not in it — so a route
+ * cannot be added without being documented and protected (the auth test
+ * walks the generated document).
+ */
+import { z } from "zod";
+import { AgentSpecSchema } from "../actors/agents.js";
+import { SkillDescriptorSchema } from "../skills/descriptor.js";
+import { CreateWebhookSchema, WEBHOOK_EVENTS } from "../webhooks/subscriptions.js";
+import {
+  AcceptedSchema,
+  ChannelSummarySchema,
+  ChatRequestSchema,
+  DeadLetterQuerySchema,
+  DeadLetterSchema,
+  InvokeReplySchema,
+  InvokeSchema,
+  InvokeSkillSchema,
+  pageOf,
+  PageQuerySchema,
+  PostMessageSchema,
+  ReplaySchema,
+} from "./schemas.js";
+
+/** One answer of a route. */
+export interface RouteResponse {
+  description: string;
+  schema?: z.ZodType;
+  /** the body is not JSON (`text/plain`, `text/html`, `text/event-stream`) */
+  contentType?: string;
+}
+
+/** A route and who may call it. */
+export interface RouteRule {
+  method: "GET" | "POST" | "DELETE";
+  /** the path, with `{name}` for one segment and `{rest*}` for the rest */
+  path: string;
+  /** public: no credential (health, and webhooks the platforms sign themselves) */
+  public?: boolean;
+  /** the scopes that let a caller in (any one of them), from the path's parameters */
+  scopes?: (p: Record<string, string>) => string[];
+  /** a narrower grant (`agents:invoke:<id>`) lets the request in too: the handler checks it once it knows the target */
+  narrowedInHandler?: boolean;
+  /** a control-plane call: recorded in the audit stream */
+  audit?: boolean;
+  summary: string;
+  tag: string;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  responses: Record<number, RouteResponse>;
+}
+
+const one = (s: string) => () => [s];
+const WebhookSchema = z.object({ id: z.string(), url: z.string(), events: z.array(z.enum(WEBHOOK_EVENTS)), agents: z.array(z.string()).optional(), description: z.string().optional(), created: z.number() });
+const json = (description: string, schema?: z.ZodType): RouteResponse => ({ description, ...(schema ? { schema } : {}) });
+const RegisteredAgentSchema = z.object({ spec: AgentSpecSchema, source: z.enum(["config", "api"]), priority: z.number(), updatedAt: z.number().optional() });
+const SkillVersionSchema = z.looseObject({ id: z.string(), version: z.string(), source: z.string(), digest: z.string().optional() });
+
+/** Every route of the gateway. */
+export const ROUTES: readonly RouteRule[] = [
+  { method: "GET", path: "/healthz", public: true, tag: "operations", summary: "liveness: 200 while the process is sound", responses: { 200: json("alive") } },
+  { method: "GET", path: "/readyz", public: true, tag: "operations", summary: "readiness: 200 while the node can serve, 503 with the reasons otherwise", responses: { 200: json("ready"), 503: json("not ready (reasons)") } },
+  { method: "GET", path: "/openapi.json", public: true, tag: "operations", summary: "this document", responses: { 200: json("the OpenAPI 3.1 document") } },
+  { method: "GET", path: "/metrics", scopes: one("metrics:read"), tag: "operations", summary: "Prometheus metrics", responses: { 200: { description: "Prometheus text exposition", contentType: "text/plain" } } },
+  {
+    method: "POST",
+    path: "/v1/messages",
+    scopes: one("messages:write"),
+    tag: "messages",
+    summary: "send a message into a chat; 202 once it is durably accepted",
+    body: PostMessageSchema,
+    responses: { 202: json("accepted (or absorbed as a duplicate of its idempotency key)", AcceptedSchema), 503: json("NATS cannot take it now; retry after Retry-After") },
+  },
+  {
+    method: "POST",
+    path: "/v1/chat/completions",
+    scopes: one("agents:invoke"),
+    narrowedInHandler: true,
+    tag: "agents",
+    summary: "OpenAI chat completions: the model names the agent (agents:invoke:<agent> is enough for that agent)",
+    body: ChatRequestSchema,
+    responses: { 200: { description: "a chat.completion, or with stream: true Server-Sent Events of chat.completion.chunk" }, 404: json("no agent has that id (OpenAI's error shape)") },
+  },
+  {
+    method: "POST",
+    path: "/v1/agents/{id}/invoke",
+    scopes: (p) => [`agents:invoke:${p.id}`],
+    tag: "agents",
+    summary: "invoke an agent and wait for its reply",
+    body: InvokeSchema,
+    responses: { 200: json("the reply", InvokeReplySchema), 404: json("no such agent"), 502: json("the agent failed", InvokeReplySchema), 504: json("no reply within timeout_ms (the message is still processed)") },
+  },
+  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, tag: "agents", summary: "the agents, in binding order", query: PageQuerySchema, responses: { 200: json("a page of agents", pageOf("agents", RegisteredAgentSchema)) } },
+  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, tag: "agents", summary: "register or change an agent (applied on every node)", body: AgentSpecSchema, responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) } },
+  { method: "GET", path: "/v1/agents/{id}", scopes: (p) => ["agents:admin", `agents:invoke:${p.id}`], audit: true, tag: "agents", summary: "one agent", responses: { 200: json("the agent", RegisteredAgentSchema), 404: json("no such agent") } },
+  { method: "GET", path: "/v1/skills", scopes: () => ["skills:admin", "skills:invoke"], audit: true, tag: "skills", summary: "every registered skill version", query: PageQuerySchema, responses: { 200: json("a page of skill versions", pageOf("skills", SkillVersionSchema)) } },
+  {
+    method: "POST",
+    path: "/v1/skills",
+    scopes: one("skills:admin"),
+    audit: true,
+    tag: "skills",
+    summary: "register a skill version: its skill.json fields and files (base64) under files",
+    body: z.looseObject({ ...SkillDescriptorSchema.shape, files: z.record(z.string(), z.string()).optional() }),
+    responses: { 200: json("unchanged (same content)"), 201: json("created") },
+  },
+  { method: "GET", path: "/v1/skills/{id}", scopes: (p) => ["skills:admin", `skills:invoke:${p.id}`], audit: true, tag: "skills", summary: "one skill's versions, oldest first", responses: { 200: json("the skill"), 404: json("no such skill") } },
+  {
+    method: "POST",
+    path: "/v1/skills/{id}/invoke",
+    scopes: (p) => [`skills:invoke:${p.id}`],
+    tag: "skills",
+    summary: "run a skill on whichever node can",
+    body: InvokeSkillSchema,
+    responses: { 200: json("its output"), 400: json("input that breaks its schema"), 404: json("no such skill or version"), 422: json("it ran and failed, or the sandbox stopped it"), 504: json("no node answered in time") },
+  },
+  { method: "GET", path: "/v1/channels", scopes: one("channels:admin"), audit: true, tag: "channels", summary: "channel accounts, the node running each and its state", query: PageQuerySchema, responses: { 200: json("a page of channel accounts", pageOf("channels", ChannelSummarySchema)) } },
+  {
+    method: "POST",
+    path: "/v1/webhooks/{type}/{account}",
+    public: true,
+    tag: "channels",
+    summary: "a platform's events for a channel account (checked by the platform's own signature or secret)",
+    responses: { 200: json("taken"), 401: json("forged or stale"), 404: json("no such account takes webhooks"), 503: json("NATS cannot take it now; the platform sends it again") },
+  },
+  { method: "GET", path: "/v1/dlq", scopes: one("dlq:admin"), audit: true, tag: "dead letters", summary: "dead letters, oldest first", query: DeadLetterQuerySchema, responses: { 200: json("a page of dead letters", pageOf("dead_letters", DeadLetterSchema)) } },
+  { method: "GET", path: "/v1/dlq/{seq}", scopes: one("dlq:admin"), audit: true, tag: "dead letters", summary: "one dead letter, with every header", responses: { 200: json("the dead letter", DeadLetterSchema), 404: json("none at that sequence") } },
+  {
+    method: "POST",
+    path: "/v1/dlq/{seq}/replay",
+    scopes: one("dlq:admin"),
+    audit: true,
+    tag: "dead letters",
+    summary: "republish a dead letter to its original subject (or to), then remove it unless keep",
+    body: ReplaySchema,
+    responses: { 200: json("replayed", z.object({ subject: z.string(), duplicate: z.boolean() })), 404: json("none at that sequence") },
+  },
+  {
+    method: "POST",
+    path: "/v1/webhooks",
+    scopes: one("webhooks:admin"),
+    audit: true,
+    tag: "webhooks",
+    summary: "subscribe a URL to events (reply, dead_letter); the signing secret is shown once",
+    body: CreateWebhookSchema,
+    responses: { 201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })) },
+  },
+  { method: "GET", path: "/v1/webhooks", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "the webhook subscriptions (without secrets)", query: PageQuerySchema, responses: { 200: json("a page of subscriptions", pageOf("webhooks", WebhookSchema)) } },
+  { method: "DELETE", path: "/v1/webhooks/{id}", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "remove a subscription (its waiting deliveries are dropped)", responses: { 204: { description: "removed" }, 404: json("no such subscription") } },
+  { method: "GET", path: "/v1/ws", scopes: one("messages:write"), tag: "messages", summary: "a web chat's WebSocket (upgrade); ?session=", responses: { 101: { description: "switching protocols" } } },
+  { method: "GET", path: "/ui", scopes: one("ui:read"), tag: "live view", summary: "the live view", responses: { 200: { description: "the page", contentType: "text/html" } } },
+  { method: "GET", path: "/ui/{rest*}", scopes: one("ui:read"), tag: "live view", summary: "the live view's assets, API and event stream", responses: { 200: { description: "an asset, JSON, or Server-Sent Events" } } },
+  { method: "GET", path: "/chat", scopes: one("ui:read"), tag: "live view", summary: "the web chat page", responses: { 200: { description: "the page", contentType: "text/html" } } },
+];
+
+function compile(r: RouteRule): { re: RegExp; names: string[] } {
+  const names: string[] = [];
+  const re = new RegExp(
+    `^${r.path
+      .split("/")
+      .map((seg) => {
+        const m = /^\{(\w+)(\*)?\}$/.exec(seg);
+        if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        names.push(m[1]!);
+        return m[2] ? "(.+)" : "([^/]+)";
+      })
+      .join("/")}$`,
+  );
+  return { re, names };
+}
+
+const MATCHERS = ROUTES.map((rule) => ({ rule, ...compile(rule) }));
+
+/**
+ * The rule of a request and its path's parameters; `{ methods }` when the
+ * path is a route's but the method is not (a 405); undefined for no route.
+ */
+export function ruleFor(method: string, path: string): { rule: RouteRule; params: Record<string, string> } | { methods: string[] } | undefined {
+  const methods: string[] = [];
+  for (const { rule, re, names } of MATCHERS) {
+    const m = re.exec(path);
+    if (!m) continue;
+    if (method !== rule.method && !(rule.method === "GET" && method === "HEAD")) {
+      methods.push(rule.method);
+      continue;
+    }
+    let params: Record<string, string>;
+    try {
+      params = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
+    } catch {
+      continue; // a malformed escape: no route
+    }
+    return { rule, params };
+  }
+  return methods.length > 0 ? { methods } : undefined;
+}

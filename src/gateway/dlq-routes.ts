@@ -1,0 +1,59 @@
+/**
+ * `/v1/dlq`: the dead letters over HTTP, as `claw dlq` has them on NATS:
+ * a page of them (oldest first, of one stage or all; the cursor is the next
+ * sequence), one with every header, and a replay to its original subject.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { DeadLetterNotFoundError, getDeadLetter, listDeadLetters, replayDeadLetter, type Bus, type DeadLetterRecord } from "../bus/index.js";
+import { HttpError } from "./errors.js";
+import { readJson, sendJson } from "./http-io.js";
+import { DeadLetterQuerySchema, parseBody, parseQuery, ReplaySchema } from "./schemas.js";
+
+function view(r: DeadLetterRecord, withHeaders: boolean) {
+  const { data, headers, firstError: _f, lastError: _l, ...rest } = r;
+  return { ...rest, data_base64: Buffer.from(data).toString("base64"), ...(withHeaders ? { headers } : {}) };
+}
+
+function seqOf(text: string): number {
+  const seq = Number(text);
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new HttpError(400, "invalid_path", `not a sequence number: ${text}`, "seq");
+  return seq;
+}
+
+/** The `/v1/dlq` routes, for the gateway's router: true when handled. */
+export function dlqRoutes(bus: Bus, maxPayload: number): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  return async (req, res, url) => {
+    const path = url.pathname;
+    if (path === "/v1/dlq") {
+      const q = parseQuery(DeadLetterQuerySchema, url.searchParams);
+      let from: number | undefined;
+      if (q.cursor !== undefined) {
+        from = Number(Buffer.from(q.cursor, "base64url").toString("utf8").replace(/^s/, ""));
+        if (!Number.isSafeInteger(from) || from < 1) throw new HttpError(400, "invalid_query", "cursor: not a cursor this list gave out", "cursor");
+      }
+      // one more than asked says whether there is a next page
+      const found = await listDeadLetters(bus.jsm, { stage: q.stage, limit: q.limit + 1, fromSeq: from });
+      const items = found.slice(0, q.limit);
+      const next = found.length > q.limit ? Buffer.from(`s${found[q.limit]!.seq}`).toString("base64url") : null;
+      sendJson(res, 200, { dead_letters: items.map((r) => view(r, false)), next_cursor: next });
+      return true;
+    }
+    const replay = /^\/v1\/dlq\/([^/]+)\/replay$/.exec(path);
+    if (replay) {
+      const b = parseBody(ReplaySchema, await readJson(req, maxPayload));
+      try {
+        sendJson(res, 200, await replayDeadLetter(bus.jsm, bus.js, seqOf(replay[1]!), { to: b.to, keep: b.keep }));
+      } catch (e) {
+        if (e instanceof DeadLetterNotFoundError) throw new HttpError(404, "no_dead_letter", e.message);
+        throw e;
+      }
+      return true;
+    }
+    const one = /^\/v1\/dlq\/([^/]+)$/.exec(path);
+    if (!one) return false;
+    const r = await getDeadLetter(bus.jsm, seqOf(one[1]!));
+    if (!r) throw new HttpError(404, "no_dead_letter", `no dead letter with sequence ${one[1]}`);
+    sendJson(res, 200, view(r, true));
+    return true;
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * Webhooks out, on every node:
+ *
+ * - **Fan-out**: while any subscription exists, the nodes share durable
+ *   consumers on the streams events come from — `CLAW_TRANSCRIPTS` (each
+ *   answered turn: a `reply` event) and `CLAW_DLQ` (a `dead_letter` event) —
+ *   and turn each event into one delivery per subscription that wants it, on
+ *   `CLAW_WEBHOOKS` (`claw.webhook.<subscription>`, its id
+ *   `<subscription>:<source>:<seq>` so a fan-out done twice is one
+ *   delivery). The event is acked once its deliveries are stored.
+ * - **Delivery**: the nodes share the deliveries' consumer; each is POSTed
+ *   as JSON, signed (signing.ts), and acked on a 2xx. Otherwise it is tried
+ *   again after the backoff, and after `maxAttempts` it goes to `CLAW_DLQ`
+ *   (stage `webhook`, the last status or error as the reason). A delivery
+ *   whose subscription was removed is dropped.
+ *
+ * Replies come from transcripts: with `CLAW_TRANSCRIPTS=off` there are no
+ * `reply` events.
+ */
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import {
+  backoffDelay,
+  decode,
+  deadLetterOf,
+  ensureConsumer,
+  publishDeadLetter,
+  STREAMS,
+  webhookDeliveryConsumerSpec,
+  webhookDeliverySubject,
+  webhookSourceConsumerSpec,
+  type BackoffPolicy,
+  type Bus,
+  type ConsumerOptions,
+  type Envelope,
+} from "../bus/index.js";
+import type { Logger } from "../log.js";
+import { signWebhook, WEBHOOK_HEADERS } from "./signing.js";
+import type { WebhookEvent, WebhookSubscription, WebhookSubscriptions } from "./subscriptions.js";
+
+/** A transcript entry, as the session writes it. */
+interface Turn {
+  agent: string;
+  session: string;
+  user: Envelope;
+  assistant: Envelope;
+}
+
+/** A delivery waiting on `CLAW_WEBHOOKS`. */
+interface Delivery {
+  subscription: string;
+  id: string;
+  event: WebhookEvent;
+  body: Record<string, unknown>;
+}
+
+/** Options of {@link startWebhooks}. */
+export interface WebhookWorkerOptions {
+  bus: Bus;
+  subscriptions: WebhookSubscriptions;
+  nodeId: string;
+  log: Logger;
+  backoff: BackoffPolicy;
+  consumer: ConsumerOptions;
+  /** attempts before a delivery is dead-lettered (default 8) */
+  maxAttempts: number;
+  /** one POST's time limit (default 10 s) */
+  timeoutMs?: number;
+  onDelivered?: (outcome: "ok" | "retry" | "dead") => void;
+}
+
+const SOURCES = [
+  { stream: STREAMS.transcripts, consumer: "webhooks-replies", event: "reply" as const },
+  { stream: STREAMS.dlq, consumer: "webhooks-dead-letters", event: "dead_letter" as const },
+];
+
+/** The body of an event, from its source message; undefined when it is not one (a webhook's own dead letter is not sent on). */
+function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknown>; agent?: string } | undefined {
+  if (event === "reply") {
+    const t = decode<Turn>(m.data);
+    const slim = (e: Envelope) => ({ id: e.id, ts: e.ts, channel: e.channel, account: e.account, chat: e.chat, sender: e.sender, kind: e.kind, text: e.text, media: e.media });
+    return { agent: t.agent, body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) } };
+  }
+  const h = (k: string) => m.headers?.get(k) || undefined;
+  const stage = h("Claw-Dlq-Stage") ?? "";
+  if (stage === "webhook") return undefined;
+  return { body: { stage, code: h("Claw-Dlq-Code"), reason: h("Claw-Dlq-Reason"), subject: h("Claw-Dlq-Subject"), seq: m.seq, node: h("Claw-Dlq-Node"), time: h("Claw-Dlq-Time") } };
+}
+
+/** A subscription gets the events it asked for, of its agents, that happened since it was made. */
+const wants = (s: WebhookSubscription, event: WebhookEvent, agent: string | undefined, atMs: number) =>
+  s.events.includes(event) && (!s.agents || agent === undefined || s.agents.includes(agent)) && atMs >= s.created;
+
+/** Runs the fan-out (while subscriptions exist) and the deliveries; `stop` ends both. */
+export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>; refresh(): void } {
+  const log = o.log.child({ part: "webhooks" });
+  let running: Array<ConsumerMessages> = [];
+  let starting: Promise<void> | undefined;
+  let stopped = false;
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  async function fanOut(source: (typeof SOURCES)[number], m: JsMsg): Promise<void> {
+    const e = eventBody(source.event, m);
+    const atMs = m.info.timestampNanos / 1e6;
+    const subs = e ? o.subscriptions.live.values().filter((s) => wants(s, source.event, e.agent, atMs)) : [];
+    await Promise.all(
+      subs.map((s) => {
+        const id = `${s.id}:${source.event}:${m.seq}`;
+        const d: Delivery = { subscription: s.id, id, event: source.event, body: { type: source.event, id, ts: Date.now(), ...e!.body } };
+        return o.bus.publisher.publish(webhookDeliverySubject(s.id), JSON.stringify(d), { msgID: id });
+      }),
+    );
+    m.ack();
+  }
+
+  async function deliver(m: JsMsg): Promise<void> {
+    const d = m.json<Delivery>();
+    const sub = o.subscriptions.live.get(d.subscription);
+    if (!sub) return m.ack();
+    const body = JSON.stringify(d.body);
+    const ts = Math.floor(Date.now() / 1000);
+    let problem: string;
+    try {
+      const res = await fetch(sub.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "user-agent": "claw-webhooks", [WEBHOOK_HEADERS.id]: d.id, [WEBHOOK_HEADERS.timestamp]: String(ts), [WEBHOOK_HEADERS.signature]: signWebhook(sub.secret, ts, body), [WEBHOOK_HEADERS.event]: d.event },
+        body,
+        redirect: "manual",
+        signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) {
+        o.onDelivered?.("ok");
+        return m.ack();
+      }
+      problem = `http_${res.status}`;
+    } catch (e) {
+      problem = `unreachable: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`;
+    }
+    const attempt = m.info.deliveryCount;
+    if (attempt < o.maxAttempts) {
+      const retryInMs = backoffDelay(o.backoff, attempt);
+      log.debug({ subscription: sub.id, delivery: d.id, attempt, problem, retryInMs }, "webhook delivery failed; trying again");
+      o.onDelivered?.("retry");
+      return m.nak(retryInMs);
+    }
+    log.warn({ subscription: sub.id, url: sub.url, delivery: d.id, attempts: attempt, problem }, "webhook delivery dead-lettered");
+    await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "webhook", code: problem.startsWith("http_") ? problem : "unreachable", reason: `${sub.url} after ${attempt} attempts: ${problem}`, node: o.nodeId }));
+    o.onDelivered?.("dead");
+    m.ack();
+  }
+
+  async function consume(stream: string, durable: string, handle: (m: JsMsg) => Promise<void>): Promise<ConsumerMessages> {
+    const c = await o.bus.js.consumers.get(stream, durable);
+    const messages = await c.consume({ max_messages: 64 });
+    void (async () => {
+      for await (const m of messages) {
+        track(
+          handle(m).catch((e: unknown) => {
+            log.warn({ err: (e as Error).message, stream }, "webhooks: a message could not be handled; it comes again");
+            m.nak(backoffDelay(o.backoff, m.info.deliveryCount));
+          }),
+        );
+      }
+    })();
+    return messages;
+  }
+
+  /** Starts or stops the fan-out as subscriptions come and go. */
+  function refresh(): void {
+    if (stopped) return;
+    const want = o.subscriptions.live.size > 0;
+    if (want && running.length === 0 && !starting) {
+      starting = (async () => {
+        try {
+          await ensureConsumer(o.bus.jsm, STREAMS.webhooks, webhookDeliveryConsumerSpec(o.consumer));
+          const started: ConsumerMessages[] = [await consume(STREAMS.webhooks, "webhook-deliveries", deliver)];
+          for (const s of SOURCES) {
+            await ensureConsumer(o.bus.jsm, s.stream, { ...webhookSourceConsumerSpec(s.consumer, o.consumer), deliver_policy: DeliverPolicy.New });
+            started.push(await consume(s.stream, s.consumer, (m) => fanOut(s, m)));
+          }
+          running = started;
+          log.info({ subscriptions: o.subscriptions.live.size }, "webhooks: delivering");
+        } catch (e) {
+          log.warn({ err: (e as Error).message }, "webhooks: could not start; trying again");
+          setTimeout(refresh, 2_000).unref();
+        } finally {
+          starting = undefined;
+          if (o.subscriptions.live.size === 0) refresh();
+        }
+      })();
+    } else if (!want && running.length > 0) {
+      // no one to send to: stop reading (deliveries of removed subscriptions are dropped when reading resumes,
+      // and events from meanwhile go to no subscription made after them)
+      for (const r of running) r.stop();
+      running = [];
+    }
+  }
+
+  void o.subscriptions.live.ready.then(refresh);
+  return {
+    refresh,
+    async stop() {
+      stopped = true;
+      await starting;
+      for (const r of running) r.stop();
+      running = [];
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Webhooks out with a real node and a receiver in this test: a subscription
+ * made over HTTP gets each reply and each dead letter, signed
+ * (HMAC-SHA256 of "<timestamp>.<body>", checked here independently); a
+ * receiver that fails is tried again with the same delivery id, and a
+ * replayed delivery is refused by the receiver's check; a URL that never
+ * answers ends in the dead letters (stage webhook); a removed subscription
+ * gets nothing more.
+ */
+import { createHmac } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyWebhook } from "../../src/webhooks/index.js";
+import { freePort } from "../../src/bus/index.js";
+import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { waitForDeadLetters } from "../support/dead-letters.js";
+
+interface Received {
+  headers: IncomingMessage["headers"];
+  body: string;
+  json: any;
+  status: number;
+  at: number;
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("webhooks out", () => {
+  let nats: NatsServerProcess;
+  let node: ClawProcess;
+  let receiver: Server;
+  let receiverUrl: string;
+  const received: Received[] = [];
+  /** answers the next n deliveries with 500 */
+  let failNext = 0;
+  beforeAll(async () => {
+    receiver = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks).toString("utf8");
+      const status = failNext > 0 ? (failNext--, 500) : 200;
+      received.push({ headers: req.headers, body, json: JSON.parse(body), status, at: Date.now() });
+      res.writeHead(status).end();
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+    nats = await natsServer();
+    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "400", CLAW_WEBHOOK_MAX_ATTEMPTS: "3", CLAW_WEBHOOK_TIMEOUT_MS: "1000" } });
+  }, 60_000);
+  afterAll(async () => {
+    await node?.[Symbol.asyncDispose]();
+    await nats?.[Symbol.asyncDispose]();
+    await new Promise((r) => receiver?.close(r));
+  });
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method, headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
+  };
+
+  it("sends each reply and dead letter signed, again after a failure with the same id, and a replay is refused", async () => {
+    const made = await api("POST", "/v1/webhooks", { url: receiverUrl, events: ["reply", "dead_letter"], description: "test receiver" });
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({ id: expect.stringMatching(/^wh[a-z0-9]{12}$/), url: receiverUrl, events: ["reply", "dead_letter"], secret: expect.any(String) });
+    const secret: string = made.json.secret;
+    const listed = await api("GET", "/v1/webhooks");
+    expect(listed.json.webhooks).toEqual([expect.objectContaining({ id: made.json.id })]);
+    expect(JSON.stringify(listed.json)).not.toContain(secret);
+    await new Promise((r) => setTimeout(r, 1_000)); // every node has it (one here)
+
+    expect((await api("POST", "/v1/agents/echo/invoke", { text: "hello hooks", session: "h1" })).status).toBe(200);
+    await until(() => received.some((r) => r.json.type === "reply"), "the reply event");
+    const first = received.find((r) => r.json.type === "reply")!;
+    expect(first.json).toMatchObject({ type: "reply", agent: "echo", message: { text: "hello hooks", channel: "http" }, reply: { text: "hello hooks", kind: "reply" } });
+    // the signature, checked as a receiver would without Claw's code
+    const ts = Number(first.headers["claw-webhook-timestamp"]);
+    expect(Math.abs(Date.now() / 1000 - ts)).toBeLessThan(30);
+    expect(first.headers["claw-webhook-signature"]).toBe(`sha256=${createHmac("sha256", secret).update(`${ts}.${first.body}`).digest("hex")}`);
+    expect(first.headers["claw-webhook-event"]).toBe("reply");
+    expect(first.headers["claw-webhook-id"]).toBe(first.json.id);
+
+    // the receiver fails twice: the third attempt lands, all three with one id
+    failNext = 2;
+    const before = received.length;
+    await api("POST", "/v1/agents/echo/invoke", { text: "second", session: "h1" });
+    await until(() => received.slice(before).some((r) => r.status === 200), "the delivery after two failures");
+    const attempts = received.slice(before).filter((r) => r.json.reply?.text === "second");
+    expect(attempts.map((r) => r.status)).toEqual([500, 500, 200]);
+    expect(new Set(attempts.map((r) => r.headers["claw-webhook-id"])).size).toBe(1);
+    // the receiver's check takes it once; the same delivery again is a replay
+    const seen = new Set<string>();
+    const ok = attempts.at(-1)!;
+    expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen })).toMatchObject({ ok: true });
+    expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen })).toEqual({ ok: false, why: "replayed" });
+    expect(verifyWebhook({ secret, body: ok.body.replace("second", "forged"), headers: ok.headers, seen: new Set() })).toEqual({ ok: false, why: "bad signature" });
+    expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen: new Set(), nowS: ts + 600 })).toEqual({ ok: false, why: "timestamp outside the window" });
+
+    // a dead letter is an event too
+    await using c = await client(nats.url);
+    await c.js.publish("claw.in.t.a.hooked", new TextEncoder().encode('{"sender":{"id":"u"},"text": 7}'));
+    await until(() => received.some((r) => r.json.type === "dead_letter"), "the dead letter event");
+    expect(received.find((r) => r.json.type === "dead_letter")!.json).toMatchObject({ stage: "ingress", code: "invalid_envelope", reason: expect.stringContaining("text") });
+  }, 60_000);
+
+  it("dead-letters deliveries a URL never takes, and sends nothing to a removed subscription", async () => {
+    const nowhere = `http://127.0.0.1:${await freePort()}/gone`;
+    const dead = await api("POST", "/v1/webhooks", { url: nowhere, events: ["reply"] });
+    expect(dead.status).toBe(201);
+    await new Promise((r) => setTimeout(r, 500));
+    await api("POST", "/v1/agents/echo/invoke", { text: "into the void", session: "h2" });
+    await using c = await client(nats.url);
+    const letters = await waitForDeadLetters(c.jsm, (all) => all.some((d) => d.stage === "webhook"), 20_000);
+    const letter = letters.find((d) => d.stage === "webhook")!;
+    expect(letter).toMatchObject({ code: "unreachable", deliveries: 3 });
+    expect(letter.reason).toContain(nowhere);
+    // the receiver is not told of a webhook's own dead letter
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(received.filter((r) => r.json.type === "dead_letter" && r.json.stage === "webhook")).toEqual([]);
+
+    // removed: nothing more
+    const all = (await api("GET", "/v1/webhooks")).json.webhooks as Array<{ id: string }>;
+    for (const w of all) expect((await api("DELETE", `/v1/webhooks/${w.id}`)).status).toBe(204);
+    expect((await api("DELETE", `/v1/webhooks/${all[0]!.id}`)).status).toBe(404);
+    expect((await api("GET", "/v1/webhooks")).json.webhooks).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    const count = received.length;
+    await api("POST", "/v1/agents/echo/invoke", { text: "after removal", session: "h3" });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(received.length).toBe(count);
+    expect((await api("POST", "/v1/webhooks", { url: "ftp://example.com", events: ["reply"] })).json.error).toMatchObject({ code: "invalid_body", field: "url" });
+  }, 60_000);
+});
