@@ -13,7 +13,8 @@
  *   observe  the max load against a node nobody watches, one whose every actor is watched
  *            (live events), and one exporting spans to an OTLP/HTTP sink: what observability costs
  *   invoke   POST /v1/agents/echo/invoke (a whole turn, the reply in the response) closed loop at 1 and 64
- *            clients, against a bare Node HTTP server answering the same requests (bench/bare-http-worker.ts)
+ *            clients, against a bare Node HTTP server answering the same requests (bench/bare-http-worker.ts);
+ *            --secured adds Claw with an API key on every request and a shared per-key rate limit
  *   amqp, mqtt  an open loop (--rate, default 500 msg/s) through a broker the bench starts into a node's channel
  *            account and back, against the broker alone (the client consuming what it publishes)
  *   llm      turns through /v1/chat/completions (the openai client) to an agent on a fake provider that
@@ -27,7 +28,7 @@
  * Before the measured run every target answers one message per session (the warm-up, reported
  * apart as the cold start); --no-warmup measures from a fresh node.
  *
- * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids --no-warmup
+ * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids --no-warmup --secured
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
@@ -158,7 +159,7 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" }, "no-warmup": { type: "boolean" } },
+    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" }, "no-warmup": { type: "boolean" }, secured: { type: "boolean" } },
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
   }
   if (scenario === "invoke") {
     const durationS = Number(values.duration ?? 20);
-    const rows = await runInvoke(durationS, [1, 64], Number(values.payload ?? 300));
+    const rows = await runInvoke(durationS, [1, 64], Number(values.payload ?? 300), { secured: values.secured === true });
     const table = textTable(
       ["target", "clients", "req/s", "p50 ms", "p99", "max", "errors", "cpu ms/req", "nats cpu ms/req"],
       rows.map((x) => [x.target, x.concurrency, x.perS, x.p50Ms, x.p99Ms, x.maxMs, x.errors, x.cpuMsPerRequest, x.natsCpuMsPerRequest ?? "-"]),

@@ -3,7 +3,7 @@
  * what to do when nothing answers.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { natsCredentials, parseServers, redactServers } from "../bus/index.js";
+import { connectBus, natsCredentials, parseServers, redactServers, type Bus } from "../bus/index.js";
 
 /** The servers CLI commands talk to: `NATS_URL`, else the embedded default's port. */
 export function cliServers(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -21,6 +21,16 @@ export async function cliConnect(): Promise<NatsConnection> {
   try {
     const { servers: bare, auth } = natsCredentials(servers);
     return await connect({ ...auth, servers: bare, timeout: 2_000, name: "claw-cli" });
+  } catch (e) {
+    throw unreachableError(servers, e);
+  }
+}
+
+/** The bus (JetStream, KV) of a CLI command, or an error a user can act on. */
+export async function cliBus(): Promise<Bus> {
+  const servers = cliServers();
+  try {
+    return await connectBus({ servers, name: "claw-cli", timeoutMs: 2_000, attempts: 1 });
   } catch (e) {
     throw unreachableError(servers, e);
   }

@@ -8,9 +8,9 @@
  */
 import { hostname, userInfo } from "node:os";
 import { apiKeyStore, type ApiKeyStore } from "../auth/index.js";
-import { BUCKETS, connectBus, type Bus } from "../bus/index.js";
+import { BUCKETS, type Bus } from "../bus/index.js";
 import { createAudit } from "../observability/index.js";
-import { cliServers, unreachableError } from "./cli-connection.js";
+import { cliBus } from "./cli-connection.js";
 import { formatTable } from "./text-table.js";
 
 /** Options of {@link keysCommand}. */
@@ -30,13 +30,7 @@ export function parseWhen(text: string, now = Date.now()): number {
 }
 
 async function withKeys<T>(run: (keys: ApiKeyStore, bus: Bus) => Promise<T>): Promise<T> {
-  const servers = cliServers();
-  let bus: Bus;
-  try {
-    bus = await connectBus({ servers, name: "claw-cli", timeoutMs: 2_000, attempts: 1 });
-  } catch (e) {
-    throw unreachableError(servers, e);
-  }
+  const bus = await cliBus();
   try {
     const kv = await bus.kvm.open(BUCKETS.auth).catch((e: unknown) => {
       throw new Error(`no key store here: ${(e as Error).message}. Start a node against this NATS first (claw start).`, { cause: e });

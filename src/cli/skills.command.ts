@@ -8,9 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Objm } from "@nats-io/obj";
-import { BUCKETS, connectBus, OBJECT_STORES, type Bus } from "../bus/index.js";
+import { BUCKETS, OBJECT_STORES, type Bus } from "../bus/index.js";
 import { invokeSkill, openSkillRegistry, readSkillFolder, skillRef, type SkillRegistry } from "../skills/index.js";
-import { cliServers, unreachableError } from "./cli-connection.js";
+import { cliBus } from "./cli-connection.js";
 import { formatTable } from "./text-table.js";
 
 /** Options of {@link skillsCommand}. */
@@ -20,13 +20,7 @@ export type SkillsOptions =
   | { action: "invoke"; skill: string; input: string; version?: string; timeoutMs: number; json: boolean };
 
 async function withRegistry<T>(run: (bus: Bus, registry: SkillRegistry) => Promise<T>): Promise<T> {
-  const servers = cliServers();
-  let bus: Bus;
-  try {
-    bus = await connectBus({ servers, name: "claw-cli", timeoutMs: 2_000, attempts: 1 });
-  } catch (e) {
-    throw unreachableError(servers, e);
-  }
+  const bus = await cliBus();
   try {
     const kv = await bus.kvm.open(BUCKETS.registry);
     const objects = await new Objm(bus.js).open(OBJECT_STORES.skillFiles).catch((e: unknown) => {

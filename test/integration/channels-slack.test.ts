@@ -11,6 +11,7 @@
  * moved to another node when its node is SIGKILLed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../support/until.js";
 import { runClawExpectingFailure, startClaw, type ClawProcess } from "../support/claw-node.js";
 import { channelConfig, publishReply } from "../support/channels.js";
 import { messageEvent, sendSlackEvent, startFakeSlack, type FakeSlack } from "../support/fake-slack.js";
@@ -21,13 +22,6 @@ const BOT_TOKEN = "xoxb-1-test-token";
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const APP_TOKEN = "xapp-1-A1-test";
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("the Slack channel", () => {
   let nats: NatsServerProcess;

@@ -7,19 +7,13 @@
  * by URL with the reply as its caption.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../support/until.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { channelConfig, publishReply } from "../support/channels.js";
 import { startFakeTelegram, type FakeTelegram } from "../support/fake-telegram.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const account = (fake: FakeTelegram, name: string) => ({ type: "telegram", account: name, tokenEnv: "BOT_TOKEN", apiRoot: fake.apiRoot, pollTimeoutSeconds: 1 });
 

@@ -12,6 +12,7 @@
 import { EventEmitter } from "node:events";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../support/until.js";
 import { createChannelRunner, parseChannels } from "../../src/adapters/index.js";
 import { createWhatsAppAdapter, type WhatsAppSocket } from "../../src/adapters/whatsapp/index.js";
 import { BUCKETS, channelEventSubject, connectBus, defaultConsumerOptions, type Bus } from "../../src/bus/index.js";
@@ -66,13 +67,6 @@ function boom(statusCode: number, message: string): Error & { output: { statusCo
   return Object.assign(new Error(message), { output: { statusCode } });
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const text = (jid: string, id: string, body: string, o: { fromMe?: boolean; participant?: string } = {}) => ({
   key: { remoteJid: jid, id, fromMe: o.fromMe ?? false, ...(o.participant ? { participant: o.participant } : {}) },

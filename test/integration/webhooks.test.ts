@@ -10,6 +10,7 @@
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../support/until.js";
 import { verifyWebhook } from "../../src/webhooks/index.js";
 import { freePort } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
@@ -24,13 +25,6 @@ interface Received {
   at: number;
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("webhooks out", () => {
   let nats: NatsServerProcess;
