@@ -41,3 +41,4 @@ export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOpti
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
 export * from "./session-mail.js";
 export { mirrorBucket, type KvMirror } from "./kv-mirror.js";
+export { backup, backedUp, restore, RestoreConflictError, type Progress } from "./backup.js";

@@ -18,6 +18,7 @@ import { channelsCommand } from "./channels.command.js";
 import { channelsPairCommand } from "./channels-pair.command.js";
 import { keysCommand, parseWhen } from "./keys.command.js";
 import { auditCommand } from "./audit.command.js";
+import { backupCommand } from "./backup.command.js";
 
 const USAGE = `usage: claw <command> [options]
 
@@ -52,6 +53,8 @@ commands:
   keys revoke <id>                   refuse a key on every node from now on
   keys rotate <id> [--grace <1h>] [--json]
                                      a new key with the same scopes; the old one works for the grace period
+  backup <dir>                       Claw's streams, KV buckets and skill files to a folder (nodes may run)
+  restore <dir> [--force]            them back into an empty NATS (--force: into streams that hold messages)
   audit tail [-n <20>] [--follow] [--json]
                                      control-plane calls and refused credentials (CLAW_AUDIT)
 
@@ -174,6 +177,12 @@ async function main(argv: string[]): Promise<number> {
         return keysCommand({ action, id, graceMs: parseWhen(values.grace, 0), json: values.json });
       }
       throw new UsageError("keys needs create, ls, revoke or rotate");
+    }
+    case "backup":
+    case "restore": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { force: { type: "boolean", default: false } } });
+      if (positionals.length !== 1) throw new UsageError(`${command} needs <dir>`);
+      return backupCommand({ action: command, dir: positionals[0]!, force: values.force });
     }
     case "audit": {
       const { values, positionals } = parseArgs({
