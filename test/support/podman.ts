@@ -23,6 +23,14 @@ export interface Podman {
   host: string;
   /** builds an image from a busybox rootfs with `files` added (path → content, made executable) and `cmd` as its command */
   importBusyboxImage(name: string, files: Record<string, string>, cmd: string[]): Promise<void>;
+  /**
+   * builds a Node base image from this machine's node and npm, their
+   * libraries, the CA certificates (npm reaches the registry through them)
+   * and a busybox shell: what `node:20-bookworm-slim` is elsewhere
+   */
+  importNodeBaseImage(name: string): Promise<void>;
+  /** runs the podman command line on this engine; rejects with its stderr when it fails */
+  cli(args: string[], timeoutMs?: number): Promise<string>;
   /** stops the service and removes every trace of it */
   stop(): Promise<void>;
 }
@@ -158,6 +166,53 @@ export async function startPodman(): Promise<PodmanStart> {
         cli(["import", "--change", `CMD ${JSON.stringify(cmd)}`, "--change", "ENV PATH=/bin", tar, name]);
         await rm(rootfs, { recursive: true, force: true });
         await rm(tar, { force: true });
+      },
+      async importNodeBaseImage(name) {
+        const rootfs = await mkdtemp(join(dir, "rootfs-"));
+        for (const d of ["bin", "usr/bin", "usr/local/bin", "usr/local/lib/node_modules", "etc/ssl", "tmp", "proc", "dev", "sys", "root", "home/node"]) await mkdir(join(rootfs, d), { recursive: true });
+        await chmod(join(rootfs, "tmp"), 0o1777);
+        const node = process.execPath;
+        await copyFile(node, join(rootfs, "usr/local/bin/node"));
+        await chmod(join(rootfs, "usr/local/bin/node"), 0o755);
+        const libs = spawnSync("ldd", [node], { encoding: "utf8" }).stdout.match(/\/\S+/g) ?? [];
+        for (const lib of libs) {
+          await mkdir(dirname(join(rootfs, lib)), { recursive: true });
+          await copyFile(lib, join(rootfs, lib));
+        }
+        const npm = join(dirname(dirname(node)), "lib/node_modules/npm");
+        const cp = spawnSync("cp", ["-r", npm, join(rootfs, "usr/local/lib/node_modules/npm")], { encoding: "utf8" });
+        if (cp.status !== 0) throw new Error(`copying npm from ${npm}: ${cp.stderr}`);
+        await symlink("../lib/node_modules/npm/bin/npm-cli.js", join(rootfs, "usr/local/bin/npm"));
+        const certs = spawnSync("cp", ["-rL", "/etc/ssl/certs", join(rootfs, "etc/ssl/certs")], { encoding: "utf8" });
+        if (certs.status !== 0) throw new Error(`copying the CA certificates: ${certs.stderr}`);
+        await copyFile(busybox, join(rootfs, "bin", "busybox"));
+        await chmod(join(rootfs, "bin", "busybox"), 0o755);
+        for (const a of [...APPLETS, "mkdir", "rm", "cp", "chmod"]) await symlink("busybox", join(rootfs, "bin", a)).catch(() => undefined);
+        await symlink("/bin/busybox", join(rootfs, "usr/bin/env"));
+        await writeFile(join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n");
+        await writeFile(join(rootfs, "etc/group"), "root:x:0:\nnode:x:1000:\n");
+        const tar = join(dir, `${name.replace(/[^A-Za-z0-9]/g, "_")}.tar`);
+        const t = spawnSync("tar", ["-C", rootfs, "-cf", tar, "."], { encoding: "utf8" });
+        if (t.status !== 0) throw new Error(`tar: ${t.stderr}`);
+        const ca = "/etc/ssl/certs/ca-certificates.crt";
+        cli(["import", "--change", "ENV PATH=/usr/local/bin:/bin:/usr/bin", "--change", `ENV NODE_EXTRA_CA_CERTS=${ca}`, "--change", `ENV NPM_CONFIG_CAFILE=${ca}`, tar, name]);
+        await rm(rootfs, { recursive: true, force: true });
+        await rm(tar, { force: true });
+      },
+      cli(args, timeoutMs = 600_000) {
+        return new Promise((resolve, reject) => {
+          const child = spawn(podman, [...base, ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+          let out = "";
+          let err = "";
+          child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+          child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+          const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+          child.once("exit", (code) => {
+            clearTimeout(timer);
+            if (code === 0) resolve(out);
+            else reject(new Error(`podman ${args.slice(0, 2).join(" ")}: exit ${code}\n${(err || out).slice(-3000)}`));
+          });
+        });
       },
       stop,
     },
