@@ -9,6 +9,7 @@
  */
 import {
   encode,
+  ENVELOPE_VERSION,
   H,
   hopTraceparent,
   MAIL,
@@ -82,6 +83,7 @@ export function mediaOfSteps(steps: readonly TurnStep[]): Envelope["media"] {
 function replyEnvelope(c: AssistantContext): Envelope {
   const m = c.current!.envelope;
   return {
+    v: ENVELOPE_VERSION,
     id: `${m.id}:reply:0`,
     ts: Date.now(),
     channel: m.channel,

@@ -14,6 +14,21 @@ export class SnapshotConflictError extends Error {
   }
 }
 
+/**
+ * A session's snapshot was written by a newer Claw (a format this node does
+ * not know): the node leaves the session alone — overwriting it would lose
+ * what the newer format holds — and the turn is tried again, by a newer node
+ * once one runs the session (during a rolling upgrade, within seconds).
+ */
+export class SnapshotFormatError extends Error {
+  readonly code = "SNAPSHOT_TOO_NEW";
+  readonly transient = true;
+  constructor(key: string, format: unknown, known: number) {
+    super(`session ${key} was saved in snapshot format ${String(format)} by a newer Claw; this node reads format ${known}: left to a newer node`);
+    this.name = "SnapshotFormatError";
+  }
+}
+
 /** A turn took longer than the turn timeout. */
 export class TurnTimeoutError extends Error {
   readonly code = "TURN_TIMEOUT";

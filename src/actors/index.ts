@@ -27,6 +27,6 @@ export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, resolveAg
 export { decideInbound, decideSessionMail, sessionPartition, type IngressDecision, type InboundMessage } from "./ingress.js";
 export { createPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
 export { startRouter, type Router } from "./router.js";
-export { AgentSpecError, SnapshotConflictError, TurnTimeoutError } from "./errors.js";
+export { AgentSpecError, SnapshotConflictError, SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 export { openAgentRegistry, validateAgent, type AgentChecks, type AgentRegistry, type RegisteredAgent } from "./agent-registry.js";
 export { PASSIVATE_SUBJECT, servePassivation } from "./passivation-control.js";

@@ -4,7 +4,7 @@
  * (`kind: "error"`, `replyTo` = its id) to the chat it came from.
  */
 import type { JsMsg } from "@nats-io/jetstream";
-import { deadLetterOf, encode, H, hopTraceparent, outboundSubject, publishDeadLetter, publishDurable, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import { deadLetterOf, encode, ENVELOPE_VERSION, H, hopTraceparent, outboundSubject, publishDeadLetter, publishDurable, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
 import { turnTraceparent } from "./assistant.effects.js";
 
 /** Whom to tell, and as a reply to what. */
@@ -35,6 +35,7 @@ export function noticeTrace(e: Envelope): string | undefined {
 /** A notice to the sender that their message could not be processed. */
 function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, traceparent?: string, routing: Record<string, unknown> = {}): Envelope {
   return {
+    v: ENVELOPE_VERSION,
     id,
     ts: Date.now(),
     channel: to.channel,

@@ -18,7 +18,7 @@ import { driveActor, SUSPENDED_TAG, type AgentEffects } from "../effect-driver.j
 import { AGENT_KINDS, type AgentKind } from "./agent-kinds.js";
 import type { AgentSpec } from "./agents.js";
 import { toFailure, type TurnFailure } from "./assistant.machine.js";
-import { TurnTimeoutError } from "./errors.js";
+import { SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 import type { SessionStore } from "./session-store.js";
 
 /** What every request to a session carries. */
@@ -333,7 +333,9 @@ export function createSessionHost(o: SessionHostOptions): SessionHost {
   async function untilResumed(e: Entity, req: TurnRequest): Promise<boolean> {
     for (;;) {
       if (stopping.signal.aborted || req.signal?.aborted) return false;
-      const suspended = await serial(e, async () => (await load(e, req.agent, req.session)).getSnapshot().hasTag(SUSPENDED_TAG) as boolean).catch(() => undefined);
+      // a session saved by a newer Claw is not suspended as far as this node can tell: the turn's own tries
+      // (counted, then dead-lettered) decide, instead of a wait that would hold the message forever
+      const suspended = await serial(e, async () => (await load(e, req.agent, req.session)).getSnapshot().hasTag(SUSPENDED_TAG) as boolean).catch((err: unknown) => (err instanceof SnapshotFormatError ? false : undefined));
       if (suspended === false) return true;
       // woken after the next operation on the session (its mail), or after a while when the check itself failed
       const woke = await new Promise<boolean>((resolve) => {

@@ -12,7 +12,7 @@ import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@na
 import type { KV } from "@nats-io/kv";
 import { decode, encode, STREAMS, withRetry, type Envelope, type JsPublish } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
-import { SnapshotConflictError } from "./errors.js";
+import { SnapshotConflictError, SnapshotFormatError } from "./errors.js";
 import { historyInTranscripts, type SessionMemory } from "./session-memory.js";
 
 /** One turn as the transcript stream keeps it. */
@@ -23,7 +23,11 @@ export interface TranscriptEntry {
   assistant: Envelope;
 }
 
-/** Format version of a stored snapshot. */
+/**
+ * Format version of a stored snapshot. Raised only when a snapshot's shape
+ * changes so that an older node would misread it; an older node then leaves
+ * such sessions alone (SnapshotFormatError) instead of overwriting them.
+ */
 const FORMAT = 1;
 
 /** A snapshot as stored, with the KV revision it was read at (0 = absent). */
@@ -96,6 +100,8 @@ export function createSessionStore(kv: KV, o: SessionStoreOptions = {}): Session
       const e = await withRetry(() => kv.get(key));
       if (!e || e.operation !== "PUT" || e.value.length === 0) return { snapshot: undefined, revision: e?.revision ?? 0 };
       const stored = decode<Stored>(e.value);
+      // a newer format is not this node's to read or to overwrite; an older one would be migrated here (there is none)
+      if (typeof stored.v === "number" && stored.v > FORMAT) throw new SnapshotFormatError(key, stored.v, FORMAT);
       if (stored.v !== FORMAT) return { snapshot: undefined, revision: e.revision, updatedAt: e.created };
       const ctx = stored.snapshot.context;
       if (stored.history === "transcripts" && ctx?.historyRefs) {

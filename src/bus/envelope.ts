@@ -32,9 +32,19 @@ export const KindSchema = z.enum(["message", "reply", "event", "error"]);
 
 const token = z.string().min(1, "must not be empty").max(200);
 
+/**
+ * The envelope's format version, written by Claw on every envelope it makes.
+ * Fields are only ever added within a version, and readers drop the ones
+ * they do not know: a node reads what a newer node wrote, and the other way
+ * round. A change an older node would misread raises the version.
+ */
+export const ENVELOPE_VERSION = 1;
+
 /** The envelope schema. Unknown fields are dropped, never fatal. */
 export const EnvelopeSchema = z
   .object({
+    /** the format version ({@link ENVELOPE_VERSION}); absent in what older writers and outside publishers sent */
+    v: z.number().int().positive().optional(),
     id: z.string().min(1, "must not be empty").max(200),
     /** ms since the epoch */
     ts: z.number().int().nonnegative(),
@@ -127,6 +137,7 @@ export function completeInbound(value: unknown, d: InboundDefaults): Envelope {
   if (!r.success) throw envelopeErrorFrom(r.error);
   const i = r.data;
   return parseEnvelope({
+    v: ENVELOPE_VERSION,
     id: i.id ?? d.id,
     ts: i.ts ?? d.ts,
     channel: d.channel,

@@ -26,6 +26,8 @@ export interface StartClawOptions {
   env: Record<string, string>;
   /** ms to wait for "claw node started" (default 20 s) */
   timeoutMs?: number;
+  /** another build's entry point (an older version's `dist/node.js`) */
+  script?: string;
 }
 
 // nodes a failed test did not stop must not outlive the test file's process
@@ -36,7 +38,7 @@ process.once("exit", () => {
 
 /** Spawns a node and waits until it has started (or rejects with its output). */
 export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
-  const child = spawn(process.execPath, [NODE_JS], {
+  const child = spawn(process.execPath, [o.script ?? NODE_JS], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", CLAW_LOG_LEVEL: "info", ...o.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -105,7 +107,7 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
 
 /** Runs a node expected to fail at start; resolves with its exit code and output. */
 export async function runClawExpectingFailure(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [NODE_JS], {
+  const child = spawn(process.execPath, [o.script ?? NODE_JS], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -17,7 +17,18 @@ function envelopeError(fn: () => unknown): EnvelopeError {
 describe("inbound envelope", () => {
   it("completes the minimal outside payload from the subject and defaults", () => {
     const e = completeInbound({ text: "hi", sender: { id: "u1" } }, defaults);
-    expect(e).toEqual({ ...defaults, sender: { id: "u1" }, kind: "message", text: "hi", media: [], metadata: {}, trace: {} });
+    expect(e).toEqual({ v: 1, ...defaults, sender: { id: "u1" }, kind: "message", text: "hi", media: [], metadata: {}, trace: {} });
+  });
+
+  it("reads what a newer writer wrote: fields it does not know are dropped, the version kept", () => {
+    const newer = { v: 1, id: "m-1", ts: 1, channel: "t", account: "a", chat: "c", sender: { id: "u", avatar: "x.png" }, kind: "message", text: "hi", media: [], metadata: {}, trace: {}, reactions: ["👍"], priority: 3 };
+    const e = parseEnvelope(newer);
+    expect(e).not.toHaveProperty("reactions");
+    expect(e.sender).toEqual({ id: "u" });
+    expect(e.v).toBe(1);
+    // and what an older writer wrote, without a version
+    const { v: _v, ...older } = newer;
+    expect(parseEnvelope(older).v).toBeUndefined();
   });
 
   it("lets the subject's address win over the body", () => {
