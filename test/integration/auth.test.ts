@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { runCli } from "../support/claw-cli.js";
+import { channelConfig } from "../support/channels.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
 /** A concrete path for a route template. */
@@ -287,7 +288,7 @@ describe("rate limits shared by the nodes", () => {
   });
 
   it("limits a credential the same on two nodes, per scope too, with Retry-After", async () => {
-    const config = await writeConfig({ agents: [{ id: "echo" }], rateLimits: { key: { perSecond: 0.1, burst: 5 }, scopes: { "messages:write": { perSecond: 0.1, burst: 2 } } } });
+    const config = await channelConfig([], { rateLimits: { key: { perSecond: 0.1, burst: 5 }, scopes: { "messages:write": { perSecond: 0.1, burst: 2 } } } });
     const env = { NATS_URL: nats.url, CLAW_AUTH: "required", CLAW_CONFIG: config };
     await using a = await startClaw({ env: { ...env, CLAW_NODE_ID: "ra" } });
     await using b = await startClaw({ env: { ...env, CLAW_NODE_ID: "rb" } });
@@ -313,7 +314,7 @@ describe("rate limits shared by the nodes", () => {
   }, 60_000);
 
   it("limits a client address before credentials are checked", async () => {
-    const config = await writeConfig({ agents: [{ id: "echo" }], rateLimits: { address: { perSecond: 0.1, burst: 3 } } });
+    const config = await channelConfig([], { rateLimits: { address: { perSecond: 0.1, burst: 3 } } });
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_AUTH: "required", CLAW_CONFIG: config } });
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await call(node, "GET", "/v1/agents", bearer("claw_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))).status);
@@ -322,11 +323,3 @@ describe("rate limits shared by the nodes", () => {
     expect((await call(node, "GET", "/healthz")).status).toBe(200);
   }, 60_000);
 });
-
-async function writeConfig(config: unknown): Promise<string> {
-  const { writeFile } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const path = `${tmpdir()}/claw-auth-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`;
-  await writeFile(path, JSON.stringify(config));
-  return path;
-}

@@ -9,7 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { encode, outboundSubject, type Envelope } from "../../src/bus/index.js";
 
-/** Writes a `CLAW_CONFIG` with the `echo` agent (or what `more` says) and `channels`; resolves with its path. */
+/** Writes a `CLAW_CONFIG` with the `echo` agent, `channels` and whatever else `more` says (agents, rateLimits, …); resolves with its path. */
 export async function channelConfig(channels: unknown[], more: Record<string, unknown> = {}): Promise<string> {
   const path = join(tmpdir(), `claw-channels-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
   await writeFile(path, JSON.stringify({ agents: [{ id: "echo" }], channels, ...more }));
