@@ -107,7 +107,7 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
 
 /** Runs a node expected to fail at start; resolves with its exit code and output. */
 export async function runClawExpectingFailure(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [o.script ?? NODE_JS], {
+  const child = spawn(process.execPath, [NODE_JS], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

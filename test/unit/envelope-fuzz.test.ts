@@ -47,9 +47,19 @@ describe("the inbound parser under fuzzing", () => {
       },
       { requiredKeys: [] },
     );
+    // and messages that are valid but for what the fuzz changes in them
+    const valid = fc.record(
+      {
+        sender: fc.record({ id: fc.string({ minLength: 1, maxLength: 100 }) }),
+        text: fc.string({ minLength: 1 }),
+        metadata: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
+        media: fc.array(fc.record({ type: fc.constantFrom("image", "file"), url: fc.webUrl() }), { maxLength: 3 }),
+      },
+      { requiredKeys: ["sender", "text"] },
+    );
     const seen = new Set<string>();
     fc.assert(
-      fc.property(message, (m) => {
+      fc.property(fc.oneof(message, valid), (m) => {
         seen.add(parse(json(m), "application/json"));
         seen.add(parse(encode(m), "application/msgpack"));
       }),
