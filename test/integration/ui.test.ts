@@ -2,7 +2,8 @@
  * The live view in a real headless Chromium (Debian's /usr/bin/chromium,
  * driven by playwright-core) against a real node and nats-server: the
  * statechart renders, a picked session's state follows a slow turn, the
- * transitions and the persisted context show up. Screenshots land in
+ * transitions and the persisted context show up; a WhatsApp account's QR
+ * code to pair with shows in the inspector. Screenshots land in
  * test-artifacts/ui/. Needs `npm run build` (the node and its assets).
  */
 import { existsSync, mkdirSync } from "node:fs";
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sessionKey } from "../../src/bus/index.js";
 import { WATCH_SUBJECT, type WatchRequest } from "../../src/observability/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { channelConfig } from "../support/channels.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
 /** Debian's Chromium; CLAW_CHROMIUM points elsewhere (another distribution's binary) */
@@ -150,6 +152,43 @@ describe("live view at /ui", () => {
 
     expect(pageErrors).toEqual([]);
     await page.close();
+  }, 60_000);
+
+  it("shows a WhatsApp account's QR code to pair with, then that it is linked", async () => {
+    // a node with a WhatsApp account: without the internet it backs off, and stays listed as a channel actor
+    await using node = await startClaw({ env: { NATS_URL: nats!.url, CLAW_CONFIG: await channelConfig([{ type: "whatsapp", account: "phone" }]), CLAW_NODE_ID: "wa" } });
+    await using c = await client(nats!.url);
+    const page = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+    await page.goto(`http://127.0.0.1:${node.httpPort}/ui`);
+    await page.waitForSelector('#kind option[value="channel"]', { state: "attached" });
+    await page.selectOption("#kind", "channel");
+    await page.waitForSelector('#actor-list li.actor[data-actor-id="whatsapp-phone"]', { timeout: 15_000 });
+    await page.click('#actor-list li.actor[data-actor-id="whatsapp-phone"]');
+    // what the account announces (the adapter announces baileys' QR codes here)
+    const announce = (event: string, data: Record<string, unknown>) => c.nc.publish(`claw.events.channel.whatsapp.phone.${event}`, JSON.stringify({ ...data, node: "wa" }));
+    const shown = async (selector: string) => {
+      for (let i = 0; i < 40; i++) {
+        if (await page.$(selector)) return;
+        announce("qr", { qr: "2@ABCDEFGHIJKLMNOP,QRSTUVWXYZ" });
+        await page.waitForTimeout(250);
+      }
+      throw new Error(`${selector} did not show`);
+    };
+    await shown("#pairing img.qr");
+    expect(await page.isVisible("#pairing")).toBe(true);
+    expect(await page.textContent("#pairing h2")).toBe("Pair whatsapp account phone");
+    expect(await page.getAttribute("#pairing img.qr", "src")).toMatch(/^data:image\/svg\+xml/);
+    // the SVG decodes into an image the size the page gives it
+    expect(await page.$eval("#pairing img.qr", (img) => (img as HTMLImageElement).naturalWidth > 0 && (img as HTMLImageElement).complete)).toBe(true);
+    await shot(page, "05-whatsapp-qr");
+    announce("open", { paired: true });
+    await page.waitForFunction(() => document.querySelector("#pairing h2")?.textContent === "whatsapp account phone is linked");
+    expect(pageErrors).toEqual([]);
+    await page.close();
+    // leaves the cluster as it came (the next test counts its members)
+    expect(await node.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
   it("answers the JSON API and refuses paths outside the assets", async () => {
