@@ -6,8 +6,7 @@
  * conversation, and `claw inspect` shows it.
  */
 import { createActor } from "xstate";
-import { ENVELOPE_VERSION, sessionKey, transcriptSubject, encode, type Bus, type Envelope } from "../bus/index.js";
-import { BUCKETS } from "../bus/index.js";
+import { BUCKETS, encode, ENVELOPE_VERSION, sessionKey, transcriptSubject, type Bus, type Envelope } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 import { assistantMachine } from "./assistant.machine.js";
 import { createSessionStore, type TranscriptEntry } from "./session-store.js";

@@ -20,7 +20,7 @@ import {
   deadLetterOf,
   decode,
   decodeReplyPiece,
-  encodeToken,
+  channelActorId,
   ensureConsumer,
   NATIVE_METADATA,
   parseDeltaSubject,
@@ -97,7 +97,7 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
   const account = o.options.account;
   const id = `${type}/${account}`;
   // the live view's id: one subject token
-  const actorId = `${encodeToken(type)}-${encodeToken(account)}`;
+  const actorId = channelActorId(type, account);
   const emit = o.onEvent ?? (() => {});
   const stopping = new AbortController();
   const log = o.log.child({ channel: type, account });

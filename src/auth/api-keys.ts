@@ -17,8 +17,8 @@ import { parseScopes } from "./scopes.js";
 const SCRYPT: ScryptOptions = { N: 1 << 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 const KEY_LEN = 32;
 
-function scrypt(secret: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => scryptCb(secret, salt, KEY_LEN, SCRYPT, (e, k) => (e ? reject(e) : resolve(k))));
+function scrypt(secret: string, salt: Buffer, length = KEY_LEN, params: ScryptOptions = SCRYPT): Promise<Buffer> {
+  return new Promise((resolve, reject) => scryptCb(secret, salt, length, params, (e, k) => (e ? reject(e) : resolve(k))));
 }
 
 /** An API key's record as stored (never the key itself). */
@@ -63,9 +63,7 @@ async function secretMatches(secret: string, stored: string): Promise<boolean> {
   const [kind, n, r, p, salt, hash] = stored.split("$");
   if (kind !== "scrypt" || !salt || !hash) return false;
   const expected = Buffer.from(hash, "base64");
-  const got = await new Promise<Buffer>((resolve, reject) =>
-    scryptCb(secret, Buffer.from(salt, "base64"), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem }, (e, k) => (e ? reject(e) : resolve(k))),
-  );
+  const got = await scrypt(secret, Buffer.from(salt, "base64"), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 

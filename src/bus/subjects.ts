@@ -189,6 +189,17 @@ export function auditSubject(source: "http" | "cli"): string {
   return `${ROOT}.audit.${source}`;
 }
 
+/** A channel account's actor id in the live view: `<type>-<account>`, each a subject token (a channel type has no "-"). */
+export function channelActorId(type: string, account: string): string {
+  return `${encodeToken(type)}-${encodeToken(account)}`;
+}
+
+/** The type and account of a {@link channelActorId}; undefined when it is not one. */
+export function parseChannelActorId(id: string): { type: string; account: string } | undefined {
+  const dash = id.indexOf("-");
+  return dash < 1 ? undefined : { type: decodeToken(id.slice(0, dash)), account: decodeToken(id.slice(dash + 1)) };
+}
+
 /** `claw.events.channel.<type>.<account>.<event>`: what a channel account announces (a QR code to pair with, …). */
 export function channelEventSubject(type: string, account: string, event: string): string {
   return `${ROOT}.events.channel.${encodeToken(type)}.${encodeToken(account)}.${encodeToken(event)}`;

@@ -7,18 +7,16 @@ import { backup, restore, type Progress } from "../bus/index.js";
 import { cliBus } from "./cli-connection.js";
 
 /** One line per stream, rewritten as it goes when stderr is a terminal. */
-function progress(verb: string): Progress & { done(): void } {
+function progress(verb: string): Progress {
   let last = "";
   const tty = process.stderr.isTTY;
-  const p = ((stream: string, done: number, total: number) => {
+  return (stream: string, done: number, total: number) => {
     const line = `${verb} ${stream}: ${done}/${total}`;
     if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
     else if (done === total) process.stderr.write(`${line}\n`);
     if (tty && done === total) process.stderr.write("\n");
     last = line;
-  }) as Progress & { done(): void };
-  p.done = () => undefined;
-  return p;
+  };
 }
 
 /** Runs `backup` or `restore`. Returns the exit code. */

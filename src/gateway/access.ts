@@ -21,7 +21,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { bucketKey, covers, type ApiKeyVerifier, type JwtVerifier, type Principal, type RateLimiter, type RateLimits } from "../auth/index.js";
-import { ruleFor, type RouteRule } from "./api-routes.js";
+import type { RouteLookup, RouteRule } from "./api-routes.js";
 import { OPEN, principals } from "./principal.js";
 
 /** How the gateway admits requests. */
@@ -63,40 +63,38 @@ export function credentialOf(req: IncomingMessage): string | undefined {
 const CHALLENGE = 'Bearer realm="claw"';
 
 /** Creates the check every request passes. */
-export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, path: string): Promise<Admission> } {
+export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, found: RouteLookup): Promise<Admission> } {
   async function authenticate(token: string): Promise<Principal | { error: string }> {
     if (token.startsWith("claw_")) return o.keys.verify(token);
     if (o.jwt && token.split(".").length === 3) return o.jwt(token);
     return { error: o.jwt ? "neither a Claw API key nor a JWT" : "not a Claw API key (no JWT issuer is configured)" };
   }
-  /** a 429 when `who`'s bucket of `kind` is empty */
-  async function limited(kind: string, who: string, rate: RateLimits["key"], rule: RouteRule | undefined, principal?: Principal): Promise<Admission | undefined> {
+  /** a 429 when `who`'s bucket of `kind` is empty; `per` says whose limit it is */
+  async function limited(kind: string, per: string, who: string, rate: RateLimits["key"], rule: RouteRule | undefined, principal?: Principal): Promise<Admission | undefined> {
     if (!rate || !o.limits) return undefined;
     const taken = await o.limits.limiter.take(bucketKey(kind, who), rate);
     if (taken.ok) return undefined;
-    const per = kind === "addr" ? "this address" : kind === "key" ? "this credential" : `this credential on ${kind.slice("scope.".length).replace("_", ":")}`;
     return { ok: false, status: 429, code: "rate_limited", message: `too many requests from ${per} (${rate.perSecond}/s, bursts of ${rate.burst}); retry in ${taken.retryAfterS} s`, rule, principal, headers: { "retry-after": String(taken.retryAfterS) } };
   }
   /** the credential's own limits: on every route, and on the routes of each limited scope */
   async function credentialLimits(who: Principal, rule: RouteRule | undefined, params: Record<string, string>): Promise<Admission | undefined> {
     if (!o.limits || who === OPEN) return undefined;
     const l = o.limits.limits;
-    const byKey = await limited("key", who.id, l.key, rule, who);
+    const byKey = await limited("key", "this credential", who.id, l.key, rule, who);
     if (byKey) return byKey;
     for (const needed of rule?.scopes?.(params) ?? []) {
       const base = needed.split(":").slice(0, 2).join(":");
-      const r = await limited(`scope.${base.replace(":", "_")}`, who.id, l.scopes[base], rule, who);
+      const r = await limited(`scope.${base.replace(":", "_")}`, `this credential on ${base}`, who.id, l.scopes[base], rule, who);
       if (r) return r;
     }
     return undefined;
   }
   return {
-    async admit(req, path) {
-      const found = ruleFor(req.method ?? "GET", path);
+    async admit(req, found) {
       const rule = found && "rule" in found ? found.rule : undefined;
       const params = found && "rule" in found ? found.params : {};
       if (rule?.public || (rule?.path === "/metrics" && o.metricsPublic)) return { ok: true, principal: OPEN, rule };
-      const byAddress = await limited("addr", req.socket.remoteAddress ?? "unknown", o.limits?.limits.address, rule);
+      const byAddress = await limited("addr", "this address", req.socket.remoteAddress ?? "unknown", o.limits?.limits.address, rule);
       if (byAddress) return byAddress;
       if (!o.required) {
         principals.set(req, OPEN);

@@ -174,11 +174,11 @@ function compile(r: RouteRule): { re: RegExp; names: string[] } {
 
 const MATCHERS = ROUTES.map((rule) => ({ rule, ...compile(rule) }));
 
-/**
- * The rule of a request and its path's parameters; `{ methods }` when the
- * path is a route's but the method is not (a 405); undefined for no route.
- */
-export function ruleFor(method: string, path: string): { rule: RouteRule; params: Record<string, string> } | { methods: string[] } | undefined {
+/** A request's route and its path's parameters; `{ methods }` when the path is a route's but the method is not (a 405); undefined for no route. */
+export type RouteLookup = { rule: RouteRule; params: Record<string, string> } | { methods: string[] } | undefined;
+
+/** Looks a request up in {@link ROUTES}. */
+export function ruleFor(method: string, path: string): RouteLookup {
   const methods: string[] = [];
   for (const { rule, re, names } of MATCHERS) {
     const m = re.exec(path);

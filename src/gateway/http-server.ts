@@ -9,7 +9,7 @@ import { nuid } from "@nats-io/transport-node";
 import type { Bus } from "../bus/index.js";
 import type { Audit } from "../observability/index.js";
 import { createAccess, tokenToCookie, type AccessOptions, type Admission } from "./access.js";
-import { ruleFor } from "./api-routes.js";
+import { ruleFor, type RouteLookup } from "./api-routes.js";
 import { dlqRoutes } from "./dlq-routes.js";
 import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
 import { openApiDocument } from "./openapi.js";
@@ -84,10 +84,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   let document: unknown;
   const clientOf = (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown";
 
-  /** Lets a request in, or answers it 401/403 (recorded in the audit trail). */
-  async function admit(req: IncomingMessage, path: string): Promise<Admission | undefined> {
+  /** Lets a request in, or answers it 401/403/429 (the first two recorded in the audit trail). */
+  async function admit(req: IncomingMessage, path: string, found: RouteLookup): Promise<Admission | undefined> {
     if (!access) return undefined;
-    const a = await access.admit(req, path);
+    const a = await access.admit(req, found);
     // refused credentials are recorded; refused rates are not (a flood would flood the trail)
     if (!a.ok && a.status !== 429) o.audit?.record({ who: a.principal?.id ?? "anonymous", what: `${req.method} ${path}`, from: clientOf(req), outcome: a.status, detail: a.message });
     return a;
@@ -117,12 +117,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const path = url.pathname;
     // a browser brings its credential once in the page's URL: it becomes a cookie
     if ((path === "/ui" || path.startsWith("/ui/") || path === "/chat") && tokenToCookie(req, res, url)) return;
-    const admission = await admit(req, path);
+    const found = ruleFor(req.method ?? "GET", path);
+    const admission = await admit(req, path, found);
     if (admission && !admission.ok) {
       return send(res, admission.status, { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } }, admission.headers);
     }
     // only what the route table has is served: a route cannot be added undocumented or unprotected
-    const found = ruleFor(req.method ?? "GET", path);
     if (!found) throw new HttpError(404, "not_found", `no route for ${req.method} ${path}`);
     if ("methods" in found) throw new HttpError(405, "method_not_allowed", `use ${found.methods.join(" or ")}`);
     if (admission?.rule?.audit) {
@@ -200,7 +200,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (path !== "/v1/ws") return void socket.end("HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno WebSocket endpoint here: /v1/ws\n");
-    admit(req, path).then(
+    admit(req, path, ruleFor(req.method ?? "GET", path)).then(
       (a) => {
         if (!a || a.ok) return ws.upgrade(req, socket, head);
         const headers = Object.entries(a.headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");

@@ -41,12 +41,13 @@ function operation(r: RouteRule): Json {
   for (const [status, a] of Object.entries(r.responses)) {
     responses[status] = { description: a.description, ...(a.schema ? { content: { "application/json": { schema: jsonSchema(a.schema) } } } : a.contentType ? { content: { [a.contentType]: {} } } : {}) };
   }
+  const params = parameters(r);
   if (r.body || r.query) responses["400"] ??= { description: "invalid body or query: the field is named", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
   return {
     operationId: `${r.method.toLowerCase()}${r.path.replace(/\{(\w+)\*?\}/g, "By_$1").replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""))}`,
     summary: r.summary,
     tags: [r.tag],
-    ...(parameters(r).length ? { parameters: parameters(r) } : {}),
+    ...(params.length ? { parameters: params } : {}),
     ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(r.body) } } } } : {}),
     responses: { ...responses, ...errors },
     security: r.public ? [] : [{ bearer: [] }, { cookie: [] }],

@@ -12,7 +12,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeToken, wildcards } from "../bus/index.js";
+import { parseChannelActorId, wildcards } from "../bus/index.js";
 import { actorEventSubject, WATCH_SUBJECT, type ActorEvent, type ActorKind, type WatchRequest } from "../observability/index.js";
 import type { ClusterFeed } from "./cluster-feed.js";
 
@@ -123,10 +123,9 @@ export async function serveLiveEvents(
  * `{ event: "open" }` once linked. Returns the unsubscribe.
  */
 function forwardPairing(nc: NatsConnection, actorId: string, send: (event: string, data: unknown) => void): () => void {
-  // a channel actor's id is `<type>-<account>`, each a subject token (a type has no "-")
-  const dash = actorId.indexOf("-");
-  if (dash < 1) return () => {};
-  const [type, account] = [decodeToken(actorId.slice(0, dash)), decodeToken(actorId.slice(dash + 1))];
+  const channel = parseChannelActorId(actorId);
+  if (!channel) return () => {};
+  const { type, account } = channel;
   const sub = nc.subscribe(wildcards.channelEvents(type, account), {
     callback: (err, m) => {
       if (err) return;

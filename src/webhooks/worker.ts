@@ -23,6 +23,7 @@ import {
   decode,
   deadLetterOf,
   ensureConsumer,
+  H,
   publishDeadLetter,
   STREAMS,
   webhookDeliveryConsumerSpec,
@@ -81,9 +82,9 @@ function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknow
     return { agent: t.agent, body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) } };
   }
   const h = (k: string) => m.headers?.get(k) || undefined;
-  const stage = h("Claw-Dlq-Stage") ?? "";
+  const stage = h(H.dlq.stage) ?? "";
   if (stage === "webhook") return undefined;
-  return { body: { stage, code: h("Claw-Dlq-Code"), reason: h("Claw-Dlq-Reason"), subject: h("Claw-Dlq-Subject"), seq: m.seq, node: h("Claw-Dlq-Node"), time: h("Claw-Dlq-Time") } };
+  return { body: { stage, code: h(H.dlq.code), reason: h(H.dlq.reason), subject: h(H.dlq.subject), seq: m.seq, node: h(H.dlq.node), time: h(H.dlq.time) } };
 }
 
 /** A subscription gets the events it asked for, of its agents, that happened since it was made. */

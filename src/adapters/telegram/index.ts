@@ -102,14 +102,13 @@ function sendError(e: unknown): Error {
 const MAX_CAPTION = 1_024;
 
 /** The Bot API method that sends each kind of medium by URL, and the field its URL goes in. */
-const SEND_MEDIA: Partial<Record<string, "sendPhoto" | "sendDocument" | "sendAudio" | "sendVideo" | "sendSticker">> = {
-  image: "sendPhoto",
-  file: "sendDocument",
-  audio: "sendAudio",
-  video: "sendVideo",
-  sticker: "sendSticker",
+const SEND_MEDIA: Partial<Record<string, { method: "sendPhoto" | "sendDocument" | "sendAudio" | "sendVideo" | "sendSticker"; field: string }>> = {
+  image: { method: "sendPhoto", field: "photo" },
+  file: { method: "sendDocument", field: "document" },
+  audio: { method: "sendAudio", field: "audio" },
+  video: { method: "sendVideo", field: "video" },
+  sticker: { method: "sendSticker", field: "sticker" },
 };
-const FIELD = { sendPhoto: "photo", sendDocument: "document", sendAudio: "audio", sendVideo: "video", sendSticker: "sticker" } as const;
 
 async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelConnection> {
   const { Api: BotApi } = await import("grammy");
@@ -199,7 +198,8 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
         // then the media, each by its URL (Telegram fetches it)
         for (const [i, m] of media.entries()) {
           const other = { ...answering(captioned && i === 0), ...(captioned ? { caption: text } : {}) };
-          await api.raw[SEND_MEDIA[m.type]!]({ chat_id: envelope.chat, [FIELD[SEND_MEDIA[m.type]!]]: m.url!, ...other } as never);
+          const { method, field } = SEND_MEDIA[m.type]!;
+          await api.raw[method]({ chat_id: envelope.chat, [field]: m.url!, ...other } as never);
         }
       } catch (e) {
         throw sendError(e);
