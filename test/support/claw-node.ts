@@ -105,8 +105,8 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
   };
 }
 
-/** Runs a node expected to fail at start; resolves with its exit code and output. */
-export async function runClawExpectingFailure(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+/** Runs a node expected to end by itself (to fail at start, or to kill itself at a failpoint); resolves with how it exited and its output. */
+export async function runClawExpectingFailure(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   const child = spawn(process.execPath, [NODE_JS], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -115,7 +115,7 @@ export async function runClawExpectingFailure(env: Record<string, string>, timeo
   child.stdout!.on("data", (b: Buffer) => (output += b.toString()));
   child.stderr!.on("data", (b: Buffer) => (output += b.toString()));
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once("exit", (c, s) => r([c, s])));
   clearTimeout(timer);
-  return { code, output };
+  return { code, signal, output };
 }
