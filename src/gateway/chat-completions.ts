@@ -9,7 +9,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { nuid } from "@nats-io/transport-node";
 import { z } from "zod";
-import { allowed } from "./principal.js";
+import { allowed, principalOf } from "./principal.js";
+import { httpChatAddress } from "./http-session.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import type { Inbound } from "./inbound.js";
@@ -53,7 +54,7 @@ export function chatCompletions(o: ChatCompletionsOptions): (req: IncomingMessag
       o.inbound.checkAvailable();
       const header = req.headers["x-claw-session"];
       const session = (typeof header === "string" && header) || body.user || nuid.next();
-      const addr = { channel: "http", account: body.model, chat: session };
+      const addr = httpChatAddress(body.model, session, principalOf(req));
       const input = { text, sender: { id: body.user ?? "http" }, metadata: { agent: body.model, api: "chat.completions" } };
       const created = Math.floor(Date.now() / 1000);
       const id = nuid.next();

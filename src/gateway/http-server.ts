@@ -19,6 +19,8 @@ import { chatCompletions } from "./chat-completions.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readBody, readJson, sendJson as send } from "./http-io.js";
 import { createInbound } from "./inbound.js";
+import { httpChatAddress } from "./http-session.js";
+import { principalOf } from "./principal.js";
 import { InvokeSchema, page, PageQuerySchema, parseBody, parseQuery, PostMessageSchema } from "./schemas.js";
 import { webSocketChannel } from "./websocket.js";
 
@@ -107,7 +109,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const b = parseBody(InvokeSchema, await readJson(req, o.maxPayload));
     const session = b.session ?? nuid.next();
     const input = { text: b.text, sender: b.sender, metadata: { ...b.metadata, agent } };
-    const { id, reply } = await inbound.converse({ channel: "http", account: agent, chat: session }, input, { idempotencyKey: b.idempotency_key, timeoutMs: b.timeout_ms });
+    const { id, reply } = await inbound.converse(httpChatAddress(agent, session, principalOf(req)), input, { idempotencyKey: b.idempotency_key, timeoutMs: b.timeout_ms });
     const body = { message_id: id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };
     send(res, reply.kind === "error" ? 502 : 200, body);
   }
