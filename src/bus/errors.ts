@@ -72,3 +72,19 @@ export class PublishError extends BusError {
     this.subject = subject;
   }
 }
+
+/**
+ * A dead letter may not be replayed to that subject: only to inbound
+ * (`claw.in.…`), a session's mailbox (`claw.session.…`) or the family it came
+ * from (a skill's invocations, a webhook's deliveries) — never to JetStream's
+ * or the server's own subjects (`$KV.`, `$JS.`, `$SYS.`), the control plane
+ * or the replies.
+ */
+export class ReplayTargetError extends BusError {
+  readonly subject: string;
+  constructor(subject: string, message: string) {
+    super("DLQ_REPLAY_TARGET", message);
+    this.name = "ReplayTargetError";
+    this.subject = subject;
+  }
+}

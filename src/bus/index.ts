@@ -30,6 +30,7 @@ export {
   getDeadLetter,
   listDeadLetters,
   replayDeadLetter,
+  checkReplayTarget,
   purgeDeadLetters,
   DeadLetterNotFoundError,
   type DeadLetterRecord,

@@ -264,6 +264,26 @@ export function parseDeltaSubject(subject: string): ChatAddress | undefined {
   return parseChatSubject(subject, "delta");
 }
 
+/** The families of Claw's data-path subjects, as {@link subjectFamily} tells them. */
+export type SubjectFamily = "in" | "session" | "skill" | "webhook" | "out";
+
+/**
+ * Which of Claw's data-path families a literal subject belongs to: raw or
+ * partitioned inbound, a session mailbox, a skill's invocations, a webhook
+ * delivery, a reply. Undefined for anything else (`$KV.…`, `claw.ctl.…`, a
+ * wildcard, a token no encoder makes).
+ */
+export function subjectFamily(subject: string): SubjectFamily | undefined {
+  const t = subject.split(".");
+  if (t[0] !== ROOT || !t.every(isLiteralToken)) return undefined;
+  if (parseInboundSubject(subject)) return "in";
+  if (parseSessionSubject(subject)) return "session";
+  if (t.length === 4 && t[1] === "skill" && t[3] === "invoke") return "skill";
+  if (t.length === 3 && t[1] === "webhook") return "webhook";
+  if (parseOutboundSubject(subject)) return "out";
+  return undefined;
+}
+
 /** The KV key of a session snapshot in `claw_sessions`: `<agent>.<session>` (the actor's id). */
 export function sessionKey(agent: string, session: string): string {
   return `${encodeToken(agent)}.${encodeToken(session)}`;
