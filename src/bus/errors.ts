@@ -88,3 +88,19 @@ export class ReplayTargetError extends BusError {
     this.subject = subject;
   }
 }
+
+/**
+ * The server cannot reserve the byte limit chosen for a stream: JetStream
+ * sets a stream's `max_bytes` aside in its store, and the store is smaller
+ * than what is asked of it.
+ */
+export class StreamLimitError extends BusError {
+  readonly stream: string;
+  readonly maxBytes: number;
+  constructor(stream: string, maxBytes: number, options?: { cause?: unknown }) {
+    super("STREAM_BYTES_UNRESERVABLE", `JetStream cannot reserve ${maxBytes} bytes for stream ${stream} (insufficient storage resources)`, options);
+    this.name = "StreamLimitError";
+    this.stream = stream;
+    this.maxBytes = maxBytes;
+  }
+}

@@ -156,9 +156,16 @@ export const wildcards = {
   partitionedInbound: `${ROOT}.in.*.*.*.*`,
   /** one partition's inbound (a stream filter must be a subset of the stream's subjects, so no `>`) */
   inboundPartition: (p: number) => `${ROOT}.in.${checkPartition(p)}.*.*.*`,
+  /**
+   * `CLAW_IN`'s subjects: each partition's inbound, listed, so that a subject
+   * no partition owner reads (`claw.in.shop.a.b.c`) is not stored at all
+   */
+  inboundPartitions: (partitions: number): string[] => Array.from({ length: partitions }, (_, p) => wildcards.inboundPartition(p)),
   /** every session mailbox: `claw.session.<p>.<agent>.<session>` */
   sessions: `${ROOT}.session.*.*.*`,
   sessionPartition: (p: number) => `${ROOT}.session.${checkPartition(p)}.*.*`,
+  /** `CLAW_SESSIONS`' subjects: each partition's mailboxes, listed (see `inboundPartitions`) */
+  sessionPartitions: (partitions: number): string[] => Array.from({ length: partitions }, (_, p) => wildcards.sessionPartition(p)),
   outbound: `${ROOT}.out.>`,
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
   /** the replies of one channel account (its runner's consumer filter) */

@@ -6,3 +6,4 @@ export type { AgentDirectory } from "./agents-routes.js";
 export type { SkillDirectory, SkillInvokeOutcome } from "./skills-routes.js";
 export { HttpError } from "./errors.js";
 export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";
+export { serveWhileStarting, type StartupServer, type StartupServerOptions } from "./startup-server.js";
