@@ -12,6 +12,7 @@ import {
   BUCKETS,
   connectBus,
   defaultBackoff,
+  delay,
   deltaSubject,
   encodeReplyPiece,
   encodeToken,
@@ -20,6 +21,7 @@ import {
   SKILL_CANCEL_SUBJECT,
   STREAMS,
   watchBusHealth,
+  within,
   withRetry,
   type Bus,
   type RetryOptions,
@@ -74,6 +76,9 @@ export interface ClawNode {
 
 /** How long a node that must exit (restart intensity exceeded) gives its graceful stop. */
 const FATAL_STOP_MS = 10_000;
+
+/** What a stop may take beyond `CLAW_DRAIN_MS`: handing back and cancelling what still runs, closing the connection. */
+const STOP_GRACE_MS = 5_000;
 
 /** Options of {@link startNode}. */
 export interface StartNodeOptions {
@@ -398,22 +403,38 @@ export async function startNode(config: ClawConfig, log: Logger, o: StartNodeOpt
     );
 
     let stopped: Promise<void> | undefined;
+    const graceful = async (deadline: number) => {
+      nodeActor.send({ type: "stop" });
+      stopping = true;
+      log.info({ drainMs: config.drainMs }, "stopping: giving partitions up, finishing in-flight work");
+      // skill invocations: none taken from now on; those running get until the deadline, then are handed back or cancelled
+      const skillsDrained = skills.workers.drain(deadline);
+      await lease.resign();
+      // channel accounts move at once: their connections close, what they had not acked natively is the broker's again
+      await channels.resign();
+      await supervisor.stop();
+      // leave first so the leader moves our partitions; they are handed over as each one drains
+      await leave(members!, config.nodeId);
+      await duties.stop();
+      await Promise.all([partitions.releaseAll(), host.stop(), skillsDrained]);
+      for (const c of cleanups) await c();
+    };
     stop = () => {
       stopped ??= (async () => {
-        nodeActor.send({ type: "stop" });
-        stopping = true;
-        log.info("stopping: giving partitions up, finishing in-flight work");
-        await lease.resign();
-        // channel accounts move at once: their connections close, what they had not acked natively is the broker's again
-        await channels.resign();
-        await supervisor.stop();
-        // leave first so the leader moves our partitions; they are handed over as each one drains
-        await leave(members!, config.nodeId);
-        await duties.stop();
-        await Promise.all([partitions.releaseAll(), host.stop()]);
-        for (const c of cleanups) await c();
+        const deadline = Date.now() + config.drainMs;
+        // bounded whatever NATS does (gone, stalled): what is not handed back by then JetStream redelivers after its ack wait
+        const outcome = await Promise.race([
+          graceful(deadline).then(() => "stopped" as const),
+          delay(config.drainMs + STOP_GRACE_MS).then(() => "late" as const),
+        ]);
+        if (outcome === "late") {
+          log.warn({ drainMs: config.drainMs, graceMs: STOP_GRACE_MS, bus: health.problem()?.reason }, "the stop did not finish in time (NATS unavailable?): closing without waiting; JetStream redelivers what was in flight");
+          if (!bus.nc.isClosed()) await within(bus.nc.close(), 1_000, () => new Error("close")).catch(() => undefined);
+          // the embedded server is a child process: it must not outlive the node
+          void endpoint.embedded?.kill("SIGTERM");
+        }
         nodeActor.send({ type: "stopped" });
-        log.info("stopped");
+        log.info(outcome === "late" ? "stopped (forced)" : "stopped");
       })();
       return stopped;
     };
