@@ -247,16 +247,24 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
   ];
 }
 
+/** How far before the earliest subscription a fan-out starts reading: the nodes' and the servers' clocks differ a little. */
+const WEBHOOK_START_MARGIN_MS = 10_000;
+
 /**
  * A webhook fan-out's consumer of a source stream (`CLAW_TRANSCRIPTS` for
- * replies, `CLAW_DLQ` for dead letters), shared by every node: it starts at
- * what is new when it is made (a subscription does not get the past).
+ * replies, `CLAW_DLQ` for dead letters), shared by every node. Made when the
+ * first subscription is seen, it starts at that subscription's creation
+ * (`sinceMs`, less a margin for clocks): what happened between the
+ * subscription's `POST` and a node reading it back is not missed. Each
+ * subscription still gets only what happened after it was made (the
+ * fan-out's filter).
  */
-export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions, sinceMs: number): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.New,
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: new Date(sinceMs - WEBHOOK_START_MARGIN_MS).toISOString(),
     ack_wait: o.ackWaitMs * NS_PER_MS,
     max_ack_pending: o.maxAckPending,
     max_deliver: -1,
