@@ -21,6 +21,7 @@ import {
   outboundSubject,
   publishDurable,
   PublishError,
+  STREAMS,
   type Bus,
   type ChatAddress,
   type Envelope,
@@ -58,6 +59,18 @@ export function createInbound(o: InboundOptions): Inbound {
   function refused(problem: { code: string; reason: string }, cause?: unknown): HttpError {
     o.onRefused?.(problem.code);
     return unavailableError(problem, { cause });
+  }
+
+  /**
+   * The reply to `id` when it is the chat's latest on `CLAW_OUT`: a client's
+   * retry comes within seconds of its first try, before the conversation
+   * moves on (and a later one is waited for as any reply is).
+   */
+  async function storedReply(addr: ChatAddress, id: string): Promise<Envelope | undefined> {
+    const m = await o.bus.jsm.streams.getMessage(STREAMS.out, { last_by_subj: outboundSubject(addr) });
+    if (!m) return undefined;
+    const reply = decode<Envelope>(m.data);
+    return reply.replyTo === id ? reply : undefined;
   }
 
   const inbound: Inbound = {
@@ -107,7 +120,10 @@ export function createInbound(o: InboundOptions): Inbound {
         : undefined;
       const timer = setTimeout(() => replies.unsubscribe(), c.timeoutMs);
       try {
-        await inbound.accept(addr, input, id);
+        const { duplicate } = await inbound.accept(addr, input, id);
+        // a retry of a turn that already ended: its reply is on CLAW_OUT (nothing consumes the HTTP channel's)
+        const earlier = duplicate ? await storedReply(addr, id) : undefined;
+        if (earlier) return { id, reply: earlier };
         for await (const m of replies) {
           const reply = decode<Envelope>(m.data);
           // a redelivered turn publishes its reply again: the first one answers
