@@ -52,6 +52,8 @@ export interface GatewayOptions {
   onRefused?: (reason: string) => void;
   /** how long an accepting publish may retry before the request is answered 503 (default 5 s) */
   publishTimeoutMs?: number;
+  /** `CLAW_IN`'s duplicate window (how far back a retry's first reply is looked for) */
+  duplicateWindowMs?: number;
   /** a platform's request for a channel account (`POST /v1/webhooks/<type>/<account>`): undefined when none takes it */
   webhook?: (type: string, account: string, req: { headers: IncomingMessage["headers"]; body: Buffer }) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> } | undefined>;
   /** webhook subscriptions (`/v1/webhooks`) */

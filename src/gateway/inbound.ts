@@ -21,13 +21,18 @@ import {
   outboundSubject,
   publishDurable,
   PublishError,
-  STREAMS,
   type Bus,
   type ChatAddress,
   type Envelope,
 } from "../bus/index.js";
 import { HttpError, unavailableError } from "./errors.js";
 import { fromEnvelopeError } from "./schemas.js";
+import { storedReply } from "./stored-reply.js";
+
+/** `CLAW_IN`'s duplicate window when the node does not say (the streams' default). */
+const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/** Nodes' and servers' clocks may disagree by this much: a reply is searched for that much earlier. */
+const CLOCK_SLACK_MS = 30_000;
 
 /** Options of {@link createInbound}. */
 export interface InboundOptions {
@@ -42,6 +47,8 @@ export interface InboundOptions {
   observePublishError?: (e: unknown) => void;
   /** a request refused because the bus could not take it (for metrics) */
   onRefused?: (reason: string) => void;
+  /** `CLAW_IN`'s duplicate window: how long a retry can be absorbed into its first try's turn */
+  duplicateWindowMs?: number;
 }
 
 /** The gateway's way in. */
@@ -59,18 +66,6 @@ export function createInbound(o: InboundOptions): Inbound {
   function refused(problem: { code: string; reason: string }, cause?: unknown): HttpError {
     o.onRefused?.(problem.code);
     return unavailableError(problem, { cause });
-  }
-
-  /**
-   * The reply to `id` when it is the chat's latest on `CLAW_OUT`: a client's
-   * retry comes within seconds of its first try, before the conversation
-   * moves on (and a later one is waited for as any reply is).
-   */
-  async function storedReply(addr: ChatAddress, id: string): Promise<Envelope | undefined> {
-    const m = await o.bus.jsm.streams.getMessage(STREAMS.out, { last_by_subj: outboundSubject(addr) });
-    if (!m) return undefined;
-    const reply = decode<Envelope>(m.data);
-    return reply.replyTo === id ? reply : undefined;
   }
 
   const inbound: Inbound = {
@@ -120,9 +115,10 @@ export function createInbound(o: InboundOptions): Inbound {
         : undefined;
       const timer = setTimeout(() => replies.unsubscribe(), c.timeoutMs);
       try {
+        const since = Date.now() - (o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS) - CLOCK_SLACK_MS;
         const { duplicate } = await inbound.accept(addr, input, id);
         // a retry of a turn that already ended: its reply is on CLAW_OUT (nothing consumes the HTTP channel's)
-        const earlier = duplicate ? await storedReply(addr, id) : undefined;
+        const earlier = duplicate ? await storedReply(o.bus.jsm, addr, id, since) : undefined;
         if (earlier) return { id, reply: earlier };
         for await (const m of replies) {
           const reply = decode<Envelope>(m.data);

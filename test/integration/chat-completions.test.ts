@@ -171,5 +171,10 @@ describe("POST /v1/chat/completions", () => {
     await openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: "again" }] }, { headers: { "Idempotency-Key": "idem-chat-2" } });
     const after = await openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: "/history" }] });
     expect(after.choices[0]!.message.content).toContain("3 earlier turns");
+    // the conversation moved on (three turns since): a late retry still gets its own first reply, and no new turn
+    const late = await ask("/slow 400");
+    expect([late.id, late.choices[0]!.message.content]).toEqual([a.id, "slept 400 ms"]);
+    const last = await openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: "/history" }] });
+    expect(last.choices[0]!.message.content).toContain("4 earlier turns");
   });
 });
