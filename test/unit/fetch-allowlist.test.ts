@@ -17,6 +17,17 @@ describe("http.fetch's allowlist", () => {
     expect(() => parseFetchAllowEntry(entry)).toThrow(FetchAllowEntryError);
   });
 
+  it("matches hosts exactly, by subdomain wildcard, and by port", () => {
+    const allow = fetchAllowlist(["api.example.com", "*.wiki.org", "internal:8080"]);
+    const allowed = (u: string) => allow.admits(new URL(u)).allowed;
+    expect(allowed("https://api.example.com/x")).toBe(true);
+    expect(allowed("https://evil-api.example.com/x")).toBe(false);
+    expect(allowed("https://en.wiki.org/")).toBe(true);
+    expect(allowed("https://wiki.org.evil.com/")).toBe(false);
+    expect(allowed("http://internal:8080/")).toBe(true);
+    expect(allowed("http://internal:9090/")).toBe(false);
+  });
+
   it("admits by host and port; only a host named exactly may be private", () => {
     const allow = fetchAllowlist(["api.example.com", "*.example.org", "10.0.0.5:8080", "internal.svc:443", "[fd00::5]:8080"]);
     const admits = (u: string) => allow.admits(new URL(u));
