@@ -15,6 +15,8 @@ import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
 import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
+import { parseDnsServer } from "./net/index.js";
+import { FetchAllowEntryError, parseFetchAllowEntry } from "./skills/index.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
 export class ConfigError extends Error {
@@ -60,8 +62,10 @@ export interface ClawConfig {
   sandbox: "bubblewrap" | "process";
   /** CLAW_ALLOW_UNSANDBOXED=1: the `process` sandbox may be chosen */
   allowUnsandboxed: boolean;
-  /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains) */
+  /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains, `host:port` for one port) */
   httpFetchAllow: string[];
+  /** DNS servers (`ip` or `ip:port`) that resolve the hosts of `http.fetch` and webhook deliveries instead of the system's resolver (`CLAW_DNS_SERVERS`); empty: the system's */
+  dnsServers: string[];
   /** the folder of skills shipped with Claw (`skills/`), registered by every node; empty string: none */
   skillsDir: string;
   /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (every ancestor must let uid 65534 through) */
@@ -79,6 +83,8 @@ export interface ClawConfig {
   /** attempts of a webhook delivery before it is dead-lettered, and one attempt's time limit */
   webhookMaxAttempts: number;
   webhookTimeoutMs: number;
+  /** CLAW_WEBHOOK_ALLOW_PRIVATE=1: webhooks may be delivered to loopback, private and other non-public addresses (internal receivers) */
+  webhookAllowPrivate: boolean;
   /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
   authRequired: boolean;
   /** `/metrics` without a credential, for a Prometheus that has none (`CLAW_METRICS_PUBLIC=1`) */
@@ -133,6 +139,8 @@ const ConfigFileSchema = z
   .strict();
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** The entries of a comma-separated setting, trimmed, empty ones dropped. */
+const commaList = (v: string): string[] => v.split(",").map((x) => x.trim()).filter(Boolean);
 
 const EnvSchema = z.object({
   NATS_URL: z.string().min(1).optional(),
@@ -162,13 +170,32 @@ const EnvSchema = z.object({
   CLAW_CONFIG: z.string().optional(),
   CLAW_SANDBOX: z.enum(["bubblewrap", "process"]).default("bubblewrap"),
   CLAW_ALLOW_UNSANDBOXED: z.enum(["0", "1"]).default("0"),
-  CLAW_HTTP_FETCH_ALLOW: z.string().default(""),
+  CLAW_HTTP_FETCH_ALLOW: z
+    .string()
+    .default("")
+    .superRefine((v, c) => {
+      for (const entry of commaList(v)) {
+        try {
+          parseFetchAllowEntry(entry);
+        } catch (e) {
+          if (!(e instanceof FetchAllowEntryError)) throw e;
+          c.addIssue({ code: "custom", message: e.message });
+        }
+      }
+    }),
+  CLAW_DNS_SERVERS: z
+    .string()
+    .default("")
+    .superRefine((v, c) => {
+      for (const s of commaList(v)) if (!parseDnsServer(s)) c.addIssue({ code: "custom", message: `${JSON.stringify(s)} is not a DNS server address (ip, ip:port or [ipv6]:port)` });
+    }),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
   CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
   CLAW_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  CLAW_WEBHOOK_ALLOW_PRIVATE: z.enum(["0", "1"]).default("0"),
   CLAW_AUTH: z.enum(["auto", "required"]).default("auto"),
   CLAW_METRICS_PUBLIC: z.enum(["0", "1"]).default("0"),
   CLAW_JWT_ISSUER: z.string().url().optional(),
@@ -269,7 +296,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
     sandbox: e.CLAW_SANDBOX,
     allowUnsandboxed: e.CLAW_ALLOW_UNSANDBOXED === "1",
-    httpFetchAllow: e.CLAW_HTTP_FETCH_ALLOW.split(",").map((h) => h.trim()).filter(Boolean),
+    httpFetchAllow: commaList(e.CLAW_HTTP_FETCH_ALLOW),
+    dnsServers: commaList(e.CLAW_DNS_SERVERS),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
     sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
     // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
@@ -280,6 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     httpRequestTimeoutMs: Math.max(e.CLAW_HTTP_HEADERS_TIMEOUT_MS, e.CLAW_HTTP_REQUEST_TIMEOUT_MS),
     webhookMaxAttempts: e.CLAW_WEBHOOK_MAX_ATTEMPTS,
     webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
+    webhookAllowPrivate: e.CLAW_WEBHOOK_ALLOW_PRIVATE === "1",
     authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
     metricsPublic: e.CLAW_METRICS_PUBLIC === "1",
     jwt: e.CLAW_JWT_ISSUER

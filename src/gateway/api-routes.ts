@@ -179,7 +179,7 @@ export const ROUTES: readonly RouteRule[] = [
     tag: "webhooks",
     summary: "subscribe a URL to events (reply, dead_letter); the signing secret is shown once",
     body: CreateWebhookSchema,
-    responses: { 201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })) },
+    responses: { 201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })), 400: json("not an http(s) URL, or its host is (or resolves to) an address off the public internet and the node does not allow that (CLAW_WEBHOOK_ALLOW_PRIVATE)") },
   },
   { method: "GET", path: "/v1/webhooks", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "the webhook subscriptions (without secrets)", query: PageQuerySchema, responses: { 200: json("a page of subscriptions", pageOf("webhooks", WebhookSchema)) } },
   { method: "DELETE", path: "/v1/webhooks/{id}", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "remove a subscription (its waiting deliveries are dropped)", responses: { 204: { description: "removed" }, 404: json("no such subscription") } },

@@ -5,7 +5,9 @@
  * and Claw's in-process built-ins.
  */
 export { SkillFailure, type BuiltinSkill, type SkillCatalog, type SkillContext } from "./skill.js";
-export { builtinSkills, echoSkill, hostAllowed, httpFetchSkill, timeNowSkill, timeSleepSkill } from "./builtin-skills.js";
+export { builtinSkills, echoSkill, timeNowSkill, timeSleepSkill } from "./builtin-skills.js";
+export { httpFetchSkill, MAX_BODY_BYTES, type HttpFetchOptions } from "./http-fetch.js";
+export { fetchAllowlist, FetchAllowEntryError, parseFetchAllowEntry, type FetchAllowEntry, type FetchAllowlist } from "./fetch-allowlist.js";
 export { createSkillCatalog, resolveVersion } from "./skill-catalog.js";
 export { parseSkillDescriptor, skillRef, SkillDescriptorError, SkillDescriptorSchema, RUNTIMES, type Runtime, type SkillDescriptor } from "./descriptor.js";
 export { openSkillRegistry, readSkillFolder, digestOf, type RegisteredSkill, type SkillFiles, type SkillRegistry } from "./skill-registry.js";

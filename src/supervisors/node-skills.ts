@@ -14,6 +14,7 @@ import type { AnyActorRef } from "xstate";
 import { BUCKETS, OBJECT_STORES, type BackoffPolicy, type Bus } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
+import { createHostResolver } from "../net/index.js";
 import {
   builtinSkills,
   createBubblewrapDriver,
@@ -100,7 +101,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   const objects = await new Objm(o.bus.js).open(OBJECT_STORES.skillFiles);
   const registry = await openSkillRegistry(kv, objects, cacheDir, { onError: (e) => log.warn({ err: e }, "skill registry entry ignored") });
 
-  const builtins = builtinSkills(config.httpFetchAllow);
+  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) });
   for (const b of builtins) await registry.register(b.descriptor, {}, "builtin");
   for (const dir of await shippedSkills(config.skillsDir)) {
     const { descriptor, files } = await readSkillFolder(dir);

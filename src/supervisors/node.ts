@@ -294,7 +294,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     cleanups.unshift(async () => ui.close());
     const access = await gatewayAccess(bus, config, log);
     cleanups.unshift(async () => access.stop());
-    const webhooks = await nodeWebhooks({ bus, nodeId: config.nodeId, log, backoff, consumer: consumerOptions(config), maxAttempts: config.webhookMaxAttempts, timeoutMs: config.webhookTimeoutMs });
+    const webhooks = await nodeWebhooks({ bus, nodeId: config.nodeId, log, backoff, consumer: consumerOptions(config), maxAttempts: config.webhookMaxAttempts, timeoutMs: config.webhookTimeoutMs, dnsServers: config.dnsServers, allowPrivate: config.webhookAllowPrivate });
     cleanups.unshift(() => webhooks.stop());
     const gateway = await startGateway({
       bus,
