@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { nuid } from "@nats-io/transport-node";
-import type { ChatAddress, Envelope } from "../bus/index.js";
+import { inboundSubject, InvalidSubjectError, type ChatAddress, type Envelope } from "../bus/index.js";
 import { HttpError } from "./errors.js";
 import { httpChatAddress } from "./http-session.js";
 import { idempotencyKeyOf, idempotentSession, idempotentTurnId } from "./idempotency.js";
@@ -64,10 +64,18 @@ export function openAiTurn(req: IncomingMessage, o: OpenAiEndpointOptions, ask: 
   const principal = principalOf(req);
   const header = req.headers["x-claw-session"];
   const session = (typeof header === "string" && header) || ask.session || (key ? idempotentSession(principal, ask.model, key) : nuid.next());
+  const addr = httpChatAddress(ask.model, session, principal);
+  try {
+    inboundSubject(addr);
+  } catch (e) {
+    // a session name too long once made subject-safe: the caller's to shorten, not a failure to retry
+    if (e instanceof InvalidSubjectError) throw new HttpError(400, "invalid_request", `the conversation's name is too long: ${e.message}`, typeof header === "string" && header ? "X-Claw-Session" : "user", { cause: e });
+    throw e;
+  }
   return {
     agent: ask.model,
     session,
-    addr: httpChatAddress(ask.model, session, principal),
+    addr,
     id: key ? idempotentTurnId(principal, ask.model, session, key) : nuid.next(),
     idempotent: key !== undefined,
     input: { text: ask.text, sender: { id: ask.user ?? "http" }, metadata: { agent: ask.model, api: ask.api } },

@@ -100,6 +100,8 @@ describe("POST /v1/chat/completions", () => {
       type: "invalid_request_error",
     });
     await expect(openai.chat.completions.create({ model: "echo", messages: [{ role: "system", content: "only this" }] })).rejects.toMatchObject({ status: 400, param: "messages" });
+    // a user whose name does not fit a subject once encoded is the caller's to change: 400, not a 503 to retry
+    await expect(openai.chat.completions.create({ model: "echo", user: "🦀".repeat(200), messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({ status: 400, param: "user" });
     await expect(openai.chat.completions.create({ model: "echo", messages: [{ role: "user", content: "/fail on purpose" }] })).rejects.toMatchObject({
       status: 400,
       type: "server_error",
