@@ -101,6 +101,10 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
   const principal: Principal = o.key ? { id: `key:${o.key}`, scopes: [] } : ANONYMOUS;
   const bus = await cliBus();
   try {
+    if (o.key && (!/^[\w-]{1,64}$/.test(o.key) || (await (await bus.kvm.open(BUCKETS.auth)).get(`key.${o.key}`))?.operation !== "PUT")) {
+      process.stderr.write(`claw: no API key ${o.key} (see claw keys ls); nothing imported\n`);
+      return 1;
+    }
     const agents = await clawAgents(bus);
     // every target agent must exist before anything is written
     const missing = [...new Set(found.sessions.map((s) => o.agent ?? s.agent ?? "main"))].filter((a) => !agents.has(a));

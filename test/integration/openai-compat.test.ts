@@ -18,18 +18,21 @@ import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { writeJsonlState } from "../support/openclaw-state.js";
+import { mkdtemp } from "node:fs/promises";
 
 let nats: NatsServerProcess;
 let fake: FakeOpenAI;
 let claw: ClawProcess;
 const keys: Record<"all" | "echoOnly" | "other", string> = { all: "", echoOnly: "", other: "" };
+let otherId = "";
 const base = () => `http://127.0.0.1:${claw.httpPort}/v1`;
 const client = (key: string, o: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}) => new OpenAI({ baseURL: base(), apiKey: key, ...o });
 
-async function createKey(scopes: string): Promise<string> {
+async function createKey(scopes: string): Promise<{ id: string; key: string }> {
   const r = await runCli(["keys", "create", "--scopes", scopes, "--json"], { NATS_URL: nats.url });
   expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { key: string }).key;
+  return JSON.parse(r.stdout) as { id: string; key: string };
 }
 
 beforeAll(async () => {
@@ -39,9 +42,11 @@ beforeAll(async () => {
   const path = join(tmpdir(), `claw-openai-compat-${process.pid}.json`);
   await writeFile(path, JSON.stringify({ providers: { up: { baseURL: fake.baseURL, model: "m-up" } }, agents: [{ id: "echo" }, { id: "assistant", model: "up", system: "be brief" }] }));
   claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: path, CLAW_AUTH: "required" } });
-  keys.all = await createKey("*");
-  keys.echoOnly = await createKey("agents:invoke:echo");
-  keys.other = await createKey("agents:invoke");
+  keys.all = (await createKey("*")).key;
+  keys.echoOnly = (await createKey("agents:invoke:echo")).key;
+  const other = await createKey("agents:invoke");
+  keys.other = other.key;
+  otherId = other.id;
 }, 60_000);
 
 afterAll(async () => {
@@ -176,5 +181,19 @@ describe("Idempotency-Key", () => {
     const [i1, i2, i3] = [await invoke(keys.all), await invoke(keys.all), await invoke(keys.other)];
     expect(i2.reply.id).toBe(i1.reply.id);
     expect(i3.message_id).not.toBe(i1.message_id);
+  });
+});
+
+describe("claw import openclaw --key", () => {
+  it("files a user's OpenClaw conversation where that key's caller finds it under the same user", async () => {
+    const state = await mkdtemp(join(tmpdir(), "openclaw-key-"));
+    await writeJsonlState(state, "main", [{ key: "agent:main:openai-user:keyed-user", id: "5e55a0b0-0000-4000-8000-000000000001", turns: [{ user: "imported for a key", answer: "ok" }] }]);
+    const unknown = await runCli(["import", "openclaw", state, "--agent", "echo", "--key", "nosuchkey"], { NATS_URL: nats.url }, 60_000);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no API key nosuchkey");
+    const imported = await runCli(["import", "openclaw", state, "--agent", "echo", "--key", otherId], { NATS_URL: nats.url }, 60_000);
+    expect(imported.code, imported.stderr).toBe(0);
+    const history = await client(keys.other).responses.create({ model: "echo", user: "keyed-user", input: "/history" });
+    expect(history.output_text).toBe("1 earlier turns\n1. imported for a key");
   });
 });
