@@ -84,7 +84,7 @@ export function resolveAgent(agents: readonly AgentSpec[], e: Envelope, defaultA
 }
 
 /** The session id of a message for an agent. */
-export function sessionIdFor(agent: AgentSpec, e: Envelope): string {
+export function sessionIdFor(agent: AgentSpec, e: Pick<Envelope, "channel" | "account" | "chat" | "sender">): string {
   return agent.scope === "sender" ? `${e.channel}:${e.account}:@${e.sender.id}` : `${e.channel}:${e.account}:${e.chat}`;
 }
 

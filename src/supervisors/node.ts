@@ -301,6 +301,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       host: config.httpHost,
       port: config.httpPort,
       maxPayload: config.maxPayload,
+      duplicateWindowMs: config.duplicateWindowMs,
       headersTimeoutMs: config.httpHeadersTimeoutMs,
       requestTimeoutMs: config.httpRequestTimeoutMs,
       agents: {
