@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { nuid } from "@nats-io/transport-node";
 import { z } from "zod";
 import { allowed, principalOf } from "./principal.js";
-import { httpChatAddress } from "./http-session.js";
+import { callerId, httpChatAddress } from "./http-session.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import type { Inbound } from "./inbound.js";
@@ -55,7 +55,7 @@ export function chatCompletions(o: ChatCompletionsOptions): (req: IncomingMessag
       const header = req.headers["x-claw-session"];
       const session = (typeof header === "string" && header) || body.user || nuid.next();
       const addr = httpChatAddress(body.model, session, principalOf(req));
-      const input = { text, sender: { id: body.user ?? "http" }, metadata: { agent: body.model, api: "chat.completions" } };
+      const input = { text, sender: { id: callerId(body.user ?? "http", principalOf(req), "user") }, metadata: { agent: body.model, api: "chat.completions" } };
       const created = Math.floor(Date.now() / 1000);
       const id = nuid.next();
       const completionId = `chatcmpl-${id}`;

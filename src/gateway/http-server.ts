@@ -19,7 +19,8 @@ import { chatCompletions } from "./chat-completions.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readBody, readJson, sendJson as send } from "./http-io.js";
 import { createInbound } from "./inbound.js";
-import { httpChatAddress } from "./http-session.js";
+import { callerId, CROSS_SESSION_SCOPE, httpChatAddress, mayAddressChat } from "./http-session.js";
+import { checkNamedAgent } from "./named-agent.js";
 import { principalOf } from "./principal.js";
 import { InvokeSchema, page, PageQuerySchema, parseBody, parseQuery, PostMessageSchema } from "./schemas.js";
 import { webSocketChannel } from "./websocket.js";
@@ -59,6 +60,8 @@ export interface GatewayOptions {
   /** a request's headers must be in within this long (default 10 s), the whole request within `requestTimeoutMs` (default 30 s) */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** how long a web chat session's reply consumer outlives its last connection (`CLAW_WS_CONSUMER_IDLE_MS`) */
+  wsConsumerIdleMs?: number;
   /** who may call what (see access.ts); absent: everyone may call everything */
   access?: AccessOptions;
   /** where control-plane calls and refused credentials are recorded */
@@ -99,6 +102,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     inbound.checkAvailable();
     const b = parseBody(PostMessageSchema, await readJson(req, o.maxPayload));
     const { channel, account, chat, idempotency_key, ...rest } = b;
+    const who = principalOf(req);
+    // a chat that is someone's own session (~<owner>~…) is theirs to write into; an agent named, the invoker's
+    if (!mayAddressChat(chat, who)) throw new HttpError(403, "forbidden", `chat: another caller's own session (writing into it needs the scope ${CROSS_SESSION_SCOPE})`, "chat");
+    checkNamedAgent(rest.metadata, who);
     const r = await inbound.accept({ channel, account, chat }, rest, idempotency_key);
     send(res, 202, { message_id: r.id, duplicate: r.duplicate });
   }
@@ -108,8 +115,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     inbound.checkAvailable();
     const b = parseBody(InvokeSchema, await readJson(req, o.maxPayload));
     const session = b.session ?? nuid.next();
-    const input = { text: b.text, sender: b.sender, metadata: { ...b.metadata, agent } };
-    const { id, reply } = await inbound.converse(httpChatAddress(agent, session, principalOf(req)), input, { idempotencyKey: b.idempotency_key, timeoutMs: b.timeout_ms });
+    const who = principalOf(req);
+    const addr = httpChatAddress(agent, session, who);
+    // the caller speaks as itself: its sender id, like its session, is within its own namespace
+    const input = { text: b.text, sender: { ...b.sender, id: callerId(b.sender.id, who, "sender.id") }, metadata: { ...b.metadata, agent } };
+    const { id, reply } = await inbound.converse(addr, input, { idempotencyKey: b.idempotency_key, timeoutMs: b.timeout_ms });
     const body = { message_id: id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };
     send(res, reply.kind === "error" ? 502 : 200, body);
   }
@@ -198,7 +208,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     });
   });
   // web chats: `/v1/ws`
-  const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, onError: o.onError });
+  const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, consumerIdleMs: o.wsConsumerIdleMs, onError: o.onError });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (path !== "/v1/ws") return void socket.end("HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno WebSocket endpoint here: /v1/ws\n");
