@@ -104,7 +104,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const { channel, account, chat, idempotency_key, ...rest } = b;
     const who = principalOf(req);
     // a chat that is someone's own session (~<owner>~…) is theirs to write into; an agent named, the invoker's
-    if (!mayAddressChat(chat, who)) throw new HttpError(403, "forbidden", `chat: another caller's own session (writing into it needs the scope ${CROSS_SESSION_SCOPE})`, "chat");
+    for (const [field, id] of [["chat", chat], ["sender.id", rest.sender.id]] as const) {
+      if (!mayAddressChat(id, who)) throw new HttpError(403, "forbidden", `${field}: another caller's own (writing as it needs the scope ${CROSS_SESSION_SCOPE})`, field);
+    }
     checkNamedAgent(rest.metadata, who);
     const r = await inbound.accept({ channel, account, chat }, rest, idempotency_key);
     send(res, 202, { message_id: r.id, duplicate: r.duplicate });

@@ -94,6 +94,8 @@ describe("sessions belong to their caller", () => {
     const writer = await createKey(nats.url, "messages:write");
     const into = await call(writer, "POST", "/v1/messages", { channel: "http", account: "echo", chat: `~key:${alice.id}~s2`, text: "/history" });
     expect(into).toMatchObject({ status: 403, json: { error: { code: "forbidden", field: "chat" } } });
+    const as = await call(writer, "POST", "/v1/messages", { channel: "http", account: "echo", chat: "c", sender: { id: `~key:${alice.id}~http` }, text: "/history" });
+    expect(as).toMatchObject({ status: 403, json: { error: { code: "forbidden", field: "sender.id" } } });
   }, 60_000);
 
   it("shows ui:read the machines, the counts and its own sessions; another's history needs sessions:any", async () => {
