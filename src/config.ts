@@ -12,11 +12,12 @@ import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type Age
 import { SCRIPTED } from "./llm/index.js";
 import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapters/index.js";
 import { nuid } from "@nats-io/transport-node";
-import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS, DEFAULT_WS_CONSUMER_IDLE_MS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
 import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
 import { parseDnsServer } from "./net/index.js";
 import { FetchAllowEntryError, parseFetchAllowEntry } from "./skills/index.js";
+import { describeError, issueText } from "./schema-issues.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
 export class ConfigError extends Error {
@@ -80,6 +81,8 @@ export interface ClawConfig {
   /** a request's headers must be in within this long, and the whole request within `httpRequestTimeoutMs` (slow clients are cut) */
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
+  /** a web chat session's reply consumer is removed this long after its last connection went away (its replies wait in the stream) */
+  wsConsumerIdleMs: number;
   /** attempts of a webhook delivery before it is dead-lettered, and one attempt's time limit */
   webhookMaxAttempts: number;
   webhookTimeoutMs: number;
@@ -193,6 +196,7 @@ const EnvSchema = z.object({
   CLAW_SANDBOX_DIR: z.string().optional(),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
+  CLAW_WS_CONSUMER_IDLE_MS: int(1_000, 86_400_000).default(DEFAULT_WS_CONSUMER_IDLE_MS),
   CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
   CLAW_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   CLAW_WEBHOOK_ALLOW_PRIVATE: z.enum(["0", "1"]).default("0"),
@@ -220,10 +224,7 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     throw new ConfigError(`cannot read CLAW_CONFIG ${path}: ${(e as Error).message}`);
   }
   const r = ConfigFileSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new ConfigError(`${path}: ${i.path.join(".")}: ${i.message}`);
-  }
+  if (!r.success) throw new ConfigError(`${path}: ${issueText(describeError(r.error, ConfigFileSchema))}`);
   const { agents, defaultAgent } = r.data;
   const providers: Record<string, ProviderConfig> = {};
   for (const [name, p] of Object.entries(r.data.providers)) {
@@ -306,6 +307,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     logLevel: e.CLAW_LOG_LEVEL,
     httpHeadersTimeoutMs: e.CLAW_HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: Math.max(e.CLAW_HTTP_HEADERS_TIMEOUT_MS, e.CLAW_HTTP_REQUEST_TIMEOUT_MS),
+    wsConsumerIdleMs: e.CLAW_WS_CONSUMER_IDLE_MS,
     webhookMaxAttempts: e.CLAW_WEBHOOK_MAX_ATTEMPTS,
     webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
     webhookAllowPrivate: e.CLAW_WEBHOOK_ALLOW_PRIVATE === "1",

@@ -144,7 +144,8 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         const addr = stage === "in" ? parseInboundSubject(m.subject) : undefined;
         await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, log, {
           field: d.field,
-          notify: addr ? { to: addr, replyTo: m.headers?.get(H.msgId) || undefined } : undefined,
+          ...(d.replyTo ? { msgId: d.replyTo } : {}),
+          notify: addr ? { to: addr, replyTo: d.replyTo ?? (m.headers?.get(H.msgId) || undefined) } : undefined,
         });
         m.ack();
         return;

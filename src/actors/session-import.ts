@@ -11,6 +11,7 @@ import type { Turn } from "../llm/index.js";
 import { assistantMachine } from "./assistant.machine.js";
 import { createSessionStore, type TranscriptEntry } from "./session-store.js";
 import { SnapshotConflictError } from "./errors.js";
+import { chatSessionId } from "./session-id.js";
 
 /** One exchange: what the user said and what was answered. */
 export interface ImportedExchange {
@@ -42,7 +43,7 @@ export type ImportOutcome = { kind: "imported"; turns: number; session: string }
 
 /** Writes a conversation as a Claw session; an existing session is left alone unless `replace`. */
 export async function importConversation(bus: Bus, c: ImportedConversation, o: { historyLimit: number; replace?: boolean }): Promise<ImportOutcome> {
-  const session = c.session ?? `${c.channel}:${c.account}:${c.chat}`;
+  const session = c.session ?? chatSessionId(c);
   const key = sessionKey(c.agent, session);
   if (c.exchanges.length === 0) return { kind: "empty", session };
   const kv = await bus.kvm.open(BUCKETS.sessions);

@@ -21,7 +21,7 @@
  */
 import { BUCKETS, type Bus, type ChatAddress } from "../bus/index.js";
 import { AgentSpecSchema, importConversation, sessionIdFor, type AgentSpec, type ImportedExchange } from "../actors/index.js";
-import type { Principal } from "../auth/index.js";
+import { apiKeyStore, keyPrincipal, type Principal } from "../auth/index.js";
 import { ANONYMOUS, httpChatAddress } from "../gateway/index.js";
 import { createHash } from "node:crypto";
 import { cliBus } from "./cli-connection.js";
@@ -98,13 +98,15 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
     process.stderr.write(`claw: no OpenClaw sessions under ${o.dir} (expected agents/<agent>/agent/${"openclaw-agent.sqlite"} or agents/<agent>/sessions/*.jsonl)\n`);
     return 1;
   }
-  const principal: Principal = o.key ? { id: `key:${o.key}`, scopes: [] } : ANONYMOUS;
   const bus = await cliBus();
   try {
-    if (o.key && (!/^[\w-]{1,64}$/.test(o.key) || (await (await bus.kvm.open(BUCKETS.auth)).get(`key.${o.key}`))?.operation !== "PUT")) {
+    // the key's own principal: a rotated key files under its rotation chain's first key, as the gateway reaches it
+    const record = o.key && /^[\w-]{1,64}$/.test(o.key) ? await apiKeyStore(await bus.kvm.open(BUCKETS.auth)).get(o.key) : undefined;
+    if (o.key && !record) {
       process.stderr.write(`claw: no API key ${o.key} (see claw keys ls); nothing imported\n`);
       return 1;
     }
+    const principal: Principal = record ? keyPrincipal(record) : ANONYMOUS;
     const agents = await clawAgents(bus);
     // every target agent must exist before anything is written
     const missing = [...new Set(found.sessions.map((s) => o.agent ?? s.agent ?? "main"))].filter((a) => !agents.has(a));

@@ -7,7 +7,7 @@
  * walks the generated document).
  */
 import { z } from "zod";
-import { AgentSpecSchema } from "../actors/agents.js";
+import { AgentSpecSchema, BindingSchema } from "../actors/agents.js";
 import { SkillDescriptorSchema } from "../skills/descriptor.js";
 import { CreateWebhookSchema, WEBHOOK_EVENTS } from "../webhooks/subscriptions.js";
 import {
@@ -60,6 +60,9 @@ const one = (s: string) => () => [s];
 const WebhookSchema = z.object({ id: z.string(), url: z.string(), events: z.array(z.enum(WEBHOOK_EVENTS)), agents: z.array(z.string()).optional(), description: z.string().optional(), created: z.number() });
 const json = (description: string, schema?: z.ZodType): RouteResponse => ({ description, ...(schema ? { schema } : {}) });
 const RegisteredAgentSchema = z.object({ spec: AgentSpecSchema, source: z.enum(["config", "api"]), priority: z.number(), updatedAt: z.number().optional() });
+const RouteViewSchema = z.object({ agent: z.string(), match: z.enum(["chat", "sender", "account", "channel", "any", "default"]), binding: BindingSchema.optional() });
+/** `POST /v1/agents`: an agent, and where its bindings rank among equally specific ones */
+const AgentBodySchema = AgentSpecSchema.extend({ priority: z.number().optional() });
 const SkillVersionSchema = z.looseObject({ id: z.string(), version: z.string(), source: z.string(), digest: z.string().optional() });
 
 /** Every route of the gateway. */
@@ -126,8 +129,8 @@ export const ROUTES: readonly RouteRule[] = [
       504: json("no reply within timeout_ms (the message is still processed)"),
     },
   },
-  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, tag: "agents", summary: "the agents, in binding order", query: PageQuerySchema, responses: { 200: json("a page of agents", pageOf("agents", RegisteredAgentSchema)) } },
-  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, tag: "agents", summary: "register or change an agent (applied on every node)", body: AgentSpecSchema, responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) } },
+  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, tag: "agents", summary: "the agents in the order they answer, and every binding in the order it is tried (most specific first)", query: PageQuerySchema, responses: { 200: json("a page of agents, and the routing table", pageOf("agents", RegisteredAgentSchema).extend({ routing: z.array(RouteViewSchema) })) } },
+  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, tag: "agents", summary: "register or change an agent (applied on every node); unknown fields are refused", body: AgentBodySchema, responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) } },
   { method: "GET", path: "/v1/agents/{id}", scopes: (p) => ["agents:admin", `agents:invoke:${p.id}`], audit: true, tag: "agents", summary: "one agent", responses: { 200: json("the agent", RegisteredAgentSchema), 404: json("no such agent") } },
   { method: "GET", path: "/v1/skills", scopes: () => ["skills:admin", "skills:invoke"], audit: true, tag: "skills", summary: "every registered skill version", query: PageQuerySchema, responses: { 200: json("a page of skill versions", pageOf("skills", SkillVersionSchema)) } },
   {

@@ -10,7 +10,7 @@ import type { IncomingMessage } from "node:http";
 import { nuid } from "@nats-io/transport-node";
 import { inboundSubject, InvalidSubjectError, type ChatAddress, type Envelope } from "../bus/index.js";
 import { HttpError } from "./errors.js";
-import { httpChatAddress } from "./http-session.js";
+import { callerId, httpChatAddress } from "./http-session.js";
 import { idempotencyKeyOf, idempotentSession, idempotentTurnId } from "./idempotency.js";
 import type { Inbound } from "./inbound.js";
 import { allowed, principalOf } from "./principal.js";
@@ -78,7 +78,7 @@ export function openAiTurn(req: IncomingMessage, o: OpenAiEndpointOptions, ask: 
     addr,
     id: key ? idempotentTurnId(principal, ask.model, session, key) : nuid.next(),
     idempotent: key !== undefined,
-    input: { text: ask.text, sender: { id: ask.user ?? "http" }, metadata: { agent: ask.model, api: ask.api } },
+    input: { text: ask.text, sender: { id: callerId(ask.user ?? "http", principal, "user") }, metadata: { agent: ask.model, api: ask.api } },
   };
 }
 

@@ -138,8 +138,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     if (config.agentsFrom === "file") {
       const removed = await registry.seed(config.agents, { prune: true });
       if (removed.length) log.info({ agents: removed }, "agents an earlier CLAW_CONFIG seeded and this one does not list: removed");
-    } else if (registry.list().length === 0) {
-      await registry.seed(config.agents, { prune: false });
+    } else {
+      await registry.seedDefaults(config.agents);
     }
     const agents = () => registry.list();
     const failpoint = failpointsFrom(config.failpoints, log);
@@ -304,9 +304,11 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
       duplicateWindowMs: config.duplicateWindowMs,
       headersTimeoutMs: config.httpHeadersTimeoutMs,
       requestTimeoutMs: config.httpRequestTimeoutMs,
+      wsConsumerIdleMs: config.wsConsumerIdleMs,
       agents: {
         has: (id) => registry.get(id) !== undefined,
-        list: () => registry.entries(),
+        list: () => registry.routing(config.defaultAgent).agents,
+        routes: () => registry.routing(config.defaultAgent).routes,
         get: (id) => registry.get(id),
         put: (input) => {
           const { priority, ...spec } = (input ?? {}) as { priority?: unknown };
