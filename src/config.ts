@@ -14,6 +14,7 @@ import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapter
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
+import { SkillGrantsSchema, type SkillGrants } from "./skills/skill-grants.js";
 import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
@@ -89,6 +90,8 @@ export interface ClawConfig {
   auditMaxAgeDays: number;
   /** `CLAW_CONFIG` `rateLimits`: none when absent */
   rateLimits: RateLimits | undefined;
+  /** `CLAW_CONFIG` `skillGrants`: what of the node (env vars, secrets, read-only paths) each registered skill may be given; none when absent */
+  skillGrants: SkillGrants;
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
@@ -129,6 +132,8 @@ const ConfigFileSchema = z
     channels: z.array(z.record(z.string(), z.unknown())).default([]),
     /** rate limits of the gateway, shared by every node (src/auth/rate-limits.ts) */
     rateLimits: RateLimitsSchema.optional(),
+    /** what registered skills may be given of the node, by skill id (src/skills/skill-grants.ts) */
+    skillGrants: SkillGrantsSchema.default({}),
   })
   .strict();
 
@@ -184,8 +189,8 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits"> {
-  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined };
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined, skillGrants: {} };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -224,7 +229,7 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     if (e instanceof ChannelConfigError) throw new ConfigError(`${path}: ${e.message}`);
     throw e;
   }
-  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits };
+  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants };
 }
 
 /** True for an address only this machine can reach (the default bind). */

@@ -8,7 +8,8 @@ export { SkillFailure, type BuiltinSkill, type SkillCatalog, type SkillContext }
 export { builtinSkills, echoSkill, hostAllowed, httpFetchSkill, timeNowSkill, timeSleepSkill } from "./builtin-skills.js";
 export { createSkillCatalog, resolveVersion } from "./skill-catalog.js";
 export { parseSkillDescriptor, skillRef, SkillDescriptorError, SkillDescriptorSchema, RUNTIMES, type Runtime, type SkillDescriptor } from "./descriptor.js";
-export { openSkillRegistry, readSkillFolder, digestOf, type RegisteredSkill, type SkillFiles, type SkillRegistry } from "./skill-registry.js";
+export { openSkillRegistry, readSkillFolder, digestOf, type RegisteredSkill, type SkillFiles, type SkillRegistry, type SkillRegistryOptions } from "./skill-registry.js";
+export { grantedPaths, NODE_OWN_ENV, SkillGrantSchema, SkillGrantsSchema, SkillNotGrantedError, SkillReservedError, ungranted, type SkillGrant, type SkillGrants } from "./skill-grants.js";
 export { invocationMachine, type InvocationContext, type InvocationEvent, type InvocationInput, type InvocationResult } from "./invocation.machine.js";
 export { startSkillWorkers, type SkillWorkerEvent, type SkillWorkerOptions, type SkillWorkers } from "./skill-worker.js";
 export { createBubblewrapDriver, SANDBOX_UID } from "./sandbox/bubblewrap.js";

@@ -24,6 +24,7 @@ import type { InvocationContext, InvocationEvent } from "./invocation.machine.js
 import { SANDBOX_UID } from "./sandbox/bubblewrap.js";
 import { driverFor, type NodeDrivers, type SandboxDriver, type SandboxResult } from "./sandbox/sandbox.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
+import { grantedPaths, NODE_OWN_ENV, SkillNotGrantedError, ungranted, type SkillGrants } from "./skill-grants.js";
 import type { RegisteredSkill, SkillRegistry } from "./skill-registry.js";
 
 /** What the effects need of the node. */
@@ -38,8 +39,10 @@ export interface InvocationDeps {
   workDir: string;
   /** the folder holding `node-runner.mjs`, the harness of `node` skills (mounted read-only at /claw) */
   runnerDir: string;
-  /** the node's environment (declared env vars and `CLAW_SECRET_<NAME>` secrets are taken from it) */
+  /** the node's environment (granted env vars and `CLAW_SECRET_<NAME>` secrets are taken from it) */
   env: NodeJS.ProcessEnv;
+  /** what the node's owner lets each skill have of the node (`skillGrants`): checked here again, since the node that registered a skill may have had other grants */
+  grants: SkillGrants;
   /** aborted when the invocation is cancelled */
   cancelled(id: string): AbortSignal;
 }
@@ -49,10 +52,11 @@ const failure = (code: string, message: string): SkillError => ({ code, message 
 const DEADLINE_MARGIN_MS = 300;
 const tail = (s: string) => (s.length > 2_000 ? `…${s.slice(-2_000)}` : s).trim();
 
-/** The environment a skill is given: its declared variables, and its secrets by name; a missing secret is refused. */
+/** The environment a skill is given (its grants, checked before): its variables, and its secrets by name; a missing secret is refused. */
 function skillEnv(d: SkillDescriptor, env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name of d.permissions.env) if (env[name] !== undefined) out[name] = env[name]!;
+  // never the node's own, whatever got past the grant check
+  for (const name of d.permissions.env) if (env[name] !== undefined && !NODE_OWN_ENV.test(name)) out[name] = env[name]!;
   for (const name of d.permissions.secrets) {
     const v = env[`CLAW_SECRET_${name}`];
     if (v === undefined) throw new SkillFailure("denied", `the skill needs secret ${name}, which this node does not have (CLAW_SECRET_${name})`);
@@ -102,6 +106,8 @@ export function invocationEffects(deps: InvocationDeps) {
         return { type: "invocation.refused", skill, error: failure("denied", `${skill} asks for network access (${d.permissions.network.allow.join(", ")}); sandboxed skills run without network on this node — use the built-in http.fetch`) };
       }
     }
+    const refused = ungranted(d, deps.grants);
+    if (refused) return { type: "invocation.refused", skill, error: failure("denied", `${skill} on node ${deps.nodeId}: ${refused.message}`) };
     const check = schemaValidator(d.input);
     if (!check(inv.input ?? {})) {
       const e = check.errors?.[0];
@@ -145,6 +151,10 @@ export function invocationEffects(deps: InvocationDeps) {
       for (const p of d.permissions.filesystem.readOnly) {
         if (!existsSync(p)) throw new SkillFailure("denied", `${p}, a read-only path ${skillRef(d)} asks for, does not exist on this node`);
       }
+      // mounted from where each really is, checked against the grant there: no link leads out of a granted folder
+      const readOnly = await grantedPaths(d, deps.grants).catch((e: unknown) => {
+        throw new SkillFailure("denied", e instanceof SkillNotGrantedError ? e.message : `${skillRef(d)}: ${(e as Error).message}`);
+      });
       const dir = d.runtime === "container" ? undefined : await deps.registry.materialize(s);
       const ws = await workspace(d, c.invocation.session);
       try {
@@ -159,7 +169,7 @@ export function invocationEffects(deps: InvocationDeps) {
         const mounts = [
           ...(dir ? [{ host: dir, at: "/skill" }] : []),
           ...(d.runtime === "node" ? [{ host: deps.runnerDir, at: "/claw" }, ...(process.execPath.startsWith("/usr/") ? [] : [{ host: dirname(process.execPath), at: dirname(process.execPath) }])] : []),
-          ...d.permissions.filesystem.readOnly.map((p) => ({ host: p, at: p })),
+          ...readOnly.map((p) => ({ host: p.real, at: p.path })),
         ];
         // stopped a moment before the caller's deadline, so that it still hears why
         const limits = { ...d.limits, timeoutMs: Math.max(1, Math.min(d.limits.timeoutMs, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS)) };

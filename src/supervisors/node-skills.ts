@@ -38,6 +38,7 @@ import {
   type SkillRegistry,
   type SkillWorkerEvent,
   type SkillWorkers,
+  ungranted,
 } from "../skills/index.js";
 import type { SkillDirectory } from "../gateway/index.js";
 import type { MemberInfo } from "./membership.js";
@@ -98,13 +99,20 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   await copyFile(NODE_RUNNER_JS, join(runnerDir, "node-runner.mjs"));
   const kv = await o.bus.kvm.open(BUCKETS.registry);
   const objects = await new Objm(o.bus.js).open(OBJECT_STORES.skillFiles);
-  const registry = await openSkillRegistry(kv, objects, cacheDir, { onError: (e) => log.warn({ err: e }, "skill registry entry ignored") });
-
+  const shipped = await Promise.all((await shippedSkills(config.skillsDir)).map((dir) => readSkillFolder(dir)));
   const builtins = builtinSkills(config.httpFetchAllow);
+  const registry = await openSkillRegistry(kv, objects, cacheDir, {
+    onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
+    // ids no API registration may take: ours, even before they are registered
+    reserved: shipped.map((s) => (s.descriptor as { id?: unknown }).id).filter((id): id is string => typeof id === "string"),
+    grants: config.skillGrants,
+  });
   for (const b of builtins) await registry.register(b.descriptor, {}, "builtin");
-  for (const dir of await shippedSkills(config.skillsDir)) {
-    const { descriptor, files } = await readSkillFolder(dir);
-    await registry.register(descriptor, files, "builtin");
+  for (const { descriptor, files } of shipped) {
+    const { skill } = await registry.register(descriptor, files, "builtin");
+    // the owner's own skills are held to the owner's grants too: said now rather than at the first call
+    const refused = ungranted(skill.descriptor, config.skillGrants);
+    if (refused) log.warn({ skill: skillRef(skill.descriptor), reason: refused.message }, "a shipped skill asks for what this node does not grant it: its invocations will be refused");
   }
 
   // the driver of `node` and `process` skills: bubblewrap, or — only when explicitly allowed — none
@@ -148,6 +156,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     workDir,
     runnerDir,
     env: process.env,
+    grants: config.skillGrants,
     consumer: { ackWaitMs: config.ackWaitMs, maxAckPending: 64 },
     backoff: o.backoff,
     inspection: o.inspection,
