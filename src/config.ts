@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
@@ -65,7 +64,7 @@ export interface ClawConfig {
   httpFetchAllow: string[];
   /** the folder of skills shipped with Claw (`skills/`), registered by every node; empty string: none */
   skillsDir: string;
-  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (every ancestor must let uid 65534 through) */
+  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (default `<dataDir>/sandbox`; the node's user's, writable by no one else, every ancestor letting uid 65534 through) */
   sandboxDir: string;
   /** the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable */
   dockerHost: string;
@@ -276,7 +275,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     allowUnsandboxed: e.CLAW_ALLOW_UNSANDBOXED === "1",
     httpFetchAllow: e.CLAW_HTTP_FETCH_ALLOW.split(",").map((h) => h.trim()).filter(Boolean),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
-    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
+    // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)
+    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(e.CLAW_DATA_DIR, "sandbox"),
     // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
     dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
     slowTurnMs: e.CLAW_SLOW_TURN_MS,

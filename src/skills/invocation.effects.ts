@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { lchown, lstat, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   encode,
@@ -120,8 +120,15 @@ export function invocationEffects(deps: InvocationDeps) {
   async function workspace(d: SkillDescriptor, session: string | undefined): Promise<{ path: string; keep: boolean }> {
     const keep = d.permissions.filesystem.workspace === "session" && session !== undefined;
     const path = keep ? join(deps.workDir, `s-${createHash("sha256").update(session!).digest("hex").slice(0, 32)}`) : await mkdtemp(join(deps.workDir, "i-"));
-    await mkdir(path, { recursive: true });
-    if (process.getuid?.() === 0) await chown(path, SANDBOX_UID, SANDBOX_UID);
+    if (keep) {
+      await mkdir(path, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== "EEXIST") throw e;
+      });
+    }
+    // the one there must be a folder, not a link to follow: the workspaces folder is the node's alone, but never trusted blindly
+    const st = await lstat(path);
+    if (!st.isDirectory()) throw new Error(`the workspace ${path} is not a directory`);
+    if (process.getuid?.() === 0) await lchown(path, SANDBOX_UID, SANDBOX_UID);
     return { path, keep };
   }
 

@@ -6,9 +6,9 @@
  * runtime can run here. A skill no live node can run is refused at once,
  * with why, instead of waiting out its caller's timeout.
  */
-import { chmod, copyFile, mkdir, readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Objm } from "@nats-io/obj";
 import type { AnyActorRef } from "xstate";
 import { BUCKETS, OBJECT_STORES, type BackoffPolicy, type Bus } from "../bus/index.js";
@@ -39,6 +39,8 @@ import {
   type SkillWorkerEvent,
   type SkillWorkers,
   ungranted,
+  prepareSandboxDir,
+  writeFileSafely,
 } from "../skills/index.js";
 import type { SkillDirectory } from "../gateway/index.js";
 import type { MemberInfo } from "./membership.js";
@@ -88,15 +90,10 @@ async function sandboxDirReachable(dir: string, check: SandboxCheck): Promise<Sa
 /** Opens the registry, registers Claw's own skills, checks the drivers and starts the workers. */
 export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills> {
   const { config, log } = o;
-  // outside the data dir: a sandbox (uid 65534) must be able to reach these, and a data dir may be private
-  const base = resolve(config.sandboxDir);
-  const [runnerDir, cacheDir, workDir] = ["runner", "skill-cache", "workspaces"].map((d) => join(base, d)) as [string, string, string];
-  for (const d of [base, runnerDir, cacheDir, workDir]) {
-    await mkdir(d, { recursive: true });
-    await chmod(d, 0o755);
-  }
-  // the harness of node skills as an ES module wherever it is mounted (no package.json says "module" there)
-  await copyFile(NODE_RUNNER_JS, join(runnerDir, "node-runner.mjs"));
+  // made (or checked) so that no other local user has a say in it: refused at start otherwise
+  const { base, runnerDir, cacheDir, workDir } = await prepareSandboxDir(config.sandboxDir);
+  // the harness of node skills as an ES module wherever it is mounted (no package.json says "module" there); never written through a link
+  await writeFileSafely(join(runnerDir, "node-runner.mjs"), await readFile(NODE_RUNNER_JS));
   const kv = await o.bus.kvm.open(BUCKETS.registry);
   const objects = await new Objm(o.bus.js).open(OBJECT_STORES.skillFiles);
   const shipped = await Promise.all((await shippedSkills(config.skillsDir)).map((dir) => readSkillFolder(dir)));
