@@ -66,6 +66,10 @@ export interface ClawConfig {
   skillsDir: string;
   /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (default `<dataDir>/sandbox`; the node's user's, writable by no one else, every ancestor letting uid 65534 through) */
   sandboxDir: string;
+  /** bytes one skill workspace may hold (`CLAW_WORKSPACE_QUOTA_MB`) */
+  workspaceQuotaBytes: number;
+  /** how long a session's workspace is kept once the session is passivated (`CLAW_WORKSPACE_TTL`); 0: for good */
+  workspaceTtlMs: number;
   /** the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable */
   dockerHost: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
@@ -169,6 +173,11 @@ const EnvSchema = z.object({
   CLAW_HTTP_FETCH_ALLOW: z.string().default(""),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
+  CLAW_WORKSPACE_QUOTA_MB: int(1, 1_048_576).default(100),
+  CLAW_WORKSPACE_TTL: z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)?$/, "a duration such as 7d, 12h, 30m, 90s or 500ms (0: kept for good)")
+    .default("7d"),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
   CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
@@ -231,6 +240,12 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
   return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants };
 }
 
+/** `7d`, `12h`, `30m`, `90s`, `500ms` (a bare number: ms) in ms. */
+function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text)!;
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms" | "s" | "m" | "h" | "d"];
+}
+
 /** True for an address only this machine can reach (the default bind). */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -277,6 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
     // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)
     sandboxDir: e.CLAW_SANDBOX_DIR ?? join(e.CLAW_DATA_DIR, "sandbox"),
+    workspaceQuotaBytes: e.CLAW_WORKSPACE_QUOTA_MB * 1024 * 1024,
+    workspaceTtlMs: durationMs(e.CLAW_WORKSPACE_TTL),
     // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
     dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
     slowTurnMs: e.CLAW_SLOW_TURN_MS,

@@ -41,6 +41,7 @@ import {
   ungranted,
   prepareSandboxDir,
   writeFileSafely,
+  createWorkspaces,
 } from "../skills/index.js";
 import type { SkillDirectory } from "../gateway/index.js";
 import type { MemberInfo } from "./membership.js";
@@ -144,13 +145,23 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   const drivers: NodeDrivers = { code, container };
   const sandboxes = ["builtin", ...[code, container].flatMap((d) => ("unavailable" in d ? [] : [d.name]))];
 
+  // a session's workspace lives on while the session does (its last turn is its snapshot's last write), then its TTL
+  const sessions = await o.bus.kvm.open(BUCKETS.sessions);
+  const workspaces = createWorkspaces({
+    dir: workDir,
+    quotaBytes: config.workspaceQuotaBytes,
+    ttlMs: config.workspaceTtlMs,
+    idleMs: config.idleMs,
+    lastTurn: async (session) => (await sessions.get(session).catch(() => null))?.created.getTime(),
+    onRemoved: (e) => log.info({ session: e.session, path: e.path }, "skill workspace removed: its session was passivated longer than CLAW_WORKSPACE_TTL"),
+  });
   const workers = await startSkillWorkers({
     bus: o.bus,
     nodeId: config.nodeId,
     registry,
     builtins: new Map(builtins.map((b) => [b.descriptor.id, b])),
     drivers,
-    workDir,
+    workspaces,
     runnerDir,
     env: process.env,
     grants: config.skillGrants,
@@ -203,6 +214,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     },
     async stop() {
       await workers.stop();
+      workspaces.stop();
       registry.close();
     },
   };

@@ -88,7 +88,7 @@ describe("the bubblewrap sandbox's kernel surface", () => {
     expect(check.ok && check.detail).toContain("no seccomp filter (bwrap --seccomp: bwrap: Unknown option --seccomp)");
     const ws = await mkdtemp(join(dir, "ws-"));
     await chmod(ws, 0o777);
-    const r = await driver.run({ command: ["/bin/sh", "-c", "grep -E '^Seccomp:' /proc/self/status"], stdin: "", env: {}, workspace: ws, mounts: [], network: "none", limits: { timeoutMs: 10_000, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65_536 } });
+    const r = await driver.run({ command: ["/bin/sh", "-c", "grep -E '^Seccomp:' /proc/self/status"], stdin: "", env: {}, workspace: ws, mounts: [], network: "none", limits: { timeoutMs: 10_000, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65_536, fileBytes: 1_000_000 } });
     expect(r).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/^Seccomp:\s+0$/m) });
   });
 });

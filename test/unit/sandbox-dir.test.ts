@@ -6,6 +6,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
 import { prepareSandboxDir, SandboxDirError, writeFileSafely } from "../../src/skills/index.js";
 
 let dir: string;
@@ -14,6 +15,14 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
+});
+
+describe("CLAW_SANDBOX_DIR", () => {
+  it("defaults to the data dir's sandbox folder, not a shared /tmp one", () => {
+    expect(loadConfig({}).sandboxDir).toBe(join("data", "sandbox"));
+    expect(loadConfig({ CLAW_DATA_DIR: "/var/lib/claw" }).sandboxDir).toBe("/var/lib/claw/sandbox");
+    expect(loadConfig({ CLAW_DATA_DIR: "/var/lib/claw", CLAW_SANDBOX_DIR: "/srv/sb" }).sandboxDir).toBe("/srv/sb");
+  });
 });
 
 describe("prepareSandboxDir", () => {

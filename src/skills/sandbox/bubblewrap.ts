@@ -113,7 +113,7 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
       prlimit!,
       `--nproc=${grouped ? 4096 : l.processes}`,
       `--cpu=${l.cpuSeconds}`,
-      `--fsize=${l.memoryMb * 1024 * 1024}`,
+      `--fsize=${l.fileBytes}`,
       "--nofile=256",
       "--core=0",
       `--data=${l.memoryMb * 1024 * 1024 * 2}`,
