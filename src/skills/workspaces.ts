@@ -7,8 +7,9 @@
  * - **a quota per workspace** (`CLAW_WORKSPACE_QUOTA_MB`), measured and
  *   enforced: a run may grow no file past what is left of it (the drivers'
  *   file-size rlimit — the kernel refuses the write), is measured while it
- *   runs and stopped once the workspace reaches the quota, and fails `quota`
- *   when it ends with the workspace full;
+ *   runs and stopped once it fills the workspace to the quota, and fails
+ *   `quota` when it ends having filled it (a run that found its session's
+ *   workspace full gets no room, and may delete);
  * - **a lifetime** (`CLAW_WORKSPACE_TTL`): a session's workspace is removed
  *   once the session has been passivated that long — neither used by a
  *   skill nor written by a turn (its snapshot in `claw_sessions`) for the
@@ -46,7 +47,7 @@ export interface QuotaWatch {
   allowance: number;
   /** aborted once the workspace reaches its quota while the run goes on */
   signal: AbortSignal;
-  /** stops watching and measures (once: later calls get the same answer): `full` when the run reached the quota */
+  /** stops watching and measures (once: later calls get the same answer): `full` when the run filled the workspace to its quota (one that found it full and left it no fuller is not) */
   end(): Promise<{ full: boolean; usage: WorkspaceUsage }>;
 }
 
@@ -155,10 +156,27 @@ export function createWorkspaces(o: WorkspacesOptions): Workspaces {
   }
 
   let sweeping: Promise<number> | undefined;
+  /** One sweep at a time: removes what is past its lifetime. */
+  function sweep(now = Date.now()): Promise<number> {
+    sweeping ??= (async () => {
+      try {
+        let n = 0;
+        for (const name of await readdir(o.dir).catch(() => [] as string[])) {
+          if (!/^[is]-[A-Za-z0-9]+$/.test(name)) continue;
+          if (await removeIfExpired(name, now).catch(() => false)) n++;
+        }
+        return n;
+      } finally {
+        sweeping = undefined;
+      }
+    })();
+    return sweeping;
+  }
   // a session's workspace is looked at a few times per lifetime; without one, only what dead nodes left is swept
   const every = o.ttlMs > 0 ? Math.min(600_000, Math.max(500, Math.floor((o.idleMs + o.ttlMs) / 4))) : 600_000;
-  const sweeper = setInterval(() => void workspaces.sweep(), every);
+  const sweeper = setInterval(() => void sweep(), every);
   sweeper.unref();
+
   const workspaces: Workspaces = {
     quotaBytes: o.quotaBytes,
     async open(session) {
@@ -187,6 +205,8 @@ export function createWorkspaces(o: WorkspacesOptions): Workspaces {
     async watch(ws) {
       const before = await measureWorkspace(ws.path);
       const allowance = isFull(before, o.quotaBytes) ? 0 : o.quotaBytes - before.bytes;
+      // reached by this run: full, and fuller than it found it (a run in a workspace already full may delete)
+      const reached = (u: WorkspaceUsage) => isFull(u, o.quotaBytes) && (u.bytes > before.bytes || u.entries > before.entries || (before.complete && !u.complete));
       const over = new AbortController();
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
@@ -195,7 +215,7 @@ export function createWorkspaces(o: WorkspacesOptions): Workspaces {
         const t = performance.now();
         const u = await measureWorkspace(ws.path);
         if (stopped) return;
-        if (isFull(u, o.quotaBytes)) over.abort();
+        if (reached(u)) over.abort();
         else timer = setTimeout(() => void tick(), Math.max(o.watchIntervalMs ?? 250, 4 * (performance.now() - t)));
       };
       timer = setTimeout(() => void tick(), o.watchIntervalMs ?? 250);
@@ -206,7 +226,7 @@ export function createWorkspaces(o: WorkspacesOptions): Workspaces {
         end() {
           stopped = true;
           clearTimeout(timer);
-          ended ??= measureWorkspace(ws.path).then((usage) => ({ full: over.signal.aborted || isFull(usage, o.quotaBytes), usage }));
+          ended ??= measureWorkspace(ws.path).then((usage) => ({ full: over.signal.aborted || reached(usage), usage }));
           return ended;
         },
       };
@@ -216,22 +236,7 @@ export function createWorkspaces(o: WorkspacesOptions): Workspaces {
       if (ws.session === undefined) await rm(ws.path, { recursive: true, force: true });
       else await touch(ws).catch(() => undefined);
     },
-    sweep(now = Date.now()) {
-      // one sweep at a time
-      sweeping ??= (async () => {
-        try {
-          let n = 0;
-          for (const name of await readdir(o.dir).catch(() => [] as string[])) {
-            if (!/^[is]-[A-Za-z0-9]+$/.test(name)) continue;
-            if (await removeIfExpired(name, now).catch(() => false)) n++;
-          }
-          return n;
-        } finally {
-          sweeping = undefined;
-        }
-      })();
-      return sweeping;
-    },
+    sweep,
     stop() {
       clearInterval(sweeper);
     },

@@ -70,7 +70,10 @@ describe("workspace quota", () => {
   }, 60_000);
 
   it("lets a session with a full workspace delete files, and write again in its next run", async () => {
+    // full: no room for a byte more (the write fails, and the run with it)
     expect(await bashIn("quota.one", "echo more > more.txt")).toMatchObject({ ok: false, error: { code: "quota" } });
+    // a run that adds nothing is not failed for what an earlier one left, however slow it is to start
+    expect(await bashIn("quota.one", "sleep 0.6; ls")).toMatchObject({ ok: true, output: { exitCode: 0, stdout: "big\nmore.txt\n" } });
     // a run gets what was left when it started: this one may only delete
     expect(await bashIn("quota.one", "rm -f big more.txt; echo freed")).toMatchObject({ ok: true, output: { exitCode: 0, stdout: "freed\n" } });
     expect(await bashIn("quota.one", "echo small > small.txt; cat small.txt")).toMatchObject({ ok: true, output: { exitCode: 0, stdout: "small\n" } });
@@ -83,8 +86,8 @@ describe("workspace quota", () => {
     expect(files.length).toBeLessThan(200);
     let total = 0;
     for (const f of files) total += (await stat(join(workspaceOf("quota.many"), f))).size;
-    // measured while it runs: stopped within a measure or two of the quota, far from the 200 MB it wanted
-    expect(total).toBeLessThan(12 * MB);
+    // measured while it runs (every quarter second or so): stopped a measure or two past the quota, far from the 200 MB it wanted
+    expect(total).toBeLessThan(40 * MB);
   }, 60_000);
 });
 

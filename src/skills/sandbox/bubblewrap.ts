@@ -78,6 +78,9 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
   const asRoot = process.getuid?.() === 0;
   let checked: Promise<SandboxCheck> | undefined;
   let cgroups: Promise<CgroupFactory | undefined> | undefined;
+  let hardening: Promise<Hardening> | undefined;
+  /** A root node becomes the sandbox's user before bwrap (so the process limit counts only the skill's). */
+  const drop = () => (asRoot ? [setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups"] : []);
 
   /**
    * `processes` counts tasks (a Node skill has a dozen threads of its own).
@@ -122,9 +125,6 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
     return [...drop(), ...limits, bwrap!, ...args];
   }
 
-  /** A root node becomes the sandbox's user before bwrap (so the process limit counts only the skill's). */
-  const drop = () => (asRoot ? [setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups"] : []);
-
   /** Runs bwrap as the runs do, with `extra` options, on /bin/true: whether it works, and what it said. */
   function probe(extra: string[], fd3?: Buffer): Promise<{ code: number | null; err: string }> {
     return new Promise((resolve) => {
@@ -161,7 +161,6 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
     }
     return { noUserns: userns.code === 0, seccomp, missing };
   }
-  let hardening: Promise<Hardening> | undefined;
 
   return {
     name: "bubblewrap",
@@ -169,14 +168,14 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
       checked ??= (async (): Promise<SandboxCheck> => {
         if (!bwrap) return { ok: false, reason: "bubblewrap is not installed: apt-get install -y bubblewrap (Debian/Ubuntu), or dnf install bubblewrap" };
         if (!prlimit || (asRoot && !setpriv)) return { ok: false, reason: "prlimit and setpriv (util-linux) are needed beside bubblewrap" };
-        const probe = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const plain = await new Promise<{ code: number | null; err: string }>((resolve) => {
           const c = spawn(bwrap, ["--unshare-all", "--die-with-parent", ...systemDirs(), "--", "/bin/true"], { env: {}, stdio: ["ignore", "ignore", "pipe"] });
           let err = "";
           c.stderr!.on("data", (b: Buffer) => (err += b.toString()));
           c.on("error", (e) => resolve({ code: -1, err: e.message }));
           c.on("exit", (code) => resolve({ code, err }));
         });
-        if (probe.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${probe.err.trim() || `exit ${probe.code}`}` };
+        if (plain.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${plain.err.trim() || `exit ${plain.code}`}` };
         const cg = await (cgroups ??= detectCgroups());
         const h = await (hardening ??= detectHardening());
         const has = [cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)", ...(h.seccomp ? [`seccomp filter (${process.arch})`] : []), ...(h.noUserns ? ["no nested user namespaces"] : [])];
