@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
@@ -14,6 +13,7 @@ import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapter
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS, DEFAULT_WS_CONSUMER_IDLE_MS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
+import { SkillGrantsSchema, type SkillGrants } from "./skills/skill-grants.js";
 import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
 import { parseDnsServer } from "./net/index.js";
 import { FetchAllowEntryError, parseFetchAllowEntry } from "./skills/index.js";
@@ -69,8 +69,12 @@ export interface ClawConfig {
   dnsServers: string[];
   /** the folder of skills shipped with Claw (`skills/`), registered by every node; empty string: none */
   skillsDir: string;
-  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (every ancestor must let uid 65534 through) */
+  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (default `<dataDir>/sandbox`; the node's user's, writable by no one else, every ancestor letting uid 65534 through) */
   sandboxDir: string;
+  /** bytes one skill workspace may hold (`CLAW_WORKSPACE_QUOTA_MB`) */
+  workspaceQuotaBytes: number;
+  /** how long a session's workspace is kept once the session is passivated (`CLAW_WORKSPACE_TTL`); 0: for good */
+  workspaceTtlMs: number;
   /** the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable */
   dockerHost: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
@@ -98,6 +102,8 @@ export interface ClawConfig {
   auditMaxAgeDays: number;
   /** `CLAW_CONFIG` `rateLimits`: none when absent */
   rateLimits: RateLimits | undefined;
+  /** `CLAW_CONFIG` `skillGrants`: what of the node (env vars, secrets, read-only paths) each registered skill may be given; none when absent */
+  skillGrants: SkillGrants;
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
@@ -138,6 +144,8 @@ const ConfigFileSchema = z
     channels: z.array(z.record(z.string(), z.unknown())).default([]),
     /** rate limits of the gateway, shared by every node (src/auth/rate-limits.ts) */
     rateLimits: RateLimitsSchema.optional(),
+    /** what registered skills may be given of the node, by skill id (src/skills/skill-grants.ts) */
+    skillGrants: SkillGrantsSchema.default({}),
   })
   .strict();
 
@@ -194,6 +202,11 @@ const EnvSchema = z.object({
     }),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
+  CLAW_WORKSPACE_QUOTA_MB: int(1, 1_048_576).default(100),
+  CLAW_WORKSPACE_TTL: z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)?$/, "a duration such as 7d, 12h, 30m, 90s or 500ms (0: kept for good)")
+    .default("7d"),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
   CLAW_WS_CONSUMER_IDLE_MS: int(1_000, 86_400_000).default(DEFAULT_WS_CONSUMER_IDLE_MS),
@@ -215,8 +228,8 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits"> {
-  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined };
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined, skillGrants: {} };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -252,7 +265,13 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     if (e instanceof ChannelConfigError) throw new ConfigError(`${path}: ${e.message}`);
     throw e;
   }
-  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits };
+  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants };
+}
+
+/** `7d`, `12h`, `30m`, `90s`, `500ms` (a bare number: ms) in ms. */
+function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text)!;
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms" | "s" | "m" | "h" | "d"];
 }
 
 /** True for an address only this machine can reach (the default bind). */
@@ -300,7 +319,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     httpFetchAllow: commaList(e.CLAW_HTTP_FETCH_ALLOW),
     dnsServers: commaList(e.CLAW_DNS_SERVERS),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
-    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
+    // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)
+    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(e.CLAW_DATA_DIR, "sandbox"),
+    workspaceQuotaBytes: e.CLAW_WORKSPACE_QUOTA_MB * 1024 * 1024,
+    workspaceTtlMs: durationMs(e.CLAW_WORKSPACE_TTL),
     // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
     dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
     slowTurnMs: e.CLAW_SLOW_TURN_MS,

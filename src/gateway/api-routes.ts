@@ -141,7 +141,7 @@ export const ROUTES: readonly RouteRule[] = [
     tag: "skills",
     summary: "register a skill version: its skill.json fields and files (base64) under files",
     body: z.looseObject({ ...SkillDescriptorSchema.shape, files: z.record(z.string(), z.string()).optional() }),
-    responses: { 200: json("unchanged (same content)"), 201: json("created") },
+    responses: { 200: json("unchanged (same content)"), 201: json("created"), 403: json("it asks for what the node's owner did not grant it (skillGrants), or takes the id of one of Claw's own skills") },
   },
   { method: "GET", path: "/v1/skills/{id}", scopes: (p) => ["skills:admin", `skills:invoke:${p.id}`], audit: true, tag: "skills", summary: "one skill's versions, oldest first", responses: { 200: json("the skill"), 404: json("no such skill") } },
   {
