@@ -27,6 +27,12 @@ import {
 } from "../bus/index.js";
 import { HttpError, unavailableError } from "./errors.js";
 import { fromEnvelopeError } from "./schemas.js";
+import { storedReply } from "./stored-reply.js";
+
+/** `CLAW_IN`'s duplicate window when the node does not say (the streams' default). */
+const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/** Nodes' and servers' clocks may disagree by this much: a reply is searched for that much earlier. */
+const CLOCK_SLACK_MS = 30_000;
 
 /** Options of {@link createInbound}. */
 export interface InboundOptions {
@@ -41,6 +47,8 @@ export interface InboundOptions {
   observePublishError?: (e: unknown) => void;
   /** a request refused because the bus could not take it (for metrics) */
   onRefused?: (reason: string) => void;
+  /** `CLAW_IN`'s duplicate window: how long a retry can be absorbed into its first try's turn */
+  duplicateWindowMs?: number;
 }
 
 /** The gateway's way in. */
@@ -107,7 +115,11 @@ export function createInbound(o: InboundOptions): Inbound {
         : undefined;
       const timer = setTimeout(() => replies.unsubscribe(), c.timeoutMs);
       try {
-        await inbound.accept(addr, input, id);
+        const since = Date.now() - (o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS) - CLOCK_SLACK_MS;
+        const { duplicate } = await inbound.accept(addr, input, id);
+        // a retry of a turn that already ended: its reply is on CLAW_OUT (nothing consumes the HTTP channel's)
+        const earlier = duplicate ? await storedReply(o.bus.jsm, addr, id, since) : undefined;
+        if (earlier) return { id, reply: earlier };
         for await (const m of replies) {
           const reply = decode<Envelope>(m.data);
           // a redelivered turn publishes its reply again: the first one answers

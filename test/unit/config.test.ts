@@ -2,6 +2,9 @@
  * The node's configuration as read from the environment: here, where the
  * container engine of `container` skills is found (`CLAW_DOCKER_HOST`).
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { dockerEndpoint } from "../../src/skills/index.js";
@@ -29,5 +32,36 @@ describe("CLAW_DOCKER_HOST", () => {
     expect(dockerEndpoint("unix:///run/podman/podman.sock")).toEqual({ socketPath: "/run/podman/podman.sock" });
     expect(dockerEndpoint("tcp://127.0.0.1:2375")).toEqual({ protocol: "http", host: "127.0.0.1", port: 2375 });
     expect(dockerEndpoint("tcp://[::1]:2375/")).toEqual({ protocol: "http", host: "::1", port: 2375 });
+  });
+});
+
+describe("CLAW_CONFIG's unknown fields (issue 26 item 4)", () => {
+  const file = (config: unknown) => {
+    const dir = mkdtempSync(join(tmpdir(), "claw-config-"));
+    const path = join(dir, "claw.config.json");
+    writeFileSync(path, JSON.stringify(config));
+    return path;
+  };
+  const refusal = (config: unknown) => {
+    try {
+      loadConfig({ CLAW_CONFIG: file(config) });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message.replace(/^.*claw\.config\.json: /, "");
+    }
+    throw new Error("the configuration was accepted");
+  };
+
+  it("refuses a field an agent, a binding, a provider or a channel account does not have, naming it", () => {
+    expect(refusal({ agents: [{ id: "a", approvee: ["bash"] }] })).toBe("agents.0.approvee: unknown field");
+    expect(refusal({ agents: [{ id: "a", histroyLimit: 4 }] })).toBe("agents.0.histroyLimit: unknown field: did you mean historyLimit?");
+    expect(refusal({ agents: [{ id: "a", bindings: [{ chanel: "web" }] }] })).toBe("agents.0.bindings.0.chanel: unknown field: did you mean channel?");
+    expect(refusal({ agents: [{ id: "a" }], providers: { p: { baseURL: "http://127.0.0.1:1/v1", model: "m", apikey: "k" } } })).toBe("providers.p.apikey: unknown field: did you mean apiKey?");
+    expect(refusal({ agents: [{ id: "a" }], channels: [{ type: "mqtt", account: "a", url: "mqtt://127.0.0.1:1", subscribe: ["x/#"], qoss: 1 }] })).toMatch(/^channels\[0\] \(mqtt\): qoss: unknown field/);
+  });
+
+  it("names an unknown top-level key (the message once had an empty path)", () => {
+    expect(refusal({ agents: [{ id: "a" }], tenants: [] })).toBe("tenants: unknown field");
+    expect(refusal({ agent: [{ id: "a" }] })).toBe("agent: unknown field: did you mean agents?");
   });
 });
