@@ -1,8 +1,9 @@
 /**
  * What a node sets up on NATS before it serves: the streams, consumers and
- * buckets of the data path (idempotent, never clobbering), the partition
- * count the cluster agreed on, and whether the server partitions inbound
- * subjects itself or the fallback router must.
+ * buckets of the data path (idempotent; existing streams brought to the
+ * settings' subjects and limits, a conflicting retention or storage never
+ * touched), the partition count the cluster agreed on, and whether the
+ * server partitions inbound subjects itself or the fallback router must.
  */
 import {
   BUCKETS,
@@ -76,7 +77,7 @@ async function ensureClawStream(bus: Bus, config: ClawConfig, log: Logger, spec:
 }
 
 /**
- * Provisions everything the data path needs; idempotent, never clobbers.
+ * Provisions everything the data path needs; idempotent.
  * `retry` decides how long JetStream may not be ready (a cluster forming, a
  * leader being elected) before this gives up.
  */
