@@ -11,7 +11,7 @@ import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type Age
 import { SCRIPTED } from "./llm/index.js";
 import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapters/index.js";
 import { nuid } from "@nats-io/transport-node";
-import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS, DEFAULT_WS_CONSUMER_IDLE_MS } from "./bus/index.js";
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS, DEFAULT_WS_CONSUMER_IDLE_MS, defaultSpecOptions } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
 import { SkillGrantsSchema, type SkillGrants } from "./skills/skill-grants.js";
 import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
@@ -100,6 +100,15 @@ export interface ClawConfig {
   jwt: JwtOptions | undefined;
   /** how long audit records are kept (`CLAW_AUDIT_MAX_AGE_DAYS`) */
   auditMaxAgeDays: number;
+  /**
+   * The limits of Claw's streams: bytes at most in each (`CLAW_STREAM_MAX_BYTES`,
+   * 0 = none; `maxBytesSet` when given, not the default), and how long messages
+   * are kept: unread in a work queue (`CLAW_STREAM_MAX_AGE_DAYS`), dead letters
+   * (`CLAW_DLQ_MAX_AGE_DAYS`), transcripts (`CLAW_TRANSCRIPTS_MAX_AGE_DAYS`)
+   */
+  streamLimits: { maxBytes: number; maxBytesSet: boolean; workQueueMaxAgeDays: number; dlqMaxAgeDays: number; transcriptsMaxAgeDays: number };
+  /** how long a stop lets in-flight work finish before it cancels what still runs (`CLAW_DRAIN_MS`) */
+  drainMs: number;
   /** `CLAW_CONFIG` `rateLimits`: none when absent */
   rateLimits: RateLimits | undefined;
   /** `CLAW_CONFIG` `skillGrants`: what of the node (env vars, secrets, read-only paths) each registered skill may be given; none when absent */
@@ -149,9 +158,22 @@ const ConfigFileSchema = z
   })
   .strict();
 
+/** `CLAW_STREAM_MAX_BYTES` when unset (the bus' default: 1 GiB). */
+const DEFAULT_STREAM_MAX_BYTES = defaultSpecOptions().streamMaxBytes;
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 /** The entries of a comma-separated setting, trimmed, empty ones dropped. */
 const commaList = (v: string): string[] => v.split(",").map((x) => x.trim()).filter(Boolean);
+
+const BYTE_UNITS: Record<string, number> = { "": 1, B: 1, K: 1024, KB: 1024, KIB: 1024, M: 1024 ** 2, MB: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TB: 1024 ** 4, TIB: 1024 ** 4 };
+/** A size in bytes: `1073741824`, `512MB`, `1GiB` (binary multiples, as nats-server counts). */
+const byteSize = z
+  .string()
+  .regex(/^\s*\d+\s*([KMGT]i?B?|B)?\s*$/i, "a size in bytes: a number, optionally with KB, MB, GB or TB (e.g. 512MB)")
+  .transform((v) => {
+    const [, n, unit] = /^\s*(\d+)\s*([A-Za-z]*)\s*$/.exec(v)!;
+    return Number(n) * BYTE_UNITS[unit!.toUpperCase()]!;
+  });
 
 const EnvSchema = z.object({
   NATS_URL: z.string().min(1).optional(),
@@ -221,6 +243,11 @@ const EnvSchema = z.object({
   CLAW_JWT_SCOPES_CLAIM: z.string().min(1).default("scope"),
   CLAW_JWT_CLOCK_SKEW_S: int(0, 600).default(30),
   CLAW_AUDIT_MAX_AGE_DAYS: int(1, 3650).default(90),
+  CLAW_STREAM_MAX_BYTES: byteSize.optional(),
+  CLAW_STREAM_MAX_AGE_DAYS: int(1, 3650).default(7),
+  CLAW_DLQ_MAX_AGE_DAYS: int(1, 3650).default(30),
+  CLAW_TRANSCRIPTS_MAX_AGE_DAYS: int(1, 3650).default(30),
+  CLAW_DRAIN_MS: int(0, 600_000).default(10_000),
   CLAW_DOCKER_HOST: z
     .string()
     .refine((h) => dockerEndpoint(h) !== undefined, "a Docker API endpoint: unix:///path.sock or tcp://host:port")
@@ -339,6 +366,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
       ? { issuer: e.CLAW_JWT_ISSUER, audience: e.CLAW_JWT_AUDIENCE!, jwksUrl: e.CLAW_JWT_JWKS_URL, scopesClaim: e.CLAW_JWT_SCOPES_CLAIM, clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S }
       : undefined,
     auditMaxAgeDays: e.CLAW_AUDIT_MAX_AGE_DAYS,
+    streamLimits: {
+      maxBytes: e.CLAW_STREAM_MAX_BYTES ?? DEFAULT_STREAM_MAX_BYTES,
+      maxBytesSet: e.CLAW_STREAM_MAX_BYTES !== undefined,
+      workQueueMaxAgeDays: e.CLAW_STREAM_MAX_AGE_DAYS,
+      dlqMaxAgeDays: e.CLAW_DLQ_MAX_AGE_DAYS,
+      transcriptsMaxAgeDays: e.CLAW_TRANSCRIPTS_MAX_AGE_DAYS,
+    },
+    drainMs: e.CLAW_DRAIN_MS,
     ...loadConfigFile(e.CLAW_CONFIG, env),
   };
 }

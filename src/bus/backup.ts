@@ -25,7 +25,8 @@ import { mkdir, readdir, readFile, writeFile, appendFile } from "node:fs/promise
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { JetStreamClient, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { isTransientNatsError, withRetry, type RetryOptions } from "./retry.js";
 import { BUCKETS } from "./specs.js";
 
 /** Streams that hold the live cluster's state, not data. */
@@ -87,10 +88,25 @@ export async function backup(jsm: JetStreamManager, dir: string, o: { server?: s
   return { streams };
 }
 
-/** Waits for every publish in flight; throws the first failure once all have settled. */
-async function settle(batch: Array<Promise<unknown>>): Promise<void> {
-  const failed = (await Promise.allSettled(batch)).find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+/** A publish of a restore, in flight, and how to make it again. */
+interface Publishing {
+  publish: () => Promise<unknown>;
+  sent: Promise<unknown>;
+}
+
+/**
+ * Waits for every publish in flight. When one failed and `retry` takes the
+ * failure (JetStream electing a leader), the whole batch is published again,
+ * one at a time and in order, each retried: the ids of the messages make
+ * those already stored count once. Otherwise the first failure is thrown.
+ */
+async function settleOrRepeat(batch: Publishing[], retry: RetryOptions | undefined): Promise<void> {
+  const failed = (await Promise.allSettled(batch.map((p) => p.sent))).find((r) => r.status === "rejected");
+  if (!failed) return;
+  const e = (failed as PromiseRejectedResult).reason;
+  if (!retry || !(retry.transient ?? isTransientNatsError)(e)) throw e;
+  retry.onRetry?.(e, 0, 0);
+  for (const p of batch) await withRetry(p.publish, retry);
 }
 
 /** A restore that would mix with what is there already. */
@@ -105,7 +121,12 @@ export class RestoreConflictError extends Error {
  * Restores a backup: each stream made with its configuration (an existing
  * one must be empty, unless `force`), its messages published again in order.
  */
-export async function restore(jsm: JetStreamManager, js: JetStreamClient, dir: string, o: { force?: boolean; progress?: Progress } = {}): Promise<{ streams: Record<string, number> }> {
+export async function restore(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  dir: string,
+  o: { force?: boolean; progress?: Progress; /** how JetStream calls are retried (a cluster forming or electing) */ retry?: RetryOptions } = {},
+): Promise<{ streams: Record<string, number> }> {
   const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8").catch(() => {
     throw new Error(`${dir} is not a Claw backup (no manifest.json)`);
   })) as { format: number; streams: Record<string, number> };
@@ -114,11 +135,14 @@ export async function restore(jsm: JetStreamManager, js: JetStreamClient, dir: s
   // every stream first, and checked, before anything is written
   for (const name of names) {
     const config = JSON.parse(await readFile(join(dir, name, "config.json"), "utf8")) as StreamConfig;
-    const existing = await jsm.streams.info(name).catch(() => undefined);
+    const existing = await withRetry(() => jsm.streams.info(name), o.retry).catch((e: unknown) => {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return undefined;
+      throw e;
+    });
     if (existing && existing.state.messages > 0 && !o.force) throw new RestoreConflictError(`stream ${name} already holds ${existing.state.messages} messages: restore into an empty NATS, or pass --force to add to it`);
     if (!existing) {
       const { sealed: _s, ...rest } = config as StreamConfig & { sealed?: boolean };
-      await jsm.streams.add(rest);
+      await withRetry(() => jsm.streams.add(rest), o.retry);
     }
   }
   const streams: Record<string, number> = {};
@@ -126,7 +150,7 @@ export async function restore(jsm: JetStreamManager, js: JetStreamClient, dir: s
     const total = manifest.streams[name] ?? 0;
     let done = 0;
     const lines = createInterface({ input: createReadStream(join(dir, name, "messages.jsonl")), crlfDelay: Infinity });
-    let batch: Array<Promise<unknown>> = [];
+    let batch: Publishing[] = [];
     for await (const text of lines) {
       if (!text) continue;
       const l = JSON.parse(text) as Line;
@@ -135,16 +159,19 @@ export async function restore(jsm: JetStreamManager, js: JetStreamClient, dir: s
       // what the original publish asked of the stream is no question now: the duplicate window must not drop a
       // message that was stored (its id goes), and a compare-and-set it passed (a KV update) holds by construction
       for (const k of [...h.keys()]) if (k === "Nats-Msg-Id" || k.startsWith("Nats-Expected-")) h.delete(k);
+      // an id of its own place in the backup: a publish tried again while a leader is elected is stored once
+      const msgID = `restore:${name}:${l.seq}`;
       // publishes in flight side by side, in order per subject (a stream keeps publish order)
-      batch.push(js.publish(l.subject, Buffer.from(l.data, "base64"), { headers: h, expect: { streamName: name } }));
+      const publish = () => js.publish(l.subject, Buffer.from(l.data, "base64"), { headers: h, msgID, expect: { streamName: name } });
+      batch.push({ publish, sent: publish() });
       done++;
       if (batch.length >= 256) {
-        await settle(batch);
+        await settleOrRepeat(batch, o.retry);
         batch = [];
         o.progress?.(name, done, total);
       }
     }
-    await settle(batch);
+    await settleOrRepeat(batch, o.retry);
     o.progress?.(name, done, total);
     streams[name] = done;
   }

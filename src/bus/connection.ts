@@ -115,7 +115,8 @@ async function connectOnce(o: ConnectBusOptions): Promise<Bus> {
   });
   const timeout = o.apiTimeoutMs ?? 5_000;
   const js = jetstream(nc, { timeout });
-  const jsm = await jetstreamManager(nc, { timeout });
+  // not asked whether JetStream answers yet: a cluster still forming does not, and provisioning waits for it
+  const jsm = await jetstreamManager(nc, { timeout, checkAPI: false });
   const publisher = createJsPublisher(nc, timeout);
   return {
     nc,

@@ -3,10 +3,11 @@
  * Used by `claw dlq`.
  */
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { ReplayTargetError } from "./errors.js";
 import { H } from "./headers.js";
 import { publishDurable } from "./publisher.js";
 import { STREAMS } from "./specs.js";
-import { dlqSubject } from "./subjects.js";
+import { dlqSubject, subjectFamily, type SubjectFamily } from "./subjects.js";
 
 /** A dead letter as stored in `CLAW_DLQ`. */
 export interface DeadLetterRecord {
@@ -92,9 +93,36 @@ function replayHeaders(r: DeadLetterRecord, msgId: string): Record<string, strin
   return h;
 }
 
+/** Families any dead letter may be replayed into: what a node reads as a message or as a session's mail. */
+const REPLAY_ANYWHERE: ReadonlySet<SubjectFamily> = new Set(["in", "session"]);
+/** Families a dead letter may be replayed into only when it came from one of them (a skill's invocation to a skill). */
+const REPLAY_SAME_FAMILY: ReadonlySet<SubjectFamily> = new Set(["skill", "webhook"]);
+
+/**
+ * Checks where a replay would publish, whether `to` or the letter's own
+ * original subject (a header, which anyone who can publish to `claw.dlq.>`
+ * could have planted): inbound and session mailboxes, or the original's own
+ * family of skill invocations or webhook deliveries. Never JetStream's KV or
+ * API (`$KV.`, `$JS.` — a replayed record there forged an API key), the
+ * server's (`$SYS.`), the control plane (`claw.ctl.`), the replies
+ * (`claw.out.`, which would speak in any chat) or anything else. The one
+ * check of `POST /v1/dlq/{seq}/replay` and `claw dlq replay`.
+ * @throws {@link ReplayTargetError}
+ */
+export function checkReplayTarget(target: string, original: string): void {
+  const family = subjectFamily(target);
+  if (family && (REPLAY_ANYWHERE.has(family) || (REPLAY_SAME_FAMILY.has(family) && subjectFamily(original) === family))) return;
+  const why = family === "out" ? "replies are never replayed (a reply cannot be sent into a chat this way)" : family ? `only a dead letter from claw.${family}.… may go back there` : "it is not a subject Claw reads messages from";
+  throw new ReplayTargetError(
+    target,
+    `cannot replay to ${JSON.stringify(target)}: ${why}. A dead letter is replayed to inbound (claw.in.<channel>.<account>.<chat>), a session's mailbox (claw.session.<p>.<agent>.<session>) or, for a skill invocation or a webhook delivery, back to its own kind`,
+  );
+}
+
 /**
  * Republishes a dead letter to its original subject (or `to`), keeping its
  * bytes, headers and envelope id, then deletes it from the DLQ (unless `keep`).
+ * Only to a subject {@link checkReplayTarget} allows.
  * The replay's `Nats-Msg-Id` is `replay:<seq>`: replaying the same letter twice
  * within the duplicate window publishes it once.
  */
@@ -107,6 +135,7 @@ export async function replayDeadLetter(
   const r = await getDeadLetter(jsm, seq);
   if (!r) throw new DeadLetterNotFoundError(seq);
   const subject = o.to ?? r.originalSubject;
+  checkReplayTarget(subject, r.originalSubject);
   const ack = await publishDurable(js, { subject, data: r.data, msgId: `replay:${seq}`, headers: replayHeaders(r, `replay:${seq}`) });
   if (!o.keep) await jsm.streams.deleteMessage(STREAMS.dlq, seq, false);
   return { subject, duplicate: ack.duplicate };

@@ -72,3 +72,35 @@ export class PublishError extends BusError {
     this.subject = subject;
   }
 }
+
+/**
+ * A dead letter may not be replayed to that subject: only to inbound
+ * (`claw.in.…`), a session's mailbox (`claw.session.…`) or the family it came
+ * from (a skill's invocations, a webhook's deliveries) — never to JetStream's
+ * or the server's own subjects (`$KV.`, `$JS.`, `$SYS.`), the control plane
+ * or the replies.
+ */
+export class ReplayTargetError extends BusError {
+  readonly subject: string;
+  constructor(subject: string, message: string) {
+    super("DLQ_REPLAY_TARGET", message);
+    this.name = "ReplayTargetError";
+    this.subject = subject;
+  }
+}
+
+/**
+ * The server cannot reserve the byte limit chosen for a stream: JetStream
+ * sets a stream's `max_bytes` aside in its store, and the store is smaller
+ * than what is asked of it.
+ */
+export class StreamLimitError extends BusError {
+  readonly stream: string;
+  readonly maxBytes: number;
+  constructor(stream: string, maxBytes: number, options?: { cause?: unknown }) {
+    super("STREAM_BYTES_UNRESERVABLE", `JetStream cannot reserve ${maxBytes} bytes for stream ${stream} (insufficient storage resources)`, options);
+    this.name = "StreamLimitError";
+    this.stream = stream;
+    this.maxBytes = maxBytes;
+  }
+}

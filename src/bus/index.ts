@@ -11,7 +11,7 @@ export * from "./headers.js";
 export * from "./retry.js";
 export { connectBus, natsAnswers, natsCredentials, parseServers, redactServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
 export * from "./specs.js";
-export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type ProvisionWarn } from "./provision.js";
+export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type EnsureStreamOptions, type ProvisionWarn } from "./provision.js";
 export { publishDurable, toHeaders, fromHeaders, type DurablePublish } from "./publisher.js";
 export { createJsPublisher, type JsPublish, type JsPublisher } from "./js-publisher.js";
 export { deadLetterOf, publishDeadLetter, type DeadLetter } from "./dead-letter.js";
@@ -19,6 +19,7 @@ export { probePartitionMapping, PROBE_CHANNEL, type MappingProbeResult } from ".
 export {
   startNatsServer,
   startNatsCluster,
+  natsClusterPlan,
   findNatsServerBinary,
   freePort,
   type NatsServerOptions,
@@ -30,6 +31,7 @@ export {
   getDeadLetter,
   listDeadLetters,
   replayDeadLetter,
+  checkReplayTarget,
   purgeDeadLetters,
   DeadLetterNotFoundError,
   type DeadLetterRecord,

@@ -257,6 +257,15 @@ export type NatsClusterOptions = Omit<NatsServerOptions, "port" | "storeDir" | "
  * own free client and route ports and temp store. Resolves when all accept clients.
  */
 export async function startNatsCluster(n: number, o: NatsClusterOptions = {}): Promise<NatsServerProcess[]> {
+  return Promise.all((await natsClusterPlan(n, o)).map((server) => startNatsServer(server)));
+}
+
+/**
+ * The options of `n` clustered nats-servers on loopback (free client and
+ * route ports, each routed to all), to start one by one: a cluster that
+ * forms while its clients already run. Their URLs are known before any starts.
+ */
+export async function natsClusterPlan(n: number, o: NatsClusterOptions = {}): Promise<Array<NatsServerOptions & { port: number; url: string }>> {
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -264,9 +273,5 @@ export async function startNatsCluster(n: number, o: NatsClusterOptions = {}): P
     routePorts.push(await freePort());
   }
   const name = `claw-test-${process.pid}-${clientPorts[0]}`;
-  return Promise.all(
-    clientPorts.map((port, i) =>
-      startNatsServer({ ...o, port, cluster: { name, port: routePorts[i]!, routes: routePorts, serverName: `s${i + 1}` } }),
-    ),
-  );
+  return clientPorts.map((port, i) => ({ ...o, port, url: `nats://127.0.0.1:${port}`, cluster: { name, port: routePorts[i]!, routes: routePorts, serverName: `s${i + 1}` } }));
 }

@@ -1,18 +1,37 @@
 /**
- * Creates streams, consumers and KV buckets idempotently. An existing resource
- * with a conflicting configuration is reported ({@link StreamConflictError}),
- * never modified.
+ * Creates streams, consumers and KV buckets idempotently, and keeps Claw's
+ * streams as the settings say: an existing stream's subjects and limits
+ * (max age, max bytes, discard, duplicate window) are updated to Claw's
+ * (an upgrade or a changed setting applies to streams made before). One
+ * whose retention or storage conflicts is reported
+ * ({@link StreamConflictError}), never modified.
  */
 import { JetStreamApiCodes, JetStreamApiError, type ConsumerConfig, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import type { KV, Kvm } from "@nats-io/kv";
-import { StreamConflictError } from "./errors.js";
-import { withRetry } from "./retry.js";
+import { StreamConflictError, StreamLimitError } from "./errors.js";
+import { withRetry, type RetryOptions } from "./retry.js";
 
 /** JetStream API error code "stream name already in use" (not in the client's JetStreamApiCodes). */
 const STREAM_NAME_IN_USE = 10058;
+/** "insufficient storage resources available": the server cannot reserve a stream's max_bytes in its store. */
+const STORAGE_RESOURCES_EXCEEDED = 10047;
 
-/** Receives non-fatal differences (e.g. a different max_age an operator chose). */
+/** Receives non-fatal differences (e.g. a replica count Claw does not change by itself). */
 export type ProvisionWarn = (message: string) => void;
+
+/** How {@link ensureStream} goes about it. */
+export interface EnsureStreamOptions {
+  /** how JetStream calls are retried (default: transient errors for 30 s) */
+  retry?: RetryOptions;
+  /**
+   * The spec's `max_bytes` is a default, not the operator's choice: when the
+   * server cannot reserve it, the stream is made (or kept) without a byte
+   * limit, with a warning, instead of failing.
+   */
+  maxBytesIsDefault?: boolean;
+  /** told what an existing stream had changed (`max_age 0 → 604800000000000`) */
+  onUpdate?: (stream: string, changes: string[]) => void;
+}
 
 function isNotFound(e: unknown): boolean {
   return (
@@ -21,39 +40,70 @@ function isNotFound(e: unknown): boolean {
   );
 }
 
+const isUnreservable = (e: unknown) => e instanceof JetStreamApiError && e.code === STORAGE_RESOURCES_EXCEEDED;
+
 const sameSet = (a: string[] = [], b: string[] = []) => a.length === b.length && a.every((x) => b.includes(x));
 
-/** Ensures a stream exists with the given essentials. Returns true when it was created. */
-export async function ensureStream(
-  jsm: JetStreamManager,
-  spec: Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects" | "retention" | "storage">,
-  warn: ProvisionWarn,
-): Promise<boolean> {
-  const existing = await withRetry(() => jsm.streams.info(spec.name)).catch((e) => {
+/** The settings Claw keeps on its streams, updated on an existing one when they differ. */
+const KEPT = ["max_age", "max_bytes", "discard", "duplicate_window"] as const;
+
+type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects" | "retention" | "storage">;
+
+/**
+ * Ensures a stream exists as `spec` says: created when missing, its subjects
+ * and limits updated when they differ. Returns true when it was created.
+ * @throws {@link StreamConflictError} when its retention or storage differ (never changed)
+ * @throws {@link StreamLimitError} when the server cannot reserve the spec's bytes and they were chosen by the operator
+ */
+export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, warn: ProvisionWarn, o: EnsureStreamOptions = {}): Promise<boolean> {
+  const unreservable = (e: unknown): StreamSpec | undefined => {
+    if (!isUnreservable(e) || !spec.max_bytes || spec.max_bytes < 0) return undefined;
+    if (!o.maxBytesIsDefault) throw new StreamLimitError(spec.name, spec.max_bytes, { cause: e });
+    warn(
+      `stream ${spec.name}: JetStream cannot reserve ${spec.max_bytes} bytes for it (insufficient storage resources); ` +
+        `keeping it without a byte limit — set its size explicitly to one the store can hold, or give the server a larger max_file_store`,
+    );
+    return { ...spec, max_bytes: -1 };
+  };
+  const existing = await withRetry(() => jsm.streams.info(spec.name), o.retry).catch((e) => {
     if (isNotFound(e)) return undefined;
     throw e;
   });
   if (!existing) {
     try {
-      await withRetry(() => jsm.streams.add(spec));
+      await withRetry(() => jsm.streams.add(spec), o.retry);
       return true;
     } catch (e) {
+      const smaller = unreservable(e);
+      if (smaller) return ensureStream(jsm, smaller, warn, { ...o, maxBytesIsDefault: false });
       // another node created it between our info and add: fall through to the comparison
       if (!(e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE)) throw e;
-      return ensureStream(jsm, spec, warn);
+      return ensureStream(jsm, spec, warn, o);
     }
   }
   const c = existing.config;
   const conflicts: string[] = [];
-  if (!sameSet(c.subjects, spec.subjects)) conflicts.push(`subjects ${JSON.stringify(c.subjects)} ≠ ${JSON.stringify(spec.subjects)}`);
   if (c.retention !== spec.retention) conflicts.push(`retention ${c.retention} ≠ ${spec.retention}`);
   if (c.storage !== spec.storage) conflicts.push(`storage ${c.storage} ≠ ${spec.storage}`);
   if (conflicts.length > 0) throw new StreamConflictError(spec.name, conflicts);
-  for (const k of ["num_replicas", "duplicate_window", "max_age"] as const) {
-    if (spec[k] !== undefined && c[k] !== spec[k]) {
-      warn(`stream ${spec.name}: ${k} is ${c[k]}, Claw's default is ${spec[k]}; keeping the existing value`);
-    }
+  if (spec.num_replicas !== undefined && c.num_replicas !== spec.num_replicas) {
+    // moving every replica is the operator's decision (nats stream edit --replicas), not a start-up's
+    warn(`stream ${spec.name}: num_replicas is ${c.num_replicas}, this node's CLAW_REPLICAS is ${spec.num_replicas}; keeping the existing value`);
   }
+  const changes: string[] = [];
+  if (!sameSet(c.subjects, spec.subjects)) changes.push(`subjects ${JSON.stringify(c.subjects)} → ${JSON.stringify(spec.subjects)}`);
+  for (const k of KEPT) if (spec[k] !== undefined && c[k] !== spec[k]) changes.push(`${k} ${String(c[k])} → ${String(spec[k])}`);
+  if (changes.length === 0) return false;
+  const { name: _n, retention: _r, storage: _s, num_replicas: _nr, ...wanted } = spec;
+  try {
+    await withRetry(() => jsm.streams.update(spec.name, { ...c, ...wanted }), o.retry);
+  } catch (e) {
+    // the other changes still apply, without the byte limit
+    const smaller = unreservable(e);
+    if (!smaller) throw e;
+    return ensureStream(jsm, smaller, warn, { ...o, maxBytesIsDefault: false });
+  }
+  o.onUpdate?.(spec.name, changes);
   return false;
 }
 
@@ -62,15 +112,14 @@ export async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
   spec: Partial<ConsumerConfig> & { durable_name: string },
+  retry?: RetryOptions,
 ): Promise<void> {
-  const existing = await withRetry(() =>
-    jsm.consumers.info(stream, spec.durable_name),
-  ).catch((e) => {
+  const existing = await withRetry(() => jsm.consumers.info(stream, spec.durable_name), retry).catch((e) => {
     if (isNotFound(e)) return undefined;
     throw e;
   });
   if (!existing) {
-    await withRetry(() => jsm.consumers.add(stream, spec));
+    await withRetry(() => jsm.consumers.add(stream, spec), retry);
     return;
   }
   const c = existing.config;
@@ -112,6 +161,6 @@ export async function takeOverConsumer(
 }
 
 /** Opens a KV bucket, creating it when missing. */
-export async function ensureBucket(kvm: Kvm, spec: { name: string; history: number; replicas: number; ttl?: number }): Promise<KV> {
-  return withRetry(() => kvm.create(spec.name, { history: spec.history, replicas: spec.replicas, ttl: spec.ttl }));
+export async function ensureBucket(kvm: Kvm, spec: { name: string; history: number; replicas: number; ttl?: number }, retry?: RetryOptions): Promise<KV> {
+  return withRetry(() => kvm.create(spec.name, { history: spec.history, replicas: spec.replicas, ttl: spec.ttl }), retry);
 }

@@ -5,6 +5,7 @@
  */
 import { errors as coreErrors, RequestError } from "@nats-io/transport-node";
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { delay } from "./delay.js";
 
 /** Backoff policy: `base × factor^attempt`, capped, with full jitter in [½, 1]. */
 export interface BackoffPolicy {
@@ -60,24 +61,57 @@ export function isStorageFull(e: unknown): boolean {
   return api !== undefined && STORAGE_FULL_CODES.has(api.code);
 }
 
+/**
+ * JetStream's answers while a cluster forms or elects, by `err_code`: no
+ * suitable peers for placement (10005: fewer servers up than the replicas
+ * asked for), the system temporarily unavailable (10008), not the leader
+ * (10009), incomplete results (10004), insufficient resources (10023),
+ * JetStream not enabled (10076) or not enabled for the account (10039: the
+ * server has not finished starting it), a stream or consumer offline
+ * (10118, 10119).
+ */
+const FORMING_CODES = new Set([10004, 10005, 10008, 10009, 10023, 10039, 10076, 10118, 10119]);
+
+/**
+ * True when a failure means "JetStream is not ready yet" — what a node, a
+ * restore or an upgrade meets when it starts together with its NATS cluster:
+ * the forming codes above, and the client's own transient failures (a
+ * timeout, no responders on the API, a connection not up yet). A server
+ * that refuses for good (a conflicting stream, replicas a single server
+ * cannot have, a store too small to reserve a stream's bytes) is not
+ * forming: that is said at once.
+ */
+export function isJetStreamForming(e: unknown): boolean {
+  const api = e instanceof JetStreamApiError ? e : e instanceof Error && e.cause instanceof JetStreamApiError ? e.cause : undefined;
+  if (api) return FORMING_CODES.has(api.code);
+  return isTransientNatsError(e);
+}
+
 /** Options of {@link withRetry}. */
 export interface RetryOptions {
-  /** give up after this long (default 30 s) */
+  /** give up after this long (default 30 s; `Infinity`: until it works or `signal` aborts) */
   totalMs?: number;
   policy?: BackoffPolicy;
   signal?: AbortSignal;
+  /** which failures are worth another try (default {@link isTransientNatsError}) */
+  transient?: (e: unknown) => boolean;
+  /** told before each wait: the failure, the attempt (0-based) and how long until the next */
+  onRetry?: (e: unknown, attempt: number, delayMs: number) => void;
 }
 
 /** Runs `fn`, retrying transient NATS errors with backoff until `totalMs` has passed. */
 export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions = {}): Promise<T> {
   const policy = o.policy ?? { baseMs: 100, factor: 2, maxMs: 2_000 };
   const deadline = Date.now() + (o.totalMs ?? 30_000);
+  const transient = o.transient ?? isTransientNatsError;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
-      if (!isTransientNatsError(e) || Date.now() >= deadline || o.signal?.aborted) throw e;
-      await new Promise((r) => setTimeout(r, Math.min(backoffDelay(policy, attempt), Math.max(0, deadline - Date.now()))));
+      if (!transient(e) || Date.now() >= deadline || o.signal?.aborted) throw e;
+      const wait = Math.min(backoffDelay(policy, attempt), Math.max(0, deadline - Date.now()));
+      o.onRetry?.(e, attempt, wait);
+      await delay(wait, o.signal);
     }
   }
 }

@@ -4,6 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
+import { DEFAULT_PARTITIONS } from "./partition.js";
 import { channelConsumerName, encodeToken, outboundSubject, partitionConsumerName, skillConsumerName, wildcards, type ChatAddress } from "./subjects.js";
 
 const NS_PER_MS = 1_000_000;
@@ -50,39 +51,52 @@ export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
 export interface SpecOptions {
   /** stream and bucket replicas (1 on a single server, 3 on a cluster) */
   replicas: number;
+  /** the cluster's partition count: `CLAW_IN` and `CLAW_SESSIONS` store exactly these partitions' subjects */
+  partitions: number;
   /** JetStream duplicate window: a republished `Nats-Msg-Id` inside it is dropped */
   duplicateWindowMs: number;
-  /** how long undelivered replies wait on `CLAW_OUT` */
-  outMaxAgeMs: number;
+  /** how long a message waits unread in a work queue (`CLAW_IN`, `CLAW_SESSIONS`, `CLAW_OUT`, `CLAW_WEBHOOKS`, `CLAW_IN_RAW`) */
+  workQueueMaxAgeMs: number;
   /** how long dead letters are kept */
   dlqMaxAgeMs: number;
   /** how long transcripts are kept (0 = forever) */
   transcriptMaxAgeMs: number;
+  /** how long audit records are kept */
+  auditMaxAgeMs: number;
+  /** the byte limit of each of Claw's streams (0 = none); JetStream reserves it in its store */
+  streamMaxBytes: number;
   /** a member whose heartbeat is older than this is gone */
   memberTtlMs: number;
   /** a leader lease not renewed for this long is free */
   leaseTtlMs: number;
-  /** how long audit records are kept */
-  auditMaxAgeMs: number;
 }
 
-/** Defaults: R1, 2 min duplicate window, replies kept 7 days, dead letters and transcripts 30 days. */
+/** How long an invocation may wait on `CLAW_SKILLS`: one nobody ran within a day is long past its deadline. */
+const SKILL_MAX_AGE_MS = DAY_MS;
+
+/**
+ * Defaults: R1, 64 partitions, a 2 min duplicate window, work queues kept 7
+ * days, dead letters and transcripts 30, audit records 90, and 1 GiB at
+ * most in each stream.
+ */
 export function defaultSpecOptions(): SpecOptions {
   return {
     replicas: 1,
+    partitions: DEFAULT_PARTITIONS,
     duplicateWindowMs: 120_000,
-    outMaxAgeMs: 7 * DAY_MS,
+    workQueueMaxAgeMs: 7 * DAY_MS,
     dlqMaxAgeMs: 30 * DAY_MS,
     transcriptMaxAgeMs: 30 * DAY_MS,
+    auditMaxAgeMs: 90 * DAY_MS,
+    streamMaxBytes: 1024 * 1024 * 1024,
     memberTtlMs: 3_000,
     leaseTtlMs: 3_000,
-    auditMaxAgeMs: 90 * DAY_MS,
   };
 }
 
 type StreamSpec = Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects" | "retention" | "storage">;
 
-function stream(o: SpecOptions, name: string, subjects: string[], retention: RetentionPolicy, maxAgeMs = 0): StreamSpec {
+function stream(o: SpecOptions, name: string, subjects: string[], retention: RetentionPolicy, maxAgeMs: number): StreamSpec {
   return {
     name,
     subjects,
@@ -91,30 +105,35 @@ function stream(o: SpecOptions, name: string, subjects: string[], retention: Ret
     num_replicas: o.replicas,
     duplicate_window: o.duplicateWindowMs * NS_PER_MS,
     max_age: maxAgeMs * NS_PER_MS,
-    // a full work queue refuses new messages instead of dropping accepted ones
+    max_bytes: o.streamMaxBytes > 0 ? o.streamMaxBytes : -1,
+    // a full work queue refuses new messages instead of dropping accepted ones; a full log drops its oldest
     discard: retention === RetentionPolicy.Workqueue ? DiscardPolicy.New : DiscardPolicy.Old,
   };
 }
 
-/** The data-path streams (the raw-inbound router stream is separate: only created in fallback mode). */
+/**
+ * The data-path streams (the raw-inbound router stream is separate: only
+ * created in fallback mode). Each stores only subjects a consumer reads, and
+ * each has an age and a byte limit.
+ */
 export function streamSpecs(o: SpecOptions): StreamSpec[] {
+  const wq = o.workQueueMaxAgeMs;
   return [
-    stream(o, STREAMS.in, [wildcards.partitionedInbound], RetentionPolicy.Workqueue),
-    stream(o, STREAMS.sessions, [wildcards.sessions], RetentionPolicy.Workqueue),
-    // an invocation nobody ran within a day is long past its deadline: let it go
-    stream(o, STREAMS.skills, [wildcards.skills], RetentionPolicy.Workqueue, DAY_MS),
-    stream(o, STREAMS.out, [wildcards.outbound], RetentionPolicy.Workqueue, o.outMaxAgeMs),
+    stream(o, STREAMS.in, wildcards.inboundPartitions(o.partitions), RetentionPolicy.Workqueue, wq),
+    stream(o, STREAMS.sessions, wildcards.sessionPartitions(o.partitions), RetentionPolicy.Workqueue, wq),
+    stream(o, STREAMS.skills, [wildcards.skills], RetentionPolicy.Workqueue, Math.min(wq, SKILL_MAX_AGE_MS)),
+    stream(o, STREAMS.out, [wildcards.outbound], RetentionPolicy.Workqueue, wq),
     stream(o, STREAMS.dlq, [wildcards.dlq], RetentionPolicy.Limits, o.dlqMaxAgeMs),
     stream(o, STREAMS.transcripts, [wildcards.transcripts], RetentionPolicy.Limits, o.transcriptMaxAgeMs),
     // append-only: a record cannot be deleted or the stream purged through the API (it ages out)
     { ...stream(o, STREAMS.audit, [wildcards.audit], RetentionPolicy.Limits, o.auditMaxAgeMs), deny_delete: true, deny_purge: true },
-    stream(o, STREAMS.webhooks, [wildcards.webhookDeliveries], RetentionPolicy.Workqueue, 7 * DAY_MS),
+    stream(o, STREAMS.webhooks, [wildcards.webhookDeliveries], RetentionPolicy.Workqueue, wq),
   ];
 }
 
 /** The stream the fallback router reads when the server does not partition inbound subjects. */
 export function rawInboundStreamSpec(o: SpecOptions): StreamSpec {
-  return stream(o, STREAMS.inRaw, [wildcards.rawInbound], RetentionPolicy.Workqueue);
+  return stream(o, STREAMS.inRaw, [wildcards.rawInbound], RetentionPolicy.Workqueue, o.workQueueMaxAgeMs);
 }
 
 /** Consumer knobs. */
@@ -233,16 +252,24 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
   ];
 }
 
+/** How far before the earliest subscription a fan-out starts reading: the nodes' and the servers' clocks differ a little. */
+const WEBHOOK_START_MARGIN_MS = 10_000;
+
 /**
  * A webhook fan-out's consumer of a source stream (`CLAW_TRANSCRIPTS` for
- * replies, `CLAW_DLQ` for dead letters), shared by every node: it starts at
- * what is new when it is made (a subscription does not get the past).
+ * replies, `CLAW_DLQ` for dead letters), shared by every node. Made when the
+ * first subscription is seen, it starts at that subscription's creation
+ * (`sinceMs`, less a margin for clocks): what happened between the
+ * subscription's `POST` and a node reading it back is not missed. Each
+ * subscription still gets only what happened after it was made (the
+ * fan-out's filter).
  */
-export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions, sinceMs: number): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.New,
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: new Date(sinceMs - WEBHOOK_START_MARGIN_MS).toISOString(),
     ack_wait: o.ackWaitMs * NS_PER_MS,
     max_ack_pending: o.maxAckPending,
     max_deliver: -1,

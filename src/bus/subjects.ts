@@ -156,9 +156,16 @@ export const wildcards = {
   partitionedInbound: `${ROOT}.in.*.*.*.*`,
   /** one partition's inbound (a stream filter must be a subset of the stream's subjects, so no `>`) */
   inboundPartition: (p: number) => `${ROOT}.in.${checkPartition(p)}.*.*.*`,
+  /**
+   * `CLAW_IN`'s subjects: each partition's inbound, listed, so that a subject
+   * no partition owner reads (`claw.in.shop.a.b.c`) is not stored at all
+   */
+  inboundPartitions: (partitions: number): string[] => Array.from({ length: partitions }, (_, p) => wildcards.inboundPartition(p)),
   /** every session mailbox: `claw.session.<p>.<agent>.<session>` */
   sessions: `${ROOT}.session.*.*.*`,
   sessionPartition: (p: number) => `${ROOT}.session.${checkPartition(p)}.*.*`,
+  /** `CLAW_SESSIONS`' subjects: each partition's mailboxes, listed (see `inboundPartitions`) */
+  sessionPartitions: (partitions: number): string[] => Array.from({ length: partitions }, (_, p) => wildcards.sessionPartition(p)),
   outbound: `${ROOT}.out.>`,
   outboundChannel: (channel: string) => `${ROOT}.out.${encodeToken(channel)}.>`,
   /** the replies of one channel account (its runner's consumer filter) */
@@ -262,6 +269,26 @@ export function parseOutboundSubject(subject: string): ChatAddress | undefined {
 /** Parses `claw.delta.<channel>.<account>.<chat>`. */
 export function parseDeltaSubject(subject: string): ChatAddress | undefined {
   return parseChatSubject(subject, "delta");
+}
+
+/** The families of Claw's data-path subjects, as {@link subjectFamily} tells them. */
+export type SubjectFamily = "in" | "session" | "skill" | "webhook" | "out";
+
+/**
+ * Which of Claw's data-path families a literal subject belongs to: raw or
+ * partitioned inbound, a session mailbox, a skill's invocations, a webhook
+ * delivery, a reply. Undefined for anything else (`$KV.…`, `claw.ctl.…`, a
+ * wildcard, a token no encoder makes).
+ */
+export function subjectFamily(subject: string): SubjectFamily | undefined {
+  const t = subject.split(".");
+  if (t[0] !== ROOT || !t.every(isLiteralToken)) return undefined;
+  if (parseInboundSubject(subject)) return "in";
+  if (parseSessionSubject(subject)) return "session";
+  if (t.length === 4 && t[1] === "skill" && t[3] === "invoke") return "skill";
+  if (t.length === 3 && t[1] === "webhook") return "webhook";
+  if (parseOutboundSubject(subject)) return "out";
+  return undefined;
 }
 
 /** The KV key of a session snapshot in `claw_sessions`: `<agent>.<session>` (the actor's id). */

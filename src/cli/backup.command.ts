@@ -3,7 +3,7 @@
  * and object store to a folder and back (src/bus/backup.ts), with progress
  * on stderr.
  */
-import { backup, restore, type Progress } from "../bus/index.js";
+import { backup, isJetStreamForming, restore, type Progress, type RetryOptions } from "../bus/index.js";
 import { cliBus } from "./cli-connection.js";
 
 /** One line per stream, rewritten as it goes when stderr is a terminal. */
@@ -19,6 +19,23 @@ function progress(verb: string): Progress {
   };
 }
 
+/**
+ * A restore run as NATS starts (the cluster forming, a leader being elected)
+ * waits for JetStream as long as it takes, saying so on stderr every time it
+ * tries again; Ctrl-C ends the wait.
+ */
+function untilFormed(): RetryOptions {
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  return {
+    totalMs: Infinity,
+    policy: { baseMs: 250, factor: 2, maxMs: 5_000 },
+    signal: stop.signal,
+    transient: isJetStreamForming,
+    onRetry: (e, _attempt, delayMs) => process.stderr.write(`JetStream is not ready (${(e as Error)?.message ?? String(e)}): the cluster is forming or electing; trying again in ${Math.round(delayMs / 100) / 10} s\n`),
+  };
+}
+
 /** Runs `backup` or `restore`. Returns the exit code. */
 export async function backupCommand(o: { action: "backup" | "restore"; dir: string; force: boolean }): Promise<number> {
   const bus = await cliBus();
@@ -29,7 +46,7 @@ export async function backupCommand(o: { action: "backup" | "restore"; dir: stri
       process.stdout.write(`backed up ${n} messages of ${Object.keys(r.streams).length} streams to ${o.dir}\n`);
       return 0;
     }
-    const r = await restore(bus.jsm, bus.js, o.dir, { force: o.force, progress: progress("restoring") });
+    const r = await restore(bus.jsm, bus.js, o.dir, { force: o.force, progress: progress("restoring"), retry: untilFormed() });
     const n = Object.values(r.streams).reduce((a, b) => a + b, 0);
     process.stdout.write(`restored ${n} messages of ${Object.keys(r.streams).length} streams from ${o.dir}; start the nodes\n`);
     return 0;

@@ -2,7 +2,7 @@
  * `claw dlq`: list, show, replay and purge dead letters.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetter, DeadLetterNotFoundError, type DeadLetterRecord } from "../bus/index.js";
+import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetter, DeadLetterNotFoundError, ReplayTargetError, type DeadLetterRecord } from "../bus/index.js";
 import { cliConnect } from "./cli-connection.js";
 import { describePayload } from "./tail.command.js";
 
@@ -50,14 +50,24 @@ export async function dlqCommand(o: DlqOptions): Promise<number> {
         const js = jetstream(nc);
         const seqs = o.all ? (await listDeadLetters(jsm, { stage: o.stage, limit: Number.MAX_SAFE_INTEGER })).map((r) => r.seq) : [o.seq!];
         let n = 0;
+        let refused = 0;
         for (const seq of seqs) {
-          const r = await replayDeadLetter(jsm, js, seq, { to: o.to, keep: o.keep });
+          let r;
+          try {
+            r = await replayDeadLetter(jsm, js, seq, { to: o.to, keep: o.keep });
+          } catch (e) {
+            // the others of --all still go; the exit code says some did not
+            if (!(e instanceof ReplayTargetError)) throw e;
+            process.stderr.write(`not replayed ${seq}: ${e.message}\n`);
+            refused++;
+            continue;
+          }
           n++;
           print(`replayed ${seq} → ${r.subject}${r.duplicate ? " (duplicate: already replayed within the duplicate window)" : ""}`);
           if (seqs.length > 20 && n % 100 === 0) process.stderr.write(`${n}/${seqs.length}\n`);
         }
         if (seqs.length === 0) print("no dead letters to replay");
-        return 0;
+        return refused > 0 ? 1 : 0;
       }
       case "purge": {
         const n = await purgeDeadLetters(jsm, o.stage);

@@ -4,7 +4,7 @@
  */
 import { loadConfig } from "../config.js";
 import { createLogger } from "../log.js";
-import { startNode } from "../supervisors/index.js";
+import { startNode, type ClawNode } from "../supervisors/index.js";
 import { describeError } from "./describe-error.js";
 
 /** Starts a node in this process and keeps it running until a signal. */
@@ -17,19 +17,18 @@ export async function runNodeProcess(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.logLevel, config.nodeId);
-  let node;
-  try {
-    node = await startNode(config, log);
-  } catch (e) {
-    log.fatal({ err: e }, "claw node failed to start");
-    process.stderr.write(`claw: ${describeError(e)}\n`);
-    process.exit(1);
-  }
+  // a signal while the node still starts (waiting for its NATS cluster to form) ends the wait
+  const starting = new AbortController();
+  let node: ClawNode | undefined;
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (++signals > 1) {
       log.warn({ signal: sig }, "second signal: exiting now");
       process.exit(130);
+    }
+    if (!node) {
+      log.info({ signal: sig }, "told to stop while starting");
+      return starting.abort();
     }
     log.info({ signal: sig }, "shutting down");
     node.stop().then(
@@ -42,4 +41,20 @@ export async function runNodeProcess(): Promise<void> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  try {
+    node = await startNode(config, log, { signal: starting.signal });
+  } catch (e) {
+    if (starting.signal.aborted) {
+      log.info("stopped before it had started");
+      process.exit(0);
+    }
+    log.fatal({ err: e }, "claw node failed to start");
+    process.stderr.write(`claw: ${describeError(e)}\n`);
+    process.exit(1);
+  }
+  // told to stop after the last wait of the start: stop now that there is a node to stop
+  if (starting.signal.aborted) {
+    signals = 0;
+    onSignal("SIGTERM");
+  }
 }

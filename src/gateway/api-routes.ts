@@ -170,9 +170,9 @@ export const ROUTES: readonly RouteRule[] = [
     scopes: one("dlq:admin"),
     audit: true,
     tag: "dead letters",
-    summary: "republish a dead letter to its original subject (or to), then remove it unless keep",
+    summary: "republish a dead letter to its original subject (or to: inbound, a session's mailbox, or its own kind of skill invocation or webhook delivery), then remove it unless keep",
     body: ReplaySchema,
-    responses: { 200: json("replayed", z.object({ subject: z.string(), duplicate: z.boolean() })), 404: json("none at that sequence") },
+    responses: { 200: json("replayed", z.object({ subject: z.string(), duplicate: z.boolean() })), 400: json("a target a dead letter may not go to (replay_target_refused)"), 404: json("none at that sequence") },
   },
   {
     method: "POST",

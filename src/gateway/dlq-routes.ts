@@ -1,10 +1,11 @@
 /**
  * `/v1/dlq`: the dead letters over HTTP, as `claw dlq` has them on NATS:
  * a page of them (oldest first, of one stage or all; the cursor is the next
- * sequence), one with every header, and a replay to its original subject.
+ * sequence), one with every header, and a replay to its original subject
+ * (or another one the replay check allows: see `checkReplayTarget`).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { DeadLetterNotFoundError, getDeadLetter, listDeadLetters, replayDeadLetter, type Bus, type DeadLetterRecord } from "../bus/index.js";
+import { DeadLetterNotFoundError, ReplayTargetError, getDeadLetter, listDeadLetters, replayDeadLetter, type Bus, type DeadLetterRecord } from "../bus/index.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import { DeadLetterQuerySchema, parseBody, parseQuery, ReplaySchema } from "./schemas.js";
@@ -45,6 +46,7 @@ export function dlqRoutes(bus: Bus, maxPayload: number): (req: IncomingMessage, 
         sendJson(res, 200, await replayDeadLetter(bus.jsm, bus.js, seqOf(replay[1]!), { to: b.to, keep: b.keep }));
       } catch (e) {
         if (e instanceof DeadLetterNotFoundError) throw new HttpError(404, "no_dead_letter", e.message);
+        if (e instanceof ReplayTargetError) throw new HttpError(400, "replay_target_refused", e.message, "to");
         throw e;
       }
       return true;

@@ -119,7 +119,7 @@ export function observeSkillWorker(e: SkillWorkerEvent, metrics: ClawMetrics, lo
     metrics.skillDuration.observe({ skill }, e.durationMs / 1000);
   }
   if (e.type === "skill.invalid" || e.type === "skill.unpublished" || e.type === "skill.pool.failed") log.warn(e, e.type);
-  else if (e.type === "skill.completed" && !e.ok) log.info(e, e.type);
+  else if ((e.type === "skill.completed" && !e.ok) || e.type === "skill.stopped") log.info(e, e.type);
   else log.debug(e, e.type);
 }
 

@@ -7,10 +7,28 @@
  */
 import { resolve } from "node:path";
 import { createActor } from "xstate";
-import { BUCKETS, connectBus, defaultBackoff, deltaSubject, encodeReplyPiece, encodeToken, redactServers, SKILL_CANCEL_SUBJECT, STREAMS, watchBusHealth, type Bus } from "../bus/index.js";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import {
+  BUCKETS,
+  connectBus,
+  defaultBackoff,
+  delay,
+  deltaSubject,
+  encodeReplyPiece,
+  encodeToken,
+  isJetStreamForming,
+  redactServers,
+  SKILL_CANCEL_SUBJECT,
+  STREAMS,
+  watchBusHealth,
+  within,
+  withRetry,
+  type Bus,
+  type RetryOptions,
+} from "../bus/index.js";
 import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
-import { createMetrics, startGateway } from "../gateway/index.js";
+import { createMetrics, serveWhileStarting, startGateway, type StartupServer } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import { ACTOR_MACHINES } from "./actor-machines.js";
@@ -59,8 +77,20 @@ export interface ClawNode {
 /** How long a node that must exit (restart intensity exceeded) gives its graceful stop. */
 const FATAL_STOP_MS = 10_000;
 
+/** What a stop may take beyond `CLAW_DRAIN_MS`: handing back and cancelling what still runs, closing the connection. */
+const STOP_GRACE_MS = 5_000;
+
+/** Options of {@link startNode}. */
+export interface StartNodeOptions {
+  /** aborted when the process is told to stop while the node is still starting (it then gives up waiting for NATS) */
+  signal?: AbortSignal;
+}
+
+/** How a start-up waits for JetStream: 250 ms, doubling, at most 5 s between tries. */
+const FORMING_BACKOFF = { baseMs: 250, factor: 2, maxMs: 5_000 };
+
 /** Starts a node: joins the cluster, runs the partitions it is assigned, serves HTTP. */
-export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNode> {
+export async function startNode(config: ClawConfig, log: Logger, o: StartNodeOptions = {}): Promise<ClawNode> {
   const endpoint = await resolveNatsEndpoint(
     { natsUrl: config.natsUrl, port: config.embeddedNatsPort, dataDir: resolve(config.dataDir), binary: config.natsServerBin },
     log,
@@ -79,6 +109,32 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
   log.info({ servers: redactServers(endpoint.servers), server_version: bus.serverVersion }, "connected to NATS");
   const backoff = { ...defaultBackoff(), baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
   const cleanups: Array<() => Promise<void>> = [async () => bus.close(), async () => endpoint.embedded?.stop()];
+  // until the gateway serves, the HTTP port says the node is starting, and why it waits
+  let notReadyYet = "node: starting";
+  let early: StartupServer;
+  try {
+    early = await serveWhileStarting({ host: config.httpHost, port: config.httpPort, nodeId: config.nodeId, reasons: () => [notReadyYet] });
+  } catch (e) {
+    for (const c of cleanups) await c().catch(() => undefined);
+    throw e;
+  }
+  cleanups.unshift(() => early.close());
+  log.info({ http: `http://${config.httpHost}:${early.port}` }, "starting: /healthz and /readyz answer while the node starts");
+  /**
+   * A NATS cluster that is forming (or electing) answers "no suitable peers", "temporarily unavailable",
+   * "insufficient resources" or nothing at all: the start waits for it, as long as it takes, and says why.
+   */
+  const untilFormed: RetryOptions = {
+    totalMs: Infinity,
+    policy: FORMING_BACKOFF,
+    signal: o.signal,
+    transient: isJetStreamForming,
+    onRetry: (e, attempt, delayMs) => {
+      notReadyYet = "jetstream: forming";
+      const api = e instanceof JetStreamApiError ? { err_code: e.code, status: e.status } : {};
+      log.warn({ reason: notReadyYet, detail: (e as Error)?.message ?? String(e), ...api, attempt, retryInMs: delayMs }, "JetStream is not ready (its cluster is forming or electing): waiting");
+    },
+  };
   let stop: () => Promise<void> = async () => {};
   /** Past a restart intensity: stop within a bound (NATS may be gone), then exit non-zero for the process manager. */
   const fatal = (what: string, err: unknown) => {
@@ -98,13 +154,16 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
         onEvent: (e) => log.error(e, e.type),
         onEscalate: (_child, err) => fatal("the embedded nats-server", err),
       });
-      cleanups.splice(1, 0, () => natsSupervisor.stop());
+      // stopped after the connection closes, before the server itself (the last clean-up)
+      cleanups.splice(cleanups.length - 1, 0, () => natsSupervisor.stop());
     }
-    await provision(bus, config, log);
-    const partitioning = await checkPartitioning(bus, config, log);
+    await provision(bus, config, log, untilFormed);
+    const partitioning = await checkPartitioning(bus, config, log, untilFormed);
     const [sessions, cluster, members, leaseKv, registryKv, channelsKv] = await Promise.all(
-      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease, BUCKETS.registry, BUCKETS.channels].map((b) => bus.kvm.open(b)),
+      [BUCKETS.sessions, BUCKETS.cluster, BUCKETS.members, BUCKETS.lease, BUCKETS.registry, BUCKETS.channels].map((b) => withRetry(() => bus.kvm.open(b), untilFormed)),
     );
+    if (notReadyYet === "jetstream: forming") log.info("JetStream is ready: starting");
+    notReadyYet = "node: starting";
     const health = watchBusHealth({ nc: bus.nc, probeWrite: () => writeProbe(members!, config.nodeId) });
     // first: every part below reports into it from its start; its readings are taken at scrape time,
     // once the gateway serves (after everything below exists)
@@ -175,7 +234,7 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     });
     const passivation = servePassivation(bus.nc, host, config.nodeId);
     cleanups.unshift(async () => passivation.unsubscribe());
-    const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in), session: await streamIdPrefix(bus, STREAMS.sessions) };
+    const idPrefix = { in: await streamIdPrefix(bus, STREAMS.in, untilFormed), session: await streamIdPrefix(bus, STREAMS.sessions, untilFormed) };
     // who is alive: heartbeats, and presence on the bus (a dead process is gone at once, not after the TTL)
     const presence = servePresence(bus.nc, config.nodeId);
     cleanups.unshift(async () => presence.unsubscribe());
@@ -296,10 +355,12 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     cleanups.unshift(async () => access.stop());
     const webhooks = await nodeWebhooks({ bus, nodeId: config.nodeId, log, backoff, consumer: consumerOptions(config), maxAttempts: config.webhookMaxAttempts, timeoutMs: config.webhookTimeoutMs, dnsServers: config.dnsServers, allowPrivate: config.webhookAllowPrivate });
     cleanups.unshift(() => webhooks.stop());
+    // the gateway takes the start-up answerer's port over
+    await early.close();
     const gateway = await startGateway({
       bus,
       host: config.httpHost,
-      port: config.httpPort,
+      port: early.port,
       maxPayload: config.maxPayload,
       duplicateWindowMs: config.duplicateWindowMs,
       headersTimeoutMs: config.httpHeadersTimeoutMs,
@@ -345,22 +406,38 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     );
 
     let stopped: Promise<void> | undefined;
+    const graceful = async (deadline: number) => {
+      nodeActor.send({ type: "stop" });
+      stopping = true;
+      log.info({ drainMs: config.drainMs }, "stopping: giving partitions up, finishing in-flight work");
+      // skill invocations: none taken from now on; those running get until the deadline, then are handed back or cancelled
+      const skillsDrained = skills.workers.drain(deadline);
+      await lease.resign();
+      // channel accounts move at once: their connections close, what they had not acked natively is the broker's again
+      await channels.resign();
+      await supervisor.stop();
+      // leave first so the leader moves our partitions; they are handed over as each one drains
+      await leave(members!, config.nodeId);
+      await duties.stop();
+      await Promise.all([partitions.releaseAll(), host.stop(), skillsDrained]);
+      for (const c of cleanups) await c();
+    };
     stop = () => {
       stopped ??= (async () => {
-        nodeActor.send({ type: "stop" });
-        stopping = true;
-        log.info("stopping: giving partitions up, finishing in-flight work");
-        await lease.resign();
-        // channel accounts move at once: their connections close, what they had not acked natively is the broker's again
-        await channels.resign();
-        await supervisor.stop();
-        // leave first so the leader moves our partitions; they are handed over as each one drains
-        await leave(members!, config.nodeId);
-        await duties.stop();
-        await Promise.all([partitions.releaseAll(), host.stop()]);
-        for (const c of cleanups) await c();
+        const deadline = Date.now() + config.drainMs;
+        // bounded whatever NATS does (gone, stalled): what is not handed back by then JetStream redelivers after its ack wait
+        const outcome = await Promise.race([
+          graceful(deadline).then(() => "stopped" as const),
+          delay(config.drainMs + STOP_GRACE_MS).then(() => "late" as const),
+        ]);
+        if (outcome === "late") {
+          log.warn({ drainMs: config.drainMs, graceMs: STOP_GRACE_MS, bus: health.problem()?.reason }, "the stop did not finish in time (NATS unavailable?): closing without waiting; JetStream redelivers what was in flight");
+          if (!bus.nc.isClosed()) await within(bus.nc.close(), 1_000, () => new Error("close")).catch(() => undefined);
+          // the embedded server is a child process: it must not outlive the node
+          void endpoint.embedded?.kill("SIGTERM");
+        }
         nodeActor.send({ type: "stopped" });
-        log.info("stopped");
+        log.info(outcome === "late" ? "stopped (forced)" : "stopped");
       })();
       return stopped;
     };

@@ -20,7 +20,7 @@
  * Replies come from transcripts: with `CLAW_TRANSCRIPTS=off` there are no
  * `reply` events.
  */
-import { DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import {
   backoffDelay,
   decode,
@@ -190,8 +190,11 @@ export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>;
         try {
           await ensureConsumer(o.bus.jsm, STREAMS.webhooks, webhookDeliveryConsumerSpec(o.consumer));
           const started: ConsumerMessages[] = [await consume(STREAMS.webhooks, "webhook-deliveries", deliver)];
+          // from the earliest subscription's making, not from now: a reply that came before this node read the
+          // subscription back is still its (an existing consumer goes on from where it stopped, which is earlier)
+          const since = Math.min(Date.now(), ...o.subscriptions.live.values().map((s) => s.created));
           for (const s of SOURCES) {
-            await ensureConsumer(o.bus.jsm, s.stream, { ...webhookSourceConsumerSpec(s.consumer, o.consumer), deliver_policy: DeliverPolicy.New });
+            await ensureConsumer(o.bus.jsm, s.stream, webhookSourceConsumerSpec(s.consumer, o.consumer, since));
             started.push(await consume(s.stream, s.consumer, (m) => fanOut(s, m)));
           }
           running = started;

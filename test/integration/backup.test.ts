@@ -9,7 +9,8 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { decode, STREAMS, type Envelope } from "../../src/bus/index.js";
+import { Kvm } from "@nats-io/kv";
+import { decode, natsClusterPlan, startNatsServer, STREAMS, type Envelope, type NatsServerProcess } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer } from "../support/nats-server.js";
@@ -83,4 +84,34 @@ describe("backup and restore", () => {
     expect((await runCli(["keys", "ls", "--json"], { NATS_URL: fresh.url })).stdout).toContain(keyId);
     sub.unsubscribe();
   }, 120_000);
+
+  it("waits for a cluster that is still forming, then restores into it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "claw-backup-forming-"));
+    {
+      await using nats = await natsServer();
+      await using c = await client(nats.url);
+      const kv = await new Kvm(c.js).create("claw_registry", { history: 5 });
+      for (let i = 0; i < 20; i++) await kv.put(`agents.a${i}`, JSON.stringify({ id: `a${i}` }));
+      const backedUp = await runCli(["backup", dir], { NATS_URL: nats.url }, 60_000);
+      expect(backedUp.code, backedUp.stderr).toBe(0);
+    }
+    const plan = await natsClusterPlan(3);
+    const servers: NatsServerProcess[] = [];
+    try {
+      // one server of three: no JetStream yet
+      servers.push(await startNatsServer(plan[0]!));
+      let stderr = "";
+      const restoring = runCli(["restore", dir], { NATS_URL: plan.map((p) => p.url).join(",") }, 150_000, undefined, (t) => (stderr = t));
+      await until(() => stderr.includes("JetStream is not ready"), "the restore to say it waits", 30_000);
+      servers.push(await startNatsServer(plan[1]!), await startNatsServer(plan[2]!));
+      const restored = await restoring;
+      expect(restored.code, `${restored.stdout}\n${restored.stderr}`).toBe(0);
+      expect(restored.stdout).toMatch(/restored 20 messages of 1 streams/);
+      await using c = await client(plan[1]!.url);
+      const kv = await new Kvm(c.js).open("claw_registry");
+      expect((await kv.get("agents.a19"))?.json()).toEqual({ id: "a19" });
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  }, 180_000);
 });

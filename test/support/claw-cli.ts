@@ -15,9 +15,16 @@ export interface CliResult {
 
 /**
  * Runs `claw <args>`; resolves with its exit code and output, or kills it after
- * `ms`. `onStdout` sees the output so far and may interrupt (SIGINT) the command.
+ * `ms`. `onStdout` sees the output so far and may interrupt (SIGINT) the command;
+ * `onStderr` sees what it has said on stderr so far.
  */
-export function runCli(args: string[], env: Record<string, string>, ms = 30_000, onStdout?: (text: string, interrupt: () => void) => void): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  ms = 30_000,
+  onStdout?: (text: string, interrupt: () => void) => void,
+  onStderr?: (text: string) => void,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLAW, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -27,7 +34,10 @@ export function runCli(args: string[], env: Record<string, string>, ms = 30_000,
       stdout += b.toString();
       onStdout?.(stdout, () => child.kill("SIGINT"));
     });
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+      onStderr?.(stderr);
+    });
     child.on("exit", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

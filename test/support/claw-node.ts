@@ -28,7 +28,15 @@ export interface StartClawOptions {
   timeoutMs?: number;
   /** another build's entry point (an older version's `dist/node.js`) */
   script?: string;
+  /**
+   * "serving" (default): wait until the node has started; "listening": only
+   * until its HTTP port answers, while it may still wait (for its NATS cluster to form)
+   */
+  until?: "serving" | "listening";
 }
+
+/** The log line each {@link StartClawOptions.until} waits for (both carry the HTTP address). */
+const START_LINES = { serving: "claw node started", listening: "starting: /healthz and /readyz answer while the node starts" };
 
 // nodes a failed test did not stop must not outlive the test file's process
 const running = new Set<ChildProcess>();
@@ -65,7 +73,7 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
   const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start within ${o.timeoutMs ?? 20_000} ms:\n${text}`)), o.timeoutMs ?? 20_000);
     const poll = setInterval(() => {
-      const line = logs.find((l) => l.msg === "claw node started");
+      const line = logs.find((l) => l.msg === START_LINES[o.until ?? "serving"]);
       if (line) {
         clearInterval(poll);
         clearTimeout(timer);

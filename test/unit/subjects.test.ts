@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  subjectFamily,
   decodeToken,
   encodeToken,
   inboundSubject,
@@ -76,5 +77,15 @@ describe("subject builders", () => {
 
   it("makes session keys that are valid KV keys", () => {
     expect(sessionKey("echo", "telegram:bot 1:42")).toMatch(/^[-/_=.a-zA-Z0-9]+$/);
+  });
+
+  it("tells the family of a data-path subject, and nothing else", () => {
+    expect(subjectFamily("claw.in.t.a.c")).toBe("in");
+    expect(subjectFamily("claw.in.7.t.a.c")).toBe("in");
+    expect(subjectFamily("claw.session.3.echo.s")).toBe("session");
+    expect(subjectFamily("claw.skill.bash.invoke")).toBe("skill");
+    expect(subjectFamily("claw.webhook.wh1")).toBe("webhook");
+    expect(subjectFamily("claw.out.t.a.c")).toBe("out");
+    for (const s of ["$KV.claw_auth.key.x", "$JS.API.INFO", "claw.ctl.skill-cancel", "claw.in.shop.a.b.c", "claw.in.*.a.b", "claw.in.>", "claw.in.t.a. c", "claw.dlq.x", "claw.transcript.a.b"]) expect(subjectFamily(s), s).toBeUndefined();
   });
 });
