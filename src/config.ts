@@ -81,6 +81,12 @@ export interface ClawConfig {
   webhookTimeoutMs: number;
   /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
   authRequired: boolean;
+  /** `CLAW_HTTP_HOSTS` (comma-separated): names the gateway answers for beside loopback's (`name`, `name:port`, `*.name`); checked on an open gateway, or wherever set */
+  httpHosts: string[];
+  /** `CLAW_HTTP_ORIGINS` (comma-separated): origins (`https://app.example.com`) whose web pages may call the gateway */
+  httpOrigins: string[];
+  /** `CLAW_HTTP_MAX_CONNECTIONS`: connections the gateway holds at once; undefined: half the open-file limit, at most 10,000 */
+  httpMaxConnections: number | undefined;
   /** `/metrics` without a credential, for a Prometheus that has none (`CLAW_METRICS_PUBLIC=1`) */
   metricsPublic: boolean;
   /** bearer JWTs from an OIDC issuer (`CLAW_JWT_ISSUER` and `CLAW_JWT_AUDIENCE`, `CLAW_JWT_JWKS_URL`, `CLAW_JWT_SCOPES_CLAIM`, `CLAW_JWT_CLOCK_SKEW_S`) */
@@ -167,6 +173,9 @@ const EnvSchema = z.object({
   CLAW_SANDBOX_DIR: z.string().optional(),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
+  CLAW_HTTP_HOSTS: z.string().default(""),
+  CLAW_HTTP_ORIGINS: z.string().default(""),
+  CLAW_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).optional(),
   CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
   CLAW_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   CLAW_AUTH: z.enum(["auto", "required"]).default("auto"),
@@ -227,6 +236,9 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
   return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits };
 }
 
+/** The entries of a comma-separated list. */
+const list = (s: string) => s.split(",").map((h) => h.trim()).filter(Boolean);
+
 /** True for an address only this machine can reach (the default bind). */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -281,6 +293,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     webhookMaxAttempts: e.CLAW_WEBHOOK_MAX_ATTEMPTS,
     webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
     authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
+    httpHosts: list(e.CLAW_HTTP_HOSTS),
+    httpOrigins: list(e.CLAW_HTTP_ORIGINS).map((origin) => {
+      const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
+      const bare = parsed && parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+      if (!parsed || !bare || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+        throw new ConfigError(`CLAW_HTTP_ORIGINS: ${origin} is not an origin (write it as https://host[:port], no path)`);
+      }
+      return parsed.origin;
+    }),
+    httpMaxConnections: e.CLAW_HTTP_MAX_CONNECTIONS,
     metricsPublic: e.CLAW_METRICS_PUBLIC === "1",
     jwt: e.CLAW_JWT_ISSUER
       ? { issuer: e.CLAW_JWT_ISSUER, audience: e.CLAW_JWT_AUDIENCE!, jwksUrl: e.CLAW_JWT_JWKS_URL, scopesClaim: e.CLAW_JWT_SCOPES_CLAIM, clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S }

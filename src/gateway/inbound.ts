@@ -13,11 +13,15 @@ import {
   decodeReplyPiece,
   deltaSubject,
   encode,
+  encodeToken,
   EnvelopeError,
   H,
   inboundSubject,
+  InvalidSubjectError,
   isStorageFull,
   isTransientNatsError,
+  MAX_PAYLOAD_DEPTH,
+  nestsDeeper,
   outboundSubject,
   publishDurable,
   PublishError,
@@ -60,12 +64,25 @@ export function createInbound(o: InboundOptions): Inbound {
     return unavailableError(problem, { cause });
   }
 
+  /** 400 naming the part of the address that cannot be a subject token (too long once encoded): the caller's input, not the bus, is at fault */
+  function checkAddress(addr: ChatAddress): void {
+    for (const field of ["channel", "account", "chat"] as const) {
+      try {
+        encodeToken(addr[field]);
+      } catch (e) {
+        if (e instanceof InvalidSubjectError) throw new HttpError(400, "invalid_address", `${field}: ${e.message}`, field, { cause: e });
+        throw e;
+      }
+    }
+  }
+
   const inbound: Inbound = {
     checkAvailable() {
       const problem = o.busProblem?.();
       if (problem) throw refused(problem);
     },
     async accept(addr, input, idempotencyKey) {
+      checkAddress(addr);
       const id = idempotencyKey ?? nuid.next();
       const body = { ...input, id };
       // same validation as ingress, so a bad message gets its 400 here instead of a dead letter later
@@ -75,6 +92,8 @@ export function createInbound(o: InboundOptions): Inbound {
         if (e instanceof EnvelopeError) throw fromEnvelopeError(e);
         throw e;
       }
+      // what ingress would dead-letter for its depth is refused here (a WebSocket frame is not read by readJson)
+      if (nestsDeeper(body, MAX_PAYLOAD_DEPTH)) throw new HttpError(400, "too_deep", `the message nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
       const data = encode(body);
       if (data.length > o.maxPayload) throw new HttpError(413, "too_large", `message exceeds the maximum of ${o.maxPayload} bytes`);
       try {
@@ -94,6 +113,7 @@ export function createInbound(o: InboundOptions): Inbound {
       }
     },
     async converse(addr, input, c) {
+      checkAddress(addr);
       const id = c.idempotencyKey ?? nuid.next();
       // subscribe before publishing so the reply (and its first pieces) cannot slip past
       const replies = o.bus.nc.subscribe(outboundSubject(addr));
