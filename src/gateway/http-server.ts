@@ -85,6 +85,15 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** A request's URL; a target no URL parser takes (`http://[`) is the client's error, 400. */
+function urlOf(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? "/", "http://localhost");
+  } catch (e) {
+    throw new HttpError(400, "bad_target", "the request target is not a path or a URL", undefined, { cause: e });
+  }
+}
+
 /** Starts the gateway. */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const inbound = createInbound(o);
@@ -136,7 +145,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, from: string): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = urlOf(req);
     const path = url.pathname;
     const found = ruleFor(req.method ?? "GET", path);
     const refused = refusal(req, found);
@@ -258,7 +267,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     "upgrade",
     upgradeSafely(async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const from = req.socket?.remoteAddress ?? "unknown";
-      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      let path: string;
+      try {
+        path = urlOf(req).pathname;
+      } catch (e) {
+        return refuseUpgrade(socket, "400 Bad Request", (e as Error).message);
+      }
       if (path !== "/v1/ws") return refuseUpgrade(socket, "404 Not Found", "no WebSocket endpoint here: /v1/ws");
       const found = ruleFor(req.method ?? "GET", path);
       // a page of another origin may open a WebSocket anywhere (browsers do not ask first): its Origin decides

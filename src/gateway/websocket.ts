@@ -187,6 +187,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
+        // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection (1002, 1009) itself, and without a listener the process would end
+        ws.on("error", () => undefined);
         void serve(ws, { channel: WS_CHANNEL, account, chat: session }, url.searchParams.get("ack") === "client").catch((e: unknown) => {
           o.onError?.(e);
           ws.close(1011, "the session's replies could not be read; connect again");
