@@ -54,7 +54,7 @@ export interface OriginPolicy {
   corsHeaders(headers: IncomingHttpHeaders): Record<string, string>;
 }
 
-/** Headers a listed origin's page may send (what the API reads). */
+/** Headers a listed origin's page may send when its preflight names none (what the API reads). */
 const CORS_REQUEST_HEADERS = "authorization, content-type, x-claw-session";
 
 /** `name`, `name:port`, `[v6]`, `[v6]:port` — nothing a URL parser could read a user or path out of. */
@@ -138,7 +138,9 @@ export function createOriginPolicy(o: OriginPolicyOptions): OriginPolicy {
       const out: Record<string, string> = { "access-control-allow-origin": origin, vary: "Origin" };
       if (headers["access-control-request-method"] !== undefined) {
         out["access-control-allow-methods"] = "GET, HEAD, POST, DELETE";
-        out["access-control-allow-headers"] = CORS_REQUEST_HEADERS;
+        // a listed origin is trusted with whatever headers its client sends (OpenAI's SDK adds its own x-stainless-*)
+        const asked = headers["access-control-request-headers"];
+        out["access-control-allow-headers"] = typeof asked === "string" && asked.trim() ? asked : CORS_REQUEST_HEADERS;
         out["access-control-max-age"] = "600";
       }
       return out;

@@ -56,6 +56,7 @@ describe("Origin", () => {
     expect(p.check({ host: "claw:8080", origin: "http://app.example.com" })).toMatchObject({ code: "origin_refused" });
     expect(p.corsHeaders({ origin: "https://app.example.com" })).toEqual({ "access-control-allow-origin": "https://app.example.com", vary: "Origin" });
     expect(p.corsHeaders({ origin: "https://app.example.com", "access-control-request-method": "POST" })).toMatchObject({ "access-control-allow-methods": expect.stringContaining("POST"), "access-control-allow-headers": expect.stringContaining("authorization") });
+    expect(p.corsHeaders({ origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-stainless-os" })).toMatchObject({ "access-control-allow-headers": "content-type, x-stainless-os" });
     expect(p.corsHeaders({ origin: "https://other.example.com", "access-control-request-method": "POST" })).toEqual({});
     expect(() => createOriginPolicy({ checkHost: false, hosts: [], origins: ["app.example.com"] })).toThrow(TypeError);
   });
