@@ -5,16 +5,19 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
 import { SCRIPTED } from "./llm/index.js";
 import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapters/index.js";
 import { nuid } from "@nats-io/transport-node";
-import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS } from "./bus/index.js";
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS, DEFAULT_WS_CONSUMER_IDLE_MS } from "./bus/index.js";
 import { dockerEndpoint } from "./skills/sandbox/docker-endpoint.js";
+import { SkillGrantsSchema, type SkillGrants } from "./skills/skill-grants.js";
 import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index.js";
+import { parseDnsServer } from "./net/index.js";
+import { FetchAllowEntryError, parseFetchAllowEntry } from "./skills/index.js";
+import { describeError, issueText } from "./schema-issues.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
 export class ConfigError extends Error {
@@ -60,12 +63,18 @@ export interface ClawConfig {
   sandbox: "bubblewrap" | "process";
   /** CLAW_ALLOW_UNSANDBOXED=1: the `process` sandbox may be chosen */
   allowUnsandboxed: boolean;
-  /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains) */
+  /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains, `host:port` for one port) */
   httpFetchAllow: string[];
+  /** DNS servers (`ip` or `ip:port`) that resolve the hosts of `http.fetch` and webhook deliveries instead of the system's resolver (`CLAW_DNS_SERVERS`); empty: the system's */
+  dnsServers: string[];
   /** the folder of skills shipped with Claw (`skills/`), registered by every node; empty string: none */
   skillsDir: string;
-  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (every ancestor must let uid 65534 through) */
+  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (default `<dataDir>/sandbox`; the node's user's, writable by no one else, every ancestor letting uid 65534 through) */
   sandboxDir: string;
+  /** bytes one skill workspace may hold (`CLAW_WORKSPACE_QUOTA_MB`) */
+  workspaceQuotaBytes: number;
+  /** how long a session's workspace is kept once the session is passivated (`CLAW_WORKSPACE_TTL`); 0: for good */
+  workspaceTtlMs: number;
   /** the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable */
   dockerHost: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
@@ -76,9 +85,13 @@ export interface ClawConfig {
   /** a request's headers must be in within this long, and the whole request within `httpRequestTimeoutMs` (slow clients are cut) */
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
+  /** a web chat session's reply consumer is removed this long after its last connection went away (its replies wait in the stream) */
+  wsConsumerIdleMs: number;
   /** attempts of a webhook delivery before it is dead-lettered, and one attempt's time limit */
   webhookMaxAttempts: number;
   webhookTimeoutMs: number;
+  /** CLAW_WEBHOOK_ALLOW_PRIVATE=1: webhooks may be delivered to loopback, private and other non-public addresses (internal receivers) */
+  webhookAllowPrivate: boolean;
   /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
   authRequired: boolean;
   /** `CLAW_HTTP_HOSTS` (comma-separated): names the gateway answers for beside loopback's (`name`, `name:port`, `*.name`); checked on an open gateway, or wherever set */
@@ -95,6 +108,8 @@ export interface ClawConfig {
   auditMaxAgeDays: number;
   /** `CLAW_CONFIG` `rateLimits`: none when absent */
   rateLimits: RateLimits | undefined;
+  /** `CLAW_CONFIG` `skillGrants`: what of the node (env vars, secrets, read-only paths) each registered skill may be given; none when absent */
+  skillGrants: SkillGrants;
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
@@ -135,10 +150,14 @@ const ConfigFileSchema = z
     channels: z.array(z.record(z.string(), z.unknown())).default([]),
     /** rate limits of the gateway, shared by every node (src/auth/rate-limits.ts) */
     rateLimits: RateLimitsSchema.optional(),
+    /** what registered skills may be given of the node, by skill id (src/skills/skill-grants.ts) */
+    skillGrants: SkillGrantsSchema.default({}),
   })
   .strict();
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** The entries of a comma-separated setting, trimmed, empty ones dropped. */
+const commaList = (v: string): string[] => v.split(",").map((x) => x.trim()).filter(Boolean);
 
 const EnvSchema = z.object({
   NATS_URL: z.string().min(1).optional(),
@@ -168,16 +187,41 @@ const EnvSchema = z.object({
   CLAW_CONFIG: z.string().optional(),
   CLAW_SANDBOX: z.enum(["bubblewrap", "process"]).default("bubblewrap"),
   CLAW_ALLOW_UNSANDBOXED: z.enum(["0", "1"]).default("0"),
-  CLAW_HTTP_FETCH_ALLOW: z.string().default(""),
+  CLAW_HTTP_FETCH_ALLOW: z
+    .string()
+    .default("")
+    .superRefine((v, c) => {
+      for (const entry of commaList(v)) {
+        try {
+          parseFetchAllowEntry(entry);
+        } catch (e) {
+          if (!(e instanceof FetchAllowEntryError)) throw e;
+          c.addIssue({ code: "custom", message: e.message });
+        }
+      }
+    }),
+  CLAW_DNS_SERVERS: z
+    .string()
+    .default("")
+    .superRefine((v, c) => {
+      for (const s of commaList(v)) if (!parseDnsServer(s)) c.addIssue({ code: "custom", message: `${JSON.stringify(s)} is not a DNS server address (ip, ip:port or [ipv6]:port)` });
+    }),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
+  CLAW_WORKSPACE_QUOTA_MB: int(1, 1_048_576).default(100),
+  CLAW_WORKSPACE_TTL: z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)?$/, "a duration such as 7d, 12h, 30m, 90s or 500ms (0: kept for good)")
+    .default("7d"),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
   CLAW_HTTP_HOSTS: z.string().default(""),
   CLAW_HTTP_ORIGINS: z.string().default(""),
   CLAW_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).optional(),
+  CLAW_WS_CONSUMER_IDLE_MS: int(1_000, 86_400_000).default(DEFAULT_WS_CONSUMER_IDLE_MS),
   CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
   CLAW_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  CLAW_WEBHOOK_ALLOW_PRIVATE: z.enum(["0", "1"]).default("0"),
   CLAW_AUTH: z.enum(["auto", "required"]).default("auto"),
   CLAW_METRICS_PUBLIC: z.enum(["0", "1"]).default("0"),
   CLAW_JWT_ISSUER: z.string().url().optional(),
@@ -193,8 +237,8 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits"> {
-  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined };
+function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined, skillGrants: {} };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -202,10 +246,7 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     throw new ConfigError(`cannot read CLAW_CONFIG ${path}: ${(e as Error).message}`);
   }
   const r = ConfigFileSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new ConfigError(`${path}: ${i.path.join(".")}: ${i.message}`);
-  }
+  if (!r.success) throw new ConfigError(`${path}: ${issueText(describeError(r.error, ConfigFileSchema))}`);
   const { agents, defaultAgent } = r.data;
   const providers: Record<string, ProviderConfig> = {};
   for (const [name, p] of Object.entries(r.data.providers)) {
@@ -233,11 +274,14 @@ function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<
     if (e instanceof ChannelConfigError) throw new ConfigError(`${path}: ${e.message}`);
     throw e;
   }
-  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits };
+  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants };
 }
 
-/** The entries of a comma-separated list. */
-const list = (s: string) => s.split(",").map((h) => h.trim()).filter(Boolean);
+/** `7d`, `12h`, `30m`, `90s`, `500ms` (a bare number: ms) in ms. */
+function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text)!;
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms" | "s" | "m" | "h" | "d"];
+}
 
 /** True for an address only this machine can reach (the default bind). */
 export function isLoopback(host: string): boolean {
@@ -281,20 +325,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
     sandbox: e.CLAW_SANDBOX,
     allowUnsandboxed: e.CLAW_ALLOW_UNSANDBOXED === "1",
-    httpFetchAllow: e.CLAW_HTTP_FETCH_ALLOW.split(",").map((h) => h.trim()).filter(Boolean),
+    httpFetchAllow: commaList(e.CLAW_HTTP_FETCH_ALLOW),
+    dnsServers: commaList(e.CLAW_DNS_SERVERS),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
-    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(tmpdir(), "claw-sandbox"),
+    // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)
+    sandboxDir: e.CLAW_SANDBOX_DIR ?? join(e.CLAW_DATA_DIR, "sandbox"),
+    workspaceQuotaBytes: e.CLAW_WORKSPACE_QUOTA_MB * 1024 * 1024,
+    workspaceTtlMs: durationMs(e.CLAW_WORKSPACE_TTL),
     // DOCKER_HOST is not ours to refuse: a form the driver cannot use is said when it is checked
     dockerHost: e.CLAW_DOCKER_HOST ?? (env.DOCKER_HOST || "unix:///var/run/docker.sock"),
     slowTurnMs: e.CLAW_SLOW_TURN_MS,
     logLevel: e.CLAW_LOG_LEVEL,
     httpHeadersTimeoutMs: e.CLAW_HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: Math.max(e.CLAW_HTTP_HEADERS_TIMEOUT_MS, e.CLAW_HTTP_REQUEST_TIMEOUT_MS),
+    wsConsumerIdleMs: e.CLAW_WS_CONSUMER_IDLE_MS,
     webhookMaxAttempts: e.CLAW_WEBHOOK_MAX_ATTEMPTS,
     webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
+    webhookAllowPrivate: e.CLAW_WEBHOOK_ALLOW_PRIVATE === "1",
     authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
-    httpHosts: list(e.CLAW_HTTP_HOSTS),
-    httpOrigins: list(e.CLAW_HTTP_ORIGINS).map((origin) => {
+    httpHosts: commaList(e.CLAW_HTTP_HOSTS),
+    httpOrigins: commaList(e.CLAW_HTTP_ORIGINS).map((origin) => {
       const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
       const bare = parsed && parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
       if (!parsed || !bare || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {

@@ -1,21 +1,17 @@
-// The web chat: one WebSocket to /v1/ws with the session kept in localStorage, reconnecting with
-// backoff; every reply is acked by id (ack=client), so a reply that arrived while the page was away
-// comes on the next connection, and one seen twice is shown once.
+// The web chat: one WebSocket to /v1/ws, reconnecting with backoff; every reply is acked by id
+// (ack=client), so a reply that arrived while the page was away comes on the next connection, and
+// one seen twice is shown once. The session is this browser's: the node mints a secret in the first
+// hello frame and the page keeps it (localStorage) and comes back with ?token= — the session id
+// shown below is public, and is not enough to reach the conversation.
 const $ = (id) => document.getElementById(id);
 const list = $("messages");
 const status = $("status");
-const STORAGE = "claw.chat.session";
-let session = localStorage.getItem(STORAGE) || newSession();
+const STORAGE = "claw.chat.token";
+let token = localStorage.getItem(STORAGE) || undefined;
 const seen = new Set();
 let socket;
 let attempt = 0;
 const outbox = [];
-
-function newSession() {
-  const id = `web-${crypto.randomUUID()}`;
-  localStorage.setItem(STORAGE, id);
-  return id;
-}
 
 function show(text, cls, id) {
   const li = document.createElement("li");
@@ -33,10 +29,9 @@ function setStatus(s, text) {
 }
 
 function connect() {
-  $("session").textContent = session;
   const url = new URL("/v1/ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  url.searchParams.set("session", session);
+  if (token) url.searchParams.set("token", token);
   url.searchParams.set("ack", "client");
   setStatus("connecting", "connecting…");
   const ws = new WebSocket(url);
@@ -44,12 +39,16 @@ function connect() {
   let streaming;
   ws.onopen = () => {
     attempt = 0;
-    setStatus("open", "connected");
     while (outbox.length) ws.send(outbox.shift());
   };
   ws.onmessage = (ev) => {
     const f = JSON.parse(ev.data);
-    if (f.type === "reply") {
+    if (f.type === "hello") {
+      // a new session: its secret is given once, here
+      if (f.token) localStorage.setItem(STORAGE, (token = f.token));
+      $("session").textContent = f.session;
+      setStatus("open", "connected");
+    } else if (f.type === "reply") {
       ws.send(JSON.stringify({ type: "ack", id: f.id }));
       if (seen.has(f.id)) return;
       seen.add(f.id);
@@ -81,7 +80,7 @@ $("composer").addEventListener("submit", (ev) => {
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
-  const id = `${session}-${crypto.randomUUID()}`;
+  const id = crypto.randomUUID();
   show(text, "mine", id);
   const frame = JSON.stringify({ text, id });
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(frame);
@@ -89,7 +88,8 @@ $("composer").addEventListener("submit", (ev) => {
 });
 
 $("new-session").addEventListener("click", () => {
-  session = newSession();
+  localStorage.removeItem(STORAGE);
+  token = undefined;
   seen.clear();
   list.replaceChildren();
   const old = socket;

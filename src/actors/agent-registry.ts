@@ -3,16 +3,21 @@
  * every node as they change — no restart. `CLAW_CONFIG` seeds it: an agent
  * from the file is written when missing or when the file changed it; one
  * registered or updated through the API (`POST /v1/agents`) is left to the API.
- * Bindings are matched in order: by `priority` (the file's agents by their
- * place in it, the API's 100 unless given), then by id.
+ * Bindings are tried most specific first (agent-routing.ts); between equally
+ * specific ones by `priority` (the file's agents by their place in it, the
+ * API's 100 unless given), then by id. The built-in `echo`, seeded on a node
+ * without `CLAW_CONFIG`, comes behind every other agent
+ * ({@link FALLBACK_PRIORITY}): it never shadows an agent someone registered.
  */
 import type { KV } from "@nats-io/kv";
 import { KvWatchInclude } from "@nats-io/kv";
 import { ZodError } from "zod";
 import { withRetry } from "../bus/index.js";
 import { agentKind } from "./agent-kinds.js";
-import { AgentSpecSchema, type AgentSpec } from "./agents.js";
+import { AgentSpecSchema, type AgentSpec, type Binding } from "./agents.js";
+import { routingTable, type BindingMatch } from "./agent-routing.js";
 import { AgentSpecError } from "./errors.js";
+import { describeError } from "../schema-issues.js";
 
 /** An agent as the registry keeps it. */
 export interface RegisteredAgent {
@@ -38,6 +43,14 @@ export interface AgentRegistry {
    * Returns the ids removed.
    */
   seed(agents: readonly AgentSpec[], o: { prune: boolean }): Promise<string[]>;
+  /**
+   * Seeds the built-in agents of a node without `CLAW_CONFIG` into an empty
+   * registry, behind everything else; one an older Claw seeded ahead of
+   * registered agents is moved behind them.
+   */
+  seedDefaults(agents: readonly AgentSpec[]): Promise<void>;
+  /** the agents in the order they answer (by their most specific binding), and every binding in the order it is tried */
+  routing(defaultAgent?: string): { agents: RegisteredAgent[]; routes: RouteView[] };
   close(): void;
 }
 
@@ -47,8 +60,17 @@ export interface AgentChecks {
   models: () => readonly string[];
 }
 
+/** One line of the routing table as `GET /v1/agents` shows it. */
+export interface RouteView {
+  agent: string;
+  match: BindingMatch | "default";
+  binding?: Binding;
+}
+
 const PREFIX = "agents.";
 const DEFAULT_API_PRIORITY = 100;
+/** The priority of the agents seeded without `CLAW_CONFIG`: behind any agent registered or configured. */
+export const FALLBACK_PRIORITY = 1_000_000;
 
 /** Validates an agent: its schema, its kind, its models. Throws {@link AgentSpecError} naming the field. */
 export function validateAgent(input: unknown, checks: AgentChecks): AgentSpec {
@@ -57,8 +79,8 @@ export function validateAgent(input: unknown, checks: AgentChecks): AgentSpec {
     spec = AgentSpecSchema.parse(input);
   } catch (e) {
     if (e instanceof ZodError) {
-      const i = e.issues[0]!;
-      throw new AgentSpecError(`${i.path.join(".") || "agent"}: ${i.message}`, i.path.join(".") || undefined, { cause: e });
+      const d = describeError(e, AgentSpecSchema);
+      throw new AgentSpecError(`${d.field ?? "agent"}: ${d.message}`, d.field, { cause: e });
     }
     throw e;
   }
@@ -143,6 +165,25 @@ export async function openAgentRegistry(kv: KV, checks: AgentChecks, o: { onErro
         apply(PREFIX + a.spec.id, a.revision + 1, undefined);
       }
       return stale.map((a) => a.spec.id);
+    },
+    async seedDefaults(seeds) {
+      const empty = agents.size === 0;
+      for (const spec of seeds) {
+        const had = agents.get(spec.id);
+        // seeded by an older Claw at priority 0, ahead of everything: moved behind
+        const legacy = had !== undefined && had.source === "config" && had.priority === 0 && same(had.spec, spec);
+        if (empty || legacy) await registry.put(spec, "config", FALLBACK_PRIORITY);
+      }
+    },
+    routing(defaultAgent) {
+      const table = routingTable(ordered, defaultAgent);
+      const first = new Map<string, number>();
+      table.forEach((r, i) => first.has(r.agent.id) || first.set(r.agent.id, i));
+      const rank = (id: string) => first.get(id) ?? table.length;
+      return {
+        agents: ordered.map((s) => agents.get(s.id)!).sort((a, b) => rank(a.spec.id) - rank(b.spec.id)),
+        routes: table.map((r) => ({ agent: r.agent.id, match: r.match, ...(r.binding ? { binding: r.binding } : {}) })),
+      };
     },
     close: () => watch.stop(),
   };

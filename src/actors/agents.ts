@@ -1,10 +1,11 @@
 /**
- * Agents and their bindings: which agent answers a message, which session of
- * that agent it belongs to, and what the agent may do (its model and
- * fallbacks, system prompt, the skills it may call, its memory budget).
+ * Agents and their bindings: what an agent may do (its model and fallbacks,
+ * system prompt, the skills it may call, its memory budget) and which
+ * messages it answers (agent-routing.ts decides among them). Both schemas
+ * are strict: a field they do not know is refused, naming it — a typo must
+ * not change what an agent does without a word.
  */
 import { z } from "zod";
-import type { Envelope } from "../bus/index.js";
 
 const pattern = z.string().min(1).default("*");
 
@@ -13,13 +14,15 @@ const pattern = z.string().min(1).default("*");
  * (`*` = any): channel, account, chat, the sender's id, and each listed
  * metadata key (its value as a string).
  */
-export const BindingSchema = z.object({
-  channel: pattern,
-  account: pattern,
-  chat: pattern,
-  sender: pattern,
-  metadata: z.record(z.string(), z.string()).default({}),
-});
+export const BindingSchema = z
+  .object({
+    channel: pattern,
+    account: pattern,
+    chat: pattern,
+    sender: pattern,
+    metadata: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
 export type Binding = z.infer<typeof BindingSchema>;
 
 /** `"<skill id>"` or `"<skill id>@<semver range>"`. */
@@ -52,40 +55,18 @@ export const AgentSpecSchema = z.object({
   /** summarise what falls out of `historyTokens` with a model call instead of forgetting it */
   summarize: z.boolean().default(false),
   bindings: z.array(BindingSchema).default([{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }]),
-});
+}).strict();
 
 /** A validated agent. */
 export type AgentSpec = z.infer<typeof AgentSpecSchema>;
 
-/** The default agent: the scripted model, bound to every chat. */
+/**
+ * The default agent: the scripted model, bound to every chat. It is seeded
+ * behind everything registered (see agent-registry.ts), so it answers only
+ * what no other agent's binding takes.
+ */
 export function defaultAgents(): AgentSpec[] {
   return [AgentSpecSchema.parse({ id: "echo" })];
-}
-
-const matches = (p: string, v: string) => p === "*" || p === v;
-
-function bound(b: Binding, e: Envelope): boolean {
-  if (!(matches(b.channel, e.channel) && matches(b.account, e.account) && matches(b.chat, e.chat) && matches(b.sender, e.sender.id))) return false;
-  return Object.entries(b.metadata).every(([k, v]) => {
-    const actual = e.metadata[k];
-    return v === "*" ? actual !== undefined : actual !== undefined && String(actual) === v;
-  });
-}
-
-/**
- * The agent for a message: the one named in `metadata.agent` when given (HTTP
- * invoke), else the first whose bindings match, else the default agent.
- * Undefined when none does.
- */
-export function resolveAgent(agents: readonly AgentSpec[], e: Envelope, defaultAgent?: string): AgentSpec | undefined {
-  const named = e.metadata["agent"];
-  if (typeof named === "string") return agents.find((a) => a.id === named);
-  return agents.find((a) => a.bindings.some((b) => bound(b, e))) ?? (defaultAgent ? agents.find((a) => a.id === defaultAgent) : undefined);
-}
-
-/** The session id of a message for an agent. */
-export function sessionIdFor(agent: AgentSpec, e: Envelope): string {
-  return agent.scope === "sender" ? `${e.channel}:${e.account}:@${e.sender.id}` : `${e.channel}:${e.account}:${e.chat}`;
 }
 
 /** A skill reference split into id and range (`"*"` when none is given). */

@@ -23,7 +23,9 @@ export {
 } from "./session-host.js";
 export { createSessionStore, type SessionStore, type TranscriptEntry } from "./session-store.js";
 export { historyInTranscripts, historyWithin, approxTokens, type SessionMemory } from "./session-memory.js";
-export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, resolveAgent, sessionIdFor, type AgentSpec, type Binding } from "./agents.js";
+export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, type AgentSpec, type Binding } from "./agents.js";
+export { admits, bindingMatch, HTTP_CHANNEL, resolveAgent, routingTable, type AgentChoice, type BindingMatch, type Route } from "./agent-routing.js";
+export { chatSessionId, parseSessionId, senderSessionId, sessionIdFor, type ParsedSessionId } from "./session-id.js";
 export { decideInbound, decideSessionMail, sessionPartition, type IngressDecision, type InboundMessage } from "./ingress.js";
 export { createPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
 export { startRouter, type Router } from "./router.js";

@@ -24,7 +24,9 @@ import {
   type SessionMail,
 } from "../bus/index.js";
 import { ZodError } from "zod";
-import { resolveAgent, sessionIdFor, type AgentSpec } from "./agents.js";
+import type { AgentSpec } from "./agents.js";
+import { resolveAgent } from "./agent-routing.js";
+import { sessionIdFor } from "./session-id.js";
 
 /** What ingress needs to know of a message. */
 export interface InboundMessage {
@@ -42,7 +44,8 @@ export interface InboundMessage {
 /** Where a message goes. */
 export type IngressDecision =
   | { kind: "drop"; why: "probe" }
-  | { kind: "dead"; code: string; reason: string; field?: string }
+  /** `replyTo`: the message's id, when it was read far enough to know it (its sender's error notice answers it) */
+  | { kind: "dead"; code: string; reason: string; field?: string; replyTo?: string }
   | { kind: "forward"; subject: string; msgId: string; envelope: Envelope; traceParent?: string }
   | { kind: "turn"; agent: AgentSpec; session: string; envelope: Envelope; traceParent?: string }
   /** mail for a session: a tool's result, or the reminder of a deadline */
@@ -93,16 +96,9 @@ export function decideInbound(m: InboundMessage, ctx: IngressContext): IngressDe
   // publisher's span when it sent one, else the root of a new trace
   const traceParent = envelope.trace.traceparent;
   envelope = { ...envelope, trace: { traceparent: hopTraceparent(traceParent, envelope.id, "ingress") } };
-  const agent = resolveAgent(ctx.agents, envelope, ctx.defaultAgent);
-  if (!agent) {
-    const named = envelope.metadata["agent"];
-    return {
-      kind: "dead",
-      code: "no_agent",
-      reason: typeof named === "string" ? `no agent named ${named}` : `no agent is bound to ${addr.channel}/${addr.account}/${addr.chat}`,
-      field: typeof named === "string" ? "metadata.agent" : undefined,
-    };
-  }
+  const choice = resolveAgent(ctx.agents, envelope, ctx.defaultAgent);
+  if (!choice.agent) return { kind: "dead", code: choice.code, reason: choice.reason, field: choice.field, replyTo: envelope.id };
+  const agent = choice.agent;
   const session = sessionIdFor(agent, envelope);
   const p = sessionPartition(agent, session, envelope, ctx.partitions);
   if (p !== ctx.partition) {

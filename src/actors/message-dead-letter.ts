@@ -15,6 +15,13 @@ export interface Notify {
   trace?: string;
   /** metadata the notice carries back to the channel (its native routing: {@link nativeRoutingOf}) */
   routing?: Record<string, unknown>;
+  /**
+   * the failure was transient (the provider down, a timeout) and the same
+   * message may well succeed later; false (the default) when it will fail
+   * again: the notice's `metadata.retryable`, which the HTTP gateway turns
+   * into a status stock clients do or do not retry
+   */
+  retryable?: boolean;
 }
 
 /** What else a dead letter records. */
@@ -33,7 +40,7 @@ export function noticeTrace(e: Envelope): string | undefined {
 }
 
 /** A notice to the sender that their message could not be processed. */
-function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, traceparent?: string, routing: Record<string, unknown> = {}): Envelope {
+function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, retryable: boolean, traceparent?: string, routing: Record<string, unknown> = {}): Envelope {
   return {
     v: ENVELOPE_VERSION,
     id,
@@ -46,7 +53,7 @@ function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, t
     text,
     media: [],
     replyTo,
-    metadata: { ...routing, code },
+    metadata: { ...routing, code, retryable },
     trace: traceparent ? { traceparent } : {},
   };
 }
@@ -57,7 +64,7 @@ export async function deadLetterMessage(bus: Bus, nodeId: string, m: JsMsg, why:
   await publishDeadLetter(bus.publisher, deadLetterOf(m, { ...why, node: nodeId, ...extra }));
   if (!notify) return;
   const id = `dlq:${m.info.stream}:${m.seq}:error`;
-  const notice = errorNotice(notify.to, notify.replyTo, id, `Claw could not process this message: ${why.reason}`, why.code, notify.trace, notify.routing);
+  const notice = errorNotice(notify.to, notify.replyTo, id, `Claw could not process this message: ${why.reason}`, why.code, notify.retryable ?? false, notify.trace, notify.routing);
   const headers: Record<string, string> = { [H.node]: nodeId };
   if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
   await publishDurable(bus.publisher, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });

@@ -144,7 +144,8 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
         const addr = stage === "in" ? parseInboundSubject(m.subject) : undefined;
         await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, log, {
           field: d.field,
-          notify: addr ? { to: addr, replyTo: m.headers?.get(H.msgId) || undefined } : undefined,
+          ...(d.replyTo ? { msgId: d.replyTo } : {}),
+          notify: addr ? { to: addr, replyTo: d.replyTo ?? (m.headers?.get(H.msgId) || undefined) } : undefined,
         });
         m.ack();
         return;
@@ -188,7 +189,7 @@ export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<
           firstError: f.firstError,
           deliveries: f.attempts,
           // the notice is published by the failed turn: a child of its span
-          notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn), routing: nativeRoutingOf(f.turn) },
+          notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn), routing: nativeRoutingOf(f.turn), retryable: f.failure.transient },
         }),
     };
     const outcome: TurnOutcome = d.kind === "turn" ? await o.host.deliver({ ...common, envelope: d.envelope, log }) : await o.host.deliverMail({ ...common, mail: d.mail });

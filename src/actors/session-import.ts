@@ -11,6 +11,7 @@ import type { Turn } from "../llm/index.js";
 import { assistantMachine } from "./assistant.machine.js";
 import { createSessionStore, type TranscriptEntry } from "./session-store.js";
 import { SnapshotConflictError } from "./errors.js";
+import { chatSessionId } from "./session-id.js";
 
 /** One exchange: what the user said and what was answered. */
 export interface ImportedExchange {
@@ -27,6 +28,14 @@ export interface ImportedConversation {
   exchanges: ImportedExchange[];
   /** prefix of the envelope ids (unique per source conversation) */
   idPrefix: string;
+  /**
+   * the session the agent keeps this chat's conversation in, as ingress
+   * names it ({@link sessionIdFor}: per chat, or per sender); default
+   * `<channel>:<account>:<chat>`
+   */
+  session?: string;
+  /** who the user is (the user turns' sender); default `user` */
+  sender?: string;
 }
 
 /** How one import ended. */
@@ -34,7 +43,7 @@ export type ImportOutcome = { kind: "imported"; turns: number; session: string }
 
 /** Writes a conversation as a Claw session; an existing session is left alone unless `replace`. */
 export async function importConversation(bus: Bus, c: ImportedConversation, o: { historyLimit: number; replace?: boolean }): Promise<ImportOutcome> {
-  const session = `${c.channel}:${c.account}:${c.chat}`;
+  const session = c.session ?? chatSessionId(c);
   const key = sessionKey(c.agent, session);
   if (c.exchanges.length === 0) return { kind: "empty", session };
   const kv = await bus.kvm.open(BUCKETS.sessions);
@@ -46,7 +55,7 @@ export async function importConversation(bus: Bus, c: ImportedConversation, o: {
   const history: Turn[] = [];
   const refs: number[] = [];
   for (const [i, x] of c.exchanges.entries()) {
-    const user: Envelope = { v: ENVELOPE_VERSION, ...base, id: `${c.idPrefix}:${i}`, ts: x.user.ts, sender: { id: "user" }, kind: "message", text: x.user.text };
+    const user: Envelope = { v: ENVELOPE_VERSION, ...base, id: `${c.idPrefix}:${i}`, ts: x.user.ts, sender: { id: c.sender ?? "user" }, kind: "message", text: x.user.text };
     const assistant: Envelope = { v: ENVELOPE_VERSION, ...base, id: `${c.idPrefix}:${i}:reply:0`, ts: x.assistant.ts, sender: { id: c.agent }, kind: "reply", text: x.assistant.text, replyTo: user.id, metadata: { imported: true, agent: c.agent, session } };
     const entry: TranscriptEntry = { agent: c.agent, session, user, assistant };
     const ack = await bus.js.publish(transcriptSubject(c.agent, session), encode(entry), { msgID: `${user.id}:transcript` });

@@ -11,6 +11,7 @@ import { telegramAdapter } from "./telegram/index.js";
 import { slackAdapter } from "./slack/index.js";
 import { whatsappAdapter } from "./whatsapp/index.js";
 import type { ChannelAdapter } from "./types.js";
+import { describeError } from "../schema-issues.js";
 
 /** Channel types by name. */
 export const CHANNEL_ADAPTERS: ReadonlyMap<string, ChannelAdapter> = new Map<string, ChannelAdapter>(
@@ -55,8 +56,8 @@ export function parseChannels(entries: ReadonlyArray<Record<string, unknown>>, e
     if (!adapter) throw new ChannelConfigError(`${where}.type: ${JSON.stringify(type)} is not a channel type (known: ${[...adapters.keys()].join(", ")})`);
     const r = adapter.options.safeParse(resolveSecrets(entry, env, where));
     if (!r.success) {
-      const issue = r.error.issues[0]!;
-      throw new ChannelConfigError(`${where} (${type}): ${issue.path.join(".") || "options"}: ${issue.message}`);
+      const d = describeError(r.error, adapter.options);
+      throw new ChannelConfigError(`${where} (${type}): ${d.field ?? "options"}: ${d.message}`);
     }
     const options = r.data;
     const key = `${adapter.type}/${options.account}`;

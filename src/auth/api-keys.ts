@@ -37,6 +37,8 @@ export interface ApiKeyRecord {
   hash: string;
   /** the key this one replaced (`claw keys rotate`) */
   rotatedFrom?: string;
+  /** the first key of its rotation chain: whose sessions this key's are (a rotated key keeps them) */
+  owner?: string;
 }
 
 /** What `create` hands out once. */
@@ -72,7 +74,7 @@ async function secretMatches(secret: string, stored: string): Promise<boolean> {
 
 /** Creating, listing, revoking and rotating keys (the CLI; any holder of NATS access). */
 export interface ApiKeyStore {
-  create(o: { scopes: readonly string[]; name?: string; expires?: number; rotatedFrom?: string }): Promise<CreatedKey>;
+  create(o: { scopes: readonly string[]; name?: string; expires?: number; rotatedFrom?: string; owner?: string }): Promise<CreatedKey>;
   list(): Promise<ApiKeyRecord[]>;
   get(id: string): Promise<ApiKeyRecord | undefined>;
   /** removes the key; false when there was none */
@@ -98,7 +100,7 @@ export function apiKeyStore(kv: KV): ApiKeyStore {
       if (o.expires !== undefined && o.expires <= Date.now()) throw new Error("the expiry is in the past");
       const id = Array.from(randomBytes(12), (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("");
       const secret = randomBytes(32).toString("base64url");
-      const record: ApiKeyRecord = { id, scopes, created: Date.now(), hash: await hashSecret(secret), ...(o.name ? { name: o.name } : {}), ...(o.expires ? { expires: o.expires } : {}), ...(o.rotatedFrom ? { rotatedFrom: o.rotatedFrom } : {}) };
+      const record: ApiKeyRecord = { id, scopes, created: Date.now(), hash: await hashSecret(secret), ...(o.name ? { name: o.name } : {}), ...(o.expires ? { expires: o.expires } : {}), ...(o.rotatedFrom ? { rotatedFrom: o.rotatedFrom } : {}), ...(o.owner ? { owner: o.owner } : {}) };
       await kv.create(recordKey(id), JSON.stringify(record));
       return { id, key: `claw_${id}_${secret}`, scopes, ...(o.expires ? { expires: o.expires } : {}) };
     },
@@ -125,7 +127,7 @@ export function apiKeyStore(kv: KV): ApiKeyStore {
     async rotate(id, graceMs) {
       const old = await store.get(id);
       if (!old) throw new Error(`no key ${id}`);
-      const created = await store.create({ scopes: old.scopes, name: old.name, expires: old.expires, rotatedFrom: id });
+      const created = await store.create({ scopes: old.scopes, name: old.name, expires: old.expires, rotatedFrom: id, owner: old.owner ?? old.id });
       const until = Date.now() + graceMs;
       await kv.put(recordKey(id), JSON.stringify({ ...old, expires: Math.min(old.expires ?? Infinity, until) }));
       return created;
@@ -139,6 +141,13 @@ export interface Principal {
   /** `key:<id>` or `jwt:<sub>` */
   id: string;
   scopes: string[];
+  /** whose sessions the credential's are, when not its own id (`key:<first key of its rotation chain>`) */
+  owner?: string;
+}
+
+/** Who a key's record makes its holder: `key:<id>`, with the sessions of its rotation chain's first key. */
+export function keyPrincipal(r: ApiKeyRecord): Principal {
+  return { id: `key:${r.id}`, scopes: r.scopes, ...(r.owner ? { owner: `key:${r.owner}` } : {}) };
 }
 
 /** Why a key is not let in; `refused` when it was not even checked (too many checks from its address, or too many at once). */
@@ -210,7 +219,7 @@ export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void; budget
       // read again: revoked or changed while scrypt ran
       const now = records.get(parsed.id);
       if (!usable(now)) return { error: "unknown or revoked key" };
-      return { id: `key:${now.id}`, scopes: now.scopes };
+      return keyPrincipal(now);
     },
     stop: () => records.stop(),
   };

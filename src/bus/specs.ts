@@ -197,9 +197,11 @@ export function channelConsumerSpec(channel: string, account: string, o: Consume
  * The consumer of one web chat session's replies on `CLAW_OUT`
  * (`ws-<account>-<session>`), read by the node holding its WebSocket: a reply
  * written and not acked comes again after 10 s (to this connection or the
- * next); unused for an hour, the server removes it (its replies stay).
+ * next). The server removes it `idleMs` after its last connection went away;
+ * its replies stay in the stream (a work queue keeps what nobody acked), and
+ * the next connection's consumer delivers them.
  */
-export function webSessionConsumerSpec(a: ChatAddress): Partial<ConsumerConfig> & { durable_name: string } {
+export function webSessionConsumerSpec(a: ChatAddress, idleMs: number = DEFAULT_WS_CONSUMER_IDLE_MS): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: `ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`,
     filter_subject: outboundSubject(a),
@@ -208,9 +210,12 @@ export function webSessionConsumerSpec(a: ChatAddress): Partial<ConsumerConfig> 
     ack_wait: 10_000 * NS_PER_MS,
     max_ack_pending: 256,
     max_deliver: -1,
-    inactive_threshold: 3_600_000 * NS_PER_MS,
+    inactive_threshold: idleMs * NS_PER_MS,
   };
 }
+
+/** How long a web chat session's consumer outlives its last connection by default (`CLAW_WS_CONSUMER_IDLE_MS`). */
+export const DEFAULT_WS_CONSUMER_IDLE_MS = 30_000;
 
 /** KV bucket specs. */
 export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: number; replicas: number; ttl?: number }> {

@@ -56,7 +56,7 @@ commands:
                                      a new key with the same scopes; the old one works for the grace period
   backup <dir>                       Claw's streams, KV buckets and skill files to a folder (nodes may run)
   restore <dir> [--force]            them back into an empty NATS (--force: into streams that hold messages)
-  import openclaw <dir> [--agent <id>] [--channel http] [--history <20>] [--replace]
+  import openclaw <dir> [--agent <id>] [--key <api key id>] [--account <channel account>] [--history <20>] [--replace]
                                      OpenClaw's session transcripts (~/.openclaw) into Claw sessions
   audit tail [-n <20>] [--follow] [--json]
                                      control-plane calls and refused credentials (CLAW_AUDIT)
@@ -191,13 +191,13 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { agent: { type: "string" }, channel: { type: "string", default: "http" }, history: { type: "string", default: "20" }, replace: { type: "boolean", default: false } },
+        options: { agent: { type: "string" }, key: { type: "string" }, account: { type: "string" }, history: { type: "string", default: "20" }, replace: { type: "boolean", default: false } },
       });
       const [from, dir, extra] = positionals;
       if (from !== "openclaw" || !dir || extra !== undefined) throw new UsageError("import needs openclaw <dir> (OpenClaw's state dir, e.g. ~/.openclaw)");
       const historyLimit = Number(values.history);
       if (!(Number.isInteger(historyLimit) && historyLimit >= 0)) throw new UsageError(`--history: not a count: ${values.history}`);
-      return importOpenClawCommand({ dir, agent: values.agent, channel: values.channel, historyLimit, replace: values.replace });
+      return importOpenClawCommand({ dir, agent: values.agent, key: values.key, account: values.account, historyLimit, replace: values.replace });
     }
     case "audit": {
       const { values, positionals } = parseArgs({

@@ -1,113 +1,158 @@
 /**
- * `claw import openclaw <dir>`: OpenClaw's session transcripts into Claw
- * sessions, so a user moves with their conversations.
+ * `claw import openclaw <dir>`: OpenClaw's conversations into Claw sessions,
+ * so each user continues where they were.
  *
- * OpenClaw keeps each agent's sessions as JSONL under
- * `<state dir>/agents/<agent>/sessions/<session id>.jsonl` (the state dir is
- * `~/.openclaw`): a `session` line, then `message` lines whose `message` has
- * a `role` (`user`, `assistant`, `toolResult`) and `content` parts (`text`,
- * `thinking`, tool calls). Each user message and the assistant's text that
- * answers it become one exchange; thinking, tool calls and tool results are
- * left out (Claw's history keeps what was said). `<dir>` may be the state
- * dir, an agent's folder, its `sessions` folder, or one file.
+ * Both of OpenClaw's layouts are read (openclaw-state.ts); each current
+ * session becomes the Claw session its user reaches (openclaw-session-key.ts):
+ * one a client held with OpenClaw's `/v1/chat/completions` as `user: "x"`
+ * continues as `user: "x"` on Claw's `/v1/chat/completions` and
+ * `/v1/responses`, a Telegram direct chat in that chat. The HTTP session is
+ * the one {@link httpChatAddress} gives the caller — the anonymous one of an
+ * open gateway, or with `--key <id>` that API key's. Sessions OpenClaw kept
+ * apart that meet in one Claw session (a user of both its chat completions
+ * and its responses) are merged in time order. What was said comes over
+ * (openclaw-transcript.ts); thinking, tools, commentary and injected
+ * preambles stay behind.
  *
- * Each session becomes the Claw session the conversation continues in: by
- * default `http:<agent>:<session id>`, i.e.
- * `POST /v1/agents/<agent>/invoke {"session": "<session id>"}`.
+ * The Claw agent is `--agent`, else the OpenClaw agent's own id — which must
+ * exist in Claw (OpenClaw's default `main` usually does not): nothing is
+ * imported into an agent Claw does not have. Exits 1 when nothing was found
+ * to import (a deleted session's archive, a trajectory, an empty store).
  */
-import { readdir, readFile, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
-import { importConversation, type ImportedExchange } from "../actors/index.js";
+import { BUCKETS, type Bus, type ChatAddress } from "../bus/index.js";
+import { AgentSpecSchema, importConversation, sessionIdFor, type AgentSpec, type ImportedExchange } from "../actors/index.js";
+import { apiKeyStore, keyPrincipal, type Principal } from "../auth/index.js";
+import { ANONYMOUS, httpChatAddress } from "../gateway/index.js";
+import { createHash } from "node:crypto";
 import { cliBus } from "./cli-connection.js";
+import { targetOfSessionKey, type OpenClawTarget } from "./openclaw-session-key.js";
+import { OpenClawStateError, readOpenClawState, type LeftOut, type OpenClawSession } from "./openclaw-state.js";
+import { exchangesOf, headerIdOf, parseJsonl } from "./openclaw-transcript.js";
 
-interface OpenClawLine {
-  type?: string;
-  id?: string;
-  timestamp?: string | number;
-  message?: { role?: string; content?: string | Array<{ type?: string; text?: string }>; timestamp?: number };
+/** Options of {@link importOpenClawCommand}. */
+export interface ImportOpenClawOptions {
+  dir: string;
+  /** the Claw agent every session goes to (default: the OpenClaw agent's id) */
+  agent?: string;
+  /** import for this API key's caller (its id, as `claw keys ls` shows it) instead of the anonymous one */
+  key?: string;
+  /** the Claw channel account of channel chats (default: OpenClaw's account of each) */
+  account?: string;
+  historyLimit: number;
+  replace: boolean;
 }
 
-/** An OpenClaw session file: its id and its exchanges. */
+/** An OpenClaw session file's id and exchanges (one JSONL transcript). */
 export function parseOpenClawSession(text: string, fallbackId: string): { id: string; exchanges: ImportedExchange[]; skipped: number } {
-  let id = fallbackId;
-  const exchanges: ImportedExchange[] = [];
-  let pending: { text: string; ts: number } | undefined;
-  let answer: { text: string; ts: number } | undefined;
-  let skipped = 0;
-  const flush = () => {
-    if (pending && answer) exchanges.push({ user: pending, assistant: answer });
-    pending = undefined;
-    answer = undefined;
-  };
-  for (const raw of text.split("\n")) {
-    if (!raw.trim()) continue;
-    let l: OpenClawLine;
-    try {
-      l = JSON.parse(raw) as OpenClawLine;
-    } catch {
-      skipped++;
-      continue;
-    }
-    if (l.type === "session" && typeof l.id === "string") id = l.id;
-    if (l.type !== "message" || !l.message) continue;
-    const ts = typeof l.message.timestamp === "number" ? l.message.timestamp : Date.parse(String(l.timestamp)) || 0;
-    const c = l.message.content;
-    const said = (typeof c === "string" ? c : (c ?? []).filter((p) => p.type === "text" && typeof p.text === "string").map((p) => p.text!).join("\n")).trim();
-    if (l.message.role === "user") {
-      flush();
-      if (said) pending = { text: said, ts };
-    } else if (l.message.role === "assistant" && pending && said) {
-      // an answer may come in several messages (text, a tool call, more text): they are one reply
-      answer = answer ? { text: `${answer.text}\n\n${said}`, ts } : { text: said, ts };
-    }
-  }
-  flush();
-  return { id, exchanges, skipped };
+  const { events, skipped } = parseJsonl(text);
+  return { id: headerIdOf(events) ?? fallbackId, exchanges: exchangesOf(events), skipped };
 }
 
-/** The session files under `dir`, with the OpenClaw agent each belongs to. */
-async function sessionFiles(dir: string): Promise<Array<{ agent: string; file: string }>> {
-  const s = await stat(dir).catch(() => {
-    throw new Error(`${dir}: no such file or folder`);
-  });
-  if (s.isFile()) return [{ agent: "main", file: dir }];
-  const names = await readdir(dir, { withFileTypes: true });
-  const jsonl = names.filter((n) => n.isFile() && n.name.endsWith(".jsonl"));
-  if (jsonl.length > 0) {
-    const agent = basename(dir) === "sessions" ? basename(join(dir, "..")) : basename(dir);
-    return jsonl.map((n) => ({ agent, file: join(dir, n.name) }));
+/** One Claw conversation to write: where, for whom, and from which OpenClaw sessions. */
+interface Planned {
+  agent: string;
+  addr: ChatAddress;
+  session: string;
+  sender: string;
+  /** how the user reaches it, for the report */
+  reach: string;
+  sources: OpenClawSession[];
+  exchanges: ImportedExchange[];
+}
+
+/** The Claw agents in KV `claw_registry`. */
+async function clawAgents(bus: Bus): Promise<Map<string, AgentSpec>> {
+  const kv = await bus.kvm.open(BUCKETS.registry);
+  const agents = new Map<string, AgentSpec>();
+  for await (const key of await kv.keys("agents.>")) {
+    const e = await kv.get(key);
+    if (e?.operation !== "PUT") continue;
+    const spec = AgentSpecSchema.safeParse((JSON.parse(new TextDecoder().decode(e.value)) as { spec?: unknown }).spec);
+    if (spec.success) agents.set(spec.data.id, spec.data);
   }
-  if (names.some((n) => n.isDirectory() && n.name === "sessions")) return sessionFiles(join(dir, "sessions"));
-  if (names.some((n) => n.isDirectory() && n.name === "agents")) {
-    const agents = await readdir(join(dir, "agents"), { withFileTypes: true });
-    const all = await Promise.all(agents.filter((a) => a.isDirectory()).map((a) => sessionFiles(join(dir, "agents", a.name, "sessions")).catch(() => [])));
-    return all.flat();
-  }
-  return [];
+  return agents;
+}
+
+/** Where a session goes in Claw: its target, addressed. */
+function place(s: OpenClawSession, agent: AgentSpec, principal: Principal, account: string | undefined): { addr: ChatAddress; sender: string; reach: string } | { skip: string } {
+  // a loose transcript without a key continues under its session id, as before keys were read
+  const t: OpenClawTarget = s.key ? targetOfSessionKey(s.key) : { kind: "http", session: s.sessionId, sender: "http" };
+  if (t.kind === "skip") return { skip: t.why };
+  if (t.kind === "http") return { addr: httpChatAddress(agent.id, t.session, principal), sender: t.sender, reach: `user ${JSON.stringify(t.session)} (or session on invoke)` };
+  const acct = account ?? t.account ?? s.account ?? "default";
+  return { addr: { channel: t.channel, account: acct, chat: t.chat }, sender: t.sender, reach: `${t.channel} account ${acct}, chat ${t.chat}` };
 }
 
 /** Runs the import. Returns the exit code. */
-export async function importOpenClawCommand(o: { dir: string; agent?: string; channel: string; historyLimit: number; replace: boolean }): Promise<number> {
-  const files = await sessionFiles(o.dir);
-  if (files.length === 0) {
-    process.stderr.write(`claw: no OpenClaw sessions under ${o.dir} (expected agents/<agent>/sessions/*.jsonl)\n`);
+export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<number> {
+  let found: { sessions: OpenClawSession[]; leftOut: LeftOut[] };
+  try {
+    found = await readOpenClawState(o.dir);
+  } catch (e) {
+    if (!(e instanceof OpenClawStateError)) throw e;
+    process.stderr.write(`claw: ${e.message}: nothing imported\n`);
+    return 1;
+  }
+  for (const l of found.leftOut) process.stderr.write(`left out ${l.source}: ${l.why}\n`);
+  if (found.sessions.length === 0) {
+    process.stderr.write(`claw: no OpenClaw sessions under ${o.dir} (expected agents/<agent>/agent/${"openclaw-agent.sqlite"} or agents/<agent>/sessions/*.jsonl)\n`);
     return 1;
   }
   const bus = await cliBus();
-  const counts = { imported: 0, turns: 0, exists: 0, empty: 0 };
   try {
-    for (const [i, f] of files.entries()) {
-      const parsed = parseOpenClawSession(await readFile(f.file, "utf8"), basename(f.file, ".jsonl"));
-      const agent = o.agent ?? f.agent;
-      const r = await importConversation(bus, { agent, channel: o.channel, account: agent, chat: parsed.id, exchanges: parsed.exchanges, idPrefix: `openclaw:${parsed.id}` }, { historyLimit: o.historyLimit, replace: o.replace });
-      counts[r.kind]++;
-      if (r.kind === "imported") counts.turns += r.turns;
-      const note = r.kind === "imported" ? `${r.turns} turns` : r.kind === "exists" ? "already a Claw session (--replace to overwrite)" : "no exchanges";
-      process.stderr.write(`[${i + 1}/${files.length}] ${f.file} → ${agent} ${r.session}: ${note}${parsed.skipped ? ` (${parsed.skipped} unreadable lines skipped)` : ""}\n`);
+    // the key's own principal: a rotated key files under its rotation chain's first key, as the gateway reaches it
+    const record = o.key && /^[\w-]{1,64}$/.test(o.key) ? await apiKeyStore(await bus.kvm.open(BUCKETS.auth)).get(o.key) : undefined;
+    if (o.key && !record) {
+      process.stderr.write(`claw: no API key ${o.key} (see claw keys ls); nothing imported\n`);
+      return 1;
     }
+    const principal: Principal = record ? keyPrincipal(record) : ANONYMOUS;
+    const agents = await clawAgents(bus);
+    // every target agent must exist before anything is written
+    const missing = [...new Set(found.sessions.map((s) => o.agent ?? s.agent ?? "main"))].filter((a) => !agents.has(a));
+    if (missing.length > 0) {
+      const known = [...agents.keys()].sort().join(", ") || "none";
+      process.stderr.write(`claw: no Claw agent ${missing.join(", ")}${o.agent ? "" : " (OpenClaw's agent id)"}: pass --agent <id> to choose one (Claw's agents: ${known}); nothing imported\n`);
+      return 1;
+    }
+    const plans = new Map<string, Planned>();
+    for (const s of found.sessions) {
+      const agent = agents.get(o.agent ?? s.agent ?? "main")!;
+      const p = place(s, agent, principal, o.account);
+      if ("skip" in p) {
+        process.stderr.write(`left out ${s.source} (${s.key}): ${p.skip}\n`);
+        continue;
+      }
+      const session = sessionIdFor(agent, { ...p.addr, sender: { id: p.sender } });
+      const k = `${agent.id}\u0000${session}`;
+      const plan = plans.get(k) ?? { agent: agent.id, addr: p.addr, session, sender: p.sender, reach: p.reach, sources: [], exchanges: [] };
+      plan.sources.push(s);
+      plan.exchanges.push(...exchangesOf(s.events));
+      plans.set(k, plan);
+    }
+    return await write(bus, [...plans.values()], o);
   } finally {
     await bus.close();
   }
-  process.stdout.write(`imported ${counts.imported} sessions (${counts.turns} turns); ${counts.exists} already there, ${counts.empty} without exchanges. Continue one with POST /v1/agents/<agent>/invoke {"session": "<its id>"}${o.channel === "http" ? "" : ` (channel ${o.channel})`}\n`);
-  return 0;
+}
+
+/** Writes the planned conversations and reports; the exit code. */
+async function write(bus: Bus, plans: Planned[], o: ImportOpenClawOptions): Promise<number> {
+  const counts = { imported: 0, turns: 0, exists: 0, empty: 0 };
+  for (const [i, p] of plans.entries()) {
+    // sessions merged into one conversation keep the order they were held in
+    const exchanges = p.exchanges.sort((a, b) => a.user.ts - b.user.ts);
+    const ids = p.sources.map((s) => s.sessionId).sort();
+    const idPrefix = `openclaw:${ids.length === 1 ? ids[0] : createHash("sha256").update(ids.join("\u0000")).digest("hex").slice(0, 16)}`;
+    const r = await importConversation(bus, { agent: p.agent, ...p.addr, session: p.session, sender: p.sender, exchanges, idPrefix }, { historyLimit: o.historyLimit, replace: o.replace });
+    counts[r.kind]++;
+    if (r.kind === "imported") counts.turns += r.turns;
+    const note = r.kind === "imported" ? `${r.turns} turns; continue as ${p.reach}` : r.kind === "exists" ? "already a Claw session (--replace to overwrite)" : "no exchanges";
+    const skipped = p.sources.reduce((n, s) => n + s.skipped, 0);
+    const from = p.sources.map((s) => (s.key ? `${s.source} (${s.key})` : s.source)).join(" + ");
+    process.stderr.write(`[${i + 1}/${plans.length}] ${from} → ${p.agent} ${r.session}: ${note}${skipped ? ` (${skipped} unreadable lines skipped)` : ""}\n`);
+  }
+  process.stdout.write(`imported ${counts.imported} sessions (${counts.turns} turns); ${counts.exists} already there, ${counts.empty} without exchanges\n`);
+  // nothing new and nothing that was already there: what was given held no conversation
+  return counts.imported === 0 && counts.exists === 0 ? 1 : 0;
 }

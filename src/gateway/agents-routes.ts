@@ -1,6 +1,8 @@
 /**
- * `/v1/agents`: the cluster's agents. `GET /v1/agents` lists them in binding
- * order, `GET /v1/agents/{id}` shows one, `POST /v1/agents` registers or
+ * `/v1/agents`: the cluster's agents. `GET /v1/agents` lists them in the
+ * order they answer (by their most specific binding) with the whole routing
+ * table (`routing`: every binding in the order it is tried, the default agent
+ * last), `GET /v1/agents/{id}` shows one, `POST /v1/agents` registers or
  * updates one (validated as `CLAW_CONFIG` is; stored in KV `claw_registry`
  * and applied on every node without a restart).
  */
@@ -11,8 +13,10 @@ import { page, PageQuerySchema, parseQuery } from "./schemas.js";
 
 /** The agents as the gateway sees them (the node's registry). */
 export interface AgentDirectory {
-  /** every agent, in binding order (JSON) */
+  /** every agent, in the order they answer (JSON) */
   list(): unknown[];
+  /** every binding in the order it is tried (JSON) */
+  routes(): unknown[];
   /** one agent (JSON), or undefined */
   get(id: string): unknown;
   /**
@@ -29,7 +33,7 @@ export function agentsRoutes(agents: AgentDirectory, maxPayload: number): (req: 
     if (path === "/v1/agents") {
       if (req.method === "GET") {
         const p = page(agents.list(), parseQuery(PageQuerySchema, url.searchParams));
-        return sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor }), true;
+        return sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor, routing: agents.routes() }), true;
       }
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use GET or POST");
       const body = await readJson(req, maxPayload);

@@ -7,7 +7,7 @@
  * walks the generated document).
  */
 import { z } from "zod";
-import { AgentSpecSchema } from "../actors/agents.js";
+import { AgentSpecSchema, BindingSchema } from "../actors/agents.js";
 import { SkillDescriptorSchema } from "../skills/descriptor.js";
 import { CreateWebhookSchema, WEBHOOK_EVENTS } from "../webhooks/subscriptions.js";
 import {
@@ -19,10 +19,13 @@ import {
   InvokeReplySchema,
   InvokeSchema,
   InvokeSkillSchema,
+  ModelListSchema,
+  ModelSchema,
   pageOf,
   PageQuerySchema,
   PostMessageSchema,
   ReplaySchema,
+  ResponsesRequestSchema,
 } from "./schemas.js";
 
 /** One answer of a route. */
@@ -57,6 +60,9 @@ const one = (s: string) => () => [s];
 const WebhookSchema = z.object({ id: z.string(), url: z.string(), events: z.array(z.enum(WEBHOOK_EVENTS)), agents: z.array(z.string()).optional(), description: z.string().optional(), created: z.number() });
 const json = (description: string, schema?: z.ZodType): RouteResponse => ({ description, ...(schema ? { schema } : {}) });
 const RegisteredAgentSchema = z.object({ spec: AgentSpecSchema, source: z.enum(["config", "api"]), priority: z.number(), updatedAt: z.number().optional() });
+const RouteViewSchema = z.object({ agent: z.string(), match: z.enum(["chat", "sender", "account", "channel", "any", "default"]), binding: BindingSchema.optional() });
+/** `POST /v1/agents`: an agent, and where its bindings rank among equally specific ones */
+const AgentBodySchema = AgentSpecSchema.extend({ priority: z.number().optional() });
 const SkillVersionSchema = z.looseObject({ id: z.string(), version: z.string(), source: z.string(), digest: z.string().optional() });
 
 /** Every route of the gateway. */
@@ -82,8 +88,32 @@ export const ROUTES: readonly RouteRule[] = [
     tag: "agents",
     summary: "OpenAI chat completions: the model names the agent (agents:invoke:<agent> is enough for that agent)",
     body: ChatRequestSchema,
-    responses: { 200: { description: "a chat.completion, or with stream: true Server-Sent Events of chat.completion.chunk" }, 404: json("no agent has that id (OpenAI's error shape)") },
+    responses: {
+      200: { description: "a chat.completion, or with stream: true Server-Sent Events of chat.completion.chunk" },
+      400: json("a malformed request, or the agent failed for good (its code; x-should-retry: false)"),
+      404: json("no agent has that id (OpenAI's error shape)"),
+      503: json("the agent failed transiently, or NATS cannot take the message now; retry after Retry-After"),
+      504: json("no reply in time (the turn goes on: retry with the same Idempotency-Key to get its reply)"),
+    },
   },
+  {
+    method: "POST",
+    path: "/v1/responses",
+    scopes: one("agents:invoke"),
+    narrowedInHandler: true,
+    tag: "agents",
+    summary: "OpenAI's Responses API (text): the model names the agent, user or previous_response_id the conversation (agents:invoke:<agent> is enough for that agent)",
+    body: ResponsesRequestSchema,
+    responses: {
+      200: { description: "a response, or with stream: true Server-Sent Events (response.created, response.output_text.delta, response.completed, …)" },
+      400: json("a malformed request, or the agent failed for good (its code; x-should-retry: false)"),
+      404: json("no agent has that id (OpenAI's error shape)"),
+      503: json("the agent failed transiently, or NATS cannot take the message now; retry after Retry-After"),
+      504: json("no reply in time (the turn goes on: retry with the same Idempotency-Key to get its reply)"),
+    },
+  },
+  { method: "GET", path: "/v1/models", scopes: one("agents:invoke"), narrowedInHandler: true, tag: "agents", summary: "OpenAI's model list: the agents the caller may invoke", responses: { 200: json("the agents as models", ModelListSchema) } },
+  { method: "GET", path: "/v1/models/{id}", scopes: (p) => [`agents:invoke:${p.id}`], tag: "agents", summary: "one agent as OpenAI's model", responses: { 200: json("the model", ModelSchema), 404: json("no agent has that id (OpenAI's error shape)") } },
   {
     method: "POST",
     path: "/v1/agents/{id}/invoke",
@@ -91,10 +121,16 @@ export const ROUTES: readonly RouteRule[] = [
     tag: "agents",
     summary: "invoke an agent and wait for its reply",
     body: InvokeSchema,
-    responses: { 200: json("the reply", InvokeReplySchema), 404: json("no such agent"), 502: json("the agent failed", InvokeReplySchema), 504: json("no reply within timeout_ms (the message is still processed)") },
+    responses: {
+      200: json("the reply", InvokeReplySchema),
+      404: json("no such agent"),
+      502: json("the agent failed for good (x-should-retry: false)", InvokeReplySchema),
+      503: json("the agent failed transiently (Retry-After), or NATS cannot take the message now", InvokeReplySchema),
+      504: json("no reply within timeout_ms (the message is still processed)"),
+    },
   },
-  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, tag: "agents", summary: "the agents, in binding order", query: PageQuerySchema, responses: { 200: json("a page of agents", pageOf("agents", RegisteredAgentSchema)) } },
-  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, tag: "agents", summary: "register or change an agent (applied on every node)", body: AgentSpecSchema, responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) } },
+  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, tag: "agents", summary: "the agents in the order they answer, and every binding in the order it is tried (most specific first)", query: PageQuerySchema, responses: { 200: json("a page of agents, and the routing table", pageOf("agents", RegisteredAgentSchema).extend({ routing: z.array(RouteViewSchema) })) } },
+  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, tag: "agents", summary: "register or change an agent (applied on every node); unknown fields are refused", body: AgentBodySchema, responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) } },
   { method: "GET", path: "/v1/agents/{id}", scopes: (p) => ["agents:admin", `agents:invoke:${p.id}`], audit: true, tag: "agents", summary: "one agent", responses: { 200: json("the agent", RegisteredAgentSchema), 404: json("no such agent") } },
   { method: "GET", path: "/v1/skills", scopes: () => ["skills:admin", "skills:invoke"], audit: true, tag: "skills", summary: "every registered skill version", query: PageQuerySchema, responses: { 200: json("a page of skill versions", pageOf("skills", SkillVersionSchema)) } },
   {
@@ -105,7 +141,7 @@ export const ROUTES: readonly RouteRule[] = [
     tag: "skills",
     summary: "register a skill version: its skill.json fields and files (base64) under files",
     body: z.looseObject({ ...SkillDescriptorSchema.shape, files: z.record(z.string(), z.string()).optional() }),
-    responses: { 200: json("unchanged (same content)"), 201: json("created") },
+    responses: { 200: json("unchanged (same content)"), 201: json("created"), 403: json("it asks for what the node's owner did not grant it (skillGrants), or takes the id of one of Claw's own skills") },
   },
   { method: "GET", path: "/v1/skills/{id}", scopes: (p) => ["skills:admin", `skills:invoke:${p.id}`], audit: true, tag: "skills", summary: "one skill's versions, oldest first", responses: { 200: json("the skill"), 404: json("no such skill") } },
   {
@@ -146,7 +182,7 @@ export const ROUTES: readonly RouteRule[] = [
     tag: "webhooks",
     summary: "subscribe a URL to events (reply, dead_letter); the signing secret is shown once",
     body: CreateWebhookSchema,
-    responses: { 201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })) },
+    responses: { 201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })), 400: json("not an http(s) URL, or its host is (or resolves to) an address off the public internet and the node does not allow that (CLAW_WEBHOOK_ALLOW_PRIVATE)") },
   },
   { method: "GET", path: "/v1/webhooks", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "the webhook subscriptions (without secrets)", query: PageQuerySchema, responses: { 200: json("a page of subscriptions", pageOf("webhooks", WebhookSchema)) } },
   { method: "DELETE", path: "/v1/webhooks/{id}", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "remove a subscription (its waiting deliveries are dropped)", responses: { 204: { description: "removed" }, 404: json("no such subscription") } },

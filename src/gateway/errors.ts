@@ -9,13 +9,28 @@ export class HttpError extends Error {
   readonly field: string | undefined;
   /** seconds, sent as `Retry-After` (503, 429) */
   readonly retryAfterS: number | undefined;
-  constructor(status: number, code: string, message: string, field?: string, options?: { cause?: unknown; retryAfterS?: number }) {
+  /**
+   * whether a client should send the same request again, when its status
+   * alone would mislead: sent as `x-should-retry`, which the OpenAI-generated
+   * client libraries obey over the status
+   */
+  readonly shouldRetry: boolean | undefined;
+  constructor(status: number, code: string, message: string, field?: string, options?: { cause?: unknown; retryAfterS?: number; shouldRetry?: boolean }) {
     super(message, options);
     this.name = "HttpError";
     this.status = status;
     this.code = code;
     this.field = field;
     this.retryAfterS = options?.retryAfterS;
+    this.shouldRetry = options?.shouldRetry;
+  }
+
+  /** The headers that carry its retry advice (`Retry-After`, `x-should-retry`). */
+  headers(): Record<string, string> {
+    return {
+      ...(this.retryAfterS !== undefined ? { "retry-after": String(this.retryAfterS) } : {}),
+      ...(this.shouldRetry !== undefined ? { "x-should-retry": String(this.shouldRetry) } : {}),
+    };
   }
 }
 

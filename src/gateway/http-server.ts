@@ -19,10 +19,15 @@ import { openApiDocument } from "./openapi.js";
 import { agentsRoutes, type AgentDirectory } from "./agents-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { chatCompletions } from "./chat-completions.js";
+import { modelsRoutes } from "./models.js";
+import { responses } from "./responses.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readBody, readJson, sendJson as send } from "./http-io.js";
-import { createInbound } from "./inbound.js";
-import { httpChatAddress } from "./http-session.js";
+import { checkChatAddress, createInbound } from "./inbound.js";
+import { callerId, CROSS_SESSION_SCOPE, httpChatAddress, mayAddressChat } from "./http-session.js";
+import { idempotencyKeyOf, idempotentSession, idempotentTurnId } from "./idempotency.js";
+import { checkNamedAgent } from "./named-agent.js";
+import { turnFailureAnswer } from "./turn-failure.js";
 import { principalOf } from "./principal.js";
 import { InvokeSchema, page, PageQuerySchema, parseBody, parseQuery, PostMessageSchema } from "./schemas.js";
 import { webSocketChannel } from "./websocket.js";
@@ -51,6 +56,8 @@ export interface GatewayOptions {
   onRefused?: (reason: string) => void;
   /** how long an accepting publish may retry before the request is answered 503 (default 5 s) */
   publishTimeoutMs?: number;
+  /** `CLAW_IN`'s duplicate window (how far back a retry's first reply is looked for) */
+  duplicateWindowMs?: number;
   /** a platform's request for a channel account (`POST /v1/webhooks/<type>/<account>`): undefined when none takes it */
   webhook?: (type: string, account: string, req: { headers: IncomingMessage["headers"]; body: Buffer }) => Promise<{ status: number; body?: unknown; headers?: Record<string, string> } | undefined>;
   /** webhook subscriptions (`/v1/webhooks`) */
@@ -62,6 +69,8 @@ export interface GatewayOptions {
   /** a request's headers must be in within this long (default 10 s), the whole request within `requestTimeoutMs` (default 30 s) */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** how long a web chat session's reply consumer outlives its last connection (`CLAW_WS_CONSUMER_IDLE_MS`) */
+  wsConsumerIdleMs?: number;
   /** who may call what (see access.ts); absent: everyone may call everything */
   access?: AccessOptions;
   /** `CLAW_HTTP_HOSTS`: more names than loopback's the gateway answers for (see origin-policy.ts) */
@@ -100,6 +109,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const agents = agentsRoutes(o.agents, o.maxPayload);
   const skills = o.skills ? skillsRoutes(o.skills, o.maxPayload, () => inbound.checkAvailable()) : undefined;
   const completions = chatCompletions({ inbound, maxPayload: o.maxPayload, hasAgent: (id) => o.agents.has(id) });
+  const responsesApi = responses({ inbound, maxPayload: o.maxPayload, hasAgent: (id) => o.agents.has(id) });
+  const models = modelsRoutes(o.agents);
   const access = o.access ? createAccess(o.access) : undefined;
   const dlq = dlqRoutes(o.bus, o.maxPayload);
   const hooks = o.webhooksOut ? webhooksRoutes(o.webhooksOut, o.maxPayload) : undefined;
@@ -129,6 +140,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     inbound.checkAvailable();
     const b = parseBody(PostMessageSchema, await readJson(req, o.maxPayload));
     const { channel, account, chat, idempotency_key, ...rest } = b;
+    const who = principalOf(req);
+    // a chat that is someone's own session (~<owner>~…) is theirs to write into; an agent named, the invoker's
+    for (const [field, id] of [["chat", chat], ["sender.id", rest.sender.id]] as const) {
+      if (!mayAddressChat(id, who)) throw new HttpError(403, "forbidden", `${field}: another caller's own (writing as it needs the scope ${CROSS_SESSION_SCOPE})`, field);
+    }
+    checkNamedAgent(rest.metadata, who);
     const r = await inbound.accept({ channel, account, chat }, rest, idempotency_key);
     send(res, 202, { message_id: r.id, duplicate: r.duplicate });
   }
@@ -137,11 +154,20 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (!o.agents.has(agent)) throw new HttpError(404, "no_agent", `no agent named ${agent}`);
     inbound.checkAvailable();
     const b = parseBody(InvokeSchema, await readJson(req, o.maxPayload));
-    const session = b.session ?? nuid.next();
-    const input = { text: b.text, sender: b.sender, metadata: { ...b.metadata, agent } };
-    const { id, reply } = await inbound.converse(httpChatAddress(agent, session, principalOf(req)), input, { idempotencyKey: b.idempotency_key, timeoutMs: b.timeout_ms });
+    const principal = principalOf(req);
+    const key = idempotencyKeyOf(req) ?? b.idempotency_key;
+    const session = b.session ?? (key ? idempotentSession(principal, agent, key) : nuid.next());
+    // the caller speaks as itself: its sender id, like its session, is within its own namespace
+    const input = { text: b.text, sender: { ...b.sender, id: callerId(b.sender.id, principal, "sender.id") }, metadata: { ...b.metadata, agent } };
+    const idempotencyKey = key ? idempotentTurnId(principal, agent, session, key) : undefined;
+    const addr = httpChatAddress(agent, session, principal);
+    // the caller's session within its namespace may outgrow a subject token: named as the caller named it
+    checkChatAddress(addr, { chat: "session" });
+    const { id, reply } = await inbound.converse(addr, input, { idempotencyKey, timeoutMs: b.timeout_ms });
     const body = { message_id: id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };
-    send(res, reply.kind === "error" ? 502 : 200, body);
+    if (reply.kind !== "error") return send(res, 200, body);
+    const f = turnFailureAnswer(reply, 502);
+    send(res, f.status, { ...body, error: { code: f.code, retryable: f.retryable } }, f.headers);
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, from: string): Promise<void> {
@@ -194,6 +220,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       return postMessage(req, res);
     }
     if (path === "/v1/chat/completions") return completions(req, res);
+    if (path === "/v1/responses") return responsesApi(req, res);
+    if (await models(req, res, url)) return;
     const hook = /^\/v1\/webhooks\/([^/]+)\/([^/]+)$/.exec(path);
     if (hook && o.webhook) {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
@@ -260,7 +288,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const full = atMostEvery<number>(60_000, (max, more) => o.onConnectionsFull?.(max, more));
   server.on("drop", () => full(server.maxConnections));
   // web chats: `/v1/ws`
-  const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, onError: o.onError });
+  const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, consumerIdleMs: o.wsConsumerIdleMs, onError: o.onError });
   const refuseUpgrade = (socket: Duplex, status: string, text: string, headers: Record<string, string> = {}) =>
     void socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n${text}\n`);
   server.on(

@@ -31,6 +31,12 @@ import {
 } from "../bus/index.js";
 import { HttpError, unavailableError } from "./errors.js";
 import { fromEnvelopeError } from "./schemas.js";
+import { storedReply } from "./stored-reply.js";
+
+/** `CLAW_IN`'s duplicate window when the node does not say (the streams' default). */
+const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/** Nodes' and servers' clocks may disagree by this much: a reply is searched for that much earlier. */
+const CLOCK_SLACK_MS = 30_000;
 
 /** Options of {@link createInbound}. */
 export interface InboundOptions {
@@ -45,6 +51,8 @@ export interface InboundOptions {
   observePublishError?: (e: unknown) => void;
   /** a request refused because the bus could not take it (for metrics) */
   onRefused?: (reason: string) => void;
+  /** `CLAW_IN`'s duplicate window: how long a retry can be absorbed into its first try's turn */
+  duplicateWindowMs?: number;
 }
 
 /** The gateway's way in. */
@@ -57,23 +65,29 @@ export interface Inbound {
   converse(addr: ChatAddress, input: Record<string, unknown>, o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void }): Promise<{ id: string; reply: Envelope }>;
 }
 
+/**
+ * Throws a 400 naming the part of `addr` that cannot be a subject token (too
+ * long once encoded): the caller's input is at fault, not the bus, so it is
+ * not a 503 to retry. `names` says what the caller called a part (`chat`
+ * is an invoke's `session`).
+ */
+export function checkChatAddress(addr: ChatAddress, names: Partial<Record<keyof ChatAddress, string>> = {}): void {
+  for (const part of ["channel", "account", "chat"] as const) {
+    try {
+      encodeToken(addr[part]);
+    } catch (e) {
+      if (!(e instanceof InvalidSubjectError)) throw e;
+      const field = names[part] ?? part;
+      throw new HttpError(400, "invalid_address", `${field}: ${e.message}`, field, { cause: e });
+    }
+  }
+}
+
 /** Creates the gateway's inbound path. */
 export function createInbound(o: InboundOptions): Inbound {
   function refused(problem: { code: string; reason: string }, cause?: unknown): HttpError {
     o.onRefused?.(problem.code);
     return unavailableError(problem, { cause });
-  }
-
-  /** 400 naming the part of the address that cannot be a subject token (too long once encoded): the caller's input, not the bus, is at fault */
-  function checkAddress(addr: ChatAddress): void {
-    for (const field of ["channel", "account", "chat"] as const) {
-      try {
-        encodeToken(addr[field]);
-      } catch (e) {
-        if (e instanceof InvalidSubjectError) throw new HttpError(400, "invalid_address", `${field}: ${e.message}`, field, { cause: e });
-        throw e;
-      }
-    }
   }
 
   const inbound: Inbound = {
@@ -82,7 +96,7 @@ export function createInbound(o: InboundOptions): Inbound {
       if (problem) throw refused(problem);
     },
     async accept(addr, input, idempotencyKey) {
-      checkAddress(addr);
+      checkChatAddress(addr);
       const id = idempotencyKey ?? nuid.next();
       const body = { ...input, id };
       // same validation as ingress, so a bad message gets its 400 here instead of a dead letter later
@@ -113,7 +127,7 @@ export function createInbound(o: InboundOptions): Inbound {
       }
     },
     async converse(addr, input, c) {
-      checkAddress(addr);
+      checkChatAddress(addr);
       const id = c.idempotencyKey ?? nuid.next();
       // subscribe before publishing so the reply (and its first pieces) cannot slip past
       const replies = o.bus.nc.subscribe(outboundSubject(addr));
@@ -127,7 +141,11 @@ export function createInbound(o: InboundOptions): Inbound {
         : undefined;
       const timer = setTimeout(() => replies.unsubscribe(), c.timeoutMs);
       try {
-        await inbound.accept(addr, input, id);
+        const since = Date.now() - (o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS) - CLOCK_SLACK_MS;
+        const { duplicate } = await inbound.accept(addr, input, id);
+        // a retry of a turn that already ended: its reply is on CLAW_OUT (nothing consumes the HTTP channel's)
+        const earlier = duplicate ? await storedReply(o.bus.jsm, addr, id, since) : undefined;
+        if (earlier) return { id, reply: earlier };
         for await (const m of replies) {
           const reply = decode<Envelope>(m.data);
           // a redelivered turn publishes its reply again: the first one answers

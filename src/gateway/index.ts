@@ -5,4 +5,7 @@ export { startGateway, type Gateway, type GatewayOptions } from "./http-server.j
 export type { AgentDirectory } from "./agents-routes.js";
 export type { SkillDirectory, SkillInvokeOutcome } from "./skills-routes.js";
 export { HttpError } from "./errors.js";
+export { callerId, chatOwner, CROSS_SESSION_SCOPE, HTTP_CHANNEL, httpChatAddress, maySeeSession, ownedChat, ownerOf } from "./http-session.js";
+export { principalOf } from "./principal.js";
 export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";
+export { OPEN as ANONYMOUS } from "./principal.js";

@@ -42,6 +42,7 @@ export const InvokeSchema = z.object({
   session: token.optional(),
   sender: SenderSchema.default({ id: "http" }),
   metadata: z.record(z.string(), z.unknown()).optional(),
+  /** a retry with the same key (or `Idempotency-Key` header) is the same turn, answered with its reply */
   idempotency_key: z.string().min(1).max(200).optional(),
   timeout_ms: z.number().int().min(1).max(300_000).default(30_000),
 });
@@ -62,6 +63,39 @@ export const ChatRequestSchema = z
     stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
   })
   .passthrough();
+
+/** One of OpenAI's models, which in Claw is an agent (`GET /v1/models/{id}`). */
+export const ModelSchema = z.object({ id: z.string(), object: z.literal("model"), created: z.number().int(), owned_by: z.string() });
+
+/** `GET /v1/models`: the agents the caller may invoke. */
+export const ModelListSchema = z.object({ object: z.literal("list"), data: z.array(ModelSchema) });
+
+const ResponseInputContentSchema = z.union([
+  z.string(),
+  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
+]);
+
+/**
+ * The part of OpenAI's Responses request Claw reads (anything else is
+ * accepted and ignored): `input` as text or as items, of which the last user
+ * message's text is the turn.
+ */
+export const ResponsesRequestSchema = z
+  .object({
+    model: z.string().min(1),
+    input: z.union([
+      z.string(),
+      z.array(z.object({ type: z.string().optional(), role: z.string().optional(), content: ResponseInputContentSchema.optional() }).passthrough()).min(1),
+    ]),
+    instructions: z.string().nullish(),
+    user: z.string().min(1).max(200).optional(),
+    previous_response_id: z.string().min(1).max(600).nullish(),
+    stream: z.boolean().nullish(),
+  })
+  .passthrough();
+
+/** An input item's content: text, or parts of which the text ones (`input_text`, `output_text`, `text`) are read. */
+export type ResponseInputContent = z.infer<typeof ResponseInputContentSchema>;
 
 /** A chat message's content: text, or parts of which the text ones are read. */
 export type ChatContent = z.infer<typeof ChatContentSchema>;
@@ -124,6 +158,8 @@ export const InvokeReplySchema = z.object({
   message_id: z.string(),
   session: z.string(),
   reply: z.object({ id: z.string(), kind: z.enum(["reply", "error"]), text: z.string().optional(), ts: z.number() }),
+  /** a failed turn: its code, and whether sending the request again may succeed (then 503 with Retry-After, else 502) */
+  error: z.object({ code: z.string(), retryable: z.boolean() }).optional(),
 });
 
 const nextCursor = z.string().nullable().describe("pass as ?cursor= for the next page; null on the last");

@@ -25,7 +25,7 @@ export interface SkillDirectory {
   list(): unknown[];
   /** every version of `id` (JSON), or undefined */
   get(id: string): unknown;
-  /** registers a version; rejects with `code: "invalid_skill"` (and `field`) when it is invalid */
+  /** registers a version; rejects with `code: "invalid_skill"` (and `field`) when it is invalid, `not_granted` or `reserved_skill` when it is not the caller's to register */
   register(descriptor: unknown, files: Record<string, Uint8Array>): Promise<{ skill: unknown; created: boolean }>;
   invoke(o: { skill: string; version?: string; input: unknown; timeoutMs: number }): Promise<SkillInvokeOutcome>;
 }
@@ -53,7 +53,10 @@ export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAv
         sendJson(res, r.created ? 201 : 200, r.skill);
       } catch (e) {
         const err = e as { code?: unknown; field?: unknown; message?: string };
-        if (err.code === "invalid_skill") throw new HttpError(400, "invalid_skill", err.message ?? "invalid skill", typeof err.field === "string" ? err.field : undefined);
+        const field = typeof err.field === "string" ? err.field : undefined;
+        if (err.code === "invalid_skill") throw new HttpError(400, "invalid_skill", err.message ?? "invalid skill", field);
+        // a permission the node's owner did not grant, or an id of Claw's own skills: not the caller's to take
+        if (err.code === "not_granted" || err.code === "reserved_skill") throw new HttpError(403, err.code, err.message ?? "refused", field);
         throw e;
       }
       return true;

@@ -4,13 +4,14 @@
  * list, remove.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { CreateWebhookSchema, publicView, type WebhookSubscription } from "../webhooks/subscriptions.js";
+import { CreateWebhookSchema, publicView, WebhookUrlError, type WebhookSubscription } from "../webhooks/index.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import { page, PageQuerySchema, parseBody, parseQuery } from "./schemas.js";
 
 /** The subscriptions as the gateway sees them. */
 export interface WebhookDirectory {
+  /** throws {@link WebhookUrlError} for a URL the node would not deliver to */
   create(input: ReturnType<typeof CreateWebhookSchema.parse>): Promise<WebhookSubscription>;
   list(): WebhookSubscription[];
   remove(id: string): Promise<boolean>;
@@ -21,7 +22,11 @@ export function webhooksRoutes(hooks: WebhookDirectory, maxPayload: number): (re
   return async (req, res, url) => {
     if (url.pathname === "/v1/webhooks") {
       if (req.method === "POST") {
-        const sub = await hooks.create(parseBody(CreateWebhookSchema, await readJson(req, maxPayload)));
+        const input = parseBody(CreateWebhookSchema, await readJson(req, maxPayload));
+        const sub = await hooks.create(input).catch((e: unknown) => {
+          if (e instanceof WebhookUrlError) throw new HttpError(400, e.code, e.message, e.field, { cause: e });
+          throw e;
+        });
         sendJson(res, 201, { ...publicView(sub), secret: sub.secret });
         return true;
       }

@@ -1,32 +1,44 @@
 /**
- * The WebSocket channel at `/v1/ws?session=<id>[&account=<name>][&ack=client]`:
- * a web chat connects with a session id (one is made when it has none and
- * sent in the `hello` frame), sends `{ "text" }` frames (plain text frames
- * are the text), and gets its replies pushed — and the pieces of a streamed
- * reply as `delta` frames.
+ * The WebSocket channel at `/v1/ws[?session=<name>|?token=<secret>][&account=<name>][&ack=client]`:
+ * a web chat connects, sends `{ "text" }` frames (plain text frames are the
+ * text), and gets its replies pushed — and the pieces of a streamed reply as
+ * `delta` frames.
  *
- * Replies are `claw.out.ws.<account>.<session>` in `CLAW_OUT`, read by a
- * durable consumer of that session (`ws-<account>-<session>`, dropped by the
- * server after an hour unused): what was answered while the client was away
- * waits there, and comes when it connects again. A reply is acked once
- * written to the socket, or — with `ack=client`, as the /chat page does —
- * once the client acks its id (`{ "type": "ack", "id" }`): a reply the client
- * did not confirm comes again on its next connection (ids let it drop
- * repeats). A session has one connection: a newer one, on any node,
- * closes the older (4001).
+ * Whose the session is (http-session.ts): `?session=<name>` is a session the
+ * caller names, in its own namespace (the anonymous caller of an open
+ * gateway: the name as given). Without a name the session belongs to the
+ * client that made it: the node mints a secret, sends it once in the `hello`
+ * frame (`token`), and the client comes back with `?token=<secret>` — the
+ * /chat page keeps it in the browser. The session's chat is derived from the
+ * secret, so knowing the chat (the live view shows it) does not reach it.
  *
- * Frames to the client: `hello`, `accepted {id, duplicate}`, `reply {id,
- * replyTo, text, kind, media, ts}`, `delta {replyTo, seq, text}`, `error
- * {code, message, id?}`.
+ * Replies are `claw.out.ws.<account>.<chat>` in `CLAW_OUT`, read by a
+ * durable consumer of that session (`ws-<account>-<chat>`, removed by the
+ * server `CLAW_WS_CONSUMER_IDLE_MS` after its last connection went away):
+ * what was answered while the client was away waits in the stream, and comes
+ * when it connects again. A reply is acked once written to the socket, or —
+ * with `ack=client`, as the /chat page does — once the client acks its id
+ * (`{ "type": "ack", "id" }`): a reply the client did not confirm comes again
+ * on its next connection (ids let it drop repeats). A session has one
+ * connection: a newer one, on any node, closes the older (4001).
+ *
+ * Frames to the client: `hello {session, account, node, token?}`, `accepted
+ * {id, duplicate}`, `reply {id, replyTo, text, kind, media, ts}`, `delta
+ * {replyTo, seq, text}`, `error {code, message, id?}`.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { randomBytes } from "node:crypto";
 import { nuid, type Subscription } from "@nats-io/transport-node";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import { decode, decodeReplyPiece, deltaSubject, encodeToken, ensureConsumer, STREAMS, webSessionConsumerSpec, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import { decode, DEFAULT_WS_CONSUMER_IDLE_MS, decodeReplyPiece, deltaSubject, encodeToken, ensureConsumer, STREAMS, webSessionConsumerSpec, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import type { Principal } from "../auth/index.js";
 import { HttpError } from "./errors.js";
+import { callerId, tokenChat } from "./http-session.js";
 import type { Inbound } from "./inbound.js";
+import { checkNamedAgent } from "./named-agent.js";
+import { principalOf } from "./principal.js";
 
 /** The channel name of WebSocket chats. */
 export const WS_CHANNEL = "ws";
@@ -41,7 +53,27 @@ export interface WebSocketChannelOptions {
   inbound: Inbound;
   nodeId: string;
   maxPayload: number;
+  /** how long a session's reply consumer outlives its last connection (default 30 s) */
+  consumerIdleMs?: number;
   onError?: (e: unknown) => void;
+}
+
+/** A session's secret: enough entropy that the chat derived from it cannot be guessed. */
+const TOKEN = /^[A-Za-z0-9_-]{22,128}$/;
+
+/** The session a connection asks for: its chat, and what the `hello` frame tells the client. */
+function sessionOf(url: URL, p: Principal): { chat: string; session: string; token?: string } {
+  const session = url.searchParams.get("session");
+  const token = url.searchParams.get("token");
+  if (session !== null && token !== null) throw new HttpError(400, "invalid_query", "give session or token, not both", "token");
+  if (session) {
+    if (session.length > 128) throw new HttpError(400, "invalid_query", "session: at most 128 characters", "session");
+    return { chat: callerId(session, p), session };
+  }
+  if (token !== null && !TOKEN.test(token)) throw new HttpError(400, "invalid_query", "token: the secret a hello frame gave (22–128 of A-Z a-z 0-9 _ -)", "token");
+  const secret = token ?? randomBytes(24).toString("base64url");
+  const chat = tokenChat(secret);
+  return { chat, session: chat, ...(token === null ? { token: secret } : {}) };
 }
 
 interface Connection {
@@ -78,7 +110,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
   }, PING_MS);
   pinger.unref();
 
-  async function serve(ws: WebSocket, addr: ChatAddress, clientAcks: boolean): Promise<void> {
+  async function serve(ws: WebSocket, addr: ChatAddress, c: { clientAcks: boolean; principal: Principal; session: string; token?: string }): Promise<void> {
+    const { clientAcks } = c;
     const key = keyOf(addr);
     const conn: Connection = { id: nuid.next(), ws, close: (code, reason) => ws.close(code, reason) };
     let closed = false;
@@ -126,6 +159,7 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
       const id = typeof v?.id === "string" ? v.id : undefined;
       const input = v && "text" in v ? { text: v.text, metadata: v.metadata, sender: { id: addr.chat } } : { text, sender: { id: addr.chat } };
       try {
+        checkNamedAgent(input.metadata, c.principal);
         const r = await o.inbound.accept(addr, input, id);
         frame({ type: "accepted", id: r.id, duplicate: r.duplicate });
       } catch (e) {
@@ -140,7 +174,7 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
     if (!set) sessions.set(key, (set = new Set()));
     set.add(conn);
     o.bus.nc.publish(`${TAKEOVER_PREFIX}.${key}`, conn.id);
-    frame({ type: "hello", session: addr.chat, account: addr.account, node: o.nodeId });
+    frame({ type: "hello", session: c.session, account: addr.account, node: o.nodeId, ...(c.token ? { token: c.token } : {}) });
 
     deltas = o.bus.nc.subscribe(deltaSubject(addr), {
       callback: (_e, m) => {
@@ -148,11 +182,13 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         if (piece) frame({ type: "delta", ...piece });
       },
     });
-    const spec = webSessionConsumerSpec(addr);
+    const spec = webSessionConsumerSpec(addr, o.consumerIdleMs ?? DEFAULT_WS_CONSUMER_IDLE_MS);
     await ensureConsumer(o.bus.jsm, STREAMS.out, spec);
     if (closed) return;
     const consumer = await o.bus.js.consumers.get(STREAMS.out, spec.durable_name);
-    messages = await consumer.consume({ max_messages: 32 });
+    // the consumer is removed after a short idle time: should that happen under a live
+    // connection (NATS away for longer), the client is told to connect again, which makes it anew
+    messages = await consumer.consume({ max_messages: 32, abort_on_missing_resource: true });
     if (closed) return void messages.close();
     for await (const m of messages) {
       let reply: Envelope;
@@ -169,15 +205,21 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         else m.ack();
       });
     }
+    if (!closed) ws.close(1011, "the session's replies could not be read; connect again");
   }
 
   return {
     upgrade(req, socket, head) {
       const url = new URL(req.url ?? "/", "http://localhost");
       const account = url.searchParams.get("account") || DEFAULT_ACCOUNT;
-      const session = url.searchParams.get("session") || nuid.next();
-      if (account.length > 128 || session.length > 128) {
-        socket.end("HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\r\naccount and session: at most 128 characters\n");
+      const principal = principalOf(req);
+      let asked: ReturnType<typeof sessionOf>;
+      try {
+        if (account.length > 128) throw new HttpError(400, "invalid_query", "account: at most 128 characters", "account");
+        asked = sessionOf(url, principal);
+      } catch (e) {
+        if (!(e instanceof HttpError)) throw e;
+        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\r\n${e.message}\n`);
         return;
       }
       try {
@@ -189,7 +231,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
       wss.handleUpgrade(req, socket, head, (ws) => {
         // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection (1002, 1009) itself, and without a listener the process would end
         ws.on("error", () => undefined);
-        void serve(ws, { channel: WS_CHANNEL, account, chat: session }, url.searchParams.get("ack") === "client").catch((e: unknown) => {
+        const addr = { channel: WS_CHANNEL, account, chat: asked.chat };
+        void serve(ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch((e: unknown) => {
           o.onError?.(e);
           ws.close(1011, "the session's replies could not be read; connect again");
         });

@@ -6,6 +6,11 @@
  * the highest version that satisfies the range. Every node follows the
  * registry as it changes and copies a skill's files into its local cache the
  * first time it runs it.
+ *
+ * The ids of Claw's own skills (the in-process built-ins, and those any node
+ * registered from its `skills/` folder) are reserved: registering one over
+ * the API is refused, any version, and a version registered otherwise (from
+ * before this rule, or by hand in KV) is never what an id resolves to.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -17,7 +22,9 @@ import type { ObjectStore } from "@nats-io/obj";
 import semver from "semver";
 import { encodeToken, withRetry } from "../bus/index.js";
 import { parseSkillDescriptor, skillRef, SkillDescriptorError, type SkillDescriptor } from "./descriptor.js";
+import { builtinSkills } from "./builtin-skills.js";
 import { resolveVersion } from "./skill-catalog.js";
+import { SkillReservedError, ungranted, type SkillGrants } from "./skill-grants.js";
 
 /** A skill as the registry keeps it. */
 export interface RegisteredSkill {
@@ -39,7 +46,10 @@ export interface SkillRegistry {
   list(): RegisteredSkill[];
   /** the highest version of `id` within `range` (`*`: any) */
   resolve(id: string, range?: string): RegisteredSkill | undefined;
-  /** registers a version (validated; throws SkillDescriptorError); replacing a version needs its files to change or `replace` */
+  /**
+   * registers a version (validated; throws SkillDescriptorError); replacing a version needs its files to change or `replace`.
+   * From the API, a reserved id throws SkillReservedError, and with the node's grants a permission they do not give throws SkillNotGrantedError.
+   */
   register(descriptor: unknown, files: SkillFiles, source: "builtin" | "api"): Promise<{ skill: RegisteredSkill; created: boolean }>;
   /** the local folder holding the skill's files (copied from the object store the first time) */
   materialize(skill: RegisteredSkill): Promise<string>;
@@ -71,8 +81,18 @@ function checkPaths(files: SkillFiles): void {
   }
 }
 
+/** Options of {@link openSkillRegistry}. */
+export interface SkillRegistryOptions {
+  onError?: (e: unknown) => void;
+  /** ids of Claw's own skills besides the in-process built-ins and those registered as `builtin` (the node's shipped skills) */
+  reserved?: Iterable<string>;
+  /** the node's grants: a registration from the API asking for more is refused (the CLI, which has none, is checked where the skill runs) */
+  grants?: SkillGrants;
+}
+
 /** Opens the registry: loads every skill, then follows changes. */
-export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: string, o: { onError?: (e: unknown) => void } = {}): Promise<SkillRegistry> {
+export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: string, o: SkillRegistryOptions = {}): Promise<SkillRegistry> {
+  const reserved = new Set([...builtinSkills().map((b) => b.descriptor.id), ...(o.reserved ?? [])]);
   const skills = new Map<string, RegisteredSkill & { revision: number }>();
   const listeners = new Set<(s: RegisteredSkill) => void>();
   const stale = (key: string, revision: number) => (skills.get(key)?.revision ?? -1) >= revision;
@@ -106,17 +126,28 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
     if (e) apply(key, e.revision, e.operation === "PUT" ? e.value : undefined);
   }
 
+  /** An id Claw's own skills hold: reserved, or with a version registered as `builtin` by some node. */
+  const isOwn = (id: string) => reserved.has(id) || [...skills.values()].some((s) => s.source === "builtin" && s.descriptor.id === id);
+
   const registry: SkillRegistry = {
     list: () => [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || semver.compare(a.descriptor.version, b.descriptor.version)),
     resolve(id, range = "*") {
+      // Claw's own id: only its own versions, however high another one is
+      const own = isOwn(id);
       return resolveVersion(
-        [...skills.values()].map((s) => ({ id: s.descriptor.id, version: s.descriptor.version, s })),
+        [...skills.values()].filter((s) => !own || s.source === "builtin").map((s) => ({ id: s.descriptor.id, version: s.descriptor.version, s })),
         id,
         range,
       )?.s;
     },
     async register(input, files, source) {
       const descriptor = parseSkillDescriptor(input);
+      if (source === "api") {
+        if (isOwn(descriptor.id)) throw new SkillReservedError(descriptor.id);
+        if (descriptor.runtime === "builtin") throw new SkillDescriptorError("runtime: builtin is the runtime of Claw's own skills", "runtime");
+        const refused = o.grants && ungranted(descriptor, o.grants);
+        if (refused) throw refused;
+      }
       checkPaths(files);
       if (descriptor.runtime === "node" || descriptor.runtime === "process") {
         const entry = descriptor.entrypoint![0]!;

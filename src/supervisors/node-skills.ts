@@ -6,14 +6,15 @@
  * runtime can run here. A skill no live node can run is refused at once,
  * with why, instead of waiting out its caller's timeout.
  */
-import { chmod, copyFile, mkdir, readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Objm } from "@nats-io/obj";
 import type { AnyActorRef } from "xstate";
 import { BUCKETS, OBJECT_STORES, type BackoffPolicy, type Bus } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
+import { createHostResolver } from "../net/index.js";
 import {
   builtinSkills,
   createBubblewrapDriver,
@@ -38,6 +39,10 @@ import {
   type SkillRegistry,
   type SkillWorkerEvent,
   type SkillWorkers,
+  ungranted,
+  prepareSandboxDir,
+  writeFileSafely,
+  createWorkspaces,
 } from "../skills/index.js";
 import type { SkillDirectory } from "../gateway/index.js";
 import type { MemberInfo } from "./membership.js";
@@ -87,24 +92,26 @@ async function sandboxDirReachable(dir: string, check: SandboxCheck): Promise<Sa
 /** Opens the registry, registers Claw's own skills, checks the drivers and starts the workers. */
 export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills> {
   const { config, log } = o;
-  // outside the data dir: a sandbox (uid 65534) must be able to reach these, and a data dir may be private
-  const base = resolve(config.sandboxDir);
-  const [runnerDir, cacheDir, workDir] = ["runner", "skill-cache", "workspaces"].map((d) => join(base, d)) as [string, string, string];
-  for (const d of [base, runnerDir, cacheDir, workDir]) {
-    await mkdir(d, { recursive: true });
-    await chmod(d, 0o755);
-  }
-  // the harness of node skills as an ES module wherever it is mounted (no package.json says "module" there)
-  await copyFile(NODE_RUNNER_JS, join(runnerDir, "node-runner.mjs"));
+  // made (or checked) so that no other local user has a say in it: refused at start otherwise
+  const { base, runnerDir, cacheDir, workDir } = await prepareSandboxDir(config.sandboxDir);
+  // the harness of node skills as an ES module wherever it is mounted (no package.json says "module" there); never written through a link
+  await writeFileSafely(join(runnerDir, "node-runner.mjs"), await readFile(NODE_RUNNER_JS));
   const kv = await o.bus.kvm.open(BUCKETS.registry);
   const objects = await new Objm(o.bus.js).open(OBJECT_STORES.skillFiles);
-  const registry = await openSkillRegistry(kv, objects, cacheDir, { onError: (e) => log.warn({ err: e }, "skill registry entry ignored") });
-
-  const builtins = builtinSkills(config.httpFetchAllow);
+  const shipped = await Promise.all((await shippedSkills(config.skillsDir)).map((dir) => readSkillFolder(dir)));
+  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) });
+  const registry = await openSkillRegistry(kv, objects, cacheDir, {
+    onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
+    // ids no API registration may take: ours, even before they are registered
+    reserved: shipped.map((s) => (s.descriptor as { id?: unknown }).id).filter((id): id is string => typeof id === "string"),
+    grants: config.skillGrants,
+  });
   for (const b of builtins) await registry.register(b.descriptor, {}, "builtin");
-  for (const dir of await shippedSkills(config.skillsDir)) {
-    const { descriptor, files } = await readSkillFolder(dir);
-    await registry.register(descriptor, files, "builtin");
+  for (const { descriptor, files } of shipped) {
+    const { skill } = await registry.register(descriptor, files, "builtin");
+    // the owner's own skills are held to the owner's grants too: said now rather than at the first call
+    const refused = ungranted(skill.descriptor, config.skillGrants);
+    if (refused) log.warn({ skill: skillRef(skill.descriptor), reason: refused.message }, "a shipped skill asks for what this node does not grant it: its invocations will be refused");
   }
 
   // the driver of `node` and `process` skills: bubblewrap, or — only when explicitly allowed — none
@@ -139,15 +146,26 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   const drivers: NodeDrivers = { code, container };
   const sandboxes = ["builtin", ...[code, container].flatMap((d) => ("unavailable" in d ? [] : [d.name]))];
 
+  // a session's workspace lives on while the session does (its last turn is its snapshot's last write), then its TTL
+  const sessions = await o.bus.kvm.open(BUCKETS.sessions);
+  const workspaces = createWorkspaces({
+    dir: workDir,
+    quotaBytes: config.workspaceQuotaBytes,
+    ttlMs: config.workspaceTtlMs,
+    idleMs: config.idleMs,
+    lastTurn: async (session) => (await sessions.get(session).catch(() => null))?.created.getTime(),
+    onRemoved: (e) => log.info({ session: e.session, path: e.path }, "skill workspace removed: its session was passivated longer than CLAW_WORKSPACE_TTL"),
+  });
   const workers = await startSkillWorkers({
     bus: o.bus,
     nodeId: config.nodeId,
     registry,
     builtins: new Map(builtins.map((b) => [b.descriptor.id, b])),
     drivers,
-    workDir,
+    workspaces,
     runnerDir,
     env: process.env,
+    grants: config.skillGrants,
     consumer: { ackWaitMs: config.ackWaitMs, maxAckPending: 64 },
     backoff: o.backoff,
     inspection: o.inspection,
@@ -197,6 +215,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     },
     async stop() {
       await workers.stop();
+      workspaces.stop();
       registry.close();
     },
   };

@@ -138,8 +138,8 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     if (config.agentsFrom === "file") {
       const removed = await registry.seed(config.agents, { prune: true });
       if (removed.length) log.info({ agents: removed }, "agents an earlier CLAW_CONFIG seeded and this one does not list: removed");
-    } else if (registry.list().length === 0) {
-      await registry.seed(config.agents, { prune: false });
+    } else {
+      await registry.seedDefaults(config.agents);
     }
     const agents = () => registry.list();
     const failpoint = failpointsFrom(config.failpoints, log);
@@ -294,18 +294,21 @@ export async function startNode(config: ClawConfig, log: Logger): Promise<ClawNo
     cleanups.unshift(async () => ui.close());
     const access = await gatewayAccess(bus, config, log);
     cleanups.unshift(async () => access.stop());
-    const webhooks = await nodeWebhooks({ bus, nodeId: config.nodeId, log, backoff, consumer: consumerOptions(config), maxAttempts: config.webhookMaxAttempts, timeoutMs: config.webhookTimeoutMs });
+    const webhooks = await nodeWebhooks({ bus, nodeId: config.nodeId, log, backoff, consumer: consumerOptions(config), maxAttempts: config.webhookMaxAttempts, timeoutMs: config.webhookTimeoutMs, dnsServers: config.dnsServers, allowPrivate: config.webhookAllowPrivate });
     cleanups.unshift(() => webhooks.stop());
     const gateway = await startGateway({
       bus,
       host: config.httpHost,
       port: config.httpPort,
       maxPayload: config.maxPayload,
+      duplicateWindowMs: config.duplicateWindowMs,
       headersTimeoutMs: config.httpHeadersTimeoutMs,
       requestTimeoutMs: config.httpRequestTimeoutMs,
+      wsConsumerIdleMs: config.wsConsumerIdleMs,
       agents: {
         has: (id) => registry.get(id) !== undefined,
-        list: () => registry.entries(),
+        list: () => registry.routing(config.defaultAgent).agents,
+        routes: () => registry.routing(config.defaultAgent).routes,
         get: (id) => registry.get(id),
         put: (input) => {
           const { priority, ...spec } = (input ?? {}) as { priority?: unknown };

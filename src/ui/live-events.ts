@@ -55,7 +55,7 @@ function isActorEvent(e: unknown): e is ActorEvent {
  */
 export async function serveLiveEvents(
   res: ServerResponse,
-  o: { nc: NatsConnection; nodeId: string; target: LiveTarget; feed: ClusterFeed; timing: LiveEventsTiming; signal: AbortSignal },
+  o: { nc: NatsConnection; nodeId: string; target: LiveTarget; feed: ClusterFeed; timing: LiveEventsTiming; signal: AbortSignal; visible?: (e: ActorEvent) => boolean },
 ): Promise<void> {
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
@@ -91,7 +91,8 @@ export async function serveLiveEvents(
         } catch {
           return;
         }
-        if (isActorEvent(e)) send("actor", e);
+        // a viewer sees the actors it may (the sessions of others: not even that they moved)
+        if (isActorEvent(e) && (o.visible?.(e) ?? true)) send("actor", e);
       },
     });
     cleanups.push(() => sub.unsubscribe());

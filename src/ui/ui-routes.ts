@@ -12,12 +12,19 @@
  * | `GET /ui/api/actors/session/<id>` | a session's persisted context, secrets redacted |
  * | `GET /ui/api/cluster` | members, leader, epoch, partitions, dead letters, this node's readiness (503 while NATS cannot be read) |
  * | `GET /ui/events?kind=&id=` | SSE: `actor` events of the watched actors, `cluster` every 2 s |
+ *
+ * `ui:read` shows the state machines, the cluster with its counts, the
+ * actors that are not sessions, and the viewer's own sessions; another
+ * caller's session — that it exists, how it moves, its history — needs the
+ * scope `sessions:any` (which the open loopback gateway's caller has, as it
+ * has every scope).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Bus } from "../bus/index.js";
-import { HttpError } from "../gateway/index.js";
+import { HttpError, maySeeSession, principalOf, CROSS_SESSION_SCOPE } from "../gateway/index.js";
+import type { Principal } from "../auth/index.js";
 import type { ActorEvents } from "../observability/index.js";
-import { createActorDirectory, parseActorId, parseKind } from "./actor-directory.js";
+import { createActorDirectory, parseActorId, parseKind, splitSessionKey } from "./actor-directory.js";
 import { createClusterFeed, readClusterView, unreadableView, type ClusterSnapshot } from "./cluster-feed.js";
 import { defaultLiveEventsTiming, serveLiveEvents, type LiveEventsTiming, type LiveTarget } from "./live-events.js";
 import { cachedMachineLayouts, layoutMachines, type ActorMachines } from "./machine-layouts.js";
@@ -49,6 +56,9 @@ export interface UiRoutes {
   close(): void;
 }
 
+/** Another caller's session, asked for by a viewer without the cross-session scope. */
+const forbidden = () => new HttpError(403, "forbidden", `another caller's session: its state and history need its owner or the scope ${CROSS_SESSION_SCOPE}`);
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(data), "cache-control": "no-store" });
@@ -61,6 +71,12 @@ function liveTarget(url: URL): LiveTarget {
   const id = url.searchParams.get("id");
   if (!kind) return {};
   return { kind: parseKind(kind), ...(id && id !== "*" ? { id: parseActorId(id) } : {}) };
+}
+
+/** True when `p` may see the session actor `id` (`<agent>.<session>`): its owner, or with the cross-session scope. */
+function seesSession(id: string, p: Principal): boolean {
+  const names = splitSessionKey(id);
+  return names !== undefined && maySeeSession(names.session, p);
 }
 
 /** Creates the `/ui` routes of a node. */
@@ -84,19 +100,28 @@ export function createUiRoutes(o: UiRoutesOptions): UiRoutes {
       const view = await readClusterView(source).catch((e: unknown) => unreadableView(source, undefined, e));
       return sendJson(res, view.error ? 503 : 200, view);
     }
+    const viewer = principalOf(req);
     if (path === "/ui/api/actors") {
       const kind = url.searchParams.get("kind");
       const q = url.searchParams.get("q") ?? "";
-      return sendJson(res, 200, await directory.list({ ...(kind ? { kind: parseKind(kind) } : {}), ...(q ? { q } : {}) }));
+      const list = await directory.list({ ...(kind ? { kind: parseKind(kind) } : {}), ...(q ? { q } : {}) });
+      const actors = list.actors.filter((a) => a.kind !== "session" || seesSession(a.id, viewer));
+      // the sessions left out are counted, not named
+      return sendJson(res, 200, { ...list, actors, hiddenSessions: list.actors.length - actors.length });
     }
     const detail = /^\/ui\/api\/actors\/([^/]+)\/([^/]+)$/.exec(path);
     if (detail) {
       const kind = parseKind(decodeURIComponent(detail[1]!));
       if (kind !== "session") throw new HttpError(404, "no_state", `actors of kind ${kind} have no persisted state`);
-      return sendJson(res, 200, await directory.session(decodeURIComponent(detail[2]!)));
+      const id = decodeURIComponent(detail[2]!);
+      if (!seesSession(id, viewer)) throw forbidden();
+      return sendJson(res, 200, await directory.session(id));
     }
     if (path === "/ui/events") {
-      return serveLiveEvents(res, { nc: o.bus.nc, nodeId: o.nodeId, target: liveTarget(url), feed, timing, signal: closing.signal });
+      const target = liveTarget(url);
+      if (target.kind === "session" && target.id !== undefined && !seesSession(target.id, viewer)) throw forbidden();
+      const visible = (e: { kind: string; id: string }) => e.kind !== "session" || seesSession(e.id, viewer);
+      return serveLiveEvents(res, { nc: o.bus.nc, nodeId: o.nodeId, target, feed, timing, signal: closing.signal, visible });
     }
     throw new HttpError(404, "not_found", `no live-view route for ${path}`);
   }

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { z } from "zod";
 import { mirrorBucket, type KvMirror } from "../bus/index.js";
+import { checkWebhookUrl, type WebhookEgress } from "./delivery-target.js";
 
 /** What a subscription can be sent. */
 export const WEBHOOK_EVENTS = ["reply", "dead_letter"] as const;
@@ -56,17 +57,20 @@ function decode(value: Uint8Array): WebhookSubscription | undefined {
 
 /** The subscriptions: changed through KV, read from the node's mirror. */
 export interface WebhookSubscriptions {
+  /** stores a new subscription; throws `WebhookUrlError` (delivery-target.ts) for a URL this node would not deliver to */
   create(input: z.infer<typeof CreateWebhookSchema>): Promise<WebhookSubscription>;
   remove(id: string): Promise<boolean>;
   readonly live: KvMirror<WebhookSubscription>;
   stop(): void;
 }
 
-export function webhookSubscriptions(kv: KV, o: { onChange?: () => void; onError?: (e: unknown) => void } = {}): WebhookSubscriptions {
+/** The subscriptions in `kv`; `egress` decides which URLs a new one may have. */
+export function webhookSubscriptions(kv: KV, o: { egress: WebhookEgress; onChange?: () => void; onError?: (e: unknown) => void }): WebhookSubscriptions {
   const live = mirrorBucket(kv, { prefix: "sub", decode, onChange: () => o.onChange?.(), onError: o.onError });
   return {
     live,
     async create(input) {
+      await checkWebhookUrl(input.url, o.egress);
       const id = `wh${Array.from(randomBytes(12), (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("")}`;
       const sub: WebhookSubscription = { id, url: input.url, events: [...new Set(input.events)], secret: input.secret ?? randomBytes(24).toString("base64url"), created: Date.now(), ...(input.agents ? { agents: input.agents } : {}), ...(input.description ? { description: input.description } : {}) };
       await kv.create(`sub.${id}`, JSON.stringify(sub));

@@ -9,10 +9,13 @@
  *   `<subscription>:<source>:<seq>` so a fan-out done twice is one
  *   delivery). The event is acked once its deliveries are stored.
  * - **Delivery**: the nodes share the deliveries' consumer; each is POSTed
- *   as JSON, signed (signing.ts), and acked on a 2xx. Otherwise it is tried
- *   again after the backoff, and after `maxAttempts` it goes to `CLAW_DLQ`
- *   (stage `webhook`, the last status or error as the reason). A delivery
- *   whose subscription was removed is dropped.
+ *   as JSON, signed (signing.ts), to the addresses its host resolves to
+ *   right then, checked (delivery-target.ts), and acked on a 2xx. Otherwise
+ *   it is tried again after the backoff, and after `maxAttempts` it goes to
+ *   `CLAW_DLQ` (stage `webhook`, the last status or error as the reason); a
+ *   host that now resolves off the public internet goes there at once
+ *   (`private_address`). A delivery whose subscription was removed is
+ *   dropped.
  *
  * Replies come from transcripts: with `CLAW_TRANSCRIPTS=off` there are no
  * `reply` events.
@@ -35,6 +38,8 @@ import {
   type Envelope,
 } from "../bus/index.js";
 import type { Logger } from "../log.js";
+import { PrivateAddressError } from "../net/index.js";
+import { postDelivery, type WebhookEgress } from "./delivery-target.js";
 import { signWebhook, WEBHOOK_HEADERS } from "./signing.js";
 import type { WebhookEvent, WebhookSubscription, WebhookSubscriptions } from "./subscriptions.js";
 
@@ -66,6 +71,8 @@ export interface WebhookWorkerOptions {
   maxAttempts: number;
   /** one POST's time limit (default 10 s) */
   timeoutMs?: number;
+  /** how receivers are reached: the resolver, and whether private addresses may be */
+  egress: WebhookEgress;
   onDelivered?: (outcome: "ok" | "retry" | "dead") => void;
 }
 
@@ -125,20 +132,20 @@ export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>;
     const ts = Math.floor(Date.now() / 1000);
     let problem: string;
     try {
-      const res = await fetch(sub.url, {
-        method: "POST",
+      const status = await postDelivery(sub.url, {
         headers: { "content-type": "application/json", "user-agent": "claw-webhooks", [WEBHOOK_HEADERS.id]: d.id, [WEBHOOK_HEADERS.timestamp]: String(ts), [WEBHOOK_HEADERS.signature]: signWebhook(sub.secret, ts, body), [WEBHOOK_HEADERS.event]: d.event },
         body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+        timeoutMs: o.timeoutMs ?? 10_000,
+        egress: o.egress,
       });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) {
+      if (status >= 200 && status < 300) {
         o.onDelivered?.("ok");
         return m.ack();
       }
-      problem = `http_${res.status}`;
+      problem = `http_${status}`;
     } catch (e) {
+      // refused, not failed: its host now resolves off the public internet — no attempt is sent, none is retried
+      if (e instanceof PrivateAddressError) return deadLetter(m, sub, d, { code: e.code, reason: `${sub.url}: ${e.message}; the node delivers to such addresses only with CLAW_WEBHOOK_ALLOW_PRIVATE=1`, attempts: m.info.deliveryCount });
       problem = `unreachable: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`;
     }
     const attempt = m.info.deliveryCount;
@@ -148,8 +155,12 @@ export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>;
       o.onDelivered?.("retry");
       return m.nak(retryInMs);
     }
-    log.warn({ subscription: sub.id, url: sub.url, delivery: d.id, attempts: attempt, problem }, "webhook delivery dead-lettered");
-    await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "webhook", code: problem.startsWith("http_") ? problem : "unreachable", reason: `${sub.url} after ${attempt} attempts: ${problem}`, node: o.nodeId }));
+    await deadLetter(m, sub, d, { code: problem.startsWith("http_") ? problem : "unreachable", reason: `${sub.url} after ${attempt} attempts: ${problem}`, attempts: attempt });
+  }
+
+  async function deadLetter(m: JsMsg, sub: WebhookSubscription, d: Delivery, why: { code: string; reason: string; attempts: number }): Promise<void> {
+    log.warn({ subscription: sub.id, url: sub.url, delivery: d.id, attempts: why.attempts, code: why.code, reason: why.reason }, "webhook delivery dead-lettered");
+    await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "webhook", code: why.code, reason: why.reason, node: o.nodeId }));
     o.onDelivered?.("dead");
     m.ack();
   }

@@ -5,6 +5,7 @@
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer } from "../support/nats-server.js";
@@ -68,6 +69,50 @@ describe("agents in the registry", () => {
     expect(echo.body).toMatchObject({ source: "api", spec: { historyLimit: 4 } });
     expect((await api(a2.httpPort, "GET", "/v1/agents/nope")).status).toBe(404);
     out.stop();
+  }, 60_000);
+
+  it("answers with the most specific binding: a registered agent is never shadowed by the seeded echo (issue 26)", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    // a registry an older Claw seeded: echo bound to everything, at priority 0 (ahead of anything registered)
+    const kv = await new Kvm(c.nc).create("claw_registry", { history: 5 });
+    const legacy = { id: "echo", kind: "assistant", model: "scripted", fallbacks: [], skills: [], maxToolRounds: 8, toolTimeoutMs: 60_000, interrupt: false, scope: "chat", historyLimit: 20, historyTokens: 8_000, summarize: false, bindings: [{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }] };
+    await kv.put("agents.echo", JSON.stringify({ spec: legacy, source: "config", priority: 0, updatedAt: 1 }));
+    await using node = await startClaw({ env: { NATS_URL: nats.url } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    const send = async (id: string, account: string) => {
+      const r = await api(node.httpPort, "POST", "/v1/messages", { channel: "web", account, chat: "c1", text: "hi", sender: { id: "u" }, idempotency_key: id });
+      expect(r.status).toBe(202);
+      return (await out.waitFor(id)).sender.id;
+    };
+    expect((await api(node.httpPort, "POST", "/v1/agents", { id: "sleeper", bindings: [{ channel: "web", account: "demo2" }] })).status).toBe(201);
+    expect(await send("m-1", "demo2")).toBe("sleeper");
+    expect(await send("m-2", "demo3")).toBe("echo");
+    // a registered catch-all comes before the seeded one too
+    expect((await api(node.httpPort, "POST", "/v1/agents", { id: "general" })).status).toBe(201);
+    expect(await send("m-3", "demo3")).toBe("general");
+    expect(await send("m-4", "demo2")).toBe("sleeper");
+    // the effective order, as it is tried
+    const listed = await api(node.httpPort, "GET", "/v1/agents");
+    expect(listed.body.agents.map((a: { spec: { id: string } }) => a.spec.id)).toEqual(["sleeper", "general", "echo"]);
+    expect(listed.body.routing).toEqual([
+      { agent: "sleeper", match: "account", binding: { channel: "web", account: "demo2", chat: "*", sender: "*", metadata: {} } },
+      { agent: "general", match: "any", binding: { channel: "*", account: "*", chat: "*", sender: "*", metadata: {} } },
+      { agent: "echo", match: "any", binding: { channel: "*", account: "*", chat: "*", sender: "*", metadata: {} } },
+    ]);
+    out.stop();
+  }, 60_000);
+
+  it("refuses an agent with a field it does not have, naming it (issue 26)", async () => {
+    await using nats = await natsServer();
+    await using node = await startClaw({ env: { NATS_URL: nats.url } });
+    const typo = await api(node.httpPort, "POST", "/v1/agents", { id: "typo", approvee: ["bash"] });
+    expect(typo.status).toBe(400);
+    expect(typo.body.error).toMatchObject({ code: "invalid_agent", field: "approvee" });
+    const binding = await api(node.httpPort, "POST", "/v1/agents", { id: "typo", bindings: [{ chanel: "web" }] });
+    expect(binding.status).toBe(400);
+    expect(binding.body.error).toMatchObject({ code: "invalid_agent", field: "bindings.0.chanel", message: "bindings.0.chanel: unknown field: did you mean channel?" });
+    expect((await api(node.httpPort, "GET", "/v1/agents/typo")).status).toBe(404);
   }, 60_000);
 
   it("seeds a changed file's agents and removes those it no longer lists", async () => {

@@ -131,7 +131,7 @@ describe("the WebSocket channel", () => {
       await page.goto(`${base}/chat`);
       await page.waitForSelector('#status[data-status="open"]');
       const session = await page.textContent("#session");
-      expect(session).toMatch(/^web-/);
+      expect(session).toMatch(/^~tok:[0-9a-f]{32}~$/);
       await page.fill("#text", "hello from the page");
       await page.click('#composer button[type="submit"]');
       await page.waitForFunction(() => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === "hello from the page"), undefined, { timeout: 10_000 });

@@ -2,7 +2,8 @@
  * `container` skills on a real node, run by the docker driver on podman's
  * Docker API service: registered through `POST /v1/skills`, invoked through
  * `POST /v1/skills/{id}/invoke`; the container's confinement (uid 65534,
- * read-only root, no network) and its limits (memory, time, output) hold and
+ * read-only root, no network) and its limits (memory, time, output, its
+ * workspace's quota) hold and
  * are reported, no container is left behind (not even by a node that died
  * mid-run) — and a node without an engine still starts, and says how to get
  * one.
@@ -60,7 +61,7 @@ function useNode(name: string, env: () => Record<string, string>) {
 }
 
 describe.skipIf(!engine.ok)("container skills on podman", () => {
-  const { n, register, invoke } = useNode("container", () => ({ CLAW_DOCKER_HOST: podman().host }));
+  const { n, register, invoke } = useNode("container", () => ({ CLAW_DOCKER_HOST: podman().host, CLAW_WORKSPACE_QUOTA_MB: "8" }));
   let listener: Server;
   let connections = 0;
 
@@ -109,6 +110,11 @@ describe.skipIf(!engine.ok)("container skills on podman", () => {
     expect((await invoke("c.spin")).body.error).toMatchObject({ code: "exit", message: expect.stringContaining("exited with 152") });
     await register("c.loud", ["sh", "-c", "head -c 10000000 /dev/zero | tr '\\0' x"]);
     expect(await invoke("c.loud")).toMatchObject({ status: 422, body: { error: { code: "output_invalid", message: expect.stringContaining("printed more than 4096 bytes") } } });
+  });
+
+  it("stops it at its workspace's quota: no file grows past it", async () => {
+    await register("c.fill", ["sh", "-c", "head -c 50000000 /dev/zero > /work/big; echo $?"]);
+    expect((await invoke("c.fill")).body.error).toMatchObject({ code: "quota", message: expect.stringContaining("quota of 8 MB") });
   });
 
   it("leaves no container behind, and removes the overdue ones of a node that died mid-run", async () => {

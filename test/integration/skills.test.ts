@@ -56,7 +56,15 @@ beforeAll(async () => {
     return { toolCalls: [{ name: "bash", arguments: JSON.stringify({ command: "echo $((6*7)) > answer.txt && cat answer.txt && id -u" }) }] };
   };
   const config = join(tmpdir(), `claw-skills-${process.pid}.json`);
-  await writeFile(config, JSON.stringify({ providers: { fake: { baseURL: fake.baseURL, model: "m" } }, agents: [{ id: "shell", model: "fake", skills: ["bash", "fs.read"], bindings: [{ channel: "sh" }] }, { id: "echo" }] }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      providers: { fake: { baseURL: fake.baseURL, model: "m" } },
+      agents: [{ id: "shell", model: "fake", skills: ["bash", "fs.read"], bindings: [{ channel: "sh" }] }, { id: "echo" }],
+      // the node owner's grant: a read-only path that does not exist on this node
+      skillGrants: { "h.missing-path": { readOnly: ["/nonexistent/claw"] } },
+    }),
+  );
   claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_TEST_SECRET: "s3cr3t-of-the-node", CLAW_SANDBOX_DIR: join(tmpdir(), `claw-sandbox-test-${process.pid}`) } });
 });
 

@@ -5,7 +5,12 @@
  * receiver that fails is tried again with the same delivery id, and a
  * replayed delivery is refused by the receiver's check; a URL that never
  * answers ends in the dead letters (stage webhook); a removed subscription
- * gets nothing more.
+ * gets nothing more. Receivers here are on loopback, which a node delivers
+ * to only with CLAW_WEBHOOK_ALLOW_PRIVATE=1; without it (F22) such a URL is
+ * refused when subscribed, and at delivery when its name has come to
+ * resolve there since. Either way a delivery resolves its host once and
+ * connects to the address it checked (a DNS server in this test answers
+ * differently the second time).
  */
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
@@ -16,6 +21,7 @@ import { freePort } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
+import { dnsServer, type DnsServer } from "../support/dns-server.js";
 
 interface Received {
   headers: IncomingMessage["headers"];
@@ -31,6 +37,7 @@ describe("webhooks out", () => {
   let node: ClawProcess;
   let receiver: Server;
   let receiverUrl: string;
+  let dns: DnsServer;
   const received: Received[] = [];
   /** answers the next n deliveries with 500 */
   let failNext = 0;
@@ -45,12 +52,15 @@ describe("webhooks out", () => {
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+    // loopback when first asked, outside after that: a delivery that looked its host up twice would go outside
+    dns = await dnsServer({ "hooks.inward.test": { A: [["127.0.0.1"], ["1.1.1.1"]] } });
     nats = await natsServer();
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "400", CLAW_WEBHOOK_MAX_ATTEMPTS: "3", CLAW_WEBHOOK_TIMEOUT_MS: "1000" } });
+    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "400", CLAW_WEBHOOK_MAX_ATTEMPTS: "3", CLAW_WEBHOOK_TIMEOUT_MS: "1000", CLAW_WEBHOOK_ALLOW_PRIVATE: "1", CLAW_DNS_SERVERS: dns.address } });
   }, 60_000);
   afterAll(async () => {
     await node?.[Symbol.asyncDispose]();
     await nats?.[Symbol.asyncDispose]();
+    await dns?.[Symbol.asyncDispose]();
     await new Promise((r) => receiver?.close(r));
   });
 
@@ -129,5 +139,106 @@ describe("webhooks out", () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(received.length).toBe(count);
     expect((await api("POST", "/v1/webhooks", { url: "ftp://example.com", events: ["reply"] })).json.error).toMatchObject({ code: "invalid_body", field: "url" });
+  }, 60_000);
+
+  it("delivers to the address its host resolved to when checked, looked up once per attempt", async () => {
+    const port = (receiver.address() as { port: number }).port;
+    const made = await api("POST", "/v1/webhooks", { url: `http://hooks.inward.test:${port}/hooks`, events: ["reply"] });
+    expect(made.status).toBe(201);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await api("POST", "/v1/agents/echo/invoke", { text: "pinned", session: "h4" });
+    await until(() => received.some((r) => r.json.reply?.text === "pinned"), "the delivery to the address first resolved");
+    expect(received.find((r) => r.json.reply?.text === "pinned")!.headers.host).toBe(`hooks.inward.test:${port}`);
+    expect(dns.asked("hooks.inward.test", "A")).toBe(1);
+    expect((await api("DELETE", `/v1/webhooks/${made.json.id}`)).status).toBe(204);
+  }, 60_000);
+
+  it("takes a receiver's status and reads nothing of an endless answer after it", async () => {
+    let written = 0;
+    let closed!: (n: number) => void;
+    const done = new Promise<number>((r) => (closed = r));
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    const endless = createServer((req, res) => {
+      res.writeHead(200);
+      res.on("close", () => closed(written));
+      const pump = () => {
+        while (written < 512 * 1024 ** 2) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      req.resume().on("end", pump);
+    });
+    await new Promise<void>((r) => endless.listen(0, "127.0.0.1", () => r()));
+    try {
+      const made = await api("POST", "/v1/webhooks", { url: `http://127.0.0.1:${(endless.address() as { port: number }).port}/`, events: ["reply"] });
+      await new Promise((r) => setTimeout(r, 1_000));
+      await api("POST", "/v1/agents/echo/invoke", { text: "talkative receiver", session: "h5" });
+      // the node hung up after the status line and a few buffers, not after 512 MB (or its 1 s time limit)
+      expect(await done).toBeLessThan(16 * 1024 ** 2);
+      expect((await api("DELETE", `/v1/webhooks/${made.json.id}`)).status).toBe(204);
+    } finally {
+      endless.close();
+    }
+  }, 60_000);
+});
+
+describe("webhooks out, on a node that delivers only to public addresses (F22)", () => {
+  let nats: NatsServerProcess;
+  let node: ClawProcess;
+  let receiver: Server;
+  let port: number;
+  let dns: DnsServer;
+  const received: string[] = [];
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      received.push(req.url!);
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    port = (receiver.address() as { port: number }).port;
+    dns = await dnsServer({
+      "hooks.inside.test": { A: [["10.0.0.5"]] },
+      "hooks.mapped.test": { AAAA: [["::ffff:127.0.0.1"]] },
+      // outside when subscribed, loopback when delivered to
+      "hooks.rebind.test": { A: [["1.1.1.1"], ["127.0.0.1"]] },
+    });
+    nats = await natsServer();
+    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "400", CLAW_WEBHOOK_MAX_ATTEMPTS: "3", CLAW_WEBHOOK_TIMEOUT_MS: "1000", CLAW_DNS_SERVERS: dns.address } });
+  }, 60_000);
+  afterAll(async () => {
+    await node?.[Symbol.asyncDispose]();
+    await nats?.[Symbol.asyncDispose]();
+    await dns?.[Symbol.asyncDispose]();
+    await new Promise((r) => receiver?.close(r));
+  });
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method, headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
+  };
+
+  it("refuses a subscription whose host is, or resolves to, an address off the public internet", async () => {
+    for (const url of [`http://127.0.0.1:${port}/hooks`, `http://[::ffff:7f00:1]:${port}/hooks`, "http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "https://100.64.0.1/", `http://hooks.inside.test:${port}/`, `http://hooks.mapped.test:${port}/`]) {
+      const r = await api("POST", "/v1/webhooks", { url, events: ["reply"] });
+      expect(r.status, url).toBe(400);
+      expect(r.json.error, url).toMatchObject({ code: "private_address", field: "url", message: expect.stringContaining("CLAW_WEBHOOK_ALLOW_PRIVATE=1") });
+    }
+    expect((await api("GET", "/v1/webhooks")).json.webhooks).toEqual([]);
+  });
+
+  it("dead-letters a delivery whose host has come to resolve inside since, without sending it", async () => {
+    const made = await api("POST", "/v1/webhooks", { url: `http://hooks.rebind.test:${port}/rebound`, events: ["reply"] });
+    expect(made.status).toBe(201);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await api("POST", "/v1/agents/echo/invoke", { text: "to the inside?", session: "p1" });
+    await using c = await client(nats.url);
+    const letters = await waitForDeadLetters(c.jsm, (all) => all.some((d) => d.stage === "webhook"), 20_000);
+    const letter = letters.find((d) => d.stage === "webhook")!;
+    // refused at once (no retries), naming the address and the opt-in
+    expect(letter).toMatchObject({ code: "private_address", deliveries: 1 });
+    expect(letter.reason).toContain("127.0.0.1 (loopback)");
+    expect(letter.reason).toContain("CLAW_WEBHOOK_ALLOW_PRIVATE=1");
+    expect(received).toEqual([]);
   }, 60_000);
 });

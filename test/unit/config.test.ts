@@ -2,6 +2,9 @@
  * The node's configuration as read from the environment: here, where the
  * container engine of `container` skills is found (`CLAW_DOCKER_HOST`).
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { dockerEndpoint } from "../../src/skills/index.js";
@@ -53,5 +56,36 @@ describe("the gateway's origins, hosts and connections", () => {
     expect(defaultMaxConnections(undefined)).toBe(4_096);
     expect(openFileLimit(() => "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            20000                20000                files     \n")).toBe(20_000);
     expect(openFileLimit(() => "garbage")).toBeUndefined();
+  });
+});
+
+describe("CLAW_CONFIG's unknown fields (issue 26 item 4)", () => {
+  const file = (config: unknown) => {
+    const dir = mkdtempSync(join(tmpdir(), "claw-config-"));
+    const path = join(dir, "claw.config.json");
+    writeFileSync(path, JSON.stringify(config));
+    return path;
+  };
+  const refusal = (config: unknown) => {
+    try {
+      loadConfig({ CLAW_CONFIG: file(config) });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message.replace(/^.*claw\.config\.json: /, "");
+    }
+    throw new Error("the configuration was accepted");
+  };
+
+  it("refuses a field an agent, a binding, a provider or a channel account does not have, naming it", () => {
+    expect(refusal({ agents: [{ id: "a", approvee: ["bash"] }] })).toBe("agents.0.approvee: unknown field");
+    expect(refusal({ agents: [{ id: "a", histroyLimit: 4 }] })).toBe("agents.0.histroyLimit: unknown field: did you mean historyLimit?");
+    expect(refusal({ agents: [{ id: "a", bindings: [{ chanel: "web" }] }] })).toBe("agents.0.bindings.0.chanel: unknown field: did you mean channel?");
+    expect(refusal({ agents: [{ id: "a" }], providers: { p: { baseURL: "http://127.0.0.1:1/v1", model: "m", apikey: "k" } } })).toBe("providers.p.apikey: unknown field: did you mean apiKey?");
+    expect(refusal({ agents: [{ id: "a" }], channels: [{ type: "mqtt", account: "a", url: "mqtt://127.0.0.1:1", subscribe: ["x/#"], qoss: 1 }] })).toMatch(/^channels\[0\] \(mqtt\): qoss: unknown field/);
+  });
+
+  it("names an unknown top-level key (the message once had an empty path)", () => {
+    expect(refusal({ agents: [{ id: "a" }], tenants: [] })).toBe("tenants: unknown field");
+    expect(refusal({ agent: [{ id: "a" }] })).toBe("agent: unknown field: did you mean agents?");
   });
 });

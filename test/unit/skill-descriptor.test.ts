@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createSkillCatalog, hostAllowed, parseSkillDescriptor, SkillDescriptorError } from "../../src/skills/index.js";
+import { createSkillCatalog, parseSkillDescriptor, SkillDescriptorError } from "../../src/skills/index.js";
 
 const template = JSON.parse(readFileSync(new URL("../../skills/_template/skill.json", import.meta.url), "utf8")) as Record<string, unknown>;
 
@@ -42,16 +42,6 @@ describe("skill descriptors", () => {
     expect(c.resolve("my.skill", "~1.0")?.version).toBe("1.0.0");
     expect(c.resolve("my.skill", ">=3")).toBeUndefined();
     expect(c.resolve("other")).toBeUndefined();
-  });
-
-  it("matches hosts of http.fetch's allowlist exactly, by subdomain wildcard, and by port", () => {
-    const allow = ["api.example.com", "*.wiki.org", "internal:8080"];
-    expect(hostAllowed(allow, new URL("https://api.example.com/x"))).toBe(true);
-    expect(hostAllowed(allow, new URL("https://evil-api.example.com/x"))).toBe(false);
-    expect(hostAllowed(allow, new URL("https://en.wiki.org/"))).toBe(true);
-    expect(hostAllowed(allow, new URL("https://wiki.org.evil.com/"))).toBe(false);
-    expect(hostAllowed(allow, new URL("http://internal:8080/"))).toBe(true);
-    expect(hostAllowed(allow, new URL("http://internal:9090/"))).toBe(false);
   });
 
   it("keeps the fs skills' copies of paths.mjs identical (each skill's sandbox holds only its own folder)", () => {

@@ -7,7 +7,13 @@
  * exempts root from it), rlimits for processes, memory, CPU time and file
  * size, a control group where the node may create one (the memory limit
  * then ends in the OOM killer, which says "memory" unambiguously), and the
- * whole process tree killed at the timeout.
+ * whole process tree killed at the timeout. Where this bwrap and kernel
+ * support them (detected at the driver's check), nested user namespaces are
+ * disabled (`--disable-userns`: a user namespace of its own would give the
+ * skill capabilities over fresh namespaces, the kernel's widest attack
+ * surface) and a seccomp filter answers the syscalls no skill needs with
+ * EPERM (seccomp-filter.ts). Everything runs with umask 077: what a skill
+ * writes in its workspace is its user's alone (files 0600, folders 0700).
  *
  * bwrap itself is started with an empty environment: inside its PID
  * namespace it is PID 1, and /proc/1/environ would show the node's secrets.
@@ -18,6 +24,7 @@ import { nuid } from "@nats-io/transport-node";
 import { detectCgroups, type CgroupFactory, type RunCgroup } from "./cgroups.js";
 import { runChild } from "./run-child.js";
 import type { SandboxCheck, SandboxDriver, SandboxSpec } from "./sandbox.js";
+import { seccompFilter } from "./seccomp-filter.js";
 
 /** The uid and gid a sandboxed run has. */
 export const SANDBOX_UID = 65534;
@@ -27,6 +34,19 @@ export interface BubblewrapOptions {
   /** the bwrap binary (default: found on PATH, /usr/bin/bwrap) */
   binary?: string;
 }
+
+/** What the check found this bwrap and kernel can add to the namespaces. */
+interface Hardening {
+  /** `--disable-userns` works */
+  noUserns: boolean;
+  /** the seccomp program, when this architecture has one and `--seccomp` takes it */
+  seccomp: Buffer | undefined;
+  /** what is missing, and why */
+  missing: string[];
+}
+
+/** The file descriptor the seccomp program is given on. */
+const SECCOMP_FD = 3;
 
 function findBinary(name: string, explicit?: string): string | undefined {
   if (explicit) return existsSync(explicit) ? explicit : undefined;
@@ -58,6 +78,9 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
   const asRoot = process.getuid?.() === 0;
   let checked: Promise<SandboxCheck> | undefined;
   let cgroups: Promise<CgroupFactory | undefined> | undefined;
+  let hardening: Promise<Hardening> | undefined;
+  /** A root node becomes the sandbox's user before bwrap (so the process limit counts only the skill's). */
+  const drop = () => (asRoot ? [setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups"] : []);
 
   /**
    * `processes` counts tasks (a Node skill has a dozen threads of its own).
@@ -65,10 +88,13 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
    * one the per-user rlimit is all there is — shared by every run at once,
    * since every sandbox is uid 65534.
    */
-  function argv(spec: SandboxSpec, grouped: boolean): string[] {
+  function argv(spec: SandboxSpec, grouped: boolean, h: Hardening): string[] {
     const l = spec.limits;
     const args = [
       "--unshare-all",
+      "--unshare-user",
+      ...(h.noUserns ? ["--disable-userns"] : []),
+      ...(h.seccomp ? ["--seccomp", String(SECCOMP_FD)] : []),
       "--die-with-parent",
       "--new-session",
       "--uid", String(SANDBOX_UID),
@@ -90,14 +116,50 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
       prlimit!,
       `--nproc=${grouped ? 4096 : l.processes}`,
       `--cpu=${l.cpuSeconds}`,
-      `--fsize=${l.memoryMb * 1024 * 1024}`,
+      `--fsize=${l.fileBytes}`,
       "--nofile=256",
       "--core=0",
       `--data=${l.memoryMb * 1024 * 1024 * 2}`,
       "--",
     ];
-    const drop = asRoot ? [setpriv!, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups"] : [];
-    return [...drop, ...limits, bwrap!, ...args];
+    return [...drop(), ...limits, bwrap!, ...args];
+  }
+
+  /** Runs bwrap as the runs do, with `extra` options, on /bin/true: whether it works, and what it said. */
+  function probe(extra: string[], fd3?: Buffer): Promise<{ code: number | null; err: string }> {
+    return new Promise((resolve) => {
+      const cmd = [...drop(), bwrap!, "--unshare-all", "--unshare-user", "--die-with-parent", ...extra, ...systemDirs(), "--", "/bin/true"];
+      const c = spawn(cmd[0]!, cmd.slice(1), {
+        env: {},
+        stdio: ["ignore", "ignore", "pipe", ...(fd3 ? (["pipe"] as const) : [])],
+      });
+      let err = "";
+      c.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+      if (fd3) {
+        const w = c.stdio[SECCOMP_FD] as NodeJS.WritableStream & { on(e: "error", l: () => void): void };
+        w.on("error", () => undefined);
+        w.end(fd3);
+      }
+      c.on("error", (e) => resolve({ code: -1, err: e.message }));
+      c.on("exit", (code) => resolve({ code, err }));
+    });
+  }
+
+  /** What of `--disable-userns` and the seccomp filter this bwrap and kernel take (each tried once, alone). */
+  async function detectHardening(): Promise<Hardening> {
+    const missing: string[] = [];
+    const userns = await probe(["--disable-userns"]);
+    if (userns.code !== 0) missing.push(`nested user namespaces stay possible (bwrap --disable-userns: ${userns.err.trim() || `exit ${userns.code}`}; bubblewrap 0.8 or later is needed)`);
+    let seccomp = seccompFilter();
+    if (!seccomp) missing.push(`no seccomp filter for ${process.arch}`);
+    else {
+      const r = await probe(["--seccomp", String(SECCOMP_FD)], seccomp);
+      if (r.code !== 0) {
+        missing.push(`no seccomp filter (bwrap --seccomp: ${r.err.trim() || `exit ${r.code}`})`);
+        seccomp = undefined;
+      }
+    }
+    return { noUserns: userns.code === 0, seccomp, missing };
   }
 
   return {
@@ -106,16 +168,18 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
       checked ??= (async (): Promise<SandboxCheck> => {
         if (!bwrap) return { ok: false, reason: "bubblewrap is not installed: apt-get install -y bubblewrap (Debian/Ubuntu), or dnf install bubblewrap" };
         if (!prlimit || (asRoot && !setpriv)) return { ok: false, reason: "prlimit and setpriv (util-linux) are needed beside bubblewrap" };
-        const probe = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const plain = await new Promise<{ code: number | null; err: string }>((resolve) => {
           const c = spawn(bwrap, ["--unshare-all", "--die-with-parent", ...systemDirs(), "--", "/bin/true"], { env: {}, stdio: ["ignore", "ignore", "pipe"] });
           let err = "";
           c.stderr!.on("data", (b: Buffer) => (err += b.toString()));
           c.on("error", (e) => resolve({ code: -1, err: e.message }));
           c.on("exit", (code) => resolve({ code, err }));
         });
-        if (probe.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${probe.err.trim() || `exit ${probe.code}`}` };
+        if (plain.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${plain.err.trim() || `exit ${plain.code}`}` };
         const cg = await (cgroups ??= detectCgroups());
-        return { ok: true, detail: cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)" };
+        const h = await (hardening ??= detectHardening());
+        const has = [cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)", ...(h.seccomp ? [`seccomp filter (${process.arch})`] : []), ...(h.noUserns ? ["no nested user namespaces"] : [])];
+        return { ok: true, detail: [...has, ...h.missing].join("; ") };
       })();
       return checked;
     },
@@ -127,14 +191,17 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
       } catch {
         group = undefined; // rlimits only
       }
-      const inner = argv(spec, group !== undefined);
-      // join the control group before dropping privileges, then become the sandbox
-      const cmd = group ? ["/bin/sh", "-c", `for f in ${group.procFiles.join(" ")}; do echo $$ > "$f"; done; exec "$@"`, "sh", ...inner] : inner;
+      const h = await (hardening ??= detectHardening());
+      const inner = argv(spec, group !== undefined, h);
+      // join the control group before dropping privileges, then become the sandbox; umask 077 holds through bwrap into the skill
+      const join = group ? `for f in ${group.procFiles.join(" ")}; do echo $$ > "$f"; done; ` : "";
+      const cmd = ["/bin/sh", "-c", `${join}umask 077; exec "$@"`, "sh", ...inner];
       return runChild({
         argv: cmd,
         env: {},
         cwd: "/",
         spec,
+        fd3: h.seccomp,
         killAll: async () => group?.killAll(),
         settle: async (stopped) => {
           if (!group) return stopped;

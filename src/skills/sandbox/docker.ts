@@ -79,6 +79,8 @@ function createOptions(spec: SandboxSpec, image: string): Docker.ContainerCreate
       Ulimits: [
         { Name: "cpu", Soft: l.cpuSeconds, Hard: l.cpuSeconds + 1 },
         { Name: "nofile", Soft: 1024, Hard: 1024 },
+        // what is left of the workspace's quota: no file grows past it
+        { Name: "fsize", Soft: l.fileBytes, Hard: l.fileBytes },
         { Name: "nproc", Soft: 4096, Hard: 4096 },
       ],
       CapDrop: ["ALL"],

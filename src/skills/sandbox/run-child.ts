@@ -12,6 +12,8 @@ export interface ChildRun {
   env: Record<string, string>;
   cwd?: string;
   spec: Pick<SandboxSpec, "stdin" | "limits" | "signal">;
+  /** written to the child's fd 3, then closed (bubblewrap reads its seccomp program there) */
+  fd3?: Uint8Array;
   /** also kills what escaped the process group (a control group's members) */
   killAll?: () => Promise<void>;
   /** after exit: a reason the sandbox knows it stopped the run (memory), and its clean-up */
@@ -23,7 +25,12 @@ export function runChild(r: ChildRun): Promise<SandboxResult> {
   const started = performance.now();
   return new Promise<SandboxResult>((resolve) => {
     // its own process group, so a timeout kills everything it started
-    const child = spawn(r.argv[0]!, r.argv.slice(1), { env: r.env, cwd: r.cwd, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn(r.argv[0]!, r.argv.slice(1), { env: r.env, cwd: r.cwd, stdio: r.fd3 ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"], detached: true });
+    if (r.fd3) {
+      const fd3 = child.stdio[3] as NodeJS.WritableStream & { on(e: "error", l: () => void): void };
+      fd3.on("error", () => undefined); // a child that died at once never reads it
+      fd3.end(r.fd3);
+    }
     const guard = guardRun(r.spec, () => {
       try {
         process.kill(-child.pid!, "SIGKILL");

@@ -13,6 +13,8 @@ export interface SandboxLimits {
   processes: number;
   /** bytes kept of stdout and of stderr each; more stops the run */
   outputBytes: number;
+  /** no file the run writes may grow past this many bytes (what is left of its workspace's quota; rlimit-enforced where the driver has rlimits) */
+  fileBytes: number;
 }
 
 /** What to run. */

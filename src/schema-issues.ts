@@ -1,0 +1,70 @@
+/**
+ * A schema's complaint in words a person can act on: the field it concerns
+ * (`agents.0.approvee`, never an empty path) and, for a field the schema does
+ * not know, the known one it was probably meant to be ("did you mean
+ * approve?"). Used wherever configuration or an API body is validated with
+ * a strict zod schema.
+ */
+import { closest, distance } from "fastest-levenshtein";
+import type { z } from "zod";
+
+/** A field named in a complaint, and what is wrong with it. */
+export interface DescribedIssue {
+  /** dotted path (`agents.0.bindings.1.chanel`); undefined for the value as a whole */
+  field: string | undefined;
+  message: string;
+}
+
+type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; valueType?: z.ZodType; in?: z.ZodType };
+const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/** The keys an object schema knows at `path` of `schema` (through arrays, records, defaults and optionals). */
+function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let s: z.ZodType | undefined = schema;
+  let rest = [...path];
+  for (let guard = 0; s && guard < 64; guard++) {
+    const d = defOf(s);
+    if (d.innerType) s = d.innerType;
+    else if (d.in) s = d.in;
+    else if (rest.length === 0) return d.type === "object" && d.shape ? Object.keys(d.shape) : [];
+    else if (d.type === "object" && d.shape) s = d.shape[String(rest.shift())];
+    else if (d.type === "array" && d.element) (s = d.element), rest.shift();
+    else if (d.type === "record" && d.valueType) (s = d.valueType), rest.shift();
+    else return [];
+  }
+  return [];
+}
+
+/** The known key a mistyped one was probably meant to be (a couple of letters off), if any. */
+export function didYouMean(key: string, known: readonly string[]): string | undefined {
+  if (known.length === 0) return undefined;
+  const best = closest(key, known as string[]);
+  return distance(key, best) <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/** Describes a zod issue of `schema`, naming the field (an unknown one with a suggestion). */
+export function describeIssue(issue: z.core.$ZodIssue, schema: z.ZodType): DescribedIssue {
+  const at = issue.path.map(String);
+  if (issue.code === "unrecognized_keys") {
+    const key = issue.keys[0]!;
+    const hint = didYouMean(key, knownKeys(schema, issue.path));
+    const more = issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => JSON.stringify(k)).join(", ")})` : "";
+    return { field: [...at, key].join("."), message: `unknown field${more}${hint ? `: did you mean ${hint}?` : ""}` };
+  }
+  return { field: at.length > 0 ? at.join(".") : undefined, message: issue.message };
+}
+
+/**
+ * Describes a failed parse by its most telling issue: a field the schema does
+ * not know before anything else (`"agent": […]` is better answered "did you
+ * mean agents?" than "agents: required").
+ */
+export function describeError(error: z.ZodError, schema: z.ZodType): DescribedIssue {
+  const issue = error.issues.find((i) => i.code === "unrecognized_keys") ?? error.issues[0]!;
+  return describeIssue(issue, schema);
+}
+
+/** `field: message` (or the message alone for the value as a whole). */
+export function issueText(d: DescribedIssue): string {
+  return d.field ? `${d.field}: ${d.message}` : d.message;
+}
