@@ -94,6 +94,12 @@ export interface ClawConfig {
   webhookAllowPrivate: boolean;
   /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
   authRequired: boolean;
+  /** `CLAW_HTTP_HOSTS` (comma-separated): names the gateway answers for beside loopback's (`name`, `name:port`, `*.name`); checked on an open gateway, or wherever set */
+  httpHosts: string[];
+  /** `CLAW_HTTP_ORIGINS` (comma-separated): origins (`https://app.example.com`) whose web pages may call the gateway */
+  httpOrigins: string[];
+  /** `CLAW_HTTP_MAX_CONNECTIONS`: connections the gateway holds at once; undefined: half the open-file limit, at most 10,000 */
+  httpMaxConnections: number | undefined;
   /** `/metrics` without a credential, for a Prometheus that has none (`CLAW_METRICS_PUBLIC=1`) */
   metricsPublic: boolean;
   /** bearer JWTs from an OIDC issuer (`CLAW_JWT_ISSUER` and `CLAW_JWT_AUDIENCE`, `CLAW_JWT_JWKS_URL`, `CLAW_JWT_SCOPES_CLAIM`, `CLAW_JWT_CLOCK_SKEW_S`) */
@@ -231,6 +237,9 @@ const EnvSchema = z.object({
     .default("7d"),
   CLAW_HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   CLAW_HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
+  CLAW_HTTP_HOSTS: z.string().default(""),
+  CLAW_HTTP_ORIGINS: z.string().default(""),
+  CLAW_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).optional(),
   CLAW_WS_CONSUMER_IDLE_MS: int(1_000, 86_400_000).default(DEFAULT_WS_CONSUMER_IDLE_MS),
   CLAW_WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(8),
   CLAW_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
@@ -361,6 +370,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
     webhookAllowPrivate: e.CLAW_WEBHOOK_ALLOW_PRIVATE === "1",
     authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
+    httpHosts: commaList(e.CLAW_HTTP_HOSTS),
+    httpOrigins: commaList(e.CLAW_HTTP_ORIGINS).map((origin) => {
+      const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
+      const bare = parsed && parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+      if (!parsed || !bare || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+        throw new ConfigError(`CLAW_HTTP_ORIGINS: ${origin} is not an origin (write it as https://host[:port], no path)`);
+      }
+      return parsed.origin;
+    }),
+    httpMaxConnections: e.CLAW_HTTP_MAX_CONNECTIONS,
     metricsPublic: e.CLAW_METRICS_PUBLIC === "1",
     jwt: e.CLAW_JWT_ISSUER
       ? { issuer: e.CLAW_JWT_ISSUER, audience: e.CLAW_JWT_AUDIENCE!, jwksUrl: e.CLAW_JWT_JWKS_URL, scopesClaim: e.CLAW_JWT_SCOPES_CLAIM, clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S }

@@ -6,11 +6,14 @@
  * the bucket, so a key created, revoked or rotated anywhere applies on every
  * node within a moment; a key a node verified once is remembered by a hash
  * of the whole key (scrypt is slow on purpose), and checked again against
- * the record (revoked, expired) on every request.
+ * the record (revoked, expired) on every request. A key that failed is
+ * remembered the same way, and the checks callers without a proven key can
+ * cause are bounded (hash-budget.ts).
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import { mirrorBucket } from "../bus/index.js";
+import { createHashBudget, type HashBudgetOptions, type HashRefusal } from "./hash-budget.js";
 import { parseScopes } from "./scopes.js";
 
 /** scrypt's cost (N = 2^14, r = 8: about 16 MiB and tens of ms per check) */
@@ -147,10 +150,16 @@ export function keyPrincipal(r: ApiKeyRecord): Principal {
   return { id: `key:${r.id}`, scopes: r.scopes, ...(r.owner ? { owner: `key:${r.owner}` } : {}) };
 }
 
+/** Why a key is not let in; `refused` when it was not even checked (too many checks from its address, or too many at once). */
+export interface KeyRejection {
+  error: string;
+  refused?: HashRefusal;
+}
+
 /** A node's live view of the keys: verification against records kept current by a watch. */
 export interface ApiKeyVerifier {
-  /** the principal of a key, or why not */
-  verify(key: string): Promise<Principal | { error: string }>;
+  /** the principal of a key, or why not; `from` is the caller's address (its checks are budgeted) */
+  verify(key: string, o?: { from?: string }): Promise<Principal | KeyRejection>;
   /** keys known now (a node with none and no JWT issuer says how to create one) */
   count(): number;
   /** resolves once the bucket's current keys are loaded */
@@ -158,16 +167,23 @@ export interface ApiKeyVerifier {
   stop(): void;
 }
 
+/** Keys remembered as verified, and as failed (each map is cleared when it grows past this). */
+const REMEMBERED = 10_000;
+
 /** Watches `claw_auth` and verifies keys against it. */
-export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void } = {}): ApiKeyVerifier {
+export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void; budget?: HashBudgetOptions } = {}): ApiKeyVerifier {
   // sha256 of a whole key that passed scrypt → its id (the record is read again on each use)
   const verified = new Map<string, string>();
+  // sha256 of a whole key that failed scrypt → its id: sent again, it is refused without hashing
+  const failed = new Map<string, string>();
+  const budget = createHashBudget(o.budget);
   const records = mirrorBucket<ApiKeyRecord>(kv, {
     prefix: "key",
     decode: decodeRecord,
     // a changed or removed record: what was verified against it is verified again
     onChange: (id) => {
       for (const [h, vid] of verified) if (vid === id) verified.delete(h);
+      for (const [h, fid] of failed) if (fid === id) failed.delete(h);
     },
     onError: o.onError,
   });
@@ -176,7 +192,7 @@ export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void } = {})
   return {
     ready,
     count: () => records.size,
-    async verify(key) {
+    async verify(key, v = {}) {
       await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000))]);
       const parsed = parseApiKey(key);
       if (!parsed) return { error: "not a Claw API key" };
@@ -185,8 +201,19 @@ export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void } = {})
       if (!usable(record)) return { error: "the key has expired" };
       const digest = createHash("sha256").update(key).digest("base64");
       if (verified.get(digest) !== parsed.id) {
-        if (!(await secretMatches(parsed.secret, record.hash))) return { error: "unknown or revoked key" };
-        if (verified.size > 10_000) verified.clear();
+        if (failed.get(digest) === parsed.id) return { error: "unknown or revoked key" };
+        const checked = await budget.run(v.from ?? "unknown", () => secretMatches(parsed.secret, record.hash));
+        if (!checked.ok) {
+          const { refused, retryAfterS } = checked;
+          const error = refused === "throttled" ? `too many keys checked for this address; retry in ${retryAfterS} s` : `too many keys being checked now; retry in ${retryAfterS} s`;
+          return { error, refused: { refused, retryAfterS } };
+        }
+        if (!checked.passed) {
+          if (failed.size > REMEMBERED) failed.clear();
+          failed.set(digest, parsed.id);
+          return { error: "unknown or revoked key" };
+        }
+        if (verified.size > REMEMBERED) verified.clear();
         verified.set(digest, parsed.id);
       }
       // read again: revoked or changed while scrypt ran

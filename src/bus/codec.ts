@@ -36,7 +36,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export const MAX_PAYLOAD_DEPTH = 32;
 
 /** True when `value` nests objects or arrays deeper than `limit` (walked without recursion). */
-function nestsDeeper(value: unknown, limit: number): boolean {
+export function nestsDeeper(value: unknown, limit: number): boolean {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [v, d] = stack.pop()!;

@@ -9,10 +9,13 @@
  *   without the route's scope → 403 naming it.
  * - Credentials: `Authorization: Bearer <API key or JWT>`. A browser (the
  *   live view, the web chat and its WebSocket) may bring it once as
- *   `?access_token=` on a page: the node answers with an HttpOnly,
- *   SameSite=Strict cookie and the same page without the token in its URL.
- *   The cookie is taken for GET requests only (nothing it could be tricked
- *   into sending changes anything).
+ *   `?access_token=` on a page: the node checks it, then answers with an
+ *   HttpOnly, SameSite=Strict cookie (`Secure` when the page came over
+ *   HTTPS) and the same page without the token in its URL. The cookie is
+ *   taken for GET requests only (nothing it could be tricked into sending
+ *   changes anything).
+ * - Checking an API key's secret is slow on purpose: how many checks a
+ *   client address may cause is bounded (auth/hash-budget.ts), 429 past it.
  * - Rate limits (`CLAW_CONFIG` `rateLimits`, buckets shared by every node in
  *   KV): per client address before credentials are checked, then per
  *   credential and per credential on a scope's routes; 429 with
@@ -20,7 +23,7 @@
  *   platforms send again what is refused).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { bucketKey, covers, type ApiKeyVerifier, type JwtVerifier, type Principal, type RateLimiter, type RateLimits } from "../auth/index.js";
+import { bucketKey, covers, type ApiKeyVerifier, type JwtVerifier, type KeyRejection, type Principal, type RateLimiter, type RateLimits } from "../auth/index.js";
 import type { RouteLookup, RouteRule } from "./api-routes.js";
 import { OPEN, principals } from "./principal.js";
 
@@ -39,8 +42,17 @@ export interface AccessOptions {
 /** A request let in, or refused with its status. */
 export type Admission =
   | { ok: true; principal: Principal; rule?: RouteRule }
-  | { ok: false; status: 401 | 403 | 429; code: string; message: string; principal?: Principal; rule?: RouteRule; scope?: string; headers: Record<string, string> };
+  | { ok: false; status: 401 | 403 | 429 | 503; code: string; message: string; principal?: Principal; rule?: RouteRule; scope?: string; headers: Record<string, string> };
 
+/** The access check of a gateway. */
+export interface Access {
+  /** lets a request from the client address `from` in, or says why not */
+  admit(req: IncomingMessage, found: RouteLookup, from: string): Promise<Admission>;
+  /** a bearer token (a page's `?access_token=`) let in, or refused as the header's would be */
+  checkToken(token: string, from: string): Promise<Admission>;
+  /** true for a route anyone may call (health, the platforms' signed webhooks, `/metrics` when public) */
+  isPublic(rule: RouteRule | undefined): boolean;
+}
 
 export const TOKEN_COOKIE = "claw_token";
 
@@ -62,10 +74,19 @@ export function credentialOf(req: IncomingMessage): string | undefined {
 
 const CHALLENGE = 'Bearer realm="claw"';
 
+/** The answer to a credential not taken: 401, or 429/503 when it could not be checked now. */
+function rejected(r: KeyRejection, rule: RouteRule | undefined): Admission {
+  if (r.refused) {
+    const throttled = r.refused.refused === "throttled";
+    return { ok: false, status: throttled ? 429 : 503, code: throttled ? "rate_limited" : "busy", message: r.error, rule, headers: { "retry-after": String(r.refused.retryAfterS) } };
+  }
+  return { ok: false, status: 401, code: "invalid_credential", message: r.error, rule, headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` } };
+}
+
 /** Creates the check every request passes. */
-export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, found: RouteLookup): Promise<Admission> } {
-  async function authenticate(token: string): Promise<Principal | { error: string }> {
-    if (token.startsWith("claw_")) return o.keys.verify(token);
+export function createAccess(o: AccessOptions): Access {
+  async function authenticate(token: string, from: string): Promise<Principal | KeyRejection> {
+    if (token.startsWith("claw_")) return o.keys.verify(token, { from });
     if (o.jwt && token.split(".").length === 3) return o.jwt(token);
     return { error: o.jwt ? "neither a Claw API key nor a JWT" : "not a Claw API key (no JWT issuer is configured)" };
   }
@@ -89,12 +110,18 @@ export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, fo
     }
     return undefined;
   }
+  const isPublic = (rule: RouteRule | undefined) => rule?.public === true || (rule?.path === "/metrics" && o.metricsPublic);
   return {
-    async admit(req, found) {
+    isPublic,
+    async checkToken(token, from) {
+      const who = await authenticate(token, from);
+      return "error" in who ? rejected(who, undefined) : { ok: true, principal: who };
+    },
+    async admit(req, found, from) {
       const rule = found && "rule" in found ? found.rule : undefined;
       const params = found && "rule" in found ? found.params : {};
-      if (rule?.public || (rule?.path === "/metrics" && o.metricsPublic)) return { ok: true, principal: OPEN, rule };
-      const byAddress = await limited("addr", "this address", req.socket.remoteAddress ?? "unknown", o.limits?.limits.address, rule);
+      if (isPublic(rule)) return { ok: true, principal: OPEN, rule };
+      const byAddress = await limited("addr", "this address", from, o.limits?.limits.address, rule);
       if (byAddress) return byAddress;
       if (!o.required) {
         principals.set(req, OPEN);
@@ -102,8 +129,8 @@ export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, fo
       }
       const token = credentialOf(req);
       if (token === undefined) return { ok: false, status: 401, code: "unauthenticated", message: "this needs a credential: Authorization: Bearer <API key or JWT> (create a key with `claw keys create`)", rule, headers: { "www-authenticate": CHALLENGE } };
-      const who = token === "" ? { error: "the Authorization header is not `Bearer <token>`" } : await authenticate(token);
-      if ("error" in who) return { ok: false, status: 401, code: "invalid_credential", message: who.error, rule, headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` } };
+      const who: Principal | KeyRejection = token === "" ? { error: "the Authorization header is not `Bearer <token>`" } : await authenticate(token, from);
+      if ("error" in who) return rejected(who, rule);
       principals.set(req, who);
       // no such route: a known caller learns so (404/405 from the router)
       const needed = rule?.scopes?.(params) ?? [];
@@ -117,14 +144,28 @@ export function createAccess(o: AccessOptions): { admit(req: IncomingMessage, fo
   };
 }
 
-/** A page opened with `?access_token=`: the token becomes a cookie and the page is loaded again without it. */
-export function tokenToCookie(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+/**
+ * A page opened with `?access_token=`: a token that verifies becomes a
+ * cookie and the page is loaded again without it in its URL (true: the
+ * request is answered). One that does not is answered as any refused
+ * credential, and sets nothing.
+ */
+export async function tokenToCookie(req: IncomingMessage, res: ServerResponse, url: URL, check: (token: string) => Promise<Admission>): Promise<boolean> {
   const token = url.searchParams.get("access_token");
-  if (!token || req.method !== "GET") return false;
+  if (!token || (req.method !== "GET" && req.method !== "HEAD")) return false;
+  const refused = await check(token);
+  if (!refused.ok) {
+    const data = JSON.stringify({ error: { code: refused.code, message: refused.message } });
+    res.writeHead(refused.status, { "content-type": "application/json", "content-length": Buffer.byteLength(data), "cache-control": "no-store", ...refused.headers });
+    res.end(data);
+    return true;
+  }
   url.searchParams.delete("access_token");
+  // Secure when the browser came over HTTPS (a TLS proxy says so); on plain HTTP the cookie could not be sent back
+  const https = (req.socket as { encrypted?: boolean } | null)?.encrypted === true || String(req.headers["x-forwarded-proto"] ?? "").split(",")[0]!.trim().toLowerCase() === "https";
   res.writeHead(303, {
     location: `${url.pathname}${url.search}`,
-    "set-cookie": `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+    "set-cookie": `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${https ? "; Secure" : ""}`,
     "cache-control": "no-store",
   });
   res.end();

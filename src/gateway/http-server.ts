@@ -9,6 +9,9 @@ import { nuid } from "@nats-io/transport-node";
 import type { Bus } from "../bus/index.js";
 import type { Audit } from "../observability/index.js";
 import { createAccess, tokenToCookie, type AccessOptions, type Admission } from "./access.js";
+import { defaultMaxConnections, openFileLimit } from "./connection-limit.js";
+import { createOriginPolicy, type OriginRefusal } from "./origin-policy.js";
+import { answerClientError, atMostEvery, serveSafely, upgradeSafely } from "./request-boundary.js";
 import { ruleFor, type RouteLookup } from "./api-routes.js";
 import { dlqRoutes } from "./dlq-routes.js";
 import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
@@ -20,7 +23,7 @@ import { modelsRoutes } from "./models.js";
 import { responses } from "./responses.js";
 import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readBody, readJson, sendJson as send } from "./http-io.js";
-import { createInbound } from "./inbound.js";
+import { checkChatAddress, createInbound } from "./inbound.js";
 import { callerId, CROSS_SESSION_SCOPE, httpChatAddress, mayAddressChat } from "./http-session.js";
 import { idempotencyKeyOf, idempotentSession, idempotentTurnId } from "./idempotency.js";
 import { checkNamedAgent } from "./named-agent.js";
@@ -70,6 +73,14 @@ export interface GatewayOptions {
   wsConsumerIdleMs?: number;
   /** who may call what (see access.ts); absent: everyone may call everything */
   access?: AccessOptions;
+  /** `CLAW_HTTP_HOSTS`: more names than loopback's the gateway answers for (see origin-policy.ts) */
+  hosts?: string[];
+  /** `CLAW_HTTP_ORIGINS`: origins whose pages may call the gateway */
+  origins?: string[];
+  /** `CLAW_HTTP_MAX_CONNECTIONS`: connections held at once (default: half the open-file limit, at most 10,000) */
+  maxConnections?: number;
+  /** connections were refused for the limit (called at most once a minute, with how many more since) */
+  onConnectionsFull?: (max: number, more: number) => void;
   /** where control-plane calls and refused credentials are recorded */
   audit?: Audit;
   /** more routes (the live view): return true when the request was handled */
@@ -81,6 +92,15 @@ export interface GatewayOptions {
 export interface Gateway {
   readonly port: number;
   close(): Promise<void>;
+}
+
+/** A request's URL; a target no URL parser takes (`http://[`) is the client's error, 400. */
+function urlOf(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? "/", "http://localhost");
+  } catch (e) {
+    throw new HttpError(400, "bad_target", "the request target is not a path or a URL", undefined, { cause: e });
+  }
 }
 
 /** Starts the gateway. */
@@ -95,14 +115,24 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const dlq = dlqRoutes(o.bus, o.maxPayload);
   const hooks = o.webhooksOut ? webhooksRoutes(o.webhooksOut, o.maxPayload) : undefined;
   let document: unknown;
-  const clientOf = (req: IncomingMessage) => req.socket.remoteAddress ?? "unknown";
+  const hosts = o.hosts ?? [];
+  // DNS rebinding only matters where no credential is needed; listed hosts are checked wherever they are listed
+  const policy = createOriginPolicy({ checkHost: !o.access?.required || hosts.length > 0, hosts, origins: o.origins ?? [] });
+  const onError = (e: unknown) => o.onError?.(e);
 
-  /** Lets a request in, or answers it 401/403/429 (the first two recorded in the audit trail). */
-  async function admit(req: IncomingMessage, path: string, found: RouteLookup): Promise<Admission | undefined> {
+  /** Refuses a request from a foreign host or page (403), unless its route is public. */
+  function refusal(req: IncomingMessage, found: RouteLookup): OriginRefusal | undefined {
+    const rule = found && "rule" in found ? found.rule : undefined;
+    if (access ? access.isPublic(rule) : rule?.public) return undefined;
+    return policy.check(req.headers);
+  }
+
+  /** Lets a request in, or answers it 401/403/429/503 (the first two recorded in the audit trail). */
+  async function admit(req: IncomingMessage, path: string, found: RouteLookup, from: string): Promise<Admission | undefined> {
     if (!access) return undefined;
-    const a = await access.admit(req, found);
+    const a = await access.admit(req, found, from);
     // refused credentials are recorded; refused rates are not (a flood would flood the trail)
-    if (!a.ok && a.status !== 429) o.audit?.record({ who: a.principal?.id ?? "anonymous", what: `${req.method} ${path}`, from: clientOf(req), outcome: a.status, detail: a.message });
+    if (!a.ok && a.status !== 429 && a.status !== 503) o.audit?.record({ who: a.principal?.id ?? "anonymous", what: `${req.method} ${path}`, from, outcome: a.status, detail: a.message });
     return a;
   }
 
@@ -130,20 +160,29 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // the caller speaks as itself: its sender id, like its session, is within its own namespace
     const input = { text: b.text, sender: { ...b.sender, id: callerId(b.sender.id, principal, "sender.id") }, metadata: { ...b.metadata, agent } };
     const idempotencyKey = key ? idempotentTurnId(principal, agent, session, key) : undefined;
-    const { id, reply } = await inbound.converse(httpChatAddress(agent, session, principal), input, { idempotencyKey, timeoutMs: b.timeout_ms });
+    const addr = httpChatAddress(agent, session, principal);
+    // the caller's session within its namespace may outgrow a subject token: named as the caller named it
+    checkChatAddress(addr, { chat: "session" });
+    const { id, reply } = await inbound.converse(addr, input, { idempotencyKey, timeoutMs: b.timeout_ms });
     const body = { message_id: id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };
     if (reply.kind !== "error") return send(res, 200, body);
     const f = turnFailureAnswer(reply, 502);
     send(res, f.status, { ...body, error: { code: f.code, retryable: f.retryable } }, f.headers);
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://localhost");
+  async function route(req: IncomingMessage, res: ServerResponse, from: string): Promise<void> {
+    const url = urlOf(req);
     const path = url.pathname;
-    // a browser brings its credential once in the page's URL: it becomes a cookie
-    if ((path === "/ui" || path.startsWith("/ui/") || path === "/chat") && tokenToCookie(req, res, url)) return;
     const found = ruleFor(req.method ?? "GET", path);
-    const admission = await admit(req, path, found);
+    const refused = refusal(req, found);
+    if (refused) return send(res, 403, { error: refused });
+    // a listed origin's page reads the answers (CORS); its preflights are answered before credentials, which they never carry
+    const cors = policy.corsHeaders(req.headers);
+    for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
+    if (req.method === "OPTIONS" && cors["access-control-allow-methods"] && found) return void res.writeHead(204).end();
+    // a browser brings its credential once in the page's URL: it becomes a cookie (if it is one)
+    if (access && (path === "/ui" || path.startsWith("/ui/") || path === "/chat") && (await tokenToCookie(req, res, url, (t) => access.checkToken(t, from)))) return;
+    const admission = await admit(req, path, found, from);
     if (admission && !admission.ok) {
       return send(res, admission.status, { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } }, admission.headers);
     }
@@ -152,7 +191,15 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if ("methods" in found) throw new HttpError(405, "method_not_allowed", `use ${found.methods.join(" or ")}`);
     if (admission?.rule?.audit) {
       const who = admission.principal.id;
-      res.once("finish", () => o.audit?.record({ who, what: `${req.method} ${path}`, from: clientOf(req), outcome: res.statusCode }));
+      const what = `${req.method} ${path}`;
+      // after the answer nothing of the request may be read: its socket may be gone
+      res.once("finish", () => {
+        try {
+          o.audit?.record({ who, what, from, outcome: res.statusCode });
+        } catch (e) {
+          onError(e);
+        }
+      });
     }
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok", node: o.nodeId });
     if (req.method === "GET" && path === "/readyz") {
@@ -208,42 +255,76 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     throw new HttpError(404, "not_found", `no route for ${req.method} ${path}`);
   }
 
+  /** Answers what a route threw: its own status for an {@link HttpError}, 500 for a bug, 503 (retry) for anything else (the bus failing). */
+  function answer(res: ServerResponse, e: unknown): void {
+    if (res.headersSent) return void res.end();
+    if (e instanceof HttpError) {
+      const headers: Record<string, string> = e.retryAfterS !== undefined ? { "retry-after": String(e.retryAfterS) } : {};
+      // a body refused for its size, or broken, is not read further: the connection goes with it
+      if (e.status === 413 || e.code === "bad_body") headers.connection = "close";
+      return send(res, e.status, { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } }, headers);
+    }
+    onError(e);
+    if (e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError) {
+      return send(res, 500, { error: { code: "internal_error", message: "the gateway failed on this request; it is logged" } });
+    }
+    send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
+  }
+
   // slow clients (slowloris) are cut: headers within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
-  const server: Server = createServer({ headersTimeout: o.headersTimeoutMs ?? 10_000, requestTimeout: o.requestTimeoutMs ?? 30_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
-    route(req, res).catch((e: unknown) => {
-      if (res.headersSent) return res.end();
-      if (e instanceof HttpError) {
-        const headers: Record<string, string> = e.retryAfterS !== undefined ? { "retry-after": String(e.retryAfterS) } : {};
-        // a body refused for its size is not read: the connection goes with it
-        if (e.status === 413) headers.connection = "close";
-        return send(res, e.status, { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } }, headers);
-      }
-      o.onError?.(e);
-      send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
-    });
-  });
+  const server: Server = createServer({ headersTimeout: o.headersTimeoutMs ?? 10_000, requestTimeout: o.requestTimeoutMs ?? 30_000, connectionsCheckingInterval: 1_000 });
+  server.maxConnections = o.maxConnections ?? defaultMaxConnections(openFileLimit());
+  server.on(
+    "request",
+    serveSafely(async (req, res) => {
+      // who asked is read once, now: once the answer is sent the socket may be gone (and req.socket null)
+      const from = req.socket?.remoteAddress ?? "unknown";
+      // HEAD is GET without the body: every GET route answers it (Node sends no body to a HEAD request)
+      if (req.method === "HEAD") req.method = "GET";
+      await route(req, res, from).catch((e: unknown) => answer(res, e));
+    }, onError),
+  );
+  server.on("clientError", answerClientError(onError));
+  const full = atMostEvery<number>(60_000, (max, more) => o.onConnectionsFull?.(max, more));
+  server.on("drop", () => full(server.maxConnections));
   // web chats: `/v1/ws`
   const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, consumerIdleMs: o.wsConsumerIdleMs, onError: o.onError });
-  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
-    if (path !== "/v1/ws") return void socket.end("HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno WebSocket endpoint here: /v1/ws\n");
-    admit(req, path, ruleFor(req.method ?? "GET", path)).then(
-      (a) => {
-        if (!a || a.ok) return ws.upgrade(req, socket, head);
-        const headers = Object.entries(a.headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-        socket.end(`HTTP/1.1 ${a.status} ${({ 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests" } as const)[a.status]}\r\ncontent-type: text/plain\r\n${headers}\r\n${a.message}\n`);
-      },
-      () => socket.destroy(),
-    );
-  });
+  const refuseUpgrade = (socket: Duplex, status: string, text: string, headers: Record<string, string> = {}) =>
+    void socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n${text}\n`);
+  server.on(
+    "upgrade",
+    upgradeSafely(async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const from = req.socket?.remoteAddress ?? "unknown";
+      let path: string;
+      try {
+        path = urlOf(req).pathname;
+      } catch (e) {
+        return refuseUpgrade(socket, "400 Bad Request", (e as Error).message);
+      }
+      if (path !== "/v1/ws") return refuseUpgrade(socket, "404 Not Found", "no WebSocket endpoint here: /v1/ws");
+      const found = ruleFor(req.method ?? "GET", path);
+      // a page of another origin may open a WebSocket anywhere (browsers do not ask first): its Origin decides
+      const refused = refusal(req, found);
+      if (refused) return refuseUpgrade(socket, "403 Forbidden", refused.message);
+      const a = await admit(req, path, found, from);
+      if (!a || a.ok) return ws.upgrade(req, socket, head);
+      const reason = ({ 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable" } as const)[a.status];
+      refuseUpgrade(socket, `${a.status} ${reason}`, a.message, a.headers);
+    }, onError),
+  );
   // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that
   // closes first races the client's next request on that socket, which then fails with ECONNRESET
   // (seen under load, when timers run late)
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(o.port, o.host, () => resolve());
+    server.listen(o.port, o.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
+  // a failed accept (no file descriptor left) is the server's error: logged, never the end of the process
+  server.on("error", atMostEvery<Error>(10_000, (e) => onError(e)));
   const addr = server.address();
   return {
     port: typeof addr === "object" && addr ? addr.port : o.port,

@@ -13,11 +13,15 @@ import {
   decodeReplyPiece,
   deltaSubject,
   encode,
+  encodeToken,
   EnvelopeError,
   H,
   inboundSubject,
+  InvalidSubjectError,
   isStorageFull,
   isTransientNatsError,
+  MAX_PAYLOAD_DEPTH,
+  nestsDeeper,
   outboundSubject,
   publishDurable,
   PublishError,
@@ -61,6 +65,24 @@ export interface Inbound {
   converse(addr: ChatAddress, input: Record<string, unknown>, o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void }): Promise<{ id: string; reply: Envelope }>;
 }
 
+/**
+ * Throws a 400 naming the part of `addr` that cannot be a subject token (too
+ * long once encoded): the caller's input is at fault, not the bus, so it is
+ * not a 503 to retry. `names` says what the caller called a part (`chat`
+ * is an invoke's `session`).
+ */
+export function checkChatAddress(addr: ChatAddress, names: Partial<Record<keyof ChatAddress, string>> = {}): void {
+  for (const part of ["channel", "account", "chat"] as const) {
+    try {
+      encodeToken(addr[part]);
+    } catch (e) {
+      if (!(e instanceof InvalidSubjectError)) throw e;
+      const field = names[part] ?? part;
+      throw new HttpError(400, "invalid_address", `${field}: ${e.message}`, field, { cause: e });
+    }
+  }
+}
+
 /** Creates the gateway's inbound path. */
 export function createInbound(o: InboundOptions): Inbound {
   function refused(problem: { code: string; reason: string }, cause?: unknown): HttpError {
@@ -74,6 +96,7 @@ export function createInbound(o: InboundOptions): Inbound {
       if (problem) throw refused(problem);
     },
     async accept(addr, input, idempotencyKey) {
+      checkChatAddress(addr);
       const id = idempotencyKey ?? nuid.next();
       const body = { ...input, id };
       // same validation as ingress, so a bad message gets its 400 here instead of a dead letter later
@@ -83,6 +106,8 @@ export function createInbound(o: InboundOptions): Inbound {
         if (e instanceof EnvelopeError) throw fromEnvelopeError(e);
         throw e;
       }
+      // what ingress would dead-letter for its depth is refused here (a WebSocket frame is not read by readJson)
+      if (nestsDeeper(body, MAX_PAYLOAD_DEPTH)) throw new HttpError(400, "too_deep", `the message nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
       const data = encode(body);
       if (data.length > o.maxPayload) throw new HttpError(413, "too_large", `message exceeds the maximum of ${o.maxPayload} bytes`);
       try {
@@ -102,6 +127,7 @@ export function createInbound(o: InboundOptions): Inbound {
       }
     },
     async converse(addr, input, c) {
+      checkChatAddress(addr);
       const id = c.idempotencyKey ?? nuid.next();
       // subscribe before publishing so the reply (and its first pieces) cannot slip past
       const replies = o.bus.nc.subscribe(outboundSubject(addr));

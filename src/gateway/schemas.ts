@@ -2,10 +2,25 @@
  * Request bodies of the HTTP API, validated with zod at the boundary.
  */
 import { z } from "zod";
-import { MediaSchema, SenderSchema, type EnvelopeError } from "../bus/index.js";
+import { encodeToken, MAX_TOKEN_LENGTH, MediaSchema, SenderSchema, type EnvelopeError } from "../bus/index.js";
 import { HttpError } from "./errors.js";
 
-const token = z.string().min(1, "must not be empty").max(200);
+/** True when `s` fits in one subject token (letters, digits, `_` and `-` take one character there, anything else three per UTF-8 byte). */
+function fitsToken(s: string): boolean {
+  try {
+    encodeToken(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A part of a chat's address (channel, account, chat, session): it becomes a NATS subject token. */
+const token = z
+  .string()
+  .min(1, "must not be empty")
+  .max(200)
+  .refine(fitsToken, `too long: at most ${MAX_TOKEN_LENGTH} characters once encoded (letters, digits, _ and - count one, any other character three per UTF-8 byte)`);
 
 /** `POST /v1/messages`: publish one inbound message (202 once it is durably accepted). */
 export const PostMessageSchema = z.object({
@@ -43,7 +58,7 @@ export const ChatRequestSchema = z
   .object({
     model: z.string().min(1),
     messages: z.array(z.object({ role: z.string(), content: ChatContentSchema.optional() }).passthrough()).min(1),
-    user: z.string().min(1).max(200).optional(),
+    user: token.optional(),
     stream: z.boolean().optional(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
   })

@@ -229,6 +229,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
+        // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection (1002, 1009) itself, and without a listener the process would end
+        ws.on("error", () => undefined);
         const addr = { channel: WS_CHANNEL, account, chat: asked.chat };
         void serve(ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch((e: unknown) => {
           o.onError?.(e);

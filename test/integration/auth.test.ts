@@ -7,9 +7,13 @@
  * missing one), a revocation on one node is seen by another within a second,
  * an expired key and a rotated one's grace; the live view's cookie and the
  * WebSocket; JWTs from a local OIDC issuer (expired, wrong audience, wrong
- * key, `alg: none` refused); and the audit trail of it all.
+ * key, `alg: none` refused); and the audit trail of it all. A page's
+ * `?access_token=` is checked before it becomes a cookie (F18); guessing a
+ * known key's secret is throttled per address before any hashing, and the
+ * hashing bounded (F12).
  */
-import { createServer, type Server } from "node:http";
+import { randomBytes } from "node:crypto";
+import { createServer, request, type Server } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -189,6 +193,22 @@ describe("the gateway's access control", () => {
     expect(await open(bearer(reader.key))).toBe(403);
   }, 60_000);
 
+  it("checks a page's ?access_token= before it becomes a cookie, Secure behind HTTPS (F18)", async () => {
+    const viewer = await createKey(nats.url, ["--scopes", "ui:read"]);
+    const forged = `claw_${viewer.id}_${"A".repeat(43)}`;
+    for (const t of [forged, "claw_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "anything"]) {
+      const refused = await call(a, "GET", `/ui?access_token=${encodeURIComponent(t)}`);
+      expect(refused.status, t).toBe(401);
+      expect(refused.headers.get("set-cookie"), t).toBeNull();
+    }
+    const plain = await call(a, "GET", `/chat?access_token=${encodeURIComponent(viewer.key)}`);
+    expect(plain.status).toBe(303);
+    expect(plain.headers.get("set-cookie")).not.toMatch(/Secure/);
+    const proxied = await call(a, "GET", `/ui?access_token=${encodeURIComponent(viewer.key)}`, { "x-forwarded-proto": "https" });
+    expect(proxied.status).toBe(303);
+    expect(proxied.headers.get("set-cookie")).toMatch(/^claw_token=.+; HttpOnly; SameSite=Strict; Path=\/; Secure$/);
+  }, 30_000);
+
   it("records refused credentials and control-plane calls in the audit trail", async () => {
     const admin = await createKey(nats.url, ["--scopes", "agents:admin", "--name", "auditor"]);
     const brief = await createKey(nats.url, ["--scopes", "ui:read"]);
@@ -278,6 +298,84 @@ describe("JWTs from an OIDC issuer", () => {
     // HS256 signed with the public key's bytes (the classic confusion) is not taken either
     const hs = await new SignJWT({ scope: "agents:invoke" }).setProtectedHeader({ alg: "HS256", kid: "k1" }).setIssuer(issuerUrl).setAudience("claw").setExpirationTime("5m").sign(new TextEncoder().encode("k1"));
     expect((await invoke(hs)).status).toBe(401);
+  }, 60_000);
+});
+
+/** GET `path` from the local address `from` (any of 127.0.0.0/8 on Linux), with `key` as the bearer. */
+function getFrom(node: ClawProcess, from: string, path: string, key: string): Promise<{ status: number; retryAfter?: string; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port: node.httpPort, path, localAddress: from, headers: bearer(key), agent: false }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => {
+        let code: string | undefined;
+        try {
+          code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+        } catch {
+          code = undefined; // not JSON (an asset)
+        }
+        resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined, code });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("guessing a known key's secret (F12)", () => {
+  let nats: NatsServerProcess;
+  let node: ClawProcess;
+  beforeAll(async () => {
+    nats = await natsServer();
+    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_AUTH: "required" } });
+  }, 60_000);
+  afterAll(async () => {
+    await node?.[Symbol.asyncDispose]();
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  const guess = (id: string) => `claw_${id}_${randomBytes(32).toString("base64url")}`;
+
+  it("throttles an address's failed checks before hashing, remembers a failed key, and keeps serving", async () => {
+    const key = await createKey(nats.url, ["--scopes", "*"]);
+    const later = await createKey(nats.url, ["--scopes", "*"]);
+    expect((await getFrom(node, "127.0.0.1", "/v1/agents", key.key)).status).toBe(200);
+    const first = guess(key.id);
+    expect((await getFrom(node, "127.0.0.1", "/v1/agents", first)).status).toBe(401);
+
+    // 200 guesses at once: a few are checked, the rest refused without hashing
+    const started = Date.now();
+    const during = (async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      const t = Date.now();
+      const r = await getFrom(node, "127.0.0.1", "/ui/assets/app.js", key.key);
+      return { status: r.status, ms: Date.now() - t };
+    })();
+    const answers = await Promise.all(Array.from({ length: 200 }, () => getFrom(node, "127.0.0.1", "/v1/agents", guess(key.id))));
+    const floodMs = Date.now() - started;
+    const throttled = answers.filter((r) => r.status === 429);
+    expect(answers.filter((r) => r.status === 200)).toEqual([]);
+    expect(throttled.length).toBeGreaterThanOrEqual(180);
+    expect(throttled[0]).toMatchObject({ code: "rate_limited", retryAfter: expect.stringMatching(/^\d+$/) });
+    // a key already verified, and a file read (libuv's threadpool, which scrypt shares), answer at once meanwhile
+    const asset = await during;
+    expect(asset.status).toBe(200);
+    expect(asset.ms).toBeLessThan(1_500);
+    expect(floodMs).toBeLessThan(5_000);
+    // the guess already refused is refused again without being checked (not throttled)
+    expect((await getFrom(node, "127.0.0.1", "/v1/agents", first)).status).toBe(401);
+    // another address has its own budget: a key never seen here is checked and let in
+    expect((await getFrom(node, "127.0.0.2", "/v1/agents", later.key)).status).toBe(200);
+  }, 60_000);
+
+  it("bounds the checks running at once: many addresses guessing together are told to come back (503)", async () => {
+    const key = await createKey(nats.url, ["--scopes", "*"]);
+    const answers = await Promise.all(Array.from({ length: 60 }, (_v, i) => getFrom(node, `127.0.1.${i + 2}`, "/v1/agents", guess(key.id))));
+    const busy = answers.filter((r) => r.status === 503);
+    expect(busy.length).toBeGreaterThanOrEqual(10);
+    expect(busy[0]).toMatchObject({ code: "busy", retryAfter: "1" });
+    expect(answers.every((r) => r.status === 401 || r.status === 503)).toBe(true);
+    expect((await getFrom(node, "127.0.0.1", "/healthz", "")).status).toBe(200);
   }, 60_000);
 });
 
