@@ -25,7 +25,7 @@ import { HttpError, UNAVAILABLE_RETRY_AFTER_S } from "./errors.js";
 import { readBody, readJson, sendJson as send } from "./http-io.js";
 import { checkChatAddress, createInbound } from "./inbound.js";
 import { callerId, CROSS_SESSION_SCOPE, httpChatAddress, mayAddressChat } from "./http-session.js";
-import { idempotencyKeyOf, idempotentSession, idempotentTurnId } from "./idempotency.js";
+import { idempotencyKeyOf, idempotentMessageId, idempotentSession, idempotentTurnId } from "./idempotency.js";
 import { checkNamedAgent } from "./named-agent.js";
 import { turnFailureAnswer } from "./turn-failure.js";
 import { principalOf } from "./principal.js";
@@ -146,7 +146,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (!mayAddressChat(id, who)) throw new HttpError(403, "forbidden", `${field}: another caller's own (writing as it needs the scope ${CROSS_SESSION_SCOPE})`, field);
     }
     checkNamedAgent(rest.metadata, who);
-    const r = await inbound.accept({ channel, account, chat }, rest, idempotency_key);
+    const r = await inbound.accept({ channel, account, chat }, rest, idempotency_key === undefined ? undefined : idempotentMessageId(who, idempotency_key));
     send(res, 202, { message_id: r.id, duplicate: r.duplicate });
   }
 

@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Principal } from "../auth/index.js";
 import { HttpError } from "./errors.js";
+import { ownerOf } from "./http-session.js";
 
 /** Longest key taken (Stripe's and OpenAI's clients send UUIDs or `stainless-node-retry-<uuid>`). */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
@@ -46,4 +47,14 @@ export function idempotentTurnId(principal: Principal, agent: string, session: s
  */
 export function idempotentSession(principal: Principal, agent: string, key: string): string {
   return `idem-${digest("session", principal.id, agent, key)}`;
+}
+
+/**
+ * The message id of a message `POST /v1/messages` accepts under `key`: the
+ * key itself for the anonymous caller of an open gateway (as it always was),
+ * else derived from the key and the caller — so one credential's key cannot
+ * absorb another's message as a duplicate, nor tell it that such a key was used.
+ */
+export function idempotentMessageId(principal: Principal, key: string): string {
+  return ownerOf(principal) === undefined ? key : `idem-${digest("message", principal.id, key)}`;
 }

@@ -75,6 +75,23 @@ describe("sessions belong to their caller", () => {
     expect(await invoke(alice, "s1", "/history")).toContain("7781");
   }, 60_000);
 
+  it("keeps one caller's idempotency key from absorbing another caller's message", async () => {
+    const writer = await createKey(nats.url, "messages:write");
+    const other = await createKey(nats.url, "messages:write");
+    const post = (key: Key, text: string) => call(key, "POST", "/v1/messages", { chat: "shared-desk", text, idempotency_key: "order-1" });
+    const first = await post(writer, "from the writer");
+    expect(first.status).toBe(202);
+    expect(first.json.duplicate).toBe(false);
+    // the same key from another credential is another message: accepted, not reported as a duplicate
+    const second = await post(other, "from the other");
+    expect(second.status).toBe(202);
+    expect(second.json.duplicate).toBe(false);
+    expect(second.json.message_id).not.toBe(first.json.message_id);
+    // and the writer's own retry is still absorbed
+    const retry = await post(writer, "from the writer");
+    expect(retry.json).toEqual({ message_id: first.json.message_id, duplicate: true });
+  }, 60_000);
+
   it("lets a rotated key go on with its predecessor's sessions", async () => {
     await complete(alice, "rotating", "remember the word walnut");
     const r = await runCli(["keys", "rotate", alice.id, "--grace", "1h", "--json"], { NATS_URL: nats.url });
