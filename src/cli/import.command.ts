@@ -26,7 +26,8 @@ import { ANONYMOUS, httpChatAddress } from "../gateway/index.js";
 import { createHash } from "node:crypto";
 import { cliBus } from "./cli-connection.js";
 import { targetOfSessionKey, type OpenClawTarget } from "./openclaw-session-key.js";
-import { OpenClawStateError, readOpenClawState, type LeftOut, type OpenClawSession } from "./openclaw-state.js";
+import { OpenClawStateError, readOpenClawState } from "./openclaw-state.js";
+import type { LeftOut, OpenClawSession } from "./openclaw-session.js";
 import { exchangesOf, headerIdOf, parseJsonl } from "./openclaw-transcript.js";
 
 /** Options of {@link importOpenClawCommand}. */

@@ -11,7 +11,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseJsonl } from "./openclaw-transcript.js";
-import type { LeftOut, OpenClawSession } from "./openclaw-state.js";
+import type { LeftOut, OpenClawSession } from "./openclaw-session.js";
 
 /** Why a file in a sessions folder is not a conversation to import, or undefined when it may be one. */
 export function notASession(name: string): string | undefined {

@@ -16,7 +16,7 @@
 import { readFile } from "node:fs/promises";
 import { decompress } from "fzstd";
 import initSqlJs, { type Database, type SqlValue } from "sql.js";
-import type { LeftOut, OpenClawSession } from "./openclaw-state.js";
+import type { LeftOut, OpenClawSession } from "./openclaw-session.js";
 import { withWal } from "./sqlite-wal.js";
 
 /** The file name of an agent's database (in `agents/<agent>/agent/`). */

@@ -11,28 +11,7 @@ import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { notASession, readJsonlSession, readJsonlStore } from "./openclaw-jsonl-store.js";
 import { OPENCLAW_AGENT_DB, readSqliteStore } from "./openclaw-sqlite-store.js";
-
-/** One OpenClaw session and its events. */
-export interface OpenClawSession {
-  /** the OpenClaw agent it belongs to, when the path says */
-  agent: string | undefined;
-  /** its session key (`agent:main:openai-user:alice`), when known */
-  key: string | undefined;
-  sessionId: string;
-  /** where it was read from */
-  source: string;
-  /** OpenClaw's channel account of the session, when recorded */
-  account?: string;
-  events: unknown[];
-  /** lines or rows that could not be read */
-  skipped: number;
-}
-
-/** Something found and not imported, and why. */
-export interface LeftOut {
-  source: string;
-  why: string;
-}
+import type { LeftOut, OpenClawSession } from "./openclaw-session.js";
 
 /** A path that is not OpenClaw's state (the CLI says so and exits 1). */
 export class OpenClawStateError extends Error {
