@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import amqp, { type ChannelModel, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { brokerMissing, startRabbitMq, type Broker } from "../support/brokers.js";
+import { skipWithout } from "../support/ci.js";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
@@ -16,7 +17,6 @@ import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("rabbitmq");
-if (missing) console.warn(`channels-amqp: not run here: ${missing}`);
 
 /** Every message arriving on `queue`, kept as it came. */
 async function collect(conn: ChannelModel, queue: string): Promise<Arrivals<ConsumeMessage>> {
@@ -27,7 +27,7 @@ async function collect(conn: ChannelModel, queue: string): Promise<Arrivals<Cons
   return a;
 }
 
-describe.skipIf(missing !== undefined)("the AMQP channel", () => {
+describe.skipIf(skipWithout("channels-amqp", missing))("the AMQP channel", () => {
   let rabbit: Broker;
   let nats: NatsServerProcess;
   beforeAll(async () => {

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { Kafka, logLevel, type KafkaMessage } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { brokerMissing, startKafkaMock, type KafkaMock } from "../support/brokers.js";
+import { skipWithout } from "../support/ci.js";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
@@ -17,7 +18,6 @@ import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("kafka");
-if (missing) console.warn(`channels-kafka: not run here: ${missing}`);
 
 /** Produces with kcat: `key:value` lines. */
 async function kcatProduce(brokers: string[], topic: string, lines: string[]): Promise<void> {
@@ -39,7 +39,7 @@ async function collect(kafka: Kafka, topic: string): Promise<Arrivals<KafkaMessa
   return { ...a, got: a.got, until: (n, timeoutMs = 30_000) => a.until(n, timeoutMs), stop: () => consumer.disconnect() };
 }
 
-describe.skipIf(missing !== undefined)("the Kafka channel", () => {
+describe.skipIf(skipWithout("channels-kafka", missing))("the Kafka channel", () => {
   let mock: KafkaMock;
   let nats: NatsServerProcess;
   let kafka: Kafka;
