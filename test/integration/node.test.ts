@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { STREAMS, H } from "../../src/bus/index.js";
+import { STREAMS, H, sessionKey } from "../../src/bus/index.js";
+import { watchActor } from "../support/actor-state.js";
 import { useClawNode } from "../support/claw-fixture.js";
 import { jsonBody } from "../support/replies.js";
 
@@ -173,8 +174,12 @@ describe("a node on a real nats-server", () => {
   });
 
   it("stops gracefully on SIGTERM", async () => {
+    const session = await watchActor(f.c.nc, "session", sessionKey("echo", "demo:acct:slow"));
     f.c.nc.publish("claw.in.demo.acct.slow", jsonBody({ id: "slow-1", text: "/slow 500", sender: { id: "u" } }));
-    await new Promise((r) => setTimeout(r, 150)); // the turn is in progress
+    // SIGTERM during the turn: the session is thinking (the model sleeps 500 ms)
+    await session.until("thinking");
+    session.stop();
+    expect(f.out.replies.some((r) => r.replyTo === "slow-1"), "no reply before the SIGTERM").toBe(false);
     const code = await f.claw.kill("SIGTERM");
     expect(code).toBe(0);
     // the in-flight turn was finished before exit, not abandoned
