@@ -10,7 +10,7 @@
  * key, `alg: none` refused); and the audit trail of it all.
  */
 import { createServer, type Server } from "node:http";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
@@ -218,12 +218,12 @@ describe("JWTs from an OIDC issuer", () => {
   let node: ClawProcess;
   let issuer: Server;
   let issuerUrl: string;
-  let signing: { privateKey: CryptoKey; kid: string };
+  let signing: { privateKey: CryptoKey; publicKey: CryptoKey; kid: string };
   let stranger: CryptoKey;
   beforeAll(async () => {
     const key = await generateKeyPair("RS256");
     stranger = (await generateKeyPair("RS256")).privateKey;
-    signing = { privateKey: key.privateKey, kid: "k1" };
+    signing = { privateKey: key.privateKey, publicKey: key.publicKey, kid: "k1" };
     const jwk = { ...(await exportJWK(key.publicKey)), kid: "k1", alg: "RS256", use: "sig" };
     issuer = createServer((req, res) => {
       res.setHeader("content-type", "application/json");
@@ -275,9 +275,23 @@ describe("JWTs from an OIDC issuer", () => {
     const none = `${Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")}.${good[1]}.`;
     const unsigned = await invoke(none);
     expect(unsigned.status).toBe(401);
-    // HS256 signed with the public key's bytes (the classic confusion) is not taken either
-    const hs = await new SignJWT({ scope: "agents:invoke" }).setProtectedHeader({ alg: "HS256", kid: "k1" }).setIssuer(issuerUrl).setAudience("claw").setExpirationTime("5m").sign(new TextEncoder().encode("k1"));
-    expect((await invoke(hs)).status).toBe(401);
+    // RS256 → HS256 confusion: the claims of a good token, HMAC-signed with the issuer's public key as the
+    // secret, in each form a verifier might hold it (the PEM text, as the classic attack does, its DER bytes, its JWK)
+    const pem = await exportSPKI(signing.publicKey);
+    const secrets = { pem: new TextEncoder().encode(pem), der: new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64")), jwk: new TextEncoder().encode(JSON.stringify(await exportJWK(signing.publicKey))) };
+    for (const [form, secret] of Object.entries(secrets)) {
+      const hs = await new SignJWT({ scope: "agents:invoke messages:write" })
+        .setProtectedHeader({ alg: "HS256", kid: "k1" })
+        .setIssuer(issuerUrl)
+        .setAudience("claw")
+        .setSubject("dana")
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .sign(secret);
+      const confused = await invoke(hs);
+      expect(confused.status, `HS256 with the public key's ${form}`).toBe(401);
+      expect(confused.json.error.message, `HS256 with the public key's ${form}`).toMatch(/algorithm/);
+    }
   }, 60_000);
 });
 
