@@ -185,12 +185,17 @@ describe("the Slack channel", () => {
 
     it("moves the socket to another node when its node is SIGKILLed; what was not acknowledged is sent again and taken once", async () => {
       const config = await channelConfig([socketAccount("moving")]);
+      // the earlier tests' nodes are gone: every socket from here on is this account's
+      await until(() => slack.socket.open() === 0, "the earlier sockets closed");
+      const since = Date.now();
       await using a = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "sma" } });
       await using b = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "smb" } });
       const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
       await until(() => runs(a) || runs(b), "the socket open");
       for (let i = 0; i < 10; i++) slack.sendSocketEvent(dm("D20", `m${i}`, `1700000500.0001${String(i).padStart(2, "0")}`));
       await until(() => texts("D20").length === 10, "ten replies");
+      // one owner: one node connected the account
+      expect([a, b].filter(runs), "nodes running the account").toHaveLength(1);
       const first = runs(a) ? a : b;
       const other = first === a ? b : a;
       // events arrive while the node dies: some may be on claw.in and never acknowledged
@@ -206,6 +211,8 @@ describe("the Slack channel", () => {
       await new Promise((r) => setTimeout(r, 1_500));
       expect(texts("D20")).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
       expect(runs(other)).toBe(true);
+      // and one socket at every moment: the new owner opened its socket once the old one's was gone
+      expect(slack.socket.mostOpenSince(since), "sockets open at once").toBe(1);
     }, 60_000);
 
     it("sends a reply's media as blocks: images shown, files linked", async () => {

@@ -145,6 +145,8 @@ describe("the Telegram channel", () => {
     for (let i = 0; i < 10; i++) fake.push({ chatId: 5, text: `m${i}` });
     await until(() => fake.sentTo(5).length === 10, "ten replies");
     const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
+    // one poller: one node connected the account, and the Bot API never saw two getUpdates at once
+    expect([a, b].filter(runs), "nodes running the account").toHaveLength(1);
     const first = runs(a) ? a : b;
     const other = first === a ? b : a;
     await first.kill("SIGKILL");
@@ -153,6 +155,7 @@ describe("the Telegram channel", () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(fake.sentTo(5)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     expect(runs(other)).toBe(true);
+    expect(fake.conflicts, "getUpdates while another was open (409 Conflict): two pollers at once").toEqual([]);
   }, 60_000);
 
   it("sends media by URL: a skill's image with the reply as its caption, several media after the text", async () => {
