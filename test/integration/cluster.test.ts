@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { KvWatchInclude } from "@nats-io/kv";
+import { chatPartition } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { clusterView } from "../support/cluster.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
@@ -102,8 +103,16 @@ describe("a cluster of Claw nodes", () => {
       })();
       const leader = (await view.leader())!;
       expect(nodes.has(leader)).toBe(true);
-      const killedAt = Date.now();
-      await nodes.get(leader)!.kill("SIGKILL");
+      // traffic through the kill: which node answers each partition's chats says who consumed it
+      const out = await collectStreamReplies(c.js, c.jsm);
+      let killedAt = 0;
+      const traffic = load(c, 100, 6, async (sent) => {
+        if (!killedAt && sent >= 200) {
+          killedAt = Date.now();
+          await nodes.get(leader)!.kill("SIGKILL");
+        }
+      });
+      while (!killedAt) await new Promise((r) => setTimeout(r, 5));
       let newLeader: string | undefined;
       while (Date.now() - killedAt < 10_000) {
         newLeader = await view.leader();
@@ -128,6 +137,21 @@ describe("a cluster of Claw nodes", () => {
         holder.set(h.p, h.node);
       }
       expect(history.some((h) => h.op === "PUT" && h.node !== leader)).toBe(true);
+      // and consumption: a partition's chats are answered by its owners in the order they held it, never by
+      // two nodes taking turns (one that kept consuming a partition it had lost, or took one it never claimed)
+      const accepted = await traffic;
+      await expectExactlyOnceInOrder(out, accepted, 100, 6);
+      out.stop();
+      for (let p = 0; p < P; p++) {
+        const owners: string[] = [];
+        for (const o of [before.owners[p], ...history.filter((h) => h.p === p && h.op === "PUT").map((h) => h.node)]) if (o && owners.at(-1) !== o) owners.push(o);
+        const answering: string[] = [];
+        for (const r of out.replies) if (chatPartition(r, P) === p && answering.at(-1) !== r.node) answering.push(r.node ?? "?");
+        // the answering nodes, run by run, are the owners in their order (a node may have had nothing to answer)
+        let i = 0;
+        for (const n of answering) while (i < owners.length && owners[i] !== n) i++;
+        expect(i < owners.length || answering.length === 0, `partition ${p}: answered by ${answering.join(" → ")}, owned by ${owners.join(" → ")}`).toBe(true);
+      }
     } finally {
       await Promise.all([...nodes.values()].map((n) => n.kill("SIGKILL")));
     }

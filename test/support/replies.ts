@@ -3,11 +3,12 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { decode, STREAMS, withRetry, type Envelope } from "../../src/bus/index.js";
+import { decode, H, STREAMS, withRetry, type Envelope } from "../../src/bus/index.js";
 
 /** Replies seen on a subject pattern, with helpers to wait for them. */
 export interface ReplyCollector {
-  readonly replies: Array<Envelope & { subject: string; at: number }>;
+  /** in arrival order (stream order for {@link collectStreamReplies}); `node`: the node that published it (its `Claw-Node` header) */
+  readonly replies: Array<Envelope & { subject: string; at: number; node?: string }>;
   /** resolves when a reply to `id` arrived (rejects after `timeoutMs`) */
   waitFor(id: string, timeoutMs?: number): Promise<Envelope & { subject: string; at: number }>;
   /** resolves when `n` replies arrived */
@@ -74,7 +75,7 @@ export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamMa
         const at = seqs.findIndex((q) => q > m.seq);
         const i = at === -1 ? seqs.length : at;
         seqs.splice(i, 0, m.seq);
-        replies.splice(i, 0, { ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
+        replies.splice(i, 0, { ...decode<Envelope>(m.data), subject: m.subject, at: performance.now(), node: m.headers?.get(H.node) || undefined });
       }
       seen.add(m.seq);
       m.ack();
