@@ -17,6 +17,7 @@ import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { runCli } from "../support/claw-cli.js";
 import { channelConfig } from "../support/channels.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { loaded } from "../support/timing.js";
 
 /** A concrete path for a route template. */
 const pathOf = (template: string) => template.replace("{rest}", "api/cluster").replace(/\{(\w+)\}/g, (_m, n: string) => (n === "id" ? "echo" : n === "seq" ? "1" : `x${n}`));
@@ -119,14 +120,14 @@ describe("the gateway's access control", () => {
     expect(listed.stdout).not.toContain(invoker.key.slice(`claw_${invoker.id}_`.length));
     expect(listed.stdout).not.toContain("scrypt");
 
-    // revoked on one side, refused on both within a second
+    // revoked on one side, refused on both within a second (bench promises; the margin is for a loaded machine)
     expect((await call(b, "POST", "/v1/agents/echo/invoke", bearer(invoker.key), { text: "still" })).status).toBe(200);
     const revoked = await runCli(["keys", "revoke", invoker.id], { NATS_URL: nats.url });
     expect(revoked.code, revoked.stderr).toBe(0);
     const t0 = Date.now();
     for (const node of [a, b]) {
       while ((await call(node, "POST", "/v1/agents/echo/invoke", bearer(invoker.key), { text: "after" })).status !== 401) {
-        expect(Date.now() - t0, `node ${node.httpPort} still lets a revoked key in`).toBeLessThan(1_000);
+        expect(Date.now() - t0, `node ${node.httpPort} still lets a revoked key in`).toBeLessThan(loaded(1_000));
         await new Promise((r) => setTimeout(r, 20));
       }
     }
