@@ -21,6 +21,9 @@
  *            answers at once, closed loop at concurrency 1 and 16, against the same client asking the fake
  *   skills   invocation latency, one at a time: time.now (in process) and bash `echo hi` (bubblewrap), beside
  *            the sandbox alone (bwrap /bin/true, bwrap node -e 0); --sessions is the number per series
+ *   promises the timings the README promises (first reply, 503 while NATS is away, key revocation on two
+ *            nodes, partition failover, leader election, a watch's expiry), each --runs times (default 5) on a
+ *            machine doing nothing else; the tests check them with margins for a loaded CI machine
  *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new
  *            node id (or its old one: --same-ids):
  *            latency, what a core subscriber sees, and where the slowest messages spent their time
@@ -28,7 +31,7 @@
  * Before the measured run every target answers one message per session (the warm-up, reported
  * apart as the cold start); --no-warmup measures from a fresh node.
  *
- * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids --no-warmup --secured
+ * options: --rate N --duration S --sessions N --payload BYTES --window N --every S --same-ids --no-warmup --secured --runs N
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
@@ -40,6 +43,7 @@ import { runSessions } from "./sessions.js";
 import { runChurn } from "./churn.js";
 import { runLlm } from "./llm.js";
 import { runSkills } from "./skills.js";
+import { runPromises } from "./promises.js";
 import { runInvoke, type InvokeRow } from "./invoke.js";
 import { runChannelBench } from "./channels.js";
 import { textTable } from "./closed-loop.js";
@@ -159,13 +163,20 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" }, "no-warmup": { type: "boolean" }, secured: { type: "boolean" } },
+    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" }, "no-warmup": { type: "boolean" }, secured: { type: "boolean" }, runs: { type: "string" } },
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
     const r = await runSessions(Number(values.sessions ?? 100_000), 3_600_000);
     process.stdout.write(`\nsessions: ${JSON.stringify(r, null, 1)}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
+    return;
+  }
+  if (scenario === "promises") {
+    const rows = await runPromises(Number(values.runs ?? 5));
+    const table = textTable(["promise", "claim ms", "n", "p50 ms", "p99", "max", "over"], rows.map((x) => [x.promise, x.claimMs, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.over]));
+    process.stdout.write(`\npromises\n${table}\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
     return;
   }
   if (scenario === "skills") {
@@ -235,7 +246,7 @@ async function main(): Promise<void> {
     return;
   }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "amqp", "mqtt", "churn", "llm", "skills"].join(", ")}`);
+  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`);
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)

@@ -8,7 +8,7 @@
  *
  * nats-server's `partition(n, …)` hashes the selected wildcard tokens,
  * concatenated without separator, with FNV-1a 32-bit and takes it modulo n.
- * `test/integration/partition.test.ts` checks this against a real server.
+ * `test/integration/partitioning.test.ts` checks this against a real server.
  *
  * @see https://docs.nats.io/nats-concepts/subject_mapping#deterministic-subject-token-partitioning
  */

@@ -105,14 +105,24 @@ describe("live actor events", () => {
     const key = sessionKey("echo", "ev:a:brief");
     const rec = record(`claw.events.actor.session.${key}`);
     await f.c.nc.flush();
-    watch({ kind: "session", id: key, ttlMs: 300 });
+    // a watch long enough for one turn on a loaded machine (how close a short one ends to its ttl is the
+    // bench's: `npm run bench -- promises`, a 300 ms watch)
+    const ttlMs = 2_000;
+    const watchedAt = Date.now();
+    watch({ kind: "session", id: key, ttlMs });
     f.c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-1", text: "one", sender: { id: "u" } }));
     await f.out.waitFor("b-1");
-    await new Promise((r) => setTimeout(r, 400));
+    await turnOver(key, "b-1");
+    // the turn's transitions came while it was watched
+    for (let i = 0; i < 100 && rec.events.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(Date.now() - watchedAt, "the turn ended within the watch").toBeLessThan(ttlMs);
+    // past the ttl (a second more: the node counts it from when it got the watch)
+    await new Promise((r) => setTimeout(r, Math.max(0, watchedAt + ttlMs + 1_000 - Date.now())));
     const seen = rec.events.length;
     expect(seen).toBeGreaterThanOrEqual(3);
     f.c.nc.publish("claw.in.ev.a.brief", jsonBody({ id: "b-2", text: "two", sender: { id: "u" } }));
     await f.out.waitFor("b-2");
+    await turnOver(key, "b-2");
     await new Promise((r) => setTimeout(r, 200));
     rec.stop();
     expect(rec.events.length).toBe(seen);

@@ -7,6 +7,7 @@
  */
 import Ajv2020 from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { H } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
@@ -111,8 +112,20 @@ describe("the API contract", () => {
     const letter = list.json.dead_letters.find((d: { originalSubject: string }) => d.originalSubject.endsWith(".t.a.dl"));
     expect(letter).toMatchObject({ stage: "ingress", code: "invalid_envelope" });
     expect(Buffer.from(letter.data_base64, "base64").toString()).toBe('{"text": 42}');
+    // one of them: the same letter, with every header the dead-letter stream holds for it
     const one = await call("GET", `/v1/dlq/${letter.seq}`);
-    expect(one.json.headers).toBeDefined();
+    expect(one.status).toBe(200);
+    conforms(answerSchema("/v1/dlq/{seq}", "get", 200), one.json);
+    const { headers, ...fields } = one.json as { headers: Record<string, string> };
+    expect(fields).toEqual(letter);
+    expect(headers).toMatchObject({
+      [H.dlq.code]: "invalid_envelope",
+      [H.dlq.stage]: "ingress",
+      [H.dlq.subject]: letter.originalSubject,
+      [H.dlq.reason]: letter.reason,
+      [H.dlq.field]: "sender",
+      [H.dlq.deliveries]: String(letter.deliveries),
+    });
     const replayed = await call("POST", `/v1/dlq/${letter.seq}/replay`, { to: "claw.in.t.a.replayed" });
     expect(replayed).toMatchObject({ status: 200, json: { subject: "claw.in.t.a.replayed", duplicate: false } });
     expect((await call("GET", `/v1/dlq/${letter.seq}`)).status).toBe(404);

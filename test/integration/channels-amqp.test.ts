@@ -9,6 +9,8 @@ import { promisify } from "node:util";
 import amqp, { type ChannelModel, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { brokerMissing, startRabbitMq, type Broker } from "../support/brokers.js";
+import { skipWithout } from "../support/ci.js";
+import { metric } from "../support/metrics.js";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
@@ -16,7 +18,6 @@ import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("rabbitmq");
-if (missing) console.warn(`channels-amqp: not run here: ${missing}`);
 
 /** Every message arriving on `queue`, kept as it came. */
 async function collect(conn: ChannelModel, queue: string): Promise<Arrivals<ConsumeMessage>> {
@@ -27,7 +28,7 @@ async function collect(conn: ChannelModel, queue: string): Promise<Arrivals<Cons
   return a;
 }
 
-describe.skipIf(missing !== undefined)("the AMQP channel", () => {
+describe.skipIf(skipWithout("channels-amqp", missing))("the AMQP channel", () => {
   let rabbit: Broker;
   let nats: NatsServerProcess;
   beforeAll(async () => {
@@ -97,7 +98,8 @@ describe.skipIf(missing !== undefined)("the AMQP channel", () => {
   }, 90_000);
 
   it("loses nothing while the broker restarts, and the node keeps serving HTTP meanwhile", async () => {
-    const config = await channelConfig([{ type: "amqp", account: "restart", url: rabbit.url, queue: "claw-restart" }]);
+    // a small prefetch: the node takes the queue a few at a time, so the broker can stop with some still in it
+    const config = await channelConfig([{ type: "amqp", account: "restart", url: rabbit.url, queue: "claw-restart", prefetch: 2 }]);
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "r", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" } });
     const publish = async (from: number, to: number) => {
       const conn = await amqp.connect(rabbit.url);
@@ -109,8 +111,17 @@ describe.skipIf(missing !== undefined)("the AMQP channel", () => {
       await conn.close();
     };
     await publish(0, 100);
-    // mid-stream: some are taken, some wait in the queue, some replies are on their way
+    // mid-stream: the broker stops once the node has taken some (claw_channel_messages_total counts a message
+    // when NATS holds it), while others still wait in the queue or for their replies
+    const taken = () => metric(node.httpPort, 'claw_channel_messages_total{channel="amqp",direction="in"}').catch(() => 0);
+    for (const deadline = Date.now() + 15_000; (await taken()) === 0; ) {
+      if (Date.now() > deadline) throw new Error("the node took nothing from the queue in 15 s");
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await rabbit.stop();
+    const atStop = { taken: await taken(), answered: await metric(node.httpPort, 'claw_channel_messages_total{channel="amqp",direction="out"}').catch(() => 0) };
+    expect(atStop.taken, `messages still in the queue when the broker stopped (${JSON.stringify(atStop)})`).toBeLessThan(100);
+    expect(atStop.answered, `replies still owed when the broker stopped (${JSON.stringify(atStop)})`).toBeLessThan(atStop.taken);
     const invoke = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "the broker is down" }) });
     expect(invoke.status).toBe(200);
     await rabbit.start();

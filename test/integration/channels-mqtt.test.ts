@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { brokerMissing, startMosquitto, type Broker } from "../support/brokers.js";
+import { skipWithout } from "../support/ci.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { runCli } from "../support/claw-cli.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
@@ -17,7 +18,6 @@ import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("mosquitto");
-if (missing) console.warn(`channels-mqtt: not run here: ${missing}`);
 
 type Received = { topic: string; body: any; packet: mqtt.IPublishPacket };
 
@@ -41,7 +41,7 @@ async function owner(nodes: ClawProcess[], account: string, timeoutMs = 15_000):
   }
 }
 
-describe.skipIf(missing !== undefined)("the MQTT channel", () => {
+describe.skipIf(skipWithout("channels-mqtt", missing))("the MQTT channel", () => {
   let mosquitto: Broker;
   let nats: NatsServerProcess;
   beforeAll(async () => {

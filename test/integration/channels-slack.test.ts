@@ -98,10 +98,11 @@ describe("the Slack channel", () => {
     expect(slack.calls.filter((c) => c.method === "chat.postMessage" && c.payload.channel === "C404")).toHaveLength(1);
   }, 60_000);
 
-  it("shows a streamed reply growing in its thread (chat.update) and ends it with the whole reply", async () => {
+  it("shows a streamed reply growing in its thread (chat.update), updated at most once a second, and ends it with the whole reply", async () => {
     await using model = await startFakeOpenAI();
     const answer = "Deploys are green; the last one went out at noon and the next is queued for three.";
-    model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 } });
+    // written slowly: eleven pieces of 8 characters, 250 ms apart (about 2.75 s)
+    model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 }, pieceDelayMs: 250 });
     const config = await channelConfig([{ type: "slack", account: "stream", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }], {
       providers: { fake: { baseURL: model.baseURL, model: "fake-instant" } },
       agents: [{ id: "assistant", model: "fake", system: "You answer." }],
@@ -115,7 +116,15 @@ describe("the Slack channel", () => {
     const posted = slack.posted("C50");
     expect(posted).toHaveLength(1);
     expect(posted[0]).toMatchObject({ thread_ts: "1700000301.000100", text: expect.stringMatching(/ …$/) });
-    expect(updates().length).toBeLessThanOrEqual(2);
+    // it grew while the pieces came, each change at least a second after the one before (as the fake Web API
+    // received them; 150 ms allowed for one request taking longer to arrive than the next). The last update,
+    // the whole reply, goes out as soon as the reply is complete.
+    const begun = slack.calls.find((c) => c.ok && c.method === "chat.postMessage" && c.payload.channel === "C50")!.at;
+    const growing = updates().filter((c) => String(c.payload.text).endsWith(" …")).map((c) => c.at);
+    expect(growing.length, "updates while the reply was written").toBeGreaterThanOrEqual(1);
+    const changes = [begun, ...growing];
+    const gaps = changes.slice(1).map((t, i) => t - changes[i]!);
+    expect(Math.min(...gaps), `ms between changes: ${gaps.join(", ")}`).toBeGreaterThanOrEqual(850);
   }, 60_000);
 
   it("takes an event on a node that does not run the account; the reply comes from the one that does", async () => {
@@ -185,12 +194,17 @@ describe("the Slack channel", () => {
 
     it("moves the socket to another node when its node is SIGKILLed; what was not acknowledged is sent again and taken once", async () => {
       const config = await channelConfig([socketAccount("moving")]);
+      // the earlier tests' nodes are gone: every socket from here on is this account's
+      await until(() => slack.socket.open() === 0, "the earlier sockets closed");
+      const since = Date.now();
       await using a = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "sma" } });
       await using b = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "smb" } });
       const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
       await until(() => runs(a) || runs(b), "the socket open");
       for (let i = 0; i < 10; i++) slack.sendSocketEvent(dm("D20", `m${i}`, `1700000500.0001${String(i).padStart(2, "0")}`));
       await until(() => texts("D20").length === 10, "ten replies");
+      // one owner: one node connected the account
+      expect([a, b].filter(runs), "nodes running the account").toHaveLength(1);
       const first = runs(a) ? a : b;
       const other = first === a ? b : a;
       // events arrive while the node dies: some may be on claw.in and never acknowledged
@@ -206,6 +220,8 @@ describe("the Slack channel", () => {
       await new Promise((r) => setTimeout(r, 1_500));
       expect(texts("D20")).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
       expect(runs(other)).toBe(true);
+      // and one socket at every moment: the new owner opened its socket once the old one's was gone
+      expect(slack.socket.mostOpenSince(since), "sockets open at once").toBe(1);
     }, 60_000);
 
     it("sends a reply's media as blocks: images shown, files linked", async () => {

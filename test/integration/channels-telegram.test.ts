@@ -113,7 +113,8 @@ describe("the Telegram channel", () => {
     await using fake = await startFakeTelegram();
     await using model = await startFakeOpenAI();
     const answer = "The quick brown fox jumps over the lazy dog, and then it does it again, slower.";
-    model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 } });
+    // written slowly: ten pieces of 8 characters, 250 ms apart (about 2.5 s)
+    model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 }, pieceDelayMs: 250 });
     const config = await channelConfig([account(fake, "streaming")], {
       providers: { fake: { baseURL: model.baseURL, model: "fake-instant" } },
       agents: [{ id: "assistant", model: "fake", system: "You answer." }],
@@ -130,8 +131,15 @@ describe("the Telegram channel", () => {
     expect(sent[0]).toMatch(/ …$/);
     expect(answer.startsWith(sent[0]!.replace(/ …$/, ""))).toBe(true);
     expect(edits().at(-1)!.payload).toMatchObject({ message_id: expect.anything(), text: answer });
-    // ten pieces came; the message was not edited for each
-    expect(edits().length).toBeLessThanOrEqual(2);
+    // it grew while the pieces came, each change at least a second after the one before (as the fake Bot API
+    // received them; 150 ms allowed for one request taking longer to arrive than the next). The last edit,
+    // the whole reply, goes out as soon as the reply is complete.
+    const begun = fake.calls.find((c) => c.ok && c.method === "sendMessage" && Number(c.payload.chat_id) === 77)!.at;
+    const growing = edits().filter((c) => String(c.payload.text).endsWith(" …")).map((c) => c.at);
+    expect(growing.length, "edits while the reply was written").toBeGreaterThanOrEqual(1);
+    const changes = [begun, ...growing];
+    const gaps = changes.slice(1).map((t, i) => t - changes[i]!);
+    expect(Math.min(...gaps), `ms between changes: ${gaps.join(", ")}`).toBeGreaterThanOrEqual(850);
     await new Promise((r) => setTimeout(r, 1_500));
     expect(fake.sentTo(77)).toHaveLength(1);
   }, 60_000);
@@ -145,6 +153,8 @@ describe("the Telegram channel", () => {
     for (let i = 0; i < 10; i++) fake.push({ chatId: 5, text: `m${i}` });
     await until(() => fake.sentTo(5).length === 10, "ten replies");
     const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
+    // one poller: one node connected the account, and the Bot API never saw two getUpdates at once
+    expect([a, b].filter(runs), "nodes running the account").toHaveLength(1);
     const first = runs(a) ? a : b;
     const other = first === a ? b : a;
     await first.kill("SIGKILL");
@@ -153,6 +163,7 @@ describe("the Telegram channel", () => {
     await new Promise((r) => setTimeout(r, 1_500));
     expect(fake.sentTo(5)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     expect(runs(other)).toBe(true);
+    expect(fake.conflicts, "getUpdates while another was open (409 Conflict): two pollers at once").toEqual([]);
   }, 60_000);
 
   it("sends media by URL: a skill's image with the reply as its caption, several media after the text", async () => {

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { skipWithout } from "../support/ci.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
@@ -115,7 +116,8 @@ describe("the WebSocket channel", () => {
     newer.ws.close();
   }, 30_000);
 
-  describe.skipIf(!existsSync(CHROMIUM))("the /chat page in Chromium", () => {
+  const noChromium = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium, or CLAW_CHROMIUM pointing at a Chromium binary)`;
+  describe.skipIf(skipWithout("channels-websocket: the /chat page in Chromium", noChromium))("the /chat page in Chromium", () => {
     let browser: Browser;
     beforeAll(async () => {
       browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });

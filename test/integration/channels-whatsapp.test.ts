@@ -2,14 +2,23 @@
  * The WhatsApp channel driven through a fake socket that implements the part
  * of baileys' socket the adapter uses (its event emitter, sendMessage,
  * requestPairingCode, end), with a real node answering the turns and the
- * account's runner in this process: a QR code announced for pairing, the
- * auth state kept in KV (a second connection starts from the credentials the
- * first saved), a message answered, our own and group messages left alone,
- * a lost connection reconnected, a logout clearing the credentials, a 429
- * sent again and a 400 dead-lettered, the QR code in the live view, and a
- * reply's media sent by URL.
+ * account's runner in this process: a QR code announced for pairing, or a
+ * pairing code for an account with a phone number; the auth state kept in KV
+ * — the binary credentials and the Signal keys, through baileys' own Signal
+ * repository: a peer's session made on one connection decrypts on the next
+ * (a second connection starts from what the first saved); a message
+ * answered, our own, a group's and history left alone, a lost connection
+ * reconnected, a logout clearing the credentials, a 429 sent again and a 400
+ * dead-lettered, the QR code in the live view, and a reply's media sent by
+ * URL.
+ *
+ * The runner runs here, not in a node: a node makes baileys' real socket,
+ * which only talks to WhatsApp's servers (it checks their Noise certificate
+ * against WhatsApp's root key), so a node could run it against a fake only
+ * through a test hook that swaps the socket in the node process.
  */
 import { EventEmitter } from "node:events";
+import type { AuthenticationCreds, AuthenticationState, SignalKeyStore } from "baileys";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
@@ -54,7 +63,7 @@ async function liveView(port: number, channelActor: string): Promise<{ pairing: 
 
 /** What the fake socket saw and can do. */
 interface FakeSocket {
-  config: { auth: { creds: Record<string, any> } };
+  config: { auth: AuthenticationState & { creds: AuthenticationCreds & Record<string, any> } };
   ev: EventEmitter;
   sent: Array<{ jid: string; text: string }>;
   /** what was sent that is not text (media), as baileys' message content */
@@ -65,6 +74,64 @@ interface FakeSocket {
 
 function boom(statusCode: number, message: string): Error & { output: { statusCode: number } } {
   return Object.assign(new Error(message), { output: { statusCode } });
+}
+
+const OUR_JID = "4915112345678@s.whatsapp.net";
+const PEER_JID = "4917000000001@s.whatsapp.net";
+
+/** baileys' Signal repository over an auth state, its key store made transactional as makeWASocket does. */
+async function signalRepository(auth: AuthenticationState) {
+  const b = await import("baileys");
+  const logger = pino({ level: "silent" }) as never;
+  const keys = b.addTransactionCapability(auth.keys, logger, { maxCommitRetries: 1, delayBetweenTriesMs: 10 });
+  return b.DEFAULT_CONNECTION_CONFIG.makeSignalRepository({ creds: auth.creds, keys }, logger, async () => undefined);
+}
+
+/**
+ * Another WhatsApp user (its own keys in memory) who starts a Signal session
+ * with us: `ours` gets a pre-key as baileys makes them (into its key store),
+ * the peer builds the session from our published keys and encrypts a first
+ * message; `receivedBy` decrypts it with an auth state read back later, and
+ * answers it to check the session works both ways.
+ */
+async function signalPeer(ours: AuthenticationState): Promise<{ receivedBy(auth: AuthenticationState): Promise<string> }> {
+  const b = await import("baileys");
+  const { update, preKeys } = await b.getNextPreKeys(ours, 1);
+  Object.assign(ours.creds, update);
+  // baileys reads the pre-keys it made back from the key store
+  expect(Object.keys(preKeys), "the pre-key baileys made, read back from the key store").toHaveLength(1);
+  const [preKeyId, preKey] = Object.entries(preKeys)[0]!;
+  const memory = new Map<string, unknown>();
+  const peerKeys: SignalKeyStore = {
+    get: async (type, ids) => Object.fromEntries(ids.flatMap((id) => (memory.has(`${type}-${id}`) ? [[id, memory.get(`${type}-${id}`)]] : []))) as never,
+    set: async (data) => {
+      for (const [type, byId] of Object.entries(data)) for (const [id, v] of Object.entries(byId ?? {})) memory.set(`${type}-${id}`, v);
+    },
+  };
+  const peer = await signalRepository({ creds: b.initAuthCreds(), keys: peerKeys });
+  const c = ours.creds;
+  await peer.injectE2ESession({
+    jid: OUR_JID,
+    session: {
+      registrationId: c.registrationId,
+      identityKey: b.generateSignalPubKey(c.signedIdentityKey.public),
+      signedPreKey: { keyId: c.signedPreKey.keyId, publicKey: b.generateSignalPubKey(c.signedPreKey.keyPair.public), signature: c.signedPreKey.signature },
+      preKey: { keyId: Number(preKeyId), publicKey: b.generateSignalPubKey(preKey.public) },
+    },
+  });
+  const first = await peer.encryptMessage({ jid: OUR_JID, data: Buffer.from("hello over signal") });
+  expect(first.type).toBe("pkmsg");
+  return {
+    async receivedBy(auth) {
+      const us = await signalRepository(auth);
+      const plain = Buffer.from(await us.decryptMessage({ jid: PEER_JID, type: first.type, ciphertext: first.ciphertext })).toString("utf8");
+      // the session is in the key store now (a repository of its own reads it), and answers reach the peer
+      expect(await (await signalRepository(auth)).validateSession(PEER_JID)).toMatchObject({ exists: true });
+      const answer = await us.encryptMessage({ jid: PEER_JID, data: Buffer.from("hello back") });
+      expect(Buffer.from(await peer.decryptMessage({ jid: OUR_JID, type: answer.type, ciphertext: answer.ciphertext })).toString("utf8")).toBe("hello back");
+      return plain;
+    },
+  };
 }
 
 
@@ -90,8 +157,11 @@ describe("the WhatsApp channel", () => {
     await nats?.[Symbol.asyncDispose]();
   });
 
-  it("pairs by QR with its auth state in KV, answers a direct message, reconnects, and handles refusals", async () => {
+  /** Runs account `account` here on fake sockets (each connection makes one), its options `extra`. */
+  async function runAccount(account: string, extra: Record<string, unknown> = {}) {
     const sockets: FakeSocket[] = [];
+    /** the phone numbers a pairing code was asked for */
+    const codesAsked: string[] = [];
     const adapter = createWhatsAppAdapter((config) => {
       const s: FakeSocket = { config: config as unknown as FakeSocket["config"], ev: new EventEmitter(), sent: [], media: [], failNext: [], ended: false };
       sockets.push(s);
@@ -104,13 +174,14 @@ describe("the WhatsApp channel", () => {
           else s.media.push({ jid, content });
           return undefined;
         }) as unknown as WhatsAppSocket["sendMessage"],
-        requestPairingCode: (async () => "ABCD1234") as WhatsAppSocket["requestPairingCode"],
+        requestPairingCode: (async (phone: string) => {
+          codesAsked.push(phone);
+          return "ABCD1234";
+        }) as WhatsAppSocket["requestPairingCode"],
         end: () => void (s.ended = true),
       };
     });
-    const [config] = parseChannels([{ type: "whatsapp", account: "phone" }], {});
-    const qrs: string[] = [];
-    const sub = bus.nc.subscribe(channelEventSubject("whatsapp", "phone", "qr"), { callback: (_e, m) => qrs.push((m.json() as { qr: string }).qr) });
+    const [config] = parseChannels([{ type: "whatsapp", account, ...extra }], {});
     const state = await bus.kvm.open(BUCKETS.channels);
     const runner = createChannelRunner({
       bus,
@@ -124,6 +195,13 @@ describe("the WhatsApp channel", () => {
       state,
     });
     runner.start();
+    return { sockets, codesAsked, runner };
+  }
+
+  it("pairs by QR with its auth state in KV, answers a direct message, reconnects, and handles refusals", async () => {
+    const qrs: string[] = [];
+    const sub = bus.nc.subscribe(channelEventSubject("whatsapp", "phone", "qr"), { callback: (_e, m) => qrs.push((m.json() as { qr: string }).qr) });
+    const { sockets, runner } = await runAccount("phone");
     try {
       await until(() => sockets.length === 1, "the socket");
       const first = sockets[0]!;
@@ -143,9 +221,10 @@ describe("the WhatsApp channel", () => {
       await until(() => view.pairing.length >= 1, "the QR in the live view");
       expect(view.pairing[0]).toMatchObject({ event: "qr", type: "whatsapp", account: "phone", node: "test", svg: expect.stringMatching(/^<svg[^]*<path[^]*<\/svg>\s*$/) });
       await until(() => runner.status().state === "connected", "connected");
-      // paired: baileys updates the credentials; they go to KV
+      // paired: baileys updates the credentials and makes pre-keys (into the key store, KV); they go to KV
       first.config.auth.creds.me = { id: "4915112345678:1@s.whatsapp.net" };
       first.config.auth.creds.registered = true;
+      const peer = await signalPeer(first.config.auth);
       first.ev.emit("creds.update", {});
       first.ev.emit("connection.update", { connection: "open" });
       const paired = await pairing;
@@ -156,18 +235,33 @@ describe("the WhatsApp channel", () => {
       await until(() => view.pairing.some((p) => p.event === "open"), "linked, in the live view");
       view.close();
 
-      first.ev.emit("messages.upsert", { type: "notify", messages: [text("4917000000001@s.whatsapp.net", "W1", "hello from whatsapp")] });
-      // ours, a group's, and history are not taken
+      // ours, a group's, and history are not taken: they come first (ours and history in the chat of the
+      // message after them, whose reply would follow theirs), and nothing but that message is answered
       first.ev.emit("messages.upsert", { type: "notify", messages: [text("4917000000001@s.whatsapp.net", "W2", "my own", { fromMe: true }), text("123-456@g.us", "W3", "group chatter", { participant: "4917000000002@s.whatsapp.net" })] });
       first.ev.emit("messages.upsert", { type: "append", messages: [text("4917000000001@s.whatsapp.net", "W4", "old history")] });
-      await until(() => first.sent.length === 1, "the reply");
-      expect(first.sent[0]).toEqual({ jid: "4917000000001@s.whatsapp.net", text: "hello from whatsapp" });
+      first.ev.emit("messages.upsert", { type: "notify", messages: [text("4917000000001@s.whatsapp.net", "W1", "hello from whatsapp")] });
+      await until(() => first.sent.length >= 1, "the reply");
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(first.sent).toEqual([{ jid: "4917000000001@s.whatsapp.net", text: "hello from whatsapp" }]);
 
       // the connection drops: a new socket, starting from the credentials the first saved in KV
       first.ev.emit("connection.update", { connection: "close", lastDisconnect: { error: boom(428, "Connection Closed"), date: new Date() } });
       await until(() => sockets.length === 2, "a new socket");
       const second = sockets[1]!;
       expect(second.config.auth.creds.me).toEqual({ id: "4915112345678:1@s.whatsapp.net" });
+      // the binary credentials come back as bytes, the same bytes
+      const [was, is] = [first.config.auth.creds, second.config.auth.creds];
+      for (const field of ["noiseKey", "pairingEphemeralKeyPair", "signedIdentityKey"] as const) {
+        for (const half of ["public", "private"] as const) {
+          expect(Buffer.isBuffer(is[field][half]), `${field}.${half} is bytes`).toBe(true);
+          expect(Buffer.compare(is[field][half], was[field][half]), `${field}.${half}`).toBe(0);
+        }
+      }
+      expect(Buffer.compare(is.signedPreKey.signature, was.signedPreKey.signature)).toBe(0);
+      expect(is.registrationId).toBe(was.registrationId);
+      // and the Signal keys: the peer's first message, encrypted to the pre-key the first connection stored,
+      // decrypts with what the second read back from KV; the session it makes is kept there for the answer
+      expect(await peer.receivedBy(second.config.auth)).toBe("hello over signal");
       second.ev.emit("connection.update", { connection: "open" });
       await until(() => runner.status().state === "connected", "connected again");
 
@@ -199,6 +293,59 @@ describe("the WhatsApp channel", () => {
       expect(sockets[2]!.config.auth.creds.registered).toBe(false);
     } finally {
       sub.unsubscribe();
+      await runner.stop();
+    }
+  }, 60_000);
+
+  it("pairs an account with a phone number by a code typed on the phone, asked once per connection, and shows no QR code", async () => {
+    const announced = { qr: [] as string[], code: [] as string[] };
+    const subs = (["qr", "pairing-code"] as const).map((event) =>
+      bus.nc.subscribe(channelEventSubject("whatsapp", "by-code", event), { callback: (_e, m) => void announced[event === "qr" ? "qr" : "code"].push(JSON.stringify(m.json())) }),
+    );
+    const { sockets, codesAsked, runner } = await runAccount("by-code", { phone: "4915112345678" });
+    try {
+      await until(() => sockets.length === 1, "the socket");
+      // baileys hands QR codes until the device is linked: the first is when a code is asked for, once
+      for (let i = 0; i < 3; i++) sockets[0]!.ev.emit("connection.update", { qr: `2@qr-${i}` });
+      await until(() => announced.code.length === 1, "the pairing code announced");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(codesAsked).toEqual(["4915112345678"]);
+      expect(announced.code.map((c) => JSON.parse(c) as { code: string })).toMatchObject([{ code: "ABCD1234" }]);
+      expect(announced.qr).toEqual([]);
+      // `claw channels pair` prints it: a CLI still starting may miss one announcement, so each try is a new
+      // connection (as after WhatsApp drops an unpaired one), which asks for a code again
+      let printed = "";
+      const pairing = runCli(["channels", "pair", "whatsapp", "by-code", "--timeout", "30"], { NATS_URL: nats.url }, 40_000, (t) => (printed = t));
+      for (const deadline = Date.now() + 20_000; !printed.includes("enter: ABCD1234") && Date.now() < deadline; ) {
+        const n = sockets.length;
+        sockets[n - 1]!.ev.emit("connection.update", { connection: "close", lastDisconnect: { error: boom(408, "QR refs ended"), date: new Date() } });
+        await until(() => sockets.length === n + 1, "a new socket");
+        sockets[n]!.ev.emit("connection.update", { qr: "2@qr-again" });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(printed).toContain("Link with phone number instead, enter: ABCD1234");
+      expect(codesAsked.length, "one code per connection").toBe(sockets.length);
+      // typed on the phone: linked
+      const linked = sockets.at(-1)!;
+      linked.config.auth.creds.registered = true;
+      linked.config.auth.creds.me = { id: "4915112345678:2@s.whatsapp.net" };
+      linked.ev.emit("creds.update", {});
+      linked.ev.emit("connection.update", { connection: "open" });
+      const paired = await pairing;
+      expect(paired.code, `${paired.stdout}\n${paired.stderr}`).toBe(0);
+      expect(paired.stdout).toContain("whatsapp account by-code is linked and connected");
+      expect(paired.stdout).not.toMatch(/[▀▄█]/);
+      // a linked device reconnecting asks for no code
+      const asked = codesAsked.length;
+      linked.ev.emit("connection.update", { connection: "close", lastDisconnect: { error: boom(428, "Connection Closed"), date: new Date() } });
+      await until(() => sockets.length === asked + 1, "a new socket");
+      expect(sockets.at(-1)!.config.auth.creds.registered).toBe(true);
+      sockets.at(-1)!.ev.emit("connection.update", { qr: "2@qr-late" });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(codesAsked.length).toBe(asked);
+      expect(announced.qr).toEqual([]);
+    } finally {
+      for (const sub of subs) sub.unsubscribe();
       await runner.stop();
     }
   }, 60_000);

@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { KvWatchInclude } from "@nats-io/kv";
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import { BUCKETS, chatPartition } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { clusterView } from "../support/cluster.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+import { loaded } from "../support/timing.js";
+import { until } from "../support/until.js";
 
 const P = 64;
 
@@ -25,9 +28,26 @@ async function load(c: TestClient, sessions: number, perSession: number, during:
   return accepted;
 }
 
-/** Starts nodes n1..n3 against `url` and waits until they share the partitions. */
-async function threeNodes(url: string, c: TestClient, nodes: ClawProcess[]) {
-  for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw({ env: { NATS_URL: url, CLAW_NODE_ID: id } }));
+/**
+ * The heartbeat TTL of the failover test: a dead node is gone from the bus at once (presence), so its
+ * partitions move long before its heartbeat expires. Raised from the default 3 s so that a failover within
+ * the margin a loaded machine needs (test/support/timing.ts) is still one that did not wait for the expiry:
+ * heartbeats are written every TTL/3, so the dead node's expires 10 s after the kill at the earliest. (The
+ * lease TTL stays: the leader's ticks, which reassign the partitions, come every lease TTL/3.)
+ */
+const HEARTBEAT_TTL = { CLAW_MEMBER_TTL_MS: "15000" };
+
+/**
+ * The lease TTL of the election test. The lease is renewed, and a follower tries to take it, every TTL/3: a
+ * follower that sees the leader gone takes it at most about 2/3 TTL after its last renewal, one that waits
+ * for its expiry a whole TTL after. 9 s (the default is 3) leaves that difference 3 s wide, room enough for
+ * a loaded machine.
+ */
+const LEASE_TTL_MS = 9_000;
+
+/** Starts nodes n1..n3 against `url` (with `env`) and waits until they share the partitions. */
+async function threeNodes(url: string, c: TestClient, nodes: ClawProcess[], env: Record<string, string> = {}) {
+  for (const id of ["n1", "n2", "n3"]) nodes.push(await startClaw({ env: { NATS_URL: url, CLAW_NODE_ID: id, ...env } }));
   const view = await clusterView(c.js);
   return { view, assignment: await view.settled(["n1", "n2", "n3"], P) };
 }
@@ -44,12 +64,12 @@ async function expectExactlyOnceInOrder(out: ReplyCollector, accepted: string[],
 }
 
 describe("a cluster of Claw nodes", () => {
-  it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again within 2.5 s (before its heartbeat expires)", async () => {
+  it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again before its heartbeat expires (2.5 s promised, measured by the bench)", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
     const nodes: ClawProcess[] = [];
     try {
-      const { view, assignment: before } = await threeNodes(nats.url, c, nodes);
+      const { view, assignment: before } = await threeNodes(nats.url, c, nodes, HEARTBEAT_TTL);
       for (const id of ["n1", "n2", "n3"]) expect(before.owners.filter((o) => o === id).length).toBeGreaterThan(5);
       const victimPartitions = before.owners.flatMap((o, p) => (o === "n2" ? [p] : []));
       const out = await collectStreamReplies(c.js, c.jsm);
@@ -78,20 +98,21 @@ describe("a cluster of Claw nodes", () => {
       expect(after.epoch).toBeGreaterThan(before.epoch);
       console.log(`failover: the killed node's ${victimPartitions.length} partitions were served again after ${recoveredMs} ms`);
       expect(recoveredMs).toBeGreaterThan(0);
-      // a dead node is gone from the bus at once (presence); its heartbeat would take 3 s to expire
-      expect(recoveredMs).toBeLessThan(2_500);
+      // a dead node is gone from the bus at once (presence); its heartbeat takes 10 s or more to expire
+      expect(recoveredMs).toBeLessThan(loaded(2_500));
       out.stop();
     } finally {
       await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
     }
   }, 90_000);
 
-  it("elects a new leader within 2.5 s (before its lease expires) when the leader dies, and never lets two nodes own a partition", async () => {
+  it("elects a new leader before its lease expires when the leader dies (2.5 s promised, measured by the bench), and never lets two nodes own a partition", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
     const nodes = new Map<string, ClawProcess>();
     try {
-      for (const id of ["n1", "n2", "n3"]) nodes.set(id, await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id } }));
+      // (the heartbeats' TTL raised too: a follower that waited for the dead leader's heartbeat to expire is no better)
+      for (const id of ["n1", "n2", "n3"]) nodes.set(id, await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id, CLAW_LEASE_TTL_MS: String(LEASE_TTL_MS), ...HEARTBEAT_TTL } }));
       const view = await clusterView(c.js);
       const before = await view.settled(["n1", "n2", "n3"], P);
       // record every claim change from here on
@@ -102,10 +123,26 @@ describe("a cluster of Claw nodes", () => {
       })();
       const leader = (await view.leader())!;
       expect(nodes.has(leader)).toBe(true);
-      const killedAt = Date.now();
-      await nodes.get(leader)!.kill("SIGKILL");
+      // when the leader's lease was written (renewed every TTL/3) and by whom: a new leader before its expiry
+      // (a TTL after its last renewal) is one that saw the old leader gone, not one that waited out its lease
+      const leases: Array<{ node: string; at: number }> = [];
+      const leaseWatch = await (await new Kvm(c.js).open(BUCKETS.lease)).watch({ key: "leader", include: KvWatchInclude.UpdatesOnly });
+      void (async () => {
+        for await (const e of leaseWatch) if (e.operation === "PUT") leases.push({ node: e.string(), at: Date.now() });
+      })();
+      await until(() => leases.some((l) => l.node === leader), "a renewal of the leader's lease");
+      // traffic through the kill: which node answers each partition's chats says who consumed it
+      const out = await collectStreamReplies(c.js, c.jsm);
+      let killedAt = 0;
+      const traffic = load(c, 100, 6, async (sent) => {
+        if (!killedAt && sent >= 200) {
+          killedAt = Date.now();
+          await nodes.get(leader)!.kill("SIGKILL");
+        }
+      });
+      while (!killedAt) await new Promise((r) => setTimeout(r, 5));
       let newLeader: string | undefined;
-      while (Date.now() - killedAt < 10_000) {
+      while (Date.now() - killedAt < 15_000) {
         newLeader = await view.leader();
         if (newLeader && newLeader !== leader) break;
         await new Promise((r) => setTimeout(r, 25));
@@ -114,7 +151,12 @@ describe("a cluster of Claw nodes", () => {
       console.log(`leader ${leader} killed; ${newLeader} elected after ${electedMs} ms`);
       expect(newLeader).toBeDefined();
       expect(newLeader).not.toBe(leader);
-      expect(electedMs).toBeLessThan(2_500);
+      expect(electedMs).toBeLessThan(loaded(2_500));
+      await until(() => leases.some((l) => l.node === newLeader), "the new leader's lease");
+      leaseWatch.stop();
+      const renewed = leases.filter((l) => l.node === leader).at(-1)!.at;
+      const taken = leases.find((l) => l.node === newLeader)!.at;
+      expect(taken - renewed, `ms from the dead leader's last renewal to the new leader's lease (it expires at ${LEASE_TTL_MS})`).toBeLessThan(LEASE_TTL_MS);
       const live = [...nodes.keys()].filter((n) => n !== leader);
       const after = await view.settled(live, P);
       expect(after.epoch).toBeGreaterThan(before.epoch);
@@ -128,6 +170,21 @@ describe("a cluster of Claw nodes", () => {
         holder.set(h.p, h.node);
       }
       expect(history.some((h) => h.op === "PUT" && h.node !== leader)).toBe(true);
+      // and consumption: a partition's chats are answered by its owners in the order they held it, never by
+      // two nodes taking turns (one that kept consuming a partition it had lost, or took one it never claimed)
+      const accepted = await traffic;
+      await expectExactlyOnceInOrder(out, accepted, 100, 6);
+      out.stop();
+      for (let p = 0; p < P; p++) {
+        const owners: string[] = [];
+        for (const o of [before.owners[p], ...history.filter((h) => h.p === p && h.op === "PUT").map((h) => h.node)]) if (o && owners.at(-1) !== o) owners.push(o);
+        const answering: string[] = [];
+        for (const r of out.replies) if (chatPartition(r, P) === p && answering.at(-1) !== r.node) answering.push(r.node ?? "?");
+        // the answering nodes, run by run, are the owners in their order (a node may have had nothing to answer)
+        let i = 0;
+        for (const n of answering) while (i < owners.length && owners[i] !== n) i++;
+        expect(i < owners.length || answering.length === 0, `partition ${p}: answered by ${answering.join(" → ")}, owned by ${owners.join(" → ")}`).toBe(true);
+      }
     } finally {
       await Promise.all([...nodes.values()].map((n) => n.kill("SIGKILL")));
     }

@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { skipWithout } from "../support/ci.js";
 import { startPodman, type Podman } from "../support/podman.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const engine = await startPodman();
-if (!engine.ok) console.warn(`the container image is not built here: ${engine.reason}`);
 
-describe.runIf(engine.ok)("the container image", () => {
+describe.skipIf(skipWithout("the container image", engine.ok ? undefined : engine.reason))("the container image", () => {
   let podman: Podman;
   let nats: NatsServerProcess;
   beforeAll(async () => {

@@ -4,7 +4,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { BUCKETS, decode, sessionKey } from "../../src/bus/index.js";
 import { PASSIVATE_SUBJECT } from "../../src/actors/index.js";
+import { watchActor } from "../support/actor-state.js";
 import { startClaw } from "../support/claw-node.js";
+import { metric } from "../support/metrics.js";
 import { natsServer } from "../support/nats-server.js";
 import { collectReplies, jsonBody } from "../support/replies.js";
 
@@ -33,10 +35,13 @@ describe("durability across node crashes", () => {
     const env = { NATS_URL: nats.url, CLAW_ACK_WAIT_MS: "1500" };
     const nc = await connect({ servers: nats.url });
     const out = await collectReplies(nc);
-    const first = await startClaw({ env });
+    await using first = await startClaw({ env }); // disposed too when the test fails before it is killed
+    const session = await watchActor(nc, "session", sessionKey("echo", "d:acct:crash"));
     nc.publish("claw.in.d.acct.crash", jsonBody({ id: "mid-1", text: "/slow 800", sender: { id: "u" } }));
-    await new Promise((r) => setTimeout(r, 300));
+    // in the middle of its turn: the session is thinking (the model sleeps 800 ms) when the node dies
+    await session.until("thinking");
     await first.kill("SIGKILL");
+    session.stop();
     expect(out.replies).toHaveLength(0);
     await using second = await startClaw({ env });
     void second;
@@ -51,7 +56,6 @@ describe("durability across node crashes", () => {
     for (const transcripts of ["on", "off"]) {
       await using nats = await natsServer();
       await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_TRANSCRIPTS: transcripts } });
-      void claw;
       const nc = await connect({ servers: nats.url });
       const out = await collectReplies(nc);
       const text = (i: number) => `turn ${i} ${"x".repeat(300)}`;
@@ -75,11 +79,16 @@ describe("durability across node crashes", () => {
       }
       // passivated, the session comes back with the same history either way
       // (a session still finishing its last turn is not passivated: ask until none is live)
-      for (let i = 0; i < 50; i++) {
-        const r = (await nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 })).json<{ active: number }>();
-        if (r.active === 0) break;
-        await new Promise((r) => setTimeout(r, 50));
+      let passivated = 0;
+      let active = -1;
+      for (let i = 0; i < 50 && active !== 0; i++) {
+        const r = (await nc.request(PASSIVATE_SUBJECT, JSON.stringify({ olderThanMs: 0 }), { timeout: 5_000 })).json<{ passivated: number; active: number }>();
+        passivated += r.passivated;
+        active = r.active;
+        if (active !== 0) await new Promise((r) => setTimeout(r, 50));
       }
+      expect({ passivated, active }, "the session was passivated").toEqual({ passivated: 1, active: 0 });
+      expect(await metric(claw.httpPort, "claw_sessions_passivated_total"), "the node counted it").toBe(1);
       nc.publish("claw.in.d.acct.long", jsonBody({ id: "h", text: "/history", sender: { id: "u" } }));
       const lines = (await out.waitFor("h")).text!.split("\n");
       expect(lines[0], `transcripts ${transcripts}`).toBe("10 earlier turns");

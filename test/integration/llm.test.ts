@@ -12,6 +12,7 @@ import { freePort } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { lastUser, startFakeOpenAI, type FakeAnswer, type FakeOpenAI, type FakeRequest } from "../support/fake-openai.js";
+import { metric as nodeMetric } from "../support/metrics.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
 
@@ -99,11 +100,7 @@ async function send(chat: string, text: string, o: { agent?: string; sender?: st
 
 const requestsFor = (model: string) => fake.requests.filter((r) => r.model === model);
 
-async function metric(series: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${claw.httpPort}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line ? Number(line.split(" ").at(-1)) : 0;
-}
+const metric = (series: string) => nodeMetric(claw.httpPort, series);
 
 describe("agents on OpenAI-compatible providers", () => {
   it("answers with the system prompt and the session's history, the key only in the Authorization header", async () => {

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { startClaw } from "../support/claw-node.js";
+import { metric } from "../support/metrics.js";
 import { expectFastRefusal, expectHonestReadiness, expectNothingLost, patientClient, runUnderFault, untilNotReady } from "../support/fault-run.js";
 import { natsServer } from "../support/nats-server.js";
 import { jsonBody, readStream } from "../support/replies.js";
@@ -15,13 +16,6 @@ import { STREAMS } from "../../src/bus/index.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-
-async function metric(httpPort: number, series: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line ? Number(line.split(" ").at(-1)) : 0;
-}
 
 describe("NATS faults: around the server", () => {
   it("rides out a network cut between node and server for 10 s, and loses nothing", async () => {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { STREAMS, H } from "../../src/bus/index.js";
+import { STREAMS, H, sessionKey } from "../../src/bus/index.js";
+import { watchActor } from "../support/actor-state.js";
 import { useClawNode } from "../support/claw-fixture.js";
 import { jsonBody } from "../support/replies.js";
+import { loaded } from "../support/timing.js";
 
 const http = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${f.claw.httpPort}${path}`, init);
 const post = (path: string, body: unknown) =>
@@ -29,11 +31,11 @@ describe("a node on a real nats-server", () => {
     expect(f.claw.logs.find((l) => l.msg === "claw node started")?.partitioning).toBe("mapped");
   });
 
-  it("answers a JSON message from a stock NATS client within one second", async () => {
+  it("answers a JSON message from a stock NATS client at once (1 s promised, measured by the bench)", async () => {
     const t0 = performance.now();
     f.c.nc.publish("claw.in.demo.acct.chat-1", jsonBody({ id: "first-1", text: "hello claw", sender: { id: "alice" } }));
-    const reply = await f.out.waitFor("first-1", 1_000);
-    expect(reply.at - t0).toBeLessThan(1_000);
+    const reply = await f.out.waitFor("first-1", loaded(1_000));
+    expect(reply.at - t0).toBeLessThan(loaded(1_000));
     expect(reply).toMatchObject({ subject: "claw.out.demo.acct.chat-1", kind: "reply", text: "hello claw", replyTo: "first-1", chat: "chat-1", sender: { id: "echo" } });
   });
 
@@ -173,8 +175,12 @@ describe("a node on a real nats-server", () => {
   });
 
   it("stops gracefully on SIGTERM", async () => {
+    const session = await watchActor(f.c.nc, "session", sessionKey("echo", "demo:acct:slow"));
     f.c.nc.publish("claw.in.demo.acct.slow", jsonBody({ id: "slow-1", text: "/slow 500", sender: { id: "u" } }));
-    await new Promise((r) => setTimeout(r, 150)); // the turn is in progress
+    // SIGTERM during the turn: the session is thinking (the model sleeps 500 ms)
+    await session.until("thinking");
+    session.stop();
+    expect(f.out.replies.some((r) => r.replyTo === "slow-1"), "no reply before the SIGTERM").toBe(false);
     const code = await f.claw.kill("SIGTERM");
     expect(code).toBe(0);
     // the in-flight turn was finished before exit, not abandoned

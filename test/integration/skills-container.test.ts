@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDockerDriver, dockerEndpoint } from "../../src/skills/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { skipWithout } from "../support/ci.js";
 import { startPodman } from "../support/podman.js";
 
 const IMAGE = "localhost/claw-skill-test:1";
@@ -27,7 +28,7 @@ printf '{"input":%s,"uid":%s}\\n' "$CLAW_INPUT" "$(id -u)"
 const LIMITS = { timeoutMs: 5_000, memoryMb: 64, cpuSeconds: 10, processes: 32, outputBytes: 4_096 };
 
 const engine = await startPodman();
-if (!engine.ok) console.warn(`skills-container: the tests that need a container engine are skipped: ${engine.reason}`);
+const noEngine = skipWithout("skills-container: the tests that need a container engine", engine.ok ? undefined : engine.reason);
 /** the engine, in the tests that only run with one */
 const podman = () => (engine.ok ? engine.podman : expect.unreachable("no engine"));
 afterAll(async () => {
@@ -60,7 +61,7 @@ function useNode(name: string, env: () => Record<string, string>) {
   return { n, register, invoke };
 }
 
-describe.skipIf(!engine.ok)("container skills on podman", () => {
+describe.skipIf(noEngine)("container skills on podman", () => {
   const { n, register, invoke } = useNode("container", () => ({ CLAW_DOCKER_HOST: podman().host, CLAW_WORKSPACE_QUOTA_MB: "8" }));
   let listener: Server;
   let connections = 0;

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBubblewrapDriver } from "../../src/skills/index.js";
+import { skipWithout } from "../support/ci.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
@@ -221,7 +222,8 @@ describe("skills in the sandbox", () => {
   }, 60_000);
 
   // only a root node drops its skills to uid 65534 (otherwise they run as the node's own user, who reaches the dir)
-  it.skipIf(process.getuid?.() !== 0)("says at start, and at once when invoked, that its sandbox cannot reach a private CLAW_SANDBOX_DIR", async () => {
+  const notRoot = process.getuid?.() === 0 ? undefined : "the tests do not run as root (only a root node drops its skills to uid 65534)";
+  it.skipIf(skipWithout("skills: a private CLAW_SANDBOX_DIR", notRoot))("says at start, and at once when invoked, that its sandbox cannot reach a private CLAW_SANDBOX_DIR", async () => {
     const closed = await mkdtemp(join(tmpdir(), "claw-private-")); // mode 0700
     await using own = await natsServer();
     await using node = await startClaw({ env: { NATS_URL: own.url, CLAW_SANDBOX_DIR: join(closed, "sandbox") } });

@@ -131,11 +131,13 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     f.c.nc.publish("claw.in.otel.acct.chat-3", jsonBody({ id: "otel-3", text: "/fail boom", sender: { id: "u" } }));
     const notice = await f.out.waitFor("otel-3");
     expect(notice.kind).toBe("error");
-    const traceId = notice.trace.traceparent?.split("-")[1];
+    // the notice carries the failed turn's trace, and its session span is in that trace
+    expect(notice.trace, "the error notice's trace").toMatchObject({ traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/) });
+    const traceId = notice.trace.traceparent!.split("-")[1];
     const failed = await until("a failed session span", () =>
       receiver.spans.find((s) => s.name === "claw.session" && s.attributes.some((a) => a.key === "messaging.message.id" && a.value.stringValue === "otel-3")),
     );
     expect(failed.status?.code).toBe(2); // STATUS_CODE_ERROR
-    if (traceId) expect(failed.traceId).toBe(traceId);
+    expect(failed.traceId).toBe(traceId);
   });
 });

@@ -18,7 +18,7 @@ export interface FakeRequest {
 
 /** What the fake answers one request with. */
 export type FakeAnswer =
-  | { text: string; usage?: { prompt: number; completion: number } }
+  | { text: string; usage?: { prompt: number; completion: number }; /** streamed: this long between pieces (default: all at once) */ pieceDelayMs?: number }
   | { toolCalls: Array<{ name: string; arguments: string }>; text?: string }
   | { status: number; body?: unknown; headers?: Record<string, string> }
   | { hang: true };
@@ -38,10 +38,22 @@ export function lastUser(req: FakeRequest): string {
   return [...req.messages].reverse().find((m) => m.role === "user")?.content ?? "";
 }
 
-function sse(res: ServerResponse, chunks: unknown[]): void {
+function sse(res: ServerResponse, chunks: unknown[], delayMs = 0): void {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-  for (const c of chunks) res.write(`data: ${JSON.stringify(c)}\n\n`);
-  res.end("data: [DONE]\n\n");
+  if (delayMs === 0) {
+    for (const c of chunks) res.write(`data: ${JSON.stringify(c)}\n\n`);
+    res.end("data: [DONE]\n\n");
+    return;
+  }
+  // a model writing slowly: one chunk, then a pause
+  void (async () => {
+    for (const c of chunks) {
+      if (res.destroyed) return;
+      res.write(`data: ${JSON.stringify(c)}\n\n`);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+    res.end("data: [DONE]\n\n");
+  })();
 }
 
 function answerWith(res: ServerResponse, req: FakeRequest, a: FakeAnswer, n: number): void {
@@ -73,7 +85,7 @@ function answerWith(res: ServerResponse, req: FakeRequest, a: FakeAnswer, n: num
     }
     chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: toolCalls ? "tool_calls" : "stop" }] });
     chunks.push({ ...base, choices: [], usage });
-    return sse(res, chunks);
+    return sse(res, chunks, "pieceDelayMs" in a ? a.pieceDelayMs : 0);
   }
   const message = { role: "assistant", content: toolCalls ? a.text ?? null : text, ...(toolCalls ? { tool_calls: toolCalls.map(({ index: _i, ...t }) => t) } : {}) };
   const body = JSON.stringify({ id, object: "chat.completion", created, model: req.model, choices: [{ index: 0, message, finish_reason: toolCalls ? "tool_calls" : "stop" }], usage });

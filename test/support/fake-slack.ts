@@ -9,6 +9,9 @@
  * come as `events_api` envelopes that the app acknowledges with their
  * `envelope_id`; one not acknowledged within 3 s — or still unacknowledged
  * when a new connection opens — is sent again with `retry_attempt` raised.
+ * Slack lets an app hold several connections and spreads events over them,
+ * so two nodes running one account would not be refused: the fake records
+ * how many sockets were open whenever one opened, for tests to assert one.
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -36,7 +39,14 @@ export interface FakeSlack extends AsyncDisposable {
   /** Socket Mode: delivers an Events API payload as an envelope (queued while no socket is open) */
   sendSocketEvent(payload: Record<string, unknown>): string;
   /** Socket Mode: envelope ids the app acknowledged, in order, and how often each was delivered */
-  readonly socket: { acked: string[]; deliveries: Map<string, number>; connects: number; open(): number };
+  readonly socket: {
+    acked: string[];
+    deliveries: Map<string, number>;
+    connects: number;
+    open(): number;
+    /** the most sockets open at once since `since` (ms since epoch), counted whenever one opened */
+    mostOpenSince(since: number): number;
+  };
   /** Socket Mode: cuts every open socket (as a network fault would) */
   dropSockets(): void;
   /** Socket Mode: asks the app to reconnect, as Slack does before recycling a connection */
@@ -49,7 +59,15 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
   const wss = new WebSocketServer({ noServer: true });
   const sockets = new Set<WebSocket>();
   const pending = new Map<string, { payload: Record<string, unknown>; sentAt: number; attempt: number }>();
-  const socket = { acked: [] as string[], deliveries: new Map<string, number>(), connects: 0, open: () => sockets.size };
+  /** how many sockets were open when one opened, and when */
+  const opened: Array<{ at: number; open: number }> = [];
+  const socket = {
+    acked: [] as string[],
+    deliveries: new Map<string, number>(),
+    connects: 0,
+    open: () => sockets.size,
+    mostOpenSince: (since: number) => Math.max(0, ...opened.filter((o) => o.at >= since).map((o) => o.open)),
+  };
   const deliver = (id: string) => {
     const p = pending.get(id)!;
     const ws = [...sockets].at(-1);
@@ -62,6 +80,7 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
   wss.on("connection", (ws) => {
     sockets.add(ws);
     socket.connects++;
+    opened.push({ at: Date.now(), open: sockets.size });
     ws.on("close", () => sockets.delete(ws));
     ws.on("message", (raw) => {
       const m = JSON.parse(String(raw)) as { envelope_id?: string };

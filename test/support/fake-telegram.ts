@@ -3,7 +3,10 @@
  * for tests: grammY pointed at it with `apiRoot` speaks to it as to Telegram.
  * It holds updates for `getUpdates` (long polling, `offset` confirming what
  * came before, as Telegram does), records every call, and can answer a
- * method with an error (a 429 with `retry_after`) or be down (502).
+ * method with an error (a 429 with `retry_after`) or be down (502). Like
+ * Telegram it serves one `getUpdates` at a time: a second one while another
+ * is open ends the earlier with 409 Conflict, and the fake records it — two
+ * pollers of one bot show there.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 
@@ -33,6 +36,8 @@ export interface FakeTelegram extends AsyncDisposable {
   readonly calls: BotCall[];
   /** the update_ids getUpdates answered with, in order (a repeat shows twice) */
   readonly delivered: number[];
+  /** when a getUpdates came while another was open (ending that one with 409 Conflict): two pollers at once */
+  readonly conflicts: number[];
   /** queues an update with a message; returns its update_id */
   push(m: FakeMessageInput): number;
   /** queues an update as it is, its update_id kept; `again`: delivered once even if an offset confirmed it (Telegram repeating itself) */
@@ -65,6 +70,9 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
   const waiters = new Set<() => void>();
   const repeats = new Set<Record<string, any>>();
   const delivered: number[] = [];
+  const conflicts: number[] = [];
+  /** the getUpdates being answered now, if one is */
+  let polling: { terminate(): void } | undefined;
   let nextUpdate = 1;
   let nextMessage = 1;
   let confirmed = 0;
@@ -93,6 +101,23 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
       case "getMe":
         return answer(200, { ok: true, result: FAKE_BOT });
       case "getUpdates": {
+        // one long poll per bot, as Telegram: a second one ends the first
+        let terminated = false;
+        const mine = {
+          terminate() {
+            terminated = true;
+            wake();
+          },
+        };
+        if (polling) {
+          conflicts.push(Date.now());
+          polling.terminate();
+        }
+        polling = mine;
+        // a poller that dies (its connection closes) no longer polls
+        res.once("close", () => {
+          if (polling === mine) polling = undefined;
+        });
         const offset = Number(payload.offset ?? 0);
         if (offset > confirmed) confirmed = offset;
         // Telegram forgets what an offset confirmed
@@ -107,6 +132,12 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
             });
           });
           if (fake.down) return answer(502, { ok: false, error_code: 502, description: "Bad Gateway" });
+          if (terminated) break;
+        }
+        if (polling === mine) polling = undefined;
+        if (terminated) {
+          call.ok = false;
+          return answer(409, { ok: false, error_code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" });
         }
         const result = updates.filter((u) => u.update_id >= confirmed || repeats.has(u)).slice(0, Number(payload.limit ?? 100));
         for (const u of result) repeats.delete(u);
@@ -138,6 +169,7 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
     token,
     calls,
     delivered,
+    conflicts,
     down: false,
     push(i) {
       const update_id = nextUpdate++;

@@ -91,7 +91,11 @@ async function waitForSocket(sock: string, service: ChildProcess, output: () => 
   throw new Error(`podman system service did not answer on ${sock} within ${timeoutMs} ms: ${output().trim()}`);
 }
 
-/** Starts the engine, or says why it cannot run here. */
+/**
+ * Starts the engine, or says why it cannot run here. The caller decides what
+ * a reason means with `skipWithout` (test/support/ci.ts): a skip on a
+ * developer's machine, a failure under CI, which installs podman on purpose.
+ */
 export async function startPodman(): Promise<PodmanStart> {
   const podman = onPath("podman");
   if (!podman) return { ok: false, reason: "podman is not installed (apt-get install -y podman runc busybox-static)" };
@@ -139,7 +143,8 @@ export async function startPodman(): Promise<PodmanStart> {
   };
 
   try {
-    await waitForSocket(sock, service, () => output, 15_000);
+    // it answers in a second or two; the margin is for a CI machine busy with two heavy files
+    await waitForSocket(sock, service, () => output, 30_000);
   } catch (e) {
     await stop();
     return { ok: false, reason: (e as Error).message };

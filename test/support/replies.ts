@@ -3,11 +3,12 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { decode, STREAMS, withRetry, type Envelope } from "../../src/bus/index.js";
+import { decode, H, STREAMS, withRetry, type Envelope } from "../../src/bus/index.js";
 
 /** Replies seen on a subject pattern, with helpers to wait for them. */
 export interface ReplyCollector {
-  readonly replies: Array<Envelope & { subject: string; at: number }>;
+  /** in arrival order (stream order for {@link collectStreamReplies}); `node`: the node that published it (its `Claw-Node` header) */
+  readonly replies: Array<Envelope & { subject: string; at: number; node?: string }>;
   /** resolves when a reply to `id` arrived (rejects after `timeoutMs`) */
   waitFor(id: string, timeoutMs?: number): Promise<Envelope & { subject: string; at: number }>;
   /** resolves when `n` replies arrived */
@@ -74,7 +75,7 @@ export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamMa
         const at = seqs.findIndex((q) => q > m.seq);
         const i = at === -1 ? seqs.length : at;
         seqs.splice(i, 0, m.seq);
-        replies.splice(i, 0, { ...decode<Envelope>(m.data), subject: m.subject, at: performance.now() });
+        replies.splice(i, 0, { ...decode<Envelope>(m.data), subject: m.subject, at: performance.now(), node: m.headers?.get(H.node) || undefined });
       }
       seen.add(m.seq);
       m.ack();
@@ -85,8 +86,10 @@ export async function collectStreamReplies(js: JetStreamClient, jsm: JetStreamMa
 
 /**
  * Reads what a stream holds on `filter`, in stream order, once it holds at
- * least `count` messages (waiting up to `timeoutMs`). Measures what was
- * durably published, independent of any reader that lived through server failures.
+ * least `count` messages (waiting up to `timeoutMs`) and then nothing more
+ * has been stored for `settleMs`: a duplicate stored after the last genuine
+ * message is read too, so "exactly once" can fail. Measures what was durably
+ * published, independent of any reader that lived through server failures.
  */
 export async function readStream(
   jsm: JetStreamManager,
@@ -94,22 +97,33 @@ export async function readStream(
   filter: string,
   count: number,
   timeoutMs = 60_000,
+  settleMs = 1_000,
 ): Promise<Array<Envelope & { subject: string; seq: number }>> {
   const deadline = Date.now() + timeoutMs;
-  let held = 0;
-  for (;;) {
+  const held = async () => {
     const info = await jsm.streams.info(stream, { subjects_filter: filter }).catch(() => undefined); // unavailable for now: ask again
-    held = Object.values(info?.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-    if (held >= count) break;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} messages on ${filter} in ${stream} (it holds ${held})`);
+    return info ? Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0) : undefined;
+  };
+  for (;;) {
+    const n = (await held()) ?? 0;
+    if (n >= count) break;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} messages on ${filter} in ${stream} (it holds ${n})`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  // message by message from the stream leader (no consumer: after a failure a consumer's own
+  // settled: the count stays the same for settleMs (what comes later, a late duplicate, is part of the answer)
+  for (let last = -1; ; ) {
+    const n = await held();
+    if (n !== undefined && n === last) break;
+    if (n !== undefined) last = n;
+    if (Date.now() > deadline + settleMs * 2) throw new Error(`${stream} kept growing on ${filter} past ${timeoutMs} ms (${last} messages)`);
+    await new Promise((r) => setTimeout(r, settleMs));
+  }
+  // message by message from the stream leader, to its end (no consumer: after a failure a consumer's own
   // raft group may still be recovering while the stream already answers), retrying while leaders are elected
   const info = await withRetry(() => jsm.streams.info(stream), { totalMs: Math.max(5_000, deadline - Date.now()) });
   const out: Array<Envelope & { subject: string; seq: number }> = [];
   const prefix = filter.endsWith(">") ? filter.slice(0, -1) : filter;
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && out.length < held; seq++) {
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
     const m = await withRetry(() => jsm.streams.getMessage(stream, { seq }).catch((e: unknown) => (String(e).includes("no message found") ? null : Promise.reject(e))), {
       totalMs: Math.max(5_000, deadline - Date.now()),
     });
