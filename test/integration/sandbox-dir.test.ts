@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runClawExpectingFailure, startClaw } from "../support/claw-node.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { skipWithout } from "../support/ci.js";
 
 const NOBODY = 65534;
 let nats: NatsServerProcess;
@@ -28,7 +29,7 @@ afterAll(async () => {
 });
 
 // only root can hand a folder to another user, and only a root node is the target
-describe.skipIf(process.getuid?.() !== 0)("the sandbox dir of a root node", () => {
+describe.skipIf(skipWithout("sandbox-dir: a root node's sandbox dir", process.getuid?.() === 0 ? undefined : "the tests do not run as root"))("the sandbox dir of a root node", () => {
   it("refuses one another user made first, following none of the links planted in it", async () => {
     // what root owns: a file only root may write, a folder only root may enter
     const victim = join(dir, "root-only.conf");

@@ -18,10 +18,11 @@ import { outboundSubject, STREAMS, webSessionConsumerSpec } from "../../src/bus/
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { runCli } from "../support/claw-cli.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { skipWithout } from "../support/ci.js";
 
 const CHROMIUM = process.env.CLAW_CHROMIUM ?? "/usr/bin/chromium";
 // under CI a missing Chromium is a failure, not a skip
-const NO_BROWSER = !existsSync(CHROMIUM) && !process.env.CI;
+const NO_BROWSER = skipWithout("ws-sessions: the /chat page in Chromium", existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium, or CLAW_CHROMIUM)`);
 
 type Frame = { type: string; [k: string]: unknown };
 type Client = { ws: WebSocket; frames: Frame[]; next(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>; closed: Promise<{ code: number; reason: string }> };
