@@ -94,7 +94,9 @@ let n = 0;
 async function send(chat: string, text: string, o: { agent?: string; sender?: string; channel?: string; metadata?: Record<string, string> } = {}): Promise<string> {
   const id = `m${++n}`;
   const metadata = { ...o.metadata, ...(o.agent ? { agent: o.agent } : {}) };
-  await c.js.publish(`claw.in.${o.channel ?? "t"}.acct.${chat}`, jsonBody({ id, text, sender: { id: o.sender ?? "u" }, metadata }));
+  // an agent is named where it is reached by name: its own HTTP account (a message elsewhere may name only an agent bound there)
+  const subject = o.agent ? `claw.in.http.${o.agent}.${chat}` : `claw.in.${o.channel ?? "t"}.acct.${chat}`;
+  await c.js.publish(subject, jsonBody({ id, text, sender: { id: o.sender ?? "u" }, metadata }));
   return id;
 }
 

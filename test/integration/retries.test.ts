@@ -8,6 +8,7 @@ import { startClaw } from "../support/claw-node.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { client, natsServer } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody } from "../support/replies.js";
+import { until } from "../support/until.js";
 
 const cli = (args: string[], env: Record<string, string>) => runCli(args, env);
 
@@ -76,11 +77,13 @@ describe("retries, dead letters and replay", () => {
     await c.js.publish("claw.in.t.a.ghost", jsonBody({ id: "g-1", text: "for ghost", sender: { id: "u" }, metadata: { agent: "ghost" } }));
     const [dl] = await waitForDeadLetters(c.jsm, (all) => all.length === 1);
     expect(dl).toMatchObject({ stage: "ingress", code: "no_agent", field: "metadata.agent" });
+    // the sender was told, in answer to its message
+    expect(await out.waitFor("g-1")).toMatchObject({ kind: "error", text: expect.stringContaining("no agent named ghost") });
     await first.kill("SIGTERM");
 
     // fix the cause: a node that knows agent "ghost"
     const config = join(tmpdir(), `claw-agents-${process.pid}.json`);
-    await writeFile(config, JSON.stringify({ agents: [{ id: "echo" }, { id: "ghost", bindings: [] }] }));
+    await writeFile(config, JSON.stringify({ agents: [{ id: "echo" }, { id: "ghost", bindings: [{ channel: "t", account: "a", chat: "ghost" }] }] }));
     await using second = await startClaw({ env: { ...env, CLAW_CONFIG: config } });
     void second;
     const ls = await cli(["dlq", "ls"], env);
@@ -90,8 +93,9 @@ describe("retries, dead letters and replay", () => {
     const replay = await cli(["dlq", "replay", String(dl!.seq)], env);
     expect(replay.stderr).toBe("");
     expect(replay.stdout).toMatch(/^replayed \d+ → claw\.in\.\d+\.t\.a\.ghost/);
-    const reply = await out.waitFor("g-1");
-    expect(reply).toMatchObject({ kind: "reply", text: "for ghost", sender: { id: "ghost" } });
+    await until(() => out.replies.some((r) => r.replyTo === "g-1" && r.kind === "reply"), "the replayed message's reply", 5_000);
+    expect(out.replies.filter((r) => r.replyTo === "g-1").map((r) => r.kind)).toEqual(["error", "reply"]);
+    expect(out.replies.find((r) => r.replyTo === "g-1" && r.kind === "reply")).toMatchObject({ text: "for ghost", sender: { id: "ghost" } });
     await waitForDeadLetters(c.jsm, (all) => all.length === 0);
     expect((await cli(["dlq", "ls"], env)).stdout).toBe("no dead letters\n");
     out.stop();
