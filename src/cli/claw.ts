@@ -86,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "tail": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { raw: { type: "boolean", default: false } } });
-      return tailCommand({ subject: positionals[0] ?? "claw.>", raw: values.raw });
+      return tailCommand({ subject: positionals[0], raw: values.raw });
     }
     case "status":
     case "cluster": {

@@ -16,13 +16,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { InspectionEvent } from "xstate";
-
-/** Subject prefix of actor events. */
-export const ACTOR_EVENTS_PREFIX = "claw.events.actor";
-/** Where watch requests are published. */
-export const WATCH_SUBJECT = "claw.ctl.watch";
-/** Where live actors are listed (request/reply, one reply per node). */
-export const ACTORS_SUBJECT = "claw.ctl.actors";
+import { ACTORS_SUBJECT, actorEventSubject, WATCH_SUBJECT } from "../bus/index.js";
 
 /** The kinds of actors a node runs. */
 export type ActorKind = "session" | "partition" | "node" | "skill" | "channel";
@@ -71,11 +65,6 @@ export interface ActorQuery {
 export interface ActorListing {
   node: string;
   actors: Array<{ kind: ActorKind; id: string; state: string; since: number }>;
-}
-
-/** The subject of one actor's events (`id` must already be made of subject tokens). */
-export function actorEventSubject(kind: ActorKind, id: string): string {
-  return `${ACTOR_EVENTS_PREFIX}.${kind}.${id}`;
 }
 
 /**
