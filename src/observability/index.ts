@@ -1,6 +1,7 @@
 /**
- * Observability: live actor events and the machine registry.
+ * Observability: live actor events, metrics, tracing and the audit trail.
  */
 export * from "./actor-events.js";
 export { createTracing, otlpConfigured, NO_TRACING, type Tracing, type HopSpan } from "./tracing.js";
 export { createAudit, type Audit, type AuditRecord } from "./audit.js";
+export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";

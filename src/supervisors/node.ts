@@ -28,12 +28,12 @@ import {
 } from "../bus/index.js";
 import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
-import { createMetrics, serveWhileStarting, startGateway, type StartupServer } from "../gateway/index.js";
+import { serveWhileStarting, startGateway, type StartupServer } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import { ACTOR_MACHINES } from "./actor-machines.js";
 import type { Logger } from "../log.js";
-import { createActorEvents, createTracing, type ActorEvents } from "../observability/index.js";
+import { createActorEvents, createMetrics, createTracing, type ActorEvents } from "../observability/index.js";
 import { CLAW_VERSION } from "../version.js";
 import { clusterStatus, consumerBacklogReader } from "./cluster-status.js";
 import { failpointsFrom } from "./failpoints.js";
