@@ -385,7 +385,7 @@ export async function startNode(config: ClawConfig, log: Logger, o: StartNodeOpt
       channels: () => channelStatus(bus.nc),
       webhook: (type, account, req) => channels.webhook(type, account, req),
       metrics,
-      extraRoutes: ui.handle,
+      liveView: ui.handle,
       access: access.options,
       hosts: config.httpHosts,
       origins: config.httpOrigins,
