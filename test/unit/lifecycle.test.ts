@@ -7,29 +7,29 @@
  */
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { lifecycle, StoppedWhileStartingError } from "../../src/supervisors/lifecycle.js";
+import { lifecycle, StoppedWhileStartingError, type PartEnd } from "../../src/supervisors/lifecycle.js";
 import { boundedStop } from "../../src/supervisors/node-stop.js";
 
 const silent = pino({ level: "silent" });
 
 /** A list of three parts that writes what happens to `log`. */
 function abc(log: string[], o: { failAt?: string; stopFails?: string; hold?: Promise<void> } = {}) {
-  const part = (name: string) => ({
-    stop: (_v: unknown, deadline: number) => {
+  const part = <T>(name: string): PartEnd<T> => ({
+    stop: (_v, deadline) => {
       log.push(`stop ${name} by ${deadline}`);
       if (o.stopFails === name) throw new Error(`${name} would not stop`);
     },
     kill: () => void log.push(`kill ${name}`),
   });
   return lifecycle()
-    .part("a", () => (log.push("start a"), 1), part("a"))
+    .part("a", () => (log.push("start a"), 1), part<number>("a"))
     .part("b", async ({ a }) => {
       log.push(`start b after a=${a}`);
       await o.hold;
       if (o.failAt === "b") throw new Error("b failed");
       return a + 1;
-    }, part("b"))
-    .part("c", ({ a, b }) => (log.push(`start c after a=${a} b=${b}`), a + b), part("c"));
+    }, part<number>("b"))
+    .part("c", ({ a, b }) => (log.push(`start c after a=${a} b=${b}`), a + b), part<number>("c"));
 }
 const control = { stop: async () => {} };
 
