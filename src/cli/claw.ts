@@ -61,7 +61,7 @@ commands:
   audit tail [-n <20>] [--follow] [--json]
                                      control-plane calls and refused credentials (CLAW_AUDIT)
 
-environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see README.md for the rest.`;
+environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see docs/configuration.md for the rest.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
