@@ -14,8 +14,10 @@
  */
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
 import { z } from "zod";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { replyPayload } from "../native-payload.js";
-import { RefusedSendError, type AdapterHost, type ChannelAdapter, type ChannelConnection } from "../types.js";
+import { RefusedSendError, type AdapterHost, type ChannelConnection } from "../types.js";
 
 export const KafkaOptionsSchema = z
   .object({
@@ -128,10 +130,10 @@ async function connect(o: KafkaOptions, host: AdapterHost): Promise<ChannelConne
 }
 
 /** The Kafka channel type. */
-export const kafkaAdapter: ChannelAdapter<KafkaOptions> = {
+export const kafkaAdapter = defineAdapter({
   type: "kafka",
-  options: KafkaOptionsSchema as unknown as z.ZodType<KafkaOptions>,
-  capabilities: { threads: false, edits: false, media: false },
-  placement: "one-node",
+  options: KafkaOptionsSchema,
+  // the reply's JSON carries its media as they are (references)
+  capabilities: { threads: false, edits: false, media: EVERY_MEDIUM },
   connect: (o, host) => connect(o, host),
-};
+});

@@ -14,8 +14,10 @@
  */
 import type { IPublishPacket, MqttClient } from "mqtt";
 import { z } from "zod";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { replyPayload } from "../native-payload.js";
-import { RefusedSendError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "../types.js";
+import { RefusedSendError, type AdapterHost, type ChannelConnection, type NativeMessage } from "../types.js";
 
 export const MqttOptionsSchema = z
   .object({
@@ -142,10 +144,10 @@ async function connect(o: MqttOptions, host: AdapterHost): Promise<ChannelConnec
 }
 
 /** The MQTT channel type. */
-export const mqttAdapter: ChannelAdapter<MqttOptions> = {
+export const mqttAdapter = defineAdapter({
   type: "mqtt",
-  options: MqttOptionsSchema as unknown as z.ZodType<MqttOptions>,
-  capabilities: { threads: false, edits: false, media: false },
-  placement: "one-node",
+  options: MqttOptionsSchema,
+  // the reply's JSON carries its media as they are (references)
+  capabilities: { threads: false, edits: false, media: EVERY_MEDIUM },
   connect: (o, host) => connect(o, host),
-};
+});
