@@ -9,7 +9,7 @@
  *   `correlation_id`, else to `replyExchange` with `replyRoutingKey` (default:
  *   the chat); published `mandatory` and confirmed; a reply the broker cannot
  *   route (no such queue) is refused → dead letter `unroutable`.
- * - Placement: one node per account at a time, so the queue's order is kept
+ * - Where it runs: one node per account at a time, under its lease, so the queue's order is kept
  *   (several consumers of one queue would race each other to `claw.in`).
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";

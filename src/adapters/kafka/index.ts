@@ -10,7 +10,7 @@
  * - A native id: `<topic>:<partition>:<offset>`.
  * - Batching: a batch's messages are published to `claw.in` together (one
  *   chat's in order, chats side by side) and committed with one commit.
- * - Placement: one node per account at a time (one member in the group).
+ * - Where it runs: one node per account at a time, under its lease (one member in the group).
  */
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
 import { z } from "zod";

@@ -10,7 +10,7 @@
  * - The reply: to the message's MQTT 5 response topic with its correlation
  *   data, else to `<topic>/reply`, at QoS 1. Subscriptions are `noLocal`, so
  *   a filter that also matches reply topics does not take Claw's own replies in.
- * - Placement: one node per account at a time (a client id is one session).
+ * - Where it runs: one node per account at a time, under its lease (a client id is one session).
  */
 import type { IPublishPacket, MqttClient } from "mqtt";
 import { z } from "zod";
