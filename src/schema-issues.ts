@@ -6,7 +6,7 @@
  * a strict zod schema.
  */
 import { closest, distance } from "fastest-levenshtein";
-import type { z } from "zod";
+import { z } from "zod";
 
 /** A field named in a complaint, and what is wrong with it. */
 export interface DescribedIssue {
@@ -15,21 +15,24 @@ export interface DescribedIssue {
   message: string;
 }
 
-type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; valueType?: z.ZodType; in?: z.ZodType };
-const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+/** The schema a wrapper holds (optional, default, nullable, readonly, catch, a pipe's input), if `s` is one. */
+function wrapped(s: z.core.$ZodType): z.core.$ZodType | undefined {
+  const d = s._zod.def;
+  const inner = "innerType" in d ? d.innerType : "in" in d ? d.in : undefined;
+  return inner instanceof z.core.$ZodType ? inner : undefined;
+}
 
 /** The keys an object schema knows at `path` of `schema` (through arrays, records, defaults and optionals). */
-function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let s: z.ZodType | undefined = schema;
+function knownKeys(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
+  let s: z.core.$ZodType | undefined = schema;
   let rest = [...path];
   for (let guard = 0; s && guard < 64; guard++) {
-    const d = defOf(s);
-    if (d.innerType) s = d.innerType;
-    else if (d.in) s = d.in;
-    else if (rest.length === 0) return d.type === "object" && d.shape ? Object.keys(d.shape) : [];
-    else if (d.type === "object" && d.shape) s = d.shape[String(rest.shift())];
-    else if (d.type === "array" && d.element) (s = d.element), rest.shift();
-    else if (d.type === "record" && d.valueType) (s = d.valueType), rest.shift();
+    const inner = wrapped(s);
+    if (inner) s = inner;
+    else if (rest.length === 0) return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+    else if (s instanceof z.ZodObject) s = s.shape[String(rest.shift())];
+    else if (s instanceof z.ZodArray) (s = s.element), rest.shift();
+    else if (s instanceof z.ZodRecord) (s = s.valueType), rest.shift();
     else return [];
   }
   return [];

@@ -14,8 +14,11 @@
 import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import { decode, outboundSubject, STREAMS, wildcards, type ChatAddress, type Envelope } from "../bus/index.js";
 
-/** `STREAM.MSG.GET`'s "the first message of `next_by_subj` at or after `seq`" (the client's type lists only seq and last_by_subj). */
-const nextOf = (seq: number, subject: string): MsgRequest => ({ seq, next_by_subj: subject }) as unknown as MsgRequest;
+/** `STREAM.MSG.GET`'s "the first message of `next_by_subj` at or after `seq`" (the client's type lists only seq and last_by_subj: a request by seq, with the field beside it). */
+const nextOf = (seq: number, subject: string): MsgRequest => {
+  const request = { seq, next_by_subj: subject };
+  return request;
+};
 
 /** At most this many of the chat's messages are read past the starting point. */
 const MAX_SCANNED = 500;

@@ -172,7 +172,7 @@ export function createActorEvents(nc: NatsConnection, nodeId: string, now: () =>
       // the root actor's own snapshots, not those of the promises it invokes
       if (e.type !== "@xstate.snapshot" || e.actorRef.sessionId !== e.rootId) return;
       if (!watched(l.kind, l.id)) return detach(l);
-      publish(l, e.snapshot as unknown as { value: unknown; status: string }, e.event.type);
+      publish(l, { value: "value" in e.snapshot ? e.snapshot.value : undefined, status: e.snapshot.status }, e.event.type);
     });
   }
 

@@ -22,6 +22,7 @@ export { DENIED_SYSCALLS, seccompFilter } from "./sandbox/seccomp-filter.js";
 export { prepareSandboxDir, SandboxDirError, writeFileSafely, type SandboxDirs } from "./sandbox/sandbox-dir.js";
 export { createDockerDriver, MAX_CONTAINER_INPUT_BYTES } from "./sandbox/docker.js";
 export { dockerEndpoint } from "./sandbox/docker-endpoint.js";
+export { openSandboxes, runsOn, runtimeSandbox, RUNTIME_SANDBOXES, type RuntimeSandbox, type SandboxKind, type SandboxSetup, type SandboxedRuntime } from "./sandbox/runtime-sandboxes.js";
 export { driverFor, type NodeDrivers, type SandboxCheck, type SandboxDriver, type SandboxLimits, type SandboxResult, type SandboxSpec, type Unavailable } from "./sandbox/sandbox.js";
 export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
 

@@ -5,7 +5,6 @@
  * session's mailbox, durably, or a waiter's subject).
  */
 import { existsSync } from "node:fs";
-import { dirname } from "node:path";
 import {
   encode,
   H,
@@ -19,7 +18,8 @@ import {
 import type { SkillDescriptor } from "./descriptor.js";
 import { schemaValidator, skillRef } from "./descriptor.js";
 import type { InvocationContext, InvocationEvent } from "./invocation.machine.js";
-import { driverFor, type NodeDrivers, type SandboxDriver, type SandboxResult } from "./sandbox/sandbox.js";
+import { runtimeSandbox } from "./sandbox/runtime-sandboxes.js";
+import { driverFor, type NodeDrivers, type SandboxResult } from "./sandbox/sandbox.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 import { grantedPaths, NODE_OWN_ENV, SkillNotGrantedError, ungranted, type SkillGrants } from "./skill-grants.js";
 import { MAX_WORKSPACE_ENTRIES, type WorkspaceUsage, type Workspaces } from "./workspaces.js";
@@ -31,7 +31,7 @@ export interface InvocationDeps {
   nodeId: string;
   registry: Pick<SkillRegistry, "resolve" | "materialize">;
   builtins: ReadonlyMap<string, BuiltinSkill>;
-  /** the sandbox driver for `node` and `process` skills, and for `container` skills (or why there is none) */
+  /** the sandbox driver of each runtime this node has (or why it has none) */
   drivers: NodeDrivers;
   /** where runs get their `/work`: made, bounded by a quota, removed */
   workspaces: Pick<Workspaces, "open" | "watch" | "release"> & { quotaBytes: number };
@@ -85,6 +85,43 @@ function fromSandbox(d: SkillDescriptor, r: SandboxResult): { output: unknown } 
   }
 }
 
+/** Runs a sandboxed skill in its workspace (a fresh one, or its calling session's), within the workspace's quota. */
+async function runSandboxed(deps: InvocationDeps, c: InvocationContext, s: RegisteredSkill): Promise<InvocationEvent> {
+  const d = s.descriptor;
+  const driver = driverFor(deps.drivers, d.runtime);
+  const how = runtimeSandbox(d.runtime);
+  // validated before: a driver this node has, for a sandboxed runtime
+  if (!driver || "unavailable" in driver || !how) throw new SkillFailure("unavailable", `${skillRef(d)}: no sandbox for runtime ${d.runtime} on this node`);
+  const env = skillEnv(d, deps.env);
+  // bubblewrap would fail on a missing path, a container engine would make it (as root): refused before either
+  for (const p of d.permissions.filesystem.readOnly) {
+    if (!existsSync(p)) throw new SkillFailure("denied", `${p}, a read-only path ${skillRef(d)} asks for, does not exist on this node`);
+  }
+  // mounted from where each really is, checked against the grant there: no link leads out of a granted folder
+  const readOnly = await grantedPaths(d, deps.grants).catch((e: unknown) => {
+    throw new SkillFailure("denied", e instanceof SkillNotGrantedError ? e.message : `${skillRef(d)}: ${(e as Error).message}`);
+  });
+  const dir = how.files ? await deps.registry.materialize(s) : undefined;
+  const ws = await deps.workspaces.open(d.permissions.filesystem.workspace === "session" ? c.invocation.session : undefined);
+  try {
+    const command = how.command(d.entrypoint ?? []);
+    const mounts = [...(dir ? [{ host: dir, at: "/skill" }] : []), ...how.mounts(deps.runnerDir), ...readOnly.map((p) => ({ host: p.real, at: p.path }))];
+    const quota = await deps.workspaces.watch(ws);
+    // stopped a moment before the caller's deadline, so that it still hears why; no file grows past what is left of the quota
+    const limits = { ...d.limits, timeoutMs: Math.max(1, Math.min(d.limits.timeoutMs, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS)), fileBytes: quota.allowance };
+    const signal = AbortSignal.any([deps.cancelled(c.invocation.id), quota.signal]);
+    const r = await driver.run({ command, image: d.image, stdin: JSON.stringify(c.invocation.input ?? {}), env, workspace: ws.path, mounts, network: "none", limits, signal }).finally(() => quota.end());
+    // measured after the run: a quota reached is the answer, whatever the run said (a write refused for size makes it fail oddly)
+    const used = await quota.end();
+    if (used.full) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: failure("quota", quotaMessage(d, used.usage, deps.workspaces.quotaBytes, ws.session !== undefined)) };
+    const end = fromSandbox(d, r);
+    if ("error" in end) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: end.error };
+    return { type: "run.succeeded", output: end.output, durationMs: r.durationMs };
+  } finally {
+    await deps.workspaces.release(ws).catch(() => undefined);
+  }
+}
+
 /** Creates the effects. */
 export function invocationEffects(deps: InvocationDeps) {
   const resolved = new Map<string, RegisteredSkill>();
@@ -121,51 +158,6 @@ export function invocationEffects(deps: InvocationDeps) {
     return { type: "invocation.valid", skill };
   };
 
-  /** Runs a sandboxed skill in its workspace (a fresh one, or its calling session's), within the workspace's quota. */
-  async function sandboxed(c: InvocationContext, s: RegisteredSkill): Promise<InvocationEvent> {
-    const d = s.descriptor;
-    const driver = driverFor(deps.drivers, d.runtime) as SandboxDriver;
-    const env = skillEnv(d, deps.env);
-    // bubblewrap would fail on a missing path, a container engine would make it (as root): refused before either
-    for (const p of d.permissions.filesystem.readOnly) {
-      if (!existsSync(p)) throw new SkillFailure("denied", `${p}, a read-only path ${skillRef(d)} asks for, does not exist on this node`);
-    }
-    // mounted from where each really is, checked against the grant there: no link leads out of a granted folder
-    const readOnly = await grantedPaths(d, deps.grants).catch((e: unknown) => {
-      throw new SkillFailure("denied", e instanceof SkillNotGrantedError ? e.message : `${skillRef(d)}: ${(e as Error).message}`);
-    });
-    const dir = d.runtime === "container" ? undefined : await deps.registry.materialize(s);
-    const ws = await deps.workspaces.open(d.permissions.filesystem.workspace === "session" ? c.invocation.session : undefined);
-    try {
-      const entry = d.entrypoint ?? [];
-      // a container's command is the image's business (none: the image's own); it has no skill files mounted
-      const command =
-        d.runtime === "node"
-          ? [process.execPath, "/claw/node-runner.mjs", `/skill/${entry[0]}`, ...entry.slice(1)]
-          : d.runtime === "container"
-            ? entry
-            : entry.map((a, i) => (i === 0 && !a.startsWith("/") ? `/skill/${a}` : a.startsWith("./") ? `/skill/${a.slice(2)}` : a));
-      const mounts = [
-        ...(dir ? [{ host: dir, at: "/skill" }] : []),
-        ...(d.runtime === "node" ? [{ host: deps.runnerDir, at: "/claw" }, ...(process.execPath.startsWith("/usr/") ? [] : [{ host: dirname(process.execPath), at: dirname(process.execPath) }])] : []),
-        ...readOnly.map((p) => ({ host: p.real, at: p.path })),
-      ];
-      const quota = await deps.workspaces.watch(ws);
-      // stopped a moment before the caller's deadline, so that it still hears why; no file grows past what is left of the quota
-      const limits = { ...d.limits, timeoutMs: Math.max(1, Math.min(d.limits.timeoutMs, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS)), fileBytes: quota.allowance };
-      const signal = AbortSignal.any([deps.cancelled(c.invocation.id), quota.signal]);
-      const r = await driver.run({ command, image: d.image, stdin: JSON.stringify(c.invocation.input ?? {}), env, workspace: ws.path, mounts, network: "none", limits, signal }).finally(() => quota.end());
-      // measured after the run: a quota reached is the answer, whatever the run said (a write refused for size makes it fail oddly)
-      const used = await quota.end();
-      if (used.full) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: failure("quota", quotaMessage(d, used.usage, deps.workspaces.quotaBytes, ws.session !== undefined)) };
-      const end = fromSandbox(d, r);
-      if ("error" in end) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: end.error };
-      return { type: "run.succeeded", output: end.output, durationMs: r.durationMs };
-    } finally {
-      await deps.workspaces.release(ws).catch(() => undefined);
-    }
-  }
-
   const run = async (c: InvocationContext): Promise<InvocationEvent> => {
     const s = resolved.get(c.invocation.id)!;
     const d = s.descriptor;
@@ -173,7 +165,7 @@ export function invocationEffects(deps: InvocationDeps) {
     const signal = AbortSignal.any([deps.cancelled(c.invocation.id), AbortSignal.timeout(Math.max(0, Math.min(c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS, d.limits.timeoutMs)))]);
     const ms = () => Math.round(performance.now() - started);
     try {
-      if (d.runtime !== "builtin") return await sandboxed(c, s);
+      if (d.runtime !== "builtin") return await runSandboxed(deps, c, s);
       const b = deps.builtins.get(d.id);
       if (!b) return { type: "run.failed", retryable: false, durationMs: ms(), error: failure("unavailable", `${skillRef(d)} is not built into this node`) };
       const cancelled = deps.cancelled(c.invocation.id);

@@ -51,7 +51,7 @@ export const partitionOwnerMachine = setup({
   },
   guards: {
     // only used on the claim's done event, whose output says whether the claim was taken
-    claimed: ({ event }) => (event as unknown as { output?: unknown }).output === true,
+    claimed: ({ event }) => "output" in event && event.output === true,
     releaseRequested: ({ context }) => context.releaseRequested,
     startFailed: ({ context }) => context.error !== undefined,
   },
