@@ -22,7 +22,8 @@ import type { InvocationContext, InvocationEvent } from "./invocation.machine.js
 import { driverFor, type NodeDrivers, type SandboxDriver, type SandboxResult } from "./sandbox/sandbox.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 import { grantedPaths, NODE_OWN_ENV, SkillNotGrantedError, ungranted, type SkillGrants } from "./skill-grants.js";
-import { MAX_WORKSPACE_ENTRIES, type WorkspaceUsage, type Workspaces } from "./workspaces.js";
+import type { Workspaces } from "./workspaces.js";
+import { MAX_WORKSPACE_ENTRIES, type WorkspaceUsage } from "./workspace-quota.js";
 import type { RegisteredSkill, SkillRegistry } from "./skill-registry.js";
 
 /** What the effects need of the node. */
