@@ -15,7 +15,7 @@ const USAGE = [
   "commands:",
   ...COMMANDS.flatMap((c) => c.usage.map((line) => `  ${line}`)),
   "",
-  "environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see README.md for the rest.",
+  "environment: NATS_URL (default nats://127.0.0.1:4222, the embedded default); see docs/configuration.md for the rest.",
 ].join("\n");
 
 const HELP = new Set(["help", "--help", "-h"]);
