@@ -15,24 +15,29 @@ export interface DescribedIssue {
   message: string;
 }
 
-/** The schema a wrapper holds (optional, default, nullable, readonly, catch, a pipe's input), if `s` is one. */
+/**
+ * The schema a wrapper stands for: an optional, default, nullable, catch or
+ * readonly schema's inner one (`innerType`), a pipe's input (`in`);
+ * undefined when `s` wraps nothing.
+ */
 function wrapped(s: z.core.$ZodType): z.core.$ZodType | undefined {
-  const d = s._zod.def;
-  const inner = "innerType" in d ? d.innerType : "in" in d ? d.in : undefined;
-  return inner instanceof z.core.$ZodType ? inner : undefined;
+  const def = s._zod.def;
+  if ("innerType" in def && def.innerType instanceof z.core.$ZodType) return def.innerType;
+  if ("in" in def && def.in instanceof z.core.$ZodType) return def.in;
+  return undefined;
 }
 
 /** The keys an object schema knows at `path` of `schema` (through arrays, records, defaults and optionals). */
 function knownKeys(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
   let s: z.core.$ZodType | undefined = schema;
-  let rest = [...path];
+  const rest = [...path];
   for (let guard = 0; s && guard < 64; guard++) {
     const inner = wrapped(s);
     if (inner) s = inner;
-    else if (rest.length === 0) return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
-    else if (s instanceof z.ZodObject) s = s.shape[String(rest.shift())];
-    else if (s instanceof z.ZodArray) (s = s.element), rest.shift();
-    else if (s instanceof z.ZodRecord) (s = s.valueType), rest.shift();
+    else if (rest.length === 0) return s instanceof z.core.$ZodObject ? Object.keys(s._zod.def.shape) : [];
+    else if (s instanceof z.core.$ZodObject) s = s._zod.def.shape[String(rest.shift())];
+    else if (s instanceof z.core.$ZodArray) (s = s._zod.def.element), rest.shift();
+    else if (s instanceof z.core.$ZodRecord) (s = s._zod.def.valueType), rest.shift();
     else return [];
   }
   return [];
