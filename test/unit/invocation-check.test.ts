@@ -9,7 +9,11 @@ import type { InvocationContext } from "../../src/skills/index.js";
 
 const NOW = 1_000_000;
 const driver: SandboxDriver = { name: "process", check: async () => ({ ok: true }), run: async () => ({ exitCode: 0, signal: null, stdout: "", stderr: "", durationMs: 0 }) };
-const drivers: NodeDrivers = { code: driver, container: { unavailable: "no container engine on this node" } };
+const drivers: NodeDrivers = new Map([
+  ["node", driver],
+  ["process", driver],
+  ["container", { unavailable: "no container engine on this node" }],
+]);
 const deps = { nodeId: "n1", drivers, grants: { greet: { env: ["LANG"], secrets: [], readOnly: [] } } };
 
 const skill = (o: Record<string, unknown> = {}) =>
