@@ -32,7 +32,19 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import { randomBytes } from "node:crypto";
 import { nuid, type Subscription } from "@nats-io/transport-node";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import { decode, DEFAULT_WS_CONSUMER_IDLE_MS, decodeReplyPiece, deltaSubject, encodeToken, ensureConsumer, STREAMS, webSessionConsumerSpec, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import {
+  decode,
+  DEFAULT_WS_CONSUMER_IDLE_MS,
+  decodeReplyPiece,
+  deltaSubject,
+  encodeToken,
+  ensureConsumer,
+  parseWsTakeoverSubject,
+  STREAMS,
+  webSessionConsumerSpec,
+  wildcards,
+  wsTakeoverSubject,
+  type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
 import type { Principal } from "../auth/index.js";
 import { HttpError } from "./errors.js";
 import { callerId, tokenChat } from "./http-session.js";
@@ -43,8 +55,6 @@ import { principalOf } from "./principal.js";
 /** The channel name of WebSocket chats. */
 export const WS_CHANNEL = "ws";
 const DEFAULT_ACCOUNT = "web";
-/** Where nodes tell each other that a session has a newer connection. */
-const TAKEOVER_PREFIX = "claw.ctl.ws.takeover";
 const PING_MS = 30_000;
 
 /** Options of {@link webSocketChannel}. */
@@ -86,12 +96,14 @@ interface Connection {
 export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void; close(): Promise<void> } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload });
   const sessions = new Map<string, Set<Connection>>();
-  const keyOf = (a: ChatAddress) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+  const keyOf = (a: Pick<ChatAddress, "account" | "chat">) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
 
   // a newer connection of a session, on any node, closes the older ones
-  const takeovers: Subscription = o.bus.nc.subscribe(`${TAKEOVER_PREFIX}.>`, {
+  const takeovers: Subscription = o.bus.nc.subscribe(wildcards.wsTakeovers, {
     callback: (_e, m) => {
-      const key = m.subject.slice(TAKEOVER_PREFIX.length + 1);
+      const session = parseWsTakeoverSubject(m.subject);
+      if (!session) return;
+      const key = keyOf(session);
       const newer = m.string();
       for (const c of sessions.get(key) ?? []) if (c.id !== newer) c.close(4001, "replaced by a newer connection of this session");
     },
@@ -173,7 +185,7 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
     let set = sessions.get(key);
     if (!set) sessions.set(key, (set = new Set()));
     set.add(conn);
-    o.bus.nc.publish(`${TAKEOVER_PREFIX}.${key}`, conn.id);
+    o.bus.nc.publish(wsTakeoverSubject(addr), conn.id);
     frame({ type: "hello", session: c.session, account: addr.account, node: o.nodeId, ...(c.token ? { token: c.token } : {}) });
 
     deltas = o.bus.nc.subscribe(deltaSubject(addr), {
