@@ -49,4 +49,4 @@ export { startRouter, type Router } from "./router.js";
 export { AgentSpecError, SnapshotConflictError, SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 export { openAgentRegistry, validateAgent, type AgentChecks, type AgentRegistry, type RegisteredAgent } from "./agent-registry.js";
 export { servePassivation } from "./passivation-control.js";
-export { importConversation, type ImportedConversation, type ImportedExchange, type ImportOutcome } from "./session-import.js";
+export { importConversation, keepsConversation, type ImportedConversation, type ImportedExchange, type ImportOutcome } from "./session-import.js";
