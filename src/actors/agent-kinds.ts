@@ -7,6 +7,8 @@
  */
 import { assistantEffects } from "./assistant.effects.js";
 import { assistantMachine } from "./assistant.machine.js";
+import { relayEffects, RelayOptionsSchema } from "./relay.effects.js";
+import { relayMachine } from "./relay.machine.js";
 import { defineAgentKind, type AgentKind } from "./turn.js";
 
 /** Every kind, by name. */
@@ -18,6 +20,7 @@ export const AGENT_KINDS: ReadonlyMap<string, AgentKind> = new Map(
       machine: assistantMachine,
       effects: assistantEffects,
     }),
+    defineAgentKind({ name: "relay", description: "hands each message on to the agent its options.to names, which answers", machine: relayMachine, options: RelayOptionsSchema, effects: relayEffects }),
   ].map((k) => [k.name, k]),
 );
 
