@@ -20,7 +20,11 @@ import { toFailure, turnTraceparent } from "./turn.js";
 export const RelayOptionsSchema = z
   .object({
     /** the agent each message is handed to */
-    to: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "an agent id: letters, digits, _ and - only"),
+    to: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]+$/, "an agent id: letters, digits, _ and - only"),
   })
   .strict();
 

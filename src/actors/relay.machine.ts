@@ -58,7 +58,12 @@ export const relayMachine = setup({
       on: {
         "turn.relayed": {
           target: "idle",
-          actions: assign(({ context, event }) => ({ lastTurnId: context.current!.envelope.id, lastTo: event.to, relayed: context.relayed + 1, current: undefined })),
+          actions: assign(({ context, event }) => ({
+            lastTurnId: context.current!.envelope.id,
+            lastTo: event.to,
+            relayed: context.relayed + 1,
+            current: undefined,
+          })),
         },
         "relay.failed": { target: "idle", actions: assign(({ event }) => ({ failure: event.failure, current: undefined })) },
       },

@@ -54,7 +54,13 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       if (!s) {
         const kind = o.kinds.get(agent.kind);
         if (!kind) throw new UnknownAgentKindError(agent.id, agent.kind, [...o.kinds.keys()]);
-        const live = createLiveSession({ key, kind, store: o.store, inspection: o.inspection, onSpawned: (restored) => emit({ type: "session.spawned", key, restored }) });
+        const live = createLiveSession({
+          key,
+          kind,
+          store: o.store,
+          inspection: o.inspection,
+          onSpawned: (restored) => emit({ type: "session.spawned", key, restored }),
+        });
         s = { key, live, driver: driverOf(kind), queue: createSessionQueue() };
         sessions.set(key, s);
       }

@@ -22,7 +22,9 @@ export type TurnDecision =
 export function decideTurn(s: AnyMachineSnapshot, envelope: Envelope, attempt: number): TurnDecision {
   const context: TurnContext = s.context;
   if (context.lastTurnId === envelope.id) return { kind: "answered" };
-  const event: InboundReceived | InboundInterrupt = s.hasTag(SUSPENDED_TAG) ? { type: "inbound.interrupt", envelope, attempt } : { type: "inbound.received", envelope, attempt };
+  const event: InboundReceived | InboundInterrupt = s.hasTag(SUSPENDED_TAG)
+    ? { type: "inbound.interrupt", envelope, attempt }
+    : { type: "inbound.received", envelope, attempt };
   return { kind: "send", event, turn: envelope, resumes: false };
 }
 

@@ -57,10 +57,21 @@ export interface TurnRunner {
 }
 
 /** How one try ended. */
-type Tried = { kind: "answered" } | { kind: "suspended" } | { kind: "dropped"; why: string } | { kind: "failure"; failure: TurnFailure; turn?: Envelope; failedSnapshot?: unknown };
+type Tried =
+  | { kind: "answered" }
+  | { kind: "suspended" }
+  | { kind: "dropped"; why: string }
+  | { kind: "failure"; failure: TurnFailure; turn?: Envelope; failedSnapshot?: unknown };
 
 /** One try: send the decided event, drive the effects, persist what is to be kept. */
-async function tryOnce(o: Pick<TurnRunnerOptions, "turnTimeoutMs" | "failpoint">, session: HostedSession, input: TurnInput, decide: TurnAttempts["decide"], attempt: number, timing: TurnTiming): Promise<Tried> {
+async function tryOnce(
+  o: Pick<TurnRunnerOptions, "turnTimeoutMs" | "failpoint">,
+  session: HostedSession,
+  input: TurnInput,
+  decide: TurnAttempts["decide"],
+  attempt: number,
+  timing: TurnTiming,
+): Promise<Tried> {
   let actor;
   try {
     actor = await session.live.actor(input);
@@ -106,7 +117,13 @@ async function tryOnce(o: Pick<TurnRunnerOptions, "turnTimeoutMs" | "failpoint">
 }
 
 /** The outcome of a request whose try failed for good: the failed turn (its resumed snapshot written first), or nothing to fail. */
-async function giveUp(session: HostedSession, r: Extract<Tried, { kind: "failure" }>, attempt: number, firstError: string, turn: Envelope | undefined): Promise<TurnOutcome> {
+async function giveUp(
+  session: HostedSession,
+  r: Extract<Tried, { kind: "failure" }>,
+  attempt: number,
+  firstError: string,
+  turn: Envelope | undefined,
+): Promise<TurnOutcome> {
   if (r.failedSnapshot !== undefined) {
     // best effort: the next mail or message finds it again
     await session.queue.serial(() => session.live.save(r.failedSnapshot)).catch(() => undefined);

@@ -110,7 +110,8 @@ export function turnTraceparent(inbound: Envelope): string | undefined {
  * {@link InboundReceived}), else `never` — so a kind that does not is a
  * compile error where it is defined.
  */
-export type TurnMachine<M extends AnyStateMachine> = ContextFrom<M> extends TurnContext ? (TurnInput extends InputFrom<M> ? (InboundReceived extends EventFromLogic<M> ? M : never) : never) : never;
+export type TurnMachine<M extends AnyStateMachine> =
+  ContextFrom<M> extends TurnContext ? (TurnInput extends InputFrom<M> ? (InboundReceived extends EventFromLogic<M> ? M : never) : never) : never;
 
 /**
  * Runs a session actor's effects until it settles or suspends (see

@@ -48,7 +48,13 @@ describe("a relay agent", () => {
     await c.js.publish("claw.in.front.a.c1", jsonBody({ id: "r-1", text: "hello through the relay", sender: { id: "u" } }));
     const reply = await out.waitFor("r-1", 10_000);
     // echo's own answer, from its own session for the chat
-    expect(reply).toMatchObject({ kind: "reply", text: "hello through the relay", sender: { id: "echo" }, chat: "c1", metadata: { agent: "echo", session: "front:a:c1" } });
+    expect(reply).toMatchObject({
+      kind: "reply",
+      text: "hello through the relay",
+      sender: { id: "echo" },
+      chat: "c1",
+      metadata: { agent: "echo", session: "front:a:c1" },
+    });
     expect(await contextOf(c, "echo", "front:a:c1")).toMatchObject({ lastTurnId: "r-1", turns: 1 });
     // the relay's session remembers the message as handed on, and answered nothing itself
     expect(await contextOf(c, "front", "front:a:c1")).toMatchObject({ lastTurnId: "r-1", relayed: 1, lastTo: "echo" });

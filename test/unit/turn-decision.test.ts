@@ -23,7 +23,12 @@ describe("what a request sends its session", () => {
   it("starts a turn for a user message, whatever the session's kind", () => {
     for (const machine of [assistantMachine, relayMachine]) {
       const [idle] = initialTransition(machine, input);
-      expect(decideTurn(idle, message("m1"), 2)).toEqual({ kind: "send", event: { type: "inbound.received", envelope: message("m1"), attempt: 2 }, turn: message("m1"), resumes: false });
+      expect(decideTurn(idle, message("m1"), 2)).toEqual({
+        kind: "send",
+        event: { type: "inbound.received", envelope: message("m1"), attempt: 2 },
+        turn: message("m1"),
+        resumes: false,
+      });
     }
   });
 
@@ -41,15 +46,28 @@ describe("what a request sends its session", () => {
   it("resumes the suspended turn with the mail it waits for, and drops mail nobody waits for", () => {
     const s = suspended();
     const result = mailEvent({ type: "tool.result", callId: "m1:tool:0:0", skill: "slow", ok: true, output: { n: 1 }, durationMs: 1 });
-    expect(decideMail(s, result)).toEqual({ kind: "send", event: { type: "tool.result", callId: "m1:tool:0:0", ok: true, content: '{"n":1}' }, turn: message("m1"), resumes: true });
-    expect(decideMail(s, mailEvent({ type: "tool.result", callId: "other", skill: "slow", ok: true, output: null, durationMs: 1 }))).toEqual({ kind: "stale", why: "no turn waits for this tool.result" });
+    expect(decideMail(s, result)).toEqual({
+      kind: "send",
+      event: { type: "tool.result", callId: "m1:tool:0:0", ok: true, content: '{"n":1}' },
+      turn: message("m1"),
+      resumes: true,
+    });
+    expect(decideMail(s, mailEvent({ type: "tool.result", callId: "other", skill: "slow", ok: true, output: null, durationMs: 1 }))).toEqual({
+      kind: "stale",
+      why: "no turn waits for this tool.result",
+    });
     const [idle] = initialTransition(assistantMachine, input);
-    expect(decideMail(idle, mailEvent({ type: "tool.deadline", callIds: ["m1:tool:0:0"], notBefore: 0 }))).toEqual({ kind: "stale", why: "no turn waits for this tool.deadline" });
+    expect(decideMail(idle, mailEvent({ type: "tool.deadline", callIds: ["m1:tool:0:0"], notBefore: 0 }))).toEqual({
+      kind: "stale",
+      why: "no turn waits for this tool.deadline",
+    });
   });
 
   it("drops mail for a kind that waits for none", () => {
     const [idle] = initialTransition(relayMachine, input);
     const [relaying] = transition(relayMachine, idle, { type: "inbound.received", envelope: message("m1"), attempt: 1 });
-    expect(decideMail(relaying, mailEvent({ type: "tool.result", callId: "m1:tool:0:0", skill: "slow", ok: true, output: 1, durationMs: 1 }))).toMatchObject({ kind: "stale" });
+    expect(decideMail(relaying, mailEvent({ type: "tool.result", callId: "m1:tool:0:0", skill: "slow", ok: true, output: 1, durationMs: 1 }))).toMatchObject({
+      kind: "stale",
+    });
   });
 });

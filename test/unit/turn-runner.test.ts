@@ -7,7 +7,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { assign, setup } from "xstate";
-import { AgentSpecSchema, defineAgentKind, SnapshotConflictError, toFailure, type InboundReceived, type SessionHostEvent, type TurnContext, type TurnFailure, type TurnInput } from "../../src/actors/index.js";
+import {
+  AgentSpecSchema,
+  defineAgentKind,
+  SnapshotConflictError,
+  toFailure,
+  type InboundReceived,
+  type SessionHostEvent,
+  type TurnContext,
+  type TurnFailure,
+  type TurnInput,
+} from "../../src/actors/index.js";
 import { createLiveSession } from "../../src/actors/live-session.js";
 import { createSessionQueue } from "../../src/actors/session-queue.js";
 import type { SessionStore } from "../../src/actors/session-store.js";
@@ -28,11 +38,16 @@ const probeMachine = setup({ types: { context: {} as ProbeContext, events: {} as
   context: { answered: 0 },
   initial: "idle",
   states: {
-    idle: { on: { "inbound.received": { target: "working", actions: assign({ current: ({ event }) => ({ envelope: event.envelope }), failure: undefined }) } } },
+    idle: {
+      on: { "inbound.received": { target: "working", actions: assign({ current: ({ event }) => ({ envelope: event.envelope }), failure: undefined }) } },
+    },
     working: {
       meta: { effect: "work" },
       on: {
-        "work.done": { target: "idle", actions: assign(({ context }) => ({ lastTurnId: context.current!.envelope.id, answered: context.answered + 1, current: undefined })) },
+        "work.done": {
+          target: "idle",
+          actions: assign(({ context }) => ({ lastTurnId: context.current!.envelope.id, answered: context.answered + 1, current: undefined })),
+        },
         "work.failed": { target: "idle", actions: assign(({ event }) => ({ failure: event.failure, current: undefined })) },
       },
     },
@@ -50,7 +65,9 @@ function probeKind(outcomes: Outcome[]) {
     effects: () => ({
       work: async (c): Promise<ProbeEvent> => {
         const next = outcomes.shift() ?? "ok";
-        return next === "ok" ? { type: "work.done" } : { type: "work.failed", failure: toFailure(c.current!.envelope.id, Object.assign(new Error(`failed: ${next.code}`), next)) };
+        return next === "ok"
+          ? { type: "work.done" }
+          : { type: "work.failed", failure: toFailure(c.current!.envelope.id, Object.assign(new Error(`failed: ${next.code}`), next)) };
       },
     }),
   });
@@ -81,14 +98,38 @@ function memoryStore(): SessionStore & { saved: unknown[]; conflictOnce(): void 
 const agent = AgentSpecSchema.parse({ id: "probe" });
 /** the node's capabilities: the probe's effects use none of them */
 const deps = {} as AgentDeps;
-const message = (id: string): Envelope => ({ id, ts: 1, channel: "t", account: "a", chat: "c", sender: { id: "u" }, kind: "message", text: id, media: [], metadata: {}, trace: {} });
+const message = (id: string): Envelope => ({
+  id,
+  ts: 1,
+  channel: "t",
+  account: "a",
+  chat: "c",
+  sender: { id: "u" },
+  kind: "message",
+  text: id,
+  media: [],
+  metadata: {},
+  trace: {},
+});
 
 function setupRunner(outcomes: Outcome[], o: Partial<TurnRunnerOptions> = {}) {
   const store = memoryStore();
   const events: SessionHostEvent[] = [];
   const kind = probeKind(outcomes);
-  const session: HostedSession = { key: "probe.s", live: createLiveSession({ key: "probe.s", kind, store }), driver: kind.driver(deps), queue: createSessionQueue() };
-  const runner = createTurnRunner({ maxDeliver: 3, backoff: { baseMs: 5, factor: 2, maxMs: 20 }, turnTimeoutMs: 1_000, stopping: new AbortController().signal, emit: (e) => events.push(e), ...o });
+  const session: HostedSession = {
+    key: "probe.s",
+    live: createLiveSession({ key: "probe.s", kind, store }),
+    driver: kind.driver(deps),
+    queue: createSessionQueue(),
+  };
+  const runner = createTurnRunner({
+    maxDeliver: 3,
+    backoff: { baseMs: 5, factor: 2, maxMs: 20 },
+    turnTimeoutMs: 1_000,
+    stopping: new AbortController().signal,
+    emit: (e) => events.push(e),
+    ...o,
+  });
   const attempts = (id: string, deliveries = 1, signal?: AbortSignal): TurnAttempts => ({
     request: { agent, session: "s", deliveries, signal, keepAlive: () => {}, onFailed: async () => {} },
     decide: (s, attempt) => decideTurn(s, message(id), attempt),
@@ -124,9 +165,19 @@ describe("turn runner", () => {
 
   it("gives up on a failure that is not transient at once, and on a transient one after maxDeliver attempts", async () => {
     const permanent = setupRunner([{ code: "bad", transient: false }]);
-    expect(await permanent.runner.settle(permanent.session, permanent.attempts("m1"))).toMatchObject({ kind: "failed", attempts: 1, firstError: "failed: bad", failure: { code: "bad" }, turn: { id: "m1" } });
+    expect(await permanent.runner.settle(permanent.session, permanent.attempts("m1"))).toMatchObject({
+      kind: "failed",
+      attempts: 1,
+      firstError: "failed: bad",
+      failure: { code: "bad" },
+      turn: { id: "m1" },
+    });
     const flaky = setupRunner([1, 2, 3, 4].map(() => ({ code: "flaky", transient: true })));
-    expect(await flaky.runner.settle(flaky.session, flaky.attempts("m1"))).toMatchObject({ kind: "failed", attempts: 3, failure: { code: "flaky", transient: true } });
+    expect(await flaky.runner.settle(flaky.session, flaky.attempts("m1"))).toMatchObject({
+      kind: "failed",
+      attempts: 3,
+      failure: { code: "flaky", transient: true },
+    });
     expect(flaky.events.filter((e) => e.type === "turn.retrying")).toHaveLength(2);
     expect(flaky.store.saved).toEqual([]);
   });
@@ -140,9 +191,16 @@ describe("turn runner", () => {
       },
     };
     // two attempts allowed: the held try is not one of them
-    const { events, session, runner, attempts } = setupRunner([{ code: "unavailable", transient: true }, { code: "flaky", transient: true }, "ok"], { busHealth, maxDeliver: 2 });
+    const { events, session, runner, attempts } = setupRunner([{ code: "unavailable", transient: true }, { code: "flaky", transient: true }, "ok"], {
+      busHealth,
+      maxDeliver: 2,
+    });
     expect(await runner.settle(session, attempts("m1"))).toMatchObject({ kind: "answered", timing: { tries: 3 } });
-    expect(events).toMatchObject([{ type: "turn.held", attempt: 1, code: "nats_disconnected" }, { type: "turn.retrying", attempt: 1 }, { type: "turn.answered" }]);
+    expect(events).toMatchObject([
+      { type: "turn.held", attempt: 1, code: "nats_disconnected" },
+      { type: "turn.retrying", attempt: 1 },
+      { type: "turn.answered" },
+    ]);
   });
 
   it("reloads from the store when another owner wrote the session first, and loses nothing", async () => {
