@@ -25,7 +25,6 @@ import { SnapshotFormatError } from "./errors.js";
 import type { SessionInspection } from "./live-session.js";
 import type { SessionStore } from "./session-store.js";
 import { createSessionTable } from "./session-table.js";
-import { decideMail, decideTurn } from "./turn-decision.js";
 import { createTurnRunner, type HostedSession, type TurnAttempts } from "./turn-runner.js";
 import { mailEvent, SUSPENDED_TAG, toFailure, type AgentKind, type TurnFailure } from "./turn.js";
 
@@ -192,7 +191,12 @@ export function startSessionHost(o: SessionHostOptions): SessionHost {
   const emit = o.onEvent ?? (() => {});
   const stopping = new AbortController();
   const sessions = createSessionTable({ kinds: o.kinds ?? AGENT_KINDS, deps: o.deps, store: o.store, inspection: o.inspection, onEvent: emit });
-  const runner = createTurnRunner({ ...o, stopping: stopping.signal, emit });
+  const runner = createTurnRunner({
+    ...o,
+    stopping: stopping.signal,
+    emit,
+    log: (key, turn) => (turn ? sessionLogFields(key, turn) : { msg_id: "?", actor: `session/${key}` }),
+  });
   const passivateIdle = (olderThanMs = o.idleMs) => sessions.passivateIdle(Date.now() - olderThanMs);
   const sweeper = setInterval(() => passivateIdle(), Math.max(250, Math.floor(o.idleMs / 4)));
   sweeper.unref();
@@ -210,8 +214,6 @@ export function startSessionHost(o: SessionHostOptions): SessionHost {
       }
     });
   }
-  const logOf = (s: HostedSession, req: SessionRequest) => (turn: Envelope | undefined) =>
-    req.log ?? (turn ? sessionLogFields(s.key, turn) : { msg_id: "?", actor: `session/${s.key}` });
 
   return {
     deliver(req) {
@@ -221,8 +223,7 @@ export function startSessionHost(o: SessionHostOptions): SessionHost {
       } catch (err) {
         return failNow(req, req.envelope, err);
       }
-      const queuedSince = performance.now();
-      const attempts: TurnAttempts = { request: req, decide: (snap, attempt) => decideTurn(snap, req.envelope, attempt), fallbackTurn: () => req.envelope, queuedSince, log: logOf(s, req) };
+      const attempts: TurnAttempts = { request: req, arrival: { kind: "message", envelope: req.envelope }, queuedSince: performance.now() };
       // strictly in order per session: each message starts when the previous one has ended
       return s.queue.inOrder(() =>
         handle(s, req, async () => {
@@ -238,14 +239,7 @@ export function startSessionHost(o: SessionHostOptions): SessionHost {
       } catch (err) {
         return Promise.resolve({ kind: "dropped", why: `cannot run the session: ${(err as Error).message}` });
       }
-      const event = mailEvent(req.mail);
-      let resumed: Envelope | undefined;
-      const decide: TurnAttempts["decide"] = (snap) => {
-        const d = decideMail(snap, event);
-        if (d.kind === "send") resumed = d.turn;
-        return d;
-      };
-      const attempts: TurnAttempts = { request: req, decide, fallbackTurn: () => resumed, queuedSince: performance.now(), log: logOf(s, req) };
+      const attempts: TurnAttempts = { request: req, arrival: { kind: "mail", event: mailEvent(req.mail) }, queuedSince: performance.now() };
       return handle(s, req, () => runner.settle(s, attempts));
     },
     get active() {

@@ -9,6 +9,9 @@ import type { AnyMachineSnapshot } from "xstate";
 import type { Envelope } from "../bus/index.js";
 import { SUSPENDED_TAG, type InboundInterrupt, type InboundReceived, type MailEvent, type TurnContext } from "./turn.js";
 
+/** What arrived for a session: a user message, or mail (as the event it is for a session machine). */
+export type Arrival = { kind: "message"; envelope: Envelope } | { kind: "mail"; event: MailEvent };
+
 /** What a try sends the actor. */
 export type TurnDecision =
   /** the session answered this message already (a redelivery) */
@@ -33,4 +36,9 @@ export function decideMail(s: AnyMachineSnapshot, event: MailEvent): TurnDecisio
   const context: TurnContext = s.context;
   if (!context.current || !s.can(event)) return { kind: "stale", why: `no turn waits for this ${event.type}` };
   return { kind: "send", event, turn: context.current.envelope, resumes: true };
+}
+
+/** What `arrival` sends the session in snapshot `s`, on delivery attempt `attempt`. */
+export function decideArrival(s: AnyMachineSnapshot, arrival: Arrival, attempt: number): TurnDecision {
+  return arrival.kind === "message" ? decideTurn(s, arrival.envelope, attempt) : decideMail(s, arrival.event);
 }

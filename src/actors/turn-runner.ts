@@ -6,13 +6,12 @@
  * the bus is unavailable, backed off while the failure is transient, and
  * given up on (to be dead-lettered) once it is not or the deliveries are spent.
  */
-import type { AnyMachineSnapshot } from "xstate";
 import { backoffDelay, delay, type BackoffPolicy, type BusHealth, type Envelope } from "../bus/index.js";
 import { TurnTimeoutError } from "./errors.js";
 import type { LiveSession } from "./live-session.js";
 import type { SessionQueue } from "./session-queue.js";
 import type { MessageLogFields, SessionHostEvent, SessionRequest, TurnOutcome, TurnTiming } from "./session-host.js";
-import type { TurnDecision } from "./turn-decision.js";
+import { decideArrival, type Arrival } from "./turn-decision.js";
 import { toFailure, type TurnContext, type TurnDriver, type TurnFailure, type TurnInput } from "./turn.js";
 
 /** A session as the runner needs it: its actor, its kind's driver, its queue. */
@@ -26,14 +25,10 @@ export interface HostedSession {
 /** One request, as the runner tries it. */
 export interface TurnAttempts {
   request: SessionRequest;
-  /** what to send the actor, decided on its snapshot at each try */
-  decide: (s: AnyMachineSnapshot, attempt: number) => TurnDecision;
-  /** the message the request is about when no try has told (a user message: itself; mail: the turn it resumed) */
-  fallbackTurn: () => Envelope | undefined;
+  /** what arrived: what each try sends the actor is decided from it on the actor's snapshot */
+  arrival: Arrival;
   /** when the host was handed the request (`performance.now()`): its time in the queue */
   queuedSince: number;
-  /** what the lines logged about the request carry, once its message is known */
-  log: (turn: Envelope | undefined) => MessageLogFields;
 }
 
 /** Options of {@link createTurnRunner}. */
@@ -48,6 +43,8 @@ export interface TurnRunnerOptions {
   /** aborted when the host stops: requests still trying are given back */
   stopping: AbortSignal;
   emit: (e: SessionHostEvent) => void;
+  /** what the lines logged about a request of session `key` carry, once its message is known (unless the request brings its own) */
+  log: (key: string, turn: Envelope | undefined) => MessageLogFields;
 }
 
 /** Settles requests. */
@@ -63,12 +60,14 @@ type Tried =
   | { kind: "dropped"; why: string }
   | { kind: "failure"; failure: TurnFailure; turn?: Envelope; failedSnapshot?: unknown };
 
+const messageOf = (a: Arrival): Envelope | undefined => (a.kind === "message" ? a.envelope : undefined);
+
 /** One try: send the decided event, drive the effects, persist what is to be kept. */
 async function tryOnce(
   o: Pick<TurnRunnerOptions, "turnTimeoutMs" | "failpoint">,
   session: HostedSession,
   input: TurnInput,
-  decide: TurnAttempts["decide"],
+  arrival: Arrival,
   attempt: number,
   timing: TurnTiming,
 ): Promise<Tried> {
@@ -78,7 +77,7 @@ async function tryOnce(
   } catch (err) {
     return { kind: "failure", failure: toFailure("", err) };
   }
-  const d = decide(actor.getSnapshot(), attempt);
+  const d = decideArrival(actor.getSnapshot(), arrival, attempt);
   if (d.kind === "answered") return { kind: "answered" };
   if (d.kind === "stale") return { kind: "dropped", why: d.why };
   actor.send(d.event);
@@ -146,9 +145,10 @@ export function createTurnRunner(o: TurnRunnerOptions): TurnRunner {
       for (let local = 0; ; local++) {
         if (o.stopping.aborted || req.signal?.aborted) return { kind: "released" };
         const attempt = req.deliveries + local;
-        const r = await session.queue.serial(() => tryOnce(o, session, input, a.decide, attempt, timing));
-        lastTurn = (r.kind === "failure" ? r.turn : undefined) ?? lastTurn ?? a.fallbackTurn();
-        const log = a.log(lastTurn);
+        const r = await session.queue.serial(() => tryOnce(o, session, input, a.arrival, attempt, timing));
+        // the message the request is about: a user message is; mail's is the turn it resumed, which a try that failed names
+        lastTurn = (r.kind === "failure" ? r.turn : undefined) ?? lastTurn ?? messageOf(a.arrival);
+        const log = req.log ?? o.log(session.key, lastTurn);
         if (r.kind === "answered" || r.kind === "suspended") {
           o.emit({ type: r.kind === "answered" ? "turn.answered" : "turn.suspended", key: session.key, ms: Date.now() - started, ...log });
           return { kind: r.kind, timing };
@@ -162,7 +162,7 @@ export function createTurnRunner(o: TurnRunnerOptions): TurnRunner {
           continue;
         }
         firstError ??= r.failure.message;
-        if (!r.failure.transient || attempt >= o.maxDeliver) return giveUp(session, r, attempt, firstError, lastTurn ?? a.fallbackTurn());
+        if (!r.failure.transient || attempt >= o.maxDeliver) return giveUp(session, r, attempt, firstError, lastTurn);
         const delayMs = backoffDelay(o.backoff, attempt - 1);
         o.emit({ type: "turn.retrying", key: session.key, attempt, delayMs, error: r.failure.message, ...log });
         await delay(delayMs, o.stopping);

@@ -21,7 +21,6 @@ import {
 import { createLiveSession } from "../../src/actors/live-session.js";
 import { createSessionQueue } from "../../src/actors/session-queue.js";
 import type { SessionStore } from "../../src/actors/session-store.js";
-import { decideTurn } from "../../src/actors/turn-decision.js";
 import { createTurnRunner, type HostedSession, type TurnAttempts, type TurnRunnerOptions } from "../../src/actors/turn-runner.js";
 import type { AgentDeps } from "../../src/actors/agent-deps.js";
 import type { Envelope } from "../../src/bus/index.js";
@@ -128,14 +127,13 @@ function setupRunner(outcomes: Outcome[], o: Partial<TurnRunnerOptions> = {}) {
     turnTimeoutMs: 1_000,
     stopping: new AbortController().signal,
     emit: (e) => events.push(e),
+    log: (key, turn) => ({ msg_id: turn?.id ?? "?", actor: `session/${key}` }),
     ...o,
   });
   const attempts = (id: string, deliveries = 1, signal?: AbortSignal): TurnAttempts => ({
     request: { agent, session: "s", deliveries, signal, keepAlive: () => {}, onFailed: async () => {} },
-    decide: (s, attempt) => decideTurn(s, message(id), attempt),
-    fallbackTurn: () => message(id),
+    arrival: { kind: "message", envelope: message(id) },
     queuedSince: performance.now(),
-    log: () => ({ msg_id: id, actor: "session/probe.s" }),
   });
   return { store, events, session, runner, attempts };
 }
@@ -147,7 +145,7 @@ describe("turn runner", () => {
     expect(outcome).toMatchObject({ kind: "answered", timing: { tries: 1 } });
     expect(Object.keys((outcome as { timing: { effects: object } }).timing.effects)).toEqual(["work"]);
     expect(store.saved).toHaveLength(1);
-    expect(events.map((e) => e.type)).toEqual(["turn.answered"]);
+    expect(events).toMatchObject([{ type: "turn.answered", key: "probe.s", msg_id: "m1", actor: "session/probe.s" }]);
     // a redelivery of the answered message is absorbed, nothing written again
     expect(await runner.settle(session, attempts("m1", 2))).toMatchObject({ kind: "answered", timing: { tries: 0 } });
     expect(store.saved).toHaveLength(1);
