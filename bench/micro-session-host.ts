@@ -5,7 +5,7 @@
  * Profile with: node --cpu-prof --import tsx bench/micro-session-host.ts
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { AgentSpecSchema, createSessionHost, decideInbound, type SessionStore } from "../src/actors/index.js";
+import { AgentSpecSchema, startSessionHost, decideInbound, type SessionStore } from "../src/actors/index.js";
 import { chatPartition, partitionedInboundSubject, type Envelope } from "../src/bus/index.js";
 import { createScriptedModel } from "../src/llm/index.js";
 import { createSkillCatalog } from "../src/skills/index.js";
@@ -16,7 +16,7 @@ const js = { publish: async () => ({ stream: "X", seq: 1, duplicate: false, doma
 const store: SessionStore = { load: async () => ({ snapshot: undefined, revision: 0 }), save: async (_k, _s, r) => r + 1 };
 const agent = AgentSpecSchema.parse({ id: "echo" });
 const scripted = createScriptedModel();
-const host = createSessionHost({
+const host = startSessionHost({
   store,
   deps: { js, nodeId: "micro", partitions: 64, agent: () => agent, model: () => scripted, skills: createSkillCatalog([]) },
   maxDeliver: 5,

@@ -1,8 +1,9 @@
 /**
  * The live view: picks an actor kind and an actor (or follows whichever
- * actor of the kind moved last), draws the kind's statechart with the
- * actor's current states highlighted, and keeps the transitions, the
- * persisted context and the cluster up to date from /ui/events.
+ * actor of the kind moved last), draws the actor's statechart (its kind's,
+ * or for a session its agent kind's) with its current states highlighted,
+ * and keeps the transitions, the persisted context and the cluster up to
+ * date from /ui/events.
  */
 import { getJson, openEvents } from "./api.js";
 import { markSelected, renderActorList, updateActorState } from "./actors.js";
@@ -36,13 +37,17 @@ const FOLLOW_HOLD_MS = 1_000;
 const REFRESH_LIST_MS = 5_000;
 
 const state = {
-  /** kind → layout */
+  /** kind → its default layout (the first listed) */
   machines: new Map(),
+  /** `kind/machine` → layout, for kinds with several machines (sessions: one per agent kind) */
+  named: new Map(),
+  /** the layout drawn now */
+  drawn: undefined,
   font: undefined,
   kind: undefined,
   /** follow the actor of the kind that moved last */
   follow: true,
-  /** { kind, id, agent?, session? } */
+  /** { kind, id, agent?, session?, machine? } */
   selected: undefined,
   /** actor id → its events, newest first */
   events: new Map(),
@@ -77,8 +82,19 @@ function valueFromStateName(name) {
 }
 
 function labelOf(event) {
-  const layout = state.machines.get(state.kind);
-  return layout?.transitions.find((t) => t.event === event)?.label ?? event;
+  return state.drawn?.transitions.find((t) => t.event === event)?.label ?? event;
+}
+
+/** The layout an actor is drawn with: its own machine's, else its kind's default. */
+const layoutOf = (kind, machine) => (machine !== undefined && state.named.get(`${kind}/${machine}`)) || state.machines.get(kind);
+
+/** Draws `layout`, unless it is drawn already. */
+function draw(layout) {
+  if (layout === state.drawn) return;
+  state.drawn = layout;
+  state.chart?.dispose();
+  state.chart = layout ? renderChart(ui.chart, layout, state.font) : undefined;
+  state.chart?.setFit(ui.fit.getAttribute("aria-pressed") === "true");
 }
 
 // ---- selection and the event stream ------------------------------------------------
@@ -101,8 +117,9 @@ function connect(target) {
 
 function showSelection() {
   const s = state.selected;
-  const layout = state.machines.get(state.kind);
-  ui.chartTitle.textContent = layout ? `${state.kind} · machine ${layout.id}` : state.kind;
+  draw(layoutOf(state.kind, s?.machine));
+  const layout = state.drawn;
+  ui.chartTitle.textContent = layout ? `${state.kind} · machine ${layout.machine ?? layout.id}` : state.kind;
   if (!s) {
     ui.selection.textContent = state.follow ? `following all ${plural(state.kind)}: waiting for one to move…` : "";
     state.chart?.setActive(undefined);
@@ -132,7 +149,7 @@ function pick(actor) {
   clearTimeout(state.followTimer);
   ui.watchAll.classList.remove("active");
   ui.watchAll.setAttribute("aria-pressed", "false");
-  state.selected = { kind: actor.kind, id: actor.id, agent: actor.agent, session: actor.session };
+  state.selected = { kind: actor.kind, id: actor.id, agent: actor.agent, session: actor.session, machine: actor.machine };
   connect({ kind: actor.kind, id: actor.id });
   showSelection();
   refreshContext(0);
@@ -156,10 +173,10 @@ function remember(e) {
   return list;
 }
 
-/** In follow mode: shows `id`, the actor that moved last. */
-function followTo(id) {
+/** In follow mode: shows `id`, the actor that moved last (drawn with `machine`, the one its event named). */
+function followTo(id, machine) {
   const listed = state.listed.get(id);
-  state.selected = { kind: state.kind, id, agent: listed?.agent, session: listed?.session };
+  state.selected = { kind: state.kind, id, agent: listed?.agent, session: listed?.session, machine: machine ?? listed?.machine };
   if (!listed && state.kind === "session") {
     const [agent, session] = id.split(".").map(decodeToken);
     Object.assign(state.selected, { agent, session });
@@ -179,11 +196,16 @@ function onActorEvent(e) {
     // then move to whichever moved last
     clearTimeout(state.followTimer);
     const wait = (state.followHoldUntil ?? 0) - Date.now();
-    if (wait <= 0) followTo(e.id);
-    else state.followTimer = setTimeout(() => state.follow && state.kind === e.kind && followTo(e.id), wait);
+    if (wait <= 0) followTo(e.id, e.machine);
+    else state.followTimer = setTimeout(() => state.follow && state.kind === e.kind && followTo(e.id, e.machine), wait);
     return;
   }
   if (state.selected?.id !== e.id) return;
+  if (e.machine !== undefined && e.machine !== state.selected.machine) {
+    // picked before its machine was known (or its agent changed kind): drawn again with its own
+    state.selected.machine = e.machine;
+    showSelection();
+  }
   const before = new Set(state.chart ? [...ui.chart.querySelectorAll("g.state.active")].map((g) => g.dataset.state) : []);
   const after = state.chart?.setActive(e.value) ?? new Set();
   state.chart?.flash(e.event, before, after);
@@ -278,10 +300,7 @@ function selectKind(kind) {
   ui.kind.value = kind;
   ui.watchAll.textContent = `Watch all ${plural(kind)}`;
   ui.search.placeholder = kind === "session" ? "Search agent or chat…" : `Search ${plural(kind)}…`;
-  const layout = state.machines.get(kind);
-  state.chart?.dispose();
-  state.chart = layout ? renderChart(ui.chart, layout, state.font) : undefined;
-  state.chart?.setFit(ui.fit.getAttribute("aria-pressed") === "true");
+  draw(state.machines.get(kind));
   followAll();
   void refreshList();
 }
@@ -305,8 +324,11 @@ async function start() {
   try {
     const { machines, text } = await getJson("/ui/api/machines");
     state.font = text;
-    for (const m of machines) state.machines.set(m.kind, m);
-    ui.kind.replaceChildren(...machines.map((m) => new Option(m.kind, m.kind)));
+    for (const m of machines) {
+      if (!state.machines.has(m.kind)) state.machines.set(m.kind, m);
+      if (m.machine !== undefined) state.named.set(`${m.kind}/${m.machine}`, m);
+    }
+    ui.kind.replaceChildren(...[...state.machines.keys()].map((kind) => new Option(kind, kind)));
     selectKind(state.machines.has("session") ? "session" : machines[0].kind);
   } catch (e) {
     ui.chart.textContent = `Could not load the statecharts: ${e.message}`;

@@ -103,8 +103,9 @@ export function renderChart(container, layout, font) {
     height: layout.height,
     class: "statechart",
     role: "img",
-    "aria-label": `statechart of ${layout.kind}`,
+    "aria-label": `statechart of ${layout.kind}${layout.machine ? ` (${layout.machine})` : ""}`,
     "data-kind": layout.kind,
+    "data-machine": layout.machine ?? layout.id,
     style: `--state-font:${font.stateFontPx}px;--label-font:${font.labelFontPx}px`,
   });
   svg.append(

@@ -1,40 +1,28 @@
 /**
- * The agent kinds: each a state machine whose states declare their effects
- * (`meta.effect`) and the effects by name. An agent's `kind` picks one; the
- * session host runs any of them with the one driver, and the live view draws
- * them from here. A new kind is a machine and its effects added to this map.
+ * The agent kinds, by name: each a state machine whose states declare their
+ * effects (`meta.effect`) and the effects by name, meeting the contract of
+ * turn.ts. An agent's `kind` picks one; the session host runs any of them
+ * with the one driver, and the live view draws each session with its own
+ * kind's machine. A new kind is its machine and effects, and one line here.
  */
-import type { AnyStateMachine } from "xstate";
-import type { AgentDeps } from "./agent-deps.js";
-import type { AgentEffects } from "../effect-driver.js";
 import { assistantEffects } from "./assistant.effects.js";
 import { assistantMachine } from "./assistant.machine.js";
-
-/** One kind of agent. */
-export interface AgentKind {
-  readonly name: string;
-  readonly description: string;
-  /**
-   * Its machine. Input `{agent, session, historyLimit}`; context with the
-   * session memory and `lastTurnId`, `current`, `failure`; events
-   * `inbound.received` (and `inbound.interrupt`, mail events it handles).
-   */
-  readonly machine: AnyStateMachine;
-  effects(deps: AgentDeps): AgentEffects;
-}
+import { relayEffects, RelayOptionsSchema } from "./relay.effects.js";
+import { relayMachine } from "./relay.machine.js";
+import { defineAgentKind, type AgentKind } from "./turn.js";
 
 /** Every kind, by name. */
-export const AGENT_KINDS: ReadonlyMap<string, AgentKind> = new Map<string, AgentKind>([
+export const AGENT_KINDS: ReadonlyMap<string, AgentKind> = new Map(
   [
-    "assistant",
-    {
+    defineAgentKind({
       name: "assistant",
       description: "answers with a language model (or the scripted model) and calls skills as tools across suspended turns",
       machine: assistantMachine,
       effects: assistantEffects,
-    },
-  ],
-]);
+    }),
+    defineAgentKind({ name: "relay", description: "hands each message on to the agent its options.to names, which answers", machine: relayMachine, options: RelayOptionsSchema, effects: relayEffects }),
+  ].map((k) => [k.name, k]),
+);
 
 /** The kind an agent names, or undefined. */
 export function agentKind(name: string): AgentKind | undefined {

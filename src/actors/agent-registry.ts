@@ -14,6 +14,7 @@ import { KvWatchInclude } from "@nats-io/kv";
 import { ZodError } from "zod";
 import { withRetry } from "../bus/index.js";
 import { agentKind } from "./agent-kinds.js";
+import type { AgentKind } from "./turn.js";
 import { AgentSpecSchema, type AgentSpec, type Binding } from "./agents.js";
 import { routingTable, type BindingMatch } from "./agent-routing.js";
 import { AgentSpecError } from "./errors.js";
@@ -72,7 +73,20 @@ const DEFAULT_API_PRIORITY = 100;
 /** The priority of the agents seeded without `CLAW_CONFIG`: behind any agent registered or configured. */
 export const FALLBACK_PRIORITY = 1_000_000;
 
-/** Validates an agent: its schema, its kind, its models. Throws {@link AgentSpecError} naming the field. */
+/** Checks an agent's `options` against its kind's schema (a kind without one takes none). Throws {@link AgentSpecError} naming the field. */
+function checkKindOptions(spec: AgentSpec, kind: AgentKind): void {
+  if (!kind.options) {
+    if (spec.options !== undefined) throw new AgentSpecError(`options: the ${kind.name} kind takes no options`, "options");
+    return;
+  }
+  const r = kind.options.safeParse(spec.options ?? {});
+  if (r.success) return;
+  const d = describeError(r.error, kind.options);
+  const field = d.field ? `options.${d.field}` : "options";
+  throw new AgentSpecError(`${field}: ${d.message}`, field, { cause: r.error });
+}
+
+/** Validates an agent: its schema, its kind and its options, its models. Throws {@link AgentSpecError} naming the field. */
 export function validateAgent(input: unknown, checks: AgentChecks): AgentSpec {
   let spec: AgentSpec;
   try {
@@ -84,7 +98,9 @@ export function validateAgent(input: unknown, checks: AgentChecks): AgentSpec {
     }
     throw e;
   }
-  if (!agentKind(spec.kind)) throw new AgentSpecError(`kind: unknown agent kind ${spec.kind}`, "kind");
+  const kind = agentKind(spec.kind);
+  if (!kind) throw new AgentSpecError(`kind: unknown agent kind ${spec.kind}`, "kind");
+  checkKindOptions(spec, kind);
   const models = checks.models();
   for (const [field, m] of [["model", spec.model] as const, ...spec.fallbacks.map((f, i) => [`fallbacks.${i}`, f] as const)]) {
     if (!models.includes(m)) throw new AgentSpecError(`${field}: no provider named ${m} is configured (known: ${models.join(", ")})`, field);

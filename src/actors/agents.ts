@@ -29,7 +29,8 @@ export type Binding = z.infer<typeof BindingSchema>;
 const SkillRefSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}(@[^@\s]{1,64})?$/, "a skill id (lowercase letters, digits, . _ -), optionally @<semver range>");
 
 /**
- * An agent. `kind` names its state machine (agent-kinds.ts); `model` a
+ * An agent. `kind` names its state machine (agent-kinds.ts), `options` what
+ * that kind reads besides the fields here; `model` a
  * provider configured on the nodes (or `scripted`, built in), `fallbacks` the
  * providers tried after it; `scope` decides what a session is: one per chat
  * (default, in the chat's own partition), or one per sender across chats.
@@ -55,6 +56,8 @@ export const AgentSpecSchema = z.object({
   /** summarise what falls out of `historyTokens` with a model call instead of forgetting it */
   summarize: z.boolean().default(false),
   bindings: z.array(BindingSchema).default([{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }]),
+  /** settings of the agent's kind, checked against the kind's own schema when the agent is registered (e.g. a relay's `to`) */
+  options: z.record(z.string(), z.unknown()).optional(),
 }).strict();
 
 /** A validated agent. */

@@ -29,16 +29,12 @@ import { ModelError, type Model, type ModelRequest, type ToolCall, type ToolSpec
 import type { SkillCatalog } from "../skills/index.js";
 import { parseSkillRef, type AgentSpec } from "./agents.js";
 import type { AgentDeps } from "./agent-deps.js";
-import type { AgentEffect } from "../effect-driver.js";
-import { toFailure, type AssistantContext, type AssistantEvent, type ToolOutcome } from "./assistant.machine.js";
+import type { EffectsOf } from "../effect-driver.js";
+import type { assistantMachine, AssistantContext, AssistantEvent, ToolOutcome } from "./assistant.machine.js";
 import { sessionPartition } from "./ingress.js";
 import { historyWithin } from "./session-memory.js";
 import type { TranscriptEntry } from "./session-store.js";
-
-/** The span of a message's session turn: a child of its ingress span. */
-export function turnTraceparent(inbound: Envelope): string | undefined {
-  return inbound.trace.traceparent ? hopTraceparent(inbound.trace.traceparent, inbound.id, "session") : undefined;
-}
+import { toFailure, turnTraceparent } from "./turn.js";
 
 /** The skill id of a tool name the agent may call, and the version range it allows, if it may. */
 function allowedSkill(agent: AgentSpec, name: string): { id: string; range: string } | undefined {
@@ -104,171 +100,175 @@ const SUMMARY_PROMPT =
   "Summarise the conversation below for your own memory: the facts, names, decisions and open questions a later turn will need. " +
   "Be brief (at most 200 words). Start from the earlier summary when there is one.";
 
-/** The assistant's effects. */
-export function assistantEffects(deps: AgentDeps): Record<"think" | "act" | "deliver" | "cancel", AgentEffect> {
-  const agentOf = (id: string): AgentSpec => {
-    const a = deps.agent(id);
-    if (!a) throw new ModelError("no_agent", `agent ${id} is not registered`, false);
-    return a;
-  };
+/** The agent's current spec (a permanent failure when it was removed meanwhile). */
+function agentOf(deps: AgentDeps, id: string): AgentSpec {
+  const a = deps.agent(id);
+  if (!a) throw new ModelError("no_agent", `agent ${id} is not registered`, false);
+  return a;
+}
 
-  /** A summary of what falls out of the agent's token budget, when it asks for one and the last one is out of date. */
-  async function summaryFor(c: AssistantContext, agent: AgentSpec, model: Model, dropped: number, signal: AbortSignal): Promise<AssistantContext["summary"]> {
-    if (!agent.summarize || dropped === 0) return c.summary;
-    const through = c.history[dropped - 1]!.id;
-    if (c.summary?.through === through) return c.summary;
-    // only what the earlier summary does not cover yet: it is sent beside them
-    const from = c.summary ? c.history.findIndex((t) => t.id === c.summary!.through) + 1 : 0;
-    const old = c.history.slice(from, dropped);
-    const text = [c.summary ? `Earlier summary: ${c.summary.text}` : "", ...old.map((t) => `${t.role}: ${t.text}`)].filter(Boolean).join("\n");
-    const m = c.current!.envelope;
-    const res = await model.complete({
+/** A summary of what falls out of the agent's token budget, when it asks for one and the last one is out of date. */
+async function summaryFor(c: AssistantContext, agent: AgentSpec, model: Model, dropped: number, signal: AbortSignal): Promise<AssistantContext["summary"]> {
+  if (!agent.summarize || dropped === 0) return c.summary;
+  const through = c.history[dropped - 1]!.id;
+  if (c.summary?.through === through) return c.summary;
+  // only what the earlier summary does not cover yet: it is sent beside them
+  const from = c.summary ? c.history.findIndex((t) => t.id === c.summary!.through) + 1 : 0;
+  const old = c.history.slice(from, dropped);
+  const text = [c.summary ? `Earlier summary: ${c.summary.text}` : "", ...old.map((t) => `${t.role}: ${t.text}`)].filter(Boolean).join("\n");
+  const m = c.current!.envelope;
+  const res = await model.complete({
+    agent: agent.id,
+    session: c.session,
+    system: SUMMARY_PROMPT,
+    history: [],
+    message: { ...m, id: `${m.id}:summary`, text },
+    steps: [],
+    tools: [],
+    attempt: c.current!.attempt,
+    signal,
+  });
+  return { text: res.text, through };
+}
+
+/** `think`: asks the model, with the turn's tool steps and the tools the agent may call. */
+async function think(deps: AgentDeps, c: AssistantContext, signal: AbortSignal): Promise<AssistantEvent> {
+  const cur = c.current!;
+  try {
+    const agent = agentOf(deps, c.agent);
+    const model = deps.model(agent);
+    const { kept, dropped } = historyWithin(c.history, agent.historyTokens);
+    const summary = await summaryFor(c, agent, model, dropped, signal);
+    const allowTools = cur.round < agent.maxToolRounds;
+    let seq = 0;
+    const req: ModelRequest = {
       agent: agent.id,
       session: c.session,
-      system: SUMMARY_PROMPT,
-      history: [],
-      message: { ...m, id: `${m.id}:summary`, text },
-      steps: [],
-      tools: [],
-      attempt: c.current!.attempt,
+      system: agent.system,
+      summary: summary?.text,
+      history: kept,
+      message: cur.envelope,
+      steps: cur.steps,
+      tools: allowTools ? toolsOf(agent, deps.skills) : [],
+      attempt: cur.attempt,
       signal,
-    });
-    return { text: res.text, through };
+      onDelta: deps.delta ? (text) => deps.delta!(cur.envelope, cur.envelope.id, seq++, text) : undefined,
+      traceparent: turnTraceparent(cur.envelope),
+    };
+    const res = await model.complete(req);
+    const changed = summary !== c.summary ? summary : undefined;
+    if (res.toolCalls && res.toolCalls.length > 0) {
+      if (!allowTools) throw new ModelError("tool_rounds", `the model still called tools after ${agent.maxToolRounds} rounds (maxToolRounds)`, false);
+      // Claw's own call ids: the same on a turn run again, whatever ids the provider makes up
+      const calls: ToolCall[] = res.toolCalls.map((t, i) => ({ ...t, id: `${cur.envelope.id}:tool:${cur.round}:${i}` }));
+      return { type: "model.called", calls, text: res.text || undefined, summary: changed, usage: res.usage };
+    }
+    return { type: "model.replied", text: res.text, summary: changed, usage: res.usage };
+  } catch (e) {
+    if (signal.aborted) throw signal.reason;
+    return { type: "model.failed", failure: toFailure(cur.envelope.id, e) };
   }
+}
 
-  const think = async (c: AssistantContext, signal: AbortSignal): Promise<AssistantEvent> => {
-    const cur = c.current!;
-    try {
-      const agent = agentOf(c.agent);
-      const model = deps.model(agent);
-      const { kept, dropped } = historyWithin(c.history, agent.historyTokens);
-      const summary = await summaryFor(c, agent, model, dropped, signal);
-      const allowTools = cur.round < agent.maxToolRounds;
-      let seq = 0;
-      const req: ModelRequest = {
-        agent: agent.id,
-        session: c.session,
-        system: agent.system,
-        summary: summary?.text,
-        history: kept,
-        message: cur.envelope,
-        steps: cur.steps,
-        tools: allowTools ? toolsOf(agent, deps.skills) : [],
-        attempt: cur.attempt,
-        signal,
-        onDelta: deps.delta ? (text) => deps.delta!(cur.envelope, cur.envelope.id, seq++, text) : undefined,
-        traceparent: turnTraceparent(cur.envelope),
-      };
-      const res = await model.complete(req);
-      const changed = summary !== c.summary ? summary : undefined;
-      if (res.toolCalls && res.toolCalls.length > 0) {
-        if (!allowTools) throw new ModelError("tool_rounds", `the model still called tools after ${agent.maxToolRounds} rounds (maxToolRounds)`, false);
-        // Claw's own call ids: the same on a turn run again, whatever ids the provider makes up
-        const calls: ToolCall[] = res.toolCalls.map((t, i) => ({ ...t, id: `${cur.envelope.id}:tool:${cur.round}:${i}` }));
-        return { type: "model.called", calls, text: res.text || undefined, summary: changed, usage: res.usage };
+/** The skill invocation a tool call makes, or the outcome it has at once (an unknown tool, arguments that are not JSON). */
+function invocationOf(agent: AgentSpec, call: ToolCall, at: Omit<SkillInvocation, "id" | "skill" | "version" | "input">): SkillInvocation | ToolOutcome {
+  const ref = allowedSkill(agent, call.name);
+  if (!ref) return { callId: call.id, ok: false, content: `error (unknown_tool): this agent has no tool named ${call.name}` };
+  let input: unknown;
+  try {
+    input = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
+  } catch (e) {
+    return { callId: call.id, ok: false, content: `error (invalid_arguments): the arguments are not JSON: ${(e as Error).message}` };
+  }
+  return { id: call.id, skill: ref.id, version: ref.range === "*" ? undefined : ref.range, input, ...at };
+}
+
+/** `act`: publishes each tool call as a skill invocation, durably, and a reminder of their deadline into the session's own mailbox. */
+async function act(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent> {
+  const cur = c.current!;
+  try {
+    const agent = agentOf(deps, c.agent);
+    const immediate: ToolOutcome[] = [];
+    const deadline = Date.now() + agent.toolTimeoutMs;
+    const mailbox = sessionSubject(sessionPartition(agent, c.session, cur.envelope, deps.partitions), agent.id, c.session);
+    const traceparent = turnTraceparent(cur.envelope);
+    const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
+    const at = { replyTo: mailbox, session: sessionKey(agent.id, c.session), deadline, trace: traceparent ? { traceparent } : {} };
+    const dispatched: string[] = [];
+    const publishes: Array<Promise<unknown>> = [];
+    for (const call of cur.calls) {
+      const inv = invocationOf(agent, call, at);
+      if ("callId" in inv) {
+        immediate.push(inv);
+        continue;
       }
-      return { type: "model.replied", text: res.text, summary: changed, usage: res.usage };
-    } catch (e) {
-      if (signal.aborted) throw signal.reason;
-      return { type: "model.failed", failure: toFailure(cur.envelope.id, e) };
+      // side by side: each is its own invocation, its msg id the call's
+      publishes.push(publishDurable(deps.js, { subject: skillInvokeSubject(inv.skill), data: encode(inv), msgId: call.id, headers }));
+      dispatched.push(call.id);
     }
-  };
-
-  const act = async (c: AssistantContext): Promise<AssistantEvent> => {
-    const cur = c.current!;
-    try {
-      const agent = agentOf(c.agent);
-      const immediate: ToolOutcome[] = [];
-      const deadline = Date.now() + agent.toolTimeoutMs;
-      const mailbox = sessionSubject(sessionPartition(agent, c.session, cur.envelope, deps.partitions), agent.id, c.session);
-      const traceparent = turnTraceparent(cur.envelope);
-      const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
-      const dispatched: string[] = [];
-      const publishes: Array<Promise<unknown>> = [];
-      for (const call of cur.calls) {
-        const ref = allowedSkill(agent, call.name);
-        if (!ref) {
-          immediate.push({ callId: call.id, ok: false, content: `error (unknown_tool): this agent has no tool named ${call.name}` });
-          continue;
-        }
-        let input: unknown;
-        try {
-          input = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
-        } catch (e) {
-          immediate.push({ callId: call.id, ok: false, content: `error (invalid_arguments): the arguments are not JSON: ${(e as Error).message}` });
-          continue;
-        }
-        const inv: SkillInvocation = {
-          id: call.id,
-          skill: ref.id,
-          version: ref.range === "*" ? undefined : ref.range,
-          input,
-          replyTo: mailbox,
-          session: sessionKey(agent.id, c.session),
-          deadline,
-          trace: traceparent ? { traceparent } : {},
-        };
-        // side by side: each is its own invocation, its msg id the call's
-        publishes.push(publishDurable(deps.js, { subject: skillInvokeSubject(ref.id), data: encode(inv), msgId: call.id, headers }));
-        dispatched.push(call.id);
-      }
-      await Promise.all(publishes);
-      if (dispatched.length > 0) {
-        // a reminder to itself: whatever has not answered by the deadline times out (a durable timer)
-        const reminder: ToolDeadlineMail = { type: "tool.deadline", callIds: dispatched, notBefore: deadline };
-        await publishDurable(deps.js, {
-          subject: mailbox,
-          data: encode(reminder),
-          msgId: `${cur.envelope.id}:tool:${cur.round}:deadline`,
-          headers: { ...headers, [H.mail]: MAIL.toolDeadline },
-        });
-      }
-      return { type: "tools.dispatched", immediate };
-    } catch (e) {
-      return { type: "tools.failed", failure: toFailure(cur.envelope.id, e) };
+    await Promise.all(publishes);
+    if (dispatched.length > 0) {
+      // a reminder to itself: whatever has not answered by the deadline times out (a durable timer)
+      const reminder: ToolDeadlineMail = { type: "tool.deadline", callIds: dispatched, notBefore: deadline };
+      await publishDurable(deps.js, {
+        subject: mailbox,
+        data: encode(reminder),
+        msgId: `${cur.envelope.id}:tool:${cur.round}:deadline`,
+        headers: { ...headers, [H.mail]: MAIL.toolDeadline },
+      });
     }
-  };
+    return { type: "tools.dispatched", immediate };
+  } catch (e) {
+    return { type: "tools.failed", failure: toFailure(cur.envelope.id, e) };
+  }
+}
 
-  const deliver = async (c: AssistantContext): Promise<AssistantEvent> => {
-    const inbound = c.current!.envelope;
-    try {
-      const reply = replyEnvelope(c);
-      const subject = outboundSubject(reply);
-      const headers: Record<string, string> = { [H.node]: deps.nodeId };
-      if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
-      const startMs = deps.tracing?.enabled ? Date.now() : 0;
-      // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
-      const entry: TranscriptEntry = { agent: c.agent, session: c.session, user: inbound, assistant: reply };
-      const [, transcript] = await Promise.all([
-        publishDurable(deps.js, { subject, data: encode(reply), msgId: reply.id, headers }),
-        (deps.transcripts ?? true)
-          ? publishDurable(deps.js, { subject: transcriptSubject(c.agent, c.session), data: encode(entry), msgId: `${inbound.id}:transcript`, headers })
-          : undefined,
-      ]);
-      if (deps.tracing?.enabled && reply.trace.traceparent) {
-        deps.tracing.record({
-          name: "claw.out",
-          kind: "producer",
-          traceparent: reply.trace.traceparent,
-          parent: turnTraceparent(inbound),
-          startMs,
-          endMs: Date.now(),
-          attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": reply.id, "claw.agent": c.agent },
-        });
-      }
-      deps.failpoint?.("session.after-reply");
-      // a redelivered turn's duplicate publish is acked with the sequence of the first one
-      return { type: "reply.published", id: reply.id, ts: reply.ts, transcriptSeq: transcript?.seq };
-    } catch (e) {
-      return { type: "reply.failed", failure: toFailure(inbound.id, e) };
+/** `deliver`: publishes the reply and the transcript entry. */
+async function deliver(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent> {
+  const inbound = c.current!.envelope;
+  try {
+    const reply = replyEnvelope(c);
+    const subject = outboundSubject(reply);
+    const headers: Record<string, string> = { [H.node]: deps.nodeId };
+    if (reply.trace.traceparent) headers[H.traceparent] = reply.trace.traceparent;
+    const startMs = deps.tracing?.enabled ? Date.now() : 0;
+    // msg ids derive from the inbound id: a redelivered turn cannot publish a second reply or transcript entry
+    const entry: TranscriptEntry = { agent: c.agent, session: c.session, user: inbound, assistant: reply };
+    const [, transcript] = await Promise.all([
+      publishDurable(deps.js, { subject, data: encode(reply), msgId: reply.id, headers }),
+      (deps.transcripts ?? true)
+        ? publishDurable(deps.js, { subject: transcriptSubject(c.agent, c.session), data: encode(entry), msgId: `${inbound.id}:transcript`, headers })
+        : undefined,
+    ]);
+    if (deps.tracing?.enabled && reply.trace.traceparent) {
+      deps.tracing.record({
+        name: "claw.out",
+        kind: "producer",
+        traceparent: reply.trace.traceparent,
+        parent: turnTraceparent(inbound),
+        startMs,
+        endMs: Date.now(),
+        attributes: { "messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": reply.id, "claw.agent": c.agent },
+      });
     }
-  };
+    deps.failpoint?.("session.after-reply");
+    // a redelivered turn's duplicate publish is acked with the sequence of the first one
+    return { type: "reply.published", id: reply.id, ts: reply.ts, transcriptSeq: transcript?.seq };
+  } catch (e) {
+    return { type: "reply.failed", failure: toFailure(inbound.id, e) };
+  }
+}
 
-  // best effort: a call that already finished, or whose worker is gone, has nothing to stop; its late result is ignored
-  const cancel = async (c: AssistantContext): Promise<AssistantEvent> => {
-    if (c.cancelling?.length) deps.cancelTools?.(c.cancelling);
-    return { type: "tools.cancelled" };
+/** The assistant's effects, by the names its states declare. */
+export function assistantEffects(deps: AgentDeps): EffectsOf<typeof assistantMachine> {
+  return {
+    think: (c, signal) => think(deps, c, signal),
+    act: (c) => act(deps, c),
+    deliver: (c) => deliver(deps, c),
+    // best effort: a call that already finished, or whose worker is gone, has nothing to stop; its late result is ignored
+    cancel: async (c) => {
+      if (c.cancelling?.length) deps.cancelTools?.(c.cancelling);
+      return { type: "tools.cancelled" };
+    },
   };
-
-  return { think: think as AgentEffect, act: act as AgentEffect, deliver: deliver as AgentEffect, cancel: cancel as AgentEffect };
 }

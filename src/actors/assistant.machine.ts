@@ -20,21 +20,11 @@ import { assign, setup } from "xstate";
 import type { Envelope } from "../bus/index.js";
 import type { ToolCall, TurnStep, Usage } from "../llm/index.js";
 import { appendHistory, appendRefs, type SessionMemory } from "./session-memory.js";
+import { SUSPENDED_TAG } from "../effect-driver.js";
+import type { InboundInterrupt, InboundReceived, MailEvent, ToolResultEvent, TurnContext, TurnFailure, TurnInput } from "./turn.js";
 
 /** Input of a new session actor. */
-export interface AssistantInput {
-  agent: string;
-  session: string;
-  historyLimit: number;
-}
-
-/** A turn's failure, as the host needs it to decide: retry or dead-letter. */
-export interface TurnFailure {
-  turnId: string;
-  code: string;
-  message: string;
-  transient: boolean;
-}
+export type AssistantInput = TurnInput;
 
 /** The turn in progress. */
 export interface CurrentTurn {
@@ -49,7 +39,7 @@ export interface CurrentTurn {
 }
 
 /** Context of an assistant session. Everything here is persisted (keep it small). */
-export interface AssistantContext extends SessionMemory {
+export interface AssistantContext extends SessionMemory, TurnContext {
   agent: string;
   session: string;
   /** number of inbound messages answered in this session's life */
@@ -68,39 +58,22 @@ export interface AssistantContext extends SessionMemory {
 }
 
 /** A tool result as the machine records it (the model reads `content`). */
-export interface ToolOutcome {
-  callId: string;
-  ok: boolean;
-  content: string;
-}
+export type ToolOutcome = Omit<ToolResultEvent, "type">;
 
 /** Events an assistant accepts: messages, mail, and the outcomes of the effects the host performs. */
 export type AssistantEvent =
-  | { type: "inbound.received"; envelope: Envelope; attempt: number }
+  | InboundReceived
   /** a new message while the turn waits for tools, for an agent that lets it interrupt */
-  | { type: "inbound.interrupt"; envelope: Envelope; attempt: number }
+  | InboundInterrupt
   | { type: "model.replied"; text: string; summary?: SessionMemory["summary"]; usage?: Usage }
   | { type: "model.called"; calls: ToolCall[]; text?: string; summary?: SessionMemory["summary"]; usage?: Usage }
   | { type: "model.failed"; failure: TurnFailure }
   | { type: "tools.dispatched"; immediate: ToolOutcome[] }
   | { type: "tools.failed"; failure: TurnFailure }
   | { type: "tools.cancelled" }
-  | ({ type: "tool.result" } & ToolOutcome)
-  | { type: "tool.deadline"; callIds: string[] }
+  | MailEvent
   | { type: "reply.published"; id: string; ts: number; transcriptSeq?: number }
   | { type: "reply.failed"; failure: TurnFailure };
-
-/** Classifies a thrown error into a failure record (errors may carry `code` and `transient`). */
-export function toFailure(turnId: string, error: unknown): TurnFailure {
-  const e = error as { code?: unknown; transient?: unknown; message?: unknown } | undefined;
-  return {
-    turnId,
-    code: typeof e?.code === "string" ? e.code : "error",
-    message: typeof e?.message === "string" ? e.message : String(error),
-    // unknown errors are treated as transient: retried, then dead-lettered after max deliveries
-    transient: typeof e?.transient === "boolean" ? e.transient : true,
-  };
-}
 
 /** The result step of a call, for the model. */
 function resultStep(c: ToolCall, o: Pick<ToolOutcome, "ok" | "content">): TurnStep {
@@ -200,7 +173,7 @@ export const assistantMachine = setup({
           },
         },
         waiting: {
-          tags: ["suspended"],
+          tags: [SUSPENDED_TAG],
           on: {
             "tool.result": [
               { guard: "lastAwaited", target: "#session.thinking", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, [event]) }) },

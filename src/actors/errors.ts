@@ -52,3 +52,13 @@ export class AgentSpecError extends Error {
     this.name = "AgentSpecError";
   }
 }
+
+/** An agent names a kind this node does not know: its messages fail for good here. */
+export class UnknownAgentKindError extends Error {
+  readonly code = "no_kind";
+  readonly transient = false;
+  constructor(agent: string, kind: string, known: readonly string[]) {
+    super(`agent ${agent}: unknown kind ${kind} (known: ${known.join(", ")})`);
+    this.name = "UnknownAgentKindError";
+  }
+}

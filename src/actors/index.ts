@@ -3,14 +3,31 @@
  * the one driver, the session host, ingress, the partition runner and the
  * fallback router.
  */
-export { assistantMachine, toFailure } from "./assistant.machine.js";
-export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, ToolOutcome, TurnFailure } from "./assistant.machine.js";
-export { assistantEffects, mediaOfSteps, toolsOf, turnTraceparent } from "./assistant.effects.js";
-export { AGENT_KINDS, agentKind, type AgentKind } from "./agent-kinds.js";
-export type { AgentDeps } from "./agent-deps.js";
-export { driveActor, effectOf, SUSPENDED_TAG, type AgentEffect, type AgentEffects } from "../effect-driver.js";
+export { assistantMachine } from "./assistant.machine.js";
+export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, ToolOutcome } from "./assistant.machine.js";
+export { assistantEffects, mediaOfSteps, toolsOf } from "./assistant.effects.js";
+export { AGENT_KINDS, agentKind } from "./agent-kinds.js";
 export {
-  createSessionHost,
+  defineAgentKind,
+  mailEvent,
+  toFailure,
+  turnTraceparent,
+  SUSPENDED_TAG,
+  type AgentKind,
+  type AgentKindDefinition,
+  type InboundInterrupt,
+  type InboundReceived,
+  type MailEvent,
+  type TurnContext,
+  type TurnDriver,
+  type TurnFailure,
+  type TurnInput,
+  type TurnMachine,
+} from "./turn.js";
+export type { AgentDeps } from "./agent-deps.js";
+export { driveActor, effectOf, type Effect, type Effects, type EffectsOf } from "../effect-driver.js";
+export {
+  startSessionHost,
   sessionLogFields,
   type FailedTurn,
   type MailRequest,
@@ -32,4 +49,4 @@ export { startRouter, type Router } from "./router.js";
 export { AgentSpecError, SnapshotConflictError, SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 export { openAgentRegistry, validateAgent, type AgentChecks, type AgentRegistry, type RegisteredAgent } from "./agent-registry.js";
 export { servePassivation } from "./passivation-control.js";
-export { importConversation, type ImportedConversation, type ImportedExchange, type ImportOutcome } from "./session-import.js";
+export { importConversation, keepsConversation, type ImportedConversation, type ImportedExchange, type ImportOutcome } from "./session-import.js";

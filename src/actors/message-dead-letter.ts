@@ -5,7 +5,7 @@
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import { deadLetterOf, encode, ENVELOPE_VERSION, H, hopTraceparent, outboundSubject, publishDeadLetter, publishDurable, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
-import { turnTraceparent } from "./assistant.effects.js";
+import { turnTraceparent } from "./turn.js";
 
 /** Whom to tell, and as a reply to what. */
 export interface Notify {

@@ -29,7 +29,7 @@ import type { AgentSpec } from "./agents.js";
 import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
 import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
-import { turnTraceparent } from "./assistant.effects.js";
+import { turnTraceparent } from "./turn.js";
 import { deadLetterMessage, noticeTrace, type DeadLetterDetails } from "./message-dead-letter.js";
 import { sessionLogFields, type FailedTurn, type MessageLogFields, type SessionHost, type TurnOutcome, type TurnTiming } from "./session-host.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";

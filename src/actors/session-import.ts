@@ -5,13 +5,13 @@
  * reference — so the next message to that session continues the
  * conversation, and `claw inspect` shows it.
  */
-import { createActor } from "xstate";
+import { createActor, type Snapshot } from "xstate";
 import { BUCKETS, encode, ENVELOPE_VERSION, sessionKey, transcriptSubject, type Bus, type Envelope } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
-import { assistantMachine } from "./assistant.machine.js";
 import { createSessionStore, type TranscriptEntry } from "./session-store.js";
 import { SnapshotConflictError } from "./errors.js";
 import { chatSessionId } from "./session-id.js";
+import type { AgentKind, TurnInput } from "./turn.js";
 
 /** One exchange: what the user said and what was answered. */
 export interface ImportedExchange {
@@ -41,8 +41,27 @@ export interface ImportedConversation {
 /** How one import ended. */
 export type ImportOutcome = { kind: "imported"; turns: number; session: string } | { kind: "exists"; session: string } | { kind: "empty"; session: string };
 
-/** Writes a conversation as a Claw session; an existing session is left alone unless `replace`. */
-export async function importConversation(bus: Bus, c: ImportedConversation, o: { historyLimit: number; replace?: boolean }): Promise<ImportOutcome> {
+/** A new, idle session of `kind`: persisted as the host would write it, and its context. */
+function idleSession(kind: AgentKind, input: TurnInput): { persisted: Snapshot<unknown>; context: Record<string, unknown> } {
+  const actor = createActor(kind.machine, { input });
+  actor.start();
+  const persisted = actor.getPersistedSnapshot();
+  const context: Record<string, unknown> = actor.getSnapshot().context;
+  actor.stop();
+  return { persisted, context };
+}
+
+/** True when sessions of `kind` keep a conversation (a history in their context) that one can be imported into. */
+export function keepsConversation(kind: AgentKind): boolean {
+  return Array.isArray(idleSession(kind, { agent: "-", session: "-", historyLimit: 0 }).context.history);
+}
+
+/**
+ * Writes a conversation as a Claw session of `o.kind` (the agent's kind,
+ * which must {@link keepsConversation}); an existing session is left alone
+ * unless `replace`.
+ */
+export async function importConversation(bus: Bus, c: ImportedConversation, o: { kind: AgentKind; historyLimit: number; replace?: boolean }): Promise<ImportOutcome> {
   const session = c.session ?? chatSessionId(c);
   const key = sessionKey(c.agent, session);
   if (c.exchanges.length === 0) return { kind: "empty", session };
@@ -62,21 +81,18 @@ export async function importConversation(bus: Bus, c: ImportedConversation, o: {
     refs.push(ack.seq);
     history.push({ role: "user", text: user.text!, id: user.id, ts: user.ts }, { role: "assistant", text: assistant.text!, id: assistant.id, ts: assistant.ts });
   }
-  // the assistant's own snapshot shape, idle, with the imported memory
-  const actor = createActor(assistantMachine, { input: { agent: c.agent, session, historyLimit: o.historyLimit } });
-  actor.start();
-  const snapshot = actor.getPersistedSnapshot() as unknown as { context: Record<string, unknown> };
-  actor.stop();
+  // the kind's own snapshot shape, idle, with the imported memory
+  const idle = idleSession(o.kind, { agent: c.agent, session, historyLimit: o.historyLimit });
   const keep = o.historyLimit;
   const context = {
-    ...snapshot.context,
+    ...idle.context,
     turns: c.exchanges.length,
     lastTurnId: `${c.idPrefix}:${c.exchanges.length - 1}`,
     history: history.slice(Math.max(0, history.length - keep)),
     historyRefs: refs.slice(Math.max(0, refs.length - Math.ceil(keep / 2))),
   };
   try {
-    await store.save(key, { ...snapshot, context }, revision);
+    await store.save(key, { ...idle.persisted, context }, revision);
   } catch (e) {
     if (e instanceof SnapshotConflictError) return { kind: "exists", session };
     throw e;

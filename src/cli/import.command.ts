@@ -20,7 +20,7 @@
  * to import (a deleted session's archive, a trajectory, an empty store).
  */
 import { BUCKETS, type Bus, type ChatAddress } from "../bus/index.js";
-import { AgentSpecSchema, importConversation, sessionIdFor, type AgentSpec, type ImportedExchange } from "../actors/index.js";
+import { AgentSpecSchema, agentKind, importConversation, keepsConversation, sessionIdFor, type AgentKind, type AgentSpec, type ImportedExchange } from "../actors/index.js";
 import { apiKeyStore, keyPrincipal, type Principal } from "../auth/index.js";
 import { ANONYMOUS, httpChatAddress } from "../gateway/index.js";
 import { createHash } from "node:crypto";
@@ -52,6 +52,8 @@ export function parseOpenClawSession(text: string, fallbackId: string): { id: st
 /** One Claw conversation to write: where, for whom, and from which OpenClaw sessions. */
 interface Planned {
   agent: string;
+  /** the agent's kind (one that keeps a conversation) */
+  kind: AgentKind;
   addr: ChatAddress;
   session: string;
   sender: string;
@@ -110,10 +112,21 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
     const principal: Principal = record ? keyPrincipal(record) : ANONYMOUS;
     const agents = await clawAgents(bus);
     // every target agent must exist before anything is written
-    const missing = [...new Set(found.sessions.map((s) => o.agent ?? s.agent ?? "main"))].filter((a) => !agents.has(a));
+    const targets = [...new Set(found.sessions.map((s) => o.agent ?? s.agent ?? "main"))];
+    const missing = targets.filter((a) => !agents.has(a));
     if (missing.length > 0) {
       const known = [...agents.keys()].sort().join(", ") || "none";
       process.stderr.write(`claw: no Claw agent ${missing.join(", ")}${o.agent ? "" : " (OpenClaw's agent id)"}: pass --agent <id> to choose one (Claw's agents: ${known}); nothing imported\n`);
+      return 1;
+    }
+    // and keep a conversation to continue (not every agent kind keeps one)
+    const kinds = new Map([...agents.values()].flatMap((a) => {
+      const kind = agentKind(a.kind);
+      return kind && keepsConversation(kind) ? [[a.id, kind] as const] : [];
+    }));
+    const forgetful = targets.filter((a) => !kinds.has(a));
+    if (forgetful.length > 0) {
+      process.stderr.write(`claw: agent ${forgetful.map((a) => `${a} (kind ${agents.get(a)!.kind})`).join(", ")} keeps no conversation to import into: pass --agent <id> to choose another; nothing imported\n`);
       return 1;
     }
     const plans = new Map<string, Planned>();
@@ -126,7 +139,7 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
       }
       const session = sessionIdFor(agent, { ...p.addr, sender: { id: p.sender } });
       const k = `${agent.id}\u0000${session}`;
-      const plan = plans.get(k) ?? { agent: agent.id, addr: p.addr, session, sender: p.sender, reach: p.reach, sources: [], exchanges: [] };
+      const plan = plans.get(k) ?? { agent: agent.id, kind: kinds.get(agent.id)!, addr: p.addr, session, sender: p.sender, reach: p.reach, sources: [], exchanges: [] };
       plan.sources.push(s);
       plan.exchanges.push(...exchangesOf(s.events));
       plans.set(k, plan);
@@ -145,7 +158,7 @@ async function write(bus: Bus, plans: Planned[], o: ImportOpenClawOptions): Prom
     const exchanges = p.exchanges.sort((a, b) => a.user.ts - b.user.ts);
     const ids = p.sources.map((s) => s.sessionId).sort();
     const idPrefix = `openclaw:${ids.length === 1 ? ids[0] : createHash("sha256").update(ids.join("\u0000")).digest("hex").slice(0, 16)}`;
-    const r = await importConversation(bus, { agent: p.agent, ...p.addr, session: p.session, sender: p.sender, exchanges, idPrefix }, { historyLimit: o.historyLimit, replace: o.replace });
+    const r = await importConversation(bus, { agent: p.agent, ...p.addr, session: p.session, sender: p.sender, exchanges, idPrefix }, { kind: p.kind, historyLimit: o.historyLimit, replace: o.replace });
     counts[r.kind]++;
     if (r.kind === "imported") counts.turns += r.turns;
     const note = r.kind === "imported" ? `${r.turns} turns; continue as ${p.reach}` : r.kind === "exists" ? "already a Claw session (--replace to overwrite)" : "no exchanges";

@@ -39,6 +39,8 @@ export interface ActorEvent {
   state: string;
   /** XState's state value, for nested and parallel states */
   value: unknown;
+  /** the machine that draws it, when its kind has several (a session: its agent kind) */
+  machine?: string;
   /** the type of the event that caused this state (`xstate.init`, `inbound.received`, `xstate.done.actor.0.session.thinking`, …) */
   event: string;
   /** `active`, `done`, `error` or `stopped` */
@@ -60,6 +62,6 @@ export interface ActorQuery {
 /** One node's answer to {@link ActorQuery}. */
 export interface ActorListing {
   node: string;
-  actors: Array<{ kind: ActorKind; id: string; state: string; since: number }>;
+  actors: Array<{ kind: ActorKind; id: string; state: string; since: number; machine?: string }>;
 }
 

@@ -13,8 +13,11 @@ import { liveActors, type InspectableActor } from "./live-actors.js";
 
 /** The actor events of one node. */
 export interface ActorEvents {
-  /** makes a `kind`/`id` actor visible (call before `start()` to see its first state) */
-  register(kind: ActorKind, id: string, actor: InspectableActor): void;
+  /**
+   * makes a `kind`/`id` actor visible (call before `start()` to see its first
+   * state); `machine` names the machine that draws it, when its kind has several
+   */
+  register(kind: ActorKind, id: string, actor: InspectableActor, machine?: string): void;
   /** forget a stopped actor */
   forget(kind: ActorKind, id: string): void;
   /** true when someone watches this actor now */

@@ -27,8 +27,11 @@ export interface LiveActorsOptions {
 
 /** The registered actors of a node and their observers. */
 export interface LiveActors {
-  /** makes a `kind`/`id` actor visible, observed at once if someone watches it already */
-  register(kind: ActorKind, id: string, actor: InspectableActor): void;
+  /**
+   * makes a `kind`/`id` actor visible, observed at once if someone watches it
+   * already; `machine` names the machine that draws it, when its kind has several
+   */
+  register(kind: ActorKind, id: string, actor: InspectableActor, machine?: string): void;
   /** forgets a stopped actor (its watchers hear `@claw.stopped`) */
   forget(kind: ActorKind, id: string): void;
   /**
@@ -52,6 +55,7 @@ export interface LiveActors {
 interface Live {
   kind: ActorKind;
   id: string;
+  machine?: string;
   actor: InspectableActor;
   seq: number;
   since: number;
@@ -70,7 +74,7 @@ export function liveActors(o: LiveActorsOptions): LiveActors {
   function publish(l: Live, snapshot: { value: unknown; status: string }, event: string): void {
     l.seq++;
     published++;
-    o.publish({ kind: l.kind, id: l.id, node: o.node, state: stateName(snapshot.value), value: snapshot.value, event, status: snapshot.status, seq: l.seq, ts: o.now() });
+    o.publish({ kind: l.kind, id: l.id, node: o.node, state: stateName(snapshot.value), value: snapshot.value, machine: l.machine, event, status: snapshot.status, seq: l.seq, ts: o.now() });
   }
 
   function attach(l: Live): void {
@@ -93,8 +97,8 @@ export function liveActors(o: LiveActorsOptions): LiveActors {
   }
 
   return {
-    register(kind, id, actor) {
-      const l: Live = { kind, id, actor, seq: 0, since: o.now() };
+    register(kind, id, actor, machine) {
+      const l: Live = { kind, id, machine, actor, seq: 0, since: o.now() };
       const previous = live.get(key(kind, id));
       if (previous) detach(previous);
       live.set(key(kind, id), l);
@@ -129,7 +133,7 @@ export function liveActors(o: LiveActorsOptions): LiveActors {
         if (actors.length >= limit) break;
         if (q.kind && l.kind !== q.kind) continue;
         if (q.q && !l.id.includes(q.q)) continue;
-        actors.push({ kind: l.kind, id: l.id, state: stateName(l.actor.getSnapshot().value), since: l.since });
+        actors.push({ kind: l.kind, id: l.id, state: stateName(l.actor.getSnapshot().value), since: l.since, ...(l.machine ? { machine: l.machine } : {}) });
       }
       return { node: o.node, actors };
     },

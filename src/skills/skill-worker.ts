@@ -120,7 +120,7 @@ export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWor
     actor.start();
     try {
       try {
-        await driveActor(actor, effects as never, handBack.signal);
+        await driveActor(actor, effects, handBack.signal);
       } catch (e) {
         if (!handBack.signal.aborted) throw e;
         // the node stops: another node runs it from the start (its run here was cancelled with the hand-back)

@@ -6,7 +6,7 @@
  * `CLAW_TRANSCRIPTS` by reference).
  */
 import type { KV } from "@nats-io/kv";
-import { createSessionHost, createSessionStore, type AgentDeps, type AgentRegistry, type SessionHost } from "../actors/index.js";
+import { startSessionHost, createSessionStore, type AgentDeps, type AgentRegistry, type SessionHost } from "../actors/index.js";
 import { BUCKETS, deltaSubject, encodeReplyPiece, SKILL_CANCEL_SUBJECT, type BusHealth, type Bus } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { ModelRegistry } from "../llm/index.js";
@@ -51,7 +51,7 @@ export function nodeSessionHost(o: NodeSessionsOptions): SessionHost {
     cancelTools: (ids) => bus.nc.publish(SKILL_CANCEL_SUBJECT, JSON.stringify({ ids })),
     failpoint,
   };
-  return createSessionHost({
+  return startSessionHost({
     // histories all in CLAW_TRANSCRIPTS are stored by reference and read back from there
     store: createSessionStore(o.store.kv.sessions, { jsm: bus.jsm, publisher: { js: bus.publisher, bucket: BUCKETS.sessions } }),
     deps,

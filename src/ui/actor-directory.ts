@@ -37,6 +37,8 @@ export interface ListedActor {
   node: string;
   agent?: string;
   session?: string;
+  /** the machine that draws it, when its kind has several (a session: its agent kind) */
+  machine?: string;
 }
 
 /** The merged answer of every node. */

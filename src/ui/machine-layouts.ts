@@ -7,20 +7,30 @@ import type { ActorKind } from "../observability/index.js";
 import { statechartOf } from "./statechart.js";
 import { layoutStatechart, type StatechartLayout } from "./statechart-layout.js";
 
-/** One kind's chart, as `GET /ui/api/machines` returns it. */
+/** One machine's chart, as `GET /ui/api/machines` returns it. */
 export interface MachineLayout extends StatechartLayout {
   kind: ActorKind;
+  /**
+   * for an actor kind with several machines (sessions: one per agent kind),
+   * this one's name — the `machine` an actor of it is listed and reported with
+   */
+  machine?: string;
 }
 
-/** The machines to draw, by actor kind. */
-export type ActorMachines = Partial<Record<ActorKind, AnyStateMachine>>;
+/** A machine to draw: for an actor kind with several, under its name. */
+export interface DrawnMachine {
+  kind: ActorKind;
+  machine?: string;
+  logic: AnyStateMachine;
+}
 
-/** Lays out each machine of `machines`. */
+/** The machines to draw, in order (a session is drawn with its agent kind's machine; a kind's first is its default). */
+export type ActorMachines = readonly DrawnMachine[];
+
+/** Lays out each machine of `machines`, in order. */
 export async function layoutMachines(machines: ActorMachines): Promise<MachineLayout[]> {
   const out: MachineLayout[] = [];
-  for (const [kind, machine] of Object.entries(machines) as Array<[ActorKind, AnyStateMachine]>) {
-    out.push({ kind, ...(await layoutStatechart(statechartOf(machine))) });
-  }
+  for (const { kind, machine, logic } of machines) out.push({ kind, ...(machine === undefined ? {} : { machine }), ...(await layoutStatechart(statechartOf(logic))) });
   return out;
 }
 

@@ -52,7 +52,7 @@ describe("live actor events", () => {
     await f.c.nc.flush();
     // a fresh watch gets the current state at once
     for (let i = 0; i < 100 && rec.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(rec.events[0]).toMatchObject({ kind: "session", id: key, state: "idle", event: "@claw.watch", node: expect.any(String) });
+    expect(rec.events[0]).toMatchObject({ kind: "session", id: key, state: "idle", event: "@claw.watch", node: expect.any(String), machine: "assistant" });
 
     f.c.nc.publish("claw.in.ev.a.watched", jsonBody({ id: "w-1", text: "/slow 200 watch me", sender: { id: "u" } }));
     await f.out.waitFor("w-1");
@@ -98,7 +98,7 @@ describe("live actor events", () => {
     const listings: ActorListing[] = [];
     for await (const m of replies) listings.push(m.json<ActorListing>());
     expect(listings).toHaveLength(1);
-    expect(listings[0]!.actors).toEqual([{ kind: "session", id: sessionKey("echo", "ev:a:watched"), state: "idle", since: expect.any(Number) }]);
+    expect(listings[0]!.actors).toEqual([{ kind: "session", id: sessionKey("echo", "ev:a:watched"), state: "idle", since: expect.any(Number), machine: "assistant" }]);
   });
 
   it("stops publishing when the watch expires", async () => {

@@ -132,6 +132,22 @@ describe("claw import openclaw", () => {
     expect(again.stdout).toContain("imported 0 sessions (0 turns); 3 already there");
   }, 120_000);
 
+  it("refuses an agent whose kind keeps no conversation to continue, writing nothing", async () => {
+    const registered = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: "desk", kind: "relay", options: { to: "echo" }, bindings: [{ channel: "desk" }] }),
+    });
+    expect(registered.status).toBe(201);
+    const state = await mkdtemp(join(tmpdir(), "openclaw-relay-"));
+    await writeSqliteState(state, "main", [bob("9a1ce5b0-0000-4000-8000-0000000000d1")]);
+    const refused = await runCli(["import", "openclaw", state, "--agent", "desk"], env(), 60_000);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("agent desk (kind relay) keeps no conversation to import into");
+    expect(refused.stderr).toContain("nothing imported");
+    expect(refused.stdout).toBe("");
+  }, 60_000);
+
   it("2026.9.x: a session still in the write-ahead log of a running OpenClaw comes over too", async () => {
     const state = await mkdtemp(join(tmpdir(), "openclaw-9wal-"));
     const db = await writeSqliteState(state, "main", [{ ...bob("0b0b0000-0000-4000-8000-000000000001"), key: "agent:main:openai-user:bob-wal" }]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createSessionHost, createSessionStore, AgentSpecSchema } from "../../src/actors/index.js";
+import { startSessionHost, createSessionStore, AgentSpecSchema } from "../../src/actors/index.js";
 import {
   bucketSpecs,
   BUCKETS,
@@ -43,7 +43,7 @@ describe("session snapshots under optimistic concurrency", () => {
       const kv = await bus.kvm.open(BUCKETS.sessions);
       const events: string[] = [];
       const scripted = createScriptedModel();
-      const host = createSessionHost({
+      const host = startSessionHost({
         store: createSessionStore(kv),
         deps: { js: bus.js, nodeId: "test", partitions: 64, agent: () => agent, model: () => scripted, skills: createSkillCatalog([]) },
         maxDeliver: 5,

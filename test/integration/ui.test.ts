@@ -154,6 +154,50 @@ describe("live view at /ui", () => {
     await page.close();
   }, 60_000);
 
+  it("draws each session with its own agent kind's machine", async () => {
+    // a second kind beside the assistant: a relay that hands what comes on `desk` to echo
+    const registered = await fetch(`${base}/v1/agents`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: "desk", kind: "relay", options: { to: "echo" }, bindings: [{ channel: "desk" }] }),
+    });
+    expect(registered.status).toBe(201);
+    const relayed = sessionKey("desk", "desk:demo:c9");
+    const answered = sessionKey("echo", "desk:demo:c9");
+    const page = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`${base}/ui`);
+    await page.waitForSelector('#connection[data-status="open"]');
+    const res = await fetch(`${base}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ channel: "desk", account: "demo", chat: "c9", text: "pass it on", sender: { id: "me" } }),
+    });
+    expect(res.status).toBe(202);
+    for (const id of [relayed, answered]) await page.waitForSelector(`#actor-list li.actor[data-actor-id="${id}"]`, { timeout: 10_000 });
+
+    // the relay's session: the relay's machine, its own states, where it is now
+    await page.click(`#actor-list li.actor[data-actor-id="${relayed}"]`);
+    await page.waitForSelector('svg.statechart[data-kind="session"][data-machine="relay"]');
+    const states = await page.$$eval("svg.statechart g.state", (gs) => gs.map((g) => (g as SVGGElement).dataset.state));
+    expect(states).toEqual(expect.arrayContaining(["idle", "relaying"]));
+    expect(states).not.toContain("thinking");
+    expect(await page.locator('svg.statechart g.transition[data-event="turn.relayed"][data-target="idle"]').count()).toBe(1);
+    await page.waitForSelector('svg.statechart g.state.active[data-state="idle"]');
+    expect(await page.textContent("#chart-title")).toContain("machine relay");
+    await page.waitForFunction(() => document.querySelector("#context")?.textContent?.includes('"relayed": 1'), undefined, { timeout: 10_000 });
+    await shot(page, "06-relay-session");
+
+    // the session it handed the message to: the assistant's machine
+    await page.click(`#actor-list li.actor[data-actor-id="${answered}"]`);
+    await page.waitForSelector('svg.statechart[data-kind="session"][data-machine="assistant"]');
+    expect(await page.$$eval("svg.statechart g.state", (gs) => gs.map((g) => (g as SVGGElement).dataset.state))).toEqual(expect.arrayContaining(["idle", "thinking", "replying"]));
+    await page.waitForSelector('svg.statechart g.state.active[data-state="idle"]');
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
   it("shows a WhatsApp account's QR code to pair with, then that it is linked", async () => {
     // a node with a WhatsApp account: without the internet it backs off, and stays listed as a channel actor
     await using node = await startClaw({ env: { NATS_URL: nats!.url, CLAW_CONFIG: await channelConfig([{ type: "whatsapp", account: "phone" }]), CLAW_NODE_ID: "wa" } });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createActor, initialTransition, transition, type Actor } from "xstate";
-import { assistantMachine, driveActor, effectOf, historyInTranscripts, mediaOfSteps, toFailure, type AgentEffects, type AssistantContext, type AssistantEvent } from "../../src/actors/index.js";
+import { assistantMachine, driveActor, effectOf, historyInTranscripts, mediaOfSteps, toFailure, type AssistantContext, type EffectsOf, type AssistantEvent } from "../../src/actors/index.js";
 import type { Envelope } from "../../src/bus/index.js";
 import type { ToolCall } from "../../src/llm/index.js";
 
@@ -15,20 +15,21 @@ type Fx = {
   deliver?: (c: Ctx) => Promise<AssistantEvent>;
 };
 
-/** Effects like the host's: the given model, and a publish that records what it delivered. */
-function effects(fx: Fx, delivered: string[] = []): AgentEffects {
+/** Effects like the host's: the given model, and a publish that records what it delivered (typed against the machine: no casts). */
+function effects(fx: Fx, delivered: string[] = []): EffectsOf<typeof assistantMachine> {
   return {
-    think: fx.think as never,
-    act: (fx.act ?? (async () => ({ type: "tools.dispatched", immediate: [] }))) as never,
-    cancel: (async (c: Ctx) => {
+    think: fx.think,
+    act: fx.act ?? (async () => ({ type: "tools.dispatched", immediate: [] })),
+    cancel: async (c) => {
       cancelled.push(...(c.cancelling ?? []));
       return { type: "tools.cancelled" };
-    }) as never,
-    deliver: (fx.deliver ??
-      (async (c: Ctx) => {
+    },
+    deliver:
+      fx.deliver ??
+      (async (c) => {
         delivered.push(c.reply ?? "");
         return { type: "reply.published", id: `${c.current!.envelope.id}:reply:0`, ts: 2 };
-      })) as never,
+      }),
   };
 }
 
@@ -39,7 +40,7 @@ const replies = (f: (c: Ctx) => string) => async (c: Ctx): Promise<AssistantEven
 const input = { agent: "echo", session: "tg:a:c", historyLimit: 4 };
 
 /** A message for the actor, then its turn driven until it settles or suspends (as the session host does). */
-async function turn(actor: Actor<typeof assistantMachine>, fx: AgentEffects, id: string, text: string, attempt = 1) {
+async function turn(actor: Actor<typeof assistantMachine>, fx: EffectsOf<typeof assistantMachine>, id: string, text: string, attempt = 1) {
   actor.send({ type: "inbound.received", envelope: message(id, text), attempt });
   const state = await driveActor(actor, fx, new AbortController().signal);
   return { state, s: actor.getSnapshot() };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { and, createMachine, fromPromise, not, setup, type AnyStateMachine, type AnyStateNode } from "xstate";
-import { assistantMachine as sessionMachine } from "../../src/actors/index.js";
+import { AGENT_KINDS, assistantMachine as sessionMachine } from "../../src/actors/index.js";
 import { ACTOR_MACHINES } from "../../src/supervisors/actor-machines.js";
 import { layoutMachines, layoutStatechart, redactSecrets, REDACTED, statechartOf, type StatechartLayout } from "../../src/ui/index.js";
 
@@ -214,11 +214,13 @@ describe("statechart layout", () => {
     expect(layout.initials.map((i) => i.state).sort()).toEqual(["", "playing.audio", "playing.video"]);
   });
 
-  it("lays out every machine of the registry", async () => {
+  it("lays out every machine of the registry, sessions once per agent kind", async () => {
     const layouts = await layoutMachines(ACTOR_MACHINES);
-    expect(layouts.map((l) => l.kind).sort()).toEqual(Object.keys(ACTOR_MACHINES).sort());
-    for (const l of layouts) {
-      expect(l.transitions.length).toBe(statechartOf(ACTOR_MACHINES[l.kind]!).transitions.length);
+    expect(new Set(layouts.map((l) => l.kind))).toEqual(new Set(["session", "skill", "partition", "node", "channel"]));
+    // each agent kind's sessions are drawn with that kind's own machine, under the kind's name
+    expect(layouts.filter((l) => l.kind === "session").map((l) => [l.machine, l.id])).toEqual([...AGENT_KINDS.values()].map((k) => [k.name, k.machine.id]));
+    for (const [i, l] of layouts.entries()) {
+      expect(l.transitions.length).toBe(statechartOf(ACTOR_MACHINES[i]!.logic).transitions.length);
       expectDrawable(l);
     }
   }, 20_000);
