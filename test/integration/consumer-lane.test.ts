@@ -263,7 +263,48 @@ describe("a consumer lane", () => {
     expect(t2 - t1).toBeGreaterThanOrEqual(retryInMs - 50);
   });
 
-  it("drains on stop: handlers in flight end and settle, nothing more is taken, a lane pulling in batches strands nothing", async () => {
+  /** What another reader gets of the consumer at once (the ack wait is far longer than this waits). */
+  async function readRest(s: { name: string; spec: { durable_name: string } }, n: number): Promise<number[]> {
+    const rest: number[] = [];
+    for await (const m of await (await c.js.consumers.get(s.name, s.spec.durable_name)).fetch({ max_messages: n, expires: 3_000 })) {
+      rest.push(num(m));
+      m.ack();
+    }
+    return rest.sort((a, b) => a - b);
+  }
+
+  it("drains on stop: handlers in flight end and settle, nothing more is taken, a shared lane gives back what it buffered", async () => {
+    const s = await stream();
+    await publish(s.subject("a"), 10);
+    const g = gate();
+    const taken: number[] = [];
+    const lane = await startConsumerLane({
+      bus: c,
+      stream: s.name,
+      consumer: s.spec,
+      policy: policy({ ordering: { kind: "parallel", maxInFlight: 2 }, pullBatch: 10 }),
+      backoff: BACKOFF,
+      handle: async (m) => {
+        taken.push(num(m));
+        await g.wait;
+        m.ack();
+      },
+    });
+    // 1 and 2 run, 3–10 wait in the lane's buffer for room
+    await until(() => taken.length === 2, "two in flight");
+    await lane.stopPulling();
+    expect(lane.inFlight()).toBe(2);
+    let drained = false;
+    const draining = lane.drained().then(() => (drained = true));
+    await sleep(100);
+    expect(drained).toBe(false);
+    g.open();
+    await draining;
+    expect(taken).toEqual([1, 2]);
+    expect(await readRest(s, 8)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("gives back what reaches a lane pulling in batches while it stops: the pull is waited out", async () => {
     const s = await stream();
     await publish(s.subject("a"), 2);
     const g = gate();
@@ -285,21 +326,10 @@ describe("a consumer lane", () => {
     const stopped = lane.stopPulling();
     await publish(s.subject("a"), 8, 3);
     await stopped;
-    expect(lane.inFlight()).toBe(2);
-    let drained = false;
-    const draining = lane.drained().then(() => (drained = true));
-    await sleep(100);
-    expect(drained).toBe(false);
     g.open();
-    await draining;
+    await lane.drained();
     expect(taken).toEqual([1, 2]);
-    // what reached the stopping lane's pull was given back: the next reader gets all eight at once, not after their ack wait
-    const rest: number[] = [];
-    for await (const m of await (await c.js.consumers.get(s.name, s.spec.durable_name)).fetch({ max_messages: 8, expires: 5_000 })) {
-      rest.push(num(m));
-      m.ack();
-    }
-    expect(rest.sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(await readRest(s, 8)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
   it("ends, when its policy says so, once its consumer is removed", async () => {
