@@ -154,6 +154,8 @@ class Lane implements ConsumerLane {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> = Promise.resolve();
   private resetting: Promise<void> | undefined;
+  /** between a reset's start and its new pull: nothing is taken */
+  private paused = false;
   private stopped = false;
   private over = false;
   private lastDelivery = 0;
@@ -203,6 +205,7 @@ class Lane implements ConsumerLane {
     } else await ensureConsumer(o.bus.jsm, o.stream, o.consumer);
     const consumer = await o.bus.js.consumers.get(o.stream, this.consumer);
     this.lastDelivery = 0;
+    this.paused = false;
     if (p.pulls === "batches") {
       this.messages = undefined;
       this.loop = this.fetchLoop(consumer);
@@ -228,7 +231,7 @@ class Lane implements ConsumerLane {
     } finally {
       this.reading = false;
     }
-    if (!this.stopped && !this.resetting) this.pullFailed(new Error("the consumer's messages ended"));
+    if (!this.stopped && !this.paused) this.pullFailed(new Error("the consumer's messages ended"));
   }
 
   /** Pulls one batch at a time, each read to its end. */
@@ -236,9 +239,9 @@ class Lane implements ConsumerLane {
     const p = this.o.policy;
     this.reading = true;
     try {
-      while (!this.stopped && !this.resetting) {
+      while (!this.stopped && !this.paused) {
         await this.handlers.room();
-        if (this.stopped || this.resetting) break;
+        if (this.stopped || this.paused) break;
         const room = Math.max(1, this.handlers.capacity - this.handlers.size);
         const batch = await consumer.fetch({ max_messages: Math.min(p.pullBatch, room), expires: p.pullExpiresMs, idle_heartbeat: p.pullHeartbeatMs });
         for await (const m of batch) if ((await this.take(m)) === "break") break;
@@ -252,7 +255,7 @@ class Lane implements ConsumerLane {
 
   /** Hands a message to its handler once there is room, unless the lane stops, resets, or finds a gap. */
   private async take(m: JsMsg): Promise<Next> {
-    if (this.stopped || this.resetting) return this.giveBack(m);
+    if (this.stopped || this.paused) return this.giveBack(m);
     if (this.o.policy.takeover) {
       const d = m.info.deliverySequence;
       if (this.lastDelivery > 0 && d > this.lastDelivery + 1) {
@@ -263,7 +266,7 @@ class Lane implements ConsumerLane {
       this.lastDelivery = Math.max(this.lastDelivery, d);
     }
     await this.handlers.room();
-    if (this.stopped || this.resetting) return this.giveBack(m);
+    if (this.stopped || this.paused) return this.giveBack(m);
     this.handlers.run(m, () => this.handle(m));
     return "next";
   }
@@ -290,7 +293,7 @@ class Lane implements ConsumerLane {
 
   private async handle(m: JsMsg): Promise<void> {
     // its turn came (behind its key) after the lane stopped or began a reset
-    if (this.stopped || this.resetting) return void this.giveBack(m);
+    if (this.stopped || this.paused) return void this.giveBack(m);
     try {
       await this.o.handle(m);
     } catch (e) {
@@ -330,6 +333,7 @@ class Lane implements ConsumerLane {
    */
   private reset(): Promise<void> {
     return (this.resetting ??= (async () => {
+      this.paused = true;
       try {
         void this.messages?.close().catch(() => undefined);
         this.handlers.wake();
