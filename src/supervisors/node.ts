@@ -26,7 +26,7 @@ import {
   type Bus,
   type RetryOptions,
 } from "../bus/index.js";
-import { createPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
+import { startPartitionRunner, createSessionHost, createSessionStore, openAgentRegistry, servePassivation, type AgentDeps, type SessionHost } from "../actors/index.js";
 import { ConfigError, type ClawConfig } from "../config.js";
 import { createMetrics, serveWhileStarting, startGateway, type StartupServer } from "../gateway/index.js";
 import { createProviderModels } from "../llm/index.js";
@@ -244,7 +244,7 @@ export async function startNode(config: ClawConfig, log: Logger, o: StartNodeOpt
       liveness: alive,
       node: config.nodeId,
       start: (p) =>
-        createPartitionRunner({
+        startPartitionRunner({
           bus,
           host,
           agents,
