@@ -1,5 +1,5 @@
 /**
- * The `promises` scenario: the timings the README promises, each measured
+ * The `promises` scenario: the timings the docs promise, each measured
  * `runs` times on real processes, as the integration tests see them but on
  * a machine doing nothing else — the tests check the same things with the
  * margins a loaded CI machine needs (test/support/timing.ts), so the
@@ -30,7 +30,7 @@ import { latencyRecorder } from "./closed-loop.js";
 /** One promise's measurements. */
 export interface PromiseRow {
   promise: string;
-  /** what the README promises, ms */
+  /** what the docs promise, ms */
   claimMs: number;
   n: number;
   p50Ms: number;

@@ -21,7 +21,7 @@
  *            answers at once, closed loop at concurrency 1 and 16, against the same client asking the fake
  *   skills   invocation latency, one at a time: time.now (in process) and bash `echo hi` (bubblewrap), beside
  *            the sandbox alone (bwrap /bin/true, bwrap node -e 0); --sessions is the number per series
- *   promises the timings the README promises (first reply, 503 while NATS is away, key revocation on two
+ *   promises the timings the docs promise (first reply, 503 while NATS is away, key revocation on two
  *            nodes, partition failover, leader election, a watch's expiry), each --runs times (default 5) on a
  *            machine doing nothing else; the tests check them with margins for a loaded CI machine
  *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new

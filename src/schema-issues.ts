@@ -6,7 +6,7 @@
  * a strict zod schema.
  */
 import { closest, distance } from "fastest-levenshtein";
-import type { z } from "zod";
+import { z } from "zod";
 
 /** A field named in a complaint, and what is wrong with it. */
 export interface DescribedIssue {
@@ -15,21 +15,29 @@ export interface DescribedIssue {
   message: string;
 }
 
-type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; valueType?: z.ZodType; in?: z.ZodType };
-const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+/**
+ * The schema a wrapper stands for: an optional, default, nullable, catch or
+ * readonly schema's inner one (`innerType`), a pipe's input (`in`);
+ * undefined when `s` wraps nothing.
+ */
+function wrapped(s: z.core.$ZodType): z.core.$ZodType | undefined {
+  const def = s._zod.def;
+  if ("innerType" in def && def.innerType instanceof z.core.$ZodType) return def.innerType;
+  if ("in" in def && def.in instanceof z.core.$ZodType) return def.in;
+  return undefined;
+}
 
 /** The keys an object schema knows at `path` of `schema` (through arrays, records, defaults and optionals). */
-function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let s: z.ZodType | undefined = schema;
-  let rest = [...path];
+function knownKeys(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
+  let s: z.core.$ZodType | undefined = schema;
+  const rest = [...path];
   for (let guard = 0; s && guard < 64; guard++) {
-    const d = defOf(s);
-    if (d.innerType) s = d.innerType;
-    else if (d.in) s = d.in;
-    else if (rest.length === 0) return d.type === "object" && d.shape ? Object.keys(d.shape) : [];
-    else if (d.type === "object" && d.shape) s = d.shape[String(rest.shift())];
-    else if (d.type === "array" && d.element) (s = d.element), rest.shift();
-    else if (d.type === "record" && d.valueType) (s = d.valueType), rest.shift();
+    const inner = wrapped(s);
+    if (inner) s = inner;
+    else if (rest.length === 0) return s instanceof z.core.$ZodObject ? Object.keys(s._zod.def.shape) : [];
+    else if (s instanceof z.core.$ZodObject) s = s._zod.def.shape[String(rest.shift())];
+    else if (s instanceof z.core.$ZodArray) (s = s._zod.def.element), rest.shift();
+    else if (s instanceof z.core.$ZodRecord) (s = s._zod.def.valueType), rest.shift();
     else return [];
   }
   return [];

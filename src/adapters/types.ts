@@ -6,31 +6,38 @@
  * native message to {@link AdapterHost.receive} and acks it natively once
  * that resolves (Claw holds it durably then), and sends replies it is given.
  * The runner (channel-runner.ts) does the rest: the lifecycle with backoff,
- * publishing to `claw.in`, dead letters, and consuming `claw.out`.
+ * publishing to `claw.in`, dead letters, and consuming `claw.out`. A channel
+ * type is one folder whose `index.ts` exports what `defineAdapter` made of
+ * its {@link AdapterDefinition}, and one line in registry.ts.
  */
 import type { z } from "zod";
 import type { Envelope, ReplyPiece } from "../bus/index.js";
 import type { Logger } from "../log.js";
 
-/** What a channel can do, as data (the agent and the live view read it). */
-export interface ChannelCapabilities {
-  /** conversations have threads of their own */
-  threads: boolean;
-  /** a sent message can be edited (a streamed reply is shown growing) */
-  edits: boolean;
-  /** media in and out */
-  media: boolean;
-  /** longest text one native message can carry */
-  maxTextLength?: number;
-}
+/** A kind of medium a message can carry (the envelope's `media[].type`). */
+export type MediaType = Envelope["media"][number]["type"];
 
 /**
- * Where an account runs. `one-node`: on one node of the cluster at a time
- * (a lease in `claw_lease`), taken over by another when that node dies —
- * a connection that must be unique (an MQTT persistent session, a bot's
- * long polling), or one whose order must hold (an AMQP queue).
+ * What a channel can do, as data. The seam reads it: a reply's media of a
+ * type the channel does not send go as links in its text, and pieces of a
+ * reply being written reach only a channel that edits. `GET /v1/channels`
+ * shows it.
  */
-export type Placement = "one-node";
+export interface ChannelCapabilities {
+  /** conversations have threads of their own */
+  readonly threads: boolean;
+  /** a sent message can be edited: a reply the agent streams is shown growing (the connection's `delta`) */
+  readonly edits: boolean;
+  /** the media a reply can carry here; any other medium with a URL goes as a link in the text */
+  readonly media: readonly MediaType[];
+  /** longest text one native message can carry */
+  readonly maxTextLength?: number;
+}
+
+/** What every account's options have, whatever the channel type. */
+export interface ChannelOptions {
+  account: string;
+}
 
 /** A native message as an adapter hands it over. */
 export interface NativeMessage {
@@ -125,22 +132,38 @@ export interface ChatReplyPiece extends ReplyPiece {
   chat: string;
 }
 
-/** A channel type: its options, what it can do, and how to connect an account. */
-export interface ChannelAdapter<O extends { account: string } = { account: string }> {
+/**
+ * A channel type as an adapter folder declares it: its options' schema (the
+ * options `connect` and `webhook` take are inferred from it), what it can do,
+ * and how to connect an account. Made a {@link ChannelAdapter} by `defineAdapter`.
+ */
+export interface AdapterDefinition<S extends z.ZodType<ChannelOptions>> {
   readonly type: string;
   /** the account's options in `CLAW_CONFIG` `channels[]` (secrets already read from their `…Env` variables) */
-  readonly options: z.ZodType<O>;
+  readonly options: S;
   readonly capabilities: ChannelCapabilities;
-  readonly placement: Placement;
   /** connects one account; rejects when it cannot (the runner backs off and tries again) */
-  connect(options: O, host: AdapterHost, signal: AbortSignal): Promise<ChannelConnection>;
+  connect(options: z.output<S>, host: AdapterHost, signal: AbortSignal): Promise<ChannelConnection>;
   /**
    * A platform's request to `POST /v1/webhooks/<type>/<account>`, on whichever
    * node it reached (not only the account's): checks it is the platform's
    * (a signature, a secret header), hands its messages to `host.receive`, and
    * says what to answer. Absent: the type takes no webhooks.
    */
-  webhook?(options: O, req: WebhookRequest, host: AdapterHost): Promise<WebhookAnswer>;
+  webhook?(options: z.output<S>, req: WebhookRequest, host: AdapterHost): Promise<WebhookAnswer>;
+}
+
+/**
+ * A channel type as the registry and the runner use it, whatever its
+ * options: what `defineAdapter` returns. Its `connect` and `webhook` take
+ * the options its own schema parsed (`parseChannels` pairs them).
+ */
+export interface ChannelAdapter {
+  readonly type: string;
+  readonly options: z.ZodType<ChannelOptions>;
+  readonly capabilities: ChannelCapabilities;
+  readonly connect: (options: ChannelOptions, host: AdapterHost, signal: AbortSignal) => Promise<ChannelConnection>;
+  readonly webhook?: (options: ChannelOptions, req: WebhookRequest, host: AdapterHost) => Promise<WebhookAnswer>;
 }
 
 /** A webhook request as the gateway read it. */

@@ -9,28 +9,13 @@
  * The connection alone says too little: a stalled server (SIGSTOP, a network
  * cut) keeps the TCP connection open and the client notices only after its
  * pings go unanswered, and a connected server may refuse every write (its
- * store is full) or have no JetStream leader.
+ * store is full) or have no JetStream leader. What is known is kept in the
+ * bus' condition (bus-condition.ts), what a probe finds in bus-probe.ts.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { within } from "./delay.js";
+import { busCondition, type BusHealthEvent, type BusProblem } from "./bus-condition.js";
+import { probeBus } from "./bus-probe.js";
 import { isStorageFull } from "./retry.js";
-
-/** Why the bus cannot serve now. `reason` is what `/readyz` and the logs say. */
-export interface BusProblem {
-  code: "nats_disconnected" | "nats_not_responding" | "jetstream_unavailable" | "storage_full";
-  reason: string;
-  /** ms since epoch when it began */
-  since: number;
-  /** the error that showed it, if any */
-  detail?: string;
-}
-
-/** Changes of the bus' condition. */
-export type BusHealthEvent =
-  | { type: "bus.unavailable"; problem: BusProblem }
-  | { type: "bus.available"; downMs: number }
-  /** the client connected again after losing its connection: consumers should take their mailboxes over again */
-  | { type: "bus.reconnected"; server: string };
 
 /** Options of {@link watchBusHealth}. */
 export interface BusHealthOptions {
@@ -63,76 +48,29 @@ export interface BusHealth {
   close(): void;
 }
 
-const REASONS: Record<BusProblem["code"], string> = {
-  nats_disconnected: "nats: disconnected",
-  nats_not_responding: "nats: not responding",
-  jetstream_unavailable: "jetstream: unavailable",
-  storage_full: "jetstream: storage full",
-};
-
-class ProbeTimeout extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} took longer than ${ms} ms`);
-    this.name = "ProbeTimeout";
-  }
-}
-
-/** Starts watching a connection; the first probe runs at once. */
+/** Starts watching a connection (its status events, and a probe every `intervalMs`); the first probe runs at once. */
 export function watchBusHealth(o: BusHealthOptions): BusHealth {
   const intervalMs = o.intervalMs ?? 1_000;
   const timeoutMs = o.timeoutMs ?? 2_000;
   const trip = o.failuresToTrip ?? 2;
-  const listeners = new Set<(e: BusHealthEvent) => void>();
-  let connection: BusProblem | undefined;
-  let probed: BusProblem | undefined;
+  const condition = busCondition();
   let failures = 0;
   let probing = false;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
 
-  const current = () => connection ?? probed;
-  const emit = (e: BusHealthEvent) => {
-    for (const l of listeners) l(e);
-  };
-  const problemOf = (code: BusProblem["code"], detail?: string): BusProblem => ({ code, reason: REASONS[code], since: Date.now(), detail });
-
-  /** Applies a change and tells listeners when availability flipped. */
-  function update(change: () => void): void {
-    const before = current();
-    change();
-    const after = current();
-    if (!before && after) emit({ type: "bus.unavailable", problem: after });
-    else if (before && !after) emit({ type: "bus.available", downMs: Date.now() - before.since });
-  }
-
-  /** Keeps the start of a problem that goes on (with a new code, it is a new problem). */
-  const same = (was: BusProblem | undefined, code: BusProblem["code"], detail?: string) => (was?.code === code ? was : problemOf(code, detail));
-
-  function failed(code: "nats_not_responding" | "jetstream_unavailable", e: unknown): void {
-    failures++;
-    if (failures >= trip) update(() => (probed = same(probed, code, (e as Error)?.message ?? String(e))));
-  }
-
   async function probe(): Promise<void> {
-    if (probing || closed || connection) return;
+    if (probing || closed || condition.disconnected()) return;
     probing = true;
     try {
-      try {
-        await within(o.nc.rtt(), timeoutMs, () => new ProbeTimeout("a PONG from the server", timeoutMs));
-      } catch (e) {
-        return failed("nats_not_responding", e);
-      }
-      try {
-        await within(o.probeWrite(), timeoutMs, () => new ProbeTimeout("a JetStream write", timeoutMs));
-      } catch (e) {
-        if (isStorageFull(e)) {
-          failures = 0;
-          return update(() => (probed = same(probed, "storage_full", (e as Error).message)));
-        }
-        return failed("jetstream_unavailable", e);
+      const r = await probeBus(o.nc, o.probeWrite, timeoutMs);
+      if (r.type === "failed") {
+        failures++;
+        if (failures >= trip) condition.set("probe", r.code, r.detail);
+        return;
       }
       failures = 0;
-      update(() => (probed = undefined));
+      condition.set("probe", r.type === "storage_full" ? "storage_full" : undefined, r.detail);
     } finally {
       probing = false;
     }
@@ -151,15 +89,15 @@ export function watchBusHealth(o: BusHealthOptions): BusHealth {
         case "disconnect":
         case "reconnecting":
         case "staleConnection":
-          update(() => (connection = same(connection, "nats_disconnected", s.type)));
+          condition.set("connection", "nats_disconnected", s.type);
           break;
         case "close":
-          update(() => (connection = same(connection, "nats_disconnected", "connection closed")));
+          condition.set("connection", "nats_disconnected", "connection closed");
           break;
         case "reconnect":
           failures = 0;
-          emit({ type: "bus.reconnected", server: s.server });
-          update(() => (connection = undefined));
+          condition.emit({ type: "bus.reconnected", server: s.server });
+          condition.set("connection", undefined);
           void probe();
           break;
         default:
@@ -169,35 +107,18 @@ export function watchBusHealth(o: BusHealthOptions): BusHealth {
   })().catch(() => undefined);
   void probe().finally(schedule);
 
-  const subscribe = (listener: (e: BusHealthEvent) => void) => {
-    listeners.add(listener);
-    return () => void listeners.delete(listener);
-  };
   return {
-    problem: current,
-    available: () => current() === undefined,
-    whenAvailable(signal) {
-      if (!current() || signal?.aborted) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          unsubscribe();
-          signal?.removeEventListener("abort", done);
-          resolve();
-        };
-        const unsubscribe = subscribe((e) => {
-          if (e.type === "bus.available") done();
-        });
-        signal?.addEventListener("abort", done, { once: true });
-      });
-    },
+    problem: condition.problem,
+    available: () => condition.problem() === undefined,
+    whenAvailable: condition.whenAvailable,
     observe(error) {
-      if (isStorageFull(error)) update(() => (probed = same(probed, "storage_full", (error as Error).message)));
+      if (isStorageFull(error)) condition.set("probe", "storage_full", (error as Error).message);
     },
-    subscribe,
+    subscribe: condition.subscribe,
     close() {
       closed = true;
       if (timer) clearTimeout(timer);
-      listeners.clear();
+      condition.clear();
     },
   };
 }

@@ -50,7 +50,8 @@ export {
 export { delay, within } from "./delay.js";
 export { askAll } from "./ask-all.js";
 export { decodeReplyPiece, encodeReplyPiece, type ReplyPiece } from "./reply-piece.js";
-export { watchBusHealth, type BusHealth, type BusHealthEvent, type BusHealthOptions, type BusProblem } from "./health.js";
+export { watchBusHealth, type BusHealth, type BusHealthOptions } from "./health.js";
+export type { BusHealthEvent, BusProblem } from "./bus-condition.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
 export * from "./session-mail.js";
 export { mirrorBucket, type KvMirror } from "./kv-mirror.js";

@@ -19,7 +19,7 @@ export async function channelsCommand(o: { json: boolean }): Promise<number> {
       return 0;
     }
     if (all.length === 0) {
-      process.stdout.write("no channel accounts: configure them in CLAW_CONFIG channels[] (see README.md, Channels)\n");
+      process.stdout.write("no channel accounts: configure them in CLAW_CONFIG channels[] (see docs/channels/README.md)\n");
       return 0;
     }
     const lines = formatTable<ChannelSummary>(

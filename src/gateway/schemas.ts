@@ -176,6 +176,15 @@ export const ChannelSummarySchema = z.object({
   attempt: z.number().optional(),
   connectedAt: z.number().optional(),
   nodes: z.array(z.string()),
+  capabilities: z
+    .object({
+      threads: z.boolean(),
+      edits: z.boolean().describe("a reply being written is shown growing"),
+      media: z.array(z.string()).describe("the media a reply carries here; any other medium goes as a link in the text"),
+      maxTextLength: z.number().optional(),
+    })
+    .optional()
+    .describe("what the channel type can do"),
 });
 
 /** A dead letter (`GET /v1/dlq`, `GET /v1/dlq/{seq}`): its payload base64-encoded. */

@@ -11,11 +11,16 @@
  * knew was accepted within the window, so the search starts there (found by
  * bisecting the stream on time) instead of at the chat's beginning.
  */
-import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { JetStreamManager, SeqMsgRequest } from "@nats-io/jetstream";
 import { decode, outboundSubject, STREAMS, wildcards, type ChatAddress, type Envelope } from "../bus/index.js";
 
-/** `STREAM.MSG.GET`'s "the first message of `next_by_subj` at or after `seq`" (the client's type lists only seq and last_by_subj). */
-const nextOf = (seq: number, subject: string): MsgRequest => ({ seq, next_by_subj: subject }) as unknown as MsgRequest;
+/**
+ * `STREAM.MSG.GET`'s "the first message of `next_by_subj` at or after `seq`":
+ * a sequence request with the subject beside it (the client's `MsgRequest`
+ * lists only `seq` and `last_by_subj`, and sends the object as it is).
+ */
+type NextBySubjectRequest = SeqMsgRequest & { next_by_subj: string };
+const nextOf = (seq: number, subject: string): NextBySubjectRequest => ({ seq, next_by_subj: subject });
 
 /** At most this many of the chat's messages are read past the starting point. */
 const MAX_SCANNED = 500;

@@ -1,6 +1,9 @@
 /**
  * Observability: live actor events and the machine registry.
  */
-export * from "./actor-events.js";
+export * from "./actor-event-protocol.js";
+export { createActorEvents, type ActorEvents } from "./actor-events.js";
+export type { InspectableActor } from "./live-actors.js";
+export { stateName } from "./state-name.js";
 export { createTracing, otlpConfigured, NO_TRACING, type Tracing, type HopSpan } from "./tracing.js";
 export { createAudit, type Audit, type AuditRecord } from "./audit.js";

@@ -53,7 +53,7 @@ export function parseFetchAllowEntry(text: string): FetchAllowEntry {
   let host: string;
   let port: string | undefined;
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (bracketed) [, host, port] = bracketed as unknown as [string, string, string | undefined];
+  if (bracketed?.[1] !== undefined) [host, port] = [bracketed[1], bracketed[2]];
   else if (isIP(s) === 6) host = s;
   else [host, port] = s.split(/:(?=[^:]*$)/) as [string, string | undefined];
   if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) throw new FetchAllowEntryError(text);

@@ -17,11 +17,13 @@ export { startSkillWorkers, type SkillWorkerEvent, type SkillWorkerOptions, type
 export { createBubblewrapDriver, SANDBOX_UID } from "./sandbox/bubblewrap.js";
 export { createProcessDriver } from "./sandbox/process-driver.js";
 export { unreachableByOthers } from "./sandbox/reachable.js";
-export { createWorkspaces, measureWorkspace, MAX_WORKSPACE_ENTRIES, type Workspace, type Workspaces, type WorkspacesOptions, type WorkspaceUsage } from "./workspaces.js";
+export { createWorkspaces, type Workspace, type Workspaces, type WorkspacesOptions } from "./workspaces.js";
+export { measureWorkspace, MAX_WORKSPACE_ENTRIES, type QuotaWatch, type WorkspaceUsage } from "./workspace-quota.js";
 export { DENIED_SYSCALLS, seccompFilter } from "./sandbox/seccomp-filter.js";
 export { prepareSandboxDir, SandboxDirError, writeFileSafely, type SandboxDirs } from "./sandbox/sandbox-dir.js";
 export { createDockerDriver, MAX_CONTAINER_INPUT_BYTES } from "./sandbox/docker.js";
 export { dockerEndpoint } from "./sandbox/docker-endpoint.js";
+export { openSandboxes, runsOn, runtimeSandbox, RUNTIME_SANDBOXES, type RuntimeSandbox, type SandboxKind, type SandboxSetup, type SandboxedRuntime } from "./sandbox/runtime-sandboxes.js";
 export { driverFor, type NodeDrivers, type SandboxCheck, type SandboxDriver, type SandboxLimits, type SandboxResult, type SandboxSpec, type Unavailable } from "./sandbox/sandbox.js";
 export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
 

@@ -3,6 +3,7 @@
  * registry, run by the sandbox driver of its runtime — or, for Claw's own
  * built-ins (runtime `builtin`), by a function in the node's process.
  */
+import type { SkillError } from "../bus/index.js";
 import type { SkillDescriptor } from "./descriptor.js";
 
 /** What an in-process skill is given besides its input. */
@@ -38,3 +39,9 @@ export class SkillFailure extends Error {
     super(message, options);
   }
 }
+
+/** A failure as the caller is told it (`tool.result`'s `error`). */
+export const skillError = (code: string, message: string): SkillError => ({ code, message });
+
+/** A run ends this long before its caller's deadline: time to publish the result. */
+export const DEADLINE_MARGIN_MS = 300;

@@ -7,6 +7,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { askAll } from "../bus/index.js";
+import type { ChannelCapabilities } from "../adapters/index.js";
 import type { ChannelView } from "./node-channels.js";
 
 /** Where nodes are asked for their channel accounts. */
@@ -32,6 +33,8 @@ export interface ChannelSummary {
   connectedAt?: number;
   /** the nodes configured with it */
   nodes: string[];
+  /** what its channel type can do (absent from nodes older than this field) */
+  capabilities?: ChannelCapabilities;
 }
 
 /** Answers `claw.ctl.channels` with this node's accounts. */
@@ -45,7 +48,7 @@ export function summarizeChannels(listings: readonly ChannelListing[]): ChannelS
   for (const l of listings) {
     for (const c of l.channels) {
       const key = `${c.type}/${c.account}`;
-      const s = byKey.get(key) ?? { type: c.type, account: c.account, state: "unowned", nodes: [] };
+      const s = byKey.get(key) ?? { type: c.type, account: c.account, state: "unowned", nodes: [], ...(c.capabilities ? { capabilities: c.capabilities } : {}) };
       s.nodes.push(l.node);
       if (c.running && c.status) Object.assign(s, { owner: l.node, state: c.status.state, lastError: c.status.lastError, attempt: c.status.attempt, connectedAt: c.status.connectedAt });
       byKey.set(key, s);

@@ -12,6 +12,7 @@ import {
   createChannelRunner,
   CHANNEL_ADAPTERS,
   type AdapterHost,
+  type ChannelCapabilities,
   type ChannelConfig,
   type ChannelRunner,
   type ChannelRunnerEvent,
@@ -50,6 +51,8 @@ export interface ChannelView {
   /** this node runs it now */
   running: boolean;
   status?: ChannelStatus;
+  /** what its channel type can do */
+  capabilities: ChannelCapabilities;
 }
 
 /** The lease key of a channel account. */
@@ -107,11 +110,11 @@ export function nodeChannels(o: NodeChannelsOptions): {
       o.isAlive,
       channelLeaseKey(c.type, c.account),
     );
-    return { c, lease, runner: () => runner };
+    return { c, adapter, lease, runner: () => runner };
   });
   return {
     children: accounts.map((a) => a.lease.child),
-    list: () => accounts.map((a) => ({ type: a.c.type, account: a.c.account, running: a.runner() !== undefined, status: a.runner()?.status() })),
+    list: () => accounts.map((a) => ({ type: a.c.type, account: a.c.account, running: a.runner() !== undefined, status: a.runner()?.status(), capabilities: a.adapter.capabilities })),
     async webhook(type, account, req) {
       const a = accounts.find((x) => x.c.type === type && x.c.account === account);
       const adapter = CHANNEL_ADAPTERS.get(type);

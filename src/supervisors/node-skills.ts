@@ -17,23 +17,16 @@ import type { Logger } from "../log.js";
 import { createHostResolver } from "../net/index.js";
 import {
   builtinSkills,
-  createBubblewrapDriver,
-  createDockerDriver,
-  createProcessDriver,
   NODE_RUNNER_JS,
   openSkillRegistry,
   invokeSkill,
   readSkillFolder,
   skillRef,
-  SANDBOX_UID,
-  unreachableByOthers,
   startSkillWorkers,
   type RegisteredSkill,
-  type SandboxCheck,
   driverFor,
-  type NodeDrivers,
-  type SandboxDriver,
-  type Unavailable,
+  openSandboxes,
+  runsOn,
   type SkillCatalog,
   type SkillDescriptor,
   type SkillRegistry,
@@ -77,18 +70,6 @@ async function shippedSkills(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith("_") && existsSync(join(dir, e.name, "skill.json"))).map((e) => join(dir, e.name));
 }
 
-/**
- * A root node's sandboxes run as uid 65534, which must reach the sandbox dir:
- * under a private folder every run would fail with bubblewrap's "Can't find
- * source path". Said once at start instead.
- */
-async function sandboxDirReachable(dir: string, check: SandboxCheck): Promise<SandboxCheck> {
-  if (!check.ok || process.getuid?.() !== 0) return check;
-  const closed = await unreachableByOthers(dir);
-  if (!closed) return check;
-  return { ok: false, reason: `the sandbox's user (uid ${SANDBOX_UID}) cannot reach CLAW_SANDBOX_DIR ${dir}: ${closed.path} is mode ${closed.mode} (let others through with chmod o+x ${closed.path}, or choose another CLAW_SANDBOX_DIR)` };
-}
-
 /** Opens the registry, registers Claw's own skills, checks the drivers and starts the workers. */
 export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills> {
   const { config, log } = o;
@@ -114,37 +95,8 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     if (refused) log.warn({ skill: skillRef(skill.descriptor), reason: refused.message }, "a shipped skill asks for what this node does not grant it: its invocations will be refused");
   }
 
-  // the driver of `node` and `process` skills: bubblewrap, or — only when explicitly allowed — none
-  let code: SandboxDriver | Unavailable;
-  if (config.sandbox === "process") {
-    log.warn("CLAW_SANDBOX=process: skills run WITHOUT a sandbox, as the node's own user, with its files and network");
-    code = createProcessDriver((m) => log.warn(m));
-  } else {
-    const bwrap = createBubblewrapDriver();
-    const check = await sandboxDirReachable(base, await bwrap.check());
-    if (check.ok) {
-      code = bwrap;
-      log.info({ sandbox: "bubblewrap", detail: check.detail }, "skills run in bubblewrap sandboxes");
-    } else {
-      code = { unavailable: `no sandbox for node and process skills on this node: ${check.reason}` };
-      log.warn({ reason: check.reason }, "bubblewrap is not available: node and process skills will not run on this node (built-in skills still do)");
-    }
-  }
-  // the driver of `container` skills: a Docker API engine; without one they are unavailable here, and the node still starts
-  let container: SandboxDriver | Unavailable;
-  const docker = createDockerDriver({ host: config.dockerHost });
-  const dockerCheck = await docker.check();
-  if (dockerCheck.ok) {
-    container = docker;
-    log.info({ sandbox: "docker", detail: dockerCheck.detail }, "container skills run on the container engine");
-  } else {
-    container = {
-      unavailable: `container skills cannot run on this node: ${dockerCheck.reason}. Install a container engine (apt-get install -y podman runc, then podman system service --time=0 unix:///run/podman/podman.sock; or Docker) and set CLAW_DOCKER_HOST to its endpoint`,
-    };
-    log.warn({ reason: dockerCheck.reason, dockerHost: config.dockerHost }, "no container engine: container skills will not run on this node (set CLAW_DOCKER_HOST)");
-  }
-  const drivers: NodeDrivers = { code, container };
-  const sandboxes = ["builtin", ...[code, container].flatMap((d) => ("unavailable" in d ? [] : [d.name]))];
+  // each runtime's sandbox, checked once and said at start (runtime-sandboxes.ts)
+  const { drivers, names: sandboxes } = await openSandboxes({ unsandboxed: config.sandbox === "process", dockerHost: config.dockerHost, sandboxDir: base, warn: (m) => log.warn(m) }, log);
 
   // a session's workspace lives on while the session does (its last turn is its snapshot's last write), then its TTL
   const sessions = await o.bus.kvm.open(BUCKETS.sessions);
@@ -189,10 +141,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
       const unrunnable = async (d: SkillDescriptor): Promise<string | undefined> => {
         const here = driverFor(drivers, d.runtime);
         if (!here || !("unavailable" in here)) return undefined;
-        // the drivers that run its runtime, by the names heartbeats say
-        const names = d.runtime === "container" ? ["docker"] : ["bubblewrap", "process"];
-        // a member from before heartbeats said their drivers may run it
-        for (const m of (await members()).values()) if (!m.sandboxes || m.sandboxes.some((s) => names.includes(s))) return undefined;
+        for (const m of (await members()).values()) if (runsOn(d.runtime, m.sandboxes)) return undefined;
         return `no node of the cluster can run ${skillRef(d)} (runtime ${d.runtime}); ${here.unavailable}`;
       };
       const shown = (s: RegisteredSkill) => ({ ...s.descriptor, source: s.source, digest: s.digest, updatedAt: s.updatedAt });

@@ -50,8 +50,8 @@ export const partitionOwnerMachine = setup({
     drain: fromPromise<void, { partition: number }>(notProvided("drain")),
   },
   guards: {
-    // only used on the claim's done event, whose output says whether the claim was taken
-    claimed: ({ event }) => (event as unknown as { output?: unknown }).output === true,
+    // given the claim's output (whether it was taken) by the claim's done event
+    claimed: (_, params: { output: boolean }) => params.output,
     releaseRequested: ({ context }) => context.releaseRequested,
     startFailed: ({ context }) => context.error !== undefined,
   },
@@ -64,7 +64,7 @@ export const partitionOwnerMachine = setup({
       invoke: {
         src: "claim",
         input: ({ context }) => ({ partition: context.partition, epoch: context.epoch }),
-        onDone: [{ guard: "claimed", target: "starting" }, { target: "released" }],
+        onDone: [{ guard: { type: "claimed", params: ({ event }) => ({ output: event.output }) }, target: "starting" }, { target: "released" }],
         onError: { target: "failed", actions: assign({ error: ({ event }) => String(event.error) }) },
       },
       // the claim may have been written just now: draining drops it if it is ours

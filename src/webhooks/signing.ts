@@ -16,7 +16,7 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 /**
- * A receiver's check (the README shows it): the signature matches, the
+ * A receiver's check (docs/security.md, "Webhooks out", shows it): the signature matches, the
  * timestamp is within `toleranceS` of now (5 minutes), and the id was not
  * taken before (`seen` remembers ids for longer than the tolerance).
  */

@@ -15,6 +15,7 @@ import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { arrivals, channelConfig, type Arrivals } from "../support/channels.js";
+import { until } from "../support/until.js";
 
 const run = promisify(execFile);
 const missing = brokerMissing("rabbitmq");
@@ -129,10 +130,9 @@ describe.skipIf(skipWithout("channels-amqp", missing))("the AMQP channel", () =>
     const conn = await amqp.connect(rabbit.url);
     try {
       const replies = await collect(conn, "replies-restart");
-      await replies.until(200, 60_000);
-      await new Promise((r) => setTimeout(r, 1_000));
-      const ids = replies.got.map((m) => String(m.properties.correlationId));
-      expect(new Set(ids).size).toBe(200);
+      // a reply to each message, told apart by its correlation id: one sent again (below) may come before another's first
+      const answered = () => new Set(replies.got.map((m) => String(m.properties.correlationId)));
+      await until(() => answered().size === 200, "a reply to each of the 200 messages", 60_000);
       // a reply the broker took but could not confirm before it stopped is sent again, with its message_id
       const byMessageId = new Map(replies.got.map((m) => [String(m.properties.messageId), m]));
       expect(byMessageId.size).toBe(200);

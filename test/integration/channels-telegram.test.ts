@@ -4,7 +4,8 @@
  * honoured, the API down and back with nothing lost, an update Telegram
  * sends again processed once, and the poller moved to another node when its
  * node is SIGKILLed without reprocessing updates; media a skill returned sent
- * by URL with the reply as its caption.
+ * by URL with the reply as its caption, and one Telegram cannot send by URL
+ * (a location) as a link in the text.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
@@ -187,5 +188,10 @@ describe("the Telegram channel", () => {
     expect(sent("sendDocument", 89)[0]!.payload).toMatchObject({ document: "https://example.com/b.pdf" });
     const order = fake.calls.filter((c) => c.ok && Number(c.payload.chat_id) === 89).map((c) => c.method);
     expect(order).toEqual(["sendMessage", "sendPhoto", "sendDocument"]);
+
+    // a medium the channel does not take (Telegram has no location by URL): a link in the text, not dropped
+    await publishReply(nats.url, "telegram", "media", "90", { text: "meet here", media: [{ type: "location", url: "https://maps.example/?q=52.5,13.4", name: "the café" }] });
+    await until(() => fake.sentTo(90).length === 1, "the text");
+    expect(fake.sentTo(90)).toEqual(["meet here\nthe café: https://maps.example/?q=52.5,13.4"]);
   }, 60_000);
 });

@@ -185,7 +185,7 @@ describe("the WhatsApp channel", () => {
     const state = await bus.kvm.open(BUCKETS.channels);
     const runner = createChannelRunner({
       bus,
-      adapter: adapter as never,
+      adapter,
       options: config!.options,
       nodeId: "test",
       log: pino({ level: "silent" }),

@@ -183,7 +183,7 @@ describe("skills in the sandbox", () => {
   });
 
   it("takes a new skill from the template to a working invocation with the CLI", async () => {
-    // README "Write your own skill": copy the template, name it, install it, invoke it
+    // docs/skills.md "Write your own skill": copy the template, name it, install it, invoke it
     const dir = join(await mkdtemp(join(tmpdir(), "claw-skill-")), "greet");
     await cp(new URL("../../skills/_template", import.meta.url), dir, { recursive: true });
     const descriptor = JSON.parse(await readFile(join(dir, "skill.json"), "utf8")) as Record<string, unknown>;

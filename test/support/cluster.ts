@@ -7,7 +7,7 @@ import { BUCKETS } from "../../src/bus/index.js";
 import type { Assignment } from "../../src/supervisors/assignment.js";
 import { readAssignment } from "../../src/supervisors/cluster-leader.js";
 import { currentLeader } from "../../src/supervisors/leader-lease.js";
-import { claimKey, type Claim } from "../../src/supervisors/partition-manager.js";
+import { claimKey, type Claim } from "../../src/supervisors/partition-claims.js";
 
 /** Cluster state readers. */
 export interface ClusterView {

@@ -1,5 +1,5 @@
 /**
- * Timing bounds in tests. What the README promises (a first reply within
+ * Timing bounds in tests. What the docs promise (a first reply within
  * 1 s, a 503 within 1 s, failover within 2.5 s, …) is measured by
  * `npm run bench -- promises` on a machine doing nothing else. A test checks
  * the same thing on a CI machine of 2 cores running two heavy test files at

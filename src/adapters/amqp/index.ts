@@ -9,13 +9,15 @@
  *   `correlation_id`, else to `replyExchange` with `replyRoutingKey` (default:
  *   the chat); published `mandatory` and confirmed; a reply the broker cannot
  *   route (no such queue) is refused → dead letter `unroutable`.
- * - Placement: one node per account at a time, so the queue's order is kept
+ * - Where it runs: one node per account at a time, under its lease, so the queue's order is kept
  *   (several consumers of one queue would race each other to `claw.in`).
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { z } from "zod";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { replyPayload } from "../native-payload.js";
-import { RefusedSendError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "../types.js";
+import { RefusedSendError, type AdapterHost, type ChannelConnection, type NativeMessage } from "../types.js";
 
 export const AmqpOptionsSchema = z
   .object({
@@ -148,10 +150,10 @@ async function connect(o: AmqpOptions, host: AdapterHost): Promise<ChannelConnec
 }
 
 /** The AMQP channel type. */
-export const amqpAdapter: ChannelAdapter<AmqpOptions> = {
+export const amqpAdapter = defineAdapter({
   type: "amqp",
-  options: AmqpOptionsSchema as unknown as z.ZodType<AmqpOptions>,
-  capabilities: { threads: false, edits: false, media: true },
-  placement: "one-node",
+  options: AmqpOptionsSchema,
+  // the reply's JSON carries its media as they are (references)
+  capabilities: { threads: false, edits: false, media: EVERY_MEDIUM },
   connect: (o, host) => connect(o, host),
-};
+});

@@ -10,12 +10,14 @@
  * - A native id: `<topic>:<partition>:<offset>`.
  * - Batching: a batch's messages are published to `claw.in` together (one
  *   chat's in order, chats side by side) and committed with one commit.
- * - Placement: one node per account at a time (one member in the group).
+ * - Where it runs: one node per account at a time, under its lease (one member in the group).
  */
 import type { Consumer, KafkaMessage, Producer } from "kafkajs";
 import { z } from "zod";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { replyPayload } from "../native-payload.js";
-import { RefusedSendError, type AdapterHost, type ChannelAdapter, type ChannelConnection } from "../types.js";
+import { RefusedSendError, type AdapterHost, type ChannelConnection } from "../types.js";
 
 export const KafkaOptionsSchema = z
   .object({
@@ -128,10 +130,10 @@ async function connect(o: KafkaOptions, host: AdapterHost): Promise<ChannelConne
 }
 
 /** The Kafka channel type. */
-export const kafkaAdapter: ChannelAdapter<KafkaOptions> = {
+export const kafkaAdapter = defineAdapter({
   type: "kafka",
-  options: KafkaOptionsSchema as unknown as z.ZodType<KafkaOptions>,
-  capabilities: { threads: false, edits: false, media: false },
-  placement: "one-node",
+  options: KafkaOptionsSchema,
+  // the reply's JSON carries its media as they are (references)
+  capabilities: { threads: false, edits: false, media: EVERY_MEDIUM },
   connect: (o, host) => connect(o, host),
-};
+});

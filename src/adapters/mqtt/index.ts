@@ -10,12 +10,14 @@
  * - The reply: to the message's MQTT 5 response topic with its correlation
  *   data, else to `<topic>/reply`, at QoS 1. Subscriptions are `noLocal`, so
  *   a filter that also matches reply topics does not take Claw's own replies in.
- * - Placement: one node per account at a time (a client id is one session).
+ * - Where it runs: one node per account at a time, under its lease (a client id is one session).
  */
 import type { IPublishPacket, MqttClient } from "mqtt";
 import { z } from "zod";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { replyPayload } from "../native-payload.js";
-import { RefusedSendError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage } from "../types.js";
+import { RefusedSendError, type AdapterHost, type ChannelConnection, type NativeMessage } from "../types.js";
 
 export const MqttOptionsSchema = z
   .object({
@@ -142,10 +144,10 @@ async function connect(o: MqttOptions, host: AdapterHost): Promise<ChannelConnec
 }
 
 /** The MQTT channel type. */
-export const mqttAdapter: ChannelAdapter<MqttOptions> = {
+export const mqttAdapter = defineAdapter({
   type: "mqtt",
-  options: MqttOptionsSchema as unknown as z.ZodType<MqttOptions>,
-  capabilities: { threads: false, edits: false, media: false },
-  placement: "one-node",
+  options: MqttOptionsSchema,
+  // the reply's JSON carries its media as they are (references)
+  capabilities: { threads: false, edits: false, media: EVERY_MEDIUM },
   connect: (o, host) => connect(o, host),
-};
+});

@@ -34,11 +34,13 @@
  *   `apps.connections.open`) elsewhere (a test's fake).
  */
 import type { WebClient } from "@slack/web-api";
-import type { Logger as SlackLogger } from "@slack/logger";
+import { LogLevel, type Logger as SlackLogger } from "@slack/logger";
 import { z } from "zod";
 import type { Logger } from "../../log.js";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { growingReplies } from "../growing-replies.js";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
+import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
 import type { Envelope } from "../../bus/index.js";
 
 export const SlackOptionsSchema = z
@@ -63,6 +65,9 @@ export const SlackOptionsSchema = z
   });
 
 export type SlackOptions = z.infer<typeof SlackOptionsSchema>;
+
+/** Slack's longest message text. */
+const MAX_TEXT = 40_000;
 
 /** Web API errors that a retry would not change: the reply is dead-lettered. */
 const TRANSIENT = new Set(["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"]);
@@ -130,16 +135,16 @@ async function webhook(o: SlackOptions, req: WebhookRequest, host: AdapterHost):
 
 /** @slack/socket-mode's logger, onto the account's (its debug chatter dropped). */
 function slackLogger(log: Logger): SlackLogger {
-  let level = "warn";
+  let level = LogLevel.WARN;
   return {
     debug: () => {},
     info: () => {},
     warn: (...m: unknown[]) => log.warn({ from: "slack" }, m.map(String).join(" ")),
     error: (...m: unknown[]) => log.warn({ from: "slack" }, m.map(String).join(" ")),
-    setLevel: (l: string) => void (level = l),
+    setLevel: (l) => void (level = l),
     getLevel: () => level,
     setName: () => {},
-  } as unknown as SlackLogger;
+  };
 }
 
 /**
@@ -205,7 +210,7 @@ async function connect(o: SlackOptions, host: AdapterHost): Promise<ChannelConne
       start: async (chat, text) => String((await client.chat.postMessage({ ...where(chat), text })).ts),
       edit: async (chat, ts, text) => void (await client.chat.update({ channel: where(chat).channel, ts, text })),
     },
-    { everyMs: 1_000, maxText: 40_000 },
+    { everyMs: 1_000, maxText: MAX_TEXT },
   );
   return {
     // the Events API has no connection to lose
@@ -236,11 +241,11 @@ async function connect(o: SlackOptions, host: AdapterHost): Promise<ChannelConne
 }
 
 /** The Slack channel type. */
-export const slackAdapter: ChannelAdapter<SlackOptions> = {
+export const slackAdapter = defineAdapter({
   type: "slack",
-  options: SlackOptionsSchema as unknown as z.ZodType<SlackOptions>,
-  capabilities: { threads: true, edits: true, media: true, maxTextLength: 40_000 },
-  placement: "one-node",
+  options: SlackOptionsSchema,
+  // images shown, any other medium a link block
+  capabilities: { threads: true, edits: true, media: EVERY_MEDIUM, maxTextLength: MAX_TEXT },
   connect: (o, host) => connect(o, host),
   webhook,
-};
+});

@@ -19,8 +19,10 @@ import type { Api } from "grammy";
 import type { Message, Update } from "grammy/types";
 import { z } from "zod";
 import { timingSafeEqual } from "node:crypto";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { growingReplies } from "../growing-replies.js";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelAdapter, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
+import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelConnection, type MediaType, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
 
 export const TelegramOptionsSchema = z
   .object({
@@ -102,7 +104,7 @@ function sendError(e: unknown): Error {
 const MAX_CAPTION = 1_024;
 
 /** The Bot API method that sends each kind of medium by URL, and the field its URL goes in. */
-const SEND_MEDIA: Partial<Record<string, { method: "sendPhoto" | "sendDocument" | "sendAudio" | "sendVideo" | "sendSticker"; field: string }>> = {
+const SEND_MEDIA: Partial<Record<MediaType, { method: "sendPhoto" | "sendDocument" | "sendAudio" | "sendVideo" | "sendSticker"; field: string }>> = {
   image: { method: "sendPhoto", field: "photo" },
   file: { method: "sendDocument", field: "document" },
   audio: { method: "sendAudio", field: "audio" },
@@ -251,11 +253,11 @@ function botOf(o: TelegramOptions): Promise<{ id: number; username: string }> {
 }
 
 /** The Telegram channel type. */
-export const telegramAdapter: ChannelAdapter<TelegramOptions> = {
+export const telegramAdapter = defineAdapter({
   type: "telegram",
-  options: TelegramOptionsSchema as unknown as z.ZodType<TelegramOptions>,
-  capabilities: { threads: false, edits: true, media: true, maxTextLength: MAX_TEXT },
-  placement: "one-node",
+  options: TelegramOptionsSchema,
+  // a location (no coordinates, only a URL) goes as a link
+  capabilities: { threads: false, edits: true, media: EVERY_MEDIUM.filter((m) => SEND_MEDIA[m]), maxTextLength: MAX_TEXT },
   connect: (o, host) => connect(o, host),
   webhook,
-};
+});

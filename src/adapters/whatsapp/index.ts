@@ -20,6 +20,8 @@
 import type { Envelope } from "../../bus/index.js";
 import type { AnyMessageContent, AuthenticationState, SignalDataTypeMap, UserFacingSocketConfig, WAMessage, WASocket } from "baileys";
 import { z } from "zod";
+import { defineAdapter } from "../define-adapter.js";
+import { EVERY_MEDIUM } from "../fit-reply.js";
 import { RefusedSendError, RetryLaterError, type AccountState, type AdapterHost, type ChannelAdapter, type ChannelConnection } from "../types.js";
 
 export const WhatsAppOptionsSchema = z
@@ -131,9 +133,9 @@ function take(m: WAMessage, o: WhatsAppOptions, host: AdapterHost): void {
 async function connect(o: WhatsAppOptions, host: AdapterHost, make?: MakeWhatsAppSocket): Promise<ChannelConnection> {
   const b = await import("baileys");
   const store = await kvAuthState(host.state, b);
-  const sock = (make ?? (b.makeWASocket as unknown as MakeWhatsAppSocket))({
+  const sock = (make ?? b.makeWASocket)({
     auth: store.auth,
-    logger: host.log.child({ lib: "baileys" }, { level: "warn" }) as unknown as UserFacingSocketConfig["logger"],
+    logger: host.log.child({ lib: "baileys" }, { level: "warn" }),
     browser: b.Browsers.ubuntu("Claw"),
     markOnlineOnConnect: false,
     syncFullHistory: false,
@@ -188,7 +190,7 @@ async function connect(o: WhatsAppOptions, host: AdapterHost, make?: MakeWhatsAp
     lost,
     async send({ envelope }) {
       const text = envelope.text ?? "";
-      const media = envelope.media.filter((m) => m.url && m.type !== "location");
+      const media = envelope.media.filter((m) => m.url);
       if (text === "" && media.length === 0) throw new RefusedSendError("the reply has no text and no media", "empty");
       try {
         // one medium: the text is its caption; more: the text first, then each by its URL (baileys fetches it)
@@ -210,14 +212,14 @@ async function connect(o: WhatsAppOptions, host: AdapterHost, make?: MakeWhatsAp
 }
 
 /** The WhatsApp channel type; `makeSocket` replaces baileys' socket (tests). */
-export function createWhatsAppAdapter(makeSocket?: MakeWhatsAppSocket): ChannelAdapter<WhatsAppOptions> {
-  return {
+export function createWhatsAppAdapter(makeSocket?: MakeWhatsAppSocket): ChannelAdapter {
+  return defineAdapter({
     type: "whatsapp",
-    options: WhatsAppOptionsSchema as unknown as z.ZodType<WhatsAppOptions>,
-    capabilities: { threads: false, edits: false, media: true, maxTextLength: 65_536 },
-    placement: "one-node",
+    options: WhatsAppOptionsSchema,
+    // a location (no coordinates, only a URL) goes as a link
+    capabilities: { threads: false, edits: false, media: EVERY_MEDIUM.filter((m) => m !== "location"), maxTextLength: 65_536 },
     connect: (o, host) => connect(o, host, makeSocket),
-  };
+  });
 }
 
 /** The WhatsApp channel type. */

@@ -22,6 +22,7 @@ import { spawn } from "node:child_process";
 import { existsSync, lstatSync } from "node:fs";
 import { nuid } from "@nats-io/transport-node";
 import { detectCgroups, type CgroupFactory, type RunCgroup } from "./cgroups.js";
+import { unreachableByOthers } from "./reachable.js";
 import { runChild } from "./run-child.js";
 import type { SandboxCheck, SandboxDriver, SandboxSpec } from "./sandbox.js";
 import { seccompFilter } from "./seccomp-filter.js";
@@ -33,6 +34,8 @@ export const SANDBOX_UID = 65534;
 export interface BubblewrapOptions {
   /** the bwrap binary (default: found on PATH, /usr/bin/bwrap) */
   binary?: string;
+  /** `CLAW_SANDBOX_DIR`, whose files runs mount: a root node's sandbox user (uid 65534) must reach it, checked by {@link SandboxDriver.check} */
+  sandboxDir?: string;
 }
 
 /** What the check found this bwrap and kernel can add to the namespaces. */
@@ -176,6 +179,12 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
           c.on("exit", (code) => resolve({ code, err }));
         });
         if (plain.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${plain.err.trim() || `exit ${plain.code}`}` };
+        // under a private folder every run would fail with bwrap's "Can't find source path": said once, here
+        const closed = asRoot && o.sandboxDir !== undefined ? await unreachableByOthers(o.sandboxDir) : undefined;
+        if (closed) {
+          const dir = o.sandboxDir;
+          return { ok: false, reason: `the sandbox's user (uid ${SANDBOX_UID}) cannot reach CLAW_SANDBOX_DIR ${dir}: ${closed.path} is mode ${closed.mode} (let others through with chmod o+x ${closed.path}, or choose another CLAW_SANDBOX_DIR)` };
+        }
         const cg = await (cgroups ??= detectCgroups());
         const h = await (hardening ??= detectHardening());
         const has = [cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)", ...(h.seccomp ? [`seccomp filter (${process.arch})`] : []), ...(h.noUserns ? ["no nested user namespaces"] : [])];

@@ -36,6 +36,12 @@ const RUN_LABEL = "claw.run";
 const DEADLINE_LABEL = "claw.deadline";
 const OVERDUE_GRACE_MS = 60_000;
 
+/**
+ * dockerode 5's `ping`, which takes an abort signal; its types (4.x) say only
+ * `ping()`, and a function of no arguments may be given one.
+ */
+const pingable = (docker: Docker): { ping(options: { abortSignal: AbortSignal }): Promise<unknown> } => docker;
+
 /** A sink for one demultiplexed stream. */
 const into = (text: { push(b: Buffer): void }) =>
   new Writable({
@@ -160,8 +166,7 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
       checked ??= (async (): Promise<SandboxCheck> => {
         if (!docker) return { ok: false, reason: `${o.host} is not a Docker API endpoint this node can use (unix:///path.sock or tcp://host:port)` };
         try {
-          // dockerode 5 takes an abort signal here, which its types do not say yet
-          await (docker.ping as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>).call(docker, { abortSignal: AbortSignal.timeout(5_000) });
+          await pingable(docker).ping({ abortSignal: AbortSignal.timeout(5_000) });
           const v = await docker.version();
           const swept = await sweep(docker);
           return { ok: true, detail: `${v.Components?.[0]?.Name ?? "Docker Engine"} ${v.Version} (API ${v.ApiVersion}) at ${o.host}${swept ? `; removed ${swept} overdue run container(s)` : ""}` };

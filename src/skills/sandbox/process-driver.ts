@@ -17,7 +17,11 @@ export function createProcessDriver(warn: (message: string) => void): SandboxDri
   };
   return {
     name: "process",
-    check: async () => ({ ok: true, detail: "no isolation (CLAW_ALLOW_UNSANDBOXED=1)" }),
+    check: async () => ({
+      ok: true,
+      detail: "no isolation (CLAW_ALLOW_UNSANDBOXED=1)",
+      warning: "CLAW_SANDBOX=process: skills run WITHOUT a sandbox, as the node's own user, with its files and network",
+    }),
     run(spec) {
       warn(`running ${spec.command.map((a) => toHost(spec, a)).join(" ")} without a sandbox (CLAW_ALLOW_UNSANDBOXED=1)`);
       const argv = spec.command.map((a) => toHost(spec, a));

@@ -48,8 +48,8 @@ export interface SandboxResult {
   durationMs: number;
 }
 
-/** Whether a driver can run here. */
-export type SandboxCheck = { ok: true; detail?: string } | { ok: false; reason: string };
+/** Whether a driver can run here; `warning`: it can, and the node's owner must know what that means. */
+export type SandboxCheck = { ok: true; detail?: string; warning?: string } | { ok: false; reason: string };
 
 /** A sandbox driver. */
 export interface SandboxDriver {
@@ -62,16 +62,12 @@ export interface SandboxDriver {
 /** Why a node has no driver for a runtime. */
 export type Unavailable = { unavailable: string };
 
-/** A node's drivers: the one of `node` and `process` skills, and the one of `container` skills — or why there is none. */
-export interface NodeDrivers {
-  code: SandboxDriver | Unavailable;
-  container: SandboxDriver | Unavailable;
-}
+/** A node's drivers by the runtime they run — or why it has none for a runtime (runtime-sandboxes.ts makes it). */
+export type NodeDrivers = ReadonlyMap<string, SandboxDriver | Unavailable>;
 
 /** The driver of a skill's runtime; undefined for `builtin` (run in process, by every node). */
 export function driverFor(drivers: NodeDrivers, runtime: string): SandboxDriver | Unavailable | undefined {
-  if (runtime === "builtin") return undefined;
-  return runtime === "container" ? drivers.container : drivers.code;
+  return drivers.get(runtime);
 }
 
 /** Collects a stream up to `max` bytes; `over` is called once when more arrives. */
