@@ -12,7 +12,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { BUCKETS, chatPartition, decode, DEFAULT_PARTITIONS, type Envelope } from "../src/bus/index.js";
-import { claimKey, type Claim } from "../src/supervisors/partition-manager.js";
+import { claimKey, type Claim } from "../src/supervisors/partition-claims.js";
 import { runLoad, type LoadOptions, type LoadResult } from "./load-generator.js";
 import { startClawTarget } from "./targets.js";
 

@@ -11,7 +11,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { BUCKETS, startNatsServer, type NatsServerProcess } from "../src/bus/index.js";
 import { readAssignment } from "../src/supervisors/cluster-leader.js";
-import { claimKey, type Claim } from "../src/supervisors/partition-manager.js";
+import { claimKey, type Claim } from "../src/supervisors/partition-claims.js";
 import type { Target } from "./load-generator.js";
 
 /** Where a slow message's time went, as its node logged it (`slow turn`, ms). */
