@@ -21,7 +21,7 @@
  */
 import type { Consumer, ConsumerConfig, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { delay } from "./delay.js";
-import { ConsumerLaneEndedError } from "./errors.js";
+import { ConsumerLaneEndedError, LanePolicyError } from "./errors.js";
 import { createInFlight, type InFlight, type LaneOrdering } from "./in-flight.js";
 import { ensureConsumer, takeOverConsumer, type ConsumerTakeover } from "./provision.js";
 import { backoffDelay, isStorageFull, isTransientFailure, type BackoffPolicy } from "./retry.js";
@@ -82,6 +82,23 @@ export function defaultLanePolicy(): LanePolicy {
   };
 }
 
+/**
+ * The reasons `policy` cannot work, none when it can: a pull of at least one
+ * message, expiring after 1 s or more (nats.js's floor) and later than its
+ * heartbeat; room for a handler; and a reset on a handler's failure only
+ * where a takeover follows (on a shared consumer the message would wait out
+ * its ack wait).
+ */
+export function lanePolicyProblems(p: LanePolicy): string[] {
+  const problems: string[] = [];
+  if (!Number.isInteger(p.pullBatch) || p.pullBatch < 1) problems.push(`pullBatch must be a whole number ≥ 1, not ${p.pullBatch}`);
+  if (!(p.pullExpiresMs >= 1_000)) problems.push(`pullExpiresMs must be ≥ 1000, not ${p.pullExpiresMs}`);
+  if (!(p.pullHeartbeatMs > 0 && p.pullHeartbeatMs < p.pullExpiresMs)) problems.push(`pullHeartbeatMs must be > 0 and below pullExpiresMs, not ${p.pullHeartbeatMs}`);
+  if (p.ordering.kind !== "serial" && !(p.ordering.maxInFlight >= 1)) problems.push(`maxInFlight must be ≥ 1, not ${p.ordering.maxInFlight}`);
+  if (!p.takeover && (p.onFailure.transient === "reset" || p.onFailure.other === "reset")) problems.push("a reset on a handler's failure needs takeover: on a shared consumer the message would wait out its ack wait");
+  return problems;
+}
+
 /** Facts a lane reports, for logs and metrics. */
 export type LaneEvent =
   /** a delivery was lost in transit: the lane resets and gets it again, in order */
@@ -133,8 +150,11 @@ export interface ConsumerLane {
  * and starts pulling. Rejects when the consumer cannot be claimed or pulled
  * (retrying that is the caller's: a partition fails its start, a skill pool
  * tries again).
+ * @throws {@link LanePolicyError} when the policy cannot work ({@link lanePolicyProblems})
  */
 export async function startConsumerLane(o: ConsumerLaneOptions): Promise<ConsumerLane> {
+  const problems = lanePolicyProblems(o.policy);
+  if (problems.length > 0) throw new LanePolicyError(o.consumer.durable_name, problems.join("; "));
   const lane = new Lane(o);
   await lane.open(true);
   return lane;

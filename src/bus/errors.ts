@@ -122,3 +122,13 @@ export class ConsumerLaneEndedError extends BusError {
     this.consumer = consumer;
   }
 }
+
+/** A consumer lane's policy that cannot work (thrown when the lane is started, before anything is pulled). */
+export class LanePolicyError extends BusError {
+  readonly consumer: string;
+  constructor(consumer: string, message: string) {
+    super("LANE_POLICY", `consumer lane ${consumer}: ${message}`);
+    this.name = "LanePolicyError";
+    this.consumer = consumer;
+  }
+}

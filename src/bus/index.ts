@@ -15,6 +15,7 @@ export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type Cons
 export {
   startConsumerLane,
   defaultLanePolicy,
+  lanePolicyProblems,
   type ConsumerLane,
   type ConsumerLaneOptions,
   type LaneConsumerSpec,

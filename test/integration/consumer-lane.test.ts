@@ -9,7 +9,7 @@ import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JsMsg } fr
 import { connect, errors as natsErrors } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { randomBytes } from "node:crypto";
-import { ConsumerLaneEndedError, defaultLanePolicy, startConsumerLane, type ConsumerLane, type ConsumerLaneOptions, type LaneEvent, type LanePolicy } from "../../src/bus/index.js";
+import { ConsumerLaneEndedError, LanePolicyError, defaultLanePolicy, startConsumerLane, type ConsumerLane, type ConsumerLaneOptions, type LaneEvent, type LanePolicy } from "../../src/bus/index.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
 import { until } from "../support/until.js";
@@ -368,6 +368,14 @@ describe("a consumer lane", () => {
     await lane.drained();
     expect(taken).toEqual([1, 2]);
     expect(await readRest(s, 8)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("refuses to start with a policy that cannot work, before it makes its consumer", async () => {
+    const s = await stream();
+    const started = startConsumerLane({ bus: c, stream: s.name, consumer: s.spec, policy: policy({ onFailure: { transient: "reset", other: "nak" } }), backoff: BACKOFF, handle: async (m) => m.ack() });
+    await expect(started).rejects.toBeInstanceOf(LanePolicyError);
+    await expect(started).rejects.toMatchObject({ code: "LANE_POLICY" });
+    await expect(c.jsm.consumers.info(s.name, s.spec.durable_name)).rejects.toThrow();
   });
 
   it("ends, when its policy says so, once its consumer is removed", async () => {
