@@ -11,10 +11,11 @@
  *
  * The handler settles its message (ack, nak, term) itself: a message is acked
  * only once what it caused is durable, and the lane never acks. What the lane
- * does on its own: a message it will not hand over is given back — left
- * unacked on a lane that takes its consumer over (the takeover delivers it
- * again, in stream order), nak'ed on a shared one once its pull is over
- * (another reader may take it at once).
+ * does on its own: a message it will not hand over (it stops, or resets) is
+ * left unacked and the pull is no longer read — a takeover delivers it again
+ * in stream order, and on a shared consumer it comes back after its ack wait;
+ * a lane pulling in batches waits its pull out instead and naks what it will
+ * not hand over, so another reader gets it at once.
  *
  * See nats.js `consumer.consume()` / `fetch()` and JetStream's pull consumers:
  * https://docs.nats.io/nats-concepts/jetstream/consumers
@@ -179,10 +180,6 @@ class Lane implements ConsumerLane {
   private stopped = false;
   private over = false;
   private lastDelivery = 0;
-  /** a loop is reading a pull */
-  private reading = false;
-  /** messages of a shared consumer to give back once the pull they came with is over */
-  private held: JsMsg[] = [];
 
   constructor(private readonly o: ConsumerLaneOptions) {
     this.consumer = o.consumer.durable_name;
@@ -207,7 +204,6 @@ class Lane implements ConsumerLane {
     void this.messages?.close().catch(() => undefined);
     this.handlers.wake();
     await this.loop;
-    this.release();
   }
 
   drained(): Promise<void> {
@@ -243,13 +239,10 @@ class Lane implements ConsumerLane {
 
   /** Reads a continuous pull until it closes; iterating (not a callback) lets the in-flight bound hold the next pull back. */
   private async consumeLoop(messages: ConsumerMessages): Promise<void> {
-    this.reading = true;
     try {
       for await (const m of messages) if ((await this.take(m)) === "break") break;
     } catch (e) {
       return this.pullFailed(e);
-    } finally {
-      this.reading = false;
     }
     if (!this.stopped && !this.paused) this.pullFailed(new Error("the consumer's messages ended"));
   }
@@ -257,7 +250,6 @@ class Lane implements ConsumerLane {
   /** Pulls one batch at a time, each read to its end. */
   private async fetchLoop(consumer: Consumer): Promise<void> {
     const p = this.o.policy;
-    this.reading = true;
     try {
       while (!this.stopped && !this.paused) {
         await this.handlers.room();
@@ -268,8 +260,6 @@ class Lane implements ConsumerLane {
       }
     } catch (e) {
       this.pullFailed(e);
-    } finally {
-      this.reading = false;
     }
   }
 
@@ -292,23 +282,20 @@ class Lane implements ConsumerLane {
   }
 
   /**
-   * A message the lane will not hand over: left unacked where a takeover
-   * follows (this lane's, or the next holder's: it comes again in order, and
-   * the rest of the pull with it — stop reading). On a shared consumer it is
-   * nak'ed, but only once its pull is over: reading the rest of a closed
-   * consume still sends the pull requests queued among its messages, and the
-   * server hands a nak'ed message straight to such a request, whose inbox is
-   * gone (the message would then wait out its ack wait).
+   * A message the lane will not hand over. From a continuous pull it is left
+   * unacked, with the rest of the pull (stop reading): a takeover delivers it
+   * again in order (this lane's, or the next holder's), and on a shared
+   * consumer it comes back after its ack wait. Reading a closed consume on
+   * would send the pull requests queued among its messages — the server
+   * delivers to them while their inbox is gone — and a nak races with those
+   * (the message then went nowhere, or to two readers). A pull in batches has
+   * none queued and is read to its end: what it brings is nak'ed, and another
+   * reader gets it at once.
    */
   private giveBack(m: JsMsg): Next {
-    if (this.o.policy.takeover) return "break";
-    this.held.push(m);
-    if (!this.reading) this.release();
+    if (this.o.policy.takeover || this.o.policy.pulls === "continuous") return "break";
+    m.nak();
     return "next";
-  }
-
-  private release(): void {
-    for (const m of this.held.splice(0)) m.nak();
   }
 
   private async handle(m: JsMsg): Promise<void> {
@@ -359,7 +346,6 @@ class Lane implements ConsumerLane {
         this.handlers.wake();
         await this.loop;
         await this.handlers.drained();
-        this.release();
         for (let attempt = 0; !this.stopped; attempt++) {
           try {
             return await this.open(false);
