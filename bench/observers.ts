@@ -5,7 +5,8 @@
  */
 import { createServer } from "node:http";
 import { connect } from "@nats-io/transport-node";
-import { ACTOR_EVENTS_PREFIX, WATCH_SUBJECT, type WatchRequest } from "../src/observability/index.js";
+import { WATCH_SUBJECT, wildcards } from "../src/bus/index.js";
+import type { WatchRequest } from "../src/observability/index.js";
 
 /** A running observer. */
 export interface Observer {
@@ -17,7 +18,7 @@ export interface Observer {
 export async function watchAllActors(natsUrl: string): Promise<Observer> {
   const nc = await connect({ servers: natsUrl });
   let events = 0;
-  const sub = nc.subscribe(`${ACTOR_EVENTS_PREFIX}.>`, { callback: () => void events++ });
+  const sub = nc.subscribe(wildcards.actorEvents, { callback: () => void events++ });
   const watch: WatchRequest = { kind: "*", ttlMs: 15_000 };
   const renew = () => nc.publish(WATCH_SUBJECT, JSON.stringify(watch));
   renew();

@@ -19,8 +19,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { sessionKey } from "../src/bus/index.js";
-import { actorEventSubject, WATCH_SUBJECT } from "../src/observability/index.js";
+import { actorEventSubject, sessionKey, WATCH_SUBJECT } from "../src/bus/index.js";
 import { runCli } from "../test/support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../test/support/claw-node.js";
 import { clusterView } from "../test/support/cluster.js";

@@ -9,7 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { runLoad } from "./load-generator.js";
 import { sample } from "./process-stats.js";
 import { startClawTarget } from "./targets.js";
-import { PASSIVATE_SUBJECT } from "../src/actors/index.js";
+import { PASSIVATE_SUBJECT } from "../src/bus/index.js";
 
 /** What the scenario measured. */
 export interface SessionsResult {

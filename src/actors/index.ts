@@ -31,5 +31,5 @@ export { startPartitionRunner, type PartitionRunner, type PartitionEvent } from 
 export { startRouter, type Router } from "./router.js";
 export { AgentSpecError, SnapshotConflictError, SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 export { openAgentRegistry, validateAgent, type AgentChecks, type AgentRegistry, type RegisteredAgent } from "./agent-registry.js";
-export { PASSIVATE_SUBJECT, servePassivation } from "./passivation-control.js";
+export { servePassivation } from "./passivation-control.js";
 export { importConversation, type ImportedConversation, type ImportedExchange, type ImportOutcome } from "./session-import.js";

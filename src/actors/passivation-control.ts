@@ -4,11 +4,8 @@
  * already in KV) and answers `{node, passivated, active}`.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { controlSubject } from "../bus/index.js";
+import { PASSIVATE_SUBJECT } from "../bus/index.js";
 import type { SessionHost } from "./session-host.js";
-
-/** Core NATS request `{olderThanMs?}` → `{node, passivated, active}` from every node. */
-export const PASSIVATE_SUBJECT = controlSubject("passivate");
 
 /** Answers passivation requests for `host` until the subscription is unsubscribed. */
 export function servePassivation(nc: NatsConnection, host: SessionHost, nodeId: string): Subscription {

@@ -10,7 +10,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { decode, encode, STREAMS, withRetry, type Envelope, type JsPublish } from "../bus/index.js";
+import { decode, encode, kvKeySubject, STREAMS, withRetry, type Envelope, type JsPublish } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 import { SnapshotConflictError, SnapshotFormatError } from "./errors.js";
 import { historyInTranscripts, type SessionMemory } from "./session-memory.js";
@@ -93,7 +93,7 @@ export function createSessionStore(kv: KV, o: SessionStoreOptions = {}): Session
   const transcripts = o.jsm ? { jsm: o.jsm } : undefined;
   const write = o.publisher
     ? async (key: string, data: Uint8Array, revision: number) =>
-        (await o.publisher!.js.publish(`$KV.${o.publisher!.bucket}.${key}`, data, { expect: { lastSubjectSequence: revision } })).seq
+        (await o.publisher!.js.publish(kvKeySubject(o.publisher!.bucket, key), data, { expect: { lastSubjectSequence: revision } })).seq
     : (key: string, data: Uint8Array, revision: number) => (revision === 0 ? kv.create(key, data) : kv.update(key, data, revision));
   return {
     async load(key) {

@@ -26,8 +26,8 @@ export type MappingProbeResult =
 export async function probePartitionMapping(nc: NatsConnection, node: string, partitions: number, timeoutMs = 1_000): Promise<MappingProbeResult> {
   const nonce = nuid.next();
   const addrs = Array.from({ length: 4 }, (_, i) => ({ channel: PROBE_CHANNEL, account: node, chat: `${nonce}${i}` }));
-  const mapped = nc.subscribe(wildcards.partitionedInbound.replace(/^claw\.in\.\*\.\*/, `claw.in.*.${PROBE_CHANNEL}`));
-  const raw = nc.subscribe(`claw.in.${PROBE_CHANNEL}.*.*`);
+  const mapped = nc.subscribe(wildcards.partitionedInboundOfChannel(PROBE_CHANNEL));
+  const raw = nc.subscribe(wildcards.rawInboundOfChannel(PROBE_CHANNEL));
   const seen: Array<{ p?: number; chat: string }> = [];
   const collect = async (sub: typeof raw) => {
     for await (const m of sub) {

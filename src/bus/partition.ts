@@ -12,7 +12,7 @@
  *
  * @see https://docs.nats.io/nats-concepts/subject_mapping#deterministic-subject-token-partitioning
  */
-import { encodeToken, ROOT, type ChatAddress } from "./subjects.js";
+import { encodeToken, inboundPartitionMapping, type ChatAddress } from "./subjects.js";
 
 /** Default number of partitions (fixed per cluster). */
 export const DEFAULT_PARTITIONS = 64;
@@ -44,8 +44,6 @@ export function keyPartition(key: string, partitions: number): number {
  * Shipped in `nats/*.conf` and written into the embedded server's config.
  */
 export function partitionMappingConf(partitions: number): string {
-  return (
-    `mappings = {\n  "${ROOT}.in.*.*.*": "${ROOT}.in.{{partition(${partitions},1,2,3)}}` +
-    `.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}"\n}\n`
-  );
+  const { from, to } = inboundPartitionMapping(partitions);
+  return `mappings = {\n  "${from}": "${to}"\n}\n`;
 }

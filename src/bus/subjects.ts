@@ -133,27 +133,91 @@ export function dlqSubject(stage: string): string {
   return `${ROOT}.dlq.${encodeToken(stage)}`;
 }
 
+/** The stage of a {@link dlqSubject} (what follows `claw.dlq.`, decoded); undefined for anything else. */
+export function parseDlqSubject(subject: string): string | undefined {
+  const prefix = `${ROOT}.dlq.`;
+  return subject.startsWith(prefix) ? decodeToken(subject.slice(prefix.length)) : undefined;
+}
+
 /** `claw.events.<kind>.<…rest>`: actor and lifecycle events on core NATS. */
 export function eventSubject(kind: string, ...rest: string[]): string {
   return [ROOT, "events", kind, ...rest].map((t, i) => (i < 2 ? t : encodeToken(t))).join(".");
 }
 
-/** `claw.ctl.node.<node>.<verb>`: a request to one node (its presence ping). */
-export function nodeControlSubject(node: string, verb: string): string {
-  return `${ROOT}.ctl.node.${encodeToken(node)}.${encodeToken(verb)}`;
+/** `claw.ctl.node.<node>.ping`: one node's presence (it answers while its process is on the bus). */
+export function nodePingSubject(node: string): string {
+  return `${ROOT}.ctl.node.${encodeToken(node)}.ping`;
 }
 
-/** `claw.ctl.<verb>`: control-plane request/reply. */
-export function controlSubject(verb: string): string {
-  return `${ROOT}.ctl.${encodeToken(verb)}`;
+/** `claw.ctl.passivate`: operators (and the sessions bench) ask every node to passivate idle sessions now (request/reply). */
+export const PASSIVATE_SUBJECT = `${ROOT}.ctl.passivate`;
+
+/** `claw.ctl.watch`: "publish the events of these actors" (the live view's watch requests, core NATS). */
+export const WATCH_SUBJECT = `${ROOT}.ctl.watch`;
+
+/** `claw.ctl.actors`: where live actors are listed (request/reply, one reply per node). */
+export const ACTORS_SUBJECT = `${ROOT}.ctl.actors`;
+
+/** `claw.ctl.channels`: where nodes are asked for their channel accounts (request/reply, one reply per node). */
+export const CHANNELS_SUBJECT = `${ROOT}.ctl.channels`;
+
+/**
+ * `claw.events.actor.<kind>.<id>`: one actor's live events (core NATS). `id`
+ * is already made of subject tokens (a session's is its session key,
+ * `<agent>.<session>`), or a wildcard (`>`) for a watcher.
+ */
+export function actorEventSubject(kind: string, id: string): string {
+  return `${ROOT}.events.actor.${encodeToken(kind)}.${id}`;
+}
+
+/** `claw.ctl.ws.takeover.<account>.<chat>`: a web chat session has a newer connection (core NATS, every node's gateway listens). */
+export function wsTakeoverSubject(a: { account: string; chat: string }): string {
+  return `${ROOT}.ctl.ws.takeover.${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+}
+
+/** Parses {@link wsTakeoverSubject}; undefined for anything else. */
+export function parseWsTakeoverSubject(subject: string): { account: string; chat: string } | undefined {
+  const t = subject.split(".");
+  if (t.length !== 6 || t[0] !== ROOT || t[1] !== "ctl" || t[2] !== "ws" || t[3] !== "takeover") return undefined;
+  return { account: decodeToken(t[4]!), chat: decodeToken(t[5]!) };
+}
+
+/**
+ * `$KV.<bucket>.<key>`: the subject JetStream stores a KV key's values on (for
+ * a publish that expects the key's last revision, or a filter over keys: `key`
+ * may end in a wildcard).
+ */
+export function kvKeySubject(bucket: string, key: string): string {
+  return `$KV.${bucket}.${key}`;
+}
+
+/** The key of a {@link kvKeySubject} of `bucket`; undefined for any other subject. */
+export function parseKvKeySubject(bucket: string, subject: string): string | undefined {
+  const prefix = `$KV.${bucket}.`;
+  return subject.startsWith(prefix) ? subject.slice(prefix.length) : undefined;
+}
+
+/**
+ * The server mapping that partitions raw inbound (`claw.in.<c>.<a>.<chat>` →
+ * `claw.in.<p>.<c>.<a>.<chat>`, `p` from the three tokens), as nats-server's
+ * `mappings` block takes it.
+ */
+export function inboundPartitionMapping(partitions: number): { from: string; to: string } {
+  return { from: wildcards.rawInbound, to: `${ROOT}.in.{{partition(${partitions},1,2,3)}}.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}` };
 }
 
 /** Wildcards for subscriptions and stream/consumer filters. */
 export const wildcards = {
+  /** every Claw subject (what `claw tail` shows by default) */
+  all: `${ROOT}.>`,
   /** raw inbound (before partitioning): exactly three tokens after `claw.in` */
   rawInbound: `${ROOT}.in.*.*.*`,
+  /** one channel's raw inbound */
+  rawInboundOfChannel: (channel: string) => `${ROOT}.in.${encodeToken(channel)}.*.*`,
   /** every partitioned inbound message */
   partitionedInbound: `${ROOT}.in.*.*.*.*`,
+  /** one channel's partitioned inbound, in every partition */
+  partitionedInboundOfChannel: (channel: string) => `${ROOT}.in.*.${encodeToken(channel)}.*.*`,
   /** one partition's inbound (a stream filter must be a subset of the stream's subjects, so no `>`) */
   inboundPartition: (p: number) => `${ROOT}.in.${checkPartition(p)}.*.*.*`,
   /**
@@ -184,6 +248,10 @@ export const wildcards = {
   /** audit records: `claw.audit.<source>` (`http`, `cli`) */
   audit: `${ROOT}.audit.>`,
   events: `${ROOT}.events.>`,
+  /** every actor's live events (see {@link actorEventSubject}) */
+  actorEvents: `${ROOT}.events.actor.>`,
+  /** every web chat takeover (see {@link wsTakeoverSubject}) */
+  wsTakeovers: `${ROOT}.ctl.ws.takeover.*.*`,
 } as const;
 
 /** `claw.webhook.<subscription>`: a delivery waiting to be made. */

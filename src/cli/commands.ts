@@ -97,7 +97,7 @@ export const COMMANDS: readonly CliCommand[] = [
     usage: ["tail [subject]                     print decoded bus traffic (default subject: claw.>)", "      [--raw]"],
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { raw: { type: "boolean", default: false } } });
-      return tailCommand({ subject: positionals[0] ?? "claw.>", raw: values.raw });
+      return tailCommand({ subject: positionals[0], raw: values.raw });
     },
   },
   clusterView(

@@ -7,9 +7,9 @@ import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } fro
 import { Kvm } from "@nats-io/kv";
 import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node";
 import { createSessionStore, type AssistantContext } from "../actors/index.js";
-import { BUCKETS, sessionKey } from "../bus/index.js";
+import { ACTORS_SUBJECT, BUCKETS, sessionKey } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
-import { ACTORS_SUBJECT, stateName, type ActorListing, type ActorQuery } from "../observability/index.js";
+import { stateName, type ActorListing, type ActorQuery } from "../observability/index.js";
 import { redactSecrets } from "../ui/index.js";
 import { cliConnect } from "./cli-connection.js";
 

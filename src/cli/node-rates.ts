@@ -27,7 +27,7 @@ export interface NodeRates {
   leader: boolean;
 }
 
-/** Stage label of the end-to-end histogram series (src/gateway/metrics.ts). */
+/** Stage label of the end-to-end histogram series (src/observability/metrics.ts). */
 const END_TO_END = { stage: "end_to_end" };
 
 /** Fetches and parses one node's `/metrics`; throws on a non-200 answer or after `timeoutMs`. */

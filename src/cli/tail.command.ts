@@ -1,7 +1,7 @@
 /**
  * `claw tail`: print bus traffic, decoded (msgpack or JSON), one line a message.
  */
-import { decode } from "../bus/index.js";
+import { decode, wildcards } from "../bus/index.js";
 import { cliConnect } from "./cli-connection.js";
 
 const utf8 = new TextDecoder();
@@ -33,11 +33,12 @@ function summary(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** Subscribes and prints until interrupted. */
-export async function tailCommand(o: { subject: string; raw: boolean }): Promise<number> {
+/** Subscribes (to every Claw subject unless `subject` names others) and prints until interrupted. */
+export async function tailCommand(o: { subject?: string; raw: boolean }): Promise<number> {
   const nc = await cliConnect();
-  const sub = nc.subscribe(o.subject);
-  process.stderr.write(`tailing ${o.subject} (Ctrl-C to stop)\n`);
+  const subject = o.subject ?? wildcards.all;
+  const sub = nc.subscribe(subject);
+  process.stderr.write(`tailing ${subject} (Ctrl-C to stop)\n`);
   process.once("SIGINT", () => void nc.close());
   for await (const m of sub) {
     const v = describePayload(m.data);

@@ -6,7 +6,7 @@
  * updates one (validated as `CLAW_CONFIG` is; stored in KV `claw_registry`
  * and applied on every node without a restart).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import { page, PageQuerySchema, parseQuery } from "./schemas.js";
@@ -26,16 +26,14 @@ export interface AgentDirectory {
   put(input: unknown): Promise<{ agent: unknown; created: boolean }>;
 }
 
-/** The `/v1/agents` routes, for the gateway's router: true when handled. */
-export function agentsRoutes(agents: AgentDirectory, maxPayload: number): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
-  return async (req, res, url) => {
-    const path = url.pathname;
-    if (path === "/v1/agents") {
-      if (req.method === "GET") {
-        const p = page(agents.list(), parseQuery(PageQuerySchema, url.searchParams));
-        return sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor, routing: agents.routes() }), true;
-      }
-      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use GET or POST");
+/** The `/v1/agents` routes' handlers. */
+export function agentsRoutes(agents: AgentDirectory, maxPayload: number): Pick<RouteHandlers, "GET /v1/agents" | "POST /v1/agents" | "GET /v1/agents/{id}"> {
+  return {
+    "GET /v1/agents": async (_req, res, { url }) => {
+      const p = page(agents.list(), parseQuery(PageQuerySchema, url.searchParams));
+      sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor, routing: agents.routes() });
+    },
+    "POST /v1/agents": async (req, res) => {
       const body = await readJson(req, maxPayload);
       try {
         const r = await agents.put(body);
@@ -45,15 +43,11 @@ export function agentsRoutes(agents: AgentDirectory, maxPayload: number): (req: 
         if (err.code === "invalid_agent") throw new HttpError(400, "invalid_agent", err.message ?? "invalid agent", typeof err.field === "string" ? err.field : undefined);
         throw e;
       }
-      return true;
-    }
-    const one = /^\/v1\/agents\/([^/]+)$/.exec(path);
-    if (!one) return false;
-    if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-    const id = decodeURIComponent(one[1]!);
-    const agent = agents.get(id);
-    if (!agent) throw new HttpError(404, "no_agent", `no agent named ${id}`);
-    sendJson(res, 200, agent);
-    return true;
+    },
+    "GET /v1/agents/{id}": async (_req, res, { params }) => {
+      const agent = agents.get(params.id!);
+      if (!agent) throw new HttpError(404, "no_agent", `no agent named ${params.id}`);
+      sendJson(res, 200, agent);
+    },
   };
 }

@@ -2,10 +2,12 @@
  * The gateway's routes as data: each with who may call it (its scopes), what
  * it takes (the same zod schemas the handlers validate with) and what it
  * answers. The access check reads the scopes, `/openapi.json` is generated
- * from it, and the router answers 404 for anything not in it — so a route
- * cannot be added without being documented and protected (the auth test
- * walks the generated document).
+ * from it, and the router serves only what it has, through one handler per
+ * entry ({@link RouteHandlers}, keyed `"<METHOD> <path>"`: complete by type,
+ * and checked at start) — so a route cannot be added without being
+ * documented and protected (the auth test walks the generated document).
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { AgentSpecSchema, BindingSchema } from "../actors/agents.js";
 import { SkillDescriptorSchema } from "../skills/descriptor.js";
@@ -66,7 +68,7 @@ const AgentBodySchema = AgentSpecSchema.extend({ priority: z.number().optional()
 const SkillVersionSchema = z.looseObject({ id: z.string(), version: z.string(), source: z.string(), digest: z.string().optional() });
 
 /** Every route of the gateway. */
-export const ROUTES: readonly RouteRule[] = [
+export const ROUTES = [
   { method: "GET", path: "/healthz", public: true, tag: "operations", summary: "liveness: 200 while the process is sound", responses: { 200: json("alive") } },
   { method: "GET", path: "/readyz", public: true, tag: "operations", summary: "readiness: 200 while the node can serve, 503 with the reasons otherwise", responses: { 200: json("ready"), 503: json("not ready (reasons)") } },
   { method: "GET", path: "/openapi.json", public: true, tag: "operations", summary: "this document", responses: { 200: json("the OpenAPI 3.1 document") } },
@@ -190,9 +192,38 @@ export const ROUTES: readonly RouteRule[] = [
   { method: "GET", path: "/ui", scopes: one("ui:read"), tag: "live view", summary: "the live view", responses: { 200: { description: "the page", contentType: "text/html" } } },
   { method: "GET", path: "/ui/{rest*}", scopes: one("ui:read"), tag: "live view", summary: "the live view's assets, API and event stream", responses: { 200: { description: "an asset, JSON, or Server-Sent Events" } } },
   { method: "GET", path: "/chat", scopes: one("ui:read"), tag: "live view", summary: "the web chat page", responses: { 200: { description: "the page", contentType: "text/html" } } },
-];
+] as const satisfies readonly RouteRule[];
 
-function compile(r: RouteRule): { re: RegExp; names: string[] } {
+/** A route's key: `"<METHOD> <path>"` as the table writes it (`"GET /v1/agents/{id}"`), one per entry of {@link ROUTES}. */
+export type RouteKey = (typeof ROUTES)[number] extends infer R ? (R extends { method: infer M extends string; path: infer P extends string } ? `${M} ${P}` : never) : never;
+
+/** What a handler is given besides the request: its URL, and the path's parameters (decoded). */
+export interface RouteRequest {
+  url: URL;
+  params: Record<string, string>;
+}
+
+/** Answers one route; what it throws the gateway answers (an {@link HttpError} with its status). */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, route: RouteRequest) => Promise<void>;
+
+/** A handler for every route of {@link ROUTES}, by its key. */
+export type RouteHandlers = Record<RouteKey, RouteHandler>;
+
+/** The key of a route of the table. */
+function keyOf(rule: RouteRule): RouteKey {
+  return `${rule.method} ${rule.path}` as RouteKey;
+}
+
+/** The keys `handlers` lacks and those it has that name no route: both empty for a gateway's table. */
+export function unmatchedHandlers(handlers: Readonly<Record<string, RouteHandler | undefined>>): { missing: string[]; extra: string[] } {
+  const keys = new Set<string>(ROUTES.map(keyOf));
+  return {
+    missing: [...keys].filter((k) => typeof handlers[k] !== "function"),
+    extra: Object.keys(handlers).filter((k) => !keys.has(k)),
+  };
+}
+
+function compile(r: RouteRule): { key: RouteKey; re: RegExp; names: string[] } {
   const names: string[] = [];
   const re = new RegExp(
     `^${r.path
@@ -205,18 +236,18 @@ function compile(r: RouteRule): { re: RegExp; names: string[] } {
       })
       .join("/")}$`,
   );
-  return { re, names };
+  return { key: keyOf(r), re, names };
 }
 
-const MATCHERS = ROUTES.map((rule) => ({ rule, ...compile(rule) }));
+const MATCHERS = ROUTES.map((rule: RouteRule) => ({ rule, ...compile(rule) }));
 
-/** A request's route and its path's parameters; `{ methods }` when the path is a route's but the method is not (a 405); undefined for no route. */
-export type RouteLookup = { rule: RouteRule; params: Record<string, string> } | { methods: string[] } | undefined;
+/** A request's route, its key and its path's parameters; `{ methods }` when the path is a route's but the method is not (a 405); undefined for no route. */
+export type RouteLookup = { rule: RouteRule; key: RouteKey; params: Record<string, string> } | { methods: string[] } | undefined;
 
 /** Looks a request up in {@link ROUTES}. */
 export function ruleFor(method: string, path: string): RouteLookup {
   const methods: string[] = [];
-  for (const { rule, re, names } of MATCHERS) {
+  for (const { rule, key, re, names } of MATCHERS) {
     const m = re.exec(path);
     if (!m) continue;
     if (method !== rule.method && !(rule.method === "GET" && method === "HEAD")) {
@@ -229,7 +260,7 @@ export function ruleFor(method: string, path: string): RouteLookup {
     } catch {
       continue; // a malformed escape: no route
     }
-    return { rule, params };
+    return { rule, key, params };
   }
   return methods.length > 0 ? { methods } : undefined;
 }

@@ -4,8 +4,8 @@
  * sequence), one with every header, and a replay to its original subject
  * (or another one the replay check allows: see `checkReplayTarget`).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { DeadLetterNotFoundError, ReplayTargetError, getDeadLetter, listDeadLetters, replayDeadLetter, type Bus, type DeadLetterRecord } from "../bus/index.js";
+import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import { DeadLetterQuerySchema, parseBody, parseQuery, ReplaySchema } from "./schemas.js";
@@ -21,41 +21,39 @@ function seqOf(text: string): number {
   return seq;
 }
 
-/** The `/v1/dlq` routes, for the gateway's router: true when handled. */
-export function dlqRoutes(bus: Bus, maxPayload: number): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
-  return async (req, res, url) => {
-    const path = url.pathname;
-    if (path === "/v1/dlq") {
+/** The page a cursor of this list names: the sequence it starts from (a cursor is `s<seq>`, base64url). */
+function fromCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  const from = Number(Buffer.from(cursor, "base64url").toString("utf8").replace(/^s/, ""));
+  if (!Number.isSafeInteger(from) || from < 1) throw new HttpError(400, "invalid_query", "cursor: not a cursor this list gave out", "cursor");
+  return from;
+}
+
+/** The `/v1/dlq` routes' handlers. */
+export function dlqRoutes(bus: Bus, maxPayload: number): Pick<RouteHandlers, "GET /v1/dlq" | "GET /v1/dlq/{seq}" | "POST /v1/dlq/{seq}/replay"> {
+  return {
+    "GET /v1/dlq": async (_req, res, { url }) => {
       const q = parseQuery(DeadLetterQuerySchema, url.searchParams);
-      let from: number | undefined;
-      if (q.cursor !== undefined) {
-        from = Number(Buffer.from(q.cursor, "base64url").toString("utf8").replace(/^s/, ""));
-        if (!Number.isSafeInteger(from) || from < 1) throw new HttpError(400, "invalid_query", "cursor: not a cursor this list gave out", "cursor");
-      }
       // one more than asked says whether there is a next page
-      const found = await listDeadLetters(bus.jsm, { stage: q.stage, limit: q.limit + 1, fromSeq: from });
+      const found = await listDeadLetters(bus.jsm, { stage: q.stage, limit: q.limit + 1, fromSeq: fromCursor(q.cursor) });
       const items = found.slice(0, q.limit);
       const next = found.length > q.limit ? Buffer.from(`s${found[q.limit]!.seq}`).toString("base64url") : null;
       sendJson(res, 200, { dead_letters: items.map((r) => view(r, false)), next_cursor: next });
-      return true;
-    }
-    const replay = /^\/v1\/dlq\/([^/]+)\/replay$/.exec(path);
-    if (replay) {
+    },
+    "POST /v1/dlq/{seq}/replay": async (req, res, { params }) => {
       const b = parseBody(ReplaySchema, await readJson(req, maxPayload));
       try {
-        sendJson(res, 200, await replayDeadLetter(bus.jsm, bus.js, seqOf(replay[1]!), { to: b.to, keep: b.keep }));
+        sendJson(res, 200, await replayDeadLetter(bus.jsm, bus.js, seqOf(params.seq!), { to: b.to, keep: b.keep }));
       } catch (e) {
         if (e instanceof DeadLetterNotFoundError) throw new HttpError(404, "no_dead_letter", e.message);
         if (e instanceof ReplayTargetError) throw new HttpError(400, "replay_target_refused", e.message, "to");
         throw e;
       }
-      return true;
-    }
-    const one = /^\/v1\/dlq\/([^/]+)$/.exec(path);
-    if (!one) return false;
-    const r = await getDeadLetter(bus.jsm, seqOf(one[1]!));
-    if (!r) throw new HttpError(404, "no_dead_letter", `no dead letter with sequence ${one[1]}`);
-    sendJson(res, 200, view(r, true));
-    return true;
+    },
+    "GET /v1/dlq/{seq}": async (_req, res, { params }) => {
+      const r = await getDeadLetter(bus.jsm, seqOf(params.seq!));
+      if (!r) throw new HttpError(404, "no_dead_letter", `no dead letter with sequence ${params.seq}`);
+      sendJson(res, 200, view(r, true));
+    },
   };
 }

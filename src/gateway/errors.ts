@@ -45,3 +45,16 @@ export function unavailableError(problem: { code: string; reason: string }, opti
       : `messages cannot be accepted now: ${problem.reason}; retry later`;
   return new HttpError(503, problem.code === "storage_full" ? "storage_full" : "unavailable", message, undefined, { ...options, retryAfterS: UNAVAILABLE_RETRY_AFTER_S });
 }
+
+/** The gateway's handlers and its route table disagree: a defect, thrown when the gateway starts (never for a request). */
+export class RouteTableError extends Error {
+  readonly code = "route_table_mismatch";
+  readonly missing: string[];
+  readonly extra: string[];
+  constructor(missing: string[], extra: string[]) {
+    super(`the gateway's handlers do not match its route table: without a handler ${missing.join(", ") || "none"}; without a route ${extra.join(", ") || "none"}`);
+    this.name = "RouteTableError";
+    this.missing = missing;
+    this.extra = extra;
+  }
+}

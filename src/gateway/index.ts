@@ -7,6 +7,5 @@ export type { SkillDirectory, SkillInvokeOutcome } from "./skills-routes.js";
 export { HttpError } from "./errors.js";
 export { callerId, chatOwner, CROSS_SESSION_SCOPE, HTTP_CHANNEL, httpChatAddress, maySeeSession, ownedChat, ownerOf } from "./http-session.js";
 export { principalOf } from "./principal.js";
-export { createMetrics, type ClawMetrics, type ConsumerBacklog, type MetricsSources } from "./metrics.js";
 export { serveWhileStarting, type StartupServer, type StartupServerOptions } from "./startup-server.js";
 export { OPEN as ANONYMOUS } from "./principal.js";

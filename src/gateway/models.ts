@@ -7,9 +7,9 @@
  *
  * @see https://platform.openai.com/docs/api-reference/models
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { AgentDirectory } from "./agents-routes.js";
+import type { RouteHandlers } from "./api-routes.js";
 import { sendJson } from "./http-io.js";
 import { openAiError } from "./openai-error.js";
 import { allowed } from "./principal.js";
@@ -27,22 +27,19 @@ function modelOf(entry: unknown): { id: string; object: "model"; created: number
   return { id: e.data.spec.id, object: "model", created: Math.floor((e.data.updatedAt ?? 0) / 1000), owned_by: MODEL_OWNER };
 }
 
-/** The `/v1/models` routes, for the gateway's router: true when handled. */
-export function modelsRoutes(agents: AgentDirectory): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
-  return async (req, res, url) => {
-    const path = url.pathname;
-    if (path === "/v1/models") {
+/** The `/v1/models` routes' handlers. */
+export function modelsRoutes(agents: AgentDirectory): Pick<RouteHandlers, "GET /v1/models" | "GET /v1/models/{id}"> {
+  return {
+    "GET /v1/models": async (req, res) => {
       const data = agents.list().flatMap((a) => modelOf(a) ?? []).filter((m) => allowed(req, `agents:invoke:${m.id}`));
       sendJson(res, 200, { object: "list", data });
-      return true;
-    }
-    const one = /^\/v1\/models\/([^/]+)$/.exec(path);
-    if (!one) return false;
-    const id = decodeURIComponent(one[1]!);
-    const model = modelOf(agents.get(id));
-    // the route's scope (agents:invoke:<id>) let the caller in: only a missing agent is left to say
-    if (!model) openAiError(res, 404, `The model \`${id}\` does not exist: no agent has that id`, "invalid_request_error", "model_not_found", "model");
-    else sendJson(res, 200, model);
-    return true;
+    },
+    "GET /v1/models/{id}": async (_req, res, { params }) => {
+      const id = params.id!;
+      const model = modelOf(agents.get(id));
+      // the route's scope (agents:invoke:<id>) let the caller in: only a missing agent is left to say
+      if (!model) openAiError(res, 404, `The model \`${id}\` does not exist: no agent has that id`, "invalid_request_error", "model_not_found", "model");
+      else sendJson(res, 200, model);
+    },
   };
 }

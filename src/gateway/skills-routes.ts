@@ -7,7 +7,7 @@
  * version, 422 when it ran and failed or the sandbox stopped it, 504 when no
  * node answered in time.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
 import { InvokeSkillSchema, page, PageQuerySchema, parseBody, parseQuery } from "./schemas.js";
@@ -30,26 +30,32 @@ export interface SkillDirectory {
   invoke(o: { skill: string; version?: string; input: unknown; timeoutMs: number }): Promise<SkillInvokeOutcome>;
 }
 
+/** A registration's body: the descriptor's fields, and its files base64-encoded under `files`. */
+function registration(body: unknown): { descriptor: Record<string, unknown>; files: Record<string, Uint8Array> } {
+  const { files = {}, ...descriptor } = (body ?? {}) as { files?: Record<string, unknown> } & Record<string, unknown>;
+  const bytes: Record<string, Uint8Array> = {};
+  for (const [p, b64] of Object.entries(files)) {
+    if (typeof b64 !== "string") throw new HttpError(400, "invalid_skill", `files.${p}: base64 text expected`, `files.${p}`);
+    bytes[p] = Buffer.from(b64, "base64");
+  }
+  return { descriptor, files: bytes };
+}
 
-/** The `/v1/skills` routes, for the gateway's router: true when handled. */
-export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAvailable: () => void): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
-  return async (req, res, url) => {
-    const path = url.pathname;
-    if (path === "/v1/skills") {
-      if (req.method === "GET") {
-        const p = page(skills.list(), parseQuery(PageQuerySchema, url.searchParams));
-        return sendJson(res, 200, { skills: p.items, next_cursor: p.next_cursor }), true;
-      }
-      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use GET or POST");
-      const body = (await readJson(req, maxPayload * 16)) as { files?: Record<string, string> } & Record<string, unknown>;
-      const { files = {}, ...descriptor } = body ?? {};
-      const bytes: Record<string, Uint8Array> = {};
-      for (const [p, b64] of Object.entries(files)) {
-        if (typeof b64 !== "string") throw new HttpError(400, "invalid_skill", `files.${p}: base64 text expected`, `files.${p}`);
-        bytes[p] = Buffer.from(b64, "base64");
-      }
+/** The `/v1/skills` routes' handlers; `checkAvailable` refuses an invocation at once while the bus cannot take it. */
+export function skillsRoutes(
+  skills: SkillDirectory,
+  maxPayload: number,
+  checkAvailable: () => void,
+): Pick<RouteHandlers, "GET /v1/skills" | "POST /v1/skills" | "GET /v1/skills/{id}" | "POST /v1/skills/{id}/invoke"> {
+  return {
+    "GET /v1/skills": async (_req, res, { url }) => {
+      const p = page(skills.list(), parseQuery(PageQuerySchema, url.searchParams));
+      sendJson(res, 200, { skills: p.items, next_cursor: p.next_cursor });
+    },
+    "POST /v1/skills": async (req, res) => {
+      const { descriptor, files } = registration(await readJson(req, maxPayload * 16));
       try {
-        const r = await skills.register(descriptor, bytes);
+        const r = await skills.register(descriptor, files);
         sendJson(res, r.created ? 201 : 200, r.skill);
       } catch (e) {
         const err = e as { code?: unknown; field?: unknown; message?: string };
@@ -59,19 +65,16 @@ export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAv
         if (err.code === "not_granted" || err.code === "reserved_skill") throw new HttpError(403, err.code, err.message ?? "refused", field);
         throw e;
       }
-      return true;
-    }
-    const invoke = /^\/v1\/skills\/([^/]+)\/invoke$/.exec(path);
-    if (invoke) {
-      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+    },
+    "POST /v1/skills/{id}/invoke": async (req, res, { params }) => {
       checkAvailable();
       const b = parseBody(InvokeSkillSchema, await readJson(req, maxPayload));
-      const r = await skills.invoke({ skill: decodeURIComponent(invoke[1]!), version: b.version, input: b.input ?? {}, timeoutMs: b.timeout_ms });
+      const r = await skills.invoke({ skill: params.id!, version: b.version, input: b.input ?? {}, timeoutMs: b.timeout_ms });
       switch (r.kind) {
         case "ok":
-          return sendJson(res, 200, { skill: r.skill, output: r.output, durationMs: r.durationMs }), true;
+          return sendJson(res, 200, { skill: r.skill, output: r.output, durationMs: r.durationMs });
         case "failed":
-          return sendJson(res, 422, { skill: r.skill, error: r.error, durationMs: r.durationMs }), true;
+          return sendJson(res, 422, { skill: r.skill, error: r.error, durationMs: r.durationMs });
         case "unknown":
           throw new HttpError(404, "no_skill", r.message);
         case "invalid_input":
@@ -79,14 +82,11 @@ export function skillsRoutes(skills: SkillDirectory, maxPayload: number, checkAv
         case "timeout":
           throw new HttpError(504, "timeout", r.message);
       }
-    }
-    const one = /^\/v1\/skills\/([^/]+)$/.exec(path);
-    if (!one) return false;
-    if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", "use GET");
-    const id = decodeURIComponent(one[1]!);
-    const skill = skills.get(id);
-    if (!skill) throw new HttpError(404, "no_skill", `no skill ${id} is registered`);
-    sendJson(res, 200, skill);
-    return true;
+    },
+    "GET /v1/skills/{id}": async (_req, res, { params }) => {
+      const skill = skills.get(params.id!);
+      if (!skill) throw new HttpError(404, "no_skill", `no skill ${params.id} is registered`);
+      sendJson(res, 200, skill);
+    },
   };
 }

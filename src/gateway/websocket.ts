@@ -40,9 +40,12 @@ import {
   defaultLanePolicy,
   deltaSubject,
   encodeToken,
+  parseWsTakeoverSubject,
   startConsumerLane,
   STREAMS,
   webSessionConsumerSpec,
+  wildcards,
+  wsTakeoverSubject,
   type Bus,
   type ChatAddress,
   type ConsumerLane,
@@ -59,8 +62,6 @@ import { principalOf } from "./principal.js";
 /** The channel name of WebSocket chats. */
 export const WS_CHANNEL = "ws";
 const DEFAULT_ACCOUNT = "web";
-/** Where nodes tell each other that a session has a newer connection. */
-const TAKEOVER_PREFIX = "claw.ctl.ws.takeover";
 const PING_MS = 30_000;
 
 /** Options of {@link webSocketChannel}. */
@@ -132,7 +133,7 @@ const SESSION_POLICY: LanePolicy = {
   whenPullFails: "end",
 };
 
-const keyOf = (a: ChatAddress) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+const keyOf = (a: Pick<ChatAddress, "account" | "chat">) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
 
 /** Takes one frame from the client: an ack of a reply, or a message. */
 async function take(ch: Channel, conn: { addr: ChatAddress; asked: Asked; unacked: Map<string, JsMsg>; frame: (v: unknown) => void }, data: RawData, isBinary: boolean): Promise<void> {
@@ -201,7 +202,7 @@ async function serve(ch: Channel, ws: WebSocket, addr: ChatAddress, asked: Asked
   let set = ch.sessions.get(key);
   if (!set) ch.sessions.set(key, (set = new Set()));
   set.add(conn);
-  o.bus.nc.publish(`${TAKEOVER_PREFIX}.${key}`, conn.id);
+  o.bus.nc.publish(wsTakeoverSubject(addr), conn.id);
   frame({ type: "hello", session: asked.session, account: addr.account, node: o.nodeId, ...(asked.token ? { token: asked.token } : {}) });
 
   deltas = o.bus.nc.subscribe(deltaSubject(addr), {
@@ -237,9 +238,11 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
   const ch: Channel = { o, sessions: new Map(), alive: new WeakSet() };
 
   // a newer connection of a session, on any node, closes the older ones
-  const takeovers: Subscription = o.bus.nc.subscribe(`${TAKEOVER_PREFIX}.>`, {
+  const takeovers: Subscription = o.bus.nc.subscribe(wildcards.wsTakeovers, {
     callback: (_e, m) => {
-      const key = m.subject.slice(TAKEOVER_PREFIX.length + 1);
+      const session = parseWsTakeoverSubject(m.subject);
+      if (!session) return;
+      const key = keyOf(session);
       const newer = m.string();
       for (const c of ch.sessions.get(key) ?? []) if (c.id !== newer) c.close(4001, "replaced by a newer connection of this session");
     },

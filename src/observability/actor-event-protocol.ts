@@ -9,14 +9,10 @@
  * - `claw.events.actor.<kind>.<id>` → {@link ActorEvent}. A session's id is its
  *   session key (`<agent>.<session>`, each an encoded token), so
  *   `claw.events.actor.session.<agent>.>` watches one agent's sessions.
+ *
+ * The subjects are built in bus/subjects.ts (`WATCH_SUBJECT`,
+ * `ACTORS_SUBJECT`, `actorEventSubject`).
  */
-
-/** Subject prefix of actor events. */
-export const ACTOR_EVENTS_PREFIX = "claw.events.actor";
-/** Where watch requests are published. */
-export const WATCH_SUBJECT = "claw.ctl.watch";
-/** Where live actors are listed (request/reply, one reply per node). */
-export const ACTORS_SUBJECT = "claw.ctl.actors";
 
 /** The kinds of actors a node runs. */
 export type ActorKind = "session" | "partition" | "node" | "skill" | "channel";
@@ -67,7 +63,3 @@ export interface ActorListing {
   actors: Array<{ kind: ActorKind; id: string; state: string; since: number }>;
 }
 
-/** The subject of one actor's events (`id` must already be made of subject tokens). */
-export function actorEventSubject(kind: ActorKind, id: string): string {
-  return `${ACTOR_EVENTS_PREFIX}.${kind}.${id}`;
-}

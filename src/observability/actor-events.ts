@@ -6,7 +6,8 @@
  * table (actor-watches.ts) and its registered actors (live-actors.ts).
  */
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { actorEventSubject, ACTORS_SUBJECT, WATCH_SUBJECT, type ActorKind, type ActorListing, type ActorQuery, type WatchRequest } from "./actor-event-protocol.js";
+import { actorEventSubject, ACTORS_SUBJECT, WATCH_SUBJECT } from "../bus/index.js";
+import type { ActorKind, ActorListing, ActorQuery, WatchRequest } from "./actor-event-protocol.js";
 import { actorWatches } from "./actor-watches.js";
 import { liveActors, type InspectableActor } from "./live-actors.js";
 

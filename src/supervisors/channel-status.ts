@@ -6,12 +6,9 @@
  * `GET /v1/channels` and `claw channels` show.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { askAll } from "../bus/index.js";
+import { askAll, CHANNELS_SUBJECT } from "../bus/index.js";
 import type { ChannelCapabilities } from "../adapters/index.js";
 import type { ChannelView } from "./node-channels.js";
-
-/** Where nodes are asked for their channel accounts. */
-export const CHANNELS_SUBJECT = "claw.ctl.channels";
 
 /** One node's answer. */
 export interface ChannelListing {

@@ -5,7 +5,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { Kvm } from "@nats-io/kv";
-import { BUCKETS, decodeToken, partitionConsumerName, STREAMS, wildcards } from "../bus/index.js";
+import { BUCKETS, parseDlqSubject, partitionConsumerName, STREAMS, wildcards } from "../bus/index.js";
 import { readAssignment } from "./cluster-leader.js";
 import { currentLeader } from "./leader-lease.js";
 import { liveMembers, type MemberInfo } from "./membership.js";
@@ -114,10 +114,10 @@ export async function deadLetterCounts(jsm: JetStreamManager): Promise<DeadLette
     // no node has provisioned the streams yet: nothing dead-lettered
     if (!isStreamNotFound(e)) throw e;
   }
-  const prefix = wildcards.dlq.slice(0, -1); // `claw.dlq.`
   const byStage: Record<string, number> = {};
   for (const [subject, n] of Object.entries(info?.state.subjects ?? {})) {
-    if (subject.startsWith(prefix)) byStage[decodeToken(subject.slice(prefix.length))] = n;
+    const stage = parseDlqSubject(subject);
+    if (stage !== undefined) byStage[stage] = n;
   }
   return { total: info?.state.messages ?? 0, byStage };
 }

@@ -12,6 +12,6 @@ export {
   type DeadLetterCounts,
   type OwnerBacklog,
 } from "./cluster-status.js";
-export { channelStatus, summarizeChannels, CHANNELS_SUBJECT, type ChannelSummary, type ChannelListing } from "./channel-status.js";
+export { channelStatus, summarizeChannels, type ChannelSummary, type ChannelListing } from "./channel-status.js";
 export type { MemberInfo } from "./membership.js";
 export { NoClusterError } from "./errors.js";

@@ -5,7 +5,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { hostname } from "node:os";
-import { BUCKETS, decodeToken, delay, encodeToken, withRetry } from "../bus/index.js";
+import { BUCKETS, decodeToken, delay, encodeToken, kvKeySubject, parseKvKeySubject, withRetry } from "../bus/index.js";
 import type { ChildSpec } from "./supervisor.js";
 
 /** What a member says about itself. */
@@ -77,9 +77,8 @@ export async function leave(kv: KV, node: string): Promise<void> {
  */
 export async function liveMembers(kv: KV, jsm: JetStreamManager): Promise<Map<string, MemberInfo>> {
   const out = new Map<string, MemberInfo>();
-  const prefix = `$KV.${BUCKETS.members}.`;
-  const info = await jsm.streams.info(`KV_${BUCKETS.members}`, { subjects_filter: `${prefix}${KEY_PREFIX}>` });
-  const names = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  const info = await jsm.streams.info(`KV_${BUCKETS.members}`, { subjects_filter: kvKeySubject(BUCKETS.members, `${KEY_PREFIX}>`) });
+  const names = Object.keys(info.state.subjects ?? {}).flatMap((s) => parseKvKeySubject(BUCKETS.members, s) ?? []);
   await Promise.all(
     names.map(async (k) => {
       const e = await kv.get(k);

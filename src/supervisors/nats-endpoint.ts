@@ -1,18 +1,26 @@
 /**
  * Where a node's NATS is: the configured servers, or the embedded default — a
  * local nats-server the node starts itself when nothing answers on the
- * default port.
+ * default port, supervised as the node's child — and the node's connection
+ * to it.
  */
-import { join } from "node:path";
-import { natsAnswers, parseServers, startNatsServer, type NatsServerProcess } from "../bus/index.js";
+import { join, resolve } from "node:path";
+import { connectBus, natsAnswers, parseServers, redactServers, startNatsServer, within, type Bus, type NatsServerProcess } from "../bus/index.js";
+import { ConfigError, type ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
 import { NatsServerExitedError } from "./errors.js";
-import type { ChildSpec } from "./supervisor.js";
+import { defaultRestartIntensity } from "./restart-intensity.js";
+import { startSupervisor, type ChildSpec, type Supervisor } from "./supervisor.js";
 
 /** The servers to connect to, and the embedded server when the node started one. */
 export interface NatsEndpoint {
   servers: string[];
   embedded?: NatsServerProcess;
+}
+
+/** What decides the endpoint, from the configuration. */
+export function embeddedDefault(config: ClawConfig): EmbeddedDefault {
+  return { natsUrl: config.natsUrl, port: config.embeddedNatsPort, dataDir: resolve(config.dataDir), binary: config.natsServerBin };
 }
 
 /** What decides the endpoint. */
@@ -63,4 +71,53 @@ export function embeddedServerChild(server: NatsServerProcess, log: Logger): Chi
       throw new NatsServerExitedError(exit, server.output());
     },
   };
+}
+
+/** How the node's children are restarted: 200 ms, doubling, at most 5 s between tries. */
+export const CHILD_BACKOFF = { baseMs: 200, factor: 2, maxMs: 5_000 };
+
+/**
+ * The embedded nats-server under its own supervisor (restarted on the same
+ * port and store when it dies; `onEscalate` past the restart intensity), or
+ * undefined when the node uses servers it did not start.
+ */
+export function superviseEmbedded(endpoint: NatsEndpoint, log: Logger, onEscalate: (what: string, err: unknown) => void): Supervisor | undefined {
+  if (!endpoint.embedded) return undefined;
+  return startSupervisor([embeddedServerChild(endpoint.embedded, log)], {
+    intensity: defaultRestartIntensity(),
+    backoff: CHILD_BACKOFF,
+    onEvent: (e) => log.error(e, e.type),
+    onEscalate: (_child, err) => onEscalate("the embedded nats-server", err),
+  });
+}
+
+/** Connects the node to `endpoint`; a server that cannot be reached is a configuration error. */
+export async function connectNode(endpoint: NatsEndpoint, nodeId: string, log: Logger): Promise<Bus> {
+  let bus: Bus;
+  try {
+    bus = await connectBus({
+      servers: endpoint.servers,
+      name: `claw-${nodeId}`,
+      onRetry: (attempt, e) => log.warn({ servers: redactServers(endpoint.servers), attempt, err: e.message }, "NATS did not answer in time; trying again"),
+    });
+  } catch (e) {
+    throw new ConfigError(`cannot connect to NATS at ${redactServers(endpoint.servers).join(",")}: ${(e as Error).message}`);
+  }
+  log.info({ servers: redactServers(endpoint.servers), server_version: bus.serverVersion }, "connected to NATS");
+  return bus;
+}
+
+/** Stops the embedded nats-server, if the node started one (the last of a node's stop). */
+export async function stopEmbedded(endpoint: NatsEndpoint): Promise<void> {
+  await endpoint.embedded?.stop();
+}
+
+/** A stop running late: the embedded nats-server, a child process, must not outlive the node. */
+export function killEmbedded(endpoint: NatsEndpoint): void {
+  void endpoint.embedded?.kill("SIGTERM");
+}
+
+/** A stop running late closes the connection without waiting for more than a second. */
+export async function closeNow(bus: Bus): Promise<void> {
+  if (!bus.nc.isClosed()) await within(bus.nc.close(), 1_000, () => new Error("close")).catch(() => undefined);
 }

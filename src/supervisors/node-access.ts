@@ -18,6 +18,7 @@ export interface GatewayAccess {
   stop(): void;
 }
 
+/** Watches the API keys, trusts the JWT issuer, opens the audit trail and the rate-limit buckets, as `config` says. */
 export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger): Promise<GatewayAccess> {
   const keys = watchApiKeys(await bus.kvm.open(BUCKETS.auth), { onError: (e) => log.warn({ err: e }, "auth: watching the API keys failed; watching again") });
   const audit = createAudit(bus.publisher, { source: "http", node: config.nodeId, onError: (e) => log.warn({ err: e }, "audit: a record could not be written") });

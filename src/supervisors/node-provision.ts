@@ -8,6 +8,7 @@
 import {
   BUCKETS,
   bucketSpecs,
+  defaultBackoff,
   defaultConsumerOptions,
   defaultSpecOptions,
   ensureBucket,
@@ -21,6 +22,7 @@ import {
   OBJECT_STORES,
   StreamLimitError,
   withRetry,
+  type BackoffPolicy,
   type Bus,
   type RetryOptions,
   type ConsumerOptions,
@@ -54,6 +56,11 @@ export function specOptions(config: ClawConfig): SpecOptions {
 /** The partition (and router) consumers' knobs from the configuration. */
 export function consumerOptions(config: ClawConfig): ConsumerOptions {
   return { ...defaultConsumerOptions(), ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending };
+}
+
+/** How the node's consumers and stages back off between tries (`CLAW_RETRY_BASE_MS`, `CLAW_RETRY_MAX_MS`). */
+export function retryBackoff(config: ClawConfig): BackoffPolicy {
+  return { ...defaultBackoff(), baseMs: config.retryBaseMs, maxMs: config.retryMaxMs };
 }
 
 /** A prefix unique to a stream's incarnation (its creation time), for message ids derived from stream sequences. */

@@ -2,33 +2,45 @@
  * A node's part in webhooks out: it mirrors the subscriptions, serves them
  * to the gateway, and shares the fan-out and the deliveries with the others.
  */
-import { BUCKETS, type BackoffPolicy, type Bus, type ConsumerOptions } from "../bus/index.js";
+import { BUCKETS, type Bus } from "../bus/index.js";
+import type { ClawConfig } from "../config.js";
 import type { WebhookDirectory } from "../gateway/webhooks-routes.js";
 import type { Logger } from "../log.js";
 import { createHostResolver } from "../net/index.js";
 import { startWebhooks, webhookSubscriptions, type WebhookEgress } from "../webhooks/index.js";
+import { consumerOptions, retryBackoff } from "./node-provision.js";
 
-export async function nodeWebhooks(o: {
-  bus: Bus;
-  nodeId: string;
-  log: Logger;
-  backoff: BackoffPolicy;
-  consumer: ConsumerOptions;
-  maxAttempts: number;
-  timeoutMs: number;
-  /** `CLAW_DNS_SERVERS` (empty: the system's resolver) */
-  dnsServers: readonly string[];
-  /** `CLAW_WEBHOOK_ALLOW_PRIVATE=1` */
-  allowPrivate: boolean;
-}): Promise<{ directory: WebhookDirectory; stop(): Promise<void> }> {
+/** A node's webhooks out: the subscriptions for the gateway, and the workers to stop with the node. */
+export interface NodeWebhooks {
+  directory: WebhookDirectory;
+  stop(): Promise<void>;
+}
+
+/**
+ * Mirrors the subscriptions and starts this node's share of the fan-out and
+ * the deliveries (`CLAW_WEBHOOK_MAX_ATTEMPTS`, `CLAW_WEBHOOK_TIMEOUT_MS`;
+ * hosts resolved with `CLAW_DNS_SERVERS`, private addresses refused unless
+ * `CLAW_WEBHOOK_ALLOW_PRIVATE`).
+ */
+export async function nodeWebhooks(bus: Bus, config: ClawConfig, log: Logger): Promise<NodeWebhooks> {
   let refresh = () => {};
-  const egress: WebhookEgress = { resolver: createHostResolver({ servers: o.dnsServers }), allowPrivate: o.allowPrivate };
-  const subscriptions = webhookSubscriptions(await o.bus.kvm.open(BUCKETS.webhooks), {
+  const egress: WebhookEgress = { resolver: createHostResolver({ servers: config.dnsServers }), allowPrivate: config.webhookAllowPrivate };
+  const subscriptions = webhookSubscriptions(await bus.kvm.open(BUCKETS.webhooks), {
     egress,
     onChange: () => refresh(),
-    onError: (e) => o.log.warn({ err: e }, "webhooks: watching the subscriptions failed; watching again"),
+    onError: (e) => log.warn({ err: e }, "webhooks: watching the subscriptions failed; watching again"),
   });
-  const worker = startWebhooks({ ...o, subscriptions, egress });
+  const worker = startWebhooks({
+    bus,
+    nodeId: config.nodeId,
+    log,
+    backoff: retryBackoff(config),
+    consumer: consumerOptions(config),
+    maxAttempts: config.webhookMaxAttempts,
+    timeoutMs: config.webhookTimeoutMs,
+    subscriptions,
+    egress,
+  });
   refresh = worker.refresh;
   return {
     directory: {

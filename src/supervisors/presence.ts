@@ -9,14 +9,14 @@
  * counts as present; only "no responders", seen twice, counts as gone.
  */
 import { errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { nodeControlSubject } from "../bus/index.js";
+import { nodePingSubject } from "../bus/index.js";
 
 /** What a presence probe found. */
 export type Presence = "present" | "gone" | "unknown";
 
 /** Answers presence pings for `node` until unsubscribed. */
 export function servePresence(nc: NatsConnection, node: string): Subscription {
-  return nc.subscribe(nodeControlSubject(node, "ping"), { callback: (_e, m) => void m.respond() });
+  return nc.subscribe(nodePingSubject(node), { callback: (_e, m) => void m.respond() });
 }
 
 const isNoResponders = (e: unknown) => (e instanceof errors.RequestError && e.isNoResponders()) || e instanceof errors.NoRespondersError;
@@ -32,7 +32,7 @@ export interface PresenceProbeOptions {
 export async function probePresence(nc: NatsConnection, node: string, o: PresenceProbeOptions = {}): Promise<Presence> {
   const once = async (): Promise<Presence> => {
     try {
-      await nc.request(nodeControlSubject(node, "ping"), undefined, { timeout: o.timeoutMs ?? 500 });
+      await nc.request(nodePingSubject(node), undefined, { timeout: o.timeoutMs ?? 500 });
       return "present";
     } catch (e) {
       return isNoResponders(e) ? "gone" : "unknown";

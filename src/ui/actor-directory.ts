@@ -5,9 +5,9 @@
  */
 import type { KV } from "@nats-io/kv";
 import { createSessionStore } from "../actors/index.js";
-import { askAll, BUCKETS, decodeToken, encodeToken, isLiteralToken, type Bus } from "../bus/index.js";
+import { ACTORS_SUBJECT, askAll, BUCKETS, decodeToken, encodeToken, isLiteralToken, type Bus } from "../bus/index.js";
 import { HttpError } from "../gateway/index.js";
-import { ACTORS_SUBJECT, stateName, type ActorEvents, type ActorKind, type ActorListing, type ActorQuery } from "../observability/index.js";
+import { stateName, type ActorEvents, type ActorKind, type ActorListing, type ActorQuery } from "../observability/index.js";
 import { redactSecrets } from "./redact.js";
 
 /** Every actor kind, checked against {@link ActorKind} by the compiler. */

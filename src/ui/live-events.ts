@@ -12,8 +12,8 @@
  */
 import type { ServerResponse } from "node:http";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { parseChannelActorId, wildcards } from "../bus/index.js";
-import { actorEventSubject, WATCH_SUBJECT, type ActorEvent, type ActorKind, type WatchRequest } from "../observability/index.js";
+import { actorEventSubject, parseChannelActorId, WATCH_SUBJECT, wildcards } from "../bus/index.js";
+import { type ActorEvent, type ActorKind, type WatchRequest } from "../observability/index.js";
 import type { ClusterFeed } from "./cluster-feed.js";
 
 /** What a stream follows: a kind's actors (`id` undefined = all of them), or only the cluster. */

@@ -1,5 +1,5 @@
 /**
- * The live view's HTTP routes under `/ui`, for the gateway's `extraRoutes`
+ * The live view's HTTP routes under `/ui`, for the gateway's `liveView`
  * hook: the page and its assets, a JSON API (machines, actors, a session's
  * persisted state, the cluster) and the SSE stream of live actor events.
  *
@@ -49,7 +49,7 @@ export interface UiRoutesOptions {
   onError?: (e: unknown) => void;
 }
 
-/** The routes, to pass as `extraRoutes`; `close` ends open event streams. */
+/** The routes, the gateway's `liveView`; `close` ends open event streams. */
 export interface UiRoutes {
   /** handles `/ui` and below; false for any other path */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
-import { BUCKETS, sessionKey } from "../../src/bus/index.js";
-import { ACTORS_SUBJECT, WATCH_SUBJECT, type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
-import { createSessionStore, PASSIVATE_SUBJECT } from "../../src/actors/index.js";
+import { ACTORS_SUBJECT, BUCKETS, PASSIVATE_SUBJECT, sessionKey, WATCH_SUBJECT } from "../../src/bus/index.js";
+import { type ActorEvent, type ActorListing, type WatchRequest } from "../../src/observability/index.js";
+import { createSessionStore } from "../../src/actors/index.js";
 import { useClawNode } from "../support/claw-fixture.js";
 import { jsonBody } from "../support/replies.js";
 

@@ -15,7 +15,7 @@ import { createServer, request, type Server } from "node:http";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Subscription } from "@nats-io/transport-node";
-import { WATCH_SUBJECT } from "../../src/observability/index.js";
+import { WATCH_SUBJECT } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 

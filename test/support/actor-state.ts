@@ -5,7 +5,8 @@
  * sleep would only assume it.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { actorEventSubject, WATCH_SUBJECT, type ActorEvent, type ActorKind, type WatchRequest } from "../../src/observability/index.js";
+import { actorEventSubject, WATCH_SUBJECT } from "../../src/bus/index.js";
+import type { ActorEvent, ActorKind, WatchRequest } from "../../src/observability/index.js";
 
 /** A watch on one actor that can be awaited for a state. */
 export interface ActorStateWatch {

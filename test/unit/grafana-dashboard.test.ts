@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createMetrics } from "../../src/gateway/index.js";
+import { createMetrics } from "../../src/observability/index.js";
 
 interface Panel {
   type: string;

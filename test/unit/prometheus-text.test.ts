@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createMetrics } from "../../src/gateway/index.js";
+import { createMetrics } from "../../src/observability/index.js";
 import { nodeRates, type Scrape } from "../../src/cli/node-rates.js";
 import {
   bucketIncrease,

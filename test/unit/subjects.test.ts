@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
+  actorEventSubject,
+  dlqSubject,
+  inboundPartitionMapping,
+  kvKeySubject,
+  nodePingSubject,
+  parseDlqSubject,
+  parseKvKeySubject,
+  parseWsTakeoverSubject,
+  wildcards,
+  wsTakeoverSubject,
   subjectFamily,
   decodeToken,
   encodeToken,
@@ -87,5 +97,27 @@ describe("subject builders", () => {
     expect(subjectFamily("claw.webhook.wh1")).toBe("webhook");
     expect(subjectFamily("claw.out.t.a.c")).toBe("out");
     for (const s of ["$KV.claw_auth.key.x", "$JS.API.INFO", "claw.ctl.skill-cancel", "claw.in.shop.a.b.c", "claw.in.*.a.b", "claw.in.>", "claw.in.t.a. c", "claw.dlq.x", "claw.transcript.a.b"]) expect(subjectFamily(s), s).toBeUndefined();
+  });
+
+  it("builds the control plane's and the live view's subjects, and parses what it builds", () => {
+    const web = { account: "web", chat: "~alice~s.1" };
+    expect(wsTakeoverSubject(web)).toBe("claw.ctl.ws.takeover.web.=7Ealice=7Es=2E1");
+    expect(parseWsTakeoverSubject(wsTakeoverSubject(web))).toEqual(web);
+    expect(parseWsTakeoverSubject("claw.ctl.ws.takeover.web")).toBeUndefined();
+    expect(parseWsTakeoverSubject("claw.ctl.watch.a.b")).toBeUndefined();
+    expect(nodePingSubject("node a")).toBe("claw.ctl.node.node=20a.ping");
+    // a session's id is its session key: already tokens, one per part
+    expect(actorEventSubject("session", sessionKey("echo", "s.1"))).toBe("claw.events.actor.session.echo.s=2E1");
+    expect(actorEventSubject("node", ">")).toBe("claw.events.actor.node.>");
+    expect(parseDlqSubject(dlqSubject("session turn"))).toBe("session turn");
+    expect(parseDlqSubject("claw.out.a.b.c")).toBeUndefined();
+    expect(parseKvKeySubject("claw_members", kvKeySubject("claw_members", "m.a"))).toBe("m.a");
+    expect(parseKvKeySubject("claw_members", kvKeySubject("claw_lease", "m.a"))).toBeUndefined();
+  });
+
+  it("narrows a wildcard to one channel, and writes the server's partition mapping from the raw inbound wildcard", () => {
+    expect(wildcards.rawInboundOfChannel("_claw_probe")).toBe("claw.in._claw_probe.*.*");
+    expect(wildcards.partitionedInboundOfChannel("_claw_probe")).toBe("claw.in.*._claw_probe.*.*");
+    expect(inboundPartitionMapping(64)).toEqual({ from: "claw.in.*.*.*", to: "claw.in.{{partition(64,1,2,3)}}.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}" });
   });
 });

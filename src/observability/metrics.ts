@@ -2,6 +2,11 @@
  * Prometheus metrics of a node (prom-client), served at `GET /metrics`.
  * Labels are bounded: channel, stage, reason, stream, partition, kind — never a
  * chat, session or message id.
+ *
+ * Two halves, made at two moments of a node's start: the counters and
+ * histograms exist first (every part reports into them from its own start),
+ * the gauges read at scrape time are added by {@link ClawMetrics.readFrom}
+ * once the parts they read exist (before the gateway serves `/metrics`).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
@@ -55,13 +60,15 @@ export interface ClawMetrics {
   channelMessages: Counter<"channel" | "direction">;
   /** channel connections lost */
   channelLosses: Counter<"channel">;
+  /** adds the gauges read at scrape time from `sources` (once: the parts they read exist by then) */
+  readFrom(sources: MetricsSources): void;
   /** Prometheus text exposition */
   render(): Promise<string>;
   readonly contentType: string;
 }
 
-/** Creates a registry with Node's default metrics and Claw's own. */
-export function createMetrics(sources: MetricsSources): ClawMetrics {
+/** Creates a registry with Node's default metrics and Claw's own; with `sources`, its gauges too (else see {@link ClawMetrics.readFrom}). */
+export function createMetrics(sources?: MetricsSources): ClawMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "claw_" });
   const r = [registry];
@@ -107,9 +114,17 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
       buckets: [0.001, 0.005, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
       registers: r,
     }),
+    readFrom: (s) => addGauges(registry, s),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
+  if (sources) m.readFrom(sources);
+  return m;
+}
+
+/** The gauges read at scrape time. */
+function addGauges(registry: Registry, sources: MetricsSources): void {
+  const r = [registry];
   new Gauge({
     name: "claw_consumer_pending",
     help: "Messages waiting in a partition this node owns: not yet delivered, or delivered and not yet acked (read at scrape time)",
@@ -146,5 +161,4 @@ export function createMetrics(sources: MetricsSources): ClawMetrics {
     },
   });
   new Gauge({ name: "claw_sessions_active", help: "Session actors in memory", registers: r, collect() { this.set(sources.sessionsActive()); } });
-  return m;
 }
