@@ -17,4 +17,14 @@ export type PartitionEvent =
    * to its pickup here, `sessionMs` from then to the end of its turn (of which `timing` tells
    * where), `endToEndMs` from the message's `ts` (by default: when it was stored)
    */
-  | ({ type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; pickupMs: number; sessionMs: number; endToEndMs: number; timing?: TurnTiming } & MessageLogFields);
+  | ({
+      type: "message.settled";
+      partition: number;
+      stage: string;
+      channel: string;
+      outcome: TurnOutcome["kind"];
+      pickupMs: number;
+      sessionMs: number;
+      endToEndMs: number;
+      timing?: TurnTiming;
+    } & MessageLogFields);

@@ -10,7 +10,11 @@ import { deadLetterRejected } from "./partition-dead-letters.js";
 import type { PartitionScope, TakenMessage } from "./partition-message.js";
 
 /** Settles a message ingress dropped, rejected or forwarded. */
-export async function settleWithoutTurn(scope: PartitionScope, t: TakenMessage, d: Extract<IngressDecision, { kind: "drop" | "dead" | "forward" }>): Promise<void> {
+export async function settleWithoutTurn(
+  scope: PartitionScope,
+  t: TakenMessage,
+  d: Extract<IngressDecision, { kind: "drop" | "dead" | "forward" }>,
+): Promise<void> {
   switch (d.kind) {
     case "drop":
       return t.m.ack();
@@ -41,6 +45,12 @@ export function traceIngress(scope: PartitionScope, d: Extract<IngressDecision, 
     parent: d.traceParent,
     startMs,
     endMs: Date.now(),
-    attributes: { "messaging.system": "nats", "messaging.message.id": d.envelope.id, "claw.partition": scope.partition, "claw.channel": d.envelope.channel, "claw.decision": d.kind },
+    attributes: {
+      "messaging.system": "nats",
+      "messaging.message.id": d.envelope.id,
+      "claw.partition": scope.partition,
+      "claw.channel": d.envelope.channel,
+      "claw.decision": d.kind,
+    },
   });
 }

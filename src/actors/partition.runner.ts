@@ -150,7 +150,12 @@ async function openMailbox(o: PartitionRunnerOptions, scope: PartitionScope, sta
 }
 
 /** Decides what a mailbox message is and settles it. */
-async function handleMail(o: PartitionRunnerOptions, scope: PartitionScope, box: { stage: PartitionStage; suspects: CrashSuspects; releasing: AbortSignal }, m: JsMsg): Promise<void> {
+async function handleMail(
+  o: PartitionRunnerOptions,
+  scope: PartitionScope,
+  box: { stage: PartitionStage; suspects: CrashSuspects; releasing: AbortSignal },
+  m: JsMsg,
+): Promise<void> {
   const { stage } = box;
   const inbound = toInboundMessage(m, o.idPrefix[stage]);
   const started = performance.now();
@@ -159,7 +164,13 @@ async function handleMail(o: PartitionRunnerOptions, scope: PartitionScope, box:
   const attempts = m.info.deliveryCount + box.suspects.crashes(m.seq);
   const d =
     stage === "in"
-      ? decideInbound(inbound, { agents: o.agents(), defaultAgent: o.defaultAgent?.(), partitions: o.partitions, partition: o.partition, maxPayload: o.maxPayload })
+      ? decideInbound(inbound, {
+          agents: o.agents(),
+          defaultAgent: o.defaultAgent?.(),
+          partitions: o.partitions,
+          partition: o.partition,
+          maxPayload: o.maxPayload,
+        })
       : decideSessionMail(inbound, o.agents());
   const t: TakenMessage = { m, stage, attempts, log: messageLogFields(m, d, stage, o.partition), pickupMs, startMs };
   if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
@@ -170,13 +181,28 @@ async function handleMail(o: PartitionRunnerOptions, scope: PartitionScope, box:
   if (d.kind !== "turn" && d.kind !== "mail") return settleWithoutTurn(scope, t, d);
   if (d.kind === "turn") {
     const ingressMs = performance.now() - started;
-    scope.emit({ type: "message.accepted", partition: o.partition, stage, channel: d.envelope.channel, deliveries: m.info.deliveryCount, pending: m.info.pending, ingressMs, ...t.log });
+    scope.emit({
+      type: "message.accepted",
+      partition: o.partition,
+      stage,
+      channel: d.envelope.channel,
+      deliveries: m.info.deliveryCount,
+      pending: m.info.pending,
+      ingressMs,
+      ...t.log,
+    });
   }
   return settleInSession(o.host, scope, t, d, box.releasing);
 }
 
 /** Hands a turn or mail to its session and settles the message by how it ended. */
-async function settleInSession(host: SessionHost, scope: PartitionScope, t: TakenMessage, d: Extract<IngressDecision, { kind: "turn" | "mail" }>, releasing: AbortSignal): Promise<void> {
+async function settleInSession(
+  host: SessionHost,
+  scope: PartitionScope,
+  t: TakenMessage,
+  d: Extract<IngressDecision, { kind: "turn" | "mail" }>,
+  releasing: AbortSignal,
+): Promise<void> {
   const { m } = t;
   if (d.kind === "mail" && d.mail.type === "tool.deadline" && d.mail.notBefore > Date.now()) {
     // a durable timer: back in the mailbox when it is due (its turn may well be over by then)
@@ -201,7 +227,13 @@ async function settleInSession(host: SessionHost, scope: PartitionScope, t: Take
 }
 
 /** The session hop's span and the `message.settled` fact of a turn. */
-function reportTurn(scope: PartitionScope, t: TakenMessage, d: Extract<IngressDecision, { kind: "turn" }>, outcome: TurnOutcome, at: { started: number; turnStartMs: number }): void {
+function reportTurn(
+  scope: PartitionScope,
+  t: TakenMessage,
+  d: Extract<IngressDecision, { kind: "turn" }>,
+  outcome: TurnOutcome,
+  at: { started: number; turnStartMs: number },
+): void {
   if (scope.tracing.enabled && outcome.kind !== "released" && d.envelope.trace.traceparent) {
     scope.tracing.record({
       name: "claw.session",

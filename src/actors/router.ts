@@ -86,7 +86,14 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     m.ack();
   }
 
-  const lane = await startConsumerLane({ bus: o.bus, stream: STREAMS.inRaw, consumer: routerConsumerSpec(o.consumer), policy: ROUTER_POLICY, backoff: o.backoff, handle: route });
+  const lane = await startConsumerLane({
+    bus: o.bus,
+    stream: STREAMS.inRaw,
+    consumer: routerConsumerSpec(o.consumer),
+    policy: ROUTER_POLICY,
+    backoff: o.backoff,
+    handle: route,
+  });
   return {
     resync: () => lane.resync(),
     async stop() {

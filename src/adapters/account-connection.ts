@@ -88,7 +88,17 @@ export function createAccountConnection(o: AccountConnectionOptions): AccountCon
       throw e;
     }
     try {
-      const outbound = await startChannelOutbound({ bus: o.bus, type, account, nodeId: o.nodeId, backoff: o.backoff, consumer: o.consumer, connection: c, retrying: o.inbound.retrying, emit });
+      const outbound = await startChannelOutbound({
+        bus: o.bus,
+        type,
+        account,
+        nodeId: o.nodeId,
+        backoff: o.backoff,
+        consumer: o.consumer,
+        connection: c,
+        retrying: o.inbound.retrying,
+        emit,
+      });
       live = { connection: c, outbound };
     } catch (e) {
       await c.close().catch(() => undefined);

@@ -95,7 +95,11 @@ export async function startChannelOutbound(o: ChannelOutboundOptions): Promise<C
     try {
       const native = envelope.metadata[NATIVE_METADATA];
       const routing = typeof native === "object" && native !== null ? (native as Record<string, unknown>) : undefined;
-      await within(o.connection.send({ envelope, routing }), SEND_TIMEOUT_MS, () => new Error(`the native side did not confirm the reply within ${SEND_TIMEOUT_MS} ms`));
+      await within(
+        o.connection.send({ envelope, routing }),
+        SEND_TIMEOUT_MS,
+        () => new Error(`the native side did not confirm the reply within ${SEND_TIMEOUT_MS} ms`),
+      );
       m.ack();
       emit({ type: "channel.sent", channel: type, account, ms: performance.now() - started });
     } catch (e) {
@@ -108,7 +112,14 @@ export async function startChannelOutbound(o: ChannelOutboundOptions): Promise<C
     }
   }
 
-  const lane = await startConsumerLane({ bus: o.bus, stream: STREAMS.out, consumer: channelConsumerSpec(type, account, o.consumer), policy: OUTBOUND_POLICY, backoff: o.backoff, handle: send });
+  const lane = await startConsumerLane({
+    bus: o.bus,
+    stream: STREAMS.out,
+    consumer: channelConsumerSpec(type, account, o.consumer),
+    policy: OUTBOUND_POLICY,
+    backoff: o.backoff,
+    handle: send,
+  });
   return {
     failed: lane.ended,
     async stop() {

@@ -62,7 +62,18 @@ export function createChannelRunner(o: ChannelRunnerOptions): ChannelRunner {
   const emit = o.onEvent ?? (() => {});
   const stopping = new AbortController();
   const log = o.log.child({ channel: type, account });
-  const inbound = createAccountInbound({ bus: o.bus, type, account, nodeId: o.nodeId, backoff: o.backoff, maxPayload: o.maxPayload, state: o.state, log, signal: stopping.signal, onEvent: emit });
+  const inbound = createAccountInbound({
+    bus: o.bus,
+    type,
+    account,
+    nodeId: o.nodeId,
+    backoff: o.backoff,
+    maxPayload: o.maxPayload,
+    state: o.state,
+    log,
+    signal: stopping.signal,
+    onEvent: emit,
+  });
   const connection = createAccountConnection({ ...o, type, account, inbound, log, emit });
 
   const machine = channelMachine.provide({

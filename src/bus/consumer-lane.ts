@@ -94,9 +94,11 @@ export function lanePolicyProblems(p: LanePolicy): string[] {
   const problems: string[] = [];
   if (!Number.isInteger(p.pullBatch) || p.pullBatch < 1) problems.push(`pullBatch must be a whole number ≥ 1, not ${p.pullBatch}`);
   if (!(p.pullExpiresMs >= 1_000)) problems.push(`pullExpiresMs must be ≥ 1000, not ${p.pullExpiresMs}`);
-  if (!(p.pullHeartbeatMs > 0 && p.pullHeartbeatMs < p.pullExpiresMs)) problems.push(`pullHeartbeatMs must be > 0 and below pullExpiresMs, not ${p.pullHeartbeatMs}`);
+  if (!(p.pullHeartbeatMs > 0 && p.pullHeartbeatMs < p.pullExpiresMs))
+    problems.push(`pullHeartbeatMs must be > 0 and below pullExpiresMs, not ${p.pullHeartbeatMs}`);
   if (p.ordering.kind !== "serial" && !(p.ordering.maxInFlight >= 1)) problems.push(`maxInFlight must be ≥ 1, not ${p.ordering.maxInFlight}`);
-  if (!p.takeover && (p.onFailure.transient === "reset" || p.onFailure.other === "reset")) problems.push("a reset on a handler's failure needs takeover: on a shared consumer the message would wait out its ack wait");
+  if (!p.takeover && (p.onFailure.transient === "reset" || p.onFailure.other === "reset"))
+    problems.push("a reset on a handler's failure needs takeover: on a shared consumer the message would wait out its ack wait");
   return problems;
 }
 

@@ -11,10 +11,7 @@ import type { JsMsg } from "@nats-io/jetstream";
  * but the messages of one key (a chat's subject) one after the other in
  * stream order.
  */
-export type LaneOrdering =
-  | { kind: "serial" }
-  | { kind: "parallel"; maxInFlight: number }
-  | { kind: "per-key"; key: (m: JsMsg) => string; maxInFlight: number };
+export type LaneOrdering = { kind: "serial" } | { kind: "parallel"; maxInFlight: number } | { kind: "per-key"; key: (m: JsMsg) => string; maxInFlight: number };
 
 /** The running handlers of one lane (see {@link createInFlight}). */
 export interface InFlight {

@@ -87,7 +87,8 @@ function sessionOf(url: URL, p: Principal): { chat: string; session: string; tok
     if (session.length > 128) throw new HttpError(400, "invalid_query", "session: at most 128 characters", "session");
     return { chat: callerId(session, p), session };
   }
-  if (token !== null && !TOKEN.test(token)) throw new HttpError(400, "invalid_query", "token: the secret a hello frame gave (22–128 of A-Z a-z 0-9 _ -)", "token");
+  if (token !== null && !TOKEN.test(token))
+    throw new HttpError(400, "invalid_query", "token: the secret a hello frame gave (22–128 of A-Z a-z 0-9 _ -)", "token");
   const secret = token ?? randomBytes(24).toString("base64url");
   const chat = tokenChat(secret);
   return { chat, session: chat, ...(token === null ? { token: secret } : {}) };
@@ -136,9 +137,14 @@ const SESSION_POLICY: LanePolicy = {
 const keyOf = (a: Pick<ChatAddress, "account" | "chat">) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
 
 /** Takes one frame from the client: an ack of a reply, or a message. */
-async function take(ch: Channel, conn: { addr: ChatAddress; asked: Asked; unacked: Map<string, JsMsg>; frame: (v: unknown) => void }, data: RawData, isBinary: boolean): Promise<void> {
+async function take(
+  ch: Channel,
+  conn: { addr: ChatAddress; asked: Asked; unacked: Map<string, JsMsg>; frame: (v: unknown) => void },
+  data: RawData,
+  isBinary: boolean,
+): Promise<void> {
   const { addr, frame } = conn;
-  if (isBinary) return frame({ type: "error", code: "invalid", message: "send text frames: JSON { \"text\" } or the text itself" });
+  if (isBinary) return frame({ type: "error", code: "invalid", message: 'send text frames: JSON { "text" } or the text itself' });
   const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
   let v: { type?: unknown; id?: unknown; text?: unknown; metadata?: unknown } | undefined;
   if (text.trimStart().startsWith("{")) {
@@ -163,7 +169,8 @@ async function take(ch: Channel, conn: { addr: ChatAddress; asked: Asked; unacke
     const r = await ch.o.inbound.accept(addr, input, id);
     frame({ type: "accepted", id: r.id, duplicate: r.duplicate });
   } catch (e) {
-    if (e instanceof HttpError) return frame({ type: "error", code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(id ? { id } : {}) });
+    if (e instanceof HttpError)
+      return frame({ type: "error", code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(id ? { id } : {}) });
     ch.o.onError?.(e);
     frame({ type: "error", code: "unavailable", message: "the message could not be accepted now; send it again", ...(id ? { id } : {}) });
   }
@@ -281,13 +288,16 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection (1002, 1009) itself, and without a listener the process would end
+        // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection
+        // (1002, 1009) itself, and without a listener the process would end
         ws.on("error", () => undefined);
         const addr = { channel: WS_CHANNEL, account, chat: asked.chat };
-        void serve(ch, ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch((e: unknown) => {
-          o.onError?.(e);
-          ws.close(1011, "the session's replies could not be read; connect again");
-        });
+        void serve(ch, ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch(
+          (e: unknown) => {
+            o.onError?.(e);
+            ws.close(1011, "the session's replies could not be read; connect again");
+          },
+        );
       });
     },
     async close() {

@@ -159,7 +159,14 @@ async function runInvocation(w: InvocationRun, m: JsMsg): Promise<void> {
     if (c.result?.ok === false && c.result.error.code === "cancelled" && w.stopping()) {
       emit({ type: "skill.stopped", skill: invocation.skill, invocation: invocation.id, outcome: "cancelled" });
     }
-    emit({ type: "skill.completed", skill: c.skill ?? invocation.skill, ok: c.result?.ok ?? false, code: c.result?.ok ? undefined : c.result?.error.code, durationMs: c.durationMs, invocation: invocation.id });
+    emit({
+      type: "skill.completed",
+      skill: c.skill ?? invocation.skill,
+      ok: c.result?.ok ?? false,
+      code: c.result?.ok ? undefined : c.result?.error.code,
+      durationMs: c.durationMs,
+      invocation: invocation.id,
+    });
   } finally {
     clearInterval(keepAlive);
     w.running.delete(invocation.id);

@@ -89,7 +89,17 @@ const SOURCES = [
 function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknown>; agent?: string } | undefined {
   if (event === "reply") {
     const t = decode<Turn>(m.data);
-    const slim = (e: Envelope) => ({ id: e.id, ts: e.ts, channel: e.channel, account: e.account, chat: e.chat, sender: e.sender, kind: e.kind, text: e.text, media: e.media });
+    const slim = (e: Envelope) => ({
+      id: e.id,
+      ts: e.ts,
+      channel: e.channel,
+      account: e.account,
+      chat: e.chat,
+      sender: e.sender,
+      kind: e.kind,
+      text: e.text,
+      media: e.media,
+    });
     return { agent: t.agent, body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) } };
   }
   const h = (k: string) => m.headers?.get(k) || undefined;
@@ -134,7 +144,14 @@ async function deliver(w: Worker, m: JsMsg): Promise<void> {
   let problem: string;
   try {
     const status = await postDelivery(sub.url, {
-      headers: { "content-type": "application/json", "user-agent": "claw-webhooks", [WEBHOOK_HEADERS.id]: d.id, [WEBHOOK_HEADERS.timestamp]: String(ts), [WEBHOOK_HEADERS.signature]: signWebhook(sub.secret, ts, body), [WEBHOOK_HEADERS.event]: d.event },
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "claw-webhooks",
+        [WEBHOOK_HEADERS.id]: d.id,
+        [WEBHOOK_HEADERS.timestamp]: String(ts),
+        [WEBHOOK_HEADERS.signature]: signWebhook(sub.secret, ts, body),
+        [WEBHOOK_HEADERS.event]: d.event,
+      },
       body,
       timeoutMs: o.timeoutMs ?? 10_000,
       egress: o.egress,
@@ -146,7 +163,12 @@ async function deliver(w: Worker, m: JsMsg): Promise<void> {
     problem = `http_${status}`;
   } catch (e) {
     // refused, not failed: its host now resolves off the public internet — no attempt is sent, none is retried
-    if (e instanceof PrivateAddressError) return deadLetter(w, m, sub, d, { code: e.code, reason: `${sub.url}: ${e.message}; the node delivers to such addresses only with CLAW_WEBHOOK_ALLOW_PRIVATE=1`, attempts: m.info.deliveryCount });
+    if (e instanceof PrivateAddressError)
+      return deadLetter(w, m, sub, d, {
+        code: e.code,
+        reason: `${sub.url}: ${e.message}; the node delivers to such addresses only with CLAW_WEBHOOK_ALLOW_PRIVATE=1`,
+        attempts: m.info.deliveryCount,
+      });
     problem = `unreachable: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`;
   }
   const attempt = m.info.deliveryCount;
@@ -156,11 +178,18 @@ async function deliver(w: Worker, m: JsMsg): Promise<void> {
     o.onDelivered?.("retry");
     return m.nak(retryInMs);
   }
-  await deadLetter(w, m, sub, d, { code: problem.startsWith("http_") ? problem : "unreachable", reason: `${sub.url} after ${attempt} attempts: ${problem}`, attempts: attempt });
+  await deadLetter(w, m, sub, d, {
+    code: problem.startsWith("http_") ? problem : "unreachable",
+    reason: `${sub.url} after ${attempt} attempts: ${problem}`,
+    attempts: attempt,
+  });
 }
 
 async function deadLetter(w: Worker, m: JsMsg, sub: WebhookSubscription, d: Delivery, why: { code: string; reason: string; attempts: number }): Promise<void> {
-  w.log.warn({ subscription: sub.id, url: sub.url, delivery: d.id, attempts: why.attempts, code: why.code, reason: why.reason }, "webhook delivery dead-lettered");
+  w.log.warn(
+    { subscription: sub.id, url: sub.url, delivery: d.id, attempts: why.attempts, code: why.code, reason: why.reason },
+    "webhook delivery dead-lettered",
+  );
   await publishDeadLetter(w.o.bus.publisher, deadLetterOf(m, { stage: "webhook", code: why.code, reason: why.reason, node: w.o.nodeId }));
   w.o.onDelivered?.("dead");
   m.ack();

@@ -9,7 +9,16 @@ import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JsMsg } fr
 import { connect, errors as natsErrors } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { randomBytes } from "node:crypto";
-import { ConsumerLaneEndedError, LanePolicyError, defaultLanePolicy, startConsumerLane, type ConsumerLane, type ConsumerLaneOptions, type LaneEvent, type LanePolicy } from "../../src/bus/index.js";
+import {
+  ConsumerLaneEndedError,
+  LanePolicyError,
+  defaultLanePolicy,
+  startConsumerLane,
+  type ConsumerLane,
+  type ConsumerLaneOptions,
+  type LaneEvent,
+  type LanePolicy,
+} from "../../src/bus/index.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
 import { until } from "../support/until.js";
@@ -40,7 +49,14 @@ async function stream(t: TestClient = c): Promise<{ name: string; subject: (k: s
   return {
     name,
     subject: (k) => `lane.${id}.${k}`,
-    spec: { durable_name: `lane-${id}`, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: ACK_WAIT_MS * NS, max_ack_pending: 256, max_deliver: -1 },
+    spec: {
+      durable_name: `lane-${id}`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * NS,
+      max_ack_pending: 256,
+      max_deliver: -1,
+    },
   };
 }
 
@@ -379,7 +395,14 @@ describe("a consumer lane", () => {
 
   it("refuses to start with a policy that cannot work, before it makes its consumer", async () => {
     const s = await stream();
-    const started = startConsumerLane({ bus: c, stream: s.name, consumer: s.spec, policy: policy({ onFailure: { transient: "reset", other: "nak" } }), backoff: BACKOFF, handle: async (m) => m.ack() });
+    const started = startConsumerLane({
+      bus: c,
+      stream: s.name,
+      consumer: s.spec,
+      policy: policy({ onFailure: { transient: "reset", other: "nak" } }),
+      backoff: BACKOFF,
+      handle: async (m) => m.ack(),
+    });
     await expect(started).rejects.toBeInstanceOf(LanePolicyError);
     await expect(started).rejects.toMatchObject({ code: "LANE_POLICY" });
     await expect(c.jsm.consumers.info(s.name, s.spec.durable_name)).rejects.toThrow();
