@@ -27,25 +27,25 @@ import {
 } from "../bus/index.js";
 import { RefusedSendError, RetryLaterError, type ChannelConnection, type ChannelRunnerEvent } from "./types.js";
 
-/** Replies fetched at once, and so sent at most side by side (one chat's still one at a time). */
+/** Replies taken at once, and so sent at most side by side (one chat's still one at a time). */
 const SEND_CONCURRENCY = 64;
 /** How long one native send may take before the reply is delivered again. */
 const SEND_TIMEOUT_MS = 30_000;
 
 /**
- * The replies' lane: one batch at a time, each pull waited out (1 s), so a
- * reply fetched and not yet sent when the connection goes is given back here
- * rather than left to its ack wait; one chat (its subject) at a time. When the
+ * The replies' lane: one chat (its subject) at a time, chats side by side.
+ * The consumer is the account's holder's alone (its lease), so each
+ * connection takes it over: a reply a previous connection took and did not
+ * send — on this node, or on one that died — comes again at once and in
+ * order, not after its ack wait behind the chat's later replies. When the
  * pulling fails the lane ends, and with it the connection (the account then
  * connects anew, after its backoff).
  */
 const OUTBOUND_POLICY: LanePolicy = {
   ...defaultLanePolicy(),
-  pulls: "batches",
   pullBatch: SEND_CONCURRENCY,
-  pullExpiresMs: 1_000,
-  pullHeartbeatMs: 500,
   ordering: { kind: "per-key", key: (m) => m.subject, maxInFlight: SEND_CONCURRENCY },
+  takeover: true,
   whenPullFails: "end",
 };
 
