@@ -10,17 +10,15 @@
  * webhooks, web chat sessions) is one of these with its own policy.
  *
  * The handler settles its message (ack, nak, term) itself: a message is acked
- * only once what it caused is durable, and the lane never acks. What the lane
- * does on its own: a message it will not hand over (it stops, or resets) is
- * left unacked and the pull is no longer read — a takeover delivers it again
- * in stream order, and on a shared consumer it comes back after its ack wait;
- * a lane pulling in batches waits its pull out instead and naks what it will
- * not hand over, so another reader gets it at once.
+ * only once what it caused is durable, and the lane never acks. A message
+ * the lane will not hand over (it stops, or resets) is left unacked: a
+ * takeover delivers it again at once and in stream order, and on a shared
+ * consumer it comes back after its ack wait.
  *
- * See nats.js `consumer.consume()` / `fetch()` and JetStream's pull consumers:
+ * See nats.js `consumer.consume()` and JetStream's pull consumers:
  * https://docs.nats.io/nats-concepts/jetstream/consumers
  */
-import type { Consumer, ConsumerConfig, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { delay } from "./delay.js";
 import { ConsumerLaneEndedError, LanePolicyError } from "./errors.js";
 import { createInFlight, type InFlight, type LaneOrdering } from "./in-flight.js";
@@ -40,13 +38,6 @@ export interface LanePolicy {
   pullExpiresMs: number;
   /** the server's heartbeat while a pull waits; two missed and the client pulls again */
   pullHeartbeatMs: number;
-  /**
-   * `continuous`: pulls are refilled before they run dry (nats.js `consume`).
-   * `batches`: one pull at a time, each waited out to its end (nats.js
-   * `fetch`), so a lane that stops leaves no delivery in transit — it gives
-   * back every message of the pull — at the cost of a round trip per batch.
-   */
-  pulls: "continuous" | "batches";
   /** how many handlers run at once, and in which order */
   ordering: LaneOrdering;
   /**
@@ -60,7 +51,8 @@ export interface LanePolicy {
   /** what a handler's failure does: a transient one (NATS unavailable, its store full) and any other */
   onFailure: { transient: LaneFailureAction; other: LaneFailureAction };
   /**
-   * When pulling fails (the client's messages end with an error, or a gap):
+   * When pulling fails (the client's messages end, by an error or not; a gap
+   * always resets a lane that takes its consumer over):
    * `reset` — stop taking, let the handlers in flight end, claim the consumer
    * again and pull anew, with backoff until it works; `end` — stop, and
    * resolve {@link ConsumerLane.ended} (a consumer removed under the lane ends
@@ -69,13 +61,12 @@ export interface LanePolicy {
   whenPullFails: "reset" | "end";
 }
 
-/** The defaults: continuous short pulls (5 s, heartbeat 1 s) of 128, parallel, shared, failures nak'ed, resets on a failed pull. */
+/** The defaults: short pulls (5 s, heartbeat 1 s) of 128, handlers side by side, a shared consumer, failures nak'ed, a reset when a pull fails. */
 export function defaultLanePolicy(): LanePolicy {
   return {
     pullBatch: 128,
     pullExpiresMs: 5_000,
     pullHeartbeatMs: 1_000,
-    pulls: "continuous",
     ordering: { kind: "parallel", maxInFlight: 256 },
     takeover: false,
     onFailure: { transient: "nak", other: "nak" },
@@ -163,7 +154,13 @@ export async function startConsumerLane(o: ConsumerLaneOptions): Promise<Consume
   return lane;
 }
 
-/** What the loop does after taking a message: go on, or stop reading this pull. */
+/**
+ * What the loop does after taking a message: go on, or stop reading the pull
+ * — what it still holds is left unacked. Reading a closed pull on would send
+ * the pull requests queued among its messages, which the server answers into
+ * an inbox that is gone (and a nak of what it holds races with those: in the
+ * tests a message went nowhere, another to two readers).
+ */
 type Next = "next" | "break";
 
 class Lane implements ConsumerLane {
@@ -224,11 +221,6 @@ class Lane implements ConsumerLane {
     const consumer = await o.bus.js.consumers.get(o.stream, this.consumer);
     this.lastDelivery = 0;
     this.paused = false;
-    if (p.pulls === "batches") {
-      this.messages = undefined;
-      this.loop = this.fetchLoop(consumer);
-      return;
-    }
     const messages = await consumer.consume({
       max_messages: p.pullBatch,
       expires: p.pullExpiresMs,
@@ -239,7 +231,7 @@ class Lane implements ConsumerLane {
     this.loop = this.consumeLoop(messages);
   }
 
-  /** Reads a continuous pull until it closes; iterating (not a callback) lets the in-flight bound hold the next pull back. */
+  /** Reads the pull until it closes; iterating (not a callback) lets the in-flight bound hold the next pull back. */
   private async consumeLoop(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const m of messages) if ((await this.take(m)) === "break") break;
@@ -249,25 +241,9 @@ class Lane implements ConsumerLane {
     if (!this.stopped && !this.paused) this.pullFailed(new Error("the consumer's messages ended"));
   }
 
-  /** Pulls one batch at a time, each read to its end. */
-  private async fetchLoop(consumer: Consumer): Promise<void> {
-    const p = this.o.policy;
-    try {
-      while (!this.stopped && !this.paused) {
-        await this.handlers.room();
-        if (this.stopped || this.paused) break;
-        const room = Math.max(1, this.handlers.capacity - this.handlers.size);
-        const batch = await consumer.fetch({ max_messages: Math.min(p.pullBatch, room), expires: p.pullExpiresMs, idle_heartbeat: p.pullHeartbeatMs });
-        for await (const m of batch) if ((await this.take(m)) === "break") break;
-      }
-    } catch (e) {
-      this.pullFailed(e);
-    }
-  }
-
   /** Hands a message to its handler once there is room, unless the lane stops, resets, or finds a gap. */
   private async take(m: JsMsg): Promise<Next> {
-    if (this.stopped || this.paused) return this.giveBack(m);
+    if (this.stopped || this.paused) return "break";
     if (this.o.policy.takeover) {
       const d = m.info.deliverySequence;
       if (this.lastDelivery > 0 && d > this.lastDelivery + 1) {
@@ -278,31 +254,14 @@ class Lane implements ConsumerLane {
       this.lastDelivery = Math.max(this.lastDelivery, d);
     }
     await this.handlers.room();
-    if (this.stopped || this.paused) return this.giveBack(m);
+    if (this.stopped || this.paused) return "break";
     this.handlers.run(m, () => this.handle(m));
     return "next";
   }
 
-  /**
-   * A message the lane will not hand over. From a continuous pull it is left
-   * unacked, with the rest of the pull (stop reading): a takeover delivers it
-   * again in order (this lane's, or the next holder's), and on a shared
-   * consumer it comes back after its ack wait. Reading a closed consume on
-   * would send the pull requests queued among its messages — the server
-   * delivers to them while their inbox is gone — and a nak races with those
-   * (the message then went nowhere, or to two readers). A pull in batches has
-   * none queued and is read to its end: what it brings is nak'ed, and another
-   * reader gets it at once.
-   */
-  private giveBack(m: JsMsg): Next {
-    if (this.o.policy.takeover || this.o.policy.pulls === "continuous") return "break";
-    m.nak();
-    return "next";
-  }
-
   private async handle(m: JsMsg): Promise<void> {
-    // its turn came (behind its key) after the lane stopped or began a reset
-    if (this.stopped || this.paused) return void this.giveBack(m);
+    // its turn came (behind its key) after the lane stopped or began a reset: left, as the rest of the pull
+    if (this.stopped || this.paused) return;
     try {
       await this.o.handle(m);
     } catch (e) {

@@ -89,9 +89,8 @@ const BEFORE_ANSWER = ["validating", "running", "retrying"];
 
 /**
  * A skill pool's lane: a consumer shared with every node that runs the skill,
- * invocations side by side up to what JetStream lets be unacked, a failure
- * nak'ed with backoff. A stopping pool gives back what it pulled and did not
- * start (another node runs it at once).
+ * invocations side by side up to what JetStream lets be unacked (so nothing
+ * waits in the lane for room), a failure nak'ed with backoff.
  */
 function poolPolicy(o: SkillWorkerOptions): LanePolicy {
   return { ...defaultLanePolicy(), pullBatch: 16, ordering: { kind: "parallel", maxInFlight: o.consumer.maxAckPending } };

@@ -113,8 +113,7 @@ describe("a consumer lane", () => {
       bus: c,
       stream: s.name,
       consumer: s.spec,
-      // in batches, as a channel's replies are
-      policy: policy({ pulls: "batches", pullExpiresMs: 1_000, pullHeartbeatMs: 500, ordering: { kind: "per-key", key: (m) => m.subject, maxInFlight: 3 } }),
+      policy: policy({ ordering: { kind: "per-key", key: (m) => m.subject, maxInFlight: 3 } }),
       backoff: BACKOFF,
       handle: async (m) => {
         most = Math.max(most, ++running);
@@ -317,16 +316,6 @@ describe("a consumer lane", () => {
     expect(t2 - t1).toBeGreaterThanOrEqual(retryInMs - 50);
   });
 
-  /** What another reader gets of the consumer at once (the ack wait is far longer than this waits). */
-  async function readRest(s: { name: string; spec: { durable_name: string } }, n: number): Promise<number[]> {
-    const rest: number[] = [];
-    for await (const m of await (await c.js.consumers.get(s.name, s.spec.durable_name)).fetch({ max_messages: n, expires: 3_000 })) {
-      rest.push(num(m));
-      m.ack();
-    }
-    return rest.sort((a, b) => a - b);
-  }
-
   it("drains on stop: handlers in flight end and settle, nothing more is taken, and what it pulled comes to the next reader once", async () => {
     const s = await stream();
     // a short ack wait: what a continuous pull held when its lane stopped comes back after it
@@ -363,34 +352,6 @@ describe("a consumer lane", () => {
       m.ack();
     }
     expect(rest.sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
-  });
-
-  it("gives back what reaches a lane pulling in batches while it stops: the pull is waited out", async () => {
-    const s = await stream();
-    await publish(s.subject("a"), 2);
-    const g = gate();
-    const taken: number[] = [];
-    const lane = await startConsumerLane({
-      bus: c,
-      stream: s.name,
-      consumer: s.spec,
-      policy: policy({ pulls: "batches", pullExpiresMs: 2_000, pullHeartbeatMs: 1_000, ordering: { kind: "parallel", maxInFlight: 3 }, pullBatch: 10 }),
-      backoff: BACKOFF,
-      handle: async (m) => {
-        taken.push(num(m));
-        await g.wait;
-        m.ack();
-      },
-    });
-    // 1 and 2 run; the lane's pull still waits on the server for a third
-    await until(() => taken.length === 2, "two in flight");
-    const stopped = lane.stopPulling();
-    await publish(s.subject("a"), 8, 3);
-    await stopped;
-    g.open();
-    await lane.drained();
-    expect(taken).toEqual([1, 2]);
-    expect(await readRest(s, 8)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
   it("refuses to start with a policy that cannot work, before it makes its consumer", async () => {
