@@ -44,7 +44,7 @@ export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, type Agen
 export { admits, bindingMatch, HTTP_CHANNEL, resolveAgent, routingTable, type AgentChoice, type BindingMatch, type Route } from "./agent-routing.js";
 export { chatSessionId, parseSessionId, senderSessionId, sessionIdFor, type ParsedSessionId } from "./session-id.js";
 export { decideInbound, decideSessionMail, sessionPartition, type IngressDecision, type InboundMessage } from "./ingress.js";
-export { createPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
+export { startPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
 export { startRouter, type Router } from "./router.js";
 export { AgentSpecError, SnapshotConflictError, SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 export { openAgentRegistry, validateAgent, type AgentChecks, type AgentRegistry, type RegisteredAgent } from "./agent-registry.js";

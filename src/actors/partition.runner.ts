@@ -1,55 +1,40 @@
 /**
  * The partition owner's runner: binds one partition's two mailboxes
- * (`claw.in.<p>.>` and `claw.session.<p>.>`) to ingress and the session host.
- * A message is acked only after everything it caused is durable: the reply
- * published and the snapshot written, or the forward / dead letter published.
+ * (`claw.in.<p>.>` and `claw.session.<p>.>`) to ingress and the session host,
+ * each a consumer lane of its own (bus/consumer-lane.ts) that takes its
+ * consumer over. A message is acked only after everything it caused is
+ * durable: the reply published and the snapshot written, or the forward /
+ * dead letter published (partition-settle.ts, partition-dead-letters.ts).
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
-  backoffDelay,
-  encode,
-  takeOverConsumer,
-  sessionKey,
-  traceIdOf,
+  defaultLanePolicy,
   partitionConsumerSpec,
-  type ConsumerOptions,
-  H,
-  isStorageFull,
-  isTransientFailure,
-  nativeRoutingOf,
-  parseInboundSubject,
-  partitionConsumerName,
-  publishDurable,
+  startConsumerLane,
   STREAMS,
   type BackoffPolicy,
   type Bus,
+  type ConsumerLane,
+  type ConsumerOptions,
+  type LaneEvent,
+  type LanePolicy,
 } from "../bus/index.js";
 import type { AgentSpec } from "./agents.js";
 import { loadCrashSuspects, type CrashSuspects } from "./crash-suspects.js";
 import { toInboundMessage } from "./inbound-message.js";
 import { decideInbound, decideSessionMail, type IngressDecision } from "./ingress.js";
 import { turnTraceparent } from "./turn.js";
-import { deadLetterMessage, noticeTrace, type DeadLetterDetails } from "./message-dead-letter.js";
-import { sessionLogFields, type FailedTurn, type MessageLogFields, type SessionHost, type TurnOutcome, type TurnTiming } from "./session-host.js";
+import { deadLetterFailedTurn, deadLetterUnsettled } from "./partition-dead-letters.js";
+import type { PartitionEvent } from "./partition-events.js";
+import { messageLogFields, type PartitionScope, type PartitionStage, type TakenMessage } from "./partition-message.js";
+import { settleWithoutTurn, traceIngress } from "./partition-settle.js";
+import type { FailedTurn, SessionHost, TurnOutcome } from "./session-host.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
-/** Facts a partition runner reports, for logs and metrics. */
-export type PartitionEvent =
-  | ({ type: "message.dead"; partition: number; stage: string; code: string; reason: string; subject: string } & MessageLogFields)
-  | ({ type: "message.forwarded"; partition: number; to: string } & MessageLogFields)
-  | { type: "consumer.failed"; partition: number; stage: string; error: string }
-  | { type: "delivery.gap"; partition: number; stage: string; expected: number; got: number }
-  /** a message reached its session (ingress done); `pending` is what waits behind it in this consumer */
-  | ({ type: "message.accepted"; partition: number; stage: string; channel: string; deliveries: number; pending: number; ingressMs: number } & MessageLogFields)
-  /**
-   * a session turn ended and its message was settled: `pickupMs` from being stored in its stream
-   * to its pickup here, `sessionMs` from then to the end of its turn (of which `timing` tells
-   * where), `endToEndMs` from the message's `ts` (by default: when it was stored)
-   */
-  | ({ type: "message.settled"; partition: number; stage: string; channel: string; outcome: TurnOutcome["kind"]; pickupMs: number; sessionMs: number; endToEndMs: number; timing?: TurnTiming } & MessageLogFields);
+export type { PartitionEvent } from "./partition-events.js";
 
-/** Options of {@link createPartitionRunner}. */
+/** Options of {@link startPartitionRunner}. */
 export interface PartitionRunnerOptions {
   bus: Bus;
   host: SessionHost;
@@ -91,285 +76,192 @@ export interface PartitionRunner {
   resync(): void;
 }
 
-type Stage = "in" | "session";
+const STREAM_OF: Record<PartitionStage, string> = { in: STREAMS.in, session: STREAMS.sessions };
 
-const PULL_EXPIRES_MS = 5_000;
-const PULL_HEARTBEAT_MS = 1_000;
+/**
+ * A mailbox's lane: the consumer is the partition owner's alone, so it is
+ * taken over (what a dead owner left unacked comes back at once, in order)
+ * and a lost delivery resets it. Handlers run side by side — the session
+ * host keeps each session's order — up to what JetStream lets be unacked.
+ */
+function mailboxPolicy(o: PartitionRunnerOptions): LanePolicy {
+  return {
+    ...defaultLanePolicy(),
+    pullBatch: o.batch,
+    ordering: { kind: "parallel", maxInFlight: o.consumer.maxAckPending },
+    takeover: true,
+    // publishing an effect failed while NATS was unavailable: leave the message unacked and take the mailbox over
+    // once NATS answers, which delivers it again first (a nak would send it behind later messages of its session)
+    onFailure: { transient: "reset", other: "nak" },
+    whenPullFails: "reset",
+  };
+}
 
-/** Starts consuming one partition. */
-export async function createPartitionRunner(o: PartitionRunnerOptions): Promise<PartitionRunner> {
-  const { bus, partition: p } = o;
-  const emit = o.onEvent ?? (() => {});
-  const tracing = o.tracing ?? NO_TRACING;
-  const inFlight = new Set<Promise<void>>();
-  let stopped = false;
+/** Starts consuming one partition: both mailboxes are taken over before this resolves. */
+export async function startPartitionRunner(o: PartitionRunnerOptions): Promise<PartitionRunner> {
+  const scope: PartitionScope = { bus: o.bus, nodeId: o.nodeId, partition: o.partition, tracing: o.tracing ?? NO_TRACING, emit: o.onEvent ?? (() => {}) };
   // aborted when the partition stops pulling: messages waiting behind a suspended turn are given back
   const releasing = new AbortController();
-
-  async function deadLetter(m: JsMsg, stage: string, code: string, reason: string, log: MessageLogFields, details: DeadLetterDetails = {}) {
-    await deadLetterMessage(bus, o.nodeId, m, { stage, code, reason }, details);
-    emit({ type: "message.dead", stage, code, reason, subject: m.subject, ...log, partition: p });
+  const opened = await Promise.allSettled((["in", "session"] as const).map((stage) => openMailbox(o, scope, stage, releasing.signal)));
+  const lanes = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = opened.find((r) => r.status === "rejected");
+  if (failed) {
+    // one mailbox without the other is no partition: give the one that opened back
+    await Promise.all(lanes.map((l) => l.stopPulling()));
+    throw failed.reason;
   }
-
-  /** Log fields of a message: its envelope's when it has one, else the stream message's. */
-  function logFields(m: JsMsg, d: IngressDecision, stage: Stage): MessageLogFields {
-    if (d.kind === "turn") return sessionLogFields(sessionKey(d.agent.id, d.session), d.envelope, p);
-    const actor = stage === "in" ? `ingress/p${p}` : `session-mailbox/p${p}`;
-    if (d.kind === "forward") return { msg_id: d.envelope.id, trace_id: traceIdOf(d.envelope.trace.traceparent ?? ""), partition: p, actor };
-    const tp = m.headers?.get(H.traceparent);
-    return { msg_id: m.headers?.get(H.msgId) || `${m.info.stream}:${m.seq}`, trace_id: tp ? traceIdOf(tp) : undefined, partition: p, actor };
-  }
-
-  /** The ingress hop's span: from taking the message to handing it on. */
-  function traceIngress(d: Extract<IngressDecision, { kind: "forward" | "turn" }>, startMs: number): void {
-    const tp = d.envelope.trace.traceparent;
-    if (!tp) return;
-    tracing.record({
-      name: "claw.ingress",
-      kind: "consumer",
-      traceparent: tp,
-      parent: d.traceParent,
-      startMs,
-      endMs: Date.now(),
-      attributes: { "messaging.system": "nats", "messaging.message.id": d.envelope.id, "claw.partition": p, "claw.channel": d.envelope.channel, "claw.decision": d.kind },
-    });
-  }
-
-  async function settle(m: JsMsg, d: IngressDecision, stage: Stage, attempts: number, startMs: number, log: MessageLogFields, pickupMs: number): Promise<void> {
-    switch (d.kind) {
-      case "drop":
-        m.ack();
-        return;
-      case "dead": {
-        const addr = stage === "in" ? parseInboundSubject(m.subject) : undefined;
-        await deadLetter(m, stage === "in" ? "ingress" : "session", d.code, d.reason, log, {
-          field: d.field,
-          ...(d.replyTo ? { msgId: d.replyTo } : {}),
-          notify: addr ? { to: addr, replyTo: d.replyTo ?? (m.headers?.get(H.msgId) || undefined) } : undefined,
-        });
-        m.ack();
-        return;
-      }
-      case "forward":
-        await publishDurable(bus.publisher, {
-          subject: d.subject,
-          data: encode(d.envelope),
-          msgId: d.msgId,
-          headers: { [H.node]: o.nodeId, ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}) },
-        });
-        emit({ type: "message.forwarded", to: d.subject, ...log, partition: p });
-        if (tracing.enabled) traceIngress(d, startMs);
-        m.ack();
-        return;
-      case "turn":
-      case "mail":
-        return settleSession(m, d, stage, attempts, startMs, log, pickupMs);
-    }
-  }
-
-  /** Hands a turn or mail to its session and settles the message by how it ended. */
-  async function settleSession(m: JsMsg, d: Extract<IngressDecision, { kind: "turn" | "mail" }>, stage: Stage, attempts: number, startMs: number, log: MessageLogFields, pickupMs: number): Promise<void> {
-    if (d.kind === "mail" && d.mail.type === "tool.deadline" && d.mail.notBefore > Date.now()) {
-      // a durable timer: back in the mailbox when it is due (its turn may well be over by then)
-      m.nak(d.mail.notBefore - Date.now());
-      return;
-    }
-    const started = performance.now();
-    const turnStartMs = tracing.enabled ? Date.now() : 0;
-    if (tracing.enabled && d.kind === "turn" && stage === "in") traceIngress(d, startMs);
-    const common = {
-      agent: d.agent,
-      session: d.session,
-      deliveries: attempts,
-      keepAlive: () => m.working(),
-      signal: releasing.signal,
-      onFailed: (f: FailedTurn) =>
-        deadLetter(m, "session", f.failure.code, f.failure.message, log, {
-          msgId: f.turn.id,
-          firstError: f.firstError,
-          deliveries: f.attempts,
-          // the notice is published by the failed turn: a child of its span
-          notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn), routing: nativeRoutingOf(f.turn), retryable: f.failure.transient },
-        }),
-    };
-    const outcome: TurnOutcome = d.kind === "turn" ? await o.host.deliver({ ...common, envelope: d.envelope, log }) : await o.host.deliverMail({ ...common, mail: d.mail });
-    if (outcome.kind === "released") m.nak();
-    else m.ack(); // answered, suspended, dropped (stale mail), or failed and dead-lettered
-    if (d.kind === "mail") return;
-    if (tracing.enabled && outcome.kind !== "released" && d.envelope.trace.traceparent) {
-      tracing.record({
-        name: "claw.session",
-        traceparent: turnTraceparent(d.envelope)!,
-        parent: d.envelope.trace.traceparent,
-        startMs: turnStartMs,
-        endMs: Date.now(),
-        attributes: { "claw.agent": d.agent.id, "claw.session": d.session, "claw.partition": p, "messaging.message.id": d.envelope.id, "claw.outcome": outcome.kind, "claw.attempts": attempts },
-        error: outcome.kind === "failed" ? `${outcome.failure.code}: ${outcome.failure.message}` : undefined,
-      });
-    }
-    emit({
-      type: "message.settled",
-      partition: p,
-      stage,
-      channel: d.envelope.channel,
-      outcome: outcome.kind,
-      pickupMs,
-      sessionMs: performance.now() - started,
-      timing: outcome.kind === "answered" || outcome.kind === "suspended" ? outcome.timing : undefined,
-      endToEndMs: Date.now() - d.envelope.ts,
-      ...log,
-    });
-  }
-
-  async function handle(m: JsMsg, stage: Stage, suspects: CrashSuspects, resync: () => void): Promise<void> {
-    const inbound = toInboundMessage(m, o.idPrefix[stage]);
-    const started = performance.now();
-    const pickupMs = Date.now() - inbound.storedAt;
-    const startMs = tracing.enabled ? Date.now() : 0;
-    try {
-      const attempts = m.info.deliveryCount + suspects.crashes(m.seq);
-      const d =
-        stage === "in"
-          ? decideInbound(inbound, { agents: o.agents(), defaultAgent: o.defaultAgent?.(), partitions: o.partitions, partition: p, maxPayload: o.maxPayload })
-          : decideSessionMail(inbound, o.agents());
-      const log = logFields(m, d, stage);
-      if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
-        // delivered this often without being settled: it probably crashes its node
-        await deadLetter(m, stage === "in" ? "ingress" : "session", "max_deliveries", `not settled after ${attempts - 1} deliveries (the node processing it died)`, log, {
-          deliveries: attempts - 1,
-          msgId: d.envelope.id,
-          notify: { to: d.envelope, replyTo: d.envelope.id, routing: nativeRoutingOf(d.envelope) },
-        });
-        m.ack();
-        return;
-      }
-      if (d.kind === "turn") {
-        emit({
-          type: "message.accepted",
-          partition: p,
-          stage,
-          channel: d.envelope.channel,
-          deliveries: m.info.deliveryCount,
-          pending: m.info.pending,
-          ingressMs: performance.now() - started,
-          ...log,
-        });
-      }
-      await settle(m, d, stage, attempts, startMs, log, pickupMs);
-    } catch (e) {
-      if (stopped) return;
-      if (isTransientFailure(e) || isStorageFull(e)) {
-        // publishing the effect failed while NATS was unavailable: leave the message unacked and
-        // take the mailbox over once NATS answers, which delivers it again first (a nak would
-        // send it behind later messages of its session)
-        resync();
-        return;
-      }
-      m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
-    }
-  }
-
-  /**
-   * Takes the partition's consumer over (see `takeOverConsumer`: messages left
-   * unacked come back at once, in order). Only a takeover from another owner
-   * counts as a crash of those messages.
-   */
-  async function takeover(stage: Stage, stream: string, suspects: CrashSuspects, countCrashes: boolean): Promise<void> {
-    const { leftUnacked } = await takeOverConsumer(bus.jsm, stream, partitionConsumerSpec(stage, p, o.consumer));
-    if (leftUnacked && countCrashes) await suspects.record(leftUnacked.from, leftUnacked.to);
-  }
-
-  /**
-   * One mailbox of the partition. Consumer delivery sequences are contiguous:
-   * a gap means a delivery was lost in transit (a server died while it was on
-   * its way), and that message would come back only after its ack wait, behind
-   * newer ones. On a gap the lane stops taking messages, finishes what it has,
-   * and takes its consumer over again, which redelivers from the gap in order.
-   */
-  async function lane(stage: Stage): Promise<{ stop(): Promise<void>; resync(): void }> {
-    const stream = stage === "in" ? STREAMS.in : STREAMS.sessions;
-    const suspects = await loadCrashSuspects(o.cluster, stage, p);
-    let messages: ConsumerMessages | undefined;
-    let lastDelivery = 0;
-    let resetting: Promise<void> | undefined;
-
-    const open = async () => {
-      const consumer = await bus.js.consumers.get(stream, partitionConsumerName(stage, p));
-      lastDelivery = 0;
-      const iter = await consumer.consume({
-        max_messages: o.batch,
-        // short pulls and heartbeats: when the server holding a pull request dies, the
-        // client notices within seconds and pulls again (defaults: 30 s expiry)
-        expires: PULL_EXPIRES_MS,
-        idle_heartbeat: PULL_HEARTBEAT_MS,
-        callback: (m) => {
-          if (resetting || stopped) return; // left unacked: redelivered, in order, after the reset
-          const d = m.info.deliverySequence;
-          if (lastDelivery > 0 && d > lastDelivery + 1) {
-            emit({ type: "delivery.gap", partition: p, stage, expected: lastDelivery + 1, got: d });
-            void reset();
-            return;
-          }
-          lastDelivery = Math.max(lastDelivery, d);
-          const t = handle(m, stage, suspects, () => void reset());
-          inFlight.add(t);
-          void t.finally(() => inFlight.delete(t));
-        },
-      });
-      messages = iter;
-      void iter.closed().then((err) => {
-        if (err && !stopped && iter === messages) {
-          emit({ type: "consumer.failed", partition: p, stage, error: String(err) });
-          void reset();
-        }
-      });
-    };
-
-    const reset = () =>
-      (resetting ??= (async () => {
-        try {
-          await messages?.close().catch(() => undefined);
-          while (inFlight.size > 0) await Promise.all([...inFlight]);
-          for (let attempt = 0; !stopped; attempt++) {
-            try {
-              await takeover(stage, stream, suspects, false);
-              await open();
-              return;
-            } catch (e) {
-              // NATS is unavailable (an election, a restart): keep trying, this lane has no consumer
-              emit({ type: "consumer.failed", partition: p, stage, error: String(e) });
-              await new Promise((r) => setTimeout(r, backoffDelay(o.backoff, attempt)));
-            }
-          }
-        } finally {
-          resetting = undefined;
-        }
-      })());
-
-    await takeover(stage, stream, suspects, true);
-    await open();
-    return {
-      resync: () => void reset(),
-      async stop() {
-        await resetting?.catch(() => undefined);
-        await messages?.close().catch(() => undefined);
-      },
-    };
-  }
-
-  const lanes = await Promise.all([lane("in"), lane("session")]);
+  let stopped = false;
   return {
-    partition: p,
+    partition: o.partition,
     async stopPulling() {
       stopped = true;
       releasing.abort();
-      await Promise.all(lanes.map((l) => l.stop()));
+      await Promise.all(lanes.map((l) => l.stopPulling()));
     },
     async drained() {
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
+      await Promise.all(lanes.map((l) => l.drained()));
     },
     resync() {
       if (!stopped) for (const l of lanes) l.resync();
     },
   };
+}
+
+/** Takes one mailbox over and starts its lane; a takeover from another owner counts as a crash of what it left unacked. */
+async function openMailbox(o: PartitionRunnerOptions, scope: PartitionScope, stage: PartitionStage, releasing: AbortSignal): Promise<ConsumerLane> {
+  const suspects = await loadCrashSuspects(o.cluster, stage, o.partition);
+  const p = o.partition;
+  return startConsumerLane({
+    bus: o.bus,
+    stream: STREAM_OF[stage],
+    consumer: partitionConsumerSpec(stage, p, o.consumer),
+    policy: mailboxPolicy(o),
+    backoff: o.backoff,
+    // this lane's own takeovers (after a gap, a reconnect) find only what it left itself
+    onTakeover: async (t, first) => {
+      if (first && t.leftUnacked) await suspects.record(t.leftUnacked.from, t.leftUnacked.to);
+    },
+    handle: (m) => handleMail(o, scope, { stage, suspects, releasing }, m),
+    onEvent: (e: LaneEvent) => {
+      if (e.type === "lane.gap") scope.emit({ type: "delivery.gap", partition: p, stage, expected: e.expected, got: e.got });
+      else if (e.type === "lane.failed") scope.emit({ type: "consumer.failed", partition: p, stage, error: e.error });
+    },
+  });
+}
+
+/** Decides what a mailbox message is and settles it. */
+async function handleMail(
+  o: PartitionRunnerOptions,
+  scope: PartitionScope,
+  box: { stage: PartitionStage; suspects: CrashSuspects; releasing: AbortSignal },
+  m: JsMsg,
+): Promise<void> {
+  const { stage } = box;
+  const inbound = toInboundMessage(m, o.idPrefix[stage]);
+  const started = performance.now();
+  const pickupMs = Date.now() - inbound.storedAt;
+  const startMs = scope.tracing.enabled ? Date.now() : 0;
+  const attempts = m.info.deliveryCount + box.suspects.crashes(m.seq);
+  const d =
+    stage === "in"
+      ? decideInbound(inbound, {
+          agents: o.agents(),
+          defaultAgent: o.defaultAgent?.(),
+          partitions: o.partitions,
+          partition: o.partition,
+          maxPayload: o.maxPayload,
+        })
+      : decideSessionMail(inbound, o.agents());
+  const t: TakenMessage = { m, stage, attempts, log: messageLogFields(m, d, stage, o.partition), pickupMs, startMs };
+  if (attempts > o.maxDeliver && (d.kind === "turn" || d.kind === "forward")) {
+    // delivered this often without being settled: it probably crashes its node
+    await deadLetterUnsettled(scope, t, d);
+    return m.ack();
+  }
+  if (d.kind !== "turn" && d.kind !== "mail") return settleWithoutTurn(scope, t, d);
+  if (d.kind === "turn") {
+    const ingressMs = performance.now() - started;
+    scope.emit({
+      type: "message.accepted",
+      partition: o.partition,
+      stage,
+      channel: d.envelope.channel,
+      deliveries: m.info.deliveryCount,
+      pending: m.info.pending,
+      ingressMs,
+      ...t.log,
+    });
+  }
+  return settleInSession(o.host, scope, t, d, box.releasing);
+}
+
+/** Hands a turn or mail to its session and settles the message by how it ended. */
+async function settleInSession(
+  host: SessionHost,
+  scope: PartitionScope,
+  t: TakenMessage,
+  d: Extract<IngressDecision, { kind: "turn" | "mail" }>,
+  releasing: AbortSignal,
+): Promise<void> {
+  const { m } = t;
+  if (d.kind === "mail" && d.mail.type === "tool.deadline" && d.mail.notBefore > Date.now()) {
+    // a durable timer: back in the mailbox when it is due (its turn may well be over by then)
+    m.nak(d.mail.notBefore - Date.now());
+    return;
+  }
+  const started = performance.now();
+  const turnStartMs = scope.tracing.enabled ? Date.now() : 0;
+  if (scope.tracing.enabled && d.kind === "turn" && t.stage === "in") traceIngress(scope, d, t.startMs);
+  const common = {
+    agent: d.agent,
+    session: d.session,
+    deliveries: t.attempts,
+    keepAlive: () => m.working(),
+    signal: releasing,
+    onFailed: (f: FailedTurn) => deadLetterFailedTurn(scope, t, f),
+  };
+  const outcome = d.kind === "turn" ? await host.deliver({ ...common, envelope: d.envelope, log: t.log }) : await host.deliverMail({ ...common, mail: d.mail });
+  if (outcome.kind === "released") m.nak();
+  else m.ack(); // answered, suspended, dropped (stale mail), or failed and dead-lettered
+  if (d.kind === "turn") reportTurn(scope, t, d, outcome, { started, turnStartMs });
+}
+
+/** The session hop's span and the `message.settled` fact of a turn. */
+function reportTurn(
+  scope: PartitionScope,
+  t: TakenMessage,
+  d: Extract<IngressDecision, { kind: "turn" }>,
+  outcome: TurnOutcome,
+  at: { started: number; turnStartMs: number },
+): void {
+  if (scope.tracing.enabled && outcome.kind !== "released" && d.envelope.trace.traceparent) {
+    scope.tracing.record({
+      name: "claw.session",
+      traceparent: turnTraceparent(d.envelope)!,
+      parent: d.envelope.trace.traceparent,
+      startMs: at.turnStartMs,
+      endMs: Date.now(),
+      attributes: {
+        "claw.agent": d.agent.id,
+        "claw.session": d.session,
+        "claw.partition": scope.partition,
+        "messaging.message.id": d.envelope.id,
+        "claw.outcome": outcome.kind,
+        "claw.attempts": t.attempts,
+      },
+      error: outcome.kind === "failed" ? `${outcome.failure.code}: ${outcome.failure.message}` : undefined,
+    });
+  }
+  scope.emit({
+    type: "message.settled",
+    partition: scope.partition,
+    stage: t.stage,
+    channel: d.envelope.channel,
+    outcome: outcome.kind,
+    pickupMs: t.pickupMs,
+    sessionMs: performance.now() - at.started,
+    timing: outcome.kind === "answered" || outcome.kind === "suspended" ? outcome.timing : undefined,
+    endToEndMs: Date.now() - d.envelope.ts,
+    ...t.log,
+  });
 }

@@ -5,12 +5,11 @@
  * partition, so per-chat order holds as long as one router runs at a time.
  * It costs one extra JetStream hop per message.
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import {
-  backoffDelay,
   chatPartition,
   deadLetterOf,
-  delay,
+  defaultLanePolicy,
   fromHeaders,
   H,
   isTransientFailure,
@@ -19,11 +18,12 @@ import {
   publishDeadLetter,
   publishDurable,
   routerConsumerSpec,
+  startConsumerLane,
   STREAMS,
-  takeOverConsumer,
   type BackoffPolicy,
   type Bus,
   type ConsumerOptions,
+  type LanePolicy,
 } from "../bus/index.js";
 import { headerGetter } from "./inbound-message.js";
 
@@ -45,15 +45,23 @@ export interface Router {
   stop(): Promise<void>;
 }
 
-const PULL_EXPIRES_MS = 5_000;
-const PULL_HEARTBEAT_MS = 1_000;
+/**
+ * The router's lane: strictly one at a time, so the order of publishes is the
+ * order of the raw stream; its consumer is the router's alone (taken over on
+ * start and after a reconnect, so a dead router's messages come back at once
+ * and first). Any failure resets it: the message comes again before the next
+ * (a nak would send it behind later messages of its chat).
+ */
+const ROUTER_POLICY: LanePolicy = {
+  ...defaultLanePolicy(),
+  pullBatch: 256,
+  ordering: { kind: "serial" },
+  takeover: true,
+  onFailure: { transient: "reset", other: "reset" },
+};
 
 /** Starts the fallback router. */
 export async function startRouter(o: RouterOptions): Promise<Router> {
-  const spec = routerConsumerSpec(o.consumer);
-  let messages: ConsumerMessages | undefined;
-  let stopped = false;
-
   async function deadLetter(m: JsMsg, code: string, reason: string): Promise<void> {
     await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "router", code, reason, node: o.nodeId }));
     m.ack();
@@ -67,67 +75,30 @@ export async function startRouter(o: RouterOptions): Promise<Router> {
     // keep the publisher's msg id (so ingress sees it) or derive one from the raw stream sequence
     const msgId = header(H.msgId) ?? `${o.idPrefix}-${m.seq}`;
     const headers = { ...fromHeaders(m.headers), [H.msgId]: msgId };
-    await publishDurable(o.bus.publisher, { subject: partitionedInboundSubject(chatPartition(addr, o.partitions), addr), data: m.data, msgId, headers });
+    try {
+      await publishDurable(o.bus.publisher, { subject: partitionedInboundSubject(chatPartition(addr, o.partitions), addr), data: m.data, msgId, headers });
+    } catch (e) {
+      // NATS is unavailable: the lane takes the consumer over once it answers
+      if (isTransientFailure(e)) throw e;
+      // the server refused it: nothing will change by trying again (a failing dead letter resets the lane)
+      return deadLetter(m, "route_refused", `the partitioned subject refused it: ${(e as Error).message}`);
+    }
     m.ack();
   }
 
-  /** Pulls and routes until the iterator closes. */
-  async function run(iter: ConsumerMessages): Promise<void> {
-    for await (const m of iter) {
-      if (stopped || resetting) break; // left unacked: routed again after the takeover, in order
-      try {
-        // strictly one at a time: the order of publishes is the order of the raw stream
-        await route(m);
-      } catch (e) {
-        if (stopped) break;
-        if (isTransientFailure(e)) {
-          // NATS is unavailable: take the consumer over once it answers, which delivers this
-          // message again first (a nak would send it behind later messages of its chat)
-          void reset();
-          break;
-        }
-        // the server refused it: nothing will change by trying again
-        await deadLetter(m, "route_refused", `the partitioned subject refused it: ${(e as Error).message}`).catch(() => void reset());
-        if (resetting) break;
-      }
-    }
-  }
-
-  async function open(): Promise<void> {
-    await takeOverConsumer(o.bus.jsm, STREAMS.inRaw, spec);
-    const consumer = await o.bus.js.consumers.get(STREAMS.inRaw, spec.durable_name);
-    // short pulls and heartbeats, as the partition runners: a lost pull is noticed within seconds
-    messages = await consumer.consume({ max_messages: 256, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS });
-    loop = run(messages);
-  }
-
-  let resetting: Promise<void> | undefined;
-  const reset = () =>
-    (resetting ??= (async () => {
-      try {
-        await messages?.close().catch(() => undefined);
-        await loop;
-        for (let attempt = 0; !stopped; attempt++) {
-          try {
-            return await open();
-          } catch {
-            await delay(backoffDelay(o.backoff, attempt));
-          }
-        }
-      } finally {
-        resetting = undefined;
-      }
-    })());
-
-  let loop: Promise<void> = Promise.resolve();
-  await open();
+  const lane = await startConsumerLane({
+    bus: o.bus,
+    stream: STREAMS.inRaw,
+    consumer: routerConsumerSpec(o.consumer),
+    policy: ROUTER_POLICY,
+    backoff: o.backoff,
+    handle: route,
+  });
   return {
-    resync: () => void reset(),
+    resync: () => lane.resync(),
     async stop() {
-      stopped = true;
-      await resetting?.catch(() => undefined);
-      await messages?.close().catch(() => undefined);
-      await loop;
+      await lane.stopPulling();
+      await lane.drained();
     },
   };
 }

@@ -104,3 +104,31 @@ export class StreamLimitError extends BusError {
     this.maxBytes = maxBytes;
   }
 }
+
+/**
+ * A consumer lane that ends when its pulling fails (`whenPullFails: "end"`)
+ * ended: its consumer was removed, its pull failed or the client closed its
+ * messages. Its user decides what follows (a web chat is asked to connect
+ * again, a channel account connects anew).
+ */
+export class ConsumerLaneEndedError extends BusError {
+  readonly stream: string;
+  readonly consumer: string;
+  constructor(stream: string, consumer: string, options?: { cause?: unknown }) {
+    const why = options?.cause instanceof Error ? options.cause.message : "its messages ended";
+    super("CONSUMER_LANE_ENDED", `consumer ${stream}/${consumer} stopped delivering: ${why}`, options);
+    this.name = "ConsumerLaneEndedError";
+    this.stream = stream;
+    this.consumer = consumer;
+  }
+}
+
+/** A consumer lane's policy that cannot work (thrown when the lane is started, before anything is pulled). */
+export class LanePolicyError extends BusError {
+  readonly consumer: string;
+  constructor(consumer: string, message: string) {
+    super("LANE_POLICY", `consumer lane ${consumer}: ${message}`);
+    this.name = "LanePolicyError";
+    this.consumer = consumer;
+  }
+}

@@ -12,6 +12,18 @@ export * from "./retry.js";
 export { connectBus, natsAnswers, natsCredentials, parseServers, redactServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
 export * from "./specs.js";
 export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type EnsureStreamOptions, type ProvisionWarn } from "./provision.js";
+export {
+  startConsumerLane,
+  defaultLanePolicy,
+  lanePolicyProblems,
+  type ConsumerLane,
+  type ConsumerLaneOptions,
+  type LaneConsumerSpec,
+  type LaneEvent,
+  type LaneFailureAction,
+  type LaneOrdering,
+  type LanePolicy,
+} from "./consumer-lane.js";
 export { publishDurable, toHeaders, fromHeaders, type DurablePublish } from "./publisher.js";
 export { createJsPublisher, type JsPublish, type JsPublisher } from "./js-publisher.js";
 export { deadLetterOf, publishDeadLetter, type DeadLetter } from "./dead-letter.js";

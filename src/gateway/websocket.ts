@@ -28,7 +28,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import { randomBytes } from "node:crypto";
 import { nuid, type Subscription } from "@nats-io/transport-node";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
@@ -36,15 +36,22 @@ import {
   decode,
   DEFAULT_WS_CONSUMER_IDLE_MS,
   decodeReplyPiece,
+  defaultBackoff,
+  defaultLanePolicy,
   deltaSubject,
   encodeToken,
-  ensureConsumer,
   parseWsTakeoverSubject,
+  startConsumerLane,
   STREAMS,
   webSessionConsumerSpec,
   wildcards,
   wsTakeoverSubject,
-  type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+  type Bus,
+  type ChatAddress,
+  type ConsumerLane,
+  type Envelope,
+  type LanePolicy,
+} from "../bus/index.js";
 import type { Principal } from "../auth/index.js";
 import { HttpError } from "./errors.js";
 import { callerId, tokenChat } from "./http-session.js";
@@ -80,7 +87,8 @@ function sessionOf(url: URL, p: Principal): { chat: string; session: string; tok
     if (session.length > 128) throw new HttpError(400, "invalid_query", "session: at most 128 characters", "session");
     return { chat: callerId(session, p), session };
   }
-  if (token !== null && !TOKEN.test(token)) throw new HttpError(400, "invalid_query", "token: the secret a hello frame gave (22–128 of A-Z a-z 0-9 _ -)", "token");
+  if (token !== null && !TOKEN.test(token))
+    throw new HttpError(400, "invalid_query", "token: the secret a hello frame gave (22–128 of A-Z a-z 0-9 _ -)", "token");
   const secret = token ?? randomBytes(24).toString("base64url");
   const chat = tokenChat(secret);
   return { chat, session: chat, ...(token === null ? { token: secret } : {}) };
@@ -92,11 +100,149 @@ interface Connection {
   close(code: number, reason: string): void;
 }
 
+/** What every connection of the channel shares. */
+interface Channel {
+  o: WebSocketChannelOptions;
+  /** the connections of each session (`<account>.<chat>`): the newest one gets its replies */
+  sessions: Map<string, Set<Connection>>;
+  /** sockets that answered the last ping */
+  alive: WeakSet<WebSocket>;
+}
+
+/** What a connection asked for. */
+interface Asked {
+  clientAcks: boolean;
+  principal: Principal;
+  session: string;
+  token?: string;
+}
+
+/**
+ * A session's replies' lane: one at a time, in the order of the stream, each
+ * written to the socket as it comes. Pulls are long (nats.js's 30 s, heartbeat
+ * 15 s): a node holds many idle sessions. The consumer is the session's, made
+ * by whichever connection comes; when it goes (removed after its idle time
+ * while NATS was away) the lane ends and the client is told to connect again,
+ * which makes it anew.
+ */
+const SESSION_POLICY: LanePolicy = {
+  ...defaultLanePolicy(),
+  pullBatch: 32,
+  pullExpiresMs: 30_000,
+  pullHeartbeatMs: 15_000,
+  ordering: { kind: "serial" },
+  whenPullFails: "end",
+};
+
+const keyOf = (a: Pick<ChatAddress, "account" | "chat">) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+
+/** Takes one frame from the client: an ack of a reply, or a message. */
+async function take(
+  ch: Channel,
+  conn: { addr: ChatAddress; asked: Asked; unacked: Map<string, JsMsg>; frame: (v: unknown) => void },
+  data: RawData,
+  isBinary: boolean,
+): Promise<void> {
+  const { addr, frame } = conn;
+  if (isBinary) return frame({ type: "error", code: "invalid", message: 'send text frames: JSON { "text" } or the text itself' });
+  const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
+  let v: { type?: unknown; id?: unknown; text?: unknown; metadata?: unknown } | undefined;
+  if (text.trimStart().startsWith("{")) {
+    try {
+      v = JSON.parse(text) as typeof v;
+    } catch {
+      v = undefined;
+    }
+  }
+  if (v?.type === "ack") {
+    const m = typeof v.id === "string" ? conn.unacked.get(v.id) : undefined;
+    if (m) {
+      conn.unacked.delete(v.id as string);
+      m.ack();
+    }
+    return;
+  }
+  const id = typeof v?.id === "string" ? v.id : undefined;
+  const input = v && "text" in v ? { text: v.text, metadata: v.metadata, sender: { id: addr.chat } } : { text, sender: { id: addr.chat } };
+  try {
+    checkNamedAgent(input.metadata, conn.asked.principal);
+    const r = await ch.o.inbound.accept(addr, input, id);
+    frame({ type: "accepted", id: r.id, duplicate: r.duplicate });
+  } catch (e) {
+    if (e instanceof HttpError)
+      return frame({ type: "error", code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(id ? { id } : {}) });
+    ch.o.onError?.(e);
+    frame({ type: "error", code: "unavailable", message: "the message could not be accepted now; send it again", ...(id ? { id } : {}) });
+  }
+}
+
+/** Serves one connection: its frames in, its session's replies and reply pieces out, until it closes. */
+async function serve(ch: Channel, ws: WebSocket, addr: ChatAddress, asked: Asked): Promise<void> {
+  const { o } = ch;
+  const key = keyOf(addr);
+  const conn: Connection = { id: nuid.next(), ws, close: (code, reason) => ws.close(code, reason) };
+  let closed = false;
+  let lane: ConsumerLane | undefined;
+  let deltas: Subscription | undefined;
+  const unacked = new Map<string, JsMsg>();
+  const frame = (v: unknown, cb?: (err?: Error) => void) => {
+    if (ws.readyState !== ws.OPEN) return cb?.(new Error("closed"));
+    ws.send(JSON.stringify(v), cb);
+  };
+  const gone = new Promise<void>((r) => ws.once("close", r));
+  ch.alive.add(ws);
+  ws.on("pong", () => ch.alive.add(ws));
+  ws.on("close", () => {
+    closed = true;
+    const set = ch.sessions.get(key);
+    set?.delete(conn);
+    if (set?.size === 0) ch.sessions.delete(key);
+    deltas?.unsubscribe();
+    void lane?.stopPulling();
+    // not confirmed by the client: at once to its next connection, not after the ack wait
+    for (const m of unacked.values()) m.nak();
+    unacked.clear();
+  });
+  ws.on("message", (data: RawData, isBinary: boolean) => void take(ch, { addr, asked, unacked, frame }, data, isBinary));
+
+  // the newest connection of a session is the one that gets its replies
+  let set = ch.sessions.get(key);
+  if (!set) ch.sessions.set(key, (set = new Set()));
+  set.add(conn);
+  o.bus.nc.publish(wsTakeoverSubject(addr), conn.id);
+  frame({ type: "hello", session: asked.session, account: addr.account, node: o.nodeId, ...(asked.token ? { token: asked.token } : {}) });
+
+  deltas = o.bus.nc.subscribe(deltaSubject(addr), {
+    callback: (_e, m) => {
+      const piece = decodeReplyPiece(m.data);
+      if (piece) frame({ type: "delta", ...piece });
+    },
+  });
+  const push = async (m: JsMsg): Promise<void> => {
+    let reply: Envelope;
+    try {
+      reply = decode<Envelope>(m.data);
+    } catch {
+      return m.term(); // not an envelope: nothing a client could read
+    }
+    if (asked.clientAcks) unacked.set(reply.id, m);
+    frame({ type: "reply", id: reply.id, replyTo: reply.replyTo, kind: reply.kind, text: reply.text, media: reply.media, ts: reply.ts }, (err) => {
+      if (asked.clientAcks) return;
+      if (err) m.nak();
+      else m.ack();
+    });
+  };
+  const spec = webSessionConsumerSpec(addr, o.consumerIdleMs ?? DEFAULT_WS_CONSUMER_IDLE_MS);
+  lane = await startConsumerLane({ bus: o.bus, stream: STREAMS.out, consumer: spec, policy: SESSION_POLICY, backoff: defaultBackoff(), handle: push });
+  if (closed) return void lane.stopPulling();
+  await Promise.race([lane.ended, gone]);
+  if (!closed) ws.close(1011, "the session's replies could not be read; connect again");
+}
+
 /** The WebSocket side of the gateway: hand it the server's `upgrade` requests for `/v1/ws`. */
 export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void; close(): Promise<void> } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload });
-  const sessions = new Map<string, Set<Connection>>();
-  const keyOf = (a: Pick<ChatAddress, "account" | "chat">) => `${encodeToken(a.account)}.${encodeToken(a.chat)}`;
+  const ch: Channel = { o, sessions: new Map(), alive: new WeakSet() };
 
   // a newer connection of a session, on any node, closes the older ones
   const takeovers: Subscription = o.bus.nc.subscribe(wildcards.wsTakeovers, {
@@ -105,120 +251,21 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
       if (!session) return;
       const key = keyOf(session);
       const newer = m.string();
-      for (const c of sessions.get(key) ?? []) if (c.id !== newer) c.close(4001, "replaced by a newer connection of this session");
+      for (const c of ch.sessions.get(key) ?? []) if (c.id !== newer) c.close(4001, "replaced by a newer connection of this session");
     },
   });
 
-  const alive = new WeakSet<WebSocket>();
   const pinger = setInterval(() => {
     for (const ws of wss.clients) {
-      if (!alive.has(ws)) {
+      if (!ch.alive.has(ws)) {
         ws.terminate();
         continue;
       }
-      alive.delete(ws);
+      ch.alive.delete(ws);
       ws.ping();
     }
   }, PING_MS);
   pinger.unref();
-
-  async function serve(ws: WebSocket, addr: ChatAddress, c: { clientAcks: boolean; principal: Principal; session: string; token?: string }): Promise<void> {
-    const { clientAcks } = c;
-    const key = keyOf(addr);
-    const conn: Connection = { id: nuid.next(), ws, close: (code, reason) => ws.close(code, reason) };
-    let closed = false;
-    let messages: ConsumerMessages | undefined;
-    let deltas: Subscription | undefined;
-    const unacked = new Map<string, JsMsg>();
-    const frame = (v: unknown, cb?: (err?: Error) => void) => {
-      if (ws.readyState !== ws.OPEN) return cb?.(new Error("closed"));
-      ws.send(JSON.stringify(v), cb);
-    };
-    alive.add(ws);
-    ws.on("pong", () => alive.add(ws));
-    ws.on("close", () => {
-      closed = true;
-      const set = sessions.get(key);
-      set?.delete(conn);
-      if (set?.size === 0) sessions.delete(key);
-      deltas?.unsubscribe();
-      void messages?.close().catch(() => undefined);
-      // not confirmed by the client: at once to its next connection, not after the ack wait
-      for (const m of unacked.values()) m.nak();
-      unacked.clear();
-    });
-    ws.on("message", (data: RawData, isBinary: boolean) => void take(data, isBinary));
-
-    async function take(data: RawData, isBinary: boolean): Promise<void> {
-      if (isBinary) return frame({ type: "error", code: "invalid", message: "send text frames: JSON { \"text\" } or the text itself" });
-      const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
-      let v: { type?: unknown; id?: unknown; text?: unknown; metadata?: unknown } | undefined;
-      if (text.trimStart().startsWith("{")) {
-        try {
-          v = JSON.parse(text) as typeof v;
-        } catch {
-          v = undefined;
-        }
-      }
-      if (v?.type === "ack") {
-        const m = typeof v.id === "string" ? unacked.get(v.id) : undefined;
-        if (m) {
-          unacked.delete(v.id as string);
-          m.ack();
-        }
-        return;
-      }
-      const id = typeof v?.id === "string" ? v.id : undefined;
-      const input = v && "text" in v ? { text: v.text, metadata: v.metadata, sender: { id: addr.chat } } : { text, sender: { id: addr.chat } };
-      try {
-        checkNamedAgent(input.metadata, c.principal);
-        const r = await o.inbound.accept(addr, input, id);
-        frame({ type: "accepted", id: r.id, duplicate: r.duplicate });
-      } catch (e) {
-        if (e instanceof HttpError) return frame({ type: "error", code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}), ...(id ? { id } : {}) });
-        o.onError?.(e);
-        frame({ type: "error", code: "unavailable", message: "the message could not be accepted now; send it again", ...(id ? { id } : {}) });
-      }
-    }
-
-    // the newest connection of a session is the one that gets its replies
-    let set = sessions.get(key);
-    if (!set) sessions.set(key, (set = new Set()));
-    set.add(conn);
-    o.bus.nc.publish(wsTakeoverSubject(addr), conn.id);
-    frame({ type: "hello", session: c.session, account: addr.account, node: o.nodeId, ...(c.token ? { token: c.token } : {}) });
-
-    deltas = o.bus.nc.subscribe(deltaSubject(addr), {
-      callback: (_e, m) => {
-        const piece = decodeReplyPiece(m.data);
-        if (piece) frame({ type: "delta", ...piece });
-      },
-    });
-    const spec = webSessionConsumerSpec(addr, o.consumerIdleMs ?? DEFAULT_WS_CONSUMER_IDLE_MS);
-    await ensureConsumer(o.bus.jsm, STREAMS.out, spec);
-    if (closed) return;
-    const consumer = await o.bus.js.consumers.get(STREAMS.out, spec.durable_name);
-    // the consumer is removed after a short idle time: should that happen under a live
-    // connection (NATS away for longer), the client is told to connect again, which makes it anew
-    messages = await consumer.consume({ max_messages: 32, abort_on_missing_resource: true });
-    if (closed) return void messages.close();
-    for await (const m of messages) {
-      let reply: Envelope;
-      try {
-        reply = decode<Envelope>(m.data);
-      } catch {
-        m.term(); // not an envelope: nothing a client could read
-        continue;
-      }
-      if (clientAcks) unacked.set(reply.id, m);
-      frame({ type: "reply", id: reply.id, replyTo: reply.replyTo, kind: reply.kind, text: reply.text, media: reply.media, ts: reply.ts }, (err) => {
-        if (clientAcks) return;
-        if (err) m.nak();
-        else m.ack();
-      });
-    }
-    if (!closed) ws.close(1011, "the session's replies could not be read; connect again");
-  }
 
   return {
     upgrade(req, socket, head) {
@@ -241,13 +288,16 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection (1002, 1009) itself, and without a listener the process would end
+        // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection
+        // (1002, 1009) itself, and without a listener the process would end
         ws.on("error", () => undefined);
         const addr = { channel: WS_CHANNEL, account, chat: asked.chat };
-        void serve(ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch((e: unknown) => {
-          o.onError?.(e);
-          ws.close(1011, "the session's replies could not be read; connect again");
-        });
+        void serve(ch, ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch(
+          (e: unknown) => {
+            o.onError?.(e);
+            ws.close(1011, "the session's replies could not be read; connect again");
+          },
+        );
       });
     },
     async close() {

@@ -10,23 +10,26 @@
  * gives the idempotent ones back to the pool and answers the others
  * `cancelled`.
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { AnyActorRef } from "xstate";
 import { createActor } from "xstate";
 import {
   backoffDelay,
   deadLetterOf,
+  defaultLanePolicy,
   delay,
   decode,
-  ensureConsumer,
   publishDeadLetter,
   SKILL_CANCEL_SUBJECT,
   SkillInvocationSchema,
-  skillConsumerName,
   skillConsumerSpec,
+  startConsumerLane,
   STREAMS,
+  withRetry,
   type BackoffPolicy,
+  type ConsumerLane,
   type ConsumerOptions,
+  type LanePolicy,
 } from "../bus/index.js";
 import { driveActor } from "../effect-driver.js";
 import { driverFor } from "./sandbox/sandbox.js";
@@ -84,104 +87,159 @@ interface Running {
 /** States in which an invocation can still be handed back unanswered: its result is not being published yet. */
 const BEFORE_ANSWER = ["validating", "running", "retrying"];
 
+/**
+ * A skill pool's lane: a consumer shared with every node that runs the skill,
+ * invocations side by side up to what JetStream lets be unacked (so nothing
+ * waits in the lane for room), a failure nak'ed with backoff.
+ */
+function poolPolicy(o: SkillWorkerOptions): LanePolicy {
+  return { ...defaultLanePolicy(), pullBatch: 16, ordering: { kind: "parallel", maxInFlight: o.consumer.maxAckPending } };
+}
+
+/** What running one invocation needs of the workers. */
+interface InvocationRun {
+  o: SkillWorkerOptions;
+  effects: ReturnType<typeof invocationEffects>;
+  running: Map<string, Running>;
+  emit: (e: SkillWorkerEvent) => void;
+  /** the workers are stopping */
+  stopping: () => boolean;
+  /** the drain's deadline has passed: an invocation that starts now is ended at once */
+  overdue: () => boolean;
+  /** ends a run at the drain's deadline (see {@link SkillWorkers.drain}) */
+  cancel: (r: Running) => void;
+}
+
+/** Parses an invocation's message, or dead-letters it (nobody can be answered). */
+async function parseInvocation(w: InvocationRun, m: JsMsg) {
+  try {
+    return SkillInvocationSchema.parse(decode(m.data));
+  } catch (e) {
+    const reason = `invalid skill invocation: ${(e as Error).message}`;
+    w.emit({ type: "skill.invalid", reason, subject: m.subject });
+    await publishDeadLetter(w.o.bus.publisher, deadLetterOf(m, { stage: "skill", code: "invalid_invocation", reason, node: w.o.nodeId }));
+    m.ack();
+    return undefined;
+  }
+}
+
+/** Runs one invocation's actor to its end and settles its message: acked once answered, given back when it could not be. */
+async function runInvocation(w: InvocationRun, m: JsMsg): Promise<void> {
+  const invocation = await parseInvocation(w, m);
+  if (!invocation) return;
+  const { o, emit } = w;
+  emit({ type: "skill.received", skill: invocation.skill, invocation: invocation.id, deliveries: m.info.deliveryCount });
+  const keepAlive = setInterval(() => m.working(), Math.max(1_000, Math.floor(o.consumer.ackWaitMs / 3)));
+  const actor = createActor(invocationMachine, { input: { invocation, deliveries: m.info.deliveryCount } });
+  const handBack = new AbortController();
+  const run: Running = { skill: invocation.skill, cancel: new AbortController(), handBack, actor };
+  w.running.set(invocation.id, run);
+  o.inspection?.register("skill", invocation.id, actor);
+  actor.start();
+  if (w.overdue()) w.cancel(run);
+  try {
+    try {
+      await driveActor(actor, w.effects, handBack.signal);
+    } catch (e) {
+      if (!handBack.signal.aborted) throw e;
+      // the node stops: another node runs it from the start (its run here was cancelled with the hand-back)
+      m.nak();
+      emit({ type: "skill.stopped", skill: invocation.skill, invocation: invocation.id, outcome: "handed_back" });
+      return;
+    }
+    const s = actor.getSnapshot();
+    const c = s.context as InvocationContext;
+    if (s.matches("unpublished")) {
+      emit({ type: "skill.unpublished", invocation: invocation.id, error: "the result could not be published" });
+      if (!w.stopping()) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
+      return;
+    }
+    m.ack();
+    if (c.result?.ok === false && c.result.error.code === "cancelled" && w.stopping()) {
+      emit({ type: "skill.stopped", skill: invocation.skill, invocation: invocation.id, outcome: "cancelled" });
+    }
+    emit({
+      type: "skill.completed",
+      skill: c.skill ?? invocation.skill,
+      ok: c.result?.ok ?? false,
+      code: c.result?.ok ? undefined : c.result?.error.code,
+      durationMs: c.durationMs,
+      invocation: invocation.id,
+    });
+  } finally {
+    clearInterval(keepAlive);
+    w.running.delete(invocation.id);
+    o.inspection?.forget("skill", invocation.id);
+    actor.stop();
+  }
+}
+
+/** Joins the worker pool of skill `id`, trying again with backoff while NATS says no; undefined when stopped first. */
+async function joinPool(w: InvocationRun, id: string, stopping: AbortSignal): Promise<ConsumerLane | undefined> {
+  const { o, emit } = w;
+  const join = () =>
+    startConsumerLane({
+      bus: o.bus,
+      stream: STREAMS.skills,
+      consumer: skillConsumerSpec(id, o.consumer),
+      policy: poolPolicy(o),
+      backoff: o.backoff,
+      handle: (m) => runInvocation(w, m),
+      onEvent: (e) => (e.type === "lane.failed" ? emit({ type: "skill.pool.failed", skill: id, error: e.error, retryInMs: e.retryInMs ?? 0 }) : undefined),
+    });
+  try {
+    const lane = await withRetry(join, {
+      totalMs: Infinity,
+      policy: o.backoff,
+      signal: stopping,
+      transient: () => !stopping.aborted,
+      onRetry: (e, _attempt, retryInMs) => emit({ type: "skill.pool.failed", skill: id, error: (e as Error).message, retryInMs }),
+    });
+    emit({ type: "skill.pool", skill: id });
+    return lane;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops the pools' lanes, lets the invocations in flight run until
+ * `deadline`, then ends what still runs (`cancelAll`) and waits for it.
+ */
+async function drainPools(pools: Iterable<Promise<ConsumerLane | undefined>>, deadline: number, cancelAll: () => void): Promise<void> {
+  // no new invocations: a pool being joined gives up, a pool's lane stops pulling
+  const lanes = (await Promise.all(pools)).filter((l): l is ConsumerLane => l !== undefined);
+  await Promise.all(lanes.map((l) => l.stopPulling()));
+  const settled = () => Promise.all(lanes.map((l) => l.drained())).then(() => undefined);
+  const left = deadline - Date.now();
+  if (lanes.some((l) => l.inFlight() > 0) && left > 0) await Promise.race([settled(), delay(left)]);
+  cancelAll();
+  await settled();
+}
+
 /** Starts the workers. */
 export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWorkers> {
   const emit = o.onEvent ?? (() => {});
   const running = new Map<string, Running>();
-  const inFlight = new Set<Promise<void>>();
-  const pools = new Map<string, Promise<ConsumerMessages | undefined>>();
+  const pools = new Map<string, Promise<ConsumerLane | undefined>>();
   let stopped = false;
+  let overdue = false;
   let draining: Promise<void> | undefined;
   /** ends a pool's wait before its next try to join */
   const stopping = new AbortController();
-  const effects = invocationEffects({
-    ...o,
-    cancelled: (id) => running.get(id)?.cancel.signal ?? new AbortController().signal,
-  });
+  const effects = invocationEffects({ ...o, cancelled: (id) => running.get(id)?.cancel.signal ?? new AbortController().signal });
 
-  async function handle(m: JsMsg): Promise<void> {
-    let invocation;
-    try {
-      invocation = SkillInvocationSchema.parse(decode(m.data));
-    } catch (e) {
-      // nobody can be answered: keep the bytes and the reason
-      const reason = `invalid skill invocation: ${(e as Error).message}`;
-      emit({ type: "skill.invalid", reason, subject: m.subject });
-      await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "skill", code: "invalid_invocation", reason, node: o.nodeId }));
-      m.ack();
-      return;
-    }
-    emit({ type: "skill.received", skill: invocation.skill, invocation: invocation.id, deliveries: m.info.deliveryCount });
-    const keepAlive = setInterval(() => m.working(), Math.max(1_000, Math.floor(o.consumer.ackWaitMs / 3)));
-    const actor = createActor(invocationMachine, { input: { invocation, deliveries: m.info.deliveryCount } });
-    const handBack = new AbortController();
-    running.set(invocation.id, { skill: invocation.skill, cancel: new AbortController(), handBack, actor });
-    o.inspection?.register("skill", invocation.id, actor);
-    actor.start();
-    try {
-      try {
-        await driveActor(actor, effects, handBack.signal);
-      } catch (e) {
-        if (!handBack.signal.aborted) throw e;
-        // the node stops: another node runs it from the start (its run here was cancelled with the hand-back)
-        m.nak();
-        emit({ type: "skill.stopped", skill: invocation.skill, invocation: invocation.id, outcome: "handed_back" });
-        return;
-      }
-      const s = actor.getSnapshot();
-      const c = s.context as InvocationContext;
-      if (s.matches("unpublished")) {
-        emit({ type: "skill.unpublished", invocation: invocation.id, error: "the result could not be published" });
-        if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
-        return;
-      }
-      m.ack();
-      if (c.result?.ok === false && c.result.error.code === "cancelled" && stopped) {
-        emit({ type: "skill.stopped", skill: invocation.skill, invocation: invocation.id, outcome: "cancelled" });
-      }
-      emit({ type: "skill.completed", skill: c.skill ?? invocation.skill, ok: c.result?.ok ?? false, code: c.result?.ok ? undefined : c.result?.error.code, durationMs: c.durationMs, invocation: invocation.id });
-    } finally {
-      clearInterval(keepAlive);
-      running.delete(invocation.id);
-      o.inspection?.forget("skill", invocation.id);
-      actor.stop();
-    }
+  /** Ends a run at the drain's deadline: handed back when idempotent and not yet answering, else cancelled (answered). */
+  function cancel(r: Running): void {
+    const idempotent = o.registry.resolve(r.skill, "*")?.descriptor.idempotent === true;
+    if (idempotent && BEFORE_ANSWER.includes(String(r.actor.getSnapshot().value))) r.handBack.abort();
+    r.cancel.abort();
   }
+  const w: InvocationRun = { o, effects, running, emit, stopping: () => stopped, overdue: () => overdue, cancel };
 
-  /** Joins the worker pool of skill `id` (once), trying again with backoff while NATS says no. */
+  /** Joins the worker pool of skill `id` (once). */
   function pool(id: string): void {
-    if (pools.has(id) || stopped) return;
-    pools.set(
-      id,
-      (async () => {
-        for (let attempt = 0; !stopped; attempt++) {
-          try {
-            await ensureConsumer(o.bus.jsm, STREAMS.skills, skillConsumerSpec(id, o.consumer));
-            const consumer = await o.bus.js.consumers.get(STREAMS.skills, skillConsumerName(id));
-            const messages = await consumer.consume({
-              max_messages: 16,
-              expires: 5_000,
-              idle_heartbeat: 1_000,
-              // what arrives while the pools close is handled as any other: run, or cancelled at the drain's end
-              callback: (m) => {
-                const t = handle(m).catch(() => {
-                  if (!stopped) m.nak(backoffDelay(o.backoff, m.info.deliveryCount - 1));
-                });
-                inFlight.add(t);
-                void t.finally(() => inFlight.delete(t));
-              },
-            });
-            emit({ type: "skill.pool", skill: id });
-            return messages;
-          } catch (e) {
-            const retryInMs = backoffDelay(o.backoff, attempt);
-            emit({ type: "skill.pool.failed", skill: id, error: (e as Error).message, retryInMs });
-            await delay(retryInMs, stopping.signal);
-          }
-        }
-        return undefined;
-      })(),
-    );
+    if (!pools.has(id) && !stopped) pools.set(id, joinPool(w, id, stopping.signal));
   }
 
   /** A node pulls a skill's invocations only where its runtime can run. */
@@ -202,28 +260,16 @@ export async function startSkillWorkers(o: SkillWorkerOptions): Promise<SkillWor
       }
     },
   });
-  /** Ends what still runs at the drain's deadline: handed back when idempotent and not yet answering, else cancelled (answered). */
-  function cancelRunning(): void {
-    for (const r of running.values()) {
-      const idempotent = o.registry.resolve(r.skill, "*")?.descriptor.idempotent === true;
-      const state = String(r.actor.getSnapshot().value);
-      if (idempotent && BEFORE_ANSWER.includes(state)) r.handBack.abort();
-      r.cancel.abort();
-    }
-  }
 
   async function drain(deadline: number): Promise<void> {
     stopped = true;
     stopping.abort();
     unwatch();
     cancels.unsubscribe();
-    // no new invocations: a pool being joined ends with the loop, a consumer stops pulling
-    await Promise.all([...pools.values()].map(async (p) => (await p)?.close().catch(() => undefined)));
-    const settled = () => Promise.all([...inFlight]).then(() => undefined);
-    const left = deadline - Date.now();
-    if (inFlight.size > 0 && left > 0) await Promise.race([settled(), delay(left)]);
-    if (inFlight.size > 0) cancelRunning();
-    while (inFlight.size > 0) await settled();
+    await drainPools(pools.values(), deadline, () => {
+      overdue = true;
+      for (const r of running.values()) cancel(r);
+    });
   }
 
   return {

@@ -5,7 +5,7 @@
  * loops under one supervisor — and how a stopping node hands all of it over.
  */
 import type { Actor } from "xstate";
-import { createPartitionRunner, type AgentRegistry, type SessionHost } from "../actors/index.js";
+import { startPartitionRunner, type AgentRegistry, type SessionHost } from "../actors/index.js";
 import type { Bus, BusHealth } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
@@ -67,7 +67,7 @@ export function nodeCluster(o: NodeClusterOptions): NodeCluster {
     liveness: alive,
     node: config.nodeId,
     start: (p) =>
-      createPartitionRunner({
+      startPartitionRunner({
         bus,
         host: o.host,
         agents: () => o.agents.list(),

@@ -20,22 +20,26 @@
  * Replies come from transcripts: with `CLAW_TRANSCRIPTS=off` there are no
  * `reply` events.
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import {
   backoffDelay,
   decode,
   deadLetterOf,
-  ensureConsumer,
+  defaultLanePolicy,
   H,
   publishDeadLetter,
+  startConsumerLane,
   STREAMS,
   webhookDeliveryConsumerSpec,
   webhookDeliverySubject,
   webhookSourceConsumerSpec,
   type BackoffPolicy,
   type Bus,
+  type ConsumerLane,
   type ConsumerOptions,
   type Envelope,
+  type LaneConsumerSpec,
+  type LanePolicy,
 } from "../bus/index.js";
 import type { Logger } from "../log.js";
 import { PrivateAddressError } from "../net/index.js";
@@ -85,7 +89,17 @@ const SOURCES = [
 function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknown>; agent?: string } | undefined {
   if (event === "reply") {
     const t = decode<Turn>(m.data);
-    const slim = (e: Envelope) => ({ id: e.id, ts: e.ts, channel: e.channel, account: e.account, chat: e.chat, sender: e.sender, kind: e.kind, text: e.text, media: e.media });
+    const slim = (e: Envelope) => ({
+      id: e.id,
+      ts: e.ts,
+      channel: e.channel,
+      account: e.account,
+      chat: e.chat,
+      sender: e.sender,
+      kind: e.kind,
+      text: e.text,
+      media: e.media,
+    });
     return { agent: t.agent, body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) } };
   }
   const h = (k: string) => m.headers?.get(k) || undefined;
@@ -98,88 +112,145 @@ function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknow
 const wants = (s: WebhookSubscription, event: WebhookEvent, agent: string | undefined, atMs: number) =>
   s.events.includes(event) && (!s.agents || agent === undefined || s.agents.includes(agent)) && atMs >= s.created;
 
+/** What the fan-out and the deliveries need. */
+interface Worker {
+  o: WebhookWorkerOptions;
+  log: Logger;
+}
+
+/** Turns a source message into one delivery per subscription that wants it; acked once they are stored. */
+async function fanOut(w: Worker, source: (typeof SOURCES)[number], m: JsMsg): Promise<void> {
+  const e = eventBody(source.event, m);
+  const atMs = m.info.timestampNanos / 1e6;
+  const subs = e ? w.o.subscriptions.live.values().filter((s) => wants(s, source.event, e.agent, atMs)) : [];
+  await Promise.all(
+    subs.map((s) => {
+      const id = `${s.id}:${source.event}:${m.seq}`;
+      const d: Delivery = { subscription: s.id, id, event: source.event, body: { type: source.event, id, ts: Date.now(), ...e!.body } };
+      return w.o.bus.publisher.publish(webhookDeliverySubject(s.id), JSON.stringify(d), { msgID: id });
+    }),
+  );
+  m.ack();
+}
+
+/** POSTs one delivery: acked on a 2xx, given back with backoff otherwise, dead-lettered after the last attempt. */
+async function deliver(w: Worker, m: JsMsg): Promise<void> {
+  const { o, log } = w;
+  const d = m.json<Delivery>();
+  const sub = o.subscriptions.live.get(d.subscription);
+  if (!sub) return m.ack();
+  const body = JSON.stringify(d.body);
+  const ts = Math.floor(Date.now() / 1000);
+  let problem: string;
+  try {
+    const status = await postDelivery(sub.url, {
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "claw-webhooks",
+        [WEBHOOK_HEADERS.id]: d.id,
+        [WEBHOOK_HEADERS.timestamp]: String(ts),
+        [WEBHOOK_HEADERS.signature]: signWebhook(sub.secret, ts, body),
+        [WEBHOOK_HEADERS.event]: d.event,
+      },
+      body,
+      timeoutMs: o.timeoutMs ?? 10_000,
+      egress: o.egress,
+    });
+    if (status >= 200 && status < 300) {
+      o.onDelivered?.("ok");
+      return m.ack();
+    }
+    problem = `http_${status}`;
+  } catch (e) {
+    // refused, not failed: its host now resolves off the public internet — no attempt is sent, none is retried
+    if (e instanceof PrivateAddressError)
+      return deadLetter(w, m, sub, d, {
+        code: e.code,
+        reason: `${sub.url}: ${e.message}; the node delivers to such addresses only with CLAW_WEBHOOK_ALLOW_PRIVATE=1`,
+        attempts: m.info.deliveryCount,
+      });
+    problem = `unreachable: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`;
+  }
+  const attempt = m.info.deliveryCount;
+  if (attempt < o.maxAttempts) {
+    const retryInMs = backoffDelay(o.backoff, attempt);
+    log.debug({ subscription: sub.id, delivery: d.id, attempt, problem, retryInMs }, "webhook delivery failed; trying again");
+    o.onDelivered?.("retry");
+    return m.nak(retryInMs);
+  }
+  await deadLetter(w, m, sub, d, {
+    code: problem.startsWith("http_") ? problem : "unreachable",
+    reason: `${sub.url} after ${attempt} attempts: ${problem}`,
+    attempts: attempt,
+  });
+}
+
+async function deadLetter(w: Worker, m: JsMsg, sub: WebhookSubscription, d: Delivery, why: { code: string; reason: string; attempts: number }): Promise<void> {
+  w.log.warn(
+    { subscription: sub.id, url: sub.url, delivery: d.id, attempts: why.attempts, code: why.code, reason: why.reason },
+    "webhook delivery dead-lettered",
+  );
+  await publishDeadLetter(w.o.bus.publisher, deadLetterOf(m, { stage: "webhook", code: why.code, reason: why.reason, node: w.o.nodeId }));
+  w.o.onDelivered?.("dead");
+  m.ack();
+}
+
+/**
+ * The webhook lanes: consumers shared by every node, handlers side by side
+ * up to what JetStream lets be unacked; a message that could not be handled
+ * (its deliveries not stored) comes again after the backoff.
+ */
+function webhookPolicy(o: WebhookWorkerOptions): LanePolicy {
+  return { ...defaultLanePolicy(), pullBatch: 64, ordering: { kind: "parallel", maxInFlight: o.consumer.maxAckPending } };
+}
+
+/** Starts the lanes: the deliveries first, then a fan-out per source stream. */
+async function startLanes(w: Worker): Promise<ConsumerLane[]> {
+  const { o, log } = w;
+  const lane = (stream: string, consumer: LaneConsumerSpec, handle: (m: JsMsg) => Promise<void>) =>
+    startConsumerLane({
+      bus: o.bus,
+      stream,
+      consumer,
+      policy: webhookPolicy(o),
+      backoff: o.backoff,
+      handle,
+      onEvent: (e) => {
+        if (e.type === "message.failed") log.warn({ err: e.error, stream, retryInMs: e.retryInMs }, "webhooks: a message could not be handled; it comes again");
+        else if (e.type === "lane.failed") log.warn({ err: e.error, stream, retryInMs: e.retryInMs }, "webhooks: reading failed; reading again");
+      },
+    });
+  const started: ConsumerLane[] = [];
+  try {
+    started.push(await lane(STREAMS.webhooks, webhookDeliveryConsumerSpec(o.consumer), (m) => deliver(w, m)));
+    // from the earliest subscription's making, not from now: a reply that came before this node read the
+    // subscription back is still its (an existing consumer goes on from where it stopped, which is earlier)
+    const since = Math.min(Date.now(), ...o.subscriptions.live.values().map((s) => s.created));
+    for (const s of SOURCES) started.push(await lane(s.stream, webhookSourceConsumerSpec(s.consumer, o.consumer, since), (m) => fanOut(w, s, m)));
+    return started;
+  } catch (e) {
+    await Promise.all(started.map((l) => l.stopPulling()));
+    throw e;
+  }
+}
+
 /** Runs the fan-out (while subscriptions exist) and the deliveries; `stop` ends both. */
 export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>; refresh(): void } {
-  const log = o.log.child({ part: "webhooks" });
-  let running: Array<ConsumerMessages> = [];
+  const w: Worker = { o, log: o.log.child({ part: "webhooks" }) };
+  let running: ConsumerLane[] = [];
+  /** every lane started and not yet drained (a stopped one may still be finishing) */
+  const lanes = new Set<ConsumerLane>();
   let starting: Promise<void> | undefined;
   let stopped = false;
-  const inFlight = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>) => {
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-  };
 
-  async function fanOut(source: (typeof SOURCES)[number], m: JsMsg): Promise<void> {
-    const e = eventBody(source.event, m);
-    const atMs = m.info.timestampNanos / 1e6;
-    const subs = e ? o.subscriptions.live.values().filter((s) => wants(s, source.event, e.agent, atMs)) : [];
-    await Promise.all(
-      subs.map((s) => {
-        const id = `${s.id}:${source.event}:${m.seq}`;
-        const d: Delivery = { subscription: s.id, id, event: source.event, body: { type: source.event, id, ts: Date.now(), ...e!.body } };
-        return o.bus.publisher.publish(webhookDeliverySubject(s.id), JSON.stringify(d), { msgID: id });
+  const retire = (ls: ConsumerLane[]) =>
+    Promise.all(
+      ls.map(async (l) => {
+        await l.stopPulling();
+        await l.drained();
+        lanes.delete(l);
       }),
     );
-    m.ack();
-  }
-
-  async function deliver(m: JsMsg): Promise<void> {
-    const d = m.json<Delivery>();
-    const sub = o.subscriptions.live.get(d.subscription);
-    if (!sub) return m.ack();
-    const body = JSON.stringify(d.body);
-    const ts = Math.floor(Date.now() / 1000);
-    let problem: string;
-    try {
-      const status = await postDelivery(sub.url, {
-        headers: { "content-type": "application/json", "user-agent": "claw-webhooks", [WEBHOOK_HEADERS.id]: d.id, [WEBHOOK_HEADERS.timestamp]: String(ts), [WEBHOOK_HEADERS.signature]: signWebhook(sub.secret, ts, body), [WEBHOOK_HEADERS.event]: d.event },
-        body,
-        timeoutMs: o.timeoutMs ?? 10_000,
-        egress: o.egress,
-      });
-      if (status >= 200 && status < 300) {
-        o.onDelivered?.("ok");
-        return m.ack();
-      }
-      problem = `http_${status}`;
-    } catch (e) {
-      // refused, not failed: its host now resolves off the public internet — no attempt is sent, none is retried
-      if (e instanceof PrivateAddressError) return deadLetter(m, sub, d, { code: e.code, reason: `${sub.url}: ${e.message}; the node delivers to such addresses only with CLAW_WEBHOOK_ALLOW_PRIVATE=1`, attempts: m.info.deliveryCount });
-      problem = `unreachable: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`;
-    }
-    const attempt = m.info.deliveryCount;
-    if (attempt < o.maxAttempts) {
-      const retryInMs = backoffDelay(o.backoff, attempt);
-      log.debug({ subscription: sub.id, delivery: d.id, attempt, problem, retryInMs }, "webhook delivery failed; trying again");
-      o.onDelivered?.("retry");
-      return m.nak(retryInMs);
-    }
-    await deadLetter(m, sub, d, { code: problem.startsWith("http_") ? problem : "unreachable", reason: `${sub.url} after ${attempt} attempts: ${problem}`, attempts: attempt });
-  }
-
-  async function deadLetter(m: JsMsg, sub: WebhookSubscription, d: Delivery, why: { code: string; reason: string; attempts: number }): Promise<void> {
-    log.warn({ subscription: sub.id, url: sub.url, delivery: d.id, attempts: why.attempts, code: why.code, reason: why.reason }, "webhook delivery dead-lettered");
-    await publishDeadLetter(o.bus.publisher, deadLetterOf(m, { stage: "webhook", code: why.code, reason: why.reason, node: o.nodeId }));
-    o.onDelivered?.("dead");
-    m.ack();
-  }
-
-  async function consume(stream: string, durable: string, handle: (m: JsMsg) => Promise<void>): Promise<ConsumerMessages> {
-    const c = await o.bus.js.consumers.get(stream, durable);
-    const messages = await c.consume({ max_messages: 64 });
-    void (async () => {
-      for await (const m of messages) {
-        track(
-          handle(m).catch((e: unknown) => {
-            log.warn({ err: (e as Error).message, stream }, "webhooks: a message could not be handled; it comes again");
-            m.nak(backoffDelay(o.backoff, m.info.deliveryCount));
-          }),
-        );
-      }
-    })();
-    return messages;
-  }
 
   /** Starts or stops the fan-out as subscriptions come and go. */
   function refresh(): void {
@@ -188,19 +259,11 @@ export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>;
     if (want && running.length === 0 && !starting) {
       starting = (async () => {
         try {
-          await ensureConsumer(o.bus.jsm, STREAMS.webhooks, webhookDeliveryConsumerSpec(o.consumer));
-          const started: ConsumerMessages[] = [await consume(STREAMS.webhooks, "webhook-deliveries", deliver)];
-          // from the earliest subscription's making, not from now: a reply that came before this node read the
-          // subscription back is still its (an existing consumer goes on from where it stopped, which is earlier)
-          const since = Math.min(Date.now(), ...o.subscriptions.live.values().map((s) => s.created));
-          for (const s of SOURCES) {
-            await ensureConsumer(o.bus.jsm, s.stream, webhookSourceConsumerSpec(s.consumer, o.consumer, since));
-            started.push(await consume(s.stream, s.consumer, (m) => fanOut(s, m)));
-          }
-          running = started;
-          log.info({ subscriptions: o.subscriptions.live.size }, "webhooks: delivering");
+          running = await startLanes(w);
+          for (const l of running) lanes.add(l);
+          w.log.info({ subscriptions: o.subscriptions.live.size }, "webhooks: delivering");
         } catch (e) {
-          log.warn({ err: (e as Error).message }, "webhooks: could not start; trying again");
+          w.log.warn({ err: (e as Error).message }, "webhooks: could not start; trying again");
           setTimeout(refresh, 2_000).unref();
         } finally {
           starting = undefined;
@@ -210,7 +273,7 @@ export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>;
     } else if (!want && running.length > 0) {
       // no one to send to: stop reading (deliveries of removed subscriptions are dropped when reading resumes,
       // and events from meanwhile go to no subscription made after them)
-      for (const r of running) r.stop();
+      void retire(running);
       running = [];
     }
   }
@@ -221,9 +284,8 @@ export function startWebhooks(o: WebhookWorkerOptions): { stop(): Promise<void>;
     async stop() {
       stopped = true;
       await starting;
-      for (const r of running) r.stop();
       running = [];
-      await Promise.allSettled([...inFlight]);
+      await retire([...lanes]);
     },
   };
 }

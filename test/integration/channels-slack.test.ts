@@ -15,7 +15,8 @@ import { until } from "../support/until.js";
 import { runClawExpectingFailure, startClaw, type ClawProcess } from "../support/claw-node.js";
 import { channelConfig, publishReply } from "../support/channels.js";
 import { messageEvent, sendSlackEvent, startFakeSlack, type FakeSlack } from "../support/fake-slack.js";
-import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { STREAMS } from "../../src/bus/index.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 
 const BOT_TOKEN = "xoxb-1-test-token";
@@ -227,6 +228,31 @@ describe("the Slack channel", () => {
       expect(runs(other)).toBe(true);
       // and one socket at every moment: the new owner opened its socket once the old one's was gone
       expect(slack.socket.mostOpenSince(since), "sockets open at once").toBe(1);
+    }, 60_000);
+
+    it("sends the replies a SIGKILLed node took and never sent from the next node at once, in order", async () => {
+      const config = await channelConfig([socketAccount("held")]);
+      await until(() => slack.socket.open() === 0, "the earlier sockets closed");
+      await using c = await client(nats.url);
+      await using a = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "sha" } });
+      await using b = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "shb" } });
+      const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "held");
+      await until(() => runs(a) || runs(b), "the socket open");
+      const first = runs(a) ? a : b;
+      // the first reply's post is taken and never answered: its node holds it, unsent and unacked, and the next behind it
+      slack.holdNext("chat.postMessage", 1);
+      slack.sendSocketEvent(dm("D40", "r0", "1700000600.000100"));
+      await until(() => slack.calls.some((x) => x.method === "chat.postMessage" && x.payload.channel === "D40"), "the held post");
+      slack.sendSocketEvent(dm("D40", "r1", "1700000600.000200"));
+      const out = "claw.out.slack.held.D40";
+      const waiting = async () => (await c.jsm.streams.info(STREAMS.out, { subjects_filter: out })).state.subjects?.[out] ?? 0;
+      for (let i = 0; i < 100 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await waiting()).toBe(2);
+      await first.kill("SIGKILL");
+      // the next node takes the replies' consumer over: both come at once, not r0 after its 30 s ack wait behind r1
+      await until(() => texts("D40").length >= 2, "both replies from the next node", 20_000);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(texts("D40")).toEqual(["r0", "r1"]);
     }, 60_000);
 
     it("sends a reply's media as blocks: images shown, files linked", async () => {

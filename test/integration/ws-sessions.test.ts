@@ -147,7 +147,10 @@ describe("WebSocket sessions", () => {
     const consumer = webSessionConsumerSpec(addr).durable_name;
     const first = await open(openBase, "session=reaped");
     await first.next((f) => f.type === "hello");
-    expect((await jsm.consumers.info(STREAMS.out, consumer)).config.inactive_threshold).toBeLessThanOrEqual(IDLE_MS * 1e6);
+    // the hello frame goes out before the session's consumer is made (the stream keeps replies meanwhile)
+    const info = async () => jsm.consumers.info(STREAMS.out, consumer).catch(() => undefined);
+    for (let i = 0; i < 100 && !(await info()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await info())?.config.inactive_threshold).toBeLessThanOrEqual(IDLE_MS * 1e6);
     first.ws.send(JSON.stringify({ text: "/slow 500", id: "r-1" }));
     await first.next((f) => f.type === "accepted");
     first.ws.close();

@@ -34,6 +34,8 @@ export interface FakeSlack extends AsyncDisposable {
   readonly apiUrl: string;
   readonly calls: SlackCall[];
   failNext(method: string, n: number, failure: SlackFailure): void;
+  /** takes the next `n` calls of `method` and never answers them (the call is recorded, not ok) */
+  holdNext(method: string, n: number): void;
   /** `chat.postMessage` texts that succeeded, by channel, with their thread */
   posted(channel: string): Array<{ text: string; thread_ts?: string; blocks?: unknown[] }>;
   /** Socket Mode: delivers an Events API payload as an envelope (queued while no socket is open) */
@@ -93,6 +95,7 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     for (const [id, p] of pending) if (p.attempt === 0 || Date.now() - p.sentAt > 3_000) deliver(id);
   }, 250);
   const failures = new Map<string, SlackFailure[]>();
+  const holds = new Map<string, number>();
   let ts = 1_700_000_000;
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -108,6 +111,12 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     };
     const token = method === "apps.connections.open" ? o.appToken : botToken;
     if (!token || (req.headers.authorization !== `Bearer ${token}` && payload.token !== token)) return json(200, { ok: false, error: "invalid_auth" });
+    const held = holds.get(method) ?? 0;
+    if (held > 0) {
+      // taken and never answered (closed with the server)
+      holds.set(method, held - 1);
+      return;
+    }
     const f = failures.get(method)?.shift();
     if (f?.status === 429) return json(429, { ok: false, error: "ratelimited" }, { "retry-after": String(f.retryAfter) });
     if (f && f.status >= 500) return json(f.status, { ok: false, error: "internal_error" });
@@ -130,6 +139,9 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     calls,
     failNext(method, n, failure) {
       failures.set(method, [...(failures.get(method) ?? []), ...Array.from({ length: n }, () => failure)]);
+    },
+    holdNext(method, n) {
+      holds.set(method, (holds.get(method) ?? 0) + n);
     },
     posted(channel) {
       return calls

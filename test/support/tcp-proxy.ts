@@ -14,6 +14,8 @@ export interface TcpProxy extends AsyncDisposable {
   cut(): void;
   /** forward again */
   heal(): void;
+  /** resets every connection: what was on its way (held by a cut) is lost, as when a link dies with bytes in flight */
+  drop(): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         l.client.pipe(l.upstream);
         l.upstream.pipe(l.client);
       }
+    },
+    drop() {
+      for (const l of links) {
+        l.client.destroy();
+        l.upstream?.destroy();
+      }
+      links.clear();
     },
     close,
     [Symbol.asyncDispose]: close,
