@@ -14,7 +14,10 @@ const url = process.argv[2] ?? "nats://127.0.0.1:4222";
 const nc = await connect({ servers: url, noAsyncTraces: true });
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
-for (const [name, subject] of [["BASE_A", "base.a.*"], ["BASE_B", "base.b.*"]] as const) {
+for (const [name, subject] of [
+  ["BASE_A", "base.a.*"],
+  ["BASE_B", "base.b.*"],
+] as const) {
   await jsm.streams.add({ name, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 120e9 });
 }
 await jsm.consumers.add("BASE_A", { durable_name: "worker", ack_policy: AckPolicy.Explicit, max_ack_pending: 1024, max_deliver: -1 });
@@ -35,7 +38,10 @@ await consumer.consume({
       m.ack();
     };
     const tail = (chains.get(chat) ?? Promise.resolve()).then(run, run);
-    chains.set(chat, tail.catch(() => m.nak(100)));
+    chains.set(
+      chat,
+      tail.catch(() => m.nak(100)),
+    );
   },
 });
 process.stdout.write("ready\n");

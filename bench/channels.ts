@@ -65,7 +65,15 @@ async function openLoop(target: string, wire: Wire, rate: number, durationS: num
   while (seen.size < total && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const seconds = (performance.now() - t0) / 1000;
   await wire.close();
-  return { target, sent: total, received: seen.size, lost: total - seen.size, duplicates, throughput: Math.round(seen.size / Math.max(durationS, seconds - graceS)), ...latencies.summary() };
+  return {
+    target,
+    sent: total,
+    received: seen.size,
+    lost: total - seen.size,
+    duplicates,
+    throughput: Math.round(seen.size / Math.max(durationS, seconds - graceS)),
+    ...latencies.summary(),
+  };
 }
 
 async function amqpWire(url: string, queue: string, replies: string, viaClaw: boolean): Promise<Wire> {
@@ -78,7 +86,14 @@ async function amqpWire(url: string, queue: string, replies: string, viaClaw: bo
   // the reference reads its own queue; Claw's answers carry the request's correlation id
   await sub.consume(viaClaw ? replies : queue, (m) => m && answer(String(m.properties.correlationId)), { noAck: true });
   return {
-    send: (id, chat) => void pub.sendToQueue(queue, Buffer.from(JSON.stringify({ text: `message ${id}` })), { persistent: true, correlationId: id, messageId: id, replyTo: replies, headers: { "claw-chat": chat } }),
+    send: (id, chat) =>
+      void pub.sendToQueue(queue, Buffer.from(JSON.stringify({ text: `message ${id}` })), {
+        persistent: true,
+        correlationId: id,
+        messageId: id,
+        replyTo: replies,
+        headers: { "claw-chat": chat },
+      }),
     onAnswer: (cb) => (answer = cb),
     close: () => conn.close(),
   };
@@ -101,7 +116,8 @@ async function mqttWire(url: string, prefix: string, viaClaw: boolean): Promise<
   });
   await c.subscribeAsync(viaClaw ? `${prefix}/+/reply` : `${prefix}/+`, { qos: 1 });
   return {
-    send: (id, chat) => void c.publishAsync(`${prefix}/${chat}`, JSON.stringify({ text: `message ${id}` }), { qos: 1, properties: { userProperties: { "message-id": id } } }),
+    send: (id, chat) =>
+      void c.publishAsync(`${prefix}/${chat}`, JSON.stringify({ text: `message ${id}` }), { qos: 1, properties: { userProperties: { "message-id": id } } }),
     onAnswer: (cb) => (answer = cb),
     close: () => c.endAsync(),
   };
@@ -112,8 +128,17 @@ export async function runChannelBench(kind: "amqp" | "mqtt", rate: number, durat
   const broker: Broker = kind === "amqp" ? await startRabbitMq() : await startMosquitto();
   try {
     process.stderr.write(`${kind}: the broker alone …\n`);
-    const alone = await openLoop(`${kind} broker alone`, kind === "amqp" ? await amqpWire(broker.url, "bench-direct", "unused", false) : await mqttWire(broker.url, "direct", false), rate, durationS, chats);
-    const channel = kind === "amqp" ? { type: "amqp", account: "bench", url: broker.url, queue: "bench-in", prefetch: 256 } : { type: "mqtt", account: "bench", url: broker.url, subscribe: ["bench/+"] };
+    const alone = await openLoop(
+      `${kind} broker alone`,
+      kind === "amqp" ? await amqpWire(broker.url, "bench-direct", "unused", false) : await mqttWire(broker.url, "direct", false),
+      rate,
+      durationS,
+      chats,
+    );
+    const channel =
+      kind === "amqp"
+        ? { type: "amqp", account: "bench", url: broker.url, queue: "bench-in", prefetch: 256 }
+        : { type: "mqtt", account: "bench", url: broker.url, subscribe: ["bench/+"] };
     const config = join(tmpdir(), `claw-bench-${kind}-${process.pid}.json`);
     await writeFile(config, JSON.stringify({ agents: [{ id: "echo" }], channels: [channel] }));
     const target = await startClawTarget(1, { CLAW_CONFIG: config, CLAW_SLOW_TURN_MS: "0" });
@@ -123,7 +148,13 @@ export async function runChannelBench(kind: "amqp" | "mqtt", rate: number, durat
       process.stderr.write(`${kind}: through Claw …\n`);
       const pids = [target.workers[0]!.pid!, target.nats.pid!];
       const before = await Promise.all(pids.map(sample));
-      const claw = await openLoop(`${kind} through claw`, kind === "amqp" ? await amqpWire(broker.url, "bench-in", "bench-replies", true) : await mqttWire(broker.url, "bench", true), rate, durationS, chats);
+      const claw = await openLoop(
+        `${kind} through claw`,
+        kind === "amqp" ? await amqpWire(broker.url, "bench-in", "bench-replies", true) : await mqttWire(broker.url, "bench", true),
+        rate,
+        durationS,
+        chats,
+      );
       const after = await Promise.all(pids.map(sample));
       const per = (i: number) => Math.round(((cpuSeconds(before[i], after[i]) * 1000) / Math.max(1, claw.received)) * 1000) / 1000;
       return [alone, { ...claw, cpuMsPerMessage: per(0), natsCpuMsPerMessage: per(1) }];

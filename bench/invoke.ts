@@ -31,16 +31,28 @@ export interface InvokeRow extends ClosedLoopResult {
 /** POSTs `body` to `url` on `agent`; resolves on a 200, rejects otherwise. */
 function post(agent: Agent, url: URL, body: string, headers: Record<string, string> = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers } }, (res) => {
-      res.resume();
-      res.once("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
+    const req = request(
+      url,
+      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...headers } },
+      (res) => {
+        res.resume();
+        res.once("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
     req.once("error", reject);
     req.end(body);
   });
 }
 
-async function run(target: InvokeRow["target"], base: string, pids: number[], concurrency: number, seconds: number, payloadBytes: number, headers: Record<string, string> = {}): Promise<InvokeRow> {
+async function run(
+  target: InvokeRow["target"],
+  base: string,
+  pids: number[],
+  concurrency: number,
+  seconds: number,
+  payloadBytes: number,
+  headers: Record<string, string> = {},
+): Promise<InvokeRow> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const url = new URL("/v1/agents/echo/invoke", base);
   const text = "x".repeat(payloadBytes);
@@ -86,7 +98,11 @@ export async function runInvoke(seconds: number, concurrencies: number[], payloa
       await new Promise((r) => setTimeout(r, 500)); // the node's watch has it
       for (const c of concurrencies) {
         process.stderr.write(`invoke: concurrency ${c}: claw with a key and a rate limit …\n`);
-        rows.push(await run("claw, key + rate limit", secured.httpUrl!, [secured.workers[0]!.pid!, secured.nats.pid!], c, seconds, payloadBytes, { authorization: `Bearer ${key.key}` }));
+        rows.push(
+          await run("claw, key + rate limit", secured.httpUrl!, [secured.workers[0]!.pid!, secured.nats.pid!], c, seconds, payloadBytes, {
+            authorization: `Bearer ${key.key}`,
+          }),
+        );
       }
     } finally {
       await secured.stop();

@@ -47,7 +47,13 @@ export async function runLlm(seconds: number, concurrencies: number[]): Promise<
   const fake = await startFakeOpenAI();
   fake.answer = (req) => ({ text: `Answer to: ${lastUser(req)}`, usage: { prompt: 20, completion: 6 } });
   const config = join(tmpdir(), `claw-bench-llm-${process.pid}.json`);
-  await writeFile(config, JSON.stringify({ providers: { fake: { baseURL: fake.baseURL, model: "fake-instant" } }, agents: [{ id: "assistant", model: "fake", system: "You are a benchmark." }] }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      providers: { fake: { baseURL: fake.baseURL, model: "fake-instant" } },
+      agents: [{ id: "assistant", model: "fake", system: "You are a benchmark." }],
+    }),
+  );
   const target = await startClawTarget(1, { CLAW_CONFIG: config });
   const rows: LlmRow[] = [];
   let nodeRssMB = 0;

@@ -127,7 +127,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
       lastReplyAt = performance.now();
       hist.recordValue(Math.max(1, Math.round((lastReplyAt - scheduled) * 1000)));
       keepIfSlow(id, lastReplyAt - scheduled);
-      ((perSecond[Math.floor((scheduled - t0) / 1000)] ??= [])).push(lastReplyAt - scheduled);
+      (perSecond[Math.floor((scheduled - t0) / 1000)] ??= []).push(lastReplyAt - scheduled);
       onReply();
     },
   });
@@ -148,7 +148,10 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     due.set(id, scheduled);
     sent++;
     if (!http) return nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
-    const [channel, account, chat] = t.inbound(`c${i % o.sessions}`).split(".").slice(-3);
+    const [channel, account, chat] = t
+      .inbound(`c${i % o.sessions}`)
+      .split(".")
+      .slice(-3);
     posting++;
     const body = JSON.stringify({ channel, account, chat, idempotency_key: id, text, sender: { id: "bench" } });
     const req = httpRequest(
@@ -187,7 +190,14 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     while (received < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const latencies = ids.flatMap((id) => (warmLatency.has(id) ? [warmLatency.get(id)!] : [])).sort((a, b) => a - b);
     const at = (q: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 100) / 100;
-    const result = { sessions: o.sessions, answered: latencies.length, seconds: Math.round((performance.now() - w0) / 10) / 100, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: at(1) };
+    const result = {
+      sessions: o.sessions,
+      answered: latencies.length,
+      seconds: Math.round((performance.now() - w0) / 10) / 100,
+      p50Ms: at(0.5),
+      p99Ms: at(0.99),
+      maxMs: at(1),
+    };
     process.stderr.write(`  ${t.name}: warm-up ${JSON.stringify(result)}\n`);
     // the measured run starts from zero
     sent = received = accepted = duplicates = errors = refused = 0;
@@ -210,7 +220,10 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
   const end = t0 + o.durationS * 1000;
   const progress = setInterval(() => {
     const s = (performance.now() - t0) / 1000;
-    process.stderr.write(`  ${t.name}: ${s.toFixed(0)} s  sent ${sent}  received ${received}  ${(received / s).toFixed(0)} msg/s  p99 ${(hist.getValueAtPercentile(99) / 1000).toFixed(2)} ms\n`);
+    process.stderr.write(
+      `  ${t.name}: ${s.toFixed(0)} s  sent ${sent}  received ${received}  ${(received / s).toFixed(0)} msg/s  p99 ` +
+        `${(hist.getValueAtPercentile(99) / 1000).toFixed(2)} ms\n`,
+    );
   }, 1000);
 
   if (o.mode.kind === "open") {

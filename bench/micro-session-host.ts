@@ -54,4 +54,6 @@ async function run(round: string): Promise<{ wall: number; cpu: number }> {
 await run("warm-up");
 const us = await run("measured");
 await host.stop();
-process.stdout.write(JSON.stringify({ turns, sessions, microsPerMessage: Math.round(us.wall * 10) / 10, cpuMicrosPerMessage: Math.round(us.cpu * 10) / 10 }) + "\n");
+process.stdout.write(
+  JSON.stringify({ turns, sessions, microsPerMessage: Math.round(us.wall * 10) / 10, cpuMicrosPerMessage: Math.round(us.cpu * 10) / 10 }) + "\n",
+);

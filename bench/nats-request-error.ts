@@ -80,4 +80,7 @@ const shared = sharedInbox(nc);
 results.push(await cpuPerRequest("shared reply subscription", () => shared("echo")));
 await nc.close();
 await responder.close();
-process.stdout.write(JSON.stringify({ requests: N, client: "@nats-io/nats-core " + (require(`${coreLib}../package.json`) as { version: string }).version, results }, null, 1) + "\n");
+process.stdout.write(
+  JSON.stringify({ requests: N, client: "@nats-io/nats-core " + (require(`${coreLib}../package.json`) as { version: string }).version, results }, null, 1) +
+    "\n",
+);

@@ -86,9 +86,17 @@ async function refusal(): Promise<number> {
   await using node = await startClaw({ env: { NATS_URL: nats.url } });
   process.kill(nats.pid!, "SIGSTOP");
   try {
-    await until(async () => (await fetch(`http://127.0.0.1:${node.httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.status === 503, "/readyz 503");
+    await until(
+      async () => (await fetch(`http://127.0.0.1:${node.httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.status === 503,
+      "/readyz 503",
+    );
     const t0 = performance.now();
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ chat: "refused", text: "hello?", sender: { id: "u" } }), signal: AbortSignal.timeout(20_000) });
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ chat: "refused", text: "hello?", sender: { id: "u" } }),
+      signal: AbortSignal.timeout(20_000),
+    });
     const ms = performance.now() - t0;
     if (res.status !== 503) throw new Error(`refusal: answered ${res.status}`);
     return ms;
@@ -106,7 +114,11 @@ async function revocation(): Promise<number> {
   const created = await runCli(["keys", "create", "--scopes", "agents:invoke:echo", "--json"], { NATS_URL: nats.url });
   const key = JSON.parse(created.stdout) as { id: string; key: string };
   const call = (n: ClawProcess) =>
-    fetch(`http://127.0.0.1:${n.httpPort}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.key}` }, body: JSON.stringify({ text: "x" }) }).then((r) => r.status);
+    fetch(`http://127.0.0.1:${n.httpPort}/v1/agents/echo/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key.key}` },
+      body: JSON.stringify({ text: "x" }),
+    }).then((r) => r.status);
   for (const n of [a, b]) await until(async () => (await call(n)) === 200, "the key taken");
   const revoked = await runCli(["keys", "revoke", key.id], { NATS_URL: nats.url });
   if (revoked.code !== 0) throw new Error(`keys revoke: ${revoked.stderr}`);
@@ -130,8 +142,16 @@ async function failover(leader: boolean): Promise<number> {
     const theirs = before.owners.flatMap((o, p) => (o === victim ? [p] : []));
     const t0 = performance.now();
     await nodes.get(victim)!.kill("SIGKILL");
-    if (leader) await until(async () => { const l = await view.leader(); return l !== undefined && l !== victim; }, "a new leader");
-    else await until(async () => { const claims = await view.claims(P); return theirs.every((p) => claims[p] !== undefined && claims[p] !== victim); }, "the partitions claimed");
+    if (leader)
+      await until(async () => {
+        const l = await view.leader();
+        return l !== undefined && l !== victim;
+      }, "a new leader");
+    else
+      await until(async () => {
+        const claims = await view.claims(P);
+        return theirs.every((p) => claims[p] !== undefined && claims[p] !== victim);
+      }, "the partitions claimed");
     const ms = performance.now() - t0;
     await nc.close();
     return ms;

@@ -57,7 +57,11 @@ function runScenario(args: string[]): Promise<Report> {
       process.stderr.write(b);
     });
     child.once("exit", (code) => {
-      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+      const line = out
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .pop();
       if (code !== 0 || !line) return reject(new Error(`bench ${args.join(" ")} exited with ${code}`));
       resolve(JSON.parse(line) as Report);
     });
@@ -71,7 +75,8 @@ function table(rows: Row[]): string {
   const sep = "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
   const lines = rows.map(
     (r) =>
-      `| ${r.target} | ${n(r.throughput)} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${n(r.latencyMs.p99)} | ${n(r.latencyMs.p999)} | ${n(r.latencyMs.max)} | ${r.lost} | ${r.refused ?? 0} | ${r.duplicates} | ${r.errors} | ${r.cpuWorkerS} | ${r.cpuMsPerMessage ?? ""} | ${r.cpuNatsS} | ${r.rssWorkerMB} |`,
+      `| ${r.target} | ${n(r.throughput)} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${n(r.latencyMs.p99)} | ${n(r.latencyMs.p999)} | ` +
+      `${n(r.latencyMs.max)} | ${r.lost} | ${r.refused ?? 0} | ${r.duplicates} | ${r.errors} | ${r.cpuWorkerS} | ${r.cpuMsPerMessage ?? ""} | ${r.cpuNatsS} | ${r.rssWorkerMB} |`,
   );
   return [head, sep, ...lines].join("\n");
 }
@@ -89,7 +94,11 @@ function section(title: string, command: string, r: Report): string {
     parts.push(
       "| target | clients | req/s | p50 ms | p99 | max | errors | CPU ms/req | CPU ms/req nats |",
       "|---|---|---|---|---|---|---|---|---|",
-      ...r.rows.map((x) => `| ${x.target} | ${x.concurrency} | ${n(x.perS)} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} | ${x.errors} | ${x.cpuMsPerRequest} | ${x.natsCpuMsPerRequest ?? ""} |`),
+      ...r.rows.map(
+        (x) =>
+          `| ${x.target} | ${x.concurrency} | ${n(x.perS)} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} | ${x.errors} | ${x.cpuMsPerRequest} | ` +
+          `${x.natsCpuMsPerRequest ?? ""} |`,
+      ),
       "",
       `Claw ÷ bare HTTP at 64 clients: **${r.ratio}**; p50 at 1 client, Claw − bare: **${r.p50GapMs} ms**`,
       "",
@@ -101,13 +110,18 @@ function section(title: string, command: string, r: Report): string {
       const f = r.failover;
       parts.push(
         `Node 2 SIGKILLed at ${f.killAtS} s. p99 before: ${f.claw.beforeP99Ms} ms; worst latency after: ${n(f.claw.spikeMaxMs)} ms; ` +
-          `back to normal (every later second's p99 ≤ max(3× before, before + 50 ms)) after: ${f.claw.recoveredAfterS === null ? "not within the run" : `${f.claw.recoveredAfterS} s`}.`,
+          `back to normal (every later second's p99 ≤ max(3× before, before + 50 ms)) after: ` +
+          `${f.claw.recoveredAfterS === null ? "not within the run" : `${f.claw.recoveredAfterS} s`}.`,
         "",
       );
     }
     if (r.scenario === "observe") {
       const [, claw, ...observed] = r.results;
-      for (const o of observed) parts.push(`- ${o.target}: ${Math.round((1 - o.throughput / Math.max(1, claw!.throughput)) * 1000) / 10} % less throughput, ${Math.round(((o.cpuMsPerMessage ?? 0) / Math.max(0.001, claw!.cpuMsPerMessage ?? 0) - 1) * 1000) / 10} % more CPU per message than unobserved`);
+      for (const o of observed)
+        parts.push(
+          `- ${o.target}: ${Math.round((1 - o.throughput / Math.max(1, claw!.throughput)) * 1000) / 10} % less throughput, ` +
+            `${Math.round(((o.cpuMsPerMessage ?? 0) / Math.max(0.001, claw!.cpuMsPerMessage ?? 0) - 1) * 1000) / 10} % more CPU per message than unobserved`,
+        );
       parts.push("");
     }
   } else {
@@ -126,14 +140,30 @@ function goals(reports: Map<string, Report>): string {
   const [b64, c64, b1, c1] = [at("bare http", 64), at("claw", 64), at("bare http", 1), at("claw", 1)];
   const mark = (ok: boolean | undefined) => (ok === undefined ? "not run" : ok ? "met" : "**missed**");
   const lines: string[] = ["### Goals", "", "| measure | reference (same run) | Claw | goal | |", "|---|---|---|---|---|"];
-  if (sb && sc) lines.push(`| steady 1,000 msg/s, p50 / p99 | ${sb.latencyMs.p50} / ${sb.latencyMs.p99} ms | ${sc.latencyMs.p50} / ${sc.latencyMs.p99} ms | p99 ≤ 10 ms and ≤ 2× the baseline's | ${mark(sc.latencyMs.p99 <= 10 && sc.latencyMs.p99 <= 2 * sb.latencyMs.p99)} |`);
-  if (mb && mc) lines.push(`| max, closed loop 500 in flight | ${n(mb.throughput)} msg/s | ${n(mc.throughput)} msg/s (${Math.round((mc.throughput / mb.throughput) * 100) / 100}) | ≥ 0.6 of the baseline and ≥ 5,000 msg/s | ${mark(mc.throughput >= 0.6 * mb.throughput && mc.throughput >= 5000)} |`);
+  if (sb && sc)
+    lines.push(
+      `| steady 1,000 msg/s, p50 / p99 | ${sb.latencyMs.p50} / ${sb.latencyMs.p99} ms | ${sc.latencyMs.p50} / ${sc.latencyMs.p99} ms | p99 ≤ 10 ms ` +
+        `and ≤ 2× the baseline's | ${mark(sc.latencyMs.p99 <= 10 && sc.latencyMs.p99 <= 2 * sb.latencyMs.p99)} |`,
+    );
+  if (mb && mc)
+    lines.push(
+      `| max, closed loop 500 in flight | ${n(mb.throughput)} msg/s | ${n(mc.throughput)} msg/s ` +
+        `(${Math.round((mc.throughput / mb.throughput) * 100) / 100}) | ≥ 0.6 of the baseline and ≥ 5,000 msg/s | ${mark(mc.throughput >= 0.6 * mb.throughput && mc.throughput >= 5000)} |`,
+    );
   if (mb && mc) {
     const natsPer = (r: Row) => Math.round(((r.cpuNatsS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
-    lines.push(`| CPU per message (max), node / nats-server | ${mb.cpuMsPerMessage} / ${natsPer(mb)} ms | ${mc.cpuMsPerMessage} / ${natsPer(mc)} ms | node ≤ 0.2 ms, nats-server ≤ 1.3× the baseline's | ${mark((mc.cpuMsPerMessage ?? 1) <= 0.2 && natsPer(mc) <= 1.3 * natsPer(mb))} |`);
+    lines.push(
+      `| CPU per message (max), node / nats-server | ${mb.cpuMsPerMessage} / ${natsPer(mb)} ms | ${mc.cpuMsPerMessage} / ${natsPer(mc)} ms | node ≤ ` +
+        `0.2 ms, nats-server ≤ 1.3× the baseline's | ${mark((mc.cpuMsPerMessage ?? 1) <= 0.2 && natsPer(mc) <= 1.3 * natsPer(mb))} |`,
+    );
   }
-  if (b64 && c64) lines.push(`| HTTP invoke, 64 clients | ${n(b64.perS)} req/s, p99 ${b64.p99Ms} ms (bare HTTP) | ${n(c64.perS)} turns/s (${Math.round((c64.perS / b64.perS) * 100) / 100}), p99 ${c64.p99Ms} ms | ≥ 0.8 of the bare server | ${mark(c64.perS >= 0.8 * b64.perS)} |`);
-  if (b1 && c1) lines.push(`| HTTP invoke, 1 client, p50 | ${b1.p50Ms} ms | ${c1.p50Ms} ms | within 2 ms of the bare server | ${mark(c1.p50Ms - b1.p50Ms <= 2)} |`);
+  if (b64 && c64)
+    lines.push(
+      `| HTTP invoke, 64 clients | ${n(b64.perS)} req/s, p99 ${b64.p99Ms} ms (bare HTTP) | ${n(c64.perS)} turns/s ` +
+        `(${Math.round((c64.perS / b64.perS) * 100) / 100}), p99 ${c64.p99Ms} ms | ≥ 0.8 of the bare server | ${mark(c64.perS >= 0.8 * b64.perS)} |`,
+    );
+  if (b1 && c1)
+    lines.push(`| HTTP invoke, 1 client, p50 | ${b1.p50Ms} ms | ${c1.p50Ms} ms | within 2 ms of the bare server | ${mark(c1.p50Ms - b1.p50Ms <= 2)} |`);
   return lines.join("\n") + "\n";
 }
 

@@ -64,7 +64,14 @@ type Values = Record<string, string | boolean | undefined>;
 
 /** A load of `mode`, with the options every scenario shares (`--duration --sessions --payload`). */
 function shape(v: Values, mode: LoadOptions["mode"], durationS: number, graceS: number): LoadOptions {
-  return { mode, durationS: Number(v.duration ?? durationS), sessions: Number(v.sessions ?? 1000), payloadBytes: Number(v.payload ?? 300), graceS, warmup: v["no-warmup"] === undefined };
+  return {
+    mode,
+    durationS: Number(v.duration ?? durationS),
+    sessions: Number(v.sessions ?? 1000),
+    payloadBytes: Number(v.payload ?? 300),
+    graceS,
+    warmup: v["no-warmup"] === undefined,
+  };
 }
 
 const SCENARIOS: Record<string, (v: Values) => LoadOptions> = {
@@ -136,7 +143,10 @@ function attribute(r: LoadResult, slow: Map<string, SlowTurn>): string {
       outside: Math.max(0, latencyMs - t.endToEndMs),
     } as Record<string, number>;
   };
-  const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${Math.round(v)}`).join(", ");
+  const fmt = (o: Record<string, number>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} ${Math.round(v)}`)
+      .join(", ");
   const lines = r.slowest.slice(0, 10).map((m) => {
     const t = slow.get(m.id);
     return `  ${m.latencyMs} ms ${m.chat}: ${t ? fmt(parts(t, m.latencyMs)) : "(not logged by its node)"}`;
@@ -147,14 +157,34 @@ function attribute(r: LoadResult, slow: Map<string, SlowTurn>): string {
   // (outside the node is not in the node's lines: the shares are of the node's own time)
   for (const t of tail) for (const [k, v] of Object.entries(parts(t, t.endToEndMs))) if (k !== "outside") sum[k] = (sum[k] ?? 0) + v;
   const total = Object.values(sum).reduce((a, b) => a + b, 0) || 1;
-  const shares = Object.entries(sum).map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`).join(", ");
-  return `slowest messages (ms): where their time went\n${lines.join("\n")}\n  the ${tail.length} turns at or above p99 (${r.latencyMs.p99} ms) in the node: ${shares}`;
+  const shares = Object.entries(sum)
+    .map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`)
+    .join(", ");
+  return (
+    `slowest messages (ms): where their time went\n${lines.join("\n")}\n  the ${tail.length} turns at or above p99 (${r.latencyMs.p99} ms) in ` +
+    `the node: ${shares}`
+  );
 }
 
 function table(rows: Row[]): string {
   const head = ["target", "msg/s", "p50 ms", "p90", "p99", "p99.9", "max", "lost", "refused", "dup", "cpu node s", "cpu ms/msg", "cpu nats s", "rss MB"];
   const lines = rows.map((r) =>
-    [r.target, r.throughput, r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max, r.lost, r.refused, r.duplicates, r.cpuWorkerS, r.cpuMsPerMessage, r.cpuNatsS, r.rssWorkerMB].map(String),
+    [
+      r.target,
+      r.throughput,
+      r.latencyMs.p50,
+      r.latencyMs.p90,
+      r.latencyMs.p99,
+      r.latencyMs.p999,
+      r.latencyMs.max,
+      r.lost,
+      r.refused,
+      r.duplicates,
+      r.cpuWorkerS,
+      r.cpuMsPerMessage,
+      r.cpuNatsS,
+      r.rssWorkerMB,
+    ].map(String),
   );
   const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   return [head, ...lines].map((l) => l.map((c, i) => c.padStart(width[i]!)).join("  ")).join("\n");
@@ -163,7 +193,18 @@ function table(rows: Row[]): string {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { rate: { type: "string" }, duration: { type: "string" }, sessions: { type: "string" }, payload: { type: "string" }, window: { type: "string" }, every: { type: "string" }, "same-ids": { type: "boolean" }, "no-warmup": { type: "boolean" }, secured: { type: "boolean" }, runs: { type: "string" } },
+    options: {
+      rate: { type: "string" },
+      duration: { type: "string" },
+      sessions: { type: "string" },
+      payload: { type: "string" },
+      window: { type: "string" },
+      every: { type: "string" },
+      "same-ids": { type: "boolean" },
+      "no-warmup": { type: "boolean" },
+      secured: { type: "boolean" },
+      runs: { type: "string" },
+    },
   });
   const scenario = positionals[0] ?? "";
   if (scenario === "sessions") {
@@ -174,24 +215,35 @@ async function main(): Promise<void> {
   }
   if (scenario === "promises") {
     const rows = await runPromises(Number(values.runs ?? 5));
-    const table = textTable(["promise", "claim ms", "n", "p50 ms", "p99", "max", "over"], rows.map((x) => [x.promise, x.claimMs, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.over]));
+    const table = textTable(
+      ["promise", "claim ms", "n", "p50 ms", "p99", "max", "over"],
+      rows.map((x) => [x.promise, x.claimMs, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.over]),
+    );
     process.stdout.write(`\npromises\n${table}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
     return;
   }
   if (scenario === "skills") {
     const rows = await runSkills(Number(values.sessions ?? 200));
-    const table = textTable(["what", "n", "p50 ms", "p99", "max", "errors"], rows.map((x) => [x.what, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.errors]));
+    const table = textTable(
+      ["what", "n", "p50 ms", "p99", "max", "errors"],
+      rows.map((x) => [x.what, x.n, x.p50Ms, x.p99Ms, x.maxMs, x.errors]),
+    );
     process.stdout.write(`\nskills\n${table}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
     return;
   }
   if (scenario === "llm") {
     const r = await runLlm(Number(values.duration ?? 20), [1, 16]);
-    const table = textTable(["target", "concurrency", "turns/s", "p50 ms", "p99", "max", "errors"], r.rows.map((x) => [x.target, x.concurrency, x.turnsPerS, x.p50Ms, x.p99Ms, x.maxMs, x.errors]));
+    const table = textTable(
+      ["target", "concurrency", "turns/s", "p50 ms", "p99", "max", "errors"],
+      r.rows.map((x) => [x.target, x.concurrency, x.turnsPerS, x.p50Ms, x.p99Ms, x.maxMs, x.errors]),
+    );
     process.stdout.write(
       `\nllm (${values.duration ?? 20} s per run)\n${table}\n` +
-        `Claw's own p50 per turn (claw − fake): ${Object.entries(r.overheadP50Ms).map(([c, ms]) => `${ms} ms at ${c}`).join(", ")}; node RSS ${r.nodeRssMB} MB\n\n`,
+        `Claw's own p50 per turn (claw − fake): ${Object.entries(r.overheadP50Ms)
+          .map(([c, ms]) => `${ms} ms at ${c}`)
+          .join(", ")}; node RSS ${r.nodeRssMB} MB\n\n`,
     );
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ...r }) + "\n");
     return;
@@ -218,13 +270,20 @@ async function main(): Promise<void> {
     const at = (t: InvokeRow["target"], c: number) => rows.find((x) => x.target === t && x.concurrency === c)!;
     const ratio = Math.round((at("claw", 64).perS / Math.max(1, at("bare http", 64).perS)) * 100) / 100;
     const p50Gap = Math.round((at("claw", 1).p50Ms - at("bare http", 1).p50Ms) * 100) / 100;
-    process.stdout.write(`\ninvoke (${durationS} s per run)\n${table}\nclaw ÷ bare http at 64 clients: ${ratio}; p50 at 1 client: claw − bare = ${p50Gap} ms\n\n`);
+    process.stdout.write(
+      `\ninvoke (${durationS} s per run)\n${table}\nclaw ÷ bare http at 64 clients: ${ratio}; p50 at 1 client: claw − bare = ${p50Gap} ms\n\n`,
+    );
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ratio, p50GapMs: p50Gap, rows }) + "\n");
     return;
   }
   if (scenario === "churn") {
     const load = shape(values, { kind: "open", rate: Number(values.rate ?? 250) }, 36, 60);
-    const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+    const clawEnv = Object.fromEntries(
+      (process.env.BENCH_CLAW_ENV ?? "")
+        .split(" ")
+        .filter(Boolean)
+        .map((kv) => kv.split("=") as [string, string]),
+    );
     const base = await startBaselineTarget();
     process.stderr.write("churn: baseline …\n");
     const baseline = await measure(base, load).finally(() => base.stop());
@@ -238,25 +297,47 @@ async function main(): Promise<void> {
         `core subscriber: ${r.coreReceived} received, ${r.coreDuplicates} replies seen twice\n` +
         `claw p99 per second of send time (ms): ${timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n` +
         `slowest messages (ms): where their time went\n` +
-        r.slow.map((m) => `  ${m.latencyMs} p${m.partition} owner ${m.ownerAtDue}${m.ownerKilled ? ` killed +${m.beforeKillMs}, unowned ${m.unownedMs}, then ${m.afterClaimMs}` : " not killed"}  claims ${m.claims.join(" ")}`).join("\n") +
+        r.slow
+          .map(
+            (m) =>
+              `  ${m.latencyMs} p${m.partition} owner ${m.ownerAtDue}${m.ownerKilled ? ` killed +${m.beforeKillMs}, unowned ${m.unownedMs}, then ${m.afterClaimMs}` : " not killed"}  claims ${m.claims.join(" ")}`,
+          )
+          .join("\n") +
         "\n\n",
     );
     const { timeline: _bt, slowest: _bs, ...baseRow } = baseline;
-    process.stdout.write(JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, results: [baseRow, { target: "claw×3 churn", ...claw, kills: r.kills, coreReceived: r.coreReceived, coreDuplicates: r.coreDuplicates }], slow: r.slow }) + "\n");
+    process.stdout.write(
+      JSON.stringify({
+        scenario,
+        load,
+        machine: { cpus: cpus().length, node: process.version },
+        results: [baseRow, { target: "claw×3 churn", ...claw, kills: r.kills, coreReceived: r.coreReceived, coreDuplicates: r.coreDuplicates }],
+        slow: r.slow,
+      }) + "\n",
+    );
     return;
   }
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
-  if (!make) throw new Error(`unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`);
+  if (!make)
+    throw new Error(
+      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
+    );
   const load = make(values);
   const rows: Row[] = [];
   // BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …" passes settings to the Claw node(s)
-  const clawEnv = Object.fromEntries((process.env.BENCH_CLAW_ENV ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+  const clawEnv = Object.fromEntries(
+    (process.env.BENCH_CLAW_ENV ?? "")
+      .split(" ")
+      .filter(Boolean)
+      .map((kv) => kv.split("=") as [string, string]),
+  );
   const counts = scenario === "nodes" ? [1, 2, 3] : scenario === "failover" ? [2] : [1];
   type Run = { start: () => Promise<RunningTarget>; observe?: (url: string) => Promise<Observer>; name?: string; load?: (t: RunningTarget) => LoadOptions };
   const killAtS = Math.round(load.durationS / 3);
   const clawLoad = (t: RunningTarget): LoadOptions => {
     if (scenario === "http") return { ...load, transport: "http", graceS: 30 };
-    if (scenario === "failover") return { ...load, events: [{ atS: killAtS, name: "SIGKILL claw node 2", run: async () => void t.workers[1]!.kill("SIGKILL") }] };
+    if (scenario === "failover")
+      return { ...load, events: [{ atS: killAtS, name: "SIGKILL claw node 2", run: async () => void t.workers[1]!.kill("SIGKILL") }] };
     return load;
   };
   // slow-turn lines only where they explain something: in a closed loop every turn waits behind the window, and logging each costs CPU
@@ -286,12 +367,22 @@ async function main(): Promise<void> {
   const ratio = Math.round((claw.throughput / Math.max(1, base.throughput)) * 100) / 100;
   for (const r of rows) r.cpuMsPerMessage = Math.round(((r.cpuWorkerS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
   const failover = scenario === "failover" ? { killAtS, claw: recovery(claw, killAtS) } : undefined;
-  const costs = rows.slice(2).map((r) => `${r.target}: ${Math.round((1 - r.throughput / Math.max(1, claw.throughput)) * 1000) / 10} % less throughput than claw`);
+  const costs = rows
+    .slice(2)
+    .map((r) => `${r.target}: ${Math.round((1 - r.throughput / Math.max(1, claw.throughput)) * 1000) / 10} % less throughput than claw`);
   process.stdout.write(
-    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}${failover ? `failover: ${JSON.stringify(failover)}\n` : ""}${rows.map((r) => (r.warmup ? `${r.target} cold start (warm-up, not in the table: the first message of each of ${r.warmup.sessions} new sessions, 1,000/s): p50 ${r.warmup.p50Ms} ms, p99 ${r.warmup.p99Ms} ms, max ${r.warmup.maxMs} ms, ${r.warmup.answered} answered in ${r.warmup.seconds} s\n` : "")).join("")}${rows.map((r) => (r.attribution ? `${r.target}: ${r.attribution}\n` : "")).join("")}${load.mode.kind === "open" ? rows.map((r) => `${r.target} p99 per second of send time (ms): ${r.timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n`).join("") : ""}\n`,
+    `\n${scenario} (${JSON.stringify(load.mode)}, ${load.durationS} s, ${load.sessions} sessions, ${load.payloadBytes} B)\n${table(rows)}\nclaw ÷ ` +
+      `baseline throughput: ${ratio}\n${scenario === "observe" ? costs.join("\n") + "\n" : ""}${failover ? `failover: ${JSON.stringify(failover)}\n` : ""}${rows.map((r) => (r.warmup ? `${r.target} cold start (warm-up, not in the table: the first message of each of ${r.warmup.sessions} new sessions, 1,000/s): p50 ${r.warmup.p50Ms} ms, p99 ${r.warmup.p99Ms} ms, max ${r.warmup.maxMs} ms, ${r.warmup.answered} answered in ${r.warmup.seconds} s\n` : "")).join("")}${rows.map((r) => (r.attribution ? `${r.target}: ${r.attribution}\n` : "")).join("")}${load.mode.kind === "open" ? rows.map((r) => `${r.target} p99 per second of send time (ms): ${r.timeline.map((t) => `${t.s}:${Math.round(t.p99Ms)}`).join(" ")}\n`).join("") : ""}\n`,
   );
   process.stdout.write(
-    JSON.stringify({ scenario, load, machine: { cpus: cpus().length, node: process.version }, ratio, failover, results: rows.map(({ timeline: _t, slowest: _s, attribution: _a, ...r }) => r) }) + "\n",
+    JSON.stringify({
+      scenario,
+      load,
+      machine: { cpus: cpus().length, node: process.version },
+      ratio,
+      failover,
+      results: rows.map(({ timeline: _t, slowest: _s, attribution: _a, ...r }) => r),
+    }) + "\n",
   );
 }
 

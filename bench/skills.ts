@@ -47,7 +47,32 @@ async function series(what: string, n: number, once: () => Promise<boolean>): Pr
 /** A bwrap run like the driver's, without Claw: the sandbox's own start-up cost. */
 function bwrapDirect(argv: string[]): Promise<boolean> {
   return new Promise((resolve) => {
-    const c = spawn("bwrap", ["--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev", "--", ...argv], { env: {}, stdio: "ignore" });
+    const c = spawn(
+      "bwrap",
+      [
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--",
+        ...argv,
+      ],
+      { env: {}, stdio: "ignore" },
+    );
     c.on("exit", (code) => resolve(code === 0));
     c.on("error", () => resolve(false));
   });
@@ -79,7 +104,11 @@ export async function runSkills(n: number): Promise<SkillsRow[]> {
     ];
     if (engine.ok) {
       // registered where the node's registry sees it, as a user would
-      const res = await fetch(`${target.httpUrl}/v1/skills`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(container) });
+      const res = await fetch(`${target.httpUrl}/v1/skills`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(container),
+      });
       if (!res.ok) throw new Error(`registering the container skill: ${res.status} ${await res.text()}`);
       const m = Math.min(n, 50); // a container's lifecycle is hundreds of ms
       const driver = createDockerDriver({ host: engine.podman.host });

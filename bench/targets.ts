@@ -113,7 +113,15 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, ...extraNodeArgs, "dist/node.js"], {
       cwd: root,
-      env: { ...process.env, NATS_URL: nats.url, CLAW_HTTP_PORT: "0", CLAW_NODE_ID: nodeId, CLAW_LOG_LEVEL: "info", CLAW_SLOW_TURN_MS: String(SLOW_TURN_MS), ...env },
+      env: {
+        ...process.env,
+        NATS_URL: nats.url,
+        CLAW_HTTP_PORT: "0",
+        CLAW_NODE_ID: nodeId,
+        CLAW_LOG_LEVEL: "info",
+        CLAW_SLOW_TURN_MS: String(SLOW_TURN_MS),
+        ...env,
+      },
       stdio: ["ignore", "pipe", "inherit"],
     });
     workers[i] = child;

@@ -65,17 +65,26 @@ export interface ClawConfig {
   allowUnsandboxed: boolean;
   /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains, `host:port` for one port) */
   httpFetchAllow: string[];
-  /** DNS servers (`ip` or `ip:port`) that resolve the hosts of `http.fetch` and webhook deliveries instead of the system's resolver (`CLAW_DNS_SERVERS`); empty: the system's */
+  /**
+   * DNS servers (`ip` or `ip:port`) that resolve the hosts of `http.fetch` and webhook deliveries instead of the system's resolver (`CLAW_DNS_SERVERS`); empty:
+   * the system's
+   */
   dnsServers: string[];
   /** the folder of skills shipped with Claw (`skills/`), registered by every node; empty string: none */
   skillsDir: string;
-  /** where sandboxed runs find their files: the harness, the skills' files, the workspaces (default `<dataDir>/sandbox`; the node's user's, writable by no one else, every ancestor letting uid 65534 through) */
+  /**
+   * where sandboxed runs find their files: the harness, the skills' files, the workspaces (default `<dataDir>/sandbox`; the node's user's, writable by no one
+   * else, every ancestor letting uid 65534 through)
+   */
   sandboxDir: string;
   /** bytes one skill workspace may hold (`CLAW_WORKSPACE_QUOTA_MB`) */
   workspaceQuotaBytes: number;
   /** how long a session's workspace is kept once the session is passivated (`CLAW_WORKSPACE_TTL`); 0: for good */
   workspaceTtlMs: number;
-  /** the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable */
+  /**
+   * the Docker API engine of `container` skills (`CLAW_DOCKER_HOST`: `unix:///path.sock` or `tcp://host:port`; default `DOCKER_HOST`, else
+   * `unix:///var/run/docker.sock`); one that does not answer only makes them unavailable
+   */
   dockerHost: string;
   /** fault injection for crash tests (`session.after-reply`, `session.after-save`): the node SIGKILLs itself there */
   failpoints: string[];
@@ -94,7 +103,10 @@ export interface ClawConfig {
   webhookAllowPrivate: boolean;
   /** credentials are required on every endpoint but health (and the webhooks the platforms sign): off loopback always, on loopback with `CLAW_AUTH=required` */
   authRequired: boolean;
-  /** `CLAW_HTTP_HOSTS` (comma-separated): names the gateway answers for beside loopback's (`name`, `name:port`, `*.name`); checked on an open gateway, or wherever set */
+  /**
+   * `CLAW_HTTP_HOSTS` (comma-separated): names the gateway answers for beside loopback's (`name`, `name:port`, `*.name`); checked on an open gateway, or
+   * wherever set
+   */
   httpHosts: string[];
   /** `CLAW_HTTP_ORIGINS` (comma-separated): origins (`https://app.example.com`) whose web pages may call the gateway */
   httpOrigins: string[];
@@ -122,7 +134,9 @@ export interface ClawConfig {
   agents: AgentSpec[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
-  /** `file`: the agents come from CLAW_CONFIG (it prunes agents an earlier file seeded); `default`: the built-in echo agent, seeded only into an empty registry */
+  /**
+   * `file`: the agents come from CLAW_CONFIG (it prunes agents an earlier file seeded); `default`: the built-in echo agent, seeded only into an empty registry
+   */
   agentsFrom: "file" | "default";
   /** OpenAI-compatible providers by name, keys resolved from the environment */
   providers: Record<string, ProviderConfig>;
@@ -137,7 +151,10 @@ export const ProviderConfigSchema = z
     model: z.string().min(1),
     apiKey: z.string().min(1).optional(),
     /** the environment variable that holds the key (preferred: keys stay out of files) */
-    apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional(),
     timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
     /** retries of a 429, 5xx, timeout or refused connection before the next provider */
     maxRetries: z.number().int().min(0).max(10).default(2),
@@ -169,9 +186,28 @@ const DEFAULT_STREAM_MAX_BYTES = defaultSpecOptions().streamMaxBytes;
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 /** The entries of a comma-separated setting, trimmed, empty ones dropped. */
-const commaList = (v: string): string[] => v.split(",").map((x) => x.trim()).filter(Boolean);
+const commaList = (v: string): string[] =>
+  v
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
 
-const BYTE_UNITS: Record<string, number> = { "": 1, B: 1, K: 1024, KB: 1024, KIB: 1024, M: 1024 ** 2, MB: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GB: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TB: 1024 ** 4, TIB: 1024 ** 4 };
+const BYTE_UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  K: 1024,
+  KB: 1024,
+  KIB: 1024,
+  M: 1024 ** 2,
+  MB: 1024 ** 2,
+  MIB: 1024 ** 2,
+  G: 1024 ** 3,
+  GB: 1024 ** 3,
+  GIB: 1024 ** 3,
+  T: 1024 ** 4,
+  TB: 1024 ** 4,
+  TIB: 1024 ** 4,
+};
 /** A size in bytes: `1073741824`, `512MB`, `1GiB` (binary multiples, as nats-server counts). */
 const byteSize = z
   .string()
@@ -183,7 +219,10 @@ const byteSize = z
 
 const EnvSchema = z.object({
   NATS_URL: z.string().min(1).optional(),
-  CLAW_NODE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only").optional(),
+  CLAW_NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only")
+    .optional(),
   CLAW_HTTP_HOST: z.string().default("127.0.0.1"),
   CLAW_HTTP_PORT: int(0, 65535).default(8080),
   CLAW_PARTITIONS: int(1, 1024).default(DEFAULT_PARTITIONS),
@@ -226,7 +265,8 @@ const EnvSchema = z.object({
     .string()
     .default("")
     .superRefine((v, c) => {
-      for (const s of commaList(v)) if (!parseDnsServer(s)) c.addIssue({ code: "custom", message: `${JSON.stringify(s)} is not a DNS server address (ip, ip:port or [ipv6]:port)` });
+      for (const s of commaList(v))
+        if (!parseDnsServer(s)) c.addIssue({ code: "custom", message: `${JSON.stringify(s)} is not a DNS server address (ip, ip:port or [ipv6]:port)` });
     }),
   CLAW_SKILLS_DIR: z.string().optional(),
   CLAW_SANDBOX_DIR: z.string().optional(),
@@ -264,7 +304,10 @@ const EnvSchema = z.object({
 });
 
 /** The agents, default agent and providers of `CLAW_CONFIG` (or the built-in echo agent without it). */
-function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants"> {
+function loadConfigFile(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants"> {
   if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined, skillGrants: {} };
   let raw: unknown;
   try {
@@ -323,13 +366,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     throw new ConfigError(`${i.path.join(".")}: ${i.message}`);
   }
   const e = r.data;
-  if (e.CLAW_JWT_ISSUER && !e.CLAW_JWT_AUDIENCE) throw new ConfigError("CLAW_JWT_ISSUER is set without CLAW_JWT_AUDIENCE: tokens are only taken for an audience (the value your issuer puts in `aud` for Claw)");
+  if (e.CLAW_JWT_ISSUER && !e.CLAW_JWT_AUDIENCE)
+    throw new ConfigError(
+      "CLAW_JWT_ISSUER is set without CLAW_JWT_AUDIENCE: tokens are only taken for an audience (the value your issuer puts in `aud` for Claw)",
+    );
   if (e.CLAW_SANDBOX === "process" && e.CLAW_ALLOW_UNSANDBOXED !== "1") {
     throw new ConfigError("CLAW_SANDBOX=process runs skills without any isolation: set CLAW_ALLOW_UNSANDBOXED=1 as well if that is what you want");
   }
   return {
     natsUrl: e.NATS_URL,
-    nodeId: e.CLAW_NODE_ID ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40)}-${nuid.next().slice(-6).toLowerCase()}`,
+    nodeId:
+      e.CLAW_NODE_ID ??
+      `${hostname()
+        .replace(/[^A-Za-z0-9_-]/g, "-")
+        .slice(0, 40)}-${nuid.next().slice(-6).toLowerCase()}`,
     httpHost: e.CLAW_HTTP_HOST,
     httpPort: e.CLAW_HTTP_PORT,
     partitions: e.CLAW_PARTITIONS,
@@ -349,7 +399,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     memberTtlMs: e.CLAW_MEMBER_TTL_MS,
     leaseTtlMs: e.CLAW_LEASE_TTL_MS,
     transcripts: e.CLAW_TRANSCRIPTS === "on",
-    failpoints: e.CLAW_FAILPOINTS.split(",").map((f) => f.trim()).filter(Boolean),
+    failpoints: e.CLAW_FAILPOINTS.split(",")
+      .map((f) => f.trim())
+      .filter(Boolean),
     sandbox: e.CLAW_SANDBOX,
     allowUnsandboxed: e.CLAW_ALLOW_UNSANDBOXED === "1",
     httpFetchAllow: commaList(e.CLAW_HTTP_FETCH_ALLOW),
@@ -382,7 +434,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     httpMaxConnections: e.CLAW_HTTP_MAX_CONNECTIONS,
     metricsPublic: e.CLAW_METRICS_PUBLIC === "1",
     jwt: e.CLAW_JWT_ISSUER
-      ? { issuer: e.CLAW_JWT_ISSUER, audience: e.CLAW_JWT_AUDIENCE!, jwksUrl: e.CLAW_JWT_JWKS_URL, scopesClaim: e.CLAW_JWT_SCOPES_CLAIM, clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S }
+      ? {
+          issuer: e.CLAW_JWT_ISSUER,
+          audience: e.CLAW_JWT_AUDIENCE!,
+          jwksUrl: e.CLAW_JWT_JWKS_URL,
+          scopesClaim: e.CLAW_JWT_SCOPES_CLAIM,
+          clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S,
+        }
       : undefined,
     auditMaxAgeDays: e.CLAW_AUDIT_MAX_AGE_DAYS,
     streamLimits: {

@@ -12,6 +12,8 @@ export function createLogger(level: string, nodeId: string, pretty = process.std
     level,
     base: { node: nodeId },
     timestamp: pino.stdTimeFunctions.isoTime,
-    ...(pretty ? { transport: { target: "pino-pretty", options: { colorize: true, singleLine: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } } } : {}),
+    ...(pretty
+      ? { transport: { target: "pino-pretty", options: { colorize: true, singleLine: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } } }
+      : {}),
   });
 }

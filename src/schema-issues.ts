@@ -36,8 +36,8 @@ function knownKeys(schema: z.core.$ZodType, path: readonly PropertyKey[]): strin
     if (inner) s = inner;
     else if (rest.length === 0) return s instanceof z.core.$ZodObject ? Object.keys(s._zod.def.shape) : [];
     else if (s instanceof z.core.$ZodObject) s = s._zod.def.shape[String(rest.shift())];
-    else if (s instanceof z.core.$ZodArray) (s = s._zod.def.element), rest.shift();
-    else if (s instanceof z.core.$ZodRecord) (s = s._zod.def.valueType), rest.shift();
+    else if (s instanceof z.core.$ZodArray) ((s = s._zod.def.element), rest.shift());
+    else if (s instanceof z.core.$ZodRecord) ((s = s._zod.def.valueType), rest.shift());
     else return [];
   }
   return [];
@@ -56,7 +56,13 @@ export function describeIssue(issue: z.core.$ZodIssue, schema: z.ZodType): Descr
   if (issue.code === "unrecognized_keys") {
     const key = issue.keys[0]!;
     const hint = didYouMean(key, knownKeys(schema, issue.path));
-    const more = issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => JSON.stringify(k)).join(", ")})` : "";
+    const more =
+      issue.keys.length > 1
+        ? ` (and ${issue.keys
+            .slice(1)
+            .map((k) => JSON.stringify(k))
+            .join(", ")})`
+        : "";
     return { field: [...at, key].join("."), message: `unknown field${more}${hint ? `: did you mean ${hint}?` : ""}` };
   }
   return { field: at.length > 0 ? at.join(".") : undefined, message: issue.message };

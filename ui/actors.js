@@ -17,12 +17,26 @@ function h(tag, attrs = {}, ...children) {
 /** Renders `actors` into `list`; the item of `selectedId` is marked. */
 export function renderActorList(list, actors, { selectedId, onPick }) {
   const items = actors.map((a) => {
-    const title = a.kind === "session" && a.agent !== undefined ? h("span", { class: "actor-name" }, h("b", {}, a.agent), " · ", a.session) : h("span", { class: "actor-name" }, a.id);
+    const title =
+      a.kind === "session" && a.agent !== undefined
+        ? h("span", { class: "actor-name" }, h("b", {}, a.agent), " · ", a.session)
+        : h("span", { class: "actor-name" }, a.id);
     const li = h(
       "li",
-      { class: `actor${a.id === selectedId ? " selected" : ""}`, "data-actor-id": a.id, "data-kind": a.kind, tabIndex: 0, title: `${a.kind} ${a.id} on ${a.node}` },
+      {
+        class: `actor${a.id === selectedId ? " selected" : ""}`,
+        "data-actor-id": a.id,
+        "data-kind": a.kind,
+        tabIndex: 0,
+        title: `${a.kind} ${a.id} on ${a.node}`,
+      },
       title,
-      h("span", { class: "actor-meta" }, h("span", { class: "state-pill", "data-actor-state": a.state }, a.state || "?"), h("span", { class: "muted small" }, a.node)),
+      h(
+        "span",
+        { class: "actor-meta" },
+        h("span", { class: "state-pill", "data-actor-state": a.state }, a.state || "?"),
+        h("span", { class: "muted small" }, a.node),
+      ),
     );
     li.addEventListener("click", () => onPick(a));
     li.addEventListener("keydown", (e) => e.key === "Enter" && onPick(a));

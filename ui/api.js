@@ -34,10 +34,22 @@ export function openEvents({ kind, id }, on) {
       console.error("bad event", e, m.data);
     }
   };
-  source.addEventListener("actor", parse((e) => on.actor?.(e)));
-  source.addEventListener("cluster", parse((v) => on.cluster?.(v)));
-  source.addEventListener("pairing", parse((p) => on.pairing?.(p)));
-  source.addEventListener("hello", parse((h) => on.status?.("open", h)));
+  source.addEventListener(
+    "actor",
+    parse((e) => on.actor?.(e)),
+  );
+  source.addEventListener(
+    "cluster",
+    parse((v) => on.cluster?.(v)),
+  );
+  source.addEventListener(
+    "pairing",
+    parse((p) => on.pairing?.(p)),
+  );
+  source.addEventListener(
+    "hello",
+    parse((h) => on.status?.("open", h)),
+  );
   source.onerror = () => on.status?.(source.readyState === EventSource.CLOSED ? "closed" : "error");
   return () => source.close();
 }

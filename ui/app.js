@@ -245,7 +245,11 @@ async function loadContext() {
     if (generation === state.contextGeneration) renderContext(ui.context, detail);
   } catch (e) {
     if (generation !== state.contextGeneration) return;
-    renderContext(ui.context, undefined, e.status === 404 ? "No persisted state yet: a session's snapshot is written when its first turn ends." : `Could not read the context: ${e.message}`);
+    renderContext(
+      ui.context,
+      undefined,
+      e.status === 404 ? "No persisted state yet: a session's snapshot is written when its first turn ends." : `Could not read the context: ${e.message}`,
+    );
   }
 }
 
@@ -281,7 +285,8 @@ async function refreshList() {
     // an answer to an older search or kind arriving late is dropped
     if (generation !== listGeneration) return;
     state.listed = new Map(actors.map((a) => [a.id, a]));
-    ui.actorCount.textContent = `${actors.length} live ${actors.length === 1 ? state.kind : plural(state.kind)} on ${nodes.length} node${nodes.length === 1 ? "" : "s"}`;
+    ui.actorCount.textContent =
+      `${actors.length} live ${actors.length === 1 ? state.kind : plural(state.kind)} on ${nodes.length} ` + `node${nodes.length === 1 ? "" : "s"}`;
     renderActorList(ui.actorList, actors, { selectedId: state.selected?.id, onPick: pick });
   } catch (e) {
     ui.actorCount.textContent = `Could not list actors: ${e.message}`;

@@ -72,7 +72,12 @@ function drawState(s, layout, font) {
 }
 
 function drawTransition(t, font) {
-  const g = el("g", { class: `transition kind-${t.kind.replace(".", "-")}${t.target === undefined ? " targetless" : ""}`, "data-event": t.event, "data-source": t.source, "data-target": t.target ?? "" });
+  const g = el("g", {
+    class: `transition kind-${t.kind.replace(".", "-")}${t.target === undefined ? " targetless" : ""}`,
+    "data-event": t.event,
+    "data-source": t.source,
+    "data-target": t.target ?? "",
+  });
   const title = el("title");
   title.textContent = `${t.source || "(machine)"} → ${t.target ?? "(stays)"} on ${t.event || "always"}${t.guard ? ` if ${t.guard}` : ""}`;
   g.append(title);
@@ -110,7 +115,9 @@ export function renderChart(container, layout, font) {
   });
   svg.append(
     el("defs", {}, [
-      el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, [el("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" })]),
+      el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, [
+        el("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }),
+      ]),
     ]),
   );
   const states = el("g", { class: "states" });

@@ -48,7 +48,15 @@ export function renderCluster({ summary, meta, members, partitions }, view) {
     swatch.style.background = colour.get(m.node);
     name.append(swatch, m.node);
     const memberReady = m.ready === false ? cell("td", (m.notReady ?? []).join("; ") || "no", "bad") : cell("td", m.ready ? "yes" : "?");
-    tr.append(name, cell("td", m.node === view.leader ? "leader" : "member"), memberReady, cell("td", String(view.partitions.filter((p) => p.owner === m.node).length)), cell("td", String(m.sessions)), cell("td", m.version), cell("td", ago(m.ts)));
+    tr.append(
+      name,
+      cell("td", m.node === view.leader ? "leader" : "member"),
+      memberReady,
+      cell("td", String(view.partitions.filter((p) => p.owner === m.node).length)),
+      cell("td", String(m.sessions)),
+      cell("td", m.version),
+      cell("td", ago(m.ts)),
+    );
     return tr;
   });
   members.replaceChildren(head, ...rows);

@@ -4,7 +4,8 @@ import { realpath } from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve, sep } from "node:path";
 
 export async function inside(workspace, path, { mustExist }) {
-  if (typeof path !== "string" || path === "" || isAbsolute(path)) throw new Error(`refused: ${JSON.stringify(path)} is not a relative path inside the workspace`);
+  if (typeof path !== "string" || path === "" || isAbsolute(path))
+    throw new Error(`refused: ${JSON.stringify(path)} is not a relative path inside the workspace`);
   const n = normalize(path);
   if (n === ".." || n.startsWith(`..${sep}`)) throw new Error(`refused: ${path} leaves the workspace`);
   const root = await realpath(workspace);

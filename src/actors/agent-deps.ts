@@ -29,4 +29,3 @@ export interface AgentDeps {
   /** crash-test fault injection: `session.after-reply` */
   failpoint?(name: "session.after-reply"): void;
 }
-

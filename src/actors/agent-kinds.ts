@@ -20,7 +20,13 @@ export const AGENT_KINDS: ReadonlyMap<string, AgentKind> = new Map(
       machine: assistantMachine,
       effects: assistantEffects,
     }),
-    defineAgentKind({ name: "relay", description: "hands each message on to the agent its options.to names, which answers", machine: relayMachine, options: RelayOptionsSchema, effects: relayEffects }),
+    defineAgentKind({
+      name: "relay",
+      description: "hands each message on to the agent its options.to names, which answers",
+      machine: relayMachine,
+      options: RelayOptionsSchema,
+      effects: relayEffects,
+    }),
   ].map((k) => [k.name, k]),
 );
 

@@ -90,7 +90,11 @@ export function resolveAgent(agents: readonly AgentSpec[], e: Envelope, defaultA
     const agent = agents.find((a) => a.id === name);
     if (!agent) return { code: "no_agent", reason: `no agent named ${name}`, field: "metadata.agent" };
     if (agent === routed || admits(agent, e)) return { agent };
-    return { code: "agent_not_bound", reason: `metadata.agent: the agent ${name} is not bound to ${where} (a message may only name an agent that its channel reaches)`, field: "metadata.agent" };
+    return {
+      code: "agent_not_bound",
+      reason: `metadata.agent: the agent ${name} is not bound to ${where} (a message may only name an agent that its channel reaches)`,
+      field: "metadata.agent",
+    };
   }
   return routed ? { agent: routed } : { code: "no_agent", reason: `no agent is bound to ${where}` };
 }

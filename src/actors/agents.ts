@@ -26,7 +26,9 @@ export const BindingSchema = z
 export type Binding = z.infer<typeof BindingSchema>;
 
 /** `"<skill id>"` or `"<skill id>@<semver range>"`. */
-const SkillRefSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}(@[^@\s]{1,64})?$/, "a skill id (lowercase letters, digits, . _ -), optionally @<semver range>");
+const SkillRefSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,127}(@[^@\s]{1,64})?$/, "a skill id (lowercase letters, digits, . _ -), optionally @<semver range>");
 
 /**
  * An agent. `kind` names its state machine (agent-kinds.ts), `options` what
@@ -35,30 +37,36 @@ const SkillRefSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}(@[^@\s]{1,6
  * providers tried after it; `scope` decides what a session is: one per chat
  * (default, in the chat's own partition), or one per sender across chats.
  */
-export const AgentSpecSchema = z.object({
-  id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only"),
-  kind: z.string().default("assistant"),
-  model: z.string().min(1).default("scripted"),
-  fallbacks: z.array(z.string().min(1)).default([]),
-  system: z.string().max(100_000).optional(),
-  skills: z.array(SkillRefSchema).default([]),
-  /** tool rounds in one turn, at most; then the model must answer in text */
-  maxToolRounds: z.number().int().min(0).max(64).default(8),
-  /** how long a turn waits for a tool's result before it counts as timed out */
-  toolTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
-  /** a message that arrives while a turn waits for tools cancels them (default: it waits its turn) */
-  interrupt: z.boolean().default(false),
-  scope: z.enum(["chat", "sender"]).default("chat"),
-  /** remembered history entries at most (a turn is two) */
-  historyLimit: z.number().int().min(0).max(1000).default(20),
-  /** the approximate tokens of history the model is sent; older turns are left out (or summarised) */
-  historyTokens: z.number().int().min(50).max(2_000_000).default(8_000),
-  /** summarise what falls out of `historyTokens` with a model call instead of forgetting it */
-  summarize: z.boolean().default(false),
-  bindings: z.array(BindingSchema).default([{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }]),
-  /** settings of the agent's kind, checked against the kind's own schema when the agent is registered (e.g. a relay's `to`) */
-  options: z.record(z.string(), z.unknown()).optional(),
-}).strict();
+export const AgentSpecSchema = z
+  .object({
+    id: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only"),
+    kind: z.string().default("assistant"),
+    model: z.string().min(1).default("scripted"),
+    fallbacks: z.array(z.string().min(1)).default([]),
+    system: z.string().max(100_000).optional(),
+    skills: z.array(SkillRefSchema).default([]),
+    /** tool rounds in one turn, at most; then the model must answer in text */
+    maxToolRounds: z.number().int().min(0).max(64).default(8),
+    /** how long a turn waits for a tool's result before it counts as timed out */
+    toolTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** a message that arrives while a turn waits for tools cancels them (default: it waits its turn) */
+    interrupt: z.boolean().default(false),
+    scope: z.enum(["chat", "sender"]).default("chat"),
+    /** remembered history entries at most (a turn is two) */
+    historyLimit: z.number().int().min(0).max(1000).default(20),
+    /** the approximate tokens of history the model is sent; older turns are left out (or summarised) */
+    historyTokens: z.number().int().min(50).max(2_000_000).default(8_000),
+    /** summarise what falls out of `historyTokens` with a model call instead of forgetting it */
+    summarize: z.boolean().default(false),
+    bindings: z.array(BindingSchema).default([{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }]),
+    /** settings of the agent's kind, checked against the kind's own schema when the agent is registered (e.g. a relay's `to`) */
+    options: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
 
 /** A validated agent. */
 export type AgentSpec = z.infer<typeof AgentSpecSchema>;

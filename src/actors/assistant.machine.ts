@@ -87,7 +87,8 @@ function recordOutcomes(cur: CurrentTurn, outcomes: ToolOutcome[]): CurrentTurn 
   return { ...cur, steps: [...cur.steps, ...done.map((c) => resultStep(c, byId.get(c.id)!))], calls: cur.calls.filter((c) => !byId.has(c.id)) };
 }
 
-const timedOut = (callIds: string[]): ToolOutcome[] => callIds.map((callId) => ({ callId, ok: false, content: "error (timeout): the tool did not answer before its deadline" }));
+const timedOut = (callIds: string[]): ToolOutcome[] =>
+  callIds.map((callId) => ({ callId, ok: false, content: "error (timeout): the tool did not answer before its deadline" }));
 
 const fresh = (envelope: Envelope, attempt: number): CurrentTurn => ({ envelope, attempt, round: 0, steps: [], calls: [] });
 
@@ -110,7 +111,8 @@ export const assistantMachine = setup({
     lastAwaited: ({ context, event }) => event.type === "tool.result" && context.current?.calls.length === 1 && context.current.calls[0]!.id === event.callId,
     anyPastDeadline: ({ context, event }) => event.type === "tool.deadline" && (context.current?.calls.some((c) => event.callIds.includes(c.id)) ?? false),
     allPastDeadline: ({ context, event }) => event.type === "tool.deadline" && (context.current?.calls.every((c) => event.callIds.includes(c.id)) ?? false),
-    allImmediate: ({ context, event }) => event.type === "tools.dispatched" && (context.current?.calls.every((c) => event.immediate.some((o) => o.callId === c.id)) ?? false),
+    allImmediate: ({ context, event }) =>
+      event.type === "tools.dispatched" && (context.current?.calls.every((c) => event.immediate.some((o) => o.callId === c.id)) ?? false),
     anotherMessage: ({ context, event }) => event.type === "inbound.interrupt" && context.current?.envelope.id !== event.envelope.id,
   },
   actions: {
@@ -131,7 +133,10 @@ export const assistantMachine = setup({
       on: {
         "inbound.received": [
           { guard: "alreadyAnswered" },
-          { target: "thinking", actions: assign({ current: ({ event }) => fresh(event.envelope, event.attempt), failure: undefined, reply: undefined, usage: undefined }) },
+          {
+            target: "thinking",
+            actions: assign({ current: ({ event }) => fresh(event.envelope, event.attempt), failure: undefined, reply: undefined, usage: undefined }),
+          },
         ],
       },
     },
@@ -140,7 +145,11 @@ export const assistantMachine = setup({
       on: {
         "model.replied": {
           target: "replying",
-          actions: assign({ reply: ({ event }) => event.text, summary: ({ context, event }) => event.summary ?? context.summary, usage: ({ context, event }) => addUsage(context.usage, event.usage) }),
+          actions: assign({
+            reply: ({ event }) => event.text,
+            summary: ({ context, event }) => event.summary ?? context.summary,
+            usage: ({ context, event }) => addUsage(context.usage, event.usage),
+          }),
         },
         "model.called": {
           target: "acting",
@@ -166,7 +175,11 @@ export const assistantMachine = setup({
           on: {
             // every call answered at once (unknown tools, bad arguments): straight back to the model
             "tools.dispatched": [
-              { guard: "allImmediate", target: "#session.thinking", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, event.immediate) }) },
+              {
+                guard: "allImmediate",
+                target: "#session.thinking",
+                actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, event.immediate) }),
+              },
               { target: "waiting", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, event.immediate) }) },
             ],
             "tools.failed": { target: "#session.idle", actions: "failed" },
@@ -176,11 +189,19 @@ export const assistantMachine = setup({
           tags: [SUSPENDED_TAG],
           on: {
             "tool.result": [
-              { guard: "lastAwaited", target: "#session.thinking", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, [event]) }) },
+              {
+                guard: "lastAwaited",
+                target: "#session.thinking",
+                actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, [event]) }),
+              },
               { guard: "awaited", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, [event]) }) },
             ],
             "tool.deadline": [
-              { guard: "allPastDeadline", target: "#session.thinking", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, timedOut(event.callIds)) }) },
+              {
+                guard: "allPastDeadline",
+                target: "#session.thinking",
+                actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, timedOut(event.callIds)) }),
+              },
               { guard: "anyPastDeadline", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, timedOut(event.callIds)) }) },
             ],
             // the waiting turn ends unanswered (its question stays in the history); its tools are
@@ -194,7 +215,12 @@ export const assistantMachine = setup({
                   history: appendHistory(
                     context,
                     { role: "user", text: old.text ?? "", id: old.id, ts: old.ts },
-                    { role: "assistant", text: "(interrupted by the next message before its tools answered)", id: `${old.id}:interrupted`, ts: event.envelope.ts },
+                    {
+                      role: "assistant",
+                      text: "(interrupted by the next message before its tools answered)",
+                      id: `${old.id}:interrupted`,
+                      ts: event.envelope.ts,
+                    },
                   ),
                   historyRefs: undefined,
                   lastTurnId: old.id,

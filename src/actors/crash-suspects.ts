@@ -37,7 +37,10 @@ export async function loadCrashSuspects(kv: KV, stage: string, p: number): Promi
     crashes: (seq) => ranges.reduce((n, r) => (seq >= r.from && seq <= r.to ? n + 1 : n), 0),
     async record(from, to) {
       // everything at or below the ack floor (from - 1) is settled: those ranges can go
-      ranges = ranges.filter((r) => r.to >= from).concat([{ from, to }]).slice(-MAX_RANGES);
+      ranges = ranges
+        .filter((r) => r.to >= from)
+        .concat([{ from, to }])
+        .slice(-MAX_RANGES);
       await withRetry(() => kv.put(key, JSON.stringify(ranges)));
     },
   };

@@ -125,7 +125,13 @@ export function decideSessionMail(m: InboundMessage, agents: readonly AgentSpec[
     if (mail.type !== type) return { kind: "dead", code: "invalid_mail", reason: `the ${H.mail} header says ${type}, the mail is ${mail.type}` };
     return { kind: "mail", agent, session: addr.session, mail };
   } catch (e) {
-    if (e instanceof ZodError) return { kind: "dead", code: "invalid_mail", reason: `invalid ${type} mail: ${e.issues[0]?.path.join(".")}: ${e.issues[0]?.message}`, field: e.issues[0]?.path.join(".") };
+    if (e instanceof ZodError)
+      return {
+        kind: "dead",
+        code: "invalid_mail",
+        reason: `invalid ${type} mail: ${e.issues[0]?.path.join(".")}: ${e.issues[0]?.message}`,
+        field: e.issues[0]?.path.join("."),
+      };
     return dead(e);
   }
 }

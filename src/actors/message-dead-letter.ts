@@ -4,7 +4,19 @@
  * (`kind: "error"`, `replyTo` = its id) to the chat it came from.
  */
 import type { JsMsg } from "@nats-io/jetstream";
-import { deadLetterOf, encode, ENVELOPE_VERSION, H, hopTraceparent, outboundSubject, publishDeadLetter, publishDurable, type Bus, type ChatAddress, type Envelope } from "../bus/index.js";
+import {
+  deadLetterOf,
+  encode,
+  ENVELOPE_VERSION,
+  H,
+  hopTraceparent,
+  outboundSubject,
+  publishDeadLetter,
+  publishDurable,
+  type Bus,
+  type ChatAddress,
+  type Envelope,
+} from "../bus/index.js";
 import { turnTraceparent } from "./turn.js";
 
 /** Whom to tell, and as a reply to what. */
@@ -40,7 +52,16 @@ export function noticeTrace(e: Envelope): string | undefined {
 }
 
 /** A notice to the sender that their message could not be processed. */
-function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, text: string, code: string, retryable: boolean, traceparent?: string, routing: Record<string, unknown> = {}): Envelope {
+function errorNotice(
+  to: ChatAddress,
+  replyTo: string | undefined,
+  id: string,
+  text: string,
+  code: string,
+  retryable: boolean,
+  traceparent?: string,
+  routing: Record<string, unknown> = {},
+): Envelope {
   return {
     v: ENVELOPE_VERSION,
     id,
@@ -59,12 +80,27 @@ function errorNotice(to: ChatAddress, replyTo: string | undefined, id: string, t
 }
 
 /** Dead-letters `m` and notifies its sender when `details.notify` says whom. Idempotent per stream sequence. */
-export async function deadLetterMessage(bus: Bus, nodeId: string, m: JsMsg, why: { stage: string; code: string; reason: string }, details: DeadLetterDetails = {}): Promise<void> {
+export async function deadLetterMessage(
+  bus: Bus,
+  nodeId: string,
+  m: JsMsg,
+  why: { stage: string; code: string; reason: string },
+  details: DeadLetterDetails = {},
+): Promise<void> {
   const { notify, ...extra } = details;
   await publishDeadLetter(bus.publisher, deadLetterOf(m, { ...why, node: nodeId, ...extra }));
   if (!notify) return;
   const id = `dlq:${m.info.stream}:${m.seq}:error`;
-  const notice = errorNotice(notify.to, notify.replyTo, id, `Claw could not process this message: ${why.reason}`, why.code, notify.retryable ?? false, notify.trace, notify.routing);
+  const notice = errorNotice(
+    notify.to,
+    notify.replyTo,
+    id,
+    `Claw could not process this message: ${why.reason}`,
+    why.code,
+    notify.retryable ?? false,
+    notify.trace,
+    notify.routing,
+  );
   const headers: Record<string, string> = { [H.node]: nodeId };
   if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;
   await publishDurable(bus.publisher, { subject: outboundSubject(notice), data: encode(notice), msgId: id, headers });

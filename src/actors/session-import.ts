@@ -61,7 +61,11 @@ export function keepsConversation(kind: AgentKind): boolean {
  * which must {@link keepsConversation}); an existing session is left alone
  * unless `replace`.
  */
-export async function importConversation(bus: Bus, c: ImportedConversation, o: { kind: AgentKind; historyLimit: number; replace?: boolean }): Promise<ImportOutcome> {
+export async function importConversation(
+  bus: Bus,
+  c: ImportedConversation,
+  o: { kind: AgentKind; historyLimit: number; replace?: boolean },
+): Promise<ImportOutcome> {
   const session = c.session ?? chatSessionId(c);
   const key = sessionKey(c.agent, session);
   if (c.exchanges.length === 0) return { kind: "empty", session };
@@ -74,12 +78,33 @@ export async function importConversation(bus: Bus, c: ImportedConversation, o: {
   const history: Turn[] = [];
   const refs: number[] = [];
   for (const [i, x] of c.exchanges.entries()) {
-    const user: Envelope = { v: ENVELOPE_VERSION, ...base, id: `${c.idPrefix}:${i}`, ts: x.user.ts, sender: { id: c.sender ?? "user" }, kind: "message", text: x.user.text };
-    const assistant: Envelope = { v: ENVELOPE_VERSION, ...base, id: `${c.idPrefix}:${i}:reply:0`, ts: x.assistant.ts, sender: { id: c.agent }, kind: "reply", text: x.assistant.text, replyTo: user.id, metadata: { imported: true, agent: c.agent, session } };
+    const user: Envelope = {
+      v: ENVELOPE_VERSION,
+      ...base,
+      id: `${c.idPrefix}:${i}`,
+      ts: x.user.ts,
+      sender: { id: c.sender ?? "user" },
+      kind: "message",
+      text: x.user.text,
+    };
+    const assistant: Envelope = {
+      v: ENVELOPE_VERSION,
+      ...base,
+      id: `${c.idPrefix}:${i}:reply:0`,
+      ts: x.assistant.ts,
+      sender: { id: c.agent },
+      kind: "reply",
+      text: x.assistant.text,
+      replyTo: user.id,
+      metadata: { imported: true, agent: c.agent, session },
+    };
     const entry: TranscriptEntry = { agent: c.agent, session, user, assistant };
     const ack = await bus.js.publish(transcriptSubject(c.agent, session), encode(entry), { msgID: `${user.id}:transcript` });
     refs.push(ack.seq);
-    history.push({ role: "user", text: user.text!, id: user.id, ts: user.ts }, { role: "assistant", text: assistant.text!, id: assistant.id, ts: assistant.ts });
+    history.push(
+      { role: "user", text: user.text!, id: user.id, ts: user.ts },
+      { role: "assistant", text: assistant.text!, id: assistant.id, ts: assistant.ts },
+    );
   }
   // the kind's own snapshot shape, idle, with the imported memory
   const idle = idleSession(o.kind, { agent: c.agent, session, historyLimit: o.historyLimit });

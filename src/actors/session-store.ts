@@ -115,7 +115,9 @@ export function createSessionStore(kv: KV, o: SessionStoreOptions = {}): Session
       const snap = snapshot as Stored["snapshot"];
       const ctx = snap.context;
       const byRef = transcripts !== undefined && ctx !== undefined && historyInTranscripts(ctx);
-      const data = encode(byRef ? ({ v: FORMAT, snapshot: { ...snap, context: { ...ctx, history: [] } }, history: "transcripts" } satisfies Stored) : { v: FORMAT, snapshot });
+      const data = encode(
+        byRef ? ({ v: FORMAT, snapshot: { ...snap, context: { ...ctx, history: [] } }, history: "transcripts" } satisfies Stored) : { v: FORMAT, snapshot },
+      );
       try {
         return await withRetry(() => write(key, data, revision));
       } catch (e) {

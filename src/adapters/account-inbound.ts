@@ -119,7 +119,10 @@ export function createAccountInbound(o: AccountInboundOptions): {
       const input = parseNativePayload(m.data);
       const msgId = m.id !== undefined ? nativeMessageId(type, account, m.id) : nuid.next();
       const metadata = { ...input.metadata, [type]: m.metadata ?? {}, ...(m.routing ? { [NATIVE_METADATA]: m.routing } : {}) };
-      envelope = completeInbound({ id: msgId, sender: input.sender ?? { id: m.chat || "unknown" }, text: input.text, media: input.media, metadata }, { id: msgId, ts: Date.now(), channel: type, account, chat: m.chat });
+      envelope = completeInbound(
+        { id: msgId, sender: input.sender ?? { id: m.chat || "unknown" }, text: input.text, media: input.media, metadata },
+        { id: msgId, ts: Date.now(), channel: type, account, chat: m.chat },
+      );
     } catch (e) {
       if (e instanceof NativePayloadError) return deadLetterNative(m, e.code, e.message);
       if (e instanceof EnvelopeError) return deadLetterNative(m, "invalid_envelope", e.message, e.field);
@@ -135,7 +138,11 @@ export function createAccountInbound(o: AccountInboundOptions): {
     const data = encode(envelope);
     if (data.length > o.maxPayload) return deadLetterNative(m, "too_large", `the message is ${data.length} bytes; the most NATS takes is ${o.maxPayload}`);
     const ack = await retrying("publish", () =>
-      publishDurable(o.bus.publisher, { subject, data, msgId: envelope.id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } }, { totalMs: 5_000 }),
+      publishDurable(
+        o.bus.publisher,
+        { subject, data, msgId: envelope.id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } },
+        { totalMs: 5_000 },
+      ),
     );
     emit({ type: "channel.received", channel: type, account, duplicate: ack.duplicate });
   }

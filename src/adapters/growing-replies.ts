@@ -15,7 +15,10 @@ export interface MessageEditor<Id> {
 const WRITING = " …";
 
 /** Replies being written, by the id of the message they answer. */
-export function growingReplies<Id>(editor: MessageEditor<Id>, o: { everyMs: number; maxText: number }): {
+export function growingReplies<Id>(
+  editor: MessageEditor<Id>,
+  o: { everyMs: number; maxText: number },
+): {
   delta(piece: ChatReplyPiece): void;
   /** ends the reply to `replyTo` with `text` in its message; false when there is none (or it cannot hold the text): send it anew */
   finish(replyTo: string | undefined, chat: string, text: string): Promise<boolean>;
@@ -38,7 +41,9 @@ export function growingReplies<Id>(editor: MessageEditor<Id>, o: { everyMs: numb
       s.text += text;
       s.timer ??= setTimeout(() => {
         s.timer = undefined;
-        void s.message.then((id) => (id !== undefined && s.text.length < o.maxText ? editor.edit(chat, id, s.text + WRITING) : undefined)).catch(() => undefined);
+        void s.message
+          .then((id) => (id !== undefined && s.text.length < o.maxText ? editor.edit(chat, id, s.text + WRITING) : undefined))
+          .catch(() => undefined);
       }, o.everyMs);
     },
     async finish(replyTo, chat, text) {

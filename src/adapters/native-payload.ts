@@ -51,7 +51,8 @@ export function parseNativePayload(data: Uint8Array): NativeInput {
   const out: NativeInput = { text: value.text };
   if (value.sender !== undefined) {
     if (typeof value.sender === "string") out.sender = { id: value.sender };
-    else if (isObject(value.sender) && typeof value.sender.id === "string") out.sender = { id: value.sender.id, ...(typeof value.sender.name === "string" ? { name: value.sender.name } : {}) };
+    else if (isObject(value.sender) && typeof value.sender.id === "string")
+      out.sender = { id: value.sender.id, ...(typeof value.sender.name === "string" ? { name: value.sender.name } : {}) };
     else throw new NativePayloadError('sender: must be a string or { "id", "name"? }');
   }
   if (value.metadata !== undefined) {

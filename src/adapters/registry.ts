@@ -47,7 +47,11 @@ function resolveSecrets(entry: Record<string, unknown>, env: NodeJS.ProcessEnv, 
 }
 
 /** Checks `channels[]` of `CLAW_CONFIG`; throws {@link ChannelConfigError} naming the entry and the field. */
-export function parseChannels(entries: ReadonlyArray<Record<string, unknown>>, env: NodeJS.ProcessEnv, adapters: ReadonlyMap<string, ChannelAdapter> = CHANNEL_ADAPTERS): ChannelConfig[] {
+export function parseChannels(
+  entries: ReadonlyArray<Record<string, unknown>>,
+  env: NodeJS.ProcessEnv,
+  adapters: ReadonlyMap<string, ChannelAdapter> = CHANNEL_ADAPTERS,
+): ChannelConfig[] {
   const seen = new Set<string>();
   return entries.map((entry, i) => {
     const where = `channels[${i}]`;

@@ -100,7 +100,16 @@ export function apiKeyStore(kv: KV): ApiKeyStore {
       if (o.expires !== undefined && o.expires <= Date.now()) throw new Error("the expiry is in the past");
       const id = Array.from(randomBytes(12), (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("");
       const secret = randomBytes(32).toString("base64url");
-      const record: ApiKeyRecord = { id, scopes, created: Date.now(), hash: await hashSecret(secret), ...(o.name ? { name: o.name } : {}), ...(o.expires ? { expires: o.expires } : {}), ...(o.rotatedFrom ? { rotatedFrom: o.rotatedFrom } : {}), ...(o.owner ? { owner: o.owner } : {}) };
+      const record: ApiKeyRecord = {
+        id,
+        scopes,
+        created: Date.now(),
+        hash: await hashSecret(secret),
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.expires ? { expires: o.expires } : {}),
+        ...(o.rotatedFrom ? { rotatedFrom: o.rotatedFrom } : {}),
+        ...(o.owner ? { owner: o.owner } : {}),
+      };
       await kv.create(recordKey(id), JSON.stringify(record));
       return { id, key: `claw_${id}_${secret}`, scopes, ...(o.expires ? { expires: o.expires } : {}) };
     },
@@ -205,7 +214,10 @@ export function watchApiKeys(kv: KV, o: { onError?: (e: unknown) => void; budget
         const checked = await budget.run(v.from ?? "unknown", () => secretMatches(parsed.secret, record.hash));
         if (!checked.ok) {
           const { refused, retryAfterS } = checked;
-          const error = refused === "throttled" ? `too many keys checked for this address; retry in ${retryAfterS} s` : `too many keys being checked now; retry in ${retryAfterS} s`;
+          const error =
+            refused === "throttled"
+              ? `too many keys checked for this address; retry in ${retryAfterS} s`
+              : `too many keys being checked now; retry in ${retryAfterS} s`;
           return { error, refused: { refused, retryAfterS } };
         }
         if (!checked.passed) {

@@ -48,15 +48,23 @@ export function jwtVerifier(o: JwtOptions): JwtVerifier {
   return async (token) => {
     const { jwtVerify, errors } = await import("jose");
     try {
-      const { payload } = await jwtVerify(token, await keySet(), { issuer: o.issuer, audience: o.audience, clockTolerance: o.clockSkewS, algorithms: ALGORITHMS, requiredClaims: ["exp"] });
+      const { payload } = await jwtVerify(token, await keySet(), {
+        issuer: o.issuer,
+        audience: o.audience,
+        clockTolerance: o.clockSkewS,
+        algorithms: ALGORITHMS,
+        requiredClaims: ["exp"],
+      });
       const claim = payload[o.scopesClaim];
-      const scopes = typeof claim === "string" ? claim.split(/\s+/).filter(Boolean) : Array.isArray(claim) ? claim.filter((s): s is string => typeof s === "string") : [];
+      const scopes =
+        typeof claim === "string" ? claim.split(/\s+/).filter(Boolean) : Array.isArray(claim) ? claim.filter((s): s is string => typeof s === "string") : [];
       return { id: `jwt:${payload.sub ?? "unknown"}`, scopes };
     } catch (e) {
       if (e instanceof errors.JWTExpired) return { error: "the token has expired" };
       if (e instanceof errors.JWTClaimValidationFailed) return { error: `the token's ${e.claim} claim is not accepted` };
       if (e instanceof errors.JOSEAlgNotAllowed) return { error: "the token's algorithm is not accepted" };
-      if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey) return { error: "the token's signature does not verify" };
+      if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey)
+        return { error: "the token's signature does not verify" };
       if (e instanceof errors.JOSEError) return { error: `the token is not accepted (${e.code})` };
       return { error: `the token could not be checked: ${(e as Error).message}` };
     }

@@ -142,5 +142,7 @@ export function kvRateLimiter(kv: KV, o: { onError?: (e: unknown) => void; now?:
 
 function isConflict(e: unknown): boolean {
   // the bucket's last sequence is not the one read: 10071 (10164 when the subject has none yet)
-  return e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+  return (
+    e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }

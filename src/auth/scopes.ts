@@ -45,7 +45,8 @@ export function parseScopes(list: readonly string[]): string[] {
     const [area, verb, ...target] = s.split(":");
     const name = `${area}:${verb}`;
     if (!(name in SCOPES)) throw new ScopeError(`unknown scope ${JSON.stringify(s)} (known: ${Object.keys(SCOPES).join(", ")}, or * for all)`);
-    if (target.length > 0 && (target.join(":") === "" || !/^[^\s]{1,200}$/.test(target.join(":")))) throw new ScopeError(`scope ${JSON.stringify(s)}: the part after ${name}: must name one target`);
+    if (target.length > 0 && (target.join(":") === "" || !/^[^\s]{1,200}$/.test(target.join(":"))))
+      throw new ScopeError(`scope ${JSON.stringify(s)}: the part after ${name}: must name one target`);
     out.push(s);
   }
   if (out.length === 0) throw new ScopeError("a key needs at least one scope");

@@ -50,7 +50,11 @@ interface Line {
 export type Progress = (stream: string, done: number, total: number) => void;
 
 /** Backs up every stream of Claw's to `dir`; resolves with what it wrote. */
-export async function backup(jsm: JetStreamManager, dir: string, o: { server?: string; progress?: Progress } = {}): Promise<{ streams: Record<string, number> }> {
+export async function backup(
+  jsm: JetStreamManager,
+  dir: string,
+  o: { server?: string; progress?: Progress } = {},
+): Promise<{ streams: Record<string, number> }> {
   await mkdir(dir, { recursive: true });
   const names: string[] = [];
   for await (const name of jsm.streams.names()) if (backedUp(name)) names.push(name);
@@ -71,7 +75,13 @@ export async function backup(jsm: JetStreamManager, dir: string, o: { server?: s
       if (!m) continue; // deleted, or consumed from a work queue meanwhile
       const h: Record<string, string[]> = {};
       for (const k of m.header?.keys() ?? []) h[k] = m.header.values(k);
-      const line: Line = { seq: m.seq, subject: m.subject, time: m.time.toISOString(), ...(Object.keys(h).length ? { headers: h } : {}), data: Buffer.from(m.data).toString("base64") };
+      const line: Line = {
+        seq: m.seq,
+        subject: m.subject,
+        time: m.time.toISOString(),
+        ...(Object.keys(h).length ? { headers: h } : {}),
+        data: Buffer.from(m.data).toString("base64"),
+      };
       buffer.push(JSON.stringify(line));
       written++;
       if (buffer.length >= 500) {
@@ -127,11 +137,16 @@ export async function restore(
   dir: string,
   o: { force?: boolean; progress?: Progress; /** how JetStream calls are retried (a cluster forming or electing) */ retry?: RetryOptions } = {},
 ): Promise<{ streams: Record<string, number> }> {
-  const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8").catch(() => {
-    throw new Error(`${dir} is not a Claw backup (no manifest.json)`);
-  })) as { format: number; streams: Record<string, number> };
+  const manifest = JSON.parse(
+    await readFile(join(dir, "manifest.json"), "utf8").catch(() => {
+      throw new Error(`${dir} is not a Claw backup (no manifest.json)`);
+    }),
+  ) as { format: number; streams: Record<string, number> };
   if (manifest.format !== 1) throw new Error(`backup format ${manifest.format} is not one this version reads (1)`);
-  const names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() && backedUp(d.name)).map((d) => d.name).sort();
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((d) => d.isDirectory() && backedUp(d.name))
+    .map((d) => d.name)
+    .sort();
   // every stream first, and checked, before anything is written
   for (const name of names) {
     const config = JSON.parse(await readFile(join(dir, name, "config.json"), "utf8")) as StreamConfig;
@@ -139,7 +154,10 @@ export async function restore(
       if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) return undefined;
       throw e;
     });
-    if (existing && existing.state.messages > 0 && !o.force) throw new RestoreConflictError(`stream ${name} already holds ${existing.state.messages} messages: restore into an empty NATS, or pass --force to add to it`);
+    if (existing && existing.state.messages > 0 && !o.force)
+      throw new RestoreConflictError(
+        `stream ${name} already holds ${existing.state.messages} messages: restore into an empty NATS, or pass --force to add to it`,
+      );
     if (!existing) {
       const { sealed: _s, ...rest } = config as StreamConfig & { sealed?: boolean };
       await withRetry(() => jsm.streams.add(rest), o.retry);

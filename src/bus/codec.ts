@@ -74,10 +74,7 @@ function decodeInboundValue(bytes: Uint8Array, contentType: string | undefined, 
   }
   const isMap = first !== undefined && ((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf);
   if (!isMap && !(ct && ct.includes("msgpack"))) {
-    throw new EnvelopeError(
-      "bad_encoding",
-      "payload is neither a JSON object nor a msgpack map (set Content-Type: application/json or application/msgpack)",
-    );
+    throw new EnvelopeError("bad_encoding", "payload is neither a JSON object nor a msgpack map (set Content-Type: application/json or application/msgpack)");
   }
   try {
     return decode(bytes);

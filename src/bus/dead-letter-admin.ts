@@ -112,10 +112,16 @@ const REPLAY_SAME_FAMILY: ReadonlySet<SubjectFamily> = new Set(["skill", "webhoo
 export function checkReplayTarget(target: string, original: string): void {
   const family = subjectFamily(target);
   if (family && (REPLAY_ANYWHERE.has(family) || (REPLAY_SAME_FAMILY.has(family) && subjectFamily(original) === family))) return;
-  const why = family === "out" ? "replies are never replayed (a reply cannot be sent into a chat this way)" : family ? `only a dead letter from claw.${family}.… may go back there` : "it is not a subject Claw reads messages from";
+  const why =
+    family === "out"
+      ? "replies are never replayed (a reply cannot be sent into a chat this way)"
+      : family
+        ? `only a dead letter from claw.${family}.… may go back there`
+        : "it is not a subject Claw reads messages from";
   throw new ReplayTargetError(
     target,
-    `cannot replay to ${JSON.stringify(target)}: ${why}. A dead letter is replayed to inbound (claw.in.<channel>.<account>.<chat>), a session's mailbox (claw.session.<p>.<agent>.<session>) or, for a skill invocation or a webhook delivery, back to its own kind`,
+    `cannot replay to ${JSON.stringify(target)}: ${why}. A dead letter is replayed to inbound (claw.in.<channel>.<account>.<chat>), a session's ` +
+      `mailbox (claw.session.<p>.<agent>.<session>) or, for a skill invocation or a webhook delivery, back to its own kind`,
   );
 }
 

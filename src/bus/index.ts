@@ -11,7 +11,15 @@ export * from "./headers.js";
 export * from "./retry.js";
 export { connectBus, natsAnswers, natsCredentials, parseServers, redactServers, DEFAULT_NATS_URL, type Bus, type ConnectBusOptions } from "./connection.js";
 export * from "./specs.js";
-export { ensureStream, ensureConsumer, ensureBucket, takeOverConsumer, type ConsumerTakeover, type EnsureStreamOptions, type ProvisionWarn } from "./provision.js";
+export {
+  ensureStream,
+  ensureConsumer,
+  ensureBucket,
+  takeOverConsumer,
+  type ConsumerTakeover,
+  type EnsureStreamOptions,
+  type ProvisionWarn,
+} from "./provision.js";
 export {
   startConsumerLane,
   defaultLanePolicy,

@@ -13,7 +13,16 @@
  * `RequestError`) — with a map entry per publish. `bench/nats-request-error.ts`
  * keeps the reproduction for an upstream report.
  */
-import { createInbox, errors as coreErrors, headers as natsHeaders, RequestError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  errors as coreErrors,
+  headers as natsHeaders,
+  RequestError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { JetStreamApiError, type JetStreamClient, type JetStreamPublishOptions, type PubAck } from "@nats-io/jetstream";
 
 /** What publishing durably needs of a JetStream client (its `publish`). */

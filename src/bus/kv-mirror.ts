@@ -21,7 +21,10 @@ export interface KvMirror<T> {
  * else under the watched keys). `decode` returns undefined for an entry it
  * cannot read (it is left out); `onChange(id)` is told of every change.
  */
-export function mirrorBucket<T>(kv: KV, o: { prefix: string; decode: (value: Uint8Array) => T | undefined; onChange?: (id: string) => void; onError?: (e: unknown) => void }): KvMirror<T> {
+export function mirrorBucket<T>(
+  kv: KV,
+  o: { prefix: string; decode: (value: Uint8Array) => T | undefined; onChange?: (id: string) => void; onError?: (e: unknown) => void },
+): KvMirror<T> {
   const entries = new Map<string, T>();
   let stopped = false;
   let watcher: { stop(): void } | undefined;

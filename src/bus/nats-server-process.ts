@@ -273,5 +273,10 @@ export async function natsClusterPlan(n: number, o: NatsClusterOptions = {}): Pr
     routePorts.push(await freePort());
   }
   const name = `claw-test-${process.pid}-${clientPorts[0]}`;
-  return clientPorts.map((port, i) => ({ ...o, port, url: `nats://127.0.0.1:${port}`, cluster: { name, port: routePorts[i]!, routes: routePorts, serverName: `s${i + 1}` } }));
+  return clientPorts.map((port, i) => ({
+    ...o,
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    cluster: { name, port: routePorts[i]!, routes: routePorts, serverName: `s${i + 1}` },
+  }));
 }

@@ -34,10 +34,7 @@ export interface EnsureStreamOptions {
 }
 
 function isNotFound(e: unknown): boolean {
-  return (
-    e instanceof JetStreamApiError &&
-    (e.code === JetStreamApiCodes.StreamNotFound || e.code === JetStreamApiCodes.ConsumerNotFound || e.status === 404)
-  );
+  return e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamNotFound || e.code === JetStreamApiCodes.ConsumerNotFound || e.status === 404);
 }
 
 const isUnreservable = (e: unknown) => e instanceof JetStreamApiError && e.code === STORAGE_RESOURCES_EXCEEDED;

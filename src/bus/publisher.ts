@@ -48,5 +48,3 @@ export async function publishDurable(js: JsPublish, p: DurablePublish, retry: Re
     throw new PublishError(p.subject, (e as Error).message, { cause: e });
   }
 }
-
-

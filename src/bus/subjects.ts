@@ -45,7 +45,7 @@ export function decodeToken(token: string): string {
   if (token === "=") return "";
   if (!token.includes("=")) return token;
   const bytes: number[] = [];
-  for (let i = 0; i < token.length; ) {
+  for (let i = 0; i < token.length;) {
     const hex = token.slice(i + 1, i + 3);
     if (token[i] === "=" && /^[0-9A-Fa-f]{2}$/.test(hex)) {
       bytes.push(parseInt(hex, 16));

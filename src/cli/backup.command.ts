@@ -32,7 +32,11 @@ function untilFormed(): RetryOptions {
     policy: { baseMs: 250, factor: 2, maxMs: 5_000 },
     signal: stop.signal,
     transient: isJetStreamForming,
-    onRetry: (e, _attempt, delayMs) => process.stderr.write(`JetStream is not ready (${(e as Error)?.message ?? String(e)}): the cluster is forming or electing; trying again in ${Math.round(delayMs / 100) / 10} s\n`),
+    onRetry: (e, _attempt, delayMs) =>
+      process.stderr.write(
+        `JetStream is not ready (${(e as Error)?.message ?? String(e)}): the cluster is forming or electing; trying again in ` +
+          `${Math.round(delayMs / 100) / 10} s\n`,
+      ),
   };
 }
 

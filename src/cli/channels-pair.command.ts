@@ -18,7 +18,10 @@ export async function channelsPairCommand(o: { type: string; account: string; ti
       const data = m.json<{ qr?: string; code?: string; node?: string }>();
       if (event === "qr" && data.qr) {
         const { toString } = await import("qrcode");
-        process.stdout.write(`\nscan with WhatsApp → Settings → Linked devices → Link a device (from node ${data.node}):\n${await toString(data.qr, { type: "terminal", small: true })}\n`);
+        process.stdout.write(
+          `\nscan with WhatsApp → Settings → Linked devices → Link a device (from node ` +
+            `${data.node}):\n${await toString(data.qr, { type: "terminal", small: true })}\n`,
+        );
       } else if (event === "pairing-code" && data.code) {
         process.stdout.write(`\nin WhatsApp → Settings → Linked devices → Link a device → Link with phone number instead, enter: ${data.code}\n`);
       } else if (event === "open") {
@@ -27,7 +30,10 @@ export async function channelsPairCommand(o: { type: string; account: string; ti
         return 0;
       }
     }
-    process.stderr.write(`claw: ${o.type} account ${o.account} was not linked within ${Math.round(o.timeoutMs / 1000)} s (is it in CLAW_CONFIG channels, and is a node running? claw channels shows its state)\n`);
+    process.stderr.write(
+      `claw: ${o.type} account ${o.account} was not linked within ${Math.round(o.timeoutMs / 1000)} s (is it in CLAW_CONFIG channels, and is a node ` +
+        `running? claw channels shows its state)\n`,
+    );
     return 1;
   } finally {
     await nc.close();

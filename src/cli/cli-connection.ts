@@ -12,7 +12,10 @@ export function cliServers(env: NodeJS.ProcessEnv = process.env): string[] {
 
 /** The error of a CLI command that reached no NATS server: what to do about it. */
 export function unreachableError(servers: string[], e: unknown): Error {
-  return new Error(`cannot reach NATS at ${redactServers(servers).join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`, { cause: e });
+  return new Error(
+    `cannot reach NATS at ${redactServers(servers).join(",")} (${(e as Error).message}). Is a Claw node running (claw start)? Set NATS_URL otherwise.`,
+    { cause: e },
+  );
 }
 
 /** Connects, or throws an error a user can act on. */

@@ -54,7 +54,10 @@ export function membersTable(s: ClusterStatus, view: "brief" | "full", now = Dat
     backlog: byOwner.get(member.node) ?? { owned: 0, pending: 0, inFlight: 0 },
     now,
   }));
-  return formatTable((view === "brief" ? BRIEF : FULL).map((k) => COLUMNS[k] as Column<MemberRow>), rows);
+  return formatTable(
+    (view === "brief" ? BRIEF : FULL).map((k) => COLUMNS[k] as Column<MemberRow>),
+    rows,
+  );
 }
 
 /** The partitions with a backlog (`p(owner: pending+inFlight)`), at most `max` of them, and partitions whose owner is gone. */

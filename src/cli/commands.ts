@@ -85,11 +85,24 @@ export const COMMANDS: readonly CliCommand[] = [
       const { values, positionals } = parseArgs({
         args,
         allowPositionals: true,
-        options: { account: { type: "string", default: "cli" }, sender: { type: "string", default: process.env.USER || "cli" }, timeout: { type: "string", default: "10000" }, json },
+        options: {
+          account: { type: "string", default: "cli" },
+          sender: { type: "string", default: process.env.USER || "cli" },
+          timeout: { type: "string", default: "10000" },
+          json,
+        },
       });
       const [channel, chat, ...words] = positionals;
       if (!channel || !chat || words.length === 0) throw new UsageError("send needs <channel> <chat> <text>");
-      return sendCommand({ channel, chat, text: words.join(" "), account: values.account, sender: values.sender, timeoutMs: Number(values.timeout), json: values.json });
+      return sendCommand({
+        channel,
+        chat,
+        text: words.join(" "),
+        account: values.account,
+        sender: values.sender,
+        timeoutMs: Number(values.timeout),
+        json: values.json,
+      });
     },
   },
   {
@@ -161,14 +174,30 @@ export const COMMANDS: readonly CliCommand[] = [
       const { values, positionals } = parseArgs({
         args,
         allowPositionals: true,
-        options: { stage: { type: "string" }, limit: { type: "string", default: "100" }, to: { type: "string" }, all: { type: "boolean", default: false }, keep: { type: "boolean", default: false }, json },
+        options: {
+          stage: { type: "string" },
+          limit: { type: "string", default: "100" },
+          to: { type: "string" },
+          all: { type: "boolean", default: false },
+          keep: { type: "boolean", default: false },
+          json,
+        },
       });
       const [action, seqText] = positionals;
       if (action !== "ls" && action !== "show" && action !== "replay" && action !== "purge") throw new UsageError("dlq needs ls, show, replay or purge");
       const seq = seqText === undefined ? undefined : count(seqText, 1, "not a sequence number");
       if (action === "show" && seq === undefined) throw new UsageError("dlq show needs <seq>");
       if (action === "replay" && seq === undefined && !values.all) throw new UsageError("dlq replay needs <seq> or --all");
-      return dlqCommand({ action, seq, all: values.all, stage: values.stage, limit: Number(values.limit), to: values.to, keep: values.keep, json: values.json });
+      return dlqCommand({
+        action,
+        seq,
+        all: values.all,
+        stage: values.stage,
+        limit: Number(values.limit),
+        to: values.to,
+        keep: values.keep,
+        json: values.json,
+      });
     },
   },
   {
@@ -180,7 +209,11 @@ export const COMMANDS: readonly CliCommand[] = [
       "                                   run a skill on whichever node can and print its output",
     ],
     async run(args) {
-      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json, version: { type: "string" }, timeout: { type: "string", default: "30000" } } });
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { json, version: { type: "string" }, timeout: { type: "string", default: "30000" } },
+      });
       const [action, a, b] = positionals;
       if (action === "ls") return skillsCommand({ action, json: values.json });
       if (action === "install") {
@@ -214,7 +247,13 @@ export const COMMANDS: readonly CliCommand[] = [
       if (extra !== undefined) throw new UsageError(`keys ${action}: unexpected ${extra}`);
       if (action === "create") {
         if (!values.scopes) throw new UsageError("keys create needs --scopes (e.g. --scopes messages:write,agents:invoke, or '*' for everything)");
-        return keysCommand({ action, scopes: values.scopes.split(","), name: values.name, expires: values.expires ? parseWhen(values.expires) : undefined, json: values.json });
+        return keysCommand({
+          action,
+          scopes: values.scopes.split(","),
+          name: values.name,
+          expires: values.expires ? parseWhen(values.expires) : undefined,
+          json: values.json,
+        });
       }
       if (action === "ls") return keysCommand({ action, json: values.json });
       if (action === "revoke" || action === "rotate") {
@@ -237,7 +276,13 @@ export const COMMANDS: readonly CliCommand[] = [
       const { values, positionals } = parseArgs({
         args,
         allowPositionals: true,
-        options: { agent: { type: "string" }, key: { type: "string" }, account: { type: "string" }, history: { type: "string", default: "20" }, replace: { type: "boolean", default: false } },
+        options: {
+          agent: { type: "string" },
+          key: { type: "string" },
+          account: { type: "string" },
+          history: { type: "string", default: "20" },
+          replace: { type: "boolean", default: false },
+        },
       });
       const [from, dir, extra] = positionals;
       if (from !== "openclaw" || !dir || extra !== undefined) throw new UsageError("import needs openclaw <dir> (OpenClaw's state dir, e.g. ~/.openclaw)");

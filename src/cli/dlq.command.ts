@@ -2,7 +2,15 @@
  * `claw dlq`: list, show, replay and purge dead letters.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { getDeadLetter, listDeadLetters, purgeDeadLetters, replayDeadLetter, DeadLetterNotFoundError, ReplayTargetError, type DeadLetterRecord } from "../bus/index.js";
+import {
+  getDeadLetter,
+  listDeadLetters,
+  purgeDeadLetters,
+  replayDeadLetter,
+  DeadLetterNotFoundError,
+  ReplayTargetError,
+  type DeadLetterRecord,
+} from "../bus/index.js";
 import { cliConnect } from "./cli-connection.js";
 import { describePayload } from "./tail.command.js";
 

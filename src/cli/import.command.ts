@@ -20,7 +20,16 @@
  * to import (a deleted session's archive, a trajectory, an empty store).
  */
 import { BUCKETS, type Bus, type ChatAddress } from "../bus/index.js";
-import { AgentSpecSchema, agentKind, importConversation, keepsConversation, sessionIdFor, type AgentKind, type AgentSpec, type ImportedExchange } from "../actors/index.js";
+import {
+  AgentSpecSchema,
+  agentKind,
+  importConversation,
+  keepsConversation,
+  sessionIdFor,
+  type AgentKind,
+  type AgentSpec,
+  type ImportedExchange,
+} from "../actors/index.js";
 import { apiKeyStore, keyPrincipal, type Principal } from "../auth/index.js";
 import { ANONYMOUS, httpChatAddress } from "../gateway/index.js";
 import { createHash } from "node:crypto";
@@ -77,11 +86,17 @@ async function clawAgents(bus: Bus): Promise<Map<string, AgentSpec>> {
 }
 
 /** Where a session goes in Claw: its target, addressed. */
-function place(s: OpenClawSession, agent: AgentSpec, principal: Principal, account: string | undefined): { addr: ChatAddress; sender: string; reach: string } | { skip: string } {
+function place(
+  s: OpenClawSession,
+  agent: AgentSpec,
+  principal: Principal,
+  account: string | undefined,
+): { addr: ChatAddress; sender: string; reach: string } | { skip: string } {
   // a loose transcript without a key continues under its session id, as before keys were read
   const t: OpenClawTarget = s.key ? targetOfSessionKey(s.key) : { kind: "http", session: s.sessionId, sender: "http" };
   if (t.kind === "skip") return { skip: t.why };
-  if (t.kind === "http") return { addr: httpChatAddress(agent.id, t.session, principal), sender: t.sender, reach: `user ${JSON.stringify(t.session)} (or session on invoke)` };
+  if (t.kind === "http")
+    return { addr: httpChatAddress(agent.id, t.session, principal), sender: t.sender, reach: `user ${JSON.stringify(t.session)} (or session on invoke)` };
   const acct = account ?? t.account ?? s.account ?? "default";
   return { addr: { channel: t.channel, account: acct, chat: t.chat }, sender: t.sender, reach: `${t.channel} account ${acct}, chat ${t.chat}` };
 }
@@ -98,7 +113,9 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
   }
   for (const l of found.leftOut) process.stderr.write(`left out ${l.source}: ${l.why}\n`);
   if (found.sessions.length === 0) {
-    process.stderr.write(`claw: no OpenClaw sessions under ${o.dir} (expected agents/<agent>/agent/${"openclaw-agent.sqlite"} or agents/<agent>/sessions/*.jsonl)\n`);
+    process.stderr.write(
+      `claw: no OpenClaw sessions under ${o.dir} (expected agents/<agent>/agent/${"openclaw-agent.sqlite"} or agents/<agent>/sessions/*.jsonl)\n`,
+    );
     return 1;
   }
   const bus = await cliBus();
@@ -116,17 +133,25 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
     const missing = targets.filter((a) => !agents.has(a));
     if (missing.length > 0) {
       const known = [...agents.keys()].sort().join(", ") || "none";
-      process.stderr.write(`claw: no Claw agent ${missing.join(", ")}${o.agent ? "" : " (OpenClaw's agent id)"}: pass --agent <id> to choose one (Claw's agents: ${known}); nothing imported\n`);
+      process.stderr.write(
+        `claw: no Claw agent ${missing.join(", ")}${o.agent ? "" : " (OpenClaw's agent id)"}: pass --agent <id> to choose one (Claw's agents: ` +
+          `${known}); nothing imported\n`,
+      );
       return 1;
     }
     // and keep a conversation to continue (not every agent kind keeps one)
-    const kinds = new Map([...agents.values()].flatMap((a) => {
-      const kind = agentKind(a.kind);
-      return kind && keepsConversation(kind) ? [[a.id, kind] as const] : [];
-    }));
+    const kinds = new Map(
+      [...agents.values()].flatMap((a) => {
+        const kind = agentKind(a.kind);
+        return kind && keepsConversation(kind) ? [[a.id, kind] as const] : [];
+      }),
+    );
     const forgetful = targets.filter((a) => !kinds.has(a));
     if (forgetful.length > 0) {
-      process.stderr.write(`claw: agent ${forgetful.map((a) => `${a} (kind ${agents.get(a)!.kind})`).join(", ")} keeps no conversation to import into: pass --agent <id> to choose another; nothing imported\n`);
+      process.stderr.write(
+        `claw: agent ${forgetful.map((a) => `${a} (kind ${agents.get(a)!.kind})`).join(", ")} keeps no conversation to import into: pass --agent <id> ` +
+          `to choose another; nothing imported\n`,
+      );
       return 1;
     }
     const plans = new Map<string, Planned>();
@@ -139,7 +164,16 @@ export async function importOpenClawCommand(o: ImportOpenClawOptions): Promise<n
       }
       const session = sessionIdFor(agent, { ...p.addr, sender: { id: p.sender } });
       const k = `${agent.id}\u0000${session}`;
-      const plan = plans.get(k) ?? { agent: agent.id, kind: kinds.get(agent.id)!, addr: p.addr, session, sender: p.sender, reach: p.reach, sources: [], exchanges: [] };
+      const plan = plans.get(k) ?? {
+        agent: agent.id,
+        kind: kinds.get(agent.id)!,
+        addr: p.addr,
+        session,
+        sender: p.sender,
+        reach: p.reach,
+        sources: [],
+        exchanges: [],
+      };
       plan.sources.push(s);
       plan.exchanges.push(...exchangesOf(s.events));
       plans.set(k, plan);
@@ -158,10 +192,19 @@ async function write(bus: Bus, plans: Planned[], o: ImportOpenClawOptions): Prom
     const exchanges = p.exchanges.sort((a, b) => a.user.ts - b.user.ts);
     const ids = p.sources.map((s) => s.sessionId).sort();
     const idPrefix = `openclaw:${ids.length === 1 ? ids[0] : createHash("sha256").update(ids.join("\u0000")).digest("hex").slice(0, 16)}`;
-    const r = await importConversation(bus, { agent: p.agent, ...p.addr, session: p.session, sender: p.sender, exchanges, idPrefix }, { kind: p.kind, historyLimit: o.historyLimit, replace: o.replace });
+    const r = await importConversation(
+      bus,
+      { agent: p.agent, ...p.addr, session: p.session, sender: p.sender, exchanges, idPrefix },
+      { kind: p.kind, historyLimit: o.historyLimit, replace: o.replace },
+    );
     counts[r.kind]++;
     if (r.kind === "imported") counts.turns += r.turns;
-    const note = r.kind === "imported" ? `${r.turns} turns; continue as ${p.reach}` : r.kind === "exists" ? "already a Claw session (--replace to overwrite)" : "no exchanges";
+    const note =
+      r.kind === "imported"
+        ? `${r.turns} turns; continue as ${p.reach}`
+        : r.kind === "exists"
+          ? "already a Claw session (--replace to overwrite)"
+          : "no exchanges";
     const skipped = p.sources.reduce((n, s) => n + s.skipped, 0);
     const from = p.sources.map((s) => (s.key ? `${s.source} (${s.key})` : s.source)).join(" + ");
     process.stderr.write(`[${i + 1}/${plans.length}] ${from} → ${p.agent} ${r.session}: ${note}${skipped ? ` (${skipped} unreadable lines skipped)` : ""}\n`);

@@ -54,14 +54,21 @@ export async function keysCommand(o: KeysOptions): Promise<number> {
         case "create": {
           const k = await keys.create({ scopes: o.scopes, name: o.name, expires: o.expires });
           note("keys create", `${k.id} scopes ${k.scopes.join(",")}${k.expires ? ` expires ${iso(k.expires)}` : ""}`);
-          if (o.json) process.stdout.write(JSON.stringify({ id: k.id, key: k.key, scopes: k.scopes, ...(k.expires ? { expires: iso(k.expires) } : {}) }) + "\n");
-          else process.stdout.write(`${k.key}\n\nkey ${k.id} with scopes ${k.scopes.join(", ")}, expires ${iso(k.expires)}.\nThis is the only time it is shown: only its hash is kept. Send it as: Authorization: Bearer <key>\n`);
+          if (o.json)
+            process.stdout.write(JSON.stringify({ id: k.id, key: k.key, scopes: k.scopes, ...(k.expires ? { expires: iso(k.expires) } : {}) }) + "\n");
+          else
+            process.stdout.write(
+              `${k.key}\n\nkey ${k.id} with scopes ${k.scopes.join(", ")}, expires ${iso(k.expires)}.\nThis is the only time it is shown: only its ` +
+                `hash is kept. Send it as: Authorization: Bearer <key>\n`,
+            );
           return 0;
         }
         case "ls": {
           const all = await keys.list();
           if (o.json) {
-            process.stdout.write(JSON.stringify({ keys: all.map(({ hash: _h, ...r }) => ({ ...r, created: iso(r.created), expires: r.expires ? iso(r.expires) : null })) }) + "\n");
+            process.stdout.write(
+              JSON.stringify({ keys: all.map(({ hash: _h, ...r }) => ({ ...r, created: iso(r.created), expires: r.expires ? iso(r.expires) : null })) }) + "\n",
+            );
             return 0;
           }
           if (all.length === 0) {

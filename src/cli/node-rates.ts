@@ -3,7 +3,16 @@
  * `GET /metrics`: message rates, end-to-end p99 over the interval, and the
  * gauges of the later scrape.
  */
-import { bucketIncrease, counterIncrease, hasSample, histogramBuckets, histogramQuantile, parsePrometheusText, sumSamples, type Sample } from "./prometheus-text.js";
+import {
+  bucketIncrease,
+  counterIncrease,
+  hasSample,
+  histogramBuckets,
+  histogramQuantile,
+  parsePrometheusText,
+  sumSamples,
+  type Sample,
+} from "./prometheus-text.js";
 
 /** One scrape of a node's metrics. */
 export interface Scrape {

@@ -68,7 +68,8 @@ async function readIndex(file: string, leftOut: LeftOut[]): Promise<Record<strin
   const out: Record<string, { sessionId: string; sessionFile?: string }> = {};
   for (const [key, v] of Object.entries(typeof parsed === "object" && parsed !== null ? parsed : {})) {
     const e = v as { sessionId?: unknown; sessionFile?: unknown };
-    if (typeof e?.sessionId === "string" && /^[\w.-]+$/.test(e.sessionId)) out[key] = { sessionId: e.sessionId, ...(typeof e.sessionFile === "string" ? { sessionFile: e.sessionFile } : {}) };
+    if (typeof e?.sessionId === "string" && /^[\w.-]+$/.test(e.sessionId))
+      out[key] = { sessionId: e.sessionId, ...(typeof e.sessionFile === "string" ? { sessionFile: e.sessionFile } : {}) };
   }
   return out;
 }

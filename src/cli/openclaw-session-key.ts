@@ -31,8 +31,14 @@ const RULES: readonly Rule[] = [
   // no user was given: each request had its own session, reachable now only by its id
   { match: /^(?:openai|openresponses):(.+)$/, target: (m) => http(m[1]!, "http") },
   { match: /^(cron|hook|subagent|acp|heartbeat)(?::|$)/, target: (m) => ({ kind: "skip", why: `a ${m[1]} session, not a conversation with a user` }) },
-  { match: /^([a-z0-9_-]+):(?:([^:]+):)?(?:direct|dm):(.+)$/, target: (m) => ({ kind: "chat", channel: m[1]!, ...(m[2] ? { account: m[2] } : {}), chat: m[3]!, sender: m[3]! }) },
-  { match: /^([a-z0-9_-]+):(?:([^:]+):)?(?:group|channel|room):(.+)$/, target: (m) => ({ kind: "chat", channel: m[1]!, ...(m[2] ? { account: m[2] } : {}), chat: m[3]!, sender: "user" }) },
+  {
+    match: /^([a-z0-9_-]+):(?:([^:]+):)?(?:direct|dm):(.+)$/,
+    target: (m) => ({ kind: "chat", channel: m[1]!, ...(m[2] ? { account: m[2] } : {}), chat: m[3]!, sender: m[3]! }),
+  },
+  {
+    match: /^([a-z0-9_-]+):(?:([^:]+):)?(?:group|channel|room):(.+)$/,
+    target: (m) => ({ kind: "chat", channel: m[1]!, ...(m[2] ? { account: m[2] } : {}), chat: m[3]!, sender: "user" }),
+  },
 ];
 
 /** The OpenClaw agent a key belongs to, and the rest of it. */

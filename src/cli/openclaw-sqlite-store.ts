@@ -44,7 +44,8 @@ function eventOf(row: Record<string, SqlValue>): unknown {
   if (typeof row.event_json === "string") return JSON.parse(row.event_json);
   if (row.event_zstd instanceof Uint8Array) {
     const bytes = decompress(row.event_zstd);
-    if (typeof row.event_utf8_bytes === "number" && bytes.length !== row.event_utf8_bytes) throw new Error(`decompressed to ${bytes.length} bytes, not the ${row.event_utf8_bytes} recorded`);
+    if (typeof row.event_utf8_bytes === "number" && bytes.length !== row.event_utf8_bytes)
+      throw new Error(`decompressed to ${bytes.length} bytes, not the ${row.event_utf8_bytes} recorded`);
     return JSON.parse(utf8.decode(bytes));
   }
   throw new Error("neither event_json nor event_zstd");
@@ -58,11 +59,19 @@ export async function readSqliteStore(file: string, agent: string | undefined): 
   try {
     if (!hasTable(db, "transcript_events")) throw new Error(`${file}: not an OpenClaw agent database (no transcript_events table)`);
     const leftOut: LeftOut[] = [];
-    const cold = new Set(hasTable(db, "session_transcript_cold_archives") ? rows(db, "SELECT session_id FROM session_transcript_cold_archives").map((r) => String(r.session_id)) : []);
+    const cold = new Set(
+      hasTable(db, "session_transcript_cold_archives")
+        ? rows(db, "SELECT session_id FROM session_transcript_cold_archives").map((r) => String(r.session_id))
+        : [],
+    );
     // each key's current session; a database without nodes (an older schema): each key's latest window
     const current = hasTable(db, "session_nodes")
       ? rows(db, "SELECT session_key AS key, current_session_id AS id FROM session_nodes ORDER BY session_key")
-      : rows(db, "SELECT session_key AS key, session_id AS id FROM session_windows w WHERE updated_at = (SELECT max(updated_at) FROM session_windows WHERE session_key = w.session_key) ORDER BY session_key");
+      : rows(
+          db,
+          "SELECT session_key AS key, session_id AS id FROM session_windows w WHERE updated_at = (SELECT max(updated_at) FROM session_windows WHERE " +
+            "session_key = w.session_key) ORDER BY session_key",
+        );
     const sessions: OpenClawSession[] = [];
     for (const { key, id } of current) {
       const sessionId = String(id);
@@ -74,14 +83,24 @@ export async function readSqliteStore(file: string, agent: string | undefined): 
       const window = hasTable(db, "session_windows") ? rows(db, "SELECT account_id FROM session_windows WHERE session_id = ?", [sessionId])[0] : undefined;
       const events: unknown[] = [];
       let skipped = 0;
-      for (const row of rows(db, "SELECT seq, event_json, event_zstd, event_utf8_bytes FROM transcript_events WHERE session_id = ? ORDER BY seq", [sessionId])) {
+      for (const row of rows(db, "SELECT seq, event_json, event_zstd, event_utf8_bytes FROM transcript_events WHERE session_id = ? ORDER BY seq", [
+        sessionId,
+      ])) {
         try {
           events.push(eventOf(row));
         } catch {
           skipped++;
         }
       }
-      sessions.push({ agent, key: String(key), sessionId, source, account: typeof window?.account_id === "string" ? window.account_id : undefined, events, skipped });
+      sessions.push({
+        agent,
+        key: String(key),
+        sessionId,
+        source,
+        account: typeof window?.account_id === "string" ? window.account_id : undefined,
+        events,
+        skipped,
+      });
     }
     return { sessions, leftOut };
   } finally {

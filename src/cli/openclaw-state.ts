@@ -23,10 +23,11 @@ export class OpenClawStateError extends Error {
   }
 }
 
-const exists = (p: string) => stat(p).then(
-  (s) => s,
-  () => undefined,
-);
+const exists = (p: string) =>
+  stat(p).then(
+    (s) => s,
+    () => undefined,
+  );
 
 /** The agent a path inside `agents/<agent>/…` belongs to. */
 function agentOfPath(path: string): string | undefined {

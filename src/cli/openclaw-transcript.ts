@@ -87,7 +87,13 @@ function shownText(m: NonNullable<Entry["message"]>): string {
 /** What a user message said. */
 function userText(m: NonNullable<Entry["message"]>): string {
   const c = m.content;
-  const raw = typeof c === "string" ? c : ((c ?? []).filter(isRecord) as Block[]).filter((b) => b.type === "text" && typeof b.text === "string").map((b) => b.text!).join("\n");
+  const raw =
+    typeof c === "string"
+      ? c
+      : ((c ?? []).filter(isRecord) as Block[])
+          .filter((b) => b.type === "text" && typeof b.text === "string")
+          .map((b) => b.text!)
+          .join("\n");
   return withoutPreambles(raw);
 }
 

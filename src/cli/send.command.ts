@@ -26,12 +26,16 @@ export async function sendCommand(o: SendOptions): Promise<number> {
     const id = nuid.next();
     const sub = nc.subscribe(outboundSubject(addr));
     const timer = setTimeout(() => sub.unsubscribe(), o.timeoutMs);
-    await publishDurable(jetstream(nc), {
-      subject: inboundSubject(addr),
-      data: new TextEncoder().encode(JSON.stringify({ id, text: o.text, sender: { id: o.sender } })),
-      msgId: id,
-      headers: { "Content-Type": "application/json" },
-    }, { totalMs: o.timeoutMs });
+    await publishDurable(
+      jetstream(nc),
+      {
+        subject: inboundSubject(addr),
+        data: new TextEncoder().encode(JSON.stringify({ id, text: o.text, sender: { id: o.sender } })),
+        msgId: id,
+        headers: { "Content-Type": "application/json" },
+      },
+      { totalMs: o.timeoutMs },
+    );
     for await (const m of sub) {
       const reply = decode<Envelope>(m.data);
       if (reply.replyTo !== id) continue;

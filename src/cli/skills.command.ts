@@ -50,7 +50,12 @@ export async function skillsCommand(o: SkillsOptions): Promise<number> {
       return 2;
     }
     return withRegistry(async (bus, registry) => {
-      const r = await invokeSkill(bus, (id, range) => registry.resolve(id, range)?.descriptor, { skill: o.skill, version: o.version, input, timeoutMs: o.timeoutMs });
+      const r = await invokeSkill(bus, (id, range) => registry.resolve(id, range)?.descriptor, {
+        skill: o.skill,
+        version: o.version,
+        input,
+        timeoutMs: o.timeoutMs,
+      });
       if (o.json) process.stdout.write(JSON.stringify(r) + "\n");
       switch (r.kind) {
         case "ok":
@@ -73,7 +78,10 @@ export async function skillsCommand(o: SkillsOptions): Promise<number> {
     const { descriptor, files } = await readSkillFolder(dir);
     return withRegistry(async (_bus, registry) => {
       const r = await registry.register(descriptor, files, "api");
-      process.stdout.write(`${r.created ? "installed" : "unchanged:"} ${skillRef(r.skill.descriptor)} (${r.skill.files.length} file${r.skill.files.length === 1 ? "" : "s"}, ${r.skill.descriptor.runtime})\n`);
+      process.stdout.write(
+        `${r.created ? "installed" : "unchanged:"} ${skillRef(r.skill.descriptor)} (${r.skill.files.length} ` +
+          `file${r.skill.files.length === 1 ? "" : "s"}, ${r.skill.descriptor.runtime})\n`,
+      );
       return 0;
     });
   }
@@ -93,7 +101,10 @@ export async function skillsCommand(o: SkillsOptions): Promise<number> {
         { header: "VERSION", cell: (s) => s.descriptor.version },
         { header: "RUNTIME", cell: (s) => s.descriptor.runtime },
         { header: "SOURCE", cell: (s) => s.source },
-        { header: "DESCRIPTION", cell: (s) => (s.descriptor.description.length > 60 ? `${s.descriptor.description.slice(0, 57)}...` : s.descriptor.description) },
+        {
+          header: "DESCRIPTION",
+          cell: (s) => (s.descriptor.description.length > 60 ? `${s.descriptor.description.slice(0, 57)}...` : s.descriptor.description),
+        },
       ],
       skills,
     );

@@ -36,7 +36,12 @@ export interface TopFrame {
 }
 
 /** Builds a frame from the cluster status and each node's previous and current scrape. */
-export function topFrame(status: ClusterStatus, before: ReadonlyMap<string, ScrapeResult>, after: ReadonlyMap<string, ScrapeResult>, at = Date.now()): TopFrame {
+export function topFrame(
+  status: ClusterStatus,
+  before: ReadonlyMap<string, ScrapeResult>,
+  after: ReadonlyMap<string, ScrapeResult>,
+  at = Date.now(),
+): TopFrame {
   const backlog = backlogByOwner(status.partitions);
   let intervalSeconds = 0;
   const nodes = status.members.map((m): TopRow => {
@@ -79,7 +84,11 @@ const COLUMNS: Array<Column<TopRow>> = [
 
 /** The text of a frame (without screen control codes). */
 export function renderTopFrame(f: TopFrame): string {
-  const totals = f.nodes.reduce((t, n) => ({ in: t.in + (n.rates?.inPerSec ?? 0), out: t.out + (n.rates?.outPerSec ?? 0), lag: t.lag + n.lag }), { in: 0, out: 0, lag: 0 });
+  const totals = f.nodes.reduce((t, n) => ({ in: t.in + (n.rates?.inPerSec ?? 0), out: t.out + (n.rates?.outPerSec ?? 0), lag: t.lag + n.lag }), {
+    in: 0,
+    out: 0,
+    lag: 0,
+  });
   const head =
     `claw top   ${new Date(f.at).toISOString().slice(11, 19)}   leader: ${f.leader ?? "(none)"}   epoch: ${f.epoch}   members: ${f.nodes.length}   ` +
     `dead letters: ${f.deadLetters}   over ${f.intervalSeconds.toFixed(1)}s`;

@@ -23,7 +23,16 @@
  *   platforms send again what is refused).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { bucketKey, covers, type ApiKeyVerifier, type JwtVerifier, type KeyRejection, type Principal, type RateLimiter, type RateLimits } from "../auth/index.js";
+import {
+  bucketKey,
+  covers,
+  type ApiKeyVerifier,
+  type JwtVerifier,
+  type KeyRejection,
+  type Principal,
+  type RateLimiter,
+  type RateLimits,
+} from "../auth/index.js";
 import type { RouteLookup, RouteRule } from "./api-routes.js";
 import { OPEN, principals } from "./principal.js";
 
@@ -42,7 +51,16 @@ export interface AccessOptions {
 /** A request let in, or refused with its status. */
 export type Admission =
   | { ok: true; principal: Principal; rule?: RouteRule }
-  | { ok: false; status: 401 | 403 | 429 | 503; code: string; message: string; principal?: Principal; rule?: RouteRule; scope?: string; headers: Record<string, string> };
+  | {
+      ok: false;
+      status: 401 | 403 | 429 | 503;
+      code: string;
+      message: string;
+      principal?: Principal;
+      rule?: RouteRule;
+      scope?: string;
+      headers: Record<string, string>;
+    };
 
 /** The access check of a gateway. */
 export interface Access {
@@ -78,7 +96,14 @@ const CHALLENGE = 'Bearer realm="claw"';
 function rejected(r: KeyRejection, rule: RouteRule | undefined): Admission {
   if (r.refused) {
     const throttled = r.refused.refused === "throttled";
-    return { ok: false, status: throttled ? 429 : 503, code: throttled ? "rate_limited" : "busy", message: r.error, rule, headers: { "retry-after": String(r.refused.retryAfterS) } };
+    return {
+      ok: false,
+      status: throttled ? 429 : 503,
+      code: throttled ? "rate_limited" : "busy",
+      message: r.error,
+      rule,
+      headers: { "retry-after": String(r.refused.retryAfterS) },
+    };
   }
   return { ok: false, status: 401, code: "invalid_credential", message: r.error, rule, headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` } };
 }
@@ -91,11 +116,26 @@ export function createAccess(o: AccessOptions): Access {
     return { error: o.jwt ? "neither a Claw API key nor a JWT" : "not a Claw API key (no JWT issuer is configured)" };
   }
   /** a 429 when `who`'s bucket of `kind` is empty; `per` says whose limit it is */
-  async function limited(kind: string, per: string, who: string, rate: RateLimits["key"], rule: RouteRule | undefined, principal?: Principal): Promise<Admission | undefined> {
+  async function limited(
+    kind: string,
+    per: string,
+    who: string,
+    rate: RateLimits["key"],
+    rule: RouteRule | undefined,
+    principal?: Principal,
+  ): Promise<Admission | undefined> {
     if (!rate || !o.limits) return undefined;
     const taken = await o.limits.limiter.take(bucketKey(kind, who), rate);
     if (taken.ok) return undefined;
-    return { ok: false, status: 429, code: "rate_limited", message: `too many requests from ${per} (${rate.perSecond}/s, bursts of ${rate.burst}); retry in ${taken.retryAfterS} s`, rule, principal, headers: { "retry-after": String(taken.retryAfterS) } };
+    return {
+      ok: false,
+      status: 429,
+      code: "rate_limited",
+      message: `too many requests from ${per} (${rate.perSecond}/s, bursts of ${rate.burst}); retry in ${taken.retryAfterS} s`,
+      rule,
+      principal,
+      headers: { "retry-after": String(taken.retryAfterS) },
+    };
   }
   /** the credential's own limits: on every route, and on the routes of each limited scope */
   async function credentialLimits(who: Principal, rule: RouteRule | undefined, params: Record<string, string>): Promise<Admission | undefined> {
@@ -128,7 +168,15 @@ export function createAccess(o: AccessOptions): Access {
         return { ok: true, principal: OPEN, rule };
       }
       const token = credentialOf(req);
-      if (token === undefined) return { ok: false, status: 401, code: "unauthenticated", message: "this needs a credential: Authorization: Bearer <API key or JWT> (create a key with `claw keys create`)", rule, headers: { "www-authenticate": CHALLENGE } };
+      if (token === undefined)
+        return {
+          ok: false,
+          status: 401,
+          code: "unauthenticated",
+          message: "this needs a credential: Authorization: Bearer <API key or JWT> (create a key with `claw keys create`)",
+          rule,
+          headers: { "www-authenticate": CHALLENGE },
+        };
       const who: Principal | KeyRejection = token === "" ? { error: "the Authorization header is not `Bearer <token>`" } : await authenticate(token, from);
       if ("error" in who) return rejected(who, rule);
       principals.set(req, who);
@@ -137,7 +185,16 @@ export function createAccess(o: AccessOptions): Access {
       const narrowed = (s: string) => rule?.narrowedInHandler === true && who.scopes.some((g) => g.startsWith(`${s}:`));
       if (needed.length > 0 && !needed.some((s) => covers(who.scopes, s) || narrowed(s))) {
         const scope = needed.join(" or ");
-        return { ok: false, status: 403, code: "forbidden", message: `this needs the scope ${scope}`, principal: who, rule, scope, headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` } };
+        return {
+          ok: false,
+          status: 403,
+          code: "forbidden",
+          message: `this needs the scope ${scope}`,
+          principal: who,
+          rule,
+          scope,
+          headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` },
+        };
       }
       return (await credentialLimits(who, rule, params)) ?? { ok: true, principal: who, rule };
     },
@@ -156,13 +213,23 @@ export async function tokenToCookie(req: IncomingMessage, res: ServerResponse, u
   const refused = await check(token);
   if (!refused.ok) {
     const data = JSON.stringify({ error: { code: refused.code, message: refused.message } });
-    res.writeHead(refused.status, { "content-type": "application/json", "content-length": Buffer.byteLength(data), "cache-control": "no-store", ...refused.headers });
+    res.writeHead(refused.status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(data),
+      "cache-control": "no-store",
+      ...refused.headers,
+    });
     res.end(data);
     return true;
   }
   url.searchParams.delete("access_token");
   // Secure when the browser came over HTTPS (a TLS proxy says so); on plain HTTP the cookie could not be sent back
-  const https = (req.socket as { encrypted?: boolean } | null)?.encrypted === true || String(req.headers["x-forwarded-proto"] ?? "").split(",")[0]!.trim().toLowerCase() === "https";
+  const https =
+    (req.socket as { encrypted?: boolean } | null)?.encrypted === true ||
+    String(req.headers["x-forwarded-proto"] ?? "")
+      .split(",")[0]!
+      .trim()
+      .toLowerCase() === "https";
   res.writeHead(303, {
     location: `${url.pathname}${url.search}`,
     "set-cookie": `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/${https ? "; Secure" : ""}`,

@@ -40,7 +40,8 @@ export function agentsRoutes(agents: AgentDirectory, maxPayload: number): Pick<R
         sendJson(res, r.created ? 201 : 200, r.agent);
       } catch (e) {
         const err = e as { code?: unknown; field?: unknown; message?: string };
-        if (err.code === "invalid_agent") throw new HttpError(400, "invalid_agent", err.message ?? "invalid agent", typeof err.field === "string" ? err.field : undefined);
+        if (err.code === "invalid_agent")
+          throw new HttpError(400, "invalid_agent", err.message ?? "invalid agent", typeof err.field === "string" ? err.field : undefined);
         throw e;
       }
     },

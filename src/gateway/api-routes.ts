@@ -59,10 +59,21 @@ export interface RouteRule {
 }
 
 const one = (s: string) => () => [s];
-const WebhookSchema = z.object({ id: z.string(), url: z.string(), events: z.array(z.enum(WEBHOOK_EVENTS)), agents: z.array(z.string()).optional(), description: z.string().optional(), created: z.number() });
+const WebhookSchema = z.object({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENTS)),
+  agents: z.array(z.string()).optional(),
+  description: z.string().optional(),
+  created: z.number(),
+});
 const json = (description: string, schema?: z.ZodType): RouteResponse => ({ description, ...(schema ? { schema } : {}) });
 const RegisteredAgentSchema = z.object({ spec: AgentSpecSchema, source: z.enum(["config", "api"]), priority: z.number(), updatedAt: z.number().optional() });
-const RouteViewSchema = z.object({ agent: z.string(), match: z.enum(["chat", "sender", "account", "channel", "any", "default"]), binding: BindingSchema.optional() });
+const RouteViewSchema = z.object({
+  agent: z.string(),
+  match: z.enum(["chat", "sender", "account", "channel", "any", "default"]),
+  binding: BindingSchema.optional(),
+});
 /** `POST /v1/agents`: an agent, and where its bindings rank among equally specific ones */
 const AgentBodySchema = AgentSpecSchema.extend({ priority: z.number().optional() });
 const SkillVersionSchema = z.looseObject({ id: z.string(), version: z.string(), source: z.string(), digest: z.string().optional() });
@@ -70,9 +81,23 @@ const SkillVersionSchema = z.looseObject({ id: z.string(), version: z.string(), 
 /** Every route of the gateway. */
 export const ROUTES = [
   { method: "GET", path: "/healthz", public: true, tag: "operations", summary: "liveness: 200 while the process is sound", responses: { 200: json("alive") } },
-  { method: "GET", path: "/readyz", public: true, tag: "operations", summary: "readiness: 200 while the node can serve, 503 with the reasons otherwise", responses: { 200: json("ready"), 503: json("not ready (reasons)") } },
+  {
+    method: "GET",
+    path: "/readyz",
+    public: true,
+    tag: "operations",
+    summary: "readiness: 200 while the node can serve, 503 with the reasons otherwise",
+    responses: { 200: json("ready"), 503: json("not ready (reasons)") },
+  },
   { method: "GET", path: "/openapi.json", public: true, tag: "operations", summary: "this document", responses: { 200: json("the OpenAPI 3.1 document") } },
-  { method: "GET", path: "/metrics", scopes: one("metrics:read"), tag: "operations", summary: "Prometheus metrics", responses: { 200: { description: "Prometheus text exposition", contentType: "text/plain" } } },
+  {
+    method: "GET",
+    path: "/metrics",
+    scopes: one("metrics:read"),
+    tag: "operations",
+    summary: "Prometheus metrics",
+    responses: { 200: { description: "Prometheus text exposition", contentType: "text/plain" } },
+  },
   {
     method: "POST",
     path: "/v1/messages",
@@ -80,7 +105,10 @@ export const ROUTES = [
     tag: "messages",
     summary: "send a message into a chat; 202 once it is durably accepted",
     body: PostMessageSchema,
-    responses: { 202: json("accepted (or absorbed as a duplicate of its idempotency key)", AcceptedSchema), 503: json("NATS cannot take it now; retry after Retry-After") },
+    responses: {
+      202: json("accepted (or absorbed as a duplicate of its idempotency key)", AcceptedSchema),
+      503: json("NATS cannot take it now; retry after Retry-After"),
+    },
   },
   {
     method: "POST",
@@ -104,7 +132,9 @@ export const ROUTES = [
     scopes: one("agents:invoke"),
     narrowedInHandler: true,
     tag: "agents",
-    summary: "OpenAI's Responses API (text): the model names the agent, user or previous_response_id the conversation (agents:invoke:<agent> is enough for that agent)",
+    summary:
+      "OpenAI's Responses API (text): the model names the agent, user or previous_response_id the conversation (agents:invoke:<agent> is enough for " +
+      "that agent)",
     body: ResponsesRequestSchema,
     responses: {
       200: { description: "a response, or with stream: true Server-Sent Events (response.created, response.output_text.delta, response.completed, …)" },
@@ -114,8 +144,23 @@ export const ROUTES = [
       504: json("no reply in time (the turn goes on: retry with the same Idempotency-Key to get its reply)"),
     },
   },
-  { method: "GET", path: "/v1/models", scopes: one("agents:invoke"), narrowedInHandler: true, tag: "agents", summary: "OpenAI's model list: the agents the caller may invoke", responses: { 200: json("the agents as models", ModelListSchema) } },
-  { method: "GET", path: "/v1/models/{id}", scopes: (p) => [`agents:invoke:${p.id}`], tag: "agents", summary: "one agent as OpenAI's model", responses: { 200: json("the model", ModelSchema), 404: json("no agent has that id (OpenAI's error shape)") } },
+  {
+    method: "GET",
+    path: "/v1/models",
+    scopes: one("agents:invoke"),
+    narrowedInHandler: true,
+    tag: "agents",
+    summary: "OpenAI's model list: the agents the caller may invoke",
+    responses: { 200: json("the agents as models", ModelListSchema) },
+  },
+  {
+    method: "GET",
+    path: "/v1/models/{id}",
+    scopes: (p) => [`agents:invoke:${p.id}`],
+    tag: "agents",
+    summary: "one agent as OpenAI's model",
+    responses: { 200: json("the model", ModelSchema), 404: json("no agent has that id (OpenAI's error shape)") },
+  },
   {
     method: "POST",
     path: "/v1/agents/{id}/invoke",
@@ -131,10 +176,45 @@ export const ROUTES = [
       504: json("no reply within timeout_ms (the message is still processed)"),
     },
   },
-  { method: "GET", path: "/v1/agents", scopes: () => ["agents:admin", "agents:invoke"], audit: true, tag: "agents", summary: "the agents in the order they answer, and every binding in the order it is tried (most specific first)", query: PageQuerySchema, responses: { 200: json("a page of agents, and the routing table", pageOf("agents", RegisteredAgentSchema).extend({ routing: z.array(RouteViewSchema) })) } },
-  { method: "POST", path: "/v1/agents", scopes: one("agents:admin"), audit: true, tag: "agents", summary: "register or change an agent (applied on every node); unknown fields are refused", body: AgentBodySchema, responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) } },
-  { method: "GET", path: "/v1/agents/{id}", scopes: (p) => ["agents:admin", `agents:invoke:${p.id}`], audit: true, tag: "agents", summary: "one agent", responses: { 200: json("the agent", RegisteredAgentSchema), 404: json("no such agent") } },
-  { method: "GET", path: "/v1/skills", scopes: () => ["skills:admin", "skills:invoke"], audit: true, tag: "skills", summary: "every registered skill version", query: PageQuerySchema, responses: { 200: json("a page of skill versions", pageOf("skills", SkillVersionSchema)) } },
+  {
+    method: "GET",
+    path: "/v1/agents",
+    scopes: () => ["agents:admin", "agents:invoke"],
+    audit: true,
+    tag: "agents",
+    summary: "the agents in the order they answer, and every binding in the order it is tried (most specific first)",
+    query: PageQuerySchema,
+    responses: { 200: json("a page of agents, and the routing table", pageOf("agents", RegisteredAgentSchema).extend({ routing: z.array(RouteViewSchema) })) },
+  },
+  {
+    method: "POST",
+    path: "/v1/agents",
+    scopes: one("agents:admin"),
+    audit: true,
+    tag: "agents",
+    summary: "register or change an agent (applied on every node); unknown fields are refused",
+    body: AgentBodySchema,
+    responses: { 200: json("changed", RegisteredAgentSchema), 201: json("created", RegisteredAgentSchema) },
+  },
+  {
+    method: "GET",
+    path: "/v1/agents/{id}",
+    scopes: (p) => ["agents:admin", `agents:invoke:${p.id}`],
+    audit: true,
+    tag: "agents",
+    summary: "one agent",
+    responses: { 200: json("the agent", RegisteredAgentSchema), 404: json("no such agent") },
+  },
+  {
+    method: "GET",
+    path: "/v1/skills",
+    scopes: () => ["skills:admin", "skills:invoke"],
+    audit: true,
+    tag: "skills",
+    summary: "every registered skill version",
+    query: PageQuerySchema,
+    responses: { 200: json("a page of skill versions", pageOf("skills", SkillVersionSchema)) },
+  },
   {
     method: "POST",
     path: "/v1/skills",
@@ -143,9 +223,21 @@ export const ROUTES = [
     tag: "skills",
     summary: "register a skill version: its skill.json fields and files (base64) under files",
     body: z.looseObject({ ...SkillDescriptorSchema.shape, files: z.record(z.string(), z.string()).optional() }),
-    responses: { 200: json("unchanged (same content)"), 201: json("created"), 403: json("it asks for what the node's owner did not grant it (skillGrants), or takes the id of one of Claw's own skills") },
+    responses: {
+      200: json("unchanged (same content)"),
+      201: json("created"),
+      403: json("it asks for what the node's owner did not grant it (skillGrants), or takes the id of one of Claw's own skills"),
+    },
   },
-  { method: "GET", path: "/v1/skills/{id}", scopes: (p) => ["skills:admin", `skills:invoke:${p.id}`], audit: true, tag: "skills", summary: "one skill's versions, oldest first", responses: { 200: json("the skill"), 404: json("no such skill") } },
+  {
+    method: "GET",
+    path: "/v1/skills/{id}",
+    scopes: (p) => ["skills:admin", `skills:invoke:${p.id}`],
+    audit: true,
+    tag: "skills",
+    summary: "one skill's versions, oldest first",
+    responses: { 200: json("the skill"), 404: json("no such skill") },
+  },
   {
     method: "POST",
     path: "/v1/skills/{id}/invoke",
@@ -153,28 +245,71 @@ export const ROUTES = [
     tag: "skills",
     summary: "run a skill on whichever node can",
     body: InvokeSkillSchema,
-    responses: { 200: json("its output"), 400: json("input that breaks its schema"), 404: json("no such skill or version"), 422: json("it ran and failed, or the sandbox stopped it"), 504: json("no node answered in time") },
+    responses: {
+      200: json("its output"),
+      400: json("input that breaks its schema"),
+      404: json("no such skill or version"),
+      422: json("it ran and failed, or the sandbox stopped it"),
+      504: json("no node answered in time"),
+    },
   },
-  { method: "GET", path: "/v1/channels", scopes: one("channels:admin"), audit: true, tag: "channels", summary: "channel accounts, the node running each and its state", query: PageQuerySchema, responses: { 200: json("a page of channel accounts", pageOf("channels", ChannelSummarySchema)) } },
+  {
+    method: "GET",
+    path: "/v1/channels",
+    scopes: one("channels:admin"),
+    audit: true,
+    tag: "channels",
+    summary: "channel accounts, the node running each and its state",
+    query: PageQuerySchema,
+    responses: { 200: json("a page of channel accounts", pageOf("channels", ChannelSummarySchema)) },
+  },
   {
     method: "POST",
     path: "/v1/webhooks/{type}/{account}",
     public: true,
     tag: "channels",
     summary: "a platform's events for a channel account (checked by the platform's own signature or secret)",
-    responses: { 200: json("taken"), 401: json("forged or stale"), 404: json("no such account takes webhooks"), 503: json("NATS cannot take it now; the platform sends it again") },
+    responses: {
+      200: json("taken"),
+      401: json("forged or stale"),
+      404: json("no such account takes webhooks"),
+      503: json("NATS cannot take it now; the platform sends it again"),
+    },
   },
-  { method: "GET", path: "/v1/dlq", scopes: one("dlq:admin"), audit: true, tag: "dead letters", summary: "dead letters, oldest first", query: DeadLetterQuerySchema, responses: { 200: json("a page of dead letters", pageOf("dead_letters", DeadLetterSchema)) } },
-  { method: "GET", path: "/v1/dlq/{seq}", scopes: one("dlq:admin"), audit: true, tag: "dead letters", summary: "one dead letter, with every header", responses: { 200: json("the dead letter", DeadLetterSchema), 404: json("none at that sequence") } },
+  {
+    method: "GET",
+    path: "/v1/dlq",
+    scopes: one("dlq:admin"),
+    audit: true,
+    tag: "dead letters",
+    summary: "dead letters, oldest first",
+    query: DeadLetterQuerySchema,
+    responses: { 200: json("a page of dead letters", pageOf("dead_letters", DeadLetterSchema)) },
+  },
+  {
+    method: "GET",
+    path: "/v1/dlq/{seq}",
+    scopes: one("dlq:admin"),
+    audit: true,
+    tag: "dead letters",
+    summary: "one dead letter, with every header",
+    responses: { 200: json("the dead letter", DeadLetterSchema), 404: json("none at that sequence") },
+  },
   {
     method: "POST",
     path: "/v1/dlq/{seq}/replay",
     scopes: one("dlq:admin"),
     audit: true,
     tag: "dead letters",
-    summary: "republish a dead letter to its original subject (or to: inbound, a session's mailbox, or its own kind of skill invocation or webhook delivery), then remove it unless keep",
+    summary:
+      "republish a dead letter to its original subject (or to: inbound, a session's mailbox, or its own kind of skill invocation or webhook " +
+      "delivery), then remove it unless keep",
     body: ReplaySchema,
-    responses: { 200: json("replayed", z.object({ subject: z.string(), duplicate: z.boolean() })), 400: json("a target a dead letter may not go to (replay_target_refused)"), 404: json("none at that sequence") },
+    responses: {
+      200: json("replayed", z.object({ subject: z.string(), duplicate: z.boolean() })),
+      400: json("a target a dead letter may not go to (replay_target_refused)"),
+      404: json("none at that sequence"),
+    },
   },
   {
     method: "POST",
@@ -184,18 +319,72 @@ export const ROUTES = [
     tag: "webhooks",
     summary: "subscribe a URL to events (reply, dead_letter); the signing secret is shown once",
     body: CreateWebhookSchema,
-    responses: { 201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })), 400: json("not an http(s) URL, or its host is (or resolves to) an address off the public internet and the node does not allow that (CLAW_WEBHOOK_ALLOW_PRIVATE)") },
+    responses: {
+      201: json("the subscription, with its secret", WebhookSchema.extend({ secret: z.string() })),
+      400: json(
+        "not an http(s) URL, or its host is (or resolves to) an address off the public internet and the node does not allow that (CLAW_WEBHOOK_ALLOW_PRIVATE)",
+      ),
+    },
   },
-  { method: "GET", path: "/v1/webhooks", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "the webhook subscriptions (without secrets)", query: PageQuerySchema, responses: { 200: json("a page of subscriptions", pageOf("webhooks", WebhookSchema)) } },
-  { method: "DELETE", path: "/v1/webhooks/{id}", scopes: one("webhooks:admin"), audit: true, tag: "webhooks", summary: "remove a subscription (its waiting deliveries are dropped)", responses: { 204: { description: "removed" }, 404: json("no such subscription") } },
-  { method: "GET", path: "/v1/ws", scopes: one("messages:write"), tag: "messages", summary: "a web chat's WebSocket (upgrade); ?session=", responses: { 101: { description: "switching protocols" } } },
-  { method: "GET", path: "/ui", scopes: one("ui:read"), tag: "live view", summary: "the live view", responses: { 200: { description: "the page", contentType: "text/html" } } },
-  { method: "GET", path: "/ui/{rest*}", scopes: one("ui:read"), tag: "live view", summary: "the live view's assets, API and event stream", responses: { 200: { description: "an asset, JSON, or Server-Sent Events" } } },
-  { method: "GET", path: "/chat", scopes: one("ui:read"), tag: "live view", summary: "the web chat page", responses: { 200: { description: "the page", contentType: "text/html" } } },
+  {
+    method: "GET",
+    path: "/v1/webhooks",
+    scopes: one("webhooks:admin"),
+    audit: true,
+    tag: "webhooks",
+    summary: "the webhook subscriptions (without secrets)",
+    query: PageQuerySchema,
+    responses: { 200: json("a page of subscriptions", pageOf("webhooks", WebhookSchema)) },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/webhooks/{id}",
+    scopes: one("webhooks:admin"),
+    audit: true,
+    tag: "webhooks",
+    summary: "remove a subscription (its waiting deliveries are dropped)",
+    responses: { 204: { description: "removed" }, 404: json("no such subscription") },
+  },
+  {
+    method: "GET",
+    path: "/v1/ws",
+    scopes: one("messages:write"),
+    tag: "messages",
+    summary: "a web chat's WebSocket (upgrade); ?session=",
+    responses: { 101: { description: "switching protocols" } },
+  },
+  {
+    method: "GET",
+    path: "/ui",
+    scopes: one("ui:read"),
+    tag: "live view",
+    summary: "the live view",
+    responses: { 200: { description: "the page", contentType: "text/html" } },
+  },
+  {
+    method: "GET",
+    path: "/ui/{rest*}",
+    scopes: one("ui:read"),
+    tag: "live view",
+    summary: "the live view's assets, API and event stream",
+    responses: { 200: { description: "an asset, JSON, or Server-Sent Events" } },
+  },
+  {
+    method: "GET",
+    path: "/chat",
+    scopes: one("ui:read"),
+    tag: "live view",
+    summary: "the web chat page",
+    responses: { 200: { description: "the page", contentType: "text/html" } },
+  },
 ] as const satisfies readonly RouteRule[];
 
 /** A route's key: `"<METHOD> <path>"` as the table writes it (`"GET /v1/agents/{id}"`), one per entry of {@link ROUTES}. */
-export type RouteKey = (typeof ROUTES)[number] extends infer R ? (R extends { method: infer M extends string; path: infer P extends string } ? `${M} ${P}` : never) : never;
+export type RouteKey = (typeof ROUTES)[number] extends infer R
+  ? R extends { method: infer M extends string; path: infer P extends string }
+    ? `${M} ${P}`
+    : never
+  : never;
 
 /** What a handler is given besides the request: its URL, and the path's parameters (decoded). */
 export interface RouteRequest {

@@ -42,12 +42,20 @@ export function chatCompletions(o: ChatCompletionsOptions): (req: IncomingMessag
       }
       const body = parsed.data;
       const last = [...body.messages].reverse().find((m) => m.role === "user");
-      const turn = openAiTurn(req, o, { model: body.model, text: textOf(last?.content), param: "messages", session: body.user, user: body.user, api: "chat.completions" });
+      const turn = openAiTurn(req, o, {
+        model: body.model,
+        text: textOf(last?.content),
+        param: "messages",
+        session: body.user,
+        user: body.user,
+        api: "chat.completions",
+      });
       const created = Math.floor(Date.now() / 1000);
       // a retry's answer carries the same id as the first try's
       const completionId = `chatcmpl-${turn.id}`;
-      const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
-        `data: ${JSON.stringify({ id: completionId, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+      const event = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+        `data: ${JSON.stringify({ id: completionId, object: "chat.completion.chunk", created, model: body.model, choices, ...extra })}\n\n`;
+      const chunk = (delta: Record<string, unknown>, finish: string | null) => event([{ index: 0, delta, finish_reason: finish }]);
 
       if (!body.stream) {
         const reply = await takeTurn(o, turn);
@@ -88,7 +96,7 @@ export function chatCompletions(o: ChatCompletionsOptions): (req: IncomingMessag
         const rest = full.startsWith(streamed) ? full.slice(streamed.length) : full;
         if (rest) res.write(chunk({ content: rest }, null));
         res.write(chunk({}, "stop"));
-        if (body.stream_options?.include_usage) res.write(`data: ${JSON.stringify({ id: completionId, object: "chat.completion.chunk", created, model: body.model, choices: [], usage: chatUsage(reply.metadata) })}\n\n`);
+        if (body.stream_options?.include_usage) res.write(event([], { usage: chatUsage(reply.metadata) }));
       }
       res.end("data: [DONE]\n\n");
     } catch (e) {

@@ -30,4 +30,3 @@ export function defaultMaxConnections(limit: number | undefined): number {
   if (limit === undefined) return FALLBACK;
   return Math.max(16, Math.min(CEILING, Math.floor(limit / 2)));
 }
-

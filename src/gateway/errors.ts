@@ -43,7 +43,10 @@ export function unavailableError(problem: { code: string; reason: string }, opti
     problem.code === "storage_full"
       ? `messages cannot be accepted now: ${problem.reason} (JetStream refuses writes until space is freed); retry later`
       : `messages cannot be accepted now: ${problem.reason}; retry later`;
-  return new HttpError(503, problem.code === "storage_full" ? "storage_full" : "unavailable", message, undefined, { ...options, retryAfterS: UNAVAILABLE_RETRY_AFTER_S });
+  return new HttpError(503, problem.code === "storage_full" ? "storage_full" : "unavailable", message, undefined, {
+    ...options,
+    retryAfterS: UNAVAILABLE_RETRY_AFTER_S,
+  });
 }
 
 /** The gateway's handlers and its route table disagree: a defect, thrown when the gateway starts (never for a request). */
@@ -52,7 +55,9 @@ export class RouteTableError extends Error {
   readonly missing: string[];
   readonly extra: string[];
   constructor(missing: string[], extra: string[]) {
-    super(`the gateway's handlers do not match its route table: without a handler ${missing.join(", ") || "none"}; without a route ${extra.join(", ") || "none"}`);
+    super(
+      `the gateway's handlers do not match its route table: without a handler ${missing.join(", ") || "none"}; without a route ${extra.join(", ") || "none"}`,
+    );
     this.name = "RouteTableError";
     this.missing = missing;
     this.extra = extra;

@@ -22,7 +22,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  */
 export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > max) return Promise.reject(new HttpError(413, "too_large", `body of ${declared} bytes exceeds the maximum of ${max} bytes`));
+  if (Number.isFinite(declared) && declared > max)
+    return Promise.reject(new HttpError(413, "too_large", `body of ${declared} bytes exceeds the maximum of ${max} bytes`));
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -55,7 +56,8 @@ function nestingDepth(text: string, limit: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -76,7 +78,11 @@ function nestingDepth(text: string, limit: number): number {
 export async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json" && !(type.endsWith("+json") && type.includes("/"))) {
-    throw new HttpError(415, "unsupported_media_type", `${type ? `content-type ${type}` : "a body without a content type"} is not taken here: send content-type: application/json`);
+    throw new HttpError(
+      415,
+      "unsupported_media_type",
+      `${type ? `content-type ${type}` : "a body without a content type"} is not taken here: send content-type: application/json`,
+    );
   }
   const body = await readBody(req, max);
   if (body.length === 0) throw new HttpError(400, "bad_json", "empty body: send a JSON object");

@@ -98,7 +98,8 @@ function createGate(o: GatewayOptions): Gate {
       if (!access) return undefined;
       const a = await access.admit(req, found, from);
       // refused credentials are recorded; refused rates are not (a flood would flood the trail)
-      if (!a.ok && a.status !== 429 && a.status !== 503) o.audit?.record({ who: a.principal?.id ?? "anonymous", what: `${req.method} ${path}`, from, outcome: a.status, detail: a.message });
+      if (!a.ok && a.status !== 429 && a.status !== 503)
+        o.audit?.record({ who: a.principal?.id ?? "anonymous", what: `${req.method} ${path}`, from, outcome: a.status, detail: a.message });
       return a;
     },
   };
@@ -130,10 +131,16 @@ function router(o: GatewayOptions, gate: Gate, handlers: RouteHandlers): (req: I
     if (req.method === "OPTIONS" && cors["access-control-allow-methods"] && found) return void res.writeHead(204).end();
     // a browser brings its credential once in the page's URL: it becomes a cookie (if it is one)
     const access = gate.access;
-    if (access && (path === "/ui" || path.startsWith("/ui/") || path === "/chat") && (await tokenToCookie(req, res, url, (t) => access.checkToken(t, from)))) return;
+    if (access && (path === "/ui" || path.startsWith("/ui/") || path === "/chat") && (await tokenToCookie(req, res, url, (t) => access.checkToken(t, from))))
+      return;
     const admission = await gate.admit(req, path, found, from);
     if (admission && !admission.ok) {
-      return send(res, admission.status, { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } }, admission.headers);
+      return send(
+        res,
+        admission.status,
+        { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } },
+        admission.headers,
+      );
     }
     // only what the route table has is served: a route cannot be added undocumented or unprotected
     if (!found) throw noRoute(req, url);
@@ -156,14 +163,26 @@ function answerError(res: ServerResponse, e: unknown, onError: (e: unknown) => v
   if (e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError) {
     return send(res, 500, { error: { code: "internal_error", message: "the gateway failed on this request; it is logged" } });
   }
-  send(res, 503, { error: { code: "unavailable", message: "the message could not be accepted now; retry" } }, { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) });
+  send(
+    res,
+    503,
+    { error: { code: "unavailable", message: "the message could not be accepted now; retry" } },
+    { "retry-after": String(UNAVAILABLE_RETRY_AFTER_S) },
+  );
 }
 
 const refuseUpgrade = (socket: Duplex, status: string, text: string, headers: Record<string, string> = {}) =>
-  void socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n${text}\n`);
+  void socket.end(
+    `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("")}\r\n${text}\n`,
+  );
 
 /** The upgrade listener: web chats' `/v1/ws`, through the same gate as requests. */
-function upgrades(gate: Gate, upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> {
+function upgrades(
+  gate: Gate,
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> {
   return async (req, socket, head) => {
     const from = req.socket?.remoteAddress ?? "unknown";
     let path: string;
@@ -203,7 +222,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const route = router(o, gate, routeHandlers(o, inbound));
   const onError = (e: unknown) => o.onError?.(e);
   // slow clients (slowloris) are cut: headers within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
-  const server: Server = createServer({ headersTimeout: o.headersTimeoutMs ?? 10_000, requestTimeout: o.requestTimeoutMs ?? 30_000, connectionsCheckingInterval: 1_000 });
+  const server: Server = createServer({
+    headersTimeout: o.headersTimeoutMs ?? 10_000,
+    requestTimeout: o.requestTimeoutMs ?? 30_000,
+    connectionsCheckingInterval: 1_000,
+  });
   server.maxConnections = o.maxConnections ?? defaultMaxConnections(openFileLimit());
   server.on(
     "request",
@@ -220,14 +243,23 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   server.on("drop", () => full(server.maxConnections));
   // web chats: `/v1/ws`
   const ws = webSocketChannel({ bus: o.bus, inbound, nodeId: o.nodeId, maxPayload: o.maxPayload, consumerIdleMs: o.wsConsumerIdleMs, onError: o.onError });
-  server.on("upgrade", upgradeSafely(upgrades(gate, (req, socket, head) => ws.upgrade(req, socket, head)), onError));
+  server.on(
+    "upgrade",
+    upgradeSafely(
+      upgrades(gate, (req, socket, head) => ws.upgrade(req, socket, head)),
+      onError,
+    ),
+  );
   // keep idle connections longer than clients do (undici: 4 s, load balancers: 60 s): a server that
   // closes first races the client's next request on that socket, which then fails with ECONNRESET
   // (seen under load, when timers run late)
   server.keepAliveTimeout = 65_000;
   await listen(server, o.port, o.host);
   // a failed accept (no file descriptor left) is the server's error: logged, never the end of the process
-  server.on("error", atMostEvery<Error>(10_000, (e) => onError(e)));
+  server.on(
+    "error",
+    atMostEvery<Error>(10_000, (e) => onError(e)),
+  );
   const addr = server.address();
   return {
     port: typeof addr === "object" && addr ? addr.port : o.port,

@@ -66,7 +66,8 @@ export function crossSession(p: Principal | undefined): boolean {
 export function callerId(id: string, p: Principal | undefined, field = "session"): string {
   const owner = ownerOf(p);
   if (owner === undefined) {
-    if (id.startsWith(MARK)) throw new HttpError(400, "reserved_session", `${field}: ids starting with ${MARK} are another caller's own: name yours without it`, field);
+    if (id.startsWith(MARK))
+      throw new HttpError(400, "reserved_session", `${field}: ids starting with ${MARK} are another caller's own: name yours without it`, field);
     return id;
   }
   return crossSession(p) ? id : ownedChat(owner, id);

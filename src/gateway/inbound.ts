@@ -62,7 +62,11 @@ export interface Inbound {
   /** validates and publishes; resolves with the message id once durable */
   accept(addr: ChatAddress, input: Record<string, unknown>, idempotencyKey?: string): Promise<{ id: string; duplicate: boolean }>;
   /** accepts a message and waits for its reply (504 after `timeoutMs`); `onDelta` receives the reply's pieces as they stream */
-  converse(addr: ChatAddress, input: Record<string, unknown>, o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void }): Promise<{ id: string; reply: Envelope }>;
+  converse(
+    addr: ChatAddress,
+    input: Record<string, unknown>,
+    o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void },
+  ): Promise<{ id: string; reply: Envelope }>;
 }
 
 /**

@@ -34,8 +34,12 @@ export function messagesRoutes(o: MessagesRoutesOptions): Pick<RouteHandlers, "P
       const { channel, account, chat, idempotency_key, ...rest } = b;
       const who = principalOf(req);
       // a chat that is someone's own session (~<owner>~…) is theirs to write into; an agent named, the invoker's
-      for (const [field, id] of [["chat", chat], ["sender.id", rest.sender.id]] as const) {
-        if (!mayAddressChat(id, who)) throw new HttpError(403, "forbidden", `${field}: another caller's own (writing as it needs the scope ${CROSS_SESSION_SCOPE})`, field);
+      for (const [field, id] of [
+        ["chat", chat],
+        ["sender.id", rest.sender.id],
+      ] as const) {
+        if (!mayAddressChat(id, who))
+          throw new HttpError(403, "forbidden", `${field}: another caller's own (writing as it needs the scope ${CROSS_SESSION_SCOPE})`, field);
       }
       checkNamedAgent(rest.metadata, who);
       const r = await o.inbound.accept({ channel, account, chat }, rest, idempotency_key === undefined ? undefined : idempotentMessageId(who, idempotency_key));

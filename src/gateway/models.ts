@@ -31,7 +31,10 @@ function modelOf(entry: unknown): { id: string; object: "model"; created: number
 export function modelsRoutes(agents: AgentDirectory): Pick<RouteHandlers, "GET /v1/models" | "GET /v1/models/{id}"> {
   return {
     "GET /v1/models": async (req, res) => {
-      const data = agents.list().flatMap((a) => modelOf(a) ?? []).filter((m) => allowed(req, `agents:invoke:${m.id}`));
+      const data = agents
+        .list()
+        .flatMap((a) => modelOf(a) ?? [])
+        .filter((m) => allowed(req, `agents:invoke:${m.id}`));
       sendJson(res, 200, { object: "list", data });
     },
     "GET /v1/models/{id}": async (_req, res, { params }) => {

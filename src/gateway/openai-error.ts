@@ -11,7 +11,15 @@ import { sendJson } from "./http-io.js";
 import { TurnFailedError } from "./turn-failure.js";
 
 /** Answers with OpenAI's error shape. */
-export function openAiError(res: ServerResponse, status: number, message: string, type: string, code: string | null, param: string | null = null, headers: Record<string, string> = {}): void {
+export function openAiError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  type: string,
+  code: string | null,
+  param: string | null = null,
+  headers: Record<string, string> = {},
+): void {
   sendJson(res, status, { error: { message, type, param, code } }, headers);
 }
 

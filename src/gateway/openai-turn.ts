@@ -69,7 +69,14 @@ export function openAiTurn(req: IncomingMessage, o: OpenAiEndpointOptions, ask: 
     inboundSubject(addr);
   } catch (e) {
     // a session name too long once made subject-safe: the caller's to shorten, not a failure to retry
-    if (e instanceof InvalidSubjectError) throw new HttpError(400, "invalid_request", `the conversation's name is too long: ${e.message}`, typeof header === "string" && header ? "X-Claw-Session" : "user", { cause: e });
+    if (e instanceof InvalidSubjectError)
+      throw new HttpError(
+        400,
+        "invalid_request",
+        `the conversation's name is too long: ${e.message}`,
+        typeof header === "string" && header ? "X-Claw-Session" : "user",
+        { cause: e },
+      );
     throw e;
   }
   return {
@@ -89,7 +96,11 @@ export function openAiTurn(req: IncomingMessage, o: OpenAiEndpointOptions, ask: 
  * that does not come in time is a 504 that clients retry only when the
  * request was idempotent (else the retry would be a second turn).
  */
-export async function takeTurn(o: OpenAiEndpointOptions, t: OpenAiTurn, stream?: { onDelta: (piece: string) => void; streaming: () => boolean }): Promise<Envelope> {
+export async function takeTurn(
+  o: OpenAiEndpointOptions,
+  t: OpenAiTurn,
+  stream?: { onDelta: (piece: string) => void; streaming: () => boolean },
+): Promise<Envelope> {
   let reply: Envelope;
   try {
     ({ reply } = await o.inbound.converse(t.addr, t.input, { idempotencyKey: t.id, timeoutMs: o.timeoutMs ?? 120_000, onDelta: stream?.onDelta }));

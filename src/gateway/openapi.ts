@@ -10,6 +10,12 @@ import { ErrorSchema } from "./schemas.js";
 
 type Json = Record<string, unknown>;
 
+/** `getV1AgentsById` from `GET /v1/agents/{id}`: the method, then the path in camel case with each parameter as `By_<name>`. */
+function operationIdOf(r: RouteRule): string {
+  const path = r.path.replace(/\{(\w+)\*?\}/g, "By_$1").replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""));
+  return `${r.method.toLowerCase()}${path}`;
+}
+
 /** A schema as JSON Schema (what a client sends: defaults are optional, transforms as their input). */
 function jsonSchema(schema: z.ZodType): Json {
   const { $schema: _s, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" }) as Json;
@@ -23,7 +29,12 @@ function parameters(r: RouteRule): Json[] {
   const path = [...r.path.matchAll(/\{(\w+)\*?\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
   if (!r.query) return path;
   const q = jsonSchema(r.query) as { properties?: Record<string, Json>; required?: string[] };
-  const query = Object.entries(q.properties ?? {}).map(([name, schema]) => ({ name, in: "query", required: (q.required ?? []).includes(name) && !("default" in schema), schema }));
+  const query = Object.entries(q.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: "query",
+    required: (q.required ?? []).includes(name) && !("default" in schema),
+    schema,
+  }));
   return [...path, ...query];
 }
 
@@ -33,18 +44,34 @@ function operation(r: RouteRule): Json {
   const errors: Record<string, Json> = r.public
     ? {}
     : {
-        401: { description: "no credential, or not one (WWW-Authenticate says which)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-        403: { description: `the credential lacks the scope (${scopes.join(" or ")})`, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
-        429: { description: "over a rate limit; Retry-After says when to try again", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+        401: {
+          description: "no credential, or not one (WWW-Authenticate says which)",
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        },
+        403: {
+          description: `the credential lacks the scope (${scopes.join(" or ")})`,
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        },
+        429: {
+          description: "over a rate limit; Retry-After says when to try again",
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        },
       };
   const responses: Record<string, Json> = {};
   for (const [status, a] of Object.entries(r.responses)) {
-    responses[status] = { description: a.description, ...(a.schema ? { content: { "application/json": { schema: jsonSchema(a.schema) } } } : a.contentType ? { content: { [a.contentType]: {} } } : {}) };
+    responses[status] = {
+      description: a.description,
+      ...(a.schema ? { content: { "application/json": { schema: jsonSchema(a.schema) } } } : a.contentType ? { content: { [a.contentType]: {} } } : {}),
+    };
   }
   const params = parameters(r);
-  if (r.body || r.query) responses["400"] ??= { description: "invalid body or query: the field is named", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
+  if (r.body || r.query)
+    responses["400"] ??= {
+      description: "invalid body or query: the field is named",
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+    };
   return {
-    operationId: `${r.method.toLowerCase()}${r.path.replace(/\{(\w+)\*?\}/g, "By_$1").replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ""))}`,
+    operationId: operationIdOf(r),
     summary: r.summary,
     tags: [r.tag],
     ...(params.length ? { parameters: params } : {}),
@@ -66,7 +93,9 @@ export function openApiDocument(): Json {
       title: "Claw gateway",
       version: CLAW_VERSION,
       description:
-        "The HTTP gateway of a Claw node; every node answers every route. Off loopback every route but health and the platforms' webhooks needs a credential (an API key from `claw keys create`, or a JWT from the configured issuer) with the scope the route names in x-claw-scopes. Lists take ?limit&cursor and answer next_cursor.",
+        "The HTTP gateway of a Claw node; every node answers every route. Off loopback every route but health and the platforms' webhooks needs a " +
+        "credential (an API key from `claw keys create`, or a JWT from the configured issuer) with the scope the route names in x-claw-scopes. Lists " +
+        "take ?limit&cursor and answer next_cursor.",
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
     paths,

@@ -122,7 +122,10 @@ export function createOriginPolicy(o: OriginPolicyOptions): OriginPolicy {
       const host = parseHost(headers.host);
       if (o.checkHost) {
         if (!host || !hostAllowed(host)) {
-          return { code: "host_refused", message: `this gateway does not answer for the host ${JSON.stringify(headers.host ?? "")}: list the names it is reached by in CLAW_HTTP_HOSTS` };
+          return {
+            code: "host_refused",
+            message: `this gateway does not answer for the host ${JSON.stringify(headers.host ?? "")}: list the names it is reached by in CLAW_HTTP_HOSTS`,
+          };
         }
       }
       if (headers.origin === undefined) return undefined;
@@ -130,7 +133,10 @@ export function createOriginPolicy(o: OriginPolicyOptions): OriginPolicy {
       // its own pages: the origin names the host the browser reached (the scheme may differ behind a TLS proxy)
       const own = origin !== undefined && host !== undefined && new URL(origin).host === host.host;
       if (own || (origin && origins.has(origin))) return undefined;
-      return { code: "origin_refused", message: `requests from pages of ${headers.origin} are refused: list the origin in CLAW_HTTP_ORIGINS to let its pages call this gateway` };
+      return {
+        code: "origin_refused",
+        message: `requests from pages of ${headers.origin} are refused: list the origin in CLAW_HTTP_ORIGINS to let its pages call this gateway`,
+      };
     },
     corsHeaders(headers) {
       const origin = listedOrigin(headers);

@@ -21,7 +21,10 @@ import { sendJson } from "./http-io.js";
 const ignore = () => undefined;
 
 /** A request listener that can neither throw nor reject: what escapes `handle` is logged and the request answered 500 (or its connection closed). */
-export function serveSafely(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, onError: (e: unknown) => void): (req: IncomingMessage, res: ServerResponse) => void {
+export function serveSafely(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  onError: (e: unknown) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     req.on("error", ignore);
     res.on("error", ignore);
@@ -48,7 +51,10 @@ function lastResort(res: ServerResponse, e: unknown, onError: (e: unknown) => vo
 }
 
 /** An upgrade listener that can neither throw nor reject: on an unexpected error the socket is closed. */
-export function upgradeSafely(handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>, onError: (e: unknown) => void): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+export function upgradeSafely(
+  handle: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>,
+  onError: (e: unknown) => void,
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     socket.on("error", ignore);
     let done: Promise<void>;
@@ -71,7 +77,12 @@ export function answerClientError(onError: (e: unknown) => void): (e: Error & { 
       const s = socket as Socket;
       // a reset has nobody to answer; bytes already written belong to an earlier answer on this connection
       if (e.code === "ECONNRESET" || !s.writable || s.bytesWritten > 0) return void s.destroy();
-      const status = e.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : e.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      const status =
+        e.code === "HPE_HEADER_OVERFLOW"
+          ? "431 Request Header Fields Too Large"
+          : e.code === "ERR_HTTP_REQUEST_TIMEOUT"
+            ? "408 Request Timeout"
+            : "400 Bad Request";
       s.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, () => s.destroy());
     } catch (again) {
       onError(again);

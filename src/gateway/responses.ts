@@ -60,11 +60,23 @@ function inputText(input: string | Array<{ type?: string; role?: string; content
   return textOf(last?.content);
 }
 
-type Usage = { input_tokens: number; output_tokens: number; total_tokens: number; input_tokens_details: { cached_tokens: number }; output_tokens_details: { reasoning_tokens: number } };
+type Usage = {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens_details: { reasoning_tokens: number };
+};
 
 function usageObject(metadata: Record<string, unknown>): Usage {
   const u = usageOf(metadata);
-  return { input_tokens: u.input, output_tokens: u.output, total_tokens: u.input + u.output, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } };
+  return {
+    input_tokens: u.input,
+    output_tokens: u.output,
+    total_tokens: u.input + u.output,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: 0 },
+  };
 }
 
 /** The assistant's message item. */
@@ -82,7 +94,11 @@ interface ResponseFacts {
 }
 
 /** OpenAI's `response` object. */
-function responseObject(f: ResponseFacts, status: "in_progress" | "completed" | "failed", rest: { output?: unknown[]; usage?: Usage | null; error?: { code: string; message: string } | null } = {}) {
+function responseObject(
+  f: ResponseFacts,
+  status: "in_progress" | "completed" | "failed",
+  rest: { output?: unknown[]; usage?: Usage | null; error?: { code: string; message: string } | null } = {},
+) {
   return {
     id: f.id,
     object: "response",
@@ -116,7 +132,8 @@ export function responses(o: OpenAiEndpointOptions): (req: IncomingMessage, res:
   return async (req, res) => {
     let streaming = false;
     let seq = 0;
-    const event = (type: string, body: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...body })}\n\n`);
+    const event = (type: string, body: Record<string, unknown>) =>
+      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...body })}\n\n`);
     try {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       const parsed = ResponsesRequestSchema.safeParse(await readJson(req, o.maxPayload));
@@ -127,17 +144,40 @@ export function responses(o: OpenAiEndpointOptions): (req: IncomingMessage, res:
       const body = parsed.data;
       const previous = body.previous_response_id ?? undefined;
       const continued = previous !== undefined ? sessionOfResponseId(previous) : undefined;
-      if (previous !== undefined && continued === undefined) throw new HttpError(400, "invalid_request", `previous_response_id: ${previous} is not a response of this Claw`, "previous_response_id");
+      if (previous !== undefined && continued === undefined)
+        throw new HttpError(400, "invalid_request", `previous_response_id: ${previous} is not a response of this Claw`, "previous_response_id");
       if (continued !== undefined && body.user !== undefined && continued !== body.user) {
-        throw new HttpError(400, "invalid_request", "previous_response_id continues another conversation than the one user names: send one of them", "previous_response_id");
+        throw new HttpError(
+          400,
+          "invalid_request",
+          "previous_response_id continues another conversation than the one user names: send one of them",
+          "previous_response_id",
+        );
       }
-      const turn = openAiTurn(req, o, { model: body.model, text: inputText(body.input), param: "input", session: continued ?? body.user, user: body.user, api: "responses" });
-      const facts: ResponseFacts = { id: responseIdFor(turn.id, turn.session), created: Math.floor(Date.now() / 1000), model: body.model, previous: previous ?? null, user: body.user };
+      const turn = openAiTurn(req, o, {
+        model: body.model,
+        text: inputText(body.input),
+        param: "input",
+        session: continued ?? body.user,
+        user: body.user,
+        api: "responses",
+      });
+      const facts: ResponseFacts = {
+        id: responseIdFor(turn.id, turn.session),
+        created: Math.floor(Date.now() / 1000),
+        model: body.model,
+        previous: previous ?? null,
+        user: body.user,
+      };
       const itemId = `msg_${turn.id}`;
 
       if (!body.stream) {
         const reply = await takeTurn(o, turn);
-        return sendJson(res, 200, responseObject(facts, "completed", { output: [messageItem(itemId, "completed", reply.text ?? "")], usage: usageObject(reply.metadata) }));
+        return sendJson(
+          res,
+          200,
+          responseObject(facts, "completed", { output: [messageItem(itemId, "completed", reply.text ?? "")], usage: usageObject(reply.metadata) }),
+        );
       }
 
       // streamed: opened by the first piece (a turn that fails before any still gets its status)
@@ -172,7 +212,9 @@ export function responses(o: OpenAiEndpointOptions): (req: IncomingMessage, res:
       event("response.output_text.done", { ...at, text: full, logprobs: [] });
       event("response.content_part.done", { ...at, part: part(full) });
       event("response.output_item.done", { output_index: 0, item: messageItem(itemId, "completed", full) });
-      event("response.completed", { response: responseObject(facts, "completed", { output: [messageItem(itemId, "completed", full)], usage: usageObject(reply.metadata) }) });
+      event("response.completed", {
+        response: responseObject(facts, "completed", { output: [messageItem(itemId, "completed", full)], usage: usageObject(reply.metadata) }),
+      });
       res.end();
     } catch (e) {
       if (streaming) {

@@ -20,7 +20,10 @@ const token = z
   .string()
   .min(1, "must not be empty")
   .max(200)
-  .refine(fitsToken, `too long: at most ${MAX_TOKEN_LENGTH} characters once encoded (letters, digits, _ and - count one, any other character three per UTF-8 byte)`);
+  .refine(
+    fitsToken,
+    `too long: at most ${MAX_TOKEN_LENGTH} characters once encoded (letters, digits, _ and - count one, any other character three per UTF-8 byte)`,
+  );
 
 /** `POST /v1/messages`: publish one inbound message (202 once it is durably accepted). */
 export const PostMessageSchema = z.object({
@@ -47,11 +50,7 @@ export const InvokeSchema = z.object({
   timeout_ms: z.number().int().min(1).max(300_000).default(30_000),
 });
 
-const ChatContentSchema = z.union([
-  z.string(),
-  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
-  z.null(),
-]);
+const ChatContentSchema = z.union([z.string(), z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()), z.null()]);
 
 /** The part of OpenAI's request Claw reads (anything else is accepted and ignored). */
 export const ChatRequestSchema = z
@@ -70,10 +69,7 @@ export const ModelSchema = z.object({ id: z.string(), object: z.literal("model")
 /** `GET /v1/models`: the agents the caller may invoke. */
 export const ModelListSchema = z.object({ object: z.literal("list"), data: z.array(ModelSchema) });
 
-const ResponseInputContentSchema = z.union([
-  z.string(),
-  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
-]);
+const ResponseInputContentSchema = z.union([z.string(), z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough())]);
 
 /**
  * The part of OpenAI's Responses request Claw reads (anything else is
@@ -164,7 +160,8 @@ export const InvokeReplySchema = z.object({
 
 const nextCursor = z.string().nullable().describe("pass as ?cursor= for the next page; null on the last");
 /** A page of `items` under `key`, with the next page's cursor. */
-export const pageOf = <K extends string>(key: K, item: z.ZodType) => z.object({ [key]: z.array(item), next_cursor: nextCursor } as Record<K, z.ZodArray<z.ZodType>> & { next_cursor: typeof nextCursor });
+export const pageOf = <K extends string>(key: K, item: z.ZodType) =>
+  z.object({ [key]: z.array(item), next_cursor: nextCursor } as Record<K, z.ZodArray<z.ZodType>> & { next_cursor: typeof nextCursor });
 
 /** A channel account and its state (`GET /v1/channels`). */
 export const ChannelSummarySchema = z.object({

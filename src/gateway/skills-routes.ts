@@ -25,7 +25,10 @@ export interface SkillDirectory {
   list(): unknown[];
   /** every version of `id` (JSON), or undefined */
   get(id: string): unknown;
-  /** registers a version; rejects with `code: "invalid_skill"` (and `field`) when it is invalid, `not_granted` or `reserved_skill` when it is not the caller's to register */
+  /**
+   * registers a version; rejects with `code: "invalid_skill"` (and `field`) when it is invalid, `not_granted` or `reserved_skill` when it is not the caller's
+   * to register
+   */
   register(descriptor: unknown, files: Record<string, Uint8Array>): Promise<{ skill: unknown; created: boolean }>;
   invoke(o: { skill: string; version?: string; input: unknown; timeoutMs: number }): Promise<SkillInvokeOutcome>;
 }

@@ -35,8 +35,14 @@ export async function serveWhileStarting(o: StartupServerOptions): Promise<Start
     // the body is not read: nothing here takes one
     if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) return sendJson(res, 200, { status: "ok", node: o.nodeId });
     const reasons = o.reasons();
-    if (path === "/readyz" && (req.method === "GET" || req.method === "HEAD")) return sendJson(res, 503, { status: "not ready", node: o.nodeId, reason: reasons.join("; "), reasons }, retry);
-    sendJson(res, 503, { error: { code: "starting", message: `the node is starting (${reasons.join("; ")}); try again shortly` } }, { ...retry, connection: "close" });
+    if (path === "/readyz" && (req.method === "GET" || req.method === "HEAD"))
+      return sendJson(res, 503, { status: "not ready", node: o.nodeId, reason: reasons.join("; "), reasons }, retry);
+    sendJson(
+      res,
+      503,
+      { error: { code: "starting", message: `the node is starting (${reasons.join("; ")}); try again shortly` } },
+      { ...retry, connection: "close" },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -18,7 +18,10 @@ export interface WebhookDirectory {
 }
 
 /** The `/v1/webhooks` routes' handlers. */
-export function webhooksRoutes(hooks: WebhookDirectory, maxPayload: number): Pick<RouteHandlers, "POST /v1/webhooks" | "GET /v1/webhooks" | "DELETE /v1/webhooks/{id}"> {
+export function webhooksRoutes(
+  hooks: WebhookDirectory,
+  maxPayload: number,
+): Pick<RouteHandlers, "POST /v1/webhooks" | "GET /v1/webhooks" | "DELETE /v1/webhooks/{id}"> {
   return {
     "POST /v1/webhooks": async (req, res) => {
       const input = parseBody(CreateWebhookSchema, await readJson(req, maxPayload));

@@ -47,7 +47,6 @@ export interface FailoverOptions {
   onEvent?: (e: ProviderCallEvent) => void;
 }
 
-
 /** Creates the failover model of `providers`, tried in order. */
 export function createFailoverModel(providers: readonly GuardedProvider[], o: FailoverOptions = {}): Model {
   const backoff = o.backoff ?? { baseMs: 500, maxMs: 8_000 };
@@ -70,7 +69,16 @@ export function createFailoverModel(providers: readonly GuardedProvider[], o: Fa
           try {
             const res = await provider.complete(req);
             breaker.success();
-            emit({ type: "llm.request", provider: provider.name, outcome: "ok", startMs, durationMs: Date.now() - startMs, usage: res.usage, attempt, ...base });
+            emit({
+              type: "llm.request",
+              provider: provider.name,
+              outcome: "ok",
+              startMs,
+              durationMs: Date.now() - startMs,
+              usage: res.usage,
+              attempt,
+              ...base,
+            });
             return { ...res, provider: provider.name };
           } catch (e) {
             if (req.signal.aborted) throw e;

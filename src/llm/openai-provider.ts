@@ -52,7 +52,8 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
 export function classifyProviderError(provider: string, e: unknown): Error {
   if (e instanceof OpenAI.APIConnectionTimeoutError) return new ProviderUnavailableError(provider, "timed out", undefined, undefined, { cause: e });
   if (e instanceof OpenAI.APIUserAbortError) return e;
-  if (e instanceof OpenAI.APIConnectionError) return new ProviderUnavailableError(provider, `cannot connect: ${(e.cause as Error)?.message ?? e.message}`, undefined, undefined, { cause: e });
+  if (e instanceof OpenAI.APIConnectionError)
+    return new ProviderUnavailableError(provider, `cannot connect: ${(e.cause as Error)?.message ?? e.message}`, undefined, undefined, { cause: e });
   if (e instanceof OpenAI.APIError) {
     const status = e.status ?? 0;
     if (status === 429 || status >= 500 || status === 408) {
@@ -79,7 +80,11 @@ export function chatMessages(req: ModelRequest): ChatCompletionMessageParam[] {
       out.push({
         role: "assistant",
         content: step.text ?? null,
-        tool_calls: step.calls.map((c) => ({ id: providerIds.get(c.id)!, type: "function" as const, function: { name: toFunctionName(c.name), arguments: c.arguments } })),
+        tool_calls: step.calls.map((c) => ({
+          id: providerIds.get(c.id)!,
+          type: "function" as const,
+          function: { name: toFunctionName(c.name), arguments: c.arguments },
+        })),
       });
     } else {
       out.push({ role: "tool", tool_call_id: providerIds.get(step.callId) ?? step.callId, content: step.content });
@@ -127,7 +132,10 @@ export function createOpenAIProvider(name: string, cfg: OpenAIProviderConfig): P
     name,
     maxRetries: cfg.maxRetries,
     async complete(req) {
-      const tools: ChatCompletionTool[] = req.tools.map((t) => ({ type: "function", function: { name: toFunctionName(t.name), description: t.description, parameters: t.parameters } }));
+      const tools: ChatCompletionTool[] = req.tools.map((t) => ({
+        type: "function",
+        function: { name: toFunctionName(t.name), description: t.description, parameters: t.parameters },
+      }));
       const acc = accumulate();
       try {
         const stream = await client.chat.completions.create(

@@ -24,7 +24,10 @@ export interface ProviderModels {
 }
 
 /** Builds the registry of `providers`. */
-export function createProviderModels(providers: Readonly<Record<string, ProviderSettings>>, o: { onEvent?: (e: ProviderCallEvent) => void } = {}): ProviderModels {
+export function createProviderModels(
+  providers: Readonly<Record<string, ProviderSettings>>,
+  o: { onEvent?: (e: ProviderCallEvent) => void } = {},
+): ProviderModels {
   const guarded = new Map<string, GuardedProvider>(
     Object.entries(providers).map(([name, cfg]) => [
       name,
@@ -34,7 +37,11 @@ export function createProviderModels(providers: Readonly<Record<string, Provider
   return {
     registry: createModelRegistry({
       providers: [...guarded.keys()],
-      chain: (names) => createFailoverModel(names.map((n) => guarded.get(n)!), { onEvent: o.onEvent }),
+      chain: (names) =>
+        createFailoverModel(
+          names.map((n) => guarded.get(n)!),
+          { onEvent: o.onEvent },
+        ),
     }),
     circuits: () => Object.fromEntries([...guarded].map(([name, g]) => [name, g.breaker.state !== "closed"])),
   };

@@ -18,7 +18,6 @@ export const SCRIPTED_COMMANDS: Record<string, string> = {
 
 const MAX_SLOW_MS = 60_000;
 
-
 /** Answers one request; exported for unit tests. */
 export async function scriptedReply(req: ModelRequest): Promise<ModelResponse> {
   const text = req.message.text ?? "";
@@ -26,7 +25,11 @@ export async function scriptedReply(req: ModelRequest): Promise<ModelResponse> {
   const arg = rest.join(" ");
   switch (cmd) {
     case "/help":
-      return { text: Object.entries(SCRIPTED_COMMANDS).map(([c, d]) => `${c} - ${d}`).join("\n") };
+      return {
+        text: Object.entries(SCRIPTED_COMMANDS)
+          .map(([c, d]) => `${c} - ${d}`)
+          .join("\n"),
+      };
     case "/history": {
       const users = req.history.filter((t) => t.role === "user");
       return { text: `${users.length} earlier turns` + users.map((t, i) => `\n${i + 1}. ${t.text}`).join("") };

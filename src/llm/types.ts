@@ -36,9 +36,7 @@ export interface ToolCall {
 }
 
 /** A step of the turn in progress: the model's calls, or one call's result. */
-export type TurnStep =
-  | { kind: "calls"; text?: string; calls: ToolCall[] }
-  | { kind: "result"; callId: string; name: string; ok: boolean; content: string };
+export type TurnStep = { kind: "calls"; text?: string; calls: ToolCall[] } | { kind: "result"; callId: string; name: string; ok: boolean; content: string };
 
 /** A request for the next reply. */
 export interface ModelRequest {

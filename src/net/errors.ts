@@ -22,7 +22,10 @@ export class PrivateAddressError extends EgressError {
   readonly refused: string[];
   /** @param literal the host is an IP address itself, not a name */
   constructor(host: string, refused: string[], literal: boolean) {
-    super("private_address", literal ? `${refused.join(", ")} is not on the public internet` : `${host} resolves to an address off the public internet: ${refused.join(", ")}`);
+    super(
+      "private_address",
+      literal ? `${refused.join(", ")} is not on the public internet` : `${host} resolves to an address off the public internet: ${refused.join(", ")}`,
+    );
     this.name = "PrivateAddressError";
     this.host = host;
     this.refused = refused;

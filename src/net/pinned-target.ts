@@ -80,11 +80,17 @@ export function pinnedAgent(target: PinnedTarget, o: { connectTimeoutMs?: number
     const family = typeof options === "object" ? (options.family === "IPv4" ? 4 : options.family === "IPv6" ? 6 : options.family) : undefined;
     const fit = target.addresses.filter((a) => !family || a.family === family);
     if (wanted !== target.host.toLowerCase() || fit.length === 0) {
-      const err: NodeJS.ErrnoException = new Error(`${hostname} is not the checked host ${target.host}${fit.length === 0 ? " (no checked address of that family)" : ""}`);
+      const err: NodeJS.ErrnoException = new Error(
+        `${hostname} is not the checked host ${target.host}${fit.length === 0 ? " (no checked address of that family)" : ""}`,
+      );
       err.code = "ENOTFOUND";
       return callback(err, "");
     }
-    if (typeof options === "object" && options.all) return callback(null, fit.map((a) => ({ address: a.address, family: a.family })));
+    if (typeof options === "object" && options.all)
+      return callback(
+        null,
+        fit.map((a) => ({ address: a.address, family: a.family })),
+      );
     callback(null, fit[0]!.address, fit[0]!.family);
   };
   return new Agent({ connect: { lookup: lookup as never, timeout: o.connectTimeoutMs ?? 10_000 } });

@@ -64,4 +64,3 @@ export interface ActorListing {
   node: string;
   actors: Array<{ kind: ActorKind; id: string; state: string; since: number; machine?: string }>;
 }
-

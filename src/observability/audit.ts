@@ -30,11 +30,22 @@ export interface Audit {
 }
 
 /** An audit trail publishing as `source` (the gateway: `http`; the CLI: `cli`). */
-export function createAudit(publisher: JsPublish, o: { source: "http" | "cli"; node?: string; onError?: (e: unknown) => void }): Audit & { flush(): Promise<void> } {
+export function createAudit(
+  publisher: JsPublish,
+  o: { source: "http" | "cli"; node?: string; onError?: (e: unknown) => void },
+): Audit & { flush(): Promise<void> } {
   const pending = new Set<Promise<unknown>>();
   return {
     record(r) {
-      const record: AuditRecord = { ts: r.ts ?? Date.now(), ...(o.node ? { node: o.node } : {}), who: r.who, what: r.what, from: r.from, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) };
+      const record: AuditRecord = {
+        ts: r.ts ?? Date.now(),
+        ...(o.node ? { node: o.node } : {}),
+        who: r.who,
+        what: r.what,
+        from: r.from,
+        outcome: r.outcome,
+        ...(r.detail ? { detail: r.detail } : {}),
+      };
       const p = publisher.publish(auditSubject(o.source), JSON.stringify(record)).catch((e: unknown) => o.onError?.(e));
       pending.add(p);
       void p.finally(() => pending.delete(p));

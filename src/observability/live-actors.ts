@@ -74,7 +74,18 @@ export function liveActors(o: LiveActorsOptions): LiveActors {
   function publish(l: Live, snapshot: { value: unknown; status: string }, event: string): void {
     l.seq++;
     published++;
-    o.publish({ kind: l.kind, id: l.id, node: o.node, state: stateName(snapshot.value), value: snapshot.value, machine: l.machine, event, status: snapshot.status, seq: l.seq, ts: o.now() });
+    o.publish({
+      kind: l.kind,
+      id: l.id,
+      node: o.node,
+      state: stateName(snapshot.value),
+      value: snapshot.value,
+      machine: l.machine,
+      event,
+      status: snapshot.status,
+      seq: l.seq,
+      ts: o.now(),
+    });
   }
 
   function attach(l: Live): void {

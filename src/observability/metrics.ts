@@ -77,27 +77,54 @@ export function createMetrics(sources?: MetricsSources): ClawMetrics {
     messagesIn: new Counter({ name: "claw_messages_in_total", help: "Inbound messages accepted at ingress", labelNames: ["channel"], registers: r }),
     messagesOut: new Counter({ name: "claw_messages_out_total", help: "Replies published", labelNames: ["channel"], registers: r }),
     dlq: new Counter({ name: "claw_dlq_total", help: "Messages dead-lettered", labelNames: ["stage", "reason"], registers: r }),
-    channelMessages: new Counter({ name: "claw_channel_messages_total", help: "Native messages channel accounts took in (direction in) and replies they sent (out)", labelNames: ["channel", "direction"], registers: r }),
-    channelLosses: new Counter({ name: "claw_channel_connection_losses_total", help: "Channel connections lost (each is retried with backoff)", labelNames: ["channel"], registers: r }),
+    channelMessages: new Counter({
+      name: "claw_channel_messages_total",
+      help: "Native messages channel accounts took in (direction in) and replies they sent (out)",
+      labelNames: ["channel", "direction"],
+      registers: r,
+    }),
+    channelLosses: new Counter({
+      name: "claw_channel_connection_losses_total",
+      help: "Channel connections lost (each is retried with backoff)",
+      labelNames: ["channel"],
+      registers: r,
+    }),
     redeliveries: new Counter({ name: "claw_redeliveries_total", help: "Messages delivered more than once", labelNames: ["stage"], registers: r }),
     stageDuration: new Histogram({
       name: "claw_stage_duration_seconds",
-      help: "Time spent per stage: pickup (stored in its stream → taken by a node), ingress, queue (behind the session's earlier messages), session (the whole turn), snapshot (its KV write), end_to_end (from the envelope's ts)",
+      help:
+        "Time spent per stage: pickup (stored in its stream → taken by a node), ingress, queue (behind the session's earlier messages), session " +
+        "(the whole turn), snapshot (its KV write), end_to_end (from the envelope's ts)",
       labelNames: ["stage"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: r,
     }),
     sessionsPassivated: new Counter({ name: "claw_sessions_passivated_total", help: "Session actors passivated (state kept in KV)", registers: r }),
     actorRestarts: new Counter({ name: "claw_actor_restarts_total", help: "Supervised children restarted", labelNames: ["kind"], registers: r }),
-    busOutages: new Counter({ name: "claw_bus_outages_total", help: "Times NATS became unavailable to this node, by reason", labelNames: ["reason"], registers: r }),
+    busOutages: new Counter({
+      name: "claw_bus_outages_total",
+      help: "Times NATS became unavailable to this node, by reason",
+      labelNames: ["reason"],
+      registers: r,
+    }),
     publishRefused: new Counter({
       name: "claw_publish_refused_total",
       help: "Messages not accepted because NATS could not take them (stage gateway: answered 503), by reason",
       labelNames: ["stage", "reason"],
       registers: r,
     }),
-    turnsHeld: new Counter({ name: "claw_turns_held_total", help: "Session turns held until NATS was back (not counted as failed attempts)", labelNames: ["reason"], registers: r }),
-    llmRequests: new Counter({ name: "claw_llm_requests_total", help: "Calls to LLM providers, by outcome (ok, unavailable, rejected, skipped: circuit open)", labelNames: ["provider", "outcome"], registers: r }),
+    turnsHeld: new Counter({
+      name: "claw_turns_held_total",
+      help: "Session turns held until NATS was back (not counted as failed attempts)",
+      labelNames: ["reason"],
+      registers: r,
+    }),
+    llmRequests: new Counter({
+      name: "claw_llm_requests_total",
+      help: "Calls to LLM providers, by outcome (ok, unavailable, rejected, skipped: circuit open)",
+      labelNames: ["provider", "outcome"],
+      registers: r,
+    }),
     llmDuration: new Histogram({
       name: "claw_llm_request_duration_seconds",
       help: "Duration of LLM provider calls that were made",
@@ -105,8 +132,18 @@ export function createMetrics(sources?: MetricsSources): ClawMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: r,
     }),
-    llmTokens: new Counter({ name: "claw_llm_tokens_total", help: "Tokens the LLM providers counted (kind: prompt, completion)", labelNames: ["provider", "kind"], registers: r }),
-    skillInvocations: new Counter({ name: "claw_skill_invocations_total", help: "Skill invocations this node answered, by outcome (ok, or the error code: timeout, memory, denied, exit, …)", labelNames: ["skill", "outcome"], registers: r }),
+    llmTokens: new Counter({
+      name: "claw_llm_tokens_total",
+      help: "Tokens the LLM providers counted (kind: prompt, completion)",
+      labelNames: ["provider", "kind"],
+      registers: r,
+    }),
+    skillInvocations: new Counter({
+      name: "claw_skill_invocations_total",
+      help: "Skill invocations this node answered, by outcome (ok, or the error code: timeout, memory, denied, exit, …)",
+      labelNames: ["skill", "outcome"],
+      registers: r,
+    }),
     skillDuration: new Histogram({
       name: "claw_skill_duration_seconds",
       help: "Run time of skill invocations this node answered (the sandbox's run, or the built-in's)",
@@ -137,9 +174,30 @@ function addGauges(registry: Registry, sources: MetricsSources): void {
       for (const b of backlog) this.set({ stream: b.stream, partition: String(b.partition) }, b.waiting);
     },
   });
-  new Gauge({ name: "claw_partitions_owned", help: "Partitions this node runs", registers: r, collect() { this.set(sources.partitionsOwned()); } });
-  new Gauge({ name: "claw_leader", help: "1 when this node holds the leader lease", registers: r, collect() { this.set(sources.leader() ? 1 : 0); } });
-  new Gauge({ name: "claw_ready", help: "1 while the node is ready to serve (GET /readyz answers 200)", registers: r, collect() { this.set(sources.ready?.() === false ? 0 : 1); } });
+  new Gauge({
+    name: "claw_partitions_owned",
+    help: "Partitions this node runs",
+    registers: r,
+    collect() {
+      this.set(sources.partitionsOwned());
+    },
+  });
+  new Gauge({
+    name: "claw_leader",
+    help: "1 when this node holds the leader lease",
+    registers: r,
+    collect() {
+      this.set(sources.leader() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "claw_ready",
+    help: "1 while the node is ready to serve (GET /readyz answers 200)",
+    registers: r,
+    collect() {
+      this.set(sources.ready?.() === false ? 0 : 1);
+    },
+  });
   new Gauge({
     name: "claw_bus_unavailable",
     help: "1 while NATS is unavailable to this node, labelled with why (nats_disconnected, nats_not_responding, jetstream_unavailable, storage_full)",
@@ -160,5 +218,12 @@ function addGauges(registry: Registry, sources: MetricsSources): void {
       for (const [provider, open] of Object.entries(sources.llmCircuits?.() ?? {})) this.set({ provider }, open ? 1 : 0);
     },
   });
-  new Gauge({ name: "claw_sessions_active", help: "Session actors in memory", registers: r, collect() { this.set(sources.sessionsActive()); } });
+  new Gauge({
+    name: "claw_sessions_active",
+    help: "Session actors in memory",
+    registers: r,
+    collect() {
+      this.set(sources.sessionsActive());
+    },
+  });
 }

@@ -56,7 +56,10 @@ class HopIds implements IdGenerator {
 
 function randomHex(n: number): string {
   let s = "";
-  while (s.length < n) s += Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0");
+  while (s.length < n)
+    s += Math.floor(Math.random() * 0x100000000)
+      .toString(16)
+      .padStart(8, "0");
   return s.slice(0, n);
 }
 
@@ -64,7 +67,11 @@ const KINDS = { consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client
 
 /** True when the environment names an OTLP endpoint for traces. */
 export function otlpConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT) && env.OTEL_TRACES_EXPORTER !== "none" && env.OTEL_SDK_DISABLED !== "true";
+  return (
+    Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT) &&
+    env.OTEL_TRACES_EXPORTER !== "none" &&
+    env.OTEL_SDK_DISABLED !== "true"
+  );
 }
 
 /**
@@ -103,7 +110,11 @@ export async function createTracing(nodeId: string, env: NodeJS.ProcessEnv = pro
       ids.next = { traceId: traceIdOf(s.traceparent), spanId: spanIdOf(s.traceparent) };
       let span;
       try {
-        span = tracer.startSpan(s.name, { kind: KINDS[s.kind ?? "internal"], startTime: s.startMs, attributes: { "claw.node": nodeId, ...s.attributes } }, parent);
+        span = tracer.startSpan(
+          s.name,
+          { kind: KINDS[s.kind ?? "internal"], startTime: s.startMs, attributes: { "claw.node": nodeId, ...s.attributes } },
+          parent,
+        );
       } finally {
         ids.next = undefined;
       }

@@ -16,7 +16,11 @@ export const timeNowSkill: BuiltinSkill = {
     id: "time.now",
     version: "1.0.0",
     description: "The current date and time. Optionally in an IANA time zone such as Europe/Berlin.",
-    input: { type: "object", properties: { timezone: { type: "string", description: "IANA time zone name, e.g. Europe/Berlin" } }, additionalProperties: false },
+    input: {
+      type: "object",
+      properties: { timezone: { type: "string", description: "IANA time zone name, e.g. Europe/Berlin" } },
+      additionalProperties: false,
+    },
     output: { type: "object", required: ["iso", "epochMs"] },
     idempotent: true,
   }),

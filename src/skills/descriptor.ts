@@ -25,7 +25,10 @@ export const SkillDescriptorSchema = z
     output: JsonSchema.optional(),
     /** `node`: a JS module run by Node in the sandbox; `process`: an executable in the sandbox; `container`: an image; `builtin`: Claw's own, in process */
     runtime: z.enum(RUNTIMES),
-    /** for `node` and `process`: the file (relative to the skill's folder) and its arguments; for `container`: the command run in the image, as is (default: the image's own) */
+    /**
+     * for `node` and `process`: the file (relative to the skill's folder) and its arguments; for `container`: the command run in the image, as is (default: the
+     * image's own)
+     */
     entrypoint: z.array(z.string().min(1)).min(1).optional(),
     /** for `container`: the image, on the node's container engine; its input is the JSON in `CLAW_INPUT`, its output the JSON it prints */
     image: z.string().min(1).optional(),
@@ -55,20 +58,29 @@ export const SkillDescriptorSchema = z
         cpuSeconds: z.number().int().min(1).max(3_600).default(30),
         processes: z.number().int().min(1).max(4_096).default(64),
         /** bytes of stdout (and of stderr) kept; more stops the skill */
-        outputBytes: z.number().int().min(1_024).max(64 * 1024 * 1024).default(1024 * 1024),
+        outputBytes: z
+          .number()
+          .int()
+          .min(1_024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024),
       })
       .default({ timeoutMs: 30_000, memoryMb: 256, cpuSeconds: 30, processes: 64, outputBytes: 1024 * 1024 }),
     /** retries of a run that failed for a reason worth retrying (the sandbox was unavailable) */
-    retry: z.object({ attempts: z.number().int().min(1).max(10).default(1), backoffMs: z.number().int().min(0).max(60_000).default(500) }).default({ attempts: 1, backoffMs: 500 }),
+    retry: z
+      .object({ attempts: z.number().int().min(1).max(10).default(1), backoffMs: z.number().int().min(0).max(60_000).default(500) })
+      .default({ attempts: 1, backoffMs: 500 }),
     /** may it run again after its node died mid-run? (otherwise its caller gets `crashed`) */
     idempotent: z.boolean().default(false),
   })
   .strict()
   .superRefine((d, ctx) => {
-    if ((d.runtime === "node" || d.runtime === "process") && !d.entrypoint) ctx.addIssue({ code: "custom", path: ["entrypoint"], message: `required for runtime ${d.runtime}` });
+    if ((d.runtime === "node" || d.runtime === "process") && !d.entrypoint)
+      ctx.addIssue({ code: "custom", path: ["entrypoint"], message: `required for runtime ${d.runtime}` });
     if (d.runtime === "container" && !d.image) ctx.addIssue({ code: "custom", path: ["image"], message: "required for runtime container" });
     for (const f of d.entrypoint?.slice(0, 1) ?? []) {
-      if (d.runtime === "node" && (f.startsWith("/") || f.split("/").includes(".."))) ctx.addIssue({ code: "custom", path: ["entrypoint", 0], message: "a path inside the skill's folder" });
+      if (d.runtime === "node" && (f.startsWith("/") || f.split("/").includes("..")))
+        ctx.addIssue({ code: "custom", path: ["entrypoint", 0], message: "a path inside the skill's folder" });
     }
   });
 

@@ -74,12 +74,20 @@ export function httpFetchSkill(o: HttpFetchOptions): BuiltinSkill {
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new SkillFailure("denied", `only http and https: ${url.protocol}`);
     const admitted = allow.admits(url);
     if (!admitted.allowed) {
-      throw new SkillFailure("denied", listed.length ? `${url.host} is not among the hosts this node allows (CLAW_HTTP_FETCH_ALLOW=${listed.join(",")})` : `no host is allowed: set CLAW_HTTP_FETCH_ALLOW on the node (e.g. api.example.com,*.wikipedia.org)`);
+      throw new SkillFailure(
+        "denied",
+        listed.length
+          ? `${url.host} is not among the hosts this node allows (CLAW_HTTP_FETCH_ALLOW=${listed.join(",")})`
+          : `no host is allowed: set CLAW_HTTP_FETCH_ALLOW on the node (e.g. api.example.com,*.wikipedia.org)`,
+      );
     }
     try {
       return await pinTarget(url, { resolver, allowPrivate: admitted.privateAllowed, signal });
     } catch (e) {
-      if (e instanceof PrivateAddressError) throw new SkillFailure("denied", `${e.message}; name the host exactly in CLAW_HTTP_FETCH_ALLOW (with its port, e.g. ${url.host}) to allow it`, { cause: e });
+      if (e instanceof PrivateAddressError)
+        throw new SkillFailure("denied", `${e.message}; name the host exactly in CLAW_HTTP_FETCH_ALLOW (with its port, e.g. ${url.host}) to allow it`, {
+          cause: e,
+        });
       throw e;
     }
   }
@@ -89,10 +97,17 @@ export function httpFetchSkill(o: HttpFetchOptions): BuiltinSkill {
       id: "http.fetch",
       version: "1.0.0",
       runtime: "builtin",
-      description: `Fetches a URL (GET unless a method is given) from the hosts the node allows, and returns its status, headers and text (at most ${MAX_BODY_BYTES / 1024} KB; truncated says when there was more).`,
+      description:
+        `Fetches a URL (GET unless a method is given) from the hosts the node allows, and returns its status, headers and text (at most ` +
+        `${MAX_BODY_BYTES / 1024} KB; truncated says when there was more).`,
       input: {
         type: "object",
-        properties: { url: { type: "string" }, method: { type: "string", enum: ["GET", "POST", "PUT", "DELETE", "HEAD"] }, headers: { type: "object", additionalProperties: { type: "string" } }, body: { type: "string" } },
+        properties: {
+          url: { type: "string" },
+          method: { type: "string", enum: ["GET", "POST", "PUT", "DELETE", "HEAD"] },
+          headers: { type: "object", additionalProperties: { type: "string" } },
+          body: { type: "string" },
+        },
         required: ["url"],
       },
       output: { type: "object", required: ["status", "url", "headers", "body", "truncated"] },
@@ -115,10 +130,13 @@ export function httpFetchSkill(o: HttpFetchOptions): BuiltinSkill {
         // one agent per hop, pinned to this hop's checked addresses
         const agent = pinnedAgent(target);
         try {
-          const res = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, dispatcher: agent, signal: ctx.signal }).catch((e: unknown) => {
-            if (e instanceof undiciErrors.InvalidArgumentError || e instanceof undiciErrors.NotSupportedError) throw new SkillFailure("invalid_input", `input: ${(e as Error).message}`, { cause: e });
-            throw e;
-          });
+          const res = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, dispatcher: agent, signal: ctx.signal }).catch(
+            (e: unknown) => {
+              if (e instanceof undiciErrors.InvalidArgumentError || e instanceof undiciErrors.NotSupportedError)
+                throw new SkillFailure("invalid_input", `input: ${(e as Error).message}`, { cause: e });
+              throw e;
+            },
+          );
           const location = headerText(res.headers.location);
           if (res.statusCode >= 300 && res.statusCode < 400 && location) {
             discard(res.body);

@@ -10,8 +10,26 @@ export { httpFetchSkill, MAX_BODY_BYTES, type HttpFetchOptions } from "./http-fe
 export { fetchAllowlist, FetchAllowEntryError, parseFetchAllowEntry, type FetchAllowEntry, type FetchAllowlist } from "./fetch-allowlist.js";
 export { createSkillCatalog, resolveVersion } from "./skill-catalog.js";
 export { parseSkillDescriptor, skillRef, SkillDescriptorError, SkillDescriptorSchema, RUNTIMES, type Runtime, type SkillDescriptor } from "./descriptor.js";
-export { openSkillRegistry, readSkillFolder, digestOf, type RegisteredSkill, type SkillFiles, type SkillRegistry, type SkillRegistryOptions } from "./skill-registry.js";
-export { grantedPaths, NODE_OWN_ENV, SkillGrantSchema, SkillGrantsSchema, SkillNotGrantedError, SkillReservedError, ungranted, type SkillGrant, type SkillGrants } from "./skill-grants.js";
+export {
+  openSkillRegistry,
+  readSkillFolder,
+  digestOf,
+  type RegisteredSkill,
+  type SkillFiles,
+  type SkillRegistry,
+  type SkillRegistryOptions,
+} from "./skill-registry.js";
+export {
+  grantedPaths,
+  NODE_OWN_ENV,
+  SkillGrantSchema,
+  SkillGrantsSchema,
+  SkillNotGrantedError,
+  SkillReservedError,
+  ungranted,
+  type SkillGrant,
+  type SkillGrants,
+} from "./skill-grants.js";
 export { invocationMachine, type InvocationContext, type InvocationEvent, type InvocationInput, type InvocationResult } from "./invocation.machine.js";
 export { startSkillWorkers, type SkillWorkerEvent, type SkillWorkerOptions, type SkillWorkers } from "./skill-worker.js";
 export { createBubblewrapDriver, SANDBOX_UID } from "./sandbox/bubblewrap.js";
@@ -23,8 +41,26 @@ export { DENIED_SYSCALLS, seccompFilter } from "./sandbox/seccomp-filter.js";
 export { prepareSandboxDir, SandboxDirError, writeFileSafely, type SandboxDirs } from "./sandbox/sandbox-dir.js";
 export { createDockerDriver, MAX_CONTAINER_INPUT_BYTES } from "./sandbox/docker.js";
 export { dockerEndpoint } from "./sandbox/docker-endpoint.js";
-export { openSandboxes, runsOn, runtimeSandbox, RUNTIME_SANDBOXES, type RuntimeSandbox, type SandboxKind, type SandboxSetup, type SandboxedRuntime } from "./sandbox/runtime-sandboxes.js";
-export { driverFor, type NodeDrivers, type SandboxCheck, type SandboxDriver, type SandboxLimits, type SandboxResult, type SandboxSpec, type Unavailable } from "./sandbox/sandbox.js";
+export {
+  openSandboxes,
+  runsOn,
+  runtimeSandbox,
+  RUNTIME_SANDBOXES,
+  type RuntimeSandbox,
+  type SandboxKind,
+  type SandboxSetup,
+  type SandboxedRuntime,
+} from "./sandbox/runtime-sandboxes.js";
+export {
+  driverFor,
+  type NodeDrivers,
+  type SandboxCheck,
+  type SandboxDriver,
+  type SandboxLimits,
+  type SandboxResult,
+  type SandboxSpec,
+  type Unavailable,
+} from "./sandbox/sandbox.js";
 export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
 
 /** The harness of `node` skills, as built (copy it to a `.mjs` path to run it outside the package). */

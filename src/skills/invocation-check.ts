@@ -22,16 +22,30 @@ export interface InvocationCheckDeps {
 /** `invocation.valid`, or `invocation.refused` with the first reason; `d` is the resolved skill's descriptor, undefined when none is registered. */
 export function checkInvocation(c: InvocationContext, d: SkillDescriptor | undefined, deps: InvocationCheckDeps, now = Date.now()): InvocationEvent {
   const inv = c.invocation;
-  if (!d) return { type: "invocation.refused", error: skillError("unknown_skill", `no skill ${inv.skill}${inv.version ? `@${inv.version}` : ""} is registered`) };
+  if (!d)
+    return { type: "invocation.refused", error: skillError("unknown_skill", `no skill ${inv.skill}${inv.version ? `@${inv.version}` : ""} is registered`) };
   const skill = skillRef(d);
   if (now >= inv.deadline) return { type: "invocation.refused", skill, error: skillError("timeout", "the invocation's deadline passed before it could run") };
   // delivered again: the node running it died mid-run; only an idempotent skill runs twice
-  if (c.deliveries > 1 && !d.idempotent) return { type: "invocation.refused", skill, error: skillError("crashed", `the node running ${skill} died during the run, and the skill is not idempotent: not run again`) };
+  if (c.deliveries > 1 && !d.idempotent)
+    return {
+      type: "invocation.refused",
+      skill,
+      error: skillError("crashed", `the node running ${skill} died during the run, and the skill is not idempotent: not run again`),
+    };
   const driver = driverFor(deps.drivers, d.runtime);
   if (driver) {
     if ("unavailable" in driver) return { type: "invocation.refused", skill, error: skillError("unavailable", driver.unavailable) };
     if (d.permissions.network !== "none") {
-      return { type: "invocation.refused", skill, error: skillError("denied", `${skill} asks for network access (${d.permissions.network.allow.join(", ")}); sandboxed skills run without network on this node — use the built-in http.fetch`) };
+      return {
+        type: "invocation.refused",
+        skill,
+        error: skillError(
+          "denied",
+          `${skill} asks for network access (${d.permissions.network.allow.join(", ")}); sandboxed skills run without network on this node — use the ` +
+            `built-in http.fetch`,
+        ),
+      };
     }
   }
   const refused = ungranted(d, deps.grants);
@@ -39,7 +53,11 @@ export function checkInvocation(c: InvocationContext, d: SkillDescriptor | undef
   const check = schemaValidator(d.input);
   if (!check(inv.input ?? {})) {
     const e = check.errors?.[0];
-    return { type: "invocation.refused", skill, error: skillError("invalid_input", `input${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };
+    return {
+      type: "invocation.refused",
+      skill,
+      error: skillError("invalid_input", `input${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`),
+    };
   }
   return { type: "invocation.valid", skill };
 }

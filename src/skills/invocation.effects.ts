@@ -5,15 +5,7 @@
  * verify the output, answer the caller (its session's mailbox, durably, or a
  * waiter's subject).
  */
-import {
-  encode,
-  H,
-  MAIL,
-  parseSessionSubject,
-  publishDurable,
-  type Bus,
-  type ToolResultMail,
-} from "../bus/index.js";
+import { encode, H, MAIL, parseSessionSubject, publishDurable, type Bus, type ToolResultMail } from "../bus/index.js";
 import { schemaValidator, skillRef } from "./descriptor.js";
 import { checkInvocation, type InvocationCheckDeps } from "./invocation-check.js";
 import type { InvocationContext, InvocationEvent } from "./invocation.machine.js";
@@ -34,11 +26,19 @@ async function runBuiltin(deps: InvocationDeps, c: InvocationContext, s: Registe
   const b = deps.builtins.get(d.id);
   if (!b) throw new SkillFailure("unavailable", `${skillRef(d)} is not built into this node`);
   const cancelled = deps.cancelled(c.invocation.id);
-  const signal = AbortSignal.any([cancelled, AbortSignal.timeout(Math.max(0, Math.min(c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS, d.limits.timeoutMs)))]);
+  const signal = AbortSignal.any([
+    cancelled,
+    AbortSignal.timeout(Math.max(0, Math.min(c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS, d.limits.timeoutMs))),
+  ]);
   const aborted = new Promise<never>((_, reject) =>
     signal.addEventListener(
       "abort",
-      () => reject(cancelled.aborted ? new SkillFailure("cancelled", `${skillRef(d)} was cancelled by its caller`) : new SkillFailure("timeout", `${skillRef(d)} did not finish in time`)),
+      () =>
+        reject(
+          cancelled.aborted
+            ? new SkillFailure("cancelled", `${skillRef(d)} was cancelled by its caller`)
+            : new SkillFailure("timeout", `${skillRef(d)} did not finish in time`),
+        ),
       { once: true },
     ),
   );
@@ -67,7 +67,12 @@ export function invocationEffects(deps: InvocationDeps) {
     } catch (e) {
       if (e instanceof SkillFailure) return { type: "run.failed", retryable: false, durationMs: ms(), error: skillError(e.code, e.message) };
       // the sandbox could not be set up (its files, the driver): worth another try while attempts are left
-      return { type: "run.failed", retryable: c.attempt < d.retry.attempts, durationMs: ms(), error: skillError(d.runtime === "builtin" ? "exit" : "unavailable", `${skillRef(d)}: ${(e as Error)?.message ?? String(e)}`) };
+      return {
+        type: "run.failed",
+        retryable: c.attempt < d.retry.attempts,
+        durationMs: ms(),
+        error: skillError(d.runtime === "builtin" ? "exit" : "unavailable", `${skillRef(d)}: ${(e as Error)?.message ?? String(e)}`),
+      };
     }
   };
 
@@ -83,7 +88,10 @@ export function invocationEffects(deps: InvocationDeps) {
     const check = schemaValidator(d.output);
     if (check(c.output)) return { type: "output.checked" };
     const e = check.errors?.[0];
-    return { type: "output.checked", error: skillError("output_invalid", `output${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`) };
+    return {
+      type: "output.checked",
+      error: skillError("output_invalid", `output${e?.instancePath ? e.instancePath.replaceAll("/", ".") : ""} ${e?.message ?? "is invalid"}`),
+    };
   };
 
   const answer = async (c: InvocationContext): Promise<InvocationEvent> => {

@@ -58,17 +58,29 @@ export const invocationMachine = setup({
       meta: { effect: "validate" },
       on: {
         "invocation.valid": { target: "running", actions: assign({ skill: ({ event }) => event.skill }) },
-        "invocation.refused": { target: "answering", actions: assign({ skill: ({ event }) => event.skill, result: ({ event }) => ({ ok: false, error: event.error }) }) },
+        "invocation.refused": {
+          target: "answering",
+          actions: assign({ skill: ({ event }) => event.skill, result: ({ event }) => ({ ok: false, error: event.error }) }),
+        },
       },
     },
     running: {
       meta: { effect: "run" },
       entry: assign({ attempt: ({ context }) => context.attempt + 1 }),
       on: {
-        "run.succeeded": { target: "verifying", actions: assign({ output: ({ event }) => event.output, durationMs: ({ context, event }) => context.durationMs + event.durationMs }) },
+        "run.succeeded": {
+          target: "verifying",
+          actions: assign({ output: ({ event }) => event.output, durationMs: ({ context, event }) => context.durationMs + event.durationMs }),
+        },
         "run.failed": [
           { guard: "retryable", target: "retrying", actions: assign({ durationMs: ({ context, event }) => context.durationMs + event.durationMs }) },
-          { target: "answering", actions: assign({ result: ({ event }) => ({ ok: false, error: event.error }), durationMs: ({ context, event }) => context.durationMs + event.durationMs }) },
+          {
+            target: "answering",
+            actions: assign({
+              result: ({ event }) => ({ ok: false, error: event.error }),
+              durationMs: ({ context, event }) => context.durationMs + event.durationMs,
+            }),
+          },
         ],
       },
     },
@@ -81,7 +93,9 @@ export const invocationMachine = setup({
       on: {
         "output.checked": {
           target: "answering",
-          actions: assign({ result: ({ context, event }): InvocationResult => (event.error ? { ok: false, error: event.error } : { ok: true, output: context.output }) }),
+          actions: assign({
+            result: ({ context, event }): InvocationResult => (event.error ? { ok: false, error: event.error } : { ok: true, output: context.output }),
+          }),
         },
       },
     },

@@ -29,7 +29,10 @@ export interface SandboxedRunDeps {
   runnerDir: string;
   /** the node's environment (granted env vars and `CLAW_SECRET_<NAME>` secrets are taken from it) */
   env: NodeJS.ProcessEnv;
-  /** what the node's owner lets each skill have of the node (`skillGrants`): checked here again, since the node that registered a skill may have had other grants */
+  /**
+   * what the node's owner lets each skill have of the node (`skillGrants`): checked here again, since the node that registered a skill may have had other
+   * grants
+   */
   grants: SkillGrants;
   /** aborted when the invocation is cancelled */
   cancelled(id: string): AbortSignal;
@@ -54,7 +57,10 @@ function skillEnv(d: SkillDescriptor, env: NodeJS.ProcessEnv): Record<string, st
 function quotaMessage(d: SkillDescriptor, u: WorkspaceUsage, quota: number, kept: boolean): string {
   const mb = (b: number) => `${Math.round((b / 1048576) * 10) / 10} MB`;
   const held = u.complete ? mb(u.bytes) : `more than ${MAX_WORKSPACE_ENTRIES} files`;
-  return `${skillRef(d)} filled its workspace to its quota of ${mb(quota)} (it holds ${held}; CLAW_WORKSPACE_QUOTA_MB): stopped${kept ? " — the session's workspace stays full until files are deleted" : ""}`;
+  return (
+    `${skillRef(d)} filled its workspace to its quota of ${mb(quota)} (it holds ${held}; CLAW_WORKSPACE_QUOTA_MB): ` +
+    `stopped${kept ? " — the session's workspace stays full until files are deleted" : ""}`
+  );
 }
 
 /** What a sandboxed run's end means for the caller. */
@@ -99,12 +105,24 @@ export async function runSandboxed(deps: SandboxedRunDeps, c: InvocationContext,
     const mounts = [...(dir ? [{ host: dir, at: "/skill" }] : []), ...how.mounts(deps.runnerDir), ...readOnly.map((p) => ({ host: p.real, at: p.path }))];
     const quota = await deps.workspaces.watch(ws);
     // stopped a moment before the caller's deadline, so that it still hears why; no file grows past what is left of the quota
-    const limits = { ...d.limits, timeoutMs: Math.max(1, Math.min(d.limits.timeoutMs, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS)), fileBytes: quota.allowance };
+    const limits = {
+      ...d.limits,
+      timeoutMs: Math.max(1, Math.min(d.limits.timeoutMs, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS)),
+      fileBytes: quota.allowance,
+    };
     const signal = AbortSignal.any([deps.cancelled(c.invocation.id), quota.signal]);
-    const r = await driver.run({ command, image: d.image, stdin: JSON.stringify(c.invocation.input ?? {}), env, workspace: ws.path, mounts, network: "none", limits, signal }).finally(() => quota.end());
+    const r = await driver
+      .run({ command, image: d.image, stdin: JSON.stringify(c.invocation.input ?? {}), env, workspace: ws.path, mounts, network: "none", limits, signal })
+      .finally(() => quota.end());
     // measured after the run: a quota reached is the answer, whatever the run said (a write refused for size makes it fail oddly)
     const used = await quota.end();
-    if (used.full) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: skillError("quota", quotaMessage(d, used.usage, deps.workspaces.quotaBytes, ws.session !== undefined)) };
+    if (used.full)
+      return {
+        type: "run.failed",
+        retryable: false,
+        durationMs: r.durationMs,
+        error: skillError("quota", quotaMessage(d, used.usage, deps.workspaces.quotaBytes, ws.session !== undefined)),
+      };
     const end = fromSandbox(d, r);
     if ("error" in end) return { type: "run.failed", retryable: false, durationMs: r.durationMs, error: end.error };
     return { type: "run.succeeded", output: end.output, durationMs: r.durationMs };

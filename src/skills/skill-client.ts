@@ -48,7 +48,11 @@ export async function invokeSkill(
   const check = schemaValidator(d.input);
   if (!check(o.input ?? {})) {
     const e = check.errors?.[0];
-    const field = e?.instancePath ? `input${e.instancePath.replaceAll("/", ".")}` : e?.params && "missingProperty" in e.params ? `input.${String(e.params.missingProperty)}` : "input";
+    const field = e?.instancePath
+      ? `input${e.instancePath.replaceAll("/", ".")}`
+      : e?.params && "missingProperty" in e.params
+        ? `input.${String(e.params.missingProperty)}`
+        : "input";
     return { kind: "invalid_input", message: `${field}: ${e?.message ?? "is invalid"}`, field };
   }
   const id = `inv-${nuid.next()}`;

@@ -25,7 +25,12 @@ export const SkillGrantSchema = z
   .object({
     /** the node's environment variables it may be given, by name */
     env: z
-      .array(z.string().regex(NAME, "a variable name").refine((n) => !NODE_OWN_ENV.test(n), "NATS_* and CLAW_* are the node's own: never given to a skill"))
+      .array(
+        z
+          .string()
+          .regex(NAME, "a variable name")
+          .refine((n) => !NODE_OWN_ENV.test(n), "NATS_* and CLAW_* are the node's own: never given to a skill"),
+      )
       .default([]),
     /** secrets (`CLAW_SECRET_<NAME>`) it may be given, by `<NAME>` */
     secrets: z.array(z.string().regex(NAME, "a secret name")).default([]),
@@ -74,15 +79,24 @@ export function ungranted(d: Pick<SkillDescriptor, "id" | "permissions">, grants
   const g = grants[d.id];
   const where = (field: string) => `CLAW_CONFIG skillGrants["${d.id}"].${field}`;
   for (const [i, name] of d.permissions.env.entries()) {
-    if (NODE_OWN_ENV.test(name)) return new SkillNotGrantedError(`permissions.env: ${name} is the node's own (NATS_* and CLAW_* are never given to a skill)`, `permissions.env.${i}`);
-    if (!g?.env.includes(name)) return new SkillNotGrantedError(`permissions.env: ${name} is not granted to ${d.id} by this node's owner (${where("env")})`, `permissions.env.${i}`);
+    if (NODE_OWN_ENV.test(name))
+      return new SkillNotGrantedError(`permissions.env: ${name} is the node's own (NATS_* and CLAW_* are never given to a skill)`, `permissions.env.${i}`);
+    if (!g?.env.includes(name))
+      return new SkillNotGrantedError(`permissions.env: ${name} is not granted to ${d.id} by this node's owner (${where("env")})`, `permissions.env.${i}`);
   }
   for (const [i, name] of d.permissions.secrets.entries()) {
-    if (!g?.secrets.includes(name)) return new SkillNotGrantedError(`permissions.secrets: ${name} is not granted to ${d.id} by this node's owner (${where("secrets")})`, `permissions.secrets.${i}`);
+    if (!g?.secrets.includes(name))
+      return new SkillNotGrantedError(
+        `permissions.secrets: ${name} is not granted to ${d.id} by this node's owner (${where("secrets")})`,
+        `permissions.secrets.${i}`,
+      );
   }
   for (const [i, path] of d.permissions.filesystem.readOnly.entries()) {
     if (!g?.readOnly.some((root) => within(clean(path), clean(root)))) {
-      return new SkillNotGrantedError(`permissions.filesystem.readOnly: ${path} is not within a path granted to ${d.id} by this node's owner (${where("readOnly")})`, `permissions.filesystem.readOnly.${i}`);
+      return new SkillNotGrantedError(
+        `permissions.filesystem.readOnly: ${path} is not within a path granted to ${d.id} by this node's owner (${where("readOnly")})`,
+        `permissions.filesystem.readOnly.${i}`,
+      );
     }
   }
   return undefined;
@@ -100,7 +114,10 @@ export async function grantedPaths(d: Pick<SkillDescriptor, "id" | "permissions"
   for (const [i, path] of d.permissions.filesystem.readOnly.entries()) {
     const real = await realpath(path);
     if (!roots.some((root) => root !== undefined && within(real, root))) {
-      throw new SkillNotGrantedError(`permissions.filesystem.readOnly: ${path} leads to ${real}, which is not within a path granted to ${d.id} by this node's owner`, `permissions.filesystem.readOnly.${i}`);
+      throw new SkillNotGrantedError(
+        `permissions.filesystem.readOnly: ${path} leads to ${real}, which is not within a path granted to ${d.id} by this node's owner`,
+        `permissions.filesystem.readOnly.${i}`,
+      );
     }
     out.push({ path: clean(path), real });
   }

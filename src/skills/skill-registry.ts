@@ -77,7 +77,8 @@ export function digestOf(files: SkillFiles): string {
 function checkPaths(files: SkillFiles): void {
   for (const p of Object.keys(files)) {
     const n = normalize(p);
-    if (p.startsWith("/") || n.startsWith("..") || n.includes("\0")) throw new SkillDescriptorError(`files: ${p} is not a path inside the skill's folder`, "files");
+    if (p.startsWith("/") || n.startsWith("..") || n.includes("\0"))
+      throw new SkillDescriptorError(`files: ${p} is not a path inside the skill's folder`, "files");
   }
 }
 
@@ -130,7 +131,8 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
   const isOwn = (id: string) => reserved.has(id) || [...skills.values()].some((s) => s.source === "builtin" && s.descriptor.id === id);
 
   const registry: SkillRegistry = {
-    list: () => [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || semver.compare(a.descriptor.version, b.descriptor.version)),
+    list: () =>
+      [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || semver.compare(a.descriptor.version, b.descriptor.version)),
     resolve(id, range = "*") {
       // Claw's own id: only its own versions, however high another one is
       const own = isOwn(id);
@@ -156,7 +158,8 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
       const digest = digestOf(files);
       const key = keyOf(descriptor.id, descriptor.version);
       const existing = skills.get(key);
-      if (existing && existing.digest === digest && JSON.stringify(existing.descriptor) === JSON.stringify(descriptor)) return { skill: existing, created: false };
+      if (existing && existing.digest === digest && JSON.stringify(existing.descriptor) === JSON.stringify(descriptor))
+        return { skill: existing, created: false };
       // the files first: a registry entry never names files that are not there
       for (const [path, bytes] of Object.entries(files)) await withRetry(() => objects.putBlob({ name: `${skillRef(descriptor)}/${path}` }, bytes));
       const skill: RegisteredSkill = { descriptor, digest, files: Object.keys(files).sort(), source, updatedAt: Date.now() };

@@ -49,7 +49,10 @@ export function workspaceSweep(o: WorkspaceSweepOptions): (now?: number) => Prom
     if (name.startsWith("i-")) {
       if (now - st.mtimeMs < ORPHAN_MS) return false;
     } else {
-      const record = await readFile(`${path}.json`, "utf8").then((t) => JSON.parse(t) as { session?: string; lastUsed?: number }, () => undefined);
+      const record = await readFile(`${path}.json`, "utf8").then(
+        (t) => JSON.parse(t) as { session?: string; lastUsed?: number },
+        () => undefined,
+      );
       session = typeof record?.session === "string" ? record.session : undefined;
       const lastUsed = typeof record?.lastUsed === "number" ? record.lastUsed : st.mtimeMs;
       const life = o.idleMs + o.ttlMs;

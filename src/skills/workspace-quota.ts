@@ -26,7 +26,10 @@ export interface QuotaWatch {
   allowance: number;
   /** aborted once the workspace reaches its quota while the run goes on */
   signal: AbortSignal;
-  /** stops watching and measures (once: later calls get the same answer): `full` when the run filled the workspace to its quota (one that found it full and left it no fuller is not) */
+  /**
+   * stops watching and measures (once: later calls get the same answer): `full` when the run filled the workspace to its quota (one that found it full and left
+   * it no fuller is not)
+   */
   end(): Promise<{ full: boolean; usage: WorkspaceUsage }>;
 }
 

@@ -65,7 +65,14 @@ export function createWorkspaces(o: WorkspacesOptions): Workspaces {
   };
   const asRoot = process.getuid?.() === 0;
 
-  const sweep = workspaceSweep({ dir: o.dir, ttlMs: o.ttlMs, idleMs: o.idleMs, lastTurn: (s) => o.lastTurn(s), inUse: (path) => inUse.has(path), onRemoved: (e) => o.onRemoved?.(e) });
+  const sweep = workspaceSweep({
+    dir: o.dir,
+    ttlMs: o.ttlMs,
+    idleMs: o.idleMs,
+    lastTurn: (s) => o.lastTurn(s),
+    inUse: (path) => inUse.has(path),
+    onRemoved: (e) => o.onRemoved?.(e),
+  });
   // a session's workspace is looked at a few times per lifetime; without one, only what dead nodes left is swept
   const every = o.ttlMs > 0 ? Math.min(600_000, Math.max(500, Math.floor((o.idleMs + o.ttlMs) / 4))) : 600_000;
   const sweeper = setInterval(() => void sweep(), every);

@@ -45,9 +45,16 @@ export function summarizeChannels(listings: readonly ChannelListing[]): ChannelS
   for (const l of listings) {
     for (const c of l.channels) {
       const key = `${c.type}/${c.account}`;
-      const s = byKey.get(key) ?? { type: c.type, account: c.account, state: "unowned", nodes: [], ...(c.capabilities ? { capabilities: c.capabilities } : {}) };
+      const s = byKey.get(key) ?? {
+        type: c.type,
+        account: c.account,
+        state: "unowned",
+        nodes: [],
+        ...(c.capabilities ? { capabilities: c.capabilities } : {}),
+      };
       s.nodes.push(l.node);
-      if (c.running && c.status) Object.assign(s, { owner: l.node, state: c.status.state, lastError: c.status.lastError, attempt: c.status.attempt, connectedAt: c.status.connectedAt });
+      if (c.running && c.status)
+        Object.assign(s, { owner: l.node, state: c.status.state, lastError: c.status.lastError, attempt: c.status.attempt, connectedAt: c.status.connectedAt });
       byKey.set(key, s);
     }
   }

@@ -51,7 +51,9 @@ export async function partitionBacklog(jsm: JetStreamManager, partitions: readon
  * it is scraped, and answers with the last reading (or nothing) when the
  * server is slow to say.
  */
-export function consumerBacklogReader(jsm: JetStreamManager): { read(partitions: number[]): Promise<Array<{ stream: string; partition: number; waiting: number }>> } {
+export function consumerBacklogReader(jsm: JetStreamManager): {
+  read(partitions: number[]): Promise<Array<{ stream: string; partition: number; waiting: number }>>;
+} {
   type Reading = Array<{ stream: string; partition: number; waiting: number }>;
   let last: { at: number; value: Reading } = { at: 0, value: [] };
   let reading: Promise<Reading> | undefined;
@@ -131,10 +133,18 @@ export async function clusterStatus(jsm: JetStreamManager, kvm: Kvm): Promise<Cl
   await cluster.status().catch((e: unknown) => {
     throw isStreamNotFound(e) ? new NoClusterError(BUCKETS.cluster, { cause: e }) : e;
   });
-  const [{ assignment }, live, leader, dlq] = await Promise.all([readAssignment(cluster), liveMembers(members, jsm), currentLeader(lease), deadLetterCounts(jsm)]);
+  const [{ assignment }, live, leader, dlq] = await Promise.all([
+    readAssignment(cluster),
+    liveMembers(members, jsm),
+    currentLeader(lease),
+    deadLetterCounts(jsm),
+  ]);
   const count = assignment?.owners.length ?? 0;
   const partitions: PartitionStatus[] = Array.from({ length: count }, (_, p) => ({ partition: p, owner: assignment?.owners[p], pending: 0, inFlight: 0 }));
-  for (const lane of await partitionBacklog(jsm, partitions.map((x) => x.partition))) {
+  for (const lane of await partitionBacklog(
+    jsm,
+    partitions.map((x) => x.partition),
+  )) {
     partitions[lane.partition]!.pending += lane.pending;
     partitions[lane.partition]!.inFlight += lane.inFlight;
   }

@@ -21,20 +21,30 @@ export interface GatewayAccess {
 /** Watches the API keys, trusts the JWT issuer, opens the audit trail and the rate-limit buckets, as `config` says. */
 export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger): Promise<GatewayAccess> {
   const keys = watchApiKeys(await bus.kvm.open(BUCKETS.auth), { onError: (e) => log.warn({ err: e }, "auth: watching the API keys failed; watching again") });
-  const audit = createAudit(bus.publisher, { source: "http", node: config.nodeId, onError: (e) => log.warn({ err: e }, "audit: a record could not be written") });
+  const audit = createAudit(bus.publisher, {
+    source: "http",
+    node: config.nodeId,
+    onError: (e) => log.warn({ err: e }, "audit: a record could not be written"),
+  });
   if (config.authRequired) {
     void keys.ready.then(() => {
       if (keys.count() === 0 && !config.jwt) {
         log.warn(
           { http: `${config.httpHost}:${config.httpPort}` },
-          "credentials are required here (off loopback, or CLAW_AUTH=required) and none exists yet: every request but /healthz and /readyz is refused. Create a key with `claw keys create --scopes <scopes>` (e.g. `--scopes '*'` for an operator), or set CLAW_JWT_ISSUER",
+          "credentials are required here (off loopback, or CLAW_AUTH=required) and none exists yet: every request but /healthz and /readyz is " +
+            "refused. Create a key with `claw keys create --scopes <scopes>` (e.g. `--scopes '*'` for an operator), or set CLAW_JWT_ISSUER",
         );
       }
     });
     log.info({ jwt: config.jwt?.issuer, metricsPublic: config.metricsPublic }, "credentials required on the gateway");
   }
   const limits = config.rateLimits
-    ? { limits: config.rateLimits, limiter: kvRateLimiter(await bus.kvm.open(BUCKETS.rateLimits), { onError: (e) => log.warn({ err: e }, "rate limits: a bucket could not be read or written; the request was let through") }) }
+    ? {
+        limits: config.rateLimits,
+        limiter: kvRateLimiter(await bus.kvm.open(BUCKETS.rateLimits), {
+          onError: (e) => log.warn({ err: e }, "rate limits: a bucket could not be read or written; the request was let through"),
+        }),
+      }
     : undefined;
   return {
     options: { required: config.authRequired, keys, jwt: config.jwt ? jwtVerifier(config.jwt) : undefined, metricsPublic: config.metricsPublic, limits },

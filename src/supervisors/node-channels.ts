@@ -114,7 +114,14 @@ export function nodeChannels(o: NodeChannelsOptions): {
   });
   return {
     children: accounts.map((a) => a.lease.child),
-    list: () => accounts.map((a) => ({ type: a.c.type, account: a.c.account, running: a.runner() !== undefined, status: a.runner()?.status(), capabilities: a.adapter.capabilities })),
+    list: () =>
+      accounts.map((a) => ({
+        type: a.c.type,
+        account: a.c.account,
+        running: a.runner() !== undefined,
+        status: a.runner()?.status(),
+        capabilities: a.adapter.capabilities,
+      })),
     async webhook(type, account, req) {
       const a = accounts.find((x) => x.c.type === type && x.c.account === account);
       const adapter = CHANNEL_ADAPTERS.get(type);
@@ -122,7 +129,19 @@ export function nodeChannels(o: NodeChannelsOptions): {
       const key = `${type}/${account}`;
       let host = webhookHosts.get(key);
       if (!host) {
-        host = createAccountInbound({ bus: o.bus, type, account, nodeId: o.nodeId, backoff: o.backoff, maxPayload: o.maxPayload, state: o.state, log: o.log.child({ channel: type, account }), signal: stopping.signal, giveUpAfterMs: WEBHOOK_GIVE_UP_MS, onEvent: o.onEvent }).host;
+        host = createAccountInbound({
+          bus: o.bus,
+          type,
+          account,
+          nodeId: o.nodeId,
+          backoff: o.backoff,
+          maxPayload: o.maxPayload,
+          state: o.state,
+          log: o.log.child({ channel: type, account }),
+          signal: stopping.signal,
+          giveUpAfterMs: WEBHOOK_GIVE_UP_MS,
+          onEvent: o.onEvent,
+        }).host;
         webhookHosts.set(key, host);
       }
       return adapter.webhook(a.c.options, req, host);

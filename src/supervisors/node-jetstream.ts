@@ -76,7 +76,10 @@ function untilFormed(starting: StartingNode, log: Logger, signal: AbortSignal | 
       starting.reason = "jetstream: forming";
       const api = e instanceof JetStreamApiError ? { err_code: e.code, status: e.status } : {};
       const detail = (e as Error)?.message ?? String(e);
-      log.warn({ reason: starting.reason, detail, ...api, attempt, retryInMs: delayMs }, "JetStream is not ready (its cluster is forming or electing): waiting");
+      log.warn(
+        { reason: starting.reason, detail, ...api, attempt, retryInMs: delayMs },
+        "JetStream is not ready (its cluster is forming or electing): waiting",
+      );
     },
   };
 }

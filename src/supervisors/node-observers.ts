@@ -11,7 +11,9 @@ import type { Logger } from "../log.js";
 import type { SkillWorkerEvent } from "../skills/index.js";
 import type { SupervisorEvent } from "./supervisor.js";
 
-/** Feeds metrics (and logs) from a partition runner's events; a turn answered `slowTurnMs` or later after its `ts` is logged at warn with where its time went. */
+/**
+ * Feeds metrics (and logs) from a partition runner's events; a turn answered `slowTurnMs` or later after its `ts` is logged at warn with where its time went.
+ */
 export function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: Logger, slowTurnMs = 0): void {
   switch (e.type) {
     case "message.accepted":
@@ -131,7 +133,8 @@ export function observeLlm(e: ProviderCallEvent, metrics: ClawMetrics, tracing: 
     metrics.llmTokens.inc({ provider: e.provider, kind: "prompt" }, e.usage.promptTokens);
     metrics.llmTokens.inc({ provider: e.provider, kind: "completion" }, e.usage.completionTokens);
   }
-  if (e.outcome !== "ok") log.warn({ provider: e.provider, outcome: e.outcome, error: e.error, msg_id: e.messageId, attempt: e.attempt }, `LLM provider ${e.provider}: ${e.outcome}`);
+  if (e.outcome !== "ok")
+    log.warn({ provider: e.provider, outcome: e.outcome, error: e.error, msg_id: e.messageId, attempt: e.attempt }, `LLM provider ${e.provider}: ${e.outcome}`);
   if (tracing.enabled && e.traceparent) {
     tracing.record({
       name: "claw.llm",

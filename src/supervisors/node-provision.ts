@@ -79,7 +79,10 @@ async function ensureClawStream(bus: Bus, config: ClawConfig, log: Logger, spec:
     });
   } catch (e) {
     if (!(e instanceof StreamLimitError)) throw e;
-    throw new ConfigError(`${e.message}: set CLAW_STREAM_MAX_BYTES to what the JetStream store can hold for each of Claw's streams (0: no byte limit), or give nats-server a larger max_file_store`);
+    throw new ConfigError(
+      `${e.message}: set CLAW_STREAM_MAX_BYTES to what the JetStream store can hold for each of Claw's streams (0: no byte limit), or give ` +
+        `nats-server a larger max_file_store`,
+    );
   }
 }
 

@@ -92,11 +92,18 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     const { skill } = await registry.register(descriptor, files, "builtin");
     // the owner's own skills are held to the owner's grants too: said now rather than at the first call
     const refused = ungranted(skill.descriptor, config.skillGrants);
-    if (refused) log.warn({ skill: skillRef(skill.descriptor), reason: refused.message }, "a shipped skill asks for what this node does not grant it: its invocations will be refused");
+    if (refused)
+      log.warn(
+        { skill: skillRef(skill.descriptor), reason: refused.message },
+        "a shipped skill asks for what this node does not grant it: its invocations will be refused",
+      );
   }
 
   // each runtime's sandbox, checked once and said at start (runtime-sandboxes.ts)
-  const { drivers, names: sandboxes } = await openSandboxes({ unsandboxed: config.sandbox === "process", dockerHost: config.dockerHost, sandboxDir: base, warn: (m) => log.warn(m) }, log);
+  const { drivers, names: sandboxes } = await openSandboxes(
+    { unsandboxed: config.sandbox === "process", dockerHost: config.dockerHost, sandboxDir: base, warn: (m) => log.warn(m) },
+    log,
+  );
 
   // a session's workspace lives on while the session does (its last turn is its snapshot's last write), then its TTL
   const sessions = await o.bus.kvm.open(BUCKETS.sessions);
@@ -156,9 +163,13 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
           return { skill: shown(r.skill), created: r.created };
         },
         invoke: (i) =>
-          invokeSkill(o.bus, (id, range) => catalog.resolve(id, range), i, (d) =>
-            // the members unknown (NATS busy): the invocation is published, and whoever can run it will
-            unrunnable(d).catch(() => undefined),
+          invokeSkill(
+            o.bus,
+            (id, range) => catalog.resolve(id, range),
+            i,
+            (d) =>
+              // the members unknown (NATS busy): the invocation is published, and whoever can run it will
+              unrunnable(d).catch(() => undefined),
           ),
       };
     },

@@ -16,7 +16,15 @@ import { encodeToken, watchBusHealth, type Bus, type BusHealth, type BusHealthEv
 import type { ClawConfig } from "../config.js";
 import { createProviderModels, type ProviderModels } from "../llm/index.js";
 import type { Logger } from "../log.js";
-import { createActorEvents, createMetrics, createTracing, type ActorEvents, type ClawMetrics, type MetricsSources, type Tracing } from "../observability/index.js";
+import {
+  createActorEvents,
+  createMetrics,
+  createTracing,
+  type ActorEvents,
+  type ClawMetrics,
+  type MetricsSources,
+  type Tracing,
+} from "../observability/index.js";
 import type { SkillWorkerEvent } from "../skills/index.js";
 import { createUiRoutes } from "../ui/index.js";
 import { ACTOR_MACHINES } from "./actor-machines.js";
@@ -118,10 +126,16 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("llm", ({ metrics, tracing }) => createProviderModels(config.providers, { onEvent: (e) => observeLlm(e, metrics, tracing, log) }))
       // the agents live in KV claw_registry, changed without restarts; CLAW_CONFIG seeds them
       .part("agents", ({ store, llm }) => openNodeAgents(store.kv.registry, llm.registry, config, log), { stop: (r) => r.close() })
-      .part("skills", (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }), {
-        stop: (s) => s.stop(),
-      })
-      .part("host", (p) => nodeSessionHost({ ...p, config, log, models: p.llm.registry, skills: p.skills.catalog, inspection: p.actorEvents, busHealth: p.health }))
+      .part(
+        "skills",
+        (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),
+        {
+          stop: (s) => s.stop(),
+        },
+      )
+      .part("host", (p) =>
+        nodeSessionHost({ ...p, config, log, models: p.llm.registry, skills: p.skills.catalog, inspection: p.actorEvents, busHealth: p.health }),
+      )
       .part("passivation", ({ bus, host }) => servePassivation(bus.nc, host, nodeId), { stop: (s) => s.unsubscribe() })
       // who is alive: heartbeats, and presence on the bus (a dead process is gone at once, not after the TTL)
       .part("presence", ({ bus }) => servePresence(bus.nc, nodeId), { stop: (s) => s.unsubscribe() })
@@ -133,9 +147,13 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       })
       // the loops under one supervisor: the partitions are served before the gateway is
       // (a node's stop has the hand-over stop them first; this stop is for a start that fails later)
-      .part("loops", (p, node) => superviseCluster(p.cluster, { ...p, config, log, sandboxes: p.skills.sandboxes, onEscalate: exitOnEscalation(log, node.stop) }), {
-        stop: (l) => l.supervisor.stop(),
-      })
+      .part(
+        "loops",
+        (p, node) => superviseCluster(p.cluster, { ...p, config, log, sandboxes: p.skills.sandboxes, onEscalate: exitOnEscalation(log, node.stop) }),
+        {
+          stop: (l) => l.supervisor.stop(),
+        },
+      )
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })

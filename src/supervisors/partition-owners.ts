@@ -11,8 +11,7 @@ import { partitionOwnerMachine } from "./partition-owner.machine.js";
 
 /** A partition changing hands on this node. */
 export type PartitionHandOverEvent =
-  | { type: "partition.acquired"; partition: number; tookFrom?: string; waitedMs: number }
-  | { type: "partition.released"; partition: number };
+  { type: "partition.acquired"; partition: number; tookFrom?: string; waitedMs: number } | { type: "partition.released"; partition: number };
 
 /** Options of {@link partitionOwners}. */
 export interface PartitionOwnersOptions {

@@ -90,4 +90,3 @@ export function startSupervisor(children: ChildSpec[], o: SupervisorOptions): Su
     },
   };
 }
-

@@ -15,13 +15,18 @@ const KINDS: Record<ActorKind, true> = { session: true, partition: true, node: t
 
 /** Parses an actor kind from a request; throws a 400 for an unknown one. */
 export function parseKind(kind: string): ActorKind {
-  if (!Object.hasOwn(KINDS, kind)) throw new HttpError(400, "bad_kind", `unknown actor kind ${JSON.stringify(kind)} (kinds: ${Object.keys(KINDS).join(", ")})`, "kind");
+  if (!Object.hasOwn(KINDS, kind))
+    throw new HttpError(400, "bad_kind", `unknown actor kind ${JSON.stringify(kind)} (kinds: ${Object.keys(KINDS).join(", ")})`, "kind");
   return kind as ActorKind;
 }
 
-/** Checks an actor id from a request (literal subject tokens joined by dots; a session's is `<agent>.<session>`); throws a 400 for anything else, wildcards included. */
+/**
+ * Checks an actor id from a request (literal subject tokens joined by dots; a session's is `<agent>.<session>`); throws a 400 for anything else, wildcards
+ * included.
+ */
 export function parseActorId(id: string): string {
-  if (id.length > 600 || !id.split(".").every(isLiteralToken)) throw new HttpError(400, "bad_id", `not an actor id: ${JSON.stringify(id.slice(0, 80))} (subject tokens joined by dots)`, "id");
+  if (id.length > 600 || !id.split(".").every(isLiteralToken))
+    throw new HttpError(400, "bad_id", `not an actor id: ${JSON.stringify(id.slice(0, 80))} (subject tokens joined by dots)`, "id");
   return id;
 }
 
@@ -139,7 +144,8 @@ export function createActorDirectory(o: ActorDirectoryOptions): ActorDirectory {
       const names = SESSION_KEY.test(id) ? splitSessionKey(id) : undefined;
       if (!names) throw new HttpError(400, "bad_id", `a session id is <agent>.<session> (two subject tokens), not ${JSON.stringify(id)}`, "id");
       const stored = await createSessionStore(await sessionsKv(), { jsm: o.bus.jsm }).load(id);
-      if (stored.snapshot === undefined) throw new HttpError(404, "no_session", `no persisted state for session ${id} (it has not finished a turn yet, or it was deleted)`);
+      if (stored.snapshot === undefined)
+        throw new HttpError(404, "no_session", `no persisted state for session ${id} (it has not finished a turn yet, or it was deleted)`);
       const snap = stored.snapshot as { value?: unknown; status?: string; context?: unknown };
       return {
         kind: "session",

@@ -63,7 +63,15 @@ export async function readClusterView(o: ClusterSource): Promise<ClusterView> {
 
 /** The view when the cluster cannot be read: the last one (or an empty one), with the error and the readiness now. */
 export function unreadableView(o: ClusterSource, last: ClusterView | undefined, e: unknown): ClusterView {
-  const base: ClusterView = last ?? { epoch: 0, members: [], partitions: [], node: o.nodeId, dlq: { stream: STREAMS.dlq, messages: null }, readiness: o.readiness(), ts: 0 };
+  const base: ClusterView = last ?? {
+    epoch: 0,
+    members: [],
+    partitions: [],
+    node: o.nodeId,
+    dlq: { stream: STREAMS.dlq, messages: null },
+    readiness: o.readiness(),
+    ts: 0,
+  };
   return { ...base, readiness: o.readiness(), error: (e as Error)?.message ?? String(e), ts: Date.now() };
 }
 

@@ -55,7 +55,15 @@ function isActorEvent(e: unknown): e is ActorEvent {
  */
 export async function serveLiveEvents(
   res: ServerResponse,
-  o: { nc: NatsConnection; nodeId: string; target: LiveTarget; feed: ClusterFeed; timing: LiveEventsTiming; signal: AbortSignal; visible?: (e: ActorEvent) => boolean },
+  o: {
+    nc: NatsConnection;
+    nodeId: string;
+    target: LiveTarget;
+    feed: ClusterFeed;
+    timing: LiveEventsTiming;
+    signal: AbortSignal;
+    visible?: (e: ActorEvent) => boolean;
+  },
 ): Promise<void> {
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
@@ -139,7 +147,12 @@ function forwardPairing(nc: NatsConnection, actorId: string, send: (event: strin
       }
       const base = { event, type, account, node: typeof data.node === "string" ? data.node : undefined };
       if (event === "qr" && typeof data.qr === "string") {
-        void import("qrcode").then(({ toString }) => toString(data.qr as string, { type: "svg", margin: 2 })).then((svg) => send("pairing", { ...base, svg }), () => undefined);
+        void import("qrcode")
+          .then(({ toString }) => toString(data.qr as string, { type: "svg", margin: 2 }))
+          .then(
+            (svg) => send("pairing", { ...base, svg }),
+            () => undefined,
+          );
       } else send("pairing", { ...base, ...(typeof data.code === "string" ? { code: data.code } : {}) });
     },
   });

@@ -30,7 +30,8 @@ export type ActorMachines = readonly DrawnMachine[];
 /** Lays out each machine of `machines`, in order. */
 export async function layoutMachines(machines: ActorMachines): Promise<MachineLayout[]> {
   const out: MachineLayout[] = [];
-  for (const { kind, machine, logic } of machines) out.push({ kind, ...(machine === undefined ? {} : { machine }), ...(await layoutStatechart(statechartOf(logic))) });
+  for (const { kind, machine, logic } of machines)
+    out.push({ kind, ...(machine === undefined ? {} : { machine }), ...(await layoutStatechart(statechartOf(logic))) });
   return out;
 }
 

@@ -54,7 +54,10 @@ export async function checkWebhookUrl(url: string, egress: WebhookEgress): Promi
  * {@link PrivateAddressError} when the host now resolves off the public
  * internet (not allowed), and the network's errors when it cannot be reached.
  */
-export async function postDelivery(url: string, o: { headers: Record<string, string>; body: string; timeoutMs: number; egress: WebhookEgress }): Promise<number> {
+export async function postDelivery(
+  url: string,
+  o: { headers: Record<string, string>; body: string; timeoutMs: number; egress: WebhookEgress },
+): Promise<number> {
   const signal = AbortSignal.timeout(o.timeoutMs);
   const target = await pinTarget(new URL(url), { resolver: o.egress.resolver, allowPrivate: o.egress.allowPrivate, signal });
   const agent = pinnedAgent(target);

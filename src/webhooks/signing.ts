@@ -8,7 +8,12 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 
-export const WEBHOOK_HEADERS = { id: "claw-webhook-id", timestamp: "claw-webhook-timestamp", signature: "claw-webhook-signature", event: "claw-webhook-event" } as const;
+export const WEBHOOK_HEADERS = {
+  id: "claw-webhook-id",
+  timestamp: "claw-webhook-timestamp",
+  signature: "claw-webhook-signature",
+  event: "claw-webhook-event",
+} as const;
 
 /** The signature of `body` sent at `timestamp` (seconds). */
 export function signWebhook(secret: string, timestamp: number, body: string): string {
@@ -20,7 +25,14 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
  * timestamp is within `toleranceS` of now (5 minutes), and the id was not
  * taken before (`seen` remembers ids for longer than the tolerance).
  */
-export function verifyWebhook(o: { secret: string; body: string; headers: Record<string, string | string[] | undefined>; seen: Set<string>; toleranceS?: number; nowS?: number }): { ok: true; id: string } | { ok: false; why: string } {
+export function verifyWebhook(o: {
+  secret: string;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+  seen: Set<string>;
+  toleranceS?: number;
+  nowS?: number;
+}): { ok: true; id: string } | { ok: false; why: string } {
   const h = (k: string) => {
     const v = o.headers[k];
     return Array.isArray(v) ? v[0] : v;

@@ -72,7 +72,15 @@ export function webhookSubscriptions(kv: KV, o: { egress: WebhookEgress; onChang
     async create(input) {
       await checkWebhookUrl(input.url, o.egress);
       const id = `wh${Array.from(randomBytes(12), (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("")}`;
-      const sub: WebhookSubscription = { id, url: input.url, events: [...new Set(input.events)], secret: input.secret ?? randomBytes(24).toString("base64url"), created: Date.now(), ...(input.agents ? { agents: input.agents } : {}), ...(input.description ? { description: input.description } : {}) };
+      const sub: WebhookSubscription = {
+        id,
+        url: input.url,
+        events: [...new Set(input.events)],
+        secret: input.secret ?? randomBytes(24).toString("base64url"),
+        created: Date.now(),
+        ...(input.agents ? { agents: input.agents } : {}),
+        ...(input.description ? { description: input.description } : {}),
+      };
       await kv.create(`sub.${id}`, JSON.stringify(sub));
       return sub;
     },

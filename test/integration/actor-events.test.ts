@@ -6,7 +6,6 @@ import { createSessionStore } from "../../src/actors/index.js";
 import { useClawNode } from "../support/claw-fixture.js";
 import { jsonBody } from "../support/replies.js";
 
-
 const f = useClawNode();
 
 /** Records the actor events on `subject`. */
@@ -98,7 +97,9 @@ describe("live actor events", () => {
     const listings: ActorListing[] = [];
     for await (const m of replies) listings.push(m.json<ActorListing>());
     expect(listings).toHaveLength(1);
-    expect(listings[0]!.actors).toEqual([{ kind: "session", id: sessionKey("echo", "ev:a:watched"), state: "idle", since: expect.any(Number), machine: "assistant" }]);
+    expect(listings[0]!.actors).toEqual([
+      { kind: "session", id: sessionKey("echo", "ev:a:watched"), state: "idle", since: expect.any(Number), machine: "assistant" },
+    ]);
   });
 
   it("stops publishing when the watch expires", async () => {

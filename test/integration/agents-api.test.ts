@@ -18,7 +18,11 @@ async function configFile(config: unknown): Promise<string> {
 }
 
 async function api(port: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -76,7 +80,21 @@ describe("agents in the registry", () => {
     await using c = await client(nats.url);
     // a registry an older Claw seeded: echo bound to everything, at priority 0 (ahead of anything registered)
     const kv = await new Kvm(c.nc).create("claw_registry", { history: 5 });
-    const legacy = { id: "echo", kind: "assistant", model: "scripted", fallbacks: [], skills: [], maxToolRounds: 8, toolTimeoutMs: 60_000, interrupt: false, scope: "chat", historyLimit: 20, historyTokens: 8_000, summarize: false, bindings: [{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }] };
+    const legacy = {
+      id: "echo",
+      kind: "assistant",
+      model: "scripted",
+      fallbacks: [],
+      skills: [],
+      maxToolRounds: 8,
+      toolTimeoutMs: 60_000,
+      interrupt: false,
+      scope: "chat",
+      historyLimit: 20,
+      historyTokens: 8_000,
+      summarize: false,
+      bindings: [{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }],
+    };
     await kv.put("agents.echo", JSON.stringify({ spec: legacy, source: "config", priority: 0, updatedAt: 1 }));
     await using node = await startClaw({ env: { NATS_URL: nats.url } });
     const out = await collectStreamReplies(c.js, c.jsm);
@@ -111,7 +129,11 @@ describe("agents in the registry", () => {
     expect(typo.body.error).toMatchObject({ code: "invalid_agent", field: "approvee" });
     const binding = await api(node.httpPort, "POST", "/v1/agents", { id: "typo", bindings: [{ chanel: "web" }] });
     expect(binding.status).toBe(400);
-    expect(binding.body.error).toMatchObject({ code: "invalid_agent", field: "bindings.0.chanel", message: "bindings.0.chanel: unknown field: did you mean channel?" });
+    expect(binding.body.error).toMatchObject({
+      code: "invalid_agent",
+      field: "bindings.0.chanel",
+      message: "bindings.0.chanel: unknown field: did you mean channel?",
+    });
     expect((await api(node.httpPort, "GET", "/v1/agents/typo")).status).toBe(404);
   }, 60_000);
 
@@ -119,7 +141,9 @@ describe("agents in the registry", () => {
     await using nats = await natsServer();
     const first = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile({ agents: [{ id: "one" }, { id: "two" }] }) } });
     await first.kill("SIGTERM");
-    await using second = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile({ agents: [{ id: "two", historyLimit: 2 }, { id: "three" }] }) } });
+    await using second = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile({ agents: [{ id: "two", historyLimit: 2 }, { id: "three" }] }) },
+    });
     const listed = await api(second.httpPort, "GET", "/v1/agents");
     expect(listed.body.agents.map((x: { spec: { id: string; historyLimit: number } }) => [x.spec.id, x.spec.historyLimit])).toEqual([
       ["two", 2],

@@ -12,7 +12,17 @@ import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 
-type Doc = { openapi: string; components: { schemas: Record<string, object> }; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: object }> }; responses: Record<string, { content?: Record<string, { schema?: object }> }> }>> };
+type Doc = {
+  openapi: string;
+  components: { schemas: Record<string, object> };
+  paths: Record<
+    string,
+    Record<
+      string,
+      { requestBody?: { content: Record<string, { schema: object }> }; responses: Record<string, { content?: Record<string, { schema?: object }> }> }
+    >
+  >;
+};
 
 describe("the API contract", () => {
   let nats: NatsServerProcess;
@@ -20,11 +30,16 @@ describe("the API contract", () => {
   let doc: Doc;
   const ajv = new (Ajv2020 as unknown as typeof Ajv2020.default)({ strict: false, allErrors: true });
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method, headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers }, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+      method,
+      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
     return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
   };
   /** the documented schema of a route's answer */
-  const answerSchema = (path: string, method: string, status: number) => doc.paths[path]![method]!.responses[String(status)]!.content!["application/json"]!.schema!;
+  const answerSchema = (path: string, method: string, status: number) =>
+    doc.paths[path]![method]!.responses[String(status)]!.content!["application/json"]!.schema!;
   /** a schema with the document's own references resolved */
   const resolved = (schema: object): object => {
     const ref = (schema as { $ref?: string }).$ref;
@@ -51,7 +66,8 @@ describe("the API contract", () => {
     for (const ops of Object.values(doc.paths))
       for (const op of Object.values(ops)) {
         for (const c of Object.values(op.requestBody?.content ?? {})) (ajv.compile(c.schema), compiled++);
-        for (const r of Object.values(op.responses)) for (const c of Object.values(r.content ?? {})) if (c.schema && Object.keys(c.schema).length) (ajv.compile(resolved(c.schema)), compiled++);
+        for (const r of Object.values(op.responses))
+          for (const c of Object.values(r.content ?? {})) if (c.schema && Object.keys(c.schema).length) (ajv.compile(resolved(c.schema)), compiled++);
       }
     expect(compiled).toBeGreaterThan(15);
     // a body that breaks the documented schema is one the node refuses, and the other way round

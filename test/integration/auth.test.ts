@@ -24,10 +24,16 @@ import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { loaded } from "../support/timing.js";
 
 /** A concrete path for a route template. */
-const pathOf = (template: string) => template.replace("{rest}", "api/cluster").replace(/\{(\w+)\}/g, (_m, n: string) => (n === "id" ? "echo" : n === "seq" ? "1" : `x${n}`));
+const pathOf = (template: string) =>
+  template.replace("{rest}", "api/cluster").replace(/\{(\w+)\}/g, (_m, n: string) => (n === "id" ? "echo" : n === "seq" ? "1" : `x${n}`));
 
 async function call(node: ClawProcess, method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method, headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers }, body: body === undefined ? undefined : JSON.stringify(body), redirect: "manual" });
+  const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    redirect: "manual",
+  });
   const text = await res.text();
   let json: any;
   try {
@@ -69,7 +75,9 @@ describe("the gateway's access control", () => {
     const doc = await call(a, "GET", "/openapi.json");
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe("3.1.0");
-    const operations = Object.entries(doc.json.paths as Record<string, Record<string, { security: unknown[]; "x-claw-scopes"?: string[] }>>).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method: method.toUpperCase(), op })));
+    const operations = Object.entries(doc.json.paths as Record<string, Record<string, { security: unknown[]; "x-claw-scopes"?: string[] }>>).flatMap(
+      ([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method: method.toUpperCase(), op })),
+    );
     expect(operations.length).toBeGreaterThanOrEqual(20);
     const walked: string[] = [];
     for (const { path: template, method, op } of operations) {
@@ -106,7 +114,9 @@ describe("the gateway's access control", () => {
     const other = await call(a, "POST", "/v1/agents/other/invoke", bearer(invoker.key), { text: "hi" });
     expect(other.status).toBe(403);
     expect(other.json.error).toMatchObject({ code: "forbidden", scope: "agents:invoke:other", message: "this needs the scope agents:invoke:other" });
-    expect((await call(a, "POST", "/v1/messages", bearer(invoker.key), { channel: "t", account: "a", chat: "c", text: "x", sender: { id: "u" } })).json.error.scope).toBe("messages:write");
+    expect(
+      (await call(a, "POST", "/v1/messages", bearer(invoker.key), { channel: "t", account: "a", chat: "c", text: "x", sender: { id: "u" } })).json.error.scope,
+    ).toBe("messages:write");
     expect((await call(a, "POST", "/v1/agents", bearer(invoker.key), { id: "x" })).status).toBe(403);
     // chat completions: the model is the agent, checked once the body is read
     const completion = (model: string) => call(a, "POST", "/v1/chat/completions", bearer(invoker.key), { model, messages: [{ role: "user", content: "hey" }] });
@@ -221,13 +231,27 @@ describe("the gateway's access control", () => {
     while (Date.now() < deadline) {
       const r = await runCli(["audit", "tail", "-n", "200", "--json"], { NATS_URL: nats.url });
       expect(r.code, r.stderr).toBe(0);
-      records = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      records = r.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       if (records.some((x) => x.what === "POST /v1/agents" && x.who === `key:${admin.id}`)) break;
       await new Promise((res) => setTimeout(res, 200));
     }
-    expect(records.find((x) => x.what === "POST /v1/agents" && x.who === `key:${admin.id}`)).toMatchObject({ outcome: expect.any(Number), node: "ab", from: expect.stringMatching(/127\.0\.0\.1/) });
-    expect(records.find((x) => x.what === "POST /v1/messages" && x.outcome === 401)).toMatchObject({ who: "anonymous", detail: expect.stringContaining("credential") });
-    expect(records.find((x) => x.what === "keys create" && x.detail?.startsWith(admin.id))).toMatchObject({ who: expect.stringMatching(/^cli:/), outcome: "ok" });
+    expect(records.find((x) => x.what === "POST /v1/agents" && x.who === `key:${admin.id}`)).toMatchObject({
+      outcome: expect.any(Number),
+      node: "ab",
+      from: expect.stringMatching(/127\.0\.0\.1/),
+    });
+    expect(records.find((x) => x.what === "POST /v1/messages" && x.outcome === 401)).toMatchObject({
+      who: "anonymous",
+      detail: expect.stringContaining("credential"),
+    });
+    expect(records.find((x) => x.what === "keys create" && x.detail?.startsWith(admin.id))).toMatchObject({
+      who: expect.stringMatching(/^cli:/),
+      outcome: "ok",
+    });
     expect(records.find((x) => x.what === "keys revoke" && x.detail === brief.id)).toBeDefined();
     const text = await runCli(["audit", "tail", "-n", "5"], { NATS_URL: nats.url });
     expect(text.stdout.trim().split("\n")).toHaveLength(5);
@@ -256,7 +280,9 @@ describe("JWTs from an OIDC issuer", () => {
     await new Promise<void>((r) => issuer.listen(0, "127.0.0.1", () => r()));
     issuerUrl = `http://127.0.0.1:${(issuer.address() as { port: number }).port}`;
     nats = await natsServer();
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_AUTH: "required", CLAW_JWT_ISSUER: issuerUrl, CLAW_JWT_AUDIENCE: "claw", CLAW_JWT_CLOCK_SKEW_S: "5" } });
+    node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_AUTH: "required", CLAW_JWT_ISSUER: issuerUrl, CLAW_JWT_AUDIENCE: "claw", CLAW_JWT_CLOCK_SKEW_S: "5" },
+    });
   }, 60_000);
   afterAll(async () => {
     await node?.[Symbol.asyncDispose]();
@@ -299,7 +325,11 @@ describe("JWTs from an OIDC issuer", () => {
     // RS256 → HS256 confusion: the claims of a good token, HMAC-signed with the issuer's public key as the
     // secret, in each form a verifier might hold it (the PEM text, as the classic attack does, its DER bytes, its JWK)
     const pem = await exportSPKI(signing.publicKey);
-    const secrets = { pem: new TextEncoder().encode(pem), der: new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64")), jwk: new TextEncoder().encode(JSON.stringify(await exportJWK(signing.publicKey))) };
+    const secrets = {
+      pem: new TextEncoder().encode(pem),
+      der: new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64")),
+      jwk: new TextEncoder().encode(JSON.stringify(await exportJWK(signing.publicKey))),
+    };
     for (const [form, secret] of Object.entries(secrets)) {
       const hs = await new SignJWT({ scope: "agents:invoke messages:write" })
         .setProtectedHeader({ alg: "HS256", kid: "k1" })
@@ -423,7 +453,8 @@ describe("rate limits shared by the nodes", () => {
     expect(Number(refused!.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(Number(refused!.headers.get("retry-after"))).toBeLessThanOrEqual(10);
     // another credential has its own bucket; its messages:write routes a smaller one
-    const post = (node: ClawProcess) => call(node, "POST", "/v1/messages", bearer(other.key), { channel: "t", account: "a", chat: "c", text: "x", sender: { id: "u" } });
+    const post = (node: ClawProcess) =>
+      call(node, "POST", "/v1/messages", bearer(other.key), { channel: "t", account: "a", chat: "c", text: "x", sender: { id: "u" } });
     expect([(await post(a)).status, (await post(b)).status, (await post(a)).status]).toEqual([202, 202, 429]);
     expect((await post(b)).json.error.message).toContain("on messages:write");
     expect((await call(b, "GET", "/v1/agents", bearer(other.key))).status).toBe(200);
@@ -433,7 +464,8 @@ describe("rate limits shared by the nodes", () => {
     const config = await channelConfig([], { rateLimits: { address: { perSecond: 0.1, burst: 3 } } });
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_AUTH: "required", CLAW_CONFIG: config } });
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await call(node, "GET", "/v1/agents", bearer("claw_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push((await call(node, "GET", "/v1/agents", bearer("claw_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))).status);
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
     // health is never limited
     expect((await call(node, "GET", "/healthz")).status).toBe(200);

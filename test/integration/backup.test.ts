@@ -27,11 +27,23 @@ describe("backup and restore", () => {
       await using nats = await natsServer();
       await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: "b1" } });
       const invoke = async (session: string, text: string) => {
-        const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text, session }) });
+        const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ text, session }),
+        });
         expect(res.status).toBe(200);
       };
       for (let s = 0; s < SESSIONS; s++) for (const t of ["first", "second"]) await invoke(`s${s}`, `${t} of s${s}`);
-      expect((await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: "kept", system: "kept across a restore" }) })).status).toBe(201);
+      expect(
+        (
+          await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ id: "kept", system: "kept across a restore" }),
+          })
+        ).status,
+      ).toBe(201);
       keyLine = (await runCli(["keys", "create", "--scopes", "agents:invoke", "--json"], { NATS_URL: nats.url })).stdout;
 
       // the node holds still (its process and connections live on) while messages arrive: they are pending
@@ -40,7 +52,9 @@ describe("backup and restore", () => {
       pendingIds = await Promise.all(
         Array.from({ length: 5 }, async (_, i) => {
           const id = `pending-${i}`;
-          await c.js.publish(`claw.in.t.a.pending-${i}`, new TextEncoder().encode(JSON.stringify({ id, text: `pending ${i}`, sender: { id: "u" } })), { msgID: id });
+          await c.js.publish(`claw.in.t.a.pending-${i}`, new TextEncoder().encode(JSON.stringify({ id, text: `pending ${i}`, sender: { id: "u" } })), {
+            msgID: id,
+          });
           return id;
         }),
       );
@@ -72,7 +86,11 @@ describe("backup and restore", () => {
     await until(() => pendingIds.every((id) => replies.some((r) => r.replyTo === id)), "the pending messages answered", 20_000);
     // every session remembers its turns
     for (let s = 0; s < SESSIONS; s++) {
-      const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "/history", session: `s${s}` }) });
+      const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: "/history", session: `s${s}` }),
+      });
       const body = (await res.json()) as { reply: { text: string } };
       expect(body.reply.text).toContain(`first of s${s}`);
       expect(body.reply.text).toContain(`second of s${s}`);

@@ -59,7 +59,8 @@ describe.skipIf(skipWithout("channels-amqp", missing))("the AMQP channel", () =>
 
       // correlation ids come back; the same message_id twice is one message
       const replies = await collect(conn, "replies-lib");
-      const send = (body: string, correlationId: string, messageId?: string) => ch.sendToQueue("claw-in", Buffer.from(body), { replyTo: "replies-lib", correlationId, messageId, persistent: true });
+      const send = (body: string, correlationId: string, messageId?: string) =>
+        ch.sendToQueue("claw-in", Buffer.from(body), { replyTo: "replies-lib", correlationId, messageId, persistent: true });
       send(JSON.stringify({ text: "first", sender: { id: "u1", name: "Ann" } }), "c-1", "m-1");
       send(JSON.stringify({ text: "first" }), "c-1-again", "m-1");
       send("second", "c-2", "m-2");
@@ -101,13 +102,21 @@ describe.skipIf(skipWithout("channels-amqp", missing))("the AMQP channel", () =>
   it("loses nothing while the broker restarts, and the node keeps serving HTTP meanwhile", async () => {
     // a small prefetch: the node takes the queue a few at a time, so the broker can stop with some still in it
     const config = await channelConfig([{ type: "amqp", account: "restart", url: rabbit.url, queue: "claw-restart", prefetch: 2 }]);
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "r", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" } });
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "r", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" },
+    });
     const publish = async (from: number, to: number) => {
       const conn = await amqp.connect(rabbit.url);
       const ch = await conn.createConfirmChannel();
       await ch.assertQueue("claw-restart", { durable: true });
       await ch.assertQueue("replies-restart", { durable: true });
-      for (let i = from; i < to; i++) ch.sendToQueue("claw-restart", Buffer.from(`message ${i}`), { replyTo: "replies-restart", correlationId: `r-${i}`, messageId: `r-${i}`, persistent: true });
+      for (let i = from; i < to; i++)
+        ch.sendToQueue("claw-restart", Buffer.from(`message ${i}`), {
+          replyTo: "replies-restart",
+          correlationId: `r-${i}`,
+          messageId: `r-${i}`,
+          persistent: true,
+        });
       await ch.waitForConfirms();
       await conn.close();
     };
@@ -115,15 +124,22 @@ describe.skipIf(skipWithout("channels-amqp", missing))("the AMQP channel", () =>
     // mid-stream: the broker stops once the node has taken some (claw_channel_messages_total counts a message
     // when NATS holds it), while others still wait in the queue or for their replies
     const taken = () => metric(node.httpPort, 'claw_channel_messages_total{channel="amqp",direction="in"}').catch(() => 0);
-    for (const deadline = Date.now() + 15_000; (await taken()) === 0; ) {
+    for (const deadline = Date.now() + 15_000; (await taken()) === 0;) {
       if (Date.now() > deadline) throw new Error("the node took nothing from the queue in 15 s");
       await new Promise((r) => setTimeout(r, 5));
     }
     await rabbit.stop();
-    const atStop = { taken: await taken(), answered: await metric(node.httpPort, 'claw_channel_messages_total{channel="amqp",direction="out"}').catch(() => 0) };
+    const atStop = {
+      taken: await taken(),
+      answered: await metric(node.httpPort, 'claw_channel_messages_total{channel="amqp",direction="out"}').catch(() => 0),
+    };
     expect(atStop.taken, `messages still in the queue when the broker stopped (${JSON.stringify(atStop)})`).toBeLessThan(100);
     expect(atStop.answered, `replies still owed when the broker stopped (${JSON.stringify(atStop)})`).toBeLessThan(atStop.taken);
-    const invoke = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "the broker is down" }) });
+    const invoke = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: "the broker is down" }),
+    });
     expect(invoke.status).toBe(200);
     await rabbit.start();
     await publish(100, 200);

@@ -66,7 +66,9 @@ describe.skipIf(skipWithout("channels-kafka", missing))("the Kafka channel", () 
     void node;
     await kcatProduce(mock.brokers, "orders", ["order-7:where is my parcel?"]);
     // the broker's own tool reads the reply: the key is the chat
-    const { stdout } = await run("kcat", ["-b", mock.brokers.join(","), "-C", "-t", "replies", "-o", "beginning", "-c", "1", "-f", "%k\t%s\n"], { timeout: 30_000 });
+    const { stdout } = await run("kcat", ["-b", mock.brokers.join(","), "-C", "-t", "replies", "-o", "beginning", "-c", "1", "-f", "%k\t%s\n"], {
+      timeout: 30_000,
+    });
     const [key, value] = stdout.trim().split("\t") as [string, string];
     expect(key).toBe("order-7");
     expect(JSON.parse(value)).toMatchObject({ text: "where is my parcel?", kind: "reply", chat: "order-7" });
@@ -103,7 +105,7 @@ describe.skipIf(skipWithout("channels-kafka", missing))("the Kafka channel", () 
       for (let i = 0; i < 300; i++) {
         await p.send({ topic: "stream", messages: [{ key: `chat-${i % 10}`, value: `message ${i}` }] });
         if (i === 100) {
-          for (const deadline = Date.now() + 30_000; (await taken()) === 0; ) {
+          for (const deadline = Date.now() + 30_000; (await taken()) === 0;) {
             if (Date.now() > deadline) throw new Error(`the first node took nothing from the stream in 30 s:\n${first.output().slice(-2000)}`);
             await new Promise((r) => setTimeout(r, 5));
           }

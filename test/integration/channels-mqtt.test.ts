@@ -68,7 +68,28 @@ describe.skipIf(skipWithout("channels-mqtt", missing))("the MQTT channel", () =>
 
     // MQTT 5: the response topic and the correlation data are honoured
     const answers = await subscriber(mosquitto.url, "answers/#", "test-answers");
-    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", port, "-V", "mqttv5", "-q", "1", "-t", "sensors/7", "-D", "publish", "response-topic", "answers/7", "-D", "publish", "correlation-data", "req-7", "-m", '{"text":"hi","sender":"dev-7"}']);
+    await run("mosquitto_pub", [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      port,
+      "-V",
+      "mqttv5",
+      "-q",
+      "1",
+      "-t",
+      "sensors/7",
+      "-D",
+      "publish",
+      "response-topic",
+      "answers/7",
+      "-D",
+      "publish",
+      "correlation-data",
+      "req-7",
+      "-m",
+      '{"text":"hi","sender":"dev-7"}',
+    ]);
     await answers.until(1);
     expect(answers.got[0]!.topic).toBe("answers/7");
     expect(answers.got[0]!.body).toMatchObject({ text: "hi", chat: "sensors/7" });
@@ -92,13 +113,19 @@ describe.skipIf(skipWithout("channels-mqtt", missing))("the MQTT channel", () =>
 
   it("loses nothing while the broker restarts (persistent sessions on both sides)", async () => {
     const config = await channelConfig([{ type: "mqtt", account: "load", url: mosquitto.url, subscribe: ["load/+"] }]);
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "l", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" } });
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "l", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "1000" },
+    });
     await owner([node], "load");
     const replies = await subscriber(mosquitto.url, "load/+/reply", "test-load-replies");
     const publish = async (from: number, to: number) => {
       const pub = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5, clientId: `test-load-pub-${from}` });
       // a message-id: a message the broker sends again (its PUBACK lost in the restart) is absorbed
-      await Promise.all(Array.from({ length: to - from }, (_, k) => pub.publishAsync(`load/${(from + k) % 10}`, `message ${from + k}`, { qos: 1, properties: { userProperties: { "message-id": `load-${from + k}` } } })));
+      await Promise.all(
+        Array.from({ length: to - from }, (_, k) =>
+          pub.publishAsync(`load/${(from + k) % 10}`, `message ${from + k}`, { qos: 1, properties: { userProperties: { "message-id": `load-${from + k}` } } }),
+        ),
+      );
       await pub.endAsync();
     };
     await publish(0, 100);
@@ -111,7 +138,8 @@ describe.skipIf(skipWithout("channels-mqtt", missing))("the MQTT channel", () =>
     expect(distinct(), node.output().slice(-3000)).toBe(200);
     // QoS 1 is at least once: a reply whose PUBACK the restart lost is sent again, with the same message-id to drop it by
     const idsByText = new Map<string, Set<string>>();
-    for (const m of replies.got) idsByText.set(m.body.text, (idsByText.get(m.body.text) ?? new Set()).add(String(m.packet.properties?.userProperties?.["message-id"])));
+    for (const m of replies.got)
+      idsByText.set(m.body.text, (idsByText.get(m.body.text) ?? new Set()).add(String(m.packet.properties?.userProperties?.["message-id"])));
     expect([...idsByText.values()].every((ids) => ids.size === 1)).toBe(true);
     await replies.close();
     await node.waitForLogs((l) => l.msg === "channel.lost" && l.account === "load", 1, 10_000);

@@ -23,7 +23,6 @@ const BOT_TOKEN = "xoxb-1-test-token";
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const APP_TOKEN = "xapp-1-A1-test";
 
-
 describe("the Slack channel", () => {
   let nats: NatsServerProcess;
   let slack: FakeSlack;
@@ -36,12 +35,19 @@ describe("the Slack channel", () => {
   });
 
   it("answers in the message's thread, refuses forged requests, and takes a retried event and its app_mention twin once", async () => {
-    const config = await channelConfig([{ type: "slack", account: "work", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }]);
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "s" } });
+    const config = await channelConfig([
+      { type: "slack", account: "work", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl },
+    ]);
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "s" },
+    });
     const url = `http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/work`;
 
     // Slack checks the endpoint first
-    expect(await sendSlackEvent(url, SECRET, { type: "url_verification", challenge: "c-123", token: "x" })).toEqual({ status: 200, body: { challenge: "c-123" } });
+    expect(await sendSlackEvent(url, SECRET, { type: "url_verification", challenge: "c-123", token: "x" })).toEqual({
+      status: 200,
+      body: { challenge: "c-123" },
+    });
 
     expect((await sendSlackEvent(url, SECRET, messageEvent({ channel: "C1", text: "deploy status?", ts: "1700000001.000100" }))).status).toBe(200);
     await until(() => slack.posted("C1").length === 1, "the reply");
@@ -53,8 +59,12 @@ describe("the Slack channel", () => {
     expect(slack.posted("C1")[1]).toMatchObject({ thread_ts: "1700000001.000100", text: expect.stringContaining("deploy status?") });
 
     // forged: a bad signature, a stale timestamp (6 minutes old), none at all
-    expect((await sendSlackEvent(url, SECRET, messageEvent({ channel: "C9", text: "forged", ts: "1700000003.000100" }), { signature: "v0=00ff" })).status).toBe(401);
-    const stale = await sendSlackEvent(url, SECRET, messageEvent({ channel: "C9", text: "stale", ts: "1700000004.000100" }), { timestamp: Math.floor(Date.now() / 1000) - 360 });
+    expect((await sendSlackEvent(url, SECRET, messageEvent({ channel: "C9", text: "forged", ts: "1700000003.000100" }), { signature: "v0=00ff" })).status).toBe(
+      401,
+    );
+    const stale = await sendSlackEvent(url, SECRET, messageEvent({ channel: "C9", text: "stale", ts: "1700000004.000100" }), {
+      timestamp: Math.floor(Date.now() / 1000) - 360,
+    });
     expect(stale.status).toBe(401);
     expect(stale.body.error.message).toMatch(/stale/);
     expect((await sendSlackEvent(url, "another secret", messageEvent({ channel: "C9", text: "wrong key", ts: "1700000005.000100" }))).status).toBe(401);
@@ -69,14 +79,29 @@ describe("the Slack channel", () => {
     expect(slack.posted("C2")).toHaveLength(1);
     expect(slack.posted("C9")).toEqual([]);
     // the bot's own messages are not taken
-    await sendSlackEvent(url, SECRET, { ...messageEvent({ channel: "C3", text: "from a bot", ts: "1700000007.000100" }), event: { type: "message", channel: "C3", text: "x", ts: "1700000007.000100", bot_id: "BBOT" } });
+    await sendSlackEvent(url, SECRET, {
+      ...messageEvent({ channel: "C3", text: "from a bot", ts: "1700000007.000100" }),
+      event: { type: "message", channel: "C3", text: "x", ts: "1700000007.000100", bot_id: "BBOT" },
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(slack.posted("C3")).toEqual([]);
   }, 60_000);
 
   it("honours a 429's Retry-After, waits out the Web API being down, and dead-letters a reply Slack refuses", async () => {
-    const config = await channelConfig([{ type: "slack", account: "ops", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }]);
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "s2", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" } });
+    const config = await channelConfig([
+      { type: "slack", account: "ops", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl },
+    ]);
+    await using node = await startClaw({
+      env: {
+        NATS_URL: nats.url,
+        CLAW_CONFIG: config,
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SECRET,
+        CLAW_NODE_ID: "s2",
+        CLAW_RETRY_BASE_MS: "100",
+        CLAW_RETRY_MAX_MS: "500",
+      },
+    });
     const url = `http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/ops`;
     slack.failNext("chat.postMessage", 1, { status: 429, retryAfter: 1 });
     await sendSlackEvent(url, SECRET, messageEvent({ channel: "D1", text: "hi", ts: "1700000101.000100", channel_type: "im" }));
@@ -104,14 +129,23 @@ describe("the Slack channel", () => {
     const answer = "Deploys are green; the last one went out at noon and the next is queued for three.";
     // written slowly: eleven pieces of 8 characters, 250 ms apart (about 2.75 s)
     model.answer = () => ({ text: answer, usage: { prompt: 5, completion: 20 }, pieceDelayMs: 250 });
-    const config = await channelConfig([{ type: "slack", account: "stream", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }], {
-      providers: { fake: { baseURL: model.baseURL, model: "fake-instant" } },
-      agents: [{ id: "assistant", model: "fake", system: "You answer." }],
-      defaultAgent: "assistant",
+    const config = await channelConfig(
+      [{ type: "slack", account: "stream", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }],
+      {
+        providers: { fake: { baseURL: model.baseURL, model: "fake-instant" } },
+        agents: [{ id: "assistant", model: "fake", system: "You answer." }],
+        defaultAgent: "assistant",
+      },
+    );
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "st" },
     });
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET, CLAW_NODE_ID: "st" } });
     await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "stream"), "the account running");
-    await sendSlackEvent(`http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/stream`, SECRET, messageEvent({ channel: "C50", text: "how are deploys?", ts: "1700000301.000100" }));
+    await sendSlackEvent(
+      `http://127.0.0.1:${node.httpPort}/v1/webhooks/slack/stream`,
+      SECRET,
+      messageEvent({ channel: "C50", text: "how are deploys?", ts: "1700000301.000100" }),
+    );
     const updates = () => slack.calls.filter((c) => c.ok && c.method === "chat.update" && c.payload.channel === "C50");
     await until(() => updates().some((c) => c.payload.text === answer), "the streamed message finished");
     const posted = slack.posted("C50");
@@ -121,7 +155,9 @@ describe("the Slack channel", () => {
     // received them; 150 ms allowed for one request taking longer to arrive than the next). The last update,
     // the whole reply, goes out as soon as the reply is complete.
     const begun = slack.calls.find((c) => c.ok && c.method === "chat.postMessage" && c.payload.channel === "C50")!.at;
-    const growing = updates().filter((c) => String(c.payload.text).endsWith(" …")).map((c) => c.at);
+    const growing = updates()
+      .filter((c) => String(c.payload.text).endsWith(" …"))
+      .map((c) => c.at);
     expect(growing.length, "updates while the reply was written").toBeGreaterThanOrEqual(1);
     const changes = [begun, ...growing];
     const gaps = changes.slice(1).map((t, i) => t - changes[i]!);
@@ -129,22 +165,48 @@ describe("the Slack channel", () => {
   }, 60_000);
 
   it("takes an event on a node that does not run the account; the reply comes from the one that does", async () => {
-    const config = await channelConfig([{ type: "slack", account: "pair", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl }]);
+    const config = await channelConfig([
+      { type: "slack", account: "pair", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl },
+    ]);
     const env = { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SECRET };
     await using a = await startClaw({ env: { ...env, CLAW_NODE_ID: "pa" } });
     await using b = await startClaw({ env: { ...env, CLAW_NODE_ID: "pb" } });
     await until(() => [a, b].some((n) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "pair")), "the account running");
     const runner = a.logs.some((l) => l.msg === "channel.connected" && l.account === "pair") ? a : b;
     const other = runner === a ? b : a;
-    expect((await sendSlackEvent(`http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/pair`, SECRET, messageEvent({ channel: "C7", text: "via the other node", ts: "1700000201.000100" }))).status).toBe(200);
+    expect(
+      (
+        await sendSlackEvent(
+          `http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/pair`,
+          SECRET,
+          messageEvent({ channel: "C7", text: "via the other node", ts: "1700000201.000100" }),
+        )
+      ).status,
+    ).toBe(200);
     await until(() => slack.posted("C7").length === 1, "the reply");
     // no such account: 404
-    expect((await sendSlackEvent(`http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/nope`, SECRET, messageEvent({ channel: "C7", text: "x", ts: "1" }))).status).toBe(404);
+    expect(
+      (await sendSlackEvent(`http://127.0.0.1:${other.httpPort}/v1/webhooks/slack/nope`, SECRET, messageEvent({ channel: "C7", text: "x", ts: "1" }))).status,
+    ).toBe(404);
   }, 60_000);
 
   describe("in Socket Mode", () => {
-    const socketAccount = (account: string) => ({ type: "slack", account, mode: "socket", botTokenEnv: "SLACK_BOT_TOKEN", appTokenEnv: "SLACK_APP_TOKEN", apiUrl: slack.apiUrl });
-    const env = (config: string) => ({ NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_APP_TOKEN: APP_TOKEN, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" });
+    const socketAccount = (account: string) => ({
+      type: "slack",
+      account,
+      mode: "socket",
+      botTokenEnv: "SLACK_BOT_TOKEN",
+      appTokenEnv: "SLACK_APP_TOKEN",
+      apiUrl: slack.apiUrl,
+    });
+    const env = (config: string) => ({
+      NATS_URL: nats.url,
+      CLAW_CONFIG: config,
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_APP_TOKEN: APP_TOKEN,
+      CLAW_RETRY_BASE_MS: "100",
+      CLAW_RETRY_MAX_MS: "500",
+    });
     const dm = (channel: string, text: string, ts: string) => messageEvent({ channel, text, ts, channel_type: "im" });
     const texts = (channel: string) => slack.posted(channel).map((p) => p.text);
 
@@ -189,7 +251,9 @@ describe("the Slack channel", () => {
       await until(() => texts("D11").length === 1, "the reply");
       await new Promise((r) => setTimeout(r, 1_000));
       expect(texts("D11")).toEqual(["once"]);
-      const channels = (await (await fetch(`http://127.0.0.1:${node.httpPort}/v1/channels`)).json()) as { channels: Array<{ type: string; account: string; state: string }> };
+      const channels = (await (await fetch(`http://127.0.0.1:${node.httpPort}/v1/channels`)).json()) as {
+        channels: Array<{ type: string; account: string; state: string }>;
+      };
       // with what the channel type can do, as its adapter declares it
       expect(channels.channels.find((c) => c.account === "sock")).toMatchObject({
         type: "slack",
@@ -259,7 +323,13 @@ describe("the Slack channel", () => {
       const config = await channelConfig([socketAccount("media")]);
       await using node = await startClaw({ env: { ...env(config), CLAW_NODE_ID: "sme" } });
       await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "media"), "the socket open");
-      await publishReply(nats.url, "slack", "media", "D30", { text: "here you go", media: [{ type: "image", url: "https://example.com/chart.png", name: "chart" }, { type: "file", url: "https://example.com/report.pdf", name: "report.pdf" }] });
+      await publishReply(nats.url, "slack", "media", "D30", {
+        text: "here you go",
+        media: [
+          { type: "image", url: "https://example.com/chart.png", name: "chart" },
+          { type: "file", url: "https://example.com/report.pdf", name: "report.pdf" },
+        ],
+      });
       await until(() => slack.posted("D30").length === 1, "the reply with media");
       expect(slack.posted("D30")[0]!.blocks).toEqual([
         { type: "section", text: { type: "mrkdwn", text: "here you go" } },

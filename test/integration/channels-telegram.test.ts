@@ -15,8 +15,13 @@ import { startFakeTelegram, type FakeTelegram } from "../support/fake-telegram.j
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
-
-const account = (fake: FakeTelegram, name: string) => ({ type: "telegram", account: name, tokenEnv: "BOT_TOKEN", apiRoot: fake.apiRoot, pollTimeoutSeconds: 1 });
+const account = (fake: FakeTelegram, name: string) => ({
+  type: "telegram",
+  account: name,
+  tokenEnv: "BOT_TOKEN",
+  apiRoot: fake.apiRoot,
+  pollTimeoutSeconds: 1,
+});
 
 describe("the Telegram channel", () => {
   let nats: NatsServerProcess;
@@ -61,7 +66,9 @@ describe("the Telegram channel", () => {
   it("loses nothing while the API is down, processes an update sent again once, and refuses a reply Telegram rejects", async () => {
     await using fake = await startFakeTelegram();
     const config = await channelConfig([account(fake, "outage")]);
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "o", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" } });
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "o", CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "500" },
+    });
     fake.push({ chatId: 1, text: "before" });
     await until(() => fake.sentTo(1).length === 1, "the first reply");
     fake.down = true;
@@ -74,7 +81,10 @@ describe("the Telegram channel", () => {
     await node.waitForLogs((l) => l.msg === "channel.lost" && l.account === "outage");
 
     // Telegram sends an update again (its confirmation got lost): one reply
-    const again = { update_id: 7_000, message: { message_id: 7_000, date: 0, chat: { id: 2, type: "private" }, from: { id: 2, is_bot: false, first_name: "Bo" }, text: "once" } };
+    const again = {
+      update_id: 7_000,
+      message: { message_id: 7_000, date: 0, chat: { id: 2, type: "private" }, from: { id: 2, is_bot: false, first_name: "Bo" }, text: "once" },
+    };
     fake.pushRaw(again);
     await until(() => fake.sentTo(2).length === 1, "the reply to the repeated update");
     fake.pushRaw({ ...again }, true);
@@ -92,22 +102,38 @@ describe("the Telegram channel", () => {
 
   it("takes webhook updates on any node, refuses a wrong secret, and answers a repeated update once", async () => {
     await using fake = await startFakeTelegram();
-    const hook = { ...account(fake, "hooked"), mode: "webhook", webhookSecretEnv: "HOOK_SECRET", webhookUrl: "https://claw.example.org/v1/webhooks/telegram/hooked" };
+    const hook = {
+      ...account(fake, "hooked"),
+      mode: "webhook",
+      webhookSecretEnv: "HOOK_SECRET",
+      webhookUrl: "https://claw.example.org/v1/webhooks/telegram/hooked",
+    };
     const config = await channelConfig([hook]);
-    await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, HOOK_SECRET: "s3cret-hook", CLAW_NODE_ID: "w" } });
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, HOOK_SECRET: "s3cret-hook", CLAW_NODE_ID: "w" },
+    });
     await until(() => fake.calls.some((c) => c.method === "setWebhook" && c.ok), "setWebhook");
     expect(fake.calls.find((c) => c.method === "setWebhook")!.payload).toMatchObject({ url: hook.webhookUrl, secret_token: "s3cret-hook" });
     expect(fake.calls.some((c) => c.method === "getUpdates")).toBe(false);
     const post = (update: unknown, secret = "s3cret-hook") =>
-      fetch(`http://127.0.0.1:${node.httpPort}/v1/webhooks/telegram/hooked`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: JSON.stringify(update) });
-    const update = { update_id: 500, message: { message_id: 77, date: 0, chat: { id: 9, type: "private" }, from: { id: 9, is_bot: false, first_name: "Cy" }, text: "via webhook" } };
+      fetch(`http://127.0.0.1:${node.httpPort}/v1/webhooks/telegram/hooked`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+        body: JSON.stringify(update),
+      });
+    const update = {
+      update_id: 500,
+      message: { message_id: 77, date: 0, chat: { id: 9, type: "private" }, from: { id: 9, is_bot: false, first_name: "Cy" }, text: "via webhook" },
+    };
     expect((await post(update, "wrong")).status).toBe(401);
     expect((await post(update)).status).toBe(200);
     expect((await post(update)).status).toBe(200); // Telegram sending it again
     await until(() => fake.sentTo(9).length === 1, "the reply");
     await new Promise((r) => setTimeout(r, 1_000));
     expect(fake.sentTo(9)).toEqual(["via webhook"]);
-    expect(fake.calls.find((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 9)!.payload).toMatchObject({ reply_parameters: { message_id: 77 } });
+    expect(fake.calls.find((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 9)!.payload).toMatchObject({
+      reply_parameters: { message_id: 77 },
+    });
   }, 60_000);
 
   it("shows a streamed reply growing in one message, edited at most once a second, and ends it with the whole reply", async () => {
@@ -136,7 +162,9 @@ describe("the Telegram channel", () => {
     // received them; 150 ms allowed for one request taking longer to arrive than the next). The last edit,
     // the whole reply, goes out as soon as the reply is complete.
     const begun = fake.calls.find((c) => c.ok && c.method === "sendMessage" && Number(c.payload.chat_id) === 77)!.at;
-    const growing = edits().filter((c) => String(c.payload.text).endsWith(" …")).map((c) => c.at);
+    const growing = edits()
+      .filter((c) => String(c.payload.text).endsWith(" …"))
+      .map((c) => c.at);
     expect(growing.length, "edits while the reply was written").toBeGreaterThanOrEqual(1);
     const changes = [begun, ...growing];
     const gaps = changes.slice(1).map((t, i) => t - changes[i]!);
@@ -173,15 +201,28 @@ describe("the Telegram channel", () => {
     await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token, CLAW_NODE_ID: "tm" } });
     await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === "media"), "the account running");
     // the scripted model calls the echo skill, whose output holds media: the reply carries it
-    fake.push({ chatId: 88, text: '/tool echo {"text":"a chart","media":[{"type":"image","url":"https://example.com/chart.png"},{"type":"image","name":"no url"}]}' });
+    fake.push({
+      chatId: 88,
+      text: '/tool echo {"text":"a chart","media":[{"type":"image","url":"https://example.com/chart.png"},{"type":"image","name":"no url"}]}',
+    });
     const sent = (method: string, chat: number) => fake.calls.filter((c) => c.ok && c.method === method && Number(c.payload.chat_id) === chat);
     await until(() => sent("sendPhoto", 88).length === 1, "the photo");
-    expect(sent("sendPhoto", 88)[0]!.payload).toMatchObject({ photo: "https://example.com/chart.png", caption: expect.stringMatching(/^echo: /), reply_parameters: { message_id: expect.anything() } });
+    expect(sent("sendPhoto", 88)[0]!.payload).toMatchObject({
+      photo: "https://example.com/chart.png",
+      caption: expect.stringMatching(/^echo: /),
+      reply_parameters: { message_id: expect.anything() },
+    });
     // the caption was the text: no message of its own
     expect(fake.sentTo(88)).toEqual([]);
 
     // a reply published by an outside system with two media: the text, then each
-    await publishReply(nats.url, "telegram", "media", "89", { text: "your files", media: [{ type: "image", url: "https://example.com/a.png" }, { type: "file", url: "https://example.com/b.pdf", name: "b.pdf" }] });
+    await publishReply(nats.url, "telegram", "media", "89", {
+      text: "your files",
+      media: [
+        { type: "image", url: "https://example.com/a.png" },
+        { type: "file", url: "https://example.com/b.pdf", name: "b.pdf" },
+      ],
+    });
     await until(() => sent("sendDocument", 89).length === 1, "the document");
     expect(fake.sentTo(89)).toEqual(["your files"]);
     expect(sent("sendPhoto", 89).map((c) => c.payload.photo)).toEqual(["https://example.com/a.png"]);
@@ -190,7 +231,10 @@ describe("the Telegram channel", () => {
     expect(order).toEqual(["sendMessage", "sendPhoto", "sendDocument"]);
 
     // a medium the channel does not take (Telegram has no location by URL): a link in the text, not dropped
-    await publishReply(nats.url, "telegram", "media", "90", { text: "meet here", media: [{ type: "location", url: "https://maps.example/?q=52.5,13.4", name: "the café" }] });
+    await publishReply(nats.url, "telegram", "media", "90", {
+      text: "meet here",
+      media: [{ type: "location", url: "https://maps.example/?q=52.5,13.4", name: "the café" }],
+    });
     await until(() => fake.sentTo(90).length === 1, "the text");
     expect(fake.sentTo(90)).toEqual(["meet here\nthe café: https://maps.example/?q=52.5,13.4"]);
   }, 60_000);

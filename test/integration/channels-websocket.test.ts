@@ -18,7 +18,15 @@ const CHROMIUM = process.env.CLAW_CHROMIUM ?? "/usr/bin/chromium";
 type Frame = { type: string; [k: string]: unknown };
 
 /** A client that keeps every frame, with a wait for the next that matches. */
-async function open(base: string, query: string): Promise<{ ws: WebSocket; frames: Frame[]; next(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>; closed: Promise<{ code: number; reason: string }> }> {
+async function open(
+  base: string,
+  query: string,
+): Promise<{
+  ws: WebSocket;
+  frames: Frame[];
+  next(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  closed: Promise<{ code: number; reason: string }>;
+}> {
   const ws = new WebSocket(`${base.replace("http", "ws")}/v1/ws?${query}`);
   const frames: Frame[] = [];
   ws.on("message", (d) => frames.push(JSON.parse(d.toString()) as Frame));
@@ -120,7 +128,10 @@ describe("the WebSocket channel", () => {
   describe.skipIf(skipWithout("channels-websocket: the /chat page in Chromium", noChromium))("the /chat page in Chromium", () => {
     let browser: Browser;
     beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      });
     }, 30_000);
     afterAll(async () => {
       await browser?.close();
@@ -136,14 +147,22 @@ describe("the WebSocket channel", () => {
       expect(session).toMatch(/^~tok:[0-9a-f]{32}~$/);
       await page.fill("#text", "hello from the page");
       await page.click('#composer button[type="submit"]');
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === "hello from the page"), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === "hello from the page"),
+        undefined,
+        { timeout: 10_000 },
+      );
       await page.reload();
       await page.waitForSelector('#status[data-status="open"]');
       expect(await page.textContent("#session")).toBe(session);
       await page.fill("#text", "/history");
       await page.click('#composer button[type="submit"]');
       // the conversation goes on in the same session: the agent remembers the first turn
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent?.includes("hello from the page")), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent?.includes("hello from the page")),
+        undefined,
+        { timeout: 10_000 },
+      );
       expect(errors).toEqual([]);
       await page.close();
     }, 30_000);

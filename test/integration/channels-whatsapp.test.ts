@@ -134,7 +134,6 @@ async function signalPeer(ours: AuthenticationState): Promise<{ receivedBy(auth:
   };
 }
 
-
 const text = (jid: string, id: string, body: string, o: { fromMe?: boolean; participant?: string } = {}) => ({
   key: { remoteJid: jid, id, fromMe: o.fromMe ?? false, ...(o.participant ? { participant: o.participant } : {}) },
   pushName: "Dana",
@@ -219,7 +218,13 @@ describe("the WhatsApp channel", () => {
       await until(() => qrs.length >= 1, "the QR announced");
       expect(new Set(qrs)).toEqual(new Set(["2@qr-data"]));
       await until(() => view.pairing.length >= 1, "the QR in the live view");
-      expect(view.pairing[0]).toMatchObject({ event: "qr", type: "whatsapp", account: "phone", node: "test", svg: expect.stringMatching(/^<svg[^]*<path[^]*<\/svg>\s*$/) });
+      expect(view.pairing[0]).toMatchObject({
+        event: "qr",
+        type: "whatsapp",
+        account: "phone",
+        node: "test",
+        svg: expect.stringMatching(/^<svg[^]*<path[^]*<\/svg>\s*$/),
+      });
       await until(() => runner.status().state === "connected", "connected");
       // paired: baileys updates the credentials and makes pre-keys (into the key store, KV); they go to KV
       first.config.auth.creds.me = { id: "4915112345678:1@s.whatsapp.net" };
@@ -237,7 +242,13 @@ describe("the WhatsApp channel", () => {
 
       // ours, a group's, and history are not taken: they come first (ours and history in the chat of the
       // message after them, whose reply would follow theirs), and nothing but that message is answered
-      first.ev.emit("messages.upsert", { type: "notify", messages: [text("4917000000001@s.whatsapp.net", "W2", "my own", { fromMe: true }), text("123-456@g.us", "W3", "group chatter", { participant: "4917000000002@s.whatsapp.net" })] });
+      first.ev.emit("messages.upsert", {
+        type: "notify",
+        messages: [
+          text("4917000000001@s.whatsapp.net", "W2", "my own", { fromMe: true }),
+          text("123-456@g.us", "W3", "group chatter", { participant: "4917000000002@s.whatsapp.net" }),
+        ],
+      });
       first.ev.emit("messages.upsert", { type: "append", messages: [text("4917000000001@s.whatsapp.net", "W4", "old history")] });
       first.ev.emit("messages.upsert", { type: "notify", messages: [text("4917000000001@s.whatsapp.net", "W1", "hello from whatsapp")] });
       await until(() => first.sent.length >= 1, "the reply");
@@ -266,10 +277,22 @@ describe("the WhatsApp channel", () => {
       await until(() => runner.status().state === "connected", "connected again");
 
       // a reply's media, by URL: one image with the text as its caption; several after the text
-      await publishReply(nats.url, "whatsapp", "phone", "4917000000001@s.whatsapp.net", { text: "the chart", media: [{ type: "image", url: "https://example.com/chart.png" }] });
+      await publishReply(nats.url, "whatsapp", "phone", "4917000000001@s.whatsapp.net", {
+        text: "the chart",
+        media: [{ type: "image", url: "https://example.com/chart.png" }],
+      });
       await until(() => second.media.length === 1, "the image");
-      expect(second.media[0]).toEqual({ jid: "4917000000001@s.whatsapp.net", content: { image: { url: "https://example.com/chart.png" }, caption: "the chart" } });
-      await publishReply(nats.url, "whatsapp", "phone", "4917000000001@s.whatsapp.net", { text: "files", media: [{ type: "file", url: "https://example.com/r.pdf", name: "r.pdf", mime: "application/pdf" }, { type: "audio", url: "https://example.com/v.ogg" }] });
+      expect(second.media[0]).toEqual({
+        jid: "4917000000001@s.whatsapp.net",
+        content: { image: { url: "https://example.com/chart.png" }, caption: "the chart" },
+      });
+      await publishReply(nats.url, "whatsapp", "phone", "4917000000001@s.whatsapp.net", {
+        text: "files",
+        media: [
+          { type: "file", url: "https://example.com/r.pdf", name: "r.pdf", mime: "application/pdf" },
+          { type: "audio", url: "https://example.com/v.ogg" },
+        ],
+      });
       await until(() => second.media.length === 3, "the file and the audio");
       expect(second.sent.at(-1)).toEqual({ jid: "4917000000001@s.whatsapp.net", text: "files" });
       expect(second.media.slice(1).map((m) => m.content)).toEqual([
@@ -300,7 +323,9 @@ describe("the WhatsApp channel", () => {
   it("pairs an account with a phone number by a code typed on the phone, asked once per connection, and shows no QR code", async () => {
     const announced = { qr: [] as string[], code: [] as string[] };
     const subs = (["qr", "pairing-code"] as const).map((event) =>
-      bus.nc.subscribe(channelEventSubject("whatsapp", "by-code", event), { callback: (_e, m) => void announced[event === "qr" ? "qr" : "code"].push(JSON.stringify(m.json())) }),
+      bus.nc.subscribe(channelEventSubject("whatsapp", "by-code", event), {
+        callback: (_e, m) => void announced[event === "qr" ? "qr" : "code"].push(JSON.stringify(m.json())),
+      }),
     );
     const { sockets, codesAsked, runner } = await runAccount("by-code", { phone: "4915112345678" });
     try {
@@ -316,7 +341,7 @@ describe("the WhatsApp channel", () => {
       // connection (as after WhatsApp drops an unpaired one), which asks for a code again
       let printed = "";
       const pairing = runCli(["channels", "pair", "whatsapp", "by-code", "--timeout", "30"], { NATS_URL: nats.url }, 40_000, (t) => (printed = t));
-      for (const deadline = Date.now() + 20_000; !printed.includes("enter: ABCD1234") && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 20_000; !printed.includes("enter: ABCD1234") && Date.now() < deadline;) {
         const n = sockets.length;
         sockets[n - 1]!.ev.emit("connection.update", { connection: "close", lastDisconnect: { error: boom(408, "QR refs ended"), date: new Date() } });
         await until(() => sockets.length === n + 1, "a new socket");

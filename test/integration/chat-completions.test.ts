@@ -25,7 +25,10 @@ let openai: OpenAI;
 beforeAll(async () => {
   nats = await natsServer();
   fake = await startFakeOpenAI();
-  fake.answer = (req) => ({ text: `The answer to "${lastUser(req)}" is a sentence long enough to come in several pieces.`, usage: { prompt: 21, completion: 13 } });
+  fake.answer = (req) => ({
+    text: `The answer to "${lastUser(req)}" is a sentence long enough to come in several pieces.`,
+    usage: { prompt: 21, completion: 13 },
+  });
   const path = join(tmpdir(), `claw-chat-${process.pid}.json`);
   await writeFile(
     path,
@@ -99,9 +102,15 @@ describe("POST /v1/chat/completions", () => {
       param: "model",
       type: "invalid_request_error",
     });
-    await expect(openai.chat.completions.create({ model: "echo", messages: [{ role: "system", content: "only this" }] })).rejects.toMatchObject({ status: 400, param: "messages" });
+    await expect(openai.chat.completions.create({ model: "echo", messages: [{ role: "system", content: "only this" }] })).rejects.toMatchObject({
+      status: 400,
+      param: "messages",
+    });
     // a user whose name does not fit a subject once encoded is the caller's to change: 400, not a 503 to retry
-    await expect(openai.chat.completions.create({ model: "echo", user: "🦀".repeat(200), messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({ status: 400, param: "user" });
+    await expect(openai.chat.completions.create({ model: "echo", user: "🦀".repeat(200), messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({
+      status: 400,
+      param: "user",
+    });
     await expect(openai.chat.completions.create({ model: "echo", messages: [{ role: "user", content: "/fail on purpose" }] })).rejects.toMatchObject({
       status: 400,
       type: "server_error",
@@ -160,7 +169,8 @@ describe("POST /v1/chat/completions", () => {
 
   it("absorbs a retry carrying the same Idempotency-Key into the first try's turn, running or done", async () => {
     const headers = { "Idempotency-Key": "idem-chat-1" };
-    const ask = (text: string) => openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: text }] }, { headers });
+    const ask = (text: string) =>
+      openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: text }] }, { headers });
     // the retry comes while the first try's turn runs, then once more after it ended
     const [a, b] = await Promise.all([ask("/slow 400"), new Promise((r) => setTimeout(r, 100)).then(() => ask("/slow 400"))]);
     const c = await ask("/slow 400");
@@ -170,7 +180,10 @@ describe("POST /v1/chat/completions", () => {
     const history = await openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: "/history" }] });
     expect(history.choices[0]!.message.content).toBe("1 earlier turns\n1. /slow 400");
     // another key is another turn
-    await openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: "again" }] }, { headers: { "Idempotency-Key": "idem-chat-2" } });
+    await openai.chat.completions.create(
+      { model: "echo", user: "idem-user", messages: [{ role: "user", content: "again" }] },
+      { headers: { "Idempotency-Key": "idem-chat-2" } },
+    );
     const after = await openai.chat.completions.create({ model: "echo", user: "idem-user", messages: [{ role: "user", content: "/history" }] });
     expect(after.choices[0]!.message.content).toContain("3 earlier turns");
     // the conversation moved on (three turns since): a late retry still gets its own first reply, and no new turn

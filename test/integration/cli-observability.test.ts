@@ -61,7 +61,9 @@ describe("claw status, top and inspect", () => {
     const s = await settledStatus();
     expect(s.leader).toBe("obs");
     expect(s.epoch).toBeGreaterThanOrEqual(1);
-    expect(s.members).toEqual([expect.objectContaining({ node: "obs", pid: node.child.pid, partitions: 64, http: `http://127.0.0.1:${node.httpPort}`, ready: true })]);
+    expect(s.members).toEqual([
+      expect.objectContaining({ node: "obs", pid: node.child.pid, partitions: 64, http: `http://127.0.0.1:${node.httpPort}`, ready: true }),
+    ]);
     expect(s.partitions).toHaveLength(64);
     expect(s.partitions.every((p) => p.owner === "obs")).toBe(true);
     expect(s.dlq).toEqual({ total: 1, byStage: { ingress: 1 } });
@@ -69,7 +71,9 @@ describe("claw status, top and inspect", () => {
     const table = await runCli(["status"], env);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^leader: obs\s+assignment epoch: \d+\s+members: 1\s+dead letters: 1 \(ingress 1\)$/m);
-    expect(table.stdout).toMatch(new RegExp(`^obs \\*\\s+\\S+\\s+${node.child.pid}\\s+\\d+s\\s+64\\s+\\d+\\s+0\\s+0\\s+http://127\\.0\\.0\\.1:${node.httpPort}\\s+yes$`, "m"));
+    expect(table.stdout).toMatch(
+      new RegExp(`^obs \\*\\s+\\S+\\s+${node.child.pid}\\s+\\d+s\\s+64\\s+\\d+\\s+0\\s+0\\s+http://127\\.0\\.0\\.1:${node.httpPort}\\s+yes$`, "m"),
+    );
     expect(table.stdout).toContain("no backlog in any partition");
 
     // `claw cluster` still works and shares the view
@@ -101,7 +105,10 @@ describe("claw status, top and inspect", () => {
       expect(Number(row![4])).toBeGreaterThan(0);
 
       const json = await runCli(["top", "--json", "--interval", "1000"], env, 15_000);
-      const frame = JSON.parse(json.stdout) as { leader: string; nodes: Array<{ node: string; rates: { inPerSec: number; outPerSec: number; partitionsOwned: number } }> };
+      const frame = JSON.parse(json.stdout) as {
+        leader: string;
+        nodes: Array<{ node: string; rates: { inPerSec: number; outPerSec: number; partitionsOwned: number } }>;
+      };
       expect(frame.leader).toBe("obs");
       expect(frame.nodes[0]!.rates.inPerSec).toBeGreaterThan(0);
       expect(frame.nodes[0]!.rates.partitionsOwned).toBe(64);
@@ -120,7 +127,13 @@ describe("claw status, top and inspect", () => {
     const json = await runCli(["inspect", "echo", "terminal:cli:inspectme", "--json"], env);
     expect(json.stderr).toBe("");
     expect(json.code).toBe(0);
-    const report = JSON.parse(json.stdout) as { state: string; turns: number; lastTurnId: string; history: Array<{ role: string; text: string; ts: number }>; live: Array<{ node: string }> };
+    const report = JSON.parse(json.stdout) as {
+      state: string;
+      turns: number;
+      lastTurnId: string;
+      history: Array<{ role: string; text: string; ts: number }>;
+      live: Array<{ node: string }>;
+    };
     expect(report.state).toBe("idle");
     expect(report.turns).toBe(2);
     expect(report.lastTurnId).toBeTruthy();

@@ -26,12 +26,20 @@ describe("a node started before its NATS cluster has formed", () => {
     try {
       // one server of three: no quorum, JetStream answers nothing
       servers.push(await startNatsServer(plan[0]!));
-      node = await startClaw({ env: { NATS_URL: plan.map((s) => s.url).join(","), CLAW_NODE_ID: "early", CLAW_REPLICAS: "3" }, until: "listening", timeoutMs: 30_000 });
+      node = await startClaw({
+        env: { NATS_URL: plan.map((s) => s.url).join(","), CLAW_NODE_ID: "early", CLAW_REPLICAS: "3" },
+        until: "listening",
+        timeoutMs: 30_000,
+      });
       await node.waitForLogs((l) => l.msg === "JetStream is not ready (its cluster is forming or electing): waiting", 1, 30_000);
       let r = await readyz(node.httpPort);
       expect(r).toEqual({ status: 503, reasons: ["jetstream: forming"] });
       expect((await fetch(`http://127.0.0.1:${node.httpPort}/healthz`)).status, "alive: not to be restarted").toBe(200);
-      const refused = await fetch(`http://127.0.0.1:${node.httpPort}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ chat: "c", text: "x" }) });
+      const refused = await fetch(`http://127.0.0.1:${node.httpPort}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ chat: "c", text: "x" }),
+      });
       expect(refused.status).toBe(503);
       expect(refused.headers.get("retry-after")).toBeTruthy();
 

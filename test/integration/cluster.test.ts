@@ -59,136 +59,158 @@ async function expectExactlyOnceInOrder(out: ReplyCollector, accepted: string[],
   expect(ids.length).toBe(accepted.length);
   expect(new Set(ids).size).toBe(accepted.length);
   for (let s = 0; s < sessions; s++) {
-    expect(out.replies.filter((r) => r.chat === `c${s}`).map((r) => r.text), `chat c${s}`).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
+    expect(
+      out.replies.filter((r) => r.chat === `c${s}`).map((r) => r.text),
+      `chat c${s}`,
+    ).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
   }
 }
 
 describe("a cluster of Claw nodes", () => {
-  it("survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again before its heartbeat expires (2.5 s promised, measured by the bench)", async () => {
-    await using nats = await natsServer();
-    await using c = await client(nats.url);
-    const nodes: ClawProcess[] = [];
-    try {
-      const { view, assignment: before } = await threeNodes(nats.url, c, nodes, HEARTBEAT_TTL);
-      for (const id of ["n1", "n2", "n3"]) expect(before.owners.filter((o) => o === id).length).toBeGreaterThan(5);
-      const victimPartitions = before.owners.flatMap((o, p) => (o === "n2" ? [p] : []));
-      const out = await collectStreamReplies(c.js, c.jsm);
-      let killedAt = 0;
-      let recoveredMs = -1;
-      const accepted = await load(c, 200, 8, async (sent) => {
-        if (!killedAt && sent >= 600) {
-          killedAt = Date.now();
-          await nodes[1]!.kill("SIGKILL");
-          // measure in the background how long the victim's partitions stay unowned
-          void (async () => {
-            for (;;) {
-              const claims = await view.claims(P);
-              if (victimPartitions.every((p) => claims[p] !== undefined && claims[p] !== "n2")) {
-                recoveredMs = Date.now() - killedAt;
-                return;
+  it(
+    "survives SIGKILL of a node mid-load: exactly once, in order, its partitions served again before its heartbeat expires (2.5 s promised, measured " +
+      "by the bench)",
+    async () => {
+      await using nats = await natsServer();
+      await using c = await client(nats.url);
+      const nodes: ClawProcess[] = [];
+      try {
+        const { view, assignment: before } = await threeNodes(nats.url, c, nodes, HEARTBEAT_TTL);
+        for (const id of ["n1", "n2", "n3"]) expect(before.owners.filter((o) => o === id).length).toBeGreaterThan(5);
+        const victimPartitions = before.owners.flatMap((o, p) => (o === "n2" ? [p] : []));
+        const out = await collectStreamReplies(c.js, c.jsm);
+        let killedAt = 0;
+        let recoveredMs = -1;
+        const accepted = await load(c, 200, 8, async (sent) => {
+          if (!killedAt && sent >= 600) {
+            killedAt = Date.now();
+            await nodes[1]!.kill("SIGKILL");
+            // measure in the background how long the victim's partitions stay unowned
+            void (async () => {
+              for (;;) {
+                const claims = await view.claims(P);
+                if (victimPartitions.every((p) => claims[p] !== undefined && claims[p] !== "n2")) {
+                  recoveredMs = Date.now() - killedAt;
+                  return;
+                }
+                if (Date.now() - killedAt > 20_000) return;
+                await new Promise((r) => setTimeout(r, 25));
               }
-              if (Date.now() - killedAt > 20_000) return;
-              await new Promise((r) => setTimeout(r, 25));
-            }
-          })();
-        }
-      });
-      await expectExactlyOnceInOrder(out, accepted, 200, 8);
-      const after = await view.settled(["n1", "n3"], P);
-      expect(after.epoch).toBeGreaterThan(before.epoch);
-      console.log(`failover: the killed node's ${victimPartitions.length} partitions were served again after ${recoveredMs} ms`);
-      expect(recoveredMs).toBeGreaterThan(0);
-      // a dead node is gone from the bus at once (presence); its heartbeat takes 10 s or more to expire
-      expect(recoveredMs).toBeLessThan(loaded(2_500));
-      out.stop();
-    } finally {
-      await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
-    }
-  }, 90_000);
+            })();
+          }
+        });
+        await expectExactlyOnceInOrder(out, accepted, 200, 8);
+        const after = await view.settled(["n1", "n3"], P);
+        expect(after.epoch).toBeGreaterThan(before.epoch);
+        console.log(`failover: the killed node's ${victimPartitions.length} partitions were served again after ${recoveredMs} ms`);
+        expect(recoveredMs).toBeGreaterThan(0);
+        // a dead node is gone from the bus at once (presence); its heartbeat takes 10 s or more to expire
+        expect(recoveredMs).toBeLessThan(loaded(2_500));
+        out.stop();
+      } finally {
+        await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
+      }
+    },
+    90_000,
+  );
 
-  it("elects a new leader before its lease expires when the leader dies (2.5 s promised, measured by the bench), and never lets two nodes own a partition", async () => {
-    await using nats = await natsServer();
-    await using c = await client(nats.url);
-    const nodes = new Map<string, ClawProcess>();
-    try {
-      // (the heartbeats' TTL raised too: a follower that waited for the dead leader's heartbeat to expire is no better)
-      for (const id of ["n1", "n2", "n3"]) nodes.set(id, await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id, CLAW_LEASE_TTL_MS: String(LEASE_TTL_MS), ...HEARTBEAT_TTL } }));
-      const view = await clusterView(c.js);
-      const before = await view.settled(["n1", "n2", "n3"], P);
-      // record every claim change from here on
-      const history: Array<{ p: number; node?: string; op: string; at: number }> = [];
-      const watch = await view.cluster.watch({ key: "claim.>", include: KvWatchInclude.UpdatesOnly });
-      void (async () => {
-        for await (const e of watch) history.push({ p: Number(e.key.split(".")[1]), node: e.operation === "PUT" ? e.json<{ node: string }>().node : undefined, op: e.operation, at: Date.now() });
-      })();
-      const leader = (await view.leader())!;
-      expect(nodes.has(leader)).toBe(true);
-      // when the leader's lease was written (renewed every TTL/3) and by whom: a new leader before its expiry
-      // (a TTL after its last renewal) is one that saw the old leader gone, not one that waited out its lease
-      const leases: Array<{ node: string; at: number }> = [];
-      const leaseWatch = await (await new Kvm(c.js).open(BUCKETS.lease)).watch({ key: "leader", include: KvWatchInclude.UpdatesOnly });
-      void (async () => {
-        for await (const e of leaseWatch) if (e.operation === "PUT") leases.push({ node: e.string(), at: Date.now() });
-      })();
-      await until(() => leases.some((l) => l.node === leader), "a renewal of the leader's lease");
-      // traffic through the kill: which node answers each partition's chats says who consumed it
-      const out = await collectStreamReplies(c.js, c.jsm);
-      let killedAt = 0;
-      const traffic = load(c, 100, 6, async (sent) => {
-        if (!killedAt && sent >= 200) {
-          killedAt = Date.now();
-          await nodes.get(leader)!.kill("SIGKILL");
+  it(
+    "elects a new leader before its lease expires when the leader dies (2.5 s promised, measured by the bench), and never lets two nodes own a " + "partition",
+    async () => {
+      await using nats = await natsServer();
+      await using c = await client(nats.url);
+      const nodes = new Map<string, ClawProcess>();
+      try {
+        // (the heartbeats' TTL raised too: a follower that waited for the dead leader's heartbeat to expire is no better)
+        for (const id of ["n1", "n2", "n3"])
+          nodes.set(id, await startClaw({ env: { NATS_URL: nats.url, CLAW_NODE_ID: id, CLAW_LEASE_TTL_MS: String(LEASE_TTL_MS), ...HEARTBEAT_TTL } }));
+        const view = await clusterView(c.js);
+        const before = await view.settled(["n1", "n2", "n3"], P);
+        // record every claim change from here on
+        const history: Array<{ p: number; node?: string; op: string; at: number }> = [];
+        const watch = await view.cluster.watch({ key: "claim.>", include: KvWatchInclude.UpdatesOnly });
+        void (async () => {
+          for await (const e of watch)
+            history.push({
+              p: Number(e.key.split(".")[1]),
+              node: e.operation === "PUT" ? e.json<{ node: string }>().node : undefined,
+              op: e.operation,
+              at: Date.now(),
+            });
+        })();
+        const leader = (await view.leader())!;
+        expect(nodes.has(leader)).toBe(true);
+        // when the leader's lease was written (renewed every TTL/3) and by whom: a new leader before its expiry
+        // (a TTL after its last renewal) is one that saw the old leader gone, not one that waited out its lease
+        const leases: Array<{ node: string; at: number }> = [];
+        const leaseWatch = await (await new Kvm(c.js).open(BUCKETS.lease)).watch({ key: "leader", include: KvWatchInclude.UpdatesOnly });
+        void (async () => {
+          for await (const e of leaseWatch) if (e.operation === "PUT") leases.push({ node: e.string(), at: Date.now() });
+        })();
+        await until(() => leases.some((l) => l.node === leader), "a renewal of the leader's lease");
+        // traffic through the kill: which node answers each partition's chats says who consumed it
+        const out = await collectStreamReplies(c.js, c.jsm);
+        let killedAt = 0;
+        const traffic = load(c, 100, 6, async (sent) => {
+          if (!killedAt && sent >= 200) {
+            killedAt = Date.now();
+            await nodes.get(leader)!.kill("SIGKILL");
+          }
+        });
+        while (!killedAt) await new Promise((r) => setTimeout(r, 5));
+        let newLeader: string | undefined;
+        while (Date.now() - killedAt < 15_000) {
+          newLeader = await view.leader();
+          if (newLeader && newLeader !== leader) break;
+          await new Promise((r) => setTimeout(r, 25));
         }
-      });
-      while (!killedAt) await new Promise((r) => setTimeout(r, 5));
-      let newLeader: string | undefined;
-      while (Date.now() - killedAt < 15_000) {
-        newLeader = await view.leader();
-        if (newLeader && newLeader !== leader) break;
-        await new Promise((r) => setTimeout(r, 25));
+        const electedMs = Date.now() - killedAt;
+        console.log(`leader ${leader} killed; ${newLeader} elected after ${electedMs} ms`);
+        expect(newLeader).toBeDefined();
+        expect(newLeader).not.toBe(leader);
+        expect(electedMs).toBeLessThan(loaded(2_500));
+        await until(() => leases.some((l) => l.node === newLeader), "the new leader's lease");
+        leaseWatch.stop();
+        const renewed = leases.filter((l) => l.node === leader).at(-1)!.at;
+        const taken = leases.find((l) => l.node === newLeader)!.at;
+        expect(taken - renewed, `ms from the dead leader's last renewal to the new leader's lease (it expires at ${LEASE_TTL_MS})`).toBeLessThan(LEASE_TTL_MS);
+        const live = [...nodes.keys()].filter((n) => n !== leader);
+        const after = await view.settled(live, P);
+        expect(after.epoch).toBeGreaterThan(before.epoch);
+        expect(after.leader).toBe(newLeader);
+        watch.stop();
+        // a claim only changes hands when it was released or its holder was the dead node
+        const holder = new Map<number, string | undefined>(before.owners.map((o, p) => [p, o]));
+        for (const h of history) {
+          const prev = holder.get(h.p);
+          if (h.op === "PUT" && prev !== undefined && prev !== h.node) expect(prev, `partition ${h.p} taken from a live node`).toBe(leader);
+          holder.set(h.p, h.node);
+        }
+        expect(history.some((h) => h.op === "PUT" && h.node !== leader)).toBe(true);
+        // and consumption: a partition's chats are answered by its owners in the order they held it, never by
+        // two nodes taking turns (one that kept consuming a partition it had lost, or took one it never claimed)
+        const accepted = await traffic;
+        await expectExactlyOnceInOrder(out, accepted, 100, 6);
+        out.stop();
+        for (let p = 0; p < P; p++) {
+          const owners: string[] = [];
+          for (const o of [before.owners[p], ...history.filter((h) => h.p === p && h.op === "PUT").map((h) => h.node)])
+            if (o && owners.at(-1) !== o) owners.push(o);
+          const answering: string[] = [];
+          for (const r of out.replies) if (chatPartition(r, P) === p && answering.at(-1) !== r.node) answering.push(r.node ?? "?");
+          // the answering nodes, run by run, are the owners in their order (a node may have had nothing to answer)
+          let i = 0;
+          for (const n of answering) while (i < owners.length && owners[i] !== n) i++;
+          expect(i < owners.length || answering.length === 0, `partition ${p}: answered by ${answering.join(" → ")}, owned by ${owners.join(" → ")}`).toBe(
+            true,
+          );
+        }
+      } finally {
+        await Promise.all([...nodes.values()].map((n) => n.kill("SIGKILL")));
       }
-      const electedMs = Date.now() - killedAt;
-      console.log(`leader ${leader} killed; ${newLeader} elected after ${electedMs} ms`);
-      expect(newLeader).toBeDefined();
-      expect(newLeader).not.toBe(leader);
-      expect(electedMs).toBeLessThan(loaded(2_500));
-      await until(() => leases.some((l) => l.node === newLeader), "the new leader's lease");
-      leaseWatch.stop();
-      const renewed = leases.filter((l) => l.node === leader).at(-1)!.at;
-      const taken = leases.find((l) => l.node === newLeader)!.at;
-      expect(taken - renewed, `ms from the dead leader's last renewal to the new leader's lease (it expires at ${LEASE_TTL_MS})`).toBeLessThan(LEASE_TTL_MS);
-      const live = [...nodes.keys()].filter((n) => n !== leader);
-      const after = await view.settled(live, P);
-      expect(after.epoch).toBeGreaterThan(before.epoch);
-      expect(after.leader).toBe(newLeader);
-      watch.stop();
-      // a claim only changes hands when it was released or its holder was the dead node
-      const holder = new Map<number, string | undefined>(before.owners.map((o, p) => [p, o]));
-      for (const h of history) {
-        const prev = holder.get(h.p);
-        if (h.op === "PUT" && prev !== undefined && prev !== h.node) expect(prev, `partition ${h.p} taken from a live node`).toBe(leader);
-        holder.set(h.p, h.node);
-      }
-      expect(history.some((h) => h.op === "PUT" && h.node !== leader)).toBe(true);
-      // and consumption: a partition's chats are answered by its owners in the order they held it, never by
-      // two nodes taking turns (one that kept consuming a partition it had lost, or took one it never claimed)
-      const accepted = await traffic;
-      await expectExactlyOnceInOrder(out, accepted, 100, 6);
-      out.stop();
-      for (let p = 0; p < P; p++) {
-        const owners: string[] = [];
-        for (const o of [before.owners[p], ...history.filter((h) => h.p === p && h.op === "PUT").map((h) => h.node)]) if (o && owners.at(-1) !== o) owners.push(o);
-        const answering: string[] = [];
-        for (const r of out.replies) if (chatPartition(r, P) === p && answering.at(-1) !== r.node) answering.push(r.node ?? "?");
-        // the answering nodes, run by run, are the owners in their order (a node may have had nothing to answer)
-        let i = 0;
-        for (const n of answering) while (i < owners.length && owners[i] !== n) i++;
-        expect(i < owners.length || answering.length === 0, `partition ${p}: answered by ${answering.join(" → ")}, owned by ${owners.join(" → ")}`).toBe(true);
-      }
-    } finally {
-      await Promise.all([...nodes.values()].map((n) => n.kill("SIGKILL")));
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 
   it("rebalances under load when a node joins and another leaves gracefully, losing nothing", async () => {
     await using nats = await natsServer();

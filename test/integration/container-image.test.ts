@@ -32,27 +32,57 @@ describe.skipIf(skipWithout("the container image", engine.ok ? undefined : engin
 
   it("builds, runs read-only as a non-root user, passes its health check, and answers with a key", async () => {
     await podman.importNodeBaseImage("localhost/claw-node-base:20");
-    await podman.cli(["build", "--format", "docker", "--network", "host", "--build-arg", "NODE_IMAGE=localhost/claw-node-base:20", "-t", "localhost/claw:test", ROOT], 900_000);
+    await podman.cli(
+      ["build", "--format", "docker", "--network", "host", "--build-arg", "NODE_IMAGE=localhost/claw-node-base:20", "-t", "localhost/claw:test", ROOT],
+      900_000,
+    );
     const size = (await podman.cli(["image", "inspect", "localhost/claw:test", "--format", "{{.Size}}"])).trim();
     const baseSize = (await podman.cli(["image", "inspect", "localhost/claw-node-base:20", "--format", "{{.Size}}"])).trim();
     console.log(`claw image: ${Math.round(Number(size) / 1e6)} MB, of which the base ${Math.round(Number(baseSize) / 1e6)} MB`);
     expect(Number(size) - Number(baseSize)).toBeLessThan(250e6);
 
     const port = await freePort();
-    await podman.cli(["run", "-d", "--name", "claw-test", "--network", "host", "--read-only", "--tmpfs", "/tmp", "-e", `NATS_URL=${nats.url}`, "-e", `CLAW_HTTP_PORT=${port}`, "localhost/claw:test"]);
+    await podman.cli([
+      "run",
+      "-d",
+      "--name",
+      "claw-test",
+      "--network",
+      "host",
+      "--read-only",
+      "--tmpfs",
+      "/tmp",
+      "-e",
+      `NATS_URL=${nats.url}`,
+      "-e",
+      `CLAW_HTTP_PORT=${port}`,
+      "localhost/claw:test",
+    ]);
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 30_000;
-    while ((await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200) {
-      if (Date.now() > deadline) throw new Error(`the container did not become ready:\n${await podman.cli(["logs", "claw-test"]).catch((e: Error) => e.message)}`);
+    while (
+      (await fetch(`${base}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
+      if (Date.now() > deadline)
+        throw new Error(`the container did not become ready:\n${await podman.cli(["logs", "claw-test"]).catch((e: Error) => e.message)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     expect((await podman.cli(["inspect", "claw-test", "--format", "{{.Config.User}}"])).trim()).toBe("1000:1000");
     await podman.cli(["healthcheck", "run", "claw-test"]);
     // listening on every address: nothing without a credential
-    expect((await fetch(`${base}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"text":"hi"}' })).status).toBe(401);
+    expect(
+      (await fetch(`${base}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"text":"hi"}' })).status,
+    ).toBe(401);
     const created = await runCli(["keys", "create", "--scopes", "agents:invoke", "--json"], { NATS_URL: nats.url });
     const key = (JSON.parse(created.stdout) as { key: string }).key;
-    const res = await fetch(`${base}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: '{"text":"from the image"}' });
+    const res = await fetch(`${base}/v1/agents/echo/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: '{"text":"from the image"}',
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { reply: { text: string } }).reply.text).toBe("from the image");
     // stopped with SIGTERM, it leaves the cluster cleanly

@@ -23,22 +23,38 @@ const CHROMIUM = process.env.CLAW_CHROMIUM ?? "/usr/bin/chromium";
 const SECRET = "my card PIN is 4242";
 
 /** A raw HTTP/1.1 request with whatever headers it is given (Host and Origin included). */
-function rawRequest(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; json: any; headers: Record<string, string | string[] | undefined> }> {
+function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; json: any; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, method, path, headers: { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) }, setHost: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, json, headers: res.headers });
-      });
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        headers: { ...headers, ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}) },
+        setHost: false,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, json, headers: res.headers });
+        });
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -78,7 +94,8 @@ describe("pages of other origins against the loopback gateway", () => {
   let elsewhere: Server;
   let base: string;
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: these tests drive a real headless Chromium (apt-get install -y chromium, or set CLAW_CHROMIUM)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: these tests drive a real headless Chromium (apt-get install -y chromium, or set CLAW_CHROMIUM)`);
     nats = await natsServer();
     claw = await startClaw({ env: { NATS_URL: nats.url } });
     base = `http://127.0.0.1:${claw.httpPort}`;
@@ -90,7 +107,15 @@ describe("pages of other origins against the loopback gateway", () => {
     await new Promise<void>((r) => elsewhere.listen(0, "127.0.0.1", () => r()));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   }, 60_000);
   afterAll(async () => {
@@ -105,18 +130,29 @@ describe("pages of other origins against the loopback gateway", () => {
 
   it("changes nothing and reads nothing for a page of another origin", async () => {
     // a reply waits for the WebSocket session `victim`: what a page that opens it would read
-    const planted = await rawRequest(claw.httpPort, "POST", "/v1/messages", { host: `127.0.0.1:${claw.httpPort}`, "content-type": "application/json" }, JSON.stringify({ channel: "ws", account: "web", chat: "victim", text: SECRET }));
+    const planted = await rawRequest(
+      claw.httpPort,
+      "POST",
+      "/v1/messages",
+      { host: `127.0.0.1:${claw.httpPort}`, "content-type": "application/json" },
+      JSON.stringify({ channel: "ws", account: "web", chat: "victim", text: SECRET }),
+    );
     expect(planted.status).toBe(202);
     const before = { agents: await api("/v1/agents"), skills: await api("/v1/skills"), webhooks: await api("/v1/webhooks") };
 
     // everything that reaches the bus while the page is open: messages in, and the live view's watches
     const seen: string[] = [];
-    const subs: Subscription[] = [c.nc.subscribe("claw.in.>", { callback: (_e, m) => seen.push(m.subject) }), c.nc.subscribe(WATCH_SUBJECT, { callback: (_e, m) => seen.push(m.subject) })];
+    const subs: Subscription[] = [
+      c.nc.subscribe("claw.in.>", { callback: (_e, m) => seen.push(m.subject) }),
+      c.nc.subscribe(WATCH_SUBJECT, { callback: (_e, m) => seen.push(m.subject) }),
+    ];
     await c.nc.flush();
     const page = await browser.newPage();
     const port = (elsewhere.address() as { port: number }).port;
     await page.goto(`http://127.0.0.1:${port}/`);
-    const findings = (await page.waitForFunction(() => (window as unknown as { findings?: unknown }).findings, undefined, { timeout: 15_000 }).then((h) => h.jsonValue())) as {
+    const findings = (await page
+      .waitForFunction(() => (window as unknown as { findings?: unknown }).findings, undefined, { timeout: 15_000 })
+      .then((h) => h.jsonValue())) as {
       fetches: Record<string, unknown>;
       ws: { opened: boolean; frames: string[] };
       es: { opened: boolean; messages: string[] };
@@ -140,13 +176,28 @@ describe("pages of other origins against the loopback gateway", () => {
 
   it("answers no foreign Host (DNS rebinding), and every loopback name", async () => {
     const port = claw.httpPort;
-    for (const host of [`attacker.example:${port}`, "attacker.example", `127.0.0.1.attacker.example:${port}`, `localhost.attacker.example:${port}`, `user@127.0.0.1:${port}`, `127.0.0.1:${port}/x`, `10.0.0.1:${port}`, ""]) {
+    for (const host of [
+      `attacker.example:${port}`,
+      "attacker.example",
+      `127.0.0.1.attacker.example:${port}`,
+      `localhost.attacker.example:${port}`,
+      `user@127.0.0.1:${port}`,
+      `127.0.0.1:${port}/x`,
+      `10.0.0.1:${port}`,
+      "",
+    ]) {
       const r = await rawRequest(port, "GET", "/v1/agents", { host });
       expect(r.status, host).toBe(403);
       expect(r.json.error.code, host).toBe("host_refused");
     }
     // the page of a rebound name is "same origin" with it: its Host still gives it away
-    const rebound = await rawRequest(port, "POST", "/v1/agents", { host: `attacker.example:${port}`, origin: `http://attacker.example:${port}`, "content-type": "application/json" }, JSON.stringify({ id: "rebound" }));
+    const rebound = await rawRequest(
+      port,
+      "POST",
+      "/v1/agents",
+      { host: `attacker.example:${port}`, origin: `http://attacker.example:${port}`, "content-type": "application/json" },
+      JSON.stringify({ id: "rebound" }),
+    );
     expect(rebound).toMatchObject({ status: 403, json: { error: { code: "host_refused" } } });
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost", `chat.localhost:${port}`, `127.9.8.7:${port}`, `[::1]:${port}`, "LOCALHOST"]) {
       expect((await rawRequest(port, "GET", "/v1/agents", { host })).status, host).toBe(200);
@@ -163,8 +214,28 @@ describe("pages of other origins against the loopback gateway", () => {
     expect((await rawRequest(claw.httpPort, "GET", "/v1/agents", { host, origin: "http://evil.example" })).status).toBe(403);
     expect((await rawRequest(claw.httpPort, "POST", "/v1/agents", { host, origin: "null", "content-type": "application/json" }, agent)).status).toBe(403);
     // a page of the gateway itself, and a client that is no browser (no Origin)
-    expect((await rawRequest(claw.httpPort, "POST", "/v1/messages", { host, origin: `http://${host}`, "content-type": "application/json" }, JSON.stringify({ chat: "own", text: "x" }))).status).toBe(202);
-    expect((await rawRequest(claw.httpPort, "POST", "/v1/messages", { host, "content-type": "application/json; charset=utf-8" }, JSON.stringify({ chat: "own", text: "x" }))).status).toBe(202);
+    expect(
+      (
+        await rawRequest(
+          claw.httpPort,
+          "POST",
+          "/v1/messages",
+          { host, origin: `http://${host}`, "content-type": "application/json" },
+          JSON.stringify({ chat: "own", text: "x" }),
+        )
+      ).status,
+    ).toBe(202);
+    expect(
+      (
+        await rawRequest(
+          claw.httpPort,
+          "POST",
+          "/v1/messages",
+          { host, "content-type": "application/json; charset=utf-8" },
+          JSON.stringify({ chat: "own", text: "x" }),
+        )
+      ).status,
+    ).toBe(202);
     // what a page may send without asking first is not JSON here
     for (const type of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", undefined]) {
       const r = await rawRequest(claw.httpPort, "POST", "/v1/agents", { host, ...(type ? { "content-type": type } : {}) }, agent);
@@ -183,7 +254,9 @@ describe("pages of other origins against the loopback gateway", () => {
       await page.waitForSelector('#status[data-status="open"]');
       await page.fill("#text", `hello from ${origin}`);
       await page.click('#composer button[type="submit"]');
-      await page.waitForFunction((t) => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === t), `hello from ${origin}`, { timeout: 10_000 });
+      await page.waitForFunction((t) => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === t), `hello from ${origin}`, {
+        timeout: 10_000,
+      });
       await page.goto(`${origin}/ui`);
       await page.waitForSelector('#connection[data-status="open"]', { timeout: 10_000 });
       await page.waitForSelector("#members tr[data-node]");
@@ -198,7 +271,9 @@ describe("origins and hosts an operator lists", () => {
   let claw: ClawProcess;
   beforeAll(async () => {
     nats = await natsServer();
-    claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_HTTP_ORIGINS: "https://app.example.com", CLAW_HTTP_HOSTS: "claw.example.com,*.internal.example" } });
+    claw = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_HTTP_ORIGINS: "https://app.example.com", CLAW_HTTP_HOSTS: "claw.example.com,*.internal.example" },
+    });
   }, 60_000);
   afterAll(async () => {
     await claw?.kill("SIGKILL");
@@ -207,17 +282,34 @@ describe("origins and hosts an operator lists", () => {
 
   it("lets a listed origin's page in, with CORS, and answers listed hosts", async () => {
     const host = `127.0.0.1:${claw.httpPort}`;
-    const preflight = await rawRequest(claw.httpPort, "OPTIONS", "/v1/agents", { host, origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "content-type" });
+    const preflight = await rawRequest(claw.httpPort, "OPTIONS", "/v1/agents", {
+      host,
+      origin: "https://app.example.com",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "content-type",
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers["access-control-allow-origin"]).toBe("https://app.example.com");
     expect(preflight.headers["access-control-allow-headers"]).toContain("content-type");
-    const listed = await rawRequest(claw.httpPort, "POST", "/v1/agents", { host, origin: "https://app.example.com", "content-type": "application/json" }, JSON.stringify({ id: "listed", system: "x" }));
+    const listed = await rawRequest(
+      claw.httpPort,
+      "POST",
+      "/v1/agents",
+      { host, origin: "https://app.example.com", "content-type": "application/json" },
+      JSON.stringify({ id: "listed", system: "x" }),
+    );
     expect(listed.status).toBe(201);
     expect(listed.headers["access-control-allow-origin"]).toBe("https://app.example.com");
-    const other = await rawRequest(claw.httpPort, "OPTIONS", "/v1/agents", { host, origin: "https://other.example.com", "access-control-request-method": "POST" });
+    const other = await rawRequest(claw.httpPort, "OPTIONS", "/v1/agents", {
+      host,
+      origin: "https://other.example.com",
+      "access-control-request-method": "POST",
+    });
     expect(other.status).toBe(403);
     expect(other.headers["access-control-allow-origin"]).toBeUndefined();
-    for (const h of ["claw.example.com", "claw.example.com:8443", "a.internal.example"]) expect((await rawRequest(claw.httpPort, "GET", "/v1/agents", { host: h })).status, h).toBe(200);
-    for (const h of ["internal.example", "claw.example.com.evil", "example.com"]) expect((await rawRequest(claw.httpPort, "GET", "/v1/agents", { host: h })).status, h).toBe(403);
+    for (const h of ["claw.example.com", "claw.example.com:8443", "a.internal.example"])
+      expect((await rawRequest(claw.httpPort, "GET", "/v1/agents", { host: h })).status, h).toBe(200);
+    for (const h of ["internal.example", "claw.example.com.evil", "example.com"])
+      expect((await rawRequest(claw.httpPort, "GET", "/v1/agents", { host: h })).status, h).toBe(403);
   }, 30_000);
 });

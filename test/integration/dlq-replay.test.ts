@@ -53,7 +53,9 @@ describe("replaying dead letters", () => {
 
   /** A dead letter of those bytes, as someone who may publish to claw.dlq.> plants it, naming its "original subject". */
   async function plant(record: Uint8Array, originalSubject: string): Promise<number> {
-    const ack = await c.js.publish("claw.dlq.ingress", record, { headers: toHeaders({ [H.dlq.stage]: "ingress", [H.dlq.code]: "invalid_envelope", [H.dlq.subject]: originalSubject }) });
+    const ack = await c.js.publish("claw.dlq.ingress", record, {
+      headers: toHeaders({ [H.dlq.stage]: "ingress", [H.dlq.code]: "invalid_envelope", [H.dlq.subject]: originalSubject }),
+    });
     return ack.seq;
   }
 
@@ -83,7 +85,17 @@ describe("replaying dead letters", () => {
     expect((await call("GET", "/v1/agents", b.forged)).status).toBe(401);
 
     // nothing outside inbound, the sessions' mailboxes and the letter's own kind
-    for (const to of ["$JS.API.STREAM.DELETE.CLAW_IN", "$SYS.REQ.SERVER.PING", "claw.ctl.skill-cancel", "claw.out.t.a.c", "claw.audit.http", "claw.skill.bash.invoke", "claw.in.shop.a.b.c", "claw.in.*.a.b", "_INBOX.x"]) {
+    for (const to of [
+      "$JS.API.STREAM.DELETE.CLAW_IN",
+      "$SYS.REQ.SERVER.PING",
+      "claw.ctl.skill-cancel",
+      "claw.out.t.a.c",
+      "claw.audit.http",
+      "claw.skill.bash.invoke",
+      "claw.in.shop.a.b.c",
+      "claw.in.*.a.b",
+      "_INBOX.x",
+    ]) {
       const r = await call("POST", `/v1/dlq/${seq}/replay`, admin, { to, keep: true });
       expect(r.status, to).toBe(400);
       expect(r.json.error.code, to).toBe("replay_target_refused");

@@ -52,7 +52,12 @@ describe("stopping a node with work in flight", () => {
     console.log(`drain: stopped with two tools in flight in ${stop.ms} ms (CLAW_DRAIN_MS ${DRAIN_MS})`);
     expect(stop.code).toBe(0);
     expect(stop.ms, "the stop waits CLAW_DRAIN_MS, not the tools").toBeLessThan(DRAIN_MS + STOP_MARGIN_MS);
-    expect(a.logs.filter((l) => l.msg === "skill.stopped").map((l) => [l.skill, l.outcome]).sort()).toEqual([
+    expect(
+      a.logs
+        .filter((l) => l.msg === "skill.stopped")
+        .map((l) => [l.skill, l.outcome])
+        .sort(),
+    ).toEqual([
       ["bash", "cancelled"],
       ["time.sleep", "handed_back"],
     ]);

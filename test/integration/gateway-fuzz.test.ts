@@ -45,7 +45,10 @@ function bytesOf(c: Case): Buffer {
     head.push("Transfer-Encoding: chunked");
     if (f.kind === "both") head.push(`Content-Length: ${f.declared}`);
     const chunks = f.kind === "chunked" ? f.chunks : [{ size: f.body.length.toString(16), data: f.body }];
-    body = Buffer.concat([...chunks.flatMap((ch) => [Buffer.from(`${ch.size}\r\n`), Buffer.from(ch.data), Buffer.from("\r\n")]), Buffer.from(f.kind === "both" || f.last ? "0\r\n\r\n" : "")]);
+    body = Buffer.concat([
+      ...chunks.flatMap((ch) => [Buffer.from(`${ch.size}\r\n`), Buffer.from(ch.data), Buffer.from("\r\n")]),
+      Buffer.from(f.kind === "both" || f.last ? "0\r\n\r\n" : ""),
+    ]);
   }
   return Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`), body]);
 }
@@ -88,18 +91,42 @@ const chunk = fc.uint8Array({ maxLength: 3_000 }).chain((data) => chunkSize(data
 
 const framing: fc.Arbitrary<Framing> = fc.oneof(
   fc.constant({ kind: "none" as const }),
-  bodyBytes.chain((body) => fc.oneof(fc.constant(body.length), fc.nat({ max: 100_000 }), fc.constant(MAX_PAYLOAD * 1000)).map((declared) => ({ kind: "length" as const, body, declared }))),
+  bodyBytes.chain((body) =>
+    fc
+      .oneof(fc.constant(body.length), fc.nat({ max: 100_000 }), fc.constant(MAX_PAYLOAD * 1000))
+      .map((declared) => ({ kind: "length" as const, body, declared })),
+  ),
   fc.record({ chunks: fc.array(chunk, { maxLength: 30 }), last: fc.boolean() }).map((r) => ({ kind: "chunked" as const, ...r })),
   bodyBytes.chain((body) => fc.nat({ max: 10_000 }).map((declared) => ({ kind: "both" as const, body, declared }))),
 );
 
 /** Request targets no route has, and some no URL parser takes. */
 const oddTarget = fc.oneof(
-  fc.constantFrom("http://[", "//x", "*", "/%", "/v1/agents/%ZZ/invoke", "/ui/assets/..%2f..%2f..%2fetc%2fpasswd", "/v1/webhooks/%00/x", `/v1/ws?session=${"%C3%A9".repeat(300)}`, "http://127.0.0.1/healthz", "/healthz?" + "a".repeat(9_000)),
+  fc.constantFrom(
+    "http://[",
+    "//x",
+    "*",
+    "/%",
+    "/v1/agents/%ZZ/invoke",
+    "/ui/assets/..%2f..%2f..%2fetc%2fpasswd",
+    "/v1/webhooks/%00/x",
+    `/v1/ws?session=${"%C3%A9".repeat(300)}`,
+    "http://127.0.0.1/healthz",
+    "/healthz?" + "a".repeat(9_000),
+  ),
   fc.webPath(),
 );
 
-const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "application/vnd.x+json", "multipart/form-data; boundary=zz", "", "application/json\u0000");
+const contentType = fc.constantFrom(
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "application/vnd.x+json",
+  "multipart/form-data; boundary=zz",
+  "",
+  "application/json\u0000",
+);
 
 describe("a fuzz of broken HTTP on every route", () => {
   let nats: NatsServerProcess;
@@ -107,9 +134,12 @@ describe("a fuzz of broken HTTP on every route", () => {
   let targets: Array<{ method: string; path: string }>;
   beforeAll(async () => {
     nats = await natsServer();
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_MAX_PAYLOAD: String(MAX_PAYLOAD), CLAW_HTTP_HEADERS_TIMEOUT_MS: "1000", CLAW_HTTP_REQUEST_TIMEOUT_MS: "2000" } });
+    node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_MAX_PAYLOAD: String(MAX_PAYLOAD), CLAW_HTTP_HEADERS_TIMEOUT_MS: "1000", CLAW_HTTP_REQUEST_TIMEOUT_MS: "2000" },
+    });
     const doc = (await (await fetch(`http://127.0.0.1:${node.httpPort}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    const concrete = (t: string) => t.replace("{rest}", "events").replace(/\{(\w+)\}/g, (_m, n: string) => ({ id: "echo", seq: "1", type: "telegram", account: "x" })[n] ?? "x");
+    const concrete = (t: string) =>
+      t.replace("{rest}", "events").replace(/\{(\w+)\}/g, (_m, n: string) => ({ id: "echo", seq: "1", type: "telegram", account: "x" })[n] ?? "x");
     targets = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path: concrete(p) })));
   }, 60_000);
   afterAll(async () => {
@@ -122,7 +152,10 @@ describe("a fuzz of broken HTTP on every route", () => {
     const host = `127.0.0.1:${node.httpPort}`;
     const request: fc.Arbitrary<Case> = fc
       .record({
-        target: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...targets) }, oddTarget.map((path) => ({ method: "GET", path }))),
+        target: fc.oneof(
+          { weight: 5, arbitrary: fc.constantFrom(...targets) },
+          oddTarget.map((path) => ({ method: "GET", path })),
+        ),
         host: fc.oneof({ weight: 5, arbitrary: fc.constant(host) }, fc.constantFrom("evil.example", "localhost", "", "[::1]:1", "a".repeat(300))),
         bigHeader: fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, fc.integer({ min: 1_000, max: 40_000 })),
         method: fc.option(fc.constantFrom("GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "PATCH"), { nil: undefined }),
@@ -137,8 +170,16 @@ describe("a fuzz of broken HTTP on every route", () => {
         if (r.type) headers.push(["Content-Type", r.type]);
         if (r.origin) headers.push(["Origin", r.origin]);
         if (r.bigHeader) headers.push(["X-Padding", "p".repeat(r.bigHeader)]);
-        if (r.upgrade) headers.push(["Connection", "Upgrade"], ["Upgrade", "websocket"], ["Sec-WebSocket-Version", "13"], ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="]);
-        const c: Case = { method: r.method ?? r.target.method, path: r.upgrade && r.target.path.startsWith("/v1/") ? "/v1/ws?session=fuzz" : r.target.path, host: r.host, headers, framing: r.framing, cutAt: undefined };
+        if (r.upgrade)
+          headers.push(["Connection", "Upgrade"], ["Upgrade", "websocket"], ["Sec-WebSocket-Version", "13"], ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="]);
+        const c: Case = {
+          method: r.method ?? r.target.method,
+          path: r.upgrade && r.target.path.startsWith("/v1/") ? "/v1/ws?session=fuzz" : r.target.path,
+          host: r.host,
+          headers,
+          framing: r.framing,
+          cutAt: undefined,
+        };
         if (r.cut !== undefined) c.cutAt = Math.floor(bytesOf(c).length * r.cut);
         return c;
       });
@@ -159,7 +200,11 @@ describe("a fuzz of broken HTTP on every route", () => {
     );
     expect(cases).toBeGreaterThanOrEqual(50);
     // and it still does its work
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "after the fuzz" }) });
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/agents/echo/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: "after the fuzz" }),
+    });
     expect(((await res.json()) as { reply: { text: string } }).reply.text).toBe("after the fuzz");
     expect(node.child.exitCode).toBeNull();
     expect(node.logs.filter((l) => l.msg === "gateway error")).toEqual([]);

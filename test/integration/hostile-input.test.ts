@@ -22,7 +22,11 @@ import { decode, listDeadLetters } from "../../src/bus/index.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 
 /** Sends raw bytes and collects what comes back until the server closes (or `ms` pass). */
-function raw(port: number, chunks: Array<string | Buffer>, o: { gapMs?: number; ms?: number } = {}): Promise<{ text: string; closedAfterMs: number; closed: boolean }> {
+function raw(
+  port: number,
+  chunks: Array<string | Buffer>,
+  o: { gapMs?: number; ms?: number } = {},
+): Promise<{ text: string; closedAfterMs: number; closed: boolean }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const socket: Socket = connect(port, "127.0.0.1");
@@ -48,14 +52,20 @@ function raw(port: number, chunks: Array<string | Buffer>, o: { gapMs?: number; 
   });
 }
 
-const post = (node: ClawProcess, path: string, body: BodyInit, headers: Record<string, string>) => fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method: "POST", body, headers }).then(async (r) => ({ status: r.status, json: (await r.json().catch(() => undefined)) as any }));
+const post = (node: ClawProcess, path: string, body: BodyInit, headers: Record<string, string>) =>
+  fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method: "POST", body, headers }).then(async (r) => ({
+    status: r.status,
+    json: (await r.json().catch(() => undefined)) as any,
+  }));
 
 describe("hostile input", () => {
   let nats: NatsServerProcess;
   let node: ClawProcess;
   beforeAll(async () => {
     nats = await natsServer();
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_MAX_PAYLOAD: "65536", CLAW_HTTP_HEADERS_TIMEOUT_MS: "1000", CLAW_HTTP_REQUEST_TIMEOUT_MS: "2000" } });
+    node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_MAX_PAYLOAD: "65536", CLAW_HTTP_HEADERS_TIMEOUT_MS: "1000", CLAW_HTTP_REQUEST_TIMEOUT_MS: "2000" },
+    });
   }, 60_000);
   afterAll(async () => {
     await node?.[Symbol.asyncDispose]();
@@ -70,7 +80,11 @@ describe("hostile input", () => {
 
   it("refuses a body past the limit before reading it, and one that grows past it as it comes", async () => {
     // a declared 10 MB body, of which nothing is sent: answered at once, and the connection closed
-    const declared = await raw(node.httpPort, ["POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{"], { ms: 5_000 });
+    const declared = await raw(
+      node.httpPort,
+      ["POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{"],
+      { ms: 5_000 },
+    );
     expect(declared.text).toMatch(/^HTTP\/1\.1 413 /);
     expect(declared.text).toContain('"code":"too_large"');
     expect(declared.closed).toBe(true);
@@ -99,13 +113,21 @@ describe("hostile input", () => {
     await stillServing();
     // the refusals are in the audit trail, from the client's address, read when the request came in
     let records: Array<{ what: string; outcome: number | string; from: string }> = [];
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
       const r = await runCli(["audit", "tail", "-n", "50", "--json"], { NATS_URL: nats.url });
-      records = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      records = r.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       if (Object.keys(routes).every((p) => records.some((x) => x.what === `POST ${p}`))) break;
       await new Promise((res) => setTimeout(res, 200));
     }
-    for (const path of Object.keys(routes)) expect(records.find((x) => x.what === `POST ${path}`), path).toMatchObject({ outcome: 413, from: expect.stringMatching(/127\.0\.0\.1/) });
+    for (const path of Object.keys(routes))
+      expect(
+        records.find((x) => x.what === `POST ${path}`),
+        path,
+      ).toMatchObject({ outcome: 413, from: expect.stringMatching(/127\.0\.0\.1/) });
   }, 60_000);
 
   it("answers nesting, content types and encodings it does not take with a clear 4xx", async () => {
@@ -114,7 +136,11 @@ describe("hostile input", () => {
     expect(nested).toMatchObject({ status: 400, json: { error: { code: "too_deep" } } });
     const form = await post(node, "/v1/messages", "channel=t&text=x", { "content-type": "application/x-www-form-urlencoded" });
     expect(form).toMatchObject({ status: 415, json: { error: { code: "unsupported_media_type", message: expect.stringContaining("application/json") } } });
-    const latin1 = Buffer.concat([Buffer.from('{"channel":"t","account":"a","chat":"c","sender":{"id":"u"},"text":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const latin1 = Buffer.concat([
+      Buffer.from('{"channel":"t","account":"a","chat":"c","sender":{"id":"u"},"text":"caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('"}'),
+    ]);
     const encoding = await post(node, "/v1/messages", latin1, { "content-type": "application/json" });
     expect(encoding).toMatchObject({ status: 400, json: { error: { code: "bad_encoding" } } });
     expect((await post(node, "/v1/messages", "{not json", { "content-type": "application/json" })).json.error.code).toBe("bad_json");
@@ -127,14 +153,18 @@ describe("hostile input", () => {
     const body = (depth: number) => `{"chat":"deep","sender":{"id":"u"},"text":"x","metadata":{"n":${nested(depth)}}}`;
     const ok = await post(node, "/v1/messages", body(30), { "content-type": "application/json" });
     expect(ok.status).toBe(202);
-    expect(await post(node, "/v1/messages", body(31), { "content-type": "application/json" })).toMatchObject({ status: 400, json: { error: { code: "too_deep" } } });
+    expect(await post(node, "/v1/messages", body(31), { "content-type": "application/json" })).toMatchObject({
+      status: 400,
+      json: { error: { code: "too_deep" } },
+    });
     // a frame is not read as an HTTP body: the same depth holds there
     const ws = new WebSocket(`ws://127.0.0.1:${node.httpPort}/v1/ws?session=deep`);
     const frames: Array<{ type: string; code?: string }> = [];
     ws.on("message", (d) => frames.push(JSON.parse(d.toString()) as { type: string }));
     await new Promise((r) => ws.once("open", r));
     ws.send(`{"text":"x","metadata":{"n":${nested(31)}}}`);
-    for (const deadline = Date.now() + 5_000; !frames.some((f) => f.type === "error" || f.type === "accepted") && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 5_000; !frames.some((f) => f.type === "error" || f.type === "accepted") && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 20));
     ws.close();
     expect(frames.find((f) => f.type === "error" || f.type === "accepted")).toMatchObject({ type: "error", code: "too_deep" });
     // what was accepted is not dead-lettered later for its depth
@@ -149,10 +179,15 @@ describe("hostile input", () => {
     expect(invoke).toMatchObject({ status: 400, json: { error: { field: "session" } } });
     const message = await post(node, "/v1/messages", JSON.stringify({ chat: long, text: "x" }), { "content-type": "application/json" });
     expect(message).toMatchObject({ status: 400, json: { error: { field: "chat" } } });
-    const user = await post(node, "/v1/chat/completions", JSON.stringify({ model: "echo", user: long, messages: [{ role: "user", content: "x" }] }), { "content-type": "application/json" });
+    const user = await post(node, "/v1/chat/completions", JSON.stringify({ model: "echo", user: long, messages: [{ role: "user", content: "x" }] }), {
+      "content-type": "application/json",
+    });
     expect(user.status).toBe(400);
     expect(user.json.error.param).toBe("user");
-    const header = await post(node, "/v1/chat/completions", JSON.stringify({ model: "echo", messages: [{ role: "user", content: "x" }] }), { "content-type": "application/json", "x-claw-session": "s".repeat(300) });
+    const header = await post(node, "/v1/chat/completions", JSON.stringify({ model: "echo", messages: [{ role: "user", content: "x" }] }), {
+      "content-type": "application/json",
+      "x-claw-session": "s".repeat(300),
+    });
     expect(header.status).toBe(400);
     expect(header.json.error.message).toMatch(/too long/);
     await stillServing();
@@ -177,7 +212,11 @@ describe("hostile input", () => {
     expect(slowHeaders.closedAfterMs).toBeLessThan(4_000);
     // headers at once, then the body a byte at a time: cut after the request timeout (2 s here)
     const body = JSON.stringify({ channel: "t", account: "a", chat: "c", sender: { id: "u" }, text: "slow" });
-    const slowBody = await raw(node.httpPort, [`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, ...body.split("")], { gapMs: 300, ms: 15_000 });
+    const slowBody = await raw(
+      node.httpPort,
+      [`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, ...body.split("")],
+      { gapMs: 300, ms: 15_000 },
+    );
     expect(slowBody.closed).toBe(true);
     expect(slowBody.closedAfterMs).toBeLessThan(5_000);
     expect(slowBody.text).not.toMatch(/HTTP\/1\.1 202/);
@@ -231,7 +270,9 @@ describe("a flood of connections (F14)", () => {
         const sub = c.nc.subscribe("claw.out.t.a.flooded", { callback: (_e, m) => (sub.unsubscribe(), resolve(decode<{ text: string }>(m.data).text)) });
       });
       await c.nc.flush();
-      await c.js.publish("claw.in.t.a.flooded", new TextEncoder().encode(JSON.stringify({ sender: { id: "u" }, text: "through the flood" })), { msgID: "flood-1" });
+      await c.js.publish("claw.in.t.a.flooded", new TextEncoder().encode(JSON.stringify({ sender: { id: "u" }, text: "through the flood" })), {
+        msgID: "flood-1",
+      });
       expect(await reply).toBe("through the flood");
       // silent connections are closed after the headers timeout: the slots are free again for a probe
       await new Promise((r) => setTimeout(r, 1_500));

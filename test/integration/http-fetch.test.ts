@@ -41,7 +41,11 @@ async function site(host: string): Promise<Site> {
   return { server, port: (server.address() as { port: number }).port, hits };
 }
 
-const rejection = (p: Promise<unknown>) => p.then((r) => ({ resolved: r }) as Record<string, unknown>, (e: Error & { code?: string }) => ({ code: e.code, message: e.message }) as Record<string, unknown>);
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    (r) => ({ resolved: r }) as Record<string, unknown>,
+    (e: Error & { code?: string }) => ({ code: e.code, message: e.message }) as Record<string, unknown>,
+  );
 
 describe("http.fetch", () => {
   let dns: DnsServer;
@@ -85,35 +89,72 @@ describe("http.fetch", () => {
 
   it("reaches only the hosts the node allows, never a private address it did not name, nor a redirect elsewhere", async () => {
     const url = `http://127.0.0.1:${a.port}`;
-    await expect(httpFetchSkill({ allow: [] }).run({ url }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("CLAW_HTTP_FETCH_ALLOW") });
+    await expect(httpFetchSkill({ allow: [] }).run({ url }, ctx())).rejects.toMatchObject({
+      code: "denied",
+      message: expect.stringContaining("CLAW_HTTP_FETCH_ALLOW"),
+    });
     // a host allowed by a wildcard whose name resolves (through DNS) to a loopback address is refused
     const before = a.hits.length;
-    await expect(httpFetchSkill({ allow: ["*.inside.test"], resolver: resolver() }).run({ url: `http://api.inside.test:${a.port}/` }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("127.0.0.1 (loopback)") });
+    await expect(
+      httpFetchSkill({ allow: ["*.inside.test"], resolver: resolver() }).run({ url: `http://api.inside.test:${a.port}/` }, ctx()),
+    ).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("127.0.0.1 (loopback)") });
     expect(a.hits.length).toBe(before);
-    const ok = (await httpFetchSkill({ allow: ["127.0.0.1"] }).run({ url, method: "POST", body: "x" }, ctx())) as { status: number; body: string; truncated: boolean };
+    const ok = (await httpFetchSkill({ allow: ["127.0.0.1"] }).run({ url, method: "POST", body: "x" }, ctx())) as {
+      status: number;
+      body: string;
+      truncated: boolean;
+    };
     expect(ok).toMatchObject({ status: 200, body: "hello POST from 127.0.0.1", truncated: false });
-    await expect(httpFetchSkill({ allow: ["127.0.0.1"] }).run({ url: `${url}/to?u=http://169.254.169.254/latest/meta-data` }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("169.254.169.254") });
+    await expect(httpFetchSkill({ allow: ["127.0.0.1"] }).run({ url: `${url}/to?u=http://169.254.169.254/latest/meta-data` }, ctx())).rejects.toMatchObject({
+      code: "denied",
+      message: expect.stringContaining("169.254.169.254"),
+    });
     await expect(httpFetchSkill({ allow: ["127.0.0.1"] }).run({ url: "file:///etc/passwd" }, ctx())).rejects.toMatchObject({ code: "denied" });
   });
 
   it("refuses a name resolving to any address off the public internet, IPv4-mapped, NAT64, 6to4, CGNAT and benchmarking ones among them (F8)", async () => {
     const fetcher = httpFetchSkill({ allow: ["*.evil.test"], resolver: resolver() });
-    const names = ["any", "mapped-loopback", "mapped-private", "cgnat", "benchmark", "nat64", "nat64-private", "nat64-local", "sixtofour", "compatible", "siit", "teredo", "unique-local", "site-local", "metadata", "zero", "mixed"];
+    const names = [
+      "any",
+      "mapped-loopback",
+      "mapped-private",
+      "cgnat",
+      "benchmark",
+      "nat64",
+      "nat64-private",
+      "nat64-local",
+      "sixtofour",
+      "compatible",
+      "siit",
+      "teredo",
+      "unique-local",
+      "site-local",
+      "metadata",
+      "zero",
+      "mixed",
+    ];
     const before = a.hits.length;
-    const outcomes = await Promise.all(names.map(async (n) => [n, await rejection(fetcher.run({ url: `http://${n}.evil.test:${a.port}/` }, ctx(4_000)))] as const));
-    for (const [n, o] of outcomes) expect(o, n).toMatchObject({ code: "denied", message: expect.stringContaining(`${n}.evil.test resolves to an address off the public internet`) });
+    const outcomes = await Promise.all(
+      names.map(async (n) => [n, await rejection(fetcher.run({ url: `http://${n}.evil.test:${a.port}/` }, ctx(4_000)))] as const),
+    );
+    for (const [n, o] of outcomes)
+      expect(o, n).toMatchObject({ code: "denied", message: expect.stringContaining(`${n}.evil.test resolves to an address off the public internet`) });
     expect(a.hits.length).toBe(before);
   });
 
   it("connects to the address it checked, looked up once, whatever the name answers the second time (DNS rebinding)", async () => {
     // outside first, loopback next: the connection goes outside (or nowhere), never to the loopback site
     const before = a.hits.length;
-    const outward = await rejection(httpFetchSkill({ allow: ["*.rebind.test"], resolver: resolver() }).run({ url: `http://www.rebind.test:${a.port}/` }, ctx(3_000)));
+    const outward = await rejection(
+      httpFetchSkill({ allow: ["*.rebind.test"], resolver: resolver() }).run({ url: `http://www.rebind.test:${a.port}/` }, ctx(3_000)),
+    );
     expect(JSON.stringify(outward)).not.toContain("hello");
     expect(a.hits.length).toBe(before);
     expect(dns.asked("www.rebind.test", "A")).toBe(1);
     // loopback first (a host named exactly may be private), outside next: it is the loopback site that answers
-    const inward = (await httpFetchSkill({ allow: ["inward.test"], resolver: resolver() }).run({ url: `http://inward.test:${a.port}/` }, ctx(3_000))) as { body: string };
+    const inward = (await httpFetchSkill({ allow: ["inward.test"], resolver: resolver() }).run({ url: `http://inward.test:${a.port}/` }, ctx(3_000))) as {
+      body: string;
+    };
     expect(inward.body).toBe("hello GET from 127.0.0.1");
     expect(a.hits.at(-1)!.headers.host).toBe(`inward.test:${a.port}`);
     expect(dns.asked("inward.test", "A")).toBe(1);
@@ -122,14 +163,20 @@ describe("http.fetch", () => {
   it("checks every redirect hop: a hop to a name that resolves inside is refused", async () => {
     const before = a.hits.length;
     const fetcher = httpFetchSkill({ allow: ["127.0.0.1", "*.inside.test"], resolver: resolver() });
-    await expect(fetcher.run({ url: `http://127.0.0.1:${a.port}/to?u=http://api.inside.test:${a.port}/` }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("api.inside.test resolves to an address off the public internet") });
+    await expect(fetcher.run({ url: `http://127.0.0.1:${a.port}/to?u=http://api.inside.test:${a.port}/` }, ctx())).rejects.toMatchObject({
+      code: "denied",
+      message: expect.stringContaining("api.inside.test resolves to an address off the public internet"),
+    });
     expect(a.hits.slice(before).map((h) => h.url)).toEqual([`/to?u=http://api.inside.test:${a.port}/`]);
   });
 
   it("drops Authorization, Cookie and Proxy-Authorization on a redirect to another host, and keeps them on its own (F19)", async () => {
     const fetcher = httpFetchSkill({ allow: ["127.0.0.1", "127.0.0.2"] });
     const headers = { Authorization: "Bearer s3cret", cookie: "session=s3cret", "PROXY-AUTHORIZATION": "Basic s3cret", "x-trace": "t-1" };
-    const away = (await fetcher.run({ url: `http://127.0.0.1:${a.port}/to?u=http://127.0.0.2:${b.port}/headers`, headers }, ctx())) as { url: string; body: string };
+    const away = (await fetcher.run({ url: `http://127.0.0.1:${a.port}/to?u=http://127.0.0.2:${b.port}/headers`, headers }, ctx())) as {
+      url: string;
+      body: string;
+    };
     expect(away.url).toBe(`http://127.0.0.2:${b.port}/headers`);
     const seen = JSON.parse(away.body) as Record<string, string>;
     expect(seen["x-trace"]).toBe("t-1");
@@ -143,14 +190,22 @@ describe("http.fetch", () => {
   it("takes host:port entries for private hosts, by address or name, and opens only that port (F13)", async () => {
     const byAddress = httpFetchSkill({ allow: [`127.0.0.1:${a.port}`] });
     expect(await byAddress.run({ url: `http://127.0.0.1:${a.port}/` }, ctx())).toMatchObject({ status: 200, body: "hello GET from 127.0.0.1" });
-    await expect(byAddress.run({ url: `http://127.0.0.1:${b.port}/` }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("not among the hosts") });
+    await expect(byAddress.run({ url: `http://127.0.0.1:${b.port}/` }, ctx())).rejects.toMatchObject({
+      code: "denied",
+      message: expect.stringContaining("not among the hosts"),
+    });
     const byName = httpFetchSkill({ allow: [`internal.svc:${a.port}`], resolver: resolver() });
     expect(await byName.run({ url: `http://internal.svc:${a.port}/` }, ctx())).toMatchObject({ status: 200, body: "hello GET from 127.0.0.1" });
-    await expect(byName.run({ url: `http://internal.svc:${b.port}/` }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("not among the hosts") });
+    await expect(byName.run({ url: `http://internal.svc:${b.port}/` }, ctx())).rejects.toMatchObject({
+      code: "denied",
+      message: expect.stringContaining("not among the hosts"),
+    });
     const ipv6 = httpFetchSkill({ allow: [`[::1]:${v6.port}`] });
     expect(await ipv6.run({ url: `http://[::1]:${v6.port}/` }, ctx())).toMatchObject({ status: 200, body: "hello GET from ::1" });
     // a wildcard entry never opens a private address, port or not
-    await expect(httpFetchSkill({ allow: [`*.inside.test:${a.port}`], resolver: resolver() }).run({ url: `http://api.inside.test:${a.port}/` }, ctx())).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("loopback") });
+    await expect(
+      httpFetchSkill({ allow: [`*.inside.test:${a.port}`], resolver: resolver() }).run({ url: `http://api.inside.test:${a.port}/` }, ctx()),
+    ).rejects.toMatchObject({ code: "denied", message: expect.stringContaining("loopback") });
   });
 });
 
@@ -185,7 +240,10 @@ describe("http.fetch of a huge body (F9)", () => {
     const huge = await endlessBody(256 * 1024 ** 2);
     try {
       const t0 = Date.now();
-      const r = (await httpFetchSkill({ allow: [`127.0.0.1:${huge.port}`] }).run({ url: `http://127.0.0.1:${huge.port}/` }, ctx())) as { body: string; truncated: boolean };
+      const r = (await httpFetchSkill({ allow: [`127.0.0.1:${huge.port}`] }).run({ url: `http://127.0.0.1:${huge.port}/` }, ctx())) as {
+        body: string;
+        truncated: boolean;
+      };
       expect(r.truncated).toBe(true);
       expect(r.body.length).toBe(MAX_BODY_BYTES);
       expect(Date.now() - t0).toBeLessThan(5_000);
@@ -204,12 +262,23 @@ describe("http.fetch of a huge body (F9)", () => {
       await using node = await startClaw({ env: { NATS_URL: nats.url, CLAW_HTTP_FETCH_ALLOW: `127.0.0.1:${huge.port}` } });
       const pid = node.child.pid!;
       const invoke = (path: string) =>
-        fetch(`http://127.0.0.1:${node.httpPort}/v1/skills/http.fetch/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: { url: `http://127.0.0.1:${huge.port}${path}` }, timeout_ms: 25_000 }) });
+        fetch(`http://127.0.0.1:${node.httpPort}/v1/skills/http.fetch/invoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ input: { url: `http://127.0.0.1:${huge.port}${path}` }, timeout_ms: 25_000 }),
+        });
       // a first call warms the skill path up, so that what is measured next is the body alone
       expect((await invoke("/small")).status).toBe(200);
       const base = await rssMb(pid);
       let peak = base;
-      const sampler = setInterval(() => void rssMb(pid).then((m) => (peak = Math.max(peak, m)), () => undefined), 20);
+      const sampler = setInterval(
+        () =>
+          void rssMb(pid).then(
+            (m) => (peak = Math.max(peak, m)),
+            () => undefined,
+          ),
+        20,
+      );
       const t0 = Date.now();
       const res = await invoke("/");
       const took = Date.now() - t0;

@@ -34,10 +34,22 @@ const alice = (id: string): OpenClawSessionSpec => ({
     { user: "write me a plan", answer: LONG },
   ],
 });
-const bob = (id: string): OpenClawSessionSpec => ({ key: "agent:main:openresponses-user:bob", id, turns: [{ user: "remember the number 42", answer: "Noted: 42." }] });
-const peer = (id: string): OpenClawSessionSpec => ({ key: "agent:main:telegram:direct:4711", id, turns: [{ user: "hi from telegram", answer: "hello on telegram" }] });
+const bob = (id: string): OpenClawSessionSpec => ({
+  key: "agent:main:openresponses-user:bob",
+  id,
+  turns: [{ user: "remember the number 42", answer: "Noted: 42." }],
+});
+const peer = (id: string): OpenClawSessionSpec => ({
+  key: "agent:main:telegram:direct:4711",
+  id,
+  turns: [{ user: "hi from telegram", answer: "hello on telegram" }],
+});
 const cron = (id: string): OpenClawSessionSpec => ({ key: "agent:main:cron:nightly-digest", id, turns: [{ user: "run the digest", answer: "digest sent" }] });
-const carol = (id: string): OpenClawSessionSpec => ({ key: "agent:main:openai-user:carol", id, turns: [{ user: "a secret carol deleted", answer: "forgotten" }] });
+const carol = (id: string): OpenClawSessionSpec => ({
+  key: "agent:main:openai-user:carol",
+  id,
+  turns: [{ user: "a secret carol deleted", answer: "forgotten" }],
+});
 
 describe("reading an OpenClaw transcript", () => {
   it("keeps what was said and shown: no thinking, tool chatter, commentary or injected preamble", () => {
@@ -54,7 +66,17 @@ describe("reading an OpenClaw transcript", () => {
   });
 
   it("follows the active branch, after the latest reset, and drops silent answers", () => {
-    const events = transcriptEvents({ key: "k", id: "s-2", turns: [{ user: "before the reset", answer: "old" }, { user: "abandoned question", answer: "abandoned answer" }] }, { version: 4, start: 0 });
+    const events = transcriptEvents(
+      {
+        key: "k",
+        id: "s-2",
+        turns: [
+          { user: "before the reset", answer: "old" },
+          { user: "abandoned question", answer: "abandoned answer" },
+        ],
+      },
+      { version: 4, start: 0 },
+    );
     // the user rewound the second question and asked another one from the first answer; then /new, a silent turn, a real one
     const firstAnswer = events[4]!.id as string;
     const more = [
@@ -88,14 +110,25 @@ describe("claw import openclaw", () => {
     await nats?.[Symbol.asyncDispose]();
   });
 
-  const historyOf = async (user: string) => (await openai.chat.completions.create({ model: "echo", user, messages: [{ role: "user", content: "/history" }] })).choices[0]!.message.content ?? "";
+  const historyOf = async (user: string) =>
+    (await openai.chat.completions.create({ model: "echo", user, messages: [{ role: "user", content: "/history" }] })).choices[0]!.message.content ?? "";
   const sessionOf = (stderr: string, key: string) => new RegExp(`\\(${key}\\) → echo (\\S+):`).exec(stderr)?.[1];
 
   it("2026.9.x (SQLite): refuses an agent Claw lacks, then each user continues under the same user; deleted and cron sessions stay out", async () => {
     const state = await mkdtemp(join(tmpdir(), "openclaw-9-"));
-    await writeSqliteState(state, "main", [alice("9a1ce5b0-0000-4000-8000-000000000001"), bob("9a1ce5b0-0000-4000-8000-000000000002"), peer("9a1ce5b0-0000-4000-8000-000000000003"), cron("9a1ce5b0-0000-4000-8000-000000000004")], {
-      deleted: [carol("9a1ce5b0-0000-4000-8000-000000000005")],
-    });
+    await writeSqliteState(
+      state,
+      "main",
+      [
+        alice("9a1ce5b0-0000-4000-8000-000000000001"),
+        bob("9a1ce5b0-0000-4000-8000-000000000002"),
+        peer("9a1ce5b0-0000-4000-8000-000000000003"),
+        cron("9a1ce5b0-0000-4000-8000-000000000004"),
+      ],
+      {
+        deleted: [carol("9a1ce5b0-0000-4000-8000-000000000005")],
+      },
+    );
 
     // OpenClaw's agent is "main"; Claw has none of that name
     const refused = await runCli(["import", "openclaw", state], env(), 60_000);
@@ -109,7 +142,9 @@ describe("claw import openclaw", () => {
     expect(imported.stderr).toMatch(/left out .*9a1ce5b0-0000-4000-8000-000000000005\.jsonl\.deleted\..*\.zst: deleted in OpenClaw/);
     expect(imported.stderr).toMatch(/left out .*\(agent:main:cron:nightly-digest\): a cron session/);
     expect(imported.stderr).toMatch(/\(agent:main:openai-user:rc-alice\) → echo \S+: 3 turns; continue as user "rc-alice"/);
-    expect(imported.stderr).toMatch(/\(agent:main:telegram:direct:4711\) → echo telegram:default:4711: 1 turns; continue as telegram account default, chat 4711/);
+    expect(imported.stderr).toMatch(
+      /\(agent:main:telegram:direct:4711\) → echo telegram:default:4711: 1 turns; continue as telegram account default, chat 4711/,
+    );
 
     // rc-alice talks to Claw as she talked to OpenClaw: the stock client, the same user
     const history = await historyOf("rc-alice");
@@ -155,13 +190,18 @@ describe("claw import openclaw", () => {
     // its SQLite predates octet_length, so the CHECKs are not evaluated for this one row, which satisfies them anyway)
     const copy = join(await mkdtemp(join(tmpdir(), "openclaw-9wal-copy-")), "agents", "main", "agent");
     await mkdir(copy, { recursive: true });
-    const event = (seq: number, e: unknown) => `insert into transcript_events(session_id, seq, event_json, created_at) values ('wal-s', ${seq}, '${JSON.stringify(e).replace(/'/g, "''")}', 1)`;
-    const events = transcriptEvents({ key: "agent:main:openai-user:dave", id: "wal-s", turns: [{ user: "written a moment ago", answer: "still in the log" }] }, { version: 4, start: 0 });
+    const event = (seq: number, e: unknown) =>
+      `insert into transcript_events(session_id, seq, event_json, created_at) values ('wal-s', ${seq}, '${JSON.stringify(e).replace(/'/g, "''")}', 1)`;
+    const events = transcriptEvents(
+      { key: "agent:main:openai-user:dave", id: "wal-s", turns: [{ user: "written a moment ago", answer: "still in the log" }] },
+      { version: 4, start: 0 },
+    );
     const script = [
       "import sqlite3, shutil, sys",
       `c = sqlite3.connect(${JSON.stringify(db)}, isolation_level=None)`,
       "c.execute('pragma journal_mode=wal'); c.execute('pragma wal_autocheckpoint=0'); c.execute('pragma ignore_check_constraints=on')",
-      "c.execute(\"insert into session_nodes(session_key, current_session_id, entry_json, updated_at) values ('agent:main:openai-user:dave', 'wal-s', '{}', 1)\")",
+      "c.execute(\"insert into session_nodes(session_key, current_session_id, entry_json, updated_at) values ('agent:main:openai-user:dave', 'wal-s', " +
+        "'{}', 1)\")",
       "c.execute(\"insert into session_windows(session_id, session_key, created_at, updated_at) values ('wal-s', 'agent:main:openai-user:dave', 1, 1)\")",
       ...events.map((e, i) => `c.execute(${JSON.stringify(event(i + 1, e))})`),
       // copied while the connection is open: the pages are in the log, not yet in the database file
@@ -177,9 +217,15 @@ describe("claw import openclaw", () => {
 
   it("2026.4.x (JSONL with sessions.json): the same users continue; trajectories and deleted archives stay out, and alone import nothing", async () => {
     const state = await mkdtemp(join(tmpdir(), "openclaw-4-"));
-    const dir = await writeJsonlState(state, "main", [{ ...alice("4a1ce5b0-0000-4000-8000-000000000001"), key: "agent:main:openai-user:rc-alice4" }, { ...bob("4a1ce5b0-0000-4000-8000-000000000002"), key: "agent:main:openai-user:bob4" }], [
-      { ...carol("4a1ce5b0-0000-4000-8000-000000000003"), key: "agent:main:openai-user:carol4" },
-    ]);
+    const dir = await writeJsonlState(
+      state,
+      "main",
+      [
+        { ...alice("4a1ce5b0-0000-4000-8000-000000000001"), key: "agent:main:openai-user:rc-alice4" },
+        { ...bob("4a1ce5b0-0000-4000-8000-000000000002"), key: "agent:main:openai-user:bob4" },
+      ],
+      [{ ...carol("4a1ce5b0-0000-4000-8000-000000000003"), key: "agent:main:openai-user:carol4" }],
+    );
 
     const imported = await runCli(["import", "openclaw", state, "--agent", "echo"], env(), 60_000);
     expect(imported.code, imported.stderr).toBe(0);
@@ -188,10 +234,15 @@ describe("claw import openclaw", () => {
     expect(imported.stderr).toMatch(/left out .*4a1ce5b0-0000-4000-8000-000000000003\.jsonl\.deleted\.[^:]*: deleted in OpenClaw/);
     // the "[Bootstrap pending]" preamble OpenClaw put before her first message is not something she said
     expect(await historyOf("rc-alice4")).toBe("3 earlier turns\n1. my name is Alice and I fly gliders\n2. what is in my notes?\n3. write me a plan");
-    expect((await openai.responses.create({ model: "echo", user: "bob4", input: [{ role: "user", content: "/history" }] })).output_text).toBe("1 earlier turns\n1. remember the number 42");
+    expect((await openai.responses.create({ model: "echo", user: "bob4", input: [{ role: "user", content: "/history" }] })).output_text).toBe(
+      "1 earlier turns\n1. remember the number 42",
+    );
     expect(await historyOf("carol4")).toBe("0 earlier turns");
 
-    for (const file of ["4a1ce5b0-0000-4000-8000-000000000003.jsonl.deleted.2026-04-21T08-00-00.000Z.3f9a2c.zst", "4a1ce5b0-0000-4000-8000-000000000002.trajectory.jsonl"]) {
+    for (const file of [
+      "4a1ce5b0-0000-4000-8000-000000000003.jsonl.deleted.2026-04-21T08-00-00.000Z.3f9a2c.zst",
+      "4a1ce5b0-0000-4000-8000-000000000002.trajectory.jsonl",
+    ]) {
       const alone = await runCli(["import", "openclaw", join(dir, file), "--agent", "echo"], env(), 60_000);
       expect(alone.code, file).toBe(1);
       expect(alone.stderr).toContain("nothing imported");

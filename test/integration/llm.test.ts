@@ -34,12 +34,20 @@ beforeAll(async () => {
   fake = await startFakeOpenAI();
   fake.answer = (req, n) => (byModel[req.model] ?? ((r: FakeRequest) => ({ text: `${req.model}: ${lastUser(r)}` })))(req, n);
   byModel["m-500"] = () => ({ status: 500, body: { error: { message: "upstream exploded", type: "server_error" } } });
-  byModel["m-429"] = () => (dead429++ === 0 ? { status: 429, headers: { "retry-after": "1" }, body: { error: { message: "slow down", type: "rate_limit" } } } : { text: "m-429 after waiting" });
+  byModel["m-429"] = () =>
+    dead429++ === 0
+      ? { status: 429, headers: { "retry-after": "1" }, body: { error: { message: "slow down", type: "rate_limit" } } }
+      : { text: "m-429 after waiting" };
   byModel["m-hang"] = () => ({ hang: true });
-  byModel["m-400"] = () => ({ status: 400, body: { error: { message: "This model's maximum context length is 8 tokens", type: "invalid_request_error", code: "context_length_exceeded" } } });
+  byModel["m-400"] = () => ({
+    status: 400,
+    body: { error: { message: "This model's maximum context length is 8 tokens", type: "invalid_request_error", code: "context_length_exceeded" } },
+  });
   byModel["m-flaky"] = (r) => (flakyBroken ? { status: 503 } : { text: `m-flaky: ${lastUser(r)}` });
   byModel["m-mem"] = (r) =>
-    r.messages[0]?.content?.startsWith("Summarise the conversation") ? { text: `SUMMARY(${lastUser(r).length} chars)` } : { text: `ok ${lastUser(r).slice(0, 12)}` };
+    r.messages[0]?.content?.startsWith("Summarise the conversation")
+      ? { text: `SUMMARY(${lastUser(r).length} chars)` }
+      : { text: `ok ${lastUser(r).slice(0, 12)}` };
   byModel["m-tools"] = (r) => {
     const tool = r.messages.find((m) => m.role === "tool");
     return tool ? { text: `it is ${tool.content}` } : { toolCalls: [{ name: "time__now", arguments: "{}" }] };
@@ -61,7 +69,15 @@ beforeAll(async () => {
     },
     agents: [
       { id: "bot", model: "main", system: "You are terse.", bindings: [{ channel: "t" }] },
-      { id: "vip", model: "main", system: "You serve VIPs.", bindings: [{ channel: "b", sender: "boss" }, { channel: "b", metadata: { tier: "gold" } }] },
+      {
+        id: "vip",
+        model: "main",
+        system: "You serve VIPs.",
+        bindings: [
+          { channel: "b", sender: "boss" },
+          { channel: "b", metadata: { tier: "gold" } },
+        ],
+      },
       { id: "per-sender", model: "main", scope: "sender", bindings: [{ channel: "s" }] },
       { id: "a500", model: "p500", fallbacks: ["ok"], bindings: [] },
       { id: "a429", model: "p429", fallbacks: ["ok"], bindings: [] },
@@ -91,7 +107,11 @@ afterAll(async () => {
 
 let n = 0;
 /** Publishes a message as an outside system would; returns its id. */
-async function send(chat: string, text: string, o: { agent?: string; sender?: string; channel?: string; metadata?: Record<string, string> } = {}): Promise<string> {
+async function send(
+  chat: string,
+  text: string,
+  o: { agent?: string; sender?: string; channel?: string; metadata?: Record<string, string> } = {},
+): Promise<string> {
   const id = `m${++n}`;
   const metadata = { ...o.metadata, ...(o.agent ? { agent: o.agent } : {}) };
   // an agent is named where it is reached by name: its own HTTP account (a message elsewhere may name only an agent bound there)
@@ -207,7 +227,9 @@ describe("agents on OpenAI-compatible providers", () => {
     expect(lastUser(summaries[0]!)).toContain(long(1).trim());
     // the next summary starts from this one: what it covers is not sent again
     await out.waitFor(await send("mem", long(4), { agent: "mem" }), 10_000);
-    const next = requestsFor("m-mem").filter((r) => r.messages[0]?.content?.startsWith("Summarise")).at(-1)!;
+    const next = requestsFor("m-mem")
+      .filter((r) => r.messages[0]?.content?.startsWith("Summarise"))
+      .at(-1)!;
     expect(lastUser(next)).toMatch(/^Earlier summary: SUMMARY/);
     expect(lastUser(next)).toContain(long(2).trim());
     expect(lastUser(next)).not.toContain(long(1).trim());
@@ -216,13 +238,17 @@ describe("agents on OpenAI-compatible providers", () => {
   it("keeps sessions apart: nothing of one chat, sender or agent reaches another's model", async () => {
     await out.waitFor(await send("secret-room", "my PIN is 4321"), 10_000);
     await out.waitFor(await send("other-room", "what is my PIN?"), 10_000);
-    const asked = requestsFor("m-main").filter((r) => lastUser(r) === "what is my PIN?").at(-1)!;
+    const asked = requestsFor("m-main")
+      .filter((r) => lastUser(r) === "what is my PIN?")
+      .at(-1)!;
     expect(JSON.stringify(asked.messages)).not.toContain("4321");
     // one session per sender across chats: alice's turns follow her, bob's stay his
     await out.waitFor(await send("s1", "alice here", { channel: "s", sender: "alice" }), 10_000);
     await out.waitFor(await send("s1", "bob here", { channel: "s", sender: "bob" }), 10_000);
     await out.waitFor(await send("s2", "alice again", { channel: "s", sender: "alice" }), 10_000);
-    const alice = requestsFor("m-main").filter((r) => lastUser(r) === "alice again").at(-1)!;
+    const alice = requestsFor("m-main")
+      .filter((r) => lastUser(r) === "alice again")
+      .at(-1)!;
     expect(alice.messages.map((m) => m.content)).toEqual(["alice here", "m-main: alice here", "alice again"]);
   });
 });

@@ -69,13 +69,19 @@ describe("an agent named in metadata.agent", () => {
   };
 
   it("does not let a publisher limited to its channel reach an agent bound elsewhere", async () => {
-    await jetstream(shop).publish("claw.in.shop.web.order-9", JSON.stringify({ id: "shop-1", text: "run something", sender: { id: "c1" }, metadata: { agent: "internal" } }));
+    await jetstream(shop).publish(
+      "claw.in.shop.web.order-9",
+      JSON.stringify({ id: "shop-1", text: "run something", sender: { id: "c1" }, metadata: { agent: "internal" } }),
+    );
     const notice = await replyTo("shop-1");
     expect(notice).toMatchObject({ kind: "error", sender: { id: expect.not.stringMatching(/^internal$/) } });
     const dead = await waitForDeadLetters(await jetstreamManager(claw), (all) => all.some((d) => d.msgId === "shop-1"));
     expect(dead.find((d) => d.msgId === "shop-1")).toMatchObject({ code: "agent_not_bound", field: "metadata.agent" });
     // an agent bound there may be named
-    await jetstream(shop).publish("claw.in.shop.web.order-9", JSON.stringify({ id: "shop-2", text: "hello", sender: { id: "c1" }, metadata: { agent: "echo" } }));
+    await jetstream(shop).publish(
+      "claw.in.shop.web.order-9",
+      JSON.stringify({ id: "shop-2", text: "hello", sender: { id: "c1" }, metadata: { agent: "echo" } }),
+    );
     expect(await replyTo("shop-2")).toMatchObject({ kind: "reply", text: "hello", sender: { id: "echo" } });
     expect(answered.filter((a) => a.sender.id === "internal")).toEqual([]);
   }, 30_000);
@@ -90,7 +96,12 @@ describe("an agent named in metadata.agent", () => {
     ws.send(JSON.stringify({ id: "ws-1", text: "run something", metadata: { agent: "internal" } }));
     const deadline = Date.now() + 10_000;
     while (!frames.some((f) => f.type === "error" || f.type === "accepted") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(frames.find((f) => f.type === "error" || f.type === "accepted")).toMatchObject({ type: "error", code: "forbidden", field: "metadata.agent", id: "ws-1" });
+    expect(frames.find((f) => f.type === "error" || f.type === "accepted")).toMatchObject({
+      type: "error",
+      code: "forbidden",
+      field: "metadata.agent",
+      id: "ws-1",
+    });
     ws.close();
     const posted = await fetch(`${base}/v1/messages`, {
       method: "POST",
@@ -108,7 +119,11 @@ describe("an agent named in metadata.agent", () => {
     expect(await replyTo("ws-2")).toMatchObject({ kind: "error" });
     ws2.close();
     // and its own way in, the invoke endpoint, reaches it
-    const invoked = await fetch(`${base}/v1/agents/internal/invoke`, { method: "POST", headers: { authorization: `Bearer ${invoker}`, "content-type": "application/json" }, body: JSON.stringify({ text: "hi internal" }) });
+    const invoked = await fetch(`${base}/v1/agents/internal/invoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${invoker}`, "content-type": "application/json" },
+      body: JSON.stringify({ text: "hi internal" }),
+    });
     expect(invoked.status).toBe(200);
     expect(((await invoked.json()) as { reply: { text: string } }).reply.text).toBe("hi internal");
     expect(answered.filter((a) => a.sender.id === "internal").map((a) => a.text)).toEqual(["hi internal"]);

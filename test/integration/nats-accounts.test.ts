@@ -64,12 +64,17 @@ describe("NATS accounts for outside publishers", () => {
     const watch = claw.subscribe("claw.>", { callback: (_e, m) => seen.push(m.subject) });
     await claw.flush();
     // into another channel: nothing answers, nothing arrives in CLAW
-    await expect(jetstream(shop).publish("claw.in.other.web.c1", JSON.stringify({ text: "sneaky", sender: { id: "x" } }), { timeout: 1_500 })).rejects.toThrow();
+    await expect(
+      jetstream(shop).publish("claw.in.other.web.c1", JSON.stringify({ text: "sneaky", sender: { id: "x" } }), { timeout: 1_500 }),
+    ).rejects.toThrow();
     shop.publish("claw.ctl.channels", "{}");
     shop.publish("claw.in.other.web.c2", "{}");
     await expect(shop.request("claw.ctl.cluster", "{}", { timeout: 1_000 })).rejects.toThrow();
     // the shop's account has no JetStream: the API answers so, and Claw's streams stay out of reach
-    const names = await shop.request("$JS.API.STREAM.NAMES", "{}", { timeout: 1_000 }).then((m) => m.string(), (e: Error) => e.message);
+    const names = await shop.request("$JS.API.STREAM.NAMES", "{}", { timeout: 1_000 }).then(
+      (m) => m.string(),
+      (e: Error) => e.message,
+    );
     expect(names).not.toContain("CLAW_");
     expect(names).toMatch(/not enabled|no responders/i);
     // another channel's replies and Claw's control traffic do not reach the shop

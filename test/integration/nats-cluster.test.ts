@@ -8,16 +8,27 @@ import { jsonBody, readStream } from "../support/replies.js";
 /** What a stall looks like from outside: stream counts, consumers with work left, the nodes' warnings. */
 async function diagnose(jsm: JetStreamManager, nodes: ClawProcess[], collected: number): Promise<void> {
   const out = await jsm.streams.info(STREAMS.out).catch((e: unknown) => String(e));
-  console.log(`R3 stall: ${collected >= 0 ? `${collected} replies collected; ` : ""}CLAW_OUT ${typeof out === "string" ? out : `${out.state.messages} messages, leader ${out.cluster?.leader}`}`);
+  console.log(
+    `R3 stall: ${collected >= 0 ? `${collected} replies collected; ` : ""}CLAW_OUT ` +
+      `${typeof out === "string" ? out : `${out.state.messages} messages, leader ${out.cluster?.leader}`}`,
+  );
   for (const stream of [STREAMS.in, STREAMS.sessions, STREAMS.out]) {
     for await (const c of jsm.consumers.list(stream)) {
       if (c.num_pending > 0 || c.num_ack_pending > 0 || c.num_waiting === 0)
-        console.log(`  ${stream}/${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, waiting pulls ${c.num_waiting}, redelivered ${c.num_redelivered}, leader ${c.cluster?.leader}`);
+        console.log(
+          `  ${stream}/${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, waiting pulls ${c.num_waiting}, redelivered ` +
+            `${c.num_redelivered}, leader ${c.cluster?.leader}`,
+        );
     }
   }
   for (const n of nodes) {
     const lines = n.logs.filter((l) => Number(l.level) >= 40);
-    console.log(`  node ${String(n.logs[0]?.node ?? "?")}: ${lines.length} warnings/errors, last:\n${lines.slice(-15).map((l) => `    ${JSON.stringify(l)}`).join("\n")}`);
+    console.log(
+      `  node ${String(n.logs[0]?.node ?? "?")}: ${lines.length} warnings/errors, last:\n${lines
+        .slice(-15)
+        .map((l) => `    ${JSON.stringify(l)}`)
+        .join("\n")}`,
+    );
   }
 }
 
@@ -45,8 +56,8 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
             Array.from({ length: 20 }, (_, k) => {
               const id = `c${s + k}-${i}`;
               // publishers retry timeouts and 503s while a stream leader is elected, with the msg id so retries don't duplicate
-              return publishDurable(js, { subject: `claw.in.r3.a.c${s + k}`, data: jsonBody({ id, text: String(i), sender: { id: "u" } }), msgId: id }).then(() =>
-                accepted.push(id),
+              return publishDurable(js, { subject: `claw.in.r3.a.c${s + k}`, data: jsonBody({ id, text: String(i), sender: { id: "u" } }), msgId: id }).then(
+                () => accepted.push(id),
               );
             }),
           );
@@ -91,7 +102,10 @@ describe("Claw on a 3-server NATS cluster (R3)", () => {
       expect(new Set(ids).size).toBe(accepted.length);
       expect(ids.length).toBe(accepted.length);
       for (let s = 0; s < sessions; s++) {
-        expect(replies.filter((r) => r.chat === `c${s}`).map((r) => r.text), `chat c${s}`).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
+        expect(
+          replies.filter((r) => r.chat === `c${s}`).map((r) => r.text),
+          `chat c${s}`,
+        ).toEqual(Array.from({ length: perSession }, (_, i) => String(i)));
       }
       console.log(`R3: killed ${kills.join(", then the stream leader ")}; ${accepted.length} accepted, ${ids.length} answered once each`);
       await nc.close();

@@ -106,7 +106,9 @@ describe("NATS faults: around the server", () => {
     await sleep(2_000);
     await load.stop();
     const check = await checkReplies(c.jsm, load);
-    console.log(`fault router-kill: ${JSON.stringify({ accepted: load.accepted.length, answered: check.answered, startedAfterMs, worstReplyMs: check.worstMs, outOfOrder: check.outOfOrder.length })}`);
+    console.log(
+      `fault router-kill: ${JSON.stringify({ accepted: load.accepted.length, answered: check.answered, startedAfterMs, worstReplyMs: check.worstMs, outOfOrder: check.outOfOrder.length })}`,
+    );
     expect(load.accepted.length).toBe(400);
     expect(check.missing).toEqual([]);
     expect(check.duplicated).toEqual([]);

@@ -15,7 +15,6 @@ import { natsServer } from "../support/nats-server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 describe("NATS faults: the server", () => {
   it("restarts the embedded nats-server after kill -9 on the same store, and loses nothing", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "claw-embedded-"));

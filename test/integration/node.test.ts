@@ -36,7 +36,14 @@ describe("a node on a real nats-server", () => {
     f.c.nc.publish("claw.in.demo.acct.chat-1", jsonBody({ id: "first-1", text: "hello claw", sender: { id: "alice" } }));
     const reply = await f.out.waitFor("first-1", loaded(1_000));
     expect(reply.at - t0).toBeLessThan(loaded(1_000));
-    expect(reply).toMatchObject({ subject: "claw.out.demo.acct.chat-1", kind: "reply", text: "hello claw", replyTo: "first-1", chat: "chat-1", sender: { id: "echo" } });
+    expect(reply).toMatchObject({
+      subject: "claw.out.demo.acct.chat-1",
+      kind: "reply",
+      text: "hello claw",
+      replyTo: "first-1",
+      chat: "chat-1",
+      sender: { id: "echo" },
+    });
   });
 
   it("carries the trace from claw.in to claw.out: the reply is a child span of the message", async () => {
@@ -65,7 +72,10 @@ describe("a node on a real nats-server", () => {
   });
 
   it("remembers the session across turns", async () => {
-    for (const [id, text] of [["h1", "one"], ["h2", "two"]]) {
+    for (const [id, text] of [
+      ["h1", "one"],
+      ["h2", "two"],
+    ]) {
       f.c.nc.publish("claw.in.demo.acct.hist", jsonBody({ id, text, sender: { id: "u" } }));
       await f.out.waitFor(id);
     }
@@ -180,7 +190,10 @@ describe("a node on a real nats-server", () => {
     // SIGTERM during the turn: the session is thinking (the model sleeps 500 ms)
     await session.until("thinking");
     session.stop();
-    expect(f.out.replies.some((r) => r.replyTo === "slow-1"), "no reply before the SIGTERM").toBe(false);
+    expect(
+      f.out.replies.some((r) => r.replyTo === "slow-1"),
+      "no reply before the SIGTERM",
+    ).toBe(false);
     const code = await f.claw.kill("SIGTERM");
     expect(code).toBe(0);
     // the in-flight turn was finished before exit, not abandoned

@@ -38,9 +38,18 @@ async function createKey(scopes: string): Promise<{ id: string; key: string }> {
 beforeAll(async () => {
   nats = await natsServer();
   fake = await startFakeOpenAI();
-  fake.answer = (req) => ({ text: `The answer to "${lastUser(req)}" is a sentence long enough to come in several pieces.`, usage: { prompt: 21, completion: 13 } });
+  fake.answer = (req) => ({
+    text: `The answer to "${lastUser(req)}" is a sentence long enough to come in several pieces.`,
+    usage: { prompt: 21, completion: 13 },
+  });
   const path = join(tmpdir(), `claw-openai-compat-${process.pid}.json`);
-  await writeFile(path, JSON.stringify({ providers: { up: { baseURL: fake.baseURL, model: "m-up" } }, agents: [{ id: "echo" }, { id: "assistant", model: "up", system: "be brief" }] }));
+  await writeFile(
+    path,
+    JSON.stringify({
+      providers: { up: { baseURL: fake.baseURL, model: "m-up" } },
+      agents: [{ id: "echo" }, { id: "assistant", model: "up", system: "be brief" }],
+    }),
+  );
   claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: path, CLAW_AUTH: "required" } });
   keys.all = (await createKey("*")).key;
   keys.echoOnly = (await createKey("agents:invoke:echo")).key;
@@ -85,15 +94,28 @@ describe("POST /v1/responses", () => {
     expect(first.usage).toMatchObject({ input_tokens: 21, output_tokens: 13, total_tokens: 34 });
 
     const a = await openai.responses.create({ model: "echo", input: "first words" });
-    const b = await openai.responses.create({ model: "echo", input: [{ role: "user", content: [{ type: "input_text", text: "/history" }] }], previous_response_id: a.id });
+    const b = await openai.responses.create({
+      model: "echo",
+      input: [{ role: "user", content: [{ type: "input_text", text: "/history" }] }],
+      previous_response_id: a.id,
+    });
     expect(b.output_text).toBe("1 earlier turns\n1. first words");
     expect(b.previous_response_id).toBe(a.id);
     const byUser = await openai.responses.create({ model: "echo", user: "resp-user", input: "hello" });
     const again = await openai.responses.create({ model: "echo", previous_response_id: byUser.id, user: "resp-user", input: "/history" });
     expect(again.output_text).toBe("1 earlier turns\n1. hello");
-    await expect(openai.responses.create({ model: "echo", previous_response_id: byUser.id, user: "someone-else", input: "x" })).rejects.toMatchObject({ status: 400, param: "previous_response_id" });
-    await expect(openai.responses.create({ model: "echo", previous_response_id: "resp_not-ours", input: "x" })).rejects.toMatchObject({ status: 400, param: "previous_response_id" });
-    await expect(openai.responses.create({ model: "echo", input: [{ role: "system", content: "only this" }] })).rejects.toMatchObject({ status: 400, param: "input" });
+    await expect(openai.responses.create({ model: "echo", previous_response_id: byUser.id, user: "someone-else", input: "x" })).rejects.toMatchObject({
+      status: 400,
+      param: "previous_response_id",
+    });
+    await expect(openai.responses.create({ model: "echo", previous_response_id: "resp_not-ours", input: "x" })).rejects.toMatchObject({
+      status: 400,
+      param: "previous_response_id",
+    });
+    await expect(openai.responses.create({ model: "echo", input: [{ role: "system", content: "only this" }] })).rejects.toMatchObject({
+      status: 400,
+      param: "input",
+    });
   });
 
   it("streams OpenAI's events as the model writes: created, the text's deltas, completed", async () => {
@@ -124,14 +146,25 @@ describe("POST /v1/responses", () => {
       "response.output_item.done",
       "response.completed",
     ]);
-    expect(completed).toMatchObject({ status: "completed", usage: { input_tokens: 21, output_tokens: 13 }, output: [{ type: "message", content: [{ type: "output_text", text: expected }] }] });
+    expect(completed).toMatchObject({
+      status: "completed",
+      usage: { input_tokens: 21, output_tokens: 13 },
+      output: [{ type: "message", content: [{ type: "output_text", text: expected }] }],
+    });
   });
 
   it("answers a permanent failure once, with its code, and the stock client does not retry it", async () => {
     let attempts = 0;
     const openai = client(keys.all, { fetch: async (u, i) => (attempts++, fetch(u, i)) });
-    await expect(openai.responses.create({ model: "echo", input: "/fail for good" })).rejects.toMatchObject({ status: 400, code: "scripted_fail", type: "server_error" });
-    await expect(openai.responses.create({ model: "echo", input: "/fail streamed", stream: true })).rejects.toMatchObject({ status: 400, code: "scripted_fail" });
+    await expect(openai.responses.create({ model: "echo", input: "/fail for good" })).rejects.toMatchObject({
+      status: 400,
+      code: "scripted_fail",
+      type: "server_error",
+    });
+    await expect(openai.responses.create({ model: "echo", input: "/fail streamed", stream: true })).rejects.toMatchObject({
+      status: 400,
+      code: "scripted_fail",
+    });
     expect(attempts).toBe(2);
   });
 });
@@ -161,12 +194,21 @@ describe("the Vercel AI SDK", () => {
 describe("Idempotency-Key", () => {
   it("is the caller's own: another key's request with the same Idempotency-Key is its own turn", async () => {
     const headers = { "Idempotency-Key": "shared-key-1" };
-    const mine = await client(keys.all).chat.completions.create({ model: "echo", user: "shared-user", messages: [{ role: "user", content: "from the first key" }] }, { headers });
-    const theirs = await client(keys.other).chat.completions.create({ model: "echo", user: "shared-user", messages: [{ role: "user", content: "from the other key" }] }, { headers });
+    const mine = await client(keys.all).chat.completions.create(
+      { model: "echo", user: "shared-user", messages: [{ role: "user", content: "from the first key" }] },
+      { headers },
+    );
+    const theirs = await client(keys.other).chat.completions.create(
+      { model: "echo", user: "shared-user", messages: [{ role: "user", content: "from the other key" }] },
+      { headers },
+    );
     expect(mine.choices[0]!.message.content).toBe("from the first key");
     expect(theirs.choices[0]!.message.content).toBe("from the other key");
     // and the first key's retry is still its own first turn
-    const retry = await client(keys.all).chat.completions.create({ model: "echo", user: "shared-user", messages: [{ role: "user", content: "from the first key" }] }, { headers });
+    const retry = await client(keys.all).chat.completions.create(
+      { model: "echo", user: "shared-user", messages: [{ role: "user", content: "from the first key" }] },
+      { headers },
+    );
     expect(retry.id).toBe(mine.id);
     // on /v1/responses and invoke the same
     const r1 = await client(keys.all).responses.create({ model: "echo", input: "a response once" }, { headers: { "Idempotency-Key": "resp-key" } });
@@ -175,9 +217,11 @@ describe("Idempotency-Key", () => {
     const history = await client(keys.all).responses.create({ model: "echo", previous_response_id: r1.id, input: "/history" });
     expect(history.output_text).toBe("1 earlier turns\n1. a response once");
     const invoke = (key: string) =>
-      fetch(`${base()}/agents/echo/invoke`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "idempotency-key": "invoke-key" }, body: JSON.stringify({ text: "invoked once", session: "inv-idem" }) }).then(
-        (r) => r.json() as Promise<{ message_id: string; reply: { id: string } }>,
-      );
+      fetch(`${base()}/agents/echo/invoke`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "idempotency-key": "invoke-key" },
+        body: JSON.stringify({ text: "invoked once", session: "inv-idem" }),
+      }).then((r) => r.json() as Promise<{ message_id: string; reply: { id: string } }>);
     const [i1, i2, i3] = [await invoke(keys.all), await invoke(keys.all), await invoke(keys.other)];
     expect(i2.reply.id).toBe(i1.reply.id);
     expect(i3.message_id).not.toBe(i1.message_id);
@@ -187,7 +231,9 @@ describe("Idempotency-Key", () => {
 describe("claw import openclaw --key", () => {
   it("files a user's OpenClaw conversation where that key's caller finds it under the same user", async () => {
     const state = await mkdtemp(join(tmpdir(), "openclaw-key-"));
-    await writeJsonlState(state, "main", [{ key: "agent:main:openai-user:keyed-user", id: "5e55a0b0-0000-4000-8000-000000000001", turns: [{ user: "imported for a key", answer: "ok" }] }]);
+    await writeJsonlState(state, "main", [
+      { key: "agent:main:openai-user:keyed-user", id: "5e55a0b0-0000-4000-8000-000000000001", turns: [{ user: "imported for a key", answer: "ok" }] },
+    ]);
     const unknown = await runCli(["import", "openclaw", state, "--agent", "echo", "--key", "nosuchkey"], { NATS_URL: nats.url }, 60_000);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain("no API key nosuchkey");

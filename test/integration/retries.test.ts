@@ -56,7 +56,10 @@ describe("retries, dead letters and replay", () => {
     await c.js.publish("claw.in.t.a.poison", jsonBody({ id: "p-1", text: "/flaky 99", sender: { id: "u" } }));
     await c.js.publish("claw.in.t.a.poison", jsonBody({ id: "p-2", text: "after the poison", sender: { id: "u" } }));
     await out.waitFor("p-2");
-    expect(out.replies.map((r) => [r.replyTo, r.kind])).toEqual([["p-1", "error"], ["p-2", "reply"]]);
+    expect(out.replies.map((r) => [r.replyTo, r.kind])).toEqual([
+      ["p-1", "error"],
+      ["p-2", "reply"],
+    ]);
     const [dl] = await waitForDeadLetters(c.jsm, (all) => all.length === 1);
     expect(dl).toMatchObject({ stage: "session", code: "scripted_flaky", deliveries: 3, msgId: "p-1" });
     expect(dl!.reason).toContain("scripted transient failure 3 of 99");

@@ -17,7 +17,11 @@ let claw: ClawProcess;
 let dir: string;
 
 const invoke = async (skill: string, input: unknown) => {
-  const res = await fetch(`http://127.0.0.1:${claw.httpPort}/v1/skills/${skill}/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input, timeout_ms: 20_000 }) });
+  const res = await fetch(`http://127.0.0.1:${claw.httpPort}/v1/skills/${skill}/invoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ input, timeout_ms: 20_000 }),
+  });
   return (await res.json()) as { output?: any; error?: { code: string; message: string } };
 };
 const bash = async (command: string) => (await invoke("bash", { command })).output as { exitCode: number; stdout: string; stderr: string };
@@ -51,7 +55,7 @@ describe("the bubblewrap sandbox's kernel surface", () => {
   });
 
   it("lets a skill make no user namespace of its own", async () => {
-    const r = await bash("unshare -U true; echo \"exit $?\"; unshare -Ur id -u; echo \"exit $?\"");
+    const r = await bash('unshare -U true; echo "exit $?"; unshare -Ur id -u; echo "exit $?"');
     expect(r.stdout).not.toContain("exit 0");
     expect(r.stderr).toMatch(/unshare failed: (Operation not permitted|No space left on device)/);
     // clone(CLONE_NEWUSER) is not on the seccomp list: --disable-userns alone stops it
@@ -62,7 +66,8 @@ describe("the bubblewrap sandbox's kernel surface", () => {
   it("answers the syscalls no skill needs with EPERM (ptrace, keyctl, unshare)", async () => {
     // unfiltered, PTRACE_TRACEME and KEYCTL_GET_KEYRING_ID of the session keyring both succeed
     const r = await bash(
-      `grep -E '^Seccomp:' /proc/self/status; perl -e '$! = 0; my $r = syscall(${PTRACE}, 0, 0, 0, 0); print "ptrace $r $!\\n"; $! = 0; $r = syscall(${KEYCTL}, 0, -3, 1); print "keyctl $r $!\\n"'; unshare -m true 2>&1; echo "unshare $?"`,
+      `grep -E '^Seccomp:' /proc/self/status; perl -e '$! = 0; my $r = syscall(${PTRACE}, 0, 0, 0, 0); print "ptrace $r $!\\n"; $! = 0; $r = ` +
+        `syscall(${KEYCTL}, 0, -3, 1); print "keyctl $r $!\\n"'; unshare -m true 2>&1; echo "unshare $?"`,
     );
     expect(r.stdout).toMatch(/^Seccomp:\s+2$/m);
     expect(r.stdout).toContain("ptrace -1 Operation not permitted");
@@ -81,14 +86,27 @@ describe("the bubblewrap sandbox's kernel surface", () => {
   it("runs without what an older bwrap lacks, and says what is missing", async () => {
     // a bwrap that knows neither --disable-userns nor --seccomp, as 0.4 did
     const old = join(dir, "old-bwrap");
-    await writeFile(old, `#!/bin/sh\nfor a in "$@"; do case "$a" in --disable-userns|--seccomp) echo "bwrap: Unknown option $a" >&2; exit 1;; esac; done\nexec ${await realBwrap()} "$@"\n`, { mode: 0o755 });
+    await writeFile(
+      old,
+      `#!/bin/sh\nfor a in "$@"; do case "$a" in --disable-userns|--seccomp) echo "bwrap: Unknown option $a" >&2; exit 1;; esac; done\nexec ` +
+        `${await realBwrap()} "$@"\n`,
+      { mode: 0o755 },
+    );
     const driver = createBubblewrapDriver({ binary: old });
     const check = await driver.check();
     expect(check).toMatchObject({ ok: true, detail: expect.stringContaining("nested user namespaces stay possible") });
     expect(check.ok && check.detail).toContain("no seccomp filter (bwrap --seccomp: bwrap: Unknown option --seccomp)");
     const ws = await mkdtemp(join(dir, "ws-"));
     await chmod(ws, 0o777);
-    const r = await driver.run({ command: ["/bin/sh", "-c", "grep -E '^Seccomp:' /proc/self/status"], stdin: "", env: {}, workspace: ws, mounts: [], network: "none", limits: { timeoutMs: 10_000, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65_536, fileBytes: 1_000_000 } });
+    const r = await driver.run({
+      command: ["/bin/sh", "-c", "grep -E '^Seccomp:' /proc/self/status"],
+      stdin: "",
+      env: {},
+      workspace: ws,
+      mounts: [],
+      network: "none",
+      limits: { timeoutMs: 10_000, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65_536, fileBytes: 1_000_000 },
+    });
     expect(r).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/^Seccomp:\s+0$/m) });
   });
 });
@@ -96,7 +114,13 @@ describe("the bubblewrap sandbox's kernel surface", () => {
 /** The bwrap the node finds on PATH. */
 async function realBwrap(): Promise<string> {
   for (const d of (process.env.PATH ?? "").split(":").concat(["/usr/bin"])) {
-    if (await stat(join(d, "bwrap")).then(() => true, () => false)) return join(d, "bwrap");
+    if (
+      await stat(join(d, "bwrap")).then(
+        () => true,
+        () => false,
+      )
+    )
+      return join(d, "bwrap");
   }
   throw new Error("no bwrap");
 }

@@ -63,7 +63,10 @@ describe("session snapshots under optimistic concurrency", () => {
       const key = sessionKey("echo", "t:a:c");
       const current = (await kv.get(key))!;
       const stored = decode<{ v: number; snapshot: { context: { history: Turn[]; turns: number; lastTurnId: string } } }>(current.value);
-      stored.snapshot.context.history.push({ role: "user", text: "elsewhere", id: "x1", ts: 1 }, { role: "assistant", text: "elsewhere", id: "x1:reply:0", ts: 1 });
+      stored.snapshot.context.history.push(
+        { role: "user", text: "elsewhere", id: "x1", ts: 1 },
+        { role: "assistant", text: "elsewhere", id: "x1:reply:0", ts: 1 },
+      );
       stored.snapshot.context.turns += 1;
       stored.snapshot.context.lastTurnId = "x1";
       await kv.update(key, encode(stored), current.revision);

@@ -67,7 +67,13 @@ describe("sessions belong to their caller", () => {
     expect(await complete(mallory, "alice", "/history")).not.toContain("4242");
     expect(await complete(alice, "alice", "/history")).toContain("4242");
     // the X-Claw-Session header names the session the same way
-    const byHeader = await call(mallory, "POST", "/v1/chat/completions", { model: "echo", messages: [{ role: "user", content: "/history" }] }, { "x-claw-session": "alice" });
+    const byHeader = await call(
+      mallory,
+      "POST",
+      "/v1/chat/completions",
+      { model: "echo", messages: [{ role: "user", content: "/history" }] },
+      { "x-claw-session": "alice" },
+    );
     expect(byHeader.json.choices[0].message.content).not.toContain("4242");
 
     await invoke(alice, "s1", "the vault code is 7781");
@@ -111,7 +117,13 @@ describe("sessions belong to their caller", () => {
     const writer = await createKey(nats.url, "messages:write");
     const into = await call(writer, "POST", "/v1/messages", { channel: "http", account: "echo", chat: `~key:${alice.id}~s2`, text: "/history" });
     expect(into).toMatchObject({ status: 403, json: { error: { code: "forbidden", field: "chat" } } });
-    const as = await call(writer, "POST", "/v1/messages", { channel: "http", account: "echo", chat: "c", sender: { id: `~key:${alice.id}~http` }, text: "/history" });
+    const as = await call(writer, "POST", "/v1/messages", {
+      channel: "http",
+      account: "echo",
+      chat: "c",
+      sender: { id: `~key:${alice.id}~http` },
+      text: "/history",
+    });
     expect(as).toMatchObject({ status: 403, json: { error: { code: "forbidden", field: "sender.id" } } });
   }, 60_000);
 

@@ -23,12 +23,17 @@ let dir: string;
 let granted: string;
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${claw.httpPort}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`http://127.0.0.1:${claw.httpPort}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }
 
 /** Prints what it was given: its environment, and the file at `input.read` if any. */
-const SHOW = `import { readFileSync } from "node:fs"; export default { run: (i) => ({ env: process.env, file: i.read ? readFileSync(i.read, "utf8") : null }) };`;
+const SHOW =
+  `import { readFileSync } from "node:fs"; export default { run: (i) => ({ env: process.env, file: i.read ? readFileSync(i.read, "utf8") : ` + `null }) };`;
 
 /** A `node` skill descriptor with `permissions`, and SHOW as its code. */
 const skill = (id: string, permissions: Record<string, unknown>, version = "1.0.0") => ({
@@ -102,7 +107,11 @@ describe("skill grants are the node owner's", () => {
   });
 
   it("gives a granted skill its grants and nothing else of the node", async () => {
-    const r = await api("POST", "/v1/skills", skill("g.shop", { env: ["SHOP_API_URL"], secrets: ["SHOP_TOKEN"], filesystem: { workspace: "invocation", readOnly: [granted] } }));
+    const r = await api(
+      "POST",
+      "/v1/skills",
+      skill("g.shop", { env: ["SHOP_API_URL"], secrets: ["SHOP_TOKEN"], filesystem: { workspace: "invocation", readOnly: [granted] } }),
+    );
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const out = await invoke("g.shop", { read: join(granted, "prices.txt") });
     expect(out.status, JSON.stringify(out.body)).toBe(200);
@@ -112,7 +121,11 @@ describe("skill grants are the node owner's", () => {
     for (const leak of [nats.url, "someone-elses-secret", "CLAW_"]) expect(given).not.toContain(leak);
     // a link planted in the granted folder does not lead out of it where the skill runs
     await symlink(join(dir, "node-key.pem"), join(granted, "key-link"));
-    const linked = await api("POST", "/v1/skills", skill("g.shop", { filesystem: { workspace: "invocation", readOnly: [join(granted, "key-link")] } }, "1.0.1"));
+    const linked = await api(
+      "POST",
+      "/v1/skills",
+      skill("g.shop", { filesystem: { workspace: "invocation", readOnly: [join(granted, "key-link")] } }, "1.0.1"),
+    );
     expect(linked.status, JSON.stringify(linked.body)).toBe(201);
     const followed = await api("POST", "/v1/skills/g.shop/invoke", { input: { read: join(granted, "key-link") }, version: "1.0.1", timeout_ms: 15_000 });
     expect(followed.body.error).toMatchObject({ code: "denied", message: expect.stringContaining("node-key.pem") });
@@ -129,7 +142,10 @@ describe("skill grants are the node owner's", () => {
     const kv = await new Kvm(c.js).open("claw_registry");
     const shadow = skill("bash", {}, "9.9.9");
     const { files: _files, ...descriptor } = shadow;
-    await kv.put(`skills.${encodeToken("bash")}.${encodeToken("9.9.9")}`, JSON.stringify({ descriptor, digest: "0", files: ["index.mjs"], source: "api", updatedAt: Date.now() }));
+    await kv.put(
+      `skills.${encodeToken("bash")}.${encodeToken("9.9.9")}`,
+      JSON.stringify({ descriptor, digest: "0", files: ["index.mjs"], source: "api", updatedAt: Date.now() }),
+    );
     await new Promise((r) => setTimeout(r, 500)); // the node's registry follows KV
     const r = await invoke("bash", { command: "echo still the real bash" });
     expect(r.body).toMatchObject({ skill: "bash@1.0.0", output: { exitCode: 0, stdout: "still the real bash\n" } });

@@ -49,12 +49,25 @@ function useNode(name: string, env: () => Record<string, string>) {
     await rm(sandboxDir, { recursive: true, force: true });
   });
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const res = await fetch(`http://127.0.0.1:${n.claw.httpPort}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`http://127.0.0.1:${n.claw.httpPort}${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return { status: res.status, body: await res.json() };
   };
   /** Registers a container skill of the test image; `command` replaces the image's own. */
   const register = async (id: string, command?: string[], extra: Record<string, unknown> = {}) => {
-    const r = await api("POST", "/v1/skills", { id, version: "1.0.0", description: `test skill ${id}`, runtime: "container", image: IMAGE, ...(command ? { entrypoint: command } : {}), limits: LIMITS, ...extra });
+    const r = await api("POST", "/v1/skills", {
+      id,
+      version: "1.0.0",
+      description: `test skill ${id}`,
+      runtime: "container",
+      image: IMAGE,
+      ...(command ? { entrypoint: command } : {}),
+      limits: LIMITS,
+      ...extra,
+    });
     expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
   };
   const invoke = (id: string, input: unknown = {}) => api("POST", `/v1/skills/${id}/invoke`, { input, timeout_ms: 20_000 });
@@ -79,13 +92,16 @@ describe.skipIf(noEngine)("container skills on podman", () => {
   it("runs the image's own command as uid 65534 with its input in CLAW_INPUT (up to 128 KiB), and says so at start", async () => {
     expect(n.claw.logs.find((l) => l.sandbox === "docker")?.detail).toMatch(/^Podman Engine .* \(API 1\.41\)/);
     await register("c.echo", undefined, { limits: { ...LIMITS, outputBytes: 256 * 1024 } });
-    const r = await invoke("c.echo", { n: 42, s: "it's \"quoted\"" });
-    expect(r).toMatchObject({ status: 200, body: { skill: "c.echo@1.0.0", output: { input: { n: 42, s: "it's \"quoted\"" }, uid: 65534 } } });
+    const r = await invoke("c.echo", { n: 42, s: 'it\'s "quoted"' });
+    expect(r).toMatchObject({ status: 200, body: { skill: "c.echo@1.0.0", output: { input: { n: 42, s: 'it\'s "quoted"' }, uid: 65534 } } });
     // an environment variable holds 128 KiB: up to that it arrives whole, past it the input is refused
     const within = await invoke("c.echo", { s: "x".repeat(100_000) });
     expect(within.status, JSON.stringify(within.body).slice(0, 600)).toBe(200);
     expect(within.body.output.input.s).toHaveLength(100_000);
-    expect((await invoke("c.echo", { s: "x".repeat(200_000) })).body.error).toMatchObject({ code: "invalid_input", message: expect.stringContaining("CLAW_INPUT") });
+    expect((await invoke("c.echo", { s: "x".repeat(200_000) })).body.error).toMatchObject({
+      code: "invalid_input",
+      message: expect.stringContaining("CLAW_INPUT"),
+    });
   });
 
   it("confines it: the root file system is read-only, /tmp and /work are writable, and there is no network", async () => {
@@ -110,7 +126,10 @@ describe.skipIf(noEngine)("container skills on podman", () => {
     await register("c.spin", ["sh", "-c", "while :; do :; done"], { limits: { ...LIMITS, cpuSeconds: 1 } });
     expect((await invoke("c.spin")).body.error).toMatchObject({ code: "exit", message: expect.stringContaining("exited with 152") });
     await register("c.loud", ["sh", "-c", "head -c 10000000 /dev/zero | tr '\\0' x"]);
-    expect(await invoke("c.loud")).toMatchObject({ status: 422, body: { error: { code: "output_invalid", message: expect.stringContaining("printed more than 4096 bytes") } } });
+    expect(await invoke("c.loud")).toMatchObject({
+      status: 422,
+      body: { error: { code: "output_invalid", message: expect.stringContaining("printed more than 4096 bytes") } },
+    });
   });
 
   it("stops it at its workspace's quota: no file grows past it", async () => {
@@ -122,7 +141,8 @@ describe.skipIf(noEngine)("container skills on podman", () => {
     const docker = new Docker(dockerEndpoint(podman().host)!);
     expect(await docker.listContainers({ all: true })).toEqual([]);
     // as the driver labels a run's container: one whose node died two minutes past its deadline, and one still in time
-    const run = (deadline: number) => docker.createContainer({ Image: IMAGE, Cmd: ["sleep", "600"], Labels: { "claw.run": "1", "claw.deadline": String(deadline) } });
+    const run = (deadline: number) =>
+      docker.createContainer({ Image: IMAGE, Cmd: ["sleep", "600"], Labels: { "claw.run": "1", "claw.deadline": String(deadline) } });
     await (await run(Date.now() - 120_000)).start();
     const young = await run(Date.now() + 60_000);
     const check = await createDockerDriver({ host: podman().host }).check();

@@ -23,7 +23,11 @@ let claw: ClawProcess;
 let fake: FakeOpenAI;
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${claw.httpPort}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`http://127.0.0.1:${claw.httpPort}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -42,7 +46,8 @@ async function register(id: string, code: string, extra: Record<string, unknown>
   expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
 }
 
-const invoke = (id: string, input: unknown = {}, more: Record<string, unknown> = {}) => api("POST", `/v1/skills/${id}/invoke`, { input, timeout_ms: 15_000, ...more });
+const invoke = (id: string, input: unknown = {}, more: Record<string, unknown> = {}) =>
+  api("POST", `/v1/skills/${id}/invoke`, { input, timeout_ms: 15_000, ...more });
 
 beforeAll(async () => {
   const check = await createBubblewrapDriver().check();
@@ -66,7 +71,14 @@ beforeAll(async () => {
       skillGrants: { "h.missing-path": { readOnly: ["/nonexistent/claw"] } },
     }),
   );
-  claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_TEST_SECRET: "s3cr3t-of-the-node", CLAW_SANDBOX_DIR: join(tmpdir(), `claw-sandbox-test-${process.pid}`) } });
+  claw = await startClaw({
+    env: {
+      NATS_URL: nats.url,
+      CLAW_CONFIG: config,
+      CLAW_TEST_SECRET: "s3cr3t-of-the-node",
+      CLAW_SANDBOX_DIR: join(tmpdir(), `claw-sandbox-test-${process.pid}`),
+    },
+  });
 });
 
 afterAll(async () => {
@@ -91,10 +103,16 @@ describe("skills in the sandbox", () => {
     await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
     const port = (listener.address() as { port: number }).port;
     const cases: Array<[string, string, Record<string, unknown>, (r: { status: number; body: any }) => void]> = [
-      ["h.shadow", `import { readFileSync } from "node:fs"; export default { run: () => readFileSync("/etc/shadow", "utf8") };`, {}, (r) => expect(r.body.error).toMatchObject({ code: "exit", message: expect.stringContaining("ENOENT") })],
+      [
+        "h.shadow",
+        `import { readFileSync } from "node:fs"; export default { run: () => readFileSync("/etc/shadow", "utf8") };`,
+        {},
+        (r) => expect(r.body.error).toMatchObject({ code: "exit", message: expect.stringContaining("ENOENT") }),
+      ],
       [
         "h.node-files",
-        `import { readFileSync, existsSync } from "node:fs"; export default { run: () => ({ init: readFileSync("/proc/1/environ", "utf8"), mine: JSON.stringify(process.env), repo: existsSync(${JSON.stringify(process.cwd())}), data: existsSync("/etc/passwd") }) };`,
+        `import { readFileSync, existsSync } from "node:fs"; export default { run: () => ({ init: readFileSync("/proc/1/environ", "utf8"), mine: ` +
+          `JSON.stringify(process.env), repo: existsSync(${JSON.stringify(process.cwd())}), data: existsSync("/etc/passwd") }) };`,
         {},
         (r) => {
           expect(r.status).toBe(200);
@@ -102,16 +120,23 @@ describe("skills in the sandbox", () => {
           expect(r.body.output).toMatchObject({ repo: false, data: false });
         },
       ],
-      ["h.write-out", `import { writeFileSync } from "node:fs"; export default { run: () => writeFileSync("/usr/pwned", "x") };`, {}, (r) => expect(r.body.error.message).toMatch(/EROFS|read-only/i)],
+      [
+        "h.write-out",
+        `import { writeFileSync } from "node:fs"; export default { run: () => writeFileSync("/usr/pwned", "x") };`,
+        {},
+        (r) => expect(r.body.error.message).toMatch(/EROFS|read-only/i),
+      ],
       [
         "h.net",
-        `import { connect } from "node:net"; export default { run: () => new Promise((ok, fail) => { const s = connect(${port}, "127.0.0.1"); s.on("connect", () => ok("connected")); s.on("error", fail); }) };`,
+        `import { connect } from "node:net"; export default { run: () => new Promise((ok, fail) => { const s = connect(${port}, "127.0.0.1"); ` +
+          `s.on("connect", () => ok("connected")); s.on("error", fail); }) };`,
         {},
         (r) => expect(r.body.error).toMatchObject({ code: "exit", message: expect.stringContaining("ECONNREFUSED") }),
       ],
       [
         "h.fork",
-        `import { spawn } from "node:child_process"; export default { run: async () => { let n = 0; try { for (; n < 10000; n++) { const c = spawn("/bin/sleep", ["30"]); await new Promise((ok, fail) => { c.on("spawn", ok); c.on("error", fail); }); } } catch (e) { return { spawned: n, stopped: e.code }; } return { spawned: n }; } };`,
+        `import { spawn } from "node:child_process"; export default { run: async () => { let n = 0; try { for (; n < 10000; n++) { const c = ` +
+          `spawn("/bin/sleep", ["30"]); await new Promise((ok, fail) => { c.on("spawn", ok); c.on("error", fail); }); } } catch (e) { return { spawned: n, stopped: e.code }; } return { spawned: n }; } };`,
         {},
         (r) => {
           expect(r.status).toBe(200);
@@ -121,9 +146,24 @@ describe("skills in the sandbox", () => {
           expect(r.body.output.stopped).toBe("EAGAIN");
         },
       ],
-      ["h.memory", `export default { run: () => { const a = []; for (;;) a.push(Buffer.alloc(1 << 20).fill(1)); } };`, {}, (r) => expect(r.body.error.code).toBe("memory")],
-      ["h.slow", `export default { run: () => { for (;;); } };`, { limits: { timeoutMs: 1_500, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65536 } }, (r) => expect(r.body.error.code).toBe("timeout")],
-      ["h.loud", `export default { run: () => { const b = "x".repeat(1 << 20); for (let i = 0; i < 100; i++) process.stdout.write(b); return 1; } };`, {}, (r) => expect(r.body.error).toMatchObject({ code: "output_invalid", message: expect.stringContaining("printed more than") })],
+      [
+        "h.memory",
+        `export default { run: () => { const a = []; for (;;) a.push(Buffer.alloc(1 << 20).fill(1)); } };`,
+        {},
+        (r) => expect(r.body.error.code).toBe("memory"),
+      ],
+      [
+        "h.slow",
+        `export default { run: () => { for (;;); } };`,
+        { limits: { timeoutMs: 1_500, memoryMb: 128, cpuSeconds: 10, processes: 32, outputBytes: 65536 } },
+        (r) => expect(r.body.error.code).toBe("timeout"),
+      ],
+      [
+        "h.loud",
+        `export default { run: () => { const b = "x".repeat(1 << 20); for (let i = 0; i < 100; i++) process.stdout.write(b); return 1; } };`,
+        {},
+        (r) => expect(r.body.error).toMatchObject({ code: "output_invalid", message: expect.stringContaining("printed more than") }),
+      ],
       [
         "h.missing-path",
         `export default { run: () => 1 };`,
@@ -223,14 +263,25 @@ describe("skills in the sandbox", () => {
 
   // only a root node drops its skills to uid 65534 (otherwise they run as the node's own user, who reaches the dir)
   const notRoot = process.getuid?.() === 0 ? undefined : "the tests do not run as root (only a root node drops its skills to uid 65534)";
-  it.skipIf(skipWithout("skills: a private CLAW_SANDBOX_DIR", notRoot))("says at start, and at once when invoked, that its sandbox cannot reach a private CLAW_SANDBOX_DIR", async () => {
-    const closed = await mkdtemp(join(tmpdir(), "claw-private-")); // mode 0700
-    await using own = await natsServer();
-    await using node = await startClaw({ env: { NATS_URL: own.url, CLAW_SANDBOX_DIR: join(closed, "sandbox") } });
-    await node.waitForLogs((l) => typeof l.reason === "string" && l.reason.includes(`${closed} is mode 700`));
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/skills/bash/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: { command: "true" } }) });
-    expect(res.status).toBe(422);
-    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "unavailable", message: expect.stringContaining(`chmod o+x ${closed}`) });
-    await rm(closed, { recursive: true, force: true });
-  }, 30_000);
+  it.skipIf(skipWithout("skills: a private CLAW_SANDBOX_DIR", notRoot))(
+    "says at start, and at once when invoked, that its sandbox cannot reach a private CLAW_SANDBOX_DIR",
+    async () => {
+      const closed = await mkdtemp(join(tmpdir(), "claw-private-")); // mode 0700
+      await using own = await natsServer();
+      await using node = await startClaw({ env: { NATS_URL: own.url, CLAW_SANDBOX_DIR: join(closed, "sandbox") } });
+      await node.waitForLogs((l) => typeof l.reason === "string" && l.reason.includes(`${closed} is mode 700`));
+      const res = await fetch(`http://127.0.0.1:${node.httpPort}/v1/skills/bash/invoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ input: { command: "true" } }),
+      });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: "unavailable",
+        message: expect.stringContaining(`chmod o+x ${closed}`),
+      });
+      await rm(closed, { recursive: true, force: true });
+    },
+    30_000,
+  );
 });

@@ -21,7 +21,15 @@ describe("stream subjects and limits", () => {
   it("stores no subject a partition owner does not read, and gives every stream an age and a byte limit", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
-    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_STREAM_MAX_BYTES: "64MB", CLAW_STREAM_MAX_AGE_DAYS: "3", CLAW_DLQ_MAX_AGE_DAYS: "20", CLAW_TRANSCRIPTS_MAX_AGE_DAYS: "10" } });
+    await using claw = await startClaw({
+      env: {
+        NATS_URL: nats.url,
+        CLAW_STREAM_MAX_BYTES: "64MB",
+        CLAW_STREAM_MAX_AGE_DAYS: "3",
+        CLAW_DLQ_MAX_AGE_DAYS: "20",
+        CLAW_TRANSCRIPTS_MAX_AGE_DAYS: "10",
+      },
+    });
     void claw;
     // what a channel-limited publisher can send: six tokens, the third not a partition
     for (const stray of ["claw.in.shop.a.b.c", "claw.in.64.a.b.c", "claw.session.shop.a.b"]) {

@@ -61,7 +61,13 @@ beforeAll(async () => {
   receiver = await otlpReceiver();
   fake = await startFakeOpenAI();
   config = join(tmpdir(), `claw-tracing-${process.pid}.json`);
-  await writeFile(config, JSON.stringify({ providers: { fake: { baseURL: fake.baseURL, model: "m" } }, agents: [{ id: "llm", model: "fake", bindings: [{ channel: "otel-llm" }] }, { id: "echo" }] }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      providers: { fake: { baseURL: fake.baseURL, model: "m" } },
+      agents: [{ id: "llm", model: "fake", bindings: [{ channel: "otel-llm" }] }, { id: "echo" }],
+    }),
+  );
 });
 afterAll(async () => {
   await receiver?.close();

@@ -52,12 +52,15 @@ async function shot(page: Page, name: string): Promise<void> {
 
 /** The atomic states highlighted in the chart now. */
 const activeLeaves = (page: Page) =>
-  page.$$eval("svg.statechart g.state.active", (gs) => gs.filter((g) => !g.classList.contains("state-compound") && !g.classList.contains("state-parallel")).map((g) => (g as SVGGElement).dataset.state));
+  page.$$eval("svg.statechart g.state.active", (gs) =>
+    gs.filter((g) => !g.classList.contains("state-compound") && !g.classList.contains("state-parallel")).map((g) => (g as SVGGElement).dataset.state),
+  );
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `${CHROMIUM} is missing: the live-view test drives a real headless Chromium. Install it with \`apt-get install -y chromium\` (Debian/Ubuntu), or set CLAW_CHROMIUM to a Chromium binary.`,
+      `${CHROMIUM} is missing: the live-view test drives a real headless Chromium. Install it with \`apt-get install -y chromium\` (Debian/Ubuntu), ` +
+        `or set CLAW_CHROMIUM to a Chromium binary.`,
     );
   }
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -66,7 +69,15 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${claw.httpPort}`;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }, 60_000);
 
@@ -141,7 +152,12 @@ describe("live view at /ui", () => {
     await page.waitForFunction(() => document.querySelector("#context")?.textContent?.includes('"text": "slept 1500 ms"'), undefined, { timeout: 10_000 });
     const context = JSON.parse((await page.textContent("#context")) ?? "{}") as { history: Array<{ role: string; text: string }>; turns: number };
     expect(context.turns).toBe(2);
-    expect(context.history.map((t) => `${t.role}: ${t.text}`)).toEqual(["user: /slow 10 first", "assistant: slept 10 ms", "user: /slow 1500 hello", "assistant: slept 1500 ms"]);
+    expect(context.history.map((t) => `${t.role}: ${t.text}`)).toEqual([
+      "user: /slow 10 first",
+      "assistant: slept 10 ms",
+      "user: /slow 1500 hello",
+      "assistant: slept 1500 ms",
+    ]);
     await shot(page, "04-idle-again");
 
     // the search narrows the list by agent and chat, as typed
@@ -192,7 +208,9 @@ describe("live view at /ui", () => {
     // the session it handed the message to: the assistant's machine
     await page.click(`#actor-list li.actor[data-actor-id="${answered}"]`);
     await page.waitForSelector('svg.statechart[data-kind="session"][data-machine="assistant"]');
-    expect(await page.$$eval("svg.statechart g.state", (gs) => gs.map((g) => (g as SVGGElement).dataset.state))).toEqual(expect.arrayContaining(["idle", "thinking", "replying"]));
+    expect(await page.$$eval("svg.statechart g.state", (gs) => gs.map((g) => (g as SVGGElement).dataset.state))).toEqual(
+      expect.arrayContaining(["idle", "thinking", "replying"]),
+    );
     await page.waitForSelector('svg.statechart g.state.active[data-state="idle"]');
     expect(pageErrors).toEqual([]);
     await page.close();
@@ -200,7 +218,9 @@ describe("live view at /ui", () => {
 
   it("shows a WhatsApp account's QR code to pair with, then that it is linked", async () => {
     // a node with a WhatsApp account: without the internet it backs off, and stays listed as a channel actor
-    await using node = await startClaw({ env: { NATS_URL: nats!.url, CLAW_CONFIG: await channelConfig([{ type: "whatsapp", account: "phone" }]), CLAW_NODE_ID: "wa" } });
+    await using node = await startClaw({
+      env: { NATS_URL: nats!.url, CLAW_CONFIG: await channelConfig([{ type: "whatsapp", account: "phone" }]), CLAW_NODE_ID: "wa" },
+    });
     await using c = await client(nats!.url);
     const page = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
     const pageErrors: string[] = [];
@@ -211,7 +231,8 @@ describe("live view at /ui", () => {
     await page.waitForSelector('#actor-list li.actor[data-actor-id="whatsapp-phone"]', { timeout: 15_000 });
     await page.click('#actor-list li.actor[data-actor-id="whatsapp-phone"]');
     // what the account announces (the adapter announces baileys' QR codes here)
-    const announce = (event: string, data: Record<string, unknown>) => c.nc.publish(`claw.events.channel.whatsapp.phone.${event}`, JSON.stringify({ ...data, node: "wa" }));
+    const announce = (event: string, data: Record<string, unknown>) =>
+      c.nc.publish(`claw.events.channel.whatsapp.phone.${event}`, JSON.stringify({ ...data, node: "wa" }));
     const shown = async (selector: string) => {
       for (let i = 0; i < 40; i++) {
         if (await page.$(selector)) return;
@@ -253,7 +274,12 @@ describe("live view at /ui", () => {
     expect((await get("/ui/api/actors/session/echo.nobody")).status).toBe(404);
     expect((await get("/ui/api/actors/robot/x")).status).toBe(400);
 
-    const cluster = JSON.parse((await get("/ui/api/cluster")).body) as { members: unknown[]; partitions: unknown[]; dlq: { messages: number }; readiness: unknown };
+    const cluster = JSON.parse((await get("/ui/api/cluster")).body) as {
+      members: unknown[];
+      partitions: unknown[];
+      dlq: { messages: number };
+      readiness: unknown;
+    };
     expect(cluster.readiness).toEqual({ ready: true, reasons: [] });
     expect(cluster.members).toHaveLength(1);
     expect(cluster.partitions).toHaveLength(64);

@@ -31,7 +31,6 @@ interface Received {
   at: number;
 }
 
-
 describe("webhooks out", () => {
   let nats: NatsServerProcess;
   let node: ClawProcess;
@@ -55,7 +54,17 @@ describe("webhooks out", () => {
     // loopback when first asked, outside after that: a delivery that looked its host up twice would go outside
     dns = await dnsServer({ "hooks.inward.test": { A: [["127.0.0.1"], ["1.1.1.1"]] } });
     nats = await natsServer();
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "400", CLAW_WEBHOOK_MAX_ATTEMPTS: "3", CLAW_WEBHOOK_TIMEOUT_MS: "1000", CLAW_WEBHOOK_ALLOW_PRIVATE: "1", CLAW_DNS_SERVERS: dns.address } });
+    node = await startClaw({
+      env: {
+        NATS_URL: nats.url,
+        CLAW_RETRY_BASE_MS: "100",
+        CLAW_RETRY_MAX_MS: "400",
+        CLAW_WEBHOOK_MAX_ATTEMPTS: "3",
+        CLAW_WEBHOOK_TIMEOUT_MS: "1000",
+        CLAW_WEBHOOK_ALLOW_PRIVATE: "1",
+        CLAW_DNS_SERVERS: dns.address,
+      },
+    });
   }, 60_000);
   afterAll(async () => {
     await node?.[Symbol.asyncDispose]();
@@ -65,14 +74,23 @@ describe("webhooks out", () => {
   });
 
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method, headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined });
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+      method,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
     return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
   };
 
   it("sends each reply and dead letter signed, again after a failure with the same id, and a replay is refused", async () => {
     const made = await api("POST", "/v1/webhooks", { url: receiverUrl, events: ["reply", "dead_letter"], description: "test receiver" });
     expect(made.status).toBe(201);
-    expect(made.json).toMatchObject({ id: expect.stringMatching(/^wh[a-z0-9]{12}$/), url: receiverUrl, events: ["reply", "dead_letter"], secret: expect.any(String) });
+    expect(made.json).toMatchObject({
+      id: expect.stringMatching(/^wh[a-z0-9]{12}$/),
+      url: receiverUrl,
+      events: ["reply", "dead_letter"],
+      secret: expect.any(String),
+    });
     const secret: string = made.json.secret;
     const listed = await api("GET", "/v1/webhooks");
     expect(listed.json.webhooks).toEqual([expect.objectContaining({ id: made.json.id })]);
@@ -81,7 +99,12 @@ describe("webhooks out", () => {
     expect((await api("POST", "/v1/agents/echo/invoke", { text: "hello hooks", session: "h1" })).status).toBe(200);
     await until(() => received.some((r) => r.json.type === "reply"), "the reply event");
     const first = received.find((r) => r.json.type === "reply")!;
-    expect(first.json).toMatchObject({ type: "reply", agent: "echo", message: { text: "hello hooks", channel: "http" }, reply: { text: "hello hooks", kind: "reply" } });
+    expect(first.json).toMatchObject({
+      type: "reply",
+      agent: "echo",
+      message: { text: "hello hooks", channel: "http" },
+      reply: { text: "hello hooks", kind: "reply" },
+    });
     // the signature, checked as a receiver would without Claw's code
     const ts = Number(first.headers["claw-webhook-timestamp"]);
     expect(Math.abs(Date.now() / 1000 - ts)).toBeLessThan(30);
@@ -102,14 +125,24 @@ describe("webhooks out", () => {
     const ok = attempts.at(-1)!;
     expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen })).toMatchObject({ ok: true });
     expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen })).toEqual({ ok: false, why: "replayed" });
-    expect(verifyWebhook({ secret, body: ok.body.replace("second", "forged"), headers: ok.headers, seen: new Set() })).toEqual({ ok: false, why: "bad signature" });
-    expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen: new Set(), nowS: ts + 600 })).toEqual({ ok: false, why: "timestamp outside the window" });
+    expect(verifyWebhook({ secret, body: ok.body.replace("second", "forged"), headers: ok.headers, seen: new Set() })).toEqual({
+      ok: false,
+      why: "bad signature",
+    });
+    expect(verifyWebhook({ secret, body: ok.body, headers: ok.headers, seen: new Set(), nowS: ts + 600 })).toEqual({
+      ok: false,
+      why: "timestamp outside the window",
+    });
 
     // a dead letter is an event too
     await using c = await client(nats.url);
     await c.js.publish("claw.in.t.a.hooked", new TextEncoder().encode('{"sender":{"id":"u"},"text": 7}'));
     await until(() => received.some((r) => r.json.type === "dead_letter"), "the dead letter event");
-    expect(received.find((r) => r.json.type === "dead_letter")!.json).toMatchObject({ stage: "ingress", code: "invalid_envelope", reason: expect.stringContaining("text") });
+    expect(received.find((r) => r.json.type === "dead_letter")!.json).toMatchObject({
+      stage: "ingress",
+      code: "invalid_envelope",
+      reason: expect.stringContaining("text"),
+    });
   }, 60_000);
 
   it("dead-letters deliveries a URL never takes, and sends nothing to a removed subscription", async () => {
@@ -136,7 +169,10 @@ describe("webhooks out", () => {
     await api("POST", "/v1/agents/echo/invoke", { text: "after removal", session: "h3" });
     await new Promise((r) => setTimeout(r, 1_500));
     expect(received.length).toBe(count);
-    expect((await api("POST", "/v1/webhooks", { url: "ftp://example.com", events: ["reply"] })).json.error).toMatchObject({ code: "invalid_body", field: "url" });
+    expect((await api("POST", "/v1/webhooks", { url: "ftp://example.com", events: ["reply"] })).json.error).toMatchObject({
+      code: "invalid_body",
+      field: "url",
+    });
   }, 60_000);
 
   it("delivers to the address its host resolved to when checked, looked up once per attempt", async () => {
@@ -203,7 +239,16 @@ describe("webhooks out, on a node that delivers only to public addresses (F22)",
       "hooks.rebind.test": { A: [["1.1.1.1"], ["127.0.0.1"]] },
     });
     nats = await natsServer();
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_RETRY_BASE_MS: "100", CLAW_RETRY_MAX_MS: "400", CLAW_WEBHOOK_MAX_ATTEMPTS: "3", CLAW_WEBHOOK_TIMEOUT_MS: "1000", CLAW_DNS_SERVERS: dns.address } });
+    node = await startClaw({
+      env: {
+        NATS_URL: nats.url,
+        CLAW_RETRY_BASE_MS: "100",
+        CLAW_RETRY_MAX_MS: "400",
+        CLAW_WEBHOOK_MAX_ATTEMPTS: "3",
+        CLAW_WEBHOOK_TIMEOUT_MS: "1000",
+        CLAW_DNS_SERVERS: dns.address,
+      },
+    });
   }, 60_000);
   afterAll(async () => {
     await node?.[Symbol.asyncDispose]();
@@ -212,12 +257,23 @@ describe("webhooks out, on a node that delivers only to public addresses (F22)",
     await new Promise((r) => receiver?.close(r));
   });
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, { method, headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined });
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
+      method,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
     return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
   };
 
   it("refuses a subscription whose host is, or resolves to, an address off the public internet", async () => {
-    for (const url of [`http://127.0.0.1:${port}/hooks`, `http://[::ffff:7f00:1]:${port}/hooks`, "http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "https://100.64.0.1/", `http://hooks.inside.test:${port}/`, `http://hooks.mapped.test:${port}/`]) {
+    for (const url of [
+      `http://127.0.0.1:${port}/hooks`,
+      `http://[::ffff:7f00:1]:${port}/hooks`,
+      "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+      "https://100.64.0.1/",
+      `http://hooks.inside.test:${port}/`,
+      `http://hooks.mapped.test:${port}/`,
+    ]) {
       const r = await api("POST", "/v1/webhooks", { url, events: ["reply"] });
       expect(r.status, url).toBe(400);
       expect(r.json.error, url).toMatchObject({ code: "private_address", field: "url", message: expect.stringContaining("CLAW_WEBHOOK_ALLOW_PRIVATE=1") });

@@ -12,7 +12,17 @@ import { join } from "node:path";
 import { nuid } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectBus, decode, encode, publishDurable, skillInvokeSubject, skillResultSubject, type Bus, type SkillInvocation, type ToolResultMail } from "../../src/bus/index.js";
+import {
+  connectBus,
+  decode,
+  encode,
+  publishDurable,
+  skillInvokeSubject,
+  skillResultSubject,
+  type Bus,
+  type SkillInvocation,
+  type ToolResultMail,
+} from "../../src/bus/index.js";
 import { createBubblewrapDriver } from "../../src/skills/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
@@ -35,9 +45,14 @@ async function bashIn(session: string | undefined, command: string): Promise<Too
 }
 
 const workspaceOf = (session: string) => join(dir, "sandbox", "workspaces", `s-${createHash("sha256").update(session).digest("hex").slice(0, 32)}`);
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 async function eventually(cond: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await cond()); await new Promise((r) => setTimeout(r, 100))) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  for (const end = Date.now() + ms; !(await cond()); await new Promise((r) => setTimeout(r, 100)))
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
 }
 
 beforeAll(async () => {
@@ -46,7 +61,9 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "claw-quota-"));
   await chmod(dir, 0o711);
   nats = await natsServer();
-  claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_SANDBOX_DIR: join(dir, "sandbox"), CLAW_WORKSPACE_QUOTA_MB: "4", CLAW_WORKSPACE_TTL: "2s", CLAW_IDLE_MS: "500" } });
+  claw = await startClaw({
+    env: { NATS_URL: nats.url, CLAW_SANDBOX_DIR: join(dir, "sandbox"), CLAW_WORKSPACE_QUOTA_MB: "4", CLAW_WORKSPACE_TTL: "2s", CLAW_IDLE_MS: "500" },
+  });
   bus = await connectBus({ servers: [nats.url], name: "quota-test" });
 });
 
@@ -65,7 +82,11 @@ describe("workspace quota", () => {
     expect(size).toBeGreaterThan(0);
     expect(size).toBeLessThanOrEqual(4 * MB);
     // and an invocation's own workspace alike
-    const http = await fetch(`http://127.0.0.1:${claw.httpPort}/v1/skills/bash/invoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: { command: "head -c 20000000 /dev/zero > big" } }) });
+    const http = await fetch(`http://127.0.0.1:${claw.httpPort}/v1/skills/bash/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ input: { command: "head -c 20000000 /dev/zero > big" } }),
+    });
     expect(await http.json()).toMatchObject({ error: { code: "quota" } });
   }, 60_000);
 

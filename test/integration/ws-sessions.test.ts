@@ -22,10 +22,18 @@ import { skipWithout } from "../support/ci.js";
 
 const CHROMIUM = process.env.CLAW_CHROMIUM ?? "/usr/bin/chromium";
 // under CI a missing Chromium is a failure, not a skip
-const NO_BROWSER = skipWithout("ws-sessions: the /chat page in Chromium", existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium, or CLAW_CHROMIUM)`);
+const NO_BROWSER = skipWithout(
+  "ws-sessions: the /chat page in Chromium",
+  existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium, or CLAW_CHROMIUM)`,
+);
 
 type Frame = { type: string; [k: string]: unknown };
-type Client = { ws: WebSocket; frames: Frame[]; next(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>; closed: Promise<{ code: number; reason: string }> };
+type Client = {
+  ws: WebSocket;
+  frames: Frame[];
+  next(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  closed: Promise<{ code: number; reason: string }>;
+};
 
 /** A client that keeps every frame, with a wait for the next that matches; rejects with the status of a refused upgrade. */
 async function open(base: string, query: string, headers: Record<string, string> = {}): Promise<Client> {
@@ -158,7 +166,10 @@ describe("WebSocket sessions", () => {
     // the reply waits in the stream; the consumer goes
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const gone = await jsm.consumers.info(STREAMS.out, consumer).then(() => false, () => true);
+      const gone = await jsm.consumers.info(STREAMS.out, consumer).then(
+        () => false,
+        () => true,
+      );
       if (gone) break;
       if (Date.now() > deadline) throw new Error(`the consumer ${consumer} was still there 20 s after its connection closed`);
       await new Promise((r) => setTimeout(r, 200));
@@ -177,7 +188,10 @@ describe("WebSocket sessions", () => {
   describe.skipIf(NO_BROWSER)("the /chat page in Chromium", () => {
     let browser: Browser;
     beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      });
     }, 30_000);
     afterAll(async () => {
       await browser?.close();
@@ -193,7 +207,11 @@ describe("WebSocket sessions", () => {
       expect(shown).toMatch(/^~tok:[0-9a-f]{32}~$/);
       await page.fill("#text", "my card PIN is 4242");
       await page.click('#composer button[type="submit"]');
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === "my card PIN is 4242"), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent === "my card PIN is 4242"),
+        undefined,
+        { timeout: 10_000 },
+      );
       // someone who saw the id tries it: refused, and the page stays connected
       await expect(open(openBase, `session=${encodeURIComponent(shown)}`)).rejects.toThrow(/400/);
       await new Promise((r) => setTimeout(r, 300));
@@ -204,10 +222,19 @@ describe("WebSocket sessions", () => {
       expect(await page.textContent("#session")).toBe(shown);
       await page.fill("#text", "/history");
       await page.click('#composer button[type="submit"]');
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent?.includes("earlier turns") && li.textContent.includes("4242")), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll("#messages li:not(.mine)")].some((li) => li.textContent?.includes("earlier turns") && li.textContent.includes("4242")),
+        undefined,
+        { timeout: 10_000 },
+      );
       // "New chat" is a new session
       await page.click("#new-session");
-      await page.waitForFunction((old) => document.querySelector("#session")?.textContent !== old && document.querySelector("#status")?.getAttribute("data-status") === "open", shown, { timeout: 10_000 });
+      await page.waitForFunction(
+        (old) => document.querySelector("#session")?.textContent !== old && document.querySelector("#status")?.getAttribute("data-status") === "open",
+        shown,
+        { timeout: 10_000 },
+      );
       expect(errors).toEqual([]);
       await page.close();
     }, 30_000);

@@ -38,7 +38,8 @@ export async function watchActor(nc: NatsConnection, kind: ActorKind, id: string
       for (;;) {
         const e = events.find((x) => x.state === state);
         if (e) return e;
-        if (Date.now() > deadline) throw new Error(`${kind} ${id} was not seen in state ${state} within ${timeoutMs} ms (seen: ${events.map((x) => x.state).join(", ") || "nothing"})`);
+        if (Date.now() > deadline)
+          throw new Error(`${kind} ${id} was not seen in state ${state} within ${timeoutMs} ms (seen: ${events.map((x) => x.state).join(", ") || "nothing"})`);
         await new Promise((r) => setTimeout(r, 5));
       }
     },

@@ -34,7 +34,8 @@ function which(name: string, extra: string[] = []): string | undefined {
 
 /** Why a broker cannot run here (its binary is missing), or undefined. */
 export function brokerMissing(kind: "mosquitto" | "rabbitmq" | "kafka"): string | undefined {
-  if (kind === "kafka") return which("kcat") ? undefined : "kcat is not installed (apt-get install kcat): its librdkafka mock cluster is the Kafka of the tests";
+  if (kind === "kafka")
+    return which("kcat") ? undefined : "kcat is not installed (apt-get install kcat): its librdkafka mock cluster is the Kafka of the tests";
   if (kind === "mosquitto") return which("mosquitto") ? undefined : "mosquitto is not installed (apt-get install mosquitto mosquitto-clients)";
   return which("rabbitmq-server") ? undefined : "rabbitmq-server is not installed (apt-get install rabbitmq-server amqp-tools)";
 }
@@ -84,7 +85,21 @@ export async function startMosquitto(): Promise<Broker> {
   const dir = await mkdtemp(join(tmpdir(), "claw-mosquitto-"));
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
-  await writeFile(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "set_tcp_nodelay true", "persistence true", `persistence_location ${dir}/`, "log_dest stdout", "log_type error", "log_type warning", "log_type notice", ""].join("\n"));
+  await writeFile(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "set_tcp_nodelay true",
+      "persistence true",
+      `persistence_location ${dir}/`,
+      "log_dest stdout",
+      "log_type error",
+      "log_type warning",
+      "log_type notice",
+      "",
+    ].join("\n"),
+  );
   // mosquitto run as root drops to the user "mosquitto", which must be able to write the persistence file
   if (process.getuid?.() === 0) {
     const id = spawnSync("id", ["-u", "mosquitto"]).stdout?.toString().trim();
@@ -97,7 +112,12 @@ export async function startMosquitto(): Promise<Broker> {
     child = c;
     c.stdout!.on("data", (b: Buffer) => (text += b.toString()));
     c.stderr!.on("data", (b: Buffer) => (text += b.toString()));
-    await untilListening(port, 10_000, () => c.exitCode === null, () => text);
+    await untilListening(
+      port,
+      10_000,
+      () => c.exitCode === null,
+      () => text,
+    );
   };
   const stop = async () => {
     const c = child;
@@ -147,7 +167,12 @@ export async function startRabbitMq(): Promise<Broker> {
     child = c;
     c.stdout!.on("data", (b: Buffer) => (text = (text + b.toString()).slice(-20_000)));
     c.stderr!.on("data", (b: Buffer) => (text = (text + b.toString()).slice(-20_000)));
-    await untilListening(port, 60_000, () => c.exitCode === null, () => text);
+    await untilListening(
+      port,
+      60_000,
+      () => c.exitCode === null,
+      () => text,
+    );
   };
   const stop = async () => {
     const c = child;
@@ -191,7 +216,9 @@ export interface KafkaMock extends AsyncDisposable {
 export async function startKafkaMock(brokers = 1): Promise<KafkaMock> {
   const bin = which("kcat");
   if (!bin) throw new Error(brokerMissing("kafka"));
-  const child = spawn(bin, ["-X", `test.mock.num.brokers=${brokers}`, "-b", "127.0.0.1:1", "-C", "-t", "_claw_mock", "-d", "mock"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(bin, ["-X", `test.mock.num.brokers=${brokers}`, "-b", "127.0.0.1:1", "-C", "-t", "_claw_mock", "-d", "mock"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let text = "";
   const servers = await new Promise<string[]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no mock cluster within 10 s:\n${text.slice(-2000)}`)), 10_000);

@@ -42,11 +42,29 @@ export function arrivals<T>(what: string): Arrivals<T> {
  * system would (a notification, a reply with media): the account's runner
  * sends it natively.
  */
-export async function publishReply(natsUrl: string, type: string, account: string, chat: string, reply: { text?: string; media?: Envelope["media"]; metadata?: Record<string, unknown> }): Promise<string> {
+export async function publishReply(
+  natsUrl: string,
+  type: string,
+  account: string,
+  chat: string,
+  reply: { text?: string; media?: Envelope["media"]; metadata?: Record<string, unknown> },
+): Promise<string> {
   const nc = await connect({ servers: natsUrl });
   try {
     const id = `test-reply-${Math.random().toString(36).slice(2, 10)}`;
-    const envelope: Envelope = { id, ts: Date.now(), channel: type, account, chat, sender: { id: "test" }, kind: "reply", text: reply.text, media: reply.media ?? [], metadata: reply.metadata ?? {}, trace: {} };
+    const envelope: Envelope = {
+      id,
+      ts: Date.now(),
+      channel: type,
+      account,
+      chat,
+      sender: { id: "test" },
+      kind: "reply",
+      text: reply.text,
+      media: reply.media ?? [],
+      metadata: reply.metadata ?? {},
+      trace: {},
+    };
     await jetstream(nc).publish(outboundSubject({ channel: type, account, chat }), encode(envelope), { msgID: id });
     return id;
   } finally {

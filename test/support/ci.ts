@@ -13,7 +13,10 @@ export const UNDER_CI = !!process.env.CI && !["false", "0"].includes(process.env
 export class MissingUnderCiError extends Error {
   readonly code = "missing_under_ci";
   constructor(what: string, reason: string) {
-    super(`${what} cannot run: ${reason}. Under CI (CI=${process.env.CI}) every test must run: .ci/run installs what the tests need, so this is a failure, not a skip`);
+    super(
+      `${what} cannot run: ${reason}. Under CI (CI=${process.env.CI}) every test must run: .ci/run installs what the tests need, so this is a ` +
+        `failure, not a skip`,
+    );
     this.name = "MissingUnderCiError";
   }
 }

@@ -114,7 +114,10 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
 }
 
 /** Runs a node expected to end by itself (to fail at start, or to kill itself at a failpoint); resolves with how it exited and its output. */
-export async function runClawExpectingFailure(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+export async function runClawExpectingFailure(
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   const child = spawn(process.execPath, [NODE_JS], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -10,7 +10,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 /** A chat completions request as the fake received it. */
 export interface FakeRequest {
   model: string;
-  messages: Array<{ role: string; content: string | null; tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>; tool_call_id?: string }>;
+  messages: Array<{
+    role: string;
+    content: string | null;
+    tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>;
+    tool_call_id?: string;
+  }>;
   tools?: Array<{ type: string; function: { name: string; description?: string; parameters: unknown } }>;
   stream?: boolean;
   authorization?: string;
@@ -66,8 +71,14 @@ function answerWith(res: ServerResponse, req: FakeRequest, a: FakeAnswer, n: num
     res.end(body);
     return;
   }
-  const usage = "usage" in a && a.usage ? { prompt_tokens: a.usage.prompt, completion_tokens: a.usage.completion, total_tokens: a.usage.prompt + a.usage.completion } : { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
-  const toolCalls = "toolCalls" in a ? a.toolCalls.map((c, i) => ({ index: i, id: `call_${n}_${i}`, type: "function", function: { name: c.name, arguments: c.arguments } })) : undefined;
+  const usage =
+    "usage" in a && a.usage
+      ? { prompt_tokens: a.usage.prompt, completion_tokens: a.usage.completion, total_tokens: a.usage.prompt + a.usage.completion }
+      : { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+  const toolCalls =
+    "toolCalls" in a
+      ? a.toolCalls.map((c, i) => ({ index: i, id: `call_${n}_${i}`, type: "function", function: { name: c.name, arguments: c.arguments } }))
+      : undefined;
   const text = a.text ?? "";
   if (req.stream) {
     const base = { id, object: "chat.completion.chunk", created, model: req.model };
@@ -78,17 +89,45 @@ function answerWith(res: ServerResponse, req: FakeRequest, a: FakeAnswer, n: num
       for (const t of toolCalls) {
         // name first, then the arguments in two halves
         const half = Math.ceil(t.function.arguments.length / 2);
-        chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: t.index, id: t.id, type: "function", function: { name: t.function.name, arguments: "" } }] }, finish_reason: null }] });
-        chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: t.index, function: { arguments: t.function.arguments.slice(0, half) } }] }, finish_reason: null }] });
-        chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: t.index, function: { arguments: t.function.arguments.slice(half) } }] }, finish_reason: null }] });
+        chunks.push({
+          ...base,
+          choices: [
+            {
+              index: 0,
+              delta: { tool_calls: [{ index: t.index, id: t.id, type: "function", function: { name: t.function.name, arguments: "" } }] },
+              finish_reason: null,
+            },
+          ],
+        });
+        chunks.push({
+          ...base,
+          choices: [
+            { index: 0, delta: { tool_calls: [{ index: t.index, function: { arguments: t.function.arguments.slice(0, half) } }] }, finish_reason: null },
+          ],
+        });
+        chunks.push({
+          ...base,
+          choices: [{ index: 0, delta: { tool_calls: [{ index: t.index, function: { arguments: t.function.arguments.slice(half) } }] }, finish_reason: null }],
+        });
       }
     }
     chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: toolCalls ? "tool_calls" : "stop" }] });
     chunks.push({ ...base, choices: [], usage });
     return sse(res, chunks, "pieceDelayMs" in a ? a.pieceDelayMs : 0);
   }
-  const message = { role: "assistant", content: toolCalls ? a.text ?? null : text, ...(toolCalls ? { tool_calls: toolCalls.map(({ index: _i, ...t }) => t) } : {}) };
-  const body = JSON.stringify({ id, object: "chat.completion", created, model: req.model, choices: [{ index: 0, message, finish_reason: toolCalls ? "tool_calls" : "stop" }], usage });
+  const message = {
+    role: "assistant",
+    content: toolCalls ? (a.text ?? null) : text,
+    ...(toolCalls ? { tool_calls: toolCalls.map(({ index: _i, ...t }) => t) } : {}),
+  };
+  const body = JSON.stringify({
+    id,
+    object: "chat.completion",
+    created,
+    model: req.model,
+    choices: [{ index: 0, message, finish_reason: toolCalls ? "tool_calls" : "stop" }],
+    usage,
+  });
   res.writeHead(200, { "content-type": "application/json" });
   res.end(body);
 }

@@ -76,7 +76,16 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     if (!ws) return;
     p.sentAt = Date.now();
     socket.deliveries.set(id, (socket.deliveries.get(id) ?? 0) + 1);
-    ws.send(JSON.stringify({ envelope_id: id, type: "events_api", payload: p.payload, accepts_response_payload: false, retry_attempt: p.attempt, retry_reason: p.attempt ? "timeout" : "" }));
+    ws.send(
+      JSON.stringify({
+        envelope_id: id,
+        type: "events_api",
+        payload: p.payload,
+        accepts_response_payload: false,
+        retry_attempt: p.attempt,
+        retry_reason: p.attempt ? "timeout" : "",
+      }),
+    );
     p.attempt++;
   };
   wss.on("connection", (ws) => {
@@ -101,7 +110,9 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString("utf8");
-    const payload = (req.headers["content-type"] ?? "").includes("json") ? (JSON.parse(text || "{}") as Record<string, string>) : Object.fromEntries(new URLSearchParams(text));
+    const payload = (req.headers["content-type"] ?? "").includes("json")
+      ? (JSON.parse(text || "{}") as Record<string, string>)
+      : Object.fromEntries(new URLSearchParams(text));
     const method = (req.url ?? "").replace(/^\/api\//, "").split("?")[0]!;
     const call: SlackCall = { method, payload, ok: false, at: Date.now() };
     calls.push(call);
@@ -122,7 +133,8 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     if (f && f.status >= 500) return json(f.status, { ok: false, error: "internal_error" });
     if (f && "error" in f) return json(200, { ok: false, error: f.error });
     call.ok = true;
-    if (method === "auth.test") return json(200, { ok: true, url: "https://fake.slack.com/", team: "Fake", user: "claw", team_id: "T1", user_id: "UBOT", bot_id: "BBOT" });
+    if (method === "auth.test")
+      return json(200, { ok: true, url: "https://fake.slack.com/", team: "Fake", user: "claw", team_id: "T1", user_id: "UBOT", bot_id: "BBOT" });
     if (method === "chat.postMessage") return json(200, { ok: true, channel: payload.channel, ts: `${ts++}.000100`, message: { text: payload.text } });
     if (method === "apps.connections.open") return json(200, { ok: true, url: `ws://127.0.0.1:${port}/link/?ticket=${randomUUID()}` });
     if (method === "chat.update") return json(200, { ok: true, channel: payload.channel, ts: payload.ts, text: payload.text });
@@ -146,7 +158,11 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     posted(channel) {
       return calls
         .filter((c) => c.ok && c.method === "chat.postMessage" && c.payload.channel === channel)
-        .map((c) => ({ text: c.payload.text!, ...(c.payload.thread_ts ? { thread_ts: c.payload.thread_ts } : {}), ...(c.payload.blocks ? { blocks: typeof c.payload.blocks === "string" ? JSON.parse(c.payload.blocks) : c.payload.blocks } : {}) }));
+        .map((c) => ({
+          text: c.payload.text!,
+          ...(c.payload.thread_ts ? { thread_ts: c.payload.thread_ts } : {}),
+          ...(c.payload.blocks ? { blocks: typeof c.payload.blocks === "string" ? JSON.parse(c.payload.blocks) : c.payload.blocks } : {}),
+        }));
     },
     sendSocketEvent(payload) {
       const id = randomUUID();
@@ -175,13 +191,23 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
 }
 
 /** Posts an Events API request to `url`, signed with `secret` (at `timestamp`, default now). */
-export async function sendSlackEvent(url: string, secret: string, body: unknown, o: { timestamp?: number; signature?: string; retryNum?: number } = {}): Promise<{ status: number; body: any }> {
+export async function sendSlackEvent(
+  url: string,
+  secret: string,
+  body: unknown,
+  o: { timestamp?: number; signature?: string; retryNum?: number } = {},
+): Promise<{ status: number; body: any }> {
   const raw = JSON.stringify(body);
   const timestamp = o.timestamp ?? Math.floor(Date.now() / 1000);
   const signature = o.signature ?? `v0=${createHmac("sha256", secret).update(`v0:${timestamp}:${raw}`).digest("hex")}`;
   const res = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-slack-request-timestamp": String(timestamp), "x-slack-signature": signature, ...(o.retryNum ? { "x-slack-retry-num": String(o.retryNum), "x-slack-retry-reason": "http_timeout" } : {}) },
+    headers: {
+      "content-type": "application/json",
+      "x-slack-request-timestamp": String(timestamp),
+      "x-slack-signature": signature,
+      ...(o.retryNum ? { "x-slack-retry-num": String(o.retryNum), "x-slack-retry-reason": "http_timeout" } : {}),
+    },
     body: raw,
   });
   const text = await res.text();
@@ -189,6 +215,24 @@ export async function sendSlackEvent(url: string, secret: string, body: unknown,
 }
 
 /** An `event_callback` with a message event. */
-export function messageEvent(e: { channel: string; text: string; ts: string; user?: string; thread_ts?: string; channel_type?: string; type?: string }, eventId = `Ev${e.ts.replace(".", "")}`): Record<string, unknown> {
-  return { type: "event_callback", team_id: "T1", api_app_id: "A1", event_id: eventId, event_time: Math.floor(Date.now() / 1000), event: { type: e.type ?? "message", channel: e.channel, user: e.user ?? "U1", text: e.text, ts: e.ts, channel_type: e.channel_type ?? "channel", ...(e.thread_ts ? { thread_ts: e.thread_ts } : {}) } };
+export function messageEvent(
+  e: { channel: string; text: string; ts: string; user?: string; thread_ts?: string; channel_type?: string; type?: string },
+  eventId = `Ev${e.ts.replace(".", "")}`,
+): Record<string, unknown> {
+  return {
+    type: "event_callback",
+    team_id: "T1",
+    api_app_id: "A1",
+    event_id: eventId,
+    event_time: Math.floor(Date.now() / 1000),
+    event: {
+      type: e.type ?? "message",
+      channel: e.channel,
+      user: e.user ?? "U1",
+      text: e.text,
+      ts: e.ts,
+      channel_type: e.channel_type ?? "channel",
+      ...(e.thread_ts ? { thread_ts: e.thread_ts } : {}),
+    },
+  };
 }

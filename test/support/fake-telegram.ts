@@ -137,7 +137,11 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
         if (polling === mine) polling = undefined;
         if (terminated) {
           call.ok = false;
-          return answer(409, { ok: false, error_code: 409, description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" });
+          return answer(409, {
+            ok: false,
+            error_code: 409,
+            description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+          });
         }
         const result = updates.filter((u) => u.update_id >= confirmed || repeats.has(u)).slice(0, Number(payload.limit ?? 100));
         for (const u of result) repeats.delete(u);
@@ -145,15 +149,42 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
         return answer(200, { ok: true, result });
       }
       case "sendMessage":
-        return answer(200, { ok: true, result: { message_id: nextMessage++, date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, text: payload.text } });
+        return answer(200, {
+          ok: true,
+          result: {
+            message_id: nextMessage++,
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: Number(payload.chat_id), type: "private" },
+            from: FAKE_BOT,
+            text: payload.text,
+          },
+        });
       case "sendPhoto":
       case "sendDocument":
       case "sendAudio":
       case "sendVideo":
       case "sendSticker":
-        return answer(200, { ok: true, result: { message_id: nextMessage++, date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, ...(payload.caption ? { caption: payload.caption } : {}) } });
+        return answer(200, {
+          ok: true,
+          result: {
+            message_id: nextMessage++,
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: Number(payload.chat_id), type: "private" },
+            from: FAKE_BOT,
+            ...(payload.caption ? { caption: payload.caption } : {}),
+          },
+        });
       case "editMessageText":
-        return answer(200, { ok: true, result: { message_id: Number(payload.message_id), date: Math.floor(Date.now() / 1000), chat: { id: Number(payload.chat_id), type: "private" }, from: FAKE_BOT, text: payload.text } });
+        return answer(200, {
+          ok: true,
+          result: {
+            message_id: Number(payload.message_id),
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: Number(payload.chat_id), type: "private" },
+            from: FAKE_BOT,
+            text: payload.text,
+          },
+        });
       case "sendChatAction":
       case "setWebhook":
         return answer(200, { ok: true, result: true });
@@ -174,7 +205,13 @@ export async function startFakeTelegram(token = "123456:TEST-token_for-claw"): P
     push(i) {
       const update_id = nextUpdate++;
       const from = i.from ?? { id: i.chatId, first_name: "Ann", username: "ann" };
-      const message: Record<string, any> = { message_id: 1000 + update_id, date: Math.floor(Date.now() / 1000), chat: { id: i.chatId, type: i.chatType ?? "private" }, from, text: i.text };
+      const message: Record<string, any> = {
+        message_id: 1000 + update_id,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: i.chatId, type: i.chatType ?? "private" },
+        from,
+        text: i.text,
+      };
       if (i.replyToBot) message.reply_to_message = { message_id: 1, date: 0, chat: message.chat, from: FAKE_BOT, text: "earlier" };
       updates.push({ update_id, message });
       wake();

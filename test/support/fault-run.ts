@@ -98,7 +98,10 @@ export function expectNothingLost(r: FaultRun): void {
 /** Readiness went 503 (for one of `reasons`) during the fault and back to 200 after it. */
 export function expectHonestReadiness(r: FaultRun, reasons: RegExp): void {
   expect(r.readiness.notReadyAfterMs, "never answered 503 during the fault").toBeDefined();
-  expect(r.readiness.reasons.some((x) => reasons.test(x)), `reasons given: ${r.readiness.reasons.join(", ")}`).toBe(true);
+  expect(
+    r.readiness.reasons.some((x) => reasons.test(x)),
+    `reasons given: ${r.readiness.reasons.join(", ")}`,
+  ).toBe(true);
   expect(r.readiness.readyAgainAfterMs, "not ready again after the fault").toBeDefined();
   expect(r.readiness.last?.status).toBe(200);
 }

@@ -10,7 +10,10 @@ export async function metric(httpPort: number, series: string): Promise<number> 
   const line = text.split("\n").find((l) => l.startsWith(series + " "));
   if (!line) {
     const name = series.split("{")[0]!;
-    const near = text.split("\n").filter((l) => l.startsWith(name)).slice(0, 10);
+    const near = text
+      .split("\n")
+      .filter((l) => l.startsWith(name))
+      .slice(0, 10);
     throw new Error(`the node exposes no series ${series}${near.length ? `; it has:\n${near.join("\n")}` : ` (nor any ${name})`}`);
   }
   return Number(line.split(" ").at(-1));

@@ -220,15 +220,39 @@ export function transcriptEvents(s: OpenClawSessionSpec, o: { version: number; s
       const content: unknown[] = [{ type: "thinking", thinking: "private reasoning about the tool", thinkingSignature: "sig" }];
       if (turn.commentary) content.push({ type: "text", text: turn.commentary, textSignature: signature(`msg_c${i}`, "commentary") });
       content.push({ type: "toolCall", id: `call_${i}`, name: turn.tool, arguments: { path: "notes.md" } });
-      add({ type: "message", timestamp: a.iso, message: { role: "assistant", content, api: "openai-responses", provider: "openai", model: "gpt-5.4", stopReason: "toolUse", timestamp: a.ms } });
+      add({
+        type: "message",
+        timestamp: a.iso,
+        message: { role: "assistant", content, api: "openai-responses", provider: "openai", model: "gpt-5.4", stopReason: "toolUse", timestamp: a.ms },
+      });
       const r = at();
-      add({ type: "message", timestamp: r.iso, message: { role: "toolResult", toolCallId: `call_${i}`, toolName: turn.tool, isError: false, content: [{ type: "text", text: "tool output that is not conversation" }], timestamp: r.ms } });
+      add({
+        type: "message",
+        timestamp: r.iso,
+        message: {
+          role: "toolResult",
+          toolCallId: `call_${i}`,
+          toolName: turn.tool,
+          isError: false,
+          content: [{ type: "text", text: "tool output that is not conversation" }],
+          timestamp: r.ms,
+        },
+      });
     }
     const b = at();
     add({
       type: "message",
       timestamp: b.iso,
-      message: { role: "assistant", content: [{ type: "text", text: turn.answer, textSignature: signature(`msg_a${i}`, "final_answer") }], api: "openai-responses", provider: "openai", model: "gpt-5.4", usage: { input: 120, output: 30 }, stopReason: "stop", timestamp: b.ms },
+      message: {
+        role: "assistant",
+        content: [{ type: "text", text: turn.answer, textSignature: signature(`msg_a${i}`, "final_answer") }],
+        api: "openai-responses",
+        provider: "openai",
+        model: "gpt-5.4",
+        usage: { input: 120, output: 30 },
+        stopReason: "stop",
+        timestamp: b.ms,
+      },
     });
   });
   return events;
@@ -243,7 +267,10 @@ export async function writeJsonlState(state: string, agent: string, sessions: Op
     const lines = transcriptEvents(s, { version: 3, start: Date.UTC(2026, 3, 20, 9, i) }).map((e) => JSON.stringify(e));
     await writeFile(join(dir, `${s.id}.jsonl`), lines.join("\n") + "\n");
     // a run's trajectory sits beside its transcript, and is not one
-    await writeFile(join(dir, `${s.id}.trajectory.jsonl`), JSON.stringify({ type: "run.started", runId: `run-${i}`, sessionId: s.id, ts: Date.UTC(2026, 3, 20) }) + "\n");
+    await writeFile(
+      join(dir, `${s.id}.trajectory.jsonl`),
+      JSON.stringify({ type: "run.started", runId: `run-${i}`, sessionId: s.id, ts: Date.UTC(2026, 3, 20) }) + "\n",
+    );
     index[s.key] = { sessionId: s.id, updatedAt: Date.UTC(2026, 3, 20, 10), sessionFile: join(dir, `${s.id}.jsonl`), chatType: "direct", compactionCount: 0 };
   }
   for (const s of deleted) {
@@ -260,24 +287,65 @@ export function zstd(data: Buffer): Buffer {
 }
 
 /** 2026.9.x: `<state>/agents/<agent>/agent/openclaw-agent.sqlite`, and the archives deleted sessions leave in `sessions/`. */
-export async function writeSqliteState(state: string, agent: string, sessions: OpenClawSessionSpec[], o: { deleted?: OpenClawSessionSpec[]; account?: string } = {}): Promise<string> {
+export async function writeSqliteState(
+  state: string,
+  agent: string,
+  sessions: OpenClawSessionSpec[],
+  o: { deleted?: OpenClawSessionSpec[]; account?: string } = {},
+): Promise<string> {
   const SQL = await initSqlJs();
   const db = new SQL.Database();
   db.exec(OPENCLAW_AGENT_TABLES_DDL);
   const now = Date.UTC(2026, 8, 20, 10);
-  db.run("INSERT INTO schema_meta (meta_key, role, schema_version, agent_id, app_version, created_at, updated_at) VALUES ('agent', 'agent', 23, ?, '2026.9.6', ?, ?)", [agent, now, now]);
+  db.run(
+    "INSERT INTO schema_meta (meta_key, role, schema_version, agent_id, app_version, created_at, updated_at) VALUES ('agent', 'agent', 23, ?, " +
+      "'2026.9.6', ?, ?)",
+    [agent, now, now],
+  );
   for (const [i, s] of sessions.entries()) {
-    db.run("INSERT INTO session_nodes (session_key, current_session_id, entry_json, updated_at, created_at) VALUES (?, ?, ?, ?, ?)", [s.key, s.id, JSON.stringify({ sessionId: s.id, updatedAt: now }), now, now]);
-    db.run("INSERT INTO session_windows (session_id, session_key, reason, created_at, updated_at, channel, account_id) VALUES (?, ?, 'initial', ?, ?, ?, ?)", [s.id, s.key, now, now, s.key.includes(":telegram:") ? "telegram" : null, o.account ?? "default"]);
+    db.run("INSERT INTO session_nodes (session_key, current_session_id, entry_json, updated_at, created_at) VALUES (?, ?, ?, ?, ?)", [
+      s.key,
+      s.id,
+      JSON.stringify({ sessionId: s.id, updatedAt: now }),
+      now,
+      now,
+    ]);
+    db.run("INSERT INTO session_windows (session_id, session_key, reason, created_at, updated_at, channel, account_id) VALUES (?, ?, 'initial', ?, ?, ?, ?)", [
+      s.id,
+      s.key,
+      now,
+      now,
+      s.key.includes(":telegram:") ? "telegram" : null,
+      o.account ?? "default",
+    ]);
     for (const [seq, e] of transcriptEvents(s, { version: 4, start: Date.UTC(2026, 8, 20, 9, i) }).entries()) {
       const json = JSON.stringify(e);
       const bytes = Buffer.from(json, "utf8");
       if (bytes.length < 1024) {
-        db.run("INSERT INTO transcript_events (session_id, seq, event_json, created_at, event_utf8_bytes) VALUES (?, ?, ?, ?, ?)", [s.id, seq + 1, json, now, bytes.length]);
+        db.run("INSERT INTO transcript_events (session_id, seq, event_json, created_at, event_utf8_bytes) VALUES (?, ?, ?, ?, ?)", [
+          s.id,
+          seq + 1,
+          json,
+          now,
+          bytes.length,
+        ]);
         continue;
       }
-      const navigation = JSON.stringify({ version: 1, report: { kind: "canonical" }, navigation: {}, reset: {}, model: {}, modelBytes: bytes.length, modelWithoutCheckpointBytes: bytes.length, withoutCustomDataBytes: bytes.length });
-      db.run("INSERT INTO transcript_events (session_id, seq, event_json, event_zstd, event_utf8_bytes, navigation_json, created_at) VALUES (?, ?, NULL, ?, ?, ?, ?)", [s.id, seq + 1, zstd(bytes), bytes.length, navigation, now]);
+      const navigation = JSON.stringify({
+        version: 1,
+        report: { kind: "canonical" },
+        navigation: {},
+        reset: {},
+        model: {},
+        modelBytes: bytes.length,
+        modelWithoutCheckpointBytes: bytes.length,
+        withoutCustomDataBytes: bytes.length,
+      });
+      db.run(
+        "INSERT INTO transcript_events (session_id, seq, event_json, event_zstd, event_utf8_bytes, navigation_json, created_at) VALUES (?, ?, NULL, " +
+          "?, ?, ?, ?)",
+        [s.id, seq + 1, zstd(bytes), bytes.length, navigation, now],
+      );
     }
   }
   const dir = join(state, "agents", agent, "agent");

@@ -101,7 +101,8 @@ export async function startPodman(): Promise<PodmanStart> {
   if (!podman) return { ok: false, reason: "podman is not installed (apt-get install -y podman runc busybox-static)" };
   if (!onPath("runc")) return { ok: false, reason: "runc is not installed (apt-get install -y runc)" };
   // the driver runs skills under the engine's init (podman's default init_path)
-  if (!existsSync("/usr/libexec/podman/catatonit")) return { ok: false, reason: "catatonit, the init podman runs containers under, is not installed (apt-get install -y catatonit)" };
+  if (!existsSync("/usr/libexec/podman/catatonit"))
+    return { ok: false, reason: "catatonit, the init podman runs containers under, is not installed (apt-get install -y catatonit)" };
   const busybox = staticBusybox();
   if (!busybox) return { ok: false, reason: "no statically linked busybox for the test image (apt-get install -y busybox-static)" };
 
@@ -174,7 +175,8 @@ export async function startPodman(): Promise<PodmanStart> {
       },
       async importNodeBaseImage(name) {
         const rootfs = await mkdtemp(join(dir, "rootfs-"));
-        for (const d of ["bin", "usr/bin", "usr/local/bin", "usr/local/lib/node_modules", "etc/ssl", "tmp", "proc", "dev", "sys", "root", "home/node"]) await mkdir(join(rootfs, d), { recursive: true });
+        for (const d of ["bin", "usr/bin", "usr/local/bin", "usr/local/lib/node_modules", "etc/ssl", "tmp", "proc", "dev", "sys", "root", "home/node"])
+          await mkdir(join(rootfs, d), { recursive: true });
         await chmod(join(rootfs, "tmp"), 0o1777);
         const node = process.execPath;
         await copyFile(node, join(rootfs, "usr/local/bin/node"));
@@ -200,7 +202,17 @@ export async function startPodman(): Promise<PodmanStart> {
         const t = spawnSync("tar", ["-C", rootfs, "-cf", tar, "."], { encoding: "utf8" });
         if (t.status !== 0) throw new Error(`tar: ${t.stderr}`);
         const ca = "/etc/ssl/certs/ca-certificates.crt";
-        cli(["import", "--change", "ENV PATH=/usr/local/bin:/bin:/usr/bin", "--change", `ENV NODE_EXTRA_CA_CERTS=${ca}`, "--change", `ENV NPM_CONFIG_CAFILE=${ca}`, tar, name]);
+        cli([
+          "import",
+          "--change",
+          "ENV PATH=/usr/local/bin:/bin:/usr/bin",
+          "--change",
+          `ENV NODE_EXTRA_CA_CERTS=${ca}`,
+          "--change",
+          `ENV NPM_CONFIG_CAFILE=${ca}`,
+          tar,
+          name,
+        ]);
         await rm(rootfs, { recursive: true, force: true });
         await rm(tar, { force: true });
       },

@@ -111,7 +111,7 @@ export async function readStream(
     await new Promise((r) => setTimeout(r, 250));
   }
   // settled: the count stays the same for settleMs (what comes later, a late duplicate, is part of the answer)
-  for (let last = -1; ; ) {
+  for (let last = -1; ;) {
     const n = await held();
     if (n !== undefined && n === last) break;
     if (n !== undefined) last = n;
@@ -124,9 +124,12 @@ export async function readStream(
   const out: Array<Envelope & { subject: string; seq: number }> = [];
   const prefix = filter.endsWith(">") ? filter.slice(0, -1) : filter;
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    const m = await withRetry(() => jsm.streams.getMessage(stream, { seq }).catch((e: unknown) => (String(e).includes("no message found") ? null : Promise.reject(e))), {
-      totalMs: Math.max(5_000, deadline - Date.now()),
-    });
+    const m = await withRetry(
+      () => jsm.streams.getMessage(stream, { seq }).catch((e: unknown) => (String(e).includes("no message found") ? null : Promise.reject(e))),
+      {
+        totalMs: Math.max(5_000, deadline - Date.now()),
+      },
+    );
     if (m && (m.subject === filter || m.subject.startsWith(prefix))) out.push({ ...decode<Envelope>(m.data), subject: m.subject, seq: m.seq });
   }
   return out;

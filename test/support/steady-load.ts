@@ -197,7 +197,11 @@ export interface ReplyCheck {
  * what was durably published), waiting up to `timeoutMs` until every accepted
  * message has one, and checks them.
  */
-export async function checkReplies(jsm: JetStreamManager, load: SteadyLoad, o: { channel?: string; account?: string; timeoutMs?: number } = {}): Promise<ReplyCheck> {
+export async function checkReplies(
+  jsm: JetStreamManager,
+  load: SteadyLoad,
+  o: { channel?: string; account?: string; timeoutMs?: number } = {},
+): Promise<ReplyCheck> {
   const filter = `claw.out.${o.channel ?? "t"}.${o.account ?? "a"}.>`;
   const replies = await readStream(jsm, STREAMS.out, filter, load.accepted.length, o.timeoutMs ?? 60_000);
   const byId = new Map(load.accepted.map((m) => [m.id, m]));

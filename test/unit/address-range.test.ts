@@ -40,10 +40,13 @@ describe("addressRange", () => {
     expect(isPublicAddress(address)).toBe(false);
   });
 
-  it.each(["1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1", "172.32.0.1", "100.128.0.1"])("%s is on the public internet", (address) => {
-    expect(addressRange(address).range).toBe("unicast");
-    expect(isPublicAddress(address)).toBe(true);
-  });
+  it.each(["1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1", "172.32.0.1", "100.128.0.1"])(
+    "%s is on the public internet",
+    (address) => {
+      expect(addressRange(address).range).toBe("unicast");
+      expect(isPublicAddress(address)).toBe(true);
+    },
+  );
 
   it.each(["localhost", "127.1", "0x7f000001", "2130706433", "[::1]", "", "1.2.3.4.5", "::ffff:999.0.0.1"])("%j is not an IP literal, so not public", (s) => {
     expect(addressRange(s).range).toBe("invalid");

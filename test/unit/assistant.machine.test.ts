@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { createActor, initialTransition, transition, type Actor } from "xstate";
-import { assistantMachine, driveActor, effectOf, historyInTranscripts, mediaOfSteps, toFailure, type AssistantContext, type EffectsOf, type AssistantEvent } from "../../src/actors/index.js";
+import {
+  assistantMachine,
+  driveActor,
+  effectOf,
+  historyInTranscripts,
+  mediaOfSteps,
+  toFailure,
+  type AssistantContext,
+  type EffectsOf,
+  type AssistantEvent,
+} from "../../src/actors/index.js";
 import type { Envelope } from "../../src/bus/index.js";
 import type { ToolCall } from "../../src/llm/index.js";
 
@@ -36,7 +46,9 @@ function effects(fx: Fx, delivered: string[] = []): EffectsOf<typeof assistantMa
 /** calls the `cancel` effect was asked to stop */
 const cancelled: string[] = [];
 
-const replies = (f: (c: Ctx) => string) => async (c: Ctx): Promise<AssistantEvent> => ({ type: "model.replied", text: f(c) });
+const replies =
+  (f: (c: Ctx) => string) =>
+  async (c: Ctx): Promise<AssistantEvent> => ({ type: "model.replied", text: f(c) });
 const input = { agent: "echo", session: "tg:a:c", historyLimit: 4 };
 
 /** A message for the actor, then its turn driven until it settles or suspends (as the session host does). */
@@ -71,7 +83,10 @@ describe("assistant machine", () => {
     expect(state).toBe("settled");
     expect(states).toEqual(['"idle"', '"thinking"', '"replying"', '"idle"']);
     expect(delivered).toEqual(["HI"]);
-    expect(s.context.history.map((t) => [t.role, t.text])).toEqual([["user", "hi"], ["assistant", "HI"]]);
+    expect(s.context.history.map((t) => [t.role, t.text])).toEqual([
+      ["user", "hi"],
+      ["assistant", "HI"],
+    ]);
     expect(s.context.turns).toBe(1);
     expect(s.context.current).toBeUndefined();
   });
@@ -123,7 +138,12 @@ describe("assistant machine", () => {
 
   it("classifies what an effect threw: its code and transience where it says, else transient", () => {
     expect(toFailure("m1", new Error("socket hang up"))).toEqual({ turnId: "m1", code: "error", message: "socket hang up", transient: true });
-    expect(toFailure("m2", Object.assign(new Error("no such skill"), { code: "no_skill", transient: false }))).toEqual({ turnId: "m2", code: "no_skill", message: "no such skill", transient: false });
+    expect(toFailure("m2", Object.assign(new Error("no such skill"), { code: "no_skill", transient: false }))).toEqual({
+      turnId: "m2",
+      code: "no_skill",
+      message: "no such skill",
+      transient: false,
+    });
     expect(toFailure("m3", "a string")).toEqual({ turnId: "m3", code: "error", message: "a string", transient: true });
   });
 
@@ -172,7 +192,9 @@ describe("assistant machine", () => {
     const actor = createActor(assistantMachine, { input }).start();
     const fx = effects({
       think: async (c) =>
-        c.current!.round === 0 ? { type: "model.called", calls: [{ id: "m1:tool:0:0", name: "slow", arguments: "{}" }] } : { type: "model.replied", text: (c.current!.steps.at(-1) as { content: string }).content },
+        c.current!.round === 0
+          ? { type: "model.called", calls: [{ id: "m1:tool:0:0", name: "slow", arguments: "{}" }] }
+          : { type: "model.replied", text: (c.current!.steps.at(-1) as { content: string }).content },
     });
     await turn(actor, fx, "m1", "x");
     actor.send({ type: "tool.deadline", callIds: ["m1:tool:0:0"] });
@@ -185,7 +207,10 @@ describe("assistant machine", () => {
   it("lets a new message interrupt a turn that waits for tools, keeping the question in the history", async () => {
     const actor = createActor(assistantMachine, { input: { ...input, historyLimit: 10 } }).start();
     const fx = effects({
-      think: async (c) => (c.current!.envelope.id === "m1" ? { type: "model.called", calls: [{ id: "m1:tool:0:0", name: "slow", arguments: "{}" }] } : { type: "model.replied", text: "second" }),
+      think: async (c) =>
+        c.current!.envelope.id === "m1"
+          ? { type: "model.called", calls: [{ id: "m1:tool:0:0", name: "slow", arguments: "{}" }] }
+          : { type: "model.replied", text: "second" },
     });
     await turn(actor, fx, "m1", "first");
     actor.send({ type: "inbound.interrupt", envelope: message("m2", "never mind"), attempt: 1 });
@@ -200,7 +225,10 @@ describe("assistant machine", () => {
   it("goes straight back to the model when every call was answered at once", async () => {
     const actor = createActor(assistantMachine, { input }).start();
     const fx = effects({
-      think: async (c) => (c.current!.round === 0 ? { type: "model.called", calls: [{ id: "m1:tool:0:0", name: "nope", arguments: "{}" }] } : { type: "model.replied", text: "done" }),
+      think: async (c) =>
+        c.current!.round === 0
+          ? { type: "model.called", calls: [{ id: "m1:tool:0:0", name: "nope", arguments: "{}" }] }
+          : { type: "model.replied", text: "done" },
       act: async (c) => ({ type: "tools.dispatched", immediate: c.current!.calls.map((x) => ({ callId: x.id, ok: false, content: "error (unknown_tool)" })) }),
     });
     expect((await turn(actor, fx, "m1", "x")).state).toBe("settled");
@@ -211,7 +239,9 @@ describe("assistant machine", () => {
     const actor = createActor(assistantMachine, { input }).start();
     const deadline = new AbortController();
     let modelAborted = false;
-    const fx = effects({ think: (_c, signal) => new Promise((_, reject) => signal.addEventListener("abort", () => ((modelAborted = true), reject(new Error("cancelled"))))) });
+    const fx = effects({
+      think: (_c, signal) => new Promise((_, reject) => signal.addEventListener("abort", () => ((modelAborted = true), reject(new Error("cancelled"))))),
+    });
     actor.send({ type: "inbound.received", envelope: message("m1", "x"), attempt: 1 });
     setTimeout(() => deadline.abort(new Error("turn timeout")), 10);
     await expect(driveActor(actor, fx, deadline.signal)).rejects.toThrow("turn timeout");
@@ -223,7 +253,10 @@ describe("assistant machine", () => {
     const actor = createActor(assistantMachine, { input }).start(); // historyLimit 4: two turns
     let seq = 0;
     const think = replies(() => "ok");
-    const withSeq = effects({ think, deliver: async (c) => ({ type: "reply.published", id: `${c.current!.envelope.id}:r`, ts: 2, transcriptSeq: ++seq * 10 }) });
+    const withSeq = effects({
+      think,
+      deliver: async (c) => ({ type: "reply.published", id: `${c.current!.envelope.id}:r`, ts: 2, transcriptSeq: ++seq * 10 }),
+    });
     for (let n = 1; n <= 3; n++) await turn(actor, withSeq, `m${n}`, `t${n}`);
     let ctx = actor.getSnapshot().context;
     expect(ctx.historyRefs).toEqual([20, 30]);
@@ -245,7 +278,12 @@ describe("media a turn's tools returned", () => {
   it("goes with the reply: entries with a URL that fit the envelope's shape, from successful results only", () => {
     const steps = [
       { kind: "calls" as const, calls: [] },
-      result(JSON.stringify({ text: "x", media: [{ type: "image", url: "https://e.com/a.png", name: "a" }, { type: "image" }, { type: "hologram", url: "https://e.com/h" }] })),
+      result(
+        JSON.stringify({
+          text: "x",
+          media: [{ type: "image", url: "https://e.com/a.png", name: "a" }, { type: "image" }, { type: "hologram", url: "https://e.com/h" }],
+        }),
+      ),
       result(JSON.stringify({ media: [{ type: "file", url: "https://e.com/b.pdf" }] }), false),
       result('not json, but "media"'),
       result(JSON.stringify({ media: "https://e.com/c.png" })),
@@ -256,6 +294,8 @@ describe("media a turn's tools returned", () => {
       { type: "audio", url: "https://e.com/d.ogg", mime: "audio/ogg" },
     ]);
     expect(mediaOfSteps([])).toEqual([]);
-    expect(mediaOfSteps([result(JSON.stringify({ media: Array.from({ length: 40 }, (_, i) => ({ type: "image", url: `https://e.com/${i}` })) }))])).toHaveLength(32);
+    expect(
+      mediaOfSteps([result(JSON.stringify({ media: Array.from({ length: 40 }, (_, i) => ({ type: "image", url: `https://e.com/${i}` })) }))]),
+    ).toHaveLength(32);
   });
 });

@@ -5,7 +5,11 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 
 describe("native payloads", () => {
   it("takes JSON with text as such, and any other UTF-8 as the text", () => {
-    expect(parseNativePayload(bytes('{"text":"hi","sender":{"id":"u1","name":"Ann"},"metadata":{"k":1}}'))).toEqual({ text: "hi", sender: { id: "u1", name: "Ann" }, metadata: { k: 1 } });
+    expect(parseNativePayload(bytes('{"text":"hi","sender":{"id":"u1","name":"Ann"},"metadata":{"k":1}}'))).toEqual({
+      text: "hi",
+      sender: { id: "u1", name: "Ann" },
+      metadata: { k: 1 },
+    });
     expect(parseNativePayload(bytes('{"text":"hi","sender":"u2"}'))).toEqual({ text: "hi", sender: { id: "u2" } });
     expect(parseNativePayload(bytes("plain words"))).toEqual({ text: "plain words" });
     // JSON without text, and text that only looks like JSON, are text
@@ -32,7 +36,9 @@ describe("native payloads", () => {
   });
 
   it("sends a reply as JSON without the adapter's routing", () => {
-    const json = JSON.parse(replyPayload({ text: "ok", kind: "reply", replyTo: "m1", chat: "c", media: [], metadata: { agent: "echo", native: { replyTo: "q" } } }));
+    const json = JSON.parse(
+      replyPayload({ text: "ok", kind: "reply", replyTo: "m1", chat: "c", media: [], metadata: { agent: "echo", native: { replyTo: "q" } } }),
+    );
     expect(json).toEqual({ text: "ok", kind: "reply", replyTo: "m1", chat: "c", media: [], metadata: { agent: "echo" } });
   });
 
@@ -54,7 +60,9 @@ describe("channels in CLAW_CONFIG", () => {
   it("names the entry and the field of what is wrong", () => {
     expect(() => parseChannels([{ type: "fax", account: "a" }], {})).toThrow(/channels\[0\]\.type: "fax" is not a channel type \(known: amqp, mqtt/);
     expect(() => parseChannels([{ ...amqp, url: "http://x" }], {})).toThrow("channels[0] (amqp): url: must be an amqp:// or amqps:// URL");
-    expect(() => parseChannels([{ type: "mqtt", account: "iot", url: "mqtt://h", subscribe: [] }], {})).toThrow(/subscribe: subscribe to at least one topic filter/);
+    expect(() => parseChannels([{ type: "mqtt", account: "iot", url: "mqtt://h", subscribe: [] }], {})).toThrow(
+      /subscribe: subscribe to at least one topic filter/,
+    );
     expect(() => parseChannels([{ ...amqp, urlEnv: "UNSET" }], {})).toThrow("channels[0].urlEnv: the environment variable UNSET is not set");
     expect(() => parseChannels([amqp, amqp], {})).toThrow("channels[1]: the amqp account shop is configured twice");
     expect(() => parseChannels([{ ...amqp, queu: "typo" }], {})).toThrow(/channels\[0\] \(amqp\)/);
@@ -79,7 +87,10 @@ describe("Slack options", () => {
     expect(parseChannels([base], {})[0]!.options).toMatchObject({ mode: "http", threads: true });
     expect(() => parseChannels([{ ...base, mode: "socket" }], {})).toThrow(/appTokenEnv: Socket Mode \("mode": "socket"\) needs an app-level token/);
     expect(() => parseChannels([{ ...base, mode: "socket", appToken: "xoxb-2" }], {})).toThrow(/appToken: an app-level token starts with xapp-/);
-    expect(parseChannels([{ type: "slack", account: "w", botToken: "xoxb-1", mode: "socket", appToken: "xapp-1" }], {})[0]!.options).toMatchObject({ mode: "socket", appToken: "xapp-1" });
+    expect(parseChannels([{ type: "slack", account: "w", botToken: "xoxb-1", mode: "socket", appToken: "xapp-1" }], {})[0]!.options).toMatchObject({
+      mode: "socket",
+      appToken: "xapp-1",
+    });
     expect(() => parseChannels([{ type: "slack", account: "w", botToken: "xoxb-1" }], {})).toThrow(/signingSecretEnv: the HTTP Events API/);
     expect(() => parseChannels([{ ...base, mode: "rtm" }], {})).toThrow(/mode/);
     expect(() => parseChannels([{ ...base, botToken: "xoxp-user" }], {})).toThrow(/botToken: a bot token starts with xoxb-/);

@@ -16,7 +16,10 @@ function member(node: string, http?: string): MemberInfo {
 const status: ClusterStatus = {
   leader: "a",
   epoch: 7,
-  members: [{ ...member("a", "http://10.0.0.1:8080"), ready: true }, { ...member("b"), ready: false, notReady: ["jetstream: storage full"] }],
+  members: [
+    { ...member("a", "http://10.0.0.1:8080"), ready: true },
+    { ...member("b"), ready: false, notReady: ["jetstream: storage full"] },
+  ],
   partitions: [
     { partition: 0, owner: "a", pending: 0, inFlight: 0 },
     { partition: 1, owner: "a", pending: 3, inFlight: 1 },
@@ -45,7 +48,15 @@ describe("cluster views", () => {
   });
 
   it("formats tables without trailing spaces and durations for humans", () => {
-    expect(formatTable([{ header: "A", cell: (r: number) => r }, { header: "LONG", align: "right", cell: (r: number) => r * 100 }], [1, 22])).toEqual(["A   LONG", "1    100", "22  2200"]);
+    expect(
+      formatTable(
+        [
+          { header: "A", cell: (r: number) => r },
+          { header: "LONG", align: "right", cell: (r: number) => r * 100 },
+        ],
+        [1, 22],
+      ),
+    ).toEqual(["A   LONG", "1    100", "22  2200"]);
     expect([0, 59_999, 60_000, 3_599_000, 3_600_000, 90_061_000].map(formatDuration)).toEqual(["0s", "59s", "1m00s", "59m59s", "1h00m", "1d01h"]);
   });
 });
@@ -56,11 +67,23 @@ describe("claw top frame", () => {
   it("shows rates for scraped nodes and says why others have none", () => {
     const members = [member("a", "http://a:1"), member("b", "http://b:1"), member("c")];
     const before = new Map<string, ScrapeResult>([
-      ["a", scrape(0, 'claw_messages_in_total{channel="x"} 10\nclaw_messages_out_total{channel="x"} 10\nclaw_sessions_active 4\nclaw_partitions_owned 2\nclaw_leader 1')],
+      [
+        "a",
+        scrape(
+          0,
+          'claw_messages_in_total{channel="x"} 10\nclaw_messages_out_total{channel="x"} 10\nclaw_sessions_active 4\nclaw_partitions_owned 2\nclaw_leader 1',
+        ),
+      ],
       ["b", { ok: false, error: "GET http://b:1/metrics: ECONNREFUSED" }],
     ]);
     const after = new Map<string, ScrapeResult>([
-      ["a", scrape(2000, 'claw_messages_in_total{channel="x"} 30\nclaw_messages_out_total{channel="x"} 14\nclaw_sessions_active 5\nclaw_partitions_owned 2\nclaw_leader 1')],
+      [
+        "a",
+        scrape(
+          2000,
+          'claw_messages_in_total{channel="x"} 30\nclaw_messages_out_total{channel="x"} 14\nclaw_sessions_active 5\nclaw_partitions_owned 2\nclaw_leader 1',
+        ),
+      ],
       ["b", { ok: false, error: "GET http://b:1/metrics: ECONNREFUSED" }],
     ]);
     const f = topFrame({ ...status, members }, before, after, NOW);
@@ -112,7 +135,9 @@ describe("claw inspect view", () => {
   });
 
   it("redacts credentials in a message caught mid-turn", () => {
-    const envelope = { id: "m2", text: "deploy", metadata: { apiKey: "sk-123", authorization: "Bearer x" } } as unknown as NonNullable<SessionReport["current"]>["envelope"];
+    const envelope = { id: "m2", text: "deploy", metadata: { apiKey: "sk-123", authorization: "Bearer x" } } as unknown as NonNullable<
+      SessionReport["current"]
+    >["envelope"];
     const shown = JSON.stringify(redactSecrets({ ...report, current: { envelope, attempt: 2 } }));
     expect(shown).not.toContain("sk-123");
     expect(shown).not.toContain("Bearer x");

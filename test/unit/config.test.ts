@@ -38,7 +38,11 @@ describe("CLAW_DOCKER_HOST", () => {
 
 describe("the gateway's origins, hosts and connections", () => {
   it("reads CLAW_HTTP_ORIGINS, CLAW_HTTP_HOSTS and CLAW_HTTP_MAX_CONNECTIONS", () => {
-    const c = loadConfig({ CLAW_HTTP_ORIGINS: "https://app.example.com, http://localhost:3000/", CLAW_HTTP_HOSTS: "claw.example.com,*.pods.local", CLAW_HTTP_MAX_CONNECTIONS: "500" });
+    const c = loadConfig({
+      CLAW_HTTP_ORIGINS: "https://app.example.com, http://localhost:3000/",
+      CLAW_HTTP_HOSTS: "claw.example.com,*.pods.local",
+      CLAW_HTTP_MAX_CONNECTIONS: "500",
+    });
     expect(c.httpOrigins).toEqual(["https://app.example.com", "http://localhost:3000"]);
     expect(c.httpHosts).toEqual(["claw.example.com", "*.pods.local"]);
     expect(c.httpMaxConnections).toBe(500);
@@ -46,7 +50,8 @@ describe("the gateway's origins, hosts and connections", () => {
   });
 
   it("refuses an origin that is not one, naming the variable", () => {
-    for (const bad of ["app.example.com", "https://app.example.com/path", "ftp://x", "https://u:p@x"]) expect(() => loadConfig({ CLAW_HTTP_ORIGINS: bad }), bad).toThrow(/^CLAW_HTTP_ORIGINS: /);
+    for (const bad of ["app.example.com", "https://app.example.com/path", "ftp://x", "https://u:p@x"])
+      expect(() => loadConfig({ CLAW_HTTP_ORIGINS: bad }), bad).toThrow(/^CLAW_HTTP_ORIGINS: /);
     expect(() => loadConfig({ CLAW_HTTP_MAX_CONNECTIONS: "0" })).toThrow(ConfigError);
   });
 
@@ -54,7 +59,13 @@ describe("the gateway's origins, hosts and connections", () => {
     expect(defaultMaxConnections(1024)).toBe(512);
     expect(defaultMaxConnections(1_048_576)).toBe(10_000);
     expect(defaultMaxConnections(undefined)).toBe(4_096);
-    expect(openFileLimit(() => "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            20000                20000                files     \n")).toBe(20_000);
+    expect(
+      openFileLimit(
+        () =>
+          "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            20000                20000       " +
+          "         files     \n",
+      ),
+    ).toBe(20_000);
     expect(openFileLimit(() => "garbage")).toBeUndefined();
   });
 });
@@ -80,8 +91,12 @@ describe("CLAW_CONFIG's unknown fields (issue 26 item 4)", () => {
     expect(refusal({ agents: [{ id: "a", approvee: ["bash"] }] })).toBe("agents.0.approvee: unknown field");
     expect(refusal({ agents: [{ id: "a", histroyLimit: 4 }] })).toBe("agents.0.histroyLimit: unknown field: did you mean historyLimit?");
     expect(refusal({ agents: [{ id: "a", bindings: [{ chanel: "web" }] }] })).toBe("agents.0.bindings.0.chanel: unknown field: did you mean channel?");
-    expect(refusal({ agents: [{ id: "a" }], providers: { p: { baseURL: "http://127.0.0.1:1/v1", model: "m", apikey: "k" } } })).toBe("providers.p.apikey: unknown field: did you mean apiKey?");
-    expect(refusal({ agents: [{ id: "a" }], channels: [{ type: "mqtt", account: "a", url: "mqtt://127.0.0.1:1", subscribe: ["x/#"], qoss: 1 }] })).toMatch(/^channels\[0\] \(mqtt\): qoss: unknown field/);
+    expect(refusal({ agents: [{ id: "a" }], providers: { p: { baseURL: "http://127.0.0.1:1/v1", model: "m", apikey: "k" } } })).toBe(
+      "providers.p.apikey: unknown field: did you mean apiKey?",
+    );
+    expect(refusal({ agents: [{ id: "a" }], channels: [{ type: "mqtt", account: "a", url: "mqtt://127.0.0.1:1", subscribe: ["x/#"], qoss: 1 }] })).toMatch(
+      /^channels\[0\] \(mqtt\): qoss: unknown field/,
+    );
   });
 
   it("names an unknown top-level key (the message once had an empty path)", () => {

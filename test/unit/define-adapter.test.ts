@@ -1,7 +1,17 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { CHANNEL_ADAPTERS, defineAdapter, EVERY_MEDIUM, fitReply, parseChannels, type AdapterHost, type ChannelConnection, type ChatReplyPiece, type OutboundReply } from "../../src/adapters/index.js";
+import {
+  CHANNEL_ADAPTERS,
+  defineAdapter,
+  EVERY_MEDIUM,
+  fitReply,
+  parseChannels,
+  type AdapterHost,
+  type ChannelConnection,
+  type ChatReplyPiece,
+  type OutboundReply,
+} from "../../src/adapters/index.js";
 import { ENVELOPE_VERSION, type Envelope } from "../../src/bus/index.js";
 
 const reply = (text: string | undefined, media: Envelope["media"]): Envelope => ({
@@ -64,7 +74,13 @@ describe("a reply fitted to its channel", () => {
   });
 
   it("names a link by its type when it has no name, leaves out what has no URL, and gives a text-less reply the links alone", () => {
-    const fitted = fitReply(reply(undefined, [{ type: "location", url: "https://maps.example/1" }, { type: "location", name: "nowhere" }]), telegram);
+    const fitted = fitReply(
+      reply(undefined, [
+        { type: "location", url: "https://maps.example/1" },
+        { type: "location", name: "nowhere" },
+      ]),
+      telegram,
+    );
     expect(fitted).toMatchObject({ text: "location: https://maps.example/1", media: [] });
   });
 

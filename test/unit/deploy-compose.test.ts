@@ -17,7 +17,21 @@ import { skipWithout } from "../support/ci.js";
 
 const FILE = fileURLToPath(new URL("../../deploy/compose.yaml", import.meta.url));
 const compose = parse(readFileSync(FILE, "utf8"), { merge: true }) as {
-  services: Record<string, { image?: string; build?: { context: string; dockerfile: string }; command?: string[]; environment?: Record<string, string>; volumes?: string[]; healthcheck?: unknown; depends_on?: Record<string, { condition: string }>; read_only?: boolean; tmpfs?: string[]; ports?: string[] }>;
+  services: Record<
+    string,
+    {
+      image?: string;
+      build?: { context: string; dockerfile: string };
+      command?: string[];
+      environment?: Record<string, string>;
+      volumes?: string[];
+      healthcheck?: unknown;
+      depends_on?: Record<string, { condition: string }>;
+      read_only?: boolean;
+      tmpfs?: string[];
+      ports?: string[];
+    }
+  >;
 };
 const services = Object.entries(compose.services);
 const nats = services.filter(([name]) => name.startsWith("nats-"));
@@ -40,13 +54,16 @@ describe("the compose file", () => {
   });
 
   const bin = findNatsServerBinary();
-  it.skipIf(skipWithout("deploy-compose: nats-server -t", bin ? undefined : "nats-server is not installed (apt-get install nats-server)"))("gives each server a configuration nats-server accepts", () => {
-    for (const [name, s] of nats) {
-      const conf = resolve(dirname(FILE), s.volumes!.find((v) => v.endsWith(":/etc/nats/compose.conf:ro"))!.split(":")[0]!);
-      const r = spawnSync(bin!, ["-c", conf, "-t"], { encoding: "utf8", env: { ...process.env, NATS_SERVER_NAME: name } });
-      expect(`${r.stdout}${r.stderr}`).toContain("is valid");
-    }
-  });
+  it.skipIf(skipWithout("deploy-compose: nats-server -t", bin ? undefined : "nats-server is not installed (apt-get install nats-server)"))(
+    "gives each server a configuration nats-server accepts",
+    () => {
+      for (const [name, s] of nats) {
+        const conf = resolve(dirname(FILE), s.volumes!.find((v) => v.endsWith(":/etc/nats/compose.conf:ro"))!.split(":")[0]!);
+        const r = spawnSync(bin!, ["-c", conf, "-t"], { encoding: "utf8", env: { ...process.env, NATS_SERVER_NAME: name } });
+        expect(`${r.stdout}${r.stderr}`).toContain("is valid");
+      }
+    },
+  );
 
   it("runs three identical Claw nodes on all three servers, R3, read-only", () => {
     expect(claw.map(([n]) => n)).toEqual(["claw-1", "claw-2", "claw-3"]);
@@ -57,14 +74,20 @@ describe("the compose file", () => {
       expect(s.environment?.CLAW_NODE_ID).toBe(name);
       expect(s.read_only).toBe(true);
       expect(s.tmpfs).toContain("/tmp");
-      expect(Object.entries(s.depends_on ?? {}).map(([k, v]) => `${k}:${v.condition}`).sort()).toEqual(nats.map(([n]) => `${n}:service_healthy`));
+      expect(
+        Object.entries(s.depends_on ?? {})
+          .map(([k, v]) => `${k}:${v.condition}`)
+          .sort(),
+      ).toEqual(nats.map(([n]) => `${n}:service_healthy`));
       expect(existsSync(resolve(dirname(FILE), s.build!.context, s.build!.dockerfile))).toBe(true);
       for (const p of s.ports ?? []) ports.add(p.split(":")[0]!);
     }
     expect(ports.size).toBe(3);
   });
 
-  const noCompose = spawnSync("docker-compose", ["version"], { encoding: "utf8" }).error ? "docker-compose is not installed (apt-get install --no-install-recommends docker-compose)" : undefined;
+  const noCompose = spawnSync("docker-compose", ["version"], { encoding: "utf8" }).error
+    ? "docker-compose is not installed (apt-get install --no-install-recommends docker-compose)"
+    : undefined;
   it.skipIf(skipWithout("deploy-compose: docker-compose config", noCompose))("passes docker compose config", () => {
     const r = spawnSync("docker-compose", ["-f", FILE, "config", "-q"], { encoding: "utf8" });
     expect(r.error).toBeUndefined();

@@ -23,7 +23,10 @@ const PAGES = [
     .map((p) => join("docs", p))
     .sort(),
 ];
-/** The pages whose links are checked: the documentation, and the benchmark results it links to and that link back (a dated record: the paths it names are not checked). */
+/**
+ * The pages whose links are checked: the documentation, and the benchmark results it links to and that link back (a dated record: the paths it names are not
+ * checked).
+ */
 const LINKING = [...PAGES, "bench/RESULTS.md"];
 
 /** Where a link leads: a repository-relative file (and anchor), or why it cannot be followed. */
@@ -87,7 +90,10 @@ describe("docs", () => {
     const line = readme.split("\n").find((l) => /#\s*run the tests/.test(l));
     expect(line, "README.md: the line with the test command, commented `# run the tests`").toBeDefined();
     const command = line!.replace(/#.*/, "").trim();
-    const ci = readFileSync(join(ROOT, ".ci/run"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+    const ci = readFileSync(join(ROOT, ".ci/run"), "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && !l.startsWith("#"));
     expect(ci.at(-1)).toBe(command);
   });
 

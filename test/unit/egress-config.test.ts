@@ -8,7 +8,12 @@ import { ConfigError, loadConfig } from "../../src/config.js";
 
 describe("egress settings", () => {
   it("keeps the allowlist's entries, ports and IPv6 literals among them", () => {
-    expect(loadConfig({ CLAW_HTTP_FETCH_ALLOW: " api.example.com, *.example.org:8443,10.0.0.5:8080,[fd00::5]:80 ," }).httpFetchAllow).toEqual(["api.example.com", "*.example.org:8443", "10.0.0.5:8080", "[fd00::5]:80"]);
+    expect(loadConfig({ CLAW_HTTP_FETCH_ALLOW: " api.example.com, *.example.org:8443,10.0.0.5:8080,[fd00::5]:80 ," }).httpFetchAllow).toEqual([
+      "api.example.com",
+      "*.example.org:8443",
+      "10.0.0.5:8080",
+      "[fd00::5]:80",
+    ]);
     expect(loadConfig({}).httpFetchAllow).toEqual([]);
   });
 

@@ -29,7 +29,10 @@ const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe("the inbound parser under fuzzing", () => {
   it("takes any bytes: an envelope or an EnvelopeError", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), contentTypes, (bytes, ct) => void parse(bytes, ct)), { numRuns: 3_000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), contentTypes, (bytes, ct) => void parse(bytes, ct)),
+      { numRuns: 3_000 },
+    );
   });
 
   it("takes any JSON object shaped almost like an inbound message", () => {
@@ -38,7 +41,10 @@ describe("the inbound parser under fuzzing", () => {
       {
         id: field,
         ts: fc.oneof(fc.integer(), fc.double(), field),
-        sender: fc.oneof({ weight: 4, arbitrary: fc.record({ id: fc.string({ minLength: 1, maxLength: 300 }), name: fc.option(fc.string(), { nil: undefined }) }) }, { weight: 1, arbitrary: field }),
+        sender: fc.oneof(
+          { weight: 4, arbitrary: fc.record({ id: fc.string({ minLength: 1, maxLength: 300 }), name: fc.option(fc.string(), { nil: undefined }) }) },
+          { weight: 1, arbitrary: field },
+        ),
         kind: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("message", "reply", "event", "error") }, { weight: 1, arbitrary: field }),
         text: fc.oneof({ weight: 2, arbitrary: fc.string() }, { weight: 2, arbitrary: fc.string({ unit: "binary" }) }, { weight: 1, arbitrary: field }),
         media: fc.oneof(fc.array(fc.record({ type: fc.constantFrom("image", "file", "x"), url: fc.option(fc.webUrl()) })), field),

@@ -21,7 +21,22 @@ describe("inbound envelope", () => {
   });
 
   it("reads what a newer writer wrote: fields it does not know are dropped, the version kept", () => {
-    const newer = { v: 1, id: "m-1", ts: 1, channel: "t", account: "a", chat: "c", sender: { id: "u", avatar: "x.png" }, kind: "message", text: "hi", media: [], metadata: {}, trace: {}, reactions: ["👍"], priority: 3 };
+    const newer = {
+      v: 1,
+      id: "m-1",
+      ts: 1,
+      channel: "t",
+      account: "a",
+      chat: "c",
+      sender: { id: "u", avatar: "x.png" },
+      kind: "message",
+      text: "hi",
+      media: [],
+      metadata: {},
+      trace: {},
+      reactions: ["👍"],
+      priority: 3,
+    };
     const e = parseEnvelope(newer);
     expect(e).not.toHaveProperty("reactions");
     expect(e.sender).toEqual({ id: "u" });

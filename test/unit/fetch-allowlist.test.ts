@@ -13,7 +13,19 @@ describe("http.fetch's allowlist", () => {
     expect(parseFetchAllowEntry("127.1")).toEqual({ host: "127.0.0.1", wildcard: false });
   });
 
-  it.each(["https://api.example.com", "api.example.com/path", "user@host", "host:0", "host:65536", "host:", "*", "*.10.0.0.5", "a:b:c", "ex ample.com", "[fd00::5"])("refuses %j", (entry) => {
+  it.each([
+    "https://api.example.com",
+    "api.example.com/path",
+    "user@host",
+    "host:0",
+    "host:65536",
+    "host:",
+    "*",
+    "*.10.0.0.5",
+    "a:b:c",
+    "ex ample.com",
+    "[fd00::5",
+  ])("refuses %j", (entry) => {
     expect(() => parseFetchAllowEntry(entry)).toThrow(FetchAllowEntryError);
   });
 

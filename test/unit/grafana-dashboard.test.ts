@@ -53,7 +53,11 @@ const seriesIn = (expr: string) => [...expr.matchAll(/\bclaw_[a-zA-Z0-9_:]*/g)].
 describe("grafana/claw.json", () => {
   it("uses only metrics that the node's registry defines", () => {
     expect(exprs.length).toBeGreaterThan(20);
-    const unknown = exprs.flatMap((e) => seriesIn(e).filter((s) => !resolve(s)).map((s) => `${s} in ${e}`));
+    const unknown = exprs.flatMap((e) =>
+      seriesIn(e)
+        .filter((s) => !resolve(s))
+        .map((s) => `${s} in ${e}`),
+    );
     expect(unknown).toEqual([]);
     for (const e of exprs) expect(seriesIn(e), e).not.toEqual([]);
   });
@@ -63,11 +67,16 @@ describe("grafana/claw.json", () => {
     for (const e of exprs) {
       for (const sel of e.matchAll(/\b(claw_[a-zA-Z0-9_:]*)\s*\{([^}]*)\}/g)) {
         const allowed = [...(resolve(sel[1]!)?.labels ?? []), ...TARGET_LABELS];
-        for (const m of sel[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"/g)) if (!allowed.includes(m[1]!)) wrong.push(`${m[1]} on ${sel[1]} in ${e}`);
+        for (const m of sel[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"/g))
+          if (!allowed.includes(m[1]!)) wrong.push(`${m[1]} on ${sel[1]} in ${e}`);
       }
       const allowed = new Set([...seriesIn(e).flatMap((s) => resolve(s)?.labels ?? []), ...TARGET_LABELS]);
       for (const g of e.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
-        for (const label of g[1]!.split(",").map((l) => l.trim()).filter(Boolean)) if (!allowed.has(label)) wrong.push(`by ${label} in ${e}`);
+        for (const label of g[1]!
+          .split(",")
+          .map((l) => l.trim())
+          .filter(Boolean))
+          if (!allowed.has(label)) wrong.push(`by ${label} in ${e}`);
       }
     }
     expect(wrong).toEqual([]);
@@ -77,7 +86,8 @@ describe("grafana/claw.json", () => {
     const own = [...metrics.keys()].filter((n) => !n.startsWith("claw_nodejs_") && !n.startsWith("claw_process_"));
     const used = new Set(exprs.flatMap((e) => seriesIn(e).map((s) => resolve(s)?.name)));
     expect(own.filter((n) => !used.has(n))).toEqual([]);
-    for (const runtime of ["claw_nodejs_eventloop_lag_p99_seconds", "claw_nodejs_heap_size_used_bytes", "claw_nodejs_gc_duration_seconds"]) expect(used.has(runtime), runtime).toBe(true);
+    for (const runtime of ["claw_nodejs_eventloop_lag_p99_seconds", "claw_nodejs_heap_size_used_bytes", "claw_nodejs_gc_duration_seconds"])
+      expect(used.has(runtime), runtime).toBe(true);
   });
 
   it("takes its datasource as the DS_PROMETHEUS input", () => {

@@ -42,7 +42,10 @@ describe("hash budget", () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(running).toBe(2);
     const settled = await Promise.race([Promise.all(all.slice(4)), new Promise((r) => setTimeout(() => r("pending"), 50))]);
-    expect(settled).toEqual([{ ok: false, refused: "busy", retryAfterS: 1 }, { ok: false, refused: "busy", retryAfterS: 1 }]);
+    expect(settled).toEqual([
+      { ok: false, refused: "busy", retryAfterS: 1 },
+      { ok: false, refused: "busy", retryAfterS: 1 },
+    ]);
     while (releases.length > 0 || running > 0) {
       releases.shift()?.();
       await new Promise((r) => setTimeout(r, 1));

@@ -87,9 +87,24 @@ describe("ingress", () => {
   });
 
   it("accepts forwarded mail for a known agent and rejects the rest", () => {
-    const envelope = { id: "x", ts: 1, channel: "slack", account: "T1", chat: "C1", sender: { id: "U7" }, kind: "message", text: "hi", media: [], metadata: {}, trace: {} };
+    const envelope = {
+      id: "x",
+      ts: 1,
+      channel: "slack",
+      account: "T1",
+      chat: "C1",
+      sender: { id: "U7" },
+      kind: "message",
+      text: "hi",
+      media: [],
+      metadata: {},
+      trace: {},
+    };
     const base = { data: encode(envelope), header: () => undefined, seq: 1, idPrefix: "p", storedAt: 1 };
-    expect(decideSessionMail({ ...base, subject: sessionSubject(3, "support", "slack:T1:@U7") }, agents)).toMatchObject({ kind: "turn", session: "slack:T1:@U7" });
+    expect(decideSessionMail({ ...base, subject: sessionSubject(3, "support", "slack:T1:@U7") }, agents)).toMatchObject({
+      kind: "turn",
+      session: "slack:T1:@U7",
+    });
     expect(decideSessionMail({ ...base, subject: sessionSubject(3, "nobody", "s") }, agents)).toMatchObject({ kind: "dead", code: "no_agent" });
     expect(decideSessionMail({ ...base, data: encode({ id: "x" }), subject: sessionSubject(3, "support", "s") }, agents)).toMatchObject({ kind: "dead" });
   });
@@ -98,23 +113,47 @@ describe("ingress", () => {
 describe("which agent answers (F5, issue 26 item 2)", () => {
   const echoAll = AgentSpecSchema.parse({ id: "echo" });
   const internal = AgentSpecSchema.parse({ id: "internal", skills: ["bash"], bindings: [{ channel: "internal-only" }] });
-  const decide = (addr: { channel: string; account: string; chat: string }, body: Record<string, unknown>, list: ReturnType<typeof AgentSpecSchema.parse>[]) => {
+  const decide = (
+    addr: { channel: string; account: string; chat: string },
+    body: Record<string, unknown>,
+    list: ReturnType<typeof AgentSpecSchema.parse>[],
+  ) => {
     const { m, ctx } = msg(addr, { text: "hi", sender: { id: "u" }, ...body });
     return decideInbound(m, { ...ctx, agents: list });
   };
 
   it("honours metadata.agent only for an agent bound there, or on the agent's own HTTP account", () => {
     // a shop's publisher (or a web chat) names an agent bound only to another channel: refused, with the reason
-    expect(decide({ channel: "shop", account: "web", chat: "order-7" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({ kind: "dead", code: "agent_not_bound", field: "metadata.agent" });
-    expect(decide({ channel: "ws", account: "web", chat: "s1" }, { metadata: { agent: "internal" } }, [internal, echoAll])).toMatchObject({ kind: "dead", code: "agent_not_bound" });
+    expect(decide({ channel: "shop", account: "web", chat: "order-7" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({
+      kind: "dead",
+      code: "agent_not_bound",
+      field: "metadata.agent",
+    });
+    expect(decide({ channel: "ws", account: "web", chat: "s1" }, { metadata: { agent: "internal" } }, [internal, echoAll])).toMatchObject({
+      kind: "dead",
+      code: "agent_not_bound",
+    });
     // where its bindings admit the message, naming it chooses it
-    expect(decide({ channel: "internal-only", account: "a", chat: "c" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({ kind: "turn", agent: { id: "internal" } });
+    expect(decide({ channel: "internal-only", account: "a", chat: "c" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({
+      kind: "turn",
+      agent: { id: "internal" },
+    });
     // the gateway's invoke and chat completions publish on channel http, account = the agent: its own
-    expect(decide({ channel: "http", account: "internal", chat: "s1" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({ kind: "turn", agent: { id: "internal" }, session: "http:internal:s1" });
+    expect(decide({ channel: "http", account: "internal", chat: "s1" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({
+      kind: "turn",
+      agent: { id: "internal" },
+      session: "http:internal:s1",
+    });
     // but another agent's HTTP account is not a way in
-    expect(decide({ channel: "http", account: "echo", chat: "s1" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({ kind: "dead", code: "agent_not_bound" });
+    expect(decide({ channel: "http", account: "echo", chat: "s1" }, { metadata: { agent: "internal" } }, [echoAll, internal])).toMatchObject({
+      kind: "dead",
+      code: "agent_not_bound",
+    });
     // naming the agent that answers there anyway is fine, the default agent included
-    expect(decide({ channel: "shop", account: "web", chat: "o" }, { metadata: { agent: "echo" } }, [echoAll, internal])).toMatchObject({ kind: "turn", agent: { id: "echo" } });
+    expect(decide({ channel: "shop", account: "web", chat: "o" }, { metadata: { agent: "echo" } }, [echoAll, internal])).toMatchObject({
+      kind: "turn",
+      agent: { id: "echo" },
+    });
     const unbound = AgentSpecSchema.parse({ id: "fallback", bindings: [] });
     const { m, ctx } = msg({ channel: "shop", account: "web", chat: "o" }, { text: "hi", sender: { id: "u" }, metadata: { agent: "fallback" } });
     expect(decideInbound(m, { ...ctx, agents: [internal, unbound], defaultAgent: "fallback" })).toMatchObject({ kind: "turn", agent: { id: "fallback" } });
@@ -138,7 +177,9 @@ describe("which agent answers (F5, issue 26 item 2)", () => {
     expect(who({ channel: "tg", account: "bot", chat: "42" }, "u")).toBe("echo");
     // between equally specific bindings, the one naming more fields, then the registry's order
     const narrower = AgentSpecSchema.parse({ id: "narrower", bindings: [{ channel: "web", metadata: { tier: "gold" } }] });
-    expect(decide({ channel: "web", account: "x", chat: "y" }, { metadata: { tier: "gold" } }, [byChannel, narrower])).toMatchObject({ agent: { id: "narrower" } });
+    expect(decide({ channel: "web", account: "x", chat: "y" }, { metadata: { tier: "gold" } }, [byChannel, narrower])).toMatchObject({
+      agent: { id: "narrower" },
+    });
     const twin = AgentSpecSchema.parse({ id: "twin", bindings: [{ channel: "web" }] });
     expect(decide({ channel: "web", account: "x", chat: "y" }, {}, [twin, byChannel])).toMatchObject({ agent: { id: "twin" } });
   });
@@ -167,7 +208,9 @@ describe("session ids (F16)", () => {
   it("keeps ordinary ids byte-identical, so existing sessions survive an upgrade", () => {
     expect(session({ channel: "tg", account: "bot", chat: "-100123" })).toBe("tg:bot:-100123");
     expect(session({ channel: "whatsapp", account: "main", chat: "49151@s.whatsapp.net" })).toBe("whatsapp:main:49151@s.whatsapp.net");
-    expect(session({ channel: "ws", account: "web", chat: "web-3f2a9c1e-77aa-4c1b-9d1e-0a1b2c3d4e5f" })).toBe("ws:web:web-3f2a9c1e-77aa-4c1b-9d1e-0a1b2c3d4e5f");
+    expect(session({ channel: "ws", account: "web", chat: "web-3f2a9c1e-77aa-4c1b-9d1e-0a1b2c3d4e5f" })).toBe(
+      "ws:web:web-3f2a9c1e-77aa-4c1b-9d1e-0a1b2c3d4e5f",
+    );
     expect(session({ channel: "slack", account: "T1", chat: "C04ABC.1712345678.000100" })).toBe("slack:T1:C04ABC.1712345678.000100");
     expect(session({ channel: "slack", account: "T1", chat: "C1" }, "U7", support)).toBe("slack:T1:@U7");
   });

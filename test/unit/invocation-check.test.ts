@@ -8,7 +8,11 @@ import { parseSkillDescriptor, type NodeDrivers, type SandboxDriver } from "../.
 import type { InvocationContext } from "../../src/skills/index.js";
 
 const NOW = 1_000_000;
-const driver: SandboxDriver = { name: "process", check: async () => ({ ok: true }), run: async () => ({ exitCode: 0, signal: null, stdout: "", stderr: "", durationMs: 0 }) };
+const driver: SandboxDriver = {
+  name: "process",
+  check: async () => ({ ok: true }),
+  run: async () => ({ exitCode: 0, signal: null, stdout: "", stderr: "", durationMs: 0 }),
+};
 const drivers: NodeDrivers = new Map([
   ["node", driver],
   ["process", driver],
@@ -17,9 +21,24 @@ const drivers: NodeDrivers = new Map([
 const deps = { nodeId: "n1", drivers, grants: { greet: { env: ["LANG"], secrets: [], readOnly: [] } } };
 
 const skill = (o: Record<string, unknown> = {}) =>
-  parseSkillDescriptor({ id: "greet", version: "1.2.0", description: "d", runtime: "node", entrypoint: ["i.mjs"], input: { type: "object", properties: { name: { type: "string" } } }, ...o });
+  parseSkillDescriptor({
+    id: "greet",
+    version: "1.2.0",
+    description: "d",
+    runtime: "node",
+    entrypoint: ["i.mjs"],
+    input: { type: "object", properties: { name: { type: "string" } } },
+    ...o,
+  });
 const context = (o: { input?: unknown; deliveries?: number; deadline?: number } = {}): InvocationContext => ({
-  invocation: { id: "inv-1", skill: "greet", input: o.input ?? { name: "Ada" }, replyTo: "claw.skill-result.inv-1", deadline: o.deadline ?? NOW + 10_000, trace: {} },
+  invocation: {
+    id: "inv-1",
+    skill: "greet",
+    input: o.input ?? { name: "Ada" },
+    replyTo: "claw.skill-result.inv-1",
+    deadline: o.deadline ?? NOW + 10_000,
+    trace: {},
+  },
   deliveries: o.deliveries ?? 1,
   attempt: 0,
   durationMs: 0,
@@ -46,6 +65,10 @@ describe("checkInvocation", () => {
   });
 
   it("names the field of invalid input", () => {
-    expect(checkInvocation(context({ input: { name: 7 } }), skill(), deps, NOW)).toMatchObject({ type: "invocation.refused", skill: "greet@1.2.0", error: { code: "invalid_input", message: "input.name must be string" } });
+    expect(checkInvocation(context({ input: { name: 7 } }), skill(), deps, NOW)).toMatchObject({
+      type: "invocation.refused",
+      skill: "greet@1.2.0",
+      error: { code: "invalid_input", message: "input.name must be string" },
+    });
   });
 });

@@ -23,12 +23,16 @@ function abc(log: string[], o: { failAt?: string; stopFails?: string; hold?: Pro
   });
   return lifecycle()
     .part("a", () => (log.push("start a"), 1), part<number>("a"))
-    .part("b", async ({ a }) => {
-      log.push(`start b after a=${a}`);
-      await o.hold;
-      if (o.failAt === "b") throw new Error("b failed");
-      return a + 1;
-    }, part<number>("b"))
+    .part(
+      "b",
+      async ({ a }) => {
+        log.push(`start b after a=${a}`);
+        await o.hold;
+        if (o.failAt === "b") throw new Error("b failed");
+        return a + 1;
+      },
+      part<number>("b"),
+    )
     .part("c", ({ a, b }) => (log.push(`start c after a=${a} b=${b}`), a + b), part<number>("c"));
 }
 const control = { stop: async () => {} };

@@ -10,8 +10,16 @@ import { responseIdFor, sessionOfResponseId } from "../../src/gateway/responses.
 describe("OpenClaw session keys", () => {
   it("maps each kind to the place its user continues", () => {
     expect(targetOfSessionKey("agent:main:openai-user:rc-alice")).toEqual({ kind: "http", session: "rc-alice", sender: "rc-alice" });
-    expect(targetOfSessionKey("agent:main:openresponses-user:bob:with:colons")).toEqual({ kind: "http", session: "bob:with:colons", sender: "bob:with:colons" });
-    expect(targetOfSessionKey("agent:main:openai:6f1d0c2e-8f0a-4a57-9e2a-7d3c1b0a9e11")).toEqual({ kind: "http", session: "6f1d0c2e-8f0a-4a57-9e2a-7d3c1b0a9e11", sender: "http" });
+    expect(targetOfSessionKey("agent:main:openresponses-user:bob:with:colons")).toEqual({
+      kind: "http",
+      session: "bob:with:colons",
+      sender: "bob:with:colons",
+    });
+    expect(targetOfSessionKey("agent:main:openai:6f1d0c2e-8f0a-4a57-9e2a-7d3c1b0a9e11")).toEqual({
+      kind: "http",
+      session: "6f1d0c2e-8f0a-4a57-9e2a-7d3c1b0a9e11",
+      sender: "http",
+    });
     expect(targetOfSessionKey("agent:ops:telegram:direct:4711")).toEqual({ kind: "chat", channel: "telegram", chat: "4711", sender: "4711" });
     expect(targetOfSessionKey("agent:ops:slack:work:direct:U123")).toEqual({ kind: "chat", channel: "slack", account: "work", chat: "U123", sender: "U123" });
     expect(targetOfSessionKey("agent:ops:telegram:group:-100200")).toEqual({ kind: "chat", channel: "telegram", chat: "-100200", sender: "user" });

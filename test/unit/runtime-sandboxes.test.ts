@@ -45,11 +45,17 @@ describe("the sandboxes of skill runtimes", () => {
       // node and process skills share the one driver; container skills have none here, and the caller is told how to get one
       expect(driverFor(drivers, "node")).toBe(driverFor(drivers, "process"));
       expect(driverFor(drivers, "node")).toMatchObject({ name: "process" });
-      expect(driverFor(drivers, "container")).toEqual({ unavailable: expect.stringMatching(/^container skills cannot run on this node: no container engine answers at .*CLAW_DOCKER_HOST/) });
+      expect(driverFor(drivers, "container")).toEqual({
+        unavailable: expect.stringMatching(/^container skills cannot run on this node: no container engine answers at .*CLAW_DOCKER_HOST/),
+      });
       expect(driverFor(drivers, "builtin")).toBeUndefined();
       expect(names).toEqual(["builtin", "process"]);
       // running without a sandbox is said loudly; the missing engine with the setting that chose it
-      expect(lines.find((l) => l.sandbox === "process")).toMatchObject({ level: 40, msg: expect.stringContaining("WITHOUT a sandbox"), runtimes: ["node", "process"] });
+      expect(lines.find((l) => l.sandbox === "process")).toMatchObject({
+        level: 40,
+        msg: expect.stringContaining("WITHOUT a sandbox"),
+        runtimes: ["node", "process"],
+      });
       expect(lines.find((l) => l.sandbox === "docker")).toMatchObject({ level: 40, dockerHost: missing, runtimes: ["container"] });
     } finally {
       await rm(dir, { recursive: true, force: true });

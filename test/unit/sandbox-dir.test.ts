@@ -28,7 +28,12 @@ describe("CLAW_SANDBOX_DIR", () => {
 describe("prepareSandboxDir", () => {
   it("makes the dir and its folders, the folders above it too", async () => {
     const d = await prepareSandboxDir(join(dir, "a", "b", "sandbox"));
-    expect(d).toEqual({ base: join(dir, "a", "b", "sandbox"), runnerDir: join(dir, "a/b/sandbox/runner"), cacheDir: join(dir, "a/b/sandbox/skill-cache"), workDir: join(dir, "a/b/sandbox/workspaces") });
+    expect(d).toEqual({
+      base: join(dir, "a", "b", "sandbox"),
+      runnerDir: join(dir, "a/b/sandbox/runner"),
+      cacheDir: join(dir, "a/b/sandbox/skill-cache"),
+      workDir: join(dir, "a/b/sandbox/workspaces"),
+    });
     expect(((await lstat(d.workDir)).mode & 0o777).toString(8)).toBe("711");
     // and takes it again as it is
     expect(await prepareSandboxDir(join(dir, "a", "b", "sandbox"))).toEqual(d);

@@ -5,7 +5,10 @@ function req(text: string, attempt = 1, signal = new AbortController().signal): 
   return {
     agent: "echo",
     session: "s",
-    history: [{ role: "user", text: "earlier", id: "m0", ts: 0 }, { role: "assistant", text: "earlier", id: "r0", ts: 0 }],
+    history: [
+      { role: "user", text: "earlier", id: "m0", ts: 0 },
+      { role: "assistant", text: "earlier", id: "r0", ts: 0 },
+    ],
     message: { id: "m1", ts: 1, channel: "c", account: "a", chat: "x", sender: { id: "u" }, kind: "message", text, media: [], metadata: {}, trace: {} },
     attempt,
     signal,

@@ -11,7 +11,12 @@ describe("session memory", () => {
   });
 
   it("keeps the newest turns that fit the budget, never starting with an answer", () => {
-    const h = [turn("user", "a".repeat(80), "1"), turn("assistant", "b".repeat(80), "1r"), turn("user", "c".repeat(80), "2"), turn("assistant", "d".repeat(8), "2r")];
+    const h = [
+      turn("user", "a".repeat(80), "1"),
+      turn("assistant", "b".repeat(80), "1r"),
+      turn("user", "c".repeat(80), "2"),
+      turn("assistant", "d".repeat(8), "2r"),
+    ];
     // 24 + 6 = 30 for the last pair; the earlier answer (24) would fit 54 but its question would not
     expect(historyWithin(h, 54)).toEqual({ kept: h.slice(2), dropped: 2 });
     expect(historyWithin(h, 1000)).toEqual({ kept: h, dropped: 0 });

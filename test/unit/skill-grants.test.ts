@@ -9,12 +9,18 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { grantedPaths, parseSkillDescriptor, SkillNotGrantedError, ungranted, type SkillGrants } from "../../src/skills/index.js";
 
-const asking = (id: string, permissions: Record<string, unknown>) => parseSkillDescriptor({ id, version: "1.0.0", description: "d", runtime: "node", entrypoint: ["i.mjs"], permissions });
+const asking = (id: string, permissions: Record<string, unknown>) =>
+  parseSkillDescriptor({ id, version: "1.0.0", description: "d", runtime: "node", entrypoint: ["i.mjs"], permissions });
 const grants: SkillGrants = { shop: { env: ["SHOP_URL"], secrets: ["TOKEN"], readOnly: ["/srv/shop", "/etc/shop.conf"] } };
 
 describe("ungranted", () => {
   it("lets a skill have exactly what its id was granted, and paths below a granted folder", () => {
-    expect(ungranted(asking("shop", { env: ["SHOP_URL"], secrets: ["TOKEN"], filesystem: { readOnly: ["/srv/shop", "/srv/shop/prices/", "/etc/shop.conf"] } }), grants)).toBeUndefined();
+    expect(
+      ungranted(
+        asking("shop", { env: ["SHOP_URL"], secrets: ["TOKEN"], filesystem: { readOnly: ["/srv/shop", "/srv/shop/prices/", "/etc/shop.conf"] } }),
+        grants,
+      ),
+    ).toBeUndefined();
     expect(ungranted(asking("anything", {}), {})).toBeUndefined();
   });
 
@@ -53,8 +59,13 @@ describe("grantedPaths", () => {
       await writeFile(join(dir, "key.pem"), "secret");
       await symlink(join(dir, "key.pem"), join(dir, "granted", "link"));
       const g: SkillGrants = { s: { env: [], secrets: [], readOnly: [join(dir, "granted")] } };
-      expect(await grantedPaths(asking("s", { filesystem: { readOnly: [join(dir, "granted", "ok.txt")] } }), g)).toEqual([{ path: join(dir, "granted", "ok.txt"), real: join(dir, "granted", "ok.txt") }]);
-      await expect(grantedPaths(asking("s", { filesystem: { readOnly: [join(dir, "granted", "link")] } }), g)).rejects.toMatchObject({ code: "not_granted", message: expect.stringContaining("key.pem") });
+      expect(await grantedPaths(asking("s", { filesystem: { readOnly: [join(dir, "granted", "ok.txt")] } }), g)).toEqual([
+        { path: join(dir, "granted", "ok.txt"), real: join(dir, "granted", "ok.txt") },
+      ]);
+      await expect(grantedPaths(asking("s", { filesystem: { readOnly: [join(dir, "granted", "link")] } }), g)).rejects.toMatchObject({
+        code: "not_granted",
+        message: expect.stringContaining("key.pem"),
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -74,12 +85,16 @@ describe("CLAW_CONFIG skillGrants", () => {
 
   it("is read per skill id, and absent means nothing is granted", async () => {
     expect(loadConfig({}).skillGrants).toEqual({});
-    expect((await withConfig({ agents: [{ id: "a" }], skillGrants: { "my.skill": { env: ["SHOP_URL"] } } })).skillGrants).toEqual({ "my.skill": { env: ["SHOP_URL"], secrets: [], readOnly: [] } });
+    expect((await withConfig({ agents: [{ id: "a" }], skillGrants: { "my.skill": { env: ["SHOP_URL"] } } })).skillGrants).toEqual({
+      "my.skill": { env: ["SHOP_URL"], secrets: [], readOnly: [] },
+    });
   });
 
   it("refuses a grant of the node's own variables, naming it", async () => {
     await expect(withConfig({ agents: [{ id: "a" }], skillGrants: { s: { env: ["NATS_URL"] } } })).rejects.toThrow(ConfigError);
-    await expect(withConfig({ agents: [{ id: "a" }], skillGrants: { s: { env: ["CLAW_SECRET_X"] } } })).rejects.toThrow(/skillGrants\.s\.env\.0: NATS_\* and CLAW_\*/);
+    await expect(withConfig({ agents: [{ id: "a" }], skillGrants: { s: { env: ["CLAW_SECRET_X"] } } })).rejects.toThrow(
+      /skillGrants\.s\.env\.0: NATS_\* and CLAW_\*/,
+    );
     await expect(withConfig({ agents: [{ id: "a" }], skillGrants: { s: { readOnly: ["relative"] } } })).rejects.toThrow(/skillGrants\.s\.readOnly\.0/);
   });
 });

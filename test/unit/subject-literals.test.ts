@@ -21,7 +21,9 @@ const PIECE = `(claw\\.(${FAMILIES.join("|")})\\.|claw\\.>|\\$(KV|JS|SYS)\\.)`;
 const SUBJECT = new RegExp(`["'\`}.]${PIECE}`);
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 /** The code of a line, without a comment: TSDoc and block-comment lines, and a trailing `// …`. */

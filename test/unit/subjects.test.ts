@@ -25,7 +25,26 @@ import {
   sessionSubject,
 } from "../../src/bus/index.js";
 
-const hostile = ["a.b", "*", ">", "a b", "tab\there", "line\nbreak", "", "=", "=41", "ünïcødé", "日本語", "emoji 🦀", "a..b", ".", "-100123", "+4915112345678", "user@s.whatsapp.net", "x".repeat(60)];
+const hostile = [
+  "a.b",
+  "*",
+  ">",
+  "a b",
+  "tab\there",
+  "line\nbreak",
+  "",
+  "=",
+  "=41",
+  "ünïcødé",
+  "日本語",
+  "emoji 🦀",
+  "a..b",
+  ".",
+  "-100123",
+  "+4915112345678",
+  "user@s.whatsapp.net",
+  "x".repeat(60),
+];
 
 describe("subject tokens", () => {
   it.each(hostile)("round-trips %j through one literal token", (value) => {
@@ -96,7 +115,18 @@ describe("subject builders", () => {
     expect(subjectFamily("claw.skill.bash.invoke")).toBe("skill");
     expect(subjectFamily("claw.webhook.wh1")).toBe("webhook");
     expect(subjectFamily("claw.out.t.a.c")).toBe("out");
-    for (const s of ["$KV.claw_auth.key.x", "$JS.API.INFO", "claw.ctl.skill-cancel", "claw.in.shop.a.b.c", "claw.in.*.a.b", "claw.in.>", "claw.in.t.a. c", "claw.dlq.x", "claw.transcript.a.b"]) expect(subjectFamily(s), s).toBeUndefined();
+    for (const s of [
+      "$KV.claw_auth.key.x",
+      "$JS.API.INFO",
+      "claw.ctl.skill-cancel",
+      "claw.in.shop.a.b.c",
+      "claw.in.*.a.b",
+      "claw.in.>",
+      "claw.in.t.a. c",
+      "claw.dlq.x",
+      "claw.transcript.a.b",
+    ])
+      expect(subjectFamily(s), s).toBeUndefined();
   });
 
   it("builds the control plane's and the live view's subjects, and parses what it builds", () => {
@@ -118,6 +148,9 @@ describe("subject builders", () => {
   it("narrows a wildcard to one channel, and writes the server's partition mapping from the raw inbound wildcard", () => {
     expect(wildcards.rawInboundOfChannel("_claw_probe")).toBe("claw.in._claw_probe.*.*");
     expect(wildcards.partitionedInboundOfChannel("_claw_probe")).toBe("claw.in.*._claw_probe.*.*");
-    expect(inboundPartitionMapping(64)).toEqual({ from: "claw.in.*.*.*", to: "claw.in.{{partition(64,1,2,3)}}.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}" });
+    expect(inboundPartitionMapping(64)).toEqual({
+      from: "claw.in.*.*.*",
+      to: "claw.in.{{partition(64,1,2,3)}}.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}",
+    });
   });
 });

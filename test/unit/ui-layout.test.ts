@@ -181,7 +181,10 @@ describe("statechart extraction", () => {
       initial: "a",
       states: {
         a: { on: { go: { target: ["#split.b.left.two", "#split.b.right.four"] } } },
-        b: { type: "parallel", states: { left: { initial: "one", states: { one: {}, two: {} } }, right: { initial: "three", states: { three: {}, four: {} } } } },
+        b: {
+          type: "parallel",
+          states: { left: { initial: "one", states: { one: {}, two: {} } }, right: { initial: "three", states: { three: {}, four: {} } } },
+        },
       },
     });
     const go = statechartOf(m).transitions.filter((t) => t.event === "go");
@@ -193,7 +196,16 @@ describe("statechart extraction", () => {
 describe("statechart layout", () => {
   it("places every state of the session machine inside its parent and routes every transition between its states", async () => {
     const layout = await layoutStatechart(statechartOf(sessionMachine));
-    expect(layout.states.map((s) => s.path).sort()).toEqual(["", "acting", "acting.dispatching", "acting.waiting", "cancelling", "idle", "replying", "thinking"]);
+    expect(layout.states.map((s) => s.path).sort()).toEqual([
+      "",
+      "acting",
+      "acting.dispatching",
+      "acting.waiting",
+      "cancelling",
+      "idle",
+      "replying",
+      "thinking",
+    ]);
     expect(layout.transitions).toHaveLength(16);
     expectDrawable(layout);
     // the targetless, guarded transition is drawn as a loop on idle
@@ -209,7 +221,8 @@ describe("statechart layout", () => {
     // the two regions of the parallel state do not overlap
     const audio = byPath.get("playing.audio")!;
     const video = byPath.get("playing.video")!;
-    const apart = audio.x + audio.width <= video.x || video.x + video.width <= audio.x || audio.y + audio.height <= video.y || video.y + video.height <= audio.y;
+    const apart =
+      audio.x + audio.width <= video.x || video.x + video.width <= audio.x || audio.y + audio.height <= video.y || video.y + video.height <= audio.y;
     expect(apart).toBe(true);
     expect(layout.initials.map((i) => i.state).sort()).toEqual(["", "playing.audio", "playing.video"]);
   });

@@ -97,8 +97,18 @@ describe("workspaces", () => {
 describe("CLAW_WORKSPACE_QUOTA_MB and CLAW_WORKSPACE_TTL", () => {
   it("default to 100 MB and 7 days, and take durations", () => {
     expect(loadConfig({})).toMatchObject({ workspaceQuotaBytes: 100 * 1024 * 1024, workspaceTtlMs: 7 * 86_400_000 });
-    expect(loadConfig({ CLAW_WORKSPACE_QUOTA_MB: "4", CLAW_WORKSPACE_TTL: "12h" })).toMatchObject({ workspaceQuotaBytes: 4 * 1024 * 1024, workspaceTtlMs: 12 * 3_600_000 });
-    for (const [text, ms] of [["90s", 90_000], ["30m", 1_800_000], ["500ms", 500], ["2500", 2_500], ["0", 0]] as const) expect(loadConfig({ CLAW_WORKSPACE_TTL: text }).workspaceTtlMs).toBe(ms);
+    expect(loadConfig({ CLAW_WORKSPACE_QUOTA_MB: "4", CLAW_WORKSPACE_TTL: "12h" })).toMatchObject({
+      workspaceQuotaBytes: 4 * 1024 * 1024,
+      workspaceTtlMs: 12 * 3_600_000,
+    });
+    for (const [text, ms] of [
+      ["90s", 90_000],
+      ["30m", 1_800_000],
+      ["500ms", 500],
+      ["2500", 2_500],
+      ["0", 0],
+    ] as const)
+      expect(loadConfig({ CLAW_WORKSPACE_TTL: text }).workspaceTtlMs).toBe(ms);
   });
 
   it("refuses what is not one, naming the variable", () => {

@@ -113,11 +113,18 @@ async function connect(o: KafkaOptions, host: AdapterHost): Promise<ChannelConne
     lost,
     async send({ envelope }) {
       try {
-        await producer.send({ topic: o.replyTopic, acks: -1, messages: [{ key: envelope.chat, value: replyPayload(envelope), headers: { "claw-reply-to": envelope.replyTo ?? "", "claw-message-id": envelope.id } }] });
+        await producer.send({
+          topic: o.replyTopic,
+          acks: -1,
+          messages: [
+            { key: envelope.chat, value: replyPayload(envelope), headers: { "claw-reply-to": envelope.replyTo ?? "", "claw-message-id": envelope.id } },
+          ],
+        });
       } catch (e) {
         // the broker says no for good (too large, not allowed, an invalid topic): not worth retrying
         const err = e as { name?: string; retriable?: boolean; type?: string; message: string };
-        if (err.name === "KafkaJSProtocolError" && err.retriable === false) throw new RefusedSendError(`Kafka refused the reply on ${o.replyTopic}: ${err.type ?? err.message}`, "refused");
+        if (err.name === "KafkaJSProtocolError" && err.retriable === false)
+          throw new RefusedSendError(`Kafka refused the reply on ${o.replyTopic}: ${err.type ?? err.message}`, "refused");
         throw e;
       }
     },

@@ -31,7 +31,12 @@ export const MqttOptionsSchema = z
     username: z.string().optional(),
     password: z.string().optional(),
     /** how long the broker keeps the session (and its queued messages) while no node is connected */
-    sessionExpirySeconds: z.number().int().min(0).max(0xffffffff).default(7 * 24 * 3600),
+    sessionExpirySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(0xffffffff)
+      .default(7 * 24 * 3600),
   })
   .strict();
 
@@ -67,24 +72,28 @@ async function connect(o: MqttOptions, host: AdapterHost): Promise<ChannelConnec
   let lose!: (e: Error) => void;
   const lost = new Promise<Error>((r) => (lose = r));
   // allowRetries false: a refused connection rejects (by default connectAsync waits for mqtt.js' own reconnects)
-  const client: MqttClient = await mqtt.connectAsync(o.url, {
-    protocolVersion: 5,
-    clean: false,
-    clientId: o.clientId ?? `claw-${o.account}`,
-    username: o.username,
-    password: o.password,
-    // the runner reconnects, with its backoff and its lifecycle in the live view
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    properties: { sessionExpiryInterval: o.sessionExpirySeconds },
-    // QoS 1 and 2: acknowledged only once Claw holds the message; until then the broker keeps it
-    customHandleAcks: (topic, payload, packet, done) => {
-      host.receive(nativeOf(topic, payload, packet as IPublishPacket)).then(
-        () => done(0),
-        (e: unknown) => done(e as Error),
-      );
+  const client: MqttClient = await mqtt.connectAsync(
+    o.url,
+    {
+      protocolVersion: 5,
+      clean: false,
+      clientId: o.clientId ?? `claw-${o.account}`,
+      username: o.username,
+      password: o.password,
+      // the runner reconnects, with its backoff and its lifecycle in the live view
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      properties: { sessionExpiryInterval: o.sessionExpirySeconds },
+      // QoS 1 and 2: acknowledged only once Claw holds the message; until then the broker keeps it
+      customHandleAcks: (topic, payload, packet, done) => {
+        host.receive(nativeOf(topic, payload, packet as IPublishPacket)).then(
+          () => done(0),
+          (e: unknown) => done(e as Error),
+        );
+      },
     },
-  }, false);
+    false,
+  );
   // mqtt.js leaves Nagle's algorithm on: each PUBACK and reply would wait for the broker's delayed ACK (~20 ms each way)
   noDelay(client);
   client.on("connect", () => noDelay(client));
@@ -116,22 +125,30 @@ async function connect(o: MqttOptions, host: AdapterHost): Promise<ChannelConnec
     lost,
     async send({ envelope, routing }) {
       const topic = typeof routing?.responseTopic === "string" ? routing.responseTopic : `${envelope.chat}/reply`;
-      if (/[+#]/.test(topic) || topic === "") throw new RefusedSendError(`the reply topic ${JSON.stringify(topic)} is not a topic one can publish to`, "invalid_topic");
+      if (/[+#]/.test(topic) || topic === "")
+        throw new RefusedSendError(`the reply topic ${JSON.stringify(topic)} is not a topic one can publish to`, "invalid_topic");
       const correlationData = typeof routing?.correlationData === "string" ? Buffer.from(routing.correlationData, "base64") : undefined;
       // mqtt.js would queue a publish on a lost connection and wait for a reconnect that never comes (the runner reconnects)
       if (!client.connected) throw new Error("the MQTT connection is not up");
       try {
         await new Promise<void>((resolve, reject) => {
           inflight.add(reject);
-          client.publishAsync(topic, replyPayload(envelope), { qos: 1, properties: { contentType: "application/json", userProperties: { "message-id": envelope.id }, ...(correlationData ? { correlationData } : {}) } }).then(
-            () => resolve(),
-            (e: unknown) => reject(e as Error),
-          ).finally(() => inflight.delete(reject));
+          client
+            .publishAsync(topic, replyPayload(envelope), {
+              qos: 1,
+              properties: { contentType: "application/json", userProperties: { "message-id": envelope.id }, ...(correlationData ? { correlationData } : {}) },
+            })
+            .then(
+              () => resolve(),
+              (e: unknown) => reject(e as Error),
+            )
+            .finally(() => inflight.delete(reject));
         });
       } catch (e) {
         // a PUBACK with a failure reason code: the broker refuses this reply (not authorised, too large, …)
         const code = (e as { code?: unknown }).code;
-        if (typeof code === "number" && code >= 0x80) throw new RefusedSendError(`the broker refused the reply on ${topic}: ${(e as Error).message} (reason code ${code})`, "refused");
+        if (typeof code === "number" && code >= 0x80)
+          throw new RefusedSendError(`the broker refused the reply on ${topic}: ${(e as Error).message} (reason code ${code})`, "refused");
         throw e;
       }
     },

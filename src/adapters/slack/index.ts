@@ -40,7 +40,15 @@ import type { Logger } from "../../log.js";
 import { defineAdapter } from "../define-adapter.js";
 import { EVERY_MEDIUM } from "../fit-reply.js";
 import { growingReplies } from "../growing-replies.js";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelConnection, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
+import {
+  RefusedSendError,
+  RetryLaterError,
+  type AdapterHost,
+  type ChannelConnection,
+  type NativeMessage,
+  type WebhookAnswer,
+  type WebhookRequest,
+} from "../types.js";
 import type { Envelope } from "../../bus/index.js";
 
 export const SlackOptionsSchema = z
@@ -53,15 +61,24 @@ export const SlackOptionsSchema = z
     /** the app's signing secret (`signingSecretEnv`): needed for the HTTP Events API */
     signingSecret: z.string().min(1).optional(),
     /** the app-level token, `xapp-…` with `connections:write` (`appTokenEnv`): needed for Socket Mode */
-    appToken: z.string().regex(/^xapp-/, "an app-level token starts with xapp-").optional(),
+    appToken: z
+      .string()
+      .regex(/^xapp-/, "an app-level token starts with xapp-")
+      .optional(),
     apiUrl: z.string().url().optional(),
     /** a channel message starts a thread that is its session (default), or the whole channel is one session */
     threads: z.boolean().default(true),
   })
   .strict()
   .superRefine((o, ctx) => {
-    if (o.mode === "http" && !o.signingSecret) ctx.addIssue({ code: "custom", path: ["signingSecretEnv"], message: 'the HTTP Events API ("mode": "http") needs the signing secret: set signingSecretEnv' });
-    if (o.mode === "socket" && !o.appToken) ctx.addIssue({ code: "custom", path: ["appTokenEnv"], message: 'Socket Mode ("mode": "socket") needs an app-level token (xapp-…): set appTokenEnv' });
+    if (o.mode === "http" && !o.signingSecret)
+      ctx.addIssue({
+        code: "custom",
+        path: ["signingSecretEnv"],
+        message: 'the HTTP Events API ("mode": "http") needs the signing secret: set signingSecretEnv',
+      });
+    if (o.mode === "socket" && !o.appToken)
+      ctx.addIssue({ code: "custom", path: ["appTokenEnv"], message: 'Socket Mode ("mode": "socket") needs an app-level token (xapp-…): set appTokenEnv' });
   });
 
 export type SlackOptions = z.infer<typeof SlackOptionsSchema>;
@@ -95,14 +112,21 @@ interface EventsPayload {
 /** The message an event carries, as a native message; undefined for what has nothing to answer (edits, joins, the bot's own posts). */
 function nativeOf(o: SlackOptions, payload: EventsPayload): NativeMessage | undefined {
   const e = payload.event;
-  if (payload.type !== "event_callback" || !e || (e.type !== "message" && e.type !== "app_mention") || e.bot_id || e.subtype || !e.channel || !e.ts) return undefined;
+  if (payload.type !== "event_callback" || !e || (e.type !== "message" && e.type !== "app_mention") || e.bot_id || e.subtype || !e.channel || !e.ts)
+    return undefined;
   const direct = e.channel_type === "im";
   const thread = e.thread_ts ?? (direct || !o.threads ? undefined : e.ts);
   return {
     chat: thread ? `${e.channel}/${thread}` : e.channel,
     data: new TextEncoder().encode(JSON.stringify({ text: e.text ?? "", sender: { id: e.user ?? "unknown" } })),
     id: `${e.channel}:${e.ts}`,
-    metadata: { eventId: payload.event_id, channel: e.channel, ts: e.ts, ...(e.thread_ts ? { threadTs: e.thread_ts } : {}), ...(e.channel_type ? { channelType: e.channel_type } : {}) },
+    metadata: {
+      eventId: payload.event_id,
+      channel: e.channel,
+      ts: e.ts,
+      ...(e.thread_ts ? { threadTs: e.thread_ts } : {}),
+      ...(e.channel_type ? { channelType: e.channel_type } : {}),
+    },
     routing: { channel: e.channel, ...(thread ? { threadTs: thread } : {}) },
   };
 }
@@ -113,11 +137,19 @@ const header = (h: WebhookRequest["headers"], name: string) => {
 };
 
 async function webhook(o: SlackOptions, req: WebhookRequest, host: AdapterHost): Promise<WebhookAnswer> {
-  if (o.mode !== "http" || !o.signingSecret) return { status: 404, body: { error: { code: "not_found", message: `the Slack account ${o.account} takes its events over Socket Mode, not here` } } };
+  if (o.mode !== "http" || !o.signingSecret)
+    return { status: 404, body: { error: { code: "not_found", message: `the Slack account ${o.account} takes its events over Socket Mode, not here` } } };
   const { verifySlackRequest } = await import("@slack/bolt");
   const body = req.body.toString("utf8");
   try {
-    verifySlackRequest({ signingSecret: o.signingSecret, body, headers: { "x-slack-signature": header(req.headers, "x-slack-signature") ?? "", "x-slack-request-timestamp": Number(header(req.headers, "x-slack-request-timestamp")) } });
+    verifySlackRequest({
+      signingSecret: o.signingSecret,
+      body,
+      headers: {
+        "x-slack-signature": header(req.headers, "x-slack-signature") ?? "",
+        "x-slack-request-timestamp": Number(header(req.headers, "x-slack-request-timestamp")),
+      },
+    });
   } catch (e) {
     return { status: 401, body: { error: { code: "bad_signature", message: (e as Error).message } } };
   }
@@ -154,7 +186,12 @@ function slackLogger(log: Logger): SlackLogger {
 async function socketMode(o: SlackOptions, host: AdapterHost): Promise<{ lost: Promise<Error>; close(): Promise<void> }> {
   const { SocketModeClient } = await import("@slack/socket-mode");
   // the runner reconnects (with its backoff, seen in the live view), not the client
-  const client = new SocketModeClient({ appToken: o.appToken!, autoReconnectEnabled: false, logger: slackLogger(host.log), clientOptions: { slackApiUrl: o.apiUrl, retryConfig: { retries: 0 } } });
+  const client = new SocketModeClient({
+    appToken: o.appToken!,
+    autoReconnectEnabled: false,
+    logger: slackLogger(host.log),
+    clientOptions: { slackApiUrl: o.apiUrl, retryConfig: { retries: 0 } },
+  });
   let closing = false;
   client.on("slack_event", ({ type, body, ack }: { type: string; body: EventsPayload; ack: () => Promise<void> }) => {
     const m = type === "events_api" ? nativeOf(o, body) : undefined;
@@ -164,7 +201,9 @@ async function socketMode(o: SlackOptions, host: AdapterHost): Promise<{ lost: P
       (e: Error) => host.log.warn({ err: e.message }, "slack: an event could not be taken; Slack will send it again"),
     );
   });
-  const lost = new Promise<Error>((resolve) => client.on("disconnected", (e?: Error) => !closing && resolve(e ?? new Error("the Socket Mode connection closed"))));
+  const lost = new Promise<Error>((resolve) =>
+    client.on("disconnected", (e?: Error) => !closing && resolve(e ?? new Error("the Socket Mode connection closed"))),
+  );
   try {
     await client.start();
   } catch (e) {
@@ -188,7 +227,9 @@ function mediaBlocks(text: string, media: Envelope["media"]): Array<Record<strin
   return [
     ...(text ? [{ type: "section", text: { type: "mrkdwn", text: text.slice(0, 3_000) } }] : []),
     ...withUrl.map((m) =>
-      m.type === "image" ? { type: "image", image_url: m.url, alt_text: m.name ?? "image" } : { type: "section", text: { type: "mrkdwn", text: `<${m.url}|${m.name ?? m.type}>` } },
+      m.type === "image"
+        ? { type: "image", image_url: m.url, alt_text: m.name ?? "image" }
+        : { type: "section", text: { type: "mrkdwn", text: `<${m.url}|${m.name ?? m.type}>` } },
     ),
   ];
 }
@@ -226,11 +267,17 @@ async function connect(o: SlackOptions, host: AdapterHost): Promise<ChannelConne
         const blocks = mediaBlocks(grown ? "" : text, envelope.media);
         if (grown && !blocks) return;
         // with blocks, the text is what notifications show
-        await client.chat.postMessage({ channel, text: text || (envelope.media[0]?.name ?? "media"), ...(blocks ? { blocks } : {}), ...(threadTs ? { thread_ts: threadTs } : {}) });
+        await client.chat.postMessage({
+          channel,
+          text: text || (envelope.media[0]?.name ?? "media"),
+          ...(blocks ? { blocks } : {}),
+          ...(threadTs ? { thread_ts: threadTs } : {}),
+        });
       } catch (e) {
         const err = e as { code?: string; retryAfter?: number; data?: { error?: string } };
         if (err.code === "slack_webapi_rate_limited_error") throw new RetryLaterError("Slack: rate limited", Math.max(1, err.retryAfter ?? 1) * 1000);
-        if (err.code === "slack_webapi_platform_error" && err.data?.error && !TRANSIENT.has(err.data.error)) throw new RefusedSendError(`Slack refused the reply: ${err.data.error}`, err.data.error);
+        if (err.code === "slack_webapi_platform_error" && err.data?.error && !TRANSIENT.has(err.data.error))
+          throw new RefusedSendError(`Slack refused the reply: ${err.data.error}`, err.data.error);
         throw e;
       }
     },

@@ -22,7 +22,16 @@ import { timingSafeEqual } from "node:crypto";
 import { defineAdapter } from "../define-adapter.js";
 import { EVERY_MEDIUM } from "../fit-reply.js";
 import { growingReplies } from "../growing-replies.js";
-import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelConnection, type MediaType, type NativeMessage, type WebhookAnswer, type WebhookRequest } from "../types.js";
+import {
+  RefusedSendError,
+  RetryLaterError,
+  type AdapterHost,
+  type ChannelConnection,
+  type MediaType,
+  type NativeMessage,
+  type WebhookAnswer,
+  type WebhookRequest,
+} from "../types.js";
 
 export const TelegramOptionsSchema = z
   .object({
@@ -34,7 +43,10 @@ export const TelegramOptionsSchema = z
     /** long polling (default), or Telegram posting updates to `/v1/webhooks/telegram/<account>` on any node */
     mode: z.enum(["polling", "webhook"]).default("polling"),
     /** webhook mode: the secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token` (`webhookSecretEnv`); required */
-    webhookSecret: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, "1-256 characters of A-Z, a-z, 0-9, _ and -").optional(),
+    webhookSecret: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, "1-256 characters of A-Z, a-z, 0-9, _ and -")
+      .optional(),
     /** webhook mode: the public URL of `/v1/webhooks/telegram/<account>`; given, the node running the account registers it with `setWebhook` */
     webhookUrl: z.string().url().optional(),
     /** in groups: only messages that mention the bot or reply to it (`mention`), or every message (`all`; the bot's privacy mode must be off) */
@@ -42,7 +54,10 @@ export const TelegramOptionsSchema = z
     pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
   })
   .strict()
-  .refine((o) => o.mode !== "webhook" || o.webhookSecret !== undefined, { message: "webhook mode needs webhookSecretEnv: Telegram's requests are told from forged ones by it", path: ["webhookSecret"] });
+  .refine((o) => o.mode !== "webhook" || o.webhookSecret !== undefined, {
+    message: "webhook mode needs webhookSecretEnv: Telegram's requests are told from forged ones by it",
+    path: ["webhookSecret"],
+  });
 
 export type TelegramOptions = z.infer<typeof TelegramOptionsSchema>;
 
@@ -79,12 +94,20 @@ function nativeOf(u: Update, me: { id: number; username: string }, o: TelegramOp
   const text = m.text ?? m.caption ?? "";
   const group = m.chat.type === "group" || m.chat.type === "supergroup";
   if (group && o.groups === "mention" && !text.includes(`@${me.username}`) && m.reply_to_message?.from?.id !== me.id) return undefined;
-  const media = m.photo ? [{ type: "image", name: m.photo.at(-1)!.file_unique_id }] : m.document ? [{ type: "file", name: m.document.file_name, mime: m.document.mime_type }] : m.voice ? [{ type: "audio", mime: m.voice.mime_type }] : [];
+  const media = m.photo
+    ? [{ type: "image", name: m.photo.at(-1)!.file_unique_id }]
+    : m.document
+      ? [{ type: "file", name: m.document.file_name, mime: m.document.mime_type }]
+      : m.voice
+        ? [{ type: "audio", mime: m.voice.mime_type }]
+        : [];
   if (text === "" && media.length === 0) return undefined; // a sticker, a join, …: nothing to answer
   const name = senderName(m);
   return {
     chat: String(m.chat.id),
-    data: new TextEncoder().encode(JSON.stringify({ text, sender: { id: String(m.from?.id ?? m.chat.id), ...(name ? { name } : {}) }, ...(media.length ? { media } : {}) })),
+    data: new TextEncoder().encode(
+      JSON.stringify({ text, sender: { id: String(m.from?.id ?? m.chat.id), ...(name ? { name } : {}) }, ...(media.length ? { media } : {}) }),
+    ),
     id: String(u.update_id),
     metadata: { updateId: u.update_id, messageId: m.message_id, chatType: m.chat.type, ...(m.from?.username ? { username: m.from.username } : {}) },
     routing: { messageId: m.message_id },
@@ -96,7 +119,8 @@ function sendError(e: unknown): Error {
   const err = e as { name?: string; error_code?: number; description?: string; parameters?: { retry_after?: number } };
   if (err.name !== "GrammyError") return e as Error;
   if (err.error_code === 429) return new RetryLaterError(`Telegram: ${err.description}`, Math.max(1, err.parameters?.retry_after ?? 1) * 1000);
-  if (err.error_code === 400 || err.error_code === 403) return new RefusedSendError(`Telegram refused the reply: ${err.description}`, err.error_code === 403 ? "forbidden" : "refused");
+  if (err.error_code === 400 || err.error_code === 403)
+    return new RefusedSendError(`Telegram refused the reply: ${err.description}`, err.error_code === 403 ? "forbidden" : "refused");
   return e as Error;
 }
 
@@ -127,7 +151,10 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
     while (!closing) {
       let updates: Update[];
       try {
-        updates = await api.getUpdates({ offset, timeout: o.pollTimeoutSeconds, allowed_updates: ["message"] }, stop.signal as Parameters<Api["getUpdates"]>[1]);
+        updates = await api.getUpdates(
+          { offset, timeout: o.pollTimeoutSeconds, allowed_updates: ["message"] },
+          stop.signal as Parameters<Api["getUpdates"]>[1],
+        );
       } catch (e) {
         if (closing) return;
         const retry = sendError(e);
@@ -190,13 +217,15 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
       const media = envelope.media.filter((m) => m.url && SEND_MEDIA[m.type]);
       if (text === "" && media.length === 0) throw new RefusedSendError("the reply has no text and no media Telegram can send", "empty");
       const replyTo = typeof routing?.messageId === "number" ? routing.messageId : undefined;
-      const answering = (first: boolean) => (first && replyTo !== undefined ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
+      const answering = (first: boolean) =>
+        first && replyTo !== undefined ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {};
       try {
         // the streamed message becomes the reply, when there is one that can hold it
         const grown = text !== "" && (await growing.finish(envelope.replyTo, envelope.chat, text));
         // one medium with a short text: the text is its caption
         const captioned = !grown && media.length === 1 && text !== "" && text.length <= MAX_CAPTION;
-        if (!grown && !captioned) for (const [i, piece] of (text === "" ? [] : splitText(text)).entries()) await api.sendMessage(envelope.chat, piece, answering(i === 0));
+        if (!grown && !captioned)
+          for (const [i, piece] of (text === "" ? [] : splitText(text)).entries()) await api.sendMessage(envelope.chat, piece, answering(i === 0));
         // then the media, each by its URL (Telegram fetches it)
         for (const [i, m] of media.entries()) {
           const other = { ...answering(captioned && i === 0), ...(captioned ? { caption: text } : {}) };

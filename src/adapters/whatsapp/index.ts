@@ -29,7 +29,10 @@ export const WhatsAppOptionsSchema = z
     type: z.literal("whatsapp"),
     account: z.string().min(1).max(128),
     /** pair by a code typed on the phone (its number: country code and number, digits only) instead of a QR code */
-    phone: z.string().regex(/^\d{6,15}$/, "the phone number in international format, digits only (e.g. 4915112345678)").optional(),
+    phone: z
+      .string()
+      .regex(/^\d{6,15}$/, "the phone number in international format, digits only (e.g. 4915112345678)")
+      .optional(),
     /** take group messages too (default: direct chats only) */
     groups: z.boolean().default(false),
   })
@@ -113,7 +116,8 @@ function take(m: WAMessage, o: WhatsAppOptions, host: AdapterHost): void {
   const group = jid.endsWith("@g.us");
   if (group && !o.groups) return;
   const msg = m.message ?? {};
-  const text = msg.conversation ?? msg.extendedTextMessage?.text ?? msg.imageMessage?.caption ?? msg.videoMessage?.caption ?? msg.documentMessage?.caption ?? "";
+  const text =
+    msg.conversation ?? msg.extendedTextMessage?.text ?? msg.imageMessage?.caption ?? msg.videoMessage?.caption ?? msg.documentMessage?.caption ?? "";
   const media = MEDIA.flatMap(([key, type]) => {
     const part = msg[key] as { mimetype?: string | null; fileName?: string | null } | null | undefined;
     return part ? [{ type, ...(part.mimetype ? { mime: part.mimetype } : {}), ...(part.fileName ? { name: part.fileName } : {}) }] : [];
@@ -123,7 +127,9 @@ function take(m: WAMessage, o: WhatsAppOptions, host: AdapterHost): void {
   host
     .receive({
       chat: jid,
-      data: new TextEncoder().encode(JSON.stringify({ text, sender: { id: sender, ...(m.pushName ? { name: m.pushName } : {}) }, ...(media.length ? { media } : {}) })),
+      data: new TextEncoder().encode(
+        JSON.stringify({ text, sender: { id: sender, ...(m.pushName ? { name: m.pushName } : {}) }, ...(media.length ? { media } : {}) }),
+      ),
       id: m.key.id ?? undefined,
       metadata: { messageId: m.key.id, ...(group ? { participant: sender } : {}) },
     })
@@ -200,7 +206,8 @@ async function connect(o: WhatsAppOptions, host: AdapterHost, make?: MakeWhatsAp
       } catch (e) {
         const status = (e as { output?: { statusCode?: number } }).output?.statusCode;
         if (status === 429) throw new RetryLaterError("WhatsApp: rate limited", 5_000);
-        if (status !== undefined && status >= 400 && status < 500 && status !== 408) throw new RefusedSendError(`WhatsApp refused the reply: ${(e as Error).message}`, `whatsapp_${status}`);
+        if (status !== undefined && status >= 400 && status < 500 && status !== 408)
+          throw new RefusedSendError(`WhatsApp refused the reply: ${(e as Error).message}`, `whatsapp_${status}`);
         throw e;
       }
     },

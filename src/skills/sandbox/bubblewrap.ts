@@ -102,15 +102,23 @@ function runArgv(t: Tools, spec: SandboxSpec, grouped: boolean, h: Hardening): s
     ...(h.seccomp ? ["--seccomp", String(SECCOMP_FD)] : []),
     "--die-with-parent",
     "--new-session",
-    "--uid", String(SANDBOX_UID),
-    "--gid", String(SANDBOX_UID),
+    "--uid",
+    String(SANDBOX_UID),
+    "--gid",
+    String(SANDBOX_UID),
     ...systemDirs(),
-    "--proc", "/proc",
-    "--dev", "/dev",
-    "--tmpfs", "/tmp",
-    "--bind", spec.workspace, "/work",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--bind",
+    spec.workspace,
+    "/work",
     ...spec.mounts.flatMap((m) => ["--ro-bind", m.host, m.at]),
-    "--chdir", "/work",
+    "--chdir",
+    "/work",
     "--clearenv",
     ...Object.entries({ PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/work", ...spec.env }).flatMap(([k, v]) => ["--setenv", k, v]),
     "--",
@@ -155,7 +163,10 @@ function probe(t: Tools, extra: string[], fd3?: Buffer): Promise<{ code: number 
 async function detectHardening(t: Tools): Promise<Hardening> {
   const missing: string[] = [];
   const userns = await probe(t, ["--disable-userns"]);
-  if (userns.code !== 0) missing.push(`nested user namespaces stay possible (bwrap --disable-userns: ${userns.err.trim() || `exit ${userns.code}`}; bubblewrap 0.8 or later is needed)`);
+  if (userns.code !== 0)
+    missing.push(
+      `nested user namespaces stay possible (bwrap --disable-userns: ${userns.err.trim() || `exit ${userns.code}`}; bubblewrap 0.8 or later is needed)`,
+    );
   let seccomp = seccompFilter();
   if (!seccomp) missing.push(`no seccomp filter for ${process.arch}`);
   else {
@@ -169,17 +180,31 @@ async function detectHardening(t: Tools): Promise<Hardening> {
 }
 
 /** Whether bubblewrap can sandbox runs here, and with what; `sandboxDir` is checked to be reachable by a root node's sandbox user. */
-async function checkBubblewrap(t: Tools, sandboxDir: string | undefined, cgroups: () => Promise<CgroupFactory | undefined>, hardening: () => Promise<Hardening>): Promise<SandboxCheck> {
+async function checkBubblewrap(
+  t: Tools,
+  sandboxDir: string | undefined,
+  cgroups: () => Promise<CgroupFactory | undefined>,
+  hardening: () => Promise<Hardening>,
+): Promise<SandboxCheck> {
   const plain = await runQuietly([t.bwrap, "--unshare-all", "--die-with-parent", ...systemDirs(), "--", "/bin/true"]);
   if (plain.code !== 0) return { ok: false, reason: `bubblewrap cannot create a sandbox here (user namespaces?): ${plain.err.trim() || `exit ${plain.code}`}` };
   // under a private folder every run would fail with bwrap's "Can't find source path": said once, here
   const closed = t.asRoot && sandboxDir !== undefined ? await unreachableByOthers(sandboxDir) : undefined;
   if (closed) {
-    return { ok: false, reason: `the sandbox's user (uid ${SANDBOX_UID}) cannot reach CLAW_SANDBOX_DIR ${sandboxDir}: ${closed.path} is mode ${closed.mode} (let others through with chmod o+x ${closed.path}, or choose another CLAW_SANDBOX_DIR)` };
+    return {
+      ok: false,
+      reason:
+        `the sandbox's user (uid ${SANDBOX_UID}) cannot reach CLAW_SANDBOX_DIR ${sandboxDir}: ${closed.path} is mode ${closed.mode} (let others ` +
+        `through with chmod o+x ${closed.path}, or choose another CLAW_SANDBOX_DIR)`,
+    };
   }
   const cg = await cgroups();
   const h = await hardening();
-  const has = [cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)", ...(h.seccomp ? [`seccomp filter (${process.arch})`] : []), ...(h.noUserns ? ["no nested user namespaces"] : [])];
+  const has = [
+    cg ? `cgroup ${cg.version} memory and process limits` : "rlimits only (no writable cgroup)",
+    ...(h.seccomp ? [`seccomp filter (${process.arch})`] : []),
+    ...(h.noUserns ? ["no nested user namespaces"] : []),
+  ];
   return { ok: true, detail: [...has, ...h.missing].join("; ") };
 }
 
@@ -200,7 +225,8 @@ export function createBubblewrapDriver(o: BubblewrapOptions = {}): SandboxDriver
   return {
     name: "bubblewrap",
     check() {
-      if (!bwrap) return Promise.resolve({ ok: false, reason: "bubblewrap is not installed: apt-get install -y bubblewrap (Debian/Ubuntu), or dnf install bubblewrap" });
+      if (!bwrap)
+        return Promise.resolve({ ok: false, reason: "bubblewrap is not installed: apt-get install -y bubblewrap (Debian/Ubuntu), or dnf install bubblewrap" });
       if (!tools) return Promise.resolve({ ok: false, reason: "prlimit and setpriv (util-linux) are needed beside bubblewrap" });
       return (checked ??= checkBubblewrap(tools, o.sandboxDir, cgroupsOnce, () => hardeningOnce(tools)));
     },

@@ -131,7 +131,13 @@ function v2(): CgroupFactory {
 /** The control groups this node may create, or undefined (tried once: a group is made and removed). */
 export async function detectCgroups(): Promise<CgroupFactory | undefined> {
   const candidates: CgroupFactory[] = [];
-  if (await access(join(ROOT, "cgroup.controllers")).then(() => true, () => false)) candidates.push(v2());
+  if (
+    await access(join(ROOT, "cgroup.controllers")).then(
+      () => true,
+      () => false,
+    )
+  )
+    candidates.push(v2());
   if ((await writable(join(ROOT, "memory"))) && (await writable(join(ROOT, "pids")))) candidates.push(v1());
   for (const f of candidates) {
     try {

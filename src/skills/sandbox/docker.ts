@@ -124,7 +124,14 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
   async function sweep(engine: Docker): Promise<number> {
     const all = await engine.listContainers({ all: true, filters: { label: [RUN_LABEL] } });
     const overdue = all.filter((c) => Number(c.Labels[DEADLINE_LABEL]) + OVERDUE_GRACE_MS < Date.now());
-    await Promise.all(overdue.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      overdue.map((c) =>
+        engine
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
     return overdue.length;
   }
 
@@ -169,7 +176,12 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
           await pingable(docker).ping({ abortSignal: AbortSignal.timeout(5_000) });
           const v = await docker.version();
           const swept = await sweep(docker);
-          return { ok: true, detail: `${v.Components?.[0]?.Name ?? "Docker Engine"} ${v.Version} (API ${v.ApiVersion}) at ${o.host}${swept ? `; removed ${swept} overdue run container(s)` : ""}` };
+          return {
+            ok: true,
+            detail:
+              `${v.Components?.[0]?.Name ?? "Docker Engine"} ${v.Version} (API ${v.ApiVersion}) at ` +
+              `${o.host}${swept ? `; removed ${swept} overdue run container(s)` : ""}`,
+          };
         } catch (e) {
           return { ok: false, reason: `no container engine answers at ${o.host}: ${(e as Error).message}` };
         }
@@ -181,13 +193,17 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
       if (!docker) throw new Error(`${o.host} is not a Docker API endpoint`);
       if (!spec.image) throw new Error("a container run needs an image");
       if (Buffer.byteLength(spec.stdin) > MAX_CONTAINER_INPUT_BYTES) {
-        throw new SkillFailure("invalid_input", `the input is ${Buffer.byteLength(spec.stdin)} bytes of JSON; a container skill's input (CLAW_INPUT) holds at most ${MAX_CONTAINER_INPUT_BYTES}`);
+        throw new SkillFailure(
+          "invalid_input",
+          `the input is ${Buffer.byteLength(spec.stdin)} bytes of JSON; a container skill's input (CLAW_INPUT) holds at most ${MAX_CONTAINER_INPUT_BYTES}`,
+        );
       }
       let container: Docker.Container;
       try {
         container = await docker.createContainer(createOptions(spec, spec.image));
       } catch (e) {
-        if ((e as { statusCode?: number }).statusCode === 404) throw new Error(`the image ${spec.image} is not on the container engine at ${o.host}: pull or load it there`, { cause: e });
+        if ((e as { statusCode?: number }).statusCode === 404)
+          throw new Error(`the image ${spec.image} is not on the container engine at ${o.host}: pull or load it there`, { cause: e });
         throw e;
       }
       try {

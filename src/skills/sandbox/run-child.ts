@@ -25,7 +25,12 @@ export function runChild(r: ChildRun): Promise<SandboxResult> {
   const started = performance.now();
   return new Promise<SandboxResult>((resolve) => {
     // its own process group, so a timeout kills everything it started
-    const child = spawn(r.argv[0]!, r.argv.slice(1), { env: r.env, cwd: r.cwd, stdio: r.fd3 ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"], detached: true });
+    const child = spawn(r.argv[0]!, r.argv.slice(1), {
+      env: r.env,
+      cwd: r.cwd,
+      stdio: r.fd3 ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"],
+      detached: true,
+    });
     if (r.fd3) {
       const fd3 = child.stdio[3] as NodeJS.WritableStream & { on(e: "error", l: () => void): void };
       fd3.on("error", () => undefined); // a child that died at once never reads it
@@ -50,7 +55,14 @@ export function runChild(r: ChildRun): Promise<SandboxResult> {
       guard.dispose();
       const why = (await r.settle?.(guard.stopped())) ?? guard.stopped();
       const stderr = guard.err.text();
-      resolve({ exitCode, signal, stdout: guard.out.text(), stderr: error ? `${stderr}${error}` : stderr, stopped: why, durationMs: Math.round(performance.now() - started) });
+      resolve({
+        exitCode,
+        signal,
+        stdout: guard.out.text(),
+        stderr: error ? `${stderr}${error}` : stderr,
+        stopped: why,
+        durationMs: Math.round(performance.now() - started),
+      });
     };
     child.on("error", (e) => void finish(null, null, e.message));
     child.on("close", (code, signal) => void finish(code, signal));

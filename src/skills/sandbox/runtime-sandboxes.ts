@@ -65,7 +65,8 @@ const CONTAINER: SandboxKind = {
   drivers: ["docker"],
   create: (s) => createDockerDriver({ host: s.dockerHost }),
   missing: (reason) =>
-    `container skills cannot run on this node: ${reason}. Install a container engine (apt-get install -y podman runc, then podman system service --time=0 unix:///run/podman/podman.sock; or Docker) and set CLAW_DOCKER_HOST to its endpoint`,
+    `container skills cannot run on this node: ${reason}. Install a container engine (apt-get install -y podman runc, then podman system service ` +
+    `--time=0 unix:///run/podman/podman.sock; or Docker) and set CLAW_DOCKER_HOST to its endpoint`,
   settings: (s) => ({ dockerHost: s.dockerHost }),
 };
 
@@ -76,7 +77,10 @@ export const RUNTIME_SANDBOXES: Readonly<Record<SandboxedRuntime, RuntimeSandbox
     files: true,
     command: (entry) => [process.execPath, "/claw/node-runner.mjs", `/skill/${entry[0]}`, ...entry.slice(1)],
     // the harness, and Node itself where it is not under /usr (which every sandbox has)
-    mounts: (runnerDir) => [{ host: runnerDir, at: "/claw" }, ...(process.execPath.startsWith("/usr/") ? [] : [{ host: dirname(process.execPath), at: dirname(process.execPath) }])],
+    mounts: (runnerDir) => [
+      { host: runnerDir, at: "/claw" },
+      ...(process.execPath.startsWith("/usr/") ? [] : [{ host: dirname(process.execPath), at: dirname(process.execPath) }]),
+    ],
   },
   process: {
     sandbox: CODE,

@@ -46,20 +46,28 @@ const mode = (m: number) => (m & 0o777).toString(8);
 /** Why a folder above the sandbox dir lets another user change what is below it, or undefined. */
 async function unsafeAncestor(p: string): Promise<string | undefined> {
   const st = await lstat(p);
-  if (st.uid !== 0 && st.uid !== euid()) return `${p} is owned by uid ${st.uid}, neither root nor this node's user (uid ${euid()}): its owner could swap what is below it`;
-  if ((st.mode & 0o022) !== 0 && (st.mode & STICKY) === 0) return `${p} is writable by others (mode ${mode(st.mode)}) without the sticky bit: they could swap what is below it`;
+  if (st.uid !== 0 && st.uid !== euid())
+    return `${p} is owned by uid ${st.uid}, neither root nor this node's user (uid ${euid()}): its owner could swap what is below it`;
+  if ((st.mode & 0o022) !== 0 && (st.mode & STICKY) === 0)
+    return `${p} is writable by others (mode ${mode(st.mode)}) without the sticky bit: they could swap what is below it`;
   return undefined;
 }
 
 /** Throws unless `p` is a real folder (not a link) of this node's user that no one else may write to. */
 async function checkOwn(p: string, name: string): Promise<void> {
   const st = await lstat(p);
-  if (st.isSymbolicLink()) throw new SandboxDirError(`${name} ${p} is a symbolic link: the node follows none (remove it, or choose another CLAW_SANDBOX_DIR)`, p);
+  if (st.isSymbolicLink())
+    throw new SandboxDirError(`${name} ${p} is a symbolic link: the node follows none (remove it, or choose another CLAW_SANDBOX_DIR)`, p);
   if (!st.isDirectory()) throw new SandboxDirError(`${name} ${p} is not a directory`, p);
   if (st.uid !== euid()) {
-    throw new SandboxDirError(`${name} ${p} is owned by uid ${st.uid}, not by this node's user (uid ${euid()}): another user could plant links in it (remove it, or choose another CLAW_SANDBOX_DIR)`, p);
+    throw new SandboxDirError(
+      `${name} ${p} is owned by uid ${st.uid}, not by this node's user (uid ${euid()}): another user could plant links in it (remove it, or choose ` +
+        `another CLAW_SANDBOX_DIR)`,
+      p,
+    );
   }
-  if ((st.mode & 0o022) !== 0) throw new SandboxDirError(`${name} ${p} is writable by others (mode ${mode(st.mode)}): chmod go-w ${p}, or choose another CLAW_SANDBOX_DIR`, p);
+  if ((st.mode & 0o022) !== 0)
+    throw new SandboxDirError(`${name} ${p} is writable by others (mode ${mode(st.mode)}): chmod go-w ${p}, or choose another CLAW_SANDBOX_DIR`, p);
 }
 
 /** Makes `p` (one level: its parent is checked) as a folder others may pass but not list, or leaves the one there for {@link checkOwn}. */
@@ -85,7 +93,12 @@ export async function prepareSandboxDir(dir: string): Promise<SandboxDirs> {
   // the deepest folder above it that exists, its links resolved (a root-owned /var/run → /run is fine): what is missing below is made
   let parent = dirname(wanted);
   const missing: string[] = [];
-  while (!(await lstat(parent).then(() => true, () => false))) {
+  while (
+    !(await lstat(parent).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     missing.unshift(basename(parent));
     parent = dirname(parent);
   }
