@@ -26,18 +26,16 @@ export {
 } from "./turn.js";
 export type { AgentDeps } from "./agent-deps.js";
 export { driveActor, effectOf, type Effect, type Effects, type EffectsOf } from "../effect-driver.js";
+export { startSessionHost, type SessionHost, type SessionHostOptions } from "./session-host.js";
 export {
-  startSessionHost,
   sessionLogFields,
   type FailedTurn,
   type MailRequest,
   type MessageLogFields,
-  type SessionHost,
   type SessionHostEvent,
-  type SessionHostOptions,
   type TurnOutcome,
   type TurnRequest,
-} from "./session-host.js";
+} from "./session-requests.js";
 export { createSessionStore, type SessionStore, type TranscriptEntry } from "./session-store.js";
 export { historyInTranscripts, historyWithin, approxTokens, type SessionMemory } from "./session-memory.js";
 export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, type AgentSpec, type Binding } from "./agents.js";

@@ -10,7 +10,7 @@ import { H, nativeRoutingOf, parseInboundSubject } from "../bus/index.js";
 import type { IngressDecision } from "./ingress.js";
 import { deadLetterMessage, noticeTrace, type DeadLetterDetails } from "./message-dead-letter.js";
 import { deadLetterStage, type PartitionScope, type TakenMessage } from "./partition-message.js";
-import type { FailedTurn } from "./session-host.js";
+import type { FailedTurn } from "./session-requests.js";
 
 async function deadLetter(scope: PartitionScope, t: TakenMessage, stage: string, code: string, reason: string, details: DeadLetterDetails): Promise<void> {
   await deadLetterMessage(scope.bus, scope.nodeId, t.m, { stage, code, reason }, details);

@@ -2,7 +2,7 @@
  * The facts a partition runner reports, for logs and metrics
  * (`supervisors/node-observers.ts` turns them into both).
  */
-import type { MessageLogFields, TurnOutcome, TurnTiming } from "./session-host.js";
+import type { MessageLogFields, TurnOutcome, TurnTiming } from "./session-requests.js";
 
 /** Facts a partition runner reports, for logs and metrics. */
 export type PartitionEvent =

@@ -7,7 +7,7 @@ import { H, sessionKey, traceIdOf, type Bus } from "../bus/index.js";
 import type { Tracing } from "../observability/tracing.js";
 import type { IngressDecision } from "./ingress.js";
 import type { PartitionEvent } from "./partition-events.js";
-import { sessionLogFields, type MessageLogFields } from "./session-host.js";
+import { sessionLogFields, type MessageLogFields } from "./session-requests.js";
 
 /** A partition's two mailboxes: inbound (`claw.in.<p>.>`) and session mail (`claw.session.<p>.>`). */
 export type PartitionStage = "in" | "session";

@@ -29,7 +29,8 @@ import { deadLetterFailedTurn, deadLetterUnsettled } from "./partition-dead-lett
 import type { PartitionEvent } from "./partition-events.js";
 import { messageLogFields, type PartitionScope, type PartitionStage, type TakenMessage } from "./partition-message.js";
 import { settleWithoutTurn, traceIngress } from "./partition-settle.js";
-import type { FailedTurn, SessionHost, TurnOutcome } from "./session-host.js";
+import type { SessionHost } from "./session-host.js";
+import type { FailedTurn, TurnOutcome } from "./session-requests.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
 export type { PartitionEvent } from "./partition-events.js";

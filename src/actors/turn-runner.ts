@@ -10,7 +10,7 @@ import { backoffDelay, delay, type BackoffPolicy, type BusHealth, type Envelope 
 import { TurnTimeoutError } from "./errors.js";
 import type { LiveSession } from "./live-session.js";
 import type { SessionQueue } from "./session-queue.js";
-import type { MessageLogFields, SessionHostEvent, SessionRequest, TurnOutcome, TurnTiming } from "./session-host.js";
+import type { MessageLogFields, SessionHostEvent, SessionRequest, TurnOutcome, TurnTiming } from "./session-requests.js";
 import { decideArrival, type Arrival } from "./turn-decision.js";
 import { toFailure, type TurnContext, type TurnDriver, type TurnFailure, type TurnInput } from "./turn.js";
 
