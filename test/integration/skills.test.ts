@@ -242,7 +242,7 @@ describe("skills in the sandbox", () => {
     const broken = await runCli(["skills", "install", join(dir, "..")], env);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain("skill.json");
-  });
+  }, 90_000); // five CLI processes, each a Node start: seconds apiece on a loaded machine
 
   it("runs an agent's tool calls (bash, fs.read) in the sandbox, in a workspace that lasts as long as the session", async () => {
     const out = await collectStreamReplies(c.js, c.jsm);
