@@ -17,9 +17,25 @@ def _drop_none(d: Mapping[str, Any]) -> Json:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _server_wait(timeout_ms: Optional[int], transport: Transport) -> Optional[float]:
-    """The HTTP timeout for a call the server itself bounds by ``timeout_ms``: that, and a margin for the answer."""
-    return None if timeout_ms is None else max(transport.timeout, timeout_ms / 1000 + 10)
+def _server_wait(timeout_ms: Optional[int], transport: Transport) -> float:
+    """The HTTP timeout of a call the server bounds by ``timeout_ms`` (30 s when not given): that, and a
+    margin for the answer to come back — so the server's 504 arrives, not the client's timeout."""
+    return max(transport.timeout, (30_000 if timeout_ms is None else timeout_ms) / 1000 + 10)
+
+
+# the OpenAI-compatible routes wait up to 120 s for a turn's reply (and, streaming, between pieces)
+_TURN_WAIT_S = 130.0
+
+
+def _session_headers(session: Optional[str], body: Json) -> Dict[str, str]:
+    """Names the session of an OpenAI-compatible call: as ``X-Claw-Session`` (the sender stays "http", as
+    with invoke) when it can be a header, else as ``user`` in the body (a header carries no Unicode)."""
+    if not session:
+        return {}
+    if session.isascii() and session.isprintable():
+        return {"x-claw-session": session}
+    body.setdefault("user", session)
+    return {}
 
 
 class _Namespace:
@@ -95,8 +111,8 @@ class Agents(_Namespace):
     def stream(self, agent: str, text: str, *, session: Optional[str] = None, idempotency_key: Optional[str] = None) -> Iterator[str]:
         """Sends ``text`` to ``agent`` and yields its reply's text as the model writes it (through
         ``/v1/chat/completions``, in the same session as ``invoke`` with that ``session``)."""
-        headers = {"x-claw-session": session} if session else {}
-        chunks = _completions(self._t, {"model": agent, "messages": [{"role": "user", "content": text}], "stream": True}, headers, idempotency_key)
+        body: Json = {"model": agent, "messages": [{"role": "user", "content": text}], "stream": True}
+        chunks = _completions(self._t, body, _session_headers(session, body), idempotency_key)
         for chunk in chunks:
             for choice in chunk.get("choices") or []:
                 piece = (choice.get("delta") or {}).get("content")
@@ -120,7 +136,7 @@ def _completions(t: Transport, body: Json, headers: Dict[str, str], idempotency_
     """The chunks of a streamed chat completion; an error the stream carries raises ClawError."""
     if idempotency_key:
         headers = {**headers, "idempotency-key": idempotency_key}
-    live = t.send("POST", "/v1/chat/completions", body=body, headers=headers, safe=idempotency_key is not None, stream=True)
+    live = t.send("POST", "/v1/chat/completions", body=body, headers=headers, safe=idempotency_key is not None, stream=True, timeout=max(t.timeout, _TURN_WAIT_S))
     return _json_events(live)
 
 
@@ -167,12 +183,13 @@ class Completions(_Namespace):
         """OpenAI's chat completions: ``model`` is the agent, ``user`` (or ``session``, sent as X-Claw-Session)
         the session. Answers the ``chat.completion``; with ``stream=True`` an iterator of ``chat.completion.chunk``."""
         body = _drop_none({"model": model, "messages": list(messages), "user": user, **extra})
-        headers = {"x-claw-session": session} if session else {}
+        headers = _session_headers(session, body)
         if stream:
             return _completions(self._t, {**body, "stream": True}, headers, idempotency_key)
         if idempotency_key:
             headers["idempotency-key"] = idempotency_key
-        return self._t.send("POST", "/v1/chat/completions", body=body, headers=headers, safe=idempotency_key is not None)
+        wait = max(self._t.timeout, _TURN_WAIT_S)
+        return self._t.send("POST", "/v1/chat/completions", body=body, headers=headers, safe=idempotency_key is not None, timeout=wait)
 
 
 class Chat:
@@ -199,10 +216,11 @@ class Responses(_Namespace):
         body = _drop_none({"model": model, "input": input, "user": user, "previous_response_id": previous_response_id, **extra})
         headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
         safe = idempotency_key is not None
+        wait = max(self._t.timeout, _TURN_WAIT_S)
         if stream:
-            live = self._t.send("POST", "/v1/responses", body={**body, "stream": True}, headers=headers, safe=safe, stream=True)
+            live = self._t.send("POST", "/v1/responses", body={**body, "stream": True}, headers=headers, safe=safe, stream=True, timeout=wait)
             return _json_events(live)
-        return self._t.send("POST", "/v1/responses", body=body, headers=headers, safe=safe)
+        return self._t.send("POST", "/v1/responses", body=body, headers=headers, safe=safe, timeout=wait)
 
 
 class Models(_Namespace):

@@ -82,15 +82,15 @@ def error_from(status: int, reason: str, headers: Mapping[str, str], raw: bytes)
     )
 
 
-def decode(headers: Mapping[str, str], raw: bytes) -> Any:
+def decode(status: int, headers: Mapping[str, str], raw: bytes) -> Any:
     """A 2xx body: JSON as Results, other text as str, nothing as None."""
     if not raw:
         return None
-    ctype = headers.get("content-type", "")
-    text = raw.decode("utf-8")
-    if "json" in ctype:
-        return wrap(json.loads(text))
-    return text
+    try:
+        text = raw.decode("utf-8")
+        return wrap(json.loads(text)) if "json" in headers.get("content-type", "") else text
+    except ValueError as e:  # UnicodeDecodeError is one
+        raise ClawError(status, "bad_response", f"an answer that is not what it says it is: {e}", headers=headers) from e
 
 
 class Transport:
@@ -193,15 +193,14 @@ class Transport:
         while True:
             try:
                 conn, resp = self._open(method, target, data, hdrs, wait)
+                status, reason = resp.status, resp.reason
+                rheaders = {k.lower(): v for k, v in resp.getheaders()}
+                if stream and 200 <= status < 300:
+                    return _Live(conn, resp)  # closed by whoever reads its events
                 try:
-                    status, reason = resp.status, resp.reason
-                    rheaders = {k.lower(): v for k, v in resp.getheaders()}
-                    if stream and 200 <= status < 300:
-                        return _Live(conn, resp)
                     raw = resp.read()
                 finally:
-                    if not (stream and 200 <= resp.status < 300):
-                        conn.close()
+                    conn.close()
             except ssl.SSLCertVerificationError as e:
                 raise ClawError(0, "tls_error", f"{method} {path}: {e}") from e
             except (OSError, http.client.HTTPException) as e:
@@ -214,7 +213,7 @@ class Transport:
                 attempt += 1
                 continue
             if 200 <= status < 300:
-                return decode(rheaders, raw)
+                return decode(status, rheaders, raw)
             error = error_from(status, reason, rheaders, raw)
             if attempt < self.retries and self._retryable(status, rheaders, safe, error):
                 self._pause(attempt, error.retry_after, method, path, error)
@@ -246,6 +245,9 @@ class Transport:
         time.sleep(seconds)
 
 
+_MAX_LINE = 16 * 1024 * 1024
+
+
 class _Live:
     """An open streamed answer: its Server-Sent Events, then the connection closed."""
 
@@ -259,11 +261,13 @@ class _Live:
         try:
             while True:
                 try:
-                    line = self.resp.readline()
+                    line = self.resp.readline(_MAX_LINE + 1)
                 except (OSError, http.client.HTTPException) as e:
                     raise ClawError(0, "network_error", f"the stream broke off: {e or type(e).__name__}") from e
                 if not line:
                     break
+                if len(line) > _MAX_LINE:
+                    raise ClawError(200, "bad_stream", f"a line of the stream is longer than {_MAX_LINE} bytes")
                 text = line.decode("utf-8").rstrip("\r\n")
                 if text == "":
                     if data:

@@ -157,6 +157,16 @@ class Node:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def claw_cli(nats_url: str, *args: str) -> str:
+    """Runs the ``claw`` command line (dist/cli/claw.js) against ``nats_url``; answers its stdout."""
+    node_bin = os.environ.get("CLAW_TEST_NODE") or shutil.which("node") or "node"
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "NATS_URL": nats_url}
+    r = subprocess.run([node_bin, str(REPO / "dist" / "cli" / "claw.js"), *args], env=env, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError(f"claw {' '.join(args)} exited with {r.returncode}: {r.stderr}")
+    return r.stdout
+
+
 class _Server:
     """A ThreadingHTTPServer on a free loopback port, run in a thread."""
 

@@ -84,6 +84,12 @@ def test_stream_yields_the_text_as_the_model_writes_it(claw: Claw, model) -> Non
         model.hold = model.released = None
 
 
+def test_stream_and_invoke_share_a_session(claw: Claw) -> None:
+    for session in (fresh("shared"), fresh("geteilt-ü")):  # a header, and (Unicode) the body's user
+        assert "".join(claw.agents.stream("echo", text="first", session=session)) == "first"
+        assert claw.agents.invoke("echo", text="/history", session=session).reply.text == "1 earlier turns\n1. first"
+
+
 def test_a_list_longer_than_a_page(claw: Claw) -> None:
     made = [fresh("pager") for _ in range(5)]
     for agent in made:
