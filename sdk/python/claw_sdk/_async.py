@@ -9,6 +9,7 @@ a call stops waiting for it; the request already sent runs to its end in its thr
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import functools
 import inspect
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
@@ -29,7 +30,10 @@ async def _aiter(it: Iterator[Any]) -> AsyncIterator[Any]:
     finally:
         close = getattr(it, "close", None)
         if close is not None:
-            await asyncio.to_thread(close)
+            try:
+                await asyncio.to_thread(close)
+            except ValueError:
+                pass  # still running in the thread a cancelled wait left behind: it ends with its stream
 
 
 def _coroutine(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,10 +57,11 @@ def _async_generator(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _returns_iterator(method: Callable[..., Any]) -> bool:
+    """Whether a method of Claw answers an iterator (a generator, or annotated ``-> Iterator[...]``)."""
     if inspect.isgeneratorfunction(method):
         return True
     ret = inspect.signature(method).return_annotation
-    return isinstance(ret, str) and ret.startswith("Iterator[")
+    return (isinstance(ret, str) and ret.startswith("Iterator[")) or getattr(ret, "__origin__", None) is collections.abc.Iterator
 
 
 class _AsyncNamespace:
