@@ -136,7 +136,8 @@ def _completions(t: Transport, body: Json, headers: Dict[str, str], idempotency_
     """The chunks of a streamed chat completion; an error the stream carries raises ClawError."""
     if idempotency_key:
         headers = {**headers, "idempotency-key": idempotency_key}
-    live = t.send("POST", "/v1/chat/completions", body=body, headers=headers, safe=idempotency_key is not None, stream=True, timeout=max(t.timeout, _TURN_WAIT_S))
+    safe = idempotency_key is not None
+    live = t.send("POST", "/v1/chat/completions", body=body, headers=headers, safe=safe, stream=True, timeout=max(t.timeout, _TURN_WAIT_S))
     return _json_events(live)
 
 

@@ -39,7 +39,8 @@ def node(model: FakeModel) -> Iterator[Node]:
     nats = NatsServer()
     try:
         # webhooks to this test's receiver on loopback, which a node refuses unless told; a failing one dead-lettered soon
-        n = Node(nats.url, node_config(model), {"CLAW_WEBHOOK_ALLOW_PRIVATE": "1", "CLAW_WEBHOOK_MAX_ATTEMPTS": "2", "CLAW_RETRY_BASE_MS": "100", "CLAW_RETRY_MAX_MS": "400"})
+        env = {"CLAW_WEBHOOK_ALLOW_PRIVATE": "1", "CLAW_WEBHOOK_MAX_ATTEMPTS": "2", "CLAW_RETRY_BASE_MS": "100", "CLAW_RETRY_MAX_MS": "400"}
+        n = Node(nats.url, node_config(model), env)
         try:
             yield n
         finally:

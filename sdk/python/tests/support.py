@@ -212,7 +212,8 @@ class _ModelHandler(BaseHTTPRequestHandler):
         words = re.findall(r"\S+\s*", fake.text)
         base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body.get("model")}
         if not body.get("stream"):
-            answer = {**base, "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": fake.text}, "finish_reason": "stop"}]}
+            choice = {"index": 0, "message": {"role": "assistant", "content": fake.text}, "finish_reason": "stop"}
+            answer = {**base, "object": "chat.completion", "choices": [choice]}
             data = json.dumps({**answer, "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")

@@ -16,6 +16,11 @@ from claw_sdk import AsyncClaw, Claw, ClawError, Result, verify_webhook
 from support import ScriptedApi
 
 OK_INVOKE = (200, {}, {"message_id": "m1", "session": "s", "reply": {"id": "r", "kind": "reply", "text": "hi", "ts": 1}})
+FAILED_FOR_GOOD = (
+    502,
+    {"x-should-retry": "false"},
+    {"message_id": "m", "session": "s", "reply": {"text": "the model refused"}, "error": {"code": "llm_rejected", "retryable": False}},
+)
 UNAVAILABLE = (503, {"retry-after": "0.2"}, {"error": {"code": "unavailable", "message": "messages cannot be accepted now"}})
 
 
@@ -82,7 +87,7 @@ def test_what_is_never_retried(api) -> None:
         (400, {}, {"error": {"code": "invalid_body", "message": "text: must not be empty", "field": "text"}}),
         (404, {}, {"error": {"code": "no_agent", "message": "no agent named a"}}),
         # a turn that failed for good says so
-        (502, {"x-should-retry": "false"}, {"message_id": "m", "session": "s", "reply": {"text": "the model refused"}, "error": {"code": "llm_rejected", "retryable": False}}),
+        FAILED_FOR_GOOD,
         # a wait longer than max_retry_after is the caller's to decide
         (503, {"retry-after": "120"}, {"error": {"code": "unavailable", "message": "later"}}),
     ]:
@@ -95,7 +100,7 @@ def test_what_is_never_retried(api) -> None:
 
 
 def test_a_failed_turn_and_an_openai_error_as_claw_errors(api) -> None:
-    failed = api((502, {"x-should-retry": "false"}, {"message_id": "m", "session": "s", "reply": {"text": "the model refused"}, "error": {"code": "llm_rejected", "retryable": False}}))
+    failed = api(FAILED_FOR_GOOD)
     with pytest.raises(ClawError) as e:
         client(failed).agents.invoke("a", text="t")
     assert (e.value.status, e.value.code, e.value.message, e.value.body.session) == (502, "llm_rejected", "the model refused", "s")
