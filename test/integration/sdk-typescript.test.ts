@@ -289,7 +289,7 @@ describe("a node whose NATS is down", () => {
 describe("@claw/sdk/bus", () => {
   const read = async (bus: ClawBus, channel: string, durable: string, n: number, onEach?: (r: ReplyEnvelope) => Promise<void>) => {
     const got: ReplyEnvelope[] = [];
-    for await (const r of bus.replies({ channel, durable, ackWaitMs: 2_000 })) {
+    for await (const r of bus.replies({ channel, durable, ackWaitMs: 2_000, signal: AbortSignal.timeout(20_000) })) {
       got.push(r);
       await onEach?.(r);
       if (got.length >= n) break;
