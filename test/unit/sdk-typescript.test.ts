@@ -3,8 +3,10 @@
  * node's on any id (the SDK keeps its own copy of the wire format's rule, as
  * it must not import the server), its webhook check takes what the node signs
  * and refuses anything else, its SSE reader does not care where the network
- * cut the stream, and its retry rules send a call twice only when that is safe.
+ * cut the stream, its retry rules send a call twice only when that is safe,
+ * and its main entry imports nothing a browser lacks.
  */
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeToken } from "../../src/bus/index.js";
@@ -161,5 +163,28 @@ describe("retries", () => {
       retryAfterMs: 2000,
     });
     expect(errorOf(400, "", { error: { code: "invalid_body", message: "chat: must not be empty", field: "chat" } }, null)).toMatchObject({ field: "chat" });
+  });
+});
+
+describe("the main entry", () => {
+  it("imports no Node module and no package: it runs in a browser (the bus side, @claw/sdk/bus, is Node's)", () => {
+    const seen = new Set<string>();
+    const outside: string[] = [];
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(new URL(file, import.meta.url), "utf8");
+      for (const m of text.matchAll(/^\s*(?:import|export)\s+(type\s+)?[^;]*?from\s+"([^"]+)"/gm)) {
+        if (m[1]) continue; // types only: nothing at run time
+        const spec = m[2]!;
+        if (spec.startsWith(".")) walk(new URL(spec.replace(/\.js$/, ".ts"), new URL(file, import.meta.url)).pathname);
+        else outside.push(`${file}: ${spec}`);
+      }
+    };
+    walk(new URL("../../sdk/typescript/src/index.ts", import.meta.url).pathname);
+    expect(seen.size).toBeGreaterThan(4);
+    expect(outside).toEqual([]);
+    // and the bus entry is where Node and NATS are
+    expect(readFileSync(new URL("../../sdk/typescript/src/bus.ts", import.meta.url), "utf8")).toMatch(/from "@nats-io\/jetstream"/);
   });
 });

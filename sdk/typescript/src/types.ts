@@ -53,7 +53,7 @@ export interface InvokeResult {
   reply: InvokeAnswer["reply"];
 }
 
-/** `agents.stream`: what `agents.invoke` takes; the text comes in pieces. */
+/** `agents.stream`: what `agents.invoke` takes (`timeoutMs`: how long to wait for the reply to begin); the text comes in pieces. */
 export type StreamInput = Omit<InvokeInput, "metadata">;
 
 /** An agent as the node holds it (`agents.get`, `agents.list`). */
