@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { encodeToken } from "../../src/bus/index.js";
 import { signWebhook } from "../../src/webhooks/index.js";
+import { Claw } from "../../sdk/typescript/src/client.js";
 import { ClawError, errorOf } from "../../sdk/typescript/src/errors.js";
 import { retryable, Transport } from "../../sdk/typescript/src/http.js";
 import { sseEvents } from "../../sdk/typescript/src/sse.js";
@@ -186,5 +187,30 @@ describe("the main entry", () => {
     expect(outside).toEqual([]);
     // and the bus entry is where Node and NATS are
     expect(readFileSync(new URL("../../sdk/typescript/src/bus.ts", import.meta.url), "utf8")).toMatch(/from "@nats-io\/jetstream"/);
+  });
+});
+
+describe("agents.stream", () => {
+  const sse = (text: string) => new Response(text, { headers: { "content-type": "text/event-stream" } });
+  const chunk = (content: string) => `data: ${JSON.stringify({ object: "chat.completion.chunk", choices: [{ index: 0, delta: { content } }] })}\n\n`;
+  const streamed = async (body: string) => {
+    const claw = new Claw({ fetch: async () => sse(body), retries: 0 });
+    const pieces: string[] = [];
+    try {
+      for await (const p of claw.agents.stream("a", { text: "hi" })) pieces.push(p);
+      return { pieces };
+    } catch (e) {
+      return { pieces, error: e as ClawError };
+    }
+  };
+
+  it("yields the pieces up to [DONE]; a failure told in the stream, or a stream cut short, is a ClawError", async () => {
+    expect(await streamed(`${chunk("")}${chunk("Hel")}${chunk("lo")}data: [DONE]\n\n`)).toEqual({ pieces: ["Hel", "lo"] });
+    const failed = await streamed(`${chunk("Hel")}data: ${JSON.stringify({ error: { message: "the model is down", code: "llm_unavailable" } })}\n\n`);
+    expect(failed.pieces).toEqual(["Hel"]);
+    expect(failed.error).toMatchObject({ name: "ClawError", code: "llm_unavailable", message: "the model is down" });
+    const cut = await streamed(`${chunk("Hel")}`);
+    expect(cut.pieces).toEqual(["Hel"]);
+    expect(cut.error).toMatchObject({ name: "ClawError", status: 0, code: "network_error" });
   });
 });

@@ -74,20 +74,31 @@ export class Claw {
     } while (cursor !== undefined);
   }
 
-  /** The events of a streamed answer, JSON parsed; an `error` among them is thrown. `[DONE]` ends them. */
+  /**
+   * The events of a streamed answer, JSON parsed; an `error` among them is thrown, and so is a stream cut off before its
+   * end (`[DONE]` for chat completions, `response.completed`/`response.failed` for responses), as a {@link ClawError}.
+   */
   private async *events(call: Call): AsyncGenerator<Record<string, unknown>> {
     const res = await this.t.send(call, "stream");
     if (!res.body) throw new ClawError(res.status, "no_body", "the streamed answer has no body");
-    for await (const e of sseEvents(res.body)) {
-      if (e.data === "[DONE]") return;
-      const v = JSON.parse(e.data) as Record<string, unknown>;
-      const err = (v.type === "error" ? v : v.error) as { code?: unknown; message?: unknown } | undefined;
-      if (err && typeof err === "object")
-        throw new ClawError(res.status, typeof err.code === "string" ? err.code : "stream_error", String(err.message ?? "the stream ended with an error"), {
-          body: v,
-        });
-      yield v;
+    let ended = false;
+    try {
+      for await (const e of sseEvents(res.body)) {
+        if (e.data === "[DONE]") return;
+        const v = JSON.parse(e.data) as Record<string, unknown>;
+        const err = (v.type === "error" ? v : v.error) as { code?: unknown; message?: unknown } | undefined;
+        if (err && typeof err === "object") {
+          const code = typeof err.code === "string" ? err.code : "stream_error";
+          throw new ClawError(res.status, code, String(err.message ?? "the stream ended with an error"), { body: v });
+        }
+        ended = v.type === "response.completed" || v.type === "response.failed";
+        yield v;
+      }
+    } catch (e) {
+      if (e instanceof ClawError) throw e;
+      throw new ClawError(0, "network_error", `${call.method} ${call.path}: the stream broke off: ${(e as Error).message}`, { cause: e });
     }
+    if (!ended) throw new ClawError(0, "network_error", `${call.method} ${call.path}: the stream ended before its end`);
   }
 
   private openAiCall(path: string, body: unknown, o: OpenAiCallOptions, timeoutMs?: number): Call {
