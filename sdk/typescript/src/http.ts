@@ -84,6 +84,8 @@ export class Transport {
       try {
         return await this.attempt(call, reading);
       } catch (e) {
+        // a delete whose first answer was lost: the 404 of its retry says the first one took it
+        if (attempt > 0 && call.method === "DELETE" && e instanceof ClawError && e.status === 404 && reading === "none") return undefined as Read<R>;
         if (!(e instanceof ClawError) || call.signal?.aborted || attempt >= this.o.retries || !retryable(e, call.retry)) throw e;
         await sleep(this.delay(attempt, e.retryAfterMs), call.signal);
       }
