@@ -12,12 +12,14 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+# the lock file covers the SDK's workspace too: npm ci needs its package.json (the image builds the server alone)
+COPY sdk/typescript/package.json ./sdk/typescript/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY ui ./ui
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build:server && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
