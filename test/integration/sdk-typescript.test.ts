@@ -245,9 +245,9 @@ describe("the HTTP API", () => {
     await claw.agents.invoke("echo", { text: "deliver me", session: "hooks" });
     await until(() => received.slice(before).some((r) => r.body.includes("deliver me")), "the reply's delivery");
     const d = received.slice(before).find((r) => r.body.includes("deliver me"))!;
-    expect(await verifyWebhook({ secret: hook.secret, headers: d.headers, body: d.body, toleranceS: 300 })).toBe(true);
-    expect(await verifyWebhook({ secret: hook.secret, headers: d.headers, body: d.body.replace("deliver me", "deliver it"), toleranceS: 300 })).toBe(false);
-    expect(await verifyWebhook({ secret: "not-the-secret", headers: d.headers, body: d.body })).toBe(false);
+    expect(verifyWebhook({ secret: hook.secret, headers: d.headers, body: d.body, toleranceS: 300 })).toBe(true);
+    expect(verifyWebhook({ secret: hook.secret, headers: d.headers, body: d.body.replace("deliver me", "deliver it"), toleranceS: 300 })).toBe(false);
+    expect(verifyWebhook({ secret: "not-the-secret", headers: d.headers, body: d.body })).toBe(false);
     // a delete whose answer was lost: its retry's 404 means it is done
     const lossy = lossyClaw();
     await lossy.claw.webhooks.delete(hook.id);
