@@ -56,6 +56,9 @@ describe.skipIf(skipWithout("the container image", engine.ok ? undefined : engin
       `NATS_URL=${nats.url}`,
       "-e",
       `CLAW_HTTP_PORT=${port}`,
+      // the host's network: the image's default 50051 may be another test's
+      "-e",
+      `CLAW_GRPC_PORT=${await freePort()}`,
       "localhost/claw:test",
     ]);
     const base = `http://127.0.0.1:${port}`;
