@@ -87,9 +87,12 @@ export async function serveReplies(
   let lane: ConsumerLane | undefined;
   let finish!: (how: "cancelled" | "stopping") => void;
   const finished = new Promise<"cancelled" | "stopping">((res) => (finish = res));
+  // writes not yet confirmed: a stream that ends may never confirm them, so they are settled (nak) when it does
+  const unconfirmed = new Set<() => void>();
   const end = (how: "cancelled" | "stopping") => {
     cancelled = true;
     void lane?.stopPulling();
+    for (const settle of [...unconfirmed]) settle();
     finish(how);
   };
   const onCancelled = () => end("cancelled");
@@ -121,11 +124,18 @@ export async function serveReplies(
           text: reply.text ?? "",
           ts: reply.ts,
         };
-        call.write(out, (err?: Error | null) => {
-          if (err || cancelled) m.nak();
-          else m.ack();
+        let settled = false;
+        const settle = (ok: boolean) => {
+          if (settled) return;
+          settled = true;
+          unconfirmed.delete(nakIt);
+          if (ok) m.ack();
+          else m.nak();
           resolve();
-        });
+        };
+        const nakIt = () => settle(false);
+        unconfirmed.add(nakIt);
+        call.write(out, (err?: Error | null) => settle(!err && !cancelled));
       });
     try {
       lane = await startConsumerLane({
