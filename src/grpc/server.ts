@@ -104,7 +104,8 @@ function bind(server: Server, host: string, port: number, credentials: ServerCre
 export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer> {
   const credentials = credentialsOf(o.tls);
   const { pkg, claw } = definitions();
-  const server = new Server({ "grpc.max_receive_message_length": o.maxPayload + 64 * 1024 });
+  // channelz (grpc-js's per-call bookkeeping for a debugging service the node does not serve) off: it costs on every call
+  const server = new Server({ "grpc.max_receive_message_length": o.maxPayload + 64 * 1024, "grpc.enable_channelz": 0 });
   const streams = new Set<() => void>();
   server.addService(claw, clawService({ ...o, access: o.access ? createAccess(o.access) : undefined, streams }));
   const status = (): ServingStatus => (o.ready() ? "SERVING" : "NOT_SERVING");
