@@ -137,6 +137,13 @@ describe("gRPC on the open (loopback) node", () => {
     });
     expect(((await http.json()) as { reply: { text: string } }).reply.text).toBe("2 earlier turns\n1. hello\n2. /history");
 
+    // a retry with the same idempotency key is the same turn, answered with its reply
+    const keyed = await g.unary<{ message_id: string; session: string; text: string }>("Invoke", { agent: "echo", text: "once", idempotency_key: "t-1" });
+    const retried = await g.unary<{ message_id: string; session: string; text: string }>("Invoke", { agent: "echo", text: "once", idempotency_key: "t-1" });
+    expect(keyed.ok && retried.ok && retried.value).toEqual(keyed.ok && keyed.value);
+    const history = await g.unary<{ text: string }>("Invoke", { agent: "echo", text: "/history", session: keyed.ok ? keyed.value.session : "" });
+    expect(history.ok && history.value.text, "one turn, not two").toBe("1 earlier turns\n1. once");
+
     const missing = await g.unary("Invoke", { agent: "nobody", text: "x" });
     expect(!missing.ok && missing.error.code).toBe(status.NOT_FOUND);
     const empty = await g.unary("Invoke", { agent: "echo", text: "" });
