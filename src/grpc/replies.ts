@@ -51,12 +51,16 @@ const RepliesSchema = z.object({
   consumer: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1 to 64 of A-Z a-z 0-9 _ -"),
 });
 
-/** One at a time, in the stream's order; long pulls (a backend holds its stream open, mostly idle). */
+/**
+ * One at a time, in the stream's order. Few buffered ahead and short pulls: what a stream that ends holds
+ * (pulled, not yet written) is redelivered only after the ack wait, and a pull it left on the server lasts
+ * until it expires — a backend that comes back at once should find neither (streams are few: backends, not browsers).
+ */
 const REPLIES_POLICY: LanePolicy = {
   ...defaultLanePolicy(),
-  pullBatch: 32,
-  pullExpiresMs: 30_000,
-  pullHeartbeatMs: 15_000,
+  pullBatch: 4,
+  pullExpiresMs: 5_000,
+  pullHeartbeatMs: 2_000,
   ordering: { kind: "serial" },
   whenPullFails: "end",
 };

@@ -108,7 +108,7 @@ describe("gRPC on the open (loopback) node", () => {
     const read = await g.stream<{ reply_to: string; text: string; channel: string; account: string; chat: string }>(
       "Replies",
       { chat: "c1", consumer: "backend-1" },
-      { until: (got) => got.length >= 1, deadlineMs: 20_000 },
+      { until: (got) => got.length >= 1, deadlineMs: 30_000 },
     );
     expect(read.messages[0]).toMatchObject({ reply_to: id, text: "hi there", channel: "grpc", account: "default", chat: "c1" });
     expect(read.status).toBe(status.CANCELLED);
@@ -118,7 +118,7 @@ describe("gRPC on the open (loopback) node", () => {
     const resumed = await g.stream<{ reply_to: string; text: string }>(
       "Replies",
       { chat: "c1", consumer: "backend-1" },
-      { until: (got) => got.length >= 1, deadlineMs: 20_000 },
+      { until: (got) => got.length >= 1, deadlineMs: 30_000 },
     );
     expect(resumed.messages.map((m) => m.text)).toEqual(["second"]);
     expect(resumed.messages[0]!.reply_to).toBe(next.ok && next.value.message_id);
