@@ -3,7 +3,7 @@
 # works: mount an emptyDir or tmpfs on /tmp).
 #
 #   docker build -t claw .                    (podman build --format docker works the same)
-#   docker run -p 8080:8080 -e NATS_URL=nats://nats:4222 claw
+#   docker run -p 8080:8080 -p 50051:50051 -e NATS_URL=nats://nats:4222 claw
 #
 # NODE_IMAGE picks the Node 20+ base (the tests build it from a base made of
 # the host's node, there being no registry to pull from there).
@@ -25,6 +25,7 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     CLAW_HTTP_HOST=0.0.0.0 \
     CLAW_HTTP_PORT=8080 \
+    CLAW_GRPC_PORT=50051 \
     CLAW_DATA_DIR=/tmp/claw-data \
     CLAW_SANDBOX_DIR=/tmp/claw-sandbox
 WORKDIR /app
@@ -33,8 +34,10 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY skills ./skills
 COPY nats ./nats
+# the gRPC service's definition: loaded by the server at start, and there for clients to generate stubs from
+COPY proto ./proto
 USER 1000:1000
-EXPOSE 8080
+EXPOSE 8080 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CLAW_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/node.js"]

@@ -44,15 +44,16 @@ function post(agent: Agent, url: URL, body: string, headers: Record<string, stri
   });
 }
 
-async function run(
-  target: InvokeRow["target"],
+/** One closed loop of `POST /v1/agents/echo/invoke` at `base`, one session per client; CPU per request of `pids` (the server, then nats-server). */
+export async function runHttpInvoke<T extends string>(
+  target: T,
   base: string,
   pids: number[],
   concurrency: number,
   seconds: number,
   payloadBytes: number,
   headers: Record<string, string> = {},
-): Promise<InvokeRow> {
+): Promise<Omit<InvokeRow, "target"> & { target: T }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const url = new URL("/v1/agents/echo/invoke", base);
   const text = "x".repeat(payloadBytes);
@@ -73,7 +74,7 @@ export async function runInvoke(seconds: number, concurrencies: number[], payloa
   try {
     for (const c of concurrencies) {
       process.stderr.write(`invoke: concurrency ${c}: bare http …\n`);
-      rows.push(await run("bare http", bare.url, [bare.worker.pid!], c, seconds, payloadBytes));
+      rows.push(await runHttpInvoke("bare http", bare.url, [bare.worker.pid!], c, seconds, payloadBytes));
     }
   } finally {
     await bare.stop();
@@ -82,7 +83,7 @@ export async function runInvoke(seconds: number, concurrencies: number[], payloa
   try {
     for (const c of concurrencies) {
       process.stderr.write(`invoke: concurrency ${c}: claw …\n`);
-      rows.push(await run("claw", claw.httpUrl!, [claw.workers[0]!.pid!, claw.nats.pid!], c, seconds, payloadBytes));
+      rows.push(await runHttpInvoke("claw", claw.httpUrl!, [claw.workers[0]!.pid!, claw.nats.pid!], c, seconds, payloadBytes));
     }
   } finally {
     await claw.stop();
@@ -99,7 +100,7 @@ export async function runInvoke(seconds: number, concurrencies: number[], payloa
       for (const c of concurrencies) {
         process.stderr.write(`invoke: concurrency ${c}: claw with a key and a rate limit …\n`);
         rows.push(
-          await run("claw, key + rate limit", secured.httpUrl!, [secured.workers[0]!.pid!, secured.nats.pid!], c, seconds, payloadBytes, {
+          await runHttpInvoke("claw, key + rate limit", secured.httpUrl!, [secured.workers[0]!.pid!, secured.nats.pid!], c, seconds, payloadBytes, {
             authorization: `Bearer ${key.key}`,
           }),
         );

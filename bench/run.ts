@@ -15,6 +15,8 @@
  *   invoke   POST /v1/agents/echo/invoke (a whole turn, the reply in the response) closed loop at 1 and 64
  *            clients, against a bare Node HTTP server answering the same requests (bench/bare-http-worker.ts);
  *            --secured adds Claw with an API key on every request and a shared per-key rate limit
+ *   grpc     claw.v1.Claw/Invoke closed loop at 1 and 64 clients beside POST /v1/agents/echo/invoke on the same node in the
+ *            same run (gRPC's clients on one channel, HTTP's on a keep-alive pool)
  *   amqp, mqtt  an open loop (--rate, default 500 msg/s) through a broker the bench starts into a node's channel
  *            account and back, against the broker alone (the client consuming what it publishes)
  *   llm      turns through /v1/chat/completions (the openai client) to an agent on a fake provider that
@@ -45,6 +47,7 @@ import { runLlm } from "./llm.js";
 import { runSkills } from "./skills.js";
 import { runPromises } from "./promises.js";
 import { runInvoke, type InvokeRow } from "./invoke.js";
+import { runGrpc, type GrpcRow } from "./grpc.js";
 import { runChannelBench } from "./channels.js";
 import { textTable } from "./closed-loop.js";
 import { startBaselineTarget, startClawTarget, type RunningTarget, type SlowTurn } from "./targets.js";
@@ -276,6 +279,20 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ratio, p50GapMs: p50Gap, rows }) + "\n");
     return;
   }
+  if (scenario === "grpc") {
+    const durationS = Number(values.duration ?? 20);
+    const rows = await runGrpc(durationS, [1, 64], Number(values.payload ?? 300));
+    const table = textTable(
+      ["target", "clients", "req/s", "p50 ms", "p99", "max", "errors", "cpu ms/req", "nats cpu ms/req"],
+      rows.map((x) => [x.target, x.concurrency, x.perS, x.p50Ms, x.p99Ms, x.maxMs, x.errors, x.cpuMsPerRequest, x.natsCpuMsPerRequest ?? "-"]),
+    );
+    const at = (t: GrpcRow["target"], c: number) => rows.find((x) => x.target === t && x.concurrency === c)!;
+    const ratio = Math.round((at("grpc Invoke", 64).perS / Math.max(1, at("http invoke", 64).perS)) * 100) / 100;
+    const p50Gap = Math.round((at("grpc Invoke", 1).p50Ms - at("http invoke", 1).p50Ms) * 100) / 100;
+    process.stdout.write(`\ngrpc (${durationS} s per run)\n${table}\ngrpc ÷ http at 64 clients: ${ratio}; p50 at 1 client: grpc − http = ${p50Gap} ms\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ratio, p50GapMs: p50Gap, rows }) + "\n");
+    return;
+  }
   if (scenario === "churn") {
     const load = shape(values, { kind: "open", rate: Number(values.rate ?? 250) }, 36, 60);
     const clawEnv = Object.fromEntries(
@@ -320,7 +337,7 @@ async function main(): Promise<void> {
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
   if (!make)
     throw new Error(
-      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
+      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "grpc", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
     );
   const load = make(values);
   const rows: Row[] = [];

@@ -32,6 +32,8 @@ export interface RunningTarget extends Target {
   workers: ChildProcess[];
   /** Claw targets: the node's own account of each slow turn it logged (`slow turn`), by message id */
   slowTurns?: Map<string, SlowTurn>;
+  /** Claw targets: the first node's gRPC address (`host:port`) */
+  grpcAddress?: string;
   /** Claw targets: starts worker `i` again (after it was killed) with its settings, as `nodeId` (default: its old id); resolves when it has started */
   restart?(i: number, nodeId?: string): Promise<void>;
   stop(): Promise<void>;
@@ -106,6 +108,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
   const nats = await startNatsServer({ partitions: env.CLAW_PARTITIONS ? Number(env.CLAW_PARTITIONS) : undefined });
   const workers: ChildProcess[] = [];
   const httpUrls: string[] = [];
+  const grpcAddresses: Array<string | undefined> = [];
   const slowTurns = new Map<string, SlowTurn>();
   /** Starts node `i` (0-based) as `bench-<i+1>`; resolves with its HTTP address once it has started. */
   const launch = async (i: number, nodeId = `bench-${i + 1}`): Promise<string> => {
@@ -117,6 +120,8 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
         ...process.env,
         NATS_URL: nats.url,
         CLAW_HTTP_PORT: "0",
+        // every node takes a free gRPC port of its own: several on one host cannot all have 50051
+        CLAW_GRPC_PORT: "0",
         CLAW_NODE_ID: nodeId,
         CLAW_LOG_LEVEL: "info",
         CLAW_SLOW_TURN_MS: String(SLOW_TURN_MS),
@@ -139,7 +144,9 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
         slowTurns.set(e.msg_id, { pickupMs: e.pickupMs, sessionMs: e.sessionMs, endToEndMs: e.endToEndMs, timing: e.timing });
       }
     });
-    return String((JSON.parse(started) as { http?: string }).http);
+    const line = JSON.parse(started) as { http?: string; grpc?: string };
+    grpcAddresses[i] = line.grpc;
+    return String(line.http);
   };
   for (let i = 0; i < nodes; i++) httpUrls.push(await launch(i));
   await waitSettled(nats.url, nodes);
@@ -149,6 +156,7 @@ export async function startClawTarget(nodes = 1, env: Record<string, string> = {
     replyStream: "CLAW_OUT",
     replyFilter: "claw.out.bench.>",
     httpUrl: httpUrls[0],
+    grpcAddress: grpcAddresses[0],
     slowTurns,
     nats,
     workers,

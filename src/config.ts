@@ -28,6 +28,14 @@ export class ConfigError extends Error {
   }
 }
 
+/** The gRPC server's settings. */
+export interface GrpcConfig {
+  /** `CLAW_GRPC_PORT`: 0 picks a free port (logged at start) */
+  port: number;
+  /** `CLAW_GRPC_TLS_CERT`, `CLAW_GRPC_TLS_KEY` (PEM files); with `ca` (`CLAW_GRPC_TLS_CA`) clients must present a certificate it signed */
+  tls?: { cert: string; key: string; ca?: string };
+}
+
 /** Everything a node is configured with. */
 export interface ClawConfig {
   /** comma-separated NATS servers; undefined = the embedded default */
@@ -36,6 +44,8 @@ export interface ClawConfig {
   httpHost: string;
   /** 0 picks a free port (logged at start) */
   httpPort: number;
+  /** the gRPC server (`CLAW_GRPC_*`, bound to `httpHost`): undefined when `CLAW_GRPC_PORT=off` */
+  grpc: GrpcConfig | undefined;
   partitions: number;
   dataDir: string;
   /** where the embedded default looks for (and, if absent, starts) a nats-server */
@@ -225,6 +235,10 @@ const EnvSchema = z.object({
     .optional(),
   CLAW_HTTP_HOST: z.string().default("127.0.0.1"),
   CLAW_HTTP_PORT: int(0, 65535).default(8080),
+  CLAW_GRPC_PORT: z.union([z.literal("off"), int(0, 65535)], { error: "a port (0-65535; 0: a free one) or off" }).default(50051),
+  CLAW_GRPC_TLS_CERT: z.string().min(1).optional(),
+  CLAW_GRPC_TLS_KEY: z.string().min(1).optional(),
+  CLAW_GRPC_TLS_CA: z.string().min(1).optional(),
   CLAW_PARTITIONS: int(1, 1024).default(DEFAULT_PARTITIONS),
   CLAW_DATA_DIR: z.string().default("data"),
   CLAW_EMBEDDED_NATS_PORT: int(1, 65535).default(4222),
@@ -358,6 +372,19 @@ export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** The gRPC server's settings: none with `CLAW_GRPC_PORT=off`; a certificate needs its key, and client certificates (`_CA`) need both. */
+function grpcConfig(
+  e: Pick<z.infer<typeof EnvSchema>, "CLAW_GRPC_PORT" | "CLAW_GRPC_TLS_CERT" | "CLAW_GRPC_TLS_KEY" | "CLAW_GRPC_TLS_CA">,
+): GrpcConfig | undefined {
+  if (e.CLAW_GRPC_PORT === "off") return undefined;
+  const { CLAW_GRPC_TLS_CERT: cert, CLAW_GRPC_TLS_KEY: key, CLAW_GRPC_TLS_CA: ca } = e;
+  if ((cert === undefined) !== (key === undefined))
+    throw new ConfigError("CLAW_GRPC_TLS_CERT and CLAW_GRPC_TLS_KEY go together: set both (the server's certificate and its key) or neither");
+  if (ca !== undefined && cert === undefined)
+    throw new ConfigError("CLAW_GRPC_TLS_CA asks clients for certificates (mTLS), which needs TLS: set CLAW_GRPC_TLS_CERT and CLAW_GRPC_TLS_KEY too");
+  return { port: e.CLAW_GRPC_PORT, ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}) };
+}
+
 /** Reads the configuration from `env`. Throws {@link ConfigError}. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
   const r = EnvSchema.safeParse(env);
@@ -382,6 +409,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
         .slice(0, 40)}-${nuid.next().slice(-6).toLowerCase()}`,
     httpHost: e.CLAW_HTTP_HOST,
     httpPort: e.CLAW_HTTP_PORT,
+    grpc: grpcConfig(e),
     partitions: e.CLAW_PARTITIONS,
     dataDir: e.CLAW_DATA_DIR,
     embeddedNatsPort: e.CLAW_EMBEDDED_NATS_PORT,

@@ -233,6 +233,30 @@ export function webSessionConsumerSpec(a: ChatAddress, idleMs: number = DEFAULT_
   };
 }
 
+/**
+ * A gRPC `Replies` stream's consumer on `CLAW_OUT` (`durable`, named for the
+ * caller, its consumer name and what it reads): one chat's replies, or with
+ * no chat every chat of the account. A reply written to the stream is acked;
+ * one not acked comes again after 10 s. The server removes it `idleMs`
+ * after its last stream went away; its replies wait in the stream for the next.
+ */
+export function grpcRepliesConsumerSpec(
+  durable: string,
+  a: Omit<ChatAddress, "chat"> & { chat?: string },
+  idleMs: number = DEFAULT_WS_CONSUMER_IDLE_MS,
+): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: durable,
+    filter_subject: a.chat === undefined ? wildcards.outboundAccount(a.channel, a.account) : outboundSubject({ ...a, chat: a.chat }),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 10_000 * NS_PER_MS,
+    max_ack_pending: 256,
+    max_deliver: -1,
+    inactive_threshold: idleMs * NS_PER_MS,
+  };
+}
+
 /** How long a web chat session's consumer outlives its last connection by default (`CLAW_WS_CONSUMER_IDLE_MS`). */
 export const DEFAULT_WS_CONSUMER_IDLE_MS = 30_000;
 

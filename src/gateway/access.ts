@@ -66,6 +66,11 @@ export type Admission =
 export interface Access {
   /** lets a request from the client address `from` in, or says why not */
   admit(req: IncomingMessage, found: RouteLookup, from: string): Promise<Admission>;
+  /**
+   * the same check for a call of another transport (gRPC): `token` is its bearer credential (undefined: none came),
+   * `found` the route whose scopes and limits it shares
+   */
+  admitToken(token: string | undefined, found: RouteLookup, from: string): Promise<Admission>;
   /** a bearer token (a page's `?access_token=`) let in, or refused as the header's would be */
   checkToken(token: string, from: string): Promise<Admission>;
   /** true for a route anyone may call (health, the platforms' signed webhooks, `/metrics` when public) */
@@ -151,6 +156,42 @@ export function createAccess(o: AccessOptions): Access {
     return undefined;
   }
   const isPublic = (rule: RouteRule | undefined) => rule?.public === true || (rule?.path === "/metrics" && o.metricsPublic);
+  async function admitToken(token: string | undefined, found: RouteLookup, from: string): Promise<Admission> {
+    const rule = found && "rule" in found ? found.rule : undefined;
+    const params = found && "rule" in found ? found.params : {};
+    if (isPublic(rule)) return { ok: true, principal: OPEN, rule };
+    const byAddress = await limited("addr", "this address", from, o.limits?.limits.address, rule);
+    if (byAddress) return byAddress;
+    if (!o.required) return { ok: true, principal: OPEN, rule };
+    if (token === undefined)
+      return {
+        ok: false,
+        status: 401,
+        code: "unauthenticated",
+        message: "this needs a credential: Authorization: Bearer <API key or JWT> (create a key with `claw keys create`)",
+        rule,
+        headers: { "www-authenticate": CHALLENGE },
+      };
+    const who: Principal | KeyRejection = token === "" ? { error: "the Authorization header is not `Bearer <token>`" } : await authenticate(token, from);
+    if ("error" in who) return rejected(who, rule);
+    // no such route: a known caller learns so (404/405 from the router)
+    const needed = rule?.scopes?.(params) ?? [];
+    const narrowed = (s: string) => rule?.narrowedInHandler === true && who.scopes.some((g) => g.startsWith(`${s}:`));
+    if (needed.length > 0 && !needed.some((s) => covers(who.scopes, s) || narrowed(s))) {
+      const scope = needed.join(" or ");
+      return {
+        ok: false,
+        status: 403,
+        code: "forbidden",
+        message: `this needs the scope ${scope}`,
+        principal: who,
+        rule,
+        scope,
+        headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` },
+      };
+    }
+    return (await credentialLimits(who, rule, params)) ?? { ok: true, principal: who, rule };
+  }
   return {
     isPublic,
     async checkToken(token, from) {
@@ -158,46 +199,11 @@ export function createAccess(o: AccessOptions): Access {
       return "error" in who ? rejected(who, undefined) : { ok: true, principal: who };
     },
     async admit(req, found, from) {
-      const rule = found && "rule" in found ? found.rule : undefined;
-      const params = found && "rule" in found ? found.params : {};
-      if (isPublic(rule)) return { ok: true, principal: OPEN, rule };
-      const byAddress = await limited("addr", "this address", from, o.limits?.limits.address, rule);
-      if (byAddress) return byAddress;
-      if (!o.required) {
-        principals.set(req, OPEN);
-        return { ok: true, principal: OPEN, rule };
-      }
-      const token = credentialOf(req);
-      if (token === undefined)
-        return {
-          ok: false,
-          status: 401,
-          code: "unauthenticated",
-          message: "this needs a credential: Authorization: Bearer <API key or JWT> (create a key with `claw keys create`)",
-          rule,
-          headers: { "www-authenticate": CHALLENGE },
-        };
-      const who: Principal | KeyRejection = token === "" ? { error: "the Authorization header is not `Bearer <token>`" } : await authenticate(token, from);
-      if ("error" in who) return rejected(who, rule);
-      principals.set(req, who);
-      // no such route: a known caller learns so (404/405 from the router)
-      const needed = rule?.scopes?.(params) ?? [];
-      const narrowed = (s: string) => rule?.narrowedInHandler === true && who.scopes.some((g) => g.startsWith(`${s}:`));
-      if (needed.length > 0 && !needed.some((s) => covers(who.scopes, s) || narrowed(s))) {
-        const scope = needed.join(" or ");
-        return {
-          ok: false,
-          status: 403,
-          code: "forbidden",
-          message: `this needs the scope ${scope}`,
-          principal: who,
-          rule,
-          scope,
-          headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` },
-        };
-      }
-      return (await credentialLimits(who, rule, params)) ?? { ok: true, principal: who, rule };
+      const a = await admitToken(o.required ? credentialOf(req) : undefined, found, from);
+      if (a.ok) principals.set(req, a.principal);
+      return a;
     },
+    admitToken,
   };
 }
 

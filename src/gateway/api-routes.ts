@@ -453,3 +453,9 @@ export function ruleFor(method: string, path: string): RouteLookup {
   }
   return methods.length > 0 ? { methods } : undefined;
 }
+
+/** The route of `key` with the path's parameters `params`: what a call of another transport (gRPC) is checked as, sharing its scopes and limits. */
+export function routeLookup(key: RouteKey, params: Record<string, string>): RouteLookup {
+  const m = MATCHERS.find((x) => x.key === key)!;
+  return { rule: m.rule, key, params };
+}

@@ -92,10 +92,20 @@ export async function readJson(req: IncomingMessage, max: number): Promise<unkno
   } catch {
     throw new HttpError(400, "bad_encoding", "the body is not valid UTF-8");
   }
-  if (nestingDepth(text, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH) throw new HttpError(400, "too_deep", `the JSON nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
+  return parseJsonText(text);
+}
+
+/**
+ * JSON text as a body is read (a field of another transport's request, gRPC's `input_json`): 400 when it is not
+ * JSON or nests deeper than {@link MAX_PAYLOAD_DEPTH}, naming `field` when it is one.
+ */
+export function parseJsonText(text: string, field?: string): unknown {
+  const where = field ? `${field}: ` : "";
+  if (nestingDepth(text, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH)
+    throw new HttpError(400, "too_deep", `${where}the JSON nests deeper than ${MAX_PAYLOAD_DEPTH} levels`, field);
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new HttpError(400, "bad_json", `invalid JSON: ${(e as Error).message}`);
+    throw new HttpError(400, "bad_json", `${where}invalid JSON: ${(e as Error).message}`, field);
   }
 }

@@ -1,18 +1,15 @@
 /**
  * The data plane's own routes: `POST /v1/messages` (a message into a chat,
  * 202 once it is durable) and `POST /v1/agents/{id}/invoke` (a message to an
- * agent, answered with its reply). A caller writes as itself: into its own
- * sessions (`~<owner>~…`) unless it holds the cross-session scope, and an
- * agent named in `metadata.agent` only where the caller may name it.
+ * agent, answered with its reply). What they do is the data plane's
+ * (data-plane.ts, shared with gRPC); here is only HTTP: the body read and
+ * validated, the `Idempotency-Key` header, the answer and its status.
  */
-import { nuid } from "@nats-io/transport-node";
 import type { RouteHandlers } from "./api-routes.js";
-import { HttpError } from "./errors.js";
+import { checkInvocable, invokeAgent, publishMessage } from "./data-plane.js";
 import { readJson, sendJson } from "./http-io.js";
-import { callerId, CROSS_SESSION_SCOPE, httpChatAddress, mayAddressChat } from "./http-session.js";
-import { idempotencyKeyOf, idempotentMessageId, idempotentSession, idempotentTurnId } from "./idempotency.js";
-import { checkChatAddress, type Inbound } from "./inbound.js";
-import { checkNamedAgent } from "./named-agent.js";
+import { idempotencyKeyOf } from "./idempotency.js";
+import type { Inbound } from "./inbound.js";
 import { principalOf } from "./principal.js";
 import { InvokeSchema, parseBody, PostMessageSchema } from "./schemas.js";
 import { turnFailureAnswer } from "./turn-failure.js";
@@ -31,36 +28,14 @@ export function messagesRoutes(o: MessagesRoutesOptions): Pick<RouteHandlers, "P
     "POST /v1/messages": async (req, res) => {
       o.inbound.checkAvailable();
       const b = parseBody(PostMessageSchema, await readJson(req, o.maxPayload));
-      const { channel, account, chat, idempotency_key, ...rest } = b;
-      const who = principalOf(req);
-      // a chat that is someone's own session (~<owner>~…) is theirs to write into; an agent named, the invoker's
-      for (const [field, id] of [
-        ["chat", chat],
-        ["sender.id", rest.sender.id],
-      ] as const) {
-        if (!mayAddressChat(id, who))
-          throw new HttpError(403, "forbidden", `${field}: another caller's own (writing as it needs the scope ${CROSS_SESSION_SCOPE})`, field);
-      }
-      checkNamedAgent(rest.metadata, who);
-      const r = await o.inbound.accept({ channel, account, chat }, rest, idempotency_key === undefined ? undefined : idempotentMessageId(who, idempotency_key));
-      sendJson(res, 202, { message_id: r.id, duplicate: r.duplicate });
+      sendJson(res, 202, await publishMessage(o.inbound, principalOf(req), b));
     },
     "POST /v1/agents/{id}/invoke": async (req, res, { params }) => {
       const agent = params.id!;
-      if (!o.hasAgent(agent)) throw new HttpError(404, "no_agent", `no agent named ${agent}`);
-      o.inbound.checkAvailable();
+      checkInvocable(o, agent);
       const b = parseBody(InvokeSchema, await readJson(req, o.maxPayload));
-      const principal = principalOf(req);
-      const key = idempotencyKeyOf(req) ?? b.idempotency_key;
-      const session = b.session ?? (key ? idempotentSession(principal, agent, key) : nuid.next());
-      // the caller speaks as itself: its sender id, like its session, is within its own namespace
-      const input = { text: b.text, sender: { ...b.sender, id: callerId(b.sender.id, principal, "sender.id") }, metadata: { ...b.metadata, agent } };
-      const idempotencyKey = key ? idempotentTurnId(principal, agent, session, key) : undefined;
-      const addr = httpChatAddress(agent, session, principal);
-      // the caller's session within its namespace may outgrow a subject token: named as the caller named it
-      checkChatAddress(addr, { chat: "session" });
-      const { id, reply } = await o.inbound.converse(addr, input, { idempotencyKey, timeoutMs: b.timeout_ms });
-      const body = { message_id: id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };
+      const { message_id, session, reply } = await invokeAgent(o, principalOf(req), agent, { body: b, key: idempotencyKeyOf(req) ?? b.idempotency_key });
+      const body = { message_id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };
       if (reply.kind !== "error") return sendJson(res, 200, body);
       const f = turnFailureAnswer(reply, 502);
       sendJson(res, f.status, { ...body, error: { code: f.code, retryable: f.retryable } }, f.headers);

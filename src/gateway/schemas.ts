@@ -16,7 +16,7 @@ function fitsToken(s: string): boolean {
 }
 
 /** A part of a chat's address (channel, account, chat, session): it becomes a NATS subject token. */
-const token = z
+export const AddressTokenSchema = z
   .string()
   .min(1, "must not be empty")
   .max(200)
@@ -24,6 +24,7 @@ const token = z
     fitsToken,
     `too long: at most ${MAX_TOKEN_LENGTH} characters once encoded (letters, digits, _ and - count one, any other character three per UTF-8 byte)`,
   );
+const token = AddressTokenSchema;
 
 /** `POST /v1/messages`: publish one inbound message (202 once it is durably accepted). */
 export const PostMessageSchema = z.object({

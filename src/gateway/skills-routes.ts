@@ -10,28 +10,10 @@
 import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
+import { invokeSkill, type SkillDirectory } from "./data-plane.js";
 import { InvokeSkillSchema, page, PageQuerySchema, parseBody, parseQuery } from "./schemas.js";
 
-/** How an invocation ended (the skills module's outcome, as the gateway maps it). */
-export type SkillInvokeOutcome =
-  | { kind: "ok"; skill: string; output: unknown; durationMs: number }
-  | { kind: "failed"; skill: string; error: { code: string; message: string }; durationMs: number }
-  | { kind: "unknown"; message: string }
-  | { kind: "invalid_input"; message: string; field?: string }
-  | { kind: "timeout"; message: string };
-
-/** The skills as the gateway sees them (the node's registry). */
-export interface SkillDirectory {
-  list(): unknown[];
-  /** every version of `id` (JSON), or undefined */
-  get(id: string): unknown;
-  /**
-   * registers a version; rejects with `code: "invalid_skill"` (and `field`) when it is invalid, `not_granted` or `reserved_skill` when it is not the caller's
-   * to register
-   */
-  register(descriptor: unknown, files: Record<string, Uint8Array>): Promise<{ skill: unknown; created: boolean }>;
-  invoke(o: { skill: string; version?: string; input: unknown; timeoutMs: number }): Promise<SkillInvokeOutcome>;
-}
+export type { SkillDirectory, SkillInvokeOutcome } from "./data-plane.js";
 
 /** A registration's body: the descriptor's fields, and its files base64-encoded under `files`. */
 function registration(body: unknown): { descriptor: Record<string, unknown>; files: Record<string, Uint8Array> } {
@@ -72,19 +54,9 @@ export function skillsRoutes(
     "POST /v1/skills/{id}/invoke": async (req, res, { params }) => {
       checkAvailable();
       const b = parseBody(InvokeSkillSchema, await readJson(req, maxPayload));
-      const r = await skills.invoke({ skill: params.id!, version: b.version, input: b.input ?? {}, timeoutMs: b.timeout_ms });
-      switch (r.kind) {
-        case "ok":
-          return sendJson(res, 200, { skill: r.skill, output: r.output, durationMs: r.durationMs });
-        case "failed":
-          return sendJson(res, 422, { skill: r.skill, error: r.error, durationMs: r.durationMs });
-        case "unknown":
-          throw new HttpError(404, "no_skill", r.message);
-        case "invalid_input":
-          throw new HttpError(400, "invalid_input", r.message, r.field);
-        case "timeout":
-          throw new HttpError(504, "timeout", r.message);
-      }
+      const r = await invokeSkill(skills, params.id!, b);
+      if (r.kind === "ok") return sendJson(res, 200, { skill: r.skill, output: r.output, durationMs: r.durationMs });
+      sendJson(res, 422, { skill: r.skill, error: r.error, durationMs: r.durationMs });
     },
     "GET /v1/skills/{id}": async (_req, res, { params }) => {
       const skill = skills.get(params.id!);

@@ -4,8 +4,8 @@
  * port held while JetStream forms, the bus' health and what observes the
  * node, its agents, skills and sessions, its part in the cluster (the
  * partitions it owns, membership, the leader lease, channel accounts) under
- * one supervisor — its partitions served before its gateway is — and the
- * HTTP gateway with the live view. It stops in the reverse order: first the
+ * one supervisor — its partitions served before its gateway is — the gRPC
+ * server, and the HTTP gateway with the live view. It stops in the reverse order: first the
  * hand-over (stop pulling, finish in-flight work within `CLAW_DRAIN_MS`,
  * give everything up) while the gateway still answers, then each part,
  * the connection last; bounded whatever NATS does (node-stop.ts).
@@ -37,6 +37,7 @@ import { gatewayAccess } from "./node-access.js";
 import { openNodeAgents } from "./node-agents.js";
 import { handOver, nodeCluster, superviseCluster, type ClusterLoops, type NodeActor, type NodeCluster } from "./node-cluster.js";
 import { startNodeGateway } from "./node-gateway.js";
+import { startNodeGrpc } from "./node-grpc.js";
 import { serveStarting, waitForJetStream, type NodeStore } from "./node-jetstream.js";
 import { nodeMachine } from "./node.machine.js";
 import { observeBusHealth, observeLlm, observeSkillWorker } from "./node-observers.js";
@@ -54,6 +55,8 @@ export interface ClawNode {
   readonly bus: Bus;
   /** the gateway's port */
   readonly httpPort: number;
+  /** the gRPC server's port (undefined with `CLAW_GRPC_PORT=off`) */
+  readonly grpcPort: number | undefined;
   /** "mapped": the server partitions inbound; "router": the fallback router does */
   readonly partitioning: Partitioning;
   readonly host: SessionHost;
@@ -87,6 +90,7 @@ export async function startNode(config: ClawConfig, log: Logger, o: StartNodeOpt
     nodeId: config.nodeId,
     bus: p.bus,
     httpPort: p.gateway.port,
+    grpcPort: p.grpc?.port,
     partitioning: p.store.partitioning,
     host: p.host,
     actorEvents: p.actorEvents,
@@ -159,6 +163,8 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })
       .part("access", ({ bus }) => gatewayAccess(bus, config, log), { stop: (a) => a.stop() })
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
+      // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
+      .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })
       .part("gateway", async (p) => serving(await startNodeGateway({ ...p, config, log }), p, config, log), { stop: (g) => g.close() })
       // stopped first: the hand-over, while the gateway still answers (`/readyz`: node: stopping)
       .part("handOver", (p) => p, { stop: (p, deadline) => handOver({ ...p, config, log, skills: p.skills.workers }, deadline) })
@@ -242,6 +248,7 @@ function liveView(bus: Bus, nodeId: string, actorEvents: ActorEvents, ready: () 
 
 /** The parts {@link serving} reads. */
 interface ServingParts {
+  grpc: { port: number } | undefined;
   cluster: NodeCluster;
   loops: ClusterLoops;
   store: NodeStore;
@@ -258,6 +265,7 @@ function serving<G extends { port: number }>(gateway: G, p: ServingParts, config
       leader: p.cluster.lease.state.leading,
       partitioning: p.store.partitioning,
       http: `http://${config.httpHost}:${gateway.port}`,
+      ...(p.grpc ? { grpc: `${config.httpHost.includes(":") ? `[${config.httpHost}]` : config.httpHost}:${p.grpc.port}` } : {}),
       agents: p.agents.list().map((a) => a.id),
     },
     "claw node started",

@@ -5,12 +5,14 @@
  * read-only root filesystem with /tmp as its only writable place, its
  * HEALTHCHECK passes, it listens on every address — so credentials are
  * required, and a key made with `claw keys create` lets a request in — and
- * it answers a turn. Its size is printed.
+ * it answers a turn, over HTTP and over gRPC (its .proto shipped in the
+ * image). Its size is printed.
  */
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
+import { clawClient } from "../support/grpc-client.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 import { skipWithout } from "../support/ci.js";
 import { startPodman, type Podman } from "../support/podman.js";
@@ -42,6 +44,7 @@ describe.skipIf(skipWithout("the container image", engine.ok ? undefined : engin
     expect(Number(size) - Number(baseSize)).toBeLessThan(250e6);
 
     const port = await freePort();
+    const grpcPort = await freePort();
     await podman.cli([
       "run",
       "-d",
@@ -56,6 +59,9 @@ describe.skipIf(skipWithout("the container image", engine.ok ? undefined : engin
       `NATS_URL=${nats.url}`,
       "-e",
       `CLAW_HTTP_PORT=${port}`,
+      // the host's network: the image's default 50051 may be another test's
+      "-e",
+      `CLAW_GRPC_PORT=${grpcPort}`,
       "localhost/claw:test",
     ]);
     const base = `http://127.0.0.1:${port}`;
@@ -85,6 +91,17 @@ describe.skipIf(skipWithout("the container image", engine.ok ? undefined : engin
     });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { reply: { text: string } }).reply.text).toBe("from the image");
+    // gRPC beside it: the image ships the .proto the server loads, and the key works there too
+    const g = clawClient(`127.0.0.1:${grpcPort}`);
+    try {
+      expect(await g.unary("Invoke", { agent: "echo", text: "over grpc" }, { bearer: key, deadlineMs: 20_000 })).toMatchObject({
+        ok: true,
+        value: { text: "over grpc" },
+      });
+    } finally {
+      g.close();
+    }
+    expect(await podman.cli(["exec", "claw-test", "ls", "/app/proto/claw/v1/claw.proto"])).toContain("claw.proto");
     // stopped with SIGTERM, it leaves the cluster cleanly
     await podman.cli(["stop", "-t", "20", "claw-test"]);
     expect(await podman.cli(["logs", "claw-test"])).toContain('"msg":"stopped"');

@@ -11,6 +11,8 @@ const NODE_JS = fileURLToPath(new URL("../../dist/node.js", import.meta.url));
 export interface ClawProcess extends AsyncDisposable {
   readonly child: ChildProcess;
   readonly httpPort: number;
+  /** the gRPC server's port (undefined when it is off, or for an older build without one) */
+  readonly grpcPort: number | undefined;
   /** every log line so far (pino JSON parsed) */
   readonly logs: Array<Record<string, unknown>>;
   /** stdout + stderr text so far */
@@ -47,7 +49,7 @@ process.once("exit", () => {
 /** Spawns a node and waits until it has started (or rejects with its output). */
 export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
   const child = spawn(process.execPath, [o.script ?? NODE_JS], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", CLAW_LOG_LEVEL: "info", ...o.env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", CLAW_GRPC_PORT: "0", CLAW_LOG_LEVEL: "info", ...o.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
@@ -87,6 +89,8 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
     });
   });
   const httpPort = Number(new URL(String(started.http)).port);
+  // every node a test starts takes a free gRPC port of its own (files run in parallel): 50051 is nobody's
+  const grpcPort = typeof started.grpc === "string" ? Number(started.grpc.slice(started.grpc.lastIndexOf(":") + 1)) : undefined;
   const kill = async (signal: NodeJS.Signals = "SIGTERM") => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
     child.kill(signal);
@@ -95,6 +99,7 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
   return {
     child,
     httpPort,
+    grpcPort,
     logs,
     output: () => text,
     async waitForLogs(pred, count = 1, timeoutMs = 5_000) {
@@ -119,7 +124,7 @@ export async function runClawExpectingFailure(
   timeoutMs = 20_000,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   const child = spawn(process.execPath, [NODE_JS], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", CLAW_HTTP_PORT: "0", CLAW_GRPC_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

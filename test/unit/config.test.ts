@@ -36,6 +36,33 @@ describe("CLAW_DOCKER_HOST", () => {
   });
 });
 
+describe("the gRPC server's settings", () => {
+  it("listens on 50051 by default, on the port given (0: a free one), or not at all with off", () => {
+    expect(loadConfig({}).grpc).toEqual({ port: 50051 });
+    expect(loadConfig({ CLAW_GRPC_PORT: "0" }).grpc).toEqual({ port: 0 });
+    expect(loadConfig({ CLAW_GRPC_PORT: "50052" }).grpc).toEqual({ port: 50052 });
+    expect(loadConfig({ CLAW_GRPC_PORT: "off" }).grpc).toBeUndefined();
+  });
+
+  it("refuses a port that is not one, naming the variable", () => {
+    for (const bad of ["no", "65536", "-1", "1.5", "OFF "]) {
+      expect(() => loadConfig({ CLAW_GRPC_PORT: bad }), bad).toThrow(/^CLAW_GRPC_PORT: /);
+    }
+  });
+
+  it("takes TLS as a certificate and its key, and a CA for clients' certificates only with them", () => {
+    expect(loadConfig({ CLAW_GRPC_TLS_CERT: "/c.pem", CLAW_GRPC_TLS_KEY: "/k.pem" }).grpc).toEqual({ port: 50051, tls: { cert: "/c.pem", key: "/k.pem" } });
+    expect(loadConfig({ CLAW_GRPC_TLS_CERT: "/c.pem", CLAW_GRPC_TLS_KEY: "/k.pem", CLAW_GRPC_TLS_CA: "/ca.pem" }).grpc?.tls).toEqual({
+      cert: "/c.pem",
+      key: "/k.pem",
+      ca: "/ca.pem",
+    });
+    expect(() => loadConfig({ CLAW_GRPC_TLS_CERT: "/c.pem" })).toThrow(/CLAW_GRPC_TLS_CERT and CLAW_GRPC_TLS_KEY go together/);
+    expect(() => loadConfig({ CLAW_GRPC_TLS_KEY: "/k.pem" })).toThrow(ConfigError);
+    expect(() => loadConfig({ CLAW_GRPC_TLS_CA: "/ca.pem" })).toThrow(/^CLAW_GRPC_TLS_CA asks clients for certificates/);
+  });
+});
+
 describe("the gateway's origins, hosts and connections", () => {
   it("reads CLAW_HTTP_ORIGINS, CLAW_HTTP_HOSTS and CLAW_HTTP_MAX_CONNECTIONS", () => {
     const c = loadConfig({

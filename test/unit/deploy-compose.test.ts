@@ -81,8 +81,10 @@ describe("the compose file", () => {
       ).toEqual(nats.map(([n]) => `${n}:service_healthy`));
       expect(existsSync(resolve(dirname(FILE), s.build!.context, s.build!.dockerfile))).toBe(true);
       for (const p of s.ports ?? []) ports.add(p.split(":")[0]!);
+      // HTTP and gRPC, each on a host port of its own
+      expect((s.ports ?? []).map((p) => p.split(":")[1]).sort()).toEqual(["50051", "8080"]);
     }
-    expect(ports.size).toBe(3);
+    expect(ports.size).toBe(6);
   });
 
   const noCompose = spawnSync("docker-compose", ["version"], { encoding: "utf8" }).error
