@@ -94,7 +94,6 @@ describe("agents.ask", () => {
       { id: "mute", skills: ["agents.ask"], bindings: [{ channel: "m" }] },
     ];
     await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile(agents) } });
-    void claw;
     const out = await collectStreamReplies(c.js, c.jsm);
     const send = (channel: string, id: string, text: string) => c.js.publish(`claw.in.${channel}.x.e`, jsonBody({ id, text, sender: { id: "u" } }));
 
@@ -112,6 +111,13 @@ describe("agents.ask", () => {
     // input the model made up is refused before anything is asked
     await send("t", "e-5", ask({ agent: "b", text: "hi", session: "../../etc" }));
     expect((await out.waitFor("e-5", 20_000)).text).toMatch(/^agents\.ask failed: error \(invalid_input\): input\.session must match pattern/);
+    // outside an agent's turn (the HTTP API's own invoke) there is no asking session: refused
+    const direct = await fetch(`http://127.0.0.1:${claw.httpPort}/v1/skills/agents.ask/invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ input: { agent: "b", text: "hi" } }),
+    });
+    expect(await direct.json()).toMatchObject({ error: { code: "denied", message: "agents.ask answers only an agent's turn: it needs the asking session" } });
     // nothing was asked of c, nobody, or of b for mute and the bad session: only the failing turn reached b
     expect(out.replies.filter((r) => r.channel === "http").map((r) => [r.account, r.kind])).toEqual([["b", "error"]]);
     out.stop();
