@@ -16,6 +16,7 @@ import { BUCKETS, sessionKey } from "../../src/bus/index.js";
 import { findLiveSession } from "../../src/cli/inspect.command.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw } from "../support/claw-node.js";
+import { lastUser, startFakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody } from "../support/replies.js";
 
@@ -120,6 +121,37 @@ describe("agents.ask", () => {
     expect(await direct.json()).toMatchObject({ error: { code: "denied", message: "agents.ask answers only an agent's turn: it needs the asking session" } });
     // nothing was asked of c, nobody, or of b for mute and the bad session: only the failing turn reached b
     expect(out.replies.filter((r) => r.channel === "http").map((r) => [r.account, r.kind])).toEqual([["b", "error"]]);
+    out.stop();
+  }, 90_000);
+
+  it("works with a model on an OpenAI-compatible provider: the tool agents__ask, the callee's answer as its result, a provider error as an error result", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using fake = await startFakeOpenAI();
+    // the caller's model asks billing once, then answers with what the tool said; billing's model answers, or fails for "boom"
+    fake.answer = (r) => {
+      if (r.model === "m-billing") return lastUser(r) === "boom" ? { status: 400 } : { text: `billing says: you owe 12 (re ${lastUser(r)})` };
+      const tool = r.messages.find((m) => m.role === "tool");
+      return tool
+        ? { text: `front heard: ${tool.content}` }
+        : { toolCalls: [{ name: "agents__ask", arguments: JSON.stringify({ agent: "billing", text: lastUser(r) }) }] };
+    };
+    const p = (model: string) => ({ baseURL: fake.baseURL, model, apiKeyEnv: "FAKE_KEY", maxRetries: 0 });
+    const path = join(tmpdir(), `claw-ask-llm-${process.pid}.json`);
+    const agents = [
+      { id: "front", model: "front", skills: ["agents.ask"], ask: ["billing"], bindings: [{ channel: "t" }] },
+      { id: "billing", model: "billing", bindings: [] },
+    ];
+    await writeFile(path, JSON.stringify({ providers: { front: p("m-front"), billing: p("m-billing") }, agents }));
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: path, FAKE_KEY: "sk-test" } });
+    void claw;
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.x.p", jsonBody({ id: "p-1", text: "what do I owe?", sender: { id: "u" } }));
+    expect((await out.waitFor("p-1", 20_000)).text).toBe(`front heard: ${JSON.stringify({ text: "billing says: you owe 12 (re what do I owe?)" })}`);
+    const first = fake.requests.find((r) => r.model === "m-front")!;
+    expect(first.tools?.map((t) => t.function.name)).toEqual(["agents__ask"]);
+    await c.js.publish("claw.in.t.x.p", jsonBody({ id: "p-2", text: "boom", sender: { id: "u" } }));
+    expect((await out.waitFor("p-2", 30_000)).text).toMatch(/^front heard: error \(agent_failed\): agent billing failed \(provider_[a-z_]+\): /);
     out.stop();
   }, 90_000);
 
