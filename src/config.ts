@@ -60,6 +60,8 @@ export interface ClawConfig {
   ackWaitMs: number;
   maxAckPending: number;
   duplicateWindowMs: number;
+  /** how deep agents may ask agents (`agents.ask`): a turn at this depth is answered `depth_exceeded` */
+  maxAgentDepth: number;
   /** first retry delay and cap of the exponential backoff (×2, jittered) */
   retryBaseMs: number;
   retryMaxMs: number;
@@ -251,6 +253,7 @@ const EnvSchema = z.object({
   CLAW_ACK_WAIT_MS: int(1000).default(30_000),
   CLAW_MAX_ACK_PENDING: int(1).default(256),
   CLAW_DUPLICATE_WINDOW_MS: int(1000).default(120_000),
+  CLAW_MAX_AGENT_DEPTH: int(0, 16).default(3),
   CLAW_RETRY_BASE_MS: int(1).default(1_000),
   CLAW_RETRY_MAX_MS: int(1).default(30_000),
   CLAW_MEMBER_TTL_MS: int(300).default(3_000),
@@ -422,6 +425,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     ackWaitMs: e.CLAW_ACK_WAIT_MS,
     maxAckPending: e.CLAW_MAX_ACK_PENDING,
     duplicateWindowMs: e.CLAW_DUPLICATE_WINDOW_MS,
+    maxAgentDepth: e.CLAW_MAX_AGENT_DEPTH,
     retryBaseMs: e.CLAW_RETRY_BASE_MS,
     retryMaxMs: Math.max(e.CLAW_RETRY_BASE_MS, e.CLAW_RETRY_MAX_MS),
     memberTtlMs: e.CLAW_MEMBER_TTL_MS,

@@ -63,6 +63,15 @@ export const AgentSpecSchema = z
     /** summarise what falls out of `historyTokens` with a model call instead of forgetting it */
     summarize: z.boolean().default(false),
     bindings: z.array(BindingSchema).default([{ channel: "*", account: "*", chat: "*", sender: "*", metadata: {} }]),
+    /**
+     * the agents this one may ask with the `agents.ask` skill (`"*"`: any). None when absent: the model
+     * picks whom to ask, and whoever writes to the agent can steer its model, so reaching another agent's
+     * model budget, tools and memory takes its owner's word (docs/agents.md, "Agents that ask agents")
+     */
+    ask: z
+      .array(z.string().regex(/^(\*|[A-Za-z0-9_-]{1,64})$/, "an agent id (letters, digits, _ and -) or *"))
+      .max(256)
+      .default([]),
     /** settings of the agent's kind, checked against the kind's own schema when the agent is registered (e.g. a relay's `to`) */
     options: z.record(z.string(), z.unknown()).optional(),
   })

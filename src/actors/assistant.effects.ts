@@ -31,6 +31,7 @@ import { parseSkillRef, type AgentSpec } from "./agents.js";
 import type { AgentDeps } from "./agent-deps.js";
 import type { EffectsOf } from "../effect-driver.js";
 import type { assistantMachine, AssistantContext, AssistantEvent, ToolOutcome } from "./assistant.machine.js";
+import { askDepthOf } from "./ask-metadata.js";
 import { sessionPartition } from "./ingress.js";
 import { historyWithin } from "./session-memory.js";
 import type { TranscriptEntry } from "./session-store.js";
@@ -193,7 +194,15 @@ async function act(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent
     const mailbox = sessionSubject(sessionPartition(agent, c.session, cur.envelope, deps.partitions), agent.id, c.session);
     const traceparent = turnTraceparent(cur.envelope);
     const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
-    const at = { replyTo: mailbox, session: sessionKey(agent.id, c.session), deadline, trace: traceparent ? { traceparent } : {} };
+    // an asked turn's calls carry its depth: an `agents.ask` among them is refused past CLAW_MAX_AGENT_DEPTH
+    const depth = askDepthOf(cur.envelope);
+    const at = {
+      replyTo: mailbox,
+      session: sessionKey(agent.id, c.session),
+      deadline,
+      trace: traceparent ? { traceparent } : {},
+      ...(depth > 0 ? { depth } : {}),
+    };
     const dispatched: string[] = [];
     const publishes: Array<Promise<unknown>> = [];
     for (const call of cur.calls) {

@@ -38,6 +38,7 @@ export {
 } from "./session-requests.js";
 export { createSessionStore, type SessionStore, type TranscriptEntry } from "./session-store.js";
 export { historyInTranscripts, historyWithin, approxTokens, type SessionMemory } from "./session-memory.js";
+export { ASK_METADATA, askDepthOf, AskMetadataSchema, type AskMetadata } from "./ask-metadata.js";
 export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, type AgentSpec, type Binding } from "./agents.js";
 export { admits, bindingMatch, HTTP_CHANNEL, resolveAgent, routingTable, type AgentChoice, type BindingMatch, type Route } from "./agent-routing.js";
 export { chatSessionId, parseSessionId, senderSessionId, sessionIdFor, type ParsedSessionId } from "./session-id.js";

@@ -24,6 +24,8 @@ export const SkillInvocationSchema = z.object({
   /** ms since epoch after which the caller no longer waits */
   deadline: z.number().int().positive(),
   trace: z.object({ traceparent: z.string().optional() }).default({}),
+  /** how deep the calling turn is in a chain of agents asking agents (`agents.ask`): 0 for a turn a user started */
+  depth: z.number().int().min(0).max(1000).optional(),
 });
 export type SkillInvocation = z.infer<typeof SkillInvocationSchema>;
 

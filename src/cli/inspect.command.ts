@@ -47,6 +47,8 @@ export interface SessionReport {
   history: Turn[];
   /** the message in progress, when the snapshot was taken mid-turn */
   current?: AssistantContext["current"];
+  /** what a suspended turn waits for, one line per tool call (`agents.ask`: whom it asks) */
+  waiting?: string[];
   failure?: AssistantContext["failure"];
   /** nodes that run the actor now (empty = passivated or never started) */
   live: LiveSession[];
@@ -115,9 +117,30 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
     historyLimit: ctx?.historyLimit,
     history: ctx?.history ?? [],
     current: ctx?.current,
+    waiting: snap && stateName(snap.value) === "acting.waiting" ? waitsOf(ctx?.current) : [],
     failure: ctx?.failure,
     live,
   };
+}
+
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** What each tool call of a suspended turn waits for; `agents.ask` as the agent it asks and the question. */
+export function waitsOf(current: AssistantContext["current"] | undefined): string[] {
+  return (current?.calls ?? []).map((c) => {
+    if (c.name === "agents.ask") {
+      try {
+        const a = JSON.parse(c.arguments) as { agent?: unknown; text?: unknown; session?: unknown };
+        if (typeof a.agent === "string") {
+          const session = typeof a.session === "string" ? ` in its session ${a.session}` : "";
+          return `agents.ask: asks agent ${a.agent}${session}: ${clip(JSON.stringify(a.text ?? ""), 120)} (call ${c.id})`;
+        }
+      } catch {
+        /* arguments the model garbled: shown as they are */
+      }
+    }
+    return `${c.name} ${clip(c.arguments, 120)} (call ${c.id})`;
+  });
 }
 
 const time = (ts: number) => new Date(ts).toISOString().replace("T", " ").slice(0, 23);
@@ -135,6 +158,7 @@ export function renderSessionReport(r: SessionReport): string {
       : `live      ${r.live.map((l) => `on ${l.node} since ${time(l.since)} (${l.state})`).join("; ")}`,
   );
   if (r.current) out.push(`current   ${r.current.envelope.id} attempt ${r.current.attempt}: ${JSON.stringify(r.current.envelope.text ?? "")}`);
+  for (const w of r.waiting ?? []) out.push(`waiting   ${w}`);
   if (r.failure) out.push(`failure   ${r.failure.code}${r.failure.transient ? " (transient)" : ""}: ${r.failure.message}`);
   if (r.readable && r.revision > 0) {
     out.push(`history   ${r.history.length} turn(s)${r.historyLimit ? `, at most ${r.historyLimit} kept` : ""}`);

@@ -59,13 +59,13 @@ export interface InboundOptions {
 export interface Inbound {
   /** throws 503 while the bus cannot take messages */
   checkAvailable(): void;
-  /** validates and publishes; resolves with the message id once durable */
-  accept(addr: ChatAddress, input: Record<string, unknown>, idempotencyKey?: string): Promise<{ id: string; duplicate: boolean }>;
+  /** validates and publishes; resolves with the message id once durable (`traceparent`: the span the message's trace continues) */
+  accept(addr: ChatAddress, input: Record<string, unknown>, idempotencyKey?: string, traceparent?: string): Promise<{ id: string; duplicate: boolean }>;
   /** accepts a message and waits for its reply (504 after `timeoutMs`); `onDelta` receives the reply's pieces as they stream */
   converse(
     addr: ChatAddress,
     input: Record<string, unknown>,
-    o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void },
+    o: { idempotencyKey?: string; timeoutMs: number; onDelta?: (text: string) => void; traceparent?: string },
   ): Promise<{ id: string; reply: Envelope }>;
 }
 
@@ -99,7 +99,7 @@ export function createInbound(o: InboundOptions): Inbound {
       const problem = o.busProblem?.();
       if (problem) throw refused(problem);
     },
-    async accept(addr, input, idempotencyKey) {
+    async accept(addr, input, idempotencyKey, traceparent) {
       checkChatAddress(addr);
       const id = idempotencyKey ?? nuid.next();
       const body = { ...input, id };
@@ -117,7 +117,12 @@ export function createInbound(o: InboundOptions): Inbound {
       try {
         const ack = await publishDurable(
           o.bus.publisher,
-          { subject: inboundSubject(addr), data, msgId: id, headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId } },
+          {
+            subject: inboundSubject(addr),
+            data,
+            msgId: id,
+            headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) },
+          },
           { totalMs: o.publishTimeoutMs ?? 5_000 },
         );
         return { id, duplicate: ack.duplicate };
@@ -146,7 +151,7 @@ export function createInbound(o: InboundOptions): Inbound {
       const timer = setTimeout(() => replies.unsubscribe(), c.timeoutMs);
       try {
         const since = Date.now() - (o.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS) - CLOCK_SLACK_MS;
-        const { duplicate } = await inbound.accept(addr, input, id);
+        const { duplicate } = await inbound.accept(addr, input, id, c.traceparent);
         // a retry of a turn that already ended: its reply is on CLAW_OUT (nothing consumes the HTTP channel's)
         const earlier = duplicate ? await storedReply(o.bus.jsm, addr, id, since) : undefined;
         if (earlier) return { id, reply: earlier };

@@ -2,6 +2,7 @@
  * The HTTP gateway: REST data plane and health endpoints.
  */
 export { startGateway, type Gateway, type GatewayOptions } from "./http-server.js";
+export { createInbound, type Inbound } from "./inbound.js";
 export type { AgentDirectory } from "./agents-routes.js";
 export type { SkillDirectory, SkillInvokeOutcome } from "./skills-routes.js";
 export { HttpError } from "./errors.js";

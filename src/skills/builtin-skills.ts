@@ -1,10 +1,12 @@
 /**
  * Claw's own skills that run in the node's process (runtime `builtin`):
- * `time.now`, `time.sleep`, `echo`, and `http.fetch` (http-fetch.ts), whose
- * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`). The
+ * `time.now`, `time.sleep`, `echo`, `http.fetch` (http-fetch.ts), whose
+ * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`), and
+ * `agents.ask` (agents-ask.ts), a turn of another agent. The
  * skills that run code — `bash`, `fs.*` — live in the top-level `skills/`
  * folder and run in the sandbox.
  */
+import { agentsAskSkill, type AgentAsker } from "./agents-ask.js";
 import { httpFetchSkill, type HttpFetchOptions } from "./http-fetch.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 
@@ -70,7 +72,14 @@ export const echoSkill: BuiltinSkill = {
   },
 };
 
-/** Every in-process built-in, `http.fetch` with the node's allowlist and resolver. */
-export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }): BuiltinSkill[] {
-  return [timeNowSkill, timeSleepSkill, echoSkill, httpFetchSkill(httpFetch)];
+/** Without a node's agents (listing the built-ins' ids), `agents.ask` asks nobody. */
+const NO_AGENTS: AgentAsker = {
+  maxDepth: 0,
+  agent: () => undefined,
+  ask: () => Promise.reject(new SkillFailure("unavailable", "this process has no agents to ask")),
+};
+
+/** Every in-process built-in, `http.fetch` with the node's allowlist and resolver, `agents.ask` over the node's agents. */
+export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }, asker: AgentAsker = NO_AGENTS): BuiltinSkill[] {
+  return [timeNowSkill, timeSleepSkill, echoSkill, httpFetchSkill(httpFetch), agentsAskSkill(asker)];
 }

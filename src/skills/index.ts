@@ -6,6 +6,7 @@
  */
 export { SkillFailure, type BuiltinSkill, type SkillCatalog, type SkillContext } from "./skill.js";
 export { builtinSkills, echoSkill, timeNowSkill, timeSleepSkill } from "./builtin-skills.js";
+export { agentsAskSkill, askMessageId, type AgentAsk, type AgentAsker } from "./agents-ask.js";
 export { httpFetchSkill, MAX_BODY_BYTES, type HttpFetchOptions } from "./http-fetch.js";
 export { fetchAllowlist, FetchAllowEntryError, parseFetchAllowEntry, type FetchAllowEntry, type FetchAllowlist } from "./fetch-allowlist.js";
 export { createSkillCatalog, resolveVersion } from "./skill-catalog.js";

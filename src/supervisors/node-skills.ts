@@ -38,6 +38,8 @@ import {
   createWorkspaces,
 } from "../skills/index.js";
 import type { SkillDirectory } from "../gateway/index.js";
+import type { AgentRegistry } from "../actors/index.js";
+import { agentAsker } from "./agent-asker.js";
 import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
@@ -59,6 +61,8 @@ export interface NodeSkillsOptions {
   config: ClawConfig;
   log: Logger;
   backoff: BackoffPolicy;
+  /** the agents `agents.ask` may ask */
+  agents: Pick<AgentRegistry, "get">;
   inspection?: { register(kind: "skill", id: string, actor: AnyActorRef): void; forget(kind: "skill", id: string): void };
   onEvent: (e: SkillWorkerEvent) => void;
 }
@@ -80,7 +84,15 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   const kv = await o.bus.kvm.open(BUCKETS.registry);
   const objects = await new Objm(o.bus.js).open(OBJECT_STORES.skillFiles);
   const shipped = await Promise.all((await shippedSkills(config.skillsDir)).map((dir) => readSkillFolder(dir)));
-  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) });
+  const asker = agentAsker({
+    bus: o.bus,
+    nodeId: config.nodeId,
+    maxPayload: config.maxPayload,
+    duplicateWindowMs: config.duplicateWindowMs,
+    maxDepth: config.maxAgentDepth,
+    agent: (id) => o.agents.get(id)?.spec,
+  });
+  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) }, asker);
   const registry = await openSkillRegistry(kv, objects, cacheDir, {
     onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
     // ids no API registration may take: ours, even before they are registered
