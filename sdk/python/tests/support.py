@@ -107,6 +107,7 @@ class Node:
             "HOME": os.environ.get("HOME", "/tmp"),
             "NATS_URL": nats_url,
             "CLAW_HTTP_PORT": "0",
+            "CLAW_GRPC_PORT": "0",  # each node its own: a fixed port would collide with every other node on this host
             "CLAW_LOG_LEVEL": "info",
             "CLAW_DATA_DIR": os.path.join(self.dir, "data"),
         }
