@@ -193,7 +193,8 @@ async function act(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent
     const mailbox = sessionSubject(sessionPartition(agent, c.session, cur.envelope, deps.partitions), agent.id, c.session);
     const traceparent = turnTraceparent(cur.envelope);
     const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
-    const at = { replyTo: mailbox, session: sessionKey(agent.id, c.session), deadline, trace: traceparent ? { traceparent } : {} };
+    const address = { channel: cur.envelope.channel, account: cur.envelope.account, chat: cur.envelope.chat };
+    const at = { replyTo: mailbox, session: sessionKey(agent.id, c.session), address, deadline, trace: traceparent ? { traceparent } : {} };
     const dispatched: string[] = [];
     const publishes: Array<Promise<unknown>> = [];
     for (const call of cur.calls) {

@@ -1,11 +1,14 @@
 /**
  * Claw's own skills that run in the node's process (runtime `builtin`):
  * `time.now`, `time.sleep`, `echo`, and `http.fetch` (http-fetch.ts), whose
- * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`). The
+ * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`), and
+ * `schedule.create`, `schedule.list`, `schedule.cancel` (schedule-skills.ts). The
  * skills that run code — `bash`, `fs.*` — live in the top-level `skills/`
  * folder and run in the sandbox.
  */
+import type { ScheduleStore } from "../schedules/index.js";
 import { httpFetchSkill, type HttpFetchOptions } from "./http-fetch.js";
+import { scheduleSkills } from "./schedule-skills.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 
 const builtin = (d: Record<string, unknown> & { id: string; version: string }): BuiltinSkill["descriptor"] => ({ ...d, runtime: "builtin" });
@@ -70,7 +73,7 @@ export const echoSkill: BuiltinSkill = {
   },
 };
 
-/** Every in-process built-in, `http.fetch` with the node's allowlist and resolver. */
-export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }): BuiltinSkill[] {
-  return [timeNowSkill, timeSleepSkill, echoSkill, httpFetchSkill(httpFetch)];
+/** Every in-process built-in, `http.fetch` with the node's allowlist and resolver, `schedule.*` on the node's schedules. */
+export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }, schedules?: ScheduleStore): BuiltinSkill[] {
+  return [timeNowSkill, timeSleepSkill, echoSkill, httpFetchSkill(httpFetch), ...scheduleSkills(schedules)];
 }

@@ -42,7 +42,7 @@ async function runBuiltin(deps: InvocationDeps, c: InvocationContext, s: Registe
       { once: true },
     ),
   );
-  return Promise.race([b.run(c.invocation.input ?? {}, { signal, deadline: c.invocation.deadline }), aborted]);
+  return Promise.race([b.run(c.invocation.input ?? {}, { signal, deadline: c.invocation.deadline, invocation: c.invocation }), aborted]);
 }
 
 /** Creates the effects. */

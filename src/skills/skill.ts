@@ -3,7 +3,7 @@
  * registry, run by the sandbox driver of its runtime — or, for Claw's own
  * built-ins (runtime `builtin`), by a function in the node's process.
  */
-import type { SkillError } from "../bus/index.js";
+import type { SkillError, SkillInvocation } from "../bus/index.js";
 import type { SkillDescriptor } from "./descriptor.js";
 
 /** What an in-process skill is given besides its input. */
@@ -12,6 +12,8 @@ export interface SkillContext {
   signal: AbortSignal;
   /** ms since epoch */
   deadline: number;
+  /** the invocation: its id (the same when its caller's turn runs again), the calling session (`<agent>.<session>`) and chat, when a session called */
+  invocation: Pick<SkillInvocation, "id" | "session" | "address">;
 }
 
 /** One of Claw's own skills, run in the node's process (runtime `builtin`). */

@@ -38,6 +38,7 @@ import {
   createWorkspaces,
 } from "../skills/index.js";
 import type { SkillDirectory } from "../gateway/index.js";
+import type { ScheduleStore } from "../schedules/index.js";
 import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
@@ -59,6 +60,8 @@ export interface NodeSkillsOptions {
   config: ClawConfig;
   log: Logger;
   backoff: BackoffPolicy;
+  /** the schedules the `schedule.*` skills make, list and cancel */
+  schedules: ScheduleStore;
   inspection?: { register(kind: "skill", id: string, actor: AnyActorRef): void; forget(kind: "skill", id: string): void };
   onEvent: (e: SkillWorkerEvent) => void;
 }
@@ -80,7 +83,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   const kv = await o.bus.kvm.open(BUCKETS.registry);
   const objects = await new Objm(o.bus.js).open(OBJECT_STORES.skillFiles);
   const shipped = await Promise.all((await shippedSkills(config.skillsDir)).map((dir) => readSkillFolder(dir)));
-  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) });
+  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) }, o.schedules);
   const registry = await openSkillRegistry(kv, objects, cacheDir, {
     onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
     // ids no API registration may take: ours, even before they are registered
