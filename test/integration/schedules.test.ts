@@ -17,6 +17,7 @@ import { describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
 import { BUCKETS, decode, STREAMS, transcriptSubject } from "../../src/bus/index.js";
 import { currentLeader } from "../../src/supervisors/leader-lease.js";
+import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
@@ -112,6 +113,19 @@ describe("schedules", () => {
     expect((await refused({})).field).toBe("at");
     expect((await refused({ every: "1s", evry: 1 })).message).toContain("did you mean every?");
     expect((await api(node.httpPort, "GET", "/v1/schedules/scnope")).status).toBe(404);
+
+    // claw schedules ls | rm, on the same bucket
+    const s = await schedule(node.httpPort, "x", { cron: "0 9 * * 1-5", tz: "Europe/Berlin" });
+    const env = { NATS_URL: nats.url };
+    const ls = await runCli(["schedules", "ls"], env);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toMatch(new RegExp(`${s.id}\\s+t/a/x\\s+cron 0 9 \\* \\* 1-5 Europe/Berlin\\s+${s.next}\\s+tick x`));
+    expect(JSON.parse((await runCli(["schedules", "ls", "--json"], env)).stdout).schedules[0]).toMatchObject({ id: s.id, tz: "Europe/Berlin" });
+    expect(await runCli(["schedules", "rm", s.id], env)).toMatchObject({ code: 0 });
+    expect((await api(node.httpPort, "GET", `/v1/schedules/${s.id}`)).status).toBe(404);
+    const again = await runCli(["schedules", "rm", s.id], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`no schedule ${s.id}`);
   }, 30_000);
 
   it("fires on when the node firing is SIGKILLed mid-run: no occurrence lost or doubled", async () => {
