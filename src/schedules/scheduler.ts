@@ -112,14 +112,27 @@ export function startScheduler(o: SchedulerOptions): Scheduler {
     }
   }
 
+  /** when each schedule is due next, as of its last occurrence: a cron pattern is not worked out again five times a second */
+  const dueTimes = new Map<string, { last: number | undefined; at: number }>();
+  const dueTime = (s: Schedule, now: number): number => {
+    let known = dueTimes.get(s.id);
+    if (!known || known.last !== s.last) {
+      const due = dueAt(s, now, o.graceMs);
+      known = { last: s.last, at: due.publish.length > 0 || due.last !== undefined || due.done ? now : due.next! };
+      dueTimes.set(s.id, known);
+    }
+    return known.at;
+  };
+
   const loop = (async () => {
     await live.ready;
     while (!stopping.signal.aborted) {
       if (o.leading()) {
         const now = Date.now();
+        if (dueTimes.size > 2 * live.size + 100) dueTimes.clear();
         for (const s of live.values()) {
-          const due = dueAt(s, now, o.graceMs);
-          if (due.publish.length === 0 && due.last === undefined && !due.done) continue;
+          if (dueTime(s, now) > now) continue;
+          dueTimes.delete(s.id);
           await fire(s.id).catch((e: unknown) => emit({ type: "schedule.failed", schedule: s.id, error: (e as Error)?.message ?? String(e) }));
           if (stopping.signal.aborted) break;
         }
