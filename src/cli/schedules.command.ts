@@ -5,9 +5,8 @@
  */
 import { hostname, userInfo } from "node:os";
 import { BUCKETS } from "../bus/index.js";
-import { scheduleView } from "../gateway/schedule-view.js";
 import { createAudit } from "../observability/index.js";
-import { scheduleStore, type ScheduleStore } from "../schedules/index.js";
+import { scheduleStore, scheduleView, type ScheduleStore } from "../schedules/index.js";
 import { cliBus } from "./cli-connection.js";
 import { formatTable } from "./text-table.js";
 

@@ -30,7 +30,7 @@ import {
   ReplaySchema,
   ResponsesRequestSchema,
 } from "./schemas.js";
-import { ScheduleViewSchema } from "./schedule-view.js";
+import { ScheduleViewSchema } from "../schedules/schedule-view.js";
 
 /** One answer of a route. */
 export interface RouteResponse {

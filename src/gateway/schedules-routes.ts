@@ -5,7 +5,7 @@
  * own sessions (`~<owner>~…`) stay its own, and naming an agent needs
  * `agents:invoke:<agent>`.
  */
-import { CreateScheduleSchema, ScheduleLimitError, type ScheduleStore } from "../schedules/index.js";
+import { CreateScheduleSchema, ScheduleLimitError, scheduleView, type ScheduleStore } from "../schedules/index.js";
 import { describeError, issueText } from "../schema-issues.js";
 import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
@@ -13,7 +13,6 @@ import { CROSS_SESSION_SCOPE, mayAddressChat } from "./http-session.js";
 import { readJson, sendJson } from "./http-io.js";
 import { checkNamedAgent } from "./named-agent.js";
 import { principalOf } from "./principal.js";
-import { scheduleView } from "./schedule-view.js";
 import { page, PageQuerySchema, parseQuery } from "./schemas.js";
 
 /** The `/v1/schedules` routes' handlers. */

@@ -14,3 +14,4 @@ export {
 } from "./schedule.js";
 export { occurrenceMessage, startScheduler, type Scheduler, type SchedulerEvent, type SchedulerOptions } from "./scheduler.js";
 export { SCHEDULE_ID, scheduleKey, ScheduleLimitError, scheduleStore, type ScheduleStore } from "./store.js";
+export { scheduleView, ScheduleViewSchema, type ScheduleView } from "./schedule-view.js";

@@ -126,7 +126,7 @@ describe("schedules", () => {
     const again = await runCli(["schedules", "rm", s.id], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`no schedule ${s.id}`);
-  }, 30_000);
+  }, 60_000);
 
   it("fires on when the node firing is SIGKILLed mid-run: no occurrence lost or doubled", async () => {
     await using nats = await natsServer();

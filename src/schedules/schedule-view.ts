@@ -1,6 +1,6 @@
 /** A schedule as the API (and the CLI) shows it. */
 import { z } from "zod";
-import { nextAfter, type Schedule } from "../schedules/index.js";
+import { nextAfter, type Schedule } from "./schedule.js";
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
