@@ -84,6 +84,9 @@ describe("schedules", () => {
     const user = decode<{ user: { id: string; sender: { id: string }; text: string; metadata: Record<string, unknown> } }>(entry!.data).user;
     expect(user).toMatchObject({ id: `${at.id}:${atTime}`, sender: { id: `schedule:${at.id}` }, text: "tick o", metadata: { schedule: { id: at.id } } });
 
+    // claw inspect says what the chat's session will be sent
+    const inspected = await runCli(["inspect", "echo", "t:a:c"], { NATS_URL: nats.url });
+    expect(inspected.stdout).toContain(`schedule  ${cron.id} cron */2 * * * * * Europe/Berlin, next `);
     const listed = await api(node.httpPort, "GET", "/v1/schedules");
     expect(listed.json.schedules.map((s: { id: string }) => s.id).sort()).toEqual([every.id, cron.id].sort());
     expect((await api(node.httpPort, "DELETE", `/v1/schedules/${every.id}`)).status).toBe(204);
