@@ -62,6 +62,8 @@ export interface ClawConfig {
   duplicateWindowMs: number;
   /** how deep agents may ask agents (`agents.ask`): a turn at this depth is answered `depth_exceeded` */
   maxAgentDepth: number;
+  /** an occurrence of a schedule at most this late is still published as due; older ones were missed (their `missed` decides) */
+  scheduleGraceMs: number;
   /** first retry delay and cap of the exponential backoff (×2, jittered) */
   retryBaseMs: number;
   retryMaxMs: number;
@@ -254,6 +256,7 @@ const EnvSchema = z.object({
   CLAW_MAX_ACK_PENDING: int(1).default(256),
   CLAW_DUPLICATE_WINDOW_MS: int(1000).default(120_000),
   CLAW_MAX_AGENT_DEPTH: int(0, 16).default(3),
+  CLAW_SCHEDULE_GRACE_MS: int(1000).default(60_000),
   CLAW_RETRY_BASE_MS: int(1).default(1_000),
   CLAW_RETRY_MAX_MS: int(1).default(30_000),
   CLAW_MEMBER_TTL_MS: int(300).default(3_000),
@@ -403,6 +406,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
   if (e.CLAW_SANDBOX === "process" && e.CLAW_ALLOW_UNSANDBOXED !== "1") {
     throw new ConfigError("CLAW_SANDBOX=process runs skills without any isolation: set CLAW_ALLOW_UNSANDBOXED=1 as well if that is what you want");
   }
+  // an occurrence published again (its first publisher died before recording it) is dropped only inside the duplicate window
+  if (e.CLAW_SCHEDULE_GRACE_MS > e.CLAW_DUPLICATE_WINDOW_MS)
+    throw new ConfigError(
+      `CLAW_SCHEDULE_GRACE_MS (${e.CLAW_SCHEDULE_GRACE_MS}) is longer than CLAW_DUPLICATE_WINDOW_MS (${e.CLAW_DUPLICATE_WINDOW_MS}): ` +
+        "an occurrence published twice across a crash would not be dropped as a duplicate",
+    );
   return {
     natsUrl: e.NATS_URL,
     nodeId:
@@ -426,6 +435,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     maxAckPending: e.CLAW_MAX_ACK_PENDING,
     duplicateWindowMs: e.CLAW_DUPLICATE_WINDOW_MS,
     maxAgentDepth: e.CLAW_MAX_AGENT_DEPTH,
+    scheduleGraceMs: e.CLAW_SCHEDULE_GRACE_MS,
     retryBaseMs: e.CLAW_RETRY_BASE_MS,
     retryMaxMs: Math.max(e.CLAW_RETRY_BASE_MS, e.CLAW_RETRY_MAX_MS),
     memberTtlMs: e.CLAW_MEMBER_TTL_MS,

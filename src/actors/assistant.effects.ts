@@ -196,9 +196,11 @@ async function act(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent
     const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
     // an asked turn's calls carry its depth: an `agents.ask` among them is refused past CLAW_MAX_AGENT_DEPTH
     const depth = askDepthOf(cur.envelope);
+    const address = { channel: cur.envelope.channel, account: cur.envelope.account, chat: cur.envelope.chat };
     const at = {
       replyTo: mailbox,
       session: sessionKey(agent.id, c.session),
+      address,
       deadline,
       trace: traceparent ? { traceparent } : {},
       ...(depth > 0 ? { depth } : {}),

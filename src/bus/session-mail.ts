@@ -21,6 +21,8 @@ export const SkillInvocationSchema = z.object({
   replyTo: z.string().min(1),
   /** the calling session (`<agent>.<session>`), for skills whose workspace lives as long as the session */
   session: z.string().max(600).optional(),
+  /** the chat of the message whose turn made the call (a built-in such as `schedule.create` acts on it) */
+  address: z.object({ channel: z.string().max(200), account: z.string().max(200), chat: z.string().max(200) }).optional(),
   /** ms since epoch after which the caller no longer waits */
   deadline: z.number().int().positive(),
   trace: z.object({ traceparent: z.string().optional() }).default({}),

@@ -42,6 +42,8 @@ export const BUCKETS = {
   webhooks: "claw_webhooks",
   /** the gateway's rate-limit buckets (`<kind>.<hash of who>`); an idle one ages out after an hour (full again by then) */
   rateLimits: "claw_ratelimit",
+  /** schedules (`s.<id>`: the chat, the text, when, and the last occurrence fired) */
+  schedules: "claw_schedules",
 } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
@@ -273,6 +275,7 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.auth, history: 1, replicas: o.replicas },
     { name: BUCKETS.webhooks, history: 1, replicas: o.replicas },
     { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
+    { name: BUCKETS.schedules, history: 1, replicas: o.replicas },
   ];
 }
 

@@ -16,6 +16,7 @@ import { importOpenClawCommand } from "./import.command.js";
 import { inspectCommand } from "./inspect.command.js";
 import { keysCommand, parseWhen } from "./keys.command.js";
 import { runNodeProcess } from "./run-node.js";
+import { schedulesCommand } from "./schedules.command.js";
 import { sendCommand } from "./send.command.js";
 import { skillsCommand } from "./skills.command.js";
 import { tailCommand } from "./tail.command.js";
@@ -198,6 +199,20 @@ export const COMMANDS: readonly CliCommand[] = [
         keep: values.keep,
         json: values.json,
       });
+    },
+  },
+  {
+    name: "schedules",
+    usage: [
+      "schedules ls [--json]              the schedules (chat, agent, when, next occurrence, text)",
+      "schedules rm <id>                  delete a schedule: no occurrence after this",
+    ],
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json } });
+      const [action, id, extra] = positionals;
+      if (action === "ls" && id === undefined) return schedulesCommand({ action, json: values.json });
+      if (action === "rm" && id !== undefined && extra === undefined) return schedulesCommand({ action, id });
+      throw new UsageError("schedules needs ls, or rm <id>");
     },
   },
   {

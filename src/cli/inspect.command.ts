@@ -6,8 +6,9 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { NoRespondersError, type NatsConnection } from "@nats-io/transport-node";
-import { createSessionStore, type AssistantContext } from "../actors/index.js";
+import { createSessionStore, parseSessionId, type AssistantContext } from "../actors/index.js";
 import { ACTORS_SUBJECT, BUCKETS, sessionKey } from "../bus/index.js";
+import { scheduleStore, scheduleView, type ScheduleView } from "../schedules/index.js";
 import type { Turn } from "../llm/index.js";
 import { stateName, type ActorListing, type ActorQuery } from "../observability/index.js";
 import { redactSecrets } from "../ui/index.js";
@@ -52,6 +53,8 @@ export interface SessionReport {
   failure?: AssistantContext["failure"];
   /** nodes that run the actor now (empty = passivated or never started) */
   live: LiveSession[];
+  /** what the session will be sent: the schedules of its chat that this agent (or the chat's routing) answers */
+  schedules: Array<Pick<ScheduleView, "id" | "text" | "next"> & { when: string }>;
 }
 
 /** Thrown when neither KV nor any node knows the session. */
@@ -87,6 +90,23 @@ export async function findLiveSession(nc: NatsConnection, key: string, waitMs = 
   return out.sort((a, b) => a.node.localeCompare(b.node));
 }
 
+/** The schedules that put messages into the session's chat for `agent` (none for a sender's session, or before any node made the bucket). */
+async function sessionSchedules(nc: NatsConnection, agent: string, session: string): Promise<SessionReport["schedules"]> {
+  const chat = parseSessionId(session);
+  if (!chat || chat.chat === undefined) return [];
+  const kv = await new Kvm(jetstream(nc)).open(BUCKETS.schedules).catch(() => undefined);
+  if (!kv) return [];
+  const mine = (await scheduleStore(kv).list()).filter(
+    (s) => s.address.channel === chat.channel && s.address.account === chat.account && s.address.chat === chat.chat && (s.agent ?? agent) === agent,
+  );
+  return mine.map(scheduleView).map((v) => ({
+    id: v.id,
+    text: v.text,
+    next: v.next,
+    when: v.at ? `at ${v.at}` : v.every !== undefined ? `every ${v.every / 1000}s` : `cron ${v.cron}${v.tz ? ` ${v.tz}` : ""}`,
+  }));
+}
+
 /** Reads the session's snapshot and where it is live. Throws {@link SessionNotFoundError} when nobody knows it. */
 export async function inspectSession(nc: NatsConnection, agent: string, session: string, waitMs?: number): Promise<SessionReport> {
   const key = sessionKey(agent, session);
@@ -101,6 +121,7 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
       }),
     findLiveSession(nc, key, waitMs),
   ]);
+  const schedules = await sessionSchedules(nc, agent, session);
   if (stored.revision === 0 && live.length === 0) throw new SessionNotFoundError(agent, session);
   const snap = stored.snapshot as { status?: string; value?: unknown; context?: Partial<AssistantContext> } | undefined;
   const ctx = snap?.context;
@@ -120,6 +141,7 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
     waiting: snap && stateName(snap.value) === "acting.waiting" ? waitsOf(ctx?.current) : [],
     failure: ctx?.failure,
     live,
+    schedules,
   };
 }
 
@@ -158,6 +180,7 @@ export function renderSessionReport(r: SessionReport): string {
       : `live      ${r.live.map((l) => `on ${l.node} since ${time(l.since)} (${l.state})`).join("; ")}`,
   );
   if (r.current) out.push(`current   ${r.current.envelope.id} attempt ${r.current.attempt}: ${JSON.stringify(r.current.envelope.text ?? "")}`);
+  for (const s of r.schedules) out.push(`schedule  ${s.id} ${s.when}, next ${s.next ?? "never"}: ${JSON.stringify(s.text)}`);
   for (const w of r.waiting ?? []) out.push(`waiting   ${w}`);
   if (r.failure) out.push(`failure   ${r.failure.code}${r.failure.transient ? " (transient)" : ""}: ${r.failure.message}`);
   if (r.readable && r.revision > 0) {

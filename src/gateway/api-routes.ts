@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { AgentSpecSchema, BindingSchema } from "../actors/agents.js";
 import { SkillDescriptorSchema } from "../skills/descriptor.js";
+import { CreateScheduleSchema } from "../schedules/schedule.js";
 import { CreateWebhookSchema, WEBHOOK_EVENTS } from "../webhooks/subscriptions.js";
 import {
   AcceptedSchema,
@@ -29,6 +30,7 @@ import {
   ReplaySchema,
   ResponsesRequestSchema,
 } from "./schemas.js";
+import { ScheduleViewSchema } from "../schedules/schedule-view.js";
 
 /** One answer of a route. */
 export interface RouteResponse {
@@ -344,6 +346,50 @@ export const ROUTES = [
     tag: "webhooks",
     summary: "remove a subscription (its waiting deliveries are dropped)",
     responses: { 204: { description: "removed" }, 404: json("no such subscription") },
+  },
+  {
+    method: "POST",
+    path: "/v1/schedules",
+    scopes: one("schedules:admin"),
+    audit: true,
+    tag: "schedules",
+    summary:
+      "schedule a message into a chat: at a time (at), every so often (every) or on a cron pattern (cron, tz); each occurrence comes once, " +
+      "as sender schedule:<id>",
+    body: CreateScheduleSchema,
+    responses: {
+      201: json("the schedule, and when it fires next", ScheduleViewSchema),
+      400: json("a field that is not what it must be (named), or the agent has too many schedules (too_many_schedules)"),
+      403: json("another caller's own session, or an agent the caller may not invoke"),
+    },
+  },
+  {
+    method: "GET",
+    path: "/v1/schedules",
+    scopes: one("schedules:admin"),
+    audit: true,
+    tag: "schedules",
+    summary: "the schedules, oldest first",
+    query: PageQuerySchema,
+    responses: { 200: json("a page of schedules", pageOf("schedules", ScheduleViewSchema)) },
+  },
+  {
+    method: "GET",
+    path: "/v1/schedules/{id}",
+    scopes: one("schedules:admin"),
+    audit: true,
+    tag: "schedules",
+    summary: "one schedule (a one-time schedule is gone once it fired)",
+    responses: { 200: json("the schedule", ScheduleViewSchema), 404: json("no such schedule") },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/schedules/{id}",
+    scopes: one("schedules:admin"),
+    audit: true,
+    tag: "schedules",
+    summary: "delete a schedule: no occurrence after this",
+    responses: { 204: { description: "deleted" }, 404: json("no such schedule") },
   },
   {
     method: "GET",

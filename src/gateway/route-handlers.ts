@@ -18,6 +18,8 @@ import { messagesRoutes } from "./messages-routes.js";
 import { modelsRoutes } from "./models.js";
 import { operationsRoutes, type OperationsRoutesOptions } from "./operations-routes.js";
 import { responses } from "./responses.js";
+import type { ScheduleStore } from "../schedules/index.js";
+import { schedulesRoutes } from "./schedules-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
 
@@ -31,6 +33,8 @@ export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<Chan
   skills: SkillDirectory;
   /** webhook subscriptions (`/v1/webhooks`) */
   webhooksOut: WebhookDirectory;
+  /** the schedules (`/v1/schedules`) */
+  schedules: ScheduleStore;
   /** the live view and the web chat page (`/ui`, `/ui/…`, `/chat`): false when it has nothing at that path */
   liveView: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -64,6 +68,7 @@ export function routeHandlers(o: RouteHandlersOptions, inbound: Inbound): RouteH
     ...channelsRoutes({ maxPayload: o.maxPayload, channels: o.channels, webhook: o.webhook, checkAvailable }),
     ...dlqRoutes(o.bus, o.maxPayload),
     ...webhooksRoutes(o.webhooksOut, o.maxPayload),
+    ...schedulesRoutes(o.schedules, o.maxPayload),
     "GET /ui": liveView,
     "GET /ui/{rest*}": liveView,
     "GET /chat": liveView,

@@ -1,13 +1,16 @@
 /**
  * Claw's own skills that run in the node's process (runtime `builtin`):
  * `time.now`, `time.sleep`, `echo`, `http.fetch` (http-fetch.ts), whose
- * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`), and
- * `agents.ask` (agents-ask.ts), a turn of another agent. The
+ * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`),
+ * `agents.ask` (agents-ask.ts), a turn of another agent, and
+ * `schedule.create`, `schedule.list`, `schedule.cancel` (schedule-skills.ts). The
  * skills that run code — `bash`, `fs.*` — live in the top-level `skills/`
  * folder and run in the sandbox.
  */
 import { agentsAskSkill, type AgentAsker } from "./agents-ask.js";
+import type { ScheduleStore } from "../schedules/index.js";
 import { httpFetchSkill, type HttpFetchOptions } from "./http-fetch.js";
+import { scheduleSkills } from "./schedule-skills.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 
 const builtin = (d: Record<string, unknown> & { id: string; version: string }): BuiltinSkill["descriptor"] => ({ ...d, runtime: "builtin" });
@@ -79,7 +82,13 @@ const NO_AGENTS: AgentAsker = {
   ask: () => Promise.reject(new SkillFailure("unavailable", "this process has no agents to ask")),
 };
 
-/** Every in-process built-in, `http.fetch` with the node's allowlist and resolver, `agents.ask` over the node's agents. */
-export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }, asker: AgentAsker = NO_AGENTS): BuiltinSkill[] {
-  return [timeNowSkill, timeSleepSkill, echoSkill, httpFetchSkill(httpFetch), agentsAskSkill(asker)];
+/** What the node's built-ins act on: its agents (`agents.ask`) and its schedules (`schedule.*`); without them they answer `unavailable`. */
+export interface BuiltinDeps {
+  asker?: AgentAsker;
+  schedules?: ScheduleStore;
+}
+
+/** Every in-process built-in, `http.fetch` with the node's allowlist and resolver, `agents.ask` over the node's agents, `schedule.*` on its schedules. */
+export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }, deps: BuiltinDeps = {}): BuiltinSkill[] {
+  return [timeNowSkill, timeSleepSkill, echoSkill, httpFetchSkill(httpFetch), agentsAskSkill(deps.asker ?? NO_AGENTS), ...scheduleSkills(deps.schedules)];
 }

@@ -12,7 +12,8 @@ export interface SkillContext {
   signal: AbortSignal;
   /** ms since epoch */
   deadline: number;
-  /** the invocation as its caller published it: its id, the calling session's mailbox, its trace and depth */
+  /** the invocation as its caller published it: its id (the same when its caller's turn runs again), the calling session's mailbox and
+   * session (`<agent>.<session>`) and chat when a session called, its trace and depth */
   invocation: SkillInvocation;
 }
 

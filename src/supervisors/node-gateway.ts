@@ -10,6 +10,7 @@ import type { ClawConfig } from "../config.js";
 import { startGateway, type Gateway } from "../gateway/index.js";
 import type { Logger } from "../log.js";
 import type { ClawMetrics } from "../observability/index.js";
+import type { ScheduleStore } from "../schedules/index.js";
 import type { UiRoutes } from "../ui/index.js";
 import { channelStatus } from "./channel-status.js";
 import type { GatewayAccess } from "./node-access.js";
@@ -36,6 +37,7 @@ export interface NodeGatewayParts {
   ui: UiRoutes;
   access: GatewayAccess;
   webhooks: NodeWebhooks;
+  schedules: ScheduleStore;
 }
 
 /** Starts the gateway on the start-up answerer's port. */
@@ -69,6 +71,7 @@ export async function startNodeGateway(p: NodeGatewayParts): Promise<Gateway> {
     maxConnections: config.httpMaxConnections,
     onConnectionsFull: (max, more) => log.warn({ max, more }, "connections refused: the gateway holds CLAW_HTTP_MAX_CONNECTIONS already"),
     webhooksOut: p.webhooks.directory,
+    schedules: p.schedules,
     audit: p.access.audit,
     onError: (e) => log.error({ err: e }, "gateway error"),
   });

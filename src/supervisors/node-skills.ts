@@ -40,6 +40,7 @@ import {
 import type { SkillDirectory } from "../gateway/index.js";
 import type { AgentRegistry } from "../actors/index.js";
 import { agentAsker } from "./agent-asker.js";
+import type { ScheduleStore } from "../schedules/index.js";
 import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
@@ -63,6 +64,8 @@ export interface NodeSkillsOptions {
   backoff: BackoffPolicy;
   /** the agents `agents.ask` may ask */
   agents: Pick<AgentRegistry, "get">;
+  /** the schedules the `schedule.*` skills make, list and cancel */
+  schedules: ScheduleStore;
   inspection?: { register(kind: "skill", id: string, actor: AnyActorRef): void; forget(kind: "skill", id: string): void };
   onEvent: (e: SkillWorkerEvent) => void;
 }
@@ -92,7 +95,10 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     maxDepth: config.maxAgentDepth,
     agent: (id) => o.agents.get(id)?.spec,
   });
-  const builtins = builtinSkills({ allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) }, asker);
+  const builtins = builtinSkills(
+    { allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) },
+    { asker, schedules: o.schedules },
+  );
   const registry = await openSkillRegistry(kv, objects, cacheDir, {
     onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
     // ids no API registration may take: ours, even before they are registered

@@ -45,6 +45,7 @@ import { retryBackoff, type Partitioning } from "./node-provision.js";
 import { nodeSessionHost } from "./node-sessions.js";
 import { startNodeSkills } from "./node-skills.js";
 import { boundedStop, exitOnEscalation } from "./node-stop.js";
+import { nodeScheduler, openNodeSchedules } from "./node-schedules.js";
 import { nodeWebhooks } from "./node-webhooks.js";
 import { servePresence } from "./presence.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -130,6 +131,8 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("llm", ({ metrics, tracing }) => createProviderModels(config.providers, { onEvent: (e) => observeLlm(e, metrics, tracing, log) }))
       // the agents live in KV claw_registry, changed without restarts; CLAW_CONFIG seeds them
       .part("agents", ({ store, llm }) => openNodeAgents(store.kv.registry, llm.registry, config, log), { stop: (r) => r.close() })
+      // the schedules' store: the gateway's /v1/schedules and the agents' schedule.* skills
+      .part("schedules", ({ bus }) => openNodeSchedules(bus))
       .part(
         "skills",
         (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),
@@ -158,6 +161,8 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
           stop: (l) => l.supervisor.stop(),
         },
       )
+      // fires while this node leads (each occurrence once, whoever fires it: scheduler.ts)
+      .part("scheduler", ({ bus, cluster }) => nodeScheduler(bus, config, log, () => cluster.lease.state.valid()), { stop: (s) => s.stop() })
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })

@@ -41,6 +41,10 @@ export const SDK_METHODS: Readonly<Record<string, string>> = {
   postV1Webhooks: "webhooks.create",
   getV1Webhooks: "webhooks.list",
   deleteV1WebhooksById: "webhooks.delete",
+  postV1Schedules: "schedules.create",
+  getV1Schedules: "schedules.list",
+  getV1SchedulesById: "schedules.get",
+  deleteV1SchedulesById: "schedules.delete",
 };
 
 /** The operations of an OpenAPI document an SDK must cover, and those of them no method is named for. */

@@ -123,10 +123,12 @@ describe("claw inspect view", () => {
       { role: "assistant", text: "hi", id: "m1:reply:0", ts: Date.UTC(2026, 0, 2, 3, 4, 5, 9) },
     ],
     live: [],
+    schedules: [{ id: "sc0123456789abcdef", when: "cron 0 9 * * 1-5 Europe/Berlin", next: "2026-01-05T08:00:00.000Z", text: "standup" }],
   };
 
-  it("prints state, history and that a passivated session is not live", () => {
+  it("prints state, history, what it is scheduled to be sent, and that a passivated session is not live", () => {
     const text = renderSessionReport(report);
+    expect(text).toContain('schedule  sc0123456789abcdef cron 0 9 * * 1-5 Europe/Berlin, next 2026-01-05T08:00:00.000Z: "standup"');
     expect(text).toContain("session   echo / web:cli:me   (key echo.web=3Acli=3Ame, revision 4)");
     expect(text).toMatch(/^state\s+idle\s+turns 1\s+last turn m1$/m);
     expect(text).toMatch(/^live\s+no \(passivated/m);

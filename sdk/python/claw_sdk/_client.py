@@ -310,6 +310,53 @@ class Webhooks(_Namespace):
         self._t.send("DELETE", path_of("/v1/webhooks/{}", webhook))
 
 
+class Schedules(_Namespace):
+    """``/v1/schedules``: messages put into a chat at a time, every so often, or on a cron pattern."""
+
+    def create(
+        self,
+        address: Mapping[str, str],
+        text: str,
+        *,
+        at: Optional[str] = None,
+        every: Optional[Union[str, int]] = None,
+        cron: Optional[str] = None,
+        tz: Optional[str] = None,
+        agent: Optional[str] = None,
+        sender: Optional[str] = None,
+        missed: Optional[str] = None,
+    ) -> Result:
+        """Schedules ``text`` into ``address`` (``{channel, account, chat}``): one of ``at`` (ISO-8601 with its
+        offset), ``every`` ("30s", "5m", or ms) or ``cron`` (with ``tz``); answers the schedule with ``id`` and
+        ``next``. Not retried once sent (a retry could schedule twice)."""
+        body = _drop_none(
+            {
+                "address": dict(address),
+                "text": text,
+                "at": at,
+                "every": every,
+                "cron": cron,
+                "tz": tz,
+                "agent": agent,
+                "sender": sender,
+                "missed": missed,
+            }
+        )
+        return self._t.send("POST", "/v1/schedules", body=body, safe=False)
+
+    def list(self, *, page_size: Optional[int] = None) -> Iterator[Result]:
+        """Every schedule, oldest first."""
+        return self._pages("/v1/schedules", "schedules", page_size)
+
+    def get(self, schedule: str) -> Result:
+        """One schedule (a one-time schedule is gone once it fired: ClawError 404)."""
+        return self._t.send("GET", path_of("/v1/schedules/{}", schedule))
+
+    def delete(self, schedule: str) -> None:
+        """Deletes a schedule: no occurrence after this; ClawError 404 when there is none."""
+        self._t.send("DELETE", path_of("/v1/schedules/{}", schedule))
+
+
 class Claw:
     """A client of one Claw node (or a cluster behind one address).
 
@@ -343,6 +390,7 @@ class Claw:
         self.channels = Channels(t)
         self.dlq = DeadLetters(t)
         self.webhooks = Webhooks(t)
+        self.schedules = Schedules(t)
 
     def openapi(self) -> Result:
         """The node's OpenAPI 3.1 document (``/openapi.json``)."""

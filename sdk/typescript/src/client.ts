@@ -25,6 +25,8 @@ import type {
   ReplayResult,
   ResponseBody,
   ResponsesRequest,
+  Schedule,
+  ScheduleInput,
   Sender,
   SkillDescriptor,
   SkillInvokeOptions,
@@ -207,6 +209,19 @@ export class Claw {
     /** `DELETE /v1/webhooks/{id}`. */
     delete: async (id: string): Promise<void> => {
       await this.t.send({ method: "DELETE", path: `/v1/webhooks/${seg(id)}`, retry: "safe" }, "none");
+    },
+  };
+
+  readonly schedules = {
+    /** `POST /v1/schedules`: a message into a chat at a time (`at`), every so often (`every`) or on a cron pattern (`cron`, `tz`). */
+    create: (s: ScheduleInput): Promise<Schedule> => this.call("POST", "/v1/schedules", "refused", { body: s }),
+    /** `GET /v1/schedules`: the schedules, oldest first. */
+    list: (o: ListOptions = {}): AsyncIterable<Schedule> => this.pages("/v1/schedules", "schedules", { ...o }),
+    /** `GET /v1/schedules/{id}` (a one-time schedule is gone once it fired). */
+    get: (id: string): Promise<Schedule> => this.call("GET", `/v1/schedules/${seg(id)}`, "safe"),
+    /** `DELETE /v1/schedules/{id}`: no occurrence after this. */
+    delete: async (id: string): Promise<void> => {
+      await this.t.send({ method: "DELETE", path: `/v1/schedules/${seg(id)}`, retry: "safe" }, "none");
     },
   };
 

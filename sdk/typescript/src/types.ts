@@ -85,6 +85,10 @@ export type WebhookInput = RequestBody<"postV1Webhooks">;
 export type CreatedWebhook = ResponseBody<"postV1Webhooks", 201>;
 /** A subscription (`webhooks.list`). */
 export type Webhook = ResponseBody<"getV1Webhooks">["webhooks"][number];
+/** What `schedules.create` takes: the chat, the text, and one of `at`, `every`, `cron` (with `tz`). */
+export type ScheduleInput = RequestBody<"postV1Schedules">;
+/** A schedule (`schedules.create`, `schedules.get`, `schedules.list`), with when it fires next. */
+export type Schedule = ResponseBody<"getV1SchedulesById">;
 /** An agent as OpenAI's model. */
 export type Model = ResponseBody<"getV1ModelsById">;
 /** OpenAI's chat completions request (what Claw reads of it; the rest passes through). */
