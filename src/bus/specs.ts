@@ -223,9 +223,14 @@ export function channelConsumerSpec(channel: string, account: string, o: Consume
  * the next connection's consumer delivers them.
  */
 export function webSessionConsumerSpec(a: ChatAddress, idleMs: number = DEFAULT_WS_CONSUMER_IDLE_MS): Partial<ConsumerConfig> & { durable_name: string } {
+  return replyReaderSpec(`ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`, outboundSubject(a), idleMs);
+}
+
+/** A reader of replies on `CLAW_OUT` outside the node (a web chat, a gRPC stream): acked as written, again after 10 s if not, gone `idleMs` after its reader. */
+function replyReaderSpec(durable: string, filter: string, idleMs: number): Partial<ConsumerConfig> & { durable_name: string } {
   return {
-    durable_name: `ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`,
-    filter_subject: outboundSubject(a),
+    durable_name: durable,
+    filter_subject: filter,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: 10_000 * NS_PER_MS,
@@ -247,16 +252,7 @@ export function grpcRepliesConsumerSpec(
   a: Omit<ChatAddress, "chat"> & { chat?: string },
   idleMs: number = DEFAULT_WS_CONSUMER_IDLE_MS,
 ): Partial<ConsumerConfig> & { durable_name: string } {
-  return {
-    durable_name: durable,
-    filter_subject: a.chat === undefined ? wildcards.outboundAccount(a.channel, a.account) : outboundSubject({ ...a, chat: a.chat }),
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: 10_000 * NS_PER_MS,
-    max_ack_pending: 256,
-    max_deliver: -1,
-    inactive_threshold: idleMs * NS_PER_MS,
-  };
+  return replyReaderSpec(durable, a.chat === undefined ? wildcards.outboundAccount(a.channel, a.account) : outboundSubject({ ...a, chat: a.chat }), idleMs);
 }
 
 /** How long a web chat session's consumer outlives its last connection by default (`CLAW_WS_CONSUMER_IDLE_MS`). */
