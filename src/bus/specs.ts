@@ -226,7 +226,10 @@ export function webSessionConsumerSpec(a: ChatAddress, idleMs: number = DEFAULT_
   return replyReaderSpec(`ws-${encodeToken(a.account)}-${encodeToken(a.chat)}`, outboundSubject(a), idleMs);
 }
 
-/** A reader of replies on `CLAW_OUT` outside the node (a web chat, a gRPC stream): acked as written, again after 10 s if not, gone `idleMs` after its reader. */
+/**
+ * A reader of replies on `CLAW_OUT` outside the node (a web chat, a gRPC stream):
+ * acked as written, again after 10 s if not, gone `idleMs` after its reader.
+ */
 function replyReaderSpec(durable: string, filter: string, idleMs: number): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: durable,
