@@ -8,13 +8,12 @@
  * (a location) as a link in the text.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { channelConsumerName, STREAMS } from "../../src/bus/index.js";
 import { until } from "../support/until.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { channelConfig, publishReply } from "../support/channels.js";
+import { channelConfig, publishReply, untilRepliesAcked } from "../support/channels.js";
 import { startFakeTelegram, type FakeTelegram } from "../support/fake-telegram.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
-import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
 const account = (fake: FakeTelegram, name: string) => ({
   type: "telegram",
@@ -187,15 +186,9 @@ describe("the Telegram channel", () => {
     expect([a, b].filter(runs), "nodes running the account").toHaveLength(1);
     const first = runs(a) ? a : b;
     const other = first === a ? b : a;
-    // the tenth reply reached the fake; its node acks it on CLAW_OUT a moment later. A reply sent and not yet acked
-    // when its node dies is sent again by the next (at least once: the Bot API takes no idempotency key), so the kill
-    // waits for the ack — what this test holds is that no *update* is processed twice
-    await using c = await client(nats.url);
-    const replies = channelConsumerName("telegram", "moving");
-    for (let i = 0; (await c.jsm.consumers.info(STREAMS.out, replies)).num_ack_pending > 0; i++) {
-      if (i > 300) throw new Error("the ten replies were never acked");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // the tenth reply reached the fake; its node acks it a moment later (a reply sent and not yet acked when its node
+    // dies is sent again by the next): what this test holds is that no *update* is processed twice
+    await untilRepliesAcked(nats.url, "telegram", "moving");
     await first.kill("SIGKILL");
     for (let i = 10; i < 20; i++) fake.push({ chatId: 5, text: `m${i}` });
     await until(() => fake.sentTo(5).length >= 20, "twenty replies", 30_000);

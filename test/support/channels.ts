@@ -6,8 +6,8 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
-import { encode, outboundSubject, type Envelope } from "../../src/bus/index.js";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { channelConsumerName, encode, outboundSubject, STREAMS, type Envelope } from "../../src/bus/index.js";
 
 /** Writes a `CLAW_CONFIG` with the `echo` agent, `channels` and whatever else `more` says (agents, rateLimits, …); resolves with its path. */
 export async function channelConfig(channels: unknown[], more: Record<string, unknown> = {}): Promise<string> {
@@ -67,6 +67,25 @@ export async function publishReply(
     };
     await jetstream(nc).publish(outboundSubject({ channel: type, account, chat }), encode(envelope), { msgID: id });
     return id;
+  } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * Waits until every reply of a channel account that its node took is acked on `CLAW_OUT`. A reply goes to the
+ * platform at least once: sent, then acked, and a node SIGKILLed between the two leaves it to the next node, which
+ * sends it again. A test that kills a node to show what moves (and what is not done twice) waits for this first.
+ */
+export async function untilRepliesAcked(natsUrl: string, channel: string, account: string, timeoutMs = 15_000): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const name = channelConsumerName(channel, account);
+    for (const deadline = Date.now() + timeoutMs; (await jsm.consumers.info(STREAMS.out, name)).num_ack_pending > 0;) {
+      if (Date.now() > deadline) throw new Error(`${channel}/${account}: replies still unacked after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     await nc.close();
   }
