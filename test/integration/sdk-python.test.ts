@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { skipWithout } from "../support/ci.js";
 import { useClawNode } from "../support/claw-fixture.js";
-import { SDK_METHODS, sdkOperations } from "../support/sdk-parity.js";
+import { SDK_METHODS, sdkOperations, sdkRoutes } from "../support/sdk-parity.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -79,10 +79,7 @@ describe.skipIf(skipWithout("the Python SDK", missingPython()))("the Python SDK"
       expect(JSON.parse(r.stdout) as string[]).toEqual([]);
 
       // the README's table: one row per named operation, its method, route and operationId as the document has them
-      const routes = new Map<string, string>();
-      for (const [path, ops] of Object.entries(doc.paths)) {
-        for (const [method, op] of Object.entries(ops)) if (op.operationId) routes.set(op.operationId, `${method.toUpperCase()} ${path}`);
-      }
+      const routes = sdkRoutes(doc);
       const readme = readFileSync(`${ROOT}sdk/python/README.md`, "utf8");
       const rows = [...readme.matchAll(/^\| `([\w.]+)\(.*?\)` \| `([A-Z]+ [^`]+)` \| `(\w+)` \|$/gm)].map(([, method, route, id]) => ({ method, route, id }));
       expect(rows.map((r) => [r.id, r.method]).sort()).toEqual(Object.entries(SDK_METHODS).sort());

@@ -21,7 +21,7 @@ import { freePort } from "../../src/bus/index.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
-import { SDK_METHODS, sdkOperations } from "../support/sdk-parity.js";
+import { SDK_METHODS, sdkOperations, sdkRoutes } from "../support/sdk-parity.js";
 import { until } from "../support/until.js";
 
 const README = new URL("../../sdk/typescript/README.md", import.meta.url);
@@ -106,7 +106,7 @@ describe("parity with /openapi.json", () => {
     });
     expect(missing, "SDK_METHODS paths that are no function on new Claw()").toEqual([]);
     // the README's table: | `method` | `operationId` | `METHOD /path` |
-    const routes = new Map(Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, o]) => [o.operationId, `${m.toUpperCase()} ${p}`])));
+    const routes = sdkRoutes(doc);
     const rows = [...readFileSync(README, "utf8").matchAll(/^\| `([\w.]+)` \| `(\w+)` \| `([A-Z]+ [^`]+)` \|/gm)].map((m) => [m[2]!, m[1]!, m[3]!]);
     expect(Object.fromEntries(rows.map(([op, method]) => [op, method]))).toEqual(SDK_METHODS);
     expect(rows.length).toBe(Object.keys(SDK_METHODS).length);

@@ -54,3 +54,12 @@ export function sdkOperations(doc: { paths: Record<string, Record<string, { oper
     .filter((id): id is string => typeof id === "string" && !SDK_EXEMPT.has(id));
   return { required, unnamed: required.filter((id) => !(id in SDK_METHODS)) };
 }
+
+/** operationId → `METHOD /path` as the document writes it: what each SDK README's table must say beside the method. */
+export function sdkRoutes(doc: { paths: Record<string, Record<string, { operationId?: string }>> }): Map<string, string> {
+  const routes = new Map<string, string>();
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) if (op.operationId) routes.set(op.operationId, `${method.toUpperCase()} ${path}`);
+  }
+  return routes;
+}
