@@ -2,7 +2,7 @@
  * The node's capabilities an agent kind's effects are given: publishing on
  * the bus, the agents' specs and models, the skills, tracing, streaming.
  */
-import type { ChatAddress, JsPublish } from "../bus/index.js";
+import type { ChatAddress, Envelope, JsPublish } from "../bus/index.js";
 import type { Model } from "../llm/index.js";
 import type { Tracing } from "../observability/tracing.js";
 import type { SkillCatalog } from "../skills/index.js";
@@ -26,6 +26,8 @@ export interface AgentDeps {
   delta?(to: ChatAddress, replyTo: string, seq: number, text: string): void;
   /** stops skill invocations in progress (an interrupted turn's tools) */
   cancelTools?(invocationIds: string[]): void;
+  /** the agent's memories recalled for a message (`memory.recall`), as a block for its instructions */
+  recall?(agent: AgentSpec, message: Envelope, signal?: AbortSignal): Promise<string | undefined>;
   /** crash-test fault injection: `session.after-reply` */
   failpoint?(name: "session.after-reply"): void;
 }

@@ -6,6 +6,8 @@
  * not change what an agent does without a word.
  */
 import { z } from "zod";
+import { MemorySettingsSchema } from "../memory/scope.js";
+import { AgentHooksSchema } from "../skills/skill-hooks.js";
 
 const pattern = z.string().min(1).default("*");
 
@@ -72,6 +74,16 @@ export const AgentSpecSchema = z
       .array(z.string().regex(/^(\*|[A-Za-z0-9_-]{1,64})$/, "an agent id (letters, digits, _ and -) or *"))
       .max(256)
       .default([]),
+    /**
+     * long-term memory (`memory.*` skills, recall): whose memories a turn sees (`scope`), how many are recalled
+     * into each model call, and the embeddings provider that ranks them by meaning (docs/memory.md)
+     */
+    memory: MemorySettingsSchema.optional(),
+    /**
+     * hook skills run around the agent's tool calls: `before` may change the input or deny the call, `after`
+     * may change the output (docs/skills.md, "Hooks")
+     */
+    hooks: AgentHooksSchema.optional(),
     /** settings of the agent's kind, checked against the kind's own schema when the agent is registered (e.g. a relay's `to`) */
     options: z.record(z.string(), z.unknown()).optional(),
   })

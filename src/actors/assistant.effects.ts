@@ -141,11 +141,12 @@ async function think(deps: AgentDeps, c: AssistantContext, signal: AbortSignal):
     const { kept, dropped } = historyWithin(c.history, agent.historyTokens);
     const summary = await summaryFor(c, agent, model, dropped, signal);
     const allowTools = cur.round < agent.maxToolRounds;
+    const recalled = deps.recall ? await deps.recall(agent, cur.envelope, signal) : undefined;
     let seq = 0;
     const req: ModelRequest = {
       agent: agent.id,
       session: c.session,
-      system: agent.system,
+      system: recalled ? [agent.system, recalled].filter(Boolean).join("\n\n") : agent.system,
       summary: summary?.text,
       history: kept,
       message: cur.envelope,
@@ -201,6 +202,7 @@ async function act(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent
       replyTo: mailbox,
       session: sessionKey(agent.id, c.session),
       address,
+      sender: cur.envelope.sender.id,
       deadline,
       trace: traceparent ? { traceparent } : {},
       ...(depth > 0 ? { depth } : {}),

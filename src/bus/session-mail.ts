@@ -23,6 +23,8 @@ export const SkillInvocationSchema = z.object({
   session: z.string().max(600).optional(),
   /** the chat of the message whose turn made the call (a built-in such as `schedule.create` acts on it) */
   address: z.object({ channel: z.string().max(200), account: z.string().max(200), chat: z.string().max(200) }).optional(),
+  /** the id of the sender whose message made the call (a built-in such as `memory.write` keeps what it is told per sender) */
+  sender: z.string().max(600).optional(),
   /** ms since epoch after which the caller no longer waits */
   deadline: z.number().int().positive(),
   trace: z.object({ traceparent: z.string().optional() }).default({}),

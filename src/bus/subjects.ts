@@ -245,7 +245,7 @@ export const wildcards = {
   dlq: `${ROOT}.dlq.>`,
   /** webhook deliveries: `claw.webhook.<subscription id>` */
   webhookDeliveries: `${ROOT}.webhook.*`,
-  /** audit records: `claw.audit.<source>` (`http`, `cli`) */
+  /** audit records: `claw.audit.<source>` (`http`, `cli`, `skills`) */
   audit: `${ROOT}.audit.>`,
   events: `${ROOT}.events.>`,
   /** every actor's live events (see {@link actorEventSubject}) */
@@ -259,8 +259,8 @@ export function webhookDeliverySubject(subscription: string): string {
   return `${ROOT}.webhook.${encodeToken(subscription)}`;
 }
 
-/** `claw.audit.<source>`: where an audit record of `http` (the gateway) or `cli` goes. */
-export function auditSubject(source: "http" | "cli"): string {
+/** `claw.audit.<source>`: where an audit record of `http` (the gateway), `cli` or `skills` (the `audit.log` hook) goes. */
+export function auditSubject(source: "http" | "cli" | "skills"): string {
   return `${ROOT}.audit.${source}`;
 }
 

@@ -31,6 +31,7 @@ import {
   ResponsesRequestSchema,
 } from "./schemas.js";
 import { ScheduleViewSchema } from "../schedules/schedule-view.js";
+import { MemoryListingSchema, MemoryQuerySchema } from "./memory-routes.js";
 
 /** One answer of a route. */
 export interface RouteResponse {
@@ -206,6 +207,26 @@ export const ROUTES = [
     tag: "agents",
     summary: "one agent",
     responses: { 200: json("the agent", RegisteredAgentSchema), 404: json("no such agent") },
+  },
+  {
+    method: "GET",
+    path: "/v1/agents/{id}/memory",
+    scopes: one("agents:admin"),
+    audit: true,
+    tag: "agents",
+    summary:
+      "what an agent remembers (memory.*): every scope, one sender's (channel, sender) or one chat's (channel, account, chat), or the best matches for q",
+    query: MemoryQuerySchema,
+    responses: { 200: json("the scopes and their memories, newest (or best) first", MemoryListingSchema), 404: json("no such agent") },
+  },
+  {
+    method: "DELETE",
+    path: "/v1/agents/{id}/memory/{mid}",
+    scopes: one("agents:admin"),
+    audit: true,
+    tag: "agents",
+    summary: "forget one memory of an agent",
+    responses: { 204: json("forgotten"), 404: json("no such agent, or no such memory") },
   },
   {
     method: "GET",

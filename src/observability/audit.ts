@@ -32,7 +32,7 @@ export interface Audit {
 /** An audit trail publishing as `source` (the gateway: `http`; the CLI: `cli`). */
 export function createAudit(
   publisher: JsPublish,
-  o: { source: "http" | "cli"; node?: string; onError?: (e: unknown) => void },
+  o: { source: "http" | "cli" | "skills"; node?: string; onError?: (e: unknown) => void },
 ): Audit & { flush(): Promise<void> } {
   const pending = new Set<Promise<unknown>>();
   return {

@@ -6,10 +6,12 @@
  * waiter's subject).
  */
 import { encode, H, MAIL, parseSessionSubject, publishDurable, type Bus, type ToolResultMail } from "../bus/index.js";
-import { schemaValidator, skillRef } from "./descriptor.js";
+import { schemaValidator, skillRef, type SkillDescriptor } from "./descriptor.js";
 import { checkInvocation, type InvocationCheckDeps } from "./invocation-check.js";
 import type { InvocationContext, InvocationEvent } from "./invocation.machine.js";
 import { runSandboxed, type SandboxedRunDeps } from "./sandboxed-run.js";
+import { hooksFor, runAfter, runBefore, type AgentHooks, type CallHooks, type HookCall, type RunHook } from "./skill-hooks.js";
+import { invokeSkill } from "./skill-client.js";
 import { DEADLINE_MARGIN_MS, SkillFailure, skillError, type BuiltinSkill } from "./skill.js";
 import type { RegisteredSkill, SkillRegistry } from "./skill-registry.js";
 
@@ -18,10 +20,12 @@ export interface InvocationDeps extends InvocationCheckDeps, SandboxedRunDeps {
   bus: Bus;
   registry: Pick<SkillRegistry, "resolve" | "materialize">;
   builtins: ReadonlyMap<string, BuiltinSkill>;
+  /** an agent's `hooks` (skill-hooks.ts), run around its sessions' tool calls */
+  agentHooks?(agent: string): AgentHooks | undefined;
 }
 
 /** Runs a built-in skill in the node's process until it ends, its deadline (less the margin) passes or its caller cancels it. */
-async function runBuiltin(deps: InvocationDeps, c: InvocationContext, s: RegisteredSkill): Promise<unknown> {
+async function runBuiltin(deps: InvocationDeps, c: InvocationContext, s: RegisteredSkill, input: unknown): Promise<unknown> {
   const d = s.descriptor;
   const b = deps.builtins.get(d.id);
   if (!b) throw new SkillFailure("unavailable", `${skillRef(d)} is not built into this node`);
@@ -42,7 +46,46 @@ async function runBuiltin(deps: InvocationDeps, c: InvocationContext, s: Registe
       { once: true },
     ),
   );
-  return Promise.race([b.run(c.invocation.input ?? {}, { signal, deadline: c.invocation.deadline, invocation: c.invocation }), aborted]);
+  return Promise.race([b.run(input ?? {}, { signal, deadline: c.invocation.deadline, invocation: c.invocation }), aborted]);
+}
+
+/** The hooks of the call's agent (found from its session's mailbox) and what they are told of it; none for a call from outside a session. */
+function callHooks(deps: InvocationDeps, c: InvocationContext, skill: string): { hooks: CallHooks; call: HookCall } | undefined {
+  const agent = parseSessionSubject(c.invocation.replyTo)?.agent;
+  const hooks = agent ? hooksFor(deps.agentHooks?.(agent), skill) : undefined;
+  if (!agent || !hooks || (hooks.before.length === 0 && hooks.after.length === 0)) return undefined;
+  return { hooks, call: { skill, input: c.invocation.input, agent, ...(c.invocation.session ? { session: c.invocation.session } : {}) } };
+}
+
+/** Runs a hook skill: a built-in in this process, any other on whichever node can, within the call's deadline. */
+function hookRunner(deps: InvocationDeps, c: InvocationContext): RunHook {
+  return async (hook, input) => {
+    const { id, range } = parseHookRef(hook);
+    const b = deps.builtins.get(id);
+    const signal = deps.cancelled(c.invocation.id);
+    if (b) return b.run(input, { signal, deadline: c.invocation.deadline, invocation: { ...c.invocation, skill: id, input } });
+    const timeoutMs = Math.max(1, c.invocation.deadline - Date.now() - DEADLINE_MARGIN_MS);
+    const r = await invokeSkill(deps.bus, (i, v) => deps.registry.resolve(i, v)?.descriptor, { skill: id, version: range, input, timeoutMs });
+    if (r.kind === "ok") return r.output;
+    throw new SkillFailure(r.kind === "failed" ? r.error.code : r.kind, r.kind === "failed" ? r.error.message : r.message);
+  };
+}
+
+/** `id` and range of `id@range` (`*` when none is given). */
+function parseHookRef(ref: string): { id: string; range: string } {
+  const at = ref.indexOf("@");
+  return at === -1 ? { id: ref, range: "*" } : { id: ref.slice(0, at), range: ref.slice(at + 1) };
+}
+
+/** Refuses an input (a hook's) that breaks the skill's schema. */
+function checkInput(d: SkillDescriptor, input: unknown): void {
+  const check = schemaValidator(d.input);
+  if (check(input ?? {})) return;
+  const e = check.errors?.[0];
+  throw new SkillFailure(
+    "hook_failed",
+    `a before hook gave input that breaks ${skillRef(d)}'s schema: input${e?.instancePath?.replaceAll("/", ".") ?? ""} ${e?.message ?? "is invalid"}`,
+  );
 }
 
 /** Creates the effects. */
@@ -61,9 +104,18 @@ export function invocationEffects(deps: InvocationDeps) {
     const d = s.descriptor;
     const started = performance.now();
     const ms = () => Math.round(performance.now() - started);
+    const hooked = callHooks(deps, c, d.id);
     try {
-      if (d.runtime !== "builtin") return await runSandboxed(deps, c, s);
-      return { type: "run.succeeded", output: await runBuiltin(deps, c, s), durationMs: ms() };
+      const runHook = hooked ? hookRunner(deps, c) : undefined;
+      const input = hooked ? await runBefore(hooked.hooks.before, hooked.call, runHook!) : c.invocation.input;
+      // an input a hook changed is held to the skill's schema like the caller's
+      if (hooked && input !== c.invocation.input) checkInput(d, input);
+      const ran: InvocationEvent =
+        d.runtime !== "builtin"
+          ? await runSandboxed(deps, { ...c, invocation: { ...c.invocation, input } }, s)
+          : { type: "run.succeeded", output: await runBuiltin(deps, c, s, input), durationMs: ms() };
+      if (!hooked || ran.type !== "run.succeeded" || hooked.hooks.after.length === 0) return ran;
+      return { ...ran, output: await runAfter(hooked.hooks.after, { ...hooked.call, input }, ran.output, runHook!), durationMs: ms() };
     } catch (e) {
       if (e instanceof SkillFailure) return { type: "run.failed", retryable: false, durationMs: ms(), error: skillError(e.code, e.message) };
       // the sandbox could not be set up (its files, the driver): worth another try while attempts are left

@@ -6,6 +6,7 @@
  * `CLAW_TRANSCRIPTS` by reference).
  */
 import type { KV } from "@nats-io/kv";
+import type { NodeMemory } from "./node-memory.js";
 import { startSessionHost, createSessionStore, type AgentDeps, type AgentRegistry, type SessionHost } from "../actors/index.js";
 import { BUCKETS, deltaSubject, encodeReplyPiece, SKILL_CANCEL_SUBJECT, type BusHealth, type Bus } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
@@ -31,6 +32,8 @@ export interface NodeSessionsOptions {
   inspection: ActorEvents;
   busHealth: BusHealth;
   metrics: ClawMetrics;
+  /** recall of the agents' memories into their turns */
+  memory: Pick<NodeMemory, "recall">;
 }
 
 /** The session host of this node (`CLAW_FAILPOINTS` armed in it, for crash tests). */
@@ -49,6 +52,7 @@ export function nodeSessionHost(o: NodeSessionsOptions): SessionHost {
     // streamed pieces of replies: best effort on core NATS, for whoever waits (the chat completions endpoint)
     delta: (to, replyTo, seq, text) => bus.nc.publish(deltaSubject(to), encodeReplyPiece({ replyTo, seq, text })),
     cancelTools: (ids) => bus.nc.publish(SKILL_CANCEL_SUBJECT, JSON.stringify({ ids })),
+    recall: (agent, message, signal) => o.memory.recall(agent, message, signal),
     failpoint,
   };
   return startSessionHost({

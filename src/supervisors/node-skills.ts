@@ -41,6 +41,8 @@ import type { SkillDirectory } from "../gateway/index.js";
 import type { AgentRegistry } from "../actors/index.js";
 import { agentAsker } from "./agent-asker.js";
 import type { ScheduleStore } from "../schedules/index.js";
+import type { MemoryDeps } from "../memory/index.js";
+import { createAudit } from "../observability/audit.js";
 import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
@@ -66,6 +68,8 @@ export interface NodeSkillsOptions {
   agents: Pick<AgentRegistry, "get">;
   /** the schedules the `schedule.*` skills make, list and cancel */
   schedules: ScheduleStore;
+  /** the memories the `memory.*` skills read and write */
+  memory: MemoryDeps;
   inspection?: { register(kind: "skill", id: string, actor: AnyActorRef): void; forget(kind: "skill", id: string): void };
   onEvent: (e: SkillWorkerEvent) => void;
 }
@@ -97,7 +101,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
   });
   const builtins = builtinSkills(
     { allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) },
-    { asker, schedules: o.schedules },
+    { asker, schedules: o.schedules, memory: o.memory, audit: createAudit(o.bus.publisher, { source: "skills", node: config.nodeId }) },
   );
   const registry = await openSkillRegistry(kv, objects, cacheDir, {
     onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
@@ -143,6 +147,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     runnerDir,
     env: process.env,
     grants: config.skillGrants,
+    agentHooks: (id) => o.agents.get(id)?.spec.hooks,
     consumer: { ackWaitMs: config.ackWaitMs, maxAckPending: 64 },
     backoff: o.backoff,
     inspection: o.inspection,

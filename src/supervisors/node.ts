@@ -46,6 +46,7 @@ import { nodeSessionHost } from "./node-sessions.js";
 import { startNodeSkills } from "./node-skills.js";
 import { boundedStop, exitOnEscalation } from "./node-stop.js";
 import { nodeScheduler, openNodeSchedules } from "./node-schedules.js";
+import { openNodeMemory } from "./node-memory.js";
 import { nodeWebhooks } from "./node-webhooks.js";
 import { servePresence } from "./presence.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -133,6 +134,8 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("agents", ({ store, llm }) => openNodeAgents(store.kv.registry, llm.registry, config, log), { stop: (r) => r.close() })
       // the schedules' store: the gateway's /v1/schedules and the agents' schedule.* skills
       .part("schedules", ({ bus }) => openNodeSchedules(bus))
+      // agents' long-term memory: the memory.* skills, recall into turns, the gateway's /v1/agents/{id}/memory
+      .part("memory", ({ bus, agents }) => openNodeMemory(bus, config, log, agents))
       .part(
         "skills",
         (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),

@@ -357,6 +357,30 @@ class Schedules(_Namespace):
         self._t.send("DELETE", path_of("/v1/schedules/{}", schedule))
 
 
+class Memory(_Namespace):
+    """``/v1/agents/{id}/memory``: what an agent remembers (its ``memory.*`` skills), and forgetting it."""
+
+    def list(
+        self,
+        agent: str,
+        *,
+        channel: Optional[str] = None,
+        account: Optional[str] = None,
+        chat: Optional[str] = None,
+        sender: Optional[str] = None,
+        q: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> Result:
+        """The agent's memories by scope (``{agent, scopes: [{scope, memories}]}``): every scope, one sender's
+        (``channel``, ``sender``), one chat's (``channel``, ``account``, ``chat``), or the best matches for ``q``."""
+        query = _drop_none({"channel": channel, "account": account, "chat": chat, "sender": sender, "q": q, "limit": limit})
+        return self._t.send("GET", path_of("/v1/agents/{}/memory", agent), query=query)
+
+    def forget(self, agent: str, memory: str) -> None:
+        """Forgets one memory; ClawError 404 when the agent has none by that id."""
+        self._t.send("DELETE", path_of("/v1/agents/{}/memory/{}", agent, memory))
+
+
 class Claw:
     """A client of one Claw node (or a cluster behind one address).
 
@@ -391,6 +415,7 @@ class Claw:
         self.dlq = DeadLetters(t)
         self.webhooks = Webhooks(t)
         self.schedules = Schedules(t)
+        self.memory = Memory(t)
 
     def openapi(self) -> Result:
         """The node's OpenAPI 3.1 document (``/openapi.json``)."""

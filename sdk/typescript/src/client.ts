@@ -25,6 +25,8 @@ import type {
   ReplayResult,
   ResponseBody,
   ResponsesRequest,
+  MemoryListing,
+  MemoryQuery,
   Schedule,
   ScheduleInput,
   Sender,
@@ -185,6 +187,18 @@ export class Claw {
       this.call("POST", "/v1/skills", "safe", { body: { ...descriptor, files: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, base64(b)])) } }),
     /** `GET /v1/skills/{id}`: one skill's versions. */
     get: (id: string): Promise<Record<string, unknown>> => this.call("GET", `/v1/skills/${seg(id)}`, "safe"),
+  };
+
+  readonly memory = {
+    /**
+     * `GET /v1/agents/{id}/memory`: what an agent remembers — every scope, one sender's (`channel`, `sender`),
+     * one chat's (`channel`, `account`, `chat`), or the best matches for `q`.
+     */
+    list: (agent: string, q: MemoryQuery = {}): Promise<MemoryListing> => this.call("GET", `/v1/agents/${seg(agent)}/memory`, "safe", { query: { ...q } }),
+    /** `DELETE /v1/agents/{id}/memory/{mid}`: forgets one memory. */
+    forget: async (agent: string, id: string): Promise<void> => {
+      await this.t.send({ method: "DELETE", path: `/v1/agents/${seg(agent)}/memory/${seg(id)}`, retry: "safe" }, "none");
+    },
   };
 
   readonly channels = {

@@ -89,6 +89,10 @@ export type Webhook = ResponseBody<"getV1Webhooks">["webhooks"][number];
 export type ScheduleInput = RequestBody<"postV1Schedules">;
 /** A schedule (`schedules.create`, `schedules.get`, `schedules.list`), with when it fires next. */
 export type Schedule = ResponseBody<"getV1SchedulesById">;
+/** What `memory.list` narrows to: one sender (`channel`, `sender`), one chat (`channel`, `account`, `chat`), words to match (`q`). */
+export type MemoryQuery = Partial<Record<"channel" | "account" | "chat" | "sender" | "q", string>> & { limit?: number };
+/** What an agent remembers, by scope (`memory.list`). */
+export type MemoryListing = ResponseBody<"getV1AgentsByIdMemory">;
 /** An agent as OpenAI's model. */
 export type Model = ResponseBody<"getV1ModelsById">;
 /** OpenAI's chat completions request (what Claw reads of it; the rest passes through). */

@@ -1,0 +1,34 @@
+/**
+ * Embeddings for memory ranking, from any OpenAI-compatible provider's
+ * `POST <baseURL>/embeddings` (the provider an agent's `memory.embeddings`
+ * names, with the key it is configured with). A provider that fails leaves
+ * the search to full text — memory never fails a turn for want of a vector.
+ */
+import OpenAI from "openai";
+import type { ProviderConfig } from "../config.js";
+
+/** Embeds a text with a named provider and model; undefined when it cannot. */
+export type Embed = (provider: string, model: string, text: string, signal?: AbortSignal) => Promise<Float32Array | undefined>;
+
+/** An {@link Embed} over the configured providers; `onError` hears why a vector is missing. */
+export function providerEmbeddings(providers: Readonly<Record<string, ProviderConfig>>, onError?: (provider: string, e: unknown) => void): Embed {
+  const clients = new Map<string, OpenAI>();
+  return async (provider, model, text, signal) => {
+    const p = providers[provider];
+    if (!p) {
+      onError?.(provider, new Error(`no provider named ${provider} is configured on this node`));
+      return undefined;
+    }
+    let client = clients.get(provider);
+    if (!client)
+      clients.set(provider, (client = new OpenAI({ baseURL: p.baseURL, apiKey: p.apiKey ?? "none", timeout: p.timeoutMs, maxRetries: p.maxRetries })));
+    try {
+      const r = await client.embeddings.create({ model, input: text.slice(0, 8000), encoding_format: "float" }, { signal });
+      const v = r.data[0]?.embedding;
+      return Array.isArray(v) && v.length > 0 ? Float32Array.from(v) : undefined;
+    } catch (e) {
+      onError?.(provider, e);
+      return undefined;
+    }
+  };
+}
