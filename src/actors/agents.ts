@@ -6,8 +6,8 @@
  * not change what an agent does without a word.
  */
 import { z } from "zod";
-import { MemorySettingsSchema } from "../memory/scope.js";
-import { AgentHooksSchema } from "../skills/skill-hooks.js";
+import { MemorySettingsSchema } from "../memory/index.js";
+import { AgentHooksSchema } from "../skills/index.js";
 
 const pattern = z.string().min(1).default("*");
 

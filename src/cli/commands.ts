@@ -15,6 +15,7 @@ import { UsageError } from "./errors.js";
 import { importOpenClawCommand } from "./import.command.js";
 import { inspectCommand } from "./inspect.command.js";
 import { keysCommand, parseWhen } from "./keys.command.js";
+import { memoryCommand } from "./memory.command.js";
 import { runNodeProcess } from "./run-node.js";
 import { schedulesCommand } from "./schedules.command.js";
 import { sendCommand } from "./send.command.js";
@@ -199,6 +200,26 @@ export const COMMANDS: readonly CliCommand[] = [
         keep: values.keep,
         json: values.json,
       });
+    },
+  },
+  {
+    name: "memory",
+    usage: [
+      "memory ls <agent> [--channel <c> --sender <id> | --channel <c> --account <a> --chat <id>] [-q <words>] [--json]",
+      "                                   what an agent remembers (memory.write), by sender or chat, or what matches",
+      "memory rm <agent> <id>             forget one memory",
+    ],
+    async run(args) {
+      const text = { type: "string" } as const;
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { json, channel: text, account: text, chat: text, sender: text, q: { type: "string", short: "q" } },
+      });
+      const [action, agent, id, extra] = positionals;
+      if (action === "ls" && agent !== undefined && id === undefined) return memoryCommand({ action, agent, ...values });
+      if (action === "rm" && agent !== undefined && id !== undefined && extra === undefined) return memoryCommand({ action, agent, id });
+      throw new UsageError("memory needs ls <agent>, or rm <agent> <id>");
     },
   },
   {

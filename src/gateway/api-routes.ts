@@ -22,6 +22,8 @@ import {
   InvokeReplySchema,
   InvokeSchema,
   InvokeSkillSchema,
+  MemoryListingSchema,
+  MemoryQuerySchema,
   ModelListSchema,
   ModelSchema,
   pageOf,
@@ -31,7 +33,6 @@ import {
   ResponsesRequestSchema,
 } from "./schemas.js";
 import { ScheduleViewSchema } from "../schedules/schedule-view.js";
-import { MemoryListingSchema, MemoryQuerySchema } from "./memory-routes.js";
 
 /** One answer of a route. */
 export interface RouteResponse {

@@ -4,42 +4,12 @@
  * one chat's, or what matches `q` — and the removal of a memory (a user who
  * asks to be forgotten).
  */
-import { z } from "zod";
+import type { z } from "zod";
 import { MEMORY_ID, type MemoryListing, type MemoryScope, type MemoryStore } from "../memory/index.js";
 import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { sendJson } from "./http-io.js";
-import { parseQuery } from "./schemas.js";
-
-/** `GET /v1/agents/{id}/memory`'s query: a sender (with its channel), a chat (with channel and account), words to match. */
-export const MemoryQuerySchema = z
-  .object({
-    channel: z.string().min(1).max(200).optional(),
-    account: z.string().min(1).max(200).optional(),
-    chat: z.string().min(1).max(200).optional(),
-    sender: z.string().min(1).max(600).optional(),
-    q: z.string().min(1).max(2000).optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-  })
-  .strict();
-
-const MemorySchema = z.object({ id: z.string(), text: z.string(), tags: z.array(z.string()), ts: z.number(), score: z.number().optional() });
-/** What `GET /v1/agents/{id}/memory` answers: the scopes and their memories, newest (or best) first. */
-export const MemoryListingSchema = z.object({
-  agent: z.string(),
-  scopes: z.array(
-    z.object({
-      scope: z.object({
-        kind: z.enum(["sender", "chat", "agent"]),
-        channel: z.string().optional(),
-        account: z.string().optional(),
-        chat: z.string().optional(),
-        sender: z.string().optional(),
-      }),
-      memories: z.array(MemorySchema),
-    }),
-  ),
-});
+import { MemoryQuerySchema, parseQuery } from "./schemas.js";
 
 /** The scope a query names, if it names one. */
 function scopeOfQuery(q: z.infer<typeof MemoryQuerySchema>): MemoryScope | undefined {

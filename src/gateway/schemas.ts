@@ -223,3 +223,33 @@ export function page<T>(items: readonly T[], q: { limit: number; cursor?: string
   const next = from + slice.length;
   return { items: slice, next_cursor: next < items.length ? Buffer.from(`o${next}`).toString("base64url") : null };
 }
+
+/** `GET /v1/agents/{id}/memory`'s query: a sender (with its channel), a chat (with channel and account), words to match. */
+export const MemoryQuerySchema = z
+  .object({
+    channel: z.string().min(1).max(200).optional(),
+    account: z.string().min(1).max(200).optional(),
+    chat: z.string().min(1).max(200).optional(),
+    sender: z.string().min(1).max(600).optional(),
+    q: z.string().min(1).max(2000).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .strict();
+
+const MemorySchema = z.object({ id: z.string(), text: z.string(), tags: z.array(z.string()), ts: z.number(), score: z.number().optional() });
+/** What `GET /v1/agents/{id}/memory` answers: the scopes and their memories, newest (or best) first. */
+export const MemoryListingSchema = z.object({
+  agent: z.string(),
+  scopes: z.array(
+    z.object({
+      scope: z.object({
+        kind: z.enum(["sender", "chat", "agent"]),
+        channel: z.string().optional(),
+        account: z.string().optional(),
+        chat: z.string().optional(),
+        sender: z.string().optional(),
+      }),
+      memories: z.array(MemorySchema),
+    }),
+  ),
+});

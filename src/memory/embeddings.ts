@@ -5,13 +5,20 @@
  * the search to full text — memory never fails a turn for want of a vector.
  */
 import OpenAI from "openai";
-import type { ProviderConfig } from "../config.js";
+
+/** What a provider is configured with (`providers.<name>`, its key resolved). */
+export interface EmbeddingsProvider {
+  baseURL: string;
+  apiKey?: string;
+  timeoutMs: number;
+  maxRetries: number;
+}
 
 /** Embeds a text with a named provider and model; undefined when it cannot. */
 export type Embed = (provider: string, model: string, text: string, signal?: AbortSignal) => Promise<Float32Array | undefined>;
 
 /** An {@link Embed} over the configured providers; `onError` hears why a vector is missing. */
-export function providerEmbeddings(providers: Readonly<Record<string, ProviderConfig>>, onError?: (provider: string, e: unknown) => void): Embed {
+export function providerEmbeddings(providers: Readonly<Record<string, EmbeddingsProvider>>, onError?: (provider: string, e: unknown) => void): Embed {
   const clients = new Map<string, OpenAI>();
   return async (provider, model, text, signal) => {
     const p = providers[provider];

@@ -9,7 +9,7 @@
  * refused.
  */
 import { parseSessionSubject, type SkillInvocation } from "../bus/index.js";
-import { SkillFailure, type BuiltinSkill } from "../skills/skill.js";
+import { SkillFailure, type BuiltinSkill } from "../skills/index.js";
 import type { Embed } from "./embeddings.js";
 import { MEMORY_ID, MAX_MEMORY_TEXT, type MemoryStore } from "./store.js";
 import { MemorySettingsSchema, scopeOf, type MemoryScope, type MemorySettings } from "./scope.js";

@@ -7,8 +7,12 @@
  * - `audit.log`: records the call (agent, session, skill, and the input or
  *   output, cut short) in the audit stream (`CLAW_AUDIT`) and lets it through.
  */
-import type { Audit } from "../observability/audit.js";
 import type { BuiltinSkill } from "./skill.js";
+
+/** Where `audit.log` records (the node's audit trail, `CLAW_AUDIT`). */
+export interface AuditSink {
+  record(r: { who: string; what: string; from: string; outcome: string; detail?: string }): void;
+}
 
 /** What looks like a secret: provider keys, platform tokens, JWTs, private keys, `password=…` and the like. */
 const SECRET_PATTERNS: readonly RegExp[] = [
@@ -74,7 +78,7 @@ type HookInput = { skill: string; input?: unknown; output?: unknown; session?: s
 const passOn = (h: HookInput, f: (v: unknown) => unknown) => ("output" in h ? { output: f(h.output) } : { input: f(h.input) });
 
 /** `redact.secrets` and `audit.log` (the latter records into `audit`, when the node gives it one). */
-export function builtinHooks(audit?: Audit): BuiltinSkill[] {
+export function builtinHooks(audit?: AuditSink): BuiltinSkill[] {
   return [
     {
       descriptor: hook("redact.secrets", "A hook: masks API keys, tokens, private keys and passwords in a tool's output (after) or input (before)."),

@@ -4,8 +4,8 @@
  * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`),
  * `agents.ask` (agents-ask.ts), a turn of another agent, and
  * `schedule.create`, `schedule.list`, `schedule.cancel` (schedule-skills.ts),
- * `memory.write`, `memory.search`, `memory.forget` (src/memory), and the hooks
- * `redact.secrets` and `audit.log` (builtin-hooks.ts). The
+ * and the hooks `redact.secrets` and `audit.log` (builtin-hooks.ts). The
+ * `memory.*` skills are built in too, from src/memory. The
  * skills that run code — `bash`, `fs.*` — live in the top-level `skills/`
  * folder and run in the sandbox.
  */
@@ -13,9 +13,7 @@ import { agentsAskSkill, type AgentAsker } from "./agents-ask.js";
 import type { ScheduleStore } from "../schedules/index.js";
 import { httpFetchSkill, type HttpFetchOptions } from "./http-fetch.js";
 import { scheduleSkills } from "./schedule-skills.js";
-import { memorySkills, type MemoryDeps } from "../memory/memory-skills.js";
-import type { Audit } from "../observability/audit.js";
-import { builtinHooks } from "./builtin-hooks.js";
+import { builtinHooks, type AuditSink } from "./builtin-hooks.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 
 const builtin = (d: Record<string, unknown> & { id: string; version: string }): BuiltinSkill["descriptor"] => ({ ...d, runtime: "builtin" });
@@ -91,9 +89,8 @@ const NO_AGENTS: AgentAsker = {
 export interface BuiltinDeps {
   asker?: AgentAsker;
   schedules?: ScheduleStore;
-  memory?: MemoryDeps;
   /** where the `audit.log` hook records */
-  audit?: Audit;
+  audit?: AuditSink;
 }
 
 /** Every in-process built-in, `http.fetch` with the node's allowlist and resolver, `agents.ask` over the node's agents, `schedule.*` on its schedules. */
@@ -105,7 +102,6 @@ export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }, deps:
     httpFetchSkill(httpFetch),
     agentsAskSkill(deps.asker ?? NO_AGENTS),
     ...scheduleSkills(deps.schedules),
-    ...(deps.memory ? memorySkills(deps.memory) : []),
     ...builtinHooks(deps.audit),
   ];
 }

@@ -41,8 +41,8 @@ import type { SkillDirectory } from "../gateway/index.js";
 import type { AgentRegistry } from "../actors/index.js";
 import { agentAsker } from "./agent-asker.js";
 import type { ScheduleStore } from "../schedules/index.js";
-import type { MemoryDeps } from "../memory/index.js";
-import { createAudit } from "../observability/audit.js";
+import { memorySkills, type MemoryDeps } from "../memory/index.js";
+import { createAudit } from "../observability/index.js";
 import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
@@ -99,10 +99,13 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     maxDepth: config.maxAgentDepth,
     agent: (id) => o.agents.get(id)?.spec,
   });
-  const builtins = builtinSkills(
-    { allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) },
-    { asker, schedules: o.schedules, memory: o.memory, audit: createAudit(o.bus.publisher, { source: "skills", node: config.nodeId }) },
-  );
+  const builtins = [
+    ...builtinSkills(
+      { allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) },
+      { asker, schedules: o.schedules, audit: createAudit(o.bus.publisher, { source: "skills", node: config.nodeId }) },
+    ),
+    ...memorySkills(o.memory),
+  ];
   const registry = await openSkillRegistry(kv, objects, cacheDir, {
     onError: (e) => log.warn({ err: e }, "skill registry entry ignored"),
     // ids no API registration may take: ours, even before they are registered

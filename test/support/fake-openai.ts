@@ -3,7 +3,8 @@
  * `POST /v1/chat/completions` in OpenAI's wire format (JSON or streamed SSE
  * chunks ending with `data: [DONE]`), driven by a script the test sets: an
  * answer, tool calls, an HTTP error with headers (429 + Retry-After), or a
- * request that hangs. Every request is recorded.
+ * request that hangs. Every request is recorded. `POST /v1/embeddings`
+ * answers vectors from `embed`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
@@ -35,6 +36,10 @@ export interface FakeOpenAI extends AsyncDisposable {
   readonly requests: FakeRequest[];
   /** how the next requests are answered (default: echo the last user message) */
   answer: (req: FakeRequest, n: number) => FakeAnswer;
+  /** `POST /v1/embeddings`: the vector of one input (default: letters counted into 26 dimensions) */
+  embed: (text: string) => number[];
+  /** the inputs `/v1/embeddings` was asked to embed, in order */
+  readonly embedded: string[];
   close(): Promise<void>;
 }
 
@@ -138,12 +143,26 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const hanging = new Set<ServerResponse>();
   const fake = {
     answer: (req: FakeRequest): FakeAnswer => ({ text: `echo: ${lastUser(req)}` }),
+    embed: (text: string) => {
+      const v = new Array<number>(26).fill(0);
+      for (const ch of text.toLowerCase()) if (ch >= "a" && ch <= "z") v[ch.charCodeAt(0) - 97]! += 1;
+      return v;
+    },
   } as FakeOpenAI;
+  const embedded: string[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (c: string) => (body += c));
     req.on("end", () => {
+      if (req.method === "POST" && req.url?.endsWith("/embeddings")) {
+        const { input, model } = JSON.parse(body) as { input: string | string[]; model: string };
+        const inputs = Array.isArray(input) ? input : [input];
+        embedded.push(...inputs);
+        const data = inputs.map((t, index) => ({ object: "embedding", index, embedding: fake.embed(t) }));
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ object: "list", data, model, usage: { prompt_tokens: 1, total_tokens: 1 } }));
+      }
       if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
         res.writeHead(404, { "content-type": "application/json" });
         return res.end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}`, type: "invalid_request_error" } }));
@@ -165,6 +184,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   return Object.assign(fake, {
     baseURL: `http://127.0.0.1:${port}/v1`,
     requests,
+    embedded,
     close,
     [Symbol.asyncDispose]: close,
   });
