@@ -64,12 +64,23 @@ export interface Inbox {
 const addresses = (a: { value: MailAddress[] } | Array<{ value: MailAddress[] }> | undefined): MailAddress[] =>
   a === undefined ? [] : (Array.isArray(a) ? a : [a]).flatMap((x) => x.value);
 
+/** A mail mailparser could not read: left in the mailbox, unmarked, for a person. */
+class UnreadableMailError extends Error {
+  override name = "UnreadableMailError";
+}
+
 /** Reads one mail by UID; false when it is gone (expunged meanwhile). */
 async function readMail(client: ImapFlow, uid: number, uidValidity: string): Promise<ReadMail | false> {
   const msg = await client.fetchOne(String(uid), { uid: true, source: { maxLength: MAX_SOURCE } }, { uid: true });
   if (!msg || !msg.source) return false;
   const { simpleParser } = await import("mailparser");
-  const p = await simpleParser(msg.source, { skipImageLinks: true, skipTextToHtml: true });
+  let p: Awaited<ReturnType<typeof simpleParser>>;
+  try {
+    p = await simpleParser(msg.source, { skipImageLinks: true, skipTextToHtml: true });
+  } catch (e) {
+    // a mail that cannot be read must not hold up the ones after it (the connection would be lost on it again and again)
+    throw new UnreadableMailError(`the mail cannot be read: ${(e as Error).message}`, { cause: e });
+  }
   return {
     uid,
     uidValidity,
@@ -146,7 +157,11 @@ export async function openInbox(o: InboxOptions, host: AdapterHost, decide: { ow
     let last = place?.uidValidity === uidValidity ? place.lastUid : uidNext - 1;
     for (const uid of uids) {
       if (closing) return;
-      const mail = await readMail(client, uid, uidValidity);
+      const mail = await readMail(client, uid, uidValidity).catch((e: unknown) => {
+        if (!(e instanceof UnreadableMailError)) throw e;
+        host.log.warn({ uid, err: e.message }, "email.unreadable");
+        return false as const;
+      });
       const d = mail ? decideMail(mail, decide) : undefined;
       if (d?.action === "take") {
         await host.receive(d.native);

@@ -123,7 +123,9 @@ export function decideMail(m: ReadMail, o: { ownAddress: string; allowFrom?: rea
     ...(a.size !== undefined ? { size: a.size } : {}),
   }));
   const sender = m.from[0]!;
-  const references = messageIds(m.references);
+  const references = messageIds(m.references).filter((r) => r.length <= 998);
+  // a header line's limit (RFC 5322 §2.1.1): the reply's subject is built from it
+  const subject = (m.subject ?? "").slice(0, 990);
   const payload = {
     text: textOf(m),
     sender: { id: sender.address!.toLowerCase(), ...(sender.name ? { name: sender.name } : {}) },
@@ -140,14 +142,14 @@ export function decideMail(m: ReadMail, o: { ownAddress: string; allowFrom?: rea
         uidValidity: m.uidValidity,
         messageId: id,
         thread: root,
-        subject: m.subject ?? "",
+        subject,
         from: sender.address,
         ...(m.date && !Number.isNaN(m.date.getTime()) ? { date: m.date.toISOString() } : {}),
         ...(m.attachments.length > MAX_MEDIA ? { attachments: m.attachments.length } : {}),
       },
       routing: {
         to: replyAddresses(m),
-        subject: m.subject ?? "",
+        subject,
         ...(own ? { messageId: own } : {}),
         references: references.slice(0, 1).concat(references.slice(1).slice(-19)),
       },

@@ -78,7 +78,11 @@ export async function createSmtpSender(o: SmtpOptions, from: string): Promise<Sm
   return {
     async send({ envelope, routing }) {
       const r = RoutingSchema.safeParse(routing ?? {});
-      if (!r.success) throw new RefusedSendError("the reply answers no mail (metadata.native has no `to` and `subject` of a mail)", "no_recipient");
+      if (!r.success) {
+        const issue = r.error.issues[0];
+        const why = issue ? ` (${issue.path.join(".") || "routing"}: ${issue.message})` : "";
+        throw new RefusedSendError(`the reply answers no mail Claw can address: metadata.native has no valid \`to\` and \`subject\`${why}`, "no_recipient");
+      }
       const text = envelope.text ?? "";
       if (text === "") throw new RefusedSendError("the reply has no text", "empty");
       const to = r.data;
