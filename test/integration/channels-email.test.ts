@@ -290,12 +290,14 @@ describe.skipIf(skipWithout("the email channel's tests", dovecotMissing()))("the
       { From: "MAILER-DAEMON@example.com", Subject: "Undelivered Mail Returned to Sender" },
       { From: "Support Desk <loops@claw.test>", Subject: "Re: something" },
       { From: "stranger@elsewhere.org", Subject: "Hi" },
+      // hostile or broken: no sender at all
+      { Subject: "Who am I" },
     ];
     for (const [i, h] of skipped.entries()) await dovecot.deliver("loops", mail({ ...h, To: to, "Message-ID": `<skip${i}@example.com>` }, "text"));
     await dovecot.deliver("loops", mail({ From: "boss@partner.org", To: to, Subject: "Real question", "Message-ID": "<real@partner.org>" }, "Answer me"));
     await until(() => sink.to("boss@partner.org").length === 1, "the answer to the real mail", 30_000);
     const reasons = await node.waitForLogs((l) => l.msg === "email.not_answered" && l.account === "loops", skipped.length);
-    expect(reasons.map((l) => l.why).sort()).toEqual(["auto-submitted", "bulk", "bulk", "mailer-daemon", "not-allowed", "own"]);
+    expect(reasons.map((l) => l.why).sort()).toEqual(["auto-submitted", "bulk", "bulk", "mailer-daemon", "no-sender", "not-allowed", "own"]);
     await new Promise((r) => setTimeout(r, 1_000));
     const senders = new Set(["erin@example.com", "mailer-daemon@example.com", to, "stranger@elsewhere.org"]);
     expect(sink.mails.filter((m) => m.rcpt.some((r) => senders.has(r))).map((m) => m.mail.subject)).toEqual([]);
