@@ -7,14 +7,15 @@
  * nothing; an HTML-only mail is read as text and attachments listed as
  * media; auto-replies, lists, bounces and the account's own mail are not
  * answered; an SMTP 5xx is dead-lettered with the server's words and a 4xx
- * tried again until the server takes the reply.
+ * tried again until the server takes the reply; a reply an outside system
+ * publishes goes to the address it names, its media as links.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { decode, parseEnvelope, wildcards, type Envelope } from "../../src/bus/index.js";
 import { skipWithout } from "../support/ci.js";
-import { channelConfig, untilRepliesAcked } from "../support/channels.js";
+import { channelConfig, publishReply, untilRepliesAcked } from "../support/channels.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw } from "../support/claw-node.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
@@ -307,7 +308,7 @@ describe.skipIf(skipWithout("the email channel's tests", dovecotMissing()))("the
     expect(inbox.filter((m) => m.flags.includes("S")).map((m) => /^Subject: (.*)$/m.exec(m.raw)?.[1])).toEqual(["Real question"]);
   }, 60_000);
 
-  it("dead-letters a reply the SMTP server refuses with a 5xx, with its words, and tries a 4xx again until it is taken", async () => {
+  it("dead-letters a reply the SMTP server refuses with a 5xx, with its words, tries a 4xx again until it is taken, and sends a published reply", async () => {
     const config = await channelConfig([await account("refusals")]);
     sink.refuse("gone@example.com", 550, "5.1.1 <gone@example.com>: Recipient address rejected: User unknown in local recipient table");
     sink.refuse("busy@example.com", 451, "4.3.2 Service busy, try again later", 2);
@@ -331,6 +332,25 @@ describe.skipIf(skipWithout("the email channel's tests", dovecotMissing()))("the
       expect(letter.reason).toContain("550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown");
     } finally {
       await nc.close();
+    }
+    // a reply an outside system publishes: with how to answer (metadata.native), sent, its media as links; without, refused
+    await publishReply(nats.url, "email", "refusals", "outside-1", {
+      text: "your report",
+      media: [{ type: "file", url: "https://example.com/r.pdf", name: "r.pdf" }],
+      metadata: { native: { to: ["frank@example.com"], subject: "Report" } },
+    });
+    await until(() => sink.to("frank@example.com").length === 1, "the published reply");
+    const report = sink.to("frank@example.com")[0]!.mail;
+    expect(report.subject).toBe("Re: Report");
+    expect(report.text?.trim()).toBe("your report\nr.pdf: https://example.com/r.pdf");
+    expect(report.attachments).toEqual([]);
+    await publishReply(nats.url, "email", "refusals", "outside-2", { text: "to nobody" });
+    const nc2 = await connect({ servers: nats.url });
+    try {
+      const all = await waitForDeadLetters(await jetstreamManager(nc2), (d) => d.some((x) => x.originalSubject === "claw.out.email.refusals.outside-2"));
+      expect(all.find((x) => x.originalSubject === "claw.out.email.refusals.outside-2")).toMatchObject({ stage: "out", code: "no_recipient" });
+    } finally {
+      await nc2.close();
     }
     await new Promise((r) => setTimeout(r, 1_000));
     // refused for good: tried once
