@@ -106,8 +106,17 @@ function imapError(e: unknown): Error {
   return new Error(`IMAP: ${err.message ?? String(e)}${err.responseText ? `: ${err.responseText}` : ""}`, { cause: e });
 }
 
-/** Connects to the mailbox and takes its new mails until closed or lost. */
-export async function openInbox(o: InboxOptions, host: AdapterHost, decide: { ownAddress: string; allowFrom?: readonly RegExp[] }): Promise<Inbox> {
+/** A connection with the mailbox open, and where the mailbox is. */
+interface OpenMailbox {
+  client: ImapFlow;
+  uidValidity: string;
+  uidNext: number;
+  /** settles when the connection closes while `closing()` is false */
+  lost: Promise<Error>;
+}
+
+/** Connects, logs in and opens the mailbox (creating `moveTo` if missing); rejects with what the server said. */
+async function openMailbox(o: InboxOptions, closing: () => boolean): Promise<OpenMailbox> {
   const { ImapFlow } = await import("imapflow");
   const client = new ImapFlow({
     host: o.host,
@@ -120,59 +129,71 @@ export async function openInbox(o: InboxOptions, host: AdapterHost, decide: { ow
     connectionTimeout: 15_000,
     greetingTimeout: 10_000,
   });
-  let closing = false;
+  let failed = false;
   let lose!: (e: Error) => void;
   const lost = new Promise<Error>((r) => (lose = r));
   let lastError: Error | undefined;
   client.on("error", (e: Error) => (lastError = e));
   client.on("close", () => {
-    if (!closing) lose(new Error(`the IMAP connection closed${lastError ? `: ${lastError.message}` : ""}`));
+    if (!closing() && !failed) lose(new Error(`the IMAP connection closed${lastError ? `: ${lastError.message}` : ""}`));
   });
-  let uidValidity: string;
-  let uidNext: number;
   try {
     await client.connect();
     const box = await client.mailboxOpen(o.mailbox);
-    uidValidity = String(box.uidValidity);
-    uidNext = box.uidNext;
     if (o.moveTo) await client.mailboxCreate(o.moveTo).catch(() => undefined); // there already, most often
+    return { client, uidValidity: String(box.uidValidity), uidNext: box.uidNext, lost };
   } catch (e) {
-    closing = true;
+    failed = true;
     client.close();
     throw imapError(e);
   }
+}
+
+/** Connects to the mailbox and takes its new mails until closed or lost. */
+export async function openInbox(o: InboxOptions, host: AdapterHost, decide: { ownAddress: string; allowFrom?: readonly RegExp[] }): Promise<Inbox> {
+  let closing = false;
+  const { client, uidValidity, uidNext, lost: closed } = await openMailbox(o, () => closing);
+  let lose!: (e: Error) => void;
+  const lost = new Promise<Error>((r) => (lose = r));
+  void closed.then((e) => lose(e));
+  const keep = (lastUid: number) => host.state.put(STATE, JSON.stringify({ uidValidity, lastUid } satisfies Place));
 
   /** The UIDs to take, in order: after the last one taken; with no place kept (or the mailbox recreated), the unseen ones. */
   async function newUids(place: Place | undefined): Promise<number[]> {
-    const valid = place?.uidValidity === uidValidity ? place : undefined;
-    const found = valid ? await client.search({ uid: `${valid.lastUid + 1}:*` }, { uid: true }) : await client.search({ seen: false }, { uid: true });
+    const found = place ? await client.search({ uid: `${place.lastUid + 1}:*` }, { uid: true }) : await client.search({ seen: false }, { uid: true });
     // `n:*` also names the highest UID when it is below n (RFC 9051 §6.4.4)
-    return (found || []).filter((u) => !valid || u > valid.lastUid).sort((a, b) => a - b);
+    return (found || []).filter((u) => !place || u > place.lastUid).sort((a, b) => a - b);
+  }
+
+  /** Takes one mail: handed over, then marked (or moved); one that is not answered is left as it is. */
+  async function take(uid: number): Promise<void> {
+    const mail = await readMail(client, uid, uidValidity).catch((e: unknown) => {
+      if (!(e instanceof UnreadableMailError)) throw e;
+      host.log.warn({ uid, err: e.message }, "email.unreadable");
+      return false as const;
+    });
+    const d = mail ? decideMail(mail, decide) : undefined;
+    if (d?.action === "take") {
+      await host.receive(d.native);
+      if (o.moveTo) await client.messageMove(String(uid), o.moveTo, { uid: true });
+      else await client.messageFlagsAdd(String(uid), ["\\Seen"], { uid: true });
+    } else if (d) host.log.info({ uid, why: d.why }, "email.not_answered");
   }
 
   /** Takes the new mails one by one, each marked and its UID kept only once Claw holds it. */
   async function takeNew(): Promise<void> {
-    const place = readPlace(await host.state.get(STATE));
-    const uids = await newUids(place);
-    let last = place?.uidValidity === uidValidity ? place.lastUid : uidNext - 1;
-    for (const uid of uids) {
+    const kept = readPlace(await host.state.get(STATE));
+    const place = kept?.uidValidity === uidValidity ? kept : undefined;
+    let last = place?.lastUid ?? uidNext - 1;
+    for (const uid of await newUids(place)) {
       if (closing) return;
-      const mail = await readMail(client, uid, uidValidity).catch((e: unknown) => {
-        if (!(e instanceof UnreadableMailError)) throw e;
-        host.log.warn({ uid, err: e.message }, "email.unreadable");
-        return false as const;
-      });
-      const d = mail ? decideMail(mail, decide) : undefined;
-      if (d?.action === "take") {
-        await host.receive(d.native);
-        if (o.moveTo) await client.messageMove(String(uid), o.moveTo, { uid: true });
-        else await client.messageFlagsAdd(String(uid), ["\\Seen"], { uid: true });
-      } else if (d) host.log.info({ uid, why: d.why }, "email.not_answered");
+      await take(uid);
       last = Math.max(last, uid);
-      await host.state.put(STATE, JSON.stringify({ uidValidity, lastUid: last } satisfies Place));
+      // a first start keeps its place only once every unseen mail is taken: stopped before, it looks for them again
+      // (those it took are \Seen, or moved, by then)
+      if (place) await keep(last);
     }
-    // nothing new on a first start: the place is where the mailbox ends now
-    if (uids.length === 0 && place?.uidValidity !== uidValidity) await host.state.put(STATE, JSON.stringify({ uidValidity, lastUid: last } satisfies Place));
+    if (!place) await keep(last);
   }
 
   let wake = () => {};
