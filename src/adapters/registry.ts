@@ -10,12 +10,13 @@ import { mqttAdapter } from "./mqtt/index.js";
 import { telegramAdapter } from "./telegram/index.js";
 import { slackAdapter } from "./slack/index.js";
 import { whatsappAdapter } from "./whatsapp/index.js";
+import { emailAdapter } from "./email/index.js";
 import type { ChannelAdapter, ChannelOptions } from "./types.js";
 import { describeError } from "../schema-issues.js";
 
 /** Channel types by name. */
 export const CHANNEL_ADAPTERS: ReadonlyMap<string, ChannelAdapter> = new Map(
-  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter].map((a) => [a.type, a]),
+  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter, emailAdapter].map((a) => [a.type, a]),
 );
 
 /** One configured account: its type and its options as the adapter's schema parsed them. */
@@ -33,7 +34,10 @@ export class ChannelConfigError extends Error {
   }
 }
 
-/** `{ "passwordEnv": "AMQP_PASSWORD" }` → `{ "password": <its value> }`; an unset variable is an error. */
+/**
+ * `{ "passwordEnv": "AMQP_PASSWORD" }` → `{ "password": <its value> }`, in nested objects too (an email account's
+ * `imap.passwordEnv`); an unset variable is an error.
+ */
 function resolveSecrets(entry: Record<string, unknown>, env: NodeJS.ProcessEnv, where: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entry)) {
@@ -41,7 +45,8 @@ function resolveSecrets(entry: Record<string, unknown>, env: NodeJS.ProcessEnv, 
       const value = env[v];
       if (value === undefined || value === "") throw new ChannelConfigError(`${where}.${k}: the environment variable ${v} is not set`);
       out[k.slice(0, -3)] = value;
-    } else out[k] = v;
+    } else if (typeof v === "object" && v !== null && !Array.isArray(v)) out[k] = resolveSecrets(v as Record<string, unknown>, env, `${where}.${k}`);
+    else out[k] = v;
   }
   return out;
 }

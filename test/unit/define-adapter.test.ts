@@ -120,10 +120,16 @@ describe("defineAdapter", () => {
   });
 });
 
+/**
+ * Channel types whose replies carry no media, each medium going as a link in the text: email, where attaching one
+ * would have the node fetch a URL an agent was given (and mail what it found to whoever wrote in).
+ */
+const LINKS_ONLY = new Set(["email"]);
+
 describe("the channel types' capabilities", () => {
   it("name only media an envelope can carry", () => {
     for (const a of CHANNEL_ADAPTERS.values()) {
-      expect(a.capabilities.media.length, a.type).toBeGreaterThan(0);
+      if (!LINKS_ONLY.has(a.type)) expect(a.capabilities.media.length, a.type).toBeGreaterThan(0);
       for (const m of a.capabilities.media) expect(EVERY_MEDIUM, a.type).toContain(m);
     }
   });
