@@ -79,6 +79,10 @@ export interface ClawConfig {
   allowUnsandboxed: boolean;
   /** hosts the built-in `http.fetch` may reach (`CLAW_HTTP_FETCH_ALLOW`, comma-separated; `*.example.com` for subdomains, `host:port` for one port) */
   httpFetchAllow: string[];
+  /** hosts the built-in `browser.open` and the pages it opens may reach (`CLAW_BROWSER_ALLOW`, the syntax of `CLAW_HTTP_FETCH_ALLOW`) */
+  browserAllow: string[];
+  /** the Chromium `browser.open` runs (`CLAW_BROWSER_EXECUTABLE`) */
+  browserExecutable: string;
   /**
    * DNS servers (`ip` or `ip:port`) that resolve the hosts of `http.fetch` and webhook deliveries instead of the system's resolver (`CLAW_DNS_SERVERS`); empty:
    * the system's
@@ -231,6 +235,22 @@ const byteSize = z
     return Number(n) * BYTE_UNITS[unit!.toUpperCase()]!;
   });
 
+/** A comma-separated host allowlist (`CLAW_HTTP_FETCH_ALLOW`, `CLAW_BROWSER_ALLOW`): a bad entry stops the start, named. */
+const hostAllowlist = () =>
+  z
+    .string()
+    .default("")
+    .superRefine((v, c) => {
+      for (const entry of commaList(v)) {
+        try {
+          parseFetchAllowEntry(entry);
+        } catch (e) {
+          if (!(e instanceof FetchAllowEntryError)) throw e;
+          c.addIssue({ code: "custom", message: e.message });
+        }
+      }
+    });
+
 const EnvSchema = z.object({
   NATS_URL: z.string().min(1).optional(),
   CLAW_NODE_ID: z
@@ -268,19 +288,9 @@ const EnvSchema = z.object({
   CLAW_CONFIG: z.string().optional(),
   CLAW_SANDBOX: z.enum(["bubblewrap", "process"]).default("bubblewrap"),
   CLAW_ALLOW_UNSANDBOXED: z.enum(["0", "1"]).default("0"),
-  CLAW_HTTP_FETCH_ALLOW: z
-    .string()
-    .default("")
-    .superRefine((v, c) => {
-      for (const entry of commaList(v)) {
-        try {
-          parseFetchAllowEntry(entry);
-        } catch (e) {
-          if (!(e instanceof FetchAllowEntryError)) throw e;
-          c.addIssue({ code: "custom", message: e.message });
-        }
-      }
-    }),
+  CLAW_HTTP_FETCH_ALLOW: hostAllowlist(),
+  CLAW_BROWSER_ALLOW: hostAllowlist(),
+  CLAW_BROWSER_EXECUTABLE: z.string().min(1).default("/usr/bin/chromium"),
   CLAW_DNS_SERVERS: z
     .string()
     .default("")
@@ -447,6 +457,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     sandbox: e.CLAW_SANDBOX,
     allowUnsandboxed: e.CLAW_ALLOW_UNSANDBOXED === "1",
     httpFetchAllow: commaList(e.CLAW_HTTP_FETCH_ALLOW),
+    browserAllow: commaList(e.CLAW_BROWSER_ALLOW),
+    browserExecutable: e.CLAW_BROWSER_EXECUTABLE,
     dnsServers: commaList(e.CLAW_DNS_SERVERS),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
     // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)

@@ -4,6 +4,8 @@
  * network access a node grants host by host (`CLAW_HTTP_FETCH_ALLOW`),
  * `agents.ask` (agents-ask.ts), a turn of another agent, and
  * `schedule.create`, `schedule.list`, `schedule.cancel` (schedule-skills.ts),
+ * `browser.open` (browser/), a page rendered by a sandboxed Chromium, whose
+ * requests the node grants host by host (`CLAW_BROWSER_ALLOW`),
  * and the hooks `redact.secrets` and `audit.log` (builtin-hooks.ts). The
  * `memory.*` skills are built in too, from src/memory. The
  * skills that run code — `bash`, `fs.*` — live in the top-level `skills/`
@@ -14,6 +16,8 @@ import type { ScheduleStore } from "../schedules/index.js";
 import { httpFetchSkill, type HttpFetchOptions } from "./http-fetch.js";
 import { scheduleSkills } from "./schedule-skills.js";
 import { builtinHooks, type AuditSink } from "./builtin-hooks.js";
+import { browserOpenSkill, type BrowserOptions } from "./browser/browser-open.js";
+import { createHostResolver } from "../net/index.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 
 const builtin = (d: Record<string, unknown> & { id: string; version: string }): BuiltinSkill["descriptor"] => ({ ...d, runtime: "builtin" });
@@ -89,6 +93,8 @@ const NO_AGENTS: AgentAsker = {
 export interface BuiltinDeps {
   asker?: AgentAsker;
   schedules?: ScheduleStore;
+  /** what `browser.open` may reach and runs with (absent: it answers `unavailable`) */
+  browser?: BrowserOptions;
   /** where the `audit.log` hook records */
   audit?: AuditSink;
 }
@@ -103,5 +109,6 @@ export function builtinSkills(httpFetch: HttpFetchOptions = { allow: [] }, deps:
     agentsAskSkill(deps.asker ?? NO_AGENTS),
     ...scheduleSkills(deps.schedules),
     ...builtinHooks(deps.audit),
+    browserOpenSkill(deps.browser ?? { allow: [], resolver: createHostResolver(), executable: "/usr/bin/chromium", runnerDir: "" }),
   ];
 }

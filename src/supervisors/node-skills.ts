@@ -99,10 +99,16 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     maxDepth: config.maxAgentDepth,
     agent: (id) => o.agents.get(id)?.spec,
   });
+  const resolver = createHostResolver({ servers: config.dnsServers });
   const builtins = [
     ...builtinSkills(
-      { allow: config.httpFetchAllow, resolver: createHostResolver({ servers: config.dnsServers }) },
-      { asker, schedules: o.schedules, audit: createAudit(o.bus.publisher, { source: "skills", node: config.nodeId }) },
+      { allow: config.httpFetchAllow, resolver },
+      {
+        asker,
+        schedules: o.schedules,
+        browser: { allow: config.browserAllow, resolver, executable: config.browserExecutable, runnerDir },
+        audit: createAudit(o.bus.publisher, { source: "skills", node: config.nodeId }),
+      },
     ),
     ...memorySkills(o.memory),
   ];

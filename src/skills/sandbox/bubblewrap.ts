@@ -51,7 +51,8 @@ interface Hardening {
 /** The file descriptor the seccomp program is given on. */
 const SECCOMP_FD = 3;
 
-function findBinary(name: string, explicit?: string): string | undefined {
+/** The path of `name` (or `explicit`, if it exists), searched on PATH and the usual bin folders. */
+export function findBinary(name: string, explicit?: string): string | undefined {
   if (explicit) return existsSync(explicit) ? explicit : undefined;
   for (const d of (process.env.PATH ?? "").split(":").concat(["/usr/bin", "/bin", "/usr/local/bin"])) {
     if (d && existsSync(`${d}/${name}`)) return `${d}/${name}`;
@@ -60,7 +61,7 @@ function findBinary(name: string, explicit?: string): string | undefined {
 }
 
 /** `/lib`, `/bin`, … as the host has them: a symlink into /usr (merged /usr) is recreated, a directory bound read-only. */
-function systemDirs(): string[] {
+export function systemDirs(): string[] {
   const args: string[] = ["--ro-bind", "/usr", "/usr"];
   for (const d of ["/lib", "/lib64", "/lib32", "/bin", "/sbin"]) {
     if (!existsSync(d)) continue;
