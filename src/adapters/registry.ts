@@ -10,12 +10,13 @@ import { mqttAdapter } from "./mqtt/index.js";
 import { telegramAdapter } from "./telegram/index.js";
 import { slackAdapter } from "./slack/index.js";
 import { whatsappAdapter } from "./whatsapp/index.js";
+import { discordAdapter } from "./discord/index.js";
 import type { ChannelAdapter, ChannelOptions } from "./types.js";
 import { describeError } from "../schema-issues.js";
 
 /** Channel types by name. */
 export const CHANNEL_ADAPTERS: ReadonlyMap<string, ChannelAdapter> = new Map(
-  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter].map((a) => [a.type, a]),
+  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter, discordAdapter].map((a) => [a.type, a]),
 );
 
 /** One configured account: its type and its options as the adapter's schema parsed them. */
