@@ -99,10 +99,9 @@ describe("the Discord channel", () => {
     expect(posts[2]!.at - posts[0]!.at).toBeGreaterThanOrEqual(900);
   }, 60_000);
 
-  it("honours a 429: the reply is sent again after retry_after, once", async () => {
+  it("honours a 429: the reply is sent again after retry_after, once — by discord.js, or by the runner for a long wait", async () => {
     await using fake = await startFakeDiscord();
     await using node = await start(fake, "limited", "dr");
-    void node;
     const dm = "4400000000000000004";
     fake.failNext(`POST /channels/${dm}/messages`, 1, { status: 429, retryAfter: 1 });
     const asked = Date.now();
@@ -114,6 +113,18 @@ describe("the Discord channel", () => {
     expect(Date.now() - asked).toBeLessThan(10_000);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(fake.posted(dm)).toEqual(["slow down"]);
+
+    // a longer wait than discord.js should hold a send for: the runner sends the reply again after it
+    const other = "4400000000000000014";
+    fake.failNext(`POST /channels/${other}/messages`, 1, { status: 429, retryAfter: 6 });
+    fake.message({ channelId: other, content: "much slower" });
+    await until(() => fake.posted(other).length === 1, "the reply after the long 429", 30_000);
+    const again = fake.calls.filter((c) => c.path === `/channels/${other}/messages`);
+    expect(again.map((c) => c.status)).toEqual([429, 200]);
+    expect(again[1]!.at - again[0]!.at).toBeGreaterThanOrEqual(5_900);
+    const [failed] = await node.waitForLogs((l) => l.msg === "channel.send.failed" && l.account === "limited");
+    expect(failed!.retryInMs).toBeGreaterThanOrEqual(6_000);
+    expect(fake.unexpected429s).toBe(0);
   }, 60_000);
 
   it("refuses a reply Discord rejects (403): dead-lettered with Discord's words, not sent again", async () => {

@@ -26,7 +26,7 @@
  *
  * @see https://discord.com/developers/docs/events/gateway
  */
-import type { Client, RateLimitError } from "discord.js";
+import type { Client } from "discord.js";
 import { z } from "zod";
 import { defineAdapter } from "../define-adapter.js";
 import { splitText } from "../split-text.js";
@@ -57,23 +57,23 @@ const MAX_TEXT = 2_000;
 /** A rate limit that would hold a send longer than this is the runner's to wait out (the reply is sent again then). */
 const LONGEST_WAIT_MS = 5_000;
 
+/** discord.js's REST failures, told apart by class (its errors' `name` carries the route). */
+type RestErrors = Pick<typeof import("discord.js"), "RateLimitError" | "DiscordAPIError">;
+
 /** A REST failure as the runner understands it: later, refused, or (thrown as is) transient. */
-function sendError(e: unknown): Error {
-  const err = e as { name?: string; status?: number; code?: number | string; message?: string };
-  if (err.name === "RateLimitError") {
-    const r = e as RateLimitError;
-    return new RetryLaterError(`Discord: rate limited on ${r.route}`, Math.max(1_000, r.retryAfter, r.timeToReset));
-  }
-  if (err.name?.startsWith("DiscordAPIError") && (err.status === 400 || err.status === 403 || err.status === 404)) {
-    const code = err.status === 403 ? "forbidden" : err.status === 404 ? "not_found" : "refused";
-    return new RefusedSendError(`Discord refused the reply: ${err.message} (${err.code})`, code);
+function sendError(e: unknown, { RateLimitError, DiscordAPIError }: RestErrors): Error {
+  if (e instanceof RateLimitError) return new RetryLaterError(`Discord: rate limited on ${e.route}`, Math.max(1_000, e.retryAfter, e.timeToReset));
+  if (e instanceof DiscordAPIError && (e.status === 400 || e.status === 403 || e.status === 404)) {
+    const code = e.status === 403 ? "forbidden" : e.status === 404 ? "not_found" : "refused";
+    return new RefusedSendError(`Discord refused the reply: ${e.message} (${e.code})`, code);
   }
   return e as Error;
 }
 
 /** Logs the bot in (the Gateway's READY), taking its messages from then on; rejects on a bad token. */
 async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelConnection> {
-  const { Client: DiscordClient, GatewayIntentBits, Options, Routes, SimpleShardingStrategy } = await import("discord.js");
+  const discord = await import("discord.js");
+  const { Client: DiscordClient, GatewayIntentBits, Options, Routes, SimpleShardingStrategy } = discord;
   const client: Client = new DiscordClient({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
     // messages are read from the dispatches themselves: nothing to keep
@@ -139,7 +139,7 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
           });
         }
       } catch (e) {
-        throw sendError(e);
+        throw sendError(e, discord);
       }
     },
     async close() {
