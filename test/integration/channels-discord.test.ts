@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { channelConfig, untilRepliesAcked } from "../support/channels.js";
+import { runCli } from "../support/claw-cli.js";
+import { metric } from "../support/metrics.js";
 import { FAKE_BOT_ID, startFakeDiscord, type FakeDiscord } from "../support/fake-discord.js";
 import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
@@ -74,6 +76,9 @@ describe("the Discord channel", () => {
     expect(fake.gateway.heartbeats).toBeGreaterThan(0);
     expect(node.output()).not.toContain(fake.token.split(".")[2]);
     expect(fake.unexpected429s, "requests over a bucket whose headers said to wait").toBe(0);
+    // counted like every channel's messages
+    expect(await metric(node.httpPort, 'claw_channel_messages_total{channel="discord",direction="in"}')).toBe(3);
+    expect(await metric(node.httpPort, 'claw_channel_messages_total{channel="discord",direction="out"}')).toBe(3);
   }, 60_000);
 
   it("splits a long reply under 2,000 characters, keeping to the bucket's rate-limit headers", async () => {
@@ -169,6 +174,18 @@ describe("the Discord channel", () => {
     await using b = await startClaw({ env: { ...env, CLAW_NODE_ID: "db" } });
     const runs = (n: ClawProcess) => n.logs.some((l) => l.msg === "channel.connected" && l.account === "moving");
     await until(() => runs(a) || runs(b), "the account connected");
+    const [firstId, otherId] = runs(a) ? ["da", "db"] : ["db", "da"];
+    // any node tells who runs the account, and what its channel type can do
+    const listed = (await (await fetch(`http://127.0.0.1:${b.httpPort}/v1/channels`)).json()) as { channels: unknown[] };
+    expect(listed.channels).toEqual([
+      expect.objectContaining({
+        type: "discord",
+        account: "moving",
+        owner: firstId,
+        state: "connected",
+        capabilities: { threads: true, edits: false, media: [], maxTextLength: 2_000 },
+      }),
+    ]);
     const dm = "4400000000000000007";
     for (let i = 0; i < 10; i++) fake.message({ channelId: dm, content: `m${i}` });
     await until(() => fake.posted(dm).length === 10, "ten replies");
@@ -187,5 +204,8 @@ describe("the Discord channel", () => {
     expect(fake.posted(dm)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     expect(runs(other)).toBe(true);
     expect(fake.gateway.mostOpenSince(since), "Gateway connections open at once").toBe(1);
+    const cli = await runCli(["channels"], { NATS_URL: nats.url });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(new RegExp(`discord\\s+moving\\s+connected\\s+${otherId}\\b`));
   }, 90_000);
 });
