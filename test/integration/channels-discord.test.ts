@@ -2,7 +2,8 @@
  * The Discord channel through discord.js against a local fake of the Gateway
  * and the REST API (test/support/fake-discord.ts): a mention in a guild
  * channel answered as a reply to it and a message that does not mention the
- * bot ignored, a DM answered, a long reply split under 2,000 characters
+ * bot ignored, a DM answered, a reply's images embedded and a refusal
+ * dead-lettered, a long reply split under 2,000 characters
  * within the rate-limit headers, a 429 honoured, a dropped Gateway
  * connection resumed with what was missed replayed and answered once, and
  * the connection moved to another node when its node is SIGKILLed, nothing
@@ -11,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { channelConfig, untilRepliesAcked } from "../support/channels.js";
+import { channelConfig, publishReply, untilRepliesAcked } from "../support/channels.js";
 import { runCli } from "../support/claw-cli.js";
 import { metric } from "../support/metrics.js";
 import { FAKE_BOT_ID, startFakeDiscord, type FakeDiscord } from "../support/fake-discord.js";
@@ -132,9 +133,24 @@ describe("the Discord channel", () => {
     expect(fake.unexpected429s).toBe(0);
   }, 60_000);
 
-  it("refuses a reply Discord rejects (403): dead-lettered with Discord's words, not sent again", async () => {
+  it("sends a reply's images as embeds and other media as links, and refuses a reply Discord rejects (403)", async () => {
     await using fake = await startFakeDiscord();
     await using node = await start(fake, "refused", "df");
+    // a reply published by an outside system with media: the images embedded, the file a line of the text
+    await publishReply(nats.url, "discord", "refused", "4400000000000000015", {
+      text: "your files",
+      media: [
+        { type: "image", url: "https://example.com/a.png", name: "a chart" },
+        { type: "file", url: "https://example.com/b.pdf", name: "b.pdf" },
+      ],
+    });
+    await until(() => fake.posted("4400000000000000015").length === 1, "the reply with media");
+    expect(fake.calls.find((c) => c.path === "/channels/4400000000000000015/messages")!.body).toMatchObject({
+      content: "your files\nb.pdf: https://example.com/b.pdf",
+      embeds: [{ image: { url: "https://example.com/a.png" }, title: "a chart" }],
+    });
+
+    // 403 (no permission in the channel): dead-lettered with Discord's words, not sent again
     const dm = "4400000000000000005";
     fake.failNext(`POST /channels/${dm}/messages`, 1, { status: 403, code: 50013, message: "Missing Permissions" });
     fake.message({ channelId: dm, content: "no rights" });
@@ -183,7 +199,7 @@ describe("the Discord channel", () => {
         account: "moving",
         owner: firstId,
         state: "connected",
-        capabilities: { threads: true, edits: false, media: [], maxTextLength: 2_000 },
+        capabilities: { threads: true, edits: false, media: ["image"], maxTextLength: 2_000 },
       }),
     ]);
     const dm = "4400000000000000007";

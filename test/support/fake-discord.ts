@@ -17,6 +17,8 @@
  *
  * REST under `/api/v10`: `GET /gateway/bot`, `POST /channels/{id}/messages`
  * and `POST /channels/{id}/typing`, each checking `Authorization: Bot <token>`.
+ * A message needs a `content` of at most 2,000 characters or embeds (at most
+ * ten, their images by http(s) URL), as Discord's does; else 400.
  * Message creation has a per-channel bucket with Discord's headers
  * (`X-RateLimit-Limit`, `-Remaining`, `-Reset`, `-Reset-After`, `-Bucket`);
  * a request over it is answered 429 with `retry_after` (and counted: a
@@ -272,15 +274,19 @@ export async function startFakeDiscord(o: FakeDiscordOptions = {}): Promise<Fake
       }
       if (f && "code" in f) return json(f.status, { message: f.message, code: f.code }, headers);
       if (f) return json(f.status, { message: "Internal Server Error", code: 0 }, headers);
-      if (typeof body.content !== "string" || body.content.length === 0 || body.content.length > 2_000)
+      const embeds: Array<{ image?: { url?: unknown } }> = Array.isArray(body.embeds) ? body.embeds : [];
+      const content = body.content ?? "";
+      if (typeof content !== "string" || content.length > 2_000 || (content === "" && embeds.length === 0))
         return json(400, { message: "Invalid Form Body", code: 50035, errors: { content: { _errors: [{ code: "BASE_TYPE_MAX_LENGTH" }] } } }, headers);
+      if (embeds.length > 10 || embeds.some((e) => !/^https?:\/\//.test(String(e.image?.url ?? "https://"))))
+        return json(400, { message: "Invalid Form Body", code: 50035, errors: { embeds: { _errors: [{ code: "BASE_TYPE_BAD_LENGTH" }] } } }, headers);
       return json(
         200,
         {
           id: snowflake(),
           channel_id: channelId,
           type: body.message_reference ? 19 : 0,
-          content: body.content,
+          content,
           author: botUser,
           timestamp: new Date().toISOString(),
           edited_timestamp: null,
@@ -289,7 +295,7 @@ export async function startFakeDiscord(o: FakeDiscordOptions = {}): Promise<Fake
           mentions: [],
           mention_roles: [],
           attachments: [],
-          embeds: [],
+          embeds,
           pinned: false,
         },
         headers,
@@ -350,7 +356,7 @@ export async function startFakeDiscord(o: FakeDiscordOptions = {}): Promise<Fake
       failures.set(route, [...(failures.get(route) ?? []), ...Array.from({ length: n }, () => failure)]);
     },
     posted(channelId) {
-      return calls.filter((c) => c.status === 200 && c.path === `/channels/${channelId}/messages`).map((c) => String(c.body.content));
+      return calls.filter((c) => c.status === 200 && c.path === `/channels/${channelId}/messages`).map((c) => String(c.body.content ?? ""));
     },
     async close() {
       for (const ws of sockets) ws.terminate();

@@ -1,12 +1,14 @@
 /**
  * Discord without a connection: which Gateway messages the bot takes and as
  * what (src/adapters/discord/inbound.ts), its options, and replies split at
- * 2,000 characters.
+ * 2,000 characters with their images embedded.
  */
 import { describe, expect, it } from "vitest";
 import { nativeOf, type GatewayMessage } from "../../src/adapters/discord/inbound.js";
 import { splitText } from "../../src/adapters/split-text.js";
 import { parseChannels } from "../../src/adapters/index.js";
+import { messagesOf } from "../../src/adapters/discord/index.js";
+import type { Envelope } from "../../src/bus/index.js";
 
 const BOT = "1100000000000000001";
 const message = (m: Partial<GatewayMessage> = {}): GatewayMessage => ({
@@ -89,6 +91,30 @@ describe("Discord replies and options", () => {
     const [first, second] = splitText(emoji, 2_000);
     expect(first).toBe("x".repeat(1999));
     expect(second).toBe("😀tail");
+  });
+
+  it("embeds a reply's images under its last piece of text, ten to a message", () => {
+    const reply = (text: string | undefined, images: number): Envelope => ({
+      id: "r",
+      ts: 0,
+      channel: "discord",
+      account: "bot",
+      chat: "1",
+      sender: { id: "agent" },
+      kind: "reply",
+      text,
+      media: Array.from({ length: images }, (_, i) => ({ type: "image" as const, url: `https://example.com/${i}.png` })),
+      metadata: {},
+      trace: {},
+    });
+    const long = messagesOf(reply("y".repeat(2500), 12));
+    expect(long.map((m) => [m.content?.length, m.embeds?.length])).toEqual([
+      [2000, undefined],
+      [500, 10],
+      [undefined, 2],
+    ]);
+    expect(messagesOf(reply(undefined, 1))).toEqual([{ embeds: [{ image: { url: "https://example.com/0.png" } }] }]);
+    expect(messagesOf(reply("", 0))).toEqual([]);
   });
 
   it("takes a token from tokenEnv, and optional apiRoot and gatewayUrl", () => {

@@ -14,7 +14,8 @@
  * - "Typing…" shows while the agent thinks (`POST /channels/{id}/typing`,
  *   best effort). Replies answer the message they reply to
  *   (`message_reference`), split at Discord's 2,000 characters, and never
- *   ping `@everyone` or a role (`allowed_mentions`).
+ *   ping `@everyone` or a role (`allowed_mentions`); images go as embeds,
+ *   other media as links in the text.
  * - Rate limits are discord.js's to honour (`X-RateLimit-*` ahead of a
  *   request, a 429's `retry_after` after one); a wait longer than a few
  *   seconds is handed to the runner instead, which sends the reply again
@@ -31,6 +32,7 @@ import { z } from "zod";
 import { defineAdapter } from "../define-adapter.js";
 import { splitText } from "../split-text.js";
 import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelConnection } from "../types.js";
+import type { Envelope } from "../../bus/index.js";
 import { nativeOf, type GatewayMessage } from "./inbound.js";
 
 export const DiscordOptionsSchema = z
@@ -68,6 +70,36 @@ function sendError(e: unknown, { RateLimitError, DiscordAPIError }: RestErrors):
     return new RefusedSendError(`Discord refused the reply: ${e.message} (${e.code})`, code);
   }
   return e as Error;
+}
+
+/** The most embeds one Discord message carries. */
+const MAX_EMBEDS = 10;
+
+/** What one message of a reply carries (the body of `POST /channels/{id}/messages`, less its reference). */
+interface MessageBody {
+  content?: string;
+  embeds?: Array<{ image: { url: string }; title?: string }>;
+}
+
+/**
+ * The messages a reply takes: its text in pieces of at most 2,000
+ * characters, its images as embeds (Discord fetches each URL) under the
+ * last piece, ten to a message. Other media reach here as links in the
+ * text (the capabilities name only images).
+ */
+export function messagesOf(envelope: Envelope): MessageBody[] {
+  const text = envelope.text ?? "";
+  const messages: MessageBody[] = text === "" ? [] : splitText(text, MAX_TEXT).map((content) => ({ content }));
+  const embeds = envelope.media
+    .filter((m) => m.type === "image" && m.url)
+    .map((m) => ({ image: { url: m.url! }, ...(m.name ? { title: m.name.slice(0, 256) } : {}) }));
+  for (let i = 0; i < embeds.length; i += MAX_EMBEDS) {
+    const some = embeds.slice(i, i + MAX_EMBEDS);
+    const last = messages.at(-1);
+    if (i === 0 && last) last.embeds = some;
+    else messages.push({ embeds: some });
+  }
+  return messages;
 }
 
 /** Logs the bot in (the Gateway's READY), taking its messages from then on; rejects on a bad token. */
@@ -124,16 +156,16 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
   return {
     lost,
     async send({ envelope, routing }) {
-      const text = envelope.text ?? "";
-      if (text === "") throw new RefusedSendError("the reply has no text", "empty");
+      const messages = messagesOf(envelope);
+      if (messages.length === 0) throw new RefusedSendError("the reply has no text and no image", "empty");
       const replyTo = typeof routing?.messageId === "string" ? routing.messageId : undefined;
       try {
-        for (const [i, content] of splitText(text, MAX_TEXT).entries()) {
+        for (const [i, message] of messages.entries()) {
           await client.rest.post(Routes.channelMessages(envelope.chat), {
             body: {
-              content,
+              ...message,
               allowed_mentions: { parse: ["users"], replied_user: true },
-              // the first piece answers the message; a deleted one is no reason to refuse the reply
+              // the first message answers the one replied to; a deleted one is no reason to refuse the reply
               ...(i === 0 && replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
             },
           });
@@ -153,7 +185,7 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
 export const discordAdapter = defineAdapter({
   type: "discord",
   options: DiscordOptionsSchema,
-  // a reply's media go as links in its text (Discord shows a preview of each)
-  capabilities: { threads: true, edits: false, media: [], maxTextLength: MAX_TEXT },
+  // images as embeds; any other medium a link in the text (Discord shows a preview of each)
+  capabilities: { threads: true, edits: false, media: ["image"], maxTextLength: MAX_TEXT },
   connect: (o, host) => connect(o, host),
 });
