@@ -72,8 +72,8 @@ describe("the Discord channel", () => {
     fake.message({ channelId: dm, content: "beep", author: { id: FAKE_BOT_ID, username: "claw", bot: true } });
     await new Promise((r) => setTimeout(r, 500));
     expect(fake.posted(dm)).toEqual(["hello bot"]);
-    // one Gateway session, identified once; the token is never logged
-    expect(fake.gateway.identifies).toBe(1);
+    // one Gateway connection, heartbeating; the token is never logged
+    expect(fake.gateway.mostOpenSince(0), "Gateway connections open at once").toBe(1);
     expect(fake.gateway.heartbeats).toBeGreaterThan(0);
     expect(node.output()).not.toContain(fake.token.split(".")[2]);
     expect(fake.unexpected429s, "requests over a bucket whose headers said to wait").toBe(0);

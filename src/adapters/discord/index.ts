@@ -35,6 +35,7 @@ import { RefusedSendError, RetryLaterError, type AdapterHost, type ChannelConnec
 import type { Envelope } from "../../bus/index.js";
 import { nativeOf, type GatewayMessage } from "./inbound.js";
 
+/** A Discord account in `CLAW_CONFIG` `channels[]`. */
 export const DiscordOptionsSchema = z
   .object({
     type: z.literal("discord"),
@@ -52,6 +53,7 @@ export const DiscordOptionsSchema = z
   })
   .strict();
 
+/** A Discord account's options, as parsed. */
 export type DiscordOptions = z.infer<typeof DiscordOptionsSchema>;
 
 /** Discord's longest message content. */
