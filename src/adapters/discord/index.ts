@@ -107,7 +107,7 @@ export function messagesOf(envelope: Envelope): MessageBody[] {
 /** Logs the bot in (the Gateway's READY), taking its messages from then on; rejects on a bad token. */
 async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelConnection> {
   const discord = await import("discord.js");
-  const { Client: DiscordClient, GatewayIntentBits, Options, Routes, SimpleShardingStrategy } = discord;
+  const { Client: DiscordClient, GatewayDispatchEvents, GatewayIntentBits, Options, Routes, SimpleShardingStrategy } = discord;
   const client: Client = new DiscordClient({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
     // messages are read from the dispatches themselves: nothing to keep
@@ -133,8 +133,8 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
   const lost = new Promise<Error>((r) => (lose = (e) => !closing && r(e)));
 
   // raw dispatches, not discord.js's cached structures: a DM or a channel never seen before is read alike
-  client.ws.on("READY" as never, (d: { user?: { id?: string } }) => void (botId = d.user?.id));
-  client.ws.on("MESSAGE_CREATE" as never, (d: GatewayMessage) => {
+  client.ws.on(GatewayDispatchEvents.Ready, (d: { user?: { id?: string } }) => void (botId = d.user?.id));
+  client.ws.on(GatewayDispatchEvents.MessageCreate, (d: GatewayMessage) => {
     const native = botId && !closing ? nativeOf(d, botId) : undefined;
     if (!native) return;
     host.receive(native).then(
