@@ -2,8 +2,8 @@
  * The Discord channel through discord.js against a local fake of the Gateway
  * and the REST API (test/support/fake-discord.ts): a mention in a guild
  * channel answered as a reply to it and a message that does not mention the
- * bot ignored, a DM answered, a reply's images embedded and a refusal
- * dead-lettered, a long reply split under 2,000 characters
+ * bot ignored, a DM answered, a reply's images embedded, a refusal
+ * dead-lettered and a wrong token said so, a long reply split under 2,000 characters
  * within the rate-limit headers, a 429 honoured, a dropped Gateway
  * connection resumed with what was missed replayed and answered once, and
  * the connection moved to another node when its node is SIGKILLed, nothing
@@ -133,9 +133,17 @@ describe("the Discord channel", () => {
     expect(fake.unexpected429s).toBe(0);
   }, 60_000);
 
-  it("sends a reply's images as embeds and other media as links, and refuses a reply Discord rejects (403)", async () => {
+  it("sends a reply's images as embeds and other media as links, refuses a reply Discord rejects (403), and says a token is wrong", async () => {
     await using fake = await startFakeDiscord();
-    await using node = await start(fake, "refused", "df");
+    // a second account whose token Discord does not know: it fails to connect, and says why, and the node runs on
+    const config = await channelConfig([account(fake, "refused"), { ...account(fake, "wrong"), tokenEnv: "DISCORD_WRONG_TOKEN" }]);
+    await using node = await startClaw({
+      env: { NATS_URL: nats.url, CLAW_CONFIG: config, DISCORD_BOT_TOKEN: fake.token, DISCORD_WRONG_TOKEN: "MTE.wrong.token", CLAW_NODE_ID: "df" },
+    });
+    await node.waitForLogs((l) => l.msg === "channel.connected" && l.account === "refused");
+    const [failed] = await node.waitForLogs((l) => l.msg === "channel.connect.failed" && l.account === "wrong");
+    expect(String(failed!.error)).toMatch(/token/i);
+    expect(node.output()).not.toContain("MTE.wrong.token");
     // a reply published by an outside system with media: the images embedded, the file a line of the text
     await publishReply(nats.url, "discord", "refused", "4400000000000000015", {
       text: "your files",
