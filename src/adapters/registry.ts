@@ -11,12 +11,13 @@ import { telegramAdapter } from "./telegram/index.js";
 import { slackAdapter } from "./slack/index.js";
 import { whatsappAdapter } from "./whatsapp/index.js";
 import { emailAdapter } from "./email/index.js";
+import { discordAdapter } from "./discord/index.js";
 import type { ChannelAdapter, ChannelOptions } from "./types.js";
 import { describeError } from "../schema-issues.js";
 
 /** Channel types by name. */
 export const CHANNEL_ADAPTERS: ReadonlyMap<string, ChannelAdapter> = new Map(
-  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter, emailAdapter].map((a) => [a.type, a]),
+  [amqpAdapter, mqttAdapter, kafkaAdapter, telegramAdapter, slackAdapter, whatsappAdapter, emailAdapter, discordAdapter].map((a) => [a.type, a]),
 );
 
 /** One configured account: its type and its options as the adapter's schema parsed them. */

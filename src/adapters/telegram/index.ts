@@ -22,6 +22,7 @@ import { timingSafeEqual } from "node:crypto";
 import { defineAdapter } from "../define-adapter.js";
 import { EVERY_MEDIUM } from "../fit-reply.js";
 import { growingReplies } from "../growing-replies.js";
+import { splitText as splitAt } from "../split-text.js";
 import {
   RefusedSendError,
   RetryLaterError,
@@ -69,16 +70,7 @@ const OFFSET = "offset";
 
 /** Splits a text into pieces Telegram takes (at line breaks where it can). */
 export function splitText(text: string, max = MAX_TEXT): string[] {
-  const out: string[] = [];
-  let rest = text;
-  while (rest.length > max) {
-    const cut = rest.lastIndexOf("\n", max);
-    const at = cut > max / 2 ? cut : max;
-    out.push(rest.slice(0, at));
-    rest = rest.slice(at).replace(/^\n/, "");
-  }
-  out.push(rest);
-  return out;
+  return splitAt(text, max);
 }
 
 function senderName(m: Message): string | undefined {
