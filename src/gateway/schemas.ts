@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { encodeToken, MAX_TOKEN_LENGTH, MediaSchema, SenderSchema, type EnvelopeError } from "../bus/index.js";
 import { HttpError } from "./errors.js";
+import { MemoryScopeSchema } from "../memory/index.js";
 
 /** True when `s` fits in one subject token (letters, digits, `_` and `-` take one character there, anything else three per UTF-8 byte). */
 function fitsToken(s: string): boolean {
@@ -242,13 +243,7 @@ export const MemoryListingSchema = z.object({
   agent: z.string(),
   scopes: z.array(
     z.object({
-      scope: z.object({
-        kind: z.enum(["sender", "chat", "agent"]),
-        channel: z.string().optional(),
-        account: z.string().optional(),
-        chat: z.string().optional(),
-        sender: z.string().optional(),
-      }),
+      scope: MemoryScopeSchema,
       memories: z.array(MemorySchema),
     }),
   ),

@@ -10,7 +10,7 @@ export {
   type MemoryListing,
   type MemoryEntry,
 } from "./store.js";
-export { MemorySettingsSchema, scopeOf, scopeHash, type MemorySettings, type MemoryScope, type MemoryAddress } from "./scope.js";
+export { MemoryScopeSchema, MemorySettingsSchema, scopeOf, scopeHash, type MemorySettings, type MemoryScope, type MemoryAddress } from "./scope.js";
 export { providerEmbeddings, type Embed } from "./embeddings.js";
 export { memorySkills, vectorFor, DEFAULT_MEMORY_SETTINGS, type MemoryDeps } from "./memory-skills.js";
 export { memoryRecall, type Recall } from "./recall.js";

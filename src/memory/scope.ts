@@ -36,13 +36,14 @@ export interface MemoryAddress {
 }
 
 /** One scope: its kind and who it belongs to (kept with its memories, for the operator's listing). */
-export interface MemoryScope {
-  kind: MemorySettings["scope"];
-  channel?: string;
-  account?: string;
-  chat?: string;
-  sender?: string;
-}
+export const MemoryScopeSchema = z.object({
+  kind: z.enum(["sender", "chat", "agent"]),
+  channel: z.string().optional(),
+  account: z.string().optional(),
+  chat: z.string().optional(),
+  sender: z.string().optional(),
+});
+export type MemoryScope = z.infer<typeof MemoryScopeSchema>;
 
 /** The scope of a turn at `at`, by the agent's setting. A sender scope without a sender falls back to the chat. */
 export function scopeOf(kind: MemorySettings["scope"], at: MemoryAddress): MemoryScope {

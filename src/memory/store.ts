@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 import MiniSearch from "minisearch";
 import { z } from "zod";
-import { scopeHash, type MemoryScope } from "./scope.js";
+import { MemoryScopeSchema, scopeHash, type MemoryScope } from "./scope.js";
 
 /** What one scope may hold, in bytes of its stored entry (a JetStream message must fit the server's max payload). */
 export const MAX_SCOPE_BYTES = 512 * 1024;
@@ -32,13 +32,7 @@ const EntrySchema = z.object({
 export type MemoryEntry = z.infer<typeof EntrySchema>;
 
 const ScopeValueSchema = z.object({
-  scope: z.object({
-    kind: z.enum(["sender", "chat", "agent"]),
-    channel: z.string().optional(),
-    account: z.string().optional(),
-    chat: z.string().optional(),
-    sender: z.string().optional(),
-  }),
+  scope: MemoryScopeSchema,
   entries: z.array(EntrySchema),
 });
 type ScopeValue = z.infer<typeof ScopeValueSchema>;
