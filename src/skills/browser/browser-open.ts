@@ -11,8 +11,8 @@
  *   `denied`; refused subresources and fetches are left out and listed;
  * - **its process**: Chromium runs in bubblewrap (own PID, IPC and UTS
  *   namespaces, the system read-only, an empty /tmp, no /etc but fonts and
- *   certificates), killed with its parent: a node SIGKILLed takes its browsers
- *   along;
+ *   certificates) as the sandbox's user when the node is root, killed with
+ *   its parent: a node SIGKILLed takes its browsers along;
  * - **its time**: one browser per call, closed at the end, at the timeout and
  *   when the call is cancelled.
  */
@@ -21,7 +21,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { HostResolver } from "../../net/index.js";
 import { fetchAllowlist } from "../fetch-allowlist.js";
-import { findBinary, systemDirs } from "../sandbox/bubblewrap.js";
+import { findBinary, SANDBOX_UID, systemDirs } from "../sandbox/bubblewrap.js";
 import { SkillFailure, type BuiltinSkill } from "../skill.js";
 import { startEgressProxy } from "./egress-proxy.js";
 
@@ -44,8 +44,12 @@ const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 /** The launcher playwright starts instead of Chromium: bubblewrap around it, dying with its parent. */
 async function writeLauncher(o: BrowserOptions, bwrap: string): Promise<string> {
   const dirs = ["/etc/fonts", "/etc/chromium", "/etc/chromium.d"].filter(existsSync).flatMap((d) => ["--ro-bind", d, d]);
+  // a root node hands the browser to the sandbox's user first, as it does skills (bubblewrap.ts)
+  const setpriv = process.getuid?.() === 0 ? findBinary("setpriv") : undefined;
   const argv = [
+    ...(setpriv ? [setpriv, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, "--clear-groups"] : []),
     bwrap,
+    ...(setpriv ? ["--unshare-user", "--uid", String(SANDBOX_UID), "--gid", String(SANDBOX_UID)] : []),
     "--unshare-pid",
     "--unshare-ipc",
     "--unshare-uts",
