@@ -138,7 +138,14 @@ function router(o: GatewayOptions, gate: Gate, handlers: RouteHandlers): (req: I
       return send(
         res,
         admission.status,
-        { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } },
+        {
+          error: {
+            code: admission.code,
+            message: admission.message,
+            ...(admission.scope ? { scope: admission.scope } : {}),
+            ...(admission.tenant ? { tenant: admission.tenant } : {}),
+          },
+        },
         admission.headers,
       );
     }

@@ -166,7 +166,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })
-      .part("access", ({ bus }) => gatewayAccess(bus, config, log), { stop: (a) => a.stop() })
+      .part("access", ({ bus, metrics }) => gatewayAccess(bus, config, log, metrics), { stop: (a) => a.stop() })
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
       // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
       .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })
