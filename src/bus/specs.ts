@@ -44,6 +44,8 @@ export const BUCKETS = {
   rateLimits: "claw_ratelimit",
   /** schedules (`s.<id>`: the chat, the text, when, and the last occurrence fired) */
   schedules: "claw_schedules",
+  /** usage per UTC day, tenant and agent (`a.<day>.<tenant>.<agent>`, `t.<day>.<tenant>`: src/tenants/usage.ts); kept 400 days */
+  usage: "claw_usage",
 } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
@@ -275,6 +277,7 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.webhooks, history: 1, replicas: o.replicas },
     { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
     { name: BUCKETS.schedules, history: 1, replicas: o.replicas },
+    { name: BUCKETS.usage, history: 1, replicas: o.replicas, ttl: 400 * 86_400_000 },
   ];
 }
 

@@ -21,6 +21,7 @@ import { sendCommand } from "./send.command.js";
 import { skillsCommand } from "./skills.command.js";
 import { tailCommand } from "./tail.command.js";
 import { tenantsCommand } from "./tenants.command.js";
+import { usageCommand } from "./usage.command.js";
 import { topCommand } from "./top.command.js";
 
 /** One `claw` command. */
@@ -323,6 +324,18 @@ export const COMMANDS: readonly CliCommand[] = [
         ).filter(([, v]) => v !== undefined),
       );
       return tenantsCommand({ action, id, quotas, json: values.json });
+    },
+  },
+  {
+    name: "usage",
+    usage: [
+      "usage [--tenant <id>] [--agent <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--json]",
+      "                                   model calls and tokens per day, tenant and agent (default: the last 30 days)",
+    ],
+    async run(args) {
+      const s = { type: "string" } as const;
+      const { values } = parseArgs({ args, options: { tenant: s, agent: s, from: s, to: s, json } });
+      return usageCommand({ tenant: values.tenant, agent: values.agent, from: values.from, to: values.to, json: values.json });
     },
   },
   backupOrRestore("backup", "backup <dir>                       Claw's streams, KV buckets and skill files to a folder (nodes may run)"),

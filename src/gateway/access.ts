@@ -22,6 +22,8 @@
  *   credential and per credential on a scope's routes; 429 with
  *   `Retry-After`. Public routes are not limited (health; webhooks, whose
  *   platforms send again what is refused).
+ * - A tenant's credential calls only the routes that keep to its tenant
+ *   (tenant-scope.ts `TENANT_ROUTES`); any other answers 403 `not_for_tenants`.
  * - Tenants' quotas (src/tenants): a tenant credential's messages past its
  *   tenant's `messagesPerMinute` (counted in the same shared buckets) get 429
  *   `quota_exceeded` naming the tenant, with `Retry-After`.
@@ -39,7 +41,8 @@ import {
 } from "../auth/index.js";
 import type { RouteLookup, RouteRule } from "./api-routes.js";
 import { OPEN, principals } from "./principal.js";
-import type { QuotaName, TenantDirectory } from "../tenants/index.js";
+import { TENANT_ROUTES } from "./tenant-scope.js";
+import { secondsToNextDay, type QuotaName, type TenantDirectory, type UsageMeter } from "../tenants/index.js";
 
 /** How the gateway admits requests. */
 export interface AccessOptions {
@@ -52,7 +55,7 @@ export interface AccessOptions {
   /** rate limits, and the shared buckets they are counted in */
   limits?: { limits: RateLimits; limiter: RateLimiter };
   /** the tenants whose quotas apply to their credentials, and the shared buckets they are counted in */
-  quotas?: { tenants: TenantDirectory; limiter: RateLimiter; onRefused?: (tenant: string, quota: QuotaName) => void };
+  quotas?: { tenants: TenantDirectory; limiter: RateLimiter; usage?: UsageMeter; onRefused?: (tenant: string, quota: QuotaName) => void };
 }
 
 /** A request let in, or refused with its status. */
@@ -167,24 +170,36 @@ export function createAccess(o: AccessOptions): Access {
     }
     return undefined;
   }
-  /** a tenant's `messagesPerMinute` on the routes that bring messages in: 429 `quota_exceeded` past it */
+  /**
+   * a tenant's quotas on the routes that bring messages in: past `tokensPerDay` (today's tokens, UTC) or
+   * `messagesPerMinute`, 429 `quota_exceeded`
+   */
   async function tenantQuota(who: Principal, rule: RouteRule | undefined, needed: readonly string[]): Promise<Admission | undefined> {
     if (!o.quotas || !who.tenant || rule?.method !== "POST" || !needed.some(bringsMessages)) return undefined;
-    const perMinute = o.quotas.tenants.get(who.tenant)?.tenant.quotas.messagesPerMinute;
-    if (perMinute === undefined) return undefined;
-    const taken = await o.quotas.limiter.take(bucketKey("tenant.messages", who.tenant), { perSecond: perMinute / 60, burst: perMinute });
-    if (taken.ok) return undefined;
-    o.quotas.onRefused?.(who.tenant, "messagesPerMinute");
-    return {
-      ok: false,
-      status: 429,
-      code: "quota_exceeded",
-      message: `the tenant ${who.tenant} is past its quota of ${perMinute} messages a minute; retry in ${taken.retryAfterS} s`,
-      rule,
-      principal: who,
-      tenant: who.tenant,
-      headers: { "retry-after": String(taken.retryAfterS) },
+    const q = o.quotas;
+    const tenant = who.tenant;
+    const quotas = q.tenants.get(tenant)?.tenant.quotas ?? {};
+    const refuse = (quota: QuotaName, message: string, retryAfterS: number): Admission => {
+      q.onRefused?.(tenant, quota);
+      return { ok: false, status: 429, code: "quota_exceeded", message, rule, principal: who, tenant, headers: { "retry-after": String(retryAfterS) } };
     };
+    if (quotas.tokensPerDay !== undefined && q.usage) {
+      // the counters cannot be read (NATS away): let it through, as the rate limits do
+      const used = await q.usage.tokensToday(tenant).catch(() => 0);
+      if (used >= quotas.tokensPerDay) {
+        const retry = secondsToNextDay(Date.now());
+        return refuse("tokensPerDay", `the tenant ${tenant} has used its ${quotas.tokensPerDay} tokens of today (UTC); retry in ${retry} s`, retry);
+      }
+    }
+    const perMinute = quotas.messagesPerMinute;
+    if (perMinute === undefined) return undefined;
+    const taken = await q.limiter.take(bucketKey("tenant.messages", tenant), { perSecond: perMinute / 60, burst: perMinute });
+    if (taken.ok) return undefined;
+    return refuse(
+      "messagesPerMinute",
+      `the tenant ${tenant} is past its quota of ${perMinute} messages a minute; retry in ${taken.retryAfterS} s`,
+      taken.retryAfterS,
+    );
   }
   const isPublic = (rule: RouteRule | undefined) => rule?.public === true || (rule?.path === "/metrics" && o.metricsPublic);
   async function admitToken(token: string | undefined, found: RouteLookup, from: string): Promise<Admission> {
@@ -223,6 +238,16 @@ export function createAccess(o: AccessOptions): Access {
         headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` },
       };
     }
+    if (who.tenant !== undefined && rule && !TENANT_ROUTES.has(`${rule.method} ${rule.path}`))
+      return {
+        ok: false,
+        status: 403,
+        code: "not_for_tenants",
+        message: `${rule.method} ${rule.path} reaches the whole cluster: a tenant's credential may not call it`,
+        principal: who,
+        rule,
+        headers: {},
+      };
     return (await credentialLimits(who, rule, params)) ?? (await tenantQuota(who, rule, needed)) ?? { ok: true, principal: who, rule };
   }
   return {

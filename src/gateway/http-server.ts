@@ -143,7 +143,8 @@ function router(o: GatewayOptions, gate: Gate, handlers: RouteHandlers): (req: I
             code: admission.code,
             message: admission.message,
             ...(admission.scope ? { scope: admission.scope } : {}),
-            ...(admission.tenant ? { tenant: admission.tenant } : {}),
+            // a quota's refusal reads as OpenAI's too (type, param): OpenAI clients on /v1/chat/completions show it as such
+            ...(admission.tenant ? { tenant: admission.tenant, type: "insufficient_quota", param: null } : {}),
           },
         },
         admission.headers,

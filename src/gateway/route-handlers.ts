@@ -22,6 +22,8 @@ import type { ScheduleStore } from "../schedules/index.js";
 import { schedulesRoutes } from "./schedules-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
+import { usageRoutes } from "./usage-routes.js";
+import type { UsageMeter } from "../tenants/index.js";
 
 /** What the handlers serve: the node's parts, as the gateway is given them. */
 export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<ChannelsRoutesOptions, "channels" | "webhook"> {
@@ -35,6 +37,8 @@ export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<Chan
   webhooksOut: WebhookDirectory;
   /** the schedules (`/v1/schedules`) */
   schedules: ScheduleStore;
+  /** the cluster's usage counters (`/v1/usage`) */
+  usage?: UsageMeter;
   /** the live view and the web chat page (`/ui`, `/ui/…`, `/chat`): false when it has nothing at that path */
   liveView: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -69,6 +73,7 @@ export function routeHandlers(o: RouteHandlersOptions, inbound: Inbound): RouteH
     ...dlqRoutes(o.bus, o.maxPayload),
     ...webhooksRoutes(o.webhooksOut, o.maxPayload),
     ...schedulesRoutes(o.schedules, o.maxPayload),
+    ...usageRoutes(o.usage),
     "GET /ui": liveView,
     "GET /ui/{rest*}": liveView,
     "GET /chat": liveView,

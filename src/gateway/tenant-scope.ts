@@ -70,3 +70,34 @@ export function agentsSeenBy(agents: AgentDirectory, who: Principal): AgentDirec
     },
   };
 }
+
+/**
+ * The routes a tenant's credential may call: those that keep to its own
+ * namespace (its agents, dead letters, webhooks, usage) or read what every
+ * tenant shares (the skills, `/openapi.json`). Any other — the live view,
+ * the web chat's socket, schedules, channels, registering skills, metrics,
+ * and any route added later until it is made tenant-aware — reaches the
+ * whole cluster, and answers a tenant 403 `not_for_tenants`.
+ */
+export const TENANT_ROUTES: ReadonlySet<string> = new Set([
+  "POST /v1/messages",
+  "POST /v1/chat/completions",
+  "POST /v1/responses",
+  "GET /v1/models",
+  "GET /v1/models/{id}",
+  "POST /v1/agents/{id}/invoke",
+  "GET /v1/agents",
+  "POST /v1/agents",
+  "GET /v1/agents/{id}",
+  "GET /v1/skills",
+  "GET /v1/skills/{id}",
+  "POST /v1/skills/{id}/invoke",
+  "GET /v1/dlq",
+  "GET /v1/dlq/{seq}",
+  "POST /v1/dlq/{seq}/replay",
+  "POST /v1/webhooks",
+  "GET /v1/webhooks",
+  "DELETE /v1/webhooks/{id}",
+  "GET /v1/usage",
+  "GET /openapi.json",
+]);

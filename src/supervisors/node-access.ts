@@ -11,7 +11,7 @@ import type { ClawConfig } from "../config.js";
 import type { AccessOptions } from "../gateway/access.js";
 import type { Logger } from "../log.js";
 import { createAudit, type Audit, type ClawMetrics } from "../observability/index.js";
-import { seedTenants, tenantStore, watchTenants } from "../tenants/index.js";
+import { seedTenants, tenantStore, watchTenants, type UsageMeter } from "../tenants/index.js";
 
 /** What the gateway is given, and the watch to stop with the node. */
 export interface GatewayAccess {
@@ -21,7 +21,7 @@ export interface GatewayAccess {
 }
 
 /** Watches the API keys, trusts the JWT issuer, opens the audit trail and the rate-limit buckets, as `config` says. */
-export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, metrics?: ClawMetrics): Promise<GatewayAccess> {
+export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, o: { metrics?: ClawMetrics; usage?: UsageMeter } = {}): Promise<GatewayAccess> {
   // the tenants and their quotas, in KV claw_registry: CLAW_CONFIG seeds them, every node follows them
   const registry = await bus.kvm.open(BUCKETS.registry);
   const seeded = await seedTenants(tenantStore(registry), config.tenants);
@@ -56,7 +56,7 @@ export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, m
       jwt: config.jwt ? jwtVerifier(config.jwt) : undefined,
       metricsPublic: config.metricsPublic,
       limits,
-      quotas: { tenants, limiter, onRefused: (tenant, quota) => metrics?.tenantQuotaRefusals.inc({ tenant, quota }) },
+      quotas: { tenants, limiter, usage: o.usage, onRefused: (tenant, quota) => o.metrics?.tenantQuotaRefusals.inc({ tenant, quota }) },
     },
     audit,
     stop: () => {

@@ -19,6 +19,7 @@ import type { NodeCluster } from "./node-cluster.js";
 import type { StartingNode } from "./node-jetstream.js";
 import type { NodeSkills } from "./node-skills.js";
 import type { NodeWebhooks } from "./node-webhooks.js";
+import type { NodeUsage } from "./node-usage.js";
 import type { Readiness } from "./readiness.js";
 
 /** What the gateway serves. */
@@ -38,6 +39,7 @@ export interface NodeGatewayParts {
   access: GatewayAccess;
   webhooks: NodeWebhooks;
   schedules: ScheduleStore;
+  usage: NodeUsage;
 }
 
 /** Starts the gateway on the start-up answerer's port. */
@@ -72,6 +74,7 @@ export async function startNodeGateway(p: NodeGatewayParts): Promise<Gateway> {
     onConnectionsFull: (max, more) => log.warn({ max, more }, "connections refused: the gateway holds CLAW_HTTP_MAX_CONNECTIONS already"),
     webhooksOut: p.webhooks.directory,
     schedules: p.schedules,
+    usage: p.usage.meter,
     audit: p.access.audit,
     onError: (e) => log.error({ err: e }, "gateway error"),
   });

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboundSubject } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 
 async function call(node: ClawProcess, method: string, path: string, key?: string, body?: unknown) {
@@ -54,6 +55,7 @@ describe("tenants", () => {
   let signing: CryptoKey;
   let receiver: Server;
   let receiverUrl: string;
+  let model: FakeOpenAI;
   const received: any[] = [];
   const keys: Record<string, string> = {};
   const cli = (args: string[]) => runCli(args, { NATS_URL: nats.url });
@@ -79,12 +81,17 @@ describe("tenants", () => {
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
 
+    // a provider that reports 40 prompt and 30 completion tokens a call
+    model = await startFakeOpenAI();
+    model.answer = (req) => ({ text: `fake: ${lastUser(req)}`, usage: { prompt: 40, completion: 30 } });
     const config = join(tmpdir(), `claw-tenants-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
     await writeFile(
       config,
       JSON.stringify({
-        tenants: [{ id: "acme", quotas: { messagesPerMinute: 6 } }, { id: "beta" }],
+        providers: { fake: { baseURL: model.baseURL, model: "m", apiKey: "k", maxRetries: 0 } },
+        tenants: [{ id: "acme", quotas: { messagesPerMinute: 6 } }, { id: "beta" }, { id: "globex", quotas: { tokensPerDay: 100 } }],
         agents: [
+          { id: "support", tenant: "globex", model: "fake" },
           { id: "echo", bindings: [{ channel: "t" }] },
           { id: "support", tenant: "acme", system: "acme's support" },
           { id: "support", tenant: "beta", system: "beta's support" },
@@ -103,8 +110,8 @@ describe("tenants", () => {
     };
     a = await startClaw({ env: { ...env, CLAW_NODE_ID: "ta" } });
     b = await startClaw({ env: { ...env, CLAW_NODE_ID: "tb" } });
-    const scopes = "agents:admin,agents:invoke,messages:write,dlq:admin,webhooks:admin";
-    for (const tenant of ["acme", "beta"]) {
+    const scopes = "agents:admin,agents:invoke,messages:write,dlq:admin,webhooks:admin,usage:read";
+    for (const tenant of ["acme", "beta", "globex"]) {
       const made = await cli(["keys", "create", "--tenant", tenant, "--scopes", scopes, "--json"]);
       expect(made.code, made.stderr).toBe(0);
       expect(JSON.parse(made.stdout)).toMatchObject({ tenant, scopes: scopes.split(",") });
@@ -120,6 +127,7 @@ describe("tenants", () => {
     await nats?.[Symbol.asyncDispose]();
     await new Promise((r) => issuer?.close(r));
     await new Promise((r) => receiver?.close(r));
+    await model?.close();
   });
 
   it("keeps the tenants in KV: seeded from CLAW_CONFIG, changed with claw tenants set, listed with claw tenants ls", async () => {
@@ -128,6 +136,7 @@ describe("tenants", () => {
     expect(JSON.parse(listed.stdout).tenants).toEqual([
       expect.objectContaining({ id: "acme", quotas: { messagesPerMinute: 6 }, source: "config" }),
       expect.objectContaining({ id: "beta", quotas: {}, source: "config" }),
+      expect.objectContaining({ id: "globex", quotas: { tokensPerDay: 100 }, source: "config" }),
     ]);
     const set = await cli(["tenants", "set", "gamma", "--tokens-per-day", "1000", "--sessions", "5", "--json"]);
     expect(set.code, set.stderr).toBe(0);
@@ -143,7 +152,7 @@ describe("tenants", () => {
       JSON.parse(ls.stdout)
         .keys.filter((k: { tenant?: string }) => k.tenant)
         .map((k: { tenant: string }) => k.tenant),
-    ).toEqual(["acme", "beta"]);
+    ).toEqual(["acme", "beta", "globex"]);
   });
 
   it("shows each tenant only its own agent support, by the name it gave it; the other's answers 404", async () => {
@@ -170,7 +179,7 @@ describe("tenants", () => {
     }
     // the operator (no credential on the open gateway) sees them all, a tenant's by <tenant>/<id>
     const all = await call(a, "GET", "/v1/agents");
-    expect(all.json.agents.map((x: { spec: { id: string } }) => x.spec.id).sort()).toEqual(["acme/support", "beta/support", "echo"]);
+    expect(all.json.agents.map((x: { spec: { id: string } }) => x.spec.id).sort()).toEqual(["acme/support", "beta/support", "echo", "globex/support"]);
     expect((await call(a, "GET", `/v1/agents/${encodeURIComponent("acme/support")}`)).json.spec.system).toBe("acme's support");
     // a credential on the open gateway is still checked
     expect((await call(a, "GET", "/v1/agents", "claw_notakey")).status).toBe(401);
@@ -248,8 +257,17 @@ describe("tenants", () => {
     expect((await call(a, "GET", "/v1/agents/support", await token({ tenant: "beta" }))).json.spec.tenant).toBe("beta");
     // no claim: the operator's
     const operator = await call(a, "GET", "/v1/agents", await token({}));
-    expect(operator.json.agents.length).toBe(4);
+    expect(operator.json.agents.length).toBe(5);
     expect((await call(a, "GET", "/v1/agents", await token({ tenant: "Not/A Tenant" }))).status).toBe(401);
+    // even with every scope, a tenant's credential calls only what keeps to its tenant
+    const everything = await token({ tenant: "beta", scope: "*" });
+    for (const path of ["/v1/channels", "/v1/schedules", "/metrics"]) {
+      const r = await call(a, "GET", path, everything);
+      expect(r.status, path).toBe(403);
+      expect(r.json.error.code).toBe("not_for_tenants");
+    }
+    expect((await call(a, "POST", "/v1/skills", everything, { id: "x" })).json.error.code).toBe("not_for_tenants");
+    expect((await call(a, "GET", "/v1/agents", everything)).status).toBe(200);
   });
 
   it("answers a tenant past messagesPerMinute 429 quota_exceeded with Retry-After, across nodes, and lets the other tenant through", async () => {
@@ -274,5 +292,50 @@ describe("tenants", () => {
     const metrics = await call(a, "GET", "/metrics");
     const b2 = await call(b, "GET", "/metrics");
     expect(metrics.text + b2.text).toMatch(/claw_tenant_quota_refusals_total\{tenant="acme",quota="messagesPerMinute"\} [1-9]/);
+  });
+
+  it("refuses a tenant's turns past tokensPerDay (429, and OpenAI's shape on chat completions), and reports usage per tenant and agent", async () => {
+    for (const text of ["one", "two"]) {
+      const r = await call(a, "POST", "/v1/agents/support/invoke", keys.globex, { text });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.reply.text).toBe(`fake: ${text}`);
+    }
+    // both calls counted in the cluster's usage: 80 prompt and 60 completion tokens
+    const report = async (node: ClawProcess, key: string | undefined, query = "") => call(node, "GET", `/v1/usage${query}`, key);
+    await until(async () => (await report(b, keys.globex)).json.usage[0]?.model_calls === 2, "both calls in the usage");
+    const own = await report(b, keys.globex);
+    expect(own.json.usage).toEqual([
+      { day: new Date().toISOString().slice(0, 10), tenant: "globex", agent: "support", model_calls: 2, prompt_tokens: 80, completion_tokens: 60 },
+    ]);
+    expect((await report(a, keys.acme, "?tenant=globex")).status).toBe(404);
+    expect((await report(a, keys.acme)).json.usage).toEqual([]);
+    const operator = await report(a, undefined, "?tenant=globex&agent=globex%2Fsupport");
+    expect(operator.json.usage.map((r: { agent: string; model_calls: number }) => [r.agent, r.model_calls])).toEqual([["globex/support", 2]]);
+    expect((await report(a, undefined, "?from=2026-13-01")).status).toBe(400);
+    const cliReport = await cli(["usage", "--tenant", "globex", "--json"]);
+    expect(cliReport.code, cliReport.stderr).toBe(0);
+    expect(JSON.parse(cliReport.stdout).usage).toEqual([expect.objectContaining({ agent: "globex/support", promptTokens: 80, completionTokens: 60 })]);
+
+    // 140 tokens of 100 used: refused until the day rolls over, on either node (each reads the count at most a second old)
+    await new Promise((r) => setTimeout(r, 1_100));
+    const before = model.requests.length;
+    for (const node of [a, b]) {
+      const refused = await call(node, "POST", "/v1/agents/support/invoke", keys.globex, { text: "three" });
+      expect(refused.status).toBe(429);
+      expect(refused.json.error).toMatchObject({ code: "quota_exceeded", tenant: "globex" });
+      const retry = Number(refused.headers.get("retry-after"));
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(86_400);
+      const chat = await call(node, "POST", "/v1/chat/completions", keys.globex, { model: "support", messages: [{ role: "user", content: "hi" }] });
+      expect(chat.status).toBe(429);
+      expect(chat.json.error).toMatchObject({ code: "quota_exceeded", type: "insufficient_quota", message: expect.stringContaining("tokens") });
+    }
+    expect(model.requests.length).toBe(before);
+    // another tenant is not slowed
+    expect((await call(a, "POST", "/v1/agents/support/invoke", keys.beta, { text: "beta still" })).status).toBe(200);
+    const metrics = (await call(a, "GET", "/metrics")).text + (await call(b, "GET", "/metrics")).text;
+    const prompt = [...metrics.matchAll(/claw_tenant_tokens_total\{tenant="globex",kind="prompt"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(prompt).toBe(80);
+    expect(metrics).toMatch(/claw_tenant_quota_refusals_total\{tenant="globex",quota="tokensPerDay"\} [1-9]/);
   });
 });
