@@ -3,7 +3,8 @@
  * against the scopes the route table (api-routes.ts) gives each route.
  *
  * - On loopback (the default bind) the gateway is open unless `CLAW_AUTH=required`
- *   (a request that brings a credential is still checked: its scopes and tenant apply);
+ *   (a request that brings a Claw credential — an API key, or a JWT where an issuer is trusted — is still checked:
+ *   its scopes and tenant apply; another bearer, such as an OpenAI client's placeholder key, is none);
  *   listening on any other address, everything but `/healthz`, `/readyz`,
  *   `/openapi.json` and the platforms' webhooks (they carry their own
  *   signatures) needs a credential: no credential → 401, a credential
@@ -201,6 +202,7 @@ export function createAccess(o: AccessOptions): Access {
       taken.retryAfterS,
     );
   }
+  const isCredential = (token: string) => token.startsWith("claw_") || (o.jwt !== undefined && token.split(".").length === 3);
   const isPublic = (rule: RouteRule | undefined) => rule?.public === true || (rule?.path === "/metrics" && o.metricsPublic);
   async function admitToken(token: string | undefined, found: RouteLookup, from: string): Promise<Admission> {
     const rule = found && "rule" in found ? found.rule : undefined;
@@ -208,9 +210,10 @@ export function createAccess(o: AccessOptions): Access {
     if (isPublic(rule)) return { ok: true, principal: OPEN, rule };
     const byAddress = await limited("addr", "this address", from, o.limits?.limits.address, rule);
     if (byAddress) return byAddress;
-    // an open gateway (loopback) lets in a request with no credential as the operator; one that brings a credential is
-    // checked as anywhere else, and its tenant applies
-    if (!o.required && token === undefined) return { ok: true, principal: OPEN, rule };
+    // an open gateway (loopback) lets in a request with no credential as the operator; one that brings a Claw credential
+    // (an API key, or a JWT where an issuer is trusted) has it checked as anywhere else, and its tenant applies. Any
+    // other bearer — the placeholder key OpenAI clients must send ("unused") — is no credential there
+    if (!o.required && (token === undefined || !isCredential(token))) return { ok: true, principal: OPEN, rule };
     if (token === undefined)
       return {
         ok: false,
