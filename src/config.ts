@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { AgentSpecError, AgentSpecSchema, defaultAgents, validateAgent, type AgentSpec } from "./actors/index.js";
+import { AgentSpecError, AgentSpecSchema, defaultAgents, qualifyAgent, validateAgent, type AgentSpec } from "./actors/index.js";
 import { SCRIPTED } from "./llm/index.js";
 import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapters/index.js";
 import { nuid } from "@nats-io/transport-node";
@@ -18,6 +18,7 @@ import { RateLimitsSchema, type JwtOptions, type RateLimits } from "./auth/index
 import { parseDnsServer } from "./net/index.js";
 import { FetchAllowEntryError, parseFetchAllowEntry } from "./skills/index.js";
 import { describeError, issueText } from "./schema-issues.js";
+import { TenantSchema, type Tenant } from "./tenants/index.js";
 
 /** A configuration problem, reported to the user without a stack trace. */
 export class ConfigError extends Error {
@@ -132,7 +133,8 @@ export interface ClawConfig {
   httpMaxConnections: number | undefined;
   /** `/metrics` without a credential, for a Prometheus that has none (`CLAW_METRICS_PUBLIC=1`) */
   metricsPublic: boolean;
-  /** bearer JWTs from an OIDC issuer (`CLAW_JWT_ISSUER` and `CLAW_JWT_AUDIENCE`, `CLAW_JWT_JWKS_URL`, `CLAW_JWT_SCOPES_CLAIM`, `CLAW_JWT_CLOCK_SKEW_S`) */
+  /** bearer JWTs from an OIDC issuer (`CLAW_JWT_ISSUER` and `CLAW_JWT_AUDIENCE`, `CLAW_JWT_JWKS_URL`, `CLAW_JWT_SCOPES_CLAIM`, `CLAW_JWT_TENANT_CLAIM`,
+   * `CLAW_JWT_CLOCK_SKEW_S`) */
   jwt: JwtOptions | undefined;
   /** how long audit records are kept (`CLAW_AUDIT_MAX_AGE_DAYS`) */
   auditMaxAgeDays: number;
@@ -150,6 +152,8 @@ export interface ClawConfig {
   /** `CLAW_CONFIG` `skillGrants`: what of the node (env vars, secrets, read-only paths) each registered skill may be given; none when absent */
   skillGrants: SkillGrants;
   agents: AgentSpec[];
+  /** `CLAW_CONFIG` `tenants[]`: seeded into KV `claw_registry` (src/tenants); none when absent */
+  tenants: Tenant[];
   /** the agent for messages no binding matches */
   defaultAgent?: string;
   /**
@@ -196,6 +200,8 @@ const ConfigFileSchema = z
     rateLimits: RateLimitsSchema.optional(),
     /** what registered skills may be given of the node, by skill id (src/skills/skill-grants.ts) */
     skillGrants: SkillGrantsSchema.default({}),
+    /** the tenants sharing the cluster and their quotas (src/tenants) */
+    tenants: z.array(TenantSchema).default([]),
   })
   .strict();
 
@@ -320,6 +326,7 @@ const EnvSchema = z.object({
   CLAW_JWT_AUDIENCE: z.string().min(1).optional(),
   CLAW_JWT_JWKS_URL: z.string().url().optional(),
   CLAW_JWT_SCOPES_CLAIM: z.string().min(1).default("scope"),
+  CLAW_JWT_TENANT_CLAIM: z.string().min(1).default("tenant"),
   CLAW_JWT_CLOCK_SKEW_S: int(0, 600).default(30),
   CLAW_AUDIT_MAX_AGE_DAYS: int(1, 3650).default(90),
   CLAW_STREAM_MAX_BYTES: byteSize.optional(),
@@ -337,8 +344,8 @@ const EnvSchema = z.object({
 function loadConfigFile(
   path: string | undefined,
   env: NodeJS.ProcessEnv,
-): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants"> {
-  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined, skillGrants: {} };
+): Pick<ClawConfig, "agents" | "defaultAgent" | "providers" | "agentsFrom" | "channels" | "rateLimits" | "skillGrants" | "tenants"> {
+  if (!path) return { agents: defaultAgents(), providers: {}, agentsFrom: "default", channels: [], rateLimits: undefined, skillGrants: {}, tenants: [] };
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
@@ -347,7 +354,15 @@ function loadConfigFile(
   }
   const r = ConfigFileSchema.safeParse(raw);
   if (!r.success) throw new ConfigError(`${path}: ${issueText(describeError(r.error, ConfigFileSchema))}`);
-  const { agents, defaultAgent } = r.data;
+  const { defaultAgent } = r.data;
+  // a tenant's agent is `<tenant>/<id>` from here on (two tenants may each have a `support`)
+  const agents = r.data.agents.map((a, i) => {
+    try {
+      return qualifyAgent(a);
+    } catch (e) {
+      throw new ConfigError(`${path}: agents[${i}].${(e as Error).message}`);
+    }
+  });
   const providers: Record<string, ProviderConfig> = {};
   for (const [name, p] of Object.entries(r.data.providers)) {
     if (name === SCRIPTED) throw new ConfigError(`${path}: providers.${name}: "${SCRIPTED}" is the built-in model's name`);
@@ -374,7 +389,15 @@ function loadConfigFile(
     if (e instanceof ChannelConfigError) throw new ConfigError(`${path}: ${e.message}`);
     throw e;
   }
-  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants };
+  const tenants = r.data.tenants;
+  const tenantIds = new Set<string>();
+  for (const t of tenants) {
+    if (tenantIds.has(t.id)) throw new ConfigError(`${path}: tenant id ${t.id} is defined twice`);
+    tenantIds.add(t.id);
+  }
+  for (const a of agents)
+    if (a.tenant !== undefined && !tenantIds.has(a.tenant)) throw new ConfigError(`${path}: agent ${a.id}: tenant: no tenant ${a.tenant} in tenants[]`);
+  return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants, tenants };
 }
 
 /** `7d`, `12h`, `30m`, `90s`, `500ms` (a bare number: ms) in ms. */
@@ -493,6 +516,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
           audience: e.CLAW_JWT_AUDIENCE!,
           jwksUrl: e.CLAW_JWT_JWKS_URL,
           scopesClaim: e.CLAW_JWT_SCOPES_CLAIM,
+          tenantClaim: e.CLAW_JWT_TENANT_CLAIM,
           clockSkewS: e.CLAW_JWT_CLOCK_SKEW_S,
         }
       : undefined,

@@ -15,7 +15,7 @@ import { ZodError } from "zod";
 import { withRetry } from "../bus/index.js";
 import { agentKind } from "./agent-kinds.js";
 import type { AgentKind } from "./turn.js";
-import { AgentSpecSchema, type AgentSpec, type Binding } from "./agents.js";
+import { AgentSpecSchema, qualifyAgent, type AgentSpec, type Binding } from "./agents.js";
 import { routingTable, type BindingMatch } from "./agent-routing.js";
 import { AgentSpecError } from "./errors.js";
 import { describeError } from "../schema-issues.js";
@@ -97,6 +97,11 @@ export function validateAgent(input: unknown, checks: AgentChecks): AgentSpec {
       throw new AgentSpecError(`${d.field ?? "agent"}: ${d.message}`, d.field, { cause: e });
     }
     throw e;
+  }
+  try {
+    spec = qualifyAgent(spec);
+  } catch (e) {
+    throw new AgentSpecError((e as Error).message, "id", { cause: e });
   }
   const kind = agentKind(spec.kind);
   if (!kind) throw new AgentSpecError(`kind: unknown agent kind ${spec.kind}`, "kind");

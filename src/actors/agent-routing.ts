@@ -10,7 +10,8 @@
  * (channel `http`, account = the agent's id), where the gateway publishes
  * only for callers with `agents:invoke:<agent>`. A sender cannot pick an agent
  * that is not bound to its channel (such a message is dead-lettered with
- * `agent_not_bound`).
+ * `agent_not_bound`). A tenant's agent (src/tenants) is reached only through
+ * its own HTTP account: its bindings do not route the cluster's channels to it.
  */
 import type { Envelope } from "../bus/index.js";
 import type { AgentSpec, Binding } from "./agents.js";
@@ -47,7 +48,7 @@ const named = (b: Binding) => TIERS.filter((t) => b[t] !== "*").length + Object.
  * ties between equally specific bindings.
  */
 export function routingTable(agents: readonly AgentSpec[], defaultAgent?: string): Route[] {
-  const rows = agents.flatMap((agent, order) => agent.bindings.map((binding) => ({ agent, binding, match: bindingMatch(binding), order })));
+  const rows = agents.flatMap((agent, order) => bindingsOf(agent).map((binding) => ({ agent, binding, match: bindingMatch(binding), order })));
   rows.sort((a, b) => RANK[b.match] - RANK[a.match] || named(b.binding) - named(a.binding) || a.order - b.order);
   const table: Route[] = rows.map(({ agent, binding, match }) => ({ agent, binding, match }));
   const fallback = defaultAgent === undefined ? undefined : agents.find((a) => a.id === defaultAgent);
@@ -66,9 +67,18 @@ export function bound(b: Binding, e: Envelope): boolean {
   });
 }
 
+/**
+ * The bindings that route to `agent`: a tenant's agent answers only what its
+ * tenant sends it (its own HTTP account, which the gateway lets only that
+ * tenant's credentials and the operator reach), never the cluster's channels.
+ */
+function bindingsOf(agent: AgentSpec): readonly Binding[] {
+  return agent.tenant === undefined ? agent.bindings : [];
+}
+
 /** True when `agent` may answer `e`: one of its bindings matches, or it is the agent's own HTTP account. */
 export function admits(agent: AgentSpec, e: Envelope): boolean {
-  return (e.channel === HTTP_CHANNEL && e.account === agent.id) || agent.bindings.some((b) => bound(b, e));
+  return (e.channel === HTTP_CHANNEL && e.account === agent.id) || bindingsOf(agent).some((b) => bound(b, e));
 }
 
 // the table is rebuilt only when the registry's list (a new array on every change) or the default changes

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { MemorySettingsSchema } from "../memory/index.js";
 import { AgentHooksSchema } from "../skills/index.js";
+import { TenantIdSchema } from "../tenants/index.js";
 
 const pattern = z.string().min(1).default("*");
 
@@ -41,11 +42,14 @@ const SkillRefSchema = z
  */
 export const AgentSpecSchema = z
   .object({
+    /** letters, digits, _ and -; a tenant's agent is stored as `<tenant>/<id>` (see {@link qualifyAgent}) */
     id: z
       .string()
       .min(1)
-      .max(64)
-      .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only"),
+      .max(129)
+      .regex(/^([a-z0-9][a-z0-9_-]{0,63}\/)?[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only"),
+    /** the tenant the agent belongs to (src/tenants): only that tenant's credentials see and reach it; absent: the operator's */
+    tenant: TenantIdSchema.optional(),
     kind: z.string().default("assistant"),
     model: z.string().min(1).default("scripted"),
     fallbacks: z.array(z.string().min(1)).default([]),
@@ -105,4 +109,36 @@ export function defaultAgents(): AgentSpec[] {
 export function parseSkillRef(ref: string): { id: string; range: string } {
   const at = ref.indexOf("@");
   return at === -1 ? { id: ref, range: "*" } : { id: ref.slice(0, at), range: ref.slice(at + 1) };
+}
+
+/**
+ * The id an agent is stored, routed and addressed by: a tenant's agent
+ * `support` is `<tenant>/support`, so two tenants may each have one; an agent
+ * without a tenant keeps its id (its subjects and stored sessions do not
+ * change). Throws {@link Error} with a `field` for an id whose tenant part
+ * is not the agent's tenant.
+ */
+export function qualifyAgent(spec: AgentSpec): AgentSpec {
+  const slash = spec.id.indexOf("/");
+  if (slash === -1) return spec.tenant === undefined ? spec : { ...spec, id: qualifiedAgentId(spec.tenant, spec.id) };
+  const prefix = spec.id.slice(0, slash);
+  if (spec.tenant !== undefined && spec.tenant !== prefix)
+    throw Object.assign(new Error(`id: ${spec.id} is named within the tenant ${prefix}, not ${spec.tenant}`), { field: "id" });
+  return { ...spec, tenant: prefix };
+}
+
+/** `<tenant>/<name>`: a tenant's agent as the cluster knows it (undefined tenant: the name as it is). */
+export function qualifiedAgentId(tenant: string | undefined, name: string): string {
+  return tenant === undefined ? name : `${tenant}/${name}`;
+}
+
+/** The tenant part of a stored agent id (undefined for the operator's agents). */
+export function agentIdTenant(id: string): string | undefined {
+  const slash = id.indexOf("/");
+  return slash === -1 ? undefined : id.slice(0, slash);
+}
+
+/** An agent's id as its own tenant names it (`support` for `acme/support`). */
+export function localAgentId(id: string): string {
+  return id.slice(id.indexOf("/") + 1);
 }

@@ -39,7 +39,19 @@ export {
 export { createSessionStore, type SessionStore, type TranscriptEntry } from "./session-store.js";
 export { historyInTranscripts, historyWithin, approxTokens, type SessionMemory } from "./session-memory.js";
 export { ASK_METADATA, askDepthOf, AskMetadataSchema, type AskMetadata } from "./ask-metadata.js";
-export { AgentSpecSchema, BindingSchema, defaultAgents, parseSkillRef, type AgentSpec, type Binding } from "./agents.js";
+export { tenantOfSubject } from "./agent-tenant.js";
+export {
+  AgentSpecSchema,
+  agentIdTenant,
+  BindingSchema,
+  defaultAgents,
+  localAgentId,
+  parseSkillRef,
+  qualifiedAgentId,
+  qualifyAgent,
+  type AgentSpec,
+  type Binding,
+} from "./agents.js";
 export { admits, bindingMatch, HTTP_CHANNEL, resolveAgent, routingTable, type AgentChoice, type BindingMatch, type Route } from "./agent-routing.js";
 export { chatSessionId, parseSessionId, senderSessionId, sessionIdFor, type ParsedSessionId } from "./session-id.js";
 export { decideInbound, decideSessionMail, sessionPartition, type IngressDecision, type InboundMessage } from "./ingress.js";

@@ -15,6 +15,7 @@ import type { KV } from "@nats-io/kv";
 import { mirrorBucket } from "../bus/index.js";
 import { createHashBudget, type HashBudgetOptions, type HashRefusal } from "./hash-budget.js";
 import { parseScopes } from "./scopes.js";
+import { TENANT_ID } from "../tenants/index.js";
 
 /** scrypt's cost (N = 2^14, r = 8: about 16 MiB and tens of ms per check) */
 const SCRYPT: ScryptOptions = { N: 1 << 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
@@ -39,6 +40,8 @@ export interface ApiKeyRecord {
   rotatedFrom?: string;
   /** the first key of its rotation chain: whose sessions this key's are (a rotated key keeps them) */
   owner?: string;
+  /** the tenant the key acts within; absent: the operator's key (it sees all) */
+  tenant?: string;
 }
 
 /** What `create` hands out once. */
@@ -47,6 +50,7 @@ export interface CreatedKey {
   key: string;
   scopes: string[];
   expires?: number;
+  tenant?: string;
 }
 
 const ID = /^[a-z0-9]{12}$/;
@@ -74,7 +78,7 @@ async function secretMatches(secret: string, stored: string): Promise<boolean> {
 
 /** Creating, listing, revoking and rotating keys (the CLI; any holder of NATS access). */
 export interface ApiKeyStore {
-  create(o: { scopes: readonly string[]; name?: string; expires?: number; rotatedFrom?: string; owner?: string }): Promise<CreatedKey>;
+  create(o: { scopes: readonly string[]; name?: string; expires?: number; rotatedFrom?: string; owner?: string; tenant?: string }): Promise<CreatedKey>;
   list(): Promise<ApiKeyRecord[]>;
   get(id: string): Promise<ApiKeyRecord | undefined>;
   /** removes the key; false when there was none */
@@ -98,6 +102,7 @@ export function apiKeyStore(kv: KV): ApiKeyStore {
     async create(o) {
       const scopes = parseScopes(o.scopes);
       if (o.expires !== undefined && o.expires <= Date.now()) throw new Error("the expiry is in the past");
+      if (o.tenant !== undefined && !TENANT_ID.test(o.tenant)) throw new Error(`not a tenant id: ${JSON.stringify(o.tenant)}`);
       const id = Array.from(randomBytes(12), (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("");
       const secret = randomBytes(32).toString("base64url");
       const record: ApiKeyRecord = {
@@ -109,9 +114,10 @@ export function apiKeyStore(kv: KV): ApiKeyStore {
         ...(o.expires ? { expires: o.expires } : {}),
         ...(o.rotatedFrom ? { rotatedFrom: o.rotatedFrom } : {}),
         ...(o.owner ? { owner: o.owner } : {}),
+        ...(o.tenant ? { tenant: o.tenant } : {}),
       };
       await kv.create(recordKey(id), JSON.stringify(record));
-      return { id, key: `claw_${id}_${secret}`, scopes, ...(o.expires ? { expires: o.expires } : {}) };
+      return { id, key: `claw_${id}_${secret}`, scopes, ...(o.expires ? { expires: o.expires } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) };
     },
     async list() {
       const out: ApiKeyRecord[] = [];
@@ -136,7 +142,14 @@ export function apiKeyStore(kv: KV): ApiKeyStore {
     async rotate(id, graceMs) {
       const old = await store.get(id);
       if (!old) throw new Error(`no key ${id}`);
-      const created = await store.create({ scopes: old.scopes, name: old.name, expires: old.expires, rotatedFrom: id, owner: old.owner ?? old.id });
+      const created = await store.create({
+        scopes: old.scopes,
+        name: old.name,
+        expires: old.expires,
+        rotatedFrom: id,
+        owner: old.owner ?? old.id,
+        tenant: old.tenant,
+      });
       const until = Date.now() + graceMs;
       await kv.put(recordKey(id), JSON.stringify({ ...old, expires: Math.min(old.expires ?? Infinity, until) }));
       return created;
@@ -152,11 +165,13 @@ export interface Principal {
   scopes: string[];
   /** whose sessions the credential's are, when not its own id (`key:<first key of its rotation chain>`) */
   owner?: string;
+  /** the tenant it acts within (it sees and changes only that tenant's); absent: the operator (sees all) */
+  tenant?: string;
 }
 
 /** Who a key's record makes its holder: `key:<id>`, with the sessions of its rotation chain's first key. */
 export function keyPrincipal(r: ApiKeyRecord): Principal {
-  return { id: `key:${r.id}`, scopes: r.scopes, ...(r.owner ? { owner: `key:${r.owner}` } : {}) };
+  return { id: `key:${r.id}`, scopes: r.scopes, ...(r.owner ? { owner: `key:${r.owner}` } : {}), ...(r.tenant ? { tenant: r.tenant } : {}) };
 }
 
 /** Why a key is not let in; `refused` when it was not even checked (too many checks from its address, or too many at once). */

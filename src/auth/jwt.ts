@@ -4,9 +4,11 @@
  * yet): signature, `iss`, `aud`, `exp`/`nbf` with a clock skew allowance.
  * Only asymmetric algorithms are taken (`alg: none` and HMAC are refused).
  * Scopes come from a configurable claim: a space-separated string (OAuth's
- * `scope`) or an array (`scp`, `roles`, …).
+ * `scope`) or an array (`scp`, `roles`, …); the caller's tenant from another
+ * (`tenant` by default: a token without it is the operator's).
  */
 import type { Principal } from "./api-keys.js";
+import { TENANT_ID } from "../tenants/index.js";
 
 /** `CLAW_JWT_*`. */
 export interface JwtOptions {
@@ -16,6 +18,8 @@ export interface JwtOptions {
   jwksUrl?: string;
   /** the claim holding the scopes (default `scope`) */
   scopesClaim: string;
+  /** the claim naming the caller's tenant (default `tenant`); a token without it is the operator's */
+  tenantClaim?: string;
   clockSkewS: number;
 }
 
@@ -58,7 +62,10 @@ export function jwtVerifier(o: JwtOptions): JwtVerifier {
       const claim = payload[o.scopesClaim];
       const scopes =
         typeof claim === "string" ? claim.split(/\s+/).filter(Boolean) : Array.isArray(claim) ? claim.filter((s): s is string => typeof s === "string") : [];
-      return { id: `jwt:${payload.sub ?? "unknown"}`, scopes };
+      const tenant = payload[o.tenantClaim ?? "tenant"];
+      if (tenant !== undefined && (typeof tenant !== "string" || !TENANT_ID.test(tenant)))
+        return { error: `the token's ${o.tenantClaim ?? "tenant"} claim is not a tenant id` };
+      return { id: `jwt:${payload.sub ?? "unknown"}`, scopes, ...(tenant ? { tenant } : {}) };
     } catch (e) {
       if (e instanceof errors.JWTExpired) return { error: "the token has expired" };
       if (e instanceof errors.JWTClaimValidationFailed) return { error: `the token's ${e.claim} claim is not accepted` };

@@ -20,6 +20,7 @@ export const SCOPES = {
   "ui:read": "the live view (/ui) and its event stream — state machines, counts, the caller's own sessions — and the web chat page",
   "sessions:any": "every caller's sessions: session ids are taken as given instead of within the caller's own, and the live view shows any session's history",
   "metrics:read": "Prometheus metrics (/metrics)",
+  "usage:read": "model calls and tokens per day, tenant and agent (GET /v1/usage): a tenant's credential sees its own tenant's",
 } as const;
 
 /** A scope's name (without its narrowing). */

@@ -74,13 +74,16 @@ export async function getDeadLetter(jsm: JetStreamManager, seq: number): Promise
 }
 
 /** Lists dead letters, oldest first (from `fromSeq` on); `stage` filters, `limit` bounds the count. */
-export async function listDeadLetters(jsm: JetStreamManager, o: { stage?: string; limit?: number; fromSeq?: number } = {}): Promise<DeadLetterRecord[]> {
+export async function listDeadLetters(
+  jsm: JetStreamManager,
+  o: { stage?: string; limit?: number; fromSeq?: number; where?: (r: DeadLetterRecord) => boolean } = {},
+): Promise<DeadLetterRecord[]> {
   const info = await jsm.streams.info(STREAMS.dlq);
   const out: DeadLetterRecord[] = [];
   const limit = o.limit ?? 100;
   for (let seq = Math.max(info.state.first_seq, o.fromSeq ?? 0); seq <= info.state.last_seq && out.length < limit && info.state.messages > 0; seq++) {
     const r = await getDeadLetter(jsm, seq);
-    if (r && (!o.stage || r.stage === o.stage)) out.push(r);
+    if (r && (!o.stage || r.stage === o.stage) && (!o.where || o.where(r))) out.push(r);
   }
   return out;
 }

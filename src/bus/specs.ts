@@ -46,6 +46,8 @@ export const BUCKETS = {
   schedules: "claw_schedules",
   /** agents' long-term memory (`m.<agent>.<scope hash>`: one scope's memories, src/memory) */
   memory: "claw_memory",
+  /** usage per UTC day, tenant and agent (`a.<day>.<tenant>.<agent>`, `t.<day>.<tenant>`: src/tenants/usage.ts); kept 400 days */
+  usage: "claw_usage",
 } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
@@ -278,6 +280,7 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
     { name: BUCKETS.schedules, history: 1, replicas: o.replicas },
     { name: BUCKETS.memory, history: 1, replicas: o.replicas },
+    { name: BUCKETS.usage, history: 1, replicas: o.replicas, ttl: 400 * 86_400_000 },
   ];
 }
 

@@ -21,6 +21,8 @@ import { schedulesCommand } from "./schedules.command.js";
 import { sendCommand } from "./send.command.js";
 import { skillsCommand } from "./skills.command.js";
 import { tailCommand } from "./tail.command.js";
+import { tenantsCommand } from "./tenants.command.js";
+import { usageCommand } from "./usage.command.js";
 import { topCommand } from "./top.command.js";
 
 /** One `claw` command. */
@@ -266,8 +268,9 @@ export const COMMANDS: readonly CliCommand[] = [
   {
     name: "keys",
     usage: [
-      "keys create --scopes <a,b> [--name <n>] [--expires <30d|date>] [--json]",
-      "                                   an API key for the gateway, printed once (only its hash is kept)",
+      "keys create --scopes <a,b> [--tenant <id>] [--name <n>] [--expires <30d|date>] [--json]",
+      "                                   an API key for the gateway, printed once (only its hash is kept);",
+      "                                   with --tenant it sees and changes only that tenant's agents",
       "keys ls [--json]                   the API keys (id, name, scopes, expiry)",
       "keys revoke <id>                   refuse a key on every node from now on",
       "keys rotate <id> [--grace <1h>] [--json]",
@@ -277,7 +280,14 @@ export const COMMANDS: readonly CliCommand[] = [
       const { values, positionals } = parseArgs({
         args,
         allowPositionals: true,
-        options: { scopes: { type: "string" }, name: { type: "string" }, expires: { type: "string" }, grace: { type: "string", default: "1h" }, json },
+        options: {
+          scopes: { type: "string" },
+          name: { type: "string" },
+          tenant: { type: "string" },
+          expires: { type: "string" },
+          grace: { type: "string", default: "1h" },
+          json,
+        },
       });
       const [action, id, extra] = positionals;
       if (extra !== undefined) throw new UsageError(`keys ${action}: unexpected ${extra}`);
@@ -287,6 +297,7 @@ export const COMMANDS: readonly CliCommand[] = [
           action,
           scopes: values.scopes.split(","),
           name: values.name,
+          tenant: values.tenant,
           expires: values.expires ? parseWhen(values.expires) : undefined,
           json: values.json,
         });
@@ -298,6 +309,54 @@ export const COMMANDS: readonly CliCommand[] = [
         return keysCommand({ action, id, graceMs: parseWhen(values.grace, 0), json: values.json });
       }
       throw new UsageError("keys needs create, ls, revoke or rotate");
+    },
+  },
+  {
+    name: "tenants",
+    usage: [
+      "tenants ls [--json]                the tenants and their quotas",
+      "tenants set <id> [--messages-per-minute N] [--tokens-per-day N] [--concurrent-turns N] [--sessions N] [--json]",
+      "                                   make a tenant or change its quotas (every node applies it at once)",
+    ],
+    async run(args) {
+      const n = { type: "string" } as const;
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { "messages-per-minute": n, "tokens-per-day": n, "concurrent-turns": n, sessions: n, json },
+      });
+      const [action, id, extra] = positionals;
+      if (extra !== undefined) throw new UsageError(`tenants ${action}: unexpected ${extra}`);
+      if (action === "ls") return tenantsCommand({ action, json: values.json });
+      if (action !== "set") throw new UsageError("tenants needs ls or set");
+      if (!id) throw new UsageError("tenants set needs <id>");
+      const quota = (flag: keyof typeof values & string) => {
+        const v = values[flag];
+        return typeof v === "string" ? count(v, 1, `--${flag}: not a count of at least 1`) : undefined;
+      };
+      const quotas = Object.fromEntries(
+        (
+          [
+            ["messagesPerMinute", quota("messages-per-minute")],
+            ["tokensPerDay", quota("tokens-per-day")],
+            ["concurrentTurns", quota("concurrent-turns")],
+            ["sessions", quota("sessions")],
+          ] as const
+        ).filter(([, v]) => v !== undefined),
+      );
+      return tenantsCommand({ action, id, quotas, json: values.json });
+    },
+  },
+  {
+    name: "usage",
+    usage: [
+      "usage [--tenant <id>] [--agent <id>] [--from <YYYY-MM-DD>] [--to <YYYY-MM-DD>] [--json]",
+      "                                   model calls and tokens per day, tenant and agent (default: the last 30 days)",
+    ],
+    async run(args) {
+      const s = { type: "string" } as const;
+      const { values } = parseArgs({ args, options: { tenant: s, agent: s, from: s, to: s, json } });
+      return usageCommand({ tenant: values.tenant, agent: values.agent, from: values.from, to: values.to, json: values.json });
     },
   },
   backupOrRestore("backup", "backup <dir>                       Claw's streams, KV buckets and skill files to a folder (nodes may run)"),

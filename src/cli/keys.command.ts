@@ -8,6 +8,7 @@
  */
 import { hostname, userInfo } from "node:os";
 import { apiKeyStore, type ApiKeyStore } from "../auth/index.js";
+import { tenantStore } from "../tenants/index.js";
 import { BUCKETS, type Bus } from "../bus/index.js";
 import { createAudit } from "../observability/index.js";
 import { cliBus } from "./cli-connection.js";
@@ -15,7 +16,7 @@ import { formatTable } from "./text-table.js";
 
 /** Options of {@link keysCommand}. */
 export type KeysOptions =
-  | { action: "create"; scopes: string[]; name?: string; expires?: number; json: boolean }
+  | { action: "create"; scopes: string[]; name?: string; expires?: number; tenant?: string; json: boolean }
   | { action: "ls"; json: boolean }
   | { action: "revoke"; id: string }
   | { action: "rotate"; id: string; graceMs: number; json: boolean };
@@ -52,13 +53,27 @@ export async function keysCommand(o: KeysOptions): Promise<number> {
     try {
       switch (o.action) {
         case "create": {
-          const k = await keys.create({ scopes: o.scopes, name: o.name, expires: o.expires });
-          note("keys create", `${k.id} scopes ${k.scopes.join(",")}${k.expires ? ` expires ${iso(k.expires)}` : ""}`);
+          if (o.tenant !== undefined && !(await tenantStore(await bus.kvm.open(BUCKETS.registry)).get(o.tenant))) {
+            process.stderr.write(`claw: no tenant ${o.tenant} (claw tenants ls lists them; claw tenants set ${o.tenant} makes it)\n`);
+            return 1;
+          }
+          const k = await keys.create({ scopes: o.scopes, name: o.name, expires: o.expires, tenant: o.tenant });
+          const within = k.tenant ? ` tenant ${k.tenant}` : "";
+          note("keys create", `${k.id} scopes ${k.scopes.join(",")}${within}${k.expires ? ` expires ${iso(k.expires)}` : ""}`);
           if (o.json)
-            process.stdout.write(JSON.stringify({ id: k.id, key: k.key, scopes: k.scopes, ...(k.expires ? { expires: iso(k.expires) } : {}) }) + "\n");
+            process.stdout.write(
+              JSON.stringify({
+                id: k.id,
+                key: k.key,
+                scopes: k.scopes,
+                ...(k.tenant ? { tenant: k.tenant } : {}),
+                ...(k.expires ? { expires: iso(k.expires) } : {}),
+              }) + "\n",
+            );
           else
             process.stdout.write(
-              `${k.key}\n\nkey ${k.id} with scopes ${k.scopes.join(", ")}, expires ${iso(k.expires)}.\nThis is the only time it is shown: only its ` +
+              `${k.key}\n\nkey ${k.id} with scopes ${k.scopes.join(", ")}${k.tenant ? ` in tenant ${k.tenant}` : ""}, expires ${iso(k.expires)}.\n` +
+                `This is the only time it is shown: only its ` +
                 `hash is kept. Send it as: Authorization: Bearer <key>\n`,
             );
           return 0;
@@ -80,6 +95,7 @@ export async function keysCommand(o: KeysOptions): Promise<number> {
             [
               { header: "id", cell: (r: (typeof all)[number]) => r.id },
               { header: "name", cell: (r) => r.name ?? "" },
+              { header: "tenant", cell: (r) => r.tenant ?? "" },
               { header: "scopes", cell: (r) => r.scopes.join(",") },
               { header: "created", cell: (r) => iso(r.created) },
               { header: "expires", cell: (r) => (r.expires !== undefined && r.expires <= now ? `${iso(r.expires)} (expired)` : iso(r.expires)) },

@@ -2,7 +2,9 @@
  * Who may call what: the check each request passes before it is routed,
  * against the scopes the route table (api-routes.ts) gives each route.
  *
- * - On loopback (the default bind) the gateway is open unless `CLAW_AUTH=required`;
+ * - On loopback (the default bind) the gateway is open unless `CLAW_AUTH=required`
+ *   (a request that brings a Claw credential — an API key, or a JWT where an issuer is trusted — is still checked:
+ *   its scopes and tenant apply; another bearer, such as an OpenAI client's placeholder key, is none);
  *   listening on any other address, everything but `/healthz`, `/readyz`,
  *   `/openapi.json` and the platforms' webhooks (they carry their own
  *   signatures) needs a credential: no credential → 401, a credential
@@ -21,6 +23,11 @@
  *   credential and per credential on a scope's routes; 429 with
  *   `Retry-After`. Public routes are not limited (health; webhooks, whose
  *   platforms send again what is refused).
+ * - A tenant's credential calls only the routes that keep to its tenant
+ *   (tenant-scope.ts `TENANT_ROUTES`); any other answers 403 `not_for_tenants`.
+ * - Tenants' quotas (src/tenants): a tenant credential's messages past its
+ *   tenant's `messagesPerMinute` (counted in the same shared buckets) get 429
+ *   `quota_exceeded` naming the tenant, with `Retry-After`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
@@ -35,6 +42,8 @@ import {
 } from "../auth/index.js";
 import type { RouteLookup, RouteRule } from "./api-routes.js";
 import { OPEN, principals } from "./principal.js";
+import { TENANT_ROUTES } from "./tenant-scope.js";
+import { secondsToNextDay, type QuotaName, type TenantDirectory, type UsageMeter } from "../tenants/index.js";
 
 /** How the gateway admits requests. */
 export interface AccessOptions {
@@ -46,6 +55,8 @@ export interface AccessOptions {
   metricsPublic: boolean;
   /** rate limits, and the shared buckets they are counted in */
   limits?: { limits: RateLimits; limiter: RateLimiter };
+  /** the tenants whose quotas apply to their credentials, and the shared buckets they are counted in */
+  quotas?: { tenants: TenantDirectory; limiter: RateLimiter; usage?: UsageMeter; onRefused?: (tenant: string, quota: QuotaName) => void };
 }
 
 /** A request let in, or refused with its status. */
@@ -59,6 +70,8 @@ export type Admission =
       principal?: Principal;
       rule?: RouteRule;
       scope?: string;
+      /** the tenant whose quota refused it (`quota_exceeded`) */
+      tenant?: string;
       headers: Record<string, string>;
     };
 
@@ -113,6 +126,9 @@ function rejected(r: KeyRejection, rule: RouteRule | undefined): Admission {
   return { ok: false, status: 401, code: "invalid_credential", message: r.error, rule, headers: { "www-authenticate": `${CHALLENGE}, error="invalid_token"` } };
 }
 
+/** True for a scope of the routes that bring messages to agents (messages, invoke, chat completions). */
+const bringsMessages = (scope: string) => scope === "messages:write" || scope === "agents:invoke" || scope.startsWith("agents:invoke:");
+
 /** Creates the check every request passes. */
 export function createAccess(o: AccessOptions): Access {
   async function authenticate(token: string, from: string): Promise<Principal | KeyRejection> {
@@ -155,6 +171,38 @@ export function createAccess(o: AccessOptions): Access {
     }
     return undefined;
   }
+  /**
+   * a tenant's quotas on the routes that bring messages in: past `tokensPerDay` (today's tokens, UTC) or
+   * `messagesPerMinute`, 429 `quota_exceeded`
+   */
+  async function tenantQuota(who: Principal, rule: RouteRule | undefined, needed: readonly string[]): Promise<Admission | undefined> {
+    if (!o.quotas || !who.tenant || rule?.method !== "POST" || !needed.some(bringsMessages)) return undefined;
+    const q = o.quotas;
+    const tenant = who.tenant;
+    const quotas = q.tenants.get(tenant)?.tenant.quotas ?? {};
+    const refuse = (quota: QuotaName, message: string, retryAfterS: number): Admission => {
+      q.onRefused?.(tenant, quota);
+      return { ok: false, status: 429, code: "quota_exceeded", message, rule, principal: who, tenant, headers: { "retry-after": String(retryAfterS) } };
+    };
+    if (quotas.tokensPerDay !== undefined && q.usage) {
+      // the counters cannot be read (NATS away): let it through, as the rate limits do
+      const used = await q.usage.tokensToday(tenant).catch(() => 0);
+      if (used >= quotas.tokensPerDay) {
+        const retry = secondsToNextDay(Date.now());
+        return refuse("tokensPerDay", `the tenant ${tenant} has used its ${quotas.tokensPerDay} tokens of today (UTC); retry in ${retry} s`, retry);
+      }
+    }
+    const perMinute = quotas.messagesPerMinute;
+    if (perMinute === undefined) return undefined;
+    const taken = await q.limiter.take(bucketKey("tenant.messages", tenant), { perSecond: perMinute / 60, burst: perMinute });
+    if (taken.ok) return undefined;
+    return refuse(
+      "messagesPerMinute",
+      `the tenant ${tenant} is past its quota of ${perMinute} messages a minute; retry in ${taken.retryAfterS} s`,
+      taken.retryAfterS,
+    );
+  }
+  const isCredential = (token: string) => token.startsWith("claw_") || (o.jwt !== undefined && token.split(".").length === 3);
   const isPublic = (rule: RouteRule | undefined) => rule?.public === true || (rule?.path === "/metrics" && o.metricsPublic);
   async function admitToken(token: string | undefined, found: RouteLookup, from: string): Promise<Admission> {
     const rule = found && "rule" in found ? found.rule : undefined;
@@ -162,7 +210,10 @@ export function createAccess(o: AccessOptions): Access {
     if (isPublic(rule)) return { ok: true, principal: OPEN, rule };
     const byAddress = await limited("addr", "this address", from, o.limits?.limits.address, rule);
     if (byAddress) return byAddress;
-    if (!o.required) return { ok: true, principal: OPEN, rule };
+    // an open gateway (loopback) lets in a request with no credential as the operator; one that brings a Claw credential
+    // (an API key, or a JWT where an issuer is trusted) has it checked as anywhere else, and its tenant applies. Any
+    // other bearer — the placeholder key OpenAI clients must send ("unused") — is no credential there
+    if (!o.required && (token === undefined || !isCredential(token))) return { ok: true, principal: OPEN, rule };
     if (token === undefined)
       return {
         ok: false,
@@ -190,7 +241,17 @@ export function createAccess(o: AccessOptions): Access {
         headers: { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="${needed[0]}"` },
       };
     }
-    return (await credentialLimits(who, rule, params)) ?? { ok: true, principal: who, rule };
+    if (who.tenant !== undefined && rule && !TENANT_ROUTES.has(`${rule.method} ${rule.path}`))
+      return {
+        ok: false,
+        status: 403,
+        code: "not_for_tenants",
+        message: `${rule.method} ${rule.path} reaches the whole cluster: a tenant's credential may not call it`,
+        principal: who,
+        rule,
+        headers: {},
+      };
+    return (await credentialLimits(who, rule, params)) ?? (await tenantQuota(who, rule, needed)) ?? { ok: true, principal: who, rule };
   }
   return {
     isPublic,
@@ -199,7 +260,7 @@ export function createAccess(o: AccessOptions): Access {
       return "error" in who ? rejected(who, undefined) : { ok: true, principal: who };
     },
     async admit(req, found, from) {
-      const a = await admitToken(o.required ? credentialOf(req) : undefined, found, from);
+      const a = await admitToken(credentialOf(req), found, from);
       if (a.ok) principals.set(req, a.principal);
       return a;
     },

@@ -4,12 +4,16 @@
  * table (`routing`: every binding in the order it is tried, the default agent
  * last), `GET /v1/agents/{id}` shows one, `POST /v1/agents` registers or
  * updates one (validated as `CLAW_CONFIG` is; stored in KV `claw_registry`
- * and applied on every node without a restart).
+ * and applied on every node without a restart). A tenant's credential sees
+ * and registers only its own tenant's agents, by the names it gave them
+ * (tenant-scope.ts).
  */
 import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { readJson, sendJson } from "./http-io.js";
+import { principalOf } from "./principal.js";
 import { page, PageQuerySchema, parseQuery } from "./schemas.js";
+import { agentsSeenBy } from "./tenant-scope.js";
 
 /** The agents as the gateway sees them (the node's registry). */
 export interface AgentDirectory {
@@ -29,14 +33,15 @@ export interface AgentDirectory {
 /** The `/v1/agents` routes' handlers. */
 export function agentsRoutes(agents: AgentDirectory, maxPayload: number): Pick<RouteHandlers, "GET /v1/agents" | "POST /v1/agents" | "GET /v1/agents/{id}"> {
   return {
-    "GET /v1/agents": async (_req, res, { url }) => {
-      const p = page(agents.list(), parseQuery(PageQuerySchema, url.searchParams));
-      sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor, routing: agents.routes() });
+    "GET /v1/agents": async (req, res, { url }) => {
+      const seen = agentsSeenBy(agents, principalOf(req));
+      const p = page(seen.list(), parseQuery(PageQuerySchema, url.searchParams));
+      sendJson(res, 200, { agents: p.items, next_cursor: p.next_cursor, routing: seen.routes() });
     },
     "POST /v1/agents": async (req, res) => {
       const body = await readJson(req, maxPayload);
       try {
-        const r = await agents.put(body);
+        const r = await agentsSeenBy(agents, principalOf(req)).put(body);
         sendJson(res, r.created ? 201 : 200, r.agent);
       } catch (e) {
         const err = e as { code?: unknown; field?: unknown; message?: string };
@@ -45,8 +50,9 @@ export function agentsRoutes(agents: AgentDirectory, maxPayload: number): Pick<R
         throw e;
       }
     },
-    "GET /v1/agents/{id}": async (_req, res, { params }) => {
-      const agent = agents.get(params.id!);
+    "GET /v1/agents/{id}": async (req, res, { params }) => {
+      // another tenant's agent answers as one that does not exist
+      const agent = agentsSeenBy(agents, principalOf(req)).get(params.id!);
       if (!agent) throw new HttpError(404, "no_agent", `no agent named ${params.id}`);
       sendJson(res, 200, agent);
     },

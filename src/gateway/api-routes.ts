@@ -33,6 +33,7 @@ import {
   ResponsesRequestSchema,
 } from "./schemas.js";
 import { ScheduleViewSchema } from "../schedules/schedule-view.js";
+import { UsageQuerySchema, UsageReportSchema } from "./usage-routes.js";
 
 /** One answer of a route. */
 export interface RouteResponse {
@@ -286,6 +287,15 @@ export const ROUTES = [
     summary: "channel accounts, the node running each and its state",
     query: PageQuerySchema,
     responses: { 200: json("a page of channel accounts", pageOf("channels", ChannelSummarySchema)) },
+  },
+  {
+    method: "GET",
+    path: "/v1/usage",
+    scopes: one("usage:read"),
+    tag: "tenants",
+    summary: "model calls and tokens per UTC day, tenant and agent (?tenant&agent&from&to; a tenant's credential: its own)",
+    query: UsageQuerySchema,
+    responses: { 200: json("the usage of the days asked", UsageReportSchema), 404: json("another tenant than the caller's") },
   },
   {
     method: "POST",

@@ -15,6 +15,8 @@ import { callerId, CROSS_SESSION_SCOPE, httpChatAddress, mayAddressChat } from "
 import { idempotentMessageId, idempotentSession, idempotentTurnId } from "./idempotency.js";
 import { checkChatAddress, type Inbound } from "./inbound.js";
 import { checkNamedAgent } from "./named-agent.js";
+import { agentIdFor } from "./tenant-scope.js";
+import { HTTP_CHANNEL } from "../actors/index.js";
 import type { InvokeSchema, InvokeSkillSchema, PostMessageSchema } from "./schemas.js";
 import type { z } from "zod";
 
@@ -55,8 +57,19 @@ export async function publishMessage(
   inbound: Inbound,
   who: Principal,
   b: z.infer<typeof PostMessageSchema>,
+  hasAgent?: (id: string) => boolean,
 ): Promise<{ message_id: string; duplicate: boolean }> {
-  const { channel, account, chat, idempotency_key, ...rest } = b;
+  const { channel, chat, idempotency_key, ...rest } = b;
+  let account = b.account;
+  if (who.tenant !== undefined) {
+    // a tenant writes only to its own agents, through their HTTP accounts: the cluster's channels are not its to reach
+    if (channel !== HTTP_CHANNEL)
+      throw new HttpError(403, "forbidden", `channel: a tenant's credential writes to its agents: channel ${HTTP_CHANNEL}, account <agent id>`, "channel");
+    account = agentIdFor(who, account);
+    if (hasAgent && !hasAgent(account)) throw new HttpError(404, "no_agent", `no agent named ${b.account}`, "account");
+    const named = rest.metadata?.agent;
+    if (typeof named === "string") rest.metadata = { ...rest.metadata, agent: agentIdFor(who, named) };
+  }
   for (const [field, id] of [
     ["chat", chat],
     ["sender.id", rest.sender.id],
@@ -69,10 +82,15 @@ export async function publishMessage(
   return { message_id: r.id, duplicate: r.duplicate };
 }
 
-/** Throws 404 for an agent that does not exist, 503 while the bus cannot take a message: before a request's body is read. */
-export function checkInvocable(o: DataPlaneOptions, agent: string): void {
-  if (!o.hasAgent(agent)) throw new HttpError(404, "no_agent", `no agent named ${agent}`);
+/**
+ * Throws 404 for an agent that does not exist (or is another tenant's), 503 while the bus cannot take a message: before a
+ * request's body is read. Returns the agent's stored id (a tenant's agent `support` is `<tenant>/support`).
+ */
+export function checkInvocable(o: DataPlaneOptions, agent: string, who: Principal): string {
+  const id = agentIdFor(who, agent);
+  if (!o.hasAgent(id)) throw new HttpError(404, "no_agent", `no agent named ${agent}`);
   o.inbound.checkAvailable();
+  return id;
 }
 
 /** A turn asked for: the invoke body, the idempotency key (a header's or the body's), and where the reply's pieces go. */

@@ -138,7 +138,15 @@ function router(o: GatewayOptions, gate: Gate, handlers: RouteHandlers): (req: I
       return send(
         res,
         admission.status,
-        { error: { code: admission.code, message: admission.message, ...(admission.scope ? { scope: admission.scope } : {}) } },
+        {
+          error: {
+            code: admission.code,
+            message: admission.message,
+            ...(admission.scope ? { scope: admission.scope } : {}),
+            // a quota's refusal reads as OpenAI's too (type, param): OpenAI clients on /v1/chat/completions show it as such
+            ...(admission.tenant ? { tenant: admission.tenant, type: "insufficient_quota", param: null } : {}),
+          },
+        },
         admission.headers,
       );
     }

@@ -28,11 +28,10 @@ export function messagesRoutes(o: MessagesRoutesOptions): Pick<RouteHandlers, "P
     "POST /v1/messages": async (req, res) => {
       o.inbound.checkAvailable();
       const b = parseBody(PostMessageSchema, await readJson(req, o.maxPayload));
-      sendJson(res, 202, await publishMessage(o.inbound, principalOf(req), b));
+      sendJson(res, 202, await publishMessage(o.inbound, principalOf(req), b, o.hasAgent));
     },
     "POST /v1/agents/{id}/invoke": async (req, res, { params }) => {
-      const agent = params.id!;
-      checkInvocable(o, agent);
+      const agent = checkInvocable(o, params.id!, principalOf(req));
       const b = parseBody(InvokeSchema, await readJson(req, o.maxPayload));
       const { message_id, session, reply } = await invokeAgent(o, principalOf(req), agent, { body: b, key: idempotencyKeyOf(req) ?? b.idempotency_key });
       const body = { message_id, session, reply: { id: reply.id, kind: reply.kind, text: reply.text, ts: reply.ts } };

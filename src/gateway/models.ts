@@ -12,7 +12,8 @@ import type { AgentDirectory } from "./agents-routes.js";
 import type { RouteHandlers } from "./api-routes.js";
 import { sendJson } from "./http-io.js";
 import { openAiError } from "./openai-error.js";
-import { allowed } from "./principal.js";
+import { allowed, principalOf } from "./principal.js";
+import { agentsSeenBy } from "./tenant-scope.js";
 
 /** What every model says it is owned by: the agents are this Claw's. */
 export const MODEL_OWNER = "claw";
@@ -31,15 +32,15 @@ function modelOf(entry: unknown): { id: string; object: "model"; created: number
 export function modelsRoutes(agents: AgentDirectory): Pick<RouteHandlers, "GET /v1/models" | "GET /v1/models/{id}"> {
   return {
     "GET /v1/models": async (req, res) => {
-      const data = agents
+      const data = agentsSeenBy(agents, principalOf(req))
         .list()
         .flatMap((a) => modelOf(a) ?? [])
         .filter((m) => allowed(req, `agents:invoke:${m.id}`));
       sendJson(res, 200, { object: "list", data });
     },
-    "GET /v1/models/{id}": async (_req, res, { params }) => {
+    "GET /v1/models/{id}": async (req, res, { params }) => {
       const id = params.id!;
-      const model = modelOf(agents.get(id));
+      const model = modelOf(agentsSeenBy(agents, principalOf(req)).get(id));
       // the route's scope (agents:invoke:<id>) let the caller in: only a missing agent is left to say
       if (!model) openAiError(res, 404, `The model \`${id}\` does not exist: no agent has that id`, "invalid_request_error", "model_not_found", "model");
       else sendJson(res, 200, model);

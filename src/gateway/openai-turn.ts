@@ -14,6 +14,7 @@ import { callerId, httpChatAddress } from "./http-session.js";
 import { idempotencyKeyOf, idempotentSession, idempotentTurnId } from "./idempotency.js";
 import type { Inbound } from "./inbound.js";
 import { allowed, principalOf } from "./principal.js";
+import { agentIdFor } from "./tenant-scope.js";
 import { TurnFailedError, turnFailureAnswer } from "./turn-failure.js";
 
 /** What the OpenAI endpoints need of the node. */
@@ -57,14 +58,16 @@ export interface OpenAiAsk {
 /** Checks the caller and the agent and addresses the turn; throws {@link HttpError} (403, 404, 400, 503). */
 export function openAiTurn(req: IncomingMessage, o: OpenAiEndpointOptions, ask: OpenAiAsk): OpenAiTurn {
   if (!allowed(req, `agents:invoke:${ask.model}`)) throw new HttpError(403, "forbidden", `this needs the scope agents:invoke:${ask.model}`, "model");
-  if (!o.hasAgent(ask.model)) throw new HttpError(404, "model_not_found", `The model \`${ask.model}\` does not exist: no agent has that id`, "model");
+  const principal = principalOf(req);
+  // a tenant's models are its own agents: `support` is `<tenant>/support`
+  const agent = agentIdFor(principal, ask.model);
+  if (!o.hasAgent(agent)) throw new HttpError(404, "model_not_found", `The model \`${ask.model}\` does not exist: no agent has that id`, "model");
   if (!ask.text) throw new HttpError(400, "invalid_request", `${ask.param}: no user message with text to answer`, ask.param);
   const key = idempotencyKeyOf(req);
   o.inbound.checkAvailable();
-  const principal = principalOf(req);
   const header = req.headers["x-claw-session"];
-  const session = (typeof header === "string" && header) || ask.session || (key ? idempotentSession(principal, ask.model, key) : nuid.next());
-  const addr = httpChatAddress(ask.model, session, principal);
+  const session = (typeof header === "string" && header) || ask.session || (key ? idempotentSession(principal, agent, key) : nuid.next());
+  const addr = httpChatAddress(agent, session, principal);
   try {
     inboundSubject(addr);
   } catch (e) {
@@ -80,12 +83,12 @@ export function openAiTurn(req: IncomingMessage, o: OpenAiEndpointOptions, ask: 
     throw e;
   }
   return {
-    agent: ask.model,
+    agent,
     session,
     addr,
-    id: key ? idempotentTurnId(principal, ask.model, session, key) : nuid.next(),
+    id: key ? idempotentTurnId(principal, agent, session, key) : nuid.next(),
     idempotent: key !== undefined,
-    input: { text: ask.text, sender: { id: callerId(ask.user ?? "http", principal, "user") }, metadata: { agent: ask.model, api: ask.api } },
+    input: { text: ask.text, sender: { id: callerId(ask.user ?? "http", principal, "user") }, metadata: { agent, api: ask.api } },
   };
 }
 

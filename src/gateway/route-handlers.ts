@@ -24,6 +24,8 @@ import type { MemoryStore } from "../memory/index.js";
 import { memoryRoutes } from "./memory-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
+import { usageRoutes } from "./usage-routes.js";
+import type { UsageMeter } from "../tenants/index.js";
 
 /** What the handlers serve: the node's parts, as the gateway is given them. */
 export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<ChannelsRoutesOptions, "channels" | "webhook"> {
@@ -39,6 +41,8 @@ export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<Chan
   schedules: ScheduleStore;
   /** the agents' memories (`/v1/agents/{id}/memory`) */
   memory: MemoryStore;
+  /** the cluster's usage counters (`/v1/usage`) */
+  usage?: UsageMeter;
   /** the live view and the web chat page (`/ui`, `/ui/…`, `/chat`): false when it has nothing at that path */
   liveView: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -74,6 +78,7 @@ export function routeHandlers(o: RouteHandlersOptions, inbound: Inbound): RouteH
     ...webhooksRoutes(o.webhooksOut, o.maxPayload),
     ...schedulesRoutes(o.schedules, o.maxPayload),
     ...memoryRoutes(o.memory, hasAgent),
+    ...usageRoutes(o.usage),
     "GET /ui": liveView,
     "GET /ui/{rest*}": liveView,
     "GET /chat": liveView,

@@ -104,13 +104,13 @@ export function clawService(o: ClawServiceOptions): UntypedServiceImplementation
         ...(Object.keys(r.metadata ?? {}).length > 0 ? { metadata: r.metadata } : {}),
         ...(r.idempotency_key ? { idempotency_key: r.idempotency_key } : {}),
       });
-      return publishMessage(o.inbound, who, b);
+      return publishMessage(o.inbound, who, b, o.hasAgent);
     }),
 
     Invoke: unary<InvokeRequest, unknown>(async (r, call) => {
       const who = await admitted(call, "Invoke", "POST /v1/agents/{id}/invoke", { id: r.agent });
       if (!r.agent) throw new HttpError(400, "invalid_body", "agent: must not be empty", "agent");
-      checkInvocable(o, r.agent);
+      const agent = checkInvocable(o, r.agent, who);
       const body = parseBody(InvokeSchema, {
         text: r.text,
         ...(r.session ? { session: r.session } : {}),
@@ -119,7 +119,7 @@ export function clawService(o: ClawServiceOptions): UntypedServiceImplementation
         ...(r.idempotency_key ? { idempotency_key: r.idempotency_key } : {}),
       });
       const timeoutMs = Math.min(body.timeout_ms, remainingMs(call));
-      const t = await invokeAgent(o, who, r.agent, { body, key: body.idempotency_key, timeoutMs });
+      const t = await invokeAgent(o, who, agent, { body, key: body.idempotency_key, timeoutMs });
       if (t.reply.kind === "error") throw new TurnFailedError(turnFailureAnswer(t.reply, 502));
       return { message_id: t.message_id, session: t.session, text: t.reply.text ?? "" };
     }),
@@ -154,10 +154,10 @@ export function clawService(o: ClawServiceOptions): UntypedServiceImplementation
     const r = call.request;
     const who = await admitted(call, "Chat", "POST /v1/agents/{id}/invoke", { id: r.agent });
     if (!r.agent) throw new HttpError(400, "invalid_body", "agent: must not be empty", "agent");
-    checkInvocable(o, r.agent);
+    const agent = checkInvocable(o, r.agent, who);
     const body = parseBody(InvokeSchema, { text: r.text, ...(r.session ? { session: r.session } : {}), sender: { id: GRPC_CHANNEL } });
     let streamed = "";
-    const t = await invokeAgent(o, who, r.agent, {
+    const t = await invokeAgent(o, who, agent, {
       body,
       key: undefined,
       timeoutMs: Math.min(CHAT_TIMEOUT_MS, remainingMs(call)),

@@ -27,6 +27,8 @@ export interface ProviderCallEvent {
   traceparent?: string;
   /** the message whose turn this is */
   messageId: string;
+  /** the agent whose turn this is (its stored id: `<tenant>/<agent>` for a tenant's) */
+  agent?: string;
   /** 1, 2, … per provider within the request */
   attempt: number;
 }
@@ -57,7 +59,7 @@ export function createFailoverModel(providers: readonly GuardedProvider[], o: Fa
     id: providers.map((p) => p.provider.name).join(">"),
     async complete(req: ModelRequest): Promise<ModelResponse> {
       const failures: string[] = [];
-      const base = { messageId: req.message.id, traceparent: req.traceparent };
+      const base = { messageId: req.message.id, traceparent: req.traceparent, agent: req.agent };
       for (const { provider, breaker } of providers) {
         for (let attempt = 1; attempt <= provider.maxRetries + 1; attempt++) {
           if (!breaker.tryAcquire()) {

@@ -49,6 +49,10 @@ export interface ClawMetrics {
   publishRefused: Counter<"stage" | "reason">;
   /** turns held (not failed) because the bus was unavailable */
   turnsHeld: Counter<"reason">;
+  /** requests and turns a tenant's quota refused (src/tenants), by tenant and quota */
+  tenantQuotaRefusals: Counter<"tenant" | "quota">;
+  /** tokens the providers counted for a tenant's agents, `kind` = `prompt` | `completion` */
+  tenantTokens: Counter<"tenant" | "kind">;
   /** calls to LLM providers, by outcome (`ok`, `unavailable`, `rejected`, `skipped`) */
   llmRequests: Counter<"provider" | "outcome">;
   llmDuration: Histogram<"provider">;
@@ -111,6 +115,18 @@ export function createMetrics(sources?: MetricsSources): ClawMetrics {
       name: "claw_publish_refused_total",
       help: "Messages not accepted because NATS could not take them (stage gateway: answered 503), by reason",
       labelNames: ["stage", "reason"],
+      registers: r,
+    }),
+    tenantQuotaRefusals: new Counter({
+      name: "claw_tenant_quota_refusals_total",
+      help: "Requests and turns refused for a tenant's quota, by tenant and quota",
+      labelNames: ["tenant", "quota"],
+      registers: r,
+    }),
+    tenantTokens: new Counter({
+      name: "claw_tenant_tokens_total",
+      help: "Tokens the providers counted for a tenant's agents, by tenant and kind (prompt, completion)",
+      labelNames: ["tenant", "kind"],
       registers: r,
     }),
     turnsHeld: new Counter({

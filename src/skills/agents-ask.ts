@@ -11,6 +11,8 @@
  * forge (the mailbox the answer goes to, the depth its turn carries):
  * - only in an agent's turn (a call from `POST /v1/skills/agents.ask/invoke`
  *   has no session to answer and is refused);
+ * - only agents of the asking agent's tenant (src/tenants), by the names that
+ *   tenant gave them;
  * - only agents the asking agent lists in its `ask` (`"*"`: any; none when
  *   absent), refused `denied` before anything is said about whether they exist;
  * - not deeper than `CLAW_MAX_AGENT_DEPTH`: `depth_exceeded`;
@@ -96,11 +98,14 @@ export function agentsAskSkill(asker: AgentAsker): BuiltinSkill {
       const depth = inv.depth ?? 0;
       if (depth >= asker.maxDepth)
         throw new SkillFailure("depth_exceeded", `agents asking agents stop at depth ${asker.maxDepth} (CLAW_MAX_AGENT_DEPTH): this turn is at ${depth}`);
-      if (!asker.agent(agent)) throw new SkillFailure("no_agent", `no agent named ${agent}`);
+      // a tenant's agent (`<tenant>/<id>`) asks within its tenant: its `billing` is `<tenant>/billing`, and no other tenant's
+      const slash = caller.agent.indexOf("/");
+      const target = slash === -1 ? agent : `${caller.agent.slice(0, slash + 1)}${agent}`;
+      if (!asker.agent(target)) throw new SkillFailure("no_agent", `no agent named ${agent}`);
       const traceparent = inv.trace.traceparent ? hopTraceparent(inv.trace.traceparent, inv.id, "ask") : undefined;
       return asker.ask({
         caller,
-        agent,
+        agent: target,
         text,
         session: `${caller.session}/${session ?? agent}`,
         messageId: askMessageId(inv.replyTo, inv.id),

@@ -2,14 +2,16 @@
  * A node's part in who may call its gateway: the API keys it watches in KV
  * `claw_auth`, the JWT issuer it trusts, the audit trail it writes, and — when
  * credentials are required but none can exist yet — the warning that says how
- * to make the first one; and the rate limits it counts in shared buckets.
+ * to make the first one; the rate limits it counts in shared buckets; and the
+ * tenants (seeded from `CLAW_CONFIG`) whose quotas it enforces.
  */
 import { jwtVerifier, kvRateLimiter, watchApiKeys } from "../auth/index.js";
 import { BUCKETS, type Bus } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { AccessOptions } from "../gateway/access.js";
 import type { Logger } from "../log.js";
-import { createAudit, type Audit } from "../observability/index.js";
+import { createAudit, type Audit, type ClawMetrics } from "../observability/index.js";
+import { seedTenants, tenantStore, watchTenants, type UsageMeter } from "../tenants/index.js";
 
 /** What the gateway is given, and the watch to stop with the node. */
 export interface GatewayAccess {
@@ -19,7 +21,12 @@ export interface GatewayAccess {
 }
 
 /** Watches the API keys, trusts the JWT issuer, opens the audit trail and the rate-limit buckets, as `config` says. */
-export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger): Promise<GatewayAccess> {
+export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, o: { metrics?: ClawMetrics; usage?: UsageMeter } = {}): Promise<GatewayAccess> {
+  // the tenants and their quotas, in KV claw_registry: CLAW_CONFIG seeds them, every node follows them
+  const registry = await bus.kvm.open(BUCKETS.registry);
+  const seeded = await seedTenants(tenantStore(registry), config.tenants);
+  if (seeded.length) log.info({ tenants: seeded }, "tenants seeded from CLAW_CONFIG");
+  const tenants = watchTenants(registry, { onError: (e) => log.warn({ err: e }, "tenants: watching them failed; watching again") });
   const keys = watchApiKeys(await bus.kvm.open(BUCKETS.auth), { onError: (e) => log.warn({ err: e }, "auth: watching the API keys failed; watching again") });
   const audit = createAudit(bus.publisher, {
     source: "http",
@@ -38,17 +45,23 @@ export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger): 
     });
     log.info({ jwt: config.jwt?.issuer, metricsPublic: config.metricsPublic }, "credentials required on the gateway");
   }
-  const limits = config.rateLimits
-    ? {
-        limits: config.rateLimits,
-        limiter: kvRateLimiter(await bus.kvm.open(BUCKETS.rateLimits), {
-          onError: (e) => log.warn({ err: e }, "rate limits: a bucket could not be read or written; the request was let through"),
-        }),
-      }
-    : undefined;
+  const limiter = kvRateLimiter(await bus.kvm.open(BUCKETS.rateLimits), {
+    onError: (e) => log.warn({ err: e }, "rate limits: a bucket could not be read or written; the request was let through"),
+  });
+  const limits = config.rateLimits ? { limits: config.rateLimits, limiter } : undefined;
   return {
-    options: { required: config.authRequired, keys, jwt: config.jwt ? jwtVerifier(config.jwt) : undefined, metricsPublic: config.metricsPublic, limits },
+    options: {
+      required: config.authRequired,
+      keys,
+      jwt: config.jwt ? jwtVerifier(config.jwt) : undefined,
+      metricsPublic: config.metricsPublic,
+      limits,
+      quotas: { tenants, limiter, usage: o.usage, onRefused: (tenant, quota) => o.metrics?.tenantQuotaRefusals.inc({ tenant, quota }) },
+    },
     audit,
-    stop: () => keys.stop(),
+    stop: () => {
+      keys.stop();
+      tenants.stop();
+    },
   };
 }

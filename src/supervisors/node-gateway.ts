@@ -20,6 +20,7 @@ import type { NodeCluster } from "./node-cluster.js";
 import type { StartingNode } from "./node-jetstream.js";
 import type { NodeSkills } from "./node-skills.js";
 import type { NodeWebhooks } from "./node-webhooks.js";
+import type { NodeUsage } from "./node-usage.js";
 import type { Readiness } from "./readiness.js";
 
 /** What the gateway serves. */
@@ -40,6 +41,7 @@ export interface NodeGatewayParts {
   webhooks: NodeWebhooks;
   schedules: ScheduleStore;
   memory: { store: MemoryStore };
+  usage: NodeUsage;
 }
 
 /** Starts the gateway on the start-up answerer's port. */
@@ -75,6 +77,7 @@ export async function startNodeGateway(p: NodeGatewayParts): Promise<Gateway> {
     webhooksOut: p.webhooks.directory,
     schedules: p.schedules,
     memory: p.memory.store,
+    usage: p.usage.meter,
     audit: p.access.audit,
     onError: (e) => log.error({ err: e }, "gateway error"),
   });

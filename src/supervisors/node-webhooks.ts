@@ -44,7 +44,7 @@ export async function nodeWebhooks(bus: Bus, config: ClawConfig, log: Logger): P
   refresh = worker.refresh;
   return {
     directory: {
-      create: (input) => subscriptions.create(input),
+      create: (input, tenant) => subscriptions.create(input, tenant),
       list: () => subscriptions.live.values(),
       remove: (id) => subscriptions.remove(id),
     },

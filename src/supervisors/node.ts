@@ -35,6 +35,7 @@ import { advertisedHttp, writeProbe } from "./membership.js";
 import { closeNow, connectNode, embeddedDefault, killEmbedded, resolveNatsEndpoint, stopEmbedded, superviseEmbedded } from "./nats-endpoint.js";
 import { gatewayAccess } from "./node-access.js";
 import { openNodeAgents } from "./node-agents.js";
+import { nodeUsage } from "./node-usage.js";
 import { handOver, nodeCluster, superviseCluster, type ClusterLoops, type NodeActor, type NodeCluster } from "./node-cluster.js";
 import { startNodeGateway } from "./node-gateway.js";
 import { startNodeGrpc } from "./node-grpc.js";
@@ -129,7 +130,16 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("actorEvents", ({ bus }) => createActorEvents(bus.nc, nodeId), { stop: (a) => a.close() })
       .part("tracing", () => startTracing(nodeId, log), { stop: (t) => t.shutdown() })
       .part("nodeActor", ({ actorEvents }) => startNodeActor(nodeId, actorEvents))
-      .part("llm", ({ metrics, tracing }) => createProviderModels(config.providers, { onEvent: (e) => observeLlm(e, metrics, tracing, log) }))
+      // usage per tenant and agent (KV claw_usage): /v1/usage, and the tokensPerDay quotas
+      .part("usage", ({ bus, metrics }) => nodeUsage(bus, metrics, log))
+      .part("llm", ({ metrics, tracing, usage }) =>
+        createProviderModels(config.providers, {
+          onEvent: (e) => {
+            observeLlm(e, metrics, tracing, log);
+            usage.observe(e);
+          },
+        }),
+      )
       // the agents live in KV claw_registry, changed without restarts; CLAW_CONFIG seeds them
       .part("agents", ({ store, llm }) => openNodeAgents(store.kv.registry, llm.registry, config, log), { stop: (r) => r.close() })
       // the schedules' store: the gateway's /v1/schedules and the agents' schedule.* skills
@@ -169,7 +179,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })
-      .part("access", ({ bus }) => gatewayAccess(bus, config, log), { stop: (a) => a.stop() })
+      .part("access", ({ bus, metrics, usage }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter }), { stop: (a) => a.stop() })
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
       // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
       .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })

@@ -8,6 +8,7 @@ import type { KV } from "@nats-io/kv";
 import { z } from "zod";
 import { mirrorBucket, type KvMirror } from "../bus/index.js";
 import { checkWebhookUrl, type WebhookEgress } from "./delivery-target.js";
+import { qualifiedAgentId } from "../actors/index.js";
 
 /** What a subscription can be sent. */
 export const WEBHOOK_EVENTS = ["reply", "dead_letter"] as const;
@@ -38,6 +39,8 @@ export interface WebhookSubscription {
   agents?: string[];
   description?: string;
   created: number;
+  /** the tenant that made it: it gets only that tenant's events (absent: the operator's, which gets every event) */
+  tenant?: string;
 }
 
 /** What lists show (never the secret). */
@@ -58,7 +61,7 @@ function decode(value: Uint8Array): WebhookSubscription | undefined {
 /** The subscriptions: changed through KV, read from the node's mirror. */
 export interface WebhookSubscriptions {
   /** stores a new subscription; throws `WebhookUrlError` (delivery-target.ts) for a URL this node would not deliver to */
-  create(input: z.infer<typeof CreateWebhookSchema>): Promise<WebhookSubscription>;
+  create(input: z.infer<typeof CreateWebhookSchema>, tenant?: string): Promise<WebhookSubscription>;
   remove(id: string): Promise<boolean>;
   readonly live: KvMirror<WebhookSubscription>;
   stop(): void;
@@ -69,7 +72,7 @@ export function webhookSubscriptions(kv: KV, o: { egress: WebhookEgress; onChang
   const live = mirrorBucket(kv, { prefix: "sub", decode, onChange: () => o.onChange?.(), onError: o.onError });
   return {
     live,
-    async create(input) {
+    async create(input, tenant) {
       await checkWebhookUrl(input.url, o.egress);
       const id = `wh${Array.from(randomBytes(12), (b) => "abcdefghijklmnopqrstuvwxyz0123456789"[b % 36]).join("")}`;
       const sub: WebhookSubscription = {
@@ -78,8 +81,10 @@ export function webhookSubscriptions(kv: KV, o: { egress: WebhookEgress; onChang
         events: [...new Set(input.events)],
         secret: input.secret ?? randomBytes(24).toString("base64url"),
         created: Date.now(),
-        ...(input.agents ? { agents: input.agents } : {}),
+        // a tenant names its agents as it named them: stored as the cluster knows them (`<tenant>/<agent>`)
+        ...(input.agents ? { agents: input.agents.map((a) => qualifiedAgentId(tenant, a)) } : {}),
         ...(input.description ? { description: input.description } : {}),
+        ...(tenant ? { tenant } : {}),
       };
       await kv.create(`sub.${id}`, JSON.stringify(sub));
       return sub;

@@ -42,6 +42,7 @@ import {
   type LanePolicy,
 } from "../bus/index.js";
 import type { Logger } from "../log.js";
+import { agentIdTenant, tenantOfSubject } from "../actors/index.js";
 import { PrivateAddressError } from "../net/index.js";
 import { postDelivery, type WebhookEgress } from "./delivery-target.js";
 import { signWebhook, WEBHOOK_HEADERS } from "./signing.js";
@@ -86,7 +87,7 @@ const SOURCES = [
 ];
 
 /** The body of an event, from its source message; undefined when it is not one (a webhook's own dead letter is not sent on). */
-function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknown>; agent?: string } | undefined {
+function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknown>; agent?: string; tenant?: string } | undefined {
   if (event === "reply") {
     const t = decode<Turn>(m.data);
     const slim = (e: Envelope) => ({
@@ -100,17 +101,27 @@ function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknow
       text: e.text,
       media: e.media,
     });
-    return { agent: t.agent, body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) } };
+    return {
+      agent: t.agent,
+      tenant: agentIdTenant(t.agent),
+      body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) },
+    };
   }
   const h = (k: string) => m.headers?.get(k) || undefined;
   const stage = h(H.dlq.stage) ?? "";
   if (stage === "webhook") return undefined;
-  return { body: { stage, code: h(H.dlq.code), reason: h(H.dlq.reason), subject: h(H.dlq.subject), seq: m.seq, node: h(H.dlq.node), time: h(H.dlq.time) } };
+  return {
+    tenant: tenantOfSubject(h(H.dlq.subject) ?? ""),
+    body: { stage, code: h(H.dlq.code), reason: h(H.dlq.reason), subject: h(H.dlq.subject), seq: m.seq, node: h(H.dlq.node), time: h(H.dlq.time) },
+  };
 }
 
-/** A subscription gets the events it asked for, of its agents, that happened since it was made. */
-const wants = (s: WebhookSubscription, event: WebhookEvent, agent: string | undefined, atMs: number) =>
-  s.events.includes(event) && (!s.agents || agent === undefined || s.agents.includes(agent)) && atMs >= s.created;
+/** A subscription gets the events it asked for, of its agents (a tenant's: of its tenant), that happened since it was made. */
+const wants = (s: WebhookSubscription, event: WebhookEvent, e: { agent?: string; tenant?: string }, atMs: number) =>
+  s.events.includes(event) &&
+  (s.tenant === undefined || s.tenant === e.tenant) &&
+  (!s.agents || e.agent === undefined || s.agents.includes(e.agent)) &&
+  atMs >= s.created;
 
 /** What the fan-out and the deliveries need. */
 interface Worker {
@@ -122,7 +133,7 @@ interface Worker {
 async function fanOut(w: Worker, source: (typeof SOURCES)[number], m: JsMsg): Promise<void> {
   const e = eventBody(source.event, m);
   const atMs = m.info.timestampNanos / 1e6;
-  const subs = e ? w.o.subscriptions.live.values().filter((s) => wants(s, source.event, e.agent, atMs)) : [];
+  const subs = e ? w.o.subscriptions.live.values().filter((s) => wants(s, source.event, e, atMs)) : [];
   await Promise.all(
     subs.map((s) => {
       const id = `${s.id}:${source.event}:${m.seq}`;

@@ -47,6 +47,7 @@ export const SDK_METHODS: Readonly<Record<string, string>> = {
   deleteV1SchedulesById: "schedules.delete",
   getV1AgentsByIdMemory: "memory.list",
   deleteV1AgentsByIdMemoryByMid: "memory.forget",
+  getV1Usage: "usage.get",
 };
 
 /** The operations of an OpenAPI document an SDK must cover, and those of them no method is named for. */

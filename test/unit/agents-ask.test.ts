@@ -10,7 +10,14 @@ import { sessionSubject, type SkillInvocation } from "../../src/bus/index.js";
 import { waitsOf } from "../../src/cli/inspect.command.js";
 import { agentsAskSkill, askMessageId, SkillFailure, type AgentAsk, type AgentAsker } from "../../src/skills/index.js";
 
-const agents: Record<string, { ask: string[] }> = { a: { ask: ["b"] }, b: { ask: [] }, any: { ask: ["*"] } };
+const agents: Record<string, { ask: string[] }> = {
+  a: { ask: ["b"] },
+  b: { ask: [] },
+  any: { ask: ["*"] },
+  // a tenant's agents (stored as <tenant>/<id>)
+  "acme/any": { ask: ["*"] },
+  "acme/b": { ask: [] },
+};
 
 /** A fake transport that records what it was asked. */
 function fakeAsker(maxDepth = 3) {
@@ -43,6 +50,14 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; message: st
 }
 
 describe("agents.ask", () => {
+  it("lets a tenant's agent ask only its own tenant's agents, by the names the tenant gave them", async () => {
+    const { asked, skill } = fakeAsker();
+    await run(skill, { agent: "b", text: "hi" }, invocation("acme/any", "s1"));
+    expect(asked.map((a) => a.agent)).toEqual(["acme/b"]);
+    // the operator's `a` is not acme's, even with "*"
+    expect(await failure(run(skill, { agent: "a", text: "hi" }, invocation("acme/any", "s1")))).toMatchObject({ code: "no_agent" });
+  });
+
   it("asks in a child session of the caller's, one depth deeper, on the caller's trace, under the call's own message id", async () => {
     const { asked, skill } = fakeAsker();
     const inv = invocation("a", "t:x:c1");

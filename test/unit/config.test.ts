@@ -126,8 +126,36 @@ describe("CLAW_CONFIG's unknown fields (issue 26 item 4)", () => {
     );
   });
 
+  it("refuses an unknown field of a tenant or its quotas, naming it, and an agent of a tenant not listed", () => {
+    const tenants = (t: unknown) => ({ agents: [{ id: "a" }], tenants: [t] });
+    expect(refusal(tenants({ id: "acme", quota: {} }))).toBe("tenants.0.quota: unknown field: did you mean quotas?");
+    expect(refusal(tenants({ id: "acme", quotas: { messagesPerMinutes: 5 } }))).toBe(
+      "tenants.0.quotas.messagesPerMinutes: unknown field: did you mean messagesPerMinute?",
+    );
+    expect(refusal(tenants({ id: "acme", quotas: { tokensPerDay: 0 } }))).toMatch(/^tenants\.0\.quotas\.tokensPerDay: /);
+    expect(refusal(tenants({ id: "Acme Inc" }))).toMatch(/^tenants\.0\.id: a tenant id/);
+    expect(refusal({ agents: [{ id: "a" }], tenants: [{ id: "acme" }, { id: "acme" }] })).toBe("tenant id acme is defined twice");
+    expect(refusal({ agents: [{ id: "a", tenant: "beta" }], tenants: [{ id: "acme" }] })).toBe("agent beta/a: tenant: no tenant beta in tenants[]");
+    // two tenants may each have an agent support: stored as <tenant>/support, an operator's agent keeps its id
+    const c = loadConfig({
+      CLAW_CONFIG: file({
+        tenants: [{ id: "acme" }, { id: "beta" }],
+        agents: [{ id: "support" }, { id: "support", tenant: "acme" }, { id: "support", tenant: "beta" }],
+      }),
+    });
+    expect(c.agents.map((a) => [a.id, a.tenant])).toEqual([
+      ["support", undefined],
+      ["acme/support", "acme"],
+      ["beta/support", "beta"],
+    ]);
+    expect(c.tenants).toEqual([
+      { id: "acme", quotas: {} },
+      { id: "beta", quotas: {} },
+    ]);
+  });
+
   it("names an unknown top-level key (the message once had an empty path)", () => {
-    expect(refusal({ agents: [{ id: "a" }], tenants: [] })).toBe("tenants: unknown field");
+    expect(refusal({ agents: [{ id: "a" }], namespaces: [] })).toBe("namespaces: unknown field");
     expect(refusal({ agent: [{ id: "a" }] })).toBe("agent: unknown field: did you mean agents?");
   });
 });

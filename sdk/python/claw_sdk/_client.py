@@ -381,6 +381,18 @@ class Memory(_Namespace):
         self._t.send("DELETE", path_of("/v1/agents/{}/memory/{}", agent, memory))
 
 
+class Usage(_Namespace):
+    """``/v1/usage``: model calls and tokens per UTC day, tenant and agent."""
+
+    def get(
+        self, *, tenant: Optional[str] = None, agent: Optional[str] = None, from_: Optional[str] = None, to: Optional[str] = None
+    ) -> Result:
+        """The usage of days ``from_`` to ``to`` (``YYYY-MM-DD``; default the last 30), of one tenant or agent when given
+        (a tenant's credential gets its own tenant's): ``{from, to, usage: [{day, tenant, agent, model_calls, prompt_tokens,
+        completion_tokens}]}``."""
+        return self._t.send("GET", "/v1/usage", query={"tenant": tenant, "agent": agent, "from": from_, "to": to})
+
+
 class Claw:
     """A client of one Claw node (or a cluster behind one address).
 
@@ -416,6 +428,7 @@ class Claw:
         self.webhooks = Webhooks(t)
         self.schedules = Schedules(t)
         self.memory = Memory(t)
+        self.usage = Usage(t)
 
     def openapi(self) -> Result:
         """The node's OpenAPI 3.1 document (``/openapi.json``)."""

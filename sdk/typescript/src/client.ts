@@ -34,6 +34,8 @@ import type {
   SkillInvokeOptions,
   SkillVersion,
   StreamInput,
+  UsageQuery,
+  UsageReport,
   Webhook,
   WebhookInput,
 } from "./types.js";
@@ -237,6 +239,11 @@ export class Claw {
     delete: async (id: string): Promise<void> => {
       await this.t.send({ method: "DELETE", path: `/v1/schedules/${seg(id)}`, retry: "safe" }, "none");
     },
+  };
+
+  readonly usage = {
+    /** `GET /v1/usage`: model calls and tokens per UTC day, tenant and agent (days `YYYY-MM-DD`; default the last 30). */
+    get: (q: UsageQuery = {}): Promise<UsageReport> => this.call("GET", "/v1/usage", "safe", { query: { ...q } }),
   };
 
   readonly models = {

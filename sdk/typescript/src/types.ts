@@ -113,3 +113,14 @@ export interface OpenAiCallOptions {
 export interface ListOptions {
   pageSize?: number;
 }
+
+/** `GET /v1/usage`'s query: one tenant (the operator's choice; a tenant's credential gets its own), one agent, the days. */
+export interface UsageQuery {
+  tenant?: string;
+  agent?: string;
+  /** `YYYY-MM-DD` (UTC) */
+  from?: string;
+  to?: string;
+}
+/** Model calls and tokens per day, tenant and agent. */
+export type UsageReport = ResponseBody<"getV1Usage">;

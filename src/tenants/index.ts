@@ -1,0 +1,7 @@
+/**
+ * Tenants: the teams or customers sharing one cluster, their quotas, and
+ * where they are kept.
+ */
+export { QUOTA_NAMES, QuotasSchema, TENANT_ID, TenantIdSchema, TenantSchema, type QuotaName, type Quotas, type Tenant } from "./tenant.js";
+export { seedTenants, tenantStore, watchTenants, type StoredTenant, type TenantDirectory, type TenantStore } from "./tenant-store.js";
+export { dayOf, secondsToNextDay, usageMeter, type UsageCounts, type UsageMeter, type UsageRow } from "./usage.js";
