@@ -14,12 +14,15 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inboundSubject } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
+
+// every test here runs the CLI or two nodes' worth of requests: minutes on a loaded machine, not the default 30 s
+vi.setConfig({ testTimeout: 90_000 });
 
 async function call(node: ClawProcess, method: string, path: string, key?: string, body?: unknown) {
   const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
