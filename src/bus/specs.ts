@@ -44,7 +44,12 @@ export const BUCKETS = {
   rateLimits: "claw_ratelimit",
   /** schedules (`s.<id>`: the chat, the text, when, and the last occurrence fired) */
   schedules: "claw_schedules",
+  /** tool calls waiting for a human's decision (`a.<id>`: the call, its session, its decision; `c.<hash>`: the id of a call's approval) */
+  approvals: "claw_approvals",
 } as const;
+
+/** How long an approval is kept after its last change: its longest timeout (`approvalTimeoutMs`) and then some. */
+export const APPROVAL_RETENTION_MS = 8 * 24 * 3_600_000;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
 export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
@@ -275,6 +280,8 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.webhooks, history: 1, replicas: o.replicas },
     { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
     { name: BUCKETS.schedules, history: 1, replicas: o.replicas },
+    // an approval is kept a while after its decision (a second decision is refused, not mistaken for a new one)
+    { name: BUCKETS.approvals, history: 1, replicas: o.replicas, ttl: APPROVAL_RETENTION_MS },
   ];
 }
 
