@@ -11,6 +11,7 @@ import { startGateway, type Gateway } from "../gateway/index.js";
 import type { Logger } from "../log.js";
 import type { ClawMetrics } from "../observability/index.js";
 import type { ScheduleStore } from "../schedules/index.js";
+import type { ApprovalService } from "../approvals/index.js";
 import type { UiRoutes } from "../ui/index.js";
 import { channelStatus } from "./channel-status.js";
 import type { GatewayAccess } from "./node-access.js";
@@ -38,6 +39,7 @@ export interface NodeGatewayParts {
   access: GatewayAccess;
   webhooks: NodeWebhooks;
   schedules: ScheduleStore;
+  approvals: ApprovalService;
 }
 
 /** Starts the gateway on the start-up answerer's port. */
@@ -72,6 +74,7 @@ export async function startNodeGateway(p: NodeGatewayParts): Promise<Gateway> {
     onConnectionsFull: (max, more) => log.warn({ max, more }, "connections refused: the gateway holds CLAW_HTTP_MAX_CONNECTIONS already"),
     webhooksOut: p.webhooks.directory,
     schedules: p.schedules,
+    approvals: p.approvals,
     audit: p.access.audit,
     onError: (e) => log.error({ err: e }, "gateway error"),
   });
