@@ -19,6 +19,8 @@ import { modelsRoutes } from "./models.js";
 import { operationsRoutes, type OperationsRoutesOptions } from "./operations-routes.js";
 import { responses } from "./responses.js";
 import type { ScheduleStore } from "../schedules/index.js";
+import type { ApprovalService } from "../approvals/index.js";
+import { approvalsRoutes } from "./approvals-routes.js";
 import { schedulesRoutes } from "./schedules-routes.js";
 import { skillsRoutes, type SkillDirectory } from "./skills-routes.js";
 import { webhooksRoutes, type WebhookDirectory } from "./webhooks-routes.js";
@@ -35,6 +37,8 @@ export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<Chan
   webhooksOut: WebhookDirectory;
   /** the schedules (`/v1/schedules`) */
   schedules: ScheduleStore;
+  /** the tool calls waiting for a decision (`/v1/approvals`) */
+  approvals: ApprovalService;
   /** the live view and the web chat page (`/ui`, `/ui/…`, `/chat`): false when it has nothing at that path */
   liveView: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -69,6 +73,7 @@ export function routeHandlers(o: RouteHandlersOptions, inbound: Inbound): RouteH
     ...dlqRoutes(o.bus, o.maxPayload),
     ...webhooksRoutes(o.webhooksOut, o.maxPayload),
     ...schedulesRoutes(o.schedules, o.maxPayload),
+    ...approvalsRoutes(o.approvals, o.maxPayload),
     "GET /ui": liveView,
     "GET /ui/{rest*}": liveView,
     "GET /chat": liveView,
