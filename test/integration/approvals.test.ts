@@ -1,0 +1,225 @@
+/**
+ * Tool approvals with real nodes and a real nats-server, the scripted model
+ * calling `echo` (which the agent's `approve` holds back): the turn waits in
+ * `acting.approving` until a human decides — over HTTP or from the chat — and
+ * then runs the tool (approved) or tells the model why not (denied, timed
+ * out); each decision counts once; and the waiting turn survives the SIGKILL
+ * of its node.
+ */
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Kvm } from "@nats-io/kv";
+import { createSessionStore } from "../../src/actors/index.js";
+import { BUCKETS, sessionKey } from "../../src/bus/index.js";
+import { findLiveSession } from "../../src/cli/inspect.command.js";
+import { runCli } from "../support/claw-cli.js";
+import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { client, natsServer, type TestClient } from "../support/nats-server.js";
+import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
+
+interface ApprovalView {
+  id: string;
+  agent: string;
+  session: string;
+  skill: string;
+  input: unknown;
+  requestedAt: string;
+  expiresAt: string;
+  status: string;
+}
+
+async function configFile(agents: unknown[]): Promise<string> {
+  const path = join(tmpdir(), `claw-approvals-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
+  await writeFile(path, JSON.stringify({ agents }));
+  return path;
+}
+
+/** `a` answers the `t` channel; its `echo` calls wait for a decision, which `boss` may give from the chat. */
+const gated = (extra: Record<string, unknown> = {}) => ({
+  id: "a",
+  skills: ["echo"],
+  approve: ["echo"],
+  approvers: ["boss"],
+  bindings: [{ channel: "t" }],
+  ...extra,
+});
+const callEcho = (text: string) => `/tool echo ${JSON.stringify({ text })}`;
+
+const api = (claw: ClawProcess) => ({
+  list: async (query = "") => (await (await fetch(`http://127.0.0.1:${claw.httpPort}/v1/approvals${query}`)).json()) as { approvals: ApprovalView[] },
+  decide: (id: string, body: unknown) =>
+    fetch(`http://127.0.0.1:${claw.httpPort}/v1/approvals/${id}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+});
+
+/** The state the session's snapshot is in, as a node would load it. */
+async function storedState(c: TestClient, agent: string, session: string): Promise<string | undefined> {
+  const store = createSessionStore(await new Kvm(c.js).open(BUCKETS.sessions), { jsm: c.jsm });
+  const { snapshot } = await store.load(sessionKey(agent, session));
+  return snapshot ? JSON.stringify((snapshot as { value?: unknown }).value) : undefined;
+}
+
+/** Waits until the session's turn waits for a decision (persisted), and returns its one pending approval. */
+async function untilApproving(c: TestClient, claw: ClawProcess, session: string): Promise<ApprovalView> {
+  for (let i = 0; ; i++) {
+    const { approvals } = await api(claw).list(`?agent=a&session=${encodeURIComponent(session)}`);
+    if (approvals.length === 1 && (await storedState(c, "a", session)) === '{"acting":"approving"}') return approvals[0]!;
+    if (i > 400) throw new Error(`the turn never waited for approval (${approvals.length} pending)`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The chat's notices (Claw's own messages that answer nothing in particular, or a command). */
+const notices = (out: ReplyCollector, chat: string) => out.replies.filter((r) => r.chat === chat && r.sender.id === "claw");
+
+describe("tool approvals", () => {
+  it("holds a gated call until it is approved over HTTP, then runs it and answers once; a second decision is a 409", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]) } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    const events: unknown[] = [];
+    const sub = c.nc.subscribe("claw.events.approval.a");
+    void (async () => {
+      for await (const m of sub) events.push(JSON.parse(new TextDecoder().decode(m.data)));
+    })();
+    await c.nc.flush();
+    await c.js.publish("claw.in.t.a.c1", jsonBody({ id: "h-1", text: callEcho("rm -rf /tmp/x"), sender: { id: "u" } }));
+
+    const pending = await untilApproving(c, claw, "t:a:c1");
+    expect(pending).toMatchObject({ agent: "a", session: "t:a:c1", skill: "echo", input: { text: "rm -rf /tmp/x" }, status: "pending" });
+    expect(pending.id).toMatch(/^ap[a-z0-9]{24}$/);
+    expect(Date.parse(pending.expiresAt) - Date.parse(pending.requestedAt)).toBe(3_600_000);
+    // announced: an event, and a notice in the chat naming the commands
+    await expect.poll(() => events).toContainEqual({ type: "approval.requested", approval: pending });
+    await expect.poll(() => notices(out, "c1").map((n) => n.text)).toEqual([expect.stringContaining(`/approve ${pending.id}`)]);
+    expect(notices(out, "c1")[0]!.metadata).toMatchObject({ approval: { id: pending.id } });
+    // the live view and claw inspect say what the session waits for
+    const [live] = await findLiveSession(c.nc, sessionKey("a", "t:a:c1"), 2_000);
+    expect(live?.state).toBe("acting.approving");
+    const inspect = await runCli(["inspect", "a", "t:a:c1"], { NATS_URL: nats.url });
+    expect(inspect.stdout).toMatch(new RegExp(`^waiting {3}approval ${pending.id}: echo .*\\(call h-1:tool:0:0\\)$`, "m"));
+    // the tool did not run: no reply yet
+    expect(out.replies.filter((r) => r.replyTo === "h-1")).toEqual([]);
+    // other filters do not show it
+    expect((await api(claw).list("?agent=b")).approvals).toEqual([]);
+    expect((await api(claw).list("?session=t:a:other")).approvals).toEqual([]);
+
+    // bad bodies and unknown ids
+    expect((await api(claw).decide(pending.id, { decision: "maybe" })).status).toBe(422);
+    expect((await api(claw).decide(pending.id, { decision: "approve", extra: 1 })).status).toBe(422);
+    const unknown = await api(claw).decide("ap000000000000000000000000", { decision: "approve" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "no_approval" } });
+
+    const ok = await api(claw).decide(pending.id, { decision: "approve", by: "alice" });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ id: pending.id, status: "approved", by: "alice" });
+    const again = await api(claw).decide(pending.id, { decision: "deny", by: "mallory" });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ error: { code: "approval_decided" } });
+
+    expect((await out.waitFor("h-1", 20_000)).text).toBe(`echo: ${JSON.stringify({ text: "rm -rf /tmp/x" })}`);
+    expect((await api(claw).list()).approvals).toEqual([]);
+    await expect.poll(() => events).toContainEqual({ type: "approval.decided", approval: expect.objectContaining({ id: pending.id, status: "approved" }) });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(out.replies.filter((r) => r.replyTo === "h-1")).toHaveLength(1);
+    sub.unsubscribe();
+    out.stop();
+  }, 90_000);
+
+  it("tells the model who denied the call and why, and it answers", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]) } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.a.c2", jsonBody({ id: "d-1", text: callEcho("deploy"), sender: { id: "u" } }));
+    const pending = await untilApproving(c, claw, "t:a:c2");
+    const res = await api(claw).decide(pending.id, { decision: "deny", by: "alice", reason: "not on a Friday" });
+    expect(res.status).toBe(200);
+    expect((await out.waitFor("d-1", 20_000)).text).toBe("echo failed: denied by alice: not on a Friday");
+    expect((await api(claw).decide(pending.id, { decision: "approve" })).status).toBe(409);
+    out.stop();
+  }, 90_000);
+
+  it("denies a call nobody decided on within approvalTimeoutMs as timed out, once", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated({ approvalTimeoutMs: 2_000 })]) } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.a.c3", jsonBody({ id: "t-1", text: callEcho("later"), sender: { id: "u" } }));
+    const pending = await untilApproving(c, claw, "t:a:c3");
+    expect((await out.waitFor("t-1", 20_000)).text).toBe("echo failed: denied by claw: timed out");
+    const late = await api(claw).decide(pending.id, { decision: "approve" });
+    expect(late.status).toBe(409);
+    expect(await late.json()).toMatchObject({ error: { code: "approval_decided", message: expect.stringContaining("denied") } });
+    expect(claw.logs.filter((l) => l.msg === "approval.timed_out")).toHaveLength(1);
+    out.stop();
+  }, 90_000);
+
+  it("takes /approve from an approver in the chat, and refuses a non-approver's /approve and /deny without deciding", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]) } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    const say = (id: string, sender: string, text: string, chat = "c4") => c.js.publish(`claw.in.t.a.${chat}`, jsonBody({ id, text, sender: { id: sender } }));
+    await say("m-1", "u", callEcho("ship it"));
+    const pending = await untilApproving(c, claw, "t:a:c4");
+
+    await say("m-2", "u", `/approve ${pending.id}`);
+    expect((await out.waitFor("m-2", 20_000)).text).toBe(`Refused: u may not approve calls of agent a (not in its approvers).`);
+    await say("m-3", "mallory", `/deny ${pending.id} because`);
+    expect((await out.waitFor("m-3", 20_000)).text).toBe(`Refused: mallory may not deny calls of agent a (not in its approvers).`);
+    // an approver in another chat cannot reach this chat's approval
+    await say("m-4", "boss", `/approve ${pending.id}`, "elsewhere");
+    expect((await out.waitFor("m-4", 20_000)).text).toBe(`No approval ${pending.id} waits in this chat.`);
+    expect((await api(claw).list()).approvals.map((a) => a.id)).toEqual([pending.id]);
+    expect(out.replies.filter((r) => r.replyTo === "m-1")).toEqual([]);
+
+    await say("m-5", "boss", `/approve ${pending.id}`);
+    expect((await out.waitFor("m-5", 20_000)).text).toBe(`Approved ${pending.id}: echo runs now.`);
+    expect((await out.waitFor("m-1", 20_000)).text).toBe(`echo: ${JSON.stringify({ text: "ship it" })}`);
+    await say("m-6", "boss", `/deny ${pending.id}`);
+    expect((await out.waitFor("m-6", 20_000)).text).toBe(`Approval ${pending.id} was decided already (approved).`);
+    // the commands never reached the model: the session's history holds the one turn
+    await new Promise((r) => setTimeout(r, 500));
+    expect(out.replies.filter((r) => r.replyTo === "m-1")).toHaveLength(1);
+    expect(await storedState(c, "a", "t:a:c4")).toBe('"idle"');
+    out.stop();
+  }, 90_000);
+
+  it("resumes on the other node when the node holding the waiting turn is SIGKILLed, with one reply", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    const env = { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]), CLAW_ACK_WAIT_MS: "2000" };
+    const nodes = new Map(await Promise.all(["n1", "n2"].map(async (id) => [id, await startClaw({ env: { ...env, CLAW_NODE_ID: id } })] as const)));
+    await using _n1 = nodes.get("n1")!;
+    await using _n2 = nodes.get("n2")!;
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.a.k", jsonBody({ id: "k-1", text: callEcho("after the crash"), sender: { id: "u" } }));
+    // the precondition: the turn waits for the decision (listed, persisted in acting.approving, live on a node)
+    const pending = await untilApproving(c, nodes.get("n1")!, "t:a:k");
+    const [holder] = await findLiveSession(c.nc, sessionKey("a", "t:a:k"), 2_000);
+    expect(holder?.state).toBe("acting.approving");
+    const dead = holder!.node;
+    const survivor = dead === "n1" ? "n2" : "n1";
+    await nodes.get(dead)!.kill("SIGKILL");
+
+    // decided through the survivor, while it may not even own the session's partition yet
+    const res = await api(nodes.get(survivor)!).decide(pending.id, { decision: "approve", by: "alice" });
+    expect(res.status).toBe(200);
+    const reply = await out.waitFor("k-1", 60_000);
+    expect(reply.text).toBe(`echo: ${JSON.stringify({ text: "after the crash" })}`);
+    expect(reply.node).toBe(survivor);
+    // read to the end: no late duplicate
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(out.replies.filter((r) => r.replyTo === "k-1")).toHaveLength(1);
+    expect(await storedState(c, "a", "t:a:k")).toBe('"idle"');
+    out.stop();
+  }, 120_000);
+});
