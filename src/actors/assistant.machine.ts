@@ -168,6 +168,7 @@ export const assistantMachine = setup({
     anotherMessage: ({ context, event }) => event.type === "inbound.interrupt" && context.current?.envelope.id !== event.envelope.id,
     approvalsAsked: ({ event }) => event.type === "tools.dispatched" && (event.approvals?.length ?? 0) > 0,
     approvalsLeft: ({ context }) => (context.current?.approvals?.length ?? 0) > 0,
+    callsLeft: ({ context }) => (context.current?.calls.length ?? 0) > 0,
     approved: ({ context, event }) => event.type === "approval.decided" && event.approved && pendingOf(context.current, event) !== undefined,
     denied: ({ context, event }) => event.type === "approval.decided" && !event.approved && pendingOf(context.current, event) !== undefined,
   },
@@ -268,11 +269,7 @@ export const assistantMachine = setup({
         },
         // a call denied: on to what the turn still waits for
         decided: {
-          always: [
-            { guard: "approvalsLeft", target: "approving" },
-            { guard: ({ context }) => (context.current?.calls.length ?? 0) > 0, target: "waiting" },
-            { target: "#session.thinking" },
-          ],
+          always: [{ guard: "approvalsLeft", target: "approving" }, { guard: "callsLeft", target: "waiting" }, { target: "#session.thinking" }],
         },
         // approved calls go out now
         releasing: {
