@@ -45,6 +45,8 @@ export const SDK_METHODS: Readonly<Record<string, string>> = {
   getV1Schedules: "schedules.list",
   getV1SchedulesById: "schedules.get",
   deleteV1SchedulesById: "schedules.delete",
+  getV1Approvals: "approvals.list",
+  postV1ApprovalsById: "approvals.decide",
 };
 
 /** The operations of an OpenAPI document an SDK must cover, and those of them no method is named for. */

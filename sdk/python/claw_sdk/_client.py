@@ -357,6 +357,21 @@ class Schedules(_Namespace):
         self._t.send("DELETE", path_of("/v1/schedules/{}", schedule))
 
 
+class Approvals(_Namespace):
+    """``/v1/approvals``: tool calls an agent's ``approve`` holds back until a human decides."""
+
+    def list(self, *, agent: Optional[str] = None, session: Optional[str] = None) -> List[Result]:
+        """The calls waiting for a decision, oldest first (of one agent, one session)."""
+        page = self._t.send("GET", "/v1/approvals", query=_drop_none({"agent": agent, "session": session}))
+        return list(page["approvals"])
+
+    def decide(self, approval: str, decision: str, *, by: Optional[str] = None, reason: Optional[str] = None) -> Result:
+        """``decision`` "approve" (the tool runs) or "deny" (the model reads ``denied by <by>: <reason>``). Each
+        approval is decided once: a second decision raises ClawError 409 ``approval_decided``. Not retried once sent."""
+        body = _drop_none({"decision": decision, "by": by, "reason": reason})
+        return self._t.send("POST", path_of("/v1/approvals/{}", approval), body=body, safe=False)
+
+
 class Claw:
     """A client of one Claw node (or a cluster behind one address).
 
@@ -391,6 +406,7 @@ class Claw:
         self.dlq = DeadLetters(t)
         self.webhooks = Webhooks(t)
         self.schedules = Schedules(t)
+        self.approvals = Approvals(t)
 
     def openapi(self) -> Result:
         """The node's OpenAPI 3.1 document (``/openapi.json``)."""

@@ -9,6 +9,8 @@ import { Transport, type Call, type ClawOptions, type RetryPolicy } from "./http
 import { sseEvents } from "./sse.js";
 import type {
   AgentSpec,
+  Approval,
+  ApprovalDecision,
   ChannelSummary,
   ChatCompletionRequest,
   CreatedWebhook,
@@ -223,6 +225,17 @@ export class Claw {
     delete: async (id: string): Promise<void> => {
       await this.t.send({ method: "DELETE", path: `/v1/schedules/${seg(id)}`, retry: "safe" }, "none");
     },
+  };
+
+  readonly approvals = {
+    /** `GET /v1/approvals`: the tool calls waiting for a human's decision, oldest first (of one agent, one session). */
+    list: async (o: { agent?: string; session?: string } = {}): Promise<Approval[]> =>
+      (await this.call<ResponseBody<"getV1Approvals">>("GET", "/v1/approvals", "safe", { query: { ...o } })).approvals,
+    /**
+     * `POST /v1/approvals/{id}`: approves (the tool runs) or denies (the model reads `denied by <by>: <reason>`) a
+     * waiting call. Each approval is decided once: a second decision is a ClawError 409 `approval_decided`; not retried.
+     */
+    decide: (id: string, d: ApprovalDecision): Promise<Approval> => this.call("POST", `/v1/approvals/${seg(id)}`, "refused", { body: d }),
   };
 
   readonly models = {

@@ -89,6 +89,10 @@ export type Webhook = ResponseBody<"getV1Webhooks">["webhooks"][number];
 export type ScheduleInput = RequestBody<"postV1Schedules">;
 /** A schedule (`schedules.create`, `schedules.get`, `schedules.list`), with when it fires next. */
 export type Schedule = ResponseBody<"getV1SchedulesById">;
+/** A tool call waiting for a human's decision (`approvals.list`), or as decided (`approvals.decide`). */
+export type Approval = ResponseBody<"postV1ApprovalsById">;
+/** What `approvals.decide` takes: `{ decision: "approve" | "deny", by?, reason? }`. */
+export type ApprovalDecision = RequestBody<"postV1ApprovalsById">;
 /** An agent as OpenAI's model. */
 export type Model = ResponseBody<"getV1ModelsById">;
 /** OpenAI's chat completions request (what Claw reads of it; the rest passes through). */
