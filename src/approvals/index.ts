@@ -2,6 +2,7 @@
 export {
   APPROVAL_ID,
   approvalView,
+  decodeApproval,
   ApprovalsQuerySchema,
   ApprovalViewSchema,
   DecideApprovalSchema,

@@ -51,6 +51,9 @@ export const BUCKETS = {
 /** How long an approval is kept after its last change: its longest timeout (`approvalTimeoutMs`) and then some. */
 export const APPROVAL_RETENTION_MS = 8 * 24 * 3_600_000;
 
+/** The stream under KV `claw_approvals`, and its approvals' subjects: the source of the `approval.requested` webhook event. */
+export const APPROVALS_SOURCE = { stream: `KV_${BUCKETS.approvals}`, filter: `$KV.${BUCKETS.approvals}.a.>` } as const;
+
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
 export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
 
@@ -280,8 +283,9 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.webhooks, history: 1, replicas: o.replicas },
     { name: BUCKETS.rateLimits, history: 1, replicas: o.replicas, ttl: 3_600_000 },
     { name: BUCKETS.schedules, history: 1, replicas: o.replicas },
-    // an approval is kept a while after its decision (a second decision is refused, not mistaken for a new one)
-    { name: BUCKETS.approvals, history: 1, replicas: o.replicas, ttl: APPROVAL_RETENTION_MS },
+    // an approval is kept a while after its decision (a second decision is refused, not mistaken for a new one);
+    // its request stays in the bucket's stream beside its decision, for the webhooks' fan-out to read
+    { name: BUCKETS.approvals, history: 4, replicas: o.replicas, ttl: APPROVAL_RETENTION_MS },
   ];
 }
 
@@ -297,9 +301,15 @@ const WEBHOOK_START_MARGIN_MS = 10_000;
  * subscription still gets only what happened after it was made (the
  * fan-out's filter).
  */
-export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions, sinceMs: number): Partial<ConsumerConfig> & { durable_name: string } {
+export function webhookSourceConsumerSpec(
+  name: string,
+  o: ConsumerOptions,
+  sinceMs: number,
+  filter?: string,
+): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: name,
+    ...(filter ? { filter_subject: filter } : {}),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.StartTime,
     opt_start_time: new Date(sinceMs - WEBHOOK_START_MARGIN_MS).toISOString(),

@@ -10,7 +10,7 @@ import { mirrorBucket, type KvMirror } from "../bus/index.js";
 import { checkWebhookUrl, type WebhookEgress } from "./delivery-target.js";
 
 /** What a subscription can be sent. */
-export const WEBHOOK_EVENTS = ["reply", "dead_letter"] as const;
+export const WEBHOOK_EVENTS = ["reply", "dead_letter", "approval.requested"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** `POST /v1/webhooks`. */

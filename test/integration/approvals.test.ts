@@ -7,6 +7,8 @@
  * of its node.
  */
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -133,17 +135,41 @@ describe("tool approvals", () => {
     out.stop();
   }, 90_000);
 
-  it("tells the model who denied the call and why, and it answers", async () => {
+  it("tells the model who denied the call and why, and it answers; the request went out as an approval.requested webhook", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
-    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]) } });
+    const hooks: Array<{ event: string | undefined; body: Record<string, unknown> }> = [];
+    const receiver = createServer((req, res) => {
+      let data = "";
+      req.on("data", (d: Buffer) => (data += d.toString()));
+      req.on("end", () => {
+        hooks.push({ event: req.headers["claw-webhook-event"] as string | undefined, body: JSON.parse(data) as Record<string, unknown> });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]), CLAW_WEBHOOK_ALLOW_PRIVATE: "1" } });
+    const sub = await fetch(`http://127.0.0.1:${claw.httpPort}/v1/webhooks`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ url: hookUrl, events: ["approval.requested"] }),
+    });
+    expect(sub.status).toBe(201);
     const out = await collectStreamReplies(c.js, c.jsm);
     await c.js.publish("claw.in.t.a.c2", jsonBody({ id: "d-1", text: callEcho("deploy"), sender: { id: "u" } }));
     const pending = await untilApproving(c, claw, "t:a:c2");
+    await expect.poll(() => hooks, { timeout: 20_000 }).toHaveLength(1);
+    expect(hooks[0]!.event).toBe("approval.requested");
+    expect(hooks[0]!.body).toMatchObject({ type: "approval.requested", agent: "a", session: "t:a:c2", approval: pending });
     const res = await api(claw).decide(pending.id, { decision: "deny", by: "alice", reason: "not on a Friday" });
     expect(res.status).toBe(200);
     expect((await out.waitFor("d-1", 20_000)).text).toBe("echo failed: denied by alice: not on a Friday");
     expect((await api(claw).decide(pending.id, { decision: "approve" })).status).toBe(409);
+    // the decision is no second request
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(hooks).toHaveLength(1);
+    receiver.close();
     out.stop();
   }, 90_000);
 
