@@ -5,7 +5,16 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
 import { DEFAULT_PARTITIONS } from "./partition.js";
-import { channelConsumerName, encodeToken, outboundSubject, partitionConsumerName, skillConsumerName, wildcards, type ChatAddress } from "./subjects.js";
+import {
+  channelConsumerName,
+  encodeToken,
+  kvKeySubject,
+  outboundSubject,
+  partitionConsumerName,
+  skillConsumerName,
+  wildcards,
+  type ChatAddress,
+} from "./subjects.js";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -52,7 +61,7 @@ export const BUCKETS = {
 export const APPROVAL_RETENTION_MS = 8 * 24 * 3_600_000;
 
 /** The stream under KV `claw_approvals`, and its approvals' subjects: the source of the `approval.requested` webhook event. */
-export const APPROVALS_SOURCE = { stream: `KV_${BUCKETS.approvals}`, filter: `$KV.${BUCKETS.approvals}.a.>` } as const;
+export const APPROVALS_SOURCE = { stream: `KV_${BUCKETS.approvals}`, filter: kvKeySubject(BUCKETS.approvals, "a.>") } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
 export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
