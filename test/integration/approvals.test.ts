@@ -18,6 +18,7 @@ import { BUCKETS, sessionKey } from "../../src/bus/index.js";
 import { findLiveSession } from "../../src/cli/inspect.command.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { lastUser, startFakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
 
@@ -170,6 +171,36 @@ describe("tool approvals", () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(hooks).toHaveLength(1);
     receiver.close();
+    out.stop();
+  }, 90_000);
+
+  it("works with a model on an OpenAI-compatible provider: its tool call waits, and a denial is the tool message it reads", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using fake = await startFakeOpenAI();
+    // the model calls echo with what the user said, then answers with what the tool said
+    fake.answer = (r) => {
+      const tool = r.messages.find((m) => m.role === "tool");
+      return tool ? { text: `the tool said: ${tool.content}` } : { toolCalls: [{ name: "echo", arguments: JSON.stringify({ text: lastUser(r) }) }] };
+    };
+    const path = join(tmpdir(), `claw-approvals-llm-${process.pid}.json`);
+    const provider = { baseURL: fake.baseURL, model: "m", apiKeyEnv: "FAKE_KEY", maxRetries: 0 };
+    await writeFile(path, JSON.stringify({ providers: { p: provider }, agents: [gated({ model: "p" })] }));
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: path, FAKE_KEY: "sk-test" } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.a.o1", jsonBody({ id: "o-1", text: "drop the table", sender: { id: "u" } }));
+    const first = await untilApproving(c, claw, "t:a:o1");
+    expect(first.input).toEqual({ text: "drop the table" });
+    expect(fake.requests).toHaveLength(1);
+    await api(claw).decide(first.id, { decision: "deny", by: "dba", reason: "no tables are dropped on Fridays" });
+    expect((await out.waitFor("o-1", 20_000)).text).toBe("the tool said: denied by dba: no tables are dropped on Fridays");
+    // the model was sent the denial as the call's tool message
+    expect(fake.requests.at(-1)!.messages.find((m) => m.role === "tool")?.content).toBe("denied by dba: no tables are dropped on Fridays");
+    // approved, the tool runs and the model reads its output
+    await c.js.publish("claw.in.t.a.o1", jsonBody({ id: "o-2", text: "count the rows", sender: { id: "u" } }));
+    const second = await untilApproving(c, claw, "t:a:o1");
+    await api(claw).decide(second.id, { decision: "approve", by: "dba" });
+    expect((await out.waitFor("o-2", 20_000)).text).toBe(`the tool said: ${JSON.stringify({ text: "count the rows" })}`);
     out.stop();
   }, 90_000);
 
