@@ -37,6 +37,8 @@ export interface ApprovalServiceOptions {
   /** core NATS, for the events */
   nc: Pick<NatsConnection, "publish">;
   nodeId: string;
+  /** crash tests: `approval.after-decide` kills the node between recording a decision and telling its turn */
+  failpoint?: (name: "approval.after-decide") => void;
 }
 
 /** A node's approvals. */
@@ -131,6 +133,8 @@ export function approvalService(o: ApprovalServiceOptions): ApprovalService {
     },
     async decide(id, d) {
       const a = await o.store.decide(id, d);
+      // a node that dies here leaves the decision recorded and untold: the leader's sweeper tells the turn
+      o.failpoint?.("approval.after-decide");
       event({ type: "approval.decided", approval: approvalView(a) }, a.agent);
       await deliver(a);
       return a;

@@ -8,11 +8,22 @@
 import type { AgentRegistry, AgentSpec } from "../actors/index.js";
 import { approvalService, approvalStore, handleApprovalCommand, startApprovalSweeper, type ApprovalService } from "../approvals/index.js";
 import { BUCKETS, type Bus, type Envelope } from "../bus/index.js";
+import type { ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
+import { failpointsFrom } from "./failpoints.js";
 
-/** The approvals' service, open. */
-export async function openNodeApprovals(bus: Bus, nodeId: string): Promise<ApprovalService> {
-  return approvalService({ store: approvalStore(await bus.kvm.open(BUCKETS.approvals)), publisher: bus.publisher, nc: bus.nc, nodeId });
+/** The approvals' service, open (`CLAW_FAILPOINTS=approval.after-decide` armed in it, for crash tests). */
+export async function openNodeApprovals(bus: Bus, config: ClawConfig, log: Logger): Promise<ApprovalService> {
+  return approvalService({
+    store: approvalStore(await bus.kvm.open(BUCKETS.approvals)),
+    publisher: bus.publisher,
+    nc: bus.nc,
+    nodeId: config.nodeId,
+    failpoint: failpointsFrom(
+      config.failpoints.filter((f) => f.startsWith("approval.")),
+      log,
+    ),
+  });
 }
 
 /** Starts this node's sweeper: it times approvals out while `leading()` says so. */

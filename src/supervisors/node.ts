@@ -135,7 +135,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       // the schedules' store: the gateway's /v1/schedules and the agents' schedule.* skills
       .part("schedules", ({ bus }) => openNodeSchedules(bus))
       // the approvals' store and service: the turns' approval gate, /v1/approvals, the chat's /approve and /deny
-      .part("approvals", ({ bus }) => openNodeApprovals(bus, nodeId))
+      .part("approvals", ({ bus }) => openNodeApprovals(bus, config, log))
       .part(
         "skills",
         (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),

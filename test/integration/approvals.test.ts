@@ -279,4 +279,26 @@ describe("tool approvals", () => {
     expect(await storedState(c, "a", "t:a:k")).toBe('"idle"');
     out.stop();
   }, 120_000);
+
+  it("tells the turn a decision whose node died between recording and telling it (the leader does), with one reply", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    const env = { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]), CLAW_ACK_WAIT_MS: "2000" };
+    await using doomed = await startClaw({ env: { ...env, CLAW_NODE_ID: "n1", CLAW_FAILPOINTS: "approval.after-decide" } });
+    await using other = await startClaw({ env: { ...env, CLAW_NODE_ID: "n2" } });
+    const out = await collectStreamReplies(c.js, c.jsm);
+    await c.js.publish("claw.in.t.a.f", jsonBody({ id: "f-1", text: callEcho("told late"), sender: { id: "u" } }));
+    const pending = await untilApproving(c, other, "t:a:f");
+    // n1 records the decision and dies before it tells the turn: the request gets no answer
+    await expect(api(doomed).decide(pending.id, { decision: "approve", by: "alice" })).rejects.toThrow();
+    // the decision counts: recorded, not pending, and a second one is refused
+    expect((await api(other).list()).approvals).toEqual([]);
+    expect((await api(other).decide(pending.id, { decision: "deny" })).status).toBe(409);
+    const reply = await out.waitFor("f-1", 60_000);
+    expect(reply.text).toBe(`echo: ${JSON.stringify({ text: "told late" })}`);
+    expect(other.logs.some((l) => l.msg === "approval.redelivered" && l.approval === pending.id)).toBe(true);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(out.replies.filter((r) => r.replyTo === "f-1")).toHaveLength(1);
+    out.stop();
+  }, 120_000);
 });
