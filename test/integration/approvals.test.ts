@@ -19,6 +19,9 @@ import { findLiveSession } from "../../src/cli/inspect.command.js";
 import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI } from "../support/fake-openai.js";
+import { channelConfig } from "../support/channels.js";
+import { startFakeTelegram } from "../support/fake-telegram.js";
+import { until } from "../support/until.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
 
@@ -250,6 +253,44 @@ describe("tool approvals", () => {
     out.stop();
   }, 90_000);
 
+  it("puts Approve and Deny buttons under the notice on Telegram: a press decides as its command would, from an approver only", async () => {
+    await using nats = await natsServer();
+    await using fake = await startFakeTelegram();
+    const tg = { type: "telegram", account: "main", tokenEnv: "BOT_TOKEN", apiRoot: fake.apiRoot, pollTimeoutSeconds: 1 };
+    const config = await channelConfig([tg], { agents: [gated({ approvers: ["77"], bindings: [{ channel: "telegram" }] })] });
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, BOT_TOKEN: fake.token } });
+
+    fake.push({ chatId: 42, text: callEcho("from telegram") });
+    await until(() => fake.calls.some((x) => x.method === "sendMessage" && x.payload.reply_markup !== undefined), "the notice with its buttons");
+    const notice = fake.calls.find((x) => x.method === "sendMessage" && x.payload.reply_markup !== undefined)!;
+    const markup = (typeof notice.payload.reply_markup === "string" ? JSON.parse(notice.payload.reply_markup) : notice.payload.reply_markup) as {
+      inline_keyboard: Array<Array<{ text: string; callback_data: string }>>;
+    };
+    const [approve, deny] = markup.inline_keyboard[0]!;
+    const { approvals } = await api(claw).list();
+    expect(approve).toEqual({ text: "Approve", callback_data: `/approve ${approvals[0]!.id}` });
+    expect(deny).toEqual({ text: "Deny", callback_data: `/deny ${approvals[0]!.id}` });
+    const press = (update_id: number, from: number, data: string) =>
+      fake.pushRaw({
+        update_id,
+        callback_query: {
+          id: `cq${update_id}`,
+          from: { id: from, is_bot: false, first_name: from === 77 ? "Boss" : "Ann" },
+          chat_instance: "ci",
+          message: { message_id: 5000, date: 0, chat: { id: 42, type: "private" }, text: "Approval needed" },
+          data,
+        },
+      });
+    // the user who asked is no approver: refused, nothing decided
+    press(500, 42, approve!.callback_data);
+    await until(() => fake.sentTo(42).some((t) => t.startsWith("Refused: 42 may not approve")), "the refusal");
+    expect((await api(claw).list()).approvals).toHaveLength(1);
+    press(501, 77, approve!.callback_data);
+    await until(() => fake.sentTo(42).includes(`echo: ${JSON.stringify({ text: "from telegram" })}`), "the tool's answer");
+    expect(fake.sentTo(42)).toContain(`Approved ${approvals[0]!.id}: echo runs now.`);
+    expect(fake.calls.filter((x) => x.method === "answerCallbackQuery").map((x) => x.payload.callback_query_id)).toEqual(["cq500", "cq501"]);
+  }, 90_000);
+
   it("resumes on the other node when the node holding the waiting turn is SIGKILLed, with one reply", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
@@ -272,7 +313,7 @@ describe("tool approvals", () => {
     expect(res.status).toBe(200);
     const reply = await out.waitFor("k-1", 60_000);
     expect(reply.text).toBe(`echo: ${JSON.stringify({ text: "after the crash" })}`);
-    expect(reply.node).toBe(survivor);
+    expect(out.replies.find((r) => r.replyTo === "k-1")?.node).toBe(survivor);
     // read to the end: no late duplicate
     await new Promise((r) => setTimeout(r, 3_000));
     expect(out.replies.filter((r) => r.replyTo === "k-1")).toHaveLength(1);
