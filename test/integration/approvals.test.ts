@@ -6,6 +6,7 @@
  * out); each decision counts once; and the waiting turn survives the SIGKILL
  * of its node.
  */
+import { createHmac } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,6 +22,7 @@ import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI } from "../support/fake-openai.js";
 import { channelConfig } from "../support/channels.js";
 import { startFakeTelegram } from "../support/fake-telegram.js";
+import { messageEvent, sendSlackEvent, startFakeSlack } from "../support/fake-slack.js";
 import { until } from "../support/until.js";
 import { client, natsServer, type TestClient } from "../support/nats-server.js";
 import { collectStreamReplies, jsonBody, type ReplyCollector } from "../support/replies.js";
@@ -289,6 +291,47 @@ describe("tool approvals", () => {
     await until(() => fake.sentTo(42).includes(`echo: ${JSON.stringify({ text: "from telegram" })}`), "the tool's answer");
     expect(fake.sentTo(42)).toContain(`Approved ${approvals[0]!.id}: echo runs now.`);
     expect(fake.calls.filter((x) => x.method === "answerCallbackQuery").map((x) => x.payload.callback_query_id)).toEqual(["cq500", "cq501"]);
+  }, 90_000);
+
+  it("puts Approve and Deny buttons under the notice on Slack: a press (block_actions) decides as its command would, from an approver only", async () => {
+    await using nats = await natsServer();
+    const botToken = "xoxb-approvals-test";
+    const secret = "approvals-signing-secret";
+    await using slack = await startFakeSlack(botToken);
+    const account = { type: "slack", account: "work", botTokenEnv: "SLACK_BOT_TOKEN", signingSecretEnv: "SLACK_SIGNING_SECRET", apiUrl: slack.apiUrl };
+    const config = await channelConfig([account], { agents: [gated({ approvers: ["U9"], bindings: [{ channel: "slack" }] })] });
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: botToken, SLACK_SIGNING_SECRET: secret } });
+    const url = `http://127.0.0.1:${claw.httpPort}/v1/webhooks/slack/work`;
+    await sendSlackEvent(url, secret, messageEvent({ channel: "D1", text: callEcho("from slack"), ts: "1700000001.000100", channel_type: "im" }));
+    await until(() => slack.posted("D1").some((p) => p.blocks !== undefined), "the notice with its buttons");
+    const [id] = (await api(claw).list()).approvals.map((a) => a.id);
+    const blocks = slack.posted("D1").find((p) => p.blocks !== undefined)!.blocks as Array<{ type: string; elements?: Array<{ value: string }> }>;
+    expect(blocks.find((b) => b.type === "actions")!.elements!.map((e) => e.value)).toEqual([`/approve ${id}`, `/deny ${id}`]);
+    // a press, as Slack posts it: form-encoded, its JSON in payload, signed
+    const press = async (user: string, value: string, actionTs: string) => {
+      const payload = {
+        type: "block_actions",
+        user: { id: user },
+        channel: { id: "D1" },
+        message: { ts: "1700000002.000100" },
+        actions: [{ action_id: "approve", value, action_ts: actionTs }],
+      };
+      const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+      const ts = Math.floor(Date.now() / 1000);
+      const signature = `v0=${createHmac("sha256", secret).update(`v0:${ts}:${body}`).digest("hex")}`;
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(ts), "x-slack-signature": signature },
+        body,
+      });
+      expect(res.status).toBe(200);
+    };
+    await press("U1", `/approve ${id}`, "1700000003.1");
+    await until(() => slack.posted("D1").some((p) => p.text.startsWith("Refused: U1 may not approve")), "the refusal");
+    expect((await api(claw).list()).approvals).toHaveLength(1);
+    await press("U9", `/approve ${id}`, "1700000004.1");
+    await until(() => slack.posted("D1").some((p) => p.text === `echo: ${JSON.stringify({ text: "from slack" })}`), "the tool's answer");
+    expect(slack.posted("D1").map((p) => p.text)).toContain(`Approved ${id}: echo runs now.`);
   }, 90_000);
 
   it("resumes on the other node when the node holding the waiting turn is SIGKILLed, with one reply", async () => {
