@@ -88,6 +88,20 @@ export const AgentSpecSchema = z
      * may change the output (docs/skills.md, "Hooks")
      */
     hooks: AgentHooksSchema.optional(),
+    /**
+     * skills (`"bash"`) or skills within a version range (`"http.fetch@^1"`) whose calls wait for a human's
+     * approval (docs/approvals.md): the turn suspends until `POST /v1/approvals/{id}` or `/approve <id>` decides
+     */
+    approve: z.array(SkillRefSchema).max(256).default([]),
+    /** the senders (their ids on the channel) who may decide from the chat with `/approve <id>` and `/deny <id>`; none when absent */
+    approvers: z.array(z.string().min(1).max(200)).max(256).default([]),
+    /** how long a call waits for a decision before it is denied as `timed out` (default one hour, at most a week) */
+    approvalTimeoutMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 24 * 3_600_000)
+      .default(3_600_000),
     /** settings of the agent's kind, checked against the kind's own schema when the agent is registered (e.g. a relay's `to`) */
     options: z.record(z.string(), z.unknown()).optional(),
   })

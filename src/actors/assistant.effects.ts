@@ -7,6 +7,7 @@
  * entry). Every publish carries a `Nats-Msg-Id` derived from the inbound
  * message id, so a turn run again publishes nothing twice.
  */
+import semver from "semver";
 import {
   encode,
   ENVELOPE_VERSION,
@@ -30,7 +31,7 @@ import type { SkillCatalog } from "../skills/index.js";
 import { parseSkillRef, type AgentSpec } from "./agents.js";
 import type { AgentDeps } from "./agent-deps.js";
 import type { EffectsOf } from "../effect-driver.js";
-import type { assistantMachine, AssistantContext, AssistantEvent, ToolOutcome } from "./assistant.machine.js";
+import type { assistantMachine, AssistantContext, AssistantEvent, PendingApproval, ToolOutcome } from "./assistant.machine.js";
 import { askDepthOf } from "./ask-metadata.js";
 import { sessionPartition } from "./ingress.js";
 import { historyWithin } from "./session-memory.js";
@@ -185,52 +186,103 @@ function invocationOf(agent: AgentSpec, call: ToolCall, at: Omit<SkillInvocation
   return { id: call.id, skill: ref.id, version: ref.range === "*" ? undefined : ref.range, input, ...at };
 }
 
-/** `act`: publishes each tool call as a skill invocation, durably, and a reminder of their deadline into the session's own mailbox. */
+/** True when a call to `skill` (the version the agent's range resolves to) waits for a human's decision. */
+export function needsApproval(agent: AgentSpec, skill: string, range: string, skills: SkillCatalog): boolean {
+  const version = skills.resolve(skill, range)?.version;
+  return (agent.approve ?? []).some((ref) => {
+    const r = parseSkillRef(ref);
+    // a version this node cannot tell is held back as well: the safe side
+    return r.id === skill && (r.range === "*" || version === undefined || semver.satisfies(version, r.range));
+  });
+}
+
+/** What every call of a turn's round carries, and where it is published from. */
+function callsContext(deps: AgentDeps, agent: AgentSpec, c: AssistantContext, deadline: number) {
+  const cur = c.current!;
+  const mailbox = sessionSubject(sessionPartition(agent, c.session, cur.envelope, deps.partitions), agent.id, c.session);
+  const traceparent = turnTraceparent(cur.envelope);
+  const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
+  // an asked turn's calls carry its depth: an `agents.ask` among them is refused past CLAW_MAX_AGENT_DEPTH
+  const depth = askDepthOf(cur.envelope);
+  const address = { channel: cur.envelope.channel, account: cur.envelope.account, chat: cur.envelope.chat };
+  const at = {
+    replyTo: mailbox,
+    session: sessionKey(agent.id, c.session),
+    address,
+    sender: cur.envelope.sender.id,
+    deadline,
+    trace: traceparent ? { traceparent } : {},
+    ...(depth > 0 ? { depth } : {}),
+  };
+  return { mailbox, headers, at };
+}
+
+/** Publishes invocations side by side (each its own, its msg id the call's), then a reminder of their deadline into the session's mailbox. */
+async function publishCalls(
+  deps: AgentDeps,
+  calls: SkillInvocation[],
+  o: { mailbox: string; headers: Record<string, string>; deadline: number; reminderId: string },
+): Promise<void> {
+  await Promise.all(
+    calls.map((inv) => publishDurable(deps.js, { subject: skillInvokeSubject(inv.skill), data: encode(inv), msgId: inv.id, headers: o.headers })),
+  );
+  if (calls.length === 0) return;
+  // a reminder to itself: whatever has not answered by the deadline times out (a durable timer)
+  const reminder: ToolDeadlineMail = { type: "tool.deadline", callIds: calls.map((i) => i.id), notBefore: o.deadline };
+  await publishDurable(deps.js, { subject: o.mailbox, data: encode(reminder), msgId: o.reminderId, headers: { ...o.headers, [H.mail]: MAIL.toolDeadline } });
+}
+
+/**
+ * `act`: publishes each tool call as a skill invocation, durably, and a reminder of their deadline into the
+ * session's own mailbox; a call the agent's `approve` holds back is asked for approval instead.
+ */
 async function act(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent> {
   const cur = c.current!;
   try {
     const agent = agentOf(deps, c.agent);
     const immediate: ToolOutcome[] = [];
+    const approvals: PendingApproval[] = [];
     const deadline = Date.now() + agent.toolTimeoutMs;
-    const mailbox = sessionSubject(sessionPartition(agent, c.session, cur.envelope, deps.partitions), agent.id, c.session);
-    const traceparent = turnTraceparent(cur.envelope);
-    const headers: Record<string, string> = { [H.node]: deps.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) };
-    // an asked turn's calls carry its depth: an `agents.ask` among them is refused past CLAW_MAX_AGENT_DEPTH
-    const depth = askDepthOf(cur.envelope);
-    const address = { channel: cur.envelope.channel, account: cur.envelope.account, chat: cur.envelope.chat };
-    const at = {
-      replyTo: mailbox,
-      session: sessionKey(agent.id, c.session),
-      address,
-      sender: cur.envelope.sender.id,
-      deadline,
-      trace: traceparent ? { traceparent } : {},
-      ...(depth > 0 ? { depth } : {}),
-    };
-    const dispatched: string[] = [];
-    const publishes: Array<Promise<unknown>> = [];
+    const { mailbox, headers, at } = callsContext(deps, agent, c, deadline);
+    const dispatched: SkillInvocation[] = [];
     for (const call of cur.calls) {
       const inv = invocationOf(agent, call, at);
-      if ("callId" in inv) {
-        immediate.push(inv);
-        continue;
+      if ("callId" in inv) immediate.push(inv);
+      else if (!needsApproval(agent, inv.skill, inv.version ?? "*", deps.skills)) dispatched.push(inv);
+      else if (!deps.approvals) immediate.push({ callId: call.id, ok: false, content: "error (approvals_unavailable): this node cannot ask for approvals" });
+      else {
+        const { id } = await deps.approvals.request({
+          agent: agent.id,
+          session: c.session,
+          skill: inv.skill,
+          input: inv.input,
+          callId: call.id,
+          replyTo: mailbox,
+          address: at.address,
+          messageId: cur.envelope.id,
+          timeoutMs: agent.approvalTimeoutMs,
+        });
+        approvals.push({ id, callId: call.id });
       }
-      // side by side: each is its own invocation, its msg id the call's
-      publishes.push(publishDurable(deps.js, { subject: skillInvokeSubject(inv.skill), data: encode(inv), msgId: call.id, headers }));
-      dispatched.push(call.id);
     }
-    await Promise.all(publishes);
-    if (dispatched.length > 0) {
-      // a reminder to itself: whatever has not answered by the deadline times out (a durable timer)
-      const reminder: ToolDeadlineMail = { type: "tool.deadline", callIds: dispatched, notBefore: deadline };
-      await publishDurable(deps.js, {
-        subject: mailbox,
-        data: encode(reminder),
-        msgId: `${cur.envelope.id}:tool:${cur.round}:deadline`,
-        headers: { ...headers, [H.mail]: MAIL.toolDeadline },
-      });
-    }
-    return { type: "tools.dispatched", immediate };
+    await publishCalls(deps, dispatched, { mailbox, headers, deadline, reminderId: `${cur.envelope.id}:tool:${cur.round}:deadline` });
+    return { type: "tools.dispatched", immediate, ...(approvals.length > 0 ? { approvals } : {}) };
+  } catch (e) {
+    return { type: "tools.failed", failure: toFailure(cur.envelope.id, e) };
+  }
+}
+
+/** `release`: publishes the calls a human approved, each with a deadline of its own from now. */
+async function release(deps: AgentDeps, c: AssistantContext): Promise<AssistantEvent> {
+  const cur = c.current!;
+  try {
+    const agent = agentOf(deps, c.agent);
+    const deadline = Date.now() + agent.toolTimeoutMs;
+    const { mailbox, headers, at } = callsContext(deps, agent, c, deadline);
+    const calls = cur.calls.filter((call) => cur.release?.includes(call.id));
+    const invocations = calls.map((call) => invocationOf(agent, call, at)).filter((inv): inv is SkillInvocation => !("callId" in inv));
+    await publishCalls(deps, invocations, { mailbox, headers, deadline, reminderId: `${calls.map((x) => x.id).join(",")}:released:deadline` });
+    return { type: "tools.released" };
   } catch (e) {
     return { type: "tools.failed", failure: toFailure(cur.envelope.id, e) };
   }
@@ -277,10 +329,12 @@ export function assistantEffects(deps: AgentDeps): EffectsOf<typeof assistantMac
   return {
     think: (c, signal) => think(deps, c, signal),
     act: (c) => act(deps, c),
+    release: (c) => release(deps, c),
     deliver: (c) => deliver(deps, c),
     // best effort: a call that already finished, or whose worker is gone, has nothing to stop; its late result is ignored
     cancel: async (c) => {
       if (c.cancelling?.length) deps.cancelTools?.(c.cancelling);
+      if (c.withdrawing?.length) await deps.approvals?.withdraw(c.withdrawing).catch(() => undefined);
       return { type: "tools.cancelled" };
     },
   };

@@ -14,6 +14,12 @@
  *                       acting: dispatching ─tools.dispatched─▶ waiting [suspended]
  *                                                  tool.result / tool.deadline / inbound.interrupt
  *   acting.waiting ─inbound.interrupt─▶ cancelling (its calls cancelled) ─tools.cancelled─▶ thinking (the new message)
+ *
+ * A call to a skill the agent's `approve` lists is not published: `act` asks for
+ * a human's decision and the turn waits in `acting.approving` [suspended] for
+ * it (`approval.decided` mail) — approved, the call goes out from
+ * `acting.releasing` (effect `release`) and is waited for like any other;
+ * denied, the model reads `denied by <by>: <reason>` as its result.
  *   model.failed, tools.failed, reply.failed ─▶ idle (failure recorded: the host retries or dead-letters)
  */
 import { assign, setup } from "xstate";
@@ -21,7 +27,7 @@ import type { Envelope } from "../bus/index.js";
 import type { ToolCall, TurnStep, Usage } from "../llm/index.js";
 import { appendHistory, appendRefs, type SessionMemory } from "./session-memory.js";
 import { SUSPENDED_TAG } from "../effect-driver.js";
-import type { InboundInterrupt, InboundReceived, MailEvent, ToolResultEvent, TurnContext, TurnFailure, TurnInput } from "./turn.js";
+import type { ApprovalDecidedEvent, InboundInterrupt, InboundReceived, MailEvent, ToolResultEvent, TurnContext, TurnFailure, TurnInput } from "./turn.js";
 
 /** Input of a new session actor. */
 export type AssistantInput = TurnInput;
@@ -34,8 +40,19 @@ export interface CurrentTurn {
   round: number;
   /** the tool calls and results of the turn, oldest first */
   steps: TurnStep[];
-  /** calls to publish (in `dispatching`), then the calls still waited for (in `waiting`) */
+  /** calls to publish (in `dispatching`), then the calls still waited for (in `waiting`, `approving`) */
   calls: ToolCall[];
+  /** calls held back for a human's decision (in `approving`), each with its approval's id */
+  approvals?: PendingApproval[];
+  /** approved calls to publish now (in `releasing`) */
+  release?: string[];
+}
+
+/** A call the agent's `approve` holds back until a human decides. */
+export interface PendingApproval {
+  /** the approval's id (random: what a human names to decide) */
+  id: string;
+  callId: string;
 }
 
 /** Context of an assistant session. Everything here is persisted (keep it small). */
@@ -54,6 +71,8 @@ export interface AssistantContext extends SessionMemory, TurnContext {
   usage?: Usage;
   /** calls an interrupting message left behind, to be cancelled (in `cancelling`) */
   cancelling?: string[];
+  /** approvals an interrupting message left undecided, to be withdrawn (in `cancelling`) */
+  withdrawing?: string[];
   failure?: TurnFailure;
 }
 
@@ -68,7 +87,8 @@ export type AssistantEvent =
   | { type: "model.replied"; text: string; summary?: SessionMemory["summary"]; usage?: Usage }
   | { type: "model.called"; calls: ToolCall[]; text?: string; summary?: SessionMemory["summary"]; usage?: Usage }
   | { type: "model.failed"; failure: TurnFailure }
-  | { type: "tools.dispatched"; immediate: ToolOutcome[] }
+  | { type: "tools.dispatched"; immediate: ToolOutcome[]; approvals?: PendingApproval[] }
+  | { type: "tools.released" }
   | { type: "tools.failed"; failure: TurnFailure }
   | { type: "tools.cancelled" }
   | MailEvent
@@ -89,6 +109,38 @@ function recordOutcomes(cur: CurrentTurn, outcomes: ToolOutcome[]): CurrentTurn 
 
 const timedOut = (callIds: string[]): ToolOutcome[] =>
   callIds.map((callId) => ({ callId, ok: false, content: "error (timeout): the tool did not answer before its deadline" }));
+
+/** What the model reads of a denied call. */
+export const deniedContent = (by: string, reason: string | undefined): string => `denied by ${by}${reason ? `: ${reason}` : ""}`;
+
+/** The pending approval a decision is for, if the turn waits for it. */
+function pendingOf(cur: CurrentTurn | undefined, e: ApprovalDecidedEvent): PendingApproval | undefined {
+  return cur?.approvals?.find((a) => a.id === e.id && a.callId === e.callId);
+}
+
+/** The turn once decision `e` is taken: the approval is no longer pending; a denied call has its result. */
+function decided(cur: CurrentTurn, e: ApprovalDecidedEvent): CurrentTurn {
+  const approvals = cur.approvals!.filter((a) => a.id !== e.id);
+  if (e.approved) return { ...cur, approvals, release: [...(cur.release ?? []), e.callId] };
+  return { ...recordOutcomes(cur, [{ callId: e.callId, ok: false, content: deniedContent(e.by, e.reason) }]), approvals };
+}
+
+/** The interrupted turn's history, and what its end leaves to cancel and withdraw. */
+function interrupted(context: AssistantContext, event: InboundInterrupt): Partial<AssistantContext> {
+  const old = context.current!.envelope;
+  return {
+    history: appendHistory(
+      context,
+      { role: "user", text: old.text ?? "", id: old.id, ts: old.ts },
+      { role: "assistant", text: "(interrupted by the next message before its tools answered)", id: `${old.id}:interrupted`, ts: event.envelope.ts },
+    ),
+    historyRefs: undefined,
+    lastTurnId: old.id,
+    cancelling: context.current!.calls.filter((c) => !context.current!.approvals?.some((a) => a.callId === c.id)).map((c) => c.id),
+    withdrawing: context.current!.approvals?.map((a) => a.id),
+    current: fresh(event.envelope, event.attempt),
+  };
+}
 
 const fresh = (envelope: Envelope, attempt: number): CurrentTurn => ({ envelope, attempt, round: 0, steps: [], calls: [] });
 
@@ -114,6 +166,11 @@ export const assistantMachine = setup({
     allImmediate: ({ context, event }) =>
       event.type === "tools.dispatched" && (context.current?.calls.every((c) => event.immediate.some((o) => o.callId === c.id)) ?? false),
     anotherMessage: ({ context, event }) => event.type === "inbound.interrupt" && context.current?.envelope.id !== event.envelope.id,
+    approvalsAsked: ({ event }) => event.type === "tools.dispatched" && (event.approvals?.length ?? 0) > 0,
+    approvalsLeft: ({ context }) => (context.current?.approvals?.length ?? 0) > 0,
+    callsLeft: ({ context }) => (context.current?.calls.length ?? 0) > 0,
+    approved: ({ context, event }) => event.type === "approval.decided" && event.approved && pendingOf(context.current, event) !== undefined,
+    denied: ({ context, event }) => event.type === "approval.decided" && !event.approved && pendingOf(context.current, event) !== undefined,
   },
   actions: {
     failed: assign(({ event }) => ({ failure: (event as { failure: TurnFailure }).failure, current: undefined, reply: undefined, usage: undefined })),
@@ -180,7 +237,47 @@ export const assistantMachine = setup({
                 target: "#session.thinking",
                 actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, event.immediate) }),
               },
+              {
+                guard: "approvalsAsked",
+                target: "approving",
+                actions: assign({ current: ({ context, event }) => ({ ...recordOutcomes(context.current!, event.immediate), approvals: event.approvals }) }),
+              },
               { target: "waiting", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, event.immediate) }) },
+            ],
+            "tools.failed": { target: "#session.idle", actions: "failed" },
+          },
+        },
+        // calls held back until a human decides (and any others of the round, out already)
+        approving: {
+          tags: [SUSPENDED_TAG],
+          on: {
+            "approval.decided": [
+              { guard: "approved", target: "releasing", actions: assign({ current: ({ context, event }) => decided(context.current!, event) }) },
+              { guard: "denied", target: "decided", actions: assign({ current: ({ context, event }) => decided(context.current!, event) }) },
+            ],
+            "tool.result": { guard: "awaited", actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, [event]) }) },
+            "tool.deadline": {
+              guard: "anyPastDeadline",
+              actions: assign({ current: ({ context, event }) => recordOutcomes(context.current!, timedOut(event.callIds)) }),
+            },
+            "inbound.interrupt": {
+              guard: "anotherMessage",
+              target: "#session.cancelling",
+              actions: assign(({ context, event }) => interrupted(context, event)),
+            },
+          },
+        },
+        // a call denied: on to what the turn still waits for
+        decided: {
+          always: [{ guard: "approvalsLeft", target: "approving" }, { guard: "callsLeft", target: "waiting" }, { target: "#session.thinking" }],
+        },
+        // approved calls go out now
+        releasing: {
+          meta: { effect: "release" },
+          on: {
+            "tools.released": [
+              { guard: "approvalsLeft", target: "approving", actions: assign({ current: ({ context }) => ({ ...context.current!, release: undefined }) }) },
+              { target: "waiting", actions: assign({ current: ({ context }) => ({ ...context.current!, release: undefined }) }) },
             ],
             "tools.failed": { target: "#session.idle", actions: "failed" },
           },
@@ -209,25 +306,7 @@ export const assistantMachine = setup({
             "inbound.interrupt": {
               guard: "anotherMessage",
               target: "#session.cancelling",
-              actions: assign(({ context, event }) => {
-                const old = context.current!.envelope;
-                return {
-                  history: appendHistory(
-                    context,
-                    { role: "user", text: old.text ?? "", id: old.id, ts: old.ts },
-                    {
-                      role: "assistant",
-                      text: "(interrupted by the next message before its tools answered)",
-                      id: `${old.id}:interrupted`,
-                      ts: event.envelope.ts,
-                    },
-                  ),
-                  historyRefs: undefined,
-                  lastTurnId: old.id,
-                  cancelling: context.current!.calls.map((c) => c.id),
-                  current: fresh(event.envelope, event.attempt),
-                };
-              }),
+              actions: assign(({ context, event }) => interrupted(context, event)),
             },
           },
         },
@@ -235,7 +314,7 @@ export const assistantMachine = setup({
     },
     cancelling: {
       meta: { effect: "cancel" },
-      on: { "tools.cancelled": { target: "thinking", actions: assign({ cancelling: undefined }) } },
+      on: { "tools.cancelled": { target: "thinking", actions: assign({ cancelling: undefined, withdrawing: undefined }) } },
     },
     replying: {
       meta: { effect: "deliver" },

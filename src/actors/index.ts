@@ -4,7 +4,7 @@
  * fallback router.
  */
 export { assistantMachine } from "./assistant.machine.js";
-export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, ToolOutcome } from "./assistant.machine.js";
+export type { AssistantContext, AssistantEvent, AssistantInput, CurrentTurn, PendingApproval, ToolOutcome } from "./assistant.machine.js";
 export { assistantEffects, mediaOfSteps, toolsOf } from "./assistant.effects.js";
 export { AGENT_KINDS, agentKind } from "./agent-kinds.js";
 export {
@@ -24,7 +24,7 @@ export {
   type TurnInput,
   type TurnMachine,
 } from "./turn.js";
-export type { AgentDeps } from "./agent-deps.js";
+export type { AgentDeps, ApprovalGate, ApprovalRequest } from "./agent-deps.js";
 export { driveActor, effectOf, type Effect, type Effects, type EffectsOf } from "../effect-driver.js";
 export { startSessionHost, type SessionHost, type SessionHostOptions } from "./session-host.js";
 export {

@@ -15,6 +15,7 @@ import {
   STREAMS,
   type BackoffPolicy,
   type Bus,
+  type Envelope,
   type ConsumerLane,
   type ConsumerOptions,
   type LaneEvent,
@@ -59,6 +60,11 @@ export interface PartitionRunnerOptions {
   cluster: KV;
   /** hop spans (ingress, session turn) */
   tracing?: Tracing;
+  /**
+   * Messages the node answers itself, before their session sees them (an approval's `/approve <id>`, which
+   * must not wait behind the turn it resumes): resolves true when it answered the message (then acked).
+   */
+  commands?: (turn: { agent: AgentSpec; session: string; envelope: Envelope }) => Promise<boolean>;
   onEvent?: (e: PartitionEvent) => void;
 }
 
@@ -192,6 +198,17 @@ async function handleMail(
       ingressMs,
       ...t.log,
     });
+  }
+  if (d.kind === "turn" && o.commands) {
+    let answered: boolean;
+    try {
+      answered = await o.commands(d);
+    } catch {
+      // NATS or KV failed: the command comes again
+      m.nak(1_000);
+      return;
+    }
+    if (answered) return m.ack();
   }
   return settleInSession(o.host, scope, t, d, box.releasing);
 }

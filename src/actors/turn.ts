@@ -89,12 +89,25 @@ export interface ToolDeadlineEvent {
   callIds: string[];
 }
 
+/** A human's decision on a call held back for approval: approved, it runs; denied, the model reads why. */
+export interface ApprovalDecidedEvent {
+  type: "approval.decided";
+  /** the approval's id */
+  id: string;
+  callId: string;
+  approved: boolean;
+  by: string;
+  reason?: string;
+}
+
 /** Mail as a machine receives it. */
-export type MailEvent = ToolResultEvent | ToolDeadlineEvent;
+export type MailEvent = ToolResultEvent | ToolDeadlineEvent | ApprovalDecidedEvent;
 
 /** The event a piece of mail is for a session machine. */
 export function mailEvent(mail: SessionMail): MailEvent {
   if (mail.type === "tool.deadline") return { type: "tool.deadline", callIds: mail.callIds };
+  if (mail.type === "approval.decided")
+    return { type: "approval.decided", id: mail.approval, callId: mail.callId, approved: mail.approved, by: mail.by, reason: mail.reason };
   const content = mail.ok ? JSON.stringify(mail.output ?? null) : `error (${mail.error?.code ?? "error"}): ${mail.error?.message ?? "the tool failed"}`;
   return { type: "tool.result", callId: mail.callId, ok: mail.ok, content };
 }

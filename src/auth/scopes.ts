@@ -17,6 +17,7 @@ export const SCOPES = {
   "dlq:admin": "read and replay dead letters",
   "webhooks:admin": "subscribe webhooks to events, list and remove them",
   "schedules:admin": "make, list and delete schedules (messages put into chats at set times)",
+  "approvals:admin": "list the tool calls waiting for a human's approval and approve or deny them",
   "ui:read": "the live view (/ui) and its event stream — state machines, counts, the caller's own sessions — and the web chat page",
   "sessions:any": "every caller's sessions: session ids are taken as given instead of within the caller's own, and the live view shows any session's history",
   "metrics:read": "Prometheus metrics (/metrics)",

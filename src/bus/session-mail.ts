@@ -59,9 +59,23 @@ export const ToolDeadlineMailSchema = z.object({
 });
 export type ToolDeadlineMail = z.infer<typeof ToolDeadlineMailSchema>;
 
+/** A human's decision on a tool call the session holds back for approval (`approve` of its agent). */
+export const ApprovalDecidedMailSchema = z.object({
+  type: z.literal("approval.decided"),
+  /** the approval's id */
+  approval: z.string().min(1).max(64),
+  /** the call it holds back */
+  callId: z.string().min(1).max(400),
+  approved: z.boolean(),
+  /** who decided (`claw` for a timeout) */
+  by: z.string().min(1).max(200),
+  reason: z.string().max(2000).optional(),
+});
+export type ApprovalDecidedMail = z.infer<typeof ApprovalDecidedMailSchema>;
+
 /** Mail other than a turn. */
-export const SessionMailSchema = z.discriminatedUnion("type", [ToolResultMailSchema, ToolDeadlineMailSchema]);
+export const SessionMailSchema = z.discriminatedUnion("type", [ToolResultMailSchema, ToolDeadlineMailSchema, ApprovalDecidedMailSchema]);
 export type SessionMail = z.infer<typeof SessionMailSchema>;
 
 /** The `Claw-Mail` header values. */
-export const MAIL = { turn: "turn", toolResult: "tool.result", toolDeadline: "tool.deadline" } as const;
+export const MAIL = { turn: "turn", toolResult: "tool.result", toolDeadline: "tool.deadline", approvalDecided: "approval.decided" } as const;

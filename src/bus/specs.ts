@@ -5,7 +5,16 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
 import { DEFAULT_PARTITIONS } from "./partition.js";
-import { channelConsumerName, encodeToken, outboundSubject, partitionConsumerName, skillConsumerName, wildcards, type ChatAddress } from "./subjects.js";
+import {
+  channelConsumerName,
+  encodeToken,
+  kvKeySubject,
+  outboundSubject,
+  partitionConsumerName,
+  skillConsumerName,
+  wildcards,
+  type ChatAddress,
+} from "./subjects.js";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -48,7 +57,15 @@ export const BUCKETS = {
   memory: "claw_memory",
   /** usage per UTC day, tenant and agent (`a.<day>.<tenant>.<agent>`, `t.<day>.<tenant>`: src/tenants/usage.ts); kept 400 days */
   usage: "claw_usage",
+  /** tool calls waiting for a human's decision (`a.<id>`: the call, its session, its decision; `c.<hash>`: the id of a call's approval) */
+  approvals: "claw_approvals",
 } as const;
+
+/** How long an approval is kept after its last change: its longest timeout (`approvalTimeoutMs`) and then some. */
+export const APPROVAL_RETENTION_MS = 8 * 24 * 3_600_000;
+
+/** The stream under KV `claw_approvals`, and its approvals' subjects: the source of the `approval.requested` webhook event. */
+export const APPROVALS_SOURCE = { stream: `KV_${BUCKETS.approvals}`, filter: kvKeySubject(BUCKETS.approvals, "a.>") } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
 export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
@@ -281,6 +298,9 @@ export function bucketSpecs(o: SpecOptions): Array<{ name: string; history: numb
     { name: BUCKETS.schedules, history: 1, replicas: o.replicas },
     { name: BUCKETS.memory, history: 1, replicas: o.replicas },
     { name: BUCKETS.usage, history: 1, replicas: o.replicas, ttl: 400 * 86_400_000 },
+    // an approval is kept a while after its decision (a second decision is refused, not mistaken for a new one);
+    // its request stays in the bucket's stream beside its decision, for the webhooks' fan-out to read
+    { name: BUCKETS.approvals, history: 4, replicas: o.replicas, ttl: APPROVAL_RETENTION_MS },
   ];
 }
 
@@ -296,9 +316,15 @@ const WEBHOOK_START_MARGIN_MS = 10_000;
  * subscription still gets only what happened after it was made (the
  * fan-out's filter).
  */
-export function webhookSourceConsumerSpec(name: string, o: ConsumerOptions, sinceMs: number): Partial<ConsumerConfig> & { durable_name: string } {
+export function webhookSourceConsumerSpec(
+  name: string,
+  o: ConsumerOptions,
+  sinceMs: number,
+  filter?: string,
+): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: name,
+    ...(filter ? { filter_subject: filter } : {}),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.StartTime,
     opt_start_time: new Date(sinceMs - WEBHOOK_START_MARGIN_MS).toISOString(),

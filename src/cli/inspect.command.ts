@@ -138,7 +138,7 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
     historyLimit: ctx?.historyLimit,
     history: ctx?.history ?? [],
     current: ctx?.current,
-    waiting: snap && stateName(snap.value) === "acting.waiting" ? waitsOf(ctx?.current) : [],
+    waiting: snap && ["acting.waiting", "acting.approving"].includes(stateName(snap.value)) ? waitsOf(ctx?.current) : [],
     failure: ctx?.failure,
     live,
     schedules,
@@ -147,9 +147,11 @@ export async function inspectSession(nc: NatsConnection, agent: string, session:
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
-/** What each tool call of a suspended turn waits for; `agents.ask` as the agent it asks and the question. */
+/** What each tool call of a suspended turn waits for; `agents.ask` as the agent it asks and the question, a held-back call as its approval. */
 export function waitsOf(current: AssistantContext["current"] | undefined): string[] {
   return (current?.calls ?? []).map((c) => {
+    const approval = current?.approvals?.find((a) => a.callId === c.id);
+    if (approval) return `approval ${approval.id}: ${c.name} ${clip(c.arguments, 120)} (call ${c.id})`;
     if (c.name === "agents.ask") {
       try {
         const a = JSON.parse(c.arguments) as { agent?: unknown; text?: unknown; session?: unknown };

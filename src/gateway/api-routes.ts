@@ -34,6 +34,7 @@ import {
 } from "./schemas.js";
 import { ScheduleViewSchema } from "../schedules/schedule-view.js";
 import { UsageQuerySchema, UsageReportSchema } from "./usage-routes.js";
+import { ApprovalsQuerySchema, ApprovalViewSchema, DecideApprovalSchema } from "../approvals/approval.js";
 
 /** One answer of a route. */
 export interface RouteResponse {
@@ -422,6 +423,33 @@ export const ROUTES = [
     tag: "schedules",
     summary: "delete a schedule: no occurrence after this",
     responses: { 204: { description: "deleted" }, 404: json("no such schedule") },
+  },
+  {
+    method: "GET",
+    path: "/v1/approvals",
+    scopes: one("approvals:admin"),
+    audit: true,
+    tag: "approvals",
+    summary: "the tool calls waiting for a human's approval (an agent's approve), oldest first; ?agent= and ?session= narrow them",
+    query: ApprovalsQuerySchema,
+    responses: { 200: json("the pending approvals", z.object({ approvals: z.array(ApprovalViewSchema) })) },
+  },
+  {
+    method: "POST",
+    path: "/v1/approvals/{id}",
+    scopes: one("approvals:admin"),
+    audit: true,
+    tag: "approvals",
+    summary:
+      "approve or deny a waiting tool call, once: approved, the tool runs; denied, the model reads `denied by <by>: <reason>` as its result " +
+      "(the turn resumes on whichever node owns its session)",
+    body: DecideApprovalSchema,
+    responses: {
+      200: json("the approval as decided", ApprovalViewSchema),
+      404: json("no approval with that id (no_approval)"),
+      409: json("decided already: each approval is decided once (approval_decided)"),
+      422: json("a body that is not {decision: approve | deny, by?, reason?} (invalid_body)"),
+    },
   },
   {
     method: "GET",

@@ -19,6 +19,8 @@ import { modelsRoutes } from "./models.js";
 import { operationsRoutes, type OperationsRoutesOptions } from "./operations-routes.js";
 import { responses } from "./responses.js";
 import type { ScheduleStore } from "../schedules/index.js";
+import type { ApprovalService } from "../approvals/index.js";
+import { approvalsRoutes } from "./approvals-routes.js";
 import { schedulesRoutes } from "./schedules-routes.js";
 import type { MemoryStore } from "../memory/index.js";
 import { memoryRoutes } from "./memory-routes.js";
@@ -43,6 +45,8 @@ export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<Chan
   memory: MemoryStore;
   /** the cluster's usage counters (`/v1/usage`) */
   usage?: UsageMeter;
+  /** the tool calls waiting for a decision (`/v1/approvals`) */
+  approvals: ApprovalService;
   /** the live view and the web chat page (`/ui`, `/ui/…`, `/chat`): false when it has nothing at that path */
   liveView: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -79,6 +83,7 @@ export function routeHandlers(o: RouteHandlersOptions, inbound: Inbound): RouteH
     ...schedulesRoutes(o.schedules, o.maxPayload),
     ...memoryRoutes(o.memory, hasAgent),
     ...usageRoutes(o.usage),
+    ...approvalsRoutes(o.approvals, o.maxPayload),
     "GET /ui": liveView,
     "GET /ui/{rest*}": liveView,
     "GET /chat": liveView,

@@ -12,6 +12,8 @@ import type { Logger } from "../log.js";
 import type { ActorEvents, ClawMetrics, Tracing } from "../observability/index.js";
 import type { SkillWorkers } from "../skills/index.js";
 import { CLAW_VERSION } from "../version.js";
+import type { ApprovalService } from "../approvals/index.js";
+import { approvalCommands } from "./node-approvals.js";
 import { leaderDuties, type LeaderDuties } from "./leader-duties.js";
 import { leaseChild, type LeaseState } from "./leader-lease.js";
 import { heartbeatChild, leave, liveness, type Liveness } from "./membership.js";
@@ -45,6 +47,8 @@ export interface NodeClusterOptions {
   metrics: ClawMetrics;
   actorEvents: ActorEvents;
   nodeActor: NodeActor;
+  /** the approvals: the partitions take `/approve` and `/deny` before their sessions do */
+  approvals: ApprovalService;
 }
 
 /** The node's cluster parts, made and not yet running (their loops start under {@link superviseCluster}). */
@@ -83,6 +87,7 @@ export function nodeCluster(o: NodeClusterOptions): NodeCluster {
         consumer,
         cluster: store.kv.cluster,
         tracing: o.tracing,
+        commands: approvalCommands(o.approvals, o.agents, log),
         onEvent: (e) => observePartition(e, o.metrics, log, config.slowTurnMs),
       }),
     inspection: o.actorEvents,

@@ -12,6 +12,7 @@ import type { Logger } from "../log.js";
 import type { ClawMetrics } from "../observability/index.js";
 import type { ScheduleStore } from "../schedules/index.js";
 import type { MemoryStore } from "../memory/index.js";
+import type { ApprovalService } from "../approvals/index.js";
 import type { UiRoutes } from "../ui/index.js";
 import { channelStatus } from "./channel-status.js";
 import type { GatewayAccess } from "./node-access.js";
@@ -42,6 +43,7 @@ export interface NodeGatewayParts {
   schedules: ScheduleStore;
   memory: { store: MemoryStore };
   usage: NodeUsage;
+  approvals: ApprovalService;
 }
 
 /** Starts the gateway on the start-up answerer's port. */
@@ -78,6 +80,7 @@ export async function startNodeGateway(p: NodeGatewayParts): Promise<Gateway> {
     schedules: p.schedules,
     memory: p.memory.store,
     usage: p.usage.meter,
+    approvals: p.approvals,
     audit: p.access.audit,
     onError: (e) => log.error({ err: e }, "gateway error"),
   });

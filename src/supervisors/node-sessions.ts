@@ -7,7 +7,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { NodeMemory } from "./node-memory.js";
-import { startSessionHost, createSessionStore, type AgentDeps, type AgentRegistry, type SessionHost } from "../actors/index.js";
+import { startSessionHost, createSessionStore, type AgentDeps, type AgentRegistry, type ApprovalGate, type SessionHost } from "../actors/index.js";
 import { BUCKETS, deltaSubject, encodeReplyPiece, SKILL_CANCEL_SUBJECT, type BusHealth, type Bus } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { ModelRegistry } from "../llm/index.js";
@@ -34,6 +34,8 @@ export interface NodeSessionsOptions {
   metrics: ClawMetrics;
   /** recall of the agents' memories into their turns */
   memory: Pick<NodeMemory, "recall">;
+  /** where turns ask for approvals */
+  approvals: ApprovalGate;
 }
 
 /** The session host of this node (`CLAW_FAILPOINTS` armed in it, for crash tests). */
@@ -51,6 +53,7 @@ export function nodeSessionHost(o: NodeSessionsOptions): SessionHost {
     tracing: o.tracing,
     // streamed pieces of replies: best effort on core NATS, for whoever waits (the chat completions endpoint)
     delta: (to, replyTo, seq, text) => bus.nc.publish(deltaSubject(to), encodeReplyPiece({ replyTo, seq, text })),
+    approvals: o.approvals,
     cancelTools: (ids) => bus.nc.publish(SKILL_CANCEL_SUBJECT, JSON.stringify({ ids })),
     recall: (agent, message, signal) => o.memory.recall(agent, message, signal),
     failpoint,

@@ -48,6 +48,7 @@ import { startNodeSkills } from "./node-skills.js";
 import { boundedStop, exitOnEscalation } from "./node-stop.js";
 import { nodeScheduler, openNodeSchedules } from "./node-schedules.js";
 import { openNodeMemory } from "./node-memory.js";
+import { nodeApprovalSweeper, openNodeApprovals } from "./node-approvals.js";
 import { nodeWebhooks } from "./node-webhooks.js";
 import { servePresence } from "./presence.js";
 import { readiness, type Readiness } from "./readiness.js";
@@ -146,6 +147,8 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("schedules", ({ bus }) => openNodeSchedules(bus))
       // agents' long-term memory: the memory.* skills, recall into turns, the gateway's /v1/agents/{id}/memory
       .part("memory", ({ bus, agents }) => openNodeMemory(bus, config, log, agents))
+      // the approvals' store and service: the turns' approval gate, /v1/approvals, the chat's /approve and /deny
+      .part("approvals", ({ bus }) => openNodeApprovals(bus, config, log))
       .part(
         "skills",
         (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),
@@ -176,6 +179,10 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       )
       // fires while this node leads (each occurrence once, whoever fires it: scheduler.ts)
       .part("scheduler", ({ bus, cluster }) => nodeScheduler(bus, config, log, () => cluster.lease.state.valid()), { stop: (s) => s.stop() })
+      // times approvals out while this node leads (each decision once, whoever takes it: approvals/store.ts)
+      .part("approvalSweeper", ({ bus, approvals, cluster }) => nodeApprovalSweeper(bus, approvals, log, () => cluster.lease.state.valid()), {
+        stop: (s) => s.stop(),
+      })
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })

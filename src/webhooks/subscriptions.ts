@@ -11,7 +11,7 @@ import { checkWebhookUrl, type WebhookEgress } from "./delivery-target.js";
 import { qualifiedAgentId } from "../actors/index.js";
 
 /** What a subscription can be sent. */
-export const WEBHOOK_EVENTS = ["reply", "dead_letter"] as const;
+export const WEBHOOK_EVENTS = ["reply", "dead_letter", "approval.requested"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** `POST /v1/webhooks`. */

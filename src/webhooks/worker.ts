@@ -17,11 +17,16 @@
  *   (`private_address`). A delivery whose subscription was removed is
  *   dropped.
  *
+ * A tool call waiting for approval is read from the stream under KV
+ * `claw_approvals` (an `approval.requested` event: its first, pending entry).
+ *
  * Replies come from transcripts: with `CLAW_TRANSCRIPTS=off` there are no
  * `reply` events.
  */
 import type { JsMsg } from "@nats-io/jetstream";
+import { approvalView, decodeApproval } from "../approvals/index.js";
 import {
+  APPROVALS_SOURCE,
   backoffDelay,
   decode,
   deadLetterOf,
@@ -81,9 +86,11 @@ export interface WebhookWorkerOptions {
   onDelivered?: (outcome: "ok" | "retry" | "dead") => void;
 }
 
-const SOURCES = [
-  { stream: STREAMS.transcripts, consumer: "webhooks-replies", event: "reply" as const },
-  { stream: STREAMS.dlq, consumer: "webhooks-dead-letters", event: "dead_letter" as const },
+const SOURCES: ReadonlyArray<{ stream: string; consumer: string; event: WebhookEvent; filter?: string }> = [
+  { stream: STREAMS.transcripts, consumer: "webhooks-replies", event: "reply" },
+  { stream: STREAMS.dlq, consumer: "webhooks-dead-letters", event: "dead_letter" },
+  // each approval is written pending once (then decided): its first entry is its request
+  { stream: APPROVALS_SOURCE.stream, consumer: "webhooks-approvals", event: "approval.requested", filter: APPROVALS_SOURCE.filter },
 ];
 
 /** The body of an event, from its source message; undefined when it is not one (a webhook's own dead letter is not sent on). */
@@ -106,6 +113,11 @@ function eventBody(event: WebhookEvent, m: JsMsg): { body: Record<string, unknow
       tenant: agentIdTenant(t.agent),
       body: { agent: t.agent, session: t.session, message: slim(t.user), reply: slim(t.assistant) },
     };
+  }
+  if (event === "approval.requested") {
+    const a = m.data.length > 0 ? decodeApproval(m.data) : undefined;
+    if (!a || a.status !== "pending") return undefined;
+    return { agent: a.agent, body: { agent: a.agent, session: a.session, approval: approvalView(a) } };
   }
   const h = (k: string) => m.headers?.get(k) || undefined;
   const stage = h(H.dlq.stage) ?? "";
@@ -237,7 +249,7 @@ async function startLanes(w: Worker): Promise<ConsumerLane[]> {
     // from the earliest subscription's making, not from now: a reply that came before this node read the
     // subscription back is still its (an existing consumer goes on from where it stopped, which is earlier)
     const since = Math.min(Date.now(), ...o.subscriptions.live.values().map((s) => s.created));
-    for (const s of SOURCES) started.push(await lane(s.stream, webhookSourceConsumerSpec(s.consumer, o.consumer, since), (m) => fanOut(w, s, m)));
+    for (const s of SOURCES) started.push(await lane(s.stream, webhookSourceConsumerSpec(s.consumer, o.consumer, since, s.filter), (m) => fanOut(w, s, m)));
     return started;
   } catch (e) {
     await Promise.all(started.map((l) => l.stopPulling()));

@@ -230,6 +230,8 @@ describe("the HTTP API", () => {
     await expect(claw.skills.invoke("no.such.skill")).rejects.toMatchObject({ status: 404, code: "no_skill" });
     await expect(claw.dlq.get(999_999)).rejects.toMatchObject({ status: 404 });
     await expect(claw.dlq.replay(999_999)).rejects.toMatchObject({ status: 404 });
+    expect(await claw.approvals.list({ agent: "echo" })).toEqual([]);
+    await expect(claw.approvals.decide(`ap${"0".repeat(24)}`, { decision: "approve", by: "ts" })).rejects.toMatchObject({ status: 404, code: "no_approval" });
     const nowhere = new Claw({ baseUrl: `http://127.0.0.1:${await freePort()}`, retries: 1, backoffMs: 1 });
     await expect(nowhere.agents.get("echo")).rejects.toMatchObject({ status: 0, code: "connection_refused" });
     // the rest answers: a dead letter list (of one stage), channels, metrics

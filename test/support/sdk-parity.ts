@@ -48,6 +48,8 @@ export const SDK_METHODS: Readonly<Record<string, string>> = {
   getV1AgentsByIdMemory: "memory.list",
   deleteV1AgentsByIdMemoryByMid: "memory.forget",
   getV1Usage: "usage.get",
+  getV1Approvals: "approvals.list",
+  postV1ApprovalsById: "approvals.decide",
 };
 
 /** The operations of an OpenAPI document an SDK must cover, and those of them no method is named for. */

@@ -115,7 +115,7 @@ describe("CLAW_CONFIG's unknown fields (issue 26 item 4)", () => {
   };
 
   it("refuses a field an agent, a binding, a provider or a channel account does not have, naming it", () => {
-    expect(refusal({ agents: [{ id: "a", approvee: ["bash"] }] })).toBe("agents.0.approvee: unknown field");
+    expect(refusal({ agents: [{ id: "a", approvee: ["bash"] }] })).toBe("agents.0.approvee: unknown field: did you mean approve?");
     expect(refusal({ agents: [{ id: "a", histroyLimit: 4 }] })).toBe("agents.0.histroyLimit: unknown field: did you mean historyLimit?");
     expect(refusal({ agents: [{ id: "a", bindings: [{ chanel: "web" }] }] })).toBe("agents.0.bindings.0.chanel: unknown field: did you mean channel?");
     expect(refusal({ agents: [{ id: "a" }], providers: { p: { baseURL: "http://127.0.0.1:1/v1", model: "m", apikey: "k" } } })).toBe(

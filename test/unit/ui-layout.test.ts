@@ -107,6 +107,9 @@ describe("statechart extraction", () => {
       ["thinking", "atomic"],
       ["acting", "compound"],
       ["acting.dispatching", "atomic"],
+      ["acting.approving", "atomic"],
+      ["acting.decided", "atomic"],
+      ["acting.releasing", "atomic"],
       ["acting.waiting", "atomic"],
       ["cancelling", "atomic"],
       ["replying", "atomic"],
@@ -124,8 +127,20 @@ describe("statechart extraction", () => {
       ["thinking", "model.called", "", "acting"],
       ["thinking", "model.failed", "", "idle"],
       ["acting.dispatching", "tools.dispatched", "allImmediate", "thinking"],
+      ["acting.dispatching", "tools.dispatched", "approvalsAsked", "acting.approving"],
       ["acting.dispatching", "tools.dispatched", "", "acting.waiting"],
       ["acting.dispatching", "tools.failed", "", "idle"],
+      ["acting.approving", "approval.decided", "approved", "acting.releasing"],
+      ["acting.approving", "approval.decided", "denied", "acting.decided"],
+      ["acting.approving", "tool.result", "awaited", "(stays)"],
+      ["acting.approving", "tool.deadline", "anyPastDeadline", "(stays)"],
+      ["acting.approving", "inbound.interrupt", "anotherMessage", "cancelling"],
+      ["acting.decided", "always", "approvalsLeft", "acting.approving"],
+      ["acting.decided", "always", "callsLeft", "acting.waiting"],
+      ["acting.decided", "always", "", "thinking"],
+      ["acting.releasing", "tools.released", "approvalsLeft", "acting.approving"],
+      ["acting.releasing", "tools.released", "", "acting.waiting"],
+      ["acting.releasing", "tools.failed", "", "idle"],
       ["acting.waiting", "tool.result", "lastAwaited", "thinking"],
       ["acting.waiting", "tool.result", "awaited", "(stays)"],
       ["acting.waiting", "tool.deadline", "allPastDeadline", "thinking"],
@@ -199,14 +214,17 @@ describe("statechart layout", () => {
     expect(layout.states.map((s) => s.path).sort()).toEqual([
       "",
       "acting",
+      "acting.approving",
+      "acting.decided",
       "acting.dispatching",
+      "acting.releasing",
       "acting.waiting",
       "cancelling",
       "idle",
       "replying",
       "thinking",
     ]);
-    expect(layout.transitions).toHaveLength(16);
+    expect(layout.transitions).toHaveLength(28);
     expectDrawable(layout);
     // the targetless, guarded transition is drawn as a loop on idle
     const loop = layout.transitions.find((t) => t.guard === "alreadyAnswered")!;

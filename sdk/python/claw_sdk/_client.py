@@ -393,6 +393,21 @@ class Usage(_Namespace):
         return self._t.send("GET", "/v1/usage", query={"tenant": tenant, "agent": agent, "from": from_, "to": to})
 
 
+class Approvals(_Namespace):
+    """``/v1/approvals``: tool calls an agent's ``approve`` holds back until a human decides."""
+
+    def list(self, *, agent: Optional[str] = None, session: Optional[str] = None) -> List[Result]:
+        """The calls waiting for a decision, oldest first (of one agent, one session)."""
+        page = self._t.send("GET", "/v1/approvals", query=_drop_none({"agent": agent, "session": session}))
+        return list(page["approvals"])
+
+    def decide(self, approval: str, decision: str, *, by: Optional[str] = None, reason: Optional[str] = None) -> Result:
+        """``decision`` "approve" (the tool runs) or "deny" (the model reads ``denied by <by>: <reason>``). Each
+        approval is decided once: a second decision raises ClawError 409 ``approval_decided``. Not retried once sent."""
+        body = _drop_none({"decision": decision, "by": by, "reason": reason})
+        return self._t.send("POST", path_of("/v1/approvals/{}", approval), body=body, safe=False)
+
+
 class Claw:
     """A client of one Claw node (or a cluster behind one address).
 
@@ -429,6 +444,7 @@ class Claw:
         self.schedules = Schedules(t)
         self.memory = Memory(t)
         self.usage = Usage(t)
+        self.approvals = Approvals(t)
 
     def openapi(self) -> Result:
         """The node's OpenAPI 3.1 document (``/openapi.json``)."""

@@ -133,6 +133,13 @@ def test_errors_are_claw_errors(claw: Claw) -> None:
     with pytest.raises(ClawError) as openai_shaped:
         claw.models.get("gpt-9")
     assert (openai_shaped.value.status, openai_shaped.value.code) == (404, "model_not_found")
+    assert claw.approvals.list(agent="echo") == []
+    with pytest.raises(ClawError) as no_approval:
+        claw.approvals.decide("ap" + "0" * 24, "approve", by="py")
+    assert (no_approval.value.status, no_approval.value.code) == (404, "no_approval")
+    with pytest.raises(ClawError) as bad_decision:
+        claw.approvals.decide("ap" + "0" * 24, "perhaps")
+    assert (bad_decision.value.status, bad_decision.value.code) == (422, "invalid_body")
 
 
 def test_a_real_webhook_delivery_is_verified_and_a_tampered_one_refused(claw: Claw, receiver) -> None:

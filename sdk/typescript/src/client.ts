@@ -9,6 +9,8 @@ import { Transport, type Call, type ClawOptions, type RetryPolicy } from "./http
 import { sseEvents } from "./sse.js";
 import type {
   AgentSpec,
+  Approval,
+  ApprovalDecision,
   ChannelSummary,
   ChatCompletionRequest,
   CreatedWebhook,
@@ -244,6 +246,17 @@ export class Claw {
   readonly usage = {
     /** `GET /v1/usage`: model calls and tokens per UTC day, tenant and agent (days `YYYY-MM-DD`; default the last 30). */
     get: (q: UsageQuery = {}): Promise<UsageReport> => this.call("GET", "/v1/usage", "safe", { query: { ...q } }),
+  };
+
+  readonly approvals = {
+    /** `GET /v1/approvals`: the tool calls waiting for a human's decision, oldest first (of one agent, one session). */
+    list: async (o: { agent?: string; session?: string } = {}): Promise<Approval[]> =>
+      (await this.call<ResponseBody<"getV1Approvals">>("GET", "/v1/approvals", "safe", { query: { ...o } })).approvals,
+    /**
+     * `POST /v1/approvals/{id}`: approves (the tool runs) or denies (the model reads `denied by <by>: <reason>`) a
+     * waiting call. Each approval is decided once: a second decision is a ClawError 409 `approval_decided`; not retried.
+     */
+    decide: (id: string, d: ApprovalDecision): Promise<Approval> => this.call("POST", `/v1/approvals/${seg(id)}`, "refused", { body: d }),
   };
 
   readonly models = {

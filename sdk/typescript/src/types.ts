@@ -93,6 +93,10 @@ export type Schedule = ResponseBody<"getV1SchedulesById">;
 export type MemoryQuery = Partial<Record<"channel" | "account" | "chat" | "sender" | "q", string>> & { limit?: number };
 /** What an agent remembers, by scope (`memory.list`). */
 export type MemoryListing = ResponseBody<"getV1AgentsByIdMemory">;
+/** A tool call waiting for a human's decision (`approvals.list`), or as decided (`approvals.decide`). */
+export type Approval = ResponseBody<"postV1ApprovalsById">;
+/** What `approvals.decide` takes: `{ decision: "approve" | "deny", by?, reason? }`. */
+export type ApprovalDecision = RequestBody<"postV1ApprovalsById">;
 /** An agent as OpenAI's model. */
 export type Model = ResponseBody<"getV1ModelsById">;
 /** OpenAI's chat completions request (what Claw reads of it; the rest passes through). */

@@ -131,6 +131,51 @@ function nativeOf(o: SlackOptions, payload: EventsPayload): NativeMessage | unde
   };
 }
 
+/** What a button of an approval's notice carries: the chat command it stands for (docs/approvals.md). */
+const APPROVAL_PRESS = /^\/(approve|deny) ap[a-z0-9]{24}$/;
+
+/** An interactive payload (a button pressed: `block_actions`), as far as Claw reads it. */
+interface ActionsPayload {
+  type?: string;
+  user?: { id?: string; name?: string };
+  channel?: { id?: string };
+  container?: { channel_id?: string; thread_ts?: string };
+  message?: { ts?: string; thread_ts?: string };
+  actions?: Array<{ action_id?: string; value?: string; action_ts?: string }>;
+}
+
+/** A press of an approval's button, as the message its command is (from whoever pressed it, in the notice's thread). */
+function pressOf(o: SlackOptions, p: ActionsPayload): NativeMessage | undefined {
+  const a = p.actions?.[0];
+  const channel = p.channel?.id ?? p.container?.channel_id;
+  if (p.type !== "block_actions" || !a?.value || !APPROVAL_PRESS.test(a.value) || !channel || !p.user?.id) return undefined;
+  const thread = p.message?.thread_ts ?? p.container?.thread_ts;
+  return {
+    chat: thread && o.threads ? `${channel}/${thread}` : channel,
+    data: new TextEncoder().encode(JSON.stringify({ text: a.value, sender: { id: p.user.id, ...(p.user.name ? { name: p.user.name } : {}) } })),
+    id: `${channel}:press:${a.action_ts ?? p.message?.ts ?? ""}:${p.user.id}`,
+    metadata: { channel, action: a.action_id },
+    routing: { channel, ...(thread ? { threadTs: thread } : {}) },
+  };
+}
+
+/** Approve and Deny buttons under a notice whose metadata holds an approval (`metadata.approval.id`). */
+function approvalBlocks(text: string, metadata: Record<string, unknown>): Array<Record<string, unknown>> | undefined {
+  const id = (metadata["approval"] as { id?: unknown } | undefined)?.id;
+  if (typeof id !== "string" || !APPROVAL_PRESS.test(`/approve ${id}`)) return undefined;
+  const button = (label: string, value: string, style: string) => ({
+    type: "button",
+    text: { type: "plain_text", text: label },
+    value,
+    style,
+    action_id: value.split(" ")[0]!.slice(1),
+  });
+  return [
+    { type: "section", text: { type: "mrkdwn", text: text.slice(0, 3_000) } },
+    { type: "actions", elements: [button("Approve", `/approve ${id}`, "primary"), button("Deny", `/deny ${id}`, "danger")] },
+  ];
+}
+
 const header = (h: WebhookRequest["headers"], name: string) => {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
@@ -153,11 +198,19 @@ async function webhook(o: SlackOptions, req: WebhookRequest, host: AdapterHost):
   } catch (e) {
     return { status: 401, body: { error: { code: "bad_signature", message: (e as Error).message } } };
   }
-  let payload: EventsPayload;
+  let payload: EventsPayload | undefined;
+  let press: NativeMessage | undefined;
   try {
-    payload = JSON.parse(body) as EventsPayload;
+    // a button pressed comes form-encoded, its JSON in `payload` (Slack's interactivity request)
+    const form = /x-www-form-urlencoded/.test(header(req.headers, "content-type") ?? "") ? new URLSearchParams(body).get("payload") : undefined;
+    if (form === undefined) payload = JSON.parse(body) as EventsPayload;
+    else press = form === null ? undefined : pressOf(o, JSON.parse(form) as ActionsPayload);
   } catch {
     return { status: 400, body: { error: { code: "bad_json", message: "the body is not JSON" } } };
+  }
+  if (!payload) {
+    if (press) await host.receive(press);
+    return { status: 200, body: {} };
   }
   if (payload.type === "url_verification") return { status: 200, body: { challenge: payload.challenge } };
   const m = nativeOf(o, payload);
@@ -194,7 +247,7 @@ async function socketMode(o: SlackOptions, host: AdapterHost): Promise<{ lost: P
   });
   let closing = false;
   client.on("slack_event", ({ type, body, ack }: { type: string; body: EventsPayload; ack: () => Promise<void> }) => {
-    const m = type === "events_api" ? nativeOf(o, body) : undefined;
+    const m = type === "events_api" ? nativeOf(o, body) : type === "interactive" ? pressOf(o, body as ActionsPayload) : undefined;
     // acknowledged once Claw holds it; not acknowledged, Slack sends it again
     (m ? host.receive(m) : Promise.resolve()).then(
       () => ack().catch(() => {}),
@@ -264,7 +317,7 @@ async function connect(o: SlackOptions, host: AdapterHost): Promise<ChannelConne
       try {
         // a streamed reply's message is finished with the text; its media, if any, follow in a message of their own
         const grown = await growing.finish(envelope.replyTo, envelope.chat, text);
-        const blocks = mediaBlocks(grown ? "" : text, envelope.media);
+        const blocks = approvalBlocks(text, envelope.metadata) ?? mediaBlocks(grown ? "" : text, envelope.media);
         if (grown && !blocks) return;
         // with blocks, the text is what notifications show
         await client.chat.postMessage({

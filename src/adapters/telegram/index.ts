@@ -79,8 +79,42 @@ function senderName(m: Message): string | undefined {
   return [f.first_name, f.last_name].filter(Boolean).join(" ") || f.username;
 }
 
+/** What a button of an approval's notice sends when pressed: the chat command it stands for (docs/approvals.md). */
+const APPROVAL_PRESS = /^\/(approve|deny) ap[a-z0-9]{24}$/;
+
+/** Approve and Deny buttons under a notice whose metadata holds an approval (`metadata.approval.id`). */
+function approvalButtons(metadata: Record<string, unknown>): { reply_markup?: { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> } } {
+  const id = (metadata["approval"] as { id?: unknown } | undefined)?.id;
+  if (typeof id !== "string" || !APPROVAL_PRESS.test(`/approve ${id}`)) return {};
+  return {
+    reply_markup: {
+      inline_keyboard: [
+        [
+          { text: "Approve", callback_data: `/approve ${id}` },
+          { text: "Deny", callback_data: `/deny ${id}` },
+        ],
+      ],
+    },
+  };
+}
+
+/** A press of an approval's button, as the message its command is (from whoever pressed it, in the notice's chat). */
+function pressOf(u: Update): NativeMessage | undefined {
+  const q = u.callback_query;
+  if (!q?.data || !q.message || !APPROVAL_PRESS.test(q.data)) return undefined;
+  const name = [q.from.first_name, q.from.last_name].filter(Boolean).join(" ") || q.from.username;
+  return {
+    chat: String(q.message.chat.id),
+    data: new TextEncoder().encode(JSON.stringify({ text: q.data, sender: { id: String(q.from.id), ...(name ? { name } : {}) } })),
+    id: String(u.update_id),
+    metadata: { updateId: u.update_id, callbackQueryId: q.id, chatType: q.message.chat.type },
+    routing: { messageId: q.message.message_id },
+  };
+}
+
 /** The native message of an update, or undefined when the bot is not meant to take it. */
 function nativeOf(u: Update, me: { id: number; username: string }, o: TelegramOptions): NativeMessage | undefined {
+  if (u.callback_query) return pressOf(u);
   const m = u.message;
   if (!m) return undefined;
   const text = m.text ?? m.caption ?? "";
@@ -144,7 +178,7 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
       let updates: Update[];
       try {
         updates = await api.getUpdates(
-          { offset, timeout: o.pollTimeoutSeconds, allowed_updates: ["message"] },
+          { offset, timeout: o.pollTimeoutSeconds, allowed_updates: ["message", "callback_query"] },
           stop.signal as Parameters<Api["getUpdates"]>[1],
         );
       } catch (e) {
@@ -163,7 +197,9 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
         const native = nativeOf(u, bot, o);
         if (!native) continue;
         taken.push(host.receive(native));
-        void api.sendChatAction(native.chat, "typing").catch(() => undefined);
+        // a button press is answered at once (its spinner stops); the notice that follows says what it did
+        if (u.callback_query) void api.answerCallbackQuery(u.callback_query.id).catch(() => undefined);
+        else void api.sendChatAction(native.chat, "typing").catch(() => undefined);
       }
       try {
         await Promise.all(taken);
@@ -183,7 +219,7 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
   };
   if (o.mode === "polling") void poll();
   // webhook mode: updates come to the gateway (any node); the node running the account answers them
-  else if (o.webhookUrl) await api.setWebhook(o.webhookUrl, { secret_token: o.webhookSecret, allowed_updates: ["message"] });
+  else if (o.webhookUrl) await api.setWebhook(o.webhookUrl, { secret_token: o.webhookSecret, allowed_updates: ["message", "callback_query"] });
 
   // replies being written: the message that shows them growing, edited at most once a second
   const growing = growingReplies<number>(
@@ -217,7 +253,8 @@ async function connect(o: TelegramOptions, host: AdapterHost): Promise<ChannelCo
         // one medium with a short text: the text is its caption
         const captioned = !grown && media.length === 1 && text !== "" && text.length <= MAX_CAPTION;
         if (!grown && !captioned)
-          for (const [i, piece] of (text === "" ? [] : splitText(text)).entries()) await api.sendMessage(envelope.chat, piece, answering(i === 0));
+          for (const [i, piece] of (text === "" ? [] : splitText(text)).entries())
+            await api.sendMessage(envelope.chat, piece, { ...answering(i === 0), ...(i === 0 ? approvalButtons(envelope.metadata) : {}) });
         // then the media, each by its URL (Telegram fetches it)
         for (const [i, m] of media.entries()) {
           const other = { ...answering(captioned && i === 0), ...(captioned ? { caption: text } : {}) };
