@@ -15,20 +15,8 @@ import { principalOf } from "./principal.js";
 import { page, PageQuerySchema, parseQuery } from "./schemas.js";
 import { agentsSeenBy } from "./tenant-scope.js";
 
-/** The agents as the gateway sees them (the node's registry). */
-export interface AgentDirectory {
-  /** every agent, in the order they answer (JSON) */
-  list(): unknown[];
-  /** every binding in the order it is tried (JSON) */
-  routes(): unknown[];
-  /** one agent (JSON), or undefined */
-  get(id: string): unknown;
-  /**
-   * registers or updates an agent; rejects with an error whose `code` is
-   * `invalid_agent` (and `field` names what is wrong) when it is invalid
-   */
-  put(input: unknown): Promise<{ agent: unknown; created: boolean }>;
-}
+export type { AgentDirectory } from "./agent-directory.js";
+import type { AgentDirectory } from "./agent-directory.js";
 
 /** The `/v1/agents` routes' handlers. */
 export function agentsRoutes(agents: AgentDirectory, maxPayload: number): Pick<RouteHandlers, "GET /v1/agents" | "POST /v1/agents" | "GET /v1/agents/{id}"> {

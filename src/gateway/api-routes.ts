@@ -24,6 +24,8 @@ import {
   InvokeSkillSchema,
   MemoryListingSchema,
   MemoryQuerySchema,
+  UsageQuerySchema,
+  UsageReportSchema,
   ModelListSchema,
   ModelSchema,
   pageOf,
@@ -33,7 +35,6 @@ import {
   ResponsesRequestSchema,
 } from "./schemas.js";
 import { ScheduleViewSchema } from "../schedules/schedule-view.js";
-import { UsageQuerySchema, UsageReportSchema } from "./usage-routes.js";
 import { ApprovalsQuerySchema, ApprovalViewSchema, DecideApprovalSchema } from "../approvals/approval.js";
 
 /** One answer of a route. */

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { encodeToken, MAX_TOKEN_LENGTH, MediaSchema, SenderSchema, type EnvelopeError } from "../bus/index.js";
 import { HttpError } from "./errors.js";
 import { MemoryScopeSchema } from "../memory/index.js";
+import { TenantIdSchema } from "../tenants/index.js";
 
 /** True when `s` fits in one subject token (letters, digits, `_` and `-` take one character there, anything else three per UTF-8 byte). */
 function fitsToken(s: string): boolean {
@@ -248,3 +249,29 @@ export const MemoryListingSchema = z.object({
     }),
   ),
 });
+
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a day: YYYY-MM-DD (UTC)");
+
+/** The query of `GET /v1/usage`: absent `from`/`to` are the last 30 days. */
+export const UsageQuerySchema = z
+  .object({
+    tenant: TenantIdSchema.optional(),
+    /** an agent's id (a tenant names its own agents as it named them) */
+    agent: z.string().min(1).max(129).optional(),
+    from: Day.optional(),
+    to: Day.optional(),
+  })
+  .strict();
+
+/** One row of the report. */
+export const UsageRowSchema = z.object({
+  day: z.string(),
+  tenant: z.string().optional(),
+  agent: z.string(),
+  model_calls: z.number(),
+  prompt_tokens: z.number(),
+  completion_tokens: z.number(),
+});
+
+/** The report. */
+export const UsageReportSchema = z.object({ from: z.string(), to: z.string(), usage: z.array(UsageRowSchema) });

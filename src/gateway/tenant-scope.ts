@@ -7,7 +7,7 @@
  */
 import { agentIdTenant, localAgentId, qualifiedAgentId } from "../actors/index.js";
 import type { Principal } from "../auth/index.js";
-import type { AgentDirectory } from "./agents-routes.js";
+import type { AgentDirectory } from "./agent-directory.js";
 
 /** The stored id of the agent `name` as `who` names it (a tenant's names are within its tenant). */
 export function agentIdFor(who: Principal, name: string): string {

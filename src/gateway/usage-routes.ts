@@ -11,34 +11,8 @@ import type { RouteHandlers } from "./api-routes.js";
 import { HttpError } from "./errors.js";
 import { sendJson } from "./http-io.js";
 import { principalOf } from "./principal.js";
-import { parseQuery } from "./schemas.js";
+import { parseQuery, UsageQuerySchema } from "./schemas.js";
 import { agentIdAs, agentIdFor } from "./tenant-scope.js";
-
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a day: YYYY-MM-DD (UTC)");
-
-/** The query of `GET /v1/usage`: absent `from`/`to` are the last 30 days. */
-export const UsageQuerySchema = z
-  .object({
-    tenant: TenantIdSchema.optional(),
-    /** an agent's id (a tenant names its own agents as it named them) */
-    agent: z.string().min(1).max(129).optional(),
-    from: Day.optional(),
-    to: Day.optional(),
-  })
-  .strict();
-
-/** One row of the report. */
-export const UsageRowSchema = z.object({
-  day: z.string(),
-  tenant: z.string().optional(),
-  agent: z.string(),
-  model_calls: z.number(),
-  prompt_tokens: z.number(),
-  completion_tokens: z.number(),
-});
-
-/** The report. */
-export const UsageReportSchema = z.object({ from: z.string(), to: z.string(), usage: z.array(UsageRowSchema) });
 
 /** Days a report may span. */
 const MAX_DAYS = 400;
