@@ -13,6 +13,11 @@ export interface KvMirror<T> {
   readonly size: number;
   /** resolves once the bucket's current entries are in */
   readonly ready: Promise<void>;
+  /**
+   * resolves once the copy holds the bucket's `revision` (a write's, so this
+   * node reads its own writes), or after `timeoutMs` (the watch is away)
+   */
+  caughtUp(revision: number, timeoutMs?: number): Promise<void>;
   stop(): void;
 }
 
@@ -30,6 +35,13 @@ export function mirrorBucket<T>(
   let watcher: { stop(): void } | undefined;
   let loaded!: () => void;
   const ready = new Promise<void>((r) => (loaded = r));
+  /** the highest revision the copy (`entries`) holds, and who waits for a higher one */
+  let applied = 0;
+  const waiting = new Set<{ revision: number; done: () => void }>();
+  const advance = (revision: number) => {
+    applied = Math.max(applied, revision);
+    for (const w of waiting) if (w.revision <= applied) w.done();
+  };
   const apply = (into: Map<string, T>, key: string, operation: string, value: Uint8Array) => {
     const id = key.slice(o.prefix.length + 1);
     const v = operation === "PUT" ? o.decode(value) : undefined;
@@ -45,16 +57,20 @@ export function mirrorBucket<T>(
         watcher = w;
         if (stopped) return w.stop();
         let next: Map<string, T> | undefined = new Map();
+        let nextRevision = 0;
         const caughtUp = () => {
           if (!next) return;
           entries.clear();
           for (const [k, v] of next) entries.set(k, v);
           next = undefined;
           loaded();
+          advance(nextRevision);
         };
         if (empty) caughtUp();
         for await (const e of w) {
           apply(next ?? entries, e.key, e.operation, e.value);
+          if (next) nextRevision = Math.max(nextRevision, e.revision);
+          else advance(e.revision);
           if (next && e.delta === 0) caughtUp();
         }
       } catch (e) {
@@ -70,10 +86,26 @@ export function mirrorBucket<T>(
       return entries.size;
     },
     ready,
+    caughtUp(revision, timeoutMs = 5_000) {
+      if (revision <= applied || stopped) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const w = {
+          revision,
+          done: () => {
+            clearTimeout(timer);
+            waiting.delete(w);
+            resolve();
+          },
+        };
+        const timer = setTimeout(w.done, timeoutMs);
+        waiting.add(w);
+      });
+    },
     stop() {
       stopped = true;
       watcher?.stop();
       loaded();
+      for (const w of waiting) w.done();
     },
   };
 }

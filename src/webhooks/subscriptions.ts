@@ -86,7 +86,8 @@ export function webhookSubscriptions(kv: KV, o: { egress: WebhookEgress; onChang
         ...(input.description ? { description: input.description } : {}),
         ...(tenant ? { tenant } : {}),
       };
-      await kv.create(`sub.${id}`, JSON.stringify(sub));
+      // the node lists from its copy: the answer waits until the copy has it (a list right after shows it)
+      await live.caughtUp(await kv.create(`sub.${id}`, JSON.stringify(sub)));
       return sub;
     },
     async remove(id) {
@@ -94,6 +95,8 @@ export function webhookSubscriptions(kv: KV, o: { egress: WebhookEgress; onChang
       const e = await kv.get(`sub.${id}`);
       if (!e || e.operation !== "PUT") return false;
       await kv.delete(`sub.${id}`);
+      // a delete's revision is not returned: the next one in the bucket is at most the current last sequence
+      await live.caughtUp((await kv.status()).streamInfo.state.last_seq);
       return true;
     },
     stop: () => live.stop(),
