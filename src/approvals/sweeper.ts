@@ -6,7 +6,7 @@
  * and a turn that has it already finds nothing to resume.
  */
 import type { KV } from "@nats-io/kv";
-import { delay, mirrorBucket } from "../bus/index.js";
+import { startLeaderSweep } from "../bus/index.js";
 import { decodeApproval } from "./approval.js";
 import { ApprovalDecidedError } from "./errors.js";
 import type { ApprovalService } from "./service.js";
@@ -34,41 +34,29 @@ export interface ApprovalSweeperOptions {
 /** Starts sweeping; stop it with the returned function's promise. */
 export function startApprovalSweeper(o: ApprovalSweeperOptions): { stop(): Promise<void> } {
   const emit = o.onEvent ?? (() => {});
-  const live = mirrorBucket(o.kv, {
-    prefix: "a",
-    decode: decodeApproval,
-    onError: (e) => emit({ type: "approval.sweep_failed", approval: "*", error: String(e) }),
-  });
-  const stopping = new AbortController();
   const failed = (id: string) => (e: unknown) => {
     if (!(e instanceof ApprovalDecidedError)) emit({ type: "approval.sweep_failed", approval: id, error: (e as Error)?.message ?? String(e) });
   };
-  const loop = (async () => {
-    await live.ready;
-    while (!stopping.signal.aborted) {
-      if (o.leading()) {
-        const now = Date.now();
-        for (const a of [...live.values()]) {
-          if (stopping.signal.aborted || !o.leading()) break;
-          if (a.status === "pending" && a.expiresAt <= now) {
-            await o.service
-              .decide(a.id, { approved: false, by: "claw", reason: "timed out", expired: true })
-              .then(() => emit({ type: "approval.timed_out", approval: a.id, agent: a.agent }), failed(a.id));
-          } else if (a.delivered === false && (a.decidedAt ?? 0) + UNTOLD_MS <= now) {
-            const fresh = await o.service.store.get(a.id);
-            if (fresh?.delivered !== false) continue;
-            await o.service.deliver(fresh).then(() => emit({ type: "approval.redelivered", approval: a.id, agent: a.agent }), failed(a.id));
-          }
+  return startLeaderSweep({
+    kv: o.kv,
+    prefix: "a",
+    decode: decodeApproval,
+    leading: o.leading,
+    tickMs: TICK_MS,
+    onError: (e) => emit({ type: "approval.sweep_failed", approval: "*", error: String(e) }),
+    async pass(approvals, now, going) {
+      for (const a of approvals) {
+        if (!going()) break;
+        if (a.status === "pending" && a.expiresAt <= now) {
+          await o.service
+            .decide(a.id, { approved: false, by: "claw", reason: "timed out", expired: true })
+            .then(() => emit({ type: "approval.timed_out", approval: a.id, agent: a.agent }), failed(a.id));
+        } else if (a.delivered === false && (a.decidedAt ?? 0) + UNTOLD_MS <= now) {
+          const fresh = await o.service.store.get(a.id);
+          if (fresh?.delivered !== false) continue;
+          await o.service.deliver(fresh).then(() => emit({ type: "approval.redelivered", approval: a.id, agent: a.agent }), failed(a.id));
         }
       }
-      await delay(TICK_MS, stopping.signal).catch(() => undefined);
-    }
-  })();
-  return {
-    async stop() {
-      stopping.abort();
-      live.stop();
-      await loop;
     },
-  };
+  });
 }

@@ -64,4 +64,5 @@ export type { BusHealthEvent, BusProblem } from "./bus-condition.js";
 export { newTraceparent, childTraceparent, hopTraceparent, traceIdOf, spanIdOf } from "./traceparent.js";
 export * from "./session-mail.js";
 export { mirrorBucket, type KvMirror } from "./kv-mirror.js";
+export { startLeaderSweep, type LeaderSweepOptions } from "./leader-sweep.js";
 export { backup, backedUp, restore, RestoreConflictError, type Progress } from "./backup.js";

@@ -24,7 +24,7 @@
  * occurrence once more.
  */
 import type { KV } from "@nats-io/kv";
-import { CONTENT_TYPE_MSGPACK, delay, encode, H, inboundSubject, mirrorBucket, publishDurable, type JsPublish } from "../bus/index.js";
+import { CONTENT_TYPE_MSGPACK, encode, H, inboundSubject, publishDurable, startLeaderSweep, type JsPublish } from "../bus/index.js";
 import { decodeSchedule, dueAt, occurrenceId, type Schedule } from "./schedule.js";
 import { scheduleKey } from "./store.js";
 
@@ -73,8 +73,6 @@ export interface Scheduler {
 /** Starts the scheduler: it fires on whichever node `leading` says, from a live copy of the bucket. */
 export function startScheduler(o: SchedulerOptions): Scheduler {
   const emit = o.onEvent ?? (() => {});
-  const live = mirrorBucket(o.kv, { prefix: "s", decode: decodeSchedule, onError: (e) => emit({ type: "schedule.failed", schedule: "*", error: String(e) }) });
-  const stopping = new AbortController();
 
   /** Publishes what is due of one schedule, from its entry as it is now; each occurrence recorded with a compare-and-set. */
   async function fire(id: string): Promise<void> {
@@ -124,28 +122,21 @@ export function startScheduler(o: SchedulerOptions): Scheduler {
     return known.at;
   };
 
-  const loop = (async () => {
-    await live.ready;
-    while (!stopping.signal.aborted) {
-      if (o.leading()) {
-        const now = Date.now();
-        if (dueTimes.size > 2 * live.size + 100) dueTimes.clear();
-        for (const s of live.values()) {
-          if (dueTime(s, now) > now) continue;
-          dueTimes.delete(s.id);
-          await fire(s.id).catch((e: unknown) => emit({ type: "schedule.failed", schedule: s.id, error: (e as Error)?.message ?? String(e) }));
-          if (stopping.signal.aborted) break;
-        }
+  return startLeaderSweep({
+    kv: o.kv,
+    prefix: "s",
+    decode: decodeSchedule,
+    leading: o.leading,
+    tickMs: TICK_MS,
+    onError: (e) => emit({ type: "schedule.failed", schedule: "*", error: String(e) }),
+    async pass(schedules, now, going) {
+      if (dueTimes.size > 2 * schedules.length + 100) dueTimes.clear();
+      for (const s of schedules) {
+        if (dueTime(s, now) > now) continue;
+        dueTimes.delete(s.id);
+        await fire(s.id).catch((e: unknown) => emit({ type: "schedule.failed", schedule: s.id, error: (e as Error)?.message ?? String(e) }));
+        if (!going()) break;
       }
-      await delay(TICK_MS, stopping.signal).catch(() => undefined);
-    }
-  })();
-
-  return {
-    async stop() {
-      stopping.abort();
-      live.stop();
-      await loop;
     },
-  };
+  });
 }
