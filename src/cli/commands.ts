@@ -16,6 +16,7 @@ import { importOpenClawCommand } from "./import.command.js";
 import { inspectCommand } from "./inspect.command.js";
 import { keysCommand, parseWhen } from "./keys.command.js";
 import { memoryCommand } from "./memory.command.js";
+import { approvalsCommand } from "./approvals.command.js";
 import { runNodeProcess } from "./run-node.js";
 import { schedulesCommand } from "./schedules.command.js";
 import { sendCommand } from "./send.command.js";
@@ -202,6 +203,29 @@ export const COMMANDS: readonly CliCommand[] = [
         keep: values.keep,
         json: values.json,
       });
+    },
+  },
+  {
+    name: "approvals",
+    usage: [
+      "approvals ls [--agent <id>] [--session <id>] [--json]",
+      "                                   the tool calls waiting for a decision (an agent's approve field)",
+      "approvals approve <id> [--reason <text>] [--by <who>]",
+      "approvals deny <id> [--reason <text>] [--by <who>]",
+      "                                   decide, once: the turn resumes on whichever node owns its session",
+    ],
+    async run(args) {
+      const text = { type: "string" } as const;
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { json, agent: text, session: text, reason: text, by: text },
+      });
+      const [action, id, extra] = positionals;
+      if (action === "ls" && id === undefined) return approvalsCommand({ action, agent: values.agent, session: values.session, json: values.json });
+      if ((action === "approve" || action === "deny") && id !== undefined && extra === undefined)
+        return approvalsCommand({ action, id, reason: values.reason, by: values.by });
+      throw new UsageError("approvals needs ls, approve <id> or deny <id>");
     },
   },
   {

@@ -179,6 +179,48 @@ describe("tool approvals", () => {
     out.stop();
   }, 90_000);
 
+  it("is decided from the command line: claw approvals ls lists the call, deny tells the model, a second decision exits 1; both audited", async () => {
+    await using nats = await natsServer();
+    await using c = await client(nats.url);
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: await configFile([gated()]) } });
+    const env = { NATS_URL: nats.url };
+    const out = await collectStreamReplies(c.js, c.jsm);
+    expect((await runCli(["approvals", "ls"], env)).stdout).toMatch(/^no approvals waiting/);
+    await c.js.publish("claw.in.t.a.c9", jsonBody({ id: "cli-1", text: callEcho("drop table"), sender: { id: "u" } }));
+    const pending = await untilApproving(c, claw, "t:a:c9");
+    const listed = await runCli(["approvals", "ls", "--agent", "a", "--json"], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { approvals: ApprovalView[] }).approvals).toEqual([pending]);
+    const table = await runCli(["approvals", "ls"], env);
+    expect(table.stdout).toMatch(new RegExp(`^${pending.id} +a +t:a:c9 +echo `, "m"));
+
+    const denied = await runCli(["approvals", "deny", pending.id, "--reason", "not in prod"], env);
+    expect(denied.code, denied.stderr).toBe(0);
+    expect(denied.stdout).toBe(`denied ${pending.id}: a does not run echo\n`);
+    expect((await out.waitFor("cli-1", 20_000)).text).toMatch(/^echo failed: denied by cli:[^:]+: not in prod$/);
+    const again = await runCli(["approvals", "approve", pending.id], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^claw: approval ap[a-z0-9]+ is denied already/);
+    const unknown = await runCli(["approvals", "approve", "ap000000000000000000000000"], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe("claw: no approval ap000000000000000000000000 (claw approvals ls lists those waiting)\n");
+    expect((await runCli(["approvals", "maybe"], env)).code).toBe(2);
+
+    const audit = await runCli(["audit", "tail", "-n", "20", "--json"], env);
+    const records = audit.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { what: string; outcome: string; detail?: string });
+    expect(records.filter((r) => r.what.startsWith("approvals "))).toEqual([
+      expect.objectContaining({ what: "approvals deny", outcome: "ok", detail: pending.id }),
+      expect.objectContaining({ what: "approvals approve", outcome: "refused" }),
+      expect.objectContaining({ what: "approvals approve", outcome: "refused", detail: expect.stringContaining("no approval") }),
+    ]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(out.replies.filter((r) => r.replyTo === "cli-1")).toHaveLength(1);
+    out.stop();
+  }, 90_000);
+
   it("works with a model on an OpenAI-compatible provider: its tool call waits, and a denial is the tool message it reads", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);
