@@ -376,6 +376,43 @@ describe("tool approvals", () => {
     expect(slack.posted("D1").map((p) => p.text)).toContain(`Approved ${id}: echo runs now.`);
   }, 90_000);
 
+  it("takes a Slack press over Socket Mode too: the interactive envelope is acked and decides once, however often Slack sends it", async () => {
+    await using nats = await natsServer();
+    const botToken = "xoxb-approvals-socket";
+    const appToken = "xapp-approvals-socket";
+    await using slack = await startFakeSlack(botToken, { appToken });
+    const account = { type: "slack", account: "sock", mode: "socket", botTokenEnv: "SLACK_BOT_TOKEN", appTokenEnv: "SLACK_APP_TOKEN", apiUrl: slack.apiUrl };
+    const config = await channelConfig([account], { agents: [gated({ approvers: ["U9"], bindings: [{ channel: "slack" }] })] });
+    await using claw = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, SLACK_BOT_TOKEN: botToken, SLACK_APP_TOKEN: appToken } });
+    await until(() => slack.socket.open() === 1, "the Socket Mode connection");
+    slack.sendSocketEvent(messageEvent({ channel: "D7", text: callEcho("over the socket"), ts: "1700000101.000100", channel_type: "im" }));
+    await until(() => slack.posted("D7").some((p) => p.blocks !== undefined), "the notice with its buttons");
+    const [id] = (await api(claw).list()).approvals.map((a) => a.id);
+    const press = (user: string, value: string, actionTs: string) =>
+      slack.sendSocketEvent(
+        {
+          type: "block_actions",
+          user: { id: user },
+          channel: { id: "D7" },
+          message: { ts: "1700000102.000100" },
+          actions: [{ action_id: value.split(" ")[0]!.slice(1), value, action_ts: actionTs }],
+        },
+        "interactive",
+      );
+    const refused = press("U1", `/deny ${id}`, "1700000103.1");
+    await until(() => slack.posted("D7").some((p) => p.text.startsWith("Refused: U1 may not deny")), "the refusal");
+    expect((await api(claw).list()).approvals).toHaveLength(1);
+    const denied = press("U9", `/deny ${id}`, "1700000104.1");
+    await until(() => slack.posted("D7").some((p) => p.text === "echo failed: denied by U9"), "the model's answer to the denial");
+    await until(() => slack.socket.acked.includes(refused) && slack.socket.acked.includes(denied), "both presses acked");
+    // the same press again, as Slack resends an envelope it thinks was lost: the same message id, decided once
+    const resent = press("U9", `/deny ${id}`, "1700000104.1");
+    await until(() => slack.socket.acked.includes(resent), "the resent press acked");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(slack.posted("D7").filter((p) => p.text === "echo failed: denied by U9")).toHaveLength(1);
+    expect(slack.posted("D7").filter((p) => /already/.test(p.text))).toHaveLength(0);
+  }, 90_000);
+
   it("resumes on the other node when the node holding the waiting turn is SIGKILLed, with one reply", async () => {
     await using nats = await natsServer();
     await using c = await client(nats.url);

@@ -38,8 +38,11 @@ export interface FakeSlack extends AsyncDisposable {
   holdNext(method: string, n: number): void;
   /** `chat.postMessage` texts that succeeded, by channel, with their thread */
   posted(channel: string): Array<{ text: string; thread_ts?: string; blocks?: unknown[] }>;
-  /** Socket Mode: delivers an Events API payload as an envelope (queued while no socket is open) */
-  sendSocketEvent(payload: Record<string, unknown>): string;
+  /**
+   * Socket Mode: delivers a payload as an envelope (queued while no socket is open): an Events API
+   * event, or with `type: "interactive"` a button press (`block_actions`)
+   */
+  sendSocketEvent(payload: Record<string, unknown>, type?: "events_api" | "interactive"): string;
   /** Socket Mode: envelope ids the app acknowledged, in order, and how often each was delivered */
   readonly socket: {
     acked: string[];
@@ -60,7 +63,7 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
   const calls: SlackCall[] = [];
   const wss = new WebSocketServer({ noServer: true });
   const sockets = new Set<WebSocket>();
-  const pending = new Map<string, { payload: Record<string, unknown>; sentAt: number; attempt: number }>();
+  const pending = new Map<string, { payload: Record<string, unknown>; type: string; sentAt: number; attempt: number }>();
   /** how many sockets were open when one opened, and when */
   const opened: Array<{ at: number; open: number }> = [];
   const socket = {
@@ -79,7 +82,7 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
     ws.send(
       JSON.stringify({
         envelope_id: id,
-        type: "events_api",
+        type: p.type,
         payload: p.payload,
         accepts_response_payload: false,
         retry_attempt: p.attempt,
@@ -164,9 +167,9 @@ export async function startFakeSlack(botToken: string, o: { appToken?: string } 
           ...(c.payload.blocks ? { blocks: typeof c.payload.blocks === "string" ? JSON.parse(c.payload.blocks) : c.payload.blocks } : {}),
         }));
     },
-    sendSocketEvent(payload) {
+    sendSocketEvent(payload, type = "events_api") {
       const id = randomUUID();
-      pending.set(id, { payload, sentAt: 0, attempt: 0 });
+      pending.set(id, { payload, type, sentAt: 0, attempt: 0 });
       deliver(id);
       return id;
     },
