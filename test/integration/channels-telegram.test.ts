@@ -134,6 +134,14 @@ describe("the Telegram channel", () => {
     expect(fake.calls.find((c) => c.method === "sendMessage" && Number(c.payload.chat_id) === 9)!.payload).toMatchObject({
       reply_parameters: { message_id: 77 },
     });
+    // a button press is answered in the webhook's response (the Bot API's reply to a webhook), not by a call
+    const press = await post({
+      update_id: 501,
+      callback_query: { id: "cq-hook", from: { id: 9, is_bot: false, first_name: "Cy" }, chat_instance: "ci", data: "/approve ap000000000000000000000000" },
+    });
+    expect(press.status).toBe(200);
+    expect(await press.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: "cq-hook" });
+    expect(fake.calls.filter((c) => c.method === "answerCallbackQuery")).toEqual([]);
   }, 60_000);
 
   it("shows a streamed reply growing in one message, edited at most once a second, and ends it with the whole reply", async () => {

@@ -287,6 +287,9 @@ async function webhook(o: TelegramOptions, req: WebhookRequest, host: AdapterHos
   }
   const native = nativeOf(update, await botOf(o), o);
   if (native) await host.receive(native);
+  // a button press is answered (the client stops its spinner) in the webhook's own response, as the Bot API allows:
+  // no call of our own, and Telegram makes it only once the update is taken
+  if (update.callback_query) return { status: 200, body: { method: "answerCallbackQuery", callback_query_id: update.callback_query.id } };
   return { status: 200, body: {} };
 }
 
