@@ -189,7 +189,7 @@ describe("the Discord channel", () => {
     expect(node.logs.filter((l) => l.msg === "channel.lost" && l.account === "resuming")).toEqual([]);
   }, 60_000);
 
-  it("moves the Gateway connection to another node when its node is SIGKILLed, nothing answered twice", async () => {
+  it("moves the Gateway connection to another node when its node is SIGKILLed or stops, resuming its session: nothing lost, nothing answered twice", async () => {
     await using fake = await startFakeDiscord();
     const config = await channelConfig([account(fake, "moving")]);
     const env = { NATS_URL: nats.url, CLAW_CONFIG: config, DISCORD_BOT_TOKEN: fake.token };
@@ -220,16 +220,33 @@ describe("the Discord channel", () => {
     // a reply sent and not yet acked when its node dies is sent again by the next: wait for the acks first
     await untilRepliesAcked(nats.url, "discord", "moving");
     await first.kill("SIGKILL");
-    // Discord keeps nothing for a bot with no connection: the next messages are written once the other node is on
-    await until(() => fake.gateway.identifies === 2 && fake.gateway.open() === 1, "the other node's Gateway session", 30_000);
+    // written while no node holds the connection: Discord keeps them for the session, which the next node resumes
     for (let i = 10; i < 20; i++) fake.message({ channelId: dm, content: `m${i}` });
-    await until(() => fake.posted(dm).length >= 20, "twenty replies", 30_000);
+    expect(fake.gateway.open(), "no connection while the messages were written").toBe(0);
+    await until(() => fake.posted(dm).length >= 20, "twenty replies", 40_000);
     await new Promise((r) => setTimeout(r, 1_500));
     expect(fake.posted(dm)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     expect(runs(other)).toBe(true);
+    // resumed, not identified anew: one IDENTIFY in all, the other node's RESUME of the session it was handed
+    expect(fake.gateway.identifies).toBe(1);
+    expect(fake.gateway.resumes).toEqual([expect.objectContaining({ known: true })]);
+    expect(fake.gateway.replayed).toBeGreaterThanOrEqual(10);
     expect(fake.gateway.mostOpenSince(since), "Gateway connections open at once").toBe(1);
     const cli = await runCli(["channels"], { NATS_URL: nats.url });
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(new RegExp(`discord\\s+moving\\s+connected\\s+${otherId}\\b`));
-  }, 90_000);
+
+    // a node that stops hands the session over too (closed with a resumable code): a third node resumes it
+    await using c = await startClaw({ env: { ...env, CLAW_NODE_ID: "dc" } });
+    await untilRepliesAcked(nats.url, "discord", "moving");
+    const stopped = other.kill("SIGTERM");
+    for (let i = 20; i < 25; i++) fake.message({ channelId: dm, content: `m${i}` });
+    await stopped;
+    await until(() => fake.posted(dm).length >= 25, "twenty-five replies", 40_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fake.posted(dm)).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`));
+    expect(runs(c)).toBe(true);
+    expect(fake.gateway.identifies).toBe(1);
+    expect(fake.gateway.resumes).toEqual([expect.objectContaining({ known: true }), expect.objectContaining({ known: true })]);
+  }, 120_000);
 });

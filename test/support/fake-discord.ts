@@ -10,8 +10,9 @@
  * dispatches numbered by the session's sequence (`s`); `RESUME` (op 6) with
  * the session id and the last sequence seen answered by the dispatches after
  * it, then `RESUMED` (an unknown session: op 9, not resumable). A dropped
- * connection's session stays resumable, and what is dispatched meanwhile is
- * kept for its resume. A message goes to every session of the bot (as
+ * connection's session stays resumable — from any connection, as Discord's
+ * does — and what is dispatched meanwhile is kept for its resume; one the
+ * client closed with 1000 or 1001 is ended. A message goes to every session of the bot (as
  * Discord does to every connected shard): two connections at once show as
  * two deliveries, and the fake records how many were open.
  *
@@ -147,9 +148,12 @@ export async function startFakeDiscord(o: FakeDiscordOptions = {}): Promise<Fake
   wss.on("connection", (ws, url: URL) => {
     sockets.add(ws);
     let session: Session | undefined;
-    ws.on("close", () => {
+    ws.on("close", (code) => {
       sockets.delete(ws);
-      if (session?.ws === ws) session.ws = undefined;
+      if (session?.ws !== ws) return;
+      session.ws = undefined;
+      // as Discord: a client closing with 1000 or 1001 ends its session (the bot goes offline); any other close keeps it resumable
+      if (code === 1000 || code === 1001) sessions.delete(session.id);
     });
     if (url.searchParams.get("encoding") !== "json" || url.searchParams.get("v") !== "10") {
       ws.close(4002, "Decode error: this fake speaks v10 JSON only");

@@ -11,6 +11,14 @@
  *   dispatched meanwhile. Only a close Discord says cannot be recovered
  *   (a bad token, intents not allowed) loses the connection; the runner
  *   then connects anew with its backoff.
+ * - The session outlives its node: its id, resume URL and the sequence up
+ *   to which every message is on `claw.in` are kept in the account's state
+ *   (KV, once a second), and the next node to run the account resumes that
+ *   session instead of identifying anew — Discord replays what was written
+ *   while no node held the connection (after a SIGKILL, or a handover on
+ *   shutdown, which closes with a resumable code). The replay of messages
+ *   taken already is absorbed by their ids. A session Discord no longer
+ *   knows (op 9) is identified anew, as before.
  * - "Typing…" shows while the agent thinks (`POST /channels/{id}/typing`,
  *   best effort). Replies answer the message they reply to
  *   (`message_reference`), split at Discord's 2,000 characters, and never
@@ -104,10 +112,56 @@ export function messagesOf(envelope: Envelope): MessageBody[] {
   return messages;
 }
 
-/** Logs the bot in (the Gateway's READY), taking its messages from then on; rejects on a bad token. */
+/** The Gateway session as discord.js resumes it (`@discordjs/ws`'s SessionInfo). */
+const SessionSchema = z.object({
+  sessionId: z.string().min(1).max(200),
+  resumeURL: z.string().regex(/^wss?:\/\//),
+  sequence: z.number().int().nonnegative(),
+  shardId: z.number().int().nonnegative(),
+  shardCount: z.number().int().positive(),
+});
+type GatewaySession = z.infer<typeof SessionSchema>;
+/** What a node leaves for the next: the session, and the bot's id (READY said it; a resume does not). */
+const HandedSchema = SessionSchema.extend({ botId: z.string().regex(/^\d{1,20}$/) });
+/** The account state's name for the session handed to the next node. */
+const SESSION_STATE = "gateway-session";
+/** How often the handed session's sequence is brought up to date. */
+const KEEP_SESSION_MS = 1_000;
+/** Discord's close codes that keep the session resumable are any but 1000 and 1001: this is discord.js's own for a resume. */
+const RESUMABLE_CLOSE = 4_200;
+
+/** The session a node left in the account's state, if it reads as one. */
+function handedSession(text: string | undefined): z.infer<typeof HandedSchema> | undefined {
+  if (!text) return undefined;
+  try {
+    const r = HandedSchema.safeParse(JSON.parse(text));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The sequence up to which every dispatch of the session is taken: the
+ * highest seen, or just below the oldest message not yet on `claw.in`.
+ */
+interface SessionProgress {
+  sessionId: string;
+  seen: number;
+  inflight: Set<number>;
+}
+const takenThrough = (p: SessionProgress): number => (p.inflight.size > 0 ? Math.min(...p.inflight) - 1 : p.seen);
+
+/** Logs the bot in (the Gateway's READY, or RESUMED for a session handed over), taking its messages from then on; rejects on a bad token. */
 async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelConnection> {
   const discord = await import("discord.js");
-  const { Client: DiscordClient, GatewayDispatchEvents, GatewayIntentBits, Options, Routes, SimpleShardingStrategy } = discord;
+  const { Client: DiscordClient, Events, GatewayDispatchEvents, GatewayIntentBits, Options, Routes, SimpleShardingStrategy } = discord;
+  // the session the account's last node left: resumed, so what was written since is replayed
+  const left = handedSession(await host.state.get(SESSION_STATE).catch(() => undefined));
+  let handed: GatewaySession | undefined = left && SessionSchema.parse(left);
+  let live: GatewaySession | undefined;
+  let progress: SessionProgress | undefined = handed && { sessionId: handed.sessionId, seen: handed.sequence, inflight: new Set() };
+  let wsManager: { destroy(o: { code: number; reason: string }): unknown } | undefined;
   const client: Client = new DiscordClient({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
     // messages are read from the dispatches themselves: nothing to keep
@@ -118,6 +172,17 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
     },
     ws: {
       buildStrategy: (manager) => {
+        wsManager = manager;
+        // discord.js keeps the session in memory; a session handed over by another node is offered while it has none
+        const options = manager.options as { -readonly [K in keyof typeof manager.options]: (typeof manager.options)[K] };
+        const retrieve = options.retrieveSessionInfo;
+        const update = options.updateSessionInfo;
+        options.retrieveSessionInfo = async (shardId) => (await retrieve(shardId)) ?? (handed?.shardId === shardId ? handed : null);
+        options.updateSessionInfo = async (shardId, info) => {
+          if (!info) handed = undefined;
+          live = info ?? undefined;
+          await update(shardId, info);
+        };
         if (o.gatewayUrl) {
           // the Gateway's address comes from GET /gateway/bot; a configured one replaces it (its limits are kept)
           const fetchInfo = manager.fetchGatewayInformation.bind(manager);
@@ -128,22 +193,53 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
     },
   });
   let closing = false;
-  let botId: string | undefined;
+  let botId: string | undefined = left?.botId;
   let lose!: (e: Error) => void;
   const lost = new Promise<Error>((r) => (lose = (e) => !closing && r(e)));
 
-  // raw dispatches, not discord.js's cached structures: a DM or a channel never seen before is read alike
-  client.ws.on(GatewayDispatchEvents.Ready, (d: { user?: { id?: string } }) => void (botId = d.user?.id));
-  client.ws.on(GatewayDispatchEvents.MessageCreate, (d: GatewayMessage) => {
-    const native = botId && !closing ? nativeOf(d, botId) : undefined;
+  // raw dispatches, not discord.js's cached structures: a DM or a channel never seen before is read alike; with their
+  // sequence, which tells how far the session's messages are taken
+  client.on(Events.Raw, (packet: { t?: string; s?: number | null; d?: unknown }) => {
+    const s = typeof packet.s === "number" ? packet.s : undefined;
+    if (packet.t === GatewayDispatchEvents.Ready) {
+      const d = packet.d as { user?: { id?: string }; session_id?: string };
+      botId = d.user?.id;
+      progress = { sessionId: String(d.session_id), seen: s ?? 0, inflight: new Set() };
+      return;
+    }
+    const p = progress;
+    if (p && s !== undefined) p.seen = Math.max(p.seen, s);
+    if (packet.t !== GatewayDispatchEvents.MessageCreate) return;
+    const native = botId && !closing ? nativeOf(packet.d as GatewayMessage, botId) : undefined;
     if (!native) return;
-    host.receive(native).then(
-      () => undefined,
-      // the Gateway has no acknowledgement to withhold: a message Claw cannot take is lost, and said so
-      (e: Error) => host.log.warn({ err: e.message, messageId: native.id }, "discord: a message could not be taken"),
-    );
+    if (p && s !== undefined) p.inflight.add(s);
+    host
+      .receive(native)
+      .then(
+        () => undefined,
+        // the Gateway has no acknowledgement to withhold: a message Claw cannot take is lost, and said so
+        (e: Error) => host.log.warn({ err: e.message, messageId: native.id }, "discord: a message could not be taken"),
+      )
+      .finally(() => s !== undefined && p?.inflight.delete(s));
     void client.rest.post(Routes.channelTyping(native.chat)).catch(() => undefined);
   });
+  // the session for the next node: its id and resume URL, and the sequence up to which its messages are taken
+  let kept = "";
+  const keepSession = async () => {
+    const l = live;
+    const p = progress;
+    if (!l || !p || !botId || p.sessionId !== l.sessionId) return;
+    const { sessionId, resumeURL, shardId, shardCount } = l;
+    const text = JSON.stringify({ sessionId, resumeURL, shardId, shardCount, sequence: takenThrough(p), botId } satisfies z.infer<typeof HandedSchema>);
+    if (text === kept) return;
+    await host.state.put(SESSION_STATE, text);
+    kept = text;
+  };
+  const keeping = setInterval(
+    () => void keepSession().catch((e: Error) => host.log.warn({ err: e.message }, "discord: keeping the session failed")),
+    KEEP_SESSION_MS,
+  );
+  keeping.unref();
   client.on("shardDisconnect", (event) => lose(new Error(`the Gateway closed the connection for good (${event.code})`)));
   client.on("invalidated", () => lose(new Error("the Gateway session was invalidated")));
   client.on("error", (e) => host.log.warn({ err: e.message }, "discord: client error"));
@@ -152,6 +248,7 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
     await client.login(o.token);
   } catch (e) {
     closing = true;
+    clearInterval(keeping);
     await client.destroy().catch(() => undefined);
     throw e;
   }
@@ -178,6 +275,13 @@ async function connect(o: DiscordOptions, host: AdapterHost): Promise<ChannelCon
     },
     async close() {
       closing = true;
+      clearInterval(keeping);
+      // handed to the next node: the session kept as far as it is taken, and closed with a code that leaves it resumable
+      const handover = await keepSession().then(
+        () => true,
+        () => false,
+      );
+      if (handover) await Promise.resolve(wsManager?.destroy({ code: RESUMABLE_CLOSE, reason: "the account moves to another node" })).catch(() => undefined);
       await client.destroy();
     },
   };
