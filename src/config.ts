@@ -85,6 +85,14 @@ export interface ClawConfig {
   /** the Chromium `browser.open` runs (`CLAW_BROWSER_EXECUTABLE`) */
   browserExecutable: string;
   /**
+   * where the world reaches this gateway (`CLAW_PUBLIC_URL`, e.g. `https://claw.example.org`): the links of media skills made
+   * (`/v1/media/{id}`) start with it, so a platform can fetch them; its host is one the gateway answers for. Unset: the links are
+   * the gateway's own address (`http://<CLAW_HTTP_HOST>:<port>`), which only its neighbours reach
+   */
+  publicUrl?: string;
+  /** how long media skills made are kept (`CLAW_MEDIA_MAX_AGE_DAYS`) */
+  mediaMaxAgeDays: number;
+  /**
    * DNS servers (`ip` or `ip:port`) that resolve the hosts of `http.fetch` and webhook deliveries instead of the system's resolver (`CLAW_DNS_SERVERS`); empty:
    * the system's
    */
@@ -297,6 +305,12 @@ const EnvSchema = z.object({
   CLAW_HTTP_FETCH_ALLOW: hostAllowlist(),
   CLAW_BROWSER_ALLOW: hostAllowlist(),
   CLAW_BROWSER_EXECUTABLE: z.string().min(1).default("/usr/bin/chromium"),
+  CLAW_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://claw.example.org" })
+    .refine((u) => !/[?#]/.test(u), "must have no query or fragment")
+    .transform((u) => u.replace(/\/+$/, ""))
+    .optional(),
+  CLAW_MEDIA_MAX_AGE_DAYS: int(1, 3650).default(7),
   CLAW_DNS_SERVERS: z
     .string()
     .default("")
@@ -482,6 +496,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     httpFetchAllow: commaList(e.CLAW_HTTP_FETCH_ALLOW),
     browserAllow: commaList(e.CLAW_BROWSER_ALLOW),
     browserExecutable: e.CLAW_BROWSER_EXECUTABLE,
+    ...(e.CLAW_PUBLIC_URL ? { publicUrl: e.CLAW_PUBLIC_URL } : {}),
+    mediaMaxAgeDays: e.CLAW_MEDIA_MAX_AGE_DAYS,
     dnsServers: commaList(e.CLAW_DNS_SERVERS),
     skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
     // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)
@@ -499,7 +515,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     webhookTimeoutMs: e.CLAW_WEBHOOK_TIMEOUT_MS,
     webhookAllowPrivate: e.CLAW_WEBHOOK_ALLOW_PRIVATE === "1",
     authRequired: e.CLAW_AUTH === "required" || !isLoopback(e.CLAW_HTTP_HOST),
-    httpHosts: commaList(e.CLAW_HTTP_HOSTS),
+    // the public URL's host is one the gateway answers for: a platform fetches media links by it
+    httpHosts: [...commaList(e.CLAW_HTTP_HOSTS), ...(e.CLAW_PUBLIC_URL ? [new URL(e.CLAW_PUBLIC_URL).host] : [])],
     httpOrigins: commaList(e.CLAW_HTTP_ORIGINS).map((origin) => {
       const parsed = URL.canParse(origin) ? new URL(origin) : undefined;
       const bare = parsed && parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;

@@ -68,7 +68,7 @@ export const APPROVAL_RETENTION_MS = 8 * 24 * 3_600_000;
 export const APPROVALS_SOURCE = { stream: `KV_${BUCKETS.approvals}`, filter: kvKeySubject(BUCKETS.approvals, "a.>") } as const;
 
 /** Object stores: the files of registered skills, under `<id>@<version>/<path>`. */
-export const OBJECT_STORES = { skillFiles: "claw_skill_files" } as const;
+export const OBJECT_STORES = { skillFiles: "claw_skill_files", media: "claw_media" } as const;
 
 /** Knobs that shape the specs. */
 export interface SpecOptions {

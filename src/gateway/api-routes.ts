@@ -300,6 +300,14 @@ export const ROUTES = [
     responses: { 200: json("the usage of the days asked", UsageReportSchema), 404: json("another tenant than the caller's") },
   },
   {
+    method: "GET",
+    path: "/v1/media/{id}",
+    public: true,
+    tag: "skills",
+    summary: "a medium a skill made (a browser.open screenshot): its id in its link is the capability to read it",
+    responses: { 200: { description: "the medium's bytes, with its type", contentType: "application/octet-stream" }, 404: json("no such medium, or too old") },
+  },
+  {
     method: "POST",
     path: "/v1/webhooks/{type}/{account}",
     public: true,

@@ -21,6 +21,8 @@ import { responses } from "./responses.js";
 import type { ScheduleStore } from "../schedules/index.js";
 import type { ApprovalService } from "../approvals/index.js";
 import { approvalsRoutes } from "./approvals-routes.js";
+import { mediaRoutes } from "./media-routes.js";
+import type { MediaStore } from "../media/index.js";
 import { schedulesRoutes } from "./schedules-routes.js";
 import type { MemoryStore } from "../memory/index.js";
 import { memoryRoutes } from "./memory-routes.js";
@@ -47,6 +49,8 @@ export interface RouteHandlersOptions extends OperationsRoutesOptions, Pick<Chan
   usage?: UsageMeter;
   /** the tool calls waiting for a decision (`/v1/approvals`) */
   approvals: ApprovalService;
+  /** media skills made (`/v1/media/{id}`) */
+  media: MediaStore;
   /** the live view and the web chat page (`/ui`, `/ui/…`, `/chat`): false when it has nothing at that path */
   liveView: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -84,6 +88,7 @@ export function routeHandlers(o: RouteHandlersOptions, inbound: Inbound): RouteH
     ...memoryRoutes(o.memory, hasAgent),
     ...usageRoutes(o.usage),
     ...approvalsRoutes(o.approvals, o.maxPayload),
+    ...mediaRoutes(o.media),
     "GET /ui": liveView,
     "GET /ui/{rest*}": liveView,
     "GET /chat": liveView,

@@ -22,6 +22,8 @@ export interface InvocationDeps extends InvocationCheckDeps, SandboxedRunDeps {
   builtins: ReadonlyMap<string, BuiltinSkill>;
   /** an agent's `hooks` (skill-hooks.ts), run around its sessions' tool calls */
   agentHooks?(agent: string): AgentHooks | undefined;
+  /** an output with media bytes inline (`media[].data`) as it leaves the node: the bytes kept, a `url` instead (src/media) */
+  externalizeMedia?(output: unknown): Promise<unknown>;
 }
 
 /** Runs a built-in skill in the node's process until it ends, its deadline (less the margin) passes or its caller cancels it. */
@@ -149,15 +151,17 @@ export function invocationEffects(deps: InvocationDeps) {
   const answer = async (c: InvocationContext): Promise<InvocationEvent> => {
     const inv = c.invocation;
     const r = c.result!;
-    const mail: ToolResultMail = {
-      type: "tool.result",
-      callId: inv.id,
-      skill: c.skill ?? inv.skill,
-      ok: r.ok,
-      ...(r.ok ? { output: r.output } : { error: r.error }),
-      durationMs: c.durationMs,
-    };
     try {
+      // media bytes never travel in the mail, the snapshot or the model's context: kept once, linked
+      const output = r.ok && deps.externalizeMedia ? await deps.externalizeMedia(r.output) : r.ok ? r.output : undefined;
+      const mail: ToolResultMail = {
+        type: "tool.result",
+        callId: inv.id,
+        skill: c.skill ?? inv.skill,
+        ok: r.ok,
+        ...(r.ok ? { output } : { error: r.error }),
+        durationMs: c.durationMs,
+      };
       const headers: Record<string, string> = { [H.node]: deps.nodeId, [H.mail]: MAIL.toolResult };
       if (inv.trace.traceparent) headers[H.traceparent] = inv.trace.traceparent;
       if (parseSessionSubject(inv.replyTo)) {

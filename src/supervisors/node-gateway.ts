@@ -22,6 +22,7 @@ import type { StartingNode } from "./node-jetstream.js";
 import type { NodeSkills } from "./node-skills.js";
 import type { NodeWebhooks } from "./node-webhooks.js";
 import type { NodeUsage } from "./node-usage.js";
+import type { NodeMedia } from "./node-media.js";
 import type { Readiness } from "./readiness.js";
 
 /** What the gateway serves. */
@@ -44,6 +45,7 @@ export interface NodeGatewayParts {
   memory: { store: MemoryStore };
   usage: NodeUsage;
   approvals: ApprovalService;
+  media: Pick<NodeMedia, "store">;
 }
 
 /** Starts the gateway on the start-up answerer's port. */
@@ -81,6 +83,7 @@ export async function startNodeGateway(p: NodeGatewayParts): Promise<Gateway> {
     memory: p.memory.store,
     usage: p.usage.meter,
     approvals: p.approvals,
+    media: p.media.store,
     audit: p.access.audit,
     onError: (e) => log.error({ err: e }, "gateway error"),
   });

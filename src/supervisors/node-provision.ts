@@ -29,6 +29,7 @@ import {
   type SpecOptions,
 } from "../bus/index.js";
 import { Objm } from "@nats-io/obj";
+import { nanos } from "@nats-io/transport-node";
 import { ConfigError, type ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
 
@@ -107,6 +108,8 @@ export async function provision(bus: Bus, config: ClawConfig, log: Logger, retry
   }
   for (const s of streamSpecs(spec)) await ensureClawStream(bus, config, log, s, retry);
   await withRetry(() => new Objm(bus.js).create(OBJECT_STORES.skillFiles, { replicas: config.replicas }), retry);
+  // media skills made (screenshots), served at /v1/media/{id}: kept CLAW_MEDIA_MAX_AGE_DAYS
+  await withRetry(() => new Objm(bus.js).create(OBJECT_STORES.media, { replicas: config.replicas, ttl: nanos(config.mediaMaxAgeDays * 86_400_000) }), retry);
 }
 
 /**

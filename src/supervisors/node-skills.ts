@@ -43,6 +43,7 @@ import { agentAsker } from "./agent-asker.js";
 import type { ScheduleStore } from "../schedules/index.js";
 import { memorySkills, type MemoryDeps } from "../memory/index.js";
 import { createAudit } from "../observability/index.js";
+import type { NodeMedia } from "./node-media.js";
 import type { MemberInfo } from "./membership.js";
 
 /** What {@link startNodeSkills} gives the node. */
@@ -70,6 +71,8 @@ export interface NodeSkillsOptions {
   schedules: ScheduleStore;
   /** the memories the `memory.*` skills read and write */
   memory: MemoryDeps;
+  /** where the media bytes of skills' outputs are kept and linked */
+  media: Pick<NodeMedia, "externalize">;
   inspection?: { register(kind: "skill", id: string, actor: AnyActorRef): void; forget(kind: "skill", id: string): void };
   onEvent: (e: SkillWorkerEvent) => void;
 }
@@ -157,6 +160,7 @@ export async function startNodeSkills(o: NodeSkillsOptions): Promise<NodeSkills>
     env: process.env,
     grants: config.skillGrants,
     agentHooks: (id) => o.agents.get(id)?.spec.hooks,
+    externalizeMedia: (output) => o.media.externalize(output),
     consumer: { ackWaitMs: config.ackWaitMs, maxAckPending: 64 },
     backoff: o.backoff,
     inspection: o.inspection,

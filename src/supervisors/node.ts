@@ -45,6 +45,7 @@ import { observeBusHealth, observeLlm, observeSkillWorker } from "./node-observe
 import { retryBackoff, type Partitioning } from "./node-provision.js";
 import { nodeSessionHost } from "./node-sessions.js";
 import { startNodeSkills } from "./node-skills.js";
+import { openNodeMedia } from "./node-media.js";
 import { boundedStop, exitOnEscalation } from "./node-stop.js";
 import { nodeScheduler, openNodeSchedules } from "./node-schedules.js";
 import { openNodeMemory } from "./node-memory.js";
@@ -149,6 +150,8 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("memory", ({ bus, agents }) => openNodeMemory(bus, config, log, agents))
       // the approvals' store and service: the turns' approval gate, /v1/approvals, the chat's /approve and /deny
       .part("approvals", ({ bus }) => openNodeApprovals(bus, config, log))
+      // media skills made (screenshots): kept in claw_media, linked at /v1/media/{id}
+      .part("media", ({ bus }) => openNodeMedia(bus, config))
       .part(
         "skills",
         (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),
@@ -190,7 +193,15 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
       // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
       .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })
-      .part("gateway", async (p) => serving(await startNodeGateway({ ...p, config, log }), p, config, log), { stop: (g) => g.close() })
+      .part(
+        "gateway",
+        async (p) => {
+          const gateway = await startNodeGateway({ ...p, config, log });
+          p.media.listening(gateway.port);
+          return serving(gateway, p, config, log);
+        },
+        { stop: (g) => g.close() },
+      )
       // stopped first: the hand-over, while the gateway still answers (`/readyz`: node: stopping)
       .part("handOver", (p) => p, { stop: (p, deadline) => handOver({ ...p, config, log, skills: p.skills.workers }, deadline) })
   );

@@ -12,6 +12,7 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STREAMS } from "../../src/bus/index.js";
 import { skipWithout } from "../support/ci.js";
 import { startClaw } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
@@ -116,6 +117,39 @@ describe.skipIf(skipWithout("browser.open", missing))("browser.open", () => {
     await until(() => ourBrowsers().length === 0, "no browser.open Chromium left", 10_000);
     out.stop();
   }, 180_000);
+
+  it("keeps a screenshot out of the turn: its bytes go to claw_media, the reply carries its link, and the link serves the PNG", async () => {
+    await using claw = await node();
+    // the first test's reader of CLAW_OUT (a work queue: one reader per subject) goes first
+    for await (const ci of c.jsm.consumers.list(STREAMS.out)) if (ci.name.startsWith("test-out-")) await c.jsm.consumers.delete(STREAMS.out, ci.name);
+    const out = await collectStreamReplies(c.js, c.jsm);
+    const input = { url: `http://127.0.0.1:${sitePort}/`, waitFor: "#done", screenshot: true };
+    await c.js.publish("claw.in.t.a.c2", jsonBody({ id: "shot-1", text: `/tool browser.open ${JSON.stringify(input)}`, sender: { id: "u" } }));
+    const reply = await out.waitFor("shot-1", 60_000);
+    // what the model read (the scripted model answers with it): a link, never the bytes
+    const content = reply.text!.slice("browser.open: ".length);
+    expect(content.length, "the tool result the model reads").toBeLessThan(20_000);
+    const read = JSON.parse(content) as { title: string; media: Array<{ type: string; mime: string; url: string; size: number; data?: string }> };
+    expect(read.title).toBe("Claw test page");
+    expect(read.media).toHaveLength(1);
+    const shot = read.media[0]!;
+    expect(shot).toMatchObject({ type: "image", mime: "image/png", name: "screenshot.png" });
+    expect(shot.data).toBeUndefined();
+    expect(shot.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${claw.httpPort}/v1/media/md[a-z0-9]{32}$`));
+    // the reply takes it to its channel
+    expect(reply.media).toEqual([expect.objectContaining({ type: "image", url: shot.url })]);
+    const png = await fetch(shot.url);
+    expect(png.status).toBe(200);
+    expect(png.headers.get("content-type")).toBe("image/png");
+    expect(png.headers.get("x-content-type-options")).toBe("nosniff");
+    const bytes = Buffer.from(await png.arrayBuffer());
+    expect(bytes.subarray(0, 8).toString("hex")).toBe("89504e470d0a1a0a");
+    expect(bytes.length).toBe(shot.size);
+    // nothing else is there: an id not made, a path that is no id
+    expect((await fetch(`http://127.0.0.1:${claw.httpPort}/v1/media/md${"0".repeat(32)}`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${claw.httpPort}/v1/media/..%2F..%2Fetc%2Fpasswd`)).status).toBe(404);
+    out.stop();
+  }, 120_000);
 
   it("takes its browsers along when the node is SIGKILLed mid-call", async () => {
     const claw = await node();

@@ -6,8 +6,12 @@
  * method in both clients.
  */
 
-/** Operations a client of the API does not call: a platform's own webhooks, the web chat's socket and page, the live view, health. */
+/**
+ * Operations a client of the API does not call: a platform's own webhooks, the web chat's socket and page, the live view, health,
+ * and a medium's link (a reply carries it whole: fetched as it is)
+ */
 export const SDK_EXEMPT: ReadonlySet<string> = new Set([
+  "getV1MediaById",
   "postV1WebhooksByTypeByAccount",
   "getV1Ws",
   "getChat",

@@ -76,6 +76,16 @@ describe("the gateway's origins, hosts and connections", () => {
     expect(loadConfig({}).httpMaxConnections).toBeUndefined();
   });
 
+  it("reads CLAW_PUBLIC_URL (without its trailing slash; its host one the gateway answers for) and refuses one that is no http(s) URL", () => {
+    const c = loadConfig({ CLAW_PUBLIC_URL: "https://claw.example.org:8443/", CLAW_HTTP_HOSTS: "a.example" });
+    expect(c.publicUrl).toBe("https://claw.example.org:8443");
+    expect(c.httpHosts).toEqual(["a.example", "claw.example.org:8443"]);
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({}).mediaMaxAgeDays).toBe(7);
+    for (const bad of ["claw.example.org", "ftp://claw.example.org", "https://claw.example.org/?x=1"])
+      expect(() => loadConfig({ CLAW_PUBLIC_URL: bad }), bad).toThrow(/CLAW_PUBLIC_URL/);
+  });
+
   it("refuses an origin that is not one, naming the variable", () => {
     for (const bad of ["app.example.com", "https://app.example.com/path", "ftp://x", "https://u:p@x"])
       expect(() => loadConfig({ CLAW_HTTP_ORIGINS: bad }), bad).toThrow(/^CLAW_HTTP_ORIGINS: /);
