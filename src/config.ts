@@ -397,6 +397,9 @@ function loadConfigFile(
   }
   for (const a of agents)
     if (a.tenant !== undefined && !tenantIds.has(a.tenant)) throw new ConfigError(`${path}: agent ${a.id}: tenant: no tenant ${a.tenant} in tenants[]`);
+  channels.forEach((c, i) => {
+    if (c.tenant !== undefined && !tenantIds.has(c.tenant)) throw new ConfigError(`${path}: channels[${i}].tenant: no tenant ${c.tenant} in tenants[]`);
+  });
   return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants, tenants };
 }
 
