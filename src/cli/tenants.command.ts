@@ -55,7 +55,8 @@ export async function tenantsCommand(o: TenantsOptions): Promise<number> {
     const had = await store.get(o.id);
     let stored: StoredTenant;
     try {
-      stored = await store.put({ id: o.id, quotas: { ...had?.tenant.quotas, ...o.quotas } }, "cli");
+      // what is not a quota (the tenant's own providers) is kept as it was
+      stored = await store.put({ ...had?.tenant, id: o.id, quotas: { ...had?.tenant.quotas, ...o.quotas } }, "cli");
     } catch (e) {
       if (!(e instanceof ZodError)) throw e;
       const d = describeError(e, TenantSchema);

@@ -2,7 +2,8 @@
  * Tenants' namespaces on the bus, with real components: a tenant's MQTT
  * account (`channels[].tenant`, a real Mosquitto) routes only to that
  * tenant's agents — never to the operator's catch-all or default agent, nor
- * to another tenant's; and `claw tenants nats-config` printed into a real
+ * to another tenant's; a tenant that brings its own provider has its agents'
+ * turns go there (with its own key), and the others' to the cluster's; and `claw tenants nats-config` printed into a real
  * nats-server lets a tenant's user publish into its own account's subject
  * (stored, answered) and refuses it another tenant's (a permissions violation).
  */
@@ -47,12 +48,14 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
   let c: TestClient;
   let node: ClawProcess;
   let model: FakeOpenAI;
+  let acmeModel: FakeOpenAI;
   let mq: mqtt.MqttClient;
   const replies: Array<{ topic: string; text: string }> = [];
 
   beforeAll(async () => {
-    [mosquitto, nats, model] = await Promise.all([startMosquitto(), natsServer(), startFakeOpenAI()]);
+    [mosquitto, nats, model, acmeModel] = await Promise.all([startMosquitto(), natsServer(), startFakeOpenAI(), startFakeOpenAI()]);
     model.answer = (req) => ({ text: `${whose(req)}: ${lastUser(req)}` });
+    acmeModel.answer = model.answer;
     c = await client(nats.url);
     const mqttAccount = (topic: string, tenant?: string) => ({
       type: "mqtt",
@@ -63,7 +66,12 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
     });
     const config = await writeConfig({
       providers: { fake: { baseURL: model.baseURL, model: "m", apiKey: "k", maxRetries: 0 } },
-      tenants: [{ id: "acme" }, { id: "beta" }, { id: "gamma" }],
+      // acme brings its own provider, under the same name as the cluster's: acme's agents use it, nobody else does
+      tenants: [
+        { id: "acme", providers: { fake: { baseURL: acmeModel.baseURL, model: "acme-m", apiKeyEnv: "ACME_OPENAI_KEY", maxRetries: 0 } } },
+        { id: "beta" },
+        { id: "gamma" },
+      ],
       agents: [
         // the operator's: a catch-all, and the default agent
         { id: "echo", model: "fake", system: "[agent operator]" },
@@ -74,7 +82,7 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
       // three accounts named iot: acme's, beta's and the operator's; gamma has one and no agent
       channels: [mqttAccount("acme", "acme"), mqttAccount("beta", "beta"), mqttAccount("ops"), { ...mqttAccount("gamma", "gamma"), account: "iot2" }],
     });
-    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "tn" } });
+    node = await startClaw({ env: { NATS_URL: nats.url, CLAW_CONFIG: config, CLAW_NODE_ID: "tn", ACME_OPENAI_KEY: "acme-key" } });
     for (const account of ["acme/iot", "beta/iot", "iot", "gamma/iot2"])
       await until(() => node.logs.some((l) => l.msg === "channel.connected" && l.account === account), `${account} connected`);
     mq = await mqtt.connectAsync(mosquitto.url, { clientId: "tenant-ns-test" });
@@ -88,6 +96,7 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
     await nats?.[Symbol.asyncDispose]();
     await mosquitto?.[Symbol.asyncDispose]();
     await model?.close();
+    await acmeModel?.close();
   });
 
   it("routes each tenant's MQTT account to its own agents, and the operator's to the operator's", async () => {
@@ -98,12 +107,17 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
       { topic: "beta/1/reply", text: "beta: hello from beta/1" },
       { topic: "ops/1/reply", text: "operator: hello from ops/1" },
     ]);
-    // the messages were on the tenants' own subjects
     expect(node.output()).not.toContain("no_agent");
   });
 
+  it("sends the turns of a tenant's agents to the tenant's own provider, with its own key, and everyone else's to the cluster's", () => {
+    expect(acmeModel.requests.map((r) => [whose(r), r.model, r.authorization])).toEqual([["acme", "acme-m", "Bearer acme-key"]]);
+    expect(model.requests.map(whose).sort()).toEqual(["beta", "operator"]);
+    expect(model.requests.every((r) => r.authorization === "Bearer k")).toBe(true);
+  });
+
   it("never gives a tenant's message to the operator's catch-all or default agent, nor to an agent of another namespace", async () => {
-    const before = model.requests.length;
+    const before = model.requests.length + acmeModel.requests.length;
     // gamma's account has no agent of gamma's: dead-lettered, though the operator's echo takes anything and is the default
     await mq.publishAsync("gamma/1", "anyone?", { qos: 1 });
     // a message on acme's account naming the operator's or beta's agent: as if they did not exist
@@ -119,7 +133,7 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
       ["acme=2Fiot.named-echo", "no_agent"],
       ["gamma=2Fiot2.gamma=2F1", "no_agent"],
     ]);
-    expect(model.requests.length).toBe(before);
+    expect(model.requests.length + acmeModel.requests.length).toBe(before);
     // gamma's sender hears only that nothing could answer (the dead letter's notice), from no agent
     await until(() => replies.some((r) => r.topic === "gamma/1/reply"), "gamma's notice");
     expect(replies.filter((r) => r.topic.startsWith("gamma")).map((r) => r.text)).toEqual([

@@ -81,4 +81,46 @@ describe("a tenant's channel accounts", () => {
       "channels[1]: the mqtt account acme/iot is configured twice",
     );
   });
+
+  it("lets a tenant bring its own providers (keys only from the environment), which its agents name instead of the cluster's", () => {
+    const cluster = { providers: { shared: { baseURL: "http://127.0.0.1:1/v1", model: "m", apiKey: "k" } } };
+    const own = { baseURL: "http://127.0.0.1:2/v1", model: "acme-m", apiKeyEnv: "ACME_KEY" };
+    const env = { ACME_KEY: "secret" };
+    const load = (config: unknown, e: Record<string, string> = env) => loadConfig({ ...e, CLAW_CONFIG: file(config) });
+    const c = load({
+      ...cluster,
+      tenants: [{ id: "acme", providers: { own } }],
+      agents: [
+        { id: "s", tenant: "acme", model: "own" },
+        { id: "op", model: "shared" },
+      ],
+    });
+    expect(c.tenants[0]!.providers!.own).toMatchObject({ baseURL: own.baseURL, apiKeyEnv: "ACME_KEY" });
+    expect(c.agents.map((a) => [a.id, a.model])).toEqual([
+      ["acme/s", "own"],
+      ["op", "shared"],
+    ]);
+    const refused = (config: unknown, e?: Record<string, string>) => {
+      try {
+        load(config, e);
+      } catch (err) {
+        return (err as Error).message.replace(/^.*claw\.config\.json: /, "");
+      }
+      throw new Error("accepted");
+    };
+    // a tenant with its own providers does not use the cluster's; the operator's agents do not use a tenant's
+    expect(refused({ ...cluster, tenants: [{ id: "acme", providers: { own } }], agents: [{ id: "s", tenant: "acme", model: "shared" }] })).toMatch(
+      /^agent acme\/s: model: no provider named shared/,
+    );
+    expect(refused({ ...cluster, tenants: [{ id: "acme", providers: { own } }], agents: [{ id: "op", model: "own" }] })).toMatch(
+      /^agent op: model: no provider named own/,
+    );
+    // the key stays out of the file and of KV, and its variable must be set
+    expect(refused({ tenants: [{ id: "acme", providers: { own: { ...own, apiKey: "k" } } }], agents: [{ id: "a" }] })).toMatch(
+      /^tenants\.0\.providers\.own\.apiKey: unknown field/,
+    );
+    expect(refused({ tenants: [{ id: "acme", providers: { own } }], agents: [{ id: "a" }] }, {})).toBe(
+      "tenants.0.providers.own.apiKeyEnv: the environment variable ACME_KEY is not set",
+    );
+  });
 });
