@@ -14,6 +14,7 @@ export async function openNodeTenants(registry: KV, config: ClawConfig, log: Log
   const seeded = await seedTenants(tenantStore(registry), config.tenants);
   if (seeded.length) log.info({ tenants: seeded }, "tenants seeded from CLAW_CONFIG");
   const tenants = watchTenants(registry, { onError: (e) => log.warn({ err: e }, "tenants: watching them failed; watching again") });
-  await tenants.ready;
+  // the copy is ready once the watch delivered what is there; with no tenant at all it delivers nothing, so there is nothing to wait for
+  if ((await tenantStore(registry).list()).length > 0) await tenants.ready;
   return tenants;
 }
