@@ -11,9 +11,12 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { inboundSubject } from "../../src/bus/index.js";
+import { WebSocket } from "ws";
+import { inboundSubject, parseOutboundSubject } from "../../src/bus/index.js";
 import { TENANT_ROUTES } from "../../src/gateway/tenant-scope.js";
+import { publishReply } from "../support/channels.js";
 import { runCli } from "../support/claw-cli.js";
+import { clawClient, status } from "../support/grpc-client.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 
@@ -142,6 +145,63 @@ describe("every endpoint's tenant filter, walked from /openapi.json", () => {
     "GET /v1/usage": async () => {
       expect((await acme("GET", "/v1/usage")).status).toBe(200);
       expect((await acme("GET", "/v1/usage?tenant=beta")).status).toBe(404);
+    },
+    // a tenant's web chats are on its own accounts: acme's `web` is acme/web, answered by acme's agents, apart from beta's `web`
+    "GET /v1/ws": async () => {
+      const out: string[] = [];
+      const sub = c.nc.subscribe("claw.out.ws.>", { callback: (_e, m) => out.push(parseOutboundSubject(m.subject)!.account) });
+      await c.nc.flush();
+      const chat = async (key: string, query = "") => {
+        const ws = new WebSocket(`ws://127.0.0.1:${node.httpPort}/v1/ws${query}`, { headers: { authorization: `Bearer ${key}` } });
+        const frames: Array<Record<string, unknown>> = [];
+        ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+        await new Promise<void>((resolve, reject) => {
+          ws.once("open", () => resolve());
+          ws.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+          ws.once("error", reject);
+        });
+        const next = async (type: string) => {
+          const end = Date.now() + 30_000;
+          for (;;) {
+            const f = frames.find((x) => x.type === type);
+            if (f) return f;
+            if (Date.now() > end) throw new Error(`no ${type} frame: ${JSON.stringify(frames)}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        };
+        return { ws, next };
+      };
+      for (const [tenant, text] of [
+        ["acme", "web hello from acme"],
+        ["beta", "web hello from beta"],
+      ] as const) {
+        const { ws, next } = await chat(keys[tenant]!);
+        expect((await next("hello")).account).toBe("web");
+        ws.send(JSON.stringify({ text }));
+        expect((await next("reply")).text).toBe(text);
+        ws.close();
+      }
+      await expect(chat(keys.acme!, "?account=beta%2Fweb")).rejects.toThrow(/upgrade refused: 400/);
+      sub.unsubscribe();
+      expect(out.sort()).toEqual(["acme/web", "beta/web"]);
+
+      // gRPC Replies passes the same rule: a tenant reads its own accounts' replies, by the names it gave them
+      const g = clawClient(`127.0.0.1:${node.grpcPort}`);
+      try {
+        await publishReply(nats.url, "feed", "news", "c9", { text: "the operator's" });
+        await publishReply(nats.url, "feed", "beta/news", "c9", { text: "beta's" });
+        await publishReply(nats.url, "feed", "acme/news", "c9", { text: "acme's" });
+        const read = await g.stream<{ account: string; text: string }>(
+          "Replies",
+          { channel: "feed", account: "news", chat: "c9", consumer: "acme-feed" },
+          { bearer: keys.acme, until: (got) => got.length >= 1, deadlineMs: 30_000 },
+        );
+        expect(read.messages.map((m) => [m.account, m.text])).toEqual([["acme/news", "acme's"]]);
+        const other = await g.stream("Replies", { channel: "feed", account: "beta/news", chat: "c9", consumer: "x" }, { bearer: keys.acme, deadlineMs: 5_000 });
+        expect(other.status).toBe(status.INVALID_ARGUMENT);
+      } finally {
+        g.close();
+      }
     },
     "GET /openapi.json": async () => {
       expect((await acme("GET", "/openapi.json")).status).toBe(200);
