@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
-import { inboundSubject, parseOutboundSubject } from "../../src/bus/index.js";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, decodeToken, encodeToken, inboundSubject, parseOutboundSubject } from "../../src/bus/index.js";
 import { TENANT_ROUTES } from "../../src/gateway/tenant-scope.js";
 import { publishReply } from "../support/channels.js";
 import { runCli } from "../support/claw-cli.js";
@@ -274,5 +275,21 @@ describe("every endpoint's tenant filter, walked from /openapi.json", () => {
     expect(Object.keys(decided).sort()).toEqual(routes.map((r) => r.key).sort());
     expect(Object.keys(CHECKS).filter((k) => !TENANT_ROUTES.has(k))).toEqual([]);
     expect(Object.keys(PUBLIC).filter((k) => !routes.some((r) => r.key === k) || TENANT_ROUTES.has(k))).toEqual([]);
+  });
+
+  it("leaves claw inspect to the operator, who reads a tenant's session by its agent's stored id", async () => {
+    const r = await acme("POST", "/v1/agents/support/invoke", { text: "inspect me", session: "insp" });
+    expect(r.status, r.text).toBe(200);
+    const kv = await new Kvm(c.nc).open(BUCKETS.sessions);
+    let key: string | undefined;
+    const end = Date.now() + 30_000;
+    while (!key && Date.now() < end) {
+      for await (const k of await kv.keys(`${encodeToken("acme/support")}.>`)) if (decodeToken(k.split(".")[1]!).includes("insp")) key = k;
+      if (!key) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(key).toBeDefined();
+    const inspected = await runCli(["inspect", "acme/support", decodeToken(key!.split(".")[1]!), "--json"], { NATS_URL: nats.url });
+    expect(inspected.code, inspected.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(inspected.stdout).history)).toContain("inspect me");
   });
 });
