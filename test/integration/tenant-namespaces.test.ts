@@ -34,7 +34,7 @@ async function writeConfig(config: unknown): Promise<string> {
   return path;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -88,7 +88,7 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
     mq = await mqtt.connectAsync(mosquitto.url, { clientId: "tenant-ns-test" });
     mq.on("message", (topic, payload) => replies.push({ topic, text: JSON.parse(payload.toString()).text }));
     await mq.subscribeAsync("+/+/reply", { qos: 1 });
-  }, 90_000);
+  }, 150_000);
   afterAll(async () => {
     await mq?.endAsync();
     await node?.[Symbol.asyncDispose]();
@@ -126,7 +126,7 @@ describe.skipIf(skipWithout("tenant-namespaces", brokerMissing("mosquitto")))("a
         inboundSubject({ channel: "mqtt", account: "acme/iot", chat: `named-${agent}` }),
         encode({ text: "hi", sender: { id: "x" }, metadata: { agent } }),
       );
-    const letters = await waitForDeadLetters(c.jsm, (all) => all.length >= 3, 30_000);
+    const letters = await waitForDeadLetters(c.jsm, (all) => all.length >= 3, 60_000);
     const chat = (subject: string) => subject.split(".").slice(-2).join(".");
     expect(letters.map((d) => [chat(d.originalSubject), d.code]).sort()).toEqual([
       ["acme=2Fiot.named-beta=2Fsupport", "no_agent"],
