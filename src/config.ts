@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { AgentSpecError, AgentSpecSchema, defaultAgents, qualifyAgent, validateAgent, type AgentSpec } from "./actors/index.js";
 import { SCRIPTED } from "./llm/index.js";
+import { PROVIDER_NAME, ProviderConfigSchema, type ProviderConfig } from "./llm/provider-config.js";
 import { ChannelConfigError, parseChannels, type ChannelConfig } from "./adapters/index.js";
 import { nuid } from "@nats-io/transport-node";
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PARTITIONS, DEFAULT_WS_CONSUMER_IDLE_MS, defaultSpecOptions } from "./bus/index.js";
@@ -174,32 +175,12 @@ export interface ClawConfig {
   channels: ChannelConfig[];
 }
 
-/** One OpenAI-compatible provider (`CLAW_CONFIG` `providers.<name>`). */
-export const ProviderConfigSchema = z
-  .object({
-    baseURL: z.string().url(),
-    model: z.string().min(1),
-    apiKey: z.string().min(1).optional(),
-    /** the environment variable that holds the key (preferred: keys stay out of files) */
-    apiKeyEnv: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
-      .optional(),
-    timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
-    /** retries of a 429, 5xx, timeout or refused connection before the next provider */
-    maxRetries: z.number().int().min(0).max(10).default(2),
-    /** consecutive failures that open the provider's circuit (it is then skipped without waiting) */
-    circuitFailures: z.number().int().min(1).max(1000).default(5),
-    /** how long an open circuit waits before one request probes the provider again */
-    circuitCooldownMs: z.number().int().min(100).max(3_600_000).default(30_000),
-  })
-  .strict();
-export type ProviderConfig = z.infer<typeof ProviderConfigSchema>;
+export { ProviderConfigSchema, type ProviderConfig } from "./llm/provider-config.js";
 
 /** The file `CLAW_CONFIG` names. */
 const ConfigFileSchema = z
   .object({
-    providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "provider names: letters, digits, _ and -"), ProviderConfigSchema).default({}),
+    providers: z.record(z.string().regex(PROVIDER_NAME, "provider names: letters, digits, _ and -"), ProviderConfigSchema).default({}),
     agents: z.array(AgentSpecSchema).min(1),
     defaultAgent: z.string().optional(),
     /** channel accounts: `{ "type", "account", …options }`, checked by their adapter (src/adapters) */
@@ -384,12 +365,24 @@ function loadConfigFile(
     if (p.apiKeyEnv && !apiKey) throw new ConfigError(`${path}: providers.${name}.apiKeyEnv: the environment variable ${p.apiKeyEnv} is not set`);
     providers[name] = { ...p, apiKey };
   }
+  // a tenant that brings its own providers: its agents name those (keys from the environment, checked here as the cluster's are)
+  const tenantProviders = new Map<string, string[]>();
+  r.data.tenants.forEach((t, i) => {
+    if (!t.providers || Object.keys(t.providers).length === 0) return;
+    for (const [name, p] of Object.entries(t.providers)) {
+      if (name === SCRIPTED) throw new ConfigError(`${path}: tenants.${i}.providers.${name}: "${SCRIPTED}" is the built-in model's name`);
+      if (p.apiKeyEnv && !env[p.apiKeyEnv])
+        throw new ConfigError(`${path}: tenants.${i}.providers.${name}.apiKeyEnv: the environment variable ${p.apiKeyEnv} is not set`);
+    }
+    tenantProviders.set(t.id, Object.keys(t.providers));
+  });
   const ids = new Set<string>();
   for (const a of agents) {
     if (ids.has(a.id)) throw new ConfigError(`${path}: agent id ${a.id} is defined twice`);
     ids.add(a.id);
     try {
-      validateAgent(a, { models: () => [SCRIPTED, ...Object.keys(providers)] });
+      const own = a.tenant === undefined ? undefined : tenantProviders.get(a.tenant);
+      validateAgent(a, { models: () => [SCRIPTED, ...(own ?? Object.keys(providers))] });
     } catch (e) {
       if (e instanceof AgentSpecError) throw new ConfigError(`${path}: agent ${a.id}: ${e.message}`);
       throw e;
@@ -411,6 +404,9 @@ function loadConfigFile(
   }
   for (const a of agents)
     if (a.tenant !== undefined && !tenantIds.has(a.tenant)) throw new ConfigError(`${path}: agent ${a.id}: tenant: no tenant ${a.tenant} in tenants[]`);
+  channels.forEach((c, i) => {
+    if (c.tenant !== undefined && !tenantIds.has(c.tenant)) throw new ConfigError(`${path}: channels[${i}].tenant: no tenant ${c.tenant} in tenants[]`);
+  });
   return { agents, defaultAgent, providers, agentsFrom: "file", channels, rateLimits: r.data.rateLimits, skillGrants: r.data.skillGrants, tenants };
 }
 

@@ -57,8 +57,8 @@ export interface AgentRegistry {
 
 /** What else decides whether an agent can run (its model names). */
 export interface AgentChecks {
-  /** names a model may have on this node (`scripted` and the configured providers) */
-  models: () => readonly string[];
+  /** names a model of an agent (of `tenant`) may have on this node (`scripted` and the configured providers, or the tenant's own) */
+  models: (tenant?: string) => readonly string[];
 }
 
 /** One line of the routing table as `GET /v1/agents` shows it. */
@@ -106,7 +106,7 @@ export function validateAgent(input: unknown, checks: AgentChecks): AgentSpec {
   const kind = agentKind(spec.kind);
   if (!kind) throw new AgentSpecError(`kind: unknown agent kind ${spec.kind}`, "kind");
   checkKindOptions(spec, kind);
-  const models = checks.models();
+  const models = checks.models(spec.tenant);
   for (const [field, m] of [["model", spec.model] as const, ...spec.fallbacks.map((f, i) => [`fallbacks.${i}`, f] as const)]) {
     if (!models.includes(m)) throw new AgentSpecError(`${field}: no provider named ${m} is configured (known: ${models.join(", ")})`, field);
   }

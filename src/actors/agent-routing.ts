@@ -10,11 +10,15 @@
  * (channel `http`, account = the agent's id), where the gateway publishes
  * only for callers with `agents:invoke:<agent>`. A sender cannot pick an agent
  * that is not bound to its channel (such a message is dead-lettered with
- * `agent_not_bound`). A tenant's agent (src/tenants) is reached only through
- * its own HTTP account: its bindings do not route the cluster's channels to it.
+ * `agent_not_bound`). A message belongs to the tenant of its account (a
+ * tenant's channel account is `<tenant>/<name>`, as its agents are; an HTTP
+ * account is an agent's id): only that tenant's agents answer it, by their
+ * bindings (whose `account` names the tenant's own name for the account) or
+ * their own HTTP account. The operator's agents answer only the operator's
+ * accounts, and the default agent only those.
  */
 import type { Envelope } from "../bus/index.js";
-import type { AgentSpec, Binding } from "./agents.js";
+import { agentIdTenant, localAgentId, type AgentSpec, type Binding } from "./agents.js";
 
 /** The channel of conversations held over HTTP: account `<agent id>` is that agent's own. */
 export const HTTP_CHANNEL = "http";
@@ -48,7 +52,7 @@ const named = (b: Binding) => TIERS.filter((t) => b[t] !== "*").length + Object.
  * ties between equally specific bindings.
  */
 export function routingTable(agents: readonly AgentSpec[], defaultAgent?: string): Route[] {
-  const rows = agents.flatMap((agent, order) => bindingsOf(agent).map((binding) => ({ agent, binding, match: bindingMatch(binding), order })));
+  const rows = agents.flatMap((agent, order) => agent.bindings.map((binding) => ({ agent, binding, match: bindingMatch(binding), order })));
   rows.sort((a, b) => RANK[b.match] - RANK[a.match] || named(b.binding) - named(a.binding) || a.order - b.order);
   const table: Route[] = rows.map(({ agent, binding, match }) => ({ agent, binding, match }));
   const fallback = defaultAgent === undefined ? undefined : agents.find((a) => a.id === defaultAgent);
@@ -58,9 +62,15 @@ export function routingTable(agents: readonly AgentSpec[], defaultAgent?: string
 
 const matches = (p: string, v: string) => p === "*" || p === v;
 
-/** True when a binding matches a message. */
+/** The tenant a message belongs to: its account's (undefined: the operator's). */
+export function messageTenant(e: Pick<Envelope, "account">): string | undefined {
+  return agentIdTenant(e.account);
+}
+
+/** True when a binding matches a message (its `account` is the name within the message's tenant). */
 export function bound(b: Binding, e: Envelope): boolean {
-  if (!(matches(b.channel, e.channel) && matches(b.account, e.account) && matches(b.chat, e.chat) && matches(b.sender, e.sender.id))) return false;
+  const account = localAgentId(e.account);
+  if (!(matches(b.channel, e.channel) && matches(b.account, account) && matches(b.chat, e.chat) && matches(b.sender, e.sender.id))) return false;
   return Object.entries(b.metadata).every(([k, v]) => {
     const actual = e.metadata[k];
     return v === "*" ? actual !== undefined : actual !== undefined && String(actual) === v;
@@ -68,17 +78,14 @@ export function bound(b: Binding, e: Envelope): boolean {
 }
 
 /**
- * The bindings that route to `agent`: a tenant's agent answers only what its
- * tenant sends it (its own HTTP account, which the gateway lets only that
- * tenant's credentials and the operator reach), never the cluster's channels.
+ * True when `agent` may answer `e`: the message is of the agent's tenant (a
+ * tenant's agent never answers the operator's or another tenant's accounts,
+ * nor the operator's agents a tenant's), and one of its bindings matches or
+ * it is the agent's own HTTP account.
  */
-function bindingsOf(agent: AgentSpec): readonly Binding[] {
-  return agent.tenant === undefined ? agent.bindings : [];
-}
-
-/** True when `agent` may answer `e`: one of its bindings matches, or it is the agent's own HTTP account. */
 export function admits(agent: AgentSpec, e: Envelope): boolean {
-  return (e.channel === HTTP_CHANNEL && e.account === agent.id) || bindingsOf(agent).some((b) => bound(b, e));
+  if (agent.tenant !== messageTenant(e)) return false;
+  return (e.channel === HTTP_CHANNEL && e.account === agent.id) || agent.bindings.some((b) => bound(b, e));
 }
 
 // the table is rebuilt only when the registry's list (a new array on every change) or the default changes
@@ -94,11 +101,16 @@ function tableOf(agents: readonly AgentSpec[], defaultAgent?: string): Route[] {
 /** The agent for a message: by `metadata.agent` where that agent is admitted, else by the routing table. */
 export function resolveAgent(agents: readonly AgentSpec[], e: Envelope, defaultAgent?: string): AgentChoice {
   const where = `${e.channel}/${e.account}/${e.chat}`;
-  const routed = tableOf(agents, defaultAgent).find((r) => r.binding === undefined || bound(r.binding, e))?.agent;
+  const tenant = messageTenant(e);
+  // only the message's tenant's agents; the default agent answers only the operator's accounts
+  const routed = tableOf(agents, defaultAgent).find(
+    (r) => r.agent.tenant === tenant && (r.binding === undefined ? tenant === undefined : bound(r.binding, e)),
+  )?.agent;
   const name = e.metadata["agent"];
   if (typeof name === "string") {
     const agent = agents.find((a) => a.id === name);
-    if (!agent) return { code: "no_agent", reason: `no agent named ${name}`, field: "metadata.agent" };
+    // another tenant's agent is not named to a sender: it answers as one that does not exist
+    if (!agent || agent.tenant !== tenant) return { code: "no_agent", reason: `no agent named ${name}`, field: "metadata.agent" };
     if (agent === routed || admits(agent, e)) return { agent };
     return {
       code: "agent_not_bound",

@@ -5,6 +5,7 @@
  * keep running); arguments it cannot use throw {@link UsageError}.
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_PARTITIONS } from "../bus/index.js";
 import { auditCommand } from "./audit.command.js";
 import { backupCommand } from "./backup.command.js";
 import { channelsPairCommand } from "./channels-pair.command.js";
@@ -341,18 +342,30 @@ export const COMMANDS: readonly CliCommand[] = [
       "tenants ls [--json]                the tenants and their quotas",
       "tenants set <id> [--messages-per-minute N] [--tokens-per-day N] [--concurrent-turns N] [--sessions N] [--json]",
       "                                   make a tenant or change its quotas (every node applies it at once)",
+      "tenants nats-config [--config <file>] [--partitions N]",
+      "                                   print NATS accounts (nats-server config) in which each tenant's user may publish only",
+      "                                   to its own channel accounts' claw.in subjects (from CLAW_CONFIG; no NATS needed)",
     ],
     async run(args) {
       const n = { type: "string" } as const;
       const { values, positionals } = parseArgs({
         args,
         allowPositionals: true,
-        options: { "messages-per-minute": n, "tokens-per-day": n, "concurrent-turns": n, sessions: n, json },
+        options: { "messages-per-minute": n, "tokens-per-day": n, "concurrent-turns": n, sessions: n, json, config: n, partitions: n },
       });
       const [action, id, extra] = positionals;
       if (extra !== undefined) throw new UsageError(`tenants ${action}: unexpected ${extra}`);
       if (action === "ls") return tenantsCommand({ action, json: values.json });
-      if (action !== "set") throw new UsageError("tenants needs ls or set");
+      if (action === "nats-config") {
+        if (id !== undefined) throw new UsageError(`tenants nats-config: unexpected ${id}`);
+        const partitions = values.partitions ?? process.env.CLAW_PARTITIONS;
+        return tenantsCommand({
+          action,
+          config: values.config,
+          partitions: partitions === undefined ? DEFAULT_PARTITIONS : count(partitions, 1, "--partitions: not a count of at least 1"),
+        });
+      }
+      if (action !== "set") throw new UsageError("tenants needs ls, set or nats-config");
       if (!id) throw new UsageError("tenants set needs <id>");
       const quota = (flag: keyof typeof values & string) => {
         const v = values[flag];

@@ -73,9 +73,10 @@ export function agentsSeenBy(agents: AgentDirectory, who: Principal): AgentDirec
 
 /**
  * The routes a tenant's credential may call: those that keep to its own
- * namespace (its agents, dead letters, webhooks, usage) or read what every
- * tenant shares (the skills, `/openapi.json`). Any other — the live view,
- * the web chat's socket, schedules, channels, registering skills, metrics,
+ * namespace (its agents, dead letters, webhooks, usage, its web chats on
+ * `/v1/ws` and gRPC `Replies`, whose accounts are `<tenant>/<account>`) or
+ * read what every tenant shares (the skills, `/openapi.json`). Any other —
+ * the live view, the web chat page, schedules, channels, registering skills, metrics,
  * and any route added later until it is made tenant-aware — reaches the
  * whole cluster, and answers a tenant 403 `not_for_tenants`.
  */
@@ -99,5 +100,6 @@ export const TENANT_ROUTES: ReadonlySet<string> = new Set([
   "GET /v1/webhooks",
   "DELETE /v1/webhooks/{id}",
   "GET /v1/usage",
+  "GET /v1/ws",
   "GET /openapi.json",
 ]);

@@ -53,11 +53,13 @@ import {
   type LanePolicy,
 } from "../bus/index.js";
 import type { Principal } from "../auth/index.js";
+import { localAgentId } from "../actors/index.js";
 import { HttpError } from "./errors.js";
 import { callerId, tokenChat } from "./http-session.js";
 import type { Inbound } from "./inbound.js";
 import { checkNamedAgent } from "./named-agent.js";
 import { principalOf } from "./principal.js";
+import { agentIdFor } from "./tenant-scope.js";
 
 /** The channel name of WebSocket chats. */
 export const WS_CHANNEL = "ws";
@@ -163,9 +165,14 @@ async function take(
     return;
   }
   const id = typeof v?.id === "string" ? v.id : undefined;
-  const input = v && "text" in v ? { text: v.text, metadata: v.metadata, sender: { id: addr.chat } } : { text, sender: { id: addr.chat } };
+  const input: { text: unknown; metadata?: unknown; sender: { id: string } } =
+    v && "text" in v ? { text: v.text, metadata: v.metadata, sender: { id: addr.chat } } : { text, sender: { id: addr.chat } };
   try {
-    checkNamedAgent(input.metadata, conn.asked.principal);
+    const who = conn.asked.principal;
+    checkNamedAgent(input.metadata, who);
+    // a tenant names its agents as it named them: they are its own (`<tenant>/<agent>`)
+    const meta = input.metadata as { agent?: unknown } | undefined;
+    if (who.tenant !== undefined && typeof meta?.agent === "string") input.metadata = { ...meta, agent: agentIdFor(who, meta.agent) };
     const r = await ch.o.inbound.accept(addr, input, id);
     frame({ type: "accepted", id: r.id, duplicate: r.duplicate });
   } catch (e) {
@@ -210,7 +217,9 @@ async function serve(ch: Channel, ws: WebSocket, addr: ChatAddress, asked: Asked
   if (!set) ch.sessions.set(key, (set = new Set()));
   set.add(conn);
   o.bus.nc.publish(wsTakeoverSubject(addr), conn.id);
-  frame({ type: "hello", session: asked.session, account: addr.account, node: o.nodeId, ...(asked.token ? { token: asked.token } : {}) });
+  // a tenant's account is shown by the name it gave
+  const account = asked.principal.tenant === undefined ? addr.account : localAgentId(addr.account);
+  frame({ type: "hello", session: asked.session, account, node: o.nodeId, ...(asked.token ? { token: asked.token } : {}) });
 
   deltas = o.bus.nc.subscribe(deltaSubject(addr), {
     callback: (_e, m) => {
@@ -275,6 +284,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
       let asked: ReturnType<typeof sessionOf>;
       try {
         if (account.length > 128) throw new HttpError(400, "invalid_query", "account: at most 128 characters", "account");
+        if (principal.tenant !== undefined && account.includes("/"))
+          throw new HttpError(400, "invalid_query", "account: a tenant's accounts are named within it (no /)", "account");
         asked = sessionOf(url, principal);
       } catch (e) {
         if (!(e instanceof HttpError)) throw e;
@@ -291,7 +302,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
         // a frame the client breaks (bad bits, past maxPayload) is an 'error' here: ws closes the connection
         // (1002, 1009) itself, and without a listener the process would end
         ws.on("error", () => undefined);
-        const addr = { channel: WS_CHANNEL, account, chat: asked.chat };
+        // a tenant's web chats are on its own accounts (`<tenant>/<account>`): only its agents answer them (agent-routing.ts)
+        const addr = { channel: WS_CHANNEL, account: agentIdFor(principal, account), chat: asked.chat };
         void serve(ch, ws, addr, { clientAcks: url.searchParams.get("ack") === "client", principal, session: asked.session, token: asked.token }).catch(
           (e: unknown) => {
             o.onError?.(e);

@@ -34,6 +34,7 @@ import {
 import { HttpError } from "../gateway/errors.js";
 import { CROSS_SESSION_SCOPE, crossSession, mayAddressChat, ownerOf } from "../gateway/http-session.js";
 import { AddressTokenSchema, parseBody } from "../gateway/schemas.js";
+import { agentIdFor } from "../gateway/tenant-scope.js";
 import { serviceError } from "./status.js";
 
 /** `RepliesRequest`, as proto-loader reads it. */
@@ -78,6 +79,11 @@ export async function serveReplies(
     ...(r.chat ? { chat: r.chat } : {}),
     consumer: r.consumer,
   });
+  // a tenant reads only its own accounts' replies (`<tenant>/<account>`: its agents' HTTP accounts, its web chats, its channel accounts)
+  if (who.tenant !== undefined) {
+    if (b.account.includes("/")) throw new HttpError(400, "invalid_body", "account: a tenant's accounts are named within it (no /)", "account");
+    b.account = agentIdFor(who, b.account);
+  }
   if (b.chat !== undefined && !mayAddressChat(b.chat, who))
     throw new HttpError(403, "forbidden", `chat: another caller's own (reading it needs the scope ${CROSS_SESSION_SCOPE})`, "chat");
   if (b.chat === undefined && ownerOf(who) !== undefined && !crossSession(who))

@@ -10,3 +10,12 @@ export { createFailoverModel, type FailoverOptions, type GuardedProvider, type P
 export { createScriptedModel, scriptedReply, SCRIPTED_COMMANDS } from "./scripted-model.js";
 export { createModelRegistry, SCRIPTED, type ModelRegistry } from "./model-registry.js";
 export { createProviderModels, type ProviderModels, type ProviderSettings } from "./provider-models.js";
+export {
+  PROVIDER_NAME,
+  ProviderConfigSchema,
+  TenantProviderSchema,
+  TenantProvidersSchema,
+  type ProviderConfig,
+  type TenantProvider,
+} from "./provider-config.js";
+export { tenantModels, type TenantModelsOptions } from "./tenant-models.js";

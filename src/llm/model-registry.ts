@@ -13,9 +13,9 @@ export const SCRIPTED = "scripted";
 /** What a node resolves models from. */
 export interface ModelRegistry {
   /** the model an agent asks for (its provider, then its fallbacks); throws a permanent {@link ModelError} for an unknown name */
-  model(agent: { model: string; fallbacks: readonly string[] }): Model;
-  /** the names an agent may use */
-  names(): string[];
+  model(agent: { model: string; fallbacks: readonly string[]; tenant?: string }): Model;
+  /** the names an agent (of `tenant`, when given: a tenant may bring its own providers) may use */
+  names(tenant?: string): string[];
 }
 
 /** A registry of the scripted model and `chain`, which makes a failover model of named providers. */

@@ -11,7 +11,8 @@ import type { ClawConfig } from "../config.js";
 import type { AccessOptions } from "../gateway/access.js";
 import type { Logger } from "../log.js";
 import { createAudit, type Audit, type ClawMetrics } from "../observability/index.js";
-import { seedTenants, tenantStore, watchTenants, type UsageMeter } from "../tenants/index.js";
+import type { TenantDirectory, UsageMeter } from "../tenants/index.js";
+import { openNodeTenants } from "./node-tenants.js";
 
 /** What the gateway is given, and the watch to stop with the node. */
 export interface GatewayAccess {
@@ -21,12 +22,14 @@ export interface GatewayAccess {
 }
 
 /** Watches the API keys, trusts the JWT issuer, opens the audit trail and the rate-limit buckets, as `config` says. */
-export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, o: { metrics?: ClawMetrics; usage?: UsageMeter } = {}): Promise<GatewayAccess> {
-  // the tenants and their quotas, in KV claw_registry: CLAW_CONFIG seeds them, every node follows them
-  const registry = await bus.kvm.open(BUCKETS.registry);
-  const seeded = await seedTenants(tenantStore(registry), config.tenants);
-  if (seeded.length) log.info({ tenants: seeded }, "tenants seeded from CLAW_CONFIG");
-  const tenants = watchTenants(registry, { onError: (e) => log.warn({ err: e }, "tenants: watching them failed; watching again") });
+export async function gatewayAccess(
+  bus: Bus,
+  config: ClawConfig,
+  log: Logger,
+  o: { metrics?: ClawMetrics; usage?: UsageMeter; tenants?: TenantDirectory } = {},
+): Promise<GatewayAccess> {
+  // the tenants and their quotas, in KV claw_registry: CLAW_CONFIG seeds them, every node follows them (node-tenants.ts)
+  const tenants = o.tenants ?? (await openNodeTenants(await bus.kvm.open(BUCKETS.registry), config, log));
   const keys = watchApiKeys(await bus.kvm.open(BUCKETS.auth), { onError: (e) => log.warn({ err: e }, "auth: watching the API keys failed; watching again") });
   const audit = createAudit(bus.publisher, {
     source: "http",
@@ -61,7 +64,8 @@ export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, o
     audit,
     stop: () => {
       keys.stop();
-      tenants.stop();
+      // the node's own directory is the node's to stop
+      if (!o.tenants) tenants.stop();
     },
   };
 }

@@ -14,7 +14,11 @@ import type { Logger } from "../log.js";
 
 /** Opens the registry (agents may name the models `models` has) and seeds it from `CLAW_CONFIG`. */
 export async function openNodeAgents(kv: KV, models: ModelRegistry, config: ClawConfig, log: Logger): Promise<AgentRegistry> {
-  const registry = await openAgentRegistry(kv, { models: () => models.names() }, { onError: (e) => log.warn({ err: e }, "agent registry entry ignored") });
+  const registry = await openAgentRegistry(
+    kv,
+    { models: (tenant) => models.names(tenant) },
+    { onError: (e) => log.warn({ err: e }, "agent registry entry ignored") },
+  );
   try {
     if (config.agentsFrom === "file") {
       const removed = await registry.seed(config.agents, { prune: true });

@@ -14,7 +14,7 @@ import { createActor } from "xstate";
 import { servePassivation, type AgentRegistry, type SessionHost } from "../actors/index.js";
 import { encodeToken, watchBusHealth, type Bus, type BusHealth, type BusHealthEvent } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
-import { createProviderModels, type ProviderModels } from "../llm/index.js";
+import { createProviderModels, tenantModels, type ProviderCallEvent, type ProviderModels } from "../llm/index.js";
 import type { Logger } from "../log.js";
 import {
   createActorEvents,
@@ -34,6 +34,7 @@ import { lifecycle } from "./lifecycle.js";
 import { advertisedHttp, writeProbe } from "./membership.js";
 import { closeNow, connectNode, embeddedDefault, killEmbedded, resolveNatsEndpoint, stopEmbedded, superviseEmbedded } from "./nats-endpoint.js";
 import { gatewayAccess } from "./node-access.js";
+import { openNodeTenants } from "./node-tenants.js";
 import { openNodeAgents } from "./node-agents.js";
 import { nodeUsage } from "./node-usage.js";
 import { handOver, nodeCluster, superviseCluster, type ClusterLoops, type NodeActor, type NodeCluster } from "./node-cluster.js";
@@ -134,14 +135,17 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("nodeActor", ({ actorEvents }) => startNodeActor(nodeId, actorEvents))
       // usage per tenant and agent (KV claw_usage): /v1/usage, and the tokensPerDay quotas
       .part("usage", ({ bus, metrics }) => nodeUsage(bus, metrics, log))
-      .part("llm", ({ metrics, tracing, usage }) =>
-        createProviderModels(config.providers, {
-          onEvent: (e) => {
-            observeLlm(e, metrics, tracing, log);
-            usage.observe(e);
-          },
-        }),
-      )
+      // the tenants (KV claw_registry, seeded from CLAW_CONFIG): their quotas, and the providers some bring
+      .part("tenants", ({ store }) => openNodeTenants(store.kv.registry, config, log), { stop: (t) => t.stop() })
+      .part("llm", ({ metrics, tracing, usage, tenants }) => {
+        const onEvent = (e: ProviderCallEvent) => {
+          observeLlm(e, metrics, tracing, log);
+          usage.observe(e);
+        };
+        const cluster = createProviderModels(config.providers, { onEvent });
+        // a tenant's agents use the tenant's own providers, when it brings some
+        return { ...cluster, registry: tenantModels(cluster.registry, { providersOf: (t) => tenants.get(t)?.tenant.providers, onEvent }) };
+      })
       // the agents live in KV claw_registry, changed without restarts; CLAW_CONFIG seeds them
       .part("agents", ({ store, llm }) => openNodeAgents(store.kv.registry, llm.registry, config, log), { stop: (r) => r.close() })
       // the schedules' store: the gateway's /v1/schedules and the agents' schedule.* skills
@@ -189,7 +193,9 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })
-      .part("access", ({ bus, metrics, usage }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter }), { stop: (a) => a.stop() })
+      .part("access", ({ bus, metrics, usage, tenants }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter, tenants }), {
+        stop: (a) => a.stop(),
+      })
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
       // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
       .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })

@@ -5,3 +5,4 @@
 export { QUOTA_NAMES, QuotasSchema, TENANT_ID, TenantIdSchema, TenantSchema, type QuotaName, type Quotas, type Tenant } from "./tenant.js";
 export { seedTenants, tenantStore, watchTenants, type StoredTenant, type TenantDirectory, type TenantStore } from "./tenant-store.js";
 export { dayOf, secondsToNextDay, usageMeter, type UsageCounts, type UsageMeter, type UsageRow } from "./usage.js";
+export { accountSubjects, tenantNatsAccount, tenantNatsConfig, tenantPasswordEnv, type TenantChannelAccount } from "./nats-config.js";

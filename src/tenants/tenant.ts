@@ -6,6 +6,7 @@
  * strict: a field they do not know is refused, naming it.
  */
 import { z } from "zod";
+import { TenantProvidersSchema } from "../llm/provider-config.js";
 
 /** A tenant id: lowercase letters, digits, `_` and `-` (it qualifies agent ids as `<tenant>/<agent>`). */
 export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -31,7 +32,14 @@ export const QuotasSchema = z
 export type Quotas = z.infer<typeof QuotasSchema>;
 
 /** One tenant (`CLAW_CONFIG` `tenants[]`). */
-export const TenantSchema = z.object({ id: TenantIdSchema, quotas: QuotasSchema.default({}) }).strict();
+export const TenantSchema = z
+  .object({
+    id: TenantIdSchema,
+    quotas: QuotasSchema.default({}),
+    /** the tenant's own model providers: its agents use these instead of the cluster's (each key from the `apiKeyEnv` every node has) */
+    providers: TenantProvidersSchema.optional(),
+  })
+  .strict();
 export type Tenant = z.infer<typeof TenantSchema>;
 
 /** The quota names, as metrics and errors name them. */

@@ -31,7 +31,7 @@ describe("tenants' agents", () => {
     expect(resolveAgent(agents, message("telegram", "x")).agent?.id).toBe("echo");
     expect(resolveAgent(agents, message("http", "acme/support", { agent: "acme/support" })).agent?.id).toBe("acme/support");
     // named from a channel that does not reach it: refused
-    expect(resolveAgent(agents, message("telegram", "x", { agent: "acme/support" }))).toMatchObject({ code: "agent_not_bound" });
+    expect(resolveAgent(agents, message("telegram", "x", { agent: "acme/support" }))).toMatchObject({ code: "no_agent" });
   });
 
   it("reads a message's tenant from its subject", () => {
@@ -39,8 +39,9 @@ describe("tenants' agents", () => {
     expect(tenantOfSubject(partitionedInboundSubject(3, { channel: "http", account: "acme/support", chat: "c" }))).toBe("acme");
     expect(tenantOfSubject(sessionSubject(1, "beta/support", "s"))).toBe("beta");
     expect(tenantOfSubject(sessionSubject(1, "echo", "s"))).toBeUndefined();
-    // only the HTTP channel's account is an agent
-    expect(tenantOfSubject(inboundSubject({ channel: "telegram", account: "acme/support", chat: "c" }))).toBeUndefined();
+    // a tenant's channel account is <tenant>/<name>; the operator's has no tenant part
+    expect(tenantOfSubject(inboundSubject({ channel: "telegram", account: "acme/bot", chat: "c" }))).toBe("acme");
+    expect(tenantOfSubject(inboundSubject({ channel: "telegram", account: "bot", chat: "c" }))).toBeUndefined();
     expect(tenantOfSubject("claw.skill.x.invoke")).toBeUndefined();
   });
 });
