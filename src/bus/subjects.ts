@@ -105,6 +105,12 @@ export function outboundSubject(a: ChatAddress): string {
   return `${ROOT}.out.${chatTokens(a)}`;
 }
 
+/** `claw.in.<channel>.<account>.>` and `claw.out.<channel>.<account>.>`: every chat of one channel account, in and out. */
+export function accountWildcards(channel: string, account: string): { inbound: string; outbound: string } {
+  const tokens = `${encodeToken(channel)}.${encodeToken(account)}`;
+  return { inbound: `${ROOT}.in.${tokens}.>`, outbound: `${ROOT}.out.${tokens}.>` };
+}
+
 /** `claw.delta.<channel>.<account>.<chat>`: streamed pieces of a reply in progress (core NATS, best effort). */
 export function deltaSubject(a: ChatAddress): string {
   return `${ROOT}.delta.${chatTokens(a)}`;

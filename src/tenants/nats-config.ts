@@ -9,7 +9,7 @@
  * publish to nothing else (a publish elsewhere is a permissions violation).
  * Passwords are read by nats-server from its environment.
  */
-import { encodeToken, inboundPartitionMapping } from "../bus/index.js";
+import { accountWildcards, inboundPartitionMapping } from "../bus/index.js";
 
 /** A tenant's channel account, as the cluster names it (`<tenant>/<name>`). */
 export interface TenantChannelAccount {
@@ -26,8 +26,7 @@ export const tenantPasswordEnv = (tenant: string): string => `TENANT_${tenant.to
 
 /** The subjects of one account: where its messages come in, where its replies go out. */
 export function accountSubjects(a: Pick<TenantChannelAccount, "type" | "account">): { inbound: string; outbound: string } {
-  const tokens = `${encodeToken(a.type)}.${encodeToken(a.account)}`;
-  return { inbound: `claw.in.${tokens}.>`, outbound: `claw.out.${tokens}.>` };
+  return accountWildcards(a.type, a.account);
 }
 
 /**

@@ -31,6 +31,7 @@ const PUBLIC: Record<string, string> = {
   "GET /healthz": "the process is sound",
   "GET /readyz": "the node is ready",
   "POST /v1/webhooks/{type}/{account}": "a platform's signed delivery into a channel account, checked by its adapter",
+  "GET /v1/media/{id}": "a medium a skill made, read by the unguessable id its link carries (a capability); nothing lists them",
 };
 
 describe("every endpoint's tenant filter, walked from /openapi.json", () => {
