@@ -11,7 +11,8 @@ import type { ClawConfig } from "../config.js";
 import type { AccessOptions } from "../gateway/access.js";
 import type { Logger } from "../log.js";
 import { createAudit, type Audit, type ClawMetrics } from "../observability/index.js";
-import { seedTenants, tenantStore, watchTenants, type UsageMeter } from "../tenants/index.js";
+import type { UsageMeter } from "../tenants/index.js";
+import type { NodeQuotas } from "./node-quotas.js";
 
 /** What the gateway is given, and the watch to stop with the node. */
 export interface GatewayAccess {
@@ -21,12 +22,12 @@ export interface GatewayAccess {
 }
 
 /** Watches the API keys, trusts the JWT issuer, opens the audit trail and the rate-limit buckets, as `config` says. */
-export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, o: { metrics?: ClawMetrics; usage?: UsageMeter } = {}): Promise<GatewayAccess> {
-  // the tenants and their quotas, in KV claw_registry: CLAW_CONFIG seeds them, every node follows them
-  const registry = await bus.kvm.open(BUCKETS.registry);
-  const seeded = await seedTenants(tenantStore(registry), config.tenants);
-  if (seeded.length) log.info({ tenants: seeded }, "tenants seeded from CLAW_CONFIG");
-  const tenants = watchTenants(registry, { onError: (e) => log.warn({ err: e }, "tenants: watching them failed; watching again") });
+export async function gatewayAccess(
+  bus: Bus,
+  config: ClawConfig,
+  log: Logger,
+  o: { metrics?: ClawMetrics; usage?: UsageMeter; quotas: Pick<NodeQuotas, "tenants" | "limiter"> },
+): Promise<GatewayAccess> {
   const keys = watchApiKeys(await bus.kvm.open(BUCKETS.auth), { onError: (e) => log.warn({ err: e }, "auth: watching the API keys failed; watching again") });
   const audit = createAudit(bus.publisher, {
     source: "http",
@@ -56,12 +57,14 @@ export async function gatewayAccess(bus: Bus, config: ClawConfig, log: Logger, o
       jwt: config.jwt ? jwtVerifier(config.jwt) : undefined,
       metricsPublic: config.metricsPublic,
       limits,
-      quotas: { tenants, limiter, usage: o.usage, onRefused: (tenant, quota) => o.metrics?.tenantQuotaRefusals.inc({ tenant, quota }) },
+      quotas: {
+        tenants: o.quotas.tenants,
+        limiter: o.quotas.limiter,
+        usage: o.usage,
+        onRefused: (tenant, quota) => o.metrics?.tenantQuotaRefusals.inc({ tenant, quota }),
+      },
     },
     audit,
-    stop: () => {
-      keys.stop();
-      tenants.stop();
-    },
+    stop: () => keys.stop(),
   };
 }

@@ -5,7 +5,7 @@
  * loops under one supervisor — and how a stopping node hands all of it over.
  */
 import type { Actor } from "xstate";
-import { startPartitionRunner, type AgentRegistry, type SessionHost } from "../actors/index.js";
+import { startPartitionRunner, type AgentRegistry, type SessionHost, type TurnAdmission } from "../actors/index.js";
 import type { Bus, BusHealth } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
@@ -49,6 +49,8 @@ export interface NodeClusterOptions {
   nodeActor: NodeActor;
   /** the approvals: the partitions take `/approve` and `/deny` before their sessions do */
   approvals: ApprovalService;
+  /** asked before a turn runs: the tenants' quotas */
+  admission?: TurnAdmission;
 }
 
 /** The node's cluster parts, made and not yet running (their loops start under {@link superviseCluster}). */
@@ -88,6 +90,7 @@ export function nodeCluster(o: NodeClusterOptions): NodeCluster {
         cluster: store.kv.cluster,
         tracing: o.tracing,
         commands: approvalCommands(o.approvals, o.agents, log),
+        admission: o.admission,
         onEvent: (e) => observePartition(e, o.metrics, log, config.slowTurnMs),
       }),
     inspection: o.actorEvents,

@@ -36,6 +36,7 @@ import { closeNow, connectNode, embeddedDefault, killEmbedded, resolveNatsEndpoi
 import { gatewayAccess } from "./node-access.js";
 import { openNodeAgents } from "./node-agents.js";
 import { nodeUsage } from "./node-usage.js";
+import { nodeQuotas } from "./node-quotas.js";
 import { handOver, nodeCluster, superviseCluster, type ClusterLoops, type NodeActor, type NodeCluster } from "./node-cluster.js";
 import { startNodeGateway } from "./node-gateway.js";
 import { startNodeGrpc } from "./node-grpc.js";
@@ -162,7 +163,14 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("passivation", ({ bus, host }) => servePassivation(bus.nc, host, nodeId), { stop: (s) => s.unsubscribe() })
       // who is alive: heartbeats, and presence on the bus (a dead process is gone at once, not after the TTL)
       .part("presence", ({ bus }) => servePresence(bus.nc, nodeId), { stop: (s) => s.unsubscribe() })
-      .part("cluster", (p) => nodeCluster({ ...p, config, log }))
+      // the tenants and their quotas: the partitions ask them before a turn runs, the gateway at its door
+      .part(
+        "quotas",
+        ({ bus, metrics, usage, store }) =>
+          nodeQuotas(bus, config, log, { metrics, usage: usage.meter, members: store.kv.members, sessions: store.kv.sessions, jsm: bus.jsm }),
+        { stop: (q) => q.stop() },
+      )
+      .part("cluster", (p) => nodeCluster({ ...p, config, log, admission: p.quotas.admission }))
       .part("channelListing", ({ bus, cluster }) => serveChannelListing(bus.nc, nodeId, () => cluster.channels.list()), { stop: (s) => s.unsubscribe() })
       .part("readiness", (p) => () => readiness({ stopping: stopping(p.nodeActor), bus: p.health.problem(), assigned: p.cluster.partitions.assigned() }))
       .part("healthWatch", ({ health, nodeActor, cluster, metrics }) => watchHealth(health, nodeActor, cluster, (e) => observeBusHealth(e, metrics, log)), {
@@ -186,7 +194,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })
-      .part("access", ({ bus, metrics, usage }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter }), { stop: (a) => a.stop() })
+      .part("access", ({ bus, metrics, usage, quotas }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter, quotas }), { stop: (a) => a.stop() })
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
       // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
       .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })

@@ -61,7 +61,7 @@ function decodeCounts(v: Uint8Array | undefined): UsageCounts {
 }
 
 /** True when a compare-and-set lost to another writer: 10071 (10164 when the key had no entry yet). */
-function isWrongLastSequence(e: unknown): boolean {
+export function isWrongLastSequence(e: unknown): boolean {
   return (
     e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
