@@ -17,7 +17,7 @@ import { seedTenants, sessionCount, tenantStore, turnQuotas, watchTenants, type 
 import { liveMembers } from "./membership.js";
 
 /** How often a node counts the live nodes (each allows its share of `concurrentTurns`). */
-const NODES_EVERY_MS = 5_000;
+const NODES_EVERY_MS = 2_000;
 
 /** The tenants, their buckets, and the partitions' answer to a turn. */
 export interface NodeQuotas {
