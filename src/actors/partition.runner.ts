@@ -309,6 +309,7 @@ function reportTurn(
     stage: t.stage,
     channel: d.envelope.channel,
     outcome: outcome.kind,
+    agent: d.agent.id,
     pickupMs: t.pickupMs,
     sessionMs: performance.now() - at.started,
     timing: outcome.kind === "answered" || outcome.kind === "suspended" ? outcome.timing : undefined,

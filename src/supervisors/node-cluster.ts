@@ -14,6 +14,7 @@ import type { SkillWorkers } from "../skills/index.js";
 import { CLAW_VERSION } from "../version.js";
 import type { ApprovalService } from "../approvals/index.js";
 import { approvalCommands } from "./node-approvals.js";
+import type { NodeUsage } from "./node-usage.js";
 import { leaderDuties, type LeaderDuties } from "./leader-duties.js";
 import { leaseChild, type LeaseState } from "./leader-lease.js";
 import { heartbeatChild, leave, liveness, type Liveness } from "./membership.js";
@@ -51,6 +52,8 @@ export interface NodeClusterOptions {
   approvals: ApprovalService;
   /** asked before a turn runs: the tenants' quotas */
   admission?: TurnAdmission;
+  /** usage metering: the messages that came for each agent */
+  usage?: Pick<NodeUsage, "observePartition">;
 }
 
 /** The node's cluster parts, made and not yet running (their loops start under {@link superviseCluster}). */
@@ -91,7 +94,10 @@ export function nodeCluster(o: NodeClusterOptions): NodeCluster {
         tracing: o.tracing,
         commands: approvalCommands(o.approvals, o.agents, log),
         admission: o.admission,
-        onEvent: (e) => observePartition(e, o.metrics, log, config.slowTurnMs),
+        onEvent: (e) => {
+          observePartition(e, o.metrics, log, config.slowTurnMs);
+          o.usage?.observePartition(e);
+        },
       }),
     inspection: o.actorEvents,
     onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),

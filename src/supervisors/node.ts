@@ -133,7 +133,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("tracing", () => startTracing(nodeId, log), { stop: (t) => t.shutdown() })
       .part("nodeActor", ({ actorEvents }) => startNodeActor(nodeId, actorEvents))
       // usage per tenant and agent (KV claw_usage): /v1/usage, and the tokensPerDay quotas
-      .part("usage", ({ bus, metrics }) => nodeUsage(bus, metrics, log))
+      .part("usage", ({ bus, metrics }) => nodeUsage(bus, metrics, log), { stop: (u) => u.stop() })
       .part("llm", ({ metrics, tracing, usage }) =>
         createProviderModels(config.providers, {
           onEvent: (e) => {
@@ -152,7 +152,18 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("approvals", ({ bus }) => openNodeApprovals(bus, config, log))
       .part(
         "skills",
-        (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),
+        (p) =>
+          startNodeSkills({
+            ...p,
+            config,
+            log,
+            backoff: retryBackoff(config),
+            inspection: p.actorEvents,
+            onEvent: (e) => {
+              observeSkillWorker(e, p.metrics, log);
+              p.usage.observeSkill(e);
+            },
+          }),
         {
           stop: (s) => s.stop(),
         },
@@ -203,9 +214,6 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("handOver", (p) => p, { stop: (p, deadline) => handOver({ ...p, config, log, skills: p.skills.workers }, deadline) })
   );
 }
-
-/** Feeds metrics (and logs) from the skill workers' events. */
-const skillEvents = (metrics: ClawMetrics, log: Logger) => (e: SkillWorkerEvent) => observeSkillWorker(e, metrics, log);
 
 /** Tracing over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (none otherwise). */
 async function startTracing(nodeId: string, log: Logger): Promise<Tracing> {

@@ -6,13 +6,15 @@
  * the counted ones keep working; past `concurrentTurns` and
  * `messagesPerMinute` turns wait and are all answered; and a second tenant's
  * invoke latency, measured against a baseline in the same test, stays the
- * same while the first has a backlog waiting.
+ * same while the first has a backlog waiting. And the usage each agent's
+ * turns, skill runs and messages add to `GET /v1/usage` and `claw usage`.
  */
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encode, inboundSubject, type Envelope } from "../../src/bus/index.js";
+import { runCli } from "../support/claw-cli.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
@@ -90,6 +92,7 @@ describe("tenants' quotas where turns run", () => {
           { id: "slow", quotas: { concurrentTurns: 2 } },
           { id: "chatty", quotas: { messagesPerMinute: 12 } },
           { id: "beta" },
+          { id: "metered" },
         ],
         agents: [
           { id: "support", tenant: "globex", model: "fake" },
@@ -97,6 +100,7 @@ describe("tenants' quotas where turns run", () => {
           { id: "support", tenant: "slow" },
           { id: "support", tenant: "chatty" },
           { id: "support", tenant: "beta" },
+          { id: "support", tenant: "metered", skills: ["time.sleep"], toolTimeoutMs: 20_000 },
         ],
       }),
     );
@@ -143,6 +147,33 @@ describe("tenants' quotas where turns run", () => {
     // the refused messages are kept as dead letters, to replay once the budget allows
     const dlq = (await call(a, "GET", "/v1/dlq?limit=100")).json.dead_letters as Array<{ code?: string; reason?: string }>;
     expect(dlq.filter((d) => JSON.stringify(d).includes("quota_exceeded")).length).toBe(3);
+    // metered: five messages in, two turns, two replies and three notices out
+    await until(async () => (await call(b, "GET", "/v1/usage?tenant=globex")).json.usage[0]?.messages_in === 5, "the five messages in the usage");
+    expect((await call(b, "GET", "/v1/usage?tenant=globex")).json.usage).toEqual([
+      expect.objectContaining({ agent: "globex/support", model_calls: 2, turns: 2, messages_in: 5, messages_out: 5, skill_invocations: 0 }),
+    ]);
+  });
+
+  it("meters turns, skill invocations and their seconds, and messages in and out per tenant and agent (GET /v1/usage, claw usage)", async () => {
+    for (const [node, text] of [
+      [a, '/tool time.sleep {"ms":300}'],
+      [b, '/tool time.sleep {"ms":300}'],
+      [a, "hello"],
+    ] as const) {
+      const r = await call(node, "POST", invokePath("metered"), { text, session: "m" });
+      expect(r.status, r.text).toBe(200);
+    }
+    const row = async () => (await call(a, "GET", "/v1/usage?tenant=metered")).json.usage[0];
+    await until(async () => (await row())?.turns === 3 && (await row())?.skill_invocations === 2, "three turns and two skill runs in the usage", 60_000);
+    const r = await row();
+    expect(r).toMatchObject({ tenant: "metered", agent: "metered/support", turns: 3, skill_invocations: 2, messages_in: 3, messages_out: 3 });
+    expect(r.skill_seconds).toBeGreaterThanOrEqual(0.6);
+    expect(r.skill_seconds).toBeLessThan(30);
+    const cli = await runCli(["usage", "--tenant", "metered", "--json"], { NATS_URL: nats.url });
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout).usage).toEqual([expect.objectContaining({ turns: 3, skillInvocations: 2, messagesIn: 3, messagesOut: 3 })]);
+    const table = await runCli(["usage", "--tenant", "metered"], { NATS_URL: nats.url });
+    expect(table.stdout).toMatch(/turns\s+skills\s+skill s\s+in\s+out/);
   });
 
   it("refuses a new session past sessions with 429 quota_exceeded on either node; the sessions counted keep working", async () => {

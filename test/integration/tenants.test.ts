@@ -305,10 +305,26 @@ describe("tenants", () => {
     }
     // both calls counted in the cluster's usage: 80 prompt and 60 completion tokens
     const report = async (node: ClawProcess, key: string | undefined, query = "") => call(node, "GET", `/v1/usage${query}`, key);
-    await until(async () => (await report(b, keys.globex)).json.usage[0]?.model_calls === 2, "both calls in the usage");
+    // the turns and messages are written by each node within a second of them
+    await until(async () => {
+      const row = (await report(b, keys.globex)).json.usage[0];
+      return row?.model_calls === 2 && row?.messages_out === 2;
+    }, "both calls and both replies in the usage");
     const own = await report(b, keys.globex);
     expect(own.json.usage).toEqual([
-      { day: new Date().toISOString().slice(0, 10), tenant: "globex", agent: "support", model_calls: 2, prompt_tokens: 80, completion_tokens: 60 },
+      {
+        day: new Date().toISOString().slice(0, 10),
+        tenant: "globex",
+        agent: "support",
+        model_calls: 2,
+        prompt_tokens: 80,
+        completion_tokens: 60,
+        turns: 2,
+        skill_invocations: 0,
+        skill_seconds: 0,
+        messages_in: 2,
+        messages_out: 2,
+      },
     ]);
     expect((await report(a, keys.acme, "?tenant=globex")).status).toBe(404);
     expect((await report(a, keys.acme)).json.usage).toEqual([]);
