@@ -127,9 +127,9 @@ describe("tenants' quotas where turns run", () => {
   it("refuses a tenant's turns from the bus past tokensPerDay with an error notice quota_exceeded, on either node", async () => {
     const first = await fromBus("globex", "g1", "one");
     const second = await fromBus("globex", "g2", "two");
-    const r1 = await replies.waitFor(first, 30_000);
+    const r1 = await replies.waitFor(first, 60_000);
     expect(r1.text, JSON.stringify(r1)).toBe("fake: one");
-    expect((await replies.waitFor(second, 30_000)).text).toBe("fake: two");
+    expect((await replies.waitFor(second, 60_000)).text).toBe("fake: two");
     await until(async () => (await call(a, "GET", "/v1/usage?tenant=globex")).json.usage[0]?.model_calls === 2, "both calls counted");
     // 140 tokens of 100: each node reads the count at most a second old
     await new Promise((r) => setTimeout(r, 1_100));
@@ -148,7 +148,7 @@ describe("tenants' quotas where turns run", () => {
     const dlq = (await call(a, "GET", "/v1/dlq?limit=100")).json.dead_letters as Array<{ code?: string; reason?: string }>;
     expect(dlq.filter((d) => JSON.stringify(d).includes("quota_exceeded")).length).toBe(3);
     // metered: five messages in, two turns, two replies and three notices out
-    await until(async () => (await call(b, "GET", "/v1/usage?tenant=globex")).json.usage[0]?.messages_in === 5, "the five messages in the usage");
+    await until(async () => (await call(b, "GET", "/v1/usage?tenant=globex")).json.usage[0]?.messages_in === 5, "the five messages in the usage", 60_000);
     expect((await call(b, "GET", "/v1/usage?tenant=globex")).json.usage).toEqual([
       expect.objectContaining({ agent: "globex/support", model_calls: 2, turns: 2, messages_in: 5, messages_out: 5, skill_invocations: 0 }),
     ]);
