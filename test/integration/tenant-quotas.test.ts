@@ -231,9 +231,10 @@ describe("tenants' quotas where turns run", () => {
     const baseline = await measure("baseline");
     const waitsBefore = await total([a, b], 'claw_tenant_quota_waits_total{tenant="slow",quota="concurrentTurns"}');
     let answered = 0;
+    // 20 turns of 1.5 s, two at a time (one per node): 15 s of backlog
     const backlog = Promise.all(
-      Array.from({ length: 12 }, (_, i) =>
-        call(i % 2 ? a : b, "POST", invokePath("slow"), { text: "/slow 1000", session: `backlog-${i}` }).then((r) => {
+      Array.from({ length: 20 }, (_, i) =>
+        call(i % 2 ? a : b, "POST", invokePath("slow"), { text: "/slow 1500", session: `backlog-${i}`, timeout_ms: 60_000 }).then((r) => {
           answered++;
           return r.status;
         }),
@@ -241,14 +242,14 @@ describe("tenants' quotas where turns run", () => {
     );
     // the backlog is there: slow's turns wait for their turn
     await until(
-      async () => (await total([a, b], 'claw_tenant_quota_waits_total{tenant="slow",quota="concurrentTurns"}')) >= waitsBefore + 5,
+      async () => (await total([a, b], 'claw_tenant_quota_waits_total{tenant="slow",quota="concurrentTurns"}')) >= waitsBefore + 2,
       "slow's turns waiting",
     );
     const loaded = await measure("loaded");
-    // still throttled while beta was measured
-    expect(answered).toBeLessThan(12);
+    // still throttled while beta was measured: most of the backlog still waits
+    expect(answered, `${answered} of slow's 20 answered`).toBeLessThanOrEqual(12);
     expect(loaded, `baseline ${baseline.toFixed(1)} ms, loaded ${loaded.toFixed(1)} ms`).toBeLessThanOrEqual(2 * baseline + 50);
-    expect(await backlog).toEqual(Array(12).fill(200));
+    expect(await backlog).toEqual(Array(20).fill(200));
   });
 
   it("keeps messages from the bus past messagesPerMinute waiting, not dropped, and answers each", async () => {
