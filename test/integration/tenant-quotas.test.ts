@@ -164,7 +164,7 @@ describe("tenants' quotas where turns run", () => {
       expect(r.status, r.text).toBe(200);
     }
     const row = async () => (await call(a, "GET", "/v1/usage?tenant=metered")).json.usage[0];
-    await until(async () => (await row())?.turns === 3 && (await row())?.skill_invocations === 2, "three turns and two skill runs in the usage", 60_000);
+    await until(async () => (await row())?.turns === 3 && (await row())?.skill_invocations === 2, "three turns and two skill runs in the usage", 90_000);
     const r = await row();
     expect(r).toMatchObject({ tenant: "metered", agent: "metered/support", turns: 3, skill_invocations: 2, messages_in: 3, messages_out: 3 });
     expect(r.skill_seconds).toBeGreaterThanOrEqual(0.6);
@@ -174,7 +174,7 @@ describe("tenants' quotas where turns run", () => {
     expect(JSON.parse(cli.stdout).usage).toEqual([expect.objectContaining({ turns: 3, skillInvocations: 2, messagesIn: 3, messagesOut: 3 })]);
     const table = await runCli(["usage", "--tenant", "metered"], { NATS_URL: nats.url });
     expect(table.stdout).toMatch(/turns\s+skills\s+skill s\s+in\s+out/);
-  });
+  }, 180_000);
 
   it("refuses a new session past sessions with 429 quota_exceeded on either node; the sessions counted keep working", async () => {
     const s1 = await call(a, "POST", invokePath("few"), { text: "hi", session: "one" });
