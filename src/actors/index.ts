@@ -56,6 +56,7 @@ export { admits, bindingMatch, HTTP_CHANNEL, resolveAgent, routingTable, type Ag
 export { chatSessionId, parseSessionId, senderSessionId, sessionIdFor, type ParsedSessionId } from "./session-id.js";
 export { decideInbound, decideSessionMail, sessionPartition, type IngressDecision, type InboundMessage } from "./ingress.js";
 export { startPartitionRunner, type PartitionRunner, type PartitionEvent } from "./partition.runner.js";
+export { ADMIT_ALL, type TurnAdmission, type TurnAdmissionRequest, type TurnAdmitted } from "./turn-admission.js";
 export { startRouter, type Router } from "./router.js";
 export { AgentSpecError, SnapshotConflictError, SnapshotFormatError, TurnTimeoutError } from "./errors.js";
 export { openAgentRegistry, validateAgent, type AgentChecks, type AgentRegistry, type RegisteredAgent } from "./agent-registry.js";

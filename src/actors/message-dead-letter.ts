@@ -34,6 +34,8 @@ export interface Notify {
    * into a status stock clients do or do not retry
    */
   retryable?: boolean;
+  /** seconds until the same message may be let in (a quota's refusal): the notice's `metadata.retryAfterS` */
+  retryAfterS?: number;
 }
 
 /** What else a dead letter records. */
@@ -99,7 +101,7 @@ export async function deadLetterMessage(
     why.code,
     notify.retryable ?? false,
     notify.trace,
-    notify.routing,
+    notify.retryAfterS === undefined ? notify.routing : { ...notify.routing, retryAfterS: notify.retryAfterS },
   );
   const headers: Record<string, string> = { [H.node]: nodeId };
   if (notice.trace.traceparent) headers[H.traceparent] = notice.trace.traceparent;

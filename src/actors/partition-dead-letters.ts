@@ -37,13 +37,16 @@ export function deadLetterUnsettled(scope: PartitionScope, t: TakenMessage, d: E
   });
 }
 
-/** A turn that failed for good (its attempts spent, or refused): the notice says whether trying again may help. */
-export function deadLetterFailedTurn(scope: PartitionScope, t: TakenMessage, f: FailedTurn): Promise<void> {
+/**
+ * A turn that failed for good (its attempts spent, or refused): the notice says whether trying again may help, and
+ * (`retryAfterS`, a quota's refusal) when
+ */
+export function deadLetterFailedTurn(scope: PartitionScope, t: TakenMessage, f: FailedTurn, retryAfterS?: number): Promise<void> {
   return deadLetter(scope, t, "session", f.failure.code, f.failure.message, {
     msgId: f.turn.id,
     firstError: f.firstError,
     deliveries: f.attempts,
     // the notice is published by the failed turn: a child of its span
-    notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn), routing: nativeRoutingOf(f.turn), retryable: f.failure.transient },
+    notify: { to: f.turn, replyTo: f.turn.id, trace: noticeTrace(f.turn), routing: nativeRoutingOf(f.turn), retryable: f.failure.transient, retryAfterS },
   });
 }

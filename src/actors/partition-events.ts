@@ -23,6 +23,8 @@ export type PartitionEvent =
       stage: string;
       channel: string;
       outcome: TurnOutcome["kind"];
+      /** the agent's stored id */
+      agent: string;
       pickupMs: number;
       sessionMs: number;
       endToEndMs: number;

@@ -26,7 +26,12 @@ export async function settleWithoutTurn(
         subject: d.subject,
         data: encode(d.envelope),
         msgId: d.msgId,
-        headers: { [H.node]: scope.nodeId, ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}) },
+        headers: {
+          [H.node]: scope.nodeId,
+          ...(d.envelope.trace.traceparent ? { [H.traceparent]: d.envelope.trace.traceparent } : {}),
+          // counted against its tenant's quota at the gateway: still so where its turn runs
+          ...(t.m.headers?.get(H.quotaCounted) === "1" ? { [H.quotaCounted]: "1" } : {}),
+        },
       });
       scope.emit({ type: "message.forwarded", to: d.subject, ...t.log, partition: scope.partition });
       if (scope.tracing.enabled) traceIngress(scope, d, t.startMs);

@@ -9,6 +9,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
+  H,
   defaultLanePolicy,
   partitionConsumerSpec,
   startConsumerLane,
@@ -32,6 +33,7 @@ import { messageLogFields, type PartitionScope, type PartitionStage, type TakenM
 import { settleWithoutTurn, traceIngress } from "./partition-settle.js";
 import type { SessionHost } from "./session-host.js";
 import type { FailedTurn, TurnOutcome } from "./session-requests.js";
+import type { TurnAdmission, TurnAdmitted } from "./turn-admission.js";
 import { NO_TRACING, type Tracing } from "../observability/tracing.js";
 
 export type { PartitionEvent } from "./partition-events.js";
@@ -65,6 +67,8 @@ export interface PartitionRunnerOptions {
    * must not wait behind the turn it resumes): resolves true when it answered the message (then acked).
    */
   commands?: (turn: { agent: AgentSpec; session: string; envelope: Envelope }) => Promise<boolean>;
+  /** asked before a user message becomes a turn (the tenants' quotas): it may wait, or be refused */
+  admission?: TurnAdmission;
   onEvent?: (e: PartitionEvent) => void;
 }
 
@@ -210,18 +214,32 @@ async function handleMail(
     }
     if (answered) return m.ack();
   }
-  return settleInSession(o.host, scope, t, d, box.releasing);
+  return settleInSession(o, scope, t, d, box.releasing);
+}
+
+/** Asks the admission about a turn, keeping its message alive while it waits; a failing admission lets the turn go. */
+async function admitTurn(o: PartitionRunnerOptions, t: TakenMessage, d: Extract<IngressDecision, { kind: "turn" }>, releasing: AbortSignal) {
+  if (!o.admission) return undefined;
+  const keepAlive = setInterval(() => t.m.working(), Math.max(1_000, Math.floor(o.consumer.ackWaitMs / 3)));
+  try {
+    return await o.admission.admit({ agent: d.agent.id, session: d.session, counted: t.m.headers?.get(H.quotaCounted) === "1", signal: releasing });
+  } catch {
+    return { kind: "go", release: () => {} } satisfies TurnAdmitted;
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 /** Hands a turn or mail to its session and settles the message by how it ended. */
 async function settleInSession(
-  host: SessionHost,
+  o: PartitionRunnerOptions,
   scope: PartitionScope,
   t: TakenMessage,
   d: Extract<IngressDecision, { kind: "turn" | "mail" }>,
   releasing: AbortSignal,
 ): Promise<void> {
   const { m } = t;
+  const host = o.host;
   if (d.kind === "mail" && d.mail.type === "tool.deadline" && d.mail.notBefore > Date.now()) {
     // a durable timer: back in the mailbox when it is due (its turn may well be over by then)
     m.nak(d.mail.notBefore - Date.now());
@@ -238,7 +256,22 @@ async function settleInSession(
     signal: releasing,
     onFailed: (f: FailedTurn) => deadLetterFailedTurn(scope, t, f),
   };
-  const outcome = d.kind === "turn" ? await host.deliver({ ...common, envelope: d.envelope, log: t.log }) : await host.deliverMail({ ...common, mail: d.mail });
+  const admitted = d.kind === "turn" ? await admitTurn(o, t, d, releasing) : undefined;
+  if (admitted?.kind === "released") return m.nak();
+  if (d.kind === "turn" && admitted?.kind === "refused") {
+    // refused for good (a quota): dead-lettered, so it can be replayed, and its sender told why and when to come back
+    const failure = { turnId: d.envelope.id, code: admitted.code, message: admitted.message, transient: false };
+    const refused: FailedTurn = { kind: "failed", failure, attempts: t.attempts, firstError: admitted.message, turn: d.envelope };
+    await deadLetterFailedTurn(scope, t, refused, admitted.retryAfterS);
+    m.ack();
+    return reportTurn(scope, t, d, refused, { started, turnStartMs });
+  }
+  let outcome: TurnOutcome;
+  try {
+    outcome = d.kind === "turn" ? await host.deliver({ ...common, envelope: d.envelope, log: t.log }) : await host.deliverMail({ ...common, mail: d.mail });
+  } finally {
+    if (admitted?.kind === "go") admitted.release();
+  }
   if (outcome.kind === "released") m.nak();
   else m.ack(); // answered, suspended, dropped (stale mail), or failed and dead-lettered
   if (d.kind === "turn") reportTurn(scope, t, d, outcome, { started, turnStartMs });
@@ -276,6 +309,7 @@ function reportTurn(
     stage: t.stage,
     channel: d.envelope.channel,
     outcome: outcome.kind,
+    agent: d.agent.id,
     pickupMs: t.pickupMs,
     sessionMs: performance.now() - at.started,
     timing: outcome.kind === "answered" || outcome.kind === "suspended" ? outcome.timing : undefined,

@@ -15,6 +15,11 @@ export const H = {
   node: "Claw-Node",
   /** marks the start-up probe that detects the partition mapping */
   probe: "Claw-Probe",
+  /**
+   * `1` on a message the gateway published for a caller whose tenant's `messagesPerMinute` it counted already
+   * (a partition does not count it again)
+   */
+  quotaCounted: "Claw-Quota-Counted",
   /** what a session mailbox message is: `turn` (a forwarded envelope; the default), `tool.result`, `tool.deadline` */
   mail: "Claw-Mail",
   dlq: {

@@ -1,5 +1,5 @@
 /**
- * `claw usage`: model calls and tokens per UTC day, tenant and agent, read
+ * `claw usage`: model calls, tokens, turns, skill runs and messages per UTC day, tenant and agent, read
  * from KV `claw_usage` as `GET /v1/usage` reports them (whoever can reach
  * NATS is the operator: every tenant's).
  */
@@ -54,6 +54,11 @@ export async function usageCommand(o: UsageOptions): Promise<number> {
         { header: "calls", cell: (r) => String(r.calls) },
         { header: "prompt", cell: (r) => String(r.promptTokens) },
         { header: "completion", cell: (r) => String(r.completionTokens) },
+        { header: "turns", cell: (r) => String(r.turns) },
+        { header: "skills", cell: (r) => String(r.skillInvocations) },
+        { header: "skill s", cell: (r) => (r.skillMs / 1000).toFixed(1) },
+        { header: "in", cell: (r) => String(r.messagesIn) },
+        { header: "out", cell: (r) => String(r.messagesOut) },
       ],
       rows,
     );

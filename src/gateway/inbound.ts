@@ -121,7 +121,13 @@ export function createInbound(o: InboundOptions): Inbound {
             subject: inboundSubject(addr),
             data,
             msgId: id,
-            headers: { [H.contentType]: CONTENT_TYPE_MSGPACK, [H.node]: o.nodeId, ...(traceparent ? { [H.traceparent]: traceparent } : {}) },
+            // a tenant credential's message was counted against its tenant's messagesPerMinute at the door: not again on the bus
+            headers: {
+              [H.contentType]: CONTENT_TYPE_MSGPACK,
+              [H.node]: o.nodeId,
+              [H.quotaCounted]: "1",
+              ...(traceparent ? { [H.traceparent]: traceparent } : {}),
+            },
           },
           { totalMs: o.publishTimeoutMs ?? 5_000 },
         );

@@ -8,7 +8,7 @@
 import type { ServerResponse } from "node:http";
 import { HttpError } from "./errors.js";
 import { sendJson } from "./http-io.js";
-import { TurnFailedError } from "./turn-failure.js";
+import { QUOTA_EXCEEDED, TurnFailedError } from "./turn-failure.js";
 
 /** Answers with OpenAI's error shape. */
 export function openAiError(
@@ -25,6 +25,13 @@ export function openAiError(
 
 /** An {@link HttpError} in OpenAI's shape (its Retry-After and retry advice kept); a failed turn is a `server_error` whatever its status. */
 export function openAiHttpError(res: ServerResponse, e: HttpError): void {
-  const type = e.status >= 500 || e instanceof TurnFailedError ? "server_error" : e.status === 429 ? "rate_limit_error" : "invalid_request_error";
+  const type =
+    e.code === QUOTA_EXCEEDED
+      ? "insufficient_quota"
+      : e.status >= 500 || e instanceof TurnFailedError
+        ? "server_error"
+        : e.status === 429
+          ? "rate_limit_error"
+          : "invalid_request_error";
   openAiError(res, e.status, e.message, type, e.code, e.field ?? null, e.headers());
 }

@@ -271,6 +271,16 @@ export const UsageRowSchema = z.object({
   model_calls: z.number(),
   prompt_tokens: z.number(),
   completion_tokens: z.number(),
+  /** turns answered */
+  turns: z.number(),
+  /** skill invocations the agent's turns made, run to an end (ok or not) */
+  skill_invocations: z.number(),
+  /** how long those ran, in seconds */
+  skill_seconds: z.number(),
+  /** user messages that came for the agent (those a quota refused too) */
+  messages_in: z.number(),
+  /** what the agent sent to chats: replies, and the error notices of its failed or refused turns */
+  messages_out: z.number(),
 });
 
 /** The report. */

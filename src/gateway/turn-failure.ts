@@ -12,7 +12,9 @@
  *   retry of the OpenAI SDK, the AI SDK or LangChain is one more turn and one
  *   more dead letter;
  * - a transient one answers 503 with `Retry-After`: sent again later, it may
- *   well succeed.
+ *   well succeed;
+ * - a turn a tenant's quota refused (`quota_exceeded`, with the notice's
+ *   `metadata.retryAfterS`) answers 429 with that `Retry-After`.
  */
 import type { Envelope } from "../bus/index.js";
 import { HttpError } from "./errors.js";
@@ -28,7 +30,12 @@ export interface TurnFailureAnswer {
   message: string;
   retryable: boolean;
   headers: Record<string, string>;
+  /** seconds a client should wait (429, 503) */
+  retryAfterS?: number;
 }
+
+/** The code of a turn a tenant's quota refused. */
+export const QUOTA_EXCEEDED = "quota_exceeded";
 
 /**
  * The answer to a turn that ended with `reply` (`kind: "error"`).
@@ -40,6 +47,12 @@ export interface TurnFailureAnswer {
 export function turnFailureAnswer(reply: Envelope, permanentStatus: number): TurnFailureAnswer {
   const code = typeof reply.metadata["code"] === "string" && reply.metadata["code"] ? reply.metadata["code"] : "agent_failed";
   const message = reply.text || "the agent failed";
+  if (code === QUOTA_EXCEEDED) {
+    // a tenant's quota refused the turn where it was to run (a session past `sessions`, tokens past `tokensPerDay`): 429, as at the door
+    const after = Number(reply.metadata["retryAfterS"]);
+    const retryAfterS = Number.isFinite(after) && after >= 1 ? Math.ceil(after) : TRANSIENT_RETRY_AFTER_S;
+    return { status: 429, code, message, retryable: true, headers: { "retry-after": String(retryAfterS) }, retryAfterS };
+  }
   if (reply.metadata["retryable"] === true) {
     return { status: 503, code, message, retryable: true, headers: { "retry-after": String(TRANSIENT_RETRY_AFTER_S) } };
   }
@@ -50,7 +63,7 @@ export function turnFailureAnswer(reply: Envelope, permanentStatus: number): Tur
 export class TurnFailedError extends HttpError {
   readonly retryable: boolean;
   constructor(a: TurnFailureAnswer) {
-    super(a.status, a.code, a.message, undefined, a.retryable ? { retryAfterS: TRANSIENT_RETRY_AFTER_S } : { shouldRetry: false });
+    super(a.status, a.code, a.message, undefined, a.retryable ? { retryAfterS: a.retryAfterS ?? TRANSIENT_RETRY_AFTER_S } : { shouldRetry: false });
     this.name = "TurnFailedError";
     this.retryable = a.retryable;
   }

@@ -1,7 +1,8 @@
 /**
  * `GET /v1/usage?tenant&agent&from&to`: what the agents used, per UTC day,
  * tenant and agent — model calls and the prompt and completion tokens the
- * providers reported (src/tenants/usage.ts). The operator sees every
+ * providers reported, turns answered, skill invocations and their seconds,
+ * messages in and out (src/tenants/usage.ts). The operator sees every
  * tenant's (and its own agents', without a tenant); a tenant's credential
  * sees only its own, its agents by the names it gave them.
  */
@@ -43,6 +44,11 @@ export function usageRoutes(usage: UsageMeter | undefined): Pick<RouteHandlers, 
           model_calls: r.calls,
           prompt_tokens: r.promptTokens,
           completion_tokens: r.completionTokens,
+          turns: r.turns,
+          skill_invocations: r.skillInvocations,
+          skill_seconds: Math.round(r.skillMs) / 1000,
+          messages_in: r.messagesIn,
+          messages_out: r.messagesOut,
         })),
       });
     },

@@ -51,6 +51,8 @@ export interface ClawMetrics {
   turnsHeld: Counter<"reason">;
   /** requests and turns a tenant's quota refused (src/tenants), by tenant and quota */
   tenantQuotaRefusals: Counter<"tenant" | "quota">;
+  /** turns that waited for a tenant's quota (`messagesPerMinute`, `concurrentTurns`) before they ran */
+  tenantQuotaWaits: Counter<"tenant" | "quota">;
   /** tokens the providers counted for a tenant's agents, `kind` = `prompt` | `completion` */
   tenantTokens: Counter<"tenant" | "kind">;
   /** calls to LLM providers, by outcome (`ok`, `unavailable`, `rejected`, `skipped`) */
@@ -120,6 +122,12 @@ export function createMetrics(sources?: MetricsSources): ClawMetrics {
     tenantQuotaRefusals: new Counter({
       name: "claw_tenant_quota_refusals_total",
       help: "Requests and turns refused for a tenant's quota, by tenant and quota",
+      labelNames: ["tenant", "quota"],
+      registers: r,
+    }),
+    tenantQuotaWaits: new Counter({
+      name: "claw_tenant_quota_waits_total",
+      help: "Turns that waited for a tenant's quota (messagesPerMinute, concurrentTurns) before they ran, by tenant and quota",
       labelNames: ["tenant", "quota"],
       registers: r,
     }),

@@ -25,6 +25,7 @@ import {
   skillConsumerSpec,
   startConsumerLane,
   STREAMS,
+  parseSessionSubject,
   withRetry,
   type BackoffPolicy,
   type ConsumerLane,
@@ -39,7 +40,8 @@ import type { SkillRegistry } from "./skill-registry.js";
 
 /** Facts the workers report, for logs and metrics. */
 export type SkillWorkerEvent =
-  | { type: "skill.completed"; skill: string; ok: boolean; code?: string; durationMs: number; invocation: string }
+  /** `agent`: the stored id of the agent whose turn called it (none for a call from outside a session) */
+  | { type: "skill.completed"; skill: string; ok: boolean; code?: string; durationMs: number; invocation: string; agent?: string }
   | { type: "skill.invalid"; reason: string; subject: string }
   | { type: "skill.pool"; skill: string }
   | { type: "skill.pool.failed"; skill: string; error: string; retryInMs: number }
@@ -165,6 +167,7 @@ async function runInvocation(w: InvocationRun, m: JsMsg): Promise<void> {
       code: c.result?.ok ? undefined : c.result?.error.code,
       durationMs: c.durationMs,
       invocation: invocation.id,
+      agent: parseSessionSubject(invocation.replyTo)?.agent,
     });
   } finally {
     clearInterval(keepAlive);

@@ -11,8 +11,8 @@ import type { ClawConfig } from "../config.js";
 import type { AccessOptions } from "../gateway/access.js";
 import type { Logger } from "../log.js";
 import { createAudit, type Audit, type ClawMetrics } from "../observability/index.js";
-import type { TenantDirectory, UsageMeter } from "../tenants/index.js";
-import { openNodeTenants } from "./node-tenants.js";
+import type { UsageMeter } from "../tenants/index.js";
+import type { NodeQuotas } from "./node-quotas.js";
 
 /** What the gateway is given, and the watch to stop with the node. */
 export interface GatewayAccess {
@@ -26,10 +26,8 @@ export async function gatewayAccess(
   bus: Bus,
   config: ClawConfig,
   log: Logger,
-  o: { metrics?: ClawMetrics; usage?: UsageMeter; tenants?: TenantDirectory } = {},
+  o: { metrics?: ClawMetrics; usage?: UsageMeter; quotas: Pick<NodeQuotas, "tenants" | "limiter"> },
 ): Promise<GatewayAccess> {
-  // the tenants and their quotas, in KV claw_registry: CLAW_CONFIG seeds them, every node follows them (node-tenants.ts)
-  const tenants = o.tenants ?? (await openNodeTenants(await bus.kvm.open(BUCKETS.registry), config, log));
   const keys = watchApiKeys(await bus.kvm.open(BUCKETS.auth), { onError: (e) => log.warn({ err: e }, "auth: watching the API keys failed; watching again") });
   const audit = createAudit(bus.publisher, {
     source: "http",
@@ -59,13 +57,14 @@ export async function gatewayAccess(
       jwt: config.jwt ? jwtVerifier(config.jwt) : undefined,
       metricsPublic: config.metricsPublic,
       limits,
-      quotas: { tenants, limiter, usage: o.usage, onRefused: (tenant, quota) => o.metrics?.tenantQuotaRefusals.inc({ tenant, quota }) },
+      quotas: {
+        tenants: o.quotas.tenants,
+        limiter: o.quotas.limiter,
+        usage: o.usage,
+        onRefused: (tenant, quota) => o.metrics?.tenantQuotaRefusals.inc({ tenant, quota }),
+      },
     },
     audit,
-    stop: () => {
-      keys.stop();
-      // the node's own directory is the node's to stop
-      if (!o.tenants) tenants.stop();
-    },
+    stop: () => keys.stop(),
   };
 }

@@ -5,7 +5,7 @@
  * loops under one supervisor — and how a stopping node hands all of it over.
  */
 import type { Actor } from "xstate";
-import { startPartitionRunner, type AgentRegistry, type SessionHost } from "../actors/index.js";
+import { startPartitionRunner, type AgentRegistry, type SessionHost, type TurnAdmission } from "../actors/index.js";
 import type { Bus, BusHealth } from "../bus/index.js";
 import type { ClawConfig } from "../config.js";
 import type { Logger } from "../log.js";
@@ -14,6 +14,7 @@ import type { SkillWorkers } from "../skills/index.js";
 import { CLAW_VERSION } from "../version.js";
 import type { ApprovalService } from "../approvals/index.js";
 import { approvalCommands } from "./node-approvals.js";
+import type { NodeUsage } from "./node-usage.js";
 import { leaderDuties, type LeaderDuties } from "./leader-duties.js";
 import { leaseChild, type LeaseState } from "./leader-lease.js";
 import { heartbeatChild, leave, liveness, type Liveness } from "./membership.js";
@@ -49,6 +50,10 @@ export interface NodeClusterOptions {
   nodeActor: NodeActor;
   /** the approvals: the partitions take `/approve` and `/deny` before their sessions do */
   approvals: ApprovalService;
+  /** asked before a turn runs: the tenants' quotas */
+  admission?: TurnAdmission;
+  /** usage metering: the messages that came for each agent */
+  usage?: Pick<NodeUsage, "observePartition">;
 }
 
 /** The node's cluster parts, made and not yet running (their loops start under {@link superviseCluster}). */
@@ -88,7 +93,11 @@ export function nodeCluster(o: NodeClusterOptions): NodeCluster {
         cluster: store.kv.cluster,
         tracing: o.tracing,
         commands: approvalCommands(o.approvals, o.agents, log),
-        onEvent: (e) => observePartition(e, o.metrics, log, config.slowTurnMs),
+        admission: o.admission,
+        onEvent: (e) => {
+          observePartition(e, o.metrics, log, config.slowTurnMs);
+          o.usage?.observePartition(e);
+        },
       }),
     inspection: o.actorEvents,
     onEvent: (e) => (e.type === "assignment.applied" ? log.info(e, e.type) : log.debug(e, e.type)),

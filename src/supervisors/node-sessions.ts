@@ -13,6 +13,7 @@ import type { ClawConfig } from "../config.js";
 import type { ModelRegistry } from "../llm/index.js";
 import type { Logger } from "../log.js";
 import type { ActorEvents, ClawMetrics, Tracing } from "../observability/index.js";
+import type { NodeUsage } from "./node-usage.js";
 import type { SkillCatalog } from "../skills/index.js";
 import { failpointsFrom } from "./failpoints.js";
 import { retryBackoff } from "./node-provision.js";
@@ -36,6 +37,8 @@ export interface NodeSessionsOptions {
   memory: Pick<NodeMemory, "recall">;
   /** where turns ask for approvals */
   approvals: ApprovalGate;
+  /** usage metering: the turns answered */
+  usage?: Pick<NodeUsage, "observeHost">;
 }
 
 /** The session host of this node (`CLAW_FAILPOINTS` armed in it, for crash tests). */
@@ -70,6 +73,9 @@ export function nodeSessionHost(o: NodeSessionsOptions): SessionHost {
     failpoint,
     inspection: o.inspection,
     busHealth: o.busHealth,
-    onEvent: (e) => observeSessionHost(e, o.metrics, o.log),
+    onEvent: (e) => {
+      observeSessionHost(e, o.metrics, o.log);
+      o.usage?.observeHost(e);
+    },
   });
 }

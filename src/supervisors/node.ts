@@ -37,6 +37,7 @@ import { gatewayAccess } from "./node-access.js";
 import { openNodeTenants } from "./node-tenants.js";
 import { openNodeAgents } from "./node-agents.js";
 import { nodeUsage } from "./node-usage.js";
+import { nodeQuotas } from "./node-quotas.js";
 import { handOver, nodeCluster, superviseCluster, type ClusterLoops, type NodeActor, type NodeCluster } from "./node-cluster.js";
 import { startNodeGateway } from "./node-gateway.js";
 import { startNodeGrpc } from "./node-grpc.js";
@@ -134,7 +135,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("tracing", () => startTracing(nodeId, log), { stop: (t) => t.shutdown() })
       .part("nodeActor", ({ actorEvents }) => startNodeActor(nodeId, actorEvents))
       // usage per tenant and agent (KV claw_usage): /v1/usage, and the tokensPerDay quotas
-      .part("usage", ({ bus, metrics }) => nodeUsage(bus, metrics, log))
+      .part("usage", ({ bus, metrics }) => nodeUsage(bus, metrics, log), { stop: (u) => u.stop() })
       // the tenants (KV claw_registry, seeded from CLAW_CONFIG): their quotas, and the providers some bring
       .part("tenants", ({ store }) => openNodeTenants(store.kv.registry, config, log), { stop: (t) => t.stop() })
       .part("llm", ({ metrics, tracing, usage, tenants }) => {
@@ -158,7 +159,18 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("media", ({ bus }) => openNodeMedia(bus, config))
       .part(
         "skills",
-        (p) => startNodeSkills({ ...p, config, log, backoff: retryBackoff(config), inspection: p.actorEvents, onEvent: skillEvents(p.metrics, log) }),
+        (p) =>
+          startNodeSkills({
+            ...p,
+            config,
+            log,
+            backoff: retryBackoff(config),
+            inspection: p.actorEvents,
+            onEvent: (e) => {
+              observeSkillWorker(e, p.metrics, log);
+              p.usage.observeSkill(e);
+            },
+          }),
         {
           stop: (s) => s.stop(),
         },
@@ -169,7 +181,14 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("passivation", ({ bus, host }) => servePassivation(bus.nc, host, nodeId), { stop: (s) => s.unsubscribe() })
       // who is alive: heartbeats, and presence on the bus (a dead process is gone at once, not after the TTL)
       .part("presence", ({ bus }) => servePresence(bus.nc, nodeId), { stop: (s) => s.unsubscribe() })
-      .part("cluster", (p) => nodeCluster({ ...p, config, log }))
+      // the tenants and their quotas: the partitions ask them before a turn runs, the gateway at its door
+      .part(
+        "quotas",
+        ({ bus, metrics, usage, store, tenants }) =>
+          nodeQuotas(bus, log, { tenants, metrics, usage: usage.meter, members: store.kv.members, sessions: store.kv.sessions, jsm: bus.jsm }),
+        { stop: (q) => q.stop() },
+      )
+      .part("cluster", (p) => nodeCluster({ ...p, config, log, admission: p.quotas.admission }))
       .part("channelListing", ({ bus, cluster }) => serveChannelListing(bus.nc, nodeId, () => cluster.channels.list()), { stop: (s) => s.unsubscribe() })
       .part("readiness", (p) => () => readiness({ stopping: stopping(p.nodeActor), bus: p.health.problem(), assigned: p.cluster.partitions.assigned() }))
       .part("healthWatch", ({ health, nodeActor, cluster, metrics }) => watchHealth(health, nodeActor, cluster, (e) => observeBusHealth(e, metrics, log)), {
@@ -193,9 +212,7 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       // read at scrape time, once the gateway serves
       .part("gauges", (p) => p.metrics.readFrom(gaugeSources(p)))
       .part("ui", ({ bus, actorEvents, readiness: ready }) => liveView(bus, nodeId, actorEvents, ready, log), { stop: (ui) => ui.close() })
-      .part("access", ({ bus, metrics, usage, tenants }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter, tenants }), {
-        stop: (a) => a.stop(),
-      })
+      .part("access", ({ bus, metrics, usage, quotas }) => gatewayAccess(bus, config, log, { metrics, usage: usage.meter, quotas }), { stop: (a) => a.stop() })
       .part("webhooks", ({ bus }) => nodeWebhooks(bus, config, log), { stop: (w) => w.stop() })
       // gRPC beside HTTP: started once the partitions are served, stopped (its calls drained) after the gateway, before the bus
       .part("grpc", (p) => startNodeGrpc({ ...p, config, log }), { stop: (g, deadline) => g?.close(deadline), kill: (g) => g?.kill() })
@@ -212,9 +229,6 @@ function nodeParts(config: ClawConfig, log: Logger, signal: AbortSignal | undefi
       .part("handOver", (p) => p, { stop: (p, deadline) => handOver({ ...p, config, log, skills: p.skills.workers }, deadline) })
   );
 }
-
-/** Feeds metrics (and logs) from the skill workers' events. */
-const skillEvents = (metrics: ClawMetrics, log: Logger) => (e: SkillWorkerEvent) => observeSkillWorker(e, metrics, log);
 
 /** Tracing over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (none otherwise). */
 async function startTracing(nodeId: string, log: Logger): Promise<Tracing> {

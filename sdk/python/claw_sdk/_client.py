@@ -382,14 +382,14 @@ class Memory(_Namespace):
 
 
 class Usage(_Namespace):
-    """``/v1/usage``: model calls and tokens per UTC day, tenant and agent."""
+    """``/v1/usage``: model calls, tokens, turns, skill runs and messages per UTC day, tenant and agent."""
 
     def get(
         self, *, tenant: Optional[str] = None, agent: Optional[str] = None, from_: Optional[str] = None, to: Optional[str] = None
     ) -> Result:
         """The usage of days ``from_`` to ``to`` (``YYYY-MM-DD``; default the last 30), of one tenant or agent when given
         (a tenant's credential gets its own tenant's): ``{from, to, usage: [{day, tenant, agent, model_calls, prompt_tokens,
-        completion_tokens}]}``."""
+        completion_tokens, turns, skill_invocations, skill_seconds, messages_in, messages_out}]}``."""
         return self._t.send("GET", "/v1/usage", query={"tenant": tenant, "agent": agent, "from": from_, "to": to})
 
 
