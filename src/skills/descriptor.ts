@@ -5,7 +5,8 @@
  * message that names the field.
  */
 import { Ajv, type ValidateFunction } from "ajv";
-import semver from "semver";
+// one function of semver, not its index (which loads every module of the package)
+import valid from "semver/functions/valid.js";
 import { z, ZodError } from "zod";
 
 /** How a skill's code runs. */
@@ -19,7 +20,7 @@ const hostPattern = z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, "a ho
 export const SkillDescriptorSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, "lowercase letters, digits, . _ - (starting with a letter or digit)"),
-    version: z.string().refine((v) => semver.valid(v) !== null, "a semver version such as 1.2.0"),
+    version: z.string().refine((v) => valid(v) !== null, "a semver version such as 1.2.0"),
     description: z.string().min(1).max(2_000),
     input: JsonSchema.default({ type: "object" }),
     output: JsonSchema.optional(),

@@ -19,7 +19,8 @@ import { dirname, join, normalize } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { KvWatchInclude } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
-import semver from "semver";
+// one function of semver, not its index (which loads every module of the package)
+import compare from "semver/functions/compare.js";
 import { encodeToken, withRetry } from "../bus/index.js";
 import { parseSkillDescriptor, skillRef, SkillDescriptorError, type SkillDescriptor } from "./descriptor.js";
 import { builtinSkills } from "./builtin-skills.js";
@@ -131,8 +132,7 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
   const isOwn = (id: string) => reserved.has(id) || [...skills.values()].some((s) => s.source === "builtin" && s.descriptor.id === id);
 
   const registry: SkillRegistry = {
-    list: () =>
-      [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || semver.compare(a.descriptor.version, b.descriptor.version)),
+    list: () => [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || compare(a.descriptor.version, b.descriptor.version)),
     resolve(id, range = "*") {
       // Claw's own id: only its own versions, however high another one is
       const own = isOwn(id);
