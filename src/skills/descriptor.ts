@@ -115,8 +115,16 @@ export function schemaValidator(schema: Record<string, unknown>): ValidateFuncti
   return v;
 }
 
-/** Validates a descriptor: its shape, and that its `input` and `output` are JSON Schemas. */
-export function parseSkillDescriptor(value: unknown): SkillDescriptor {
+/**
+ * Validates a descriptor: its shape, and that its `input` and `output` are
+ * JSON Schemas — compiled (what an invocation will do with them: a `$ref` or
+ * a `pattern` that cannot be compiled is refused here), or, with `compile:
+ * false`, checked against the JSON Schema meta-schema only and compiled on
+ * first use: for descriptors checked in full before (Claw's own, and entries
+ * another node registered), so that a node's start does not compile every
+ * skill's schemas.
+ */
+export function parseSkillDescriptor(value: unknown, o: { compile?: boolean } = {}): SkillDescriptor {
   let d: SkillDescriptor;
   try {
     d = SkillDescriptorSchema.parse(value);
@@ -131,6 +139,10 @@ export function parseSkillDescriptor(value: unknown): SkillDescriptor {
   for (const field of ["input", "output"] as const) {
     const schema = d[field];
     if (!schema) continue;
+    if (o.compile === false) {
+      if (!ajv.validateSchema(schema)) throw new SkillDescriptorError(`${field}: not a valid JSON Schema: ${ajv.errorsText(ajv.errors)}`, field);
+      continue;
+    }
     try {
       schemaValidator(schema);
     } catch (e) {

@@ -19,6 +19,6 @@ export function resolveVersion<T extends { version: string; id: string }>(items:
 
 /** A catalog of the given descriptors (validated). */
 export function createSkillCatalog(descriptors: readonly unknown[]): SkillCatalog {
-  const all: SkillDescriptor[] = descriptors.map(parseSkillDescriptor);
+  const all: SkillDescriptor[] = descriptors.map((d) => parseSkillDescriptor(d));
   return { list: () => [...all], resolve: (id, range) => resolveVersion(all, id, range) };
 }

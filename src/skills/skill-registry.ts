@@ -114,7 +114,8 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
     if (stale(key, revision)) return; // (our own registration, back from the watch)
     try {
       const r = bytes && (JSON.parse(new TextDecoder().decode(bytes)) as RegisteredSkill);
-      accept(key, revision, r && { ...r, descriptor: parseSkillDescriptor(r.descriptor) });
+      // compiled in full when it was registered; its schemas are compiled here on first use
+      accept(key, revision, r && { ...r, descriptor: parseSkillDescriptor(r.descriptor, { compile: false }) });
     } catch (e) {
       o.onError?.(e);
     }
@@ -143,7 +144,8 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
       )?.s;
     },
     async register(input, files, source) {
-      const descriptor = parseSkillDescriptor(input);
+      // a registration through the API is compiled in full now; Claw's own skills are compiled on first use
+      const descriptor = parseSkillDescriptor(input, { compile: source === "api" });
       if (source === "api") {
         if (isOwn(descriptor.id)) throw new SkillReservedError(descriptor.id);
         if (descriptor.runtime === "builtin") throw new SkillDescriptorError("runtime: builtin is the runtime of Claw's own skills", "runtime");
