@@ -29,6 +29,8 @@
  *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new
  *            node id (or its old one: --same-ids):
  *            latency, what a core subscriber sees, and where the slowest messages spent their time
+ *   idle     a node with nothing configured on its embedded nats-server, --runs times (default 3): time until /readyz
+ *            says 200, its CPU until then, its RSS 10 s and 70 s after
  *   sessions-burst  what a conversation's first message costs: on a fresh target, --sessions (default 1,000) new
  *            chats at --rate (default 1,000 msg/s), the same chats again, as many other new chats on the now
  *            warm node, and those again; latency per phase, node CPU per message, the slowest messages' stages
@@ -57,6 +59,7 @@ import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targ
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
 import { attribute } from "./attribution.js";
 import { burstRatios, runBurst, type BurstRow } from "./sessions-burst.js";
+import { runIdle } from "./idle.js";
 
 interface Row extends LoadResult {
   target: string;
@@ -182,6 +185,16 @@ async function main(): Promise<void> {
     const r = await runSessions(Number(values.sessions ?? 100_000), 3_600_000);
     process.stdout.write(`\nsessions: ${JSON.stringify(r, null, 1)}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
+    return;
+  }
+  if (scenario === "idle") {
+    const rows = await runIdle(Number(values.runs ?? 3));
+    const table = textTable(
+      ["ready ms", "cpu to ready ms", "rss 10 s MB", "rss 70 s MB"],
+      rows.map((x) => [x.readyMs, x.cpuToReadyMs, x.rss10sMB, x.rss70sMB]),
+    );
+    process.stdout.write(`\nidle (a node with nothing configured, embedded nats-server)\n${table}\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
     return;
   }
   if (scenario === "sessions-burst") {
@@ -345,7 +358,7 @@ async function main(): Promise<void> {
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
   if (!make)
     throw new Error(
-      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "sessions-burst", "nodes", "observe", "http", "invoke", "grpc", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
+      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "sessions-burst", "idle", "nodes", "observe", "http", "invoke", "grpc", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
     );
   const load = make(values);
   const rows: Row[] = [];
