@@ -31,8 +31,10 @@ export interface LoadOptions {
   payloadBytes: number;
   /** how long to wait for stragglers after the last send */
   graceS: number;
-  /** stop sending after this many messages (closed loop) */
+  /** stop sending after this many messages */
   maxMessages?: number;
+  /** the chats' names: `<chatPrefix><i>` for i below `sessions` (default `c`) */
+  chatPrefix?: string;
   /** publish with core NATS (default) or `POST /v1/messages` on the target's gateway */
   transport?: "nats" | "http";
   /**
@@ -144,14 +146,12 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     errorKinds.set(why, (errorKinds.get(why) ?? 0) + 1);
   };
   if (http && !t.httpUrl) throw new Error(`${t.name} has no HTTP gateway`);
+  const chatOf = (i: number) => `${o.chatPrefix ?? "c"}${i % o.sessions}`;
   const send = (i: number, scheduled: number, id = `${runId}-${i}`) => {
     due.set(id, scheduled);
     sent++;
-    if (!http) return nc.publish(t.inbound(`c${i % o.sessions}`), JSON.stringify({ id, text, sender: { id: "bench" } }));
-    const [channel, account, chat] = t
-      .inbound(`c${i % o.sessions}`)
-      .split(".")
-      .slice(-3);
+    if (!http) return nc.publish(t.inbound(chatOf(i)), JSON.stringify({ id, text, sender: { id: "bench" } }));
+    const [channel, account, chat] = t.inbound(chatOf(i)).split(".").slice(-3);
     posting++;
     const body = JSON.stringify({ channel, account, chat, idempotency_key: id, text, sender: { id: "bench" } });
     const req = httpRequest(
@@ -232,7 +232,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     while (performance.now() < end) {
       const now = performance.now();
       // send everything that is due by now, each stamped with its own scheduled time
-      while (t0 + (i * 1000) / rate <= now && t0 + (i * 1000) / rate < end) {
+      while (t0 + (i * 1000) / rate <= now && t0 + (i * 1000) / rate < end && i < (o.maxMessages ?? Infinity)) {
         send(i, t0 + (i * 1000) / rate);
         i++;
       }
@@ -290,7 +290,7 @@ export async function runLoad(nc: NatsConnection, js: JetStreamClient, jsm: JetS
     warmup,
     slowest: slowest.reverse().map((x) => {
       const i = Number(x.id.slice(runId.length + 1));
-      return { id: x.id, chat: `c${i % o.sessions}`, dueAt: Math.round(startedAt + (due.get(x.id)! - t0)), latencyMs: Math.round(x.latencyMs) };
+      return { id: x.id, chat: chatOf(i), dueAt: Math.round(startedAt + (due.get(x.id)! - t0)), latencyMs: Math.round(x.latencyMs) };
     }),
   };
 }

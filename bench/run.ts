@@ -29,6 +29,11 @@
  *   churn    250 msg/s for 36 s against 3 nodes, one SIGKILLed and restarted every 3 s (--every), with a new
  *            node id (or its old one: --same-ids):
  *            latency, what a core subscriber sees, and where the slowest messages spent their time
+ *   idle     a node with nothing configured on its embedded nats-server, --runs times (default 3): time until /readyz
+ *            says 200, its CPU until then, its RSS 10 s and 70 s after
+ *   sessions-burst  what a conversation's first message costs: on a fresh target, --sessions (default 1,000) new
+ *            chats at --rate (default 1,000 msg/s), the same chats again, as many other new chats on the now
+ *            warm node, and those again; latency per phase, node CPU per message, the slowest messages' stages
  *
  * Before the measured run every target answers one message per session (the warm-up, reported
  * apart as the cold start); --no-warmup measures from a fresh node.
@@ -50,8 +55,11 @@ import { runInvoke, type InvokeRow } from "./invoke.js";
 import { runGrpc, type GrpcRow } from "./grpc.js";
 import { runChannelBench } from "./channels.js";
 import { textTable } from "./closed-loop.js";
-import { startBaselineTarget, startClawTarget, type RunningTarget, type SlowTurn } from "./targets.js";
+import { startBaselineTarget, startClawTarget, type RunningTarget } from "./targets.js";
 import { startOtlpSink, watchAllActors, type Observer } from "./observers.js";
+import { attribute } from "./attribution.js";
+import { burstRatios, runBurst, type BurstRow } from "./sessions-burst.js";
+import { runIdle } from "./idle.js";
 
 interface Row extends LoadResult {
   target: string;
@@ -122,50 +130,13 @@ async function measure(target: RunningTarget, load: LoadOptions, observe?: (url:
   };
 }
 
-/**
- * Where the slowest messages spent their time, from their nodes' `slow turn`
- * lines: pickup (stored in CLAW_IN → taken by the node), the session queue,
- * each effect, the snapshot write, the rest of the turn, and outside the node
- * (the generator's latency minus the node's end to end: publish → stored, and
- * the reply's way back). The reply is published before the snapshot is
- * written: a snapshot delays the client only through the queue of the
- * session's next message.
- */
-function attribute(r: LoadResult, slow: Map<string, SlowTurn>): string {
-  const parts = (t: SlowTurn, latencyMs: number) => {
-    const effects = t.timing?.effects ?? {};
-    const effectMs = Object.values(effects).reduce((a, b) => a + b, 0);
-    const queue = t.timing?.queueMs ?? 0;
-    const snapshot = t.timing?.snapshotMs ?? 0;
-    return {
-      pickup: t.pickupMs,
-      queue,
-      ...effects,
-      snapshot,
-      "turn rest": Math.max(0, t.sessionMs - queue - effectMs - snapshot),
-      outside: Math.max(0, latencyMs - t.endToEndMs),
-    } as Record<string, number>;
-  };
-  const fmt = (o: Record<string, number>) =>
-    Object.entries(o)
-      .map(([k, v]) => `${k} ${Math.round(v)}`)
-      .join(", ");
-  const lines = r.slowest.slice(0, 10).map((m) => {
-    const t = slow.get(m.id);
-    return `  ${m.latencyMs} ms ${m.chat}: ${t ? fmt(parts(t, m.latencyMs)) : "(not logged by its node)"}`;
-  });
-  // shares over every logged turn at or above the run's p99
-  const tail = [...slow.values()].filter((t) => t.endToEndMs >= r.latencyMs.p99);
-  const sum: Record<string, number> = {};
-  // (outside the node is not in the node's lines: the shares are of the node's own time)
-  for (const t of tail) for (const [k, v] of Object.entries(parts(t, t.endToEndMs))) if (k !== "outside") sum[k] = (sum[k] ?? 0) + v;
-  const total = Object.values(sum).reduce((a, b) => a + b, 0) || 1;
-  const shares = Object.entries(sum)
-    .map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`)
-    .join(", ");
-  return (
-    `slowest messages (ms): where their time went\n${lines.join("\n")}\n  the ${tail.length} turns at or above p99 (${r.latencyMs.p99} ms) in ` +
-    `the node: ${shares}`
+/** BENCH_CLAW_ENV="CLAW_TRANSCRIPTS=off …": settings passed to the Claw node(s). */
+function envFromBench(): Record<string, string> {
+  return Object.fromEntries(
+    (process.env.BENCH_CLAW_ENV ?? "")
+      .split(" ")
+      .filter(Boolean)
+      .map((kv) => kv.split("=") as [string, string]),
   );
 }
 
@@ -214,6 +185,56 @@ async function main(): Promise<void> {
     const r = await runSessions(Number(values.sessions ?? 100_000), 3_600_000);
     process.stdout.write(`\nsessions: ${JSON.stringify(r, null, 1)}\n\n`);
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, results: r }) + "\n");
+    return;
+  }
+  if (scenario === "idle") {
+    const rows = await runIdle(Number(values.runs ?? 3));
+    const table = textTable(
+      ["ready ms", "cpu to ready ms", "rss 10 s MB", "rss 70 s MB"],
+      rows.map((x) => [x.readyMs, x.cpuToReadyMs, x.rss10sMB, x.rss70sMB]),
+    );
+    process.stdout.write(`\nidle (a node with nothing configured, embedded nats-server)\n${table}\n\n`);
+    process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, rows }) + "\n");
+    return;
+  }
+  if (scenario === "sessions-burst") {
+    const sessions = Number(values.sessions ?? 1000);
+    const rate = Number(values.rate ?? 1000);
+    const rows: BurstRow[] = [];
+    for (const start of [startBaselineTarget, () => startClawTarget(1, envFromBench())]) {
+      const target = await start();
+      try {
+        rows.push(...(await runBurst(target, sessions, rate)));
+      } finally {
+        await target.stop();
+      }
+    }
+    const table = textTable(
+      ["target", "phase", "p50 ms", "p90", "p99", "max", "lost", "dup", "s", "cpu ms/msg", "nats cpu ms/msg"],
+      rows.map((x) => [x.target, x.phase, x.p50Ms, x.p90Ms, x.p99Ms, x.maxMs, x.lost, x.duplicates, x.seconds, x.cpuMsPerMessage, x.natsCpuMsPerMessage]),
+    );
+    const ratios = burstRatios(rows);
+    process.stdout.write(
+      `\nsessions-burst (${sessions} chats per phase at ${rate} msg/s)\n${table}\n` +
+        Object.entries(ratios)
+          .map(([t, r]) => `${t}: p99 cold new ÷ known again ${r.coldNewOverKnownP99}, warm new ÷ known again ${r.warmNewOverKnownP99}\n`)
+          .join("") +
+        rows
+          .filter((x) => x.attribution)
+          .map((x) => `${x.target}, ${x.phase}: ${x.attribution}\n`)
+          .join("") +
+        "\n",
+    );
+    process.stdout.write(
+      JSON.stringify({
+        scenario,
+        machine: { cpus: cpus().length, node: process.version },
+        sessions,
+        rate,
+        ratios,
+        rows: rows.map(({ attribution: _a, ...x }) => x),
+      }) + "\n",
+    );
     return;
   }
   if (scenario === "promises") {
@@ -337,7 +358,7 @@ async function main(): Promise<void> {
   const make = scenario === "nodes" || scenario === "observe" ? SCENARIOS.max : scenario === "http" ? SCENARIOS.steady : SCENARIOS[scenario];
   if (!make)
     throw new Error(
-      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "nodes", "observe", "http", "invoke", "grpc", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
+      `unknown scenario "${scenario}"; available: ${[...Object.keys(SCENARIOS), "sessions", "sessions-burst", "idle", "nodes", "observe", "http", "invoke", "grpc", "amqp", "mqtt", "churn", "llm", "skills", "promises"].join(", ")}`,
     );
   const load = make(values);
   const rows: Row[] = [];

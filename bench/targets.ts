@@ -19,7 +19,16 @@ export interface SlowTurn {
   pickupMs: number;
   sessionMs: number;
   endToEndMs: number;
-  timing?: { queueMs: number; effects: Record<string, number>; snapshotMs: number; tries: number };
+  timing?: {
+    queueMs: number;
+    /** the session was not in memory: its KV lookup (a miss when new) and its actor's creation */
+    spawn?: { loadMs: number; createMs: number; restored: boolean };
+    effects: Record<string, number>;
+    snapshotMs: number;
+    /** the snapshot write created the session's key */
+    firstSnapshot?: boolean;
+    tries: number;
+  };
 }
 
 /** How slow a turn must be for the bench's nodes to log where its time went. */

@@ -7,7 +7,8 @@
  * entry). Every publish carries a `Nats-Msg-Id` derived from the inbound
  * message id, so a turn run again publishes nothing twice.
  */
-import semver from "semver";
+// one function of semver, not its index (which loads every module of the package)
+import satisfies from "semver/functions/satisfies.js";
 import {
   encode,
   ENVELOPE_VERSION,
@@ -192,7 +193,7 @@ export function needsApproval(agent: AgentSpec, skill: string, range: string, sk
   return (agent.approve ?? []).some((ref) => {
     const r = parseSkillRef(ref);
     // a version this node cannot tell is held back as well: the safe side
-    return r.id === skill && (r.range === "*" || version === undefined || semver.satisfies(version, r.range));
+    return r.id === skill && (r.range === "*" || version === undefined || satisfies(version, r.range));
   });
 }
 

@@ -25,11 +25,25 @@ export interface LiveSessionOptions {
   onSpawned?: (restored: boolean) => void;
 }
 
+/** What bringing a session's actor into memory took, in ms. */
+export interface SessionSpawn {
+  /** reading it from KV (and its history from the transcripts): a miss for a new session */
+  loadMs: number;
+  /** creating and starting its actor */
+  createMs: number;
+  /** from a stored snapshot (false: a new session) */
+  restored: boolean;
+}
+
 /** A session's actor, as the host holds it. */
 export interface LiveSession {
   readonly key: string;
   /** true while the actor is in memory */
   readonly live: boolean;
+  /** the KV revision the next save expects (0: nothing stored yet, the first write creates it) */
+  readonly revision: number;
+  /** what the last spawn took, once: undefined when the actor was not spawned since the last call */
+  takeSpawn(): SessionSpawn | undefined;
   /** the actor, restored from its snapshot (or new, from `input`) when it is not in memory */
   actor(input: TurnInput): Promise<AnyActorRef>;
   /** writes `snapshot` at the revision last read or written; throws `SnapshotConflictError` when another owner wrote since */
@@ -42,14 +56,25 @@ export interface LiveSession {
 export function createLiveSession(o: LiveSessionOptions): LiveSession {
   let current: AnyActorRef | undefined;
   let revision = 0;
+  let spawn: SessionSpawn | undefined;
   return {
     key: o.key,
     get live() {
       return current !== undefined;
     },
+    get revision() {
+      return revision;
+    },
+    takeSpawn() {
+      const s = spawn;
+      spawn = undefined;
+      return s;
+    },
     async actor(input) {
       if (current) return current;
+      const loading = performance.now();
       const stored = await o.store.load(o.key);
+      const creating = performance.now();
       // what the store gives back is what this kind's machine persisted (getPersistedSnapshot)
       const snapshot = stored.snapshot as Snapshot<unknown> | undefined;
       const actor = createActor(o.kind.machine, snapshot ? { input, snapshot } : { input });
@@ -57,7 +82,8 @@ export function createLiveSession(o: LiveSessionOptions): LiveSession {
       actor.start();
       current = actor;
       revision = stored.revision;
-      o.onSpawned?.(stored.snapshot !== undefined);
+      spawn = { loadMs: creating - loading, createMs: performance.now() - creating, restored: stored.snapshot !== undefined };
+      o.onSpawned?.(spawn.restored);
       return actor;
     },
     async save(snapshot) {

@@ -6,6 +6,7 @@
  */
 import { traceIdOf, type Envelope, type SessionMail } from "../bus/index.js";
 import type { AgentSpec } from "./agents.js";
+import type { SessionSpawn } from "./live-session.js";
 import type { TurnFailure } from "./turn.js";
 
 /** What every request to a session carries. */
@@ -49,13 +50,17 @@ export interface FailedTurn {
 
 /**
  * Where a request's time went, in ms: waiting behind the session's earlier
- * messages, each effect of its machine (`think`, `deliver`, … summed over
- * the tries), and writing its snapshot.
+ * messages, bringing the session into memory when it was not (`spawn`: its
+ * KV lookup — a miss for a new session — and its actor's creation), each
+ * effect of its machine (`think`, `deliver`, … summed over the tries), and
+ * writing its snapshot (`firstSnapshot`: the write that created it).
  */
 export interface TurnTiming {
   queueMs: number;
+  spawn?: SessionSpawn;
   effects: Record<string, number>;
   snapshotMs: number;
+  firstSnapshot?: boolean;
   tries: number;
 }
 

@@ -8,7 +8,7 @@
  */
 import { backoffDelay, delay, type BackoffPolicy, type BusHealth, type Envelope } from "../bus/index.js";
 import { TurnTimeoutError } from "./errors.js";
-import type { LiveSession } from "./live-session.js";
+import type { LiveSession, SessionSpawn } from "./live-session.js";
 import type { SessionQueue } from "./session-queue.js";
 import type { MessageLogFields, SessionHostEvent, SessionRequest, TurnOutcome, TurnTiming } from "./session-requests.js";
 import { decideArrival, type Arrival } from "./turn-decision.js";
@@ -77,6 +77,7 @@ async function tryOnce(
   } catch (err) {
     return { kind: "failure", failure: toFailure("", err) };
   }
+  addSpawn(timing, session.live.takeSpawn());
   const d = decideArrival(actor.getSnapshot(), arrival, attempt);
   if (d.kind === "answered") return { kind: "answered" };
   if (d.kind === "stale") return { kind: "dropped", why: d.why };
@@ -97,6 +98,7 @@ async function tryOnce(
   if (state === "suspended" || after.lastTurnId === d.turn.id) {
     try {
       const saving = performance.now();
+      if (session.live.revision === 0) timing.firstSnapshot = true;
       await session.live.save(actor.getPersistedSnapshot());
       timing.snapshotMs += performance.now() - saving;
       o.failpoint?.("session.after-save");
@@ -113,6 +115,14 @@ async function tryOnce(
   const failedSnapshot = d.resumes ? actor.getPersistedSnapshot() : undefined;
   session.live.drop();
   return { kind: "failure", failure, turn: d.turn, failedSnapshot };
+}
+
+/** Counts a spawn of the session's actor into the request's timing (a try after a failure may spawn it again). */
+function addSpawn(timing: TurnTiming, s: SessionSpawn | undefined): void {
+  if (!s) return;
+  timing.spawn = timing.spawn
+    ? { loadMs: timing.spawn.loadMs + s.loadMs, createMs: timing.spawn.createMs + s.createMs, restored: s.restored }
+    : { loadMs: s.loadMs, createMs: s.createMs, restored: s.restored };
 }
 
 /** The outcome of a request whose try failed for good: the failed turn (its resumed snapshot written first), or nothing to fail. */
@@ -140,6 +150,9 @@ export function createTurnRunner(o: TurnRunnerOptions): TurnRunner {
       const input: TurnInput = { agent: req.agent.id, session: req.session, historyLimit: req.agent.historyLimit };
       const started = Date.now();
       const timing: TurnTiming = { queueMs: performance.now() - a.queuedSince, effects: {}, snapshotMs: 0, tries: 0 };
+      // spawned while the request waited (its check whether the session's turn is suspended): not time in the queue
+      addSpawn(timing, session.live.takeSpawn());
+      if (timing.spawn) timing.queueMs = Math.max(0, timing.queueMs - timing.spawn.loadMs - timing.spawn.createMs);
       let firstError: string | undefined;
       let lastTurn: Envelope | undefined;
       for (let local = 0; ; local++) {

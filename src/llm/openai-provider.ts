@@ -6,7 +6,7 @@
  * ⇄ `time__now`: OpenAI function names allow no dots), and classifies every
  * failure once: unavailable (429, 5xx, timeout, connection) or rejected.
  */
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { ProviderRejectedError, ProviderUnavailableError } from "./errors.js";
 import type { ModelRequest, ModelResponse, ToolCall } from "./types.js";
@@ -48,8 +48,12 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-/** Classifies what the SDK threw: unavailable (worth retrying elsewhere) or rejected (final). */
-export function classifyProviderError(provider: string, e: unknown): Error {
+/** The `openai` package, loaded once a provider is configured (a node without one never loads it). */
+let sdk: Promise<typeof OpenAI> | undefined;
+const loadOpenAI = (): Promise<typeof OpenAI> => (sdk ??= import("openai").then((m) => m.default));
+
+/** Classifies what the SDK (`OpenAI`, the loaded package) threw: unavailable (worth retrying elsewhere) or rejected (final). */
+export function classifyProviderError(OpenAI: typeof import("openai").default, provider: string, e: unknown): Error {
   if (e instanceof OpenAI.APIConnectionTimeoutError) return new ProviderUnavailableError(provider, "timed out", undefined, undefined, { cause: e });
   if (e instanceof OpenAI.APIUserAbortError) return e;
   if (e instanceof OpenAI.APIConnectionError)
@@ -127,7 +131,10 @@ function accumulate(): { add(chunk: ChatCompletionChunk, onDelta?: (t: string) =
 /** Creates a provider named `name`. */
 export function createOpenAIProvider(name: string, cfg: OpenAIProviderConfig): Provider {
   // retries are the failover model's: it knows the other providers and the circuit
-  const client = new OpenAI({ baseURL: cfg.baseURL, apiKey: cfg.apiKey ?? "not-needed", timeout: cfg.timeoutMs, maxRetries: 0 });
+  const sdk = loadOpenAI();
+  const client = sdk.then((OpenAI) => new OpenAI({ baseURL: cfg.baseURL, apiKey: cfg.apiKey ?? "not-needed", timeout: cfg.timeoutMs, maxRetries: 0 }));
+  // loaded as the provider is configured, so that its first turn does not wait for it; a failure shows on that turn
+  client.catch(() => undefined);
   return {
     name,
     maxRetries: cfg.maxRetries,
@@ -138,7 +145,9 @@ export function createOpenAIProvider(name: string, cfg: OpenAIProviderConfig): P
       }));
       const acc = accumulate();
       try {
-        const stream = await client.chat.completions.create(
+        const stream = await (
+          await client
+        ).chat.completions.create(
           {
             model: cfg.model,
             messages: chatMessages(req),
@@ -150,7 +159,7 @@ export function createOpenAIProvider(name: string, cfg: OpenAIProviderConfig): P
         );
         for await (const chunk of stream) acc.add(chunk, req.onDelta);
       } catch (e) {
-        throw classifyProviderError(name, e);
+        throw classifyProviderError(await sdk, name, e);
       }
       return acc.result(req.tools);
     },

@@ -4,7 +4,11 @@
  * names, with the key it is configured with). A provider that fails leaves
  * the search to full text — memory never fails a turn for want of a vector.
  */
-import OpenAI from "openai";
+import type OpenAI from "openai";
+
+/** The `openai` package, loaded on the first embedding (a node whose agents embed nothing never loads it). */
+let sdk: Promise<typeof OpenAI> | undefined;
+const loadOpenAI = (): Promise<typeof OpenAI> => (sdk ??= import("openai").then((m) => m.default));
 
 /** What a provider is configured with (`providers.<name>`, its key resolved). */
 export interface EmbeddingsProvider {
@@ -27,8 +31,12 @@ export function providerEmbeddings(providers: Readonly<Record<string, Embeddings
       return undefined;
     }
     let client = clients.get(provider);
-    if (!client)
-      clients.set(provider, (client = new OpenAI({ baseURL: p.baseURL, apiKey: p.apiKey ?? "none", timeout: p.timeoutMs, maxRetries: p.maxRetries })));
+    if (!client) {
+      const OpenAI = await loadOpenAI();
+      // (another call may have made it while this one waited for the package)
+      client = clients.get(provider) ?? new OpenAI({ baseURL: p.baseURL, apiKey: p.apiKey ?? "none", timeout: p.timeoutMs, maxRetries: p.maxRetries });
+      clients.set(provider, client);
+    }
     try {
       const r = await client.embeddings.create({ model, input: text.slice(0, 8000), encoding_format: "float" }, { signal });
       const v = r.data[0]?.embedding;

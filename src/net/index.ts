@@ -6,5 +6,5 @@
  */
 export { addressRange, isPublicAddress, type AddressRange } from "./address-range.js";
 export { createHostResolver, parseDnsServer, type HostResolver, type HostResolverOptions, type ResolvedAddress } from "./host-resolver.js";
-export { hostOf, pinnedAgent, pinTarget, type PinnedTarget, type PinOptions } from "./pinned-target.js";
+export { hostOf, loadUndici, pinnedAgent, pinTarget, type PinnedTarget, type PinOptions } from "./pinned-target.js";
 export { EgressError, PrivateAddressError, UnresolvableHostError } from "./errors.js";

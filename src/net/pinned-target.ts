@@ -7,7 +7,7 @@
  * package's `request`/`fetch`.
  */
 import type { LookupAddress, LookupOneOptions, LookupAllOptions } from "node:dns";
-import { Agent } from "undici";
+import type { Agent } from "undici";
 import { addressRange } from "./address-range.js";
 import { PrivateAddressError, UnresolvableHostError } from "./errors.js";
 import type { HostResolver, ResolvedAddress } from "./host-resolver.js";
@@ -69,12 +69,17 @@ export async function pinTarget(url: URL, o: PinOptions): Promise<PinnedTarget> 
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
+/** The `undici` package, loaded when a node first makes an outbound request (a node that makes none never loads it). */
+let undici: Promise<typeof import("undici")> | undefined;
+export const loadUndici = (): Promise<typeof import("undici")> => (undici ??= import("undici"));
+
 /**
  * An undici dispatcher whose connections to `target.host` go to the checked
  * addresses and nowhere else (a connection to any other host fails). One per
  * request: `destroy()` it when done.
  */
-export function pinnedAgent(target: PinnedTarget, o: { connectTimeoutMs?: number } = {}): Agent {
+export async function pinnedAgent(target: PinnedTarget, o: { connectTimeoutMs?: number } = {}): Promise<Agent> {
+  const { Agent } = await loadUndici();
   const lookup = (hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void => {
     const wanted = hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
     const family = typeof options === "object" ? (options.family === "IPv4" ? 4 : options.family === "IPv6" ? 6 : options.family) : undefined;

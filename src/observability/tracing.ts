@@ -10,7 +10,7 @@
  * span instead of a second one. Spans are recorded when a hop ends, with the
  * times it started and ended.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Tracer } from "@opentelemetry/api";
+import type { Attributes, Tracer } from "@opentelemetry/api";
 import type { IdGenerator, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { spanIdOf, traceIdOf } from "../bus/index.js";
 import { CLAW_VERSION } from "../version.js";
@@ -63,8 +63,6 @@ function randomHex(n: number): string {
   return s.slice(0, n);
 }
 
-const KINDS = { consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL } as const;
-
 /** True when the environment names an OTLP endpoint for traces. */
 export function otlpConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
   return (
@@ -80,10 +78,9 @@ export function otlpConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export async function createTracing(nodeId: string, env: NodeJS.ProcessEnv = process.env, processor?: SpanProcessor): Promise<Tracing> {
   if (!processor && !otlpConfigured(env)) return NO_TRACING;
-  const [{ BasicTracerProvider, BatchSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
-    import("@opentelemetry/sdk-trace-base"),
-    import("@opentelemetry/resources"),
-  ]);
+  const [{ BasicTracerProvider, BatchSpanProcessor }, { resourceFromAttributes }, { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace }] =
+    await Promise.all([import("@opentelemetry/sdk-trace-base"), import("@opentelemetry/resources"), import("@opentelemetry/api")]);
+  const KINDS = { consumer: SpanKind.CONSUMER, producer: SpanKind.PRODUCER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL } as const;
   let spanProcessor = processor;
   if (!spanProcessor) {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");

@@ -5,7 +5,8 @@
  * message that names the field.
  */
 import { Ajv, type ValidateFunction } from "ajv";
-import semver from "semver";
+// one function of semver, not its index (which loads every module of the package)
+import valid from "semver/functions/valid.js";
 import { z, ZodError } from "zod";
 
 /** How a skill's code runs. */
@@ -19,7 +20,7 @@ const hostPattern = z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, "a ho
 export const SkillDescriptorSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, "lowercase letters, digits, . _ - (starting with a letter or digit)"),
-    version: z.string().refine((v) => semver.valid(v) !== null, "a semver version such as 1.2.0"),
+    version: z.string().refine((v) => valid(v) !== null, "a semver version such as 1.2.0"),
     description: z.string().min(1).max(2_000),
     input: JsonSchema.default({ type: "object" }),
     output: JsonSchema.optional(),
@@ -114,8 +115,16 @@ export function schemaValidator(schema: Record<string, unknown>): ValidateFuncti
   return v;
 }
 
-/** Validates a descriptor: its shape, and that its `input` and `output` are JSON Schemas. */
-export function parseSkillDescriptor(value: unknown): SkillDescriptor {
+/**
+ * Validates a descriptor: its shape, and that its `input` and `output` are
+ * JSON Schemas — compiled (what an invocation will do with them: a `$ref` or
+ * a `pattern` that cannot be compiled is refused here), or, with `compile:
+ * false`, checked against the JSON Schema meta-schema only and compiled on
+ * first use: for descriptors checked in full before (Claw's own, and entries
+ * another node registered), so that a node's start does not compile every
+ * skill's schemas.
+ */
+export function parseSkillDescriptor(value: unknown, o: { compile?: boolean } = {}): SkillDescriptor {
   let d: SkillDescriptor;
   try {
     d = SkillDescriptorSchema.parse(value);
@@ -130,6 +139,10 @@ export function parseSkillDescriptor(value: unknown): SkillDescriptor {
   for (const field of ["input", "output"] as const) {
     const schema = d[field];
     if (!schema) continue;
+    if (o.compile === false) {
+      if (!ajv.validateSchema(schema)) throw new SkillDescriptorError(`${field}: not a valid JSON Schema: ${ajv.errorsText(ajv.errors)}`, field);
+      continue;
+    }
     try {
       schemaValidator(schema);
     } catch (e) {

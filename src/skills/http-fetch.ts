@@ -8,8 +8,8 @@
  * credentials. The body is read as it streams and the connection is cut at
  * {@link MAX_BODY_BYTES}: a huge (or endless) response costs no memory.
  */
-import { errors as undiciErrors, request, type Dispatcher } from "undici";
-import { createHostResolver, pinnedAgent, pinTarget, PrivateAddressError, type HostResolver } from "../net/index.js";
+import type { Dispatcher } from "undici";
+import { createHostResolver, loadUndici, pinnedAgent, pinTarget, PrivateAddressError, type HostResolver } from "../net/index.js";
 import { fetchAllowlist } from "./fetch-allowlist.js";
 import { SkillFailure, type BuiltinSkill } from "./skill.js";
 
@@ -128,7 +128,8 @@ export function httpFetchSkill(o: HttpFetchOptions): BuiltinSkill {
       for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
         const target = await admit(url, ctx.signal);
         // one agent per hop, pinned to this hop's checked addresses
-        const agent = pinnedAgent(target);
+        const agent = await pinnedAgent(target);
+        const { errors: undiciErrors, request } = await loadUndici();
         try {
           const res = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, dispatcher: agent, signal: ctx.signal }).catch(
             (e: unknown) => {

@@ -19,7 +19,8 @@ import { dirname, join, normalize } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { KvWatchInclude } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
-import semver from "semver";
+// one function of semver, not its index (which loads every module of the package)
+import compare from "semver/functions/compare.js";
 import { encodeToken, withRetry } from "../bus/index.js";
 import { parseSkillDescriptor, skillRef, SkillDescriptorError, type SkillDescriptor } from "./descriptor.js";
 import { builtinSkills } from "./builtin-skills.js";
@@ -113,7 +114,8 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
     if (stale(key, revision)) return; // (our own registration, back from the watch)
     try {
       const r = bytes && (JSON.parse(new TextDecoder().decode(bytes)) as RegisteredSkill);
-      accept(key, revision, r && { ...r, descriptor: parseSkillDescriptor(r.descriptor) });
+      // compiled in full when it was registered; its schemas are compiled here on first use
+      accept(key, revision, r && { ...r, descriptor: parseSkillDescriptor(r.descriptor, { compile: false }) });
     } catch (e) {
       o.onError?.(e);
     }
@@ -131,8 +133,7 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
   const isOwn = (id: string) => reserved.has(id) || [...skills.values()].some((s) => s.source === "builtin" && s.descriptor.id === id);
 
   const registry: SkillRegistry = {
-    list: () =>
-      [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || semver.compare(a.descriptor.version, b.descriptor.version)),
+    list: () => [...skills.values()].sort((a, b) => a.descriptor.id.localeCompare(b.descriptor.id) || compare(a.descriptor.version, b.descriptor.version)),
     resolve(id, range = "*") {
       // Claw's own id: only its own versions, however high another one is
       const own = isOwn(id);
@@ -143,7 +144,8 @@ export async function openSkillRegistry(kv: KV, objects: ObjectStore, cacheDir: 
       )?.s;
     },
     async register(input, files, source) {
-      const descriptor = parseSkillDescriptor(input);
+      // a registration through the API is compiled in full now; Claw's own skills are compiled on first use
+      const descriptor = parseSkillDescriptor(input, { compile: source === "api" });
       if (source === "api") {
         if (isOwn(descriptor.id)) throw new SkillReservedError(descriptor.id);
         if (descriptor.runtime === "builtin") throw new SkillDescriptorError("runtime: builtin is the runtime of Claw's own skills", "runtime");

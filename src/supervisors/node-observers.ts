@@ -30,6 +30,12 @@ export function observePartition(e: PartitionEvent, metrics: ClawMetrics, log: L
       if (e.timing) {
         metrics.stageDuration.observe({ stage: "queue" }, e.timing.queueMs / 1000);
         metrics.stageDuration.observe({ stage: "snapshot" }, e.timing.snapshotMs / 1000);
+        // what a session not in memory costs first: its KV lookup (a miss when new), its actor, the write that creates it
+        if (e.timing.spawn) {
+          metrics.stageDuration.observe({ stage: "session_load" }, e.timing.spawn.loadMs / 1000);
+          metrics.stageDuration.observe({ stage: "actor_create" }, e.timing.spawn.createMs / 1000);
+        }
+        if (e.timing.firstSnapshot) metrics.stageDuration.observe({ stage: "first_snapshot" }, e.timing.snapshotMs / 1000);
       }
       if (slowTurnMs > 0 && e.endToEndMs >= slowTurnMs) log.warn(e, "slow turn");
       else log.debug(e, e.type);

@@ -7,8 +7,7 @@
  * connects only to the addresses it checked (src/net), and never reads more
  * of a receiver's answer than its status.
  */
-import { request } from "undici";
-import { pinnedAgent, pinTarget, PrivateAddressError, UnresolvableHostError, type HostResolver } from "../net/index.js";
+import { loadUndici, pinnedAgent, pinTarget, PrivateAddressError, UnresolvableHostError, type HostResolver } from "../net/index.js";
 
 /** How a node reaches webhook receivers. */
 export interface WebhookEgress {
@@ -60,8 +59,9 @@ export async function postDelivery(
 ): Promise<number> {
   const signal = AbortSignal.timeout(o.timeoutMs);
   const target = await pinTarget(new URL(url), { resolver: o.egress.resolver, allowPrivate: o.egress.allowPrivate, signal });
-  const agent = pinnedAgent(target);
+  const agent = await pinnedAgent(target);
   try {
+    const { request } = await loadUndici();
     const res = await request(url, { method: "POST", headers: o.headers, body: o.body, dispatcher: agent, signal });
     // the status is the answer; what a receiver says after it is not read (it could be endless)
     res.body.on("error", () => undefined);

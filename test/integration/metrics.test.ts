@@ -46,6 +46,8 @@ describe("GET /metrics", () => {
     expect(m.get('claw_dlq_total{stage="ingress",reason="bad_encoding"}')).toBe(1);
     expect(m.get('claw_stage_duration_seconds_count{stage="session"}')).toBe(9);
     expect(m.get('claw_stage_duration_seconds_bucket{le="+Inf",stage="end_to_end"}')).toBe(9);
+    // the two chats answered were new: each first message's KV lookup (a miss), its actor, the write that created its key
+    for (const stage of ["session_load", "actor_create", "first_snapshot"]) expect(m.get(`claw_stage_duration_seconds_count{stage="${stage}"}`), stage).toBe(2);
     expect([...m.keys()].filter((k) => k.startsWith("claw_stage_duration_seconds_bucket{") && k.includes('stage="ingress"')).length).toBeGreaterThan(10);
     expect(m.get("claw_partitions_owned")).toBe(64);
     expect(m.get("claw_leader")).toBe(1);

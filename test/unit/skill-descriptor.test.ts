@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createSkillCatalog, parseSkillDescriptor, SkillDescriptorError } from "../../src/skills/index.js";
+import { schemaValidator } from "../../src/skills/descriptor.js";
 
 const template = JSON.parse(readFileSync(new URL("../../skills/_template/skill.json", import.meta.url), "utf8")) as Record<string, unknown>;
 
@@ -33,6 +34,16 @@ describe("skill descriptors", () => {
     expect(refusal({ ...template, limits: { timeoutMs: 5 } })).toMatchObject({ field: "limits.timeoutMs" });
     expect(refusal({ ...template, permissions: { network: { allow: ["http://x"] } } })).toMatchObject({ field: "permissions.network.allow.0" });
     expect(refusal({ ...template, surprise: 1 }).message).toContain("surprise");
+  });
+
+  it("checks schemas against the meta-schema only when told not to compile them, and compiles them on first use", () => {
+    const lazily = (d: unknown) => () => parseSkillDescriptor(d, { compile: false });
+    expect(lazily({ ...template, input: { type: 12 } })).toThrow(/input: not a valid JSON Schema/);
+    // a pattern that is no regular expression passes the meta-schema: only a compile refuses it
+    const badPattern = { ...template, input: { type: "string", pattern: "(" } };
+    expect(refusal(badPattern)).toMatchObject({ field: "input", message: expect.stringContaining("not a valid JSON Schema") });
+    const d = lazily(badPattern)();
+    expect(() => schemaValidator(d.input)).toThrow();
   });
 
   it("resolves a range to the highest version that satisfies it", () => {

@@ -151,6 +151,21 @@ describe("turn runner", () => {
     expect(store.saved).toHaveLength(1);
   });
 
+  it("tells what a session's first message cost besides its turn: the load that missed, the actor's creation, the write that created it", async () => {
+    const { session, runner, attempts } = setupRunner(["ok", "ok", "ok"]);
+    const first = (await runner.settle(session, attempts("m1"))) as { timing: Record<string, unknown> };
+    expect(first.timing).toMatchObject({ spawn: { restored: false, loadMs: expect.any(Number), createMs: expect.any(Number) }, firstSnapshot: true });
+    // known now: in memory, its key written
+    const second = (await runner.settle(session, attempts("m2"))) as { timing: Record<string, unknown> };
+    expect(second.timing.spawn).toBeUndefined();
+    expect(second.timing.firstSnapshot).toBeUndefined();
+    // dropped from memory (passivated): restored from its snapshot, its key not created again
+    session.live.drop();
+    const third = (await runner.settle(session, attempts("m3"))) as { timing: Record<string, unknown> };
+    expect(third.timing).toMatchObject({ spawn: { restored: true } });
+    expect(third.timing.firstSnapshot).toBeUndefined();
+  });
+
   it("retries a transient failure with backoff, counting from the message's deliveries", async () => {
     const { events, session, runner, attempts } = setupRunner([{ code: "flaky", transient: true }, "ok"]);
     expect(await runner.settle(session, attempts("m1", 2))).toMatchObject({ kind: "answered", timing: { tries: 2 } });

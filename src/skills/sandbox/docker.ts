@@ -15,7 +15,8 @@
  * The workspace and the read-only mounts are bind mounts of the node's own
  * paths: the engine must run on the node's host.
  */
-import Docker from "dockerode";
+import type Docker from "dockerode";
+import { stat } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { SkillFailure } from "../skill.js";
 import { SANDBOX_UID } from "./bubblewrap.js";
@@ -113,7 +114,9 @@ async function outOfMemory(container: Docker.Container, exitCode: number | null)
 /** Creates the driver. */
 export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
   const endpoint = dockerEndpoint(o.host);
-  const docker = endpoint ? new Docker(endpoint) : undefined;
+  // dockerode (and what it pulls in: ssh2, tar-fs, …) is loaded only once an engine may be there to talk to
+  let client: Promise<Docker> | undefined;
+  const engineOf = (e: Docker.DockerOptions) => (client ??= import("dockerode").then(({ default: Docker }) => new Docker(e)));
   let checked: Promise<SandboxCheck> | undefined;
 
   /**
@@ -171,8 +174,11 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
     name: "docker",
     check() {
       checked ??= (async (): Promise<SandboxCheck> => {
-        if (!docker) return { ok: false, reason: `${o.host} is not a Docker API endpoint this node can use (unix:///path.sock or tcp://host:port)` };
+        if (!endpoint) return { ok: false, reason: `${o.host} is not a Docker API endpoint this node can use (unix:///path.sock or tcp://host:port)` };
         try {
+          // no socket, no engine: said without loading the client
+          if (endpoint.socketPath) await stat(endpoint.socketPath);
+          const docker = await engineOf(endpoint);
           await pingable(docker).ping({ abortSignal: AbortSignal.timeout(5_000) });
           const v = await docker.version();
           const swept = await sweep(docker);
@@ -190,7 +196,8 @@ export function createDockerDriver(o: DockerDriverOptions): SandboxDriver {
     },
     async run(spec) {
       const started = performance.now();
-      if (!docker) throw new Error(`${o.host} is not a Docker API endpoint`);
+      if (!endpoint) throw new Error(`${o.host} is not a Docker API endpoint`);
+      const docker = await engineOf(endpoint);
       if (!spec.image) throw new Error("a container run needs an image");
       if (Buffer.byteLength(spec.stdin) > MAX_CONTAINER_INPUT_BYTES) {
         throw new SkillFailure(
