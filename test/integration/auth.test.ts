@@ -17,6 +17,7 @@ import { createServer, request, type Server } from "node:http";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { httpCall } from "../support/http-call.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { runCli } from "../support/claw-cli.js";
 import { channelConfig } from "../support/channels.js";
@@ -27,22 +28,8 @@ import { loaded } from "../support/timing.js";
 const pathOf = (template: string) =>
   template.replace("{rest}", "api/cluster").replace(/\{(\w+)\}/g, (_m, n: string) => (n === "id" ? "echo" : n === "seq" ? "1" : `x${n}`));
 
-async function call(node: ClawProcess, method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
-    method,
-    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    redirect: "manual",
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+const call = (node: ClawProcess, method: string, path: string, headers: Record<string, string> = {}, body?: unknown) =>
+  httpCall(node, method, path, { headers, body, redirect: "manual" });
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 

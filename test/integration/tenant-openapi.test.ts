@@ -19,6 +19,7 @@ import { publishReply } from "../support/channels.js";
 import { runCli } from "../support/claw-cli.js";
 import { waitForDeadLetters } from "../support/dead-letters.js";
 import { clawClient, status } from "../support/grpc-client.js";
+import { httpCall } from "../support/http-call.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
 
@@ -40,21 +41,7 @@ describe("every endpoint's tenant filter, walked from /openapi.json", () => {
   let node: ClawProcess;
   const keys: Record<string, string> = {};
 
-  const call = async (method: string, path: string, key?: string, body?: unknown): Promise<Reply> => {
-    const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json, text };
-  };
+  const call = (method: string, path: string, key?: string, body?: unknown): Promise<Reply> => httpCall(node, method, path, { key, body });
   const acme = (method: string, path: string, body?: unknown) => call(method, path, keys.acme, body);
   const operator = (method: string, path: string, body?: unknown) => call(method, path, undefined, body);
   /** a dead letter of the operator's (a message on an operator's account that is not an envelope) */

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encode, inboundSubject, type Envelope } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
+import { httpCall } from "../support/http-call.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
@@ -22,21 +23,7 @@ import { collectReplies, type ReplyCollector } from "../support/replies.js";
 
 vi.setConfig({ testTimeout: 120_000 });
 
-async function call(node: ClawProcess, method: string, path: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
-    method,
-    headers: body !== undefined ? { "content-type": "application/json" } : {},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+const call = (node: ClawProcess, method: string, path: string, body?: unknown) => httpCall(node, method, path, { body });
 
 /** a series summed over both nodes (0 where a node has none yet) */
 async function total(nodes: ClawProcess[], series: string): Promise<number> {

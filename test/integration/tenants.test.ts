@@ -17,6 +17,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { inboundSubject } from "../../src/bus/index.js";
 import { runCli } from "../support/claw-cli.js";
+import { httpCall } from "../support/http-call.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
 import { lastUser, startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.js";
 import { client, natsServer, type NatsServerProcess, type TestClient } from "../support/nats-server.js";
@@ -24,21 +25,7 @@ import { client, natsServer, type NatsServerProcess, type TestClient } from "../
 // every test here runs the CLI or two nodes' worth of requests: minutes on a loaded machine, not the default 30 s
 vi.setConfig({ testTimeout: 90_000 });
 
-async function call(node: ClawProcess, method: string, path: string, key?: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
-    method,
-    headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+const call = (node: ClawProcess, method: string, path: string, key?: string, body?: unknown) => httpCall(node, method, path, { key, body });
 
 async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
