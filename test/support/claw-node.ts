@@ -73,7 +73,12 @@ export async function startClaw(o: StartClawOptions): Promise<ClawProcess> {
   child.stderr!.on("data", (b: Buffer) => (text += b.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start within ${o.timeoutMs ?? 20_000} ms:\n${text}`)), o.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => {
+      clearInterval(poll);
+      // a node that did not start is not left running behind the failed test (a test file's process may live on)
+      child.kill("SIGKILL");
+      reject(new Error(`node did not start within ${o.timeoutMs ?? 20_000} ms:\n${text}`));
+    }, o.timeoutMs ?? 20_000);
     const poll = setInterval(() => {
       const line = logs.find((l) => l.msg === START_LINES[o.until ?? "serving"]);
       if (line) {
