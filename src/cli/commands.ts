@@ -341,7 +341,7 @@ export const COMMANDS: readonly CliCommand[] = [
     usage: [
       "tenants ls [--json]                the tenants and their quotas",
       "tenants set <id> [--messages-per-minute N] [--tokens-per-day N] [--concurrent-turns N] [--sessions N] [--json]",
-      "                                   make a tenant or change its quotas (every node applies it at once)",
+      "                                   make a tenant or change its quotas (every node applies it at once); N off takes one away",
       "tenants nats-config [--config <file>] [--partitions N]",
       "                                   print NATS accounts (nats-server config) in which each tenant's user may publish only",
       "                                   to its own channel accounts' claw.in subjects (from CLAW_CONFIG; no NATS needed)",
@@ -367,9 +367,11 @@ export const COMMANDS: readonly CliCommand[] = [
       }
       if (action !== "set") throw new UsageError("tenants needs ls, set or nats-config");
       if (!id) throw new UsageError("tenants set needs <id>");
+      // a count, or `off`: the quota is taken away (null)
       const quota = (flag: keyof typeof values & string) => {
         const v = values[flag];
-        return typeof v === "string" ? count(v, 1, `--${flag}: not a count of at least 1`) : undefined;
+        if (v === "off") return null;
+        return typeof v === "string" ? count(v, 1, `--${flag}: not a count of at least 1 (or off)`) : undefined;
       };
       const quotas = Object.fromEntries(
         (

@@ -18,7 +18,8 @@ import { formatTable } from "./text-table.js";
 /** Options of {@link tenantsCommand}. */
 export type TenantsOptions =
   | { action: "ls"; json: boolean }
-  | { action: "set"; id: string; quotas: Quotas; json: boolean }
+  /** `quotas`: a quota's new limit, or null to take it away */
+  | { action: "set"; id: string; quotas: { [K in keyof Quotas]?: number | null }; json: boolean }
   | { action: "nats-config"; config: string | undefined; partitions: number };
 
 const quotaText = (q: Quotas) =>
@@ -56,7 +57,9 @@ export async function tenantsCommand(o: TenantsOptions): Promise<number> {
     let stored: StoredTenant;
     try {
       // what is not a quota (the tenant's own providers) is kept as it was
-      stored = await store.put({ ...had?.tenant, id: o.id, quotas: { ...had?.tenant.quotas, ...o.quotas } }, "cli");
+      const quotas: Record<string, number | null | undefined> = { ...had?.tenant.quotas, ...o.quotas };
+      for (const [k, v] of Object.entries(quotas)) if (v === null) delete quotas[k];
+      stored = await store.put({ ...had?.tenant, id: o.id, quotas: quotas as Quotas }, "cli");
     } catch (e) {
       if (!(e instanceof ZodError)) throw e;
       const d = describeError(e, TenantSchema);

@@ -133,6 +133,11 @@ describe("tenants", () => {
     expect(JSON.parse(set.stdout)).toMatchObject({ id: "gamma", quotas: { tokensPerDay: 1000, sessions: 5 }, source: "cli" });
     expect((await cli(["tenants", "set", "Not A Tenant"])).code).toBe(1);
     expect((await cli(["tenants", "set", "gamma", "--sessions", "0"])).code).not.toBe(0);
+    // one quota taken away (off), the other kept
+    const off = await cli(["tenants", "set", "gamma", "--sessions", "off", "--json"]);
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(off.stdout).quotas).toEqual({ tokensPerDay: 1000 });
+    expect((await cli(["tenants", "set", "gamma", "--sessions", "many"])).stderr).toContain("--sessions: not a count of at least 1 (or off)");
     // a key for a tenant that does not exist is refused, naming it
     const nokey = await cli(["keys", "create", "--tenant", "nobody", "--scopes", "agents:invoke"]);
     expect(nokey.code).toBe(1);
