@@ -98,8 +98,30 @@ function sessionOf(url: URL, p: Principal): { chat: string; session: string; tok
 
 interface Connection {
   id: string;
+  /** when it opened (ms): a takeover closes only connections older than the one that announced it */
+  at: number;
   ws: WebSocket;
   close(code: number, reason: string): void;
+}
+
+/** What a new connection announces on its session's takeover subject: its id and when it opened. */
+const takeoverNotice = (c: Connection) => JSON.stringify({ id: c.id, at: c.at });
+
+/**
+ * Whether `c` is older than the connection a takeover notice announces. A notice comes back through NATS later
+ * than the connection registered here, so an even newer connection may be here already: that one stays. A bare id
+ * (a node before this one) closes every other connection, as it did.
+ */
+function olderThanNotice(c: Connection, notice: string): boolean {
+  let n: { id?: unknown; at?: unknown } | undefined;
+  try {
+    n = notice.startsWith("{") ? (JSON.parse(notice) as typeof n) : undefined;
+  } catch {
+    n = undefined;
+  }
+  if (typeof n?.id !== "string" || typeof n.at !== "number") return c.id !== notice;
+  if (c.id === n.id) return false;
+  return c.at < n.at || (c.at === n.at && c.id < n.id);
 }
 
 /** What every connection of the channel shares. */
@@ -187,7 +209,7 @@ async function take(
 async function serve(ch: Channel, ws: WebSocket, addr: ChatAddress, asked: Asked): Promise<void> {
   const { o } = ch;
   const key = keyOf(addr);
-  const conn: Connection = { id: nuid.next(), ws, close: (code, reason) => ws.close(code, reason) };
+  const conn: Connection = { id: nuid.next(), at: Date.now(), ws, close: (code, reason) => ws.close(code, reason) };
   let closed = false;
   let lane: ConsumerLane | undefined;
   let deltas: Subscription | undefined;
@@ -216,7 +238,7 @@ async function serve(ch: Channel, ws: WebSocket, addr: ChatAddress, asked: Asked
   let set = ch.sessions.get(key);
   if (!set) ch.sessions.set(key, (set = new Set()));
   set.add(conn);
-  o.bus.nc.publish(wsTakeoverSubject(addr), conn.id);
+  o.bus.nc.publish(wsTakeoverSubject(addr), takeoverNotice(conn));
   // a tenant's account is shown by the name it gave
   const account = asked.principal.tenant === undefined ? addr.account : localAgentId(addr.account);
   frame({ type: "hello", session: asked.session, account, node: o.nodeId, ...(asked.token ? { token: asked.token } : {}) });
@@ -259,8 +281,8 @@ export function webSocketChannel(o: WebSocketChannelOptions): { upgrade(req: Inc
       const session = parseWsTakeoverSubject(m.subject);
       if (!session) return;
       const key = keyOf(session);
-      const newer = m.string();
-      for (const c of ch.sessions.get(key) ?? []) if (c.id !== newer) c.close(4001, "replaced by a newer connection of this session");
+      const notice = m.string();
+      for (const c of ch.sessions.get(key) ?? []) if (olderThanNotice(c, notice)) c.close(4001, "replaced by a newer connection of this session");
     },
   });
 

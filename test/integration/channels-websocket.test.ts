@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { skipWithout } from "../support/ci.js";
 import { startClaw, type ClawProcess } from "../support/claw-node.js";
-import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { client, natsServer, type NatsServerProcess } from "../support/nats-server.js";
+import { until } from "../support/until.js";
 
 const CHROMIUM = process.env.CLAW_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -121,6 +122,26 @@ describe("the WebSocket channel", () => {
     expect(await older.closed).toMatchObject({ code: 4001 });
     newer.ws.send("still here");
     expect(await newer.next((f) => f.type === "reply")).toMatchObject({ text: "still here" });
+    newer.ws.close();
+  }, 30_000);
+
+  it("keeps the newer connection when the older one's takeover notice comes back late", async () => {
+    // a notice travels through NATS: an older connection's may arrive after a newer connection registered (CI saw the
+    // newer one closed by it). Replayed here on purpose: the older notice must close nothing newer than itself.
+    await using c = await client(nats.url);
+    const notices: Array<{ subject: string; data: string }> = [];
+    const sub = c.nc.subscribe("claw.ctl.ws.takeover.>", { callback: (_e, m) => notices.push({ subject: m.subject, data: m.string() }) });
+    await c.nc.flush();
+    const before = Date.now() - 1_000;
+    const newer = await open(base, "session=late");
+    await newer.next((f) => f.type === "hello");
+    await until(() => notices.length === 1, "the newer connection's notice");
+    c.nc.publish(notices[0]!.subject, JSON.stringify({ id: "an-older-connection", at: before }));
+    await c.nc.flush();
+    newer.ws.send("not replaced");
+    expect(await newer.next((f) => f.type === "reply")).toMatchObject({ text: "not replaced" });
+    expect(newer.ws.readyState).toBe(newer.ws.OPEN);
+    sub.unsubscribe();
     newer.ws.close();
   }, 30_000);
 
