@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { configFile, configRefusal } from "../support/config-refusal.js";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { dockerEndpoint } from "../../src/skills/index.js";
@@ -108,21 +109,8 @@ describe("the gateway's origins, hosts and connections", () => {
 });
 
 describe("CLAW_CONFIG's unknown fields (issue 26 item 4)", () => {
-  const file = (config: unknown) => {
-    const dir = mkdtempSync(join(tmpdir(), "claw-config-"));
-    const path = join(dir, "claw.config.json");
-    writeFileSync(path, JSON.stringify(config));
-    return path;
-  };
-  const refusal = (config: unknown) => {
-    try {
-      loadConfig({ CLAW_CONFIG: file(config) });
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
-      return (e as Error).message.replace(/^.*claw\.config\.json: /, "");
-    }
-    throw new Error("the configuration was accepted");
-  };
+  const file = configFile;
+  const refusal = configRefusal;
 
   it("refuses a field an agent, a binding, a provider or a channel account does not have, naming it", () => {
     expect(refusal({ agents: [{ id: "a", approvee: ["bash"] }] })).toBe("agents.0.approvee: unknown field: did you mean approve?");

@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { configFile, configRefusal } from "../support/config-refusal.js";
 import { describe, expect, it } from "vitest";
 import { AgentSpecSchema, qualifyAgent, resolveAgent } from "../../src/actors/index.js";
 import { completeInbound } from "../../src/bus/index.js";
@@ -38,20 +39,8 @@ describe("a tenant's channel accounts", () => {
     expect(resolveAgent(agents, message("mqtt", "acme/iot", { agent: "acme/catchall" })).agent?.id).toBe("acme/catchall");
   });
 
-  const file = (config: unknown) => {
-    const path = join(mkdtempSync(join(tmpdir(), "claw-config-")), "claw.config.json");
-    writeFileSync(path, JSON.stringify(config));
-    return path;
-  };
-  const refusal = (config: unknown) => {
-    try {
-      loadConfig({ CLAW_CONFIG: file(config) });
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
-      return (e as Error).message.replace(/^.*claw\.config\.json: /, "");
-    }
-    throw new Error("the configuration was accepted");
-  };
+  const file = configFile;
+  const refusal = configRefusal;
   const mqtt = (more: Record<string, unknown>) => ({ type: "mqtt", account: "iot", url: "mqtt://127.0.0.1:1", subscribe: ["x/#"], ...more });
 
   it("are named <tenant>/<account> (two tenants may each have one of a name); an unknown tenant is refused, naming it", () => {
