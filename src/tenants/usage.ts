@@ -56,7 +56,15 @@ const sum = (a: UsageCounts, b: UsageCounts): UsageCounts => {
 const FLUSH_MS = 1_000;
 
 /** The UTC day of `ms`, `YYYY-MM-DD`. */
-export const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+export const dayOf = (ms: number): string => {
+  // asked several times per message: the day is formatted once and kept while `ms` stays within it
+  if (ms >= today.from && ms < today.to) return today.day;
+  const day = new Date(ms).toISOString().slice(0, 10);
+  const from = Date.parse(`${day}T00:00:00Z`);
+  today = { day, from, to: from + 86_400_000 };
+  return day;
+};
+let today = { day: "", from: 0, to: 0 };
 
 /** Seconds from `ms` until the next UTC midnight (at least 1). */
 export const secondsToNextDay = (ms: number): number => Math.max(1, Math.ceil((Date.parse(`${dayOf(ms)}T00:00:00Z`) + 86_400_000 - ms) / 1000));

@@ -83,4 +83,11 @@ describe("usage days", () => {
     expect(secondsToNextDay(t)).toBe(30);
     expect(secondsToNextDay(Date.parse("2026-12-03T00:00:00Z"))).toBe(86_400);
   });
+
+  it("are right at each midnight and going back and forth, although the day last asked is kept", () => {
+    const midnight = Date.parse("2026-12-04T00:00:00Z");
+    const asked = [midnight - 1, midnight, midnight - 1, midnight + 86_399_999, midnight + 86_400_000, Date.parse("2025-01-01T12:00:00Z"), midnight];
+    expect(asked.map(dayOf)).toEqual(["2026-12-03", "2026-12-04", "2026-12-03", "2026-12-04", "2026-12-05", "2025-01-01", "2026-12-04"]);
+    expect(() => dayOf(Number.NaN)).toThrow(RangeError);
+  });
 });
