@@ -267,7 +267,8 @@ async function main(): Promise<void> {
       `\nllm (${values.duration ?? 20} s per run)\n${table}\n` +
         `Claw's own p50 per turn (claw − fake): ${Object.entries(r.overheadP50Ms)
           .map(([c, ms]) => `${ms} ms at ${c}`)
-          .join(", ")}; node RSS ${r.nodeRssMB} MB\n\n`,
+          .join(", ")}; node RSS ${r.nodeRssMB} MB\n` +
+        `a new session per request ÷ a session per client, turns/s at 16 clients: ${r.newSessionRatio}\n\n`,
     );
     process.stdout.write(JSON.stringify({ scenario, machine: { cpus: cpus().length, node: process.version }, ...r }) + "\n");
     return;
