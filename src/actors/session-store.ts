@@ -10,7 +10,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { decode, encode, kvKeySubject, STREAMS, withRetry, type Envelope, type JsPublish } from "../bus/index.js";
+import { decode, encode, kvKeySubject, STREAMS, withRetry, type Envelope, type JsPublish, type JsPublisher } from "../bus/index.js";
 import type { Turn } from "../llm/index.js";
 import { SnapshotConflictError, SnapshotFormatError } from "./errors.js";
 import { historyInTranscripts, type SessionMemory } from "./session-memory.js";
@@ -85,7 +85,18 @@ export interface SessionStoreOptions {
    * writes snapshots with this publisher (the bus' shared-inbox one) instead of the KV client:
    * the same write — a publish to `$KV.<bucket>.<key>` expecting the key's last revision
    */
-  publisher?: { js: JsPublish; bucket: string };
+  publisher?: { js: JsPublish & Partial<Pick<JsPublisher, "lastBySubject">>; bucket: string };
+}
+
+/** What KV takes as a key (its client's own check): a wildcard or a space is none. */
+const KV_KEY = /^[-/=\w]+(\.[-/=\w]+)*$/;
+
+/** A KV entry as the store reads it. */
+interface Entry {
+  operation: string;
+  value: Uint8Array;
+  revision: number;
+  created: Date;
 }
 
 /** A {@link SessionStore} on a KV bucket. */
@@ -95,9 +106,24 @@ export function createSessionStore(kv: KV, o: SessionStoreOptions = {}): Session
     ? async (key: string, data: Uint8Array, revision: number) =>
         (await o.publisher!.js.publish(kvKeySubject(o.publisher!.bucket, key), data, { expect: { lastSubjectSequence: revision } })).seq
     : (key: string, data: Uint8Array, revision: number) => (revision === 0 ? kv.create(key, data) : kv.update(key, data, revision));
+  // reads with the publisher's direct get when the bucket allows them (asked once; a bucket made without them would
+  // leave such a request unanswered), else with the KV client
+  let direct: Promise<boolean> | undefined;
+  const allowsDirect = () =>
+    (direct ??= kv.status().then(
+      (st) => st.streamInfo.config.allow_direct === true,
+      () => ((direct = undefined), false),
+    ));
+  const read = async (key: string): Promise<Entry | null> => {
+    const p = o.publisher;
+    // a key KV would refuse (a wildcard would read another key's message) goes the KV client's way, to be refused there
+    if (!p?.js.lastBySubject || !KV_KEY.test(key) || !(await allowsDirect())) return kv.get(key);
+    const m = await p.js.lastBySubject(`KV_${p.bucket}`, kvKeySubject(p.bucket, key));
+    return m && { operation: m.headers?.get("KV-Operation") || "PUT", value: m.data, revision: m.seq, created: m.time };
+  };
   return {
     async load(key) {
-      const e = await withRetry(() => kv.get(key));
+      const e = await withRetry(() => read(key));
       if (!e || e.operation !== "PUT" || e.value.length === 0) return { snapshot: undefined, revision: e?.revision ?? 0 };
       const stored = decode<Stored>(e.value);
       // a newer format is not this node's to read or to overwrite; an older one would be migrated here (there is none)

@@ -19,6 +19,7 @@ import {
   headers as natsHeaders,
   RequestError,
   type Msg,
+  type Payload,
   type MsgHdrs,
   type NatsConnection,
   type Subscription,
@@ -28,21 +29,40 @@ import { JetStreamApiError, type JetStreamClient, type JetStreamPublishOptions, 
 /** What publishing durably needs of a JetStream client (its `publish`). */
 export type JsPublish = Pick<JetStreamClient, "publish">;
 
+/** The last message a stream holds on a subject, as a direct get answers it. */
+export interface StoredMsg {
+  subject: string;
+  data: Uint8Array;
+  /** the stored message's own headers (e.g. `KV-Operation` of a KV delete) */
+  headers?: MsgHdrs;
+  seq: number;
+  time: Date;
+}
+
 /** A {@link JsPublish} that can be closed (rejecting what still waits). */
 export interface JsPublisher extends JsPublish {
+  /**
+   * The last message on `subject` in `stream`, or null when it holds none — a direct get (the stream must allow them:
+   * a KV bucket does), on the same shared reply subscription: a miss is an answer here, not an error built with its stack
+   * (nats.js's `kv.get` builds two for every key it does not find). Rejects as a publish does (no responders: the stream
+   * does not exist or does not allow direct gets).
+   */
+  lastBySubject(stream: string, subject: string, opts?: { timeout?: number }): Promise<StoredMsg | null>;
   /** publishes waiting for their ack */
   readonly pending: number;
   close(): void;
 }
 
 interface Waiter {
-  resolve(ack: PubAck): void;
+  /** the reply, read (an error it names is thrown) */
+  settle(m: Msg): void;
   reject(e: Error): void;
   deadline: number;
 }
 
 const SWEEP_MS = 250;
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** The ack (or the refusal) in a reply to a JetStream publish. */
 function parseAck(m: Msg, subject: string): PubAck {
@@ -52,6 +72,17 @@ function parseAck(m: Msg, subject: string): PubAck {
   if (v.error) throw new JetStreamApiError(v.error);
   if (!v.stream) throw new Error(`invalid JetStream ack for ${subject}: ${decoder.decode(m.data).slice(0, 200)}`);
   return { stream: v.stream, seq: v.seq, duplicate: v.duplicate === true, domain: v.domain ?? "" };
+}
+
+/** The answer to a direct get: the message, null when there is none (404), or the server's refusal thrown. */
+function parseStored(m: Msg, stream: string, subject: string): StoredMsg | null {
+  const h = m.headers;
+  if (h?.code === 404) return null;
+  if (m.data.length === 0 && h?.code === 503) throw new RequestError("no responders", { cause: new coreErrors.NoRespondersError(`$JS.API.DIRECT.GET.${stream}`) });
+  if (h?.hasError) throw new JetStreamApiError({ code: h.code, err_code: 0, description: `direct get of ${subject} in ${stream}: ${h.description}` });
+  const seq = Number(h?.get("Nats-Sequence"));
+  if (!h || !Number.isSafeInteger(seq) || seq <= 0) throw new Error(`invalid direct get answer for ${subject} in ${stream}: no Nats-Sequence`);
+  return { subject: h.get("Nats-Subject") || subject, data: m.data, headers: h, seq, time: new Date(h.get("Nats-Time-Stamp")) };
 }
 
 /** Headers of a publish: the caller's, with the JetStream expectations the options name. */
@@ -82,7 +113,7 @@ export function createJsPublisher(nc: NatsConnection, timeoutMs = 5_000): JsPubl
       if (!w) return; // timed out meanwhile
       waiters.delete(token);
       try {
-        w.resolve(parseAck(m, m.subject));
+        w.settle(m);
       } catch (e) {
         w.reject(e as Error);
       }
@@ -109,22 +140,31 @@ export function createJsPublisher(nc: NatsConnection, timeoutMs = 5_000): JsPubl
   };
   void nc.closed().then(() => close(new coreErrors.ClosedConnectionError()));
 
+  /** publishes `data` to `subject` with a reply subject of its own; `read` turns the reply into the result */
+  function ask<T>(subject: string, data: Payload | undefined, headers: MsgHdrs | undefined, timeout: number, read: (m: Msg) => T): Promise<T> {
+    if (closed) return Promise.reject(closed);
+    const token = (next++).toString(36);
+    return new Promise<T>((resolve, reject) => {
+      waiters.set(token, { settle: (m) => resolve(read(m)), reject, deadline: Date.now() + timeout });
+      try {
+        nc.publish(subject, data, { reply: prefix + token, headers });
+      } catch (e) {
+        waiters.delete(token);
+        reject(e as Error);
+      }
+    });
+  }
+
   return {
     get pending() {
       return waiters.size;
     },
     publish(subject, data, opts = {}) {
-      if (closed) return Promise.reject(closed);
-      const token = (next++).toString(36);
-      return new Promise<PubAck>((resolve, reject) => {
-        waiters.set(token, { resolve, reject, deadline: Date.now() + (opts.timeout ?? timeoutMs) });
-        try {
-          nc.publish(subject, data, { reply: prefix + token, headers: publishHeaders(opts) });
-        } catch (e) {
-          waiters.delete(token);
-          reject(e as Error);
-        }
-      });
+      return ask(subject, data, publishHeaders(opts), opts.timeout ?? timeoutMs, (m) => parseAck(m, subject));
+    },
+    lastBySubject(stream, subject, opts = {}) {
+      const body = encoder.encode(JSON.stringify({ last_by_subj: subject }));
+      return ask(`$JS.API.DIRECT.GET.${stream}`, body, undefined, opts.timeout ?? timeoutMs, (m) => parseStored(m, stream, subject));
     },
     close() {
       sub.unsubscribe();
