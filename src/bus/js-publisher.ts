@@ -25,6 +25,7 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import { JetStreamApiError, type JetStreamClient, type JetStreamPublishOptions, type PubAck } from "@nats-io/jetstream";
+import { directGetSubject } from "./subjects.js";
 
 /** What publishing durably needs of a JetStream client (its `publish`). */
 export type JsPublish = Pick<JetStreamClient, "publish">;
@@ -78,7 +79,7 @@ function parseAck(m: Msg, subject: string): PubAck {
 function parseStored(m: Msg, stream: string, subject: string): StoredMsg | null {
   const h = m.headers;
   if (h?.code === 404) return null;
-  if (m.data.length === 0 && h?.code === 503) throw new RequestError("no responders", { cause: new coreErrors.NoRespondersError(`$JS.API.DIRECT.GET.${stream}`) });
+  if (m.data.length === 0 && h?.code === 503) throw new RequestError("no responders", { cause: new coreErrors.NoRespondersError(directGetSubject(stream)) });
   if (h?.hasError) throw new JetStreamApiError({ code: h.code, err_code: 0, description: `direct get of ${subject} in ${stream}: ${h.description}` });
   const seq = Number(h?.get("Nats-Sequence"));
   if (!h || !Number.isSafeInteger(seq) || seq <= 0) throw new Error(`invalid direct get answer for ${subject} in ${stream}: no Nats-Sequence`);
@@ -164,7 +165,7 @@ export function createJsPublisher(nc: NatsConnection, timeoutMs = 5_000): JsPubl
     },
     lastBySubject(stream, subject, opts = {}) {
       const body = encoder.encode(JSON.stringify({ last_by_subj: subject }));
-      return ask(`$JS.API.DIRECT.GET.${stream}`, body, undefined, opts.timeout ?? timeoutMs, (m) => parseStored(m, stream, subject));
+      return ask(directGetSubject(stream), body, undefined, opts.timeout ?? timeoutMs, (m) => parseStored(m, stream, subject));
     },
     close() {
       sub.unsubscribe();

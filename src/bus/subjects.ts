@@ -197,6 +197,11 @@ export function kvKeySubject(bucket: string, key: string): string {
   return `$KV.${bucket}.${key}`;
 }
 
+/** The JetStream API subject of direct gets from `stream` (a stream that allows them, e.g. a KV bucket's `KV_<bucket>`). */
+export function directGetSubject(stream: string): string {
+  return `$JS.API.DIRECT.GET.${stream}`;
+}
+
 /** The key of a {@link kvKeySubject} of `bucket`; undefined for any other subject. */
 export function parseKvKeySubject(bucket: string, subject: string): string | undefined {
   const prefix = `$KV.${bucket}.`;
