@@ -20,11 +20,10 @@ import { parseJsonText } from "../gateway/http-io.js";
 import { OPEN } from "../gateway/principal.js";
 import { InvokeSchema, InvokeSkillSchema, parseBody, PostMessageSchema } from "../gateway/schemas.js";
 import { TurnFailedError, turnFailureAnswer } from "../gateway/turn-failure.js";
+import { GRPC_CHANNEL } from "./names.js";
 import { serveReplies, type RepliesRequest } from "./replies.js";
 import { grpcCode, toServiceError } from "./status.js";
 
-/** The channel and sender a gRPC caller's messages have unless it names them. */
-export const GRPC_CHANNEL = "grpc";
 /** How long a `Chat` waits for its reply when the call has no deadline sooner (as OpenAI's endpoints). */
 const CHAT_TIMEOUT_MS = 120_000;
 

@@ -6,22 +6,23 @@
  * goes away — and server reflection, so `grpcurl` and Postman work without
  * the .proto file. TLS with `CLAW_GRPC_TLS_CERT`/`_KEY`; with
  * `CLAW_GRPC_TLS_CA` a client must present a certificate that CA signed.
+ *
+ * The port is bound at start, and the certificates read and checked then;
+ * gRPC's libraries load on the first connection (core.ts): a node no gRPC
+ * client calls never pays their modules and heap, and the first call on a
+ * node pays ~0.1–0.2 s once. Connections that arrive while they load wait,
+ * paused, and are served once they have.
  */
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Server, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from "grpc-health-check";
+import { lookup } from "node:dns/promises";
+import { createServer, isIP, type Server, type Socket } from "node:net";
+import { createSecureContext } from "node:tls";
 import { createAccess, type AccessOptions } from "../gateway/access.js";
-import { clawService, type ClawServiceOptions } from "./claw-service.js";
+import type { ClawServiceOptions } from "./claw-service.js";
+import type { GrpcCore, GrpcCoreOptions } from "./core.js";
 
-/** Where the service's definition ships: `proto/claw/v1/claw.proto` in the repository and the image. */
-export const CLAW_PROTO = fileURLToPath(new URL("../../proto/claw/v1/claw.proto", import.meta.url));
-/** The service's full name (and the health service's name for it). */
-export const CLAW_SERVICE = "claw.v1.Claw";
-/** How often the health service reads the node's readiness. */
-const HEALTH_EVERY_MS = 250;
+export { CLAW_PROTO, CLAW_SERVICE } from "./names.js";
 
 /** Options of {@link startGrpcServer}. */
 export interface GrpcServerOptions extends Omit<ClawServiceOptions, "streams" | "access"> {
@@ -36,6 +37,8 @@ export interface GrpcServerOptions extends Omit<ClawServiceOptions, "streams" | 
   access?: AccessOptions;
   /** whether the node serves now: the health service's SERVING */
   ready: () => boolean;
+  /** told once gRPC's libraries have loaded (on the first connection), with how long that took */
+  onLoaded?: (ms: number) => void;
 }
 
 /** A running gRPC server. */
@@ -64,95 +67,154 @@ function readPem(path: string, setting: string): Buffer {
   }
 }
 
-/** The server's credentials: plain, TLS, or TLS asking clients for certificates signed by the CA. */
-function credentialsOf(tls: GrpcServerOptions["tls"]): ServerCredentials {
-  if (!tls) return ServerCredentials.createInsecure();
-  const pair = { cert_chain: readPem(tls.cert, "CLAW_GRPC_TLS_CERT"), private_key: readPem(tls.key, "CLAW_GRPC_TLS_KEY") };
-  const ca = tls.ca ? readPem(tls.ca, "CLAW_GRPC_TLS_CA") : null;
+/**
+ * The PEM files, read and checked now — a certificate and its key, a CA that
+ * is a certificate — so that a setting that cannot work stops the start, not
+ * the first call (grpc-js, which uses them, loads only then).
+ */
+function readTls(tls: GrpcServerOptions["tls"]): GrpcCoreOptions["tls"] {
+  if (!tls) return undefined;
+  const cert = readPem(tls.cert, "CLAW_GRPC_TLS_CERT");
+  const key = readPem(tls.key, "CLAW_GRPC_TLS_KEY");
+  const ca = tls.ca ? readPem(tls.ca, "CLAW_GRPC_TLS_CA") : undefined;
   try {
-    return ServerCredentials.createSsl(ca, [pair], ca !== null);
+    createSecureContext({ cert, key });
   } catch (e) {
     throw new GrpcStartError(`CLAW_GRPC_TLS_CERT, CLAW_GRPC_TLS_KEY: not a PEM certificate and its key: ${(e as Error).message}`, { cause: e });
   }
+  if (ca) {
+    try {
+      new X509Certificate(ca);
+    } catch (e) {
+      throw new GrpcStartError(`CLAW_GRPC_TLS_CA: ${tls.ca} is not a PEM certificate: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return { cert, key, ca };
 }
 
-/** The service definitions: Claw's, and the health service's (for reflection). */
-function definitions() {
-  const pkg = loadSync([CLAW_PROTO, healthProtoPath], { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-  return { pkg, claw: pkg[CLAW_SERVICE] as ServiceDefinition };
+/** `host:port` as messages write it (an IPv6 address in brackets). */
+function addressOf(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Binds `host:port`; a port that cannot be had is an error naming `CLAW_GRPC_PORT`. */
-function bind(server: Server, host: string, port: number, credentials: ServerCredentials): Promise<number> {
-  const address = host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, credentials, (e, bound) => {
-      if (!e) return resolve(bound);
-      const inUse = /EADDRINUSE|address already in use/i.test(e.message);
-      reject(
-        new GrpcStartError(
-          `CLAW_GRPC_PORT: cannot listen on ${address}${inUse ? ": another process uses this port" : `: ${e.message}`} ` +
-            "(set CLAW_GRPC_PORT to a free port, 0 for any, or off)",
-          { cause: e },
-        ),
-      );
-    }),
+/** A port that cannot be had: an error naming `CLAW_GRPC_PORT`. */
+function portError(address: string, e: Error): GrpcStartError {
+  const inUse = /EADDRINUSE|address already in use/i.test(e.message);
+  return new GrpcStartError(
+    `CLAW_GRPC_PORT: cannot listen on ${address}${inUse ? ": another process uses this port" : `: ${e.message}`} ` +
+      "(set CLAW_GRPC_PORT to a free port, 0 for any, or off)",
+    { cause: e },
   );
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
+/**
+ * Listens on every address `host` names, as grpc-js's bindAsync did: an IP
+ * as it is, a name (`localhost`) on each address it resolves to, all on the
+ * port the first one got when `port` is 0. One address bound is enough.
+ */
+async function listen(host: string, port: number, onConnection: (socket: Socket) => void): Promise<{ servers: Server[]; port: number }> {
+  const address = addressOf(host, port);
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  let ips: string[];
+  try {
+    ips = isIP(bare) ? [bare] : [...new Set((await lookup(bare, { all: true })).map((a) => a.address))];
+  } catch (e) {
+    throw portError(address, e as Error);
+  }
+  const servers: Server[] = [];
+  const errors: Error[] = [];
+  let bound = port;
+  for (const ip of ips) {
+    // paused: nothing is read from a connection before the server that reads it has loaded
+    const server = createServer({ pauseOnConnect: true }, onConnection);
+    try {
+      bound = await listenOn(server, ip, bound);
+      servers.push(server);
+    } catch (e) {
+      errors.push(e as Error);
+    }
+  }
+  if (servers.length === 0) throw portError(address, errors[0] ?? new Error(`${bare} resolves to no address`));
+  return { servers, port: bound };
 }
 
 /** Starts the server; rejects with {@link GrpcStartError} when it cannot. */
 export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer> {
-  const credentials = credentialsOf(o.tls);
-  const { pkg, claw } = definitions();
-  // channelz (grpc-js's per-call bookkeeping for a debugging service the node does not serve) off: it costs on every call
-  const server = new Server({ "grpc.max_receive_message_length": o.maxPayload + 64 * 1024, "grpc.enable_channelz": 0 });
-  const streams = new Set<() => void>();
-  server.addService(claw, clawService({ ...o, access: o.access ? createAccess(o.access) : undefined, streams }));
-  const status = (): ServingStatus => (o.ready() ? "SERVING" : "NOT_SERVING");
-  let last = status();
-  const health = new HealthImplementation({ "": last, [CLAW_SERVICE]: last });
-  health.addToServer(server);
-  new ReflectionService(pkg).addToServer(server);
-  const setHealth = (s: ServingStatus) => {
-    if (s === last) return;
-    last = s;
-    health.setStatus("", s);
-    health.setStatus(CLAW_SERVICE, s);
-  };
-  // readiness is a function of the node's parts: read often, told to watchers when it changes
-  const watch = setInterval(() => setHealth(status()), HEALTH_EVERY_MS);
-  watch.unref();
-  let port: number;
-  try {
-    port = await bind(server, o.host, o.port, credentials);
-  } catch (e) {
-    clearInterval(watch);
-    server.forceShutdown();
-    throw e;
+  const { host, port: wanted, tls, access, onLoaded, ...service } = o;
+  const core: GrpcCoreOptions = { ...service, tls: readTls(tls), access: access ? createAccess(access) : undefined };
+  /** the loaded server, once a connection made it load */
+  let loaded: GrpcCore | undefined;
+  let loading = false;
+  let stopped = false;
+  /** connections accepted and not closed: cut when the server is */
+  const sockets = new Set<Socket>();
+  /** connections waiting (paused) for the server to load */
+  const waiting = new Set<Socket>();
+  const noop = () => {};
+
+  async function load(): Promise<void> {
+    loading = true;
+    const t0 = performance.now();
+    try {
+      const { createGrpcCore } = await import("./core.js");
+      const created = createGrpcCore(core);
+      if (stopped) return created.kill();
+      loaded = created;
+      onLoaded?.(Math.round(performance.now() - t0));
+      for (const socket of waiting) {
+        socket.off("error", noop);
+        if (!socket.destroyed) loaded.inject(socket);
+      }
+    } catch (e) {
+      // the node serves on without gRPC: the waiting clients are told by a closed connection, the next connection tries again
+      o.onError(new Error(`gRPC could not load, ${waiting.size} connection(s) closed: ${(e as Error).message}`, { cause: e }));
+      for (const socket of waiting) socket.destroy();
+    } finally {
+      waiting.clear();
+      loading = false;
+    }
   }
+
+  function onConnection(socket: Socket): void {
+    if (stopped) return void socket.destroy();
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    if (loaded) return loaded.inject(socket);
+    // a paused socket reads nothing, so reports nothing, but an error with no listener would end the node
+    socket.on("error", noop);
+    waiting.add(socket);
+    if (!loading) void load();
+  }
+
+  const { servers, port } = await listen(host, wanted, onConnection);
+  for (const server of servers) server.on("error", (e) => o.onError(e));
+  const stop = () => {
+    stopped = true;
+    for (const server of servers) server.close();
+    for (const socket of waiting) socket.destroy();
+    waiting.clear();
+  };
   return {
     port,
     async close(deadline = Date.now() + 5_000) {
-      clearInterval(watch);
-      setHealth("NOT_SERVING");
-      for (const end of [...streams]) end();
-      await new Promise<void>((resolve) => {
-        const cut = setTimeout(
-          () => {
-            server.forceShutdown();
-            resolve();
-          },
-          Math.max(0, deadline - Date.now()),
-        );
-        server.tryShutdown(() => {
-          clearTimeout(cut);
-          resolve();
-        });
-      });
+      stop();
+      await loaded?.close(deadline);
+      for (const socket of sockets) socket.destroy();
     },
     kill() {
-      clearInterval(watch);
-      server.forceShutdown();
+      stop();
+      loaded?.kill();
+      for (const socket of sockets) socket.destroy();
     },
   };
 }

@@ -2,6 +2,7 @@
  * A node's gRPC server, wired: the same data plane, agents, skills, access
  * settings, audit trail and bus health as its HTTP gateway (node-gateway.ts),
  * on `CLAW_GRPC_PORT` at `CLAW_HTTP_HOST`; none with `CLAW_GRPC_PORT=off`.
+ * The port is bound at start; gRPC's libraries load on the first connection.
  */
 import type { AgentRegistry } from "../actors/index.js";
 import type { Bus, BusHealth } from "../bus/index.js";
@@ -58,5 +59,7 @@ export async function startNodeGrpc(p: NodeGrpcParts): Promise<GrpcServer | unde
     repliesIdleMs: config.wsConsumerIdleMs,
     ready: () => p.readiness().ready,
     onError: (e) => log.error({ err: e }, "gRPC error"),
+    // the libraries load on the first connection, not at start (grpc/server.ts): when, and what it cost, is in the log
+    onLoaded: (ms) => log.info({ ms }, "gRPC loaded on its first connection"),
   });
 }

@@ -3,7 +3,8 @@
  * that trusts the CA gets in and a plaintext one does not; with
  * `CLAW_GRPC_TLS_CA` only a client presenting a certificate that CA signed
  * does. Certificates are made for the test with openssl; settings that
- * cannot work stop the start naming the variable.
+ * cannot work stop the start naming the variable (checked at start, though
+ * gRPC's libraries load only on the first connection).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -93,5 +94,20 @@ describe.skipIf(skipWithout("gRPC over TLS", noOpenssl))("gRPC over TLS", () => 
     const unreadable = await runClawExpectingFailure({ NATS_URL: nats.url, CLAW_GRPC_TLS_CERT: join(dir, "nothing.pem"), CLAW_GRPC_TLS_KEY: pems.serverKey });
     expect(unreadable.code).toBe(1);
     expect(unreadable.output).toContain(`claw: CLAW_GRPC_TLS_CERT: cannot read ${join(dir, "nothing.pem")}`);
+  }, 60_000);
+
+  // gRPC's libraries load on the first connection: the PEMs are checked at start all the same, and the message names the setting
+  it("stops the start naming the setting for a key that is not the certificate's, or a CA that is not a certificate", async () => {
+    const mismatch = await runClawExpectingFailure({ NATS_URL: nats.url, CLAW_GRPC_TLS_CERT: pems.serverCert, CLAW_GRPC_TLS_KEY: pems.clientKey });
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.output).toMatch(/claw: CLAW_GRPC_TLS_CERT, CLAW_GRPC_TLS_KEY: not a PEM certificate and its key: .*key values mismatch/);
+    const notCa = await runClawExpectingFailure({
+      NATS_URL: nats.url,
+      CLAW_GRPC_TLS_CERT: pems.serverCert,
+      CLAW_GRPC_TLS_KEY: pems.serverKey,
+      CLAW_GRPC_TLS_CA: pems.clientKey,
+    });
+    expect(notCa.code).toBe(1);
+    expect(notCa.output).toContain(`claw: CLAW_GRPC_TLS_CA: ${pems.clientKey} is not a PEM certificate`);
   }, 60_000);
 });
