@@ -37,6 +37,17 @@ async function walk(bus: Bus, kv: KV, tag: string): Promise<{ seen: (Omit<Stored
   return { seen, gets: c.gets() };
 }
 
+/** What {@link walk} sees, [the snapshot's n, whether a revision is named]: nothing, 1, 2, a delete, another key's nothing. */
+const WALKED = [
+  [undefined, false],
+  [1, true],
+  [2, true],
+  [undefined, true],
+  [undefined, false],
+];
+const walked = (r: Awaited<ReturnType<typeof walk>>) =>
+  r.seen.map((s) => [s.snapshot === undefined ? undefined : (s.snapshot as { context: { n: number } }).context.n, s.revision > 0]);
+
 describe("session store reads", () => {
   it("read a session with a direct get on the shared inbox — a miss, a snapshot, a newer one, a delete — as the KV client reads it", async () => {
     await using nats = await natsServer();
@@ -48,13 +59,7 @@ describe("session store reads", () => {
       // the precondition: the bucket allows direct gets, and not one read went through kv.get
       expect((await (await bus.jsm.streams.info(`KV_${BUCKETS.sessions}`)).config).allow_direct).toBe(true);
       expect(direct.gets).toBe(0);
-      expect(direct.seen.map((s) => [s.snapshot === undefined ? undefined : (s.snapshot as { context: { n: number } }).context.n, s.revision > 0])).toEqual([
-        [undefined, false],
-        [1, true],
-        [2, true],
-        [undefined, true],
-        [undefined, false],
-      ]);
+      expect(walked(direct)).toEqual(WALKED);
       expect(direct.seen.slice(1, 3).every((s) => s.dated)).toBe(true);
 
       // the same steps through the KV client's get (a store without the publisher) see the same
@@ -74,13 +79,7 @@ describe("session store reads", () => {
       const kv = await bus.kvm.create("no_direct", { history: 1, allow_direct: false });
       expect((await bus.jsm.streams.info("KV_no_direct")).config.allow_direct).toBe(false);
       const r = await walk(bus, kv, "fallback");
-      expect(r.seen.map((s) => [s.snapshot === undefined ? undefined : (s.snapshot as { context: { n: number } }).context.n, s.revision > 0])).toEqual([
-        [undefined, false],
-        [1, true],
-        [2, true],
-        [undefined, true],
-        [undefined, false],
-      ]);
+      expect(walked(r)).toEqual(WALKED);
       // every read went to kv.get
       expect(r.gets).toBe(5);
     } finally {
