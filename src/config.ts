@@ -3,7 +3,7 @@
  * agents), defaulted and validated once, here.
  */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { SHIPPED_SKILLS_DIR } from "./paths.js";
 import { join } from "node:path";
 import { hostname } from "node:os";
 import { z } from "zod";
@@ -495,7 +495,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClawConfig {
     ...(e.CLAW_PUBLIC_URL ? { publicUrl: e.CLAW_PUBLIC_URL } : {}),
     mediaMaxAgeDays: e.CLAW_MEDIA_MAX_AGE_DAYS,
     dnsServers: commaList(e.CLAW_DNS_SERVERS),
-    skillsDir: e.CLAW_SKILLS_DIR ?? fileURLToPath(new URL("../skills", import.meta.url)),
+    skillsDir: e.CLAW_SKILLS_DIR ?? SHIPPED_SKILLS_DIR,
     // under the data dir: a shared /tmp would let another local user make it first (src/skills/sandbox/sandbox-dir.ts)
     sandboxDir: e.CLAW_SANDBOX_DIR ?? join(e.CLAW_DATA_DIR, "sandbox"),
     workspaceQuotaBytes: e.CLAW_WORKSPACE_QUOTA_MB * 1024 * 1024,

@@ -64,8 +64,7 @@ export {
 } from "./sandbox/sandbox.js";
 export { defineSkill, type SkillModule, type NodeSkillContext } from "./sdk.js";
 
-/** The harness of `node` skills, as built (copy it to a `.mjs` path to run it outside the package). */
-export const NODE_RUNNER_JS = new URL("./node-runner.js", import.meta.url);
+export { NODE_RUNNER_JS } from "../paths.js";
 export { invokeSkill, type InvokeOutcome } from "./skill-client.js";
 export { AgentHooksSchema, hooksFor, runAfter, runBefore, type AgentHooks, type CallHooks, type HookCall, type RunHook } from "./skill-hooks.js";
 export { builtinHooks, redactSecrets, redactValue, REDACTED, type AuditSink } from "./builtin-hooks.js";

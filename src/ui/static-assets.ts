@@ -6,12 +6,12 @@
 import { readFile } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { extname, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { UI_ASSETS_DIR } from "../paths.js";
 import { HttpError } from "../gateway/index.js";
 
-/** Where the built assets are: `assets/` beside the compiled module (`dist/ui/assets`). */
+/** Where the built assets are: `dist/ui/assets`. */
 export function defaultAssetsDir(): string {
-  return fileURLToPath(new URL("./assets/", import.meta.url));
+  return UI_ASSETS_DIR;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
