@@ -15,6 +15,7 @@ export {
   ensureStream,
   ensureConsumer,
   ensureBucket,
+  createOrTakeStore,
   takeOverConsumer,
   type ConsumerTakeover,
   type EnsureStreamOptions,

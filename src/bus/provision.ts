@@ -13,6 +13,7 @@ import { withRetry, type RetryOptions } from "./retry.js";
 
 /** JetStream API error code "stream name already in use" (not in the client's JetStreamApiCodes). */
 const STREAM_NAME_IN_USE = 10058;
+const SUBJECTS_OVERLAP = 10065;
 /** "insufficient storage resources available": the server cannot reserve a stream's max_bytes in its store. */
 const STORAGE_RESOURCES_EXCEEDED = 10047;
 
@@ -73,8 +74,10 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, warn
     } catch (e) {
       const smaller = unreservable(e);
       if (smaller) return ensureStream(jsm, smaller, warn, { ...o, maxBytesIsDefault: false });
-      // another node created it between our info and add: fall through to the comparison
-      if (!(e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE)) throw e;
+      // another node created it between our info and add (nats-server 2.9 may say "subjects overlap" for that too):
+      // fall through to the comparison — unless no stream of this name exists, and the overlap is another stream's
+      if (!(e instanceof JetStreamApiError && (e.code === STREAM_NAME_IN_USE || e.code === SUBJECTS_OVERLAP))) throw e;
+      if (e.code === SUBJECTS_OVERLAP && !(await withRetry(() => jsm.streams.info(spec.name), o.retry).catch(() => undefined))) throw e;
       return ensureStream(jsm, spec, warn, o);
     }
   }
@@ -157,7 +160,37 @@ export async function takeOverConsumer(
   return { leftUnacked };
 }
 
-/** Opens a KV bucket, creating it when missing. */
-export async function ensureBucket(kvm: Kvm, spec: { name: string; history: number; replicas: number; ttl?: number }, retry?: RetryOptions): Promise<KV> {
-  return withRetry(() => kvm.create(spec.name, { history: spec.history, replicas: spec.replicas, ttl: spec.ttl }), retry);
+/**
+ * Creates a store (a KV bucket's or an object store's stream) through its client's `create` — which looks the stream up
+ * and adds it when missing — and, when that add loses a race with another node's (nodes starting together), takes the
+ * store the other node made: nats-server 2.9 refuses the later add as "subjects overlap with an existing stream" (10065)
+ * or "name already in use" (10058), which here means the stream exists now, and `open` is how the caller gets it.
+ */
+export async function createOrTakeStore<T>(
+  stream: string,
+  jsm: JetStreamManager,
+  create: () => Promise<T>,
+  open: () => Promise<T>,
+  retry?: RetryOptions,
+): Promise<T> {
+  try {
+    return await withRetry(create, retry);
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError && (e.code === SUBJECTS_OVERLAP || e.code === STREAM_NAME_IN_USE))) throw e;
+    // a real overlap (another stream holds these subjects) stays the error it is
+    const made = await withRetry(() => jsm.streams.info(stream), retry).catch(() => undefined);
+    if (!made) throw e;
+    return withRetry(open, retry);
+  }
+}
+
+/** Opens a KV bucket, creating it when missing (or taking the one another node created at the same moment). */
+export async function ensureBucket(
+  kvm: Kvm,
+  spec: { name: string; history: number; replicas: number; ttl?: number },
+  retry?: RetryOptions,
+  jsm?: JetStreamManager,
+): Promise<KV> {
+  const create = () => kvm.create(spec.name, { history: spec.history, replicas: spec.replicas, ttl: spec.ttl });
+  return jsm ? createOrTakeStore(`KV_${spec.name}`, jsm, create, () => kvm.open(spec.name), retry) : withRetry(create, retry);
 }

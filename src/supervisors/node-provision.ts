@@ -12,6 +12,7 @@ import {
   defaultConsumerOptions,
   defaultSpecOptions,
   ensureBucket,
+  createOrTakeStore,
   ensureConsumer,
   ensureStream,
   probePartitionMapping,
@@ -95,7 +96,7 @@ async function ensureClawStream(bus: Bus, config: ClawConfig, log: Logger, spec:
 export async function provision(bus: Bus, config: ClawConfig, log: Logger, retry: RetryOptions = {}): Promise<void> {
   const spec = specOptions(config);
   // the buckets first: the partition count the cluster agreed on decides CLAW_IN's and CLAW_SESSIONS' subjects
-  for (const b of bucketSpecs(spec)) await ensureBucket(bus.kvm, b, retry);
+  for (const b of bucketSpecs(spec)) await ensureBucket(bus.kvm, b, retry, bus.jsm);
   const cluster = await withRetry(() => bus.kvm.open(BUCKETS.cluster), retry);
   // the partition count is fixed per cluster: the first node records it, the others must agree
   const recorded = await withRetry(() => cluster.get("partitions"), retry);
@@ -107,9 +108,18 @@ export async function provision(bus: Bus, config: ClawConfig, log: Logger, retry
     throw new ConfigError(`this cluster uses ${count} partitions (recorded in KV ${BUCKETS.cluster}); set CLAW_PARTITIONS=${count}`);
   }
   for (const s of streamSpecs(spec)) await ensureClawStream(bus, config, log, s, retry);
-  await withRetry(() => new Objm(bus.js).create(OBJECT_STORES.skillFiles, { replicas: config.replicas }), retry);
+  const objm = new Objm(bus.js);
+  const store = (name: string, o: { replicas: number; ttl?: number }) =>
+    createOrTakeStore(
+      `OBJ_${name}`,
+      bus.jsm,
+      () => objm.create(name, o),
+      () => objm.open(name),
+      retry,
+    );
+  await store(OBJECT_STORES.skillFiles, { replicas: config.replicas });
   // media skills made (screenshots), served at /v1/media/{id}: kept CLAW_MEDIA_MAX_AGE_DAYS
-  await withRetry(() => new Objm(bus.js).create(OBJECT_STORES.media, { replicas: config.replicas, ttl: nanos(config.mediaMaxAgeDays * 86_400_000) }), retry);
+  await store(OBJECT_STORES.media, { replicas: config.replicas, ttl: nanos(config.mediaMaxAgeDays * 86_400_000) });
 }
 
 /**
