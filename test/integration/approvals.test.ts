@@ -262,6 +262,10 @@ describe("tool approvals", () => {
     const late = await api(claw).decide(pending.id, { decision: "approve" });
     expect(late.status).toBe(409);
     expect(await late.json()).toMatchObject({ error: { code: "approval_decided", message: expect.stringContaining("denied") } });
+    // the sweeper logs once its denial is written, which the turn may answer first (a CI run read the logs before the line):
+    // waited for, then read again a while later — a second sweep's line would count
+    await until(() => claw.logs.some((l) => l.msg === "approval.timed_out"), "the sweeper's approval.timed_out line", 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
     expect(claw.logs.filter((l) => l.msg === "approval.timed_out")).toHaveLength(1);
     out.stop();
   }, 90_000);
