@@ -76,8 +76,7 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, warn
       if (smaller) return ensureStream(jsm, smaller, warn, { ...o, maxBytesIsDefault: false });
       // another node created it between our info and add (nats-server 2.9 may say "subjects overlap" for that too):
       // fall through to the comparison — unless no stream of this name exists, and the overlap is another stream's
-      if (!(e instanceof JetStreamApiError && (e.code === STREAM_NAME_IN_USE || e.code === SUBJECTS_OVERLAP))) throw e;
-      if (e.code === SUBJECTS_OVERLAP && !(await withRetry(() => jsm.streams.info(spec.name), o.retry).catch(() => undefined))) throw e;
+      if (!(await lostCreateRace(e, jsm, spec.name, o.retry))) throw e;
       return ensureStream(jsm, spec, warn, o);
     }
   }
@@ -161,6 +160,18 @@ export async function takeOverConsumer(
 }
 
 /**
+ * Whether `e`, the refusal of an add of stream `name`, means another node added it first: "name already in use", or
+ * "subjects overlap" (nats-server 2.9's answer to the same race) while a stream of that name now exists — with none,
+ * the overlap is another stream's and a real error.
+ */
+async function lostCreateRace(e: unknown, jsm: JetStreamManager, name: string, retry?: RetryOptions): Promise<boolean> {
+  if (!(e instanceof JetStreamApiError)) return false;
+  if (e.code === STREAM_NAME_IN_USE) return true;
+  if (e.code !== SUBJECTS_OVERLAP) return false;
+  return (await withRetry(() => jsm.streams.info(name), retry).catch(() => undefined)) !== undefined;
+}
+
+/**
  * Creates a store (a KV bucket's or an object store's stream) through its client's `create` — which looks the stream up
  * and adds it when missing — and, when that add loses a race with another node's (nodes starting together), takes the
  * store the other node made: nats-server 2.9 refuses the later add as "subjects overlap with an existing stream" (10065)
@@ -176,10 +187,7 @@ export async function createOrTakeStore<T>(
   try {
     return await withRetry(create, retry);
   } catch (e) {
-    if (!(e instanceof JetStreamApiError && (e.code === SUBJECTS_OVERLAP || e.code === STREAM_NAME_IN_USE))) throw e;
-    // a real overlap (another stream holds these subjects) stays the error it is
-    const made = await withRetry(() => jsm.streams.info(stream), retry).catch(() => undefined);
-    if (!made) throw e;
+    if (!(await lostCreateRace(e, jsm, stream, retry))) throw e;
     return withRetry(open, retry);
   }
 }
