@@ -19,18 +19,19 @@ export const MediaSchema = z.object({
   size: z.number().int().nonnegative().optional(),
 });
 
+const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /** W3C trace context carried across every hop. */
 export const TraceSchema = z.object({
-  traceparent: z
-    .string()
-    .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, "must be a W3C traceparent")
-    .optional(),
+  traceparent: z.string().regex(TRACEPARENT_FORMAT, "must be a W3C traceparent").optional(),
 });
 
 /** What a message is: a user's message, an agent's reply, a channel event, or an error notice. */
 export const KindSchema = z.enum(["message", "reply", "event", "error"]);
 
 const token = z.string().min(1, "must not be empty").max(200);
+/** What {@link token} takes: 1 to 200 characters. */
+const isToken = (s: string) => s.length >= 1 && s.length <= 200;
 
 /**
  * The envelope's format version, written by Claw on every envelope it makes.
@@ -131,12 +132,20 @@ export interface InboundDefaults {
 /**
  * Validates an outside publisher's payload and completes it into an envelope.
  * The subject's address wins over anything in the body.
+ *
+ * The payload is parsed once, by {@link InboundInputSchema}; what the bus
+ * supplies (the id and traceparent from headers, the address from the
+ * subject, the time) is checked here against what {@link EnvelopeSchema}
+ * would check. Anything that fails those checks goes through
+ * {@link parseEnvelope}, so its error is the schema's own, word for word
+ * (test/unit/envelope-complete.test.ts holds both ways to the same results).
  */
 export function completeInbound(value: unknown, d: InboundDefaults): Envelope {
   const r = InboundInputSchema.safeParse(value);
   if (!r.success) throw envelopeErrorFrom(r.error);
   const i = r.data;
-  return parseEnvelope({
+  const traceparent = i.trace?.traceparent ?? d.traceparent;
+  const e: Envelope = {
     v: ENVELOPE_VERSION,
     id: i.id ?? d.id,
     ts: i.ts ?? d.ts,
@@ -149,6 +158,16 @@ export function completeInbound(value: unknown, d: InboundDefaults): Envelope {
     media: i.media ?? [],
     replyTo: i.replyTo,
     metadata: i.metadata ?? {},
-    trace: traceOf(i.trace?.traceparent ?? d.traceparent),
-  });
+    trace: traceOf(traceparent),
+  };
+  const valid =
+    isToken(e.id) &&
+    Number.isSafeInteger(e.ts) &&
+    e.ts >= 0 &&
+    isToken(e.channel) &&
+    isToken(e.account) &&
+    isToken(e.chat) &&
+    (!traceparent || TRACEPARENT_FORMAT.test(traceparent)) &&
+    (e.kind !== "message" || (e.text !== undefined && e.text !== "") || e.media.length > 0);
+  return valid ? e : parseEnvelope(e);
 }
