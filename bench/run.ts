@@ -33,7 +33,8 @@
  *            says 200, its CPU until then, its RSS 10 s and 70 s after
  *   sessions-burst  what a conversation's first message costs: on a fresh target, --sessions (default 1,000) new
  *            chats at --rate (default 1,000 msg/s), the same chats again, as many other new chats on the now
- *            warm node, and those again; latency per phase, node CPU per message, the slowest messages' stages
+ *            warm node, and those again; latency per phase, node CPU per message, the slowest messages' stages;
+ *            --runs times (default 3), both targets started afresh each time, with each run's p99 ratios and their median
  *
  * Before the measured run every target answers one message per session (the warm-up, reported
  * apart as the cold start); --no-warmup measures from a fresh node.
@@ -200,27 +201,48 @@ async function main(): Promise<void> {
   if (scenario === "sessions-burst") {
     const sessions = Number(values.sessions ?? 1000);
     const rate = Number(values.rate ?? 1000);
+    const runs = Number(values.runs ?? 3);
     const rows: BurstRow[] = [];
-    for (const start of [startBaselineTarget, () => startClawTarget(1, envFromBench())]) {
-      const target = await start();
-      try {
-        rows.push(...(await runBurst(target, sessions, rate)));
-      } finally {
-        await target.stop();
+    // each run starts both targets afresh: one p99 of 1,000 messages moves by 2–3× between identical runs
+    for (let run = 1; run <= runs; run++) {
+      for (const start of [startBaselineTarget, () => startClawTarget(1, envFromBench())]) {
+        const target = await start();
+        try {
+          rows.push(...(await runBurst(target, sessions, rate, run)));
+        } finally {
+          await target.stop();
+        }
       }
     }
     const table = textTable(
-      ["target", "phase", "p50 ms", "p90", "p99", "max", "lost", "dup", "s", "cpu ms/msg", "nats cpu ms/msg"],
-      rows.map((x) => [x.target, x.phase, x.p50Ms, x.p90Ms, x.p99Ms, x.maxMs, x.lost, x.duplicates, x.seconds, x.cpuMsPerMessage, x.natsCpuMsPerMessage]),
+      ["run", "target", "phase", "p50 ms", "p90", "p99", "max", "lost", "dup", "s", "cpu ms/msg", "nats cpu ms/msg"],
+      rows.map((x) => [
+        x.run,
+        x.target,
+        x.phase,
+        x.p50Ms,
+        x.p90Ms,
+        x.p99Ms,
+        x.maxMs,
+        x.lost,
+        x.duplicates,
+        x.seconds,
+        x.cpuMsPerMessage,
+        x.natsCpuMsPerMessage,
+      ]),
     );
     const ratios = burstRatios(rows);
     process.stdout.write(
-      `\nsessions-burst (${sessions} chats per phase at ${rate} msg/s)\n${table}\n` +
+      `\nsessions-burst (${sessions} chats per phase at ${rate} msg/s, ${runs} run${runs === 1 ? "" : "s"})\n${table}\n` +
         Object.entries(ratios)
-          .map(([t, r]) => `${t}: p99 cold new ÷ known again ${r.coldNewOverKnownP99}, warm new ÷ known again ${r.warmNewOverKnownP99}\n`)
+          .map(
+            ([t, r]) =>
+              `${t}: p99 cold new ÷ known again ${r.coldNewOverKnownP99.join(" · ")} (median ${r.median.coldNewOverKnownP99}), ` +
+              `warm new ÷ known again ${r.warmNewOverKnownP99.join(" · ")} (median ${r.median.warmNewOverKnownP99})\n`,
+          )
           .join("") +
         rows
-          .filter((x) => x.attribution)
+          .filter((x) => x.attribution && x.run === runs)
           .map((x) => `${x.target}, ${x.phase}: ${x.attribution}\n`)
           .join("") +
         "\n",
@@ -231,6 +253,7 @@ async function main(): Promise<void> {
         machine: { cpus: cpus().length, node: process.version },
         sessions,
         rate,
+        runs,
         ratios,
         rows: rows.map(({ attribution: _a, ...x }) => x),
       }) + "\n",

@@ -32,6 +32,8 @@ export const BURST_PHASES = [
 
 /** One phase on one target. */
 export interface BurstRow {
+  /** which run of the scenario (1-based): each starts its targets afresh */
+  run: number;
   target: string;
   phase: (typeof BURST_PHASES)[number]["phase"];
   sent: number;
@@ -55,7 +57,7 @@ export interface BurstRow {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the four phases against `target` (started fresh by the caller, stopped by it). */
-export async function runBurst(target: RunningTarget, sessions: number, rate: number): Promise<BurstRow[]> {
+export async function runBurst(target: RunningTarget, sessions: number, rate: number, run = 1): Promise<BurstRow[]> {
   const nc = await connect({ servers: target.nats.url });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
@@ -84,6 +86,7 @@ export async function runBurst(target: RunningTarget, sessions: number, rate: nu
       const natsCpu = cpuSeconds(before.at(-1), after.at(-1));
       const per = (cpuS: number) => Math.round(((cpuS * 1000) / Math.max(1, r.received)) * 1000) / 1000;
       rows.push({
+        run,
         target: target.name,
         phase,
         sent: r.sent,
@@ -108,14 +111,40 @@ export async function runBurst(target: RunningTarget, sessions: number, rate: nu
   return rows;
 }
 
-/** The ratios the issue's targets are about, per target: cold new ÷ warm known p99, warm new ÷ known p99. */
-export function burstRatios(rows: BurstRow[]): Record<string, { coldNewOverKnownP99: number; warmNewOverKnownP99: number }> {
-  const out: Record<string, { coldNewOverKnownP99: number; warmNewOverKnownP99: number }> = {};
+/** The p99 ratios the targets are about. */
+interface BurstRatio {
+  coldNewOverKnownP99: number;
+  warmNewOverKnownP99: number;
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * The ratios the issue's targets are about, per target and run: cold new ÷ warm known p99, warm new ÷ known p99,
+ * each run's in run order, and their median over the runs.
+ */
+export function burstRatios(rows: BurstRow[]): Record<string, { [K in keyof BurstRatio]: number[] } & { median: BurstRatio }> {
+  const out: Record<string, { [K in keyof BurstRatio]: number[] } & { median: BurstRatio }> = {};
   const r2 = (x: number) => Math.round(x * 100) / 100;
   for (const target of new Set(rows.map((r) => r.target))) {
-    const at = (phase: BurstRow["phase"]) => rows.find((r) => r.target === target && r.phase === phase)!;
-    const known = at("known again").p99Ms || 1;
-    out[target] = { coldNewOverKnownP99: r2(at("cold, new chats").p99Ms / known), warmNewOverKnownP99: r2(at("warm, new chats").p99Ms / known) };
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (const run of [...new Set(rows.filter((r) => r.target === target).map((r) => r.run))].sort((a, b) => a - b)) {
+      const at = (phase: BurstRow["phase"]) => rows.find((r) => r.target === target && r.run === run && r.phase === phase)!;
+      const known = at("known again").p99Ms || 1;
+      cold.push(r2(at("cold, new chats").p99Ms / known));
+      warm.push(r2(at("warm, new chats").p99Ms / known));
+    }
+    out[target] = {
+      coldNewOverKnownP99: cold,
+      warmNewOverKnownP99: warm,
+      median: { coldNewOverKnownP99: r2(median(cold)), warmNewOverKnownP99: r2(median(warm)) },
+    };
   }
   return out;
 }
