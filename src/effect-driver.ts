@@ -42,7 +42,10 @@ export function effectOf(s: AnyMachineSnapshot): string | undefined {
 
 /** Rejects with the signal's reason once it aborts. */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    p.catch(() => undefined); // no longer wanted: its failure must not go unhandled (that would end the process)
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
