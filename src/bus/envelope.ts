@@ -29,9 +29,11 @@ export const TraceSchema = z.object({
 /** What a message is: a user's message, an agent's reply, a channel event, or an error notice. */
 export const KindSchema = z.enum(["message", "reply", "event", "error"]);
 
-const token = z.string().min(1, "must not be empty").max(200);
-/** What {@link token} takes: 1 to 200 characters. */
-const isToken = (s: string) => s.length >= 1 && s.length <= 200;
+/** The longest id and address part an envelope takes. */
+const TOKEN_MAX = 200;
+const token = z.string().min(1, "must not be empty").max(TOKEN_MAX);
+/** What {@link token} takes, checked without zod (completeInbound's checks of what the bus supplies). */
+const isToken = (s: string) => s.length >= 1 && s.length <= TOKEN_MAX;
 
 /**
  * The envelope's format version, written by Claw on every envelope it makes.
@@ -46,7 +48,7 @@ export const EnvelopeSchema = z
   .object({
     /** the format version ({@link ENVELOPE_VERSION}); absent in what older writers and outside publishers sent */
     v: z.number().int().positive().optional(),
-    id: z.string().min(1, "must not be empty").max(200),
+    id: token,
     /** ms since the epoch */
     ts: z.number().int().nonnegative(),
     channel: token,
