@@ -9,10 +9,10 @@
  * once (connections that arrive while gRPC loads wait for it), are served,
  * and the health service says SERVING.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClaw, type ClawProcess } from "../support/claw-node.js";
+import { describe, expect, it } from "vitest";
+import type { ClawProcess } from "../support/claw-node.js";
+import { useClawNode } from "../support/claw-fixture.js";
 import { clawClient, healthClient, reflect } from "../support/grpc-client.js";
-import { natsServer, type NatsServerProcess } from "../support/nats-server.js";
 
 /** The files of gRPC's libraries in Node's module trace (their paths under node_modules). */
 const GRPC_FILES = /^MODULE \d+: load "[^"]*\/node_modules\/(@grpc\/grpc-js|@grpc\/proto-loader|@grpc\/reflection|grpc-health-check|protobufjs)\/[^"]*"/gm;
@@ -22,18 +22,10 @@ const ANY_FILE = /^MODULE \d+: load "[^"]*\/node_modules\/[^"]*"/m;
 const grpcFiles = (claw: ClawProcess) => [...claw.output().matchAll(GRPC_FILES)].map((m) => m[1]!);
 
 describe("gRPC's libraries, loaded on the first connection", () => {
-  let nats: NatsServerProcess;
-  let claw: ClawProcess;
-  beforeAll(async () => {
-    nats = await natsServer();
-    claw = await startClaw({ env: { NATS_URL: nats.url, NODE_DEBUG: "module" } });
-  }, 60_000);
-  afterAll(async () => {
-    await claw?.[Symbol.asyncDispose]();
-    await nats?.stop();
-  });
+  const f = useClawNode({ NODE_DEBUG: "module" });
 
   it("are not loaded by a started node no gRPC client called; its first calls load them, and are served", async () => {
+    const { claw } = f;
     expect(claw.grpcPort, "the port is bound at start").toBeGreaterThan(0);
     expect(claw.output(), "Node's module trace is on").toMatch(ANY_FILE);
     // the readiness checks settle after the start line: gRPC must not load with them either
